@@ -1,0 +1,208 @@
+//! Safe wrappers over the few MLIR C API calls melior 0.27 does not expose.
+//!
+//! # Safety
+//! Every function takes melior handles, which are valid for their lifetimes; each call
+//! below only reads or mutates IR that those handles own, as the C API documents.
+
+use melior::{
+    Context,
+    ir::{Location, OperationRef, Type, TypeLike, Value, ValueLike, operation::OperationLike},
+};
+use mlir_sys::{
+    mlirEmitError, mlirOpOperandIsNull, mlirOperationDestroy, mlirShapedTypeGetDimSize,
+    mlirShapedTypeGetElementType, mlirShapedTypeGetRank, mlirShapedTypeIsDynamicDim,
+    mlirTypeIsARankedTensor, mlirValueGetFirstUse, mlirValueReplaceAllUsesOfWith,
+};
+use std::ffi::CString;
+
+/// Shape and element type of a ranked tensor; `None` dims are dynamic (`?`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub shape: Vec<Option<i64>>,
+    /// The element type as MLIR prints it (`f32`, `i1`, `ui8`, `bf16`, ...).
+    pub element: String,
+}
+
+impl TensorInfo {
+    /// The static shape, if every dim is known.
+    pub fn static_shape(&self) -> Option<Vec<i64>> {
+        self.shape.iter().copied().collect()
+    }
+
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The number of elements, if static.
+    pub fn element_count(&self) -> Option<i64> {
+        self.static_shape().map(|s| s.iter().product())
+    }
+}
+
+/// Shape and element type of `ty` if it is a ranked tensor.
+pub fn tensor_info(ty: Type) -> Option<TensorInfo> {
+    let raw = ty.to_raw();
+    // SAFETY: `raw` is a valid type handle; the shaped-type queries are only made on a
+    // ranked tensor.
+    unsafe {
+        if !mlirTypeIsARankedTensor(raw) {
+            return None;
+        }
+        let rank = mlirShapedTypeGetRank(raw) as isize;
+        let shape = (0..rank)
+            .map(|d| (!mlirShapedTypeIsDynamicDim(raw, d)).then(|| mlirShapedTypeGetDimSize(raw, d)))
+            .collect();
+        let element = Type::from_raw(mlirShapedTypeGetElementType(raw)).to_string();
+        Some(TensorInfo { shape, element })
+    }
+}
+
+/// Emits an error diagnostic at `location` through the context's diagnostic handlers,
+/// so that Rust-side checks report exactly like MLIR's own verifier.
+pub fn emit_error(location: Location, message: &str) {
+    let message = CString::new(message.replace('\0', " ")).expect("no interior NUL");
+    // SAFETY: the location is valid and the message outlives the call.
+    unsafe { mlirEmitError(location.to_raw(), message.as_ptr()) }
+}
+
+/// Replaces every use of `of` with `with`.
+pub fn replace_all_uses(of: Value, with: Value) {
+    // SAFETY: both values are valid and belong to the same context.
+    unsafe { mlirValueReplaceAllUsesOfWith(of.to_raw(), with.to_raw()) }
+}
+
+/// Whether `value` has any use (melior 0.27's results lack `has_uses`).
+pub fn has_uses(value: Value) -> bool {
+    // SAFETY: `value` is valid; the returned operand is only tested for null.
+    unsafe { !mlirOpOperandIsNull(mlirValueGetFirstUse(value.to_raw())) }
+}
+
+/// Removes `op` from its block and destroys it. The caller must not use `op` (or any
+/// handle to its results) afterwards, and its results must have no uses.
+pub fn erase_operation(op: OperationRef) {
+    debug_assert!(op.results().all(|r| !has_uses(r.into())));
+    // SAFETY: `mlirOperationDestroy` erases the op from its parent block; the caller
+    // guarantees no handle to it is used again.
+    unsafe { mlirOperationDestroy(op.to_raw()) }
+}
+
+/// Attribute and identifier constructors that need only a `ContextRef` (melior's
+/// constructors take `&Context`, which a pass or builder holding a location lacks).
+pub mod make {
+    use melior::{
+        ContextRef, StringRef,
+        ir::{Attribute, Identifier},
+    };
+    use mlir_sys::{
+        mlirDenseI32ArrayGet, mlirDenseI64ArrayGet, mlirF32TypeGet, mlirFloatAttrDoubleGet,
+        mlirIdentifierGet, mlirIntegerAttrGet, mlirIntegerTypeGet, mlirStringAttrGet,
+    };
+
+    /// The raw handle of a context reference. melior's `ContextRef::to_ref` reinterprets
+    /// the `ContextRef` itself as a `Context`, so the result is read while `context` (the
+    /// caller's value) is still alive, and never kept.
+    fn raw(context: &ContextRef) -> mlir_sys::MlirContext {
+        // SAFETY: `context` outlives this expression.
+        unsafe { context.to_ref() }.to_raw()
+    }
+
+    // SAFETY (all functions): the context is valid for 'c; the C API copies the data it
+    // is given into uniqued storage owned by the context.
+
+    pub fn i64_array<'c>(context: ContextRef<'c>, values: &[i64]) -> Attribute<'c> {
+        unsafe { Attribute::from_raw(mlirDenseI64ArrayGet(raw(&context), values.len() as isize, values.as_ptr())) }
+    }
+    pub fn i32_array<'c>(context: ContextRef<'c>, values: &[i32]) -> Attribute<'c> {
+        unsafe { Attribute::from_raw(mlirDenseI32ArrayGet(raw(&context), values.len() as isize, values.as_ptr())) }
+    }
+    pub fn i64<'c>(context: ContextRef<'c>, value: i64) -> Attribute<'c> {
+        unsafe { Attribute::from_raw(mlirIntegerAttrGet(mlirIntegerTypeGet(raw(&context), 64), value)) }
+    }
+    pub fn f32<'c>(context: ContextRef<'c>, value: f64) -> Attribute<'c> {
+        unsafe { Attribute::from_raw(mlirFloatAttrDoubleGet(raw(&context), mlirF32TypeGet(raw(&context)), value)) }
+    }
+    pub fn string<'c>(context: ContextRef<'c>, value: &str) -> Attribute<'c> {
+        unsafe { Attribute::from_raw(mlirStringAttrGet(raw(&context), StringRef::new(value).to_raw())) }
+    }
+    pub fn identifier<'c>(context: ContextRef<'c>, name: &str) -> Identifier<'c> {
+        unsafe { Identifier::from_raw(mlirIdentifierGet(raw(&context), StringRef::new(name).to_raw())) }
+    }
+}
+
+/// The values of an integer dense elements attribute of `i64` elements (splats expanded).
+pub fn dense_i64_values(attribute: melior::ir::Attribute) -> Option<Vec<i64>> {
+    use melior::ir::attribute::AttributeLike;
+    use mlir_sys::{
+        mlirDenseElementsAttrGetInt64SplatValue, mlirDenseElementsAttrGetInt64Value,
+        mlirDenseElementsAttrIsSplat, mlirElementsAttrGetNumElements,
+    };
+    let info = tensor_info(attribute.r#type())?;
+    if info.element != "i64" || !attribute.is_dense_int_elements() {
+        return None;
+    }
+    let raw = attribute.to_raw();
+    // SAFETY: `raw` is a dense integer elements attribute of i64 elements, so the i64
+    // getters are valid for every index below its element count.
+    unsafe {
+        let count = mlirElementsAttrGetNumElements(raw);
+        if mlirDenseElementsAttrIsSplat(raw) {
+            let v = mlirDenseElementsAttrGetInt64SplatValue(raw);
+            return Some(vec![v; count.max(0) as usize]);
+        }
+        Some((0..count).map(|i| mlirDenseElementsAttrGetInt64Value(raw, i as isize)).collect())
+    }
+}
+
+/// Sets operand `index` of `op` to `value`.
+pub fn set_operand(op: OperationRef, index: usize, value: Value) {
+    // SAFETY: `op` and `value` are valid; MLIR checks nothing here, so callers keep the
+    // types consistent (the verifier runs after every pass).
+    unsafe { mlir_sys::mlirOperationSetOperand(op.to_raw(), index as isize, value.to_raw()) }
+}
+
+/// Every operation nested under `root` (root included), in pre-order. melior's `walk`
+/// hands out references scoped to the callback; the handles returned here live as long
+/// as `root`'s borrow, and stay valid until the op they name is erased.
+pub fn nested_operations<'c, 'a>(root: OperationRef<'c, 'a>) -> Vec<OperationRef<'c, 'a>> {
+    use melior::ir::operation::{WalkOrder, WalkResult};
+    let mut raw = Vec::new();
+    root.walk(WalkOrder::PreOrder, |op| {
+        raw.push(op.to_raw());
+        WalkResult::Advance
+    });
+    // SAFETY: each handle names an op owned by `root`'s IR, valid for `'a` unless erased.
+    raw.into_iter().map(|r| unsafe { OperationRef::from_raw(r) }).collect()
+}
+
+/// Whether a location's file name is the one MLIR's string parser gives a buffer.
+pub fn is_unnamed_buffer(file: &str) -> bool {
+    file.is_empty() || file == "-"
+}
+
+/// Parses `source` into a module, wrapping top-level ops in an implicit `builtin.module`
+/// as mlir-opt does. Locations name the buffer `source_name`. Returns `None` after
+/// diagnostics were emitted when parsing or MLIR verification fails; parser diagnostics
+/// name an unnamed buffer ([`is_unnamed_buffer`]), which the tools map to `source_name`.
+pub fn parse_module<'c>(context: &'c Context, source: &str, source_name: &str) -> Option<melior::ir::Module<'c>> {
+    // `mlirModuleCreateParse` wraps in a module but names no source; the C API's
+    // `mlirOperationCreateParse` names the source but cannot hold several top-level ops.
+    // So parse unnamed and rename the locations afterwards.
+    let module = melior::ir::Module::parse(context, source)?;
+    let ops = nested_operations(module.as_operation());
+    for op in ops {
+        let location = op.location();
+        if location.is_file_line_col_range()
+            && location.file_line_col_range_filename().as_string_ref().as_str().map(is_unnamed_buffer).unwrap_or(false)
+        {
+            let renamed = Location::new(
+                context,
+                source_name,
+                location.file_line_col_range_start_line(),
+                location.file_line_col_range_start_column(),
+            );
+            // SAFETY: `op` is owned by `module`, which is alive and not otherwise borrowed.
+            unsafe { mlir_sys::mlirOperationSetLocation(op.to_raw(), renamed.to_raw()) };
+        }
+    }
+    Some(module)
+}

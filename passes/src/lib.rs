@@ -1,0 +1,16 @@
+//! fuser's passes: one registry table (`registry::PASSES`), the graph passes, and the
+//! textual pipeline builder that mixes them with upstream MLIR passes.
+//!
+//! Passes are thin drivers over rewrites; each is a melior external pass, so it runs in
+//! the same pass manager as upstream passes.
+
+mod ffi;
+pub use ffi::enable_timing;
+pub mod graph_simplify;
+pub mod pipeline;
+pub mod registry;
+pub mod upstream;
+pub mod verify_pass;
+
+pub use pipeline::{PipelineError, PipelineOptions, add_pipeline};
+pub use registry::{PASSES, PassInfo, find_pass};

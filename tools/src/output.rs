@@ -1,0 +1,23 @@
+//! Writing results: atomically (temp file + rename) for regular files, so a failure
+//! never leaves a partial output; directly for `-`, `/dev/null` and other special files.
+
+use std::{io::Write, path::Path};
+
+/// Writes `bytes` to `path` (`-` is stdout).
+pub fn write_output(path: &str, bytes: &[u8]) -> Result<(), String> {
+    if path == "-" {
+        let mut stdout = std::io::stdout().lock();
+        return stdout.write_all(bytes).and_then(|_| stdout.flush()).map_err(|e| format!("cannot write stdout: {e}"));
+    }
+    let target = Path::new(path);
+    if let Ok(meta) = std::fs::metadata(target)
+        && !meta.is_file()
+    {
+        return std::fs::write(target, bytes).map_err(|e| format!("cannot write '{path}': {e}"));
+    }
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("cannot create a temporary file in '{}': {e}", dir.display()))?;
+    temp.write_all(bytes).map_err(|e| format!("cannot write '{path}': {e}"))?;
+    temp.persist(target).map_err(|e| format!("cannot write '{path}': {}", e.error))?;
+    Ok(())
+}
