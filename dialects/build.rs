@@ -201,6 +201,41 @@ fn rust_attr_type(base: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// A logical operand or result list of the typed API: one IRDL slot, or a family of
+/// slots `<base>_0` (required) .. `<base>_N` (optional) that stands for an ONNX variadic
+/// (IRDL forces one type on all values of a `variadic` slot).
+enum Logical {
+    Slot(usize),
+    Family { base: String, start: usize, len: usize },
+}
+
+fn family_base(name: &str) -> Option<(&str, usize)> {
+    let (base, index) = name.rsplit_once('_')?;
+    index.parse().ok().map(|i| (base, i))
+}
+
+fn logical_slots(slots: &[Slot]) -> Vec<Logical> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < slots.len() {
+        if let Some((base, 0)) = family_base(&slots[i].name) {
+            let len = slots[i..]
+                .iter()
+                .enumerate()
+                .take_while(|(k, s)| family_base(&s.name) == Some((base, *k)))
+                .count();
+            if len > 1 {
+                out.push(Logical::Family { base: base.to_string(), start: i, len });
+                i += len;
+                continue;
+            }
+        }
+        out.push(Logical::Slot(i));
+        i += 1;
+    }
+    out
+}
+
 fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
     for (index, op) in ops.iter().enumerate() {
         let ty = pascal(&op.name);
@@ -220,23 +255,29 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
         writeln!(out, "    }}").unwrap();
         writeln!(out, "    /// The underlying operation.").unwrap();
         writeln!(out, "    pub fn operation(&self) -> OperationRef<'c, 'a> {{ self.op }}").unwrap();
-        for (i, slot) in op.operands.iter().enumerate() {
-            let name = ident(&slot.name);
-            match slot.arity {
-                Arity::Single => writeln!(out, "    /// Operand `{}`.\n    pub fn {name}(&self) -> Value<'c, 'a> {{ crate::accessors::operand_group(&self.op, Self::spec(), {i})[0] }}", slot.name),
-                Arity::Optional => writeln!(out, "    /// Optional operand `{}`.\n    pub fn {name}(&self) -> Option<Value<'c, 'a>> {{ crate::accessors::operand_group(&self.op, Self::spec(), {i}).first().copied() }}", slot.name),
-                Arity::Variadic => writeln!(out, "    /// Variadic operand `{}`.\n    pub fn {name}(&self) -> Vec<Value<'c, 'a>> {{ crate::accessors::operand_group(&self.op, Self::spec(), {i}) }}", slot.name),
+        for (kind, slots, group) in [("operand", &op.operands, "operand_group"), ("result", &op.results, "result_group")] {
+            let suffix = if kind == "result" { "_result" } else { "" };
+            for logical in logical_slots(slots) {
+                match logical {
+                    Logical::Family { base, start, len } => writeln!(
+                        out,
+                        "    /// The {kind}s `{base}_0` .. `{base}_{}` as one list.\n    pub fn {}{suffix}(&self) -> Vec<Value<'c, 'a>> {{ ({start}..{}).flat_map(|i| crate::accessors::{group}(&self.op, Self::spec(), i)).collect() }}",
+                        len - 1,
+                        ident(&base),
+                        start + len
+                    ),
+                    Logical::Slot(i) => {
+                        let slot = &slots[i];
+                        let name = format!("{}{suffix}", ident(&slot.name));
+                        match slot.arity {
+                            Arity::Single => writeln!(out, "    /// {kind} `{}`.\n    pub fn {name}(&self) -> Value<'c, 'a> {{ crate::accessors::{group}(&self.op, Self::spec(), {i})[0] }}", slot.name),
+                            Arity::Optional => writeln!(out, "    /// Optional {kind} `{}`.\n    pub fn {name}(&self) -> Option<Value<'c, 'a>> {{ crate::accessors::{group}(&self.op, Self::spec(), {i}).first().copied() }}", slot.name),
+                            Arity::Variadic => writeln!(out, "    /// Variadic {kind} `{}`.\n    pub fn {name}(&self) -> Vec<Value<'c, 'a>> {{ crate::accessors::{group}(&self.op, Self::spec(), {i}) }}", slot.name),
+                        }
+                    }
+                }
+                .unwrap();
             }
-            .unwrap();
-        }
-        for (i, slot) in op.results.iter().enumerate() {
-            let name = format!("{}_result", slot.name);
-            match slot.arity {
-                Arity::Single => writeln!(out, "    /// Result `{}`.\n    pub fn {name}(&self) -> Value<'c, 'a> {{ crate::accessors::result_group(&self.op, Self::spec(), {i})[0] }}", slot.name),
-                Arity::Optional => writeln!(out, "    /// Optional result `{}`.\n    pub fn {name}(&self) -> Option<Value<'c, 'a>> {{ crate::accessors::result_group(&self.op, Self::spec(), {i}).first().copied() }}", slot.name),
-                Arity::Variadic => writeln!(out, "    /// Variadic result `{}`.\n    pub fn {name}(&self) -> Vec<Value<'c, 'a>> {{ crate::accessors::result_group(&self.op, Self::spec(), {i}) }}", slot.name),
-            }
-            .unwrap();
         }
         for (name, base) in &op.attributes {
             let (ret, _) = rust_attr_type(base);
@@ -252,38 +293,65 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
         // Builder: operands, result types and attributes in declaration order.
         let mut params = vec!["location: Location<'c>".to_string()];
         let mut operand_exprs = Vec::new();
-        for slot in &op.operands {
-            let name = ident(&slot.name);
-            match slot.arity {
-                Arity::Single => {
-                    params.push(format!("{name}: Value<'c, '_>"));
-                    operand_exprs.push(format!("vec![{name}]"));
-                }
-                Arity::Optional => {
-                    params.push(format!("{name}: Option<Value<'c, '_>>"));
-                    operand_exprs.push(format!("{name}.into_iter().collect::<Vec<_>>()"));
-                }
-                Arity::Variadic => {
+        let mut checks = Vec::new();
+        for logical in logical_slots(&op.operands) {
+            match logical {
+                Logical::Family { base, len, .. } => {
+                    let name = ident(&base);
                     params.push(format!("{name}: &[Value<'c, '_>]"));
-                    operand_exprs.push(format!("{name}.to_vec()"));
+                    checks.push(format!("crate::accessors::check_family_len({full:?}, {base:?}, {name}.len(), {len})?;"));
+                    for k in 0..len {
+                        operand_exprs.push(format!("{name}.get({k}).copied().into_iter().collect::<Vec<_>>()"));
+                    }
+                }
+                Logical::Slot(i) => {
+                    let slot = &op.operands[i];
+                    let name = ident(&slot.name);
+                    match slot.arity {
+                        Arity::Single => {
+                            params.push(format!("{name}: Value<'c, '_>"));
+                            operand_exprs.push(format!("vec![{name}]"));
+                        }
+                        Arity::Optional => {
+                            params.push(format!("{name}: Option<Value<'c, '_>>"));
+                            operand_exprs.push(format!("{name}.into_iter().collect::<Vec<_>>()"));
+                        }
+                        Arity::Variadic => {
+                            params.push(format!("{name}: &[Value<'c, '_>]"));
+                            operand_exprs.push(format!("{name}.to_vec()"));
+                        }
+                    }
                 }
             }
         }
         let mut result_exprs = Vec::new();
-        for slot in &op.results {
-            let name = format!("{}_type", slot.name);
-            match slot.arity {
-                Arity::Single => {
-                    params.push(format!("{name}: Type<'c>"));
-                    result_exprs.push(format!("vec![{name}]"));
-                }
-                Arity::Optional => {
-                    params.push(format!("{name}: Option<Type<'c>>"));
-                    result_exprs.push(format!("{name}.into_iter().collect::<Vec<_>>()"));
-                }
-                Arity::Variadic => {
+        for logical in logical_slots(&op.results) {
+            match logical {
+                Logical::Family { base, len, .. } => {
+                    let name = format!("{base}_types");
                     params.push(format!("{name}: &[Type<'c>]"));
-                    result_exprs.push(format!("{name}.to_vec()"));
+                    checks.push(format!("crate::accessors::check_family_len({full:?}, {base:?}, {name}.len(), {len})?;"));
+                    for k in 0..len {
+                        result_exprs.push(format!("{name}.get({k}).copied().into_iter().collect::<Vec<_>>()"));
+                    }
+                }
+                Logical::Slot(i) => {
+                    let slot = &op.results[i];
+                    let name = format!("{}_type", slot.name);
+                    match slot.arity {
+                        Arity::Single => {
+                            params.push(format!("{name}: Type<'c>"));
+                            result_exprs.push(format!("vec![{name}]"));
+                        }
+                        Arity::Optional => {
+                            params.push(format!("{name}: Option<Type<'c>>"));
+                            result_exprs.push(format!("{name}.into_iter().collect::<Vec<_>>()"));
+                        }
+                        Arity::Variadic => {
+                            params.push(format!("{name}: &[Type<'c>]"));
+                            result_exprs.push(format!("{name}.to_vec()"));
+                        }
+                    }
                 }
             }
         }
@@ -304,11 +372,14 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
         writeln!(out, "    /// Builds a detached `{full}`. Segment sizes are added when the op has several").unwrap();
         writeln!(out, "    /// optional or variadic groups. The result is not verified: run the verifier.").unwrap();
         writeln!(out, "    #[allow(clippy::too_many_arguments, unused_variables)]").unwrap();
-        writeln!(out, "    pub fn build({}) -> Result<Operation<'c>, melior::Error> {{", params.join(", ")).unwrap();
+        writeln!(out, "    pub fn build({}) -> Result<Operation<'c>, BuildError> {{", params.join(", ")).unwrap();
+        for check in &checks {
+            writeln!(out, "        {check}").unwrap();
+        }
         writeln!(out, "        let operand_groups: Vec<Vec<Value<'c, '_>>> = vec![{}];", operand_exprs.join(", ")).unwrap();
         writeln!(out, "        let result_groups: Vec<Vec<Type<'c>>> = vec![{}];", result_exprs.join(", ")).unwrap();
         writeln!(out, "        let attributes: Vec<(&str, AttrValue<'c>)> = vec![{}];", attr_exprs.join(", ")).unwrap();
-        writeln!(out, "        crate::accessors::build_op(location, Self::spec(), operand_groups, result_groups, attributes)").unwrap();
+        writeln!(out, "        crate::accessors::build_op(location, Self::spec(), operand_groups, result_groups, attributes).map_err(BuildError::from)").unwrap();
         writeln!(out, "    }}").unwrap();
         writeln!(out, "}}").unwrap();
     }

@@ -5,6 +5,11 @@
 // Conventions (docs/dialects/graph.md): op names are ONNX op types in snake_case; attributes
 // keep their ONNX names; every attribute with an ONNX default is always present; each
 // operand and result has its own constraint variable (a shared one forces equal types).
+// IRDL checks every value of a `variadic` slot against one constraint variable, which
+// forces them to one type (checked with MLIR 22). So ONNX's variadic inputs and outputs,
+// whose shapes differ (Concat, Split, Max, Min, Mean, Sum), are a family of slots
+// `<name>_0` (required) to `<name>_15` (optional); the Rust API treats a family as one
+// list, and importers nest ops for more than 16 values (these ops are associative).
 // Element types and shapes are checked by the Rust verifier (dialects/src/verify/).
 irdl.dialect @graph {
   // ONNX `Abs`.
@@ -97,10 +102,25 @@ irdl.dialect @graph {
   }
   // ONNX `Concat`.
   irdl.operation @concat {
-    %inputs = irdl.base "!builtin.tensor"
+    %inputs_0 = irdl.base "!builtin.tensor"
+    %inputs_1 = irdl.base "!builtin.tensor"
+    %inputs_2 = irdl.base "!builtin.tensor"
+    %inputs_3 = irdl.base "!builtin.tensor"
+    %inputs_4 = irdl.base "!builtin.tensor"
+    %inputs_5 = irdl.base "!builtin.tensor"
+    %inputs_6 = irdl.base "!builtin.tensor"
+    %inputs_7 = irdl.base "!builtin.tensor"
+    %inputs_8 = irdl.base "!builtin.tensor"
+    %inputs_9 = irdl.base "!builtin.tensor"
+    %inputs_10 = irdl.base "!builtin.tensor"
+    %inputs_11 = irdl.base "!builtin.tensor"
+    %inputs_12 = irdl.base "!builtin.tensor"
+    %inputs_13 = irdl.base "!builtin.tensor"
+    %inputs_14 = irdl.base "!builtin.tensor"
+    %inputs_15 = irdl.base "!builtin.tensor"
     %r_concat_result = irdl.base "!builtin.tensor"
     %attr_axis = irdl.base "#builtin.integer"
-    irdl.operands(inputs: variadic %inputs)
+    irdl.operands(inputs_0: %inputs_0, inputs_1: optional %inputs_1, inputs_2: optional %inputs_2, inputs_3: optional %inputs_3, inputs_4: optional %inputs_4, inputs_5: optional %inputs_5, inputs_6: optional %inputs_6, inputs_7: optional %inputs_7, inputs_8: optional %inputs_8, inputs_9: optional %inputs_9, inputs_10: optional %inputs_10, inputs_11: optional %inputs_11, inputs_12: optional %inputs_12, inputs_13: optional %inputs_13, inputs_14: optional %inputs_14, inputs_15: optional %inputs_15)
     irdl.results(concat_result: %r_concat_result)
     irdl.attributes {"axis" = %attr_axis}
   }
@@ -402,8 +422,23 @@ irdl.dialect @graph {
   // ONNX `Max`.
   irdl.operation @max {
     %data_0 = irdl.base "!builtin.tensor"
+    %data_1 = irdl.base "!builtin.tensor"
+    %data_2 = irdl.base "!builtin.tensor"
+    %data_3 = irdl.base "!builtin.tensor"
+    %data_4 = irdl.base "!builtin.tensor"
+    %data_5 = irdl.base "!builtin.tensor"
+    %data_6 = irdl.base "!builtin.tensor"
+    %data_7 = irdl.base "!builtin.tensor"
+    %data_8 = irdl.base "!builtin.tensor"
+    %data_9 = irdl.base "!builtin.tensor"
+    %data_10 = irdl.base "!builtin.tensor"
+    %data_11 = irdl.base "!builtin.tensor"
+    %data_12 = irdl.base "!builtin.tensor"
+    %data_13 = irdl.base "!builtin.tensor"
+    %data_14 = irdl.base "!builtin.tensor"
+    %data_15 = irdl.base "!builtin.tensor"
     %r_result = irdl.base "!builtin.tensor"
-    irdl.operands(data_0: variadic %data_0)
+    irdl.operands(data_0: %data_0, data_1: optional %data_1, data_2: optional %data_2, data_3: optional %data_3, data_4: optional %data_4, data_5: optional %data_5, data_6: optional %data_6, data_7: optional %data_7, data_8: optional %data_8, data_9: optional %data_9, data_10: optional %data_10, data_11: optional %data_11, data_12: optional %data_12, data_13: optional %data_13, data_14: optional %data_14, data_15: optional %data_15)
     irdl.results(result: %r_result)
   }
   // ONNX `MaxPool`.
@@ -424,15 +459,45 @@ irdl.dialect @graph {
   // ONNX `Mean`.
   irdl.operation @mean {
     %data_0 = irdl.base "!builtin.tensor"
+    %data_1 = irdl.base "!builtin.tensor"
+    %data_2 = irdl.base "!builtin.tensor"
+    %data_3 = irdl.base "!builtin.tensor"
+    %data_4 = irdl.base "!builtin.tensor"
+    %data_5 = irdl.base "!builtin.tensor"
+    %data_6 = irdl.base "!builtin.tensor"
+    %data_7 = irdl.base "!builtin.tensor"
+    %data_8 = irdl.base "!builtin.tensor"
+    %data_9 = irdl.base "!builtin.tensor"
+    %data_10 = irdl.base "!builtin.tensor"
+    %data_11 = irdl.base "!builtin.tensor"
+    %data_12 = irdl.base "!builtin.tensor"
+    %data_13 = irdl.base "!builtin.tensor"
+    %data_14 = irdl.base "!builtin.tensor"
+    %data_15 = irdl.base "!builtin.tensor"
     %r_result = irdl.base "!builtin.tensor"
-    irdl.operands(data_0: variadic %data_0)
+    irdl.operands(data_0: %data_0, data_1: optional %data_1, data_2: optional %data_2, data_3: optional %data_3, data_4: optional %data_4, data_5: optional %data_5, data_6: optional %data_6, data_7: optional %data_7, data_8: optional %data_8, data_9: optional %data_9, data_10: optional %data_10, data_11: optional %data_11, data_12: optional %data_12, data_13: optional %data_13, data_14: optional %data_14, data_15: optional %data_15)
     irdl.results(result: %r_result)
   }
   // ONNX `Min`.
   irdl.operation @min {
     %data_0 = irdl.base "!builtin.tensor"
+    %data_1 = irdl.base "!builtin.tensor"
+    %data_2 = irdl.base "!builtin.tensor"
+    %data_3 = irdl.base "!builtin.tensor"
+    %data_4 = irdl.base "!builtin.tensor"
+    %data_5 = irdl.base "!builtin.tensor"
+    %data_6 = irdl.base "!builtin.tensor"
+    %data_7 = irdl.base "!builtin.tensor"
+    %data_8 = irdl.base "!builtin.tensor"
+    %data_9 = irdl.base "!builtin.tensor"
+    %data_10 = irdl.base "!builtin.tensor"
+    %data_11 = irdl.base "!builtin.tensor"
+    %data_12 = irdl.base "!builtin.tensor"
+    %data_13 = irdl.base "!builtin.tensor"
+    %data_14 = irdl.base "!builtin.tensor"
+    %data_15 = irdl.base "!builtin.tensor"
     %r_result = irdl.base "!builtin.tensor"
-    irdl.operands(data_0: variadic %data_0)
+    irdl.operands(data_0: %data_0, data_1: optional %data_1, data_2: optional %data_2, data_3: optional %data_3, data_4: optional %data_4, data_5: optional %data_5, data_6: optional %data_6, data_7: optional %data_7, data_8: optional %data_8, data_9: optional %data_9, data_10: optional %data_10, data_11: optional %data_11, data_12: optional %data_12, data_13: optional %data_13, data_14: optional %data_14, data_15: optional %data_15)
     irdl.results(result: %r_result)
   }
   // ONNX `Mul`.
@@ -699,10 +764,25 @@ irdl.dialect @graph {
   irdl.operation @split {
     %input = irdl.base "!builtin.tensor"
     %split = irdl.base "!builtin.tensor"
-    %r_outputs = irdl.base "!builtin.tensor"
+    %r_outputs_0 = irdl.base "!builtin.tensor"
+    %r_outputs_1 = irdl.base "!builtin.tensor"
+    %r_outputs_2 = irdl.base "!builtin.tensor"
+    %r_outputs_3 = irdl.base "!builtin.tensor"
+    %r_outputs_4 = irdl.base "!builtin.tensor"
+    %r_outputs_5 = irdl.base "!builtin.tensor"
+    %r_outputs_6 = irdl.base "!builtin.tensor"
+    %r_outputs_7 = irdl.base "!builtin.tensor"
+    %r_outputs_8 = irdl.base "!builtin.tensor"
+    %r_outputs_9 = irdl.base "!builtin.tensor"
+    %r_outputs_10 = irdl.base "!builtin.tensor"
+    %r_outputs_11 = irdl.base "!builtin.tensor"
+    %r_outputs_12 = irdl.base "!builtin.tensor"
+    %r_outputs_13 = irdl.base "!builtin.tensor"
+    %r_outputs_14 = irdl.base "!builtin.tensor"
+    %r_outputs_15 = irdl.base "!builtin.tensor"
     %attr_axis = irdl.base "#builtin.integer"
     irdl.operands(input: %input, split: optional %split)
-    irdl.results(outputs: variadic %r_outputs)
+    irdl.results(outputs_0: %r_outputs_0, outputs_1: optional %r_outputs_1, outputs_2: optional %r_outputs_2, outputs_3: optional %r_outputs_3, outputs_4: optional %r_outputs_4, outputs_5: optional %r_outputs_5, outputs_6: optional %r_outputs_6, outputs_7: optional %r_outputs_7, outputs_8: optional %r_outputs_8, outputs_9: optional %r_outputs_9, outputs_10: optional %r_outputs_10, outputs_11: optional %r_outputs_11, outputs_12: optional %r_outputs_12, outputs_13: optional %r_outputs_13, outputs_14: optional %r_outputs_14, outputs_15: optional %r_outputs_15)
     irdl.attributes {"axis" = %attr_axis}
   }
   // ONNX `Sqrt`.
@@ -731,8 +811,23 @@ irdl.dialect @graph {
   // ONNX `Sum`.
   irdl.operation @sum {
     %data_0 = irdl.base "!builtin.tensor"
+    %data_1 = irdl.base "!builtin.tensor"
+    %data_2 = irdl.base "!builtin.tensor"
+    %data_3 = irdl.base "!builtin.tensor"
+    %data_4 = irdl.base "!builtin.tensor"
+    %data_5 = irdl.base "!builtin.tensor"
+    %data_6 = irdl.base "!builtin.tensor"
+    %data_7 = irdl.base "!builtin.tensor"
+    %data_8 = irdl.base "!builtin.tensor"
+    %data_9 = irdl.base "!builtin.tensor"
+    %data_10 = irdl.base "!builtin.tensor"
+    %data_11 = irdl.base "!builtin.tensor"
+    %data_12 = irdl.base "!builtin.tensor"
+    %data_13 = irdl.base "!builtin.tensor"
+    %data_14 = irdl.base "!builtin.tensor"
+    %data_15 = irdl.base "!builtin.tensor"
     %r_result = irdl.base "!builtin.tensor"
-    irdl.operands(data_0: variadic %data_0)
+    irdl.operands(data_0: %data_0, data_1: optional %data_1, data_2: optional %data_2, data_3: optional %data_3, data_4: optional %data_4, data_5: optional %data_5, data_6: optional %data_6, data_7: optional %data_7, data_8: optional %data_8, data_9: optional %data_9, data_10: optional %data_10, data_11: optional %data_11, data_12: optional %data_12, data_13: optional %data_13, data_14: optional %data_14, data_15: optional %data_15)
     irdl.results(result: %r_result)
   }
   // ONNX `Tanh`.

@@ -19,7 +19,10 @@ irdl.dialect @hw {
     irdl.attributes {"arena" = %attr_arena, "offset" = %attr_offset, "size" = %attr_size}
   }
   // Launches the kernel function `kernel` on `stream` with a grid and block shape
-  // (both [1] on a CPU).
+  // (both [1] on a CPU). Arguments are byte buffers, `memref<?xi8>`, as a runtime sees
+  // them (kernels view them with `memref.view`). One type for all arguments is also what
+  // IRDL allows: it checks every value of a variadic slot against one constraint
+  // variable, which forces equal types.
   irdl.operation @launch {
     %args = irdl.base "!builtin.memref"
     %attr_kernel = irdl.base "#builtin.symbol_ref"

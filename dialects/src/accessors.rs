@@ -175,3 +175,20 @@ pub fn build_op<'c>(
         .add_attributes(&named)
         .build()
 }
+
+/// Why a typed builder could not build an op.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("'{op}' takes 1 to {max} values for '{family}', got {got}; nest the op for more")]
+    FamilyLength { op: &'static str, family: &'static str, got: usize, max: usize },
+    #[error(transparent)]
+    Mlir(#[from] melior::Error),
+}
+
+/// Checks the length of a slot family (`inputs_0` .. `inputs_15`) given to a builder.
+pub fn check_family_len(op: &'static str, family: &'static str, got: usize, max: usize) -> Result<(), BuildError> {
+    if got == 0 || got > max {
+        return Err(BuildError::FamilyLength { op, family, got, max });
+    }
+    Ok(())
+}

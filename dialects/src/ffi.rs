@@ -187,21 +187,37 @@ pub fn parse_module<'c>(context: &'c Context, source: &str, source_name: &str) -
     // `mlirModuleCreateParse` wraps in a module but names no source; the C API's
     // `mlirOperationCreateParse` names the source but cannot hold several top-level ops.
     // So parse unnamed and rename the locations afterwards.
+    use melior::ir::{BlockLike, RegionLike};
     let module = melior::ir::Module::parse(context, source)?;
-    let ops = nested_operations(module.as_operation());
-    for op in ops {
-        let location = op.location();
-        if location.is_file_line_col_range()
-            && location.file_line_col_range_filename().as_string_ref().as_str().map(is_unnamed_buffer).unwrap_or(false)
-        {
-            let renamed = Location::new(
+    let rename = |location: Location<'c>| -> Option<Location<'c>> {
+        let unnamed = location.is_file_line_col_range()
+            && location.file_line_col_range_filename().as_string_ref().as_str().map(is_unnamed_buffer).unwrap_or(false);
+        unnamed.then(|| {
+            Location::new(
                 context,
                 source_name,
                 location.file_line_col_range_start_line(),
                 location.file_line_col_range_start_column(),
-            );
+            )
+        })
+    };
+    for op in nested_operations(module.as_operation()) {
+        if let Some(renamed) = rename(op.location()) {
             // SAFETY: `op` is owned by `module`, which is alive and not otherwise borrowed.
             unsafe { mlir_sys::mlirOperationSetLocation(op.to_raw(), renamed.to_raw()) };
+        }
+        for region in op.regions() {
+            let mut block = region.first_block();
+            while let Some(current) = block {
+                for index in 0..current.argument_count() {
+                    let Ok(argument) = current.argument(index) else { continue };
+                    if let Some(renamed) = rename(argument.location()) {
+                        // SAFETY: as above, for a block argument of an op of `module`.
+                        unsafe { mlir_sys::mlirBlockArgumentSetLocation(argument.to_raw(), renamed.to_raw()) };
+                    }
+                }
+                block = current.next_in_region();
+            }
         }
     }
     Some(module)

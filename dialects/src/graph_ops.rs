@@ -5,7 +5,7 @@
 //! taking operands, result types and attributes in declaration order.
 
 use crate::{
-    accessors::AttrValue,
+    accessors::{AttrValue, BuildError},
     spec::{GRAPH_OPS, OpSpec},
 };
 use melior::ir::{Attribute, Location, Operation, OperationRef, Type, Value};

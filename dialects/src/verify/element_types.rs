@@ -132,8 +132,14 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             let rest = Types { operands: types.operands[1..].to_vec(), results: types.results.clone() };
             rest.uniform(ANY)
         }
-        "identity" | "flatten" | "transpose" | "depth_to_space" | "space_to_depth" | "concat"
-        | "split" => types.uniform(ANY),
+        "identity" | "flatten" | "transpose" | "depth_to_space" | "space_to_depth" | "concat" => {
+            types.uniform(ANY)
+        }
+        "split" => {
+            let data = Types { operands: types.operands[..1].to_vec(), results: types.results.clone() };
+            data.uniform(ANY)?;
+            slot_in(1, I64)
+        }
         "reshape" | "expand" | "tile" | "unsqueeze" => {
             types.first_same(ANY)?;
             slot_in(1, I64)
@@ -215,6 +221,12 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             same_element(&types, 2, usize::MAX, "zero_point", "operand #0")
         }
         "ftensor.relayout" => types.uniform(ANY),
+        "hw.launch" => view
+            .op
+            .operands()
+            .enumerate()
+            .find(|(_, v)| v.r#type().to_string() != "memref<?xi8>")
+            .map_or(Ok(()), |(i, v)| Err(format!("argument #{i} has type {}, expected a byte buffer memref<?xi8>", v.r#type()))),
         "cann.convolution" | "cann.matmul" | "cann.softmax" | "cann.max_pool" | "cann.avg_pool2d" => {
             types.uniform(FLOAT)
         }

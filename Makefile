@@ -1,0 +1,36 @@
+# fuser: the two commands of the README are `make demo` and `make test`.
+.PHONY: setup build demo test lit cargo-test example docs clean
+
+CARGO ?= cargo
+LIT := .venv/bin/lit
+FILECHECK_DIR := /usr/lib/llvm-22/bin
+
+setup:
+	@./scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --workspace --bins
+
+# The main job on the bundled default model: for now a fuser-opt pipeline over a
+# graph-dialect model; it prints the simplified module.
+demo: build
+	./target/release/fuser-opt testdata/demo/resnet_block.mlir \
+	  --pass-pipeline='builtin.module(func.func(graph-simplify,canonicalize,cse))'
+
+cargo-test: setup
+	$(CARGO) test --release --workspace
+
+example: setup
+	$(CARGO) run --release --example embed
+
+lit: build
+	PATH="$(CURDIR)/target/release:$(FILECHECK_DIR):$$PATH" $(LIT) -sv lit-tests
+
+test: cargo-test example lit
+
+# Regenerate the generated docs (docs/passes.md, docs/dialects/*.md).
+docs: setup
+	FUSER_BLESS=1 $(CARGO) test --release --workspace --lib -- doc_is_current
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what fuser needs on a fresh Debian machine. Idempotent: apt runs only when a
+# package is missing, the venv is created once and pip only installs what is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools libpolly-22-dev lld-22
+  libomp-22-dev clang-22 libclang-22-dev zlib1g-dev libzstd-dev python3-venv
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+PY_PACKAGES=(lit onnx onnxruntime numpy)
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+need=()
+for pkg in "${PY_PACKAGES[@]}"; do
+  .venv/bin/python -m pip show -q "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  echo "setup: pip installing ${need[*]}"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "${need[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo is required (https://rustup.rs)"; exit 1; }
+echo "setup: ok"
