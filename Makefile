@@ -21,7 +21,7 @@ cargo-test: setup
 	$(CARGO) test --release --workspace
 
 example: setup
-	$(CARGO) run --release --example embed
+	$(CARGO) run --release -p fuser-embedding-example
 
 lit: build
 	PATH="$(CURDIR)/target/release:$(FILECHECK_DIR):$$PATH" $(LIT) -sv lit-tests

@@ -12,5 +12,7 @@ pub mod registry;
 pub mod upstream;
 pub mod verify_pass;
 
-pub use pipeline::{PipelineError, PipelineOptions, add_pipeline};
+pub use pipeline::{ExtraPass, PipelineError, PipelineOptions, add_pipeline, add_pipeline_with_extra};
+pub use registry::PassOptions;
+pub use verify_pass::create_verify_pass;
 pub use registry::{PASSES, PassInfo, find_pass};

@@ -6,7 +6,11 @@
 //! comma-separated elements. Rust passes come from the registry; every other element is
 //! handed to `mlirOpPassManagerAddPipeline`.
 
-use crate::{ffi::add_upstream_pipeline, registry::find_pass, verify_pass::create_verify_pass};
+use crate::{
+    ffi::add_upstream_pipeline,
+    registry::{PassOptions, find_pass},
+    verify_pass::create_verify_pass,
+};
 use melior::pass::OperationPassManager;
 use std::collections::BTreeMap;
 
@@ -181,21 +185,47 @@ pub struct PipelineOptions {
     pub verify_each: bool,
 }
 
-/// Adds the pipeline `text` to `manager` (anchored on `builtin.module`).
-pub fn add_pipeline(manager: &OperationPassManager, text: &str, options: PipelineOptions) -> Result<(), PipelineError> {
-    let elements = parse_pipeline(text)?;
-    add_elements(manager, &elements, options)
+/// A pass that an embedding compiler adds to the names a pipeline string may use.
+pub struct ExtraPass<'f> {
+    /// The name used in pipeline strings; it must not shadow a fuser or upstream pass.
+    pub flag: &'f str,
+    /// Creates the pass from its `{k=v}` options.
+    pub create: &'f dyn Fn(&PassOptions) -> Result<melior::pass::Pass, String>,
 }
 
-fn add_elements(manager: &OperationPassManager, elements: &[Element], options: PipelineOptions) -> Result<(), PipelineError> {
+/// Adds the pipeline `text` to `manager` (anchored on `builtin.module`).
+pub fn add_pipeline(manager: &OperationPassManager, text: &str, options: PipelineOptions) -> Result<(), PipelineError> {
+    add_pipeline_with_extra(manager, text, options, &[])
+}
+
+/// Like [`add_pipeline`], with passes of an embedding compiler also addressable by name.
+pub fn add_pipeline_with_extra(
+    manager: &OperationPassManager,
+    text: &str,
+    options: PipelineOptions,
+    extra: &[ExtraPass],
+) -> Result<(), PipelineError> {
+    for pass in extra {
+        if find_pass(pass.flag).is_some() || crate::upstream::is_upstream_pass(pass.flag) {
+            return Err(PipelineError::Pass(format!("extra pass '{}' shadows an existing pass", pass.flag)));
+        }
+    }
+    let elements = parse_pipeline(text)?;
+    add_elements(manager, &elements, options, extra)
+}
+
+fn add_elements(manager: &OperationPassManager, elements: &[Element], options: PipelineOptions, extra: &[ExtraPass]) -> Result<(), PipelineError> {
     for element in elements {
         match element {
             Element::Nest { anchor, elements } => {
                 let nested = manager.nested_under(anchor);
-                add_elements(&nested, elements, options)?;
+                add_elements(&nested, elements, options, extra)?;
             }
             Element::Pass { name, options: text } => {
-                if let Some(info) = find_pass(name) {
+                if let Some(pass) = extra.iter().find(|p| p.flag == name) {
+                    let parsed = parse_options(text).map_err(|e| PipelineError::Pass(format!("pass '{name}': {e}")))?;
+                    manager.add_pass((pass.create)(&parsed).map_err(PipelineError::Pass)?);
+                } else if let Some(info) = find_pass(name) {
                     let parsed = parse_options(text).map_err(|e| PipelineError::Pass(format!("pass '{name}': {e}")))?;
                     manager.add_pass(info.instantiate(&parsed).map_err(PipelineError::Pass)?);
                 } else if crate::upstream::is_upstream_pass(name) {
