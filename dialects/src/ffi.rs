@@ -188,6 +188,14 @@ pub fn parse_module<'c>(context: &'c Context, source: &str, source_name: &str) -
     // `mlirOperationCreateParse` names the source but cannot hold several top-level ops.
     // So parse unnamed and rename the locations afterwards.
     use melior::ir::{BlockLike, RegionLike};
+    // MLIR's lexer needs a NUL-terminated buffer (melior's `Module::parse` panics on an
+    // interior NUL), so a NUL in the text is reported as a located error instead.
+    if let Some(offset) = source.find('\0') {
+        let line = source[..offset].matches('\n').count() + 1;
+        let column = offset - source[..offset].rfind('\n').map_or(0, |n| n + 1) + 1;
+        emit_error(Location::new(context, source_name, line, column), "unexpected NUL byte in the input");
+        return None;
+    }
     let module = melior::ir::Module::parse(context, source)?;
     let rename = |location: Location<'c>| -> Option<Location<'c>> {
         let unnamed = location.is_file_line_col_range()
