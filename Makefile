@@ -13,9 +13,13 @@ build: setup
 
 # The main job on the bundled default model: for now a fuser-opt pipeline over a
 # graph-dialect model; it prints the simplified module.
+DEMO_MODEL := testdata/demo/resnet_block.mlir
+DEMO_PIPELINE := builtin.module(func.func(graph-simplify,canonicalize,cse))
 demo: build
-	./target/release/fuser-opt testdata/demo/resnet_block.mlir \
-	  --pass-pipeline='builtin.module(func.func(graph-simplify,canonicalize,cse))'
+	@echo "== fuser-opt $(DEMO_MODEL) --pass-pipeline='$(DEMO_PIPELINE)'"
+	@./target/release/fuser-opt $(DEMO_MODEL) --pass-pipeline='$(DEMO_PIPELINE)' -o target/demo.mlir
+	@cat target/demo.mlir
+	@echo "== graph ops: $$(grep -c '"graph\.' $(DEMO_MODEL)) before, $$(grep -c '"graph\.' target/demo.mlir) after"
 
 cargo-test: setup
 	$(CARGO) test --release --workspace
