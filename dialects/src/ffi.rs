@@ -230,3 +230,26 @@ pub fn parse_module<'c>(context: &'c Context, source: &str, source_name: &str) -
     }
     Some(module)
 }
+
+/// The values of a float dense elements attribute of `f32` elements (splats expanded).
+pub fn dense_f32_values(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
+    use melior::ir::attribute::AttributeLike;
+    use mlir_sys::{
+        mlirDenseElementsAttrGetFloatSplatValue, mlirDenseElementsAttrGetFloatValue,
+        mlirDenseElementsAttrIsSplat, mlirElementsAttrGetNumElements,
+    };
+    let info = tensor_info(attribute.r#type())?;
+    if info.element != "f32" || !attribute.is_dense_fp_elements() {
+        return None;
+    }
+    let raw = attribute.to_raw();
+    // SAFETY: `raw` is a dense float elements attribute of f32 elements, so the f32
+    // getters are valid for every index below its element count.
+    unsafe {
+        let count = mlirElementsAttrGetNumElements(raw);
+        if mlirDenseElementsAttrIsSplat(raw) {
+            return Some(vec![mlirDenseElementsAttrGetFloatSplatValue(raw); count.max(0) as usize]);
+        }
+        Some((0..count).map(|i| mlirDenseElementsAttrGetFloatValue(raw, i as isize)).collect())
+    }
+}

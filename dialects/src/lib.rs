@@ -11,6 +11,7 @@
 pub mod accessors;
 pub mod context;
 pub mod docs;
+pub mod eval;
 pub mod ffi;
 pub mod graph_ops;
 pub mod spec;
