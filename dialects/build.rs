@@ -236,6 +236,42 @@ fn logical_slots(slots: &[Slot]) -> Vec<Logical> {
     out
 }
 
+/// Builder parameters and group expressions for the operands (element `Value`) or the
+/// results (element `Type`) of one op. Families take a slice and fill their slots in order.
+fn builder_groups(
+    slots: &[Slot],
+    op: &str,
+    element: &str,
+    param_name: impl Fn(&str) -> String,
+    params: &mut Vec<String>,
+    checks: &mut Vec<String>,
+) -> Vec<String> {
+    let mut exprs = Vec::new();
+    for logical in logical_slots(slots) {
+        match logical {
+            Logical::Family { base, len, .. } => {
+                let name = if element.starts_with("Type") { format!("{base}_types") } else { ident(&base) };
+                params.push(format!("{name}: &[{element}]"));
+                checks.push(format!("crate::accessors::check_family_len({op:?}, {base:?}, {name}.len(), {len})?;"));
+                for k in 0..len {
+                    exprs.push(format!("{name}.get({k}).copied().into_iter().collect::<Vec<_>>()"));
+                }
+            }
+            Logical::Slot(i) => {
+                let name = param_name(&slots[i].name);
+                let (param, expr) = match slots[i].arity {
+                    Arity::Single => (element.to_string(), format!("vec![{name}]")),
+                    Arity::Optional => (format!("Option<{element}>"), format!("{name}.into_iter().collect::<Vec<_>>()")),
+                    Arity::Variadic => (format!("&[{element}]"), format!("{name}.to_vec()")),
+                };
+                params.push(format!("{name}: {param}"));
+                exprs.push(expr);
+            }
+        }
+    }
+    exprs
+}
+
 fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
     for (index, op) in ops.iter().enumerate() {
         let ty = pascal(&op.name);
@@ -292,69 +328,9 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
         }
         // Builder: operands, result types and attributes in declaration order.
         let mut params = vec!["location: Location<'c>".to_string()];
-        let mut operand_exprs = Vec::new();
         let mut checks = Vec::new();
-        for logical in logical_slots(&op.operands) {
-            match logical {
-                Logical::Family { base, len, .. } => {
-                    let name = ident(&base);
-                    params.push(format!("{name}: &[Value<'c, '_>]"));
-                    checks.push(format!("crate::accessors::check_family_len({full:?}, {base:?}, {name}.len(), {len})?;"));
-                    for k in 0..len {
-                        operand_exprs.push(format!("{name}.get({k}).copied().into_iter().collect::<Vec<_>>()"));
-                    }
-                }
-                Logical::Slot(i) => {
-                    let slot = &op.operands[i];
-                    let name = ident(&slot.name);
-                    match slot.arity {
-                        Arity::Single => {
-                            params.push(format!("{name}: Value<'c, '_>"));
-                            operand_exprs.push(format!("vec![{name}]"));
-                        }
-                        Arity::Optional => {
-                            params.push(format!("{name}: Option<Value<'c, '_>>"));
-                            operand_exprs.push(format!("{name}.into_iter().collect::<Vec<_>>()"));
-                        }
-                        Arity::Variadic => {
-                            params.push(format!("{name}: &[Value<'c, '_>]"));
-                            operand_exprs.push(format!("{name}.to_vec()"));
-                        }
-                    }
-                }
-            }
-        }
-        let mut result_exprs = Vec::new();
-        for logical in logical_slots(&op.results) {
-            match logical {
-                Logical::Family { base, len, .. } => {
-                    let name = format!("{base}_types");
-                    params.push(format!("{name}: &[Type<'c>]"));
-                    checks.push(format!("crate::accessors::check_family_len({full:?}, {base:?}, {name}.len(), {len})?;"));
-                    for k in 0..len {
-                        result_exprs.push(format!("{name}.get({k}).copied().into_iter().collect::<Vec<_>>()"));
-                    }
-                }
-                Logical::Slot(i) => {
-                    let slot = &op.results[i];
-                    let name = format!("{}_type", slot.name);
-                    match slot.arity {
-                        Arity::Single => {
-                            params.push(format!("{name}: Type<'c>"));
-                            result_exprs.push(format!("vec![{name}]"));
-                        }
-                        Arity::Optional => {
-                            params.push(format!("{name}: Option<Type<'c>>"));
-                            result_exprs.push(format!("{name}.into_iter().collect::<Vec<_>>()"));
-                        }
-                        Arity::Variadic => {
-                            params.push(format!("{name}: &[Type<'c>]"));
-                            result_exprs.push(format!("{name}.to_vec()"));
-                        }
-                    }
-                }
-            }
-        }
+        let operand_exprs = builder_groups(&op.operands, &full, "Value<'c, '_>", |name| ident(name), &mut params, &mut checks);
+        let result_exprs = builder_groups(&op.results, &full, "Type<'c>", |name| format!("{name}_type"), &mut params, &mut checks);
         let mut attr_exprs = Vec::new();
         for (name, base) in &op.attributes {
             let (_, param) = rust_attr_type(base);

@@ -129,28 +129,47 @@ pub mod make {
     }
 }
 
-/// The values of an integer dense elements attribute of `i64` elements (splats expanded).
-pub fn dense_i64_values(attribute: melior::ir::Attribute) -> Option<Vec<i64>> {
+/// The elements of a dense elements attribute whose element type is `element`, read with
+/// the C API getters `splat` and `at` (splats expanded).
+///
+/// # Safety
+/// `splat` and `at` must be the getters for `element`.
+unsafe fn dense_values<T: Copy>(
+    attribute: melior::ir::Attribute,
+    element: &str,
+    splat: unsafe extern "C" fn(mlir_sys::MlirAttribute) -> T,
+    at: unsafe extern "C" fn(mlir_sys::MlirAttribute, isize) -> T,
+) -> Option<Vec<T>> {
     use melior::ir::attribute::AttributeLike;
-    use mlir_sys::{
-        mlirDenseElementsAttrGetInt64SplatValue, mlirDenseElementsAttrGetInt64Value,
-        mlirDenseElementsAttrIsSplat, mlirElementsAttrGetNumElements,
-    };
+    use mlir_sys::{mlirDenseElementsAttrIsSplat, mlirElementsAttrGetNumElements};
     let info = tensor_info(attribute.r#type())?;
-    if info.element != "i64" || !attribute.is_dense_int_elements() {
+    if info.element != element || !(attribute.is_dense_int_elements() || attribute.is_dense_fp_elements()) {
         return None;
     }
     let raw = attribute.to_raw();
-    // SAFETY: `raw` is a dense integer elements attribute of i64 elements, so the i64
-    // getters are valid for every index below its element count.
+    // SAFETY: `raw` is a dense elements attribute of `element` elements and the getters
+    // match it (the caller's contract), for every index below its element count.
     unsafe {
         let count = mlirElementsAttrGetNumElements(raw);
         if mlirDenseElementsAttrIsSplat(raw) {
-            let v = mlirDenseElementsAttrGetInt64SplatValue(raw);
-            return Some(vec![v; count.max(0) as usize]);
+            return Some(vec![splat(raw); count.max(0) as usize]);
         }
-        Some((0..count).map(|i| mlirDenseElementsAttrGetInt64Value(raw, i as isize)).collect())
+        Some((0..count).map(|i| at(raw, i as isize)).collect())
     }
+}
+
+/// The values of a dense elements attribute of `i64` elements (splats expanded).
+pub fn dense_i64_values(attribute: melior::ir::Attribute) -> Option<Vec<i64>> {
+    use mlir_sys::{mlirDenseElementsAttrGetInt64SplatValue, mlirDenseElementsAttrGetInt64Value};
+    // SAFETY: the i64 getters for i64 elements.
+    unsafe { dense_values(attribute, "i64", mlirDenseElementsAttrGetInt64SplatValue, mlirDenseElementsAttrGetInt64Value) }
+}
+
+/// The values of a dense elements attribute of `f32` elements (splats expanded).
+pub fn dense_f32_values(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
+    use mlir_sys::{mlirDenseElementsAttrGetFloatSplatValue, mlirDenseElementsAttrGetFloatValue};
+    // SAFETY: the f32 getters for f32 elements.
+    unsafe { dense_values(attribute, "f32", mlirDenseElementsAttrGetFloatSplatValue, mlirDenseElementsAttrGetFloatValue) }
 }
 
 /// Sets operand `index` of `op` to `value`.
@@ -229,27 +248,4 @@ pub fn parse_module<'c>(context: &'c Context, source: &str, source_name: &str) -
         }
     }
     Some(module)
-}
-
-/// The values of a float dense elements attribute of `f32` elements (splats expanded).
-pub fn dense_f32_values(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
-    use melior::ir::attribute::AttributeLike;
-    use mlir_sys::{
-        mlirDenseElementsAttrGetFloatSplatValue, mlirDenseElementsAttrGetFloatValue,
-        mlirDenseElementsAttrIsSplat, mlirElementsAttrGetNumElements,
-    };
-    let info = tensor_info(attribute.r#type())?;
-    if info.element != "f32" || !attribute.is_dense_fp_elements() {
-        return None;
-    }
-    let raw = attribute.to_raw();
-    // SAFETY: `raw` is a dense float elements attribute of f32 elements, so the f32
-    // getters are valid for every index below its element count.
-    unsafe {
-        let count = mlirElementsAttrGetNumElements(raw);
-        if mlirDenseElementsAttrIsSplat(raw) {
-            return Some(vec![mlirDenseElementsAttrGetFloatSplatValue(raw); count.max(0) as usize]);
-        }
-        Some((0..count).map(|i| mlirDenseElementsAttrGetFloatValue(raw, i as isize)).collect())
-    }
 }

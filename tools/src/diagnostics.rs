@@ -46,6 +46,13 @@ pub struct Collected {
     pub notes: Vec<Collected>,
 }
 
+impl Collected {
+    /// An error with no location (e.g. a pipeline syntax error).
+    pub fn error(message: String) -> Self {
+        Self { severity: Severity::Error, position: None, message, notes: vec![] }
+    }
+}
+
 /// The first file position inside `location` (through name, call-site and fused locs).
 pub fn file_position(location: Location) -> Option<FilePos> {
     if location.is_file_line_col_range() {

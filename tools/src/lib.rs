@@ -5,4 +5,5 @@
 pub mod diagnostics;
 pub mod input;
 pub mod output;
+pub mod session;
 pub mod verify_diagnostics;

@@ -3,14 +3,14 @@
 //! fuser's Rust passes and upstream MLIR passes, and prints the result.
 
 use clap::{ArgAction, Parser};
-use fuser_dialects::{create_context, ffi::parse_module, verify_fuser_ops};
+use fuser_dialects::{ffi::parse_module, verify_fuser_ops};
 use fuser_passes::{
     PASSES, PipelineOptions, add_pipeline, enable_timing, find_pass, upstream::{UPSTREAM_PASSES, is_upstream_pass},
 };
 use fuser_tools::{
-    diagnostics::{Collected, DiagnosticSink, Severity, render},
-    input::{read_input, split_chunks},
-    output::write_output,
+    diagnostics::{Collected, DiagnosticSink, render},
+    input::split_chunks,
+    session::Session,
     verify_diagnostics::{check, parse_expectations},
 };
 use melior::{
@@ -105,10 +105,6 @@ fn list_passes() {
     }
 }
 
-fn error_without_location(message: String) -> Collected {
-    Collected { severity: Severity::Error, position: None, message, notes: vec![] }
-}
-
 /// Processes one buffer. Returns the printed module, or `None` on failure (the reasons
 /// are in the sink).
 fn process(context: &Context, sink: &DiagnosticSink, options: &Options, pipeline: &str, source_name: &str, text: &str) -> Option<String> {
@@ -135,7 +131,7 @@ fn process(context: &Context, sink: &DiagnosticSink, options: &Options, pipeline
         }
         let pipeline_options = PipelineOptions { verify_each: options.verify_each };
         if let Err(error) = add_pipeline(&manager.as_operation_pass_manager(), pipeline, pipeline_options) {
-            sink.push(error_without_location(error.to_string()));
+            sink.push(Collected::error(error.to_string()));
             return None;
         }
         if manager.run(&mut module).is_err() {
@@ -161,31 +157,18 @@ fn main() -> ExitCode {
         (Some(p), true) => p.clone(),
         (None, _) => pass_flags.join(","),
     };
-    let (source_name, text) = match read_input(&options.input) {
-        Ok(input) => input,
-        Err(message) => {
-            eprintln!("fuser-opt: error: {message}");
-            return ExitCode::FAILURE;
-        }
+    let session = match Session::open("fuser-opt", &options.input) {
+        Ok(session) => session,
+        Err(code) => return code,
     };
-    let context = match create_context() {
-        Ok(context) => context,
-        Err(error) => {
-            eprintln!("fuser-opt: internal error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // Diagnostics are collected and printed in order; MLIR's thread pool would
-    // interleave them.
-    context.enable_multi_threading(false);
-    let sink = DiagnosticSink::attach(&context);
+    let (context, sink, source_name, text) = (&session.context, &session.sink, &session.source_name, &session.text);
 
-    let chunks = if options.split_input_file { split_chunks(&text) } else { vec![text.clone()] };
+    let chunks = if options.split_input_file { split_chunks(text) } else { vec![text.clone()] };
     let mut outputs = Vec::new();
     let mut failed = false;
     let mut diagnostics = Vec::new();
     for chunk in &chunks {
-        match process(&context, &sink, &options, &pipeline, &source_name, chunk) {
+        match process(context, sink, &options, &pipeline, source_name, chunk) {
             Some(out) => outputs.push(out),
             None => failed = true,
         }
@@ -193,38 +176,25 @@ fn main() -> ExitCode {
     }
 
     if options.verify_diagnostics {
-        let mut expectations = match parse_expectations(&text) {
+        let mut expectations = match parse_expectations(text) {
             Ok(e) => e,
             Err(message) => {
                 eprintln!("{source_name}: error: {message}");
                 return ExitCode::FAILURE;
             }
         };
-        let problems = check(&diagnostics, &mut expectations, &source_name);
+        let problems = check(&diagnostics, &mut expectations, source_name);
         for p in &problems {
             eprintln!("{p}");
         }
         if !problems.is_empty() {
             return ExitCode::FAILURE;
         }
-        return match write_output(&options.output, outputs.join("// -----\n").as_bytes()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("fuser-opt: error: {message}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-
-    eprint!("{}", render(&diagnostics, &source_name, &text));
-    if failed {
-        return ExitCode::FAILURE;
-    }
-    match write_output(&options.output, outputs.join("// -----\n").as_bytes()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("fuser-opt: error: {message}");
-            ExitCode::FAILURE
+    } else {
+        eprint!("{}", render(&diagnostics, source_name, text));
+        if failed {
+            return ExitCode::FAILURE;
         }
     }
+    session.write(&options.output, outputs.join("// -----\n").as_bytes())
 }

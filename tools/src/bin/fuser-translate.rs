@@ -2,12 +2,11 @@
 //! the llvm dialect to LLVM IR text.
 
 use clap::{Parser, ValueEnum};
-use fuser_dialects::{create_context, ffi::parse_module};
+use fuser_dialects::ffi::parse_module;
 use fuser_lowering::translate_to_llvm_ir;
 use fuser_tools::{
-    diagnostics::{DiagnosticSink, render},
-    input::read_input,
-    output::write_output,
+    diagnostics::{Collected, render},
+    session::Session,
 };
 use std::process::ExitCode;
 
@@ -33,39 +32,19 @@ struct Options {
 
 fn main() -> ExitCode {
     let options = Options::parse();
-    let (source_name, text) = match read_input(&options.input) {
-        Ok(input) => input,
-        Err(message) => {
-            eprintln!("fuser-translate: error: {message}");
-            return ExitCode::FAILURE;
-        }
+    let session = match Session::open("fuser-translate", &options.input) {
+        Ok(session) => session,
+        Err(code) => return code,
     };
-    let context = match create_context() {
-        Ok(context) => context,
-        Err(error) => {
-            eprintln!("fuser-translate: internal error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    context.enable_multi_threading(false);
-    let sink = DiagnosticSink::attach(&context);
-    let result = parse_module(&context, &text, &source_name).ok_or(()).and_then(|module| match options.to {
-        Target::LlvmIr => translate_to_llvm_ir(&module).map_err(|e| sink.push(fuser_tools::diagnostics::Collected {
-            severity: fuser_tools::diagnostics::Severity::Error,
-            position: None,
-            message: e.to_string(),
-            notes: vec![],
-        })),
-    });
-    eprint!("{}", render(&sink.take(), &source_name, &text));
+    let sink = &session.sink;
+    let result = parse_module(&session.context, &session.text, &session.source_name)
+        .ok_or(())
+        .and_then(|module| match options.to {
+            Target::LlvmIr => translate_to_llvm_ir(&module).map_err(|e| sink.push(Collected::error(e.to_string()))),
+        });
+    eprint!("{}", render(&sink.take(), &session.source_name, &session.text));
     match result {
-        Ok(ir) => match write_output(&options.output, ir.as_bytes()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("fuser-translate: error: {message}");
-                ExitCode::FAILURE
-            }
-        },
+        Ok(ir) => session.write(&options.output, ir.as_bytes()),
         Err(()) => ExitCode::FAILURE,
     }
 }
