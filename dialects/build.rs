@@ -253,7 +253,8 @@ fn builder_groups(
                 let name = if element.starts_with("Type") { format!("{base}_types") } else { ident(&base) };
                 params.push(format!("{name}: &[{element}]"));
                 checks.push(format!("crate::accessors::check_family_len({op:?}, {base:?}, {name}.len(), {len})?;"));
-                for k in 0..len {
+                exprs.push(format!("{name}.first().copied().into_iter().collect::<Vec<_>>()"));
+                for k in 1..len {
                     exprs.push(format!("{name}.get({k}).copied().into_iter().collect::<Vec<_>>()"));
                 }
             }
@@ -280,6 +281,7 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
         writeln!(out, "/// that every declared attribute is present with its kind, so the accessors cannot fail.").unwrap();
         writeln!(out, "#[derive(Clone, Copy, Debug)]").unwrap();
         writeln!(out, "pub struct {ty}<'c, 'a> {{ op: OperationRef<'c, 'a> }}").unwrap();
+        writeln!(out, "#[allow(clippy::self_named_constructors)]").unwrap();
         writeln!(out, "impl<'c, 'a> {ty}<'c, 'a> {{").unwrap();
         writeln!(out, "    /// The full op name.").unwrap();
         writeln!(out, "    pub const NAME: &'static str = {full:?};").unwrap();
@@ -329,7 +331,7 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
         // Builder: operands, result types and attributes in declaration order.
         let mut params = vec!["location: Location<'c>".to_string()];
         let mut checks = Vec::new();
-        let operand_exprs = builder_groups(&op.operands, &full, "Value<'c, '_>", |name| ident(name), &mut params, &mut checks);
+        let operand_exprs = builder_groups(&op.operands, &full, "Value<'c, '_>", ident, &mut params, &mut checks);
         let result_exprs = builder_groups(&op.results, &full, "Type<'c>", |name| format!("{name}_type"), &mut params, &mut checks);
         let mut attr_exprs = Vec::new();
         for (name, base) in &op.attributes {

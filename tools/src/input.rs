@@ -22,9 +22,8 @@ pub fn read_input(path: &str) -> Result<(String, String), String> {
 pub fn split_chunks(text: &str) -> Vec<String> {
     let mut chunks = Vec::new();
     let mut current = String::new();
-    let mut line_index = 0usize;
     let mut chunk_start = 0usize;
-    for line in text.split_inclusive('\n') {
+    for (line_index, line) in text.split_inclusive('\n').enumerate() {
         if line.starts_with(SPLIT_MARKER) {
             chunks.push("\n".repeat(chunk_start) + &current);
             current.clear();
@@ -32,7 +31,6 @@ pub fn split_chunks(text: &str) -> Vec<String> {
         } else {
             current.push_str(line);
         }
-        line_index += 1;
     }
     chunks.push("\n".repeat(chunk_start) + &current);
     chunks

@@ -68,10 +68,8 @@ fn check_values(view: &OpView) -> Result<(), String> {
                 return Err(format!("attribute 'kind' must be one of cpu|cuda|rocm|ascend, got '{kind}'"));
             }
         }
-        "hw.alloc" => {
-            if view.int("offset") < 0 || view.int("size") < 0 {
-                return Err("attributes 'offset' and 'size' must be non-negative".into());
-            }
+        "hw.alloc" if view.int("offset") < 0 || view.int("size") < 0 => {
+            return Err("attributes 'offset' and 'size' must be non-negative".into());
         }
         "graph.conv" | "graph.conv_transpose" | "graph.max_pool" | "graph.average_pool" => {
             let kernel = view.ints("kernel_shape");
