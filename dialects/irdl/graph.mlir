@@ -178,6 +178,17 @@ irdl.dialect @graph {
     irdl.operands(x: %x)
     irdl.results(y: %r_y)
   }
+  // ONNX `CumSum`.
+  irdl.operation @cum_sum {
+    %x = irdl.base "!builtin.tensor"
+    %axis = irdl.base "!builtin.tensor"
+    %r_y = irdl.base "!builtin.tensor"
+    %attr_exclusive = irdl.base "#builtin.integer"
+    %attr_reverse = irdl.base "#builtin.integer"
+    irdl.operands(x: %x, axis: %axis)
+    irdl.results(y: %r_y)
+    irdl.attributes {"exclusive" = %attr_exclusive, "reverse" = %attr_reverse}
+  }
   // ONNX `DepthToSpace`.
   irdl.operation @depth_to_space {
     %input = irdl.base "!builtin.tensor"
@@ -205,6 +216,30 @@ irdl.dialect @graph {
     %r_mask = irdl.base "!builtin.tensor"
     irdl.operands(data: %data, ratio: optional %ratio, training_mode: optional %training_mode)
     irdl.results(output: %r_output, mask: optional %r_mask)
+  }
+  // ONNX `Einsum`.
+  irdl.operation @einsum {
+    %inputs_0 = irdl.base "!builtin.tensor"
+    %inputs_1 = irdl.base "!builtin.tensor"
+    %inputs_2 = irdl.base "!builtin.tensor"
+    %inputs_3 = irdl.base "!builtin.tensor"
+    %inputs_4 = irdl.base "!builtin.tensor"
+    %inputs_5 = irdl.base "!builtin.tensor"
+    %inputs_6 = irdl.base "!builtin.tensor"
+    %inputs_7 = irdl.base "!builtin.tensor"
+    %inputs_8 = irdl.base "!builtin.tensor"
+    %inputs_9 = irdl.base "!builtin.tensor"
+    %inputs_10 = irdl.base "!builtin.tensor"
+    %inputs_11 = irdl.base "!builtin.tensor"
+    %inputs_12 = irdl.base "!builtin.tensor"
+    %inputs_13 = irdl.base "!builtin.tensor"
+    %inputs_14 = irdl.base "!builtin.tensor"
+    %inputs_15 = irdl.base "!builtin.tensor"
+    %r_output = irdl.base "!builtin.tensor"
+    %attr_equation = irdl.base "#builtin.string"
+    irdl.operands(inputs_0: %inputs_0, inputs_1: optional %inputs_1, inputs_2: optional %inputs_2, inputs_3: optional %inputs_3, inputs_4: optional %inputs_4, inputs_5: optional %inputs_5, inputs_6: optional %inputs_6, inputs_7: optional %inputs_7, inputs_8: optional %inputs_8, inputs_9: optional %inputs_9, inputs_10: optional %inputs_10, inputs_11: optional %inputs_11, inputs_12: optional %inputs_12, inputs_13: optional %inputs_13, inputs_14: optional %inputs_14, inputs_15: optional %inputs_15)
+    irdl.results(output: %r_output)
+    irdl.attributes {"equation" = %attr_equation}
   }
   // ONNX `Elu`.
   irdl.operation @elu {
@@ -263,6 +298,16 @@ irdl.dialect @graph {
   }
   // ONNX `Gather`.
   irdl.operation @gather {
+    %data = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %r_output = irdl.base "!builtin.tensor"
+    %attr_axis = irdl.base "#builtin.integer"
+    irdl.operands(data: %data, indices: %indices)
+    irdl.results(output: %r_output)
+    irdl.attributes {"axis" = %attr_axis}
+  }
+  // ONNX `GatherElements`.
+  irdl.operation @gather_elements {
     %data = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %r_output = irdl.base "!builtin.tensor"
@@ -500,6 +545,16 @@ irdl.dialect @graph {
     irdl.operands(data_0: %data_0, data_1: optional %data_1, data_2: optional %data_2, data_3: optional %data_3, data_4: optional %data_4, data_5: optional %data_5, data_6: optional %data_6, data_7: optional %data_7, data_8: optional %data_8, data_9: optional %data_9, data_10: optional %data_10, data_11: optional %data_11, data_12: optional %data_12, data_13: optional %data_13, data_14: optional %data_14, data_15: optional %data_15)
     irdl.results(result: %r_result)
   }
+  // ONNX `Mod`.
+  irdl.operation @mod {
+    %a = irdl.base "!builtin.tensor"
+    %b = irdl.base "!builtin.tensor"
+    %r_c = irdl.base "!builtin.tensor"
+    %attr_fmod = irdl.base "#builtin.integer"
+    irdl.operands(a: %a, b: %b)
+    irdl.results(c: %r_c)
+    irdl.attributes {"fmod" = %attr_fmod}
+  }
   // ONNX `Mul`.
   irdl.operation @mul {
     %a = irdl.base "!builtin.tensor"
@@ -675,6 +730,29 @@ irdl.dialect @graph {
     irdl.operands(x: %x, roi: optional %roi, scales: optional %scales, sizes: optional %sizes)
     irdl.results(y: %r_y)
     irdl.attributes {"antialias" = %attr_antialias, "coordinate_transformation_mode" = %attr_coordinate_transformation_mode, "cubic_coeff_a" = %attr_cubic_coeff_a, "exclude_outside" = %attr_exclude_outside, "extrapolation_value" = %attr_extrapolation_value, "keep_aspect_ratio_policy" = %attr_keep_aspect_ratio_policy, "mode" = %attr_mode, "nearest_mode" = %attr_nearest_mode}
+  }
+  // ONNX `RMSNormalization`.
+  irdl.operation @rms_normalization {
+    %x = irdl.base "!builtin.tensor"
+    %scale = irdl.base "!builtin.tensor"
+    %r_y = irdl.base "!builtin.tensor"
+    %attr_axis = irdl.base "#builtin.integer"
+    %attr_epsilon = irdl.base "#builtin.float"
+    %attr_stash_type = irdl.base "#builtin.integer"
+    irdl.operands(x: %x, scale: %scale)
+    irdl.results(y: %r_y)
+    irdl.attributes {"axis" = %attr_axis, "epsilon" = %attr_epsilon, "stash_type" = %attr_stash_type}
+  }
+  // ONNX `ScatterND`.
+  irdl.operation @scatter_nd {
+    %data = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %updates = irdl.base "!builtin.tensor"
+    %r_output = irdl.base "!builtin.tensor"
+    %attr_reduction = irdl.base "#builtin.string"
+    irdl.operands(data: %data, indices: %indices, updates: %updates)
+    irdl.results(output: %r_output)
+    irdl.attributes {"reduction" = %attr_reduction}
   }
   // ONNX `Selu`.
   irdl.operation @selu {
@@ -866,6 +944,16 @@ irdl.dialect @graph {
     irdl.operands(data: %data)
     irdl.results(transposed: %r_transposed)
     irdl.attributes {"perm" = %attr_perm}
+  }
+  // ONNX `Trilu`.
+  irdl.operation @trilu {
+    %input = irdl.base "!builtin.tensor"
+    %k = irdl.base "!builtin.tensor"
+    %r_output = irdl.base "!builtin.tensor"
+    %attr_upper = irdl.base "#builtin.integer"
+    irdl.operands(input: %input, k: optional %k)
+    irdl.results(output: %r_output)
+    irdl.attributes {"upper" = %attr_upper}
   }
   // ONNX `Unsqueeze`.
   irdl.operation @unsqueeze {

@@ -249,3 +249,43 @@ pub fn parse_module<'c>(context: &'c Context, source: &str, source_name: &str) -
     }
     Some(module)
 }
+
+/// The value of a dense elements attribute of one of the graph dialect's element types.
+pub fn dense_to_tensor(attribute: melior::ir::Attribute) -> Option<crate::semantics::Tensor> {
+    use crate::semantics::{DType, Tensor};
+    use half::{bf16, f16};
+    use melior::ir::attribute::AttributeLike;
+    use mlir_sys::*;
+    use ndarray::{ArrayD, IxDyn};
+    if !(attribute.is_dense_int_elements() || attribute.is_dense_fp_elements()) {
+        return None;
+    }
+    let info = tensor_info(attribute.r#type())?;
+    let dtype = DType::from_mlir(&info.element)?;
+    let shape: Vec<usize> = info.static_shape()?.into_iter().map(|d| d as usize).collect();
+    let raw = attribute.to_raw();
+    let count: usize = shape.iter().product();
+    // SAFETY: `raw` is a dense elements attribute of `dtype` elements; each getter below
+    // matches that element type and is called with an index below the element count
+    // (the C API maps every index of a splat to its one value). For f16/bf16 the raw
+    // buffer holds 2-byte elements, one element when splat.
+    unsafe {
+        let splat = mlirDenseElementsAttrIsSplat(raw);
+        let at = |i: usize| i as isize;
+        let half_bits = |i: usize| {
+            let data = mlirDenseElementsAttrGetRawData(raw) as *const u16;
+            *data.add(if splat { 0 } else { i })
+        };
+        Some(match dtype {
+            DType::F32 => Tensor::float(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetFloatValue(raw, at(i)) as f64).collect()).ok()?),
+            DType::F64 => Tensor::float(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetDoubleValue(raw, at(i))).collect()).ok()?),
+            DType::F16 => Tensor::float(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| f16::from_bits(half_bits(i)).to_f64()).collect()).ok()?),
+            DType::BF16 => Tensor::float(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| bf16::from_bits(half_bits(i)).to_f64()).collect()).ok()?),
+            DType::I8 => Tensor::int(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetInt8Value(raw, at(i)) as i64).collect()).ok()?),
+            DType::U8 => Tensor::int(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetUInt8Value(raw, at(i)) as i64).collect()).ok()?),
+            DType::I32 => Tensor::int(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetInt32Value(raw, at(i)) as i64).collect()).ok()?),
+            DType::I64 => Tensor::int(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetInt64Value(raw, at(i))).collect()).ok()?),
+            DType::Bool => Tensor::bool(ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetBoolValue(raw, at(i))).collect()).ok()?),
+        })
+    }
+}

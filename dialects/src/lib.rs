@@ -9,9 +9,11 @@
 //! exact attribute sets, static shape rules).
 
 pub mod accessors;
+pub mod constants;
 pub mod context;
 pub mod docs;
 pub mod eval;
+pub mod semantics;
 pub mod ffi;
 pub mod graph_ops;
 pub mod spec;

@@ -6,7 +6,7 @@
 // RUN: FileCheck %s < %t.1.mlir
 
 // CHECK-LABEL: func.func @every_graph_op
-func.func @every_graph_op(%x: tensor<2x3xf32>, %y: tensor<2x3xf32>, %b: tensor<2x3xi1>, %c: tensor<2x3xi1>, %img: tensor<1x4x8x8xf32>, %w: tensor<8x4x3x3xf32>, %wt: tensor<4x8x3x3xf32>, %ch: tensor<4xf32>, %bias8: tensor<8xf32>, %lo: tensor<f32>, %hi: tensor<f32>, %x43: tensor<4x3xf32>, %shape2: tensor<2xi64>, %shape3: tensor<3xi64>, %idx: tensor<2xi64>, %g: tensor<3x5xf32>, %gc: tensor<5xf32>, %ls: tensor<3xf32>, %lb: tensor<3xf32>, %m: tensor<3x4xf32>, %row: tensor<3xf32>, %slope: tensor<3xf32>, %pads: tensor<4xi64>, %pv: tensor<f32>, %r0: tensor<i64>, %r1: tensor<i64>, %r2: tensor<i64>, %axes1: tensor<1xi64>, %scales: tensor<4xf32>, %st: tensor<1xi64>, %en: tensor<1xi64>, %ax: tensor<1xi64>, %sp: tensor<2xi64>, %sq: tensor<2x1x3xf32>, %reps: tensor<2xi64>, %k: tensor<1xi64>) {
+func.func @every_graph_op(%x: tensor<2x3xf32>, %y: tensor<2x3xf32>, %b: tensor<2x3xi1>, %c: tensor<2x3xi1>, %img: tensor<1x4x8x8xf32>, %w: tensor<8x4x3x3xf32>, %wt: tensor<4x8x3x3xf32>, %ch: tensor<4xf32>, %bias8: tensor<8xf32>, %lo: tensor<f32>, %hi: tensor<f32>, %x43: tensor<4x3xf32>, %shape2: tensor<2xi64>, %cax: tensor<i64>, %m: tensor<3x4xf32>, %shape3: tensor<3xi64>, %idx: tensor<2xi64>, %gi: tensor<2x3xi64>, %g: tensor<3x5xf32>, %gc: tensor<5xf32>, %ls: tensor<3xf32>, %lb: tensor<3xf32>, %row: tensor<3xf32>, %slope: tensor<3xf32>, %pads: tensor<4xi64>, %pv: tensor<f32>, %r0: tensor<i64>, %r1: tensor<i64>, %r2: tensor<i64>, %axes1: tensor<1xi64>, %scales: tensor<4xf32>, %si: tensor<1x1xi64>, %su: tensor<1x3xf32>, %st: tensor<1xi64>, %en: tensor<1xi64>, %ax: tensor<1xi64>, %sp: tensor<2xi64>, %sq: tensor<2x1x3xf32>, %reps: tensor<2xi64>, %k: tensor<1xi64>, %tk: tensor<i64>) {
   // CHECK: "graph.abs"
   %abs_0 = "graph.abs"(%x) : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.add"
@@ -37,12 +37,16 @@ func.func @every_graph_op(%x: tensor<2x3xf32>, %y: tensor<2x3xf32>, %b: tensor<2
   %conv_transpose_0 = "graph.conv_transpose"(%img, %wt) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 3, 3>, output_padding = array<i64: 0, 0>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 1, 1>} : (tensor<1x4x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<1x8x8x8xf32>
   // CHECK: "graph.cos"
   %cos_0 = "graph.cos"(%x) : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: "graph.cum_sum"
+  %cum_sum_0 = "graph.cum_sum"(%x, %cax) {exclusive = 0 : i64, reverse = 1 : i64} : (tensor<2x3xf32>, tensor<i64>) -> tensor<2x3xf32>
   // CHECK: "graph.depth_to_space"
   %depth_to_space_0 = "graph.depth_to_space"(%img) {blocksize = 2 : i64, mode = "DCR"} : (tensor<1x4x8x8xf32>) -> tensor<1x1x16x16xf32>
   // CHECK: "graph.div"
   %div_0 = "graph.div"(%x, %y) : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.dropout"
   %dropout_0 = "graph.dropout"(%x) {operandSegmentSizes = array<i32: 1, 0, 0>} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: "graph.einsum"
+  %einsum_0 = "graph.einsum"(%x, %m) {equation = "ij,jk->ik", operandSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>} : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
   // CHECK: "graph.elu"
   %elu_0 = "graph.elu"(%x) {alpha = 1.000000e-01 : f32} : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.equal"
@@ -59,6 +63,8 @@ func.func @every_graph_op(%x: tensor<2x3xf32>, %y: tensor<2x3xf32>, %b: tensor<2
   %floor_0 = "graph.floor"(%x) : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.gather"
   %gather_0 = "graph.gather"(%x, %idx) {axis = 0 : i64} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<2x3xf32>
+  // CHECK: "graph.gather_elements"
+  %gather_elements_0 = "graph.gather_elements"(%x, %gi) {axis = 1 : i64} : (tensor<2x3xf32>, tensor<2x3xi64>) -> tensor<2x3xf32>
   // CHECK: "graph.gelu"
   %gelu_0 = "graph.gelu"(%x) {approximate = "none"} : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.gemm"
@@ -99,6 +105,8 @@ func.func @every_graph_op(%x: tensor<2x3xf32>, %y: tensor<2x3xf32>, %b: tensor<2
   %mean_0 = "graph.mean"(%x, %row, %y) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>} : (tensor<2x3xf32>, tensor<3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.min"
   %min_0 = "graph.min"(%x, %row, %y) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>} : (tensor<2x3xf32>, tensor<3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
+  // CHECK: "graph.mod"
+  %mod_0 = "graph.mod"(%x, %y) {fmod = 1 : i64} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.mul"
   %mul_0 = "graph.mul"(%x, %y) : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.neg"
@@ -135,6 +143,10 @@ func.func @every_graph_op(%x: tensor<2x3xf32>, %y: tensor<2x3xf32>, %b: tensor<2
   %reshape_0 = "graph.reshape"(%x, %shape2) {allowzero = 0 : i64} : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<3x2xf32>
   // CHECK: "graph.resize"
   %resize_0 = "graph.resize"(%img, %scales) {antialias = 0 : i64, coordinate_transformation_mode = "half_pixel", cubic_coeff_a = -7.500000e-01 : f32, exclude_outside = 0 : i64, extrapolation_value = 0.000000e+00 : f32, keep_aspect_ratio_policy = "stretch", mode = "nearest", nearest_mode = "round_prefer_floor", operandSegmentSizes = array<i32: 1, 0, 1, 0>} : (tensor<1x4x8x8xf32>, tensor<4xf32>) -> tensor<1x4x16x16xf32>
+  // CHECK: "graph.rms_normalization"
+  %rms_normalization_0 = "graph.rms_normalization"(%x, %ls) {axis = -1 : i64, epsilon = 9.99999974E-6 : f32, stash_type = 1 : i64} : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  // CHECK: "graph.scatter_nd"
+  %scatter_nd_0 = "graph.scatter_nd"(%x, %si, %su) {reduction = "none"} : (tensor<2x3xf32>, tensor<1x1xi64>, tensor<1x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.selu"
   %selu_0 = "graph.selu"(%x) {alpha = 1.67326319 : f32, gamma = 1.05070102 : f32} : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.shape"
@@ -173,6 +185,8 @@ func.func @every_graph_op(%x: tensor<2x3xf32>, %y: tensor<2x3xf32>, %b: tensor<2
   %top_k_0, %top_k_1 = "graph.top_k"(%x, %k) {axis = -1 : i64, largest = 1 : i64, sorted = 1 : i64} : (tensor<2x3xf32>, tensor<1xi64>) -> (tensor<2x2xf32>, tensor<2x2xi64>)
   // CHECK: "graph.transpose"
   %transpose_0 = "graph.transpose"(%x) {perm = array<i64: 1, 0>} : (tensor<2x3xf32>) -> tensor<3x2xf32>
+  // CHECK: "graph.trilu"
+  %trilu_0 = "graph.trilu"(%x, %tk) {upper = 1 : i64} : (tensor<2x3xf32>, tensor<i64>) -> tensor<2x3xf32>
   // CHECK: "graph.unsqueeze"
   %unsqueeze_0 = "graph.unsqueeze"(%x, %axes1) : (tensor<2x3xf32>, tensor<1xi64>) -> tensor<2x1x3xf32>
   // CHECK: "graph.weight"

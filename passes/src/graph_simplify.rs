@@ -236,7 +236,6 @@ mod tests {
         verify_fuser_ops,
     };
     use melior::{ir::operation::OperationLike, pass::PassManager};
-    use ndarray::{ArrayD, IxDyn};
     use proptest::prelude::*;
 
     /// Reshape targets for 24 elements; 0 copies an input dim and -1 is inferred.
@@ -398,10 +397,7 @@ mod tests {
             context.enable_multi_threading(false);
             let mut module = parse_module(&context, &text, "random.mlir").expect("generated IR parses");
             prop_assert!(verify_fuser_ops(module.as_operation()), "generated IR verifies:\n{}", text);
-            let inputs = [
-                Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[2, 3, 4]), x).unwrap()),
-                Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[2, 3, 4]), y).unwrap()),
-            ];
+            let inputs = [Tensor::f32(&[2, 3, 4], x), Tensor::f32(&[2, 3, 4], y)];
             let before = evaluate(module.as_operation(), "f", &inputs).expect("evaluates before");
 
             let manager = PassManager::new(&context);

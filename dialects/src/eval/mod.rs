@@ -1,42 +1,25 @@
-//! The reference evaluator of the graph dialect: the oracle that passes and rewrites are
-//! checked against on random inputs.
-//!
-//! It is written to be obviously correct, not fast: each op is a direct transcription of
-//! its ONNX definition over `ndarray`. Today it covers f32 and i64 tensors and the ops that
-//! the graph passes touch (views, casts, elementwise math, broadcasting binaries); an op
-//! it does not know is an `EvalError::Unsupported` naming the op, never a wrong answer. The
-//! Frontends issue extends it to the whole op set and every dtype.
+//! The reference evaluator over MLIR: runs a `func.func` of graph ops (and `func.call`s
+//! of kernels) op by op with the semantics in `crate::semantics`, the oracle that passes
+//! and rewrites are checked against on random inputs.
 
-mod ops;
-
-use crate::{accessors::op_name, ffi::nested_operations};
+use crate::{
+    accessors::{op_name, operand_group},
+    ffi::{dense_to_tensor, nested_operations},
+    spec::{AttrKind, find_op},
+};
+use crate::semantics::{self, Attr, Attrs, SemError};
+pub use crate::semantics::{DType, Tensor};
 use melior::ir::{
     BlockLike, OperationRef, RegionLike, Value, ValueLike,
+    attribute::{DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute, StringAttribute},
     operation::OperationLike,
 };
-use ndarray::ArrayD;
 use std::collections::HashMap;
-
-/// A runtime tensor.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Tensor {
-    F32(ArrayD<f32>),
-    I64(ArrayD<i64>),
-}
-
-impl Tensor {
-    pub fn shape(&self) -> &[usize] {
-        match self {
-            Tensor::F32(a) => a.shape(),
-            Tensor::I64(a) => a.shape(),
-        }
-    }
-}
 
 /// Why a function could not be evaluated.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EvalError {
-    #[error("the reference evaluator does not support '{0}' yet")]
+    #[error("the reference evaluator does not support {0}")]
     Unsupported(String),
     #[error("'{op}': {message}")]
     Invalid { op: String, message: String },
@@ -44,85 +27,150 @@ pub enum EvalError {
     InputCount { expected: usize, got: usize },
     #[error("no function named '{0}'")]
     NoFunction(String),
+    #[error("no data for weight '{0}'")]
+    MissingWeight(String),
 }
+
+/// Weight data by `graph.weight` name.
+pub type Weights = HashMap<String, Tensor>;
 
 fn value_key(value: Value) -> usize {
     value.to_raw().ptr as usize
 }
 
+/// The semantics-level attributes of a graph op, read by its declared kinds.
+pub fn op_attrs(op: &OperationRef) -> Result<Attrs, EvalError> {
+    let name = op_name(op);
+    let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
+    let mut attrs = Attrs::default();
+    for declared in spec.attributes {
+        let attribute = op
+            .attribute(declared.name)
+            .map_err(|_| EvalError::Invalid { op: name.clone(), message: format!("missing attribute '{}'", declared.name) })?;
+        let bad = || EvalError::Invalid { op: name.clone(), message: format!("attribute '{}' has the wrong kind", declared.name) };
+        let value = match declared.kind {
+            AttrKind::I64Array => {
+                let a = DenseI64ArrayAttribute::try_from(attribute).map_err(|_| bad())?;
+                Attr::Ints((0..a.len()).filter_map(|i| a.element(i).ok()).collect())
+            }
+            AttrKind::Integer => Attr::Int(IntegerAttribute::try_from(attribute).map_err(|_| bad())?.value()),
+            AttrKind::Float => Attr::Float(FloatAttribute::try_from(attribute).map_err(|_| bad())?.value()),
+            AttrKind::String => Attr::Str(StringAttribute::try_from(attribute).map_err(|_| bad())?.value().to_string()),
+            AttrKind::DenseElements => Attr::Tensor(dense_to_tensor(attribute).ok_or_else(|| EvalError::Unsupported(format!("the value of '{name}'")))?),
+            AttrKind::SymbolRef => continue,
+        };
+        attrs.set(declared.name, value);
+    }
+    Ok(attrs)
+}
+
+/// Finds the `func.func` named `name` under `module_op`.
+pub fn find_function<'c, 'a>(module_op: OperationRef<'c, 'a>, name: &str) -> Option<OperationRef<'c, 'a>> {
+    nested_operations(module_op).into_iter().find(|op| {
+        op_name(op) == "func.func"
+            && op
+                .attribute("sym_name")
+                .ok()
+                .and_then(|a| StringAttribute::try_from(a).ok())
+                .is_some_and(|s| s.value() == name)
+    })
+}
+
 /// Evaluates the `func.func` named `name` in `module_op` on `inputs`.
 pub fn evaluate(module_op: OperationRef, name: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
-    let function = nested_operations(module_op)
+    evaluate_with_weights(module_op, name, inputs, &Weights::new())
+}
+
+/// Like [`evaluate`], with the data of `graph.weight` ops.
+pub fn evaluate_with_weights(module_op: OperationRef, name: &str, inputs: &[Tensor], weights: &Weights) -> Result<Vec<Tensor>, EvalError> {
+    let function = find_function(module_op, name).ok_or_else(|| EvalError::NoFunction(name.to_string()))?;
+    Evaluator { module_op, weights }.function(function, inputs)
+}
+
+struct Evaluator<'m, 'c, 'a> {
+    module_op: OperationRef<'c, 'a>,
+    weights: &'m Weights,
+}
+
+impl Evaluator<'_, '_, '_> {
+    fn function(&self, function: OperationRef, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
+        let region = function.region(0).map_err(|_| EvalError::Unsupported("a function without a body".into()))?;
+        let block = region.first_block().ok_or_else(|| EvalError::Unsupported("a function without a body".into()))?;
+        if block.argument_count() != inputs.len() {
+            return Err(EvalError::InputCount { expected: block.argument_count(), got: inputs.len() });
+        }
+        let mut env: HashMap<usize, Tensor> = HashMap::new();
+        for (i, input) in inputs.iter().enumerate() {
+            env.insert(value_key(block.argument(i).expect("index below argument_count").into()), input.clone());
+        }
+        let lookup = |env: &HashMap<usize, Tensor>, v: Value, op: &str| {
+            env.get(&value_key(v)).cloned().ok_or_else(|| EvalError::Invalid { op: op.to_string(), message: "an operand has no value".into() })
+        };
+        let mut op = block.first_operation();
+        while let Some(current) = op {
+            let name = op_name(&current);
+            let results: Vec<Tensor> = match name.as_str() {
+                "func.return" => return current.operands().map(|v| lookup(&env, v, &name)).collect(),
+                "func.call" => {
+                    let callee = current
+                        .attribute("callee")
+                        .ok()
+                        .map(|a| a.to_string().trim_start_matches('@').to_string())
+                        .ok_or_else(|| EvalError::Invalid { op: name.clone(), message: "no callee".into() })?;
+                    let function = find_function(self.module_op, &callee).ok_or(EvalError::NoFunction(callee))?;
+                    let args: Vec<Tensor> = current.operands().map(|v| lookup(&env, v, &name)).collect::<Result<_, _>>()?;
+                    self.function(function, &args)?
+                }
+                "graph.weight" => {
+                    let weight = crate::accessors::string(&current, "name");
+                    vec![self.weights.get(&weight).cloned().ok_or(EvalError::MissingWeight(weight))?]
+                }
+                _ if name.starts_with("graph.") => {
+                    let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
+                    let inputs: Vec<Option<Tensor>> = (0..spec.operands.len())
+                        .map(|slot| operand_group(&current, spec, slot).first().map(|v| lookup(&env, *v, &name)).transpose())
+                        .collect::<Result<_, _>>()?;
+                    let outputs = semantics::evaluate(&name, &op_attrs(&current)?, &inputs).map_err(|e| match e {
+                        SemError::Unsupported(what) => EvalError::Unsupported(what),
+                        SemError::Invalid(message) => EvalError::Invalid { op: name.clone(), message },
+                    })?;
+                    // Optional results that the op does not carry (e.g. LayerNormalization's
+                    // statistics) are dropped by slot.
+                    select_results(&current, spec, outputs)
+                }
+                other => return Err(EvalError::Unsupported(other.to_string())),
+            };
+            for (result, tensor) in current.results().zip(results) {
+                env.insert(value_key(result.into()), tensor);
+            }
+            op = current.next_in_block();
+        }
+        Err(EvalError::Unsupported("a function without func.return".into()))
+    }
+}
+
+/// Keeps the evaluated outputs whose result slots the op actually has.
+fn select_results(op: &OperationRef, spec: &crate::spec::OpSpec, outputs: Vec<Tensor>) -> Vec<Tensor> {
+    if spec.results.len() <= 1 || spec.results.iter().any(|s| s.name.ends_with("_0")) {
+        return outputs;
+    }
+    outputs
         .into_iter()
-        .find(|op| {
-            op_name(op) == "func.func"
-                && op
-                    .attribute("sym_name")
-                    .ok()
-                    .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
-                    .is_some_and(|s| s.value() == name)
-        })
-        .ok_or_else(|| EvalError::NoFunction(name.to_string()))?;
-    evaluate_function(function, inputs)
-}
-
-/// Evaluates a `func.func` whose body is one block of graph ops ended by `func.return`.
-pub fn evaluate_function(function: OperationRef, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
-    let region = function.region(0).map_err(|_| EvalError::Unsupported("a function without a body".into()))?;
-    let block = region.first_block().ok_or_else(|| EvalError::Unsupported("a function without a body".into()))?;
-    if block.argument_count() != inputs.len() {
-        return Err(EvalError::InputCount { expected: block.argument_count(), got: inputs.len() });
-    }
-    let mut env: HashMap<usize, Tensor> = HashMap::new();
-    for (i, input) in inputs.iter().enumerate() {
-        let argument = block.argument(i).expect("index below argument_count");
-        env.insert(value_key(argument.into()), input.clone());
-    }
-    let mut op = block.first_operation();
-    while let Some(current) = op {
-        let name = op_name(&current);
-        let operands: Vec<Option<Tensor>> = current.operands().map(|v| env.get(&value_key(v)).cloned()).collect();
-        if name == "func.return" {
-            return operands
-                .into_iter()
-                .map(|t| t.ok_or_else(|| EvalError::Unsupported("a returned value with no definition".into())))
-                .collect();
-        }
-        let operands: Vec<Tensor> = operands
-            .into_iter()
-            .map(|t| t.ok_or_else(|| EvalError::Invalid { op: name.clone(), message: "an operand has no value".into() }))
-            .collect::<Result<_, _>>()?;
-        let results = ops::evaluate_op(&current, &name, &operands)?;
-        for (result, tensor) in current.results().zip(results) {
-            env.insert(value_key(result.into()), tensor);
-        }
-        op = current.next_in_block();
-    }
-    Err(EvalError::Unsupported("a function without func.return".into()))
-}
-
-/// The static shape of result `index` of `op`, which the evaluator needs for constants.
-pub(crate) fn result_shape(op: &OperationRef, index: usize) -> Option<Vec<usize>> {
-    let result = op.result(index).ok()?;
-    crate::ffi::tensor_info(result.r#type())?
-        .static_shape()
-        .map(|s| s.into_iter().map(|d| d as usize).collect())
+        .enumerate()
+        .filter(|(slot, _)| !crate::accessors::result_group(op, spec, *slot).is_empty())
+        .map(|(_, t)| t)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{create_context, ffi::parse_module};
-    use ndarray::{ArrayD, IxDyn, array};
 
     fn run(text: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
         let context = create_context().unwrap();
         let module = parse_module(&context, text, "test.mlir").expect("parses");
         evaluate(module.as_operation(), "f", inputs)
-    }
-
-    fn f32s(shape: &[usize], values: Vec<f32>) -> Tensor {
-        Tensor::F32(ArrayD::from_shape_vec(IxDyn(shape), values).unwrap())
     }
 
     #[test]
@@ -131,10 +179,10 @@ mod tests {
             r#"func.func @f(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
                  %0 = "graph.transpose"(%x) {perm = array<i64: 1, 0>} : (tensor<2x3xf32>) -> tensor<3x2xf32>
                  return %0 : tensor<3x2xf32> }"#,
-            &[f32s(&[2, 3], vec![1., 2., 3., 4., 5., 6.])],
+            &[Tensor::f32(&[2, 3], vec![1., 2., 3., 4., 5., 6.])],
         )
         .unwrap();
-        assert_eq!(out, vec![Tensor::F32(array![[1., 4.], [2., 5.], [3., 6.]].into_dyn())]);
+        assert_eq!(out, vec![Tensor::f32(&[3, 2], vec![1., 4., 2., 5., 3., 6.])]);
     }
 
     #[test]
@@ -144,12 +192,11 @@ mod tests {
                  %s = "graph.constant"() {value = dense<[0, -1]> : tensor<2xi64>} : () -> tensor<2xi64>
                  %0 = "graph.reshape"(%x, %s) {allowzero = 0 : i64} : (tensor<2x3x4xf32>, tensor<2xi64>) -> tensor<2x12xf32>
                  return %0 : tensor<2x12xf32> }"#,
-            &[f32s(&[2, 3, 4], (0..24).map(|v| v as f32).collect())],
+            &[Tensor::f32(&[2, 3, 4], (0..24).map(|v| v as f32).collect())],
         )
         .unwrap();
         assert_eq!(out[0].shape(), &[2, 12]);
-        let Tensor::F32(a) = &out[0] else { panic!() };
-        assert_eq!(a[[1, 0]], 12.0, "row-major order is kept");
+        assert_eq!(out[0].to_f64_vec()[12], 12.0, "row-major order is kept");
     }
 
     #[test]
@@ -159,21 +206,34 @@ mod tests {
                  %0 = "graph.sub"(%x, %r) : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
                  %1 = "graph.leaky_relu"(%0) {alpha = 0.5 : f32} : (tensor<2x3xf32>) -> tensor<2x3xf32>
                  return %1 : tensor<2x3xf32> }"#,
-            &[f32s(&[2, 3], vec![1., 2., 3., 4., 5., 6.]), f32s(&[3], vec![2., 2., 2.])],
+            &[Tensor::f32(&[2, 3], vec![1., 2., 3., 4., 5., 6.]), Tensor::f32(&[3], vec![2., 2., 2.])],
         )
         .unwrap();
-        assert_eq!(out, vec![Tensor::F32(array![[-0.5, 0., 1.], [2., 3., 4.]].into_dyn())]);
+        assert_eq!(out, vec![Tensor::f32(&[2, 3], vec![-0.5, 0., 1., 2., 3., 4.])]);
+    }
+
+    #[test]
+    fn conv_matches_a_hand_computed_sum() {
+        // 1x1x3x3 input, 1x1x2x2 kernel of ones, stride 1, no padding: sums of 2x2 windows.
+        let out = run(
+            r#"func.func @f(%x: tensor<1x1x3x3xf32>, %w: tensor<1x1x2x2xf32>) -> tensor<1x1x2x2xf32> {
+                 %0 = "graph.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x1x3x3xf32>, tensor<1x1x2x2xf32>) -> tensor<1x1x2x2xf32>
+                 return %0 : tensor<1x1x2x2xf32> }"#,
+            &[Tensor::f32(&[1, 1, 3, 3], (1..=9).map(|v| v as f32).collect()), Tensor::f32(&[1, 1, 2, 2], vec![1.0; 4])],
+        )
+        .unwrap();
+        assert_eq!(out, vec![Tensor::f32(&[1, 1, 2, 2], vec![12., 16., 24., 28.])]);
     }
 
     #[test]
     fn unknown_ops_are_reported_not_guessed() {
         let err = run(
             r#"func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
-                 %0 = "graph.erf"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+                 %0 = "graph.weight"() {name = "w"} : () -> tensor<4xf32>
                  return %0 : tensor<4xf32> }"#,
-            &[f32s(&[4], vec![1., 2., 3., 4.])],
+            &[Tensor::f32(&[4], vec![1., 2., 3., 4.])],
         )
         .unwrap_err();
-        assert_eq!(err, EvalError::Unsupported("graph.erf".into()));
+        assert_eq!(err, EvalError::MissingWeight("w".into()));
     }
 }

@@ -117,7 +117,27 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
         | "hard_sigmoid" | "hard_swish" | "leaky_relu" | "softmax" | "log_softmax" | "lrn"
         | "global_average_pool" | "global_max_pool" | "average_pool" => types.uniform(FLOAT),
         "abs" | "neg" | "sign" | "relu" | "add" | "sub" | "mul" | "div" | "mat_mul" | "max"
-        | "min" | "mean" | "sum" | "p_relu" | "range" | "clip" | "gemm" => types.uniform(NUMERIC),
+        | "min" | "mean" | "sum" | "p_relu" | "range" | "clip" | "gemm" | "mod" | "einsum" => {
+            types.uniform(NUMERIC)
+        }
+        "rms_normalization" => types.uniform(FLOAT),
+        "cum_sum" => {
+            types.first_same(NUMERIC)?;
+            types.operand_in(1, INDEX)
+        }
+        "trilu" => {
+            types.first_same(ANY)?;
+            slot_in(1, I64)
+        }
+        "gather_elements" => {
+            types.first_same(ANY)?;
+            types.operand_in(1, INDEX)
+        }
+        "scatter_nd" => {
+            types.first_same(ANY)?;
+            types.operand_in(1, I64)?;
+            same_element(&types, 2, usize::MAX, "updates", "operand #0")
+        }
         "pow" => {
             types.first_same(NUMERIC)?;
             types.operand_in(1, NUMERIC)
