@@ -17,6 +17,10 @@ from onnx.backend.test.case.node import collect_testcases
 
 
 def write_value(path, value, info):
+    if isinstance(value, onnx.TensorProto):
+        with open(path, "wb") as f:
+            f.write(value.SerializeToString())
+        return True
     if isinstance(value, np.ndarray) or np.isscalar(value):
         tensor = numpy_helper.from_array(np.asarray(value), info.name if info is not None else "")
         with open(path, "wb") as f:

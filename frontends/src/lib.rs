@@ -1,4 +1,18 @@
-//! Model importers (ONNX, JSON graph) into the graph dialect.
+//! Model importers into the graph dialect.
 //!
-//! Not implemented yet: this crate is the home of the Frontends issue. It exists now so
-//! that the workspace layout is the one in docs/architecture.md and dependents can name it.
+//! Both frontends produce one frontend-neutral graph (`model`): ONNX through its protobuf
+//! (`onnx`), and the JSON graph format, which uses ONNX's op and attribute names. The
+//! normalizer (`normalize`) maps every supported ONNX op, at every opset from 6 on, to one
+//! graph-op form; the emitter (`emit`) builds a verified `func.func` from it, typing
+//! results with the graph ops' inference and folding static subgraphs with their
+//! evaluator.
+
+pub mod emit;
+pub mod error;
+pub mod model;
+pub mod normalize;
+pub mod onnx;
+pub mod weights;
+
+pub use emit::{ImportOptions, Imported, import_graph};
+pub use error::ImportError;

@@ -3,6 +3,7 @@
 //! and atomic output.
 
 pub mod diagnostics;
+pub mod driver;
 pub mod input;
 pub mod output;
 pub mod session;

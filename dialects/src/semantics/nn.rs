@@ -1,7 +1,7 @@
 //! Neural-network ops: Conv, ConvTranspose, pooling, normalizations, LRN, Gemm, MatMul,
 //! Einsum and Resize.
 
-use super::{Args, Attrs, DType, Known, SemError, Tensor, TypeInfo, axis, broadcast_static, invalid};
+use super::{Args, Attrs, DType, Known, SemError, Tensor, TypeInfo, axis, broadcast_static, invalid, tensor::standard};
 use ndarray::Dimension;
 use ndarray::{ArrayD, Axis, IxDyn};
 
@@ -269,8 +269,8 @@ fn matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> Result<ArrayD<f64>, SemError> {
     let a3 = a2.broadcast(IxDyn(&ash)).ok_or_else(|| SemError::Invalid("MatMul batch dims".into()))?.to_owned();
     let b3 = b2.broadcast(IxDyn(&bsh)).ok_or_else(|| SemError::Invalid("MatMul batch dims".into()))?.to_owned();
     let count: usize = batch.iter().product();
-    let a3 = a3.into_shape_with_order(IxDyn(&[count, m, k])).expect("count");
-    let b3 = b3.into_shape_with_order(IxDyn(&[count, k, n])).expect("count");
+    let a3 = standard(a3).into_shape_with_order(IxDyn(&[count, m, k])).expect("count");
+    let b3 = standard(b3).into_shape_with_order(IxDyn(&[count, k, n])).expect("count");
     let mut out = ArrayD::from_elem(IxDyn(&[count, m, n]), 0.0);
     for p in 0..count {
         for i in 0..m {
@@ -374,7 +374,7 @@ fn normalize(x: &ArrayD<f64>, a: usize, eps: f64, rms: bool) -> (ArrayD<f64>, Ar
 fn per_channel(v: &Tensor, rank: usize) -> ArrayD<f64> {
     let mut shape = vec![1; rank];
     shape[1] = v.len();
-    v.to_f64().into_shape_with_order(IxDyn(&shape)).expect("count")
+    standard(v.to_f64()).into_shape_with_order(IxDyn(&shape)).expect("count")
 }
 
 fn resize_infer(x: &TypeInfo, args: &Args<Known>, attrs: &Attrs) -> Result<Vec<Option<i64>>, SemError> {

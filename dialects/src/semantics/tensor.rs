@@ -109,6 +109,11 @@ impl fmt::Display for DType {
     }
 }
 
+/// `array` in row-major (standard) layout, so that every tensor can be reshaped.
+pub fn standard<T: Clone>(array: ArrayD<T>) -> ArrayD<T> {
+    if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() }
+}
+
 /// The elements of a tensor, by kind.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Data {
@@ -128,17 +133,17 @@ impl Tensor {
     /// A float tensor, rounded to `dtype`.
     pub fn float(dtype: DType, array: ArrayD<f64>) -> Self {
         debug_assert!(dtype.is_float());
-        Tensor { dtype, data: Data::Float(array.mapv(|x| dtype.round_float(x))) }
+        Tensor { dtype, data: Data::Float(standard(array.mapv(|x| dtype.round_float(x)))) }
     }
 
     /// An integer tensor, wrapped to `dtype`.
     pub fn int(dtype: DType, array: ArrayD<i64>) -> Self {
         debug_assert!(dtype.is_int());
-        Tensor { dtype, data: Data::Int(array.mapv(|x| dtype.wrap_int(x))) }
+        Tensor { dtype, data: Data::Int(standard(array.mapv(|x| dtype.wrap_int(x)))) }
     }
 
     pub fn bool(array: ArrayD<bool>) -> Self {
-        Tensor { dtype: DType::Bool, data: Data::Bool(array) }
+        Tensor { dtype: DType::Bool, data: Data::Bool(standard(array)) }
     }
 
     /// An f32 tensor from a shape and values.
@@ -219,7 +224,7 @@ impl Tensor {
 
     /// Applies `f` to the data with the same dtype (shape operations).
     pub fn map_array(&self, f: impl Fn(&Data) -> Data) -> Tensor {
-        Tensor { dtype: self.dtype, data: f(&self.data) }
+        Tensor { dtype: self.dtype, data: crate::map_data!(f(&self.data), a => standard(a)) }
     }
 
     /// A tensor of `dtype` and `shape` with every element `value`.

@@ -1,0 +1,167 @@
+//! `fuser`: the user driver. Imports models, runs them, and checks conformance.
+
+use clap::{Args, Parser, Subcommand};
+use fuser_tools::{
+    driver::conformance::{Outcome, ops_supported, read_manifest, report, run_case},
+    output::write_output,
+    session::fail,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::{collections::HashMap, io::IsTerminal, path::PathBuf, process::ExitCode};
+
+#[derive(Parser, Debug)]
+#[command(name = "fuser", version, about = "The fuser deep-learning compiler")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Import an ONNX model into the graph dialect (OUT.mlir plus OUT.safetensors).
+    Import(ImportArgs),
+    /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
+    /// reference evaluator.
+    Conformance(ConformanceArgs),
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// The model (.onnx).
+    model: PathBuf,
+    /// The output: OUT.mlir, with its weights in OUT.safetensors beside it.
+    #[arg(short = 'o', value_name = "OUT.mlir")]
+    output: PathBuf,
+    /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
+    #[arg(long = "shape", value_name = "NAME=DIMS")]
+    shapes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct ConformanceArgs {
+    /// The folder of cases (with manifest.json).
+    cases: PathBuf,
+    /// Run every case, not only those whose ops are all supported.
+    #[arg(long)]
+    all: bool,
+    /// Write the markdown report here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Only cases whose name contains this.
+    #[arg(long, value_name = "TEXT")]
+    filter: Option<String>,
+    /// List the reasons cases were unsupported, most common first.
+    #[arg(long)]
+    verbose: bool,
+}
+
+/// Parses `NAME=1x3x224x224`; the name may itself contain `=` or `/`.
+fn parse_shape(spec: &str) -> Result<(String, Vec<i64>), String> {
+    let (name, dims) = spec.rsplit_once('=').ok_or_else(|| format!("--shape '{spec}' is not NAME=DIMS"))?;
+    let dims = dims
+        .split('x')
+        .map(|d| d.parse::<i64>().ok().filter(|&d| d >= 0).ok_or_else(|| format!("--shape '{spec}': '{d}' is not a dim")))
+        .collect::<Result<_, _>>()?;
+    Ok((name.to_string(), dims))
+}
+
+fn import(args: ImportArgs) -> ExitCode {
+    let mut options = fuser_frontends::ImportOptions::default();
+    for spec in &args.shapes {
+        match parse_shape(spec) {
+            Ok((name, dims)) => {
+                options.shapes.insert(name, dims);
+            }
+            Err(message) => return fail("fuser import", &message),
+        }
+    }
+    let context = match fuser_dialects::create_context() {
+        Ok(c) => c,
+        Err(e) => return fail("fuser import", &e.to_string()),
+    };
+    let file = args.model.display().to_string();
+    let graph = match fuser_frontends::onnx::load_model(&args.model) {
+        Ok(g) => g,
+        Err(e) => return fail("fuser import", &e.to_string()),
+    };
+    let imported = match fuser_frontends::import_graph(&context, &graph, &file, &options) {
+        Ok(i) => i,
+        Err(e) => return fail("fuser import", &e.to_string()),
+    };
+    let text = imported.module.as_operation().to_string();
+    let weights = match fuser_frontends::weights::serialize(&imported.weights) {
+        Ok(w) => w,
+        Err(e) => return fail("fuser import", &e),
+    };
+    let side = fuser_frontends::weights::side_file(&args.output);
+    // The weights first: a module never names weights that are not on disk.
+    if let Err(e) = write_output(&side.display().to_string(), &weights) {
+        return fail("fuser import", &e);
+    }
+    if let Err(e) = write_output(&args.output.display().to_string(), text.as_bytes()) {
+        return fail("fuser import", &e);
+    }
+    eprintln!("fuser import: wrote {} ({} bytes) and {} ({} weights, {} bytes)", args.output.display(), text.len(), side.display(), imported.weights.len(), weights.len());
+    ExitCode::SUCCESS
+}
+
+fn conformance(args: ConformanceArgs) -> ExitCode {
+    let cases = match read_manifest(&args.cases) {
+        Ok(c) => c,
+        Err(e) => return fail("fuser conformance", &e),
+    };
+    let selected: Vec<_> = cases
+        .into_iter()
+        .filter(|c| args.all || ops_supported(c))
+        .filter(|c| args.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
+        .collect();
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(selected.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").expect("template"));
+    let mut results = Vec::new();
+    for case in selected {
+        bar.set_message(case.name.clone());
+        let outcome = run_case(&args.cases.join(&case.name), &case);
+        bar.inc(1);
+        results.push((case, outcome));
+    }
+    bar.finish_and_clear();
+    let passed = results.iter().filter(|(_, o)| *o == Outcome::Passed).count();
+    let failed: Vec<_> = results.iter().filter(|(_, o)| matches!(o, Outcome::Failed(_))).collect();
+    let unsupported = results.len() - passed - failed.len();
+    for (case, outcome) in &failed {
+        if let Outcome::Failed(m) = outcome {
+            eprintln!("FAIL {}: {m}", case.name);
+        }
+    }
+    if args.verbose {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for (_, o) in &results {
+            if let Outcome::Unsupported(m) = o {
+                // Group by the reason, without the file and node that name the case.
+                let reason = m.rsplit("): ").next().unwrap_or(m).to_string();
+                *counts.entry(reason).or_default() += 1;
+            }
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        for (reason, n) in counts {
+            eprintln!("unsupported x{n}: {reason}");
+        }
+    }
+    if let Some(path) = &args.report {
+        let command = format!("fuser conformance {}{}", "CASES", if args.all { " --all" } else { "" });
+        if let Err(e) = write_output(&path.display().to_string(), report(&results, &command).as_bytes()) {
+            return fail("fuser conformance", &e);
+        }
+    }
+    println!("conformance: {passed} passed, {} failed, {unsupported} unsupported", failed.len());
+    println!("{passed} passed, {} failed", failed.len());
+    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Import(args) => import(args),
+        Command::Conformance(args) => conformance(args),
+    }
+}

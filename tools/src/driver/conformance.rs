@@ -1,0 +1,180 @@
+//! ONNX backend node conformance: every case written by `scripts/onnx_node_cases.py`
+//! (model.onnx plus test_data_set_*/{input,output}_*.pb) is imported, run on the reference
+//! evaluator and compared with its expected outputs, all in one process.
+
+use super::load::load_onnx;
+use fuser_dialects::{
+    create_context,
+    eval::evaluate_with_weights,
+    semantics::{Data, Tensor},
+};
+use fuser_frontends::{ImportOptions, normalize::SUPPORTED_OPS, onnx::read_tensor_file};
+use serde::Deserialize;
+use std::{collections::BTreeMap, fmt::Write as _, path::Path};
+
+/// One case of the manifest.
+#[derive(Deserialize, Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub ops: Vec<String>,
+    pub rtol: f64,
+    pub atol: f64,
+    pub data_sets: usize,
+    pub tensors_only: bool,
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Passed,
+    /// fuser says, with a reason, that it does not support something the case uses.
+    Unsupported(String),
+    Failed(String),
+}
+
+/// Whether every op of the case is in fuser's supported ONNX op set.
+pub fn ops_supported(case: &Case) -> bool {
+    case.ops.iter().all(|op| op.strip_prefix("ai.onnx::").is_some_and(|o| SUPPORTED_OPS.contains(&o)))
+}
+
+fn compare(name: &str, actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64) -> Result<(), String> {
+    if actual.shape() != expected.shape() {
+        return Err(format!("{name}: shape {:?}, expected {:?}", actual.shape(), expected.shape()));
+    }
+    if actual.dtype != expected.dtype {
+        return Err(format!("{name}: dtype {}, expected {}", actual.dtype, expected.dtype));
+    }
+    match (&actual.data, &expected.data) {
+        (Data::Float(a), Data::Float(e)) => {
+            for (i, (x, y)) in a.iter().zip(e.iter()).enumerate() {
+                let same = (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= atol + rtol * y.abs();
+                if !same {
+                    return Err(format!("{name}: element {i} is {x}, expected {y} (rtol {rtol}, atol {atol})"));
+                }
+            }
+            Ok(())
+        }
+        _ if actual == expected => Ok(()),
+        _ => Err(format!("{name}: values differ")),
+    }
+}
+
+/// Runs one case directory. A panic is reported as a failure (it is a bug), so one case
+/// cannot stop the run.
+pub fn run_case(dir: &Path, case: &Case) -> Outcome {
+    std::panic::catch_unwind(|| run_case_inner(dir, case)).unwrap_or_else(|panic| {
+        let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        Outcome::Failed(format!("panic: {message}"))
+    })
+}
+
+fn run_case_inner(dir: &Path, case: &Case) -> Outcome {
+    if !case.tensors_only {
+        return Outcome::Unsupported("sequence, map or optional values".into());
+    }
+    let context = match create_context() {
+        Ok(c) => c,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    context.enable_multi_threading(false);
+    // Diagnostics of failed verifications would otherwise go to stderr.
+    context.attach_diagnostic_handler(|_| true);
+    let loaded = match load_onnx(&context, &dir.join("model.onnx"), &ImportOptions::default()) {
+        Ok(l) => l,
+        Err(e) if e.unsupported => return Outcome::Unsupported(e.to_string()),
+        Err(e) => return Outcome::Failed(format!("import: {e}")),
+    };
+    for k in 0..case.data_sets {
+        let data = dir.join(format!("test_data_set_{k}"));
+        let mut inputs = Vec::new();
+        let mut outputs = Vec::new();
+        for (prefix, into) in [("input", &mut inputs), ("output", &mut outputs)] {
+            for i in 0.. {
+                let path = data.join(format!("{prefix}_{i}.pb"));
+                if !path.exists() {
+                    break;
+                }
+                match read_tensor_file(&path) {
+                    Ok(t) => into.push(t),
+                    Err(e) if e.contains("not supported") => return Outcome::Unsupported(e),
+                    Err(e) => return Outcome::Failed(e),
+                }
+            }
+        }
+        let actual = match evaluate_with_weights(loaded.module.as_operation(), &loaded.function, &inputs, &loaded.weights) {
+            Ok(a) => a,
+            Err(fuser_dialects::eval::EvalError::Unsupported(what)) => return Outcome::Unsupported(what),
+            Err(e) => return Outcome::Failed(format!("evaluate: {e}")),
+        };
+        if actual.len() != outputs.len() {
+            return Outcome::Failed(format!("{} outputs, expected {}", actual.len(), outputs.len()));
+        }
+        for (i, (a, e)) in actual.iter().zip(&outputs).enumerate() {
+            if let Err(message) = compare(&format!("output {i}"), a, e, case.rtol, case.atol) {
+                return Outcome::Failed(message);
+            }
+        }
+    }
+    Outcome::Passed
+}
+
+/// Reads the manifest of a cases folder.
+pub fn read_manifest(dir: &Path) -> Result<Vec<Case>, String> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).map_err(|e| format!("cannot read {}/manifest.json: {e} (generate it with scripts/onnx_node_cases.py)", dir.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("bad manifest: {e}"))
+}
+
+/// Per-op counts for the report.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Counts {
+    pub cases: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub unsupported: usize,
+}
+
+/// The markdown report of a run.
+pub fn report(results: &[(Case, Outcome)], command: &str) -> String {
+    let mut per_op: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut total = Counts::default();
+    let mut in_set = Counts::default();
+    for (case, outcome) in results {
+        let bump = |c: &mut Counts| {
+            c.cases += 1;
+            match outcome {
+                Outcome::Passed => c.passed += 1,
+                Outcome::Failed(_) => c.failed += 1,
+                Outcome::Unsupported(_) => c.unsupported += 1,
+            }
+        };
+        bump(&mut total);
+        if ops_supported(case) {
+            bump(&mut in_set);
+        }
+        for op in &case.ops {
+            bump(per_op.entry(op.trim_start_matches("ai.onnx::").to_string()).or_default());
+        }
+    }
+    let mut out = String::new();
+    writeln!(out, "# ONNX backend node conformance\n").unwrap();
+    writeln!(out, "Generated by `{command}`; do not edit by hand.\n").unwrap();
+    writeln!(out, "Each case of the installed onnx package's backend node tests is imported, run on the reference evaluator, and compared with its expected outputs (the case's tolerance, else rtol 1e-3 / atol 1e-7). *Unsupported* means fuser refused the case with a reason (an op, attribute value or dtype it does not support); *failed* means a wrong or missing result.\n").unwrap();
+    writeln!(out, "| | cases | passed | failed | unsupported |\n|---|---|---|---|---|").unwrap();
+    writeln!(out, "| all cases | {} | {} | {} | {} |", total.cases, total.passed, total.failed, total.unsupported).unwrap();
+    writeln!(out, "| cases whose ops are all supported | {} | {} | {} | {} |\n", in_set.cases, in_set.passed, in_set.failed, in_set.unsupported).unwrap();
+    writeln!(out, "## Per op\n\nA case counts once for each op it uses.\n\n| op | supported | cases | passed | failed | unsupported |\n|---|---|---|---|---|---|").unwrap();
+    for (op, c) in &per_op {
+        let supported = if SUPPORTED_OPS.contains(&op.as_str()) { "yes" } else { "no" };
+        writeln!(out, "| {op} | {supported} | {} | {} | {} | {} |", c.cases, c.passed, c.failed, c.unsupported).unwrap();
+    }
+    let failures: Vec<&(Case, Outcome)> = results.iter().filter(|(_, o)| matches!(o, Outcome::Failed(_))).collect();
+    if !failures.is_empty() {
+        writeln!(out, "\n## Failures\n").unwrap();
+        for (case, outcome) in failures {
+            if let Outcome::Failed(m) = outcome {
+                writeln!(out, "- `{}`: {}", case.name, m.replace('|', "\\|")).unwrap();
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,4 @@
+//! The `fuser` driver's subcommands.
+
+pub mod conformance;
+pub mod load;
