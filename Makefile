@@ -1,5 +1,5 @@
 # fuser: the two commands of the README are `make demo` and `make test`.
-.PHONY: setup build demo test lit cargo-test example docs clean
+.PHONY: setup build demo test lit cargo-test example docs clean conformance conformance-supported
 
 CARGO ?= cargo
 LIT := .venv/bin/lit
@@ -30,7 +30,21 @@ example: setup
 lit: build
 	PATH="$(CURDIR)/target/release:$(FILECHECK_DIR):$$PATH" $(LIT) -sv lit-tests
 
-test: cargo-test example lit
+# The ONNX backend node cases of the installed onnx package, in onnx's own layout.
+CASES := target/onnx-node-cases
+$(CASES)/manifest.json: scripts/onnx_node_cases.py | setup
+	.venv/bin/python scripts/onnx_node_cases.py $(CASES) 2>/dev/null
+
+# Every case whose ops are all supported, in one process; fails on any wrong result.
+conformance-supported: build $(CASES)/manifest.json
+	./target/release/fuser conformance $(CASES)
+
+# Every case, and the per-op report docs/conformance.md.
+conformance: build $(CASES)/manifest.json
+	./target/release/fuser conformance $(CASES) --all --report docs/conformance.md || true
+	@echo "wrote docs/conformance.md"
+
+test: cargo-test example lit conformance-supported
 
 # Regenerate the generated docs (docs/passes.md, docs/dialects/*.md).
 docs: setup

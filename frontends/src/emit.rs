@@ -116,7 +116,7 @@ impl<'c, 'b> Emitter<'c, 'b> {
 
     fn known(&self, name: &str) -> Option<Known> {
         Some(match self.values.get(name)? {
-            Source::Value(_, info) => Known { info: info.clone(), value: None },
+            Source::Value(_, info) => Known::of_type(info.clone()),
             Source::Constant(t) => Known::of(t),
             Source::Weight(i) => {
                 let w = &self.graph.initializers[*i];

@@ -730,7 +730,7 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
     ];
     match op {
         "ConvTranspose" => {
-            let output_padding = a.ints("output_padding")?.unwrap_or_else(|| vec![0; spatial]);
+            let mut output_padding = a.ints("output_padding")?.unwrap_or_else(|| vec![0; spatial]);
             let output_shape = a.ints("output_shape")?;
             let pads = match output_shape {
                 _ if output_shape.is_some() || auto_pad.starts_with("SAME") => {
@@ -744,8 +744,19 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
                     for i in 0..spatial {
                         let input = xinfo.shape[2 + i].map_or_else(|| unsupported("output_shape with dynamic spatial dims"), Ok)?;
                         let total = strides[i] * (input - 1) + output_padding[i] + ((kernel[i] - 1) * dilations[i] + 1) - target[i];
-                        let (half, rest) = (total / 2, total - total / 2);
+                        // Floor division, as in the ONNX definition.
+                        let (half, rest) = (total.div_euclid(2), total - total.div_euclid(2));
                         if auto_pad == "SAME_UPPER" { pads[i] = half; pads[i + spatial] = rest; } else { pads[i] = rest; pads[i + spatial] = half; }
+                    }
+                    // A negative end pad grows the output: that is output_padding.
+                    for i in 0..spatial {
+                        if pads[i + spatial] < 0 {
+                            output_padding[i] -= pads[i + spatial];
+                            pads[i + spatial] = 0;
+                        }
+                        if pads[i] < 0 {
+                            return unsupported("ConvTranspose output_shape that needs a negative begin pad");
+                        }
                     }
                     pads
                 }

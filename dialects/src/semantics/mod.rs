@@ -123,6 +123,13 @@ pub struct Known {
 }
 
 impl Known {
+    /// What is known of a value of type `info` whose value is not known, except that an
+    /// empty tensor has only one value.
+    pub fn of_type(info: TypeInfo) -> Self {
+        let value = info.static_shape().filter(|s| s.iter().product::<usize>() == 0).map(|s| Tensor::full(info.dtype, &s, 0.0));
+        Known { info, value }
+    }
+
     pub fn of(tensor: &Tensor) -> Self {
         Known { info: TypeInfo::fixed(tensor.dtype, tensor.shape()), value: Some(tensor.clone()) }
     }

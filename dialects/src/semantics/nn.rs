@@ -391,14 +391,16 @@ fn resize_infer(x: &TypeInfo, args: &Args<Known>, attrs: &Attrs) -> Result<Vec<O
 }
 
 /// Maps an output coordinate to an input coordinate (ONNX coordinate_transformation_mode).
-fn source_coordinate(mode: &str, out: f64, scale: f64, in_len: f64, out_len: f64, roi: Option<(f64, f64)>) -> Result<f64, SemError> {
+/// `out_len` is the resized length (input length x scale, unrounded) and `out_int` the
+/// number of output elements.
+fn source_coordinate(mode: &str, out: f64, scale: f64, in_len: f64, out_len: f64, out_int: f64, roi: Option<(f64, f64)>) -> Result<f64, SemError> {
     Ok(match mode {
         "half_pixel" => (out + 0.5) / scale - 0.5,
         "pytorch_half_pixel" => if out_len > 1.0 { (out + 0.5) / scale - 0.5 } else { 0.0 },
         "align_corners" => if out_len == 1.0 { 0.0 } else { out * (in_len - 1.0) / (out_len - 1.0) },
         "asymmetric" => out / scale,
         "half_pixel_symmetric" => {
-            let adj = out_len / (scale * in_len);
+            let adj = out_int / out_len;
             let center = in_len / 2.0;
             let offset = center * (1.0 - adj);
             offset + (out + 0.5) / scale - 0.5
@@ -435,7 +437,8 @@ fn resize_axis(x: &ArrayD<f64>, ax: usize, out_len: usize, scale: f64, attrs: &A
     shape[ax] = out_len;
     let mut out = ArrayD::from_elem(IxDyn(&shape), 0.0);
     for o in 0..out_len {
-        let c = source_coordinate(&ctm, o as f64, scale, in_len as f64, out_len as f64, roi)?;
+        // ONNX uses the unrounded resized length (input length x scale) in the transforms.
+        let c = source_coordinate(&ctm, o as f64, scale, in_len as f64, in_len as f64 * scale, out_len as f64, roi)?;
         let mut taps: Vec<(i64, f64)> = Vec::new();
         if ctm == "tf_crop_and_resize" && (c < 0.0 || c > in_len as f64 - 1.0) {
             out.index_axis_mut(Axis(ax), o).fill(extrapolation);

@@ -39,12 +39,21 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
         let x = &args.get(0)?.info;
         Ok(match op {
             _ if REDUCE.contains(&op) => {
+                let keepdims = attrs.int("keepdims")? != 0;
                 let axes = match args.opt(1) {
-                    Some(k) => Some(k.value.as_ref().ok_or_else(|| SemError::Unsupported(format!("graph.{op} with non-constant axes")))?.to_i64_vec()),
+                    Some(k) => match &k.value {
+                        Some(v) => Some(v.to_i64_vec()),
+                        None => {
+                            // Axes known only at run time: the rank is still known.
+                            let count = k.info.shape.first().copied().flatten().ok_or_else(|| SemError::Unsupported(format!("graph.{op} with axes of unknown length")))?;
+                            let rank = if keepdims { x.rank() } else { x.rank() - count as usize };
+                            return Ok(vec![TypeInfo::new(x.dtype, vec![None; rank])]);
+                        }
+                    },
                     None => None,
                 };
                 let axes = reduce_axes(axes, x.rank(), attrs.int("noop_with_empty_axes")? != 0)?;
-                vec![TypeInfo::new(x.dtype, reduced_shape(&x.shape, &axes, attrs.int("keepdims")? != 0, Some(1)))]
+                vec![TypeInfo::new(x.dtype, reduced_shape(&x.shape, &axes, keepdims, Some(1)))]
             }
             "arg_max" => {
                 let a = axis(attrs.int("axis")?, x.rank())?;
@@ -99,7 +108,12 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
     Some((|| -> Result<Vec<Tensor>, SemError> {
         let x = args.get(0)?;
         let rank = x.shape().len();
-        let back = |values: ArrayD<f64>| if x.dtype.is_float() { Tensor::float(x.dtype, values) } else { Tensor::int(x.dtype, values.mapv(|v| v as i64)) };
+        let back = |values: ArrayD<f64>| match x.dtype {
+            d if d.is_float() => Tensor::float(d, values),
+            // Booleans reduce as 0/1; an empty max (-inf) is false and an empty min (+inf) true.
+            DType::Bool => Tensor::bool(values.mapv(|v| v > 0.0)),
+            d => Tensor::int(d, values.mapv(|v| v as i64)),
+        };
         Ok(match op {
             _ if REDUCE.contains(&op) => {
                 let axes = reduce_axes(args.opt(1).map(Tensor::to_i64_vec), rank, attrs.int("noop_with_empty_axes")? != 0)?;

@@ -311,7 +311,10 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
             }
             "unsqueeze" => {
                 let x = x()?;
-                let axes = value(args, 1).ok_or_else(|| SemError::Unsupported("Unsqueeze with non-constant axes".into()))?.to_i64_vec();
+                let Some(axes) = value(args, 1).map(Tensor::to_i64_vec) else {
+                    let count = args.get(1)?.info.shape.first().copied().flatten().ok_or_else(|| SemError::Unsupported("Unsqueeze with axes of unknown length".into()))?;
+                    return Ok(vec![TypeInfo::new(x.dtype, vec![None; x.rank() + count as usize])]);
+                };
                 let rank = x.rank() + axes.len();
                 let axes: Vec<usize> = axes.iter().map(|&a| axis(a, rank)).collect::<Result<_, _>>()?;
                 let mut rest = x.shape.iter();
@@ -339,7 +342,12 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 // The importer always gives `split`; its value fixes the output count.
                 let x = x()?;
                 let a = axis(attrs.int("axis")?, x.rank())?;
-                let sizes = value(args, 1).ok_or_else(|| SemError::Unsupported("Split with non-constant sizes".into()))?.to_i64_vec();
+                let Some(sizes) = value(args, 1).map(Tensor::to_i64_vec) else {
+                    let count = args.get(1)?.info.shape.first().copied().flatten().ok_or_else(|| SemError::Unsupported("Split with sizes of unknown length".into()))?;
+                    let mut shape = x.shape.clone();
+                    shape[a] = None;
+                    return Ok(vec![TypeInfo::new(x.dtype, shape); count as usize]);
+                };
                 sizes.iter().map(|&s| {
                     let mut shape = x.shape.clone();
                     shape[a] = Some(s);

@@ -182,7 +182,11 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             slot_in(1, INDEX)
         }
         "dropout" => types.first_same(FLOAT),
-        "reduce_l2" | "reduce_max" | "reduce_mean" | "reduce_min" | "reduce_prod" | "reduce_sum" => {
+        "reduce_max" | "reduce_min" => {
+            types.first_same(ANY)?;
+            slot_in(1, I64)
+        }
+        "reduce_l2" | "reduce_mean" | "reduce_prod" | "reduce_sum" => {
             types.first_same(NUMERIC)?;
             slot_in(1, I64)
         }
@@ -196,7 +200,7 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             types.result_in(1, I64)
         }
         "max_pool" => {
-            types.first_same(FLOAT)?;
+            types.first_same(NUMERIC)?;
             types.result_in(1, I64)
         }
         "conv" | "conv_transpose" | "batch_normalization" | "instance_normalization"

@@ -30,21 +30,19 @@ pub fn parse_model(bytes: &[u8], file: &str, base: &Path) -> Result<Graph, Impor
     if model.ir_version < 3 {
         return Err(ImportError::file(file, format!("IR version {} is older than 3", model.ir_version)).unsupported());
     }
-    let mut opset = None;
-    for o in &model.opset_import {
-        match o.domain.as_str() {
-            "" | "ai.onnx" => opset = Some(o.version),
-            other => {
-                // Other domains are fine until a node uses them; the normalizer rejects such nodes.
-                let _ = other;
-            }
-        }
-    }
-    let opset = opset.ok_or_else(|| ImportError::file(file, "the model imports no default-domain opset"))?;
+    // Other domains are fine until a node uses them; the normalizer rejects such nodes.
+    let opset = model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| o.version);
+    let graph = model.graph.as_ref().ok_or_else(|| ImportError::file(file, "the model has no graph"))?;
+    let uses_default_domain = graph.node.iter().any(|n| n.domain.is_empty() || n.domain == "ai.onnx");
+    let opset = match opset {
+        Some(v) => v,
+        // Only other domains' nodes: each is rejected by the normalizer, with its name.
+        None if !uses_default_domain => MAX_OPSET,
+        None => return Err(ImportError::file(file, "the model imports no default-domain opset")),
+    };
     if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
         return Err(ImportError::file(file, format!("opset {opset} is outside the supported range {MIN_OPSET}..={MAX_OPSET}")).unsupported());
     }
-    let graph = model.graph.as_ref().ok_or_else(|| ImportError::file(file, "the model has no graph"))?;
     let mut initializers = Vec::new();
     for t in &graph.initializer {
         initializers.push(initializer_from_proto(t, base).map_err(|m| ImportError::file(file, format!("initializer '{}': {m}", t.name)))?);

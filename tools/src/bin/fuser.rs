@@ -149,7 +149,7 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
         }
     }
     if let Some(path) = &args.report {
-        let command = format!("fuser conformance {}{}", "CASES", if args.all { " --all" } else { "" });
+        let command = if args.all { "make conformance".to_string() } else { "fuser conformance CASES".to_string() };
         if let Err(e) = write_output(&path.display().to_string(), report(&results, &command).as_bytes()) {
             return fail("fuser conformance", &e);
         }
