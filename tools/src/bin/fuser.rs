@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Import an ONNX model into the graph dialect (OUT.mlir plus OUT.safetensors).
     Import(ImportArgs),
+    /// Run a model (.onnx, or .mlir with its .safetensors) and write its outputs as .npy.
+    Run(RunArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
     /// reference evaluator.
     Conformance(ConformanceArgs),
@@ -35,6 +37,27 @@ struct ImportArgs {
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The model: .onnx, or .mlir at any level fuser produces.
+    model: PathBuf,
+    /// Where to run: `reference` is the graph dialect's reference evaluator.
+    #[arg(long, default_value = "reference", value_parser = ["reference"])]
+    target: String,
+    /// An input, by its ONNX name: `--input NAME=FILE.npy` (repeatable; NAME may contain `/`).
+    #[arg(long = "input", value_name = "NAME=FILE.npy")]
+    inputs: Vec<String>,
+    /// Make random inputs (saved as input_<i>.npy beside the outputs).
+    #[arg(long)]
+    random_inputs: bool,
+    /// The seed of --random-inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The folder for output_<i>.npy (created if missing).
+    #[arg(long, value_name = "DIR")]
+    output_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -105,6 +128,31 @@ fn import(args: ImportArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn run(args: RunArgs) -> ExitCode {
+    let mut inputs = HashMap::new();
+    for spec in &args.inputs {
+        let Some((name, file)) = spec.rsplit_once('=') else {
+            return fail("fuser run", &format!("--input '{spec}' is not NAME=FILE.npy"));
+        };
+        inputs.insert(name.to_string(), PathBuf::from(file));
+    }
+    let request = fuser_tools::driver::run::RunRequest {
+        model: &args.model,
+        inputs,
+        random_seed: args.random_inputs.then_some(args.seed),
+        output_dir: &args.output_dir,
+    };
+    match fuser_tools::driver::run::run(&request) {
+        Ok(summary) => {
+            for line in summary {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail("fuser run", &message),
+    }
+}
+
 fn conformance(args: ConformanceArgs) -> ExitCode {
     let cases = match read_manifest(&args.cases) {
         Ok(c) => c,
@@ -162,6 +210,7 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Import(args) => import(args),
+        Command::Run(args) => run(args),
         Command::Conformance(args) => conformance(args),
     }
 }

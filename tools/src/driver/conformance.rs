@@ -2,7 +2,6 @@
 //! (model.onnx plus test_data_set_*/{input,output}_*.pb) is imported, run on the reference
 //! evaluator and compared with its expected outputs, all in one process.
 
-use super::load::load_onnx;
 use fuser_dialects::{
     create_context,
     eval::evaluate_with_weights,
@@ -92,11 +91,19 @@ fn run_case_inner(dir: &Path, case: &Case) -> Outcome {
     context.enable_multi_threading(false);
     // Diagnostics of failed verifications would otherwise go to stderr.
     context.attach_diagnostic_handler(|_| true);
-    let loaded = match load_onnx(&context, &dir.join("model.onnx"), &ImportOptions::default()) {
-        Ok(l) => l,
+    let graph = match fuser_frontends::onnx::load_model(&dir.join("model.onnx")) {
+        Ok(g) => g,
         Err(e) if e.unsupported => return Outcome::Unsupported(e.to_string()),
         Err(e) => return Outcome::Failed(format!("import: {e}")),
     };
+    let file = dir.join("model.onnx").display().to_string();
+    let imported = match fuser_frontends::import_graph(&context, &graph, &file, &ImportOptions::default()) {
+        Ok(i) => i,
+        Err(e) if e.unsupported => return Outcome::Unsupported(e.to_string()),
+        Err(e) => return Outcome::Failed(format!("import: {e}")),
+    };
+    let weights: fuser_dialects::eval::Weights = imported.weights.iter().filter_map(|w| Some((w.name.clone(), w.tensor()?))).collect();
+    let loaded = (imported.module, imported.function, weights);
     for k in 0..case.data_sets {
         let data = dir.join(format!("test_data_set_{k}"));
         let mut inputs = Vec::new();
@@ -114,7 +121,7 @@ fn run_case_inner(dir: &Path, case: &Case) -> Outcome {
                 }
             }
         }
-        let actual = match evaluate_with_weights(loaded.module.as_operation(), &loaded.function, &inputs, &loaded.weights) {
+        let actual = match evaluate_with_weights(loaded.0.as_operation(), &loaded.1, &inputs, &loaded.2) {
             Ok(a) => a,
             Err(fuser_dialects::eval::EvalError::Unsupported(what)) => return Outcome::Unsupported(what),
             Err(e) => return Outcome::Failed(format!("evaluate: {e}")),

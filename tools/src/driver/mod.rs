@@ -2,3 +2,5 @@
 
 pub mod conformance;
 pub mod load;
+pub mod npy;
+pub mod run;
