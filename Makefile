@@ -1,5 +1,5 @@
 # fuser: the two commands of the README are `make demo` and `make test`.
-.PHONY: setup build demo test lit cargo-test example docs clean conformance conformance-supported
+.PHONY: setup build demo test lit cargo-test example docs clean conformance conformance-supported model-tests
 
 CARGO ?= cargo
 LIT := .venv/bin/lit
@@ -44,7 +44,11 @@ conformance: build $(CASES)/manifest.json
 	./target/release/fuser conformance $(CASES) --all --report docs/conformance.md || true
 	@echo "wrote docs/conformance.md"
 
-test: cargo-test example lit conformance-supported
+# Models built with the onnx helper API, run by fuser and onnxruntime (rel L2 <= 1e-5).
+model-tests: build
+	.venv/bin/python scripts/model_tests.py ./target/release/fuser target/model-tests
+
+test: cargo-test example lit conformance-supported model-tests
 
 # Regenerate the generated docs (docs/passes.md, docs/dialects/*.md).
 docs: setup

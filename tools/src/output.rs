@@ -18,6 +18,12 @@ pub fn write_output(path: &str, bytes: &[u8]) -> Result<(), String> {
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("cannot create a temporary file in '{}': {e}", dir.display()))?;
     temp.write_all(bytes).map_err(|e| format!("cannot write '{path}': {e}"))?;
+    // A temporary file is private (0600); the result is an ordinary file (0644).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644)).map_err(|e| format!("cannot write '{path}': {e}"))?;
+    }
     temp.persist(target).map_err(|e| format!("cannot write '{path}': {}", e.error))?;
     Ok(())
 }

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Model tests: models built with the onnx helper API and random weights are run by
+`fuser run --target reference` and by onnxruntime on the same random inputs, and must agree
+to a relative L2 error of at most 1e-5 (f32).
+
+Usage: scripts/model_tests.py FUSER_BINARY WORK_DIR [--only NAME]
+Prints one line per model and `N passed, M failed`; exits 1 on any failure.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+RNG = np.random.default_rng(2026)
+
+
+class Builder:
+    def __init__(self):
+        self.nodes, self.inits, self.count = [], [], 0
+
+    def name(self, prefix):
+        self.count += 1
+        return f"{prefix}_{self.count}"
+
+    def weight(self, shape, scale=None):
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+        scale = scale if scale is not None else (2.0 / max(fan_in, 1)) ** 0.5
+        w = (RNG.standard_normal(shape) * scale).astype(np.float32)
+        n = self.name("w")
+        self.inits.append(numpy_helper.from_array(w, n))
+        return n
+
+    def positive(self, shape):
+        n = self.name("p")
+        self.inits.append(numpy_helper.from_array(RNG.uniform(0.5, 1.5, shape).astype(np.float32), n))
+        return n
+
+    def op(self, op_type, inputs, **attrs):
+        out = self.name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def conv_bn(self, x, cin, cout, k, stride=1, group=1, relu=True, relu6=False):
+        w = self.weight([cout, cin // group, k, k])
+        y = self.op("Conv", [x, w], kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4, group=group)
+        y = self.op("BatchNormalization", [y, self.positive([cout]), self.weight([cout], 0.1), self.weight([cout], 0.1), self.positive([cout])], epsilon=1e-5)
+        if relu6:
+            lo = self.const(np.float32(0.0))
+            hi = self.const(np.float32(6.0))
+            y = self.op("Clip", [y, lo, hi])
+        elif relu:
+            y = self.op("Relu", [y])
+        return y
+
+    def const(self, value):
+        n = self.name("c")
+        self.inits.append(numpy_helper.from_array(np.asarray(value), n))
+        return n
+
+    def model(self, name, x_shape, out, out_shape, opset=17):
+        g = helper.make_graph(self.nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, x_shape)],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, out_shape)], self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        m.ir_version = 8
+        onnx.checker.check_model(m)
+        return m
+
+
+def bottleneck(b, x, cin, mid, cout, stride):
+    y = b.conv_bn(x, cin, mid, 1)
+    y = b.conv_bn(y, mid, mid, 3, stride)
+    y = b.conv_bn(y, mid, cout, 1, relu=False)
+    skip = x if (cin == cout and stride == 1) else b.conv_bn(x, cin, cout, 1, stride, relu=False)
+    return b.op("Relu", [b.op("Add", [y, skip])])
+
+
+def resnet_bottleneck_block():
+    b = Builder()
+    y = bottleneck(b, "input", 64, 32, 128, 1)
+    return b.model("resnet_bottleneck", [1, 64, 28, 28], y, [1, 128, 28, 28])
+
+
+def mobilenetv2_inverted_residual():
+    b = Builder()
+    x = "input"
+    y = b.conv_bn(x, 32, 192, 1, relu6=True)
+    y = b.conv_bn(y, 192, 192, 3, group=192, relu6=True)  # depthwise
+    y = b.conv_bn(y, 192, 32, 1, relu=False)
+    y = b.op("Add", [y, x])
+    return b.model("mobilenetv2_block", [1, 32, 28, 28], y, [1, 32, 28, 28])
+
+
+def inception_module():
+    b = Builder()
+    x = "input"
+    a = b.conv_bn(x, 64, 32, 1)
+    c = b.conv_bn(b.conv_bn(x, 64, 48, 1), 48, 64, 3)
+    d = b.conv_bn(b.conv_bn(b.conv_bn(x, 64, 32, 1), 32, 48, 3), 48, 48, 3)
+    p = b.op("AveragePool", [x], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=0)
+    e = b.conv_bn(p, 64, 16, 1)
+    y = b.op("Concat", [a, c, d, e], axis=1)
+    return b.model("inception_module", [1, 64, 17, 17], y, [1, 160, 17, 17])
+
+
+def transformer_encoder_layer():
+    b = Builder()
+    seq, d, heads, ff = 16, 64, 4, 256
+    hd = d // heads
+    x = "input"
+
+    def linear(x, din, dout):
+        return b.op("Add", [b.op("MatMul", [x, b.weight([din, dout], (1.0 / din) ** 0.5)]), b.weight([dout], 0.02)])
+
+    def heads_split(t):
+        t = b.op("Reshape", [t, b.const(np.array([1, seq, heads, hd], np.int64))])
+        return b.op("Transpose", [t], perm=[0, 2, 1, 3])
+
+    q, k, v = (heads_split(linear(x, d, d)) for _ in range(3))
+    s = b.op("MatMul", [q, b.op("Transpose", [k], perm=[0, 1, 3, 2])])
+    s = b.op("Mul", [s, b.const(np.float32(1.0 / hd ** 0.5))])
+    a = b.op("MatMul", [b.op("Softmax", [s], axis=-1), v])
+    a = b.op("Reshape", [b.op("Transpose", [a], perm=[0, 2, 1, 3]), b.const(np.array([1, seq, d], np.int64))])
+    h = b.op("LayerNormalization", [b.op("Add", [x, linear(a, d, d)]), b.positive([d]), b.weight([d], 0.1)], axis=-1, epsilon=1e-5)
+    f = linear(b.op("Gelu", [linear(h, d, ff)]), ff, d)
+    y = b.op("LayerNormalization", [b.op("Add", [h, f]), b.positive([d]), b.weight([d], 0.1)], axis=-1, epsilon=1e-5)
+    return b.model("transformer_encoder_layer", [1, seq, d], y, [1, seq, d], opset=20)
+
+
+def resnet50():
+    b = Builder()
+    y = b.conv_bn("input", 3, 64, 7, 2)
+    y = b.op("MaxPool", [y], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    cin = 64
+    for blocks, mid, stride in [(3, 64, 1), (4, 128, 2), (6, 256, 2), (3, 512, 2)]:
+        for i in range(blocks):
+            y = bottleneck(b, y, cin, mid, mid * 4, stride if i == 0 else 1)
+            cin = mid * 4
+    y = b.op("Flatten", [b.op("GlobalAveragePool", [y])], axis=1)
+    y = b.op("Gemm", [y, b.weight([1000, 2048], 0.02), b.weight([1000], 0.02)], transB=1)
+    return b.model("resnet50", [1, 3, 224, 224], y, [1, 1000])
+
+
+MODELS = {
+    "resnet_bottleneck_block": resnet_bottleneck_block,
+    "mobilenetv2_inverted_residual": mobilenetv2_inverted_residual,
+    "inception_module": inception_module,
+    "transformer_encoder_layer": transformer_encoder_layer,
+    "resnet50": resnet50,
+}
+
+
+def main():
+    fuser, work = sys.argv[1], sys.argv[2]
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    os.makedirs(work, exist_ok=True)
+    passed = failed = 0
+    for name, build in MODELS.items():
+        if only and name != only:
+            continue
+        path = os.path.join(work, f"{name}.onnx")
+        onnx.save(build(), path)
+        out = os.path.join(work, name)
+        run = subprocess.run([fuser, "run", path, "--target", "reference", "--random-inputs", "--seed", "7", "--output-dir", out], capture_output=True, text=True)
+        if run.returncode != 0:
+            print(f"FAIL {name}: fuser run: {run.stderr.strip()}")
+            failed += 1
+            continue
+        x = np.load(os.path.join(out, "input_0.npy"))
+        ours = np.load(os.path.join(out, "output_0.npy"))
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        theirs = session.run(None, {"input": x})[0]
+        rel = float(np.linalg.norm(ours.astype(np.float64) - theirs) / max(np.linalg.norm(theirs), 1e-30))
+        ok = ours.shape == theirs.shape and rel <= 1e-5
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: rel L2 {rel:.2e} vs onnxruntime {ort.__version__}")
+        passed += ok
+        failed += not ok
+    # The import of the largest model: its time is reported (a figure, not a test: these
+    # machines are noisy); the text size is deterministic and checked.
+    r50 = os.path.join(work, "resnet50.onnx")
+    if os.path.exists(r50) and not only:
+        import time
+        start = time.perf_counter()
+        subprocess.run([fuser, "import", r50, "-o", os.path.join(work, "resnet50.mlir")], check=True, capture_output=True)
+        seconds = time.perf_counter() - start
+        text = os.path.getsize(os.path.join(work, "resnet50.mlir"))
+        ok = text < 1 << 20
+        print(f"{'ok  ' if ok else 'FAIL'} import resnet50 ({os.path.getsize(r50) / 1e6:.0f} MB): {seconds:.2f} s, text {text / 1e3:.0f} KB")
+        passed += ok
+        failed += not ok
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
