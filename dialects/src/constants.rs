@@ -92,6 +92,11 @@ pub fn tensor_attribute<'c>(context: &'c Context, tensor: &Tensor) -> Option<Att
     Attribute::parse(context, &dense_text(tensor))
 }
 
+/// Like [`tensor_attribute`], for code that holds a `ContextRef` (passes, builders).
+pub fn tensor_attribute_in<'c>(context: melior::ContextRef<'c>, tensor: &Tensor) -> Option<Attribute<'c>> {
+    crate::ffi::parse_attribute(context, &dense_text(tensor))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

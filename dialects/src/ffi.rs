@@ -5,7 +5,7 @@
 //! below only reads or mutates IR that those handles own, as the C API documents.
 
 use melior::{
-    Context,
+    Context, ContextRef,
     ir::{Location, OperationRef, Type, TypeLike, Value, ValueLike, operation::OperationLike},
 };
 use mlir_sys::{
@@ -288,4 +288,49 @@ pub fn dense_to_tensor(attribute: melior::ir::Attribute) -> Option<crate::semant
             DType::Bool => Tensor::bool(ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetBoolValue(raw, at(i))).collect()).ok()?),
         })
     }
+}
+
+/// Parses a type in the context a `ContextRef` names (melior's `Type::parse` wants `&Context`).
+pub fn parse_type<'c>(context: ContextRef<'c>, text: &str) -> Option<Type<'c>> {
+    use melior::StringRef;
+    // SAFETY: the context is valid for 'c; the parser copies the text.
+    unsafe {
+        let raw = mlir_sys::mlirTypeParseGet(context_raw(&context), StringRef::new(text).to_raw());
+        (!raw.ptr.is_null()).then(|| Type::from_raw(raw))
+    }
+}
+
+/// Parses an attribute in the context a `ContextRef` names.
+pub fn parse_attribute<'c>(context: ContextRef<'c>, text: &str) -> Option<melior::ir::Attribute<'c>> {
+    use melior::StringRef;
+    // SAFETY: the context is valid for 'c; the parser copies the text.
+    unsafe {
+        let raw = mlir_sys::mlirAttributeParseGet(context_raw(&context), StringRef::new(text).to_raw());
+        (!raw.ptr.is_null()).then(|| melior::ir::Attribute::from_raw(raw))
+    }
+}
+
+/// The raw handle of a context reference. melior's `ContextRef::to_ref` reinterprets the
+/// `ContextRef` itself as a `Context`, so the handle is read while `context` is alive.
+fn context_raw(context: &ContextRef) -> mlir_sys::MlirContext {
+    // SAFETY: `context` outlives this expression, and the result is a plain handle.
+    unsafe { context.to_ref() }.to_raw()
+}
+
+/// A function type in the context a `ContextRef` names.
+pub fn function_type<'c>(context: ContextRef<'c>, inputs: &[Type<'c>], results: &[Type<'c>]) -> Type<'c> {
+    let inputs: Vec<mlir_sys::MlirType> = inputs.iter().map(|t| t.to_raw()).collect();
+    let results: Vec<mlir_sys::MlirType> = results.iter().map(|t| t.to_raw()).collect();
+    // SAFETY: the context and types are valid; the C API copies both arrays.
+    unsafe {
+        Type::from_raw(mlir_sys::mlirFunctionTypeGet(context_raw(&context), inputs.len() as isize, inputs.as_ptr(), results.len() as isize, results.as_ptr()))
+    }
+}
+
+/// Sets (or replaces) attribute `name` of `op`.
+pub fn set_attribute(op: OperationRef, name: &str, attribute: melior::ir::Attribute) {
+    use melior::StringRef;
+    // SAFETY: `op` and `attribute` are valid; the name is copied into an identifier.
+    use melior::ir::attribute::AttributeLike;
+    unsafe { mlir_sys::mlirOperationSetAttributeByName(op.to_raw(), StringRef::new(name).to_raw(), attribute.to_raw()) }
 }

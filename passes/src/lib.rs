@@ -6,11 +6,18 @@
 
 mod ffi;
 pub use ffi::enable_timing;
+pub mod graph_fold_constants;
+pub mod graph_infer_shapes;
 pub mod graph_simplify;
 pub mod pipeline;
 pub mod registry;
 pub mod upstream;
 pub mod verify_pass;
+
+#[cfg(test)]
+mod property_tests;
+#[cfg(test)]
+mod random_graphs;
 
 pub use pipeline::{ExtraPass, PipelineError, PipelineOptions, add_pipeline, add_pipeline_with_extra};
 pub use registry::PassOptions;

@@ -30,7 +30,7 @@ pub struct PassInfo {
 }
 
 /// Every fuser pass. Keep sorted by flag.
-pub static PASSES: &[PassInfo] = &[crate::graph_simplify::INFO];
+pub static PASSES: &[PassInfo] = &[crate::graph_fold_constants::INFO, crate::graph_infer_shapes::INFO, crate::graph_simplify::INFO];
 
 /// Looks a pass up by flag.
 pub fn find_pass(flag: &str) -> Option<&'static PassInfo> {
