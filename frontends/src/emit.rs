@@ -59,6 +59,8 @@ enum Source<'c, 'b> {
     Value(Value<'c, 'b>, TypeInfo),
     Constant(Tensor),
     Weight(usize),
+    /// Produced by a node that could not be imported (`fuser check` goes on past it).
+    Unknown,
 }
 
 /// Escapes a string for an MLIR string literal.
@@ -116,6 +118,7 @@ impl<'c, 'b> Emitter<'c, 'b> {
 
     fn known(&self, name: &str) -> Option<Known> {
         Some(match self.values.get(name)? {
+            Source::Unknown => return None,
             Source::Value(_, info) => Known::of_type(info.clone()),
             Source::Constant(t) => Known::of(t),
             Source::Weight(i) => {
@@ -150,6 +153,7 @@ impl<'c, 'b> Emitter<'c, 'b> {
         let source = self.values.get(name).ok_or_else(|| self.error(format!("input '{name}' is not produced by any node, input or initializer")))?;
         let value = match source {
             Source::Value(v, _) => return Ok(*v),
+            Source::Unknown => return Err(self.error(format!("input '{name}' comes from a node that was not imported"))),
             Source::Constant(t) => {
                 let t = t.clone();
                 self.constant(&t)?
@@ -269,6 +273,17 @@ fn name_attrs<'c>(context: &'c Context, names: &[&str]) -> Attribute<'c> {
 
 /// Imports `graph` into a new module in `context`.
 pub fn import_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &ImportOptions) -> Result<Imported<'c>, ImportError> {
+    emit_graph(context, graph, file, options, false).map(|(imported, _)| imported)
+}
+
+/// Imports as far as possible, collecting every node that cannot be imported instead of
+/// stopping at the first (nodes that depend on one are skipped silently). The module is
+/// partial when problems are returned.
+pub fn check_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &ImportOptions) -> Result<(Imported<'c>, Vec<ImportError>), ImportError> {
+    emit_graph(context, graph, file, options, true)
+}
+
+fn emit_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &ImportOptions, keep_going: bool) -> Result<(Imported<'c>, Vec<ImportError>), ImportError> {
     let mut input_infos = Vec::new();
     for input in &graph.inputs {
         let dtype = input.dtype.ok_or_else(|| ImportError::file(file, format!("input '{}' has no element type", input.name)))?;
@@ -306,20 +321,41 @@ pub fn import_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options
         };
         emitter.values.insert(w.name.clone(), source);
     }
+    let mut problems = Vec::new();
     for node in &graph.nodes {
         emitter.node = (node.name.clone(), node.op_type.clone());
-        let normalized = normalize(node, graph.opset, &View(&emitter)).map_err(|e| {
-            let err = emitter.error(e.message);
-            if e.unsupported { err.unsupported() } else { err }
-        })?;
-        for n in &normalized {
-            emitter.emit(n)?;
+        if keep_going && node.inputs.iter().any(|i| matches!(emitter.values.get(i), Some(Source::Unknown))) {
+            for o in &node.outputs {
+                emitter.values.insert(o.clone(), Source::Unknown);
+            }
+            continue;
+        }
+        let result = normalize(node, graph.opset, &View(&emitter))
+            .map_err(|e| {
+                let err = emitter.error(e.message);
+                if e.unsupported { err.unsupported() } else { err }
+            })
+            .and_then(|normalized| normalized.iter().try_for_each(|n| emitter.emit(n)));
+        match result {
+            Ok(()) => {}
+            Err(e) if keep_going => {
+                problems.push(e);
+                for o in &node.outputs {
+                    emitter.values.insert(o.clone(), Source::Unknown);
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
     emitter.node = (String::new(), String::new());
     let mut results = Vec::new();
     let mut result_types = Vec::new();
+    let mut output_names: Vec<&str> = Vec::new();
     for output in &graph.outputs {
+        if keep_going && matches!(emitter.values.get(&output.name), Some(Source::Unknown)) {
+            continue;
+        }
+        output_names.push(&output.name);
         let value = emitter.materialize(&output.name).map_err(|_| ImportError::file(file, format!("output '{}' is not produced by any node", output.name)))?;
         result_types.push(value.r#type());
         results.push(value);
@@ -336,7 +372,6 @@ pub fn import_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options
     region.append_block(block);
     let function_name = symbol_name(&graph.name);
     let input_names: Vec<&str> = graph.inputs.iter().map(|i| i.name.as_str()).collect();
-    let output_names: Vec<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
     let function = OperationBuilder::new("func.func", location)
         .add_attributes(&[
             (Identifier::new(context, "sym_name"), StringAttribute::new(context, &function_name).into()),
@@ -349,9 +384,9 @@ pub fn import_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options
         .map_err(|e| ImportError::file(file, e.to_string()))?;
     let module = Module::new(location);
     module.body().append_operation(function);
-    if !module.as_operation().verify() || !fuser_dialects::verify_fuser_ops(module.as_operation()) {
+    if problems.is_empty() && (!module.as_operation().verify() || !fuser_dialects::verify_fuser_ops(module.as_operation())) {
         return Err(ImportError::file(file, "internal error: the imported module does not verify (see the diagnostics above)"));
     }
-    Ok(Imported { module, weights: used, function: function_name })
+    Ok((Imported { module, weights: used, function: function_name }, problems))
 }
 

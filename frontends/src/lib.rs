@@ -14,5 +14,5 @@ pub mod normalize;
 pub mod onnx;
 pub mod weights;
 
-pub use emit::{ImportOptions, Imported, import_graph};
+pub use emit::{ImportOptions, Imported, check_graph, import_graph};
 pub use error::ImportError;

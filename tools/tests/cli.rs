@@ -150,3 +150,148 @@ fn translate_rejects_modules_not_in_the_llvm_dialect() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stdout.contains("define void @g()"));
 }
+
+/// ONNX models built in the test, for the bad-input contract of `fuser import`/`check`.
+mod onnx_models {
+    use onnx_protobuf::{
+        GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+        ValueInfoProto, tensor_shape_proto::{Dimension, dimension}, type_proto,
+    };
+
+    pub fn value(name: &str, elem_type: i32, dims: &[i64]) -> ValueInfoProto {
+        let shape = TensorShapeProto {
+            dim: dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() }).collect(),
+            ..Default::default()
+        };
+        let tensor = type_proto::Tensor { elem_type, shape: Some(shape).into(), ..Default::default() };
+        ValueInfoProto { name: name.into(), type_: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() }).into(), ..Default::default() }
+    }
+
+    pub fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+        NodeProto {
+            name: name.into(),
+            op_type: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn weight(name: &str, dims: &[i64]) -> TensorProto {
+        let count: i64 = dims.iter().product();
+        TensorProto { name: name.into(), dims: dims.to_vec(), data_type: 1, float_data: (0..count).map(|i| i as f32 * 0.5 - 1.0).collect(), ..Default::default() }
+    }
+
+    pub fn model(opset: i64, inputs: Vec<ValueInfoProto>, outputs: Vec<ValueInfoProto>, nodes: Vec<NodeProto>, initializers: Vec<TensorProto>) -> Vec<u8> {
+        let graph = GraphProto { name: "g".into(), node: nodes, input: inputs, output: outputs, initializer: initializers, ..Default::default() };
+        let model = ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: opset, ..Default::default() }],
+            graph: Some(graph).into(),
+            ..Default::default()
+        };
+        model.write_to_bytes().unwrap()
+    }
+
+    /// x (1x4) -> MatMul(w: 4x3) -> Relu -> y (1x3)
+    pub fn valid() -> Vec<u8> {
+        model(
+            17,
+            vec![value("x", 1, &[1, 4])],
+            vec![value("y", 1, &[1, 3])],
+            vec![node("mm", "MatMul", &["x", "w"], &["h"]), node("act", "Relu", &["h"], &["y"])],
+            vec![weight("w", &[4, 3])],
+        )
+    }
+}
+
+const FUSER: &str = env!("CARGO_BIN_EXE_fuser");
+
+#[test]
+fn import_refuses_bad_models_with_one_located_line() {
+    use onnx_models::*;
+    let dir = tempfile::tempdir().unwrap();
+    let valid = valid();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", valid[..valid.len() / 2].to_vec(), "not a valid ONNX model"),
+        ("garbage", b"\x08\x96\x01\xff\xfe garbage \x00\x01".to_vec(), "not a valid ONNX model"),
+        (
+            "missing_initializer",
+            model(17, vec![value("x", 1, &[1, 4])], vec![value("y", 1, &[1, 3])], vec![node("mm", "MatMul", &["x", "w"], &["y"])], vec![]),
+            "node 'mm' (MatMul): input 'w' is not produced by any node, input or initializer",
+        ),
+        (
+            "dangling_edge",
+            model(17, vec![value("x", 1, &[1, 4])], vec![value("y", 1, &[1, 4])], vec![node("act", "Relu", &["x"], &["h"])], vec![]),
+            "output 'y' is not produced by any node",
+        ),
+        (
+            "type_mismatch",
+            model(17, vec![value("x", 1, &[1, 4]), value("i", 7, &[1, 4])], vec![value("y", 1, &[1, 4])], vec![node("sum", "Add", &["x", "i"], &["y"])], vec![]),
+            "node 'sum' (Add): operands have element types f32 and i64",
+        ),
+        ("unknown_opset", { let mut m = valid.clone(); m.clear(); m.extend(model(99, vec![value("x", 1, &[1, 4])], vec![value("y", 1, &[1, 4])], vec![node("act", "Relu", &["x"], &["y"])], vec![])); m }, "opset 99 is outside the supported range 6..=28"),
+    ];
+    let ok_path = dir.path().join("ok.onnx");
+    std::fs::write(&ok_path, &valid).unwrap();
+    let out = dir.path().join("ok.mlir");
+    let ok = run(FUSER, &["import", &ok_path.to_string_lossy(), "-o", &out.to_string_lossy()]);
+    assert_eq!(ok.code, Some(0), "{}", ok.stderr);
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(format!("{name}.onnx"));
+        std::fs::write(&path, bytes).unwrap();
+        let target = dir.path().join(format!("{name}.mlir"));
+        let out = run(FUSER, &["import", &path.to_string_lossy(), "-o", &target.to_string_lossy()]);
+        assert_eq!(out.code, Some(1), "{name}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{name}: one line: {}", out.stderr);
+        assert!(out.stderr.contains(&format!("{name}.onnx")), "{name}: names the file: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{name}: {}", out.stderr);
+        assert!(!target.exists() && !target.with_extension("safetensors").exists(), "{name}: no output");
+        assert!(!out.stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn check_lists_every_unsupported_node_and_summarizes_supported_models() {
+    use onnx_models::*;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.onnx");
+    std::fs::write(&good, valid()).unwrap();
+    let out = run(FUSER, &["check", &good.to_string_lossy()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // MatMul 1x4 by 4x3: 2 x 3 x 4 = 24 FLOPs; Relu: 3.
+    assert!(out.stdout.contains("12 parameters, 27 FLOPs"), "{}", out.stdout);
+    assert!(out.stdout.contains("MatMul x1, Relu x1"), "{}", out.stdout);
+
+    let bad = dir.path().join("bad.onnx");
+    let nodes = vec![node("a", "Relu", &["x"], &["h"]), node("b", "Hardmax", &["h"], &["k"]), node("c", "Relu", &["k"], &["m"]), node("d", "Det", &["h"], &["y"])];
+    std::fs::write(&bad, model(17, vec![value("x", 1, &[2, 2])], vec![value("y", 1, &[])], nodes, vec![])).unwrap();
+    let out = run(FUSER, &["check", &bad.to_string_lossy()]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stdout.contains("node 'b' (Hardmax): op 'Hardmax' is not supported"), "{}", out.stdout);
+    assert!(out.stdout.contains("node 'd' (Det): op 'Det' is not supported"), "{}", out.stdout);
+    assert!(!out.stdout.contains("node 'c'"), "a node after an unsupported one is not blamed: {}", out.stdout);
+    assert!(out.stdout.contains("2 unsupported node(s)"), "{}", out.stdout);
+}
+
+#[test]
+fn run_writes_npy_outputs_for_onnx_and_imported_models() {
+    use onnx_models::*;
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("m.onnx");
+    std::fs::write(&model_path, valid()).unwrap();
+    let a = dir.path().join("a");
+    let out = run(FUSER, &["run", &model_path.to_string_lossy(), "--random-inputs", "--seed", "5", "--output-dir", &a.to_string_lossy()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(a.join("input_0.npy").exists() && a.join("output_0.npy").exists());
+    let mlir = dir.path().join("m.mlir");
+    assert_eq!(run(FUSER, &["import", &model_path.to_string_lossy(), "-o", &mlir.to_string_lossy()]).code, Some(0));
+    let b = dir.path().join("b");
+    let input = format!("x={}", a.join("input_0.npy").display());
+    let out = run(FUSER, &["run", &mlir.to_string_lossy(), "--input", &input, "--output-dir", &b.to_string_lossy()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read(a.join("output_0.npy")).unwrap(), std::fs::read(b.join("output_0.npy")).unwrap());
+    let wrong = run(FUSER, &["run", &mlir.to_string_lossy(), "--input", "nope=x.npy", "--output-dir", &b.to_string_lossy()]);
+    assert_eq!(wrong.code, Some(1));
+    assert!(wrong.stderr.contains("the model has no input 'nope'; its inputs are: x"), "{}", wrong.stderr);
+}

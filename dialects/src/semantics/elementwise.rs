@@ -18,6 +18,11 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
     let same = |args: &Args<Known>| args.get(0).map(|k| vec![k.info.clone()]);
     let broadcast = |infos: Vec<&Known>, dtype: Option<DType>| -> Result<Vec<TypeInfo>, SemError> {
         let first = infos.first().ok_or_else(|| SemError::Invalid(format!("'{op}' needs operands")))?;
+        // Operands share one element type (Pow's exponent and Where's condition excepted).
+        let typed: Vec<&&Known> = if op == "where" { infos[1..].iter().collect() } else if op == "pow" { infos[..1].iter().collect() } else { infos.iter().collect() };
+        if let Some(other) = typed.iter().find(|k| k.info.dtype != typed[0].info.dtype) {
+            return Err(SemError::Invalid(format!("operands have element types {} and {}", typed[0].info.dtype, other.info.dtype)));
+        }
         let shapes: Vec<&[Option<i64>]> = infos.iter().map(|k| k.info.shape.as_slice()).collect();
         Ok(vec![TypeInfo::new(dtype.unwrap_or(first.info.dtype), broadcast_dims(&shapes)?)])
     };

@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// Import an ONNX model into the graph dialect (OUT.mlir plus OUT.safetensors).
     Import(ImportArgs),
+    /// Pre-flight report: every unsupported op, attribute value or dtype, with its node;
+    /// exits 1 if there is any, else summarizes the model (ops, parameters, FLOPs).
+    Check(CheckArgs),
     /// Run a model (.onnx, or .mlir with its .safetensors) and write its outputs as .npy.
     Run(RunArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
@@ -34,6 +37,15 @@ struct ImportArgs {
     /// The output: OUT.mlir, with its weights in OUT.safetensors beside it.
     #[arg(short = 'o', value_name = "OUT.mlir")]
     output: PathBuf,
+    /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
+    #[arg(long = "shape", value_name = "NAME=DIMS")]
+    shapes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// The model (.onnx).
+    model: PathBuf,
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
@@ -128,6 +140,27 @@ fn import(args: ImportArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn check(args: CheckArgs) -> ExitCode {
+    let mut options = fuser_frontends::ImportOptions::default();
+    for spec in &args.shapes {
+        match parse_shape(spec) {
+            Ok((name, dims)) => {
+                options.shapes.insert(name, dims);
+            }
+            Err(message) => return fail("fuser check", &message),
+        }
+    }
+    match fuser_tools::driver::check::check(&args.model, &options) {
+        Ok(report) => {
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if report.supported { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(message) => fail("fuser check", &message),
+    }
+}
+
 fn run(args: RunArgs) -> ExitCode {
     let mut inputs = HashMap::new();
     for spec in &args.inputs {
@@ -211,6 +244,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Import(args) => import(args),
         Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
         Command::Conformance(args) => conformance(args),
     }
 }

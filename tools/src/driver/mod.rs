@@ -1,5 +1,6 @@
 //! The `fuser` driver's subcommands.
 
+pub mod check;
 pub mod conformance;
 pub mod load;
 pub mod npy;
