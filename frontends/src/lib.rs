@@ -9,10 +9,22 @@
 
 pub mod emit;
 pub mod error;
+pub mod json;
 pub mod model;
 pub mod normalize;
+pub mod npy;
 pub mod onnx;
 pub mod weights;
 
 pub use emit::{ImportOptions, Imported, check_graph, import_graph};
 pub use error::ImportError;
+
+/// Reads a model file into the neutral graph: `.onnx` (protobuf) or `.json` (the JSON
+/// graph format).
+pub fn load_graph_file(path: &std::path::Path) -> Result<model::Graph, ImportError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => json::load_graph(path),
+        Some("onnx") => onnx::load_model(path),
+        _ => Err(ImportError::file(&path.display().to_string(), "unknown model kind (expected .onnx or .json)")),
+    }
+}

@@ -88,6 +88,8 @@ impl<'n> OnnxAttrs<'n> {
         match self.get(name) {
             None => Ok(default as f64),
             Some(AttrValue::Float(v)) => Ok(*v as f64),
+            // JSON graphs may write a float attribute as an integer (`"alpha": 1`).
+            Some(AttrValue::Int(v)) => Ok(*v as f64),
             Some(_) => malformed(format!("attribute '{name}' must be a float")),
         }
     }
@@ -102,6 +104,7 @@ impl<'n> OnnxAttrs<'n> {
         match self.get(name) {
             None => Ok(None),
             Some(AttrValue::Floats(v)) => Ok(Some(v.clone())),
+            Some(AttrValue::Ints(v)) => Ok(Some(v.iter().map(|&x| x as f32).collect())),
             Some(_) => malformed(format!("attribute '{name}' must be a list of floats")),
         }
     }
@@ -218,10 +221,33 @@ fn auto_pads(mode: &str, spatial: &[Option<i64>], kernel: &[i64], strides: &[i64
     }
 }
 
+/// The opset that introduced each op added after opset 6 (and that removed Upsample).
+fn since(op: &str) -> Option<i64> {
+    Some(match op {
+        "Mod" | "Resize" => 10,
+        "CumSum" | "GatherElements" | "ScatterND" | "Range" | "Det" => 11,
+        "Einsum" | "Celu" => 12,
+        "HardSwish" | "Trilu" => 14,
+        "CastLike" => 15,
+        "LayerNormalization" => 17,
+        "Gelu" => 20,
+        "RMSNormalization" => 23,
+        _ => return None,
+    })
+}
+
 /// Normalizes one node. `lookup` answers for the values imported before it.
 pub fn normalize(node: &Node, opset: i64, lookup: &dyn Lookup) -> Result<Vec<NormNode>, NormError> {
     if !(node.domain.is_empty() || node.domain == "ai.onnx") {
         return unsupported(format!("domain '{}' is not supported", node.domain));
+    }
+    if let Some(v) = since(&node.op_type)
+        && opset < v
+    {
+        return malformed(format!("{} exists from opset {v} on, but the model imports opset {opset}", node.op_type));
+    }
+    if node.op_type == "Upsample" && opset >= 10 {
+        return malformed(format!("Upsample was removed in opset 10 (use Resize), and the model imports opset {opset}"));
     }
     let mut b = Builder { node, lookup, out: Vec::new(), temps: 0 };
     normalize_into(&mut b, opset)?;

@@ -295,3 +295,36 @@ fn run_writes_npy_outputs_for_onnx_and_imported_models() {
     assert_eq!(wrong.code, Some(1));
     assert!(wrong.stderr.contains("the model has no input 'nope'; its inputs are: x"), "{}", wrong.stderr);
 }
+
+#[test]
+fn json_graphs_import_and_refuse_bad_documents_with_a_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"{"format": "fuser-graph", "version": 1, "opset": 17,
+        "inputs": [{"name": "x", "dtype": "float32", "shape": [2, 2]}], "outputs": [{"name": "y"}],
+        "weights": [{"name": "b", "dtype": "float32", "shape": [2], "data": [0.5, -0.5]}],
+        "nodes": [{"op": "Add", "inputs": ["x", "b"], "outputs": ["s"]}, {"name": "act", "op": "LeakyRelu", "inputs": ["s"], "outputs": ["y"], "attrs": {"alpha": 1}}]}"#;
+    let path = dir.path().join("good.json");
+    std::fs::write(&path, good).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run(FUSER, &["run", &path.to_string_lossy(), "--random-inputs", "--output-dir", &out_dir.to_string_lossy()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let cases = [
+        ("not_json", "{ nope".to_string(), "not valid JSON"),
+        ("wrong_format", good.replace("fuser-graph", "other"), "'format' must be \"fuser-graph\""),
+        ("bad_dtype", good.replace("\"float32\", \"shape\": [2, 2]", "\"float128\", \"shape\": [2, 2]"), "inputs[0]: unknown dtype 'float128'"),
+        ("short_data", good.replace("[0.5, -0.5]", "[0.5]"), "weight 'b': 'data' has 1 values for shape [2] (2)"),
+        ("escaping_npy", good.replace("\"dtype\": \"float32\", \"shape\": [2], \"data\": [0.5, -0.5]", "\"npy\": \"../../etc/b.npy\""), "must be relative and inside the graph's folder"),
+        ("unknown_op", good.replace("LeakyRelu", "Frobnicate"), "node 'act' (Frobnicate): op 'Frobnicate' is not supported"),
+        ("bad_attr", good.replace("\"alpha\": 1", "\"alpha\": [\"a\", 1]"), "node 'act' attribute 'alpha': an attribute is a number, string, list or tensor"),
+    ];
+    for (name, text, expected) in cases {
+        let p = dir.path().join(format!("{name}.json"));
+        std::fs::write(&p, text).unwrap();
+        let target = dir.path().join(format!("{name}.mlir"));
+        let out = run(FUSER, &["import", &p.to_string_lossy(), "-o", &target.to_string_lossy()]);
+        assert_eq!(out.code, Some(1), "{name}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{name}: {}", out.stderr);
+        assert!(out.stderr.contains(&format!("{name}.json")) && out.stderr.contains(expected), "{name}: {}", out.stderr);
+        assert!(!target.exists());
+    }
+}

@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Import an ONNX model into the graph dialect (OUT.mlir plus OUT.safetensors).
+    /// Import a model (.onnx or .json) into the graph dialect (OUT.mlir plus OUT.safetensors).
     Import(ImportArgs),
     /// Pre-flight report: every unsupported op, attribute value or dtype, with its node;
     /// exits 1 if there is any, else summarizes the model (ops, parameters, FLOPs).
@@ -32,7 +32,7 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ImportArgs {
-    /// The model (.onnx).
+    /// The model (.onnx or .json).
     model: PathBuf,
     /// The output: OUT.mlir, with its weights in OUT.safetensors beside it.
     #[arg(short = 'o', value_name = "OUT.mlir")]
@@ -44,7 +44,7 @@ struct ImportArgs {
 
 #[derive(Args, Debug)]
 struct CheckArgs {
-    /// The model (.onnx).
+    /// The model (.onnx or .json).
     model: PathBuf,
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
@@ -53,7 +53,7 @@ struct CheckArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// The model: .onnx, or .mlir at any level fuser produces.
+    /// The model: .onnx, .json, or .mlir at any level fuser produces.
     model: PathBuf,
     /// Where to run: `reference` is the graph dialect's reference evaluator.
     #[arg(long, default_value = "reference", value_parser = ["reference"])]
@@ -70,6 +70,9 @@ struct RunArgs {
     /// The folder for output_<i>.npy (created if missing).
     #[arg(long, value_name = "DIR")]
     output_dir: PathBuf,
+    /// Fix a dynamic input shape of an .onnx/.json model, e.g. `--shape input=1x3x224x224`.
+    #[arg(long = "shape", value_name = "NAME=DIMS")]
+    shapes: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -115,7 +118,7 @@ fn import(args: ImportArgs) -> ExitCode {
         Err(e) => return fail("fuser import", &e.to_string()),
     };
     let file = args.model.display().to_string();
-    let graph = match fuser_frontends::onnx::load_model(&args.model) {
+    let graph = match fuser_frontends::load_graph_file(&args.model) {
         Ok(g) => g,
         Err(e) => return fail("fuser import", &e.to_string()),
     };
@@ -169,8 +172,18 @@ fn run(args: RunArgs) -> ExitCode {
         };
         inputs.insert(name.to_string(), PathBuf::from(file));
     }
+    let mut options = fuser_frontends::ImportOptions::default();
+    for spec in &args.shapes {
+        match parse_shape(spec) {
+            Ok((name, dims)) => {
+                options.shapes.insert(name, dims);
+            }
+            Err(message) => return fail("fuser run", &message),
+        }
+    }
     let request = fuser_tools::driver::run::RunRequest {
         model: &args.model,
+        options,
         inputs,
         random_seed: args.random_inputs.then_some(args.seed),
         output_dir: &args.output_dir,

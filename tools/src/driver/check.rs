@@ -6,7 +6,7 @@ use fuser_dialects::{
     accessors::{i64_array, integer, op_name},
     ffi::{nested_operations, tensor_info},
 };
-use fuser_frontends::{ImportOptions, check_graph, model::Graph, onnx::load_model};
+use fuser_frontends::{ImportOptions, check_graph, load_graph_file, model::Graph};
 use melior::ir::{ValueLike, operation::OperationLike};
 use std::{collections::BTreeMap, path::Path};
 
@@ -52,7 +52,7 @@ fn op_flops(op: &melior::ir::OperationRef) -> Option<u64> {
 /// Checks a model file.
 pub fn check(path: &Path, options: &ImportOptions) -> Result<CheckReport, String> {
     let file = path.display().to_string();
-    let graph: Graph = load_model(path).map_err(|e| e.to_string())?;
+    let graph: Graph = load_graph_file(path).map_err(|e| e.to_string())?;
     let context = fuser_dialects::create_context().map_err(|e| e.to_string())?;
     context.enable_multi_threading(false);
     context.attach_diagnostic_handler(|_| true);

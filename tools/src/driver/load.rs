@@ -7,7 +7,7 @@ use fuser_dialects::{
     ffi::{nested_operations, parse_module, tensor_info},
     semantics::{DType, TypeInfo},
 };
-use fuser_frontends::{ImportOptions, import_graph, onnx::load_model, weights};
+use fuser_frontends::{ImportOptions, import_graph, load_graph_file, weights};
 use melior::{
     Context,
     ir::{
@@ -34,8 +34,8 @@ pub struct Loaded<'c> {
 pub fn load<'c>(context: &'c Context, path: &Path, options: &ImportOptions) -> Result<Loaded<'c>, String> {
     let file = path.display().to_string();
     let (module, weights) = match path.extension().and_then(|e| e.to_str()) {
-        Some("onnx") => {
-            let graph = load_model(path).map_err(|e| e.to_string())?;
+        Some("onnx" | "json") => {
+            let graph = load_graph_file(path).map_err(|e| e.to_string())?;
             let imported = import_graph(context, &graph, &file, options).map_err(|e| e.to_string())?;
             let mut w = Weights::new();
             for i in &imported.weights {
@@ -53,7 +53,7 @@ pub fn load<'c>(context: &'c Context, path: &Path, options: &ImportOptions) -> R
             let w = if side.exists() { weights::load(&side).map_err(|e| format!("{file}: {e}"))? } else { Weights::new() };
             (module, w)
         }
-        _ => return Err(format!("{file}: unknown model kind (expected .onnx or .mlir)")),
+        _ => return Err(format!("{file}: unknown model kind (expected .onnx, .json or .mlir)")),
     };
     let function = entry_function(module.as_operation()).ok_or_else(|| format!("{file}: no public func.func to run"))?;
     let f = find_function(module.as_operation(), &function).expect("found above");

@@ -3,5 +3,4 @@
 pub mod check;
 pub mod conformance;
 pub mod load;
-pub mod npy;
 pub mod run;

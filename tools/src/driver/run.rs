@@ -1,7 +1,8 @@
 //! `fuser run --target reference`: a model on the reference evaluator, with `.npy`
 //! inputs and outputs.
 
-use super::{load::load, npy};
+use super::load::load;
+use fuser_frontends::npy;
 use fuser_dialects::{
     create_context,
     eval::evaluate_with_weights,
@@ -34,6 +35,7 @@ pub fn random_inputs(types: &[(String, TypeInfo)], seed: u64) -> Result<Vec<Tens
 /// What `fuser run` was asked to do.
 pub struct RunRequest<'p> {
     pub model: &'p Path,
+    pub options: ImportOptions,
     pub inputs: HashMap<String, std::path::PathBuf>,
     pub random_seed: Option<u64>,
     pub output_dir: &'p Path,
@@ -44,7 +46,7 @@ pub struct RunRequest<'p> {
 pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
     let context = create_context().map_err(|e| e.to_string())?;
     context.enable_multi_threading(false);
-    let loaded = load(&context, request.model, &ImportOptions::default())?;
+    let loaded = load(&context, request.model, &request.options)?;
     for name in request.inputs.keys() {
         if !loaded.inputs.iter().any(|(n, _)| n == name) {
             let known: Vec<&str> = loaded.inputs.iter().map(|(n, _)| n.as_str()).collect();
