@@ -1,5 +1,5 @@
 # fuser: the two commands of the README are `make demo` and `make test`.
-.PHONY: setup build demo test lit cargo-test example docs clean conformance conformance-supported model-tests
+.PHONY: setup build demo test lit cargo-test example docs clean conformance conformance-supported model-tests fuzz-corpus
 
 CARGO ?= cargo
 LIT := .venv/bin/lit
@@ -49,6 +49,12 @@ model-tests: build
 	.venv/bin/python scripts/model_tests.py ./target/release/fuser target/model-tests
 
 test: cargo-test example lit conformance-supported model-tests
+
+# Seeds for the importers' fuzz targets (docs/frontends.md has the fuzzing commands).
+fuzz-corpus: $(CASES)/manifest.json
+	mkdir -p fuzz/corpus/onnx_import fuzz/corpus/json_import
+	for d in $(CASES)/*/; do cp "$$d/model.onnx" "fuzz/corpus/onnx_import/$$(basename $$d).onnx"; done
+	cp testdata/json/*.json fuzz/corpus/json_import/
 
 # Regenerate the generated docs (docs/passes.md, docs/dialects/*.md).
 docs: setup

@@ -20,6 +20,8 @@ pub mod spec;
 pub mod verify;
 
 pub use context::{create_context, load_fuser_dialects, register_upstream};
+/// The melior version fuser is built on, for crates that embed fuser.
+pub use melior;
 pub use verify::verify_fuser_ops;
 
 /// The attribute that marks a `func.func` as a fused kernel.

@@ -133,8 +133,8 @@ impl<'c, 'b> Emitter<'c, 'b> {
         Location::name(self.context, &self.node.0, Location::new(self.context, self.file, 0, 0))
     }
 
-    fn tensor_type(&self, info: &TypeInfo) -> Type<'c> {
-        Type::parse(self.context, &info.mlir()).expect("tensor types parse")
+    fn tensor_type(&self, info: &TypeInfo) -> Result<Type<'c>, ImportError> {
+        Type::parse(self.context, &info.mlir()).ok_or_else(|| self.error(format!("invalid result type {}", info.mlir())))
     }
 
     fn constant(&mut self, tensor: &Tensor) -> Result<Value<'c, 'b>, ImportError> {
@@ -142,7 +142,7 @@ impl<'c, 'b> Emitter<'c, 'b> {
         let info = TypeInfo::fixed(tensor.dtype, tensor.shape());
         let op = OperationBuilder::new("graph.constant", self.location())
             .add_attributes(&[(Identifier::new(self.context, "value"), attribute)])
-            .add_results(&[self.tensor_type(&info)])
+            .add_results(&[self.tensor_type(&info)?])
             .build()
             .map_err(|e| self.error(e.to_string()))?;
         Ok(self.block.append_operation(op).result(0).expect("one result").into())
@@ -164,7 +164,7 @@ impl<'c, 'b> Emitter<'c, 'b> {
                 let info = TypeInfo::fixed(w.dtype, &w.shape);
                 let op = OperationBuilder::new("graph.weight", self.location())
                     .add_attributes(&[(Identifier::new(self.context, "name"), StringAttribute::new(self.context, &w.name).into())])
-                    .add_results(&[self.tensor_type(&info)])
+                    .add_results(&[self.tensor_type(&info)?])
                     .build()
                     .map_err(|e| self.error(e.to_string()))?;
                 self.used_weights.push(i);
@@ -242,7 +242,7 @@ impl<'c, 'b> Emitter<'c, 'b> {
             let present = out.is_some() || required;
             let info = infos.get(slot);
             result_groups.push(match (present, info) {
-                (true, Some(info)) => vec![self.tensor_type(info)],
+                (true, Some(info)) => vec![self.tensor_type(info)?],
                 (true, None) => return Err(self.error(format!("graph.{} has no result #{slot}", n.op))),
                 (false, _) => vec![],
             });
@@ -307,7 +307,11 @@ fn emit_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &Imp
         }
     }
     let location = Location::new(context, file, 0, 0);
-    let arg_types: Vec<Type> = input_infos.iter().map(|i| Type::parse(context, &i.mlir()).expect("type parses")).collect();
+    let arg_types: Vec<Type> = input_infos
+        .iter()
+        .zip(&graph.inputs)
+        .map(|(i, input)| Type::parse(context, &i.mlir()).ok_or_else(|| ImportError::file(file, format!("input '{}' has an invalid type {}", input.name, i.mlir()))))
+        .collect::<Result<_, _>>()?;
     let block = Block::new(&arg_types.iter().map(|t| (*t, location)).collect::<Vec<_>>());
     let mut emitter = Emitter { context, block: &block, file, graph, values: HashMap::new(), used_weights: Vec::new(), options, node: (String::new(), String::new()) };
     for (i, input) in graph.inputs.iter().enumerate() {

@@ -748,6 +748,12 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
     }
     let strides = a.ints("strides")?.unwrap_or_else(|| vec![1; spatial]);
     let dilations = a.ints("dilations")?.unwrap_or_else(|| vec![1; spatial]);
+    if strides.len() != spatial || dilations.len() != spatial {
+        return malformed(format!("strides and dilations need {spatial} values"));
+    }
+    if strides.iter().chain(&dilations).chain(&kernel).any(|&v| v < 1) {
+        return malformed("kernel_shape, strides and dilations must be positive");
+    }
     let auto_pad = a.string("auto_pad", "NOTSET")?;
     let mut out = vec![
         ("dilations", Attr::Ints(dilations.clone())),
@@ -757,6 +763,9 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
     match op {
         "ConvTranspose" => {
             let mut output_padding = a.ints("output_padding")?.unwrap_or_else(|| vec![0; spatial]);
+            if output_padding.len() != spatial || a.ints("output_shape")?.is_some_and(|s| s.len() < spatial) {
+                return malformed(format!("output_padding and output_shape need {spatial} values"));
+            }
             let output_shape = a.ints("output_shape")?;
             let pads = match output_shape {
                 _ if output_shape.is_some() || auto_pad.starts_with("SAME") => {

@@ -125,6 +125,10 @@ impl Evaluator<'_, '_, '_> {
                     let weight = crate::accessors::string(&current, "name");
                     vec![self.weights.get(&weight).cloned().ok_or(EvalError::MissingWeight(weight))?]
                 }
+                "ftensor.quantize" | "ftensor.dequantize" | "ftensor.relayout" => {
+                    let inputs: Vec<Tensor> = current.operands().map(|v| lookup(&env, v, &name)).collect::<Result<_, _>>()?;
+                    vec![tensor_level(&current, &name, &inputs)?]
+                }
                 _ if name.starts_with("graph.") => {
                     let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
                     let inputs: Vec<Option<Tensor>> = (0..spec.operands.len())
@@ -147,6 +151,53 @@ impl Evaluator<'_, '_, '_> {
         }
         Err(EvalError::Unsupported("a function without func.return".into()))
     }
+}
+
+/// The ftensor ops: affine quantization and layout changes.
+fn tensor_level(op: &OperationRef, name: &str, inputs: &[Tensor]) -> Result<Tensor, EvalError> {
+    let invalid = |message: &str| EvalError::Invalid { op: name.to_string(), message: message.to_string() };
+    let result_dtype = op
+        .result(0)
+        .ok()
+        .and_then(|r| crate::ffi::tensor_info(r.r#type()))
+        .and_then(|i| DType::from_mlir(&i.element))
+        .ok_or_else(|| invalid("the result is not a tensor of a supported dtype"))?;
+    let x = &inputs[0];
+    if name == "ftensor.relayout" {
+        let (src, dst) = (crate::accessors::string(op, "src_layout"), crate::accessors::string(op, "dst_layout"));
+        let perm: Vec<i64> = dst.chars().map(|c| src.find(c).map(|p| p as i64).ok_or_else(|| invalid("the layouts differ in letters"))).collect::<Result<_, _>>()?;
+        let mut attrs = Attrs::default();
+        attrs.set("perm", Attr::Ints(perm));
+        return semantics::evaluate("transpose", &attrs, &[Some(x.clone())]).map(|mut v| v.remove(0)).map_err(|e| invalid(&e.to_string()));
+    }
+    // Per tensor when scale is 0-d, else along `axis`.
+    let (scale, zero_point) = (inputs[1].to_f64(), inputs[2].to_f64());
+    let rank = x.shape().len();
+    let axis = crate::accessors::integer(op, "axis");
+    let axis = if axis < 0 { axis + rank as i64 } else { axis } as usize;
+    let per_axis = scale.ndim() == 1;
+    if per_axis && (axis >= rank || scale.len() != x.shape()[axis] || zero_point.len() != scale.len()) {
+        return Err(invalid("a per-axis scale must have one value per slice of the axis"));
+    }
+    let values = x.to_f64();
+    let out = ndarray::ArrayD::from_shape_fn(values.raw_dim(), |p| {
+        let i = if per_axis { p[axis] } else { 0 };
+        let (s, z) = (scale.iter().nth(i).copied().unwrap_or(1.0), zero_point.iter().nth(i).copied().unwrap_or(0.0));
+        let v = values[&p];
+        if name == "ftensor.quantize" {
+            // Round half to even, then saturate to the integer type.
+            let q = (v / s).round_ties_even() + z;
+            let (lo, hi) = match result_dtype {
+                DType::I8 => (-128.0, 127.0),
+                DType::U8 => (0.0, 255.0),
+                _ => (i32::MIN as f64, i32::MAX as f64),
+            };
+            q.clamp(lo, hi)
+        } else {
+            (v - z) * s
+        }
+    });
+    Ok(Tensor::float(DType::F64, out).cast(result_dtype))
 }
 
 /// Keeps the evaluated outputs whose result slots the op actually has.
@@ -223,6 +274,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, vec![Tensor::f32(&[1, 1, 2, 2], vec![12., 16., 24., 28.])]);
+    }
+
+    #[test]
+    fn quantization_round_trips_within_half_a_step() {
+        let out = run(
+            r#"func.func @f(%x: tensor<2x2xf32>, %s: tensor<2xf32>, %z: tensor<2xi8>) -> (tensor<2x2xi8>, tensor<2x2xf32>) {
+                 %q = "ftensor.quantize"(%x, %s, %z) {axis = 1 : i64} : (tensor<2x2xf32>, tensor<2xf32>, tensor<2xi8>) -> tensor<2x2xi8>
+                 %d = "ftensor.dequantize"(%q, %s, %z) {axis = 1 : i64} : (tensor<2x2xi8>, tensor<2xf32>, tensor<2xi8>) -> tensor<2x2xf32>
+                 return %q, %d : tensor<2x2xi8>, tensor<2x2xf32> }"#,
+            &[Tensor::f32(&[2, 2], vec![0.26, -1.0, 100.0, 0.5]), Tensor::f32(&[2], vec![0.1, 0.5]), Tensor::i64(&[2], vec![3, -2]).cast(DType::I8)],
+        )
+        .unwrap();
+        // Column 0: scale 0.1, zero 3; column 1: scale 0.5, zero -2. 100 / 0.1 saturates.
+        assert_eq!(out[0], Tensor::i64(&[2, 2], vec![6, -4, 127, -1]).cast(DType::I8));
+        assert_eq!(out[1].to_f64_vec().iter().map(|v| (v * 100.0).round() / 100.0).collect::<Vec<_>>(), vec![0.3, -1.0, 12.4, 0.5]);
     }
 
     #[test]

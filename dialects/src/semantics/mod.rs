@@ -161,19 +161,19 @@ impl<'a, T> Args<'a, T> {
 pub fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Known>]) -> Result<Vec<TypeInfo>, SemError> {
     let name = op.strip_prefix("graph.").unwrap_or(op);
     let args = Args { op: name, items: inputs };
-    if let Some(r) = elementwise::infer(name, attrs, &args) {
-        return r;
+    let inferred = elementwise::infer(name, attrs, &args)
+        .or_else(|| shape_ops::infer(name, attrs, &args))
+        .or_else(|| reduce::infer(name, attrs, &args))
+        .or_else(|| nn::infer(name, attrs, &args))
+        .unwrap_or_else(|| Err(SemError::Unsupported(format!("graph.{name}"))))?;
+    // Shape rules compute dims from attributes, which may describe an impossible op
+    // (a window larger than the padded input): that is an error, not a type.
+    for info in &inferred {
+        if let Some(d) = info.shape.iter().flatten().find(|&&d| d < 0) {
+            return invalid(format!("the operands and attributes give a result dim of {d}"));
+        }
     }
-    if let Some(r) = shape_ops::infer(name, attrs, &args) {
-        return r;
-    }
-    if let Some(r) = reduce::infer(name, attrs, &args) {
-        return r;
-    }
-    if let Some(r) = nn::infer(name, attrs, &args) {
-        return r;
-    }
-    Err(SemError::Unsupported(format!("graph.{name}")))
+    Ok(inferred)
 }
 
 /// Evaluates `op` on `inputs`.

@@ -326,6 +326,9 @@ fn einsum(equation: &str, inputs: &[ArrayD<f64>]) -> Result<ArrayD<f64>, SemErro
             sizes.keys().copied().filter(|c| all.iter().filter(|x| *x == c).count() == 1).collect()
         }
     };
+    if let Some(c) = out.iter().find(|c| !sizes.contains_key(c)) {
+        return invalid(format!("Einsum output index '{c}' is not in any input"));
+    }
     let letters: Vec<char> = sizes.keys().copied().collect();
     let dims: Vec<usize> = letters.iter().map(|c| sizes[c]).collect();
     let out_shape: Vec<usize> = out.iter().map(|c| sizes[c]).collect();
@@ -378,6 +381,13 @@ fn per_channel(v: &Tensor, rank: usize) -> ArrayD<f64> {
 }
 
 fn resize_infer(x: &TypeInfo, args: &Args<Known>, attrs: &Attrs) -> Result<Vec<Option<i64>>, SemError> {
+    for slot in [2, 3] {
+        if let Some(v) = args.opt(slot).and_then(|k| k.value.as_ref())
+            && v.len() != x.rank()
+        {
+            return invalid(format!("Resize scales/sizes have {} values for rank {}", v.len(), x.rank()));
+        }
+    }
     if let Some(sizes) = args.opt(3).and_then(|k| k.value.as_ref()) {
         if attrs.string("keep_aspect_ratio_policy")? != "stretch" {
             return Err(SemError::Unsupported("Resize keep_aspect_ratio_policy other than stretch".into()));
@@ -502,6 +512,9 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 if x.rank() < 3 {
                     return invalid("needs an (N, C, spatial...) input");
                 }
+                if op == "conv" && args.get(1)?.info.rank() != x.rank() {
+                    return invalid("the weight's rank differs from the input's");
+                }
                 let win = Window::from(attrs, x.rank() - 2)?;
                 let ceil = op != "conv" && attrs.int("ceil_mode")? != 0;
                 let channels = if op == "conv" { args.get(1)?.info.shape[0] } else { x.shape[1] };
@@ -512,7 +525,13 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
             }
             "conv_transpose" => {
                 let w = &args.get(1)?.info;
+                if x.rank() < 3 || w.rank() != x.rank() {
+                    return invalid("needs (N, C, spatial...) input and weight of equal rank");
+                }
                 let win = Window::from(attrs, x.rank() - 2)?;
+                if attrs.ints("output_padding")?.len() != x.rank() - 2 {
+                    return invalid("output_padding must match the spatial rank");
+                }
                 let group = attrs.int("group")?;
                 let mut shape = vec![x.shape[0], w.shape[1].map(|m| m * group)];
                 let sp: Option<Vec<i64>> = x.shape[2..].iter().copied().collect();
@@ -541,12 +560,18 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
             }
             "gemm" => {
                 let b = &args.get(1)?.info;
+                if x.rank() != 2 || b.rank() != 2 {
+                    return invalid("Gemm operands A and B must be 2-D");
+                }
                 let m = if attrs.int("trans_a")? != 0 { x.shape[1] } else { x.shape[0] };
                 let n = if attrs.int("trans_b")? != 0 { b.shape[0] } else { b.shape[1] };
                 vec![TypeInfo::new(x.dtype, vec![m, n])]
             }
             "mat_mul" => {
                 let b = &args.get(1)?.info;
+                if x.rank() == 0 || b.rank() == 0 {
+                    return invalid("MatMul operands must have rank >= 1");
+                }
                 let a2: Vec<Option<i64>> = if x.rank() == 1 { vec![Some(1), x.shape[0]] } else { x.shape.clone() };
                 let b2: Vec<Option<i64>> = if b.rank() == 1 { vec![b.shape[0], Some(1)] } else { b.shape.clone() };
                 let mut shape = super::broadcast_dims(&[&a2[..a2.len() - 2], &b2[..b2.len() - 2]])?;
@@ -584,7 +609,7 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                     sizes.keys().copied().filter(|c| all.iter().filter(|x| *x == c).count() == 1).collect()
                 };
                 debug_assert_eq!(letters.len(), rank);
-                vec![TypeInfo::new(x.dtype, letters.iter().map(|c| sizes[c]).collect())]
+                vec![TypeInfo::new(x.dtype, letters.iter().map(|c| sizes.get(c).copied().flatten()).collect())]
             }
             "resize" => vec![TypeInfo::new(x.dtype, resize_infer(x, args, attrs)?)],
             _ => unreachable!(),

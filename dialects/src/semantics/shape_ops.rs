@@ -278,8 +278,10 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
             "transpose" => {
                 let x = x()?;
                 let perm = attrs.ints("perm")?;
-                if perm.len() != x.rank() {
-                    return invalid("'perm' does not match the rank");
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                if sorted != (0..x.rank() as i64).collect::<Vec<_>>() {
+                    return invalid(format!("'perm' {perm:?} is not a permutation of {} dims", x.rank()));
                 }
                 vec![TypeInfo::new(x.dtype, perm.iter().map(|&p| x.shape[p as usize]).collect())]
             }
@@ -305,7 +307,8 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                     }
                     (Some(a), None) => {
                         let n = a.info.shape.first().copied().flatten().ok_or_else(|| SemError::Unsupported("Squeeze with axes of unknown length".into()))?;
-                        vec![TypeInfo::new(x.dtype, vec![None; x.rank() - n as usize])]
+                        let rank = x.rank().checked_sub(n as usize).ok_or_else(|| SemError::Invalid("Squeeze of more axes than the rank".into()))?;
+                        vec![TypeInfo::new(x.dtype, vec![None; rank])]
                     }
                 }
             }
@@ -325,6 +328,9 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 let first = &inputs.first().ok_or_else(|| SemError::Invalid("Concat needs an input".into()))?.info;
                 let a = axis(attrs.int("axis")?, first.rank())?;
                 let mut shape = first.shape.clone();
+                if inputs.iter().any(|k| k.info.rank() != first.rank()) {
+                    return invalid("Concat operands differ in rank");
+                }
                 for k in &inputs[1..] {
                     shape[a] = match (shape[a], k.info.shape.get(a).copied().flatten()) {
                         (Some(p), Some(q)) => Some(p + q),
@@ -364,6 +370,9 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 let steps = match args.opt(4) { Some(_) => Some(value(args, 4).ok_or_else(|| SemError::Unsupported("Slice with non-constant steps".into()))?.to_i64_vec()), None => None };
                 let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
                 let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+                if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() || steps.contains(&0) {
+                    return invalid("Slice starts, ends, axes and steps differ in length, or a step is 0");
+                }
                 let mut shape = x.shape.clone();
                 for i in 0..starts.len() {
                     let a = axis(axes[i], x.rank())?;
@@ -427,6 +436,9 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
             "depth_to_space" | "space_to_depth" => {
                 let x = x()?;
                 let b = attrs.int("blocksize")?;
+                if b < 1 {
+                    return invalid("blocksize must be positive");
+                }
                 if x.rank() != 4 {
                     return invalid("DepthToSpace/SpaceToDepth need a 4-D input");
                 }
@@ -648,7 +660,11 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
             }
             "depth_to_space" | "space_to_depth" => {
                 let x = args.get(0)?;
-                let b = attrs.int("blocksize")? as usize;
+                let b = attrs.int("blocksize")?;
+                if b < 1 {
+                    return invalid("blocksize must be positive");
+                }
+                let b = b as usize;
                 let crd = op == "depth_to_space" && attrs.string("mode")? == "CRD";
                 vec![keep(x, match &x.data {
                     Data::Float(a) => Data::Float(depth_space(a, b, op == "depth_to_space", crd)?),

@@ -40,13 +40,16 @@ fn proto_bytes(t: &TensorProto, dtype: DType, count: usize, base: &Path) -> Resu
         let path = base.join(&location);
         let data = std::fs::read(&path).map_err(|e| format!("cannot read external data '{}': {e}", path.display()))?;
         let length = entry("length").map(|l| l.parse::<u64>().map_err(|_| "bad external data length")).transpose()?.unwrap_or((count * dtype.size()) as u64);
+        if length != (count * dtype.size()) as u64 {
+            return Err(format!("external data length {length} does not match the tensor ({} bytes)", count * dtype.size()));
+        }
         let end = offset.checked_add(length).filter(|&e| e <= data.len() as u64).ok_or_else(|| format!("external data '{location}' is shorter than the tensor"))?;
         return Ok(data[offset as usize..end as usize].to_vec());
     }
     if !t.raw_data.is_empty() {
         return Ok(t.raw_data.clone());
     }
-    let mut out = Vec::with_capacity(count * dtype.size());
+    let mut out = Vec::new();
     match dtype {
         DType::F32 => t.float_data.iter().for_each(|v| out.extend(v.to_le_bytes())),
         DType::F64 => t.double_data.iter().for_each(|v| out.extend(v.to_le_bytes())),
@@ -63,11 +66,19 @@ fn shape_of(t: &TensorProto) -> Result<Vec<usize>, String> {
     t.dims.iter().map(|&d| usize::try_from(d).map_err(|_| format!("negative dim {d}"))).collect()
 }
 
+/// The largest tensor fuser accepts: 2^40 bytes (a malformed dim must not become an
+/// allocation).
+const MAX_TENSOR_BYTES: usize = 1 << 40;
+
 /// A weight from a TensorProto.
 pub fn initializer_from_proto(t: &TensorProto, base: &Path) -> Result<Initializer, String> {
     let dtype = dtype_of(t.data_type)?;
     let shape = shape_of(t)?;
-    let count: usize = shape.iter().product();
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&c| c.checked_mul(dtype.size()).is_some_and(|b| b <= MAX_TENSOR_BYTES))
+        .ok_or_else(|| format!("dims {shape:?} are too large"))?;
     let bytes = proto_bytes(t, dtype, count, base)?;
     if bytes.len() != count * dtype.size() {
         return Err(format!("holds {} bytes, but {:?} of {dtype} needs {}", bytes.len(), shape, count * dtype.size()));
