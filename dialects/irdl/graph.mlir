@@ -834,9 +834,10 @@ irdl.dialect @graph {
     %input = irdl.base "!builtin.tensor"
     %r_output = irdl.base "!builtin.tensor"
     %attr_blocksize = irdl.base "#builtin.integer"
+    %attr_mode = irdl.base "#builtin.string"
     irdl.operands(input: %input)
     irdl.results(output: %r_output)
-    irdl.attributes {"blocksize" = %attr_blocksize}
+    irdl.attributes {"blocksize" = %attr_blocksize, "mode" = %attr_mode}
   }
   // ONNX `Split`.
   irdl.operation @split {

@@ -460,9 +460,9 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             b.simple("depth_to_space", attrs(vec![("blocksize", Attr::Int(a.required_int("blocksize")?)), ("mode", Attr::Str(a.string("mode", "DCR")?))]), vec![Some(x)])
         }
         "SpaceToDepth" => {
-            let a = OnnxAttrs::new(node, &["blocksize"])?;
+            let a = OnnxAttrs::new(node, &["blocksize", "mode"])?;
             let x = b.required(0)?;
-            b.simple("space_to_depth", attrs(vec![("blocksize", Attr::Int(a.required_int("blocksize")?))]), vec![Some(x)])
+            b.simple("space_to_depth", attrs(vec![("blocksize", Attr::Int(a.required_int("blocksize")?)), ("mode", Attr::Str(a.string("mode", "DCR")?))]), vec![Some(x)])
         }
         "Dropout" => {
             let a = OnnxAttrs::new(node, &["ratio", "is_test", "seed"])?;

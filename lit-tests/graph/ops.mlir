@@ -166,7 +166,7 @@ func.func @every_graph_op(%x: tensor<2x3xf32>, %y: tensor<2x3xf32>, %b: tensor<2
   // CHECK: "graph.softsign"
   %softsign_0 = "graph.softsign"(%x) : (tensor<2x3xf32>) -> tensor<2x3xf32>
   // CHECK: "graph.space_to_depth"
-  %space_to_depth_0 = "graph.space_to_depth"(%img) {blocksize = 2 : i64} : (tensor<1x4x8x8xf32>) -> tensor<1x16x4x4xf32>
+  %space_to_depth_0 = "graph.space_to_depth"(%img) {blocksize = 2 : i64, mode = "DCR"} : (tensor<1x4x8x8xf32>) -> tensor<1x16x4x4xf32>
   // CHECK: "graph.split"
   %split_0, %split_1 = "graph.split"(%x, %sp) {axis = 1 : i64, resultSegmentSizes = array<i32: 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>} : (tensor<2x3xf32>, tensor<2xi64>) -> (tensor<2x1xf32>, tensor<2x2xf32>)
   // CHECK: "graph.sqrt"

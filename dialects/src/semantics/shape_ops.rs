@@ -186,7 +186,9 @@ fn depth_space<T: Clone>(a: &ArrayD<T>, block: usize, to_space: bool, crd: bool)
             return invalid("spatial dims not divisible by blocksize");
         }
         let t = a.as_standard_layout().to_owned().into_shape_with_order(IxDyn(&[n, c, h / b, b, w / b, b])).expect("count");
-        let t = t.permuted_axes(IxDyn(&[0, 3, 5, 1, 2, 4])).as_standard_layout().to_owned();
+        // DCR puts the block offsets before the channels, CRD after them.
+        let perm: [usize; 6] = if crd { [0, 1, 3, 5, 2, 4] } else { [0, 3, 5, 1, 2, 4] };
+        let t = t.permuted_axes(IxDyn(&perm)).as_standard_layout().to_owned();
         Ok(t.into_shape_with_order(IxDyn(&[n, c * b * b, h / b, w / b])).expect("count"))
     }
 }
@@ -665,7 +667,7 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                     return invalid("blocksize must be positive");
                 }
                 let b = b as usize;
-                let crd = op == "depth_to_space" && attrs.string("mode")? == "CRD";
+                let crd = attrs.string("mode")? == "CRD";
                 vec![keep(x, match &x.data {
                     Data::Float(a) => Data::Float(depth_space(a, b, op == "depth_to_space", crd)?),
                     Data::Int(a) => Data::Int(depth_space(a, b, op == "depth_to_space", crd)?),
