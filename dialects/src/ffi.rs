@@ -334,3 +334,23 @@ pub fn set_attribute(op: OperationRef, name: &str, attribute: melior::ir::Attrib
     use melior::ir::attribute::AttributeLike;
     unsafe { mlir_sys::mlirOperationSetAttributeByName(op.to_raw(), StringRef::new(name).to_raw(), attribute.to_raw()) }
 }
+
+/// A dense elements attribute from little-endian element bytes (one byte per element for
+/// i1 is not MLIR's raw layout, so booleans go through `constants::tensor_attribute`).
+pub fn dense_from_bytes<'c>(ty: Type<'c>, bytes: &[u8]) -> Option<melior::ir::Attribute<'c>> {
+    // SAFETY: the type is a static tensor type; MLIR validates the buffer size against it
+    // (returning null when it does not fit) and copies the bytes.
+    unsafe {
+        let raw = mlir_sys::mlirDenseElementsAttrRawBufferGet(ty.to_raw(), bytes.len(), bytes.as_ptr().cast());
+        (!raw.ptr.is_null()).then(|| melior::ir::Attribute::from_raw(raw))
+    }
+}
+
+/// Parses MLIR bytecode (or text) from bytes. Bytecode may hold NUL bytes, so this does
+/// not go through a C string. Returns `None` after emitting diagnostics on failure.
+pub fn parse_module_bytes<'c>(context: &'c Context, bytes: &[u8]) -> Option<melior::ir::Module<'c>> {
+    let source = mlir_sys::MlirStringRef { data: bytes.as_ptr().cast(), length: bytes.len() };
+    // SAFETY: `source` points into `bytes`, alive for the call; the parser copies what it
+    // keeps and returns an owned module or null.
+    unsafe { melior::ir::Module::from_option_raw(mlir_sys::mlirModuleCreateParse(context.to_raw(), source)) }
+}

@@ -7,6 +7,7 @@
 //! results with the graph ops' inference and folding static subgraphs with their
 //! evaluator.
 
+pub mod bytecode;
 pub mod emit;
 pub mod error;
 pub mod json;

@@ -291,6 +291,14 @@ fn run_writes_npy_outputs_for_onnx_and_imported_models() {
     let out = run(FUSER, &["run", &mlir.to_string_lossy(), "--input", &input, "--output-dir", &b.to_string_lossy()]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(std::fs::read(a.join("output_0.npy")).unwrap(), std::fs::read(b.join("output_0.npy")).unwrap());
+    // Bytecode carries the weights inside and runs the same.
+    let bytecode = dir.path().join("bc.mlirbc");
+    assert_eq!(run(FUSER, &["import", &model_path.to_string_lossy(), "-o", &bytecode.to_string_lossy()]).code, Some(0));
+    assert!(!bytecode.with_extension("safetensors").exists());
+    let c = dir.path().join("c");
+    let out = run(FUSER, &["run", &bytecode.to_string_lossy(), "--input", &input, "--output-dir", &c.to_string_lossy()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read(a.join("output_0.npy")).unwrap(), std::fs::read(c.join("output_0.npy")).unwrap());
     let wrong = run(FUSER, &["run", &mlir.to_string_lossy(), "--input", "nope=x.npy", "--output-dir", &b.to_string_lossy()]);
     assert_eq!(wrong.code, Some(1));
     assert!(wrong.stderr.contains("the model has no input 'nope'; its inputs are: x"), "{}", wrong.stderr);

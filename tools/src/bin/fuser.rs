@@ -34,8 +34,9 @@ enum Command {
 struct ImportArgs {
     /// The model (.onnx or .json).
     model: PathBuf,
-    /// The output: OUT.mlir, with its weights in OUT.safetensors beside it.
-    #[arg(short = 'o', value_name = "OUT.mlir")]
+    /// The output: OUT.mlir, with its weights in OUT.safetensors beside it, or OUT.mlirbc
+    /// (MLIR bytecode with the weights inside).
+    #[arg(short = 'o', value_name = "OUT.mlir|OUT.mlirbc")]
     output: PathBuf,
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
@@ -53,7 +54,7 @@ struct CheckArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// The model: .onnx, .json, or .mlir at any level fuser produces.
+    /// The model: .onnx, .json, or .mlir/.mlirbc at any level fuser produces.
     model: PathBuf,
     /// Where to run: `reference` is the graph dialect's reference evaluator.
     #[arg(long, default_value = "reference", value_parser = ["reference"])]
@@ -122,10 +123,22 @@ fn import(args: ImportArgs) -> ExitCode {
         Ok(g) => g,
         Err(e) => return fail("fuser import", &e.to_string()),
     };
-    let imported = match fuser_frontends::import_graph(&context, &graph, &file, &options) {
+    let mut imported = match fuser_frontends::import_graph(&context, &graph, &file, &options) {
         Ok(i) => i,
         Err(e) => return fail("fuser import", &e.to_string()),
     };
+    if args.output.extension().and_then(|e| e.to_str()) == Some("mlirbc") {
+        // Bytecode holds the weights itself.
+        let bytes = match fuser_frontends::bytecode::write(&context, &mut imported.module, &imported.weights) {
+            Ok(b) => b,
+            Err(e) => return fail("fuser import", &e),
+        };
+        if let Err(e) = write_output(&args.output.display().to_string(), &bytes) {
+            return fail("fuser import", &e);
+        }
+        eprintln!("fuser import: wrote {} ({} bytes, {} weights inside)", args.output.display(), bytes.len(), imported.weights.len());
+        return ExitCode::SUCCESS;
+    }
     let text = imported.module.as_operation().to_string();
     let weights = match fuser_frontends::weights::serialize(&imported.weights) {
         Ok(w) => w,

@@ -53,7 +53,15 @@ pub fn load<'c>(context: &'c Context, path: &Path, options: &ImportOptions) -> R
             let w = if side.exists() { weights::load(&side).map_err(|e| format!("{file}: {e}"))? } else { Weights::new() };
             (module, w)
         }
-        _ => return Err(format!("{file}: unknown model kind (expected .onnx, .json or .mlir)")),
+        Some("mlirbc") => {
+            let bytes = std::fs::read(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+            let (module, w) = fuser_frontends::bytecode::read(context, &bytes, &file)?;
+            if !module.as_operation().verify() || !fuser_dialects::verify_fuser_ops(module.as_operation()) {
+                return Err(format!("{file}: does not verify"));
+            }
+            (module, w)
+        }
+        _ => return Err(format!("{file}: unknown model kind (expected .onnx, .json, .mlir or .mlirbc)")),
     };
     let function = entry_function(module.as_operation()).ok_or_else(|| format!("{file}: no public func.func to run"))?;
     let f = find_function(module.as_operation(), &function).expect("found above");
