@@ -181,6 +181,36 @@ def json_graph_matches_onnx(fuser, work):
     return rel <= 1e-5, f"rel L2 {rel:.2e}"
 
 
+def storage_variants(fuser, work):
+    """The same model saved with external data, and as IR version 3 with its initializers
+    also listed as graph inputs, must import and run like the plain one."""
+    base = resnet_bottleneck_block()
+    plain = os.path.join(work, "storage_plain.onnx")
+    onnx.save(base, plain)
+    ir3 = onnx.ModelProto()
+    ir3.CopyFrom(base)
+    ext_dir = os.path.join(work, "external")
+    os.makedirs(ext_dir, exist_ok=True)
+    external = os.path.join(ext_dir, "model.onnx")
+    # (Saving with external data rewrites `base`'s tensors, hence the copy first.)
+    onnx.save(base, external, save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
+    ir3.ir_version = 3
+    ir3.opset_import[0].version = 8
+    for init in ir3.graph.initializer:
+        ir3.graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    legacy = os.path.join(work, "storage_ir3.onnx")
+    onnx.save(ir3, legacy)
+    outputs = []
+    for path in (plain, external, legacy):
+        out = path + ".out"
+        run = subprocess.run([fuser, "run", path, "--random-inputs", "--seed", "11", "--output-dir", out], capture_output=True, text=True)
+        if run.returncode != 0:
+            return False, f"{os.path.basename(path)}: {run.stderr.strip()}"
+        outputs.append(np.load(os.path.join(out, "output_0.npy")))
+    same = all(np.array_equal(outputs[0], o) for o in outputs[1:])
+    return same, "external data and IR 3 initializers-as-inputs give identical outputs" if same else "outputs differ"
+
+
 def main():
     fuser, work = sys.argv[1], sys.argv[2]
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
@@ -207,6 +237,10 @@ def main():
         passed += ok
         failed += not ok
     if not only:
+        ok, detail = storage_variants(fuser, work)
+        print(f"{'ok  ' if ok else 'FAIL'} storage variants: {detail}")
+        passed += ok
+        failed += not ok
         ok, detail = json_graph_matches_onnx(fuser, work)
         print(f"{'ok  ' if ok else 'FAIL'} json graph testdata/json/mlp.json vs the same graph in onnxruntime: {detail}")
         passed += ok

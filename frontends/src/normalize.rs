@@ -856,30 +856,31 @@ fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
     if empty(b, &sizes) {
         sizes = None;
     }
-    let roi = if empty(b, &roi) { None } else { roi };
+    let mut roi = if empty(b, &roi) { None } else { roi };
     // `axes` (opset 18): scales/sizes cover only those axes; expand to every axis.
     if let Some(axes) = a.ints("axes")? {
         let rank = b.rank_of(&x)?;
         let axes: Vec<usize> = axes.iter().map(|&v| if v < 0 { (v + rank as i64) as usize } else { v as usize }).collect();
-        if let Some(s) = &scales {
-            let v = b.value_of(s).map_or_else(|| unsupported("Resize axes with non-constant scales"), Ok)?.to_f64_vec();
-            let mut full = vec![1.0f32; rank];
-            for (i, &ax) in axes.iter().enumerate() {
-                full[ax] = v[i] as f32;
-            }
-            scales = Some(Operand::Const(Tensor::f32(&[rank], full)));
+        // Full-rank scales/sizes: the given values scattered over ones (scales) or the
+        // input's shape (sizes) at `axes`; the importer folds this when it is constant.
+        let indices = Operand::Const(Tensor::i64(&[axes.len(), 1], axes.iter().map(|&a| a as i64).collect()));
+        let none = attrs(vec![("reduction", Attr::Str("none".into()))]);
+        if let Some(s) = scales.take() {
+            let ones = Operand::Const(Tensor::f32(&[rank], vec![1.0; rank]));
+            scales = Some(b.push_temp("scatter_nd", none.clone(), vec![Some(ones), Some(indices.clone()), Some(s)]));
         }
-        if let Some(s) = &sizes {
-            let v = b.value_of(s).map_or_else(|| unsupported("Resize axes with non-constant sizes"), Ok)?.to_i64_vec();
-            let info = b.info_of(&x).map_or_else(|| unsupported("Resize axes needs a known input shape"), Ok)?;
-            let mut full: Vec<i64> = info.shape.iter().map(|d| d.unwrap_or(-1)).collect();
-            for (i, &ax) in axes.iter().enumerate() {
-                full[ax] = v[i];
-            }
-            if full.contains(&-1) {
-                return unsupported("Resize axes with dynamic dims");
-            }
-            sizes = Some(i64s(&full));
+        if let Some(s) = sizes.take() {
+            let shape = b.push_temp("shape", attrs(vec![("end", Attr::Int(rank as i64)), ("start", Attr::Int(0))]), vec![Some(x.clone())]);
+            sizes = Some(b.push_temp("scatter_nd", none.clone(), vec![Some(shape), Some(indices), Some(s)]));
+        }
+        if let Some(r) = roi.take() {
+            // roi is [starts..., ends...] over `axes`: scatter into [0...0, 1...1].
+            let base: Vec<f32> = (0..2 * rank).map(|i| if i < rank { 0.0 } else { 1.0 }).collect();
+            let positions: Vec<i64> = axes.iter().map(|&a| a as i64).chain(axes.iter().map(|&a| (a + rank) as i64)).collect();
+            let indices = Operand::Const(Tensor::i64(&[positions.len(), 1], positions));
+            let dtype = b.info_of(&r).map(|i| i.dtype).unwrap_or(DType::F32);
+            let base = Operand::Const(Tensor::f32(&[2 * rank], base).cast(dtype));
+            roi = Some(b.push_temp("scatter_nd", none, vec![Some(base), Some(indices), Some(r)]));
         }
     }
     let (ctm, nearest) = if legacy {

@@ -293,11 +293,53 @@ fn matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> Result<ArrayD<f64>, SemError> {
     Ok(out.into_shape_with_order(IxDyn(&shape)).expect("count"))
 }
 
+/// Replaces each `...` of an Einsum equation by capital letters for the dims it covers (the
+/// rank of the operand minus its named indices; broadcast dims line up from the right).
+fn expand_ellipsis(equation: &str, ranks: &[usize]) -> Result<String, SemError> {
+    let (lhs, rhs) = match equation.split_once("->") {
+        Some((l, r)) => (l, Some(r)),
+        None => (equation, None),
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
+    if terms.len() != ranks.len() {
+        return invalid("Einsum equation and inputs differ in count");
+    }
+    let mut widest = 0;
+    let mut expanded = Vec::new();
+    for (term, &rank) in terms.iter().zip(ranks) {
+        let named = term.replace("...", "").chars().count();
+        let covered = rank.checked_sub(named).ok_or_else(|| SemError::Invalid("Einsum term longer than its operand's rank".into()))?;
+        widest = widest.max(covered);
+        let letters: String = (0..covered).map(|i| (b'A' + (26 - covered + i) as u8 % 26) as char).collect();
+        expanded.push(term.replace("...", &letters));
+    }
+    let ellipsis: String = (0..widest).map(|i| (b'A' + (26 - widest + i) as u8 % 26) as char).collect();
+    let out = match rhs {
+        Some(r) => r.replace("...", &ellipsis),
+        // Implicit output: the ellipsis dims first, then the letters used once, sorted.
+        None => {
+            let all: String = expanded.concat();
+            let mut once: Vec<char> = all.chars().filter(|c| c.is_ascii_lowercase() && all.matches(*c).count() == 1).collect();
+            once.sort_unstable();
+            format!("{ellipsis}{}", once.into_iter().collect::<String>())
+        }
+    };
+    Ok(format!("{}->{out}", expanded.join(",")))
+}
+
 /// Einsum by explicit summation over every index combination.
 fn einsum(equation: &str, inputs: &[ArrayD<f64>]) -> Result<ArrayD<f64>, SemError> {
     let equation: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
-    if equation.contains("...") {
-        return Err(SemError::Unsupported("Einsum with an ellipsis".into()));
+    let equation = if equation.contains("...") {
+        let ranks: Vec<usize> = inputs.iter().map(|a| a.ndim()).collect();
+        expand_ellipsis(&equation, &ranks)?
+    } else {
+        equation
+    };
+    // Broadcast dims of size 1 from an ellipsis are summed like any other; a letter of
+    // size 1 in one operand and n in another broadcasts.
+    if equation.chars().any(|c| c.is_ascii_uppercase()) {
+        return einsum_broadcasting(&equation, inputs);
     }
     let (lhs, rhs) = match equation.split_once("->") {
         Some((l, r)) => (l.to_string(), Some(r.to_string())),
@@ -338,6 +380,43 @@ fn einsum(equation: &str, inputs: &[ArrayD<f64>]) -> Result<ArrayD<f64>, SemErro
         let mut prod = 1.0;
         for (term, input) in terms.iter().zip(inputs) {
             let idx: Vec<usize> = term.iter().map(|&c| at(c)).collect();
+            prod *= input[IxDyn(&idx)];
+        }
+        let oi: Vec<usize> = out.iter().map(|&c| at(c)).collect();
+        result[IxDyn(&oi)] += prod;
+    }
+    Ok(result)
+}
+
+/// Einsum whose capital-letter indices (from an ellipsis) may broadcast (size 1 against n).
+fn einsum_broadcasting(equation: &str, inputs: &[ArrayD<f64>]) -> Result<ArrayD<f64>, SemError> {
+    let (lhs, rhs) = equation.split_once("->").expect("expanded equations are explicit");
+    let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
+    let mut sizes: std::collections::BTreeMap<char, usize> = Default::default();
+    for (term, input) in terms.iter().zip(inputs) {
+        for (&c, &d) in term.iter().zip(input.shape()) {
+            let e = sizes.entry(c).or_insert(d);
+            if *e == 1 {
+                *e = d;
+            } else if d != 1 && d != *e {
+                return invalid(format!("Einsum index '{c}' has sizes {e} and {d}"));
+            }
+        }
+    }
+    let out: Vec<char> = rhs.chars().collect();
+    if let Some(c) = out.iter().find(|c| !sizes.contains_key(c)) {
+        return invalid(format!("Einsum output index '{c}' is not in any input"));
+    }
+    let letters: Vec<char> = sizes.keys().copied().collect();
+    let dims: Vec<usize> = letters.iter().map(|c| sizes[c]).collect();
+    let out_shape: Vec<usize> = out.iter().map(|c| sizes[c]).collect();
+    let mut result = ArrayD::from_elem(IxDyn(&out_shape), 0.0);
+    for p in ndarray::indices(IxDyn(&dims)) {
+        let at = |c: char| p[letters.iter().position(|&l| l == c).expect("letter")];
+        let mut prod = 1.0;
+        for (term, input) in terms.iter().zip(inputs) {
+            // A broadcast dim of size 1 is read at index 0.
+            let idx: Vec<usize> = term.iter().zip(input.shape()).map(|(&c, &d)| if d == 1 { 0 } else { at(c) }).collect();
             prod *= input[IxDyn(&idx)];
         }
         let oi: Vec<usize> = out.iter().map(|&c| at(c)).collect();
@@ -595,11 +674,16 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 let equation = attrs.string("equation")?;
                 let rank = einsum(&equation, &zeros)?.ndim();
                 let eq: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
+                let eq = if eq.contains("...") { expand_ellipsis(&eq, &zeros.iter().map(|z| z.ndim()).collect::<Vec<_>>())? } else { eq };
                 let (lhs, rhs) = eq.split_once("->").map(|(l, r)| (l.to_string(), r.to_string())).unwrap_or((eq.clone(), String::new()));
                 let mut sizes = std::collections::BTreeMap::new();
                 for (term, k) in lhs.split(',').zip(&inputs) {
                     for (c, d) in term.chars().zip(&k.info.shape) {
-                        sizes.insert(c, *d);
+                        // A broadcast (size-1) dim does not hide a larger one.
+                        let entry = sizes.entry(c).or_insert(*d);
+                        if *entry == Some(1) {
+                            *entry = *d;
+                        }
                     }
                 }
                 let letters: Vec<char> = if eq.contains("->") {
