@@ -213,6 +213,19 @@ impl<'c, 'b> Emitter<'c, 'b> {
             }
             return Ok(());
         }
+        // Shape of a statically shaped value is a constant whatever the value: this is what
+        // lets Shape-derived subgraphs (x.view(x.size(0), -1)) fold at import.
+        if n.op == "shape"
+            && let Some(Some(k)) = knowns.first()
+            && let Some(shape) = k.info.static_shape()
+        {
+            let stand_in = Tensor::full(k.info.dtype, &shape, 0.0);
+            let out = semantics::evaluate("shape", &n.attrs, &[Some(stand_in)]).map_err(|e| map_sem(e, self))?;
+            if let Some(Some(name)) = n.outputs.first() {
+                self.values.insert(name.clone(), Source::Constant(out[0].clone()));
+            }
+            return Ok(());
+        }
         let infos = semantics::infer(n.op, &n.attrs, &knowns).map_err(|e| map_sem(e, self))?;
         // Fold when every operand is constant and the results are small.
         let all_constant = knowns.iter().all(|k| k.as_ref().is_none_or(|k| k.value.is_some()));
@@ -388,8 +401,26 @@ fn emit_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &Imp
         .map_err(|e| ImportError::file(file, e.to_string()))?;
     let module = Module::new(location);
     module.body().append_operation(function);
-    if problems.is_empty() && (!module.as_operation().verify() || !fuser_dialects::verify_fuser_ops(module.as_operation())) {
-        return Err(ImportError::file(file, "internal error: the imported module does not verify (see the diagnostics above)"));
+    if problems.is_empty() {
+        // A module that fails to verify means inference let something through that the
+        // verifier rejects: report the verifier's first error against its node, on one line.
+        let first: std::rc::Rc<std::cell::RefCell<Option<(String, String)>>> = Default::default();
+        let sink = first.clone();
+        let handler = context.attach_diagnostic_handler(move |d| {
+            if sink.borrow().is_none() {
+                let location = d.location();
+                let node = if location.is_name() { location.name_value().as_string_ref().as_str().unwrap_or_default().to_string() } else { String::new() };
+                *sink.borrow_mut() = Some((node, d.to_string()));
+            }
+            true
+        });
+        let ok = module.as_operation().verify() && fuser_dialects::verify_fuser_ops(module.as_operation());
+        context.detach_diagnostic_handler(handler);
+        if !ok {
+            let (node, message) = first.borrow().clone().unwrap_or_default();
+            let op = graph.nodes.iter().find(|n| n.name == node).map(|n| n.op_type.clone()).unwrap_or_default();
+            return Err(if node.is_empty() { ImportError::file(file, message) } else { ImportError::node(file, &node, &op, message) });
+        }
     }
     Ok((Imported { module, weights: used, function: function_name }, problems))
 }

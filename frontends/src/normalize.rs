@@ -633,8 +633,23 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                     // Equal parts (the last smaller when num_outputs does not divide).
                     let info = b.info_of(&x).map_or_else(|| unsupported("Split without sizes needs a known input shape"), Ok)?;
                     let ax = if axis < 0 { axis + info.rank() as i64 } else { axis } as usize;
-                    let dim = info.shape.get(ax).copied().flatten().map_or_else(|| unsupported("Split without sizes needs a static dim"), Ok)?;
                     let parts = n as i64;
+                    let Some(dim) = info.shape.get(ax).copied().flatten() else {
+                        // A dynamic dim: the same sizes, computed at run time from the shape
+                        // (chunk = ceil(dim / parts); the last part takes the rest).
+                        let d = b.push_temp("shape", attrs(vec![("end", Attr::Int(ax as i64 + 1)), ("start", Attr::Int(ax as i64))]), vec![Some(x.clone())]);
+                        let plus = b.push_temp("add", Attrs::default(), vec![Some(d.clone()), Some(i64s(&[parts - 1]))]);
+                        let chunk = b.push_temp("div", Attrs::default(), vec![Some(plus), Some(i64s(&[parts]))]);
+                        let used = b.push_temp("mul", Attrs::default(), vec![Some(chunk.clone()), Some(i64s(&[parts - 1]))]);
+                        let last = b.push_temp("sub", Attrs::default(), vec![Some(d), Some(used)]);
+                        let mut pieces = vec![chunk; n - 1];
+                        pieces.push(last);
+                        let sizes = b.push_temp("concat", attrs(vec![("axis", Attr::Int(0))]), family(pieces));
+                        let mut outs = outputs;
+                        outs.resize(FAMILY, None);
+                        b.push("split", attrs(vec![("axis", Attr::Int(axis))]), vec![Some(x), Some(sizes)], outs);
+                        return Ok(());
+                    };
                     let chunk = (dim + parts - 1) / parts;
                     let mut s: Vec<i64> = (0..parts).map(|i| chunk.min(dim - chunk * i).max(0)).collect();
                     if a.get("num_outputs").is_none() && dim % parts != 0 {

@@ -336,3 +336,32 @@ fn json_graphs_import_and_refuse_bad_documents_with_a_location() {
         assert!(!target.exists());
     }
 }
+
+#[test]
+fn shape_derived_subgraphs_fold_at_import() {
+    // x.view(x.size(0), -1), as PyTorch exports it: Shape -> Gather -> Unsqueeze -> Concat -> Reshape.
+    let dir = tempfile::tempdir().unwrap();
+    let model = r#"{"format": "fuser-graph", "version": 1, "opset": 17,
+        "inputs": [{"name": "x", "dtype": "float32", "shape": [2, 3, 4]}], "outputs": [{"name": "y"}],
+        "nodes": [
+          {"op": "Shape", "inputs": ["x"], "outputs": ["s"]},
+          {"op": "Constant", "inputs": [], "outputs": ["zero"], "attrs": {"value": {"dtype": "int64", "shape": [], "data": [0]}}},
+          {"op": "Gather", "inputs": ["s", "zero"], "outputs": ["n"], "attrs": {"axis": 0}},
+          {"op": "Constant", "inputs": [], "outputs": ["axes"], "attrs": {"value": {"dtype": "int64", "shape": [1], "data": [0]}}},
+          {"op": "Unsqueeze", "inputs": ["n", "axes"], "outputs": ["n1"]},
+          {"op": "Constant", "inputs": [], "outputs": ["rest"], "attrs": {"value": {"dtype": "int64", "shape": [1], "data": [-1]}}},
+          {"op": "Concat", "inputs": ["n1", "rest"], "outputs": ["target"], "attrs": {"axis": 0}},
+          {"name": "view", "op": "Reshape", "inputs": ["x", "target"], "outputs": ["y"]}
+        ]}"#;
+    let path = dir.path().join("view.json");
+    std::fs::write(&path, model).unwrap();
+    let out = dir.path().join("view.mlir");
+    let result = run(FUSER, &["import", &path.to_string_lossy(), "-o", &out.to_string_lossy()]);
+    assert_eq!(result.code, Some(0), "{}", result.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    for folded in ["graph.shape", "graph.gather", "graph.unsqueeze", "graph.concat"] {
+        assert!(!text.contains(folded), "{folded} should fold:\n{text}");
+    }
+    assert!(text.contains("dense<[2, -1]> : tensor<2xi64>"), "{text}");
+    assert!(text.contains("-> tensor<2x12xf32>"), "{text}");
+}

@@ -270,7 +270,16 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
             "reshape" => {
                 let x = x()?;
                 match value(args, 1) {
-                    Some(t) => vec![TypeInfo::new(x.dtype, reshape_dims(&x.shape, &t.to_i64_vec(), attrs.int("allowzero")? != 0)?)],
+                    Some(t) => {
+                        let dims = reshape_dims(&x.shape, &t.to_i64_vec(), attrs.int("allowzero")? != 0)?;
+                        let (from, to): (Option<i64>, Option<i64>) = (x.shape.iter().copied().product(), dims.iter().copied().product());
+                        if let (Some(from), Some(to)) = (from, to)
+                            && from != to
+                        {
+                            return invalid(format!("cannot reshape {from} elements into {to} elements"));
+                        }
+                        vec![TypeInfo::new(x.dtype, dims)]
+                    }
                     None => {
                         let rank = args.get(1)?.info.shape.first().copied().flatten().ok_or_else(|| SemError::Unsupported("Reshape to a shape of unknown length".into()))?;
                         vec![TypeInfo::new(x.dtype, vec![None; rank as usize])]
@@ -368,8 +377,12 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                     return Ok(vec![TypeInfo::new(x.dtype, vec![None; x.rank()])]);
                 };
                 let (starts, ends) = (starts.to_i64_vec(), ends.to_i64_vec());
-                let axes = match args.opt(3) { Some(_) => Some(value(args, 3).ok_or_else(|| SemError::Unsupported("Slice with non-constant axes".into()))?.to_i64_vec()), None => None };
-                let steps = match args.opt(4) { Some(_) => Some(value(args, 4).ok_or_else(|| SemError::Unsupported("Slice with non-constant steps".into()))?.to_i64_vec()), None => None };
+                // Axes or steps known only at run time: the rank is all that is known.
+                if (args.opt(3).is_some() && value(args, 3).is_none()) || (args.opt(4).is_some() && value(args, 4).is_none()) {
+                    return Ok(vec![TypeInfo::new(x.dtype, vec![None; x.rank()])]);
+                }
+                let axes = value(args, 3).map(Tensor::to_i64_vec);
+                let steps = value(args, 4).map(Tensor::to_i64_vec);
                 let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
                 let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
                 if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() || steps.contains(&0) {
