@@ -2,7 +2,7 @@
 //! reference evaluator's semantics, and replaces them by `graph.constant`. `graph.shape`
 //! of a statically shaped tensor folds too. Folding and execution share one semantics.
 
-use crate::registry::{PassInfo, PassOptionInfo, PassOptions};
+use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
 use fuser_dialects::{
     accessors::{op_name, operand_group},
     constants::tensor_attribute_in,
@@ -17,13 +17,10 @@ use melior::{
         OperationRef, Type, Value, ValueLike,
         block::BlockLike,
         operation::{OperationBuilder, OperationLike, OperationResult},
-        r#type::TypeId,
     },
-    pass::{ExternalPass, Pass, create_external},
+    pass::{ExternalPass, Pass},
 };
 
-#[repr(align(8))]
-struct PassId;
 static GRAPH_FOLD_CONSTANTS_PASS_ID: PassId = PassId;
 
 pub const INFO: PassInfo = PassInfo {
@@ -55,17 +52,9 @@ fn create(options: &PassOptions) -> Result<Pass, String> {
         Some(v) => v.parse().map_err(|_| format!("pass 'graph-fold-constants': max-elements must be a count, got '{v}'"))?,
         None => 65536,
     };
-    Ok(create_external(
-        move |op: OperationRef, _pass: ExternalPass| {
-            fold_constants(op, max_elements);
-        },
-        TypeId::create(&GRAPH_FOLD_CONSTANTS_PASS_ID),
-        "GraphFoldConstantsPass",
-        INFO.flag,
-        INFO.summary,
-        "",
-        &[],
-    ))
+    Ok(external_pass(&GRAPH_FOLD_CONSTANTS_PASS_ID, &INFO, move |op: OperationRef, _pass: ExternalPass| {
+        fold_constants(op, max_elements);
+    }))
 }
 
 /// The constant value of `value`, if a `graph.constant` defines it.

@@ -2,7 +2,10 @@
 //! inference (the same functions the importer and the evaluator use), and the result
 //! types of the functions that return them.
 
-use crate::{graph_fold_constants::constant_value, registry::{PassInfo, PassOptions}};
+use crate::{
+    graph_fold_constants::constant_value,
+    registry::{PassId, PassInfo, PassOptions, external_pass},
+};
 use fuser_dialects::{
     accessors::{op_name, operand_group},
     eval::op_attrs,
@@ -16,14 +19,11 @@ use melior::{
         attribute::TypeAttribute,
         block::BlockLike,
         operation::OperationLike,
-        r#type::TypeId,
         RegionLike,
     },
-    pass::{ExternalPass, Pass, create_external},
+    pass::{ExternalPass, Pass},
 };
 
-#[repr(align(8))]
-struct PassId;
 static GRAPH_INFER_SHAPES_PASS_ID: PassId = PassId;
 
 pub const INFO: PassInfo = PassInfo {
@@ -54,17 +54,9 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 };
 
 fn create(_options: &PassOptions) -> Result<Pass, String> {
-    Ok(create_external(
-        |op: OperationRef, _pass: ExternalPass| {
-            infer_shapes(op);
-        },
-        TypeId::create(&GRAPH_INFER_SHAPES_PASS_ID),
-        "GraphInferShapesPass",
-        INFO.flag,
-        INFO.summary,
-        "",
-        &[],
-    ))
+    Ok(external_pass(&GRAPH_INFER_SHAPES_PASS_ID, &INFO, |op: OperationRef, _pass: ExternalPass| {
+        infer_shapes(op);
+    }))
 }
 
 fn type_info(ty: Type) -> Option<TypeInfo> {

@@ -12,7 +12,7 @@
 //!
 //! It iterates to a fixpoint.
 
-use crate::registry::{PassInfo, PassOptions};
+use crate::registry::{PassId, PassInfo, PassOptions, external_pass};
 use fuser_dialects::{
     accessors::op_name,
     ffi::{dense_i64_values, erase_operation, has_uses, nested_operations, replace_all_uses, set_operand},
@@ -23,14 +23,11 @@ use melior::{
         OperationRef, Value, ValueLike,
         block::BlockLike,
         operation::{OperationLike, OperationResult},
-        r#type::TypeId,
     },
-    pass::{ExternalPass, Pass, create_external},
+    pass::{ExternalPass, Pass},
 };
 use std::collections::HashMap;
 
-#[repr(align(8))]
-struct PassId;
 static GRAPH_SIMPLIFY_PASS_ID: PassId = PassId;
 
 pub const INFO: PassInfo = PassInfo {
@@ -59,17 +56,9 @@ After:
 };
 
 fn create(_options: &PassOptions) -> Result<Pass, String> {
-    Ok(create_external(
-        |op: OperationRef, _pass: ExternalPass| {
-            simplify(op);
-        },
-        TypeId::create(&GRAPH_SIMPLIFY_PASS_ID),
-        "GraphSimplifyPass",
-        INFO.flag,
-        INFO.summary,
-        "",
-        &[],
-    ))
+    Ok(external_pass(&GRAPH_SIMPLIFY_PASS_ID, &INFO, |op: OperationRef, _pass: ExternalPass| {
+        simplify(op);
+    }))
 }
 
 /// Runs all rewrites under `root` until nothing changes. Returns the number of changes.

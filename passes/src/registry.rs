@@ -29,6 +29,15 @@ pub struct PassInfo {
     pub create: fn(&PassOptions) -> Result<Pass, String>,
 }
 
+/// The identity MLIR needs for each external pass type: one `static` per pass.
+#[repr(align(8))]
+pub struct PassId;
+
+/// A melior external pass for `info`, running `run` on each op it is scheduled on.
+pub fn external_pass(id: &'static PassId, info: &PassInfo, run: impl FnMut(melior::ir::OperationRef, melior::pass::ExternalPass) + Clone) -> Pass {
+    melior::pass::create_external(run, melior::ir::r#type::TypeId::create(id), info.type_name, info.flag, info.summary, "", &[])
+}
+
 /// Every fuser pass. Keep sorted by flag.
 pub static PASSES: &[PassInfo] = &[crate::graph_fold_constants::INFO, crate::graph_infer_shapes::INFO, crate::graph_simplify::INFO];
 

@@ -13,6 +13,7 @@ mod reduce;
 mod shape_ops;
 pub mod tensor;
 
+pub use nn::window_out;
 pub use tensor::{DType, Data, Tensor};
 
 use std::collections::BTreeMap;

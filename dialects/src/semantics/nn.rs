@@ -12,7 +12,7 @@ const OPS: &[&str] = &[
 ];
 
 /// Output size of a sliding window (ONNX pooling/conv), with ONNX's ceil-mode rule.
-pub(crate) fn window_out(input: i64, kernel: i64, stride: i64, dilation: i64, pad_begin: i64, pad_end: i64, ceil: bool) -> i64 {
+pub fn window_out(input: i64, kernel: i64, stride: i64, dilation: i64, pad_begin: i64, pad_end: i64, ceil: bool) -> i64 {
     let span = input + pad_begin + pad_end - dilation * (kernel - 1) - 1;
     if ceil {
         let mut out = span.div_euclid(stride) + i64::from(span.rem_euclid(stride) != 0) + 1;
@@ -94,7 +94,7 @@ fn conv(x: &ArrayD<f64>, w: &ArrayD<f64>, b: Option<Vec<f64>>, win: &Window, gro
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let m = w.shape()[0];
     let cg = w.shape()[1];
-    if c != cg * group || m % group != 0 {
+    if c != cg * group || !m.is_multiple_of(group) {
         return invalid(format!("Conv channels: input {c}, weight {cg} x group {group}"));
     }
     let in_spatial: Vec<usize> = x.shape()[2..].to_vec();
@@ -293,8 +293,9 @@ fn matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> Result<ArrayD<f64>, SemError> {
     Ok(out.into_shape_with_order(IxDyn(&shape)).expect("count"))
 }
 
-/// Replaces each `...` of an Einsum equation by capital letters for the dims it covers (the
-/// rank of the operand minus its named indices; broadcast dims line up from the right).
+/// The explicit form of an Einsum equation: each `...` replaced by capital letters for the
+/// dims it covers (the operand's rank minus its named indices; broadcast dims line up from
+/// the right), and an implicit output made explicit.
 fn expand_ellipsis(equation: &str, ranks: &[usize]) -> Result<String, SemError> {
     let (lhs, rhs) = match equation.split_once("->") {
         Some((l, r)) => (l, Some(r)),
@@ -309,6 +310,9 @@ fn expand_ellipsis(equation: &str, ranks: &[usize]) -> Result<String, SemError> 
     for (term, &rank) in terms.iter().zip(ranks) {
         let named = term.replace("...", "").chars().count();
         let covered = rank.checked_sub(named).ok_or_else(|| SemError::Invalid("Einsum term longer than its operand's rank".into()))?;
+        if covered > 0 && !term.contains("...") {
+            return invalid(format!("Einsum term '{term}' names {named} dims of a rank-{rank} operand"));
+        }
         widest = widest.max(covered);
         let letters: String = (0..covered).map(|i| (b'A' + (26 - covered + i) as u8 % 26) as char).collect();
         expanded.push(term.replace("...", &letters));
@@ -330,66 +334,13 @@ fn expand_ellipsis(equation: &str, ranks: &[usize]) -> Result<String, SemError> 
 /// Einsum by explicit summation over every index combination.
 fn einsum(equation: &str, inputs: &[ArrayD<f64>]) -> Result<ArrayD<f64>, SemError> {
     let equation: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
-    let equation = if equation.contains("...") {
-        let ranks: Vec<usize> = inputs.iter().map(|a| a.ndim()).collect();
-        expand_ellipsis(&equation, &ranks)?
-    } else {
-        equation
-    };
-    // Broadcast dims of size 1 from an ellipsis are summed like any other; a letter of
-    // size 1 in one operand and n in another broadcasts.
-    if equation.chars().any(|c| c.is_ascii_uppercase()) {
-        return einsum_broadcasting(&equation, inputs);
-    }
-    let (lhs, rhs) = match equation.split_once("->") {
-        Some((l, r)) => (l.to_string(), Some(r.to_string())),
-        None => (equation.clone(), None),
-    };
-    let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
-    if terms.len() != inputs.len() {
-        return invalid("Einsum equation and inputs differ in count");
-    }
-    let mut sizes: std::collections::BTreeMap<char, usize> = Default::default();
-    for (term, input) in terms.iter().zip(inputs) {
-        if term.len() != input.ndim() {
-            return invalid("Einsum term and input rank differ");
-        }
-        for (&c, &d) in term.iter().zip(input.shape()) {
-            if *sizes.entry(c).or_insert(d) != d {
-                return invalid(format!("Einsum index '{c}' has two sizes"));
-            }
-        }
-    }
-    let out: Vec<char> = match rhs {
-        Some(r) => r.chars().collect(),
-        None => {
-            // Implicit output: the letters that appear once, in alphabetical order.
-            let all: Vec<char> = terms.iter().flatten().copied().collect();
-            sizes.keys().copied().filter(|c| all.iter().filter(|x| *x == c).count() == 1).collect()
-        }
-    };
-    if let Some(c) = out.iter().find(|c| !sizes.contains_key(c)) {
-        return invalid(format!("Einsum output index '{c}' is not in any input"));
-    }
-    let letters: Vec<char> = sizes.keys().copied().collect();
-    let dims: Vec<usize> = letters.iter().map(|c| sizes[c]).collect();
-    let out_shape: Vec<usize> = out.iter().map(|c| sizes[c]).collect();
-    let mut result = ArrayD::from_elem(IxDyn(&out_shape), 0.0);
-    for p in ndarray::indices(IxDyn(&dims)) {
-        let at = |c: char| p[letters.iter().position(|&l| l == c).expect("letter")];
-        let mut prod = 1.0;
-        for (term, input) in terms.iter().zip(inputs) {
-            let idx: Vec<usize> = term.iter().map(|&c| at(c)).collect();
-            prod *= input[IxDyn(&idx)];
-        }
-        let oi: Vec<usize> = out.iter().map(|&c| at(c)).collect();
-        result[IxDyn(&oi)] += prod;
-    }
-    Ok(result)
+    let ranks: Vec<usize> = inputs.iter().map(|a| a.ndim()).collect();
+    einsum_explicit(&expand_ellipsis(&equation, &ranks)?, inputs)
 }
 
-/// Einsum whose capital-letter indices (from an ellipsis) may broadcast (size 1 against n).
-fn einsum_broadcasting(equation: &str, inputs: &[ArrayD<f64>]) -> Result<ArrayD<f64>, SemError> {
+/// Einsum of an explicit equation (`ij,jk->ik`); indices from an ellipsis (capitals) may
+/// broadcast, size 1 against n.
+fn einsum_explicit(equation: &str, inputs: &[ArrayD<f64>]) -> Result<ArrayD<f64>, SemError> {
     let (lhs, rhs) = equation.split_once("->").expect("expanded equations are explicit");
     let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
     let mut sizes: std::collections::BTreeMap<char, usize> = Default::default();
@@ -671,11 +622,10 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                     .ok_or_else(|| SemError::Unsupported("Einsum of dynamic shapes".into()))?;
                 // The output letters fix the output shape: evaluate on size-1 arrays to get
                 // the output rank, then map each output letter to its size.
-                let equation = attrs.string("equation")?;
-                let rank = einsum(&equation, &zeros)?.ndim();
-                let eq: String = equation.chars().filter(|c| !c.is_whitespace()).collect();
-                let eq = if eq.contains("...") { expand_ellipsis(&eq, &zeros.iter().map(|z| z.ndim()).collect::<Vec<_>>())? } else { eq };
-                let (lhs, rhs) = eq.split_once("->").map(|(l, r)| (l.to_string(), r.to_string())).unwrap_or((eq.clone(), String::new()));
+                let equation: String = attrs.string("equation")?.chars().filter(|c| !c.is_whitespace()).collect();
+                let eq = expand_ellipsis(&equation, &zeros.iter().map(|z| z.ndim()).collect::<Vec<_>>())?;
+                let rank = einsum_explicit(&eq, &zeros)?.ndim();
+                let (lhs, rhs) = eq.split_once("->").expect("explicit");
                 let mut sizes = std::collections::BTreeMap::new();
                 for (term, k) in lhs.split(',').zip(&inputs) {
                     for (c, d) in term.chars().zip(&k.info.shape) {
@@ -686,12 +636,7 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                         }
                     }
                 }
-                let letters: Vec<char> = if eq.contains("->") {
-                    rhs.chars().collect()
-                } else {
-                    let all: Vec<char> = lhs.chars().filter(|c| *c != ',').collect();
-                    sizes.keys().copied().filter(|c| all.iter().filter(|x| *x == c).count() == 1).collect()
-                };
+                let letters: Vec<char> = rhs.chars().collect();
                 debug_assert_eq!(letters.len(), rank);
                 vec![TypeInfo::new(x.dtype, letters.iter().map(|c| sizes.get(c).copied().flatten()).collect())]
             }

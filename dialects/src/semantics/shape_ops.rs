@@ -37,7 +37,7 @@ fn reshape_dims(input: &[Option<i64>], target: &[i64], allowzero: bool) -> Resul
         let total: Option<i64> = input.iter().copied().product();
         let known: Option<i64> = dims.iter().enumerate().filter(|(i, _)| *i != pos).map(|(_, d)| *d).product();
         dims[pos] = match (total, known) {
-            (Some(t), Some(0)) if t == 0 => Some(0),
+            (Some(0), Some(0)) => Some(0),
             (Some(t), Some(k)) if k != 0 && t % k == 0 => Some(t / k),
             (Some(_), Some(_)) => return invalid(format!("cannot infer -1 in Reshape target {target:?}")),
             _ => None,
@@ -347,9 +347,9 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                         (Some(p), Some(q)) => Some(p + q),
                         _ => None,
                     };
-                    for d in 0..shape.len() {
-                        if d != a && shape[d].is_none() {
-                            shape[d] = k.info.shape[d];
+                    for (d, dim) in shape.iter_mut().enumerate() {
+                        if d != a && dim.is_none() {
+                            *dim = k.info.shape[d];
                         }
                     }
                 }

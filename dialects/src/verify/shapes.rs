@@ -237,19 +237,7 @@ fn matmul_shape(a: &[i64], b: &[i64]) -> Result<Vec<i64>, String> {
     Ok(out)
 }
 
-fn spatial_out(input: i64, kernel: i64, stride: i64, dilation: i64, pad_begin: i64, pad_end: i64, ceil: bool) -> i64 {
-    let span = input + pad_begin + pad_end - dilation * (kernel - 1) - 1;
-    if ceil {
-        let mut out = span.div_euclid(stride) + i64::from(span.rem_euclid(stride) != 0) + 1;
-        // ONNX drops a last window that would start inside the end padding.
-        if (out - 1) * stride >= input + pad_begin {
-            out -= 1;
-        }
-        out
-    } else {
-        span.div_euclid(stride) + 1
-    }
-}
+use crate::semantics::window_out as spatial_out;
 
 fn conv_shape(view: &OpView, x: &[i64], w: &[i64]) -> Result<Vec<i64>, String> {
     if x.len() < 3 || x.len() != w.len() {

@@ -104,16 +104,21 @@ fn parse_shape(spec: &str) -> Result<(String, Vec<i64>), String> {
     Ok((name.to_string(), dims))
 }
 
-fn import(args: ImportArgs) -> ExitCode {
+/// Import options from `--shape` flags.
+fn import_options(shapes: &[String]) -> Result<fuser_frontends::ImportOptions, String> {
     let mut options = fuser_frontends::ImportOptions::default();
-    for spec in &args.shapes {
-        match parse_shape(spec) {
-            Ok((name, dims)) => {
-                options.shapes.insert(name, dims);
-            }
-            Err(message) => return fail("fuser import", &message),
-        }
+    for spec in shapes {
+        let (name, dims) = parse_shape(spec)?;
+        options.shapes.insert(name, dims);
     }
+    Ok(options)
+}
+
+fn import(args: ImportArgs) -> ExitCode {
+    let options = match import_options(&args.shapes) {
+        Ok(o) => o,
+        Err(message) => return fail("fuser import", &message),
+    };
     let context = match fuser_dialects::create_context() {
         Ok(c) => c,
         Err(e) => return fail("fuser import", &e.to_string()),
@@ -157,15 +162,10 @@ fn import(args: ImportArgs) -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    let mut options = fuser_frontends::ImportOptions::default();
-    for spec in &args.shapes {
-        match parse_shape(spec) {
-            Ok((name, dims)) => {
-                options.shapes.insert(name, dims);
-            }
-            Err(message) => return fail("fuser check", &message),
-        }
-    }
+    let options = match import_options(&args.shapes) {
+        Ok(o) => o,
+        Err(message) => return fail("fuser check", &message),
+    };
     match fuser_tools::driver::check::check(&args.model, &options) {
         Ok(report) => {
             for line in &report.lines {
@@ -185,15 +185,10 @@ fn run(args: RunArgs) -> ExitCode {
         };
         inputs.insert(name.to_string(), PathBuf::from(file));
     }
-    let mut options = fuser_frontends::ImportOptions::default();
-    for spec in &args.shapes {
-        match parse_shape(spec) {
-            Ok((name, dims)) => {
-                options.shapes.insert(name, dims);
-            }
-            Err(message) => return fail("fuser run", &message),
-        }
-    }
+    let options = match import_options(&args.shapes) {
+        Ok(o) => o,
+        Err(message) => return fail("fuser run", &message),
+    };
     let request = fuser_tools::driver::run::RunRequest {
         model: &args.model,
         options,
@@ -250,7 +245,7 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
             }
         }
         let mut counts: Vec<_> = counts.into_iter().collect();
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         for (reason, n) in counts {
             eprintln!("unsupported x{n}: {reason}");
         }

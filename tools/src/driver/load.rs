@@ -90,7 +90,10 @@ fn graph_name(attrs: Option<melior::ir::Attribute>, index: usize, fallback: &str
         .unwrap_or_else(|| format!("{fallback}{index}"))
 }
 
-fn signature(f: &OperationRef) -> Result<(Vec<(String, TypeInfo)>, Vec<String>), String> {
+/// A function's inputs (name, type) and output names.
+type Signature = (Vec<(String, TypeInfo)>, Vec<String>);
+
+fn signature(f: &OperationRef) -> Result<Signature, String> {
     let block = f.region(0).ok().and_then(|r| r.first_block()).ok_or("the function has no body")?;
     let mut inputs = Vec::new();
     for i in 0..block.argument_count() {
