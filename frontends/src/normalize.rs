@@ -872,6 +872,41 @@ fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
         sizes = None;
     }
     let mut roi = if empty(b, &roi) { None } else { roi };
+    // keep_aspect_ratio_policy (opset 18) with sizes: one scale for the named axes, the
+    // smallest (not_larger) or largest (not_smaller) of sizes / input dims; the sizes become
+    // floor(scale * dim + 0.5). Computed with graph ops, since sizes may be known only at run
+    // time; the resize then gets both (sizes fix the output, scales the coordinates).
+    let policy = a.string("keep_aspect_ratio_policy", "stretch")?;
+    if policy != "stretch"
+        && let Some(s) = sizes.take()
+    {
+        let reduce = match policy.as_str() {
+            "not_larger" => "reduce_min",
+            "not_smaller" => "reduce_max",
+            other => return malformed(format!("keep_aspect_ratio_policy '{other}'")),
+        };
+        let rank = b.rank_of(&x)?;
+        let axes: Vec<i64> = a.ints("axes")?.map(|v| v.iter().map(|&a| if a < 0 { a + rank as i64 } else { a }).collect()).unwrap_or_else(|| (0..rank as i64).collect());
+        let k = axes.len();
+        let to = |d: DType| attrs(vec![("saturate", Attr::Int(1)), ("to", Attr::Int(d.onnx_code()))]);
+        let shape = b.push_temp("shape", attrs(vec![("end", Attr::Int(rank as i64)), ("start", Attr::Int(0))]), vec![Some(x.clone())]);
+        let dims = b.push_temp("gather", attrs(vec![("axis", Attr::Int(0))]), vec![Some(shape.clone()), Some(i64s(&axes))]);
+        let dims_f = b.push_temp("cast", to(DType::F32), vec![Some(dims)]);
+        let sizes_f = b.push_temp("cast", to(DType::F32), vec![Some(s)]);
+        let ratios = b.push_temp("div", Attrs::default(), vec![Some(sizes_f), Some(dims_f.clone())]);
+        let scale = b.push_temp(reduce, attrs(vec![("keepdims", Attr::Int(1)), ("noop_with_empty_axes", Attr::Int(0))]), vec![Some(ratios), None]);
+        let scaled = b.push_temp("mul", Attrs::default(), vec![Some(scale.clone()), Some(dims_f)]);
+        let rounded = b.push_temp("add", Attrs::default(), vec![Some(scaled), Some(Operand::Const(Tensor::f32(&[1], vec![0.5])))]);
+        let floored = b.push_temp("floor", Attrs::default(), vec![Some(rounded)]);
+        let new_sizes = b.push_temp("cast", to(DType::I64), vec![Some(floored)]);
+        let indices = Operand::Const(Tensor::i64(&[k, 1], axes.clone()));
+        let none = attrs(vec![("reduction", Attr::Str("none".into()))]);
+        sizes = Some(b.push_temp("scatter_nd", none.clone(), vec![Some(shape), Some(indices.clone()), Some(new_sizes)]));
+        let scale_k = b.push_temp("expand", Attrs::default(), vec![Some(scale), Some(i64s(&[k as i64]))]);
+        let ones = Operand::Const(Tensor::f32(&[rank], vec![1.0; rank]));
+        scales = Some(b.push_temp("scatter_nd", none, vec![Some(ones), Some(indices), Some(scale_k)]));
+        return finish_resize(b, a, x, roi, scales, sizes, legacy, mode);
+    }
     // `axes` (opset 18): scales/sizes cover only those axes; expand to every axis.
     if let Some(axes) = a.ints("axes")? {
         let rank = b.rank_of(&x)?;
@@ -898,6 +933,12 @@ fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             roi = Some(b.push_temp("scatter_nd", none, vec![Some(base), Some(indices), Some(r)]));
         }
     }
+    finish_resize(b, a, x, roi, scales, sizes, legacy, mode)
+}
+
+/// Emits the normalized resize once scales, sizes and roi are full-rank.
+#[allow(clippy::too_many_arguments)]
+fn finish_resize(b: &mut Builder, a: OnnxAttrs, x: Operand, roi: Option<Operand>, scales: Option<Operand>, sizes: Option<Operand>, legacy: bool, mode: String) -> Result<(), NormError> {
     let (ctm, nearest) = if legacy {
         ("asymmetric".to_string(), "floor".to_string())
     } else {
@@ -911,7 +952,8 @@ fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
         ("cubic_coeff_a", Attr::Float(a.float("cubic_coeff_a", -0.75)?)),
         ("exclude_outside", Attr::Int(a.int("exclude_outside", 0)?)),
         ("extrapolation_value", Attr::Float(a.float("extrapolation_value", 0.0)?)),
-        ("keep_aspect_ratio_policy", Attr::Str(a.string("keep_aspect_ratio_policy", "stretch")?)),
+        // The policy has been applied above: what remains is a plain stretch.
+        ("keep_aspect_ratio_policy", Attr::Str("stretch".into())),
         ("mode", Attr::Str(mode)),
         ("nearest_mode", Attr::Str(nearest)),
     ];

@@ -752,14 +752,19 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                     if attrs.string("keep_aspect_ratio_policy")? != "stretch" {
                         return Err(SemError::Unsupported("Resize keep_aspect_ratio_policy other than stretch".into()));
                     }
-                    let sizes: Vec<usize> = s.to_i64_vec().into_iter().map(|d| d as usize).collect();
-                    let scales = sizes.iter().zip(x.shape()).map(|(&o, &i)| o as f64 / i as f64).collect();
+                    let sizes: Vec<usize> = s.to_i64_vec().into_iter().map(|d| d.max(0) as usize).collect();
+                    // Both given (the importer's form of keep_aspect_ratio_policy): the sizes
+                    // fix the output, the scales the coordinate transform.
+                    let scales = match args.opt(2).filter(|t| !t.is_empty()) {
+                        Some(given) => given.to_f64_vec(),
+                        None => sizes.iter().zip(x.shape()).map(|(&o, &i)| o as f64 / i as f64).collect(),
+                    };
                     (sizes, scales)
                 } else {
                     let scales = args.get(2)?.to_f64_vec();
                     (x.shape().iter().zip(&scales).map(|(&d, &s)| (d as f64 * s).floor() as usize).collect(), scales)
                 };
-                if sizes.len() != rank {
+                if sizes.len() != rank || scales.len() != rank {
                     return invalid("Resize scales/sizes must cover every axis");
                 }
                 let mut v = v;
