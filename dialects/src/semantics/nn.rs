@@ -453,6 +453,45 @@ fn source_coordinate(mode: &str, out: f64, scale: f64, in_len: f64, out_len: f64
     })
 }
 
+/// The taps of an antialiased linear or cubic filter at input coordinate `c`, as the ONNX
+/// definition computes them: a kernel stretched by 1/scale, its coefficients normalized, over
+/// the nearest input indices (edge values beyond the borders, dropped with exclude_outside).
+fn antialias_taps(mode: &str, c: f64, scale: f64, a: f64, in_len: usize, exclude: bool) -> Vec<(i64, f64)> {
+    let s = scale.min(1.0);
+    // The fraction in (0, 1]: an integer coordinate prefers the pixel on its left.
+    let ratio = if c.fract() == 0.0 { 1.0 } else { c - c.floor() };
+    let cubic = |x: f64| {
+        let x = x.abs();
+        if x <= 1.0 { (a + 2.0) * x.powi(3) - (a + 3.0) * x.powi(2) + 1.0 } else if x < 2.0 { a * x.powi(3) - 5.0 * a * x.powi(2) + 8.0 * a * x - 4.0 * a } else { 0.0 }
+    };
+    let mut coeffs: Vec<f64> = if mode == "linear" {
+        let start = (-1.0 / s).floor() as i64 + 1;
+        let footprint = 2 - 2 * start;
+        (start..start + footprint).map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0)).collect()
+    } else {
+        let start = (-2.0 / s).floor() as i64 + 1;
+        (start..2 - start).map(|i| cubic(s * (i as f64 - ratio))).collect()
+    };
+    let total: f64 = coeffs.iter().sum();
+    coeffs.iter_mut().for_each(|w| *w /= total);
+    // The n input indices nearest to c (ties to the smaller), in order.
+    let n = coeffs.len() as i64;
+    let base = c.floor() as i64;
+    let mut near: Vec<i64> = (base - n..=base + n).collect();
+    near.sort_by(|&p, &q| ((p as f64 - c).abs(), p).partial_cmp(&((q as f64 - c).abs(), q)).unwrap_or(std::cmp::Ordering::Equal));
+    near.truncate(n as usize);
+    near.sort_unstable();
+    let mut taps: Vec<(i64, f64)> = near.into_iter().zip(coeffs).collect();
+    if exclude {
+        taps.retain(|(i, _)| (0..in_len as i64).contains(i));
+        let total: f64 = taps.iter().map(|t| t.1).sum();
+        if total != 0.0 {
+            taps.iter_mut().for_each(|t| t.1 /= total);
+        }
+    }
+    taps.into_iter().map(|(i, w)| (i.clamp(0, in_len as i64 - 1), w)).collect()
+}
+
 fn cubic_weights(t: f64, a: f64) -> [f64; 4] {
     let w = |x: f64| {
         let x = x.abs();
@@ -470,9 +509,8 @@ fn resize_axis(x: &ArrayD<f64>, ax: usize, out_len: usize, scale: f64, attrs: &A
     let a = attrs.float("cubic_coeff_a")?;
     let exclude = attrs.int("exclude_outside")? != 0;
     let extrapolation = attrs.float("extrapolation_value")?;
-    if attrs.int("antialias")? != 0 && scale < 1.0 && mode != "nearest" {
-        return Err(SemError::Unsupported("Resize antialias when downscaling".into()));
-    }
+    // Antialias widens the linear/cubic filter by 1/scale when downscaling.
+    let antialias = attrs.int("antialias")? != 0 && scale < 1.0 && (mode == "linear" || mode == "cubic");
     let mut shape = x.shape().to_vec();
     shape[ax] = out_len;
     let mut out = ArrayD::from_elem(IxDyn(&shape), 0.0);
@@ -485,6 +523,7 @@ fn resize_axis(x: &ArrayD<f64>, ax: usize, out_len: usize, scale: f64, attrs: &A
             continue;
         }
         match mode.as_str() {
+            _ if antialias => taps = antialias_taps(&mode, c, scale, a, in_len, exclude),
             "nearest" => {
                 let i = match nearest.as_str() {
                     "round_prefer_floor" => if c.fract() == 0.5 { c.floor() } else { c.round() },
