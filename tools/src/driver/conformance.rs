@@ -144,6 +144,21 @@ pub fn read_manifest(dir: &Path) -> Result<Vec<Case>, String> {
     serde_json::from_str(&text).map_err(|e| format!("bad manifest: {e}"))
 }
 
+/// Why a case was refused, by class; "other" is what fuser could support and does not yet.
+pub fn refusal_class(reason: &str) -> &'static str {
+    if reason.contains("element type") {
+        "an element type outside fuser's (f32, f64, f16, bf16, i8, u8, i32, i64, bool)"
+    } else if reason.contains("is outside the supported range") {
+        "an opset outside 6-28"
+    } else if reason.contains("training") {
+        "training mode (fuser compiles inference)"
+    } else if reason.contains("sequence, map or optional") {
+        "non-tensor values (sequences, maps, optionals)"
+    } else {
+        "other"
+    }
+}
+
 /// Per-op counts for the report.
 #[derive(Default, Debug, Clone, Copy)]
 pub struct Counts {
@@ -182,6 +197,23 @@ pub fn report(results: &[(Case, Outcome)], command: &str) -> String {
     writeln!(out, "| | cases | passed | failed | unsupported |\n|---|---|---|---|---|").unwrap();
     writeln!(out, "| all cases | {} | {} | {} | {} |", total.cases, total.passed, total.failed, total.unsupported).unwrap();
     writeln!(out, "| cases whose ops are all supported | {} | {} | {} | {} |\n", in_set.cases, in_set.passed, in_set.failed, in_set.unsupported).unwrap();
+    let mut classes: BTreeMap<&str, usize> = BTreeMap::new();
+    for (case, outcome) in results {
+        if let (true, Outcome::Unsupported(reason)) = (ops_supported(case), outcome) {
+            *classes.entry(refusal_class(reason)).or_default() += 1;
+        }
+    }
+    writeln!(out, "Refusals among the cases whose ops are all supported, by reason:\n\n| reason | cases |\n|---|---|").unwrap();
+    for class in [
+        "an element type outside fuser's (f32, f64, f16, bf16, i8, u8, i32, i64, bool)",
+        "an opset outside 6-28",
+        "training mode (fuser compiles inference)",
+        "non-tensor values (sequences, maps, optionals)",
+        "other",
+    ] {
+        writeln!(out, "| {class} | {} |", classes.get(class).copied().unwrap_or(0)).unwrap();
+    }
+    writeln!(out).unwrap();
     writeln!(out, "## Per op\n\nA case counts once for each op it uses.\n\n| op | supported | cases | passed | failed | unsupported |\n|---|---|---|---|---|---|").unwrap();
     for (op, c) in &per_op {
         let supported = if SUPPORTED_OPS.contains(&op.as_str()) { "yes" } else { "no" };
