@@ -41,7 +41,7 @@ def find_llvm_tool(name):
 # Put the directories of the found tools first on the tests' PATH, so RUN lines name
 # tools plainly (`fuser-opt`, `FileCheck`, `not`).
 tool_dirs = []
-for tool in ("fuser-opt", "fuser-translate"):
+for tool in ("fuser-opt", "fuser-translate", "fuser"):
     tool_dirs.append(os.path.dirname(find_tool(tool)))
 for tool in ("FileCheck", "not", "count"):
     tool_dirs.append(os.path.dirname(find_llvm_tool(tool)))
