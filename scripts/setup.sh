@@ -21,14 +21,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
-PY_PACKAGES=(lit onnx onnxruntime numpy)
+# Pinned: the ONNX node cases (and so `make test`) depend on the onnx version.
+PY_PACKAGES=(lit==23.1.5 onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6)
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
 need=()
 for pkg in "${PY_PACKAGES[@]}"; do
-  .venv/bin/python -m pip show -q "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  name="${pkg%%==*}"
+  version="${pkg##*==}"
+  installed="$(.venv/bin/python -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')"
+  [ "$installed" = "$version" ] || need+=("$pkg")
 done
 if ((${#need[@]})); then
   echo "setup: pip installing ${need[*]}"
