@@ -216,3 +216,29 @@ func.func @unknown_op(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = "graph.relux"(%x) : (tensor<4xf32>) -> tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+// Ops without a hand-written rule are checked against their inference.
+func.func @gather_result(%x: tensor<5x3xf32>, %i: tensor<2xi64>) -> tensor<5x3xf32> {
+  // expected-error @+1 {{'graph.gather' op result #0 has type tensor<5x3xf32>, but the operands give tensor<2x3xf32>}}
+  %0 = "graph.gather"(%x, %i) {axis = 0 : i64} : (tensor<5x3xf32>, tensor<2xi64>) -> tensor<5x3xf32>
+  return %0 : tensor<5x3xf32>
+}
+
+// -----
+
+func.func @reduce_result(%x: tensor<5x3xf32>) -> tensor<5x1xf32> {
+  %axes = "graph.constant"() {value = dense<0> : tensor<1xi64>} : () -> tensor<1xi64>
+  // expected-error @+1 {{'graph.reduce_sum' op result #0 has type tensor<5x1xf32>, but the operands give tensor<1x3xf32>}}
+  %0 = "graph.reduce_sum"(%x, %axes) {keepdims = 1 : i64, noop_with_empty_axes = 0 : i64} : (tensor<5x3xf32>, tensor<1xi64>) -> tensor<5x1xf32>
+  return %0 : tensor<5x1xf32>
+}
+
+// -----
+
+func.func @impossible_window(%x: tensor<1x1x4x4xf32>) -> tensor<1x1x1x1xf32> {
+  // expected-error @+1 {{'graph.average_pool' op spatial dim 0 of size 4 is too small for the window}}
+  %0 = "graph.average_pool"(%x) {ceil_mode = 0 : i64, count_include_pad = 0 : i64, dilations = array<i64: 1, 1>, kernel_shape = array<i64: 8, 8>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>} : (tensor<1x1x4x4xf32>) -> tensor<1x1x1x1xf32>
+  return %0 : tensor<1x1x1x1xf32>
+}

@@ -8,6 +8,7 @@
 
 mod attributes;
 mod element_types;
+mod inferred;
 mod shapes;
 
 use crate::{ffi, spec::find_op};
@@ -76,5 +77,6 @@ fn verify_op(op: OperationRef) -> Result<(), String> {
     let prefix = |e: String| format!("'{name}' op {e}");
     attributes::check(&view).map_err(prefix)?;
     element_types::check(&view).map_err(prefix)?;
-    shapes::check(&view).map_err(prefix)
+    shapes::check(&view).map_err(prefix.clone())?;
+    inferred::check(&view).map_err(prefix)
 }

@@ -287,7 +287,11 @@ fn pool_shape(view: &OpView, x: &[i64]) -> Result<Vec<i64>, String> {
     let ceil = view.int("ceil_mode") != 0;
     let mut out = vec![x[0], x[1]];
     for i in 0..spatial {
-        out.push(spatial_out(x[i + 2], kernel[i], strides[i], dilations[i], pads[i], pads[i + spatial], ceil));
+        let o = spatial_out(x[i + 2], kernel[i], strides[i], dilations[i], pads[i], pads[i + spatial], ceil);
+        if o < 1 {
+            return Err(format!("spatial dim {i} of size {} is too small for the window", x[i + 2]));
+        }
+        out.push(o);
     }
     Ok(out)
 }
