@@ -77,6 +77,6 @@ fn verify_op(op: OperationRef) -> Result<(), String> {
     let prefix = |e: String| format!("'{name}' op {e}");
     attributes::check(&view).map_err(prefix)?;
     element_types::check(&view).map_err(prefix)?;
-    shapes::check(&view).map_err(prefix.clone())?;
+    shapes::check(&view).map_err(prefix)?;
     inferred::check(&view).map_err(prefix)
 }
