@@ -31,7 +31,7 @@ need=()
 for pkg in "${PY_PACKAGES[@]}"; do
   name="${pkg%%==*}"
   version="${pkg##*==}"
-  installed="$(.venv/bin/python -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')"
+  installed="$(.venv/bin/python -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)"
   [ "$installed" = "$version" ] || need+=("$pkg")
 done
 if ((${#need[@]})); then
