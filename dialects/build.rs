@@ -54,7 +54,11 @@ fn parse_slots(list: &str, vars: &BTreeMap<String, String>, file: &str) -> Vec<S
                 .get(var)
                 .unwrap_or_else(|| panic!("{file}: unknown constraint %{var}"))
                 .clone();
-            Slot { name: name.trim().to_string(), arity, base }
+            Slot {
+                name: name.trim().to_string(),
+                arity,
+                base,
+            }
         })
         .collect()
 }
@@ -145,7 +149,9 @@ fn pascal(name: &str) -> String {
     name.split('_')
         .map(|p| {
             let mut c = p.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -160,12 +166,23 @@ fn ident(name: &str) -> String {
 
 fn gen_specs(out: &mut String, dialect: &str, ops: &[Op]) {
     let upper = dialect.to_uppercase();
-    writeln!(out, "/// The ops of the `{dialect}` dialect, as declared in `irdl/{dialect}.mlir`.").unwrap();
+    writeln!(
+        out,
+        "/// The ops of the `{dialect}` dialect, as declared in `irdl/{dialect}.mlir`."
+    )
+    .unwrap();
     writeln!(out, "pub static {upper}_OPS: &[OpSpec] = &[").unwrap();
     for op in ops {
         let slots = |s: &[Slot]| {
             s.iter()
-                .map(|s| format!("SlotSpec {{ name: {:?}, arity: {}, base: {:?} }}", s.name, arity(s.arity), s.base))
+                .map(|s| {
+                    format!(
+                        "SlotSpec {{ name: {:?}, arity: {}, base: {:?} }}",
+                        s.name,
+                        arity(s.arity),
+                        s.base
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -225,7 +242,11 @@ fn logical_slots(slots: &[Slot]) -> Vec<Logical> {
                 .take_while(|(k, s)| family_base(&s.name) == Some((base, *k)))
                 .count();
             if len > 1 {
-                out.push(Logical::Family { base: base.to_string(), start: i, len });
+                out.push(Logical::Family {
+                    base: base.to_string(),
+                    start: i,
+                    len,
+                });
                 i += len;
                 continue;
             }
@@ -250,9 +271,15 @@ fn builder_groups(
     for logical in logical_slots(slots) {
         match logical {
             Logical::Family { base, len, .. } => {
-                let name = if element.starts_with("Type") { format!("{base}_types") } else { ident(&base) };
+                let name = if element.starts_with("Type") {
+                    format!("{base}_types")
+                } else {
+                    ident(&base)
+                };
                 params.push(format!("{name}: &[{element}]"));
-                checks.push(format!("crate::accessors::check_family_len({op:?}, {base:?}, {name}.len(), {len})?;"));
+                checks.push(format!(
+                    "crate::accessors::check_family_len({op:?}, {base:?}, {name}.len(), {len})?;"
+                ));
                 exprs.push(format!("{name}.first().copied().into_iter().collect::<Vec<_>>()"));
                 for k in 1..len {
                     exprs.push(format!("{name}.get({k}).copied().into_iter().collect::<Vec<_>>()"));
@@ -262,7 +289,10 @@ fn builder_groups(
                 let name = param_name(&slots[i].name);
                 let (param, expr) = match slots[i].arity {
                     Arity::Single => (element.to_string(), format!("vec![{name}]")),
-                    Arity::Optional => (format!("Option<{element}>"), format!("{name}.into_iter().collect::<Vec<_>>()")),
+                    Arity::Optional => (
+                        format!("Option<{element}>"),
+                        format!("{name}.into_iter().collect::<Vec<_>>()"),
+                    ),
                     Arity::Variadic => (format!("&[{element}]"), format!("{name}.to_vec()")),
                 };
                 params.push(format!("{name}: {param}"));
@@ -277,8 +307,16 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
     for (index, op) in ops.iter().enumerate() {
         let ty = pascal(&op.name);
         let full = format!("graph.{}", op.name);
-        writeln!(out, "/// Typed view of `{full}`. Obtain one with [`{ty}::cast`], which checks the op name and").unwrap();
-        writeln!(out, "/// that every declared attribute is present with its kind, so the accessors cannot fail.").unwrap();
+        writeln!(
+            out,
+            "/// Typed view of `{full}`. Obtain one with [`{ty}::cast`], which checks the op name and"
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "/// that every declared attribute is present with its kind, so the accessors cannot fail."
+        )
+        .unwrap();
         writeln!(out, "#[derive(Clone, Copy, Debug)]").unwrap();
         writeln!(out, "pub struct {ty}<'c, 'a> {{ op: OperationRef<'c, 'a> }}").unwrap();
         writeln!(out, "#[allow(clippy::self_named_constructors)]").unwrap();
@@ -287,13 +325,20 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
         writeln!(out, "    pub const NAME: &'static str = {full:?};").unwrap();
         writeln!(out, "    /// The op's entry in [`GRAPH_OPS`].").unwrap();
         writeln!(out, "    pub fn spec() -> &'static OpSpec {{ &GRAPH_OPS[{index}] }}").unwrap();
-        writeln!(out, "    /// Views `op` as `{full}`, or `None` if it is another op or lacks a declared attribute.").unwrap();
+        writeln!(
+            out,
+            "    /// Views `op` as `{full}`, or `None` if it is another op or lacks a declared attribute."
+        )
+        .unwrap();
         writeln!(out, "    pub fn cast(op: OperationRef<'c, 'a>) -> Option<Self> {{").unwrap();
         writeln!(out, "        (crate::accessors::op_name(&op) == Self::NAME && crate::accessors::has_declared_attributes(&op, Self::spec())).then_some(Self {{ op }})").unwrap();
         writeln!(out, "    }}").unwrap();
         writeln!(out, "    /// The underlying operation.").unwrap();
         writeln!(out, "    pub fn operation(&self) -> OperationRef<'c, 'a> {{ self.op }}").unwrap();
-        for (kind, slots, group) in [("operand", &op.operands, "operand_group"), ("result", &op.results, "result_group")] {
+        for (kind, slots, group) in [
+            ("operand", &op.operands, "operand_group"),
+            ("result", &op.results, "result_group"),
+        ] {
             let suffix = if kind == "result" { "_result" } else { "" };
             for logical in logical_slots(slots) {
                 match logical {
@@ -332,7 +377,14 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
         let mut params = vec!["location: Location<'c>".to_string()];
         let mut checks = Vec::new();
         let operand_exprs = builder_groups(&op.operands, &full, "Value<'c, '_>", ident, &mut params, &mut checks);
-        let result_exprs = builder_groups(&op.results, &full, "Type<'c>", |name| format!("{name}_type"), &mut params, &mut checks);
+        let result_exprs = builder_groups(
+            &op.results,
+            &full,
+            "Type<'c>",
+            |name| format!("{name}_type"),
+            &mut params,
+            &mut checks,
+        );
         let mut attr_exprs = Vec::new();
         for (name, base) in &op.attributes {
             let (_, param) = rust_attr_type(base);
@@ -347,16 +399,44 @@ fn gen_graph_wrappers(out: &mut String, ops: &[Op]) {
             };
             attr_exprs.push(format!("({name:?}, {make})"));
         }
-        writeln!(out, "    /// Builds a detached `{full}`. Segment sizes are added when the op has several").unwrap();
-        writeln!(out, "    /// optional or variadic groups. The result is not verified: run the verifier.").unwrap();
+        writeln!(
+            out,
+            "    /// Builds a detached `{full}`. Segment sizes are added when the op has several"
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "    /// optional or variadic groups. The result is not verified: run the verifier."
+        )
+        .unwrap();
         writeln!(out, "    #[allow(clippy::too_many_arguments, unused_variables)]").unwrap();
-        writeln!(out, "    pub fn build({}) -> Result<Operation<'c>, BuildError> {{", params.join(", ")).unwrap();
+        writeln!(
+            out,
+            "    pub fn build({}) -> Result<Operation<'c>, BuildError> {{",
+            params.join(", ")
+        )
+        .unwrap();
         for check in &checks {
             writeln!(out, "        {check}").unwrap();
         }
-        writeln!(out, "        let operand_groups: Vec<Vec<Value<'c, '_>>> = vec![{}];", operand_exprs.join(", ")).unwrap();
-        writeln!(out, "        let result_groups: Vec<Vec<Type<'c>>> = vec![{}];", result_exprs.join(", ")).unwrap();
-        writeln!(out, "        let attributes: Vec<(&str, AttrValue<'c>)> = vec![{}];", attr_exprs.join(", ")).unwrap();
+        writeln!(
+            out,
+            "        let operand_groups: Vec<Vec<Value<'c, '_>>> = vec![{}];",
+            operand_exprs.join(", ")
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "        let result_groups: Vec<Vec<Type<'c>>> = vec![{}];",
+            result_exprs.join(", ")
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "        let attributes: Vec<(&str, AttrValue<'c>)> = vec![{}];",
+            attr_exprs.join(", ")
+        )
+        .unwrap();
         writeln!(out, "        crate::accessors::build_op(location, Self::spec(), operand_groups, result_groups, attributes).map_err(BuildError::from)").unwrap();
         writeln!(out, "    }}").unwrap();
         writeln!(out, "}}").unwrap();

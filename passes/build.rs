@@ -11,14 +11,21 @@ fn main() {
     let output = Command::new(&mlir_opt)
         .arg("--list-passes")
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {} (install mlir-22-tools: `make setup`): {e}", mlir_opt.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} (install mlir-22-tools: `make setup`): {e}",
+                mlir_opt.display()
+            )
+        });
     assert!(output.status.success(), "mlir-opt --list-passes failed");
     let text = String::from_utf8_lossy(&output.stdout);
     // Lines look like `  --canonicalize   -   Canonicalize operations`; options are
     // indented further and also start with `--`: keep only the 2-space pass lines.
     let mut entries = Vec::new();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("  --") else { continue };
+        let Some(rest) = line.strip_prefix("  --") else {
+            continue;
+        };
         if line.starts_with("   ") {
             continue;
         }

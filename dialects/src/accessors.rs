@@ -8,8 +8,7 @@ use crate::{
 use melior::ir::{
     Attribute, Identifier, Location, Operation, OperationRef, Type, Value,
     attribute::{
-        AttributeLike,
-        DenseI32ArrayAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute,
+        AttributeLike, DenseI32ArrayAttribute, DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute,
         StringAttribute,
     },
     operation::{OperationBuilder, OperationLike},
@@ -83,9 +82,7 @@ fn group_range(sizes: &[usize], index: usize) -> std::ops::Range<usize> {
 /// The operands of slot `index` of `spec`.
 pub fn operand_group<'c, 'a>(op: &OperationRef<'c, 'a>, spec: &OpSpec, index: usize) -> Vec<Value<'c, 'a>> {
     let sizes = group_sizes(op, spec.operands, op.operand_count(), "operandSegmentSizes");
-    group_range(&sizes, index)
-        .filter_map(|i| op.operand(i).ok())
-        .collect()
+    group_range(&sizes, index).filter_map(|i| op.operand(i).ok()).collect()
 }
 
 /// The results of slot `index` of `spec`.
@@ -161,11 +158,17 @@ pub fn build_op<'c>(
         .collect();
     if spec.needs_operand_segments() {
         let sizes: Vec<i32> = operand_groups.iter().map(|g| g.len() as i32).collect();
-        named.push((make::identifier(context, "operandSegmentSizes"), make::i32_array(context, &sizes)));
+        named.push((
+            make::identifier(context, "operandSegmentSizes"),
+            make::i32_array(context, &sizes),
+        ));
     }
     if spec.needs_result_segments() {
         let sizes: Vec<i32> = result_groups.iter().map(|g| g.len() as i32).collect();
-        named.push((make::identifier(context, "resultSegmentSizes"), make::i32_array(context, &sizes)));
+        named.push((
+            make::identifier(context, "resultSegmentSizes"),
+            make::i32_array(context, &sizes),
+        ));
     }
     let operands: Vec<Value> = operand_groups.into_iter().flatten().collect();
     let results: Vec<Type> = result_groups.into_iter().flatten().collect();
@@ -180,7 +183,12 @@ pub fn build_op<'c>(
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("'{op}' takes 1 to {max} values for '{family}', got {got}; nest the op for more")]
-    FamilyLength { op: &'static str, family: &'static str, got: usize, max: usize },
+    FamilyLength {
+        op: &'static str,
+        family: &'static str,
+        got: usize,
+        max: usize,
+    },
     #[error(transparent)]
     Mlir(#[from] melior::Error),
 }

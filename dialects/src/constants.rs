@@ -11,7 +11,9 @@ pub fn tensor_bytes(tensor: &Tensor) -> Vec<u8> {
         (Data::Float(a), DType::F32) => a.iter().for_each(|&v| out.extend((v as f32).to_le_bytes())),
         (Data::Float(a), DType::F64) => a.iter().for_each(|&v| out.extend(v.to_le_bytes())),
         (Data::Float(a), DType::F16) => a.iter().for_each(|&v| out.extend(half::f16::from_f64(v).to_le_bytes())),
-        (Data::Float(a), DType::BF16) => a.iter().for_each(|&v| out.extend(half::bf16::from_f64(v).to_le_bytes())),
+        (Data::Float(a), DType::BF16) => a
+            .iter()
+            .for_each(|&v| out.extend(half::bf16::from_f64(v).to_le_bytes())),
         (Data::Int(a), DType::I8) => a.iter().for_each(|&v| out.push(v as i8 as u8)),
         (Data::Int(a), DType::U8) => a.iter().for_each(|&v| out.push(v as u8)),
         (Data::Int(a), DType::I32) => a.iter().for_each(|&v| out.extend((v as i32).to_le_bytes())),
@@ -32,14 +34,70 @@ pub fn tensor_from_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Option<
     let chunks = bytes.chunks_exact(dtype.size());
     let shape = IxDyn(shape);
     Some(match dtype {
-        DType::F32 => Tensor::float(dtype, ArrayD::from_shape_vec(shape, chunks.map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect()).ok()?),
-        DType::F64 => Tensor::float(dtype, ArrayD::from_shape_vec(shape, chunks.map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()).ok()?),
-        DType::F16 => Tensor::float(dtype, ArrayD::from_shape_vec(shape, chunks.map(|c| half::f16::from_le_bytes(c.try_into().unwrap()).to_f64()).collect()).ok()?),
-        DType::BF16 => Tensor::float(dtype, ArrayD::from_shape_vec(shape, chunks.map(|c| half::bf16::from_le_bytes(c.try_into().unwrap()).to_f64()).collect()).ok()?),
-        DType::I8 => Tensor::int(dtype, ArrayD::from_shape_vec(shape, chunks.map(|c| c[0] as i8 as i64).collect()).ok()?),
-        DType::U8 => Tensor::int(dtype, ArrayD::from_shape_vec(shape, chunks.map(|c| c[0] as i64).collect()).ok()?),
-        DType::I32 => Tensor::int(dtype, ArrayD::from_shape_vec(shape, chunks.map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect()).ok()?),
-        DType::I64 => Tensor::int(dtype, ArrayD::from_shape_vec(shape, chunks.map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()).ok()?),
+        DType::F32 => Tensor::float(
+            dtype,
+            ArrayD::from_shape_vec(
+                shape,
+                chunks
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                    .collect(),
+            )
+            .ok()?,
+        ),
+        DType::F64 => Tensor::float(
+            dtype,
+            ArrayD::from_shape_vec(
+                shape,
+                chunks.map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
+            )
+            .ok()?,
+        ),
+        DType::F16 => Tensor::float(
+            dtype,
+            ArrayD::from_shape_vec(
+                shape,
+                chunks
+                    .map(|c| half::f16::from_le_bytes(c.try_into().unwrap()).to_f64())
+                    .collect(),
+            )
+            .ok()?,
+        ),
+        DType::BF16 => Tensor::float(
+            dtype,
+            ArrayD::from_shape_vec(
+                shape,
+                chunks
+                    .map(|c| half::bf16::from_le_bytes(c.try_into().unwrap()).to_f64())
+                    .collect(),
+            )
+            .ok()?,
+        ),
+        DType::I8 => Tensor::int(
+            dtype,
+            ArrayD::from_shape_vec(shape, chunks.map(|c| c[0] as i8 as i64).collect()).ok()?,
+        ),
+        DType::U8 => Tensor::int(
+            dtype,
+            ArrayD::from_shape_vec(shape, chunks.map(|c| c[0] as i64).collect()).ok()?,
+        ),
+        DType::I32 => Tensor::int(
+            dtype,
+            ArrayD::from_shape_vec(
+                shape,
+                chunks
+                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+                    .collect(),
+            )
+            .ok()?,
+        ),
+        DType::I64 => Tensor::int(
+            dtype,
+            ArrayD::from_shape_vec(
+                shape,
+                chunks.map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(),
+            )
+            .ok()?,
+        ),
         DType::Bool => Tensor::bool(ArrayD::from_shape_vec(shape, chunks.map(|c| c[0] != 0).collect()).ok()?),
     })
 }
@@ -110,7 +168,11 @@ mod tests {
             let t = base.cast(dtype);
             let attribute = tensor_attribute(&context, &t).unwrap_or_else(|| panic!("{dtype}: {}", dense_text(&t)));
             assert_eq!(dense_to_tensor(attribute).as_ref(), Some(&t), "{dtype}");
-            assert_eq!(tensor_from_bytes(dtype, t.shape(), &tensor_bytes(&t)).as_ref(), Some(&t), "{dtype}");
+            assert_eq!(
+                tensor_from_bytes(dtype, t.shape(), &tensor_bytes(&t)).as_ref(),
+                Some(&t),
+                "{dtype}"
+            );
         }
     }
 

@@ -12,7 +12,11 @@ fn slot_list(slots: &[crate::spec::SlotSpec]) -> String {
     let mut i = 0;
     while i < slots.len() {
         if let Some(base) = slots[i].name.strip_suffix("_0") {
-            let len = slots[i..].iter().enumerate().take_while(|(k, s)| s.name == format!("{base}_{k}")).count();
+            let len = slots[i..]
+                .iter()
+                .enumerate()
+                .take_while(|(k, s)| s.name == format!("{base}_{k}"))
+                .count();
             if len > 1 {
                 shown.push(format!("`{base}_0` .. `{base}_{}` (1 to {len} values)", len - 1));
                 i += len;

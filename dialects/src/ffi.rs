@@ -9,9 +9,9 @@ use melior::{
     ir::{Location, OperationRef, Type, TypeLike, Value, ValueLike, operation::OperationLike},
 };
 use mlir_sys::{
-    mlirEmitError, mlirOpOperandIsNull, mlirOperationDestroy, mlirShapedTypeGetDimSize,
-    mlirShapedTypeGetElementType, mlirShapedTypeGetRank, mlirShapedTypeIsDynamicDim,
-    mlirTypeIsARankedTensor, mlirValueGetFirstUse, mlirValueReplaceAllUsesOfWith,
+    mlirEmitError, mlirOpOperandIsNull, mlirOperationDestroy, mlirShapedTypeGetDimSize, mlirShapedTypeGetElementType,
+    mlirShapedTypeGetRank, mlirShapedTypeIsDynamicDim, mlirTypeIsARankedTensor, mlirValueGetFirstUse,
+    mlirValueReplaceAllUsesOfWith,
 };
 use std::ffi::CString;
 
@@ -94,8 +94,8 @@ pub mod make {
         ir::{Attribute, Identifier},
     };
     use mlir_sys::{
-        mlirDenseI32ArrayGet, mlirDenseI64ArrayGet, mlirF32TypeGet, mlirFloatAttrDoubleGet,
-        mlirIdentifierGet, mlirIntegerAttrGet, mlirIntegerTypeGet, mlirStringAttrGet,
+        mlirDenseI32ArrayGet, mlirDenseI64ArrayGet, mlirF32TypeGet, mlirFloatAttrDoubleGet, mlirIdentifierGet,
+        mlirIntegerAttrGet, mlirIntegerTypeGet, mlirStringAttrGet,
     };
 
     /// The raw handle of a context reference. melior's `ContextRef::to_ref` reinterprets
@@ -110,16 +110,34 @@ pub mod make {
     // is given into uniqued storage owned by the context.
 
     pub fn i64_array<'c>(context: ContextRef<'c>, values: &[i64]) -> Attribute<'c> {
-        unsafe { Attribute::from_raw(mlirDenseI64ArrayGet(raw(&context), values.len() as isize, values.as_ptr())) }
+        unsafe {
+            Attribute::from_raw(mlirDenseI64ArrayGet(
+                raw(&context),
+                values.len() as isize,
+                values.as_ptr(),
+            ))
+        }
     }
     pub fn i32_array<'c>(context: ContextRef<'c>, values: &[i32]) -> Attribute<'c> {
-        unsafe { Attribute::from_raw(mlirDenseI32ArrayGet(raw(&context), values.len() as isize, values.as_ptr())) }
+        unsafe {
+            Attribute::from_raw(mlirDenseI32ArrayGet(
+                raw(&context),
+                values.len() as isize,
+                values.as_ptr(),
+            ))
+        }
     }
     pub fn i64<'c>(context: ContextRef<'c>, value: i64) -> Attribute<'c> {
         unsafe { Attribute::from_raw(mlirIntegerAttrGet(mlirIntegerTypeGet(raw(&context), 64), value)) }
     }
     pub fn f32<'c>(context: ContextRef<'c>, value: f64) -> Attribute<'c> {
-        unsafe { Attribute::from_raw(mlirFloatAttrDoubleGet(raw(&context), mlirF32TypeGet(raw(&context)), value)) }
+        unsafe {
+            Attribute::from_raw(mlirFloatAttrDoubleGet(
+                raw(&context),
+                mlirF32TypeGet(raw(&context)),
+                value,
+            ))
+        }
     }
     pub fn string<'c>(context: ContextRef<'c>, value: &str) -> Attribute<'c> {
         unsafe { Attribute::from_raw(mlirStringAttrGet(raw(&context), StringRef::new(value).to_raw())) }
@@ -162,14 +180,28 @@ unsafe fn dense_values<T: Copy>(
 pub fn dense_i64_values(attribute: melior::ir::Attribute) -> Option<Vec<i64>> {
     use mlir_sys::{mlirDenseElementsAttrGetInt64SplatValue, mlirDenseElementsAttrGetInt64Value};
     // SAFETY: the i64 getters for i64 elements.
-    unsafe { dense_values(attribute, "i64", mlirDenseElementsAttrGetInt64SplatValue, mlirDenseElementsAttrGetInt64Value) }
+    unsafe {
+        dense_values(
+            attribute,
+            "i64",
+            mlirDenseElementsAttrGetInt64SplatValue,
+            mlirDenseElementsAttrGetInt64Value,
+        )
+    }
 }
 
 /// The values of a dense elements attribute of `f32` elements (splats expanded).
 pub fn dense_f32_values(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
     use mlir_sys::{mlirDenseElementsAttrGetFloatSplatValue, mlirDenseElementsAttrGetFloatValue};
     // SAFETY: the f32 getters for f32 elements.
-    unsafe { dense_values(attribute, "f32", mlirDenseElementsAttrGetFloatSplatValue, mlirDenseElementsAttrGetFloatValue) }
+    unsafe {
+        dense_values(
+            attribute,
+            "f32",
+            mlirDenseElementsAttrGetFloatSplatValue,
+            mlirDenseElementsAttrGetFloatValue,
+        )
+    }
 }
 
 /// Sets operand `index` of `op` to `value`.
@@ -212,13 +244,21 @@ pub fn parse_module<'c>(context: &'c Context, source: &str, source_name: &str) -
     if let Some(offset) = source.find('\0') {
         let line = source[..offset].matches('\n').count() + 1;
         let column = offset - source[..offset].rfind('\n').map_or(0, |n| n + 1) + 1;
-        emit_error(Location::new(context, source_name, line, column), "unexpected NUL byte in the input");
+        emit_error(
+            Location::new(context, source_name, line, column),
+            "unexpected NUL byte in the input",
+        );
         return None;
     }
     let module = melior::ir::Module::parse(context, source)?;
     let rename = |location: Location<'c>| -> Option<Location<'c>> {
         let unnamed = location.is_file_line_col_range()
-            && location.file_line_col_range_filename().as_string_ref().as_str().map(is_unnamed_buffer).unwrap_or(false);
+            && location
+                .file_line_col_range_filename()
+                .as_string_ref()
+                .as_str()
+                .map(is_unnamed_buffer)
+                .unwrap_or(false);
         unnamed.then(|| {
             Location::new(
                 context,
@@ -237,7 +277,9 @@ pub fn parse_module<'c>(context: &'c Context, source: &str, source_name: &str) -
             let mut block = region.first_block();
             while let Some(current) = block {
                 for index in 0..current.argument_count() {
-                    let Ok(argument) = current.argument(index) else { continue };
+                    let Ok(argument) = current.argument(index) else {
+                        continue;
+                    };
                     if let Some(renamed) = rename(argument.location()) {
                         // SAFETY: as above, for a block argument of an op of `module`.
                         unsafe { mlir_sys::mlirBlockArgumentSetLocation(argument.to_raw(), renamed.to_raw()) };
@@ -277,15 +319,91 @@ pub fn dense_to_tensor(attribute: melior::ir::Attribute) -> Option<crate::semant
             *data.add(if splat { 0 } else { i })
         };
         Some(match dtype {
-            DType::F32 => Tensor::float(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetFloatValue(raw, at(i)) as f64).collect()).ok()?),
-            DType::F64 => Tensor::float(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetDoubleValue(raw, at(i))).collect()).ok()?),
-            DType::F16 => Tensor::float(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| f16::from_bits(half_bits(i)).to_f64()).collect()).ok()?),
-            DType::BF16 => Tensor::float(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| bf16::from_bits(half_bits(i)).to_f64()).collect()).ok()?),
-            DType::I8 => Tensor::int(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetInt8Value(raw, at(i)) as i64).collect()).ok()?),
-            DType::U8 => Tensor::int(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetUInt8Value(raw, at(i)) as i64).collect()).ok()?),
-            DType::I32 => Tensor::int(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetInt32Value(raw, at(i)) as i64).collect()).ok()?),
-            DType::I64 => Tensor::int(dtype, ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetInt64Value(raw, at(i))).collect()).ok()?),
-            DType::Bool => Tensor::bool(ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|i| mlirDenseElementsAttrGetBoolValue(raw, at(i))).collect()).ok()?),
+            DType::F32 => Tensor::float(
+                dtype,
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    (0..count)
+                        .map(|i| mlirDenseElementsAttrGetFloatValue(raw, at(i)) as f64)
+                        .collect(),
+                )
+                .ok()?,
+            ),
+            DType::F64 => Tensor::float(
+                dtype,
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    (0..count)
+                        .map(|i| mlirDenseElementsAttrGetDoubleValue(raw, at(i)))
+                        .collect(),
+                )
+                .ok()?,
+            ),
+            DType::F16 => Tensor::float(
+                dtype,
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    (0..count).map(|i| f16::from_bits(half_bits(i)).to_f64()).collect(),
+                )
+                .ok()?,
+            ),
+            DType::BF16 => Tensor::float(
+                dtype,
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    (0..count).map(|i| bf16::from_bits(half_bits(i)).to_f64()).collect(),
+                )
+                .ok()?,
+            ),
+            DType::I8 => Tensor::int(
+                dtype,
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    (0..count)
+                        .map(|i| mlirDenseElementsAttrGetInt8Value(raw, at(i)) as i64)
+                        .collect(),
+                )
+                .ok()?,
+            ),
+            DType::U8 => Tensor::int(
+                dtype,
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    (0..count)
+                        .map(|i| mlirDenseElementsAttrGetUInt8Value(raw, at(i)) as i64)
+                        .collect(),
+                )
+                .ok()?,
+            ),
+            DType::I32 => Tensor::int(
+                dtype,
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    (0..count)
+                        .map(|i| mlirDenseElementsAttrGetInt32Value(raw, at(i)) as i64)
+                        .collect(),
+                )
+                .ok()?,
+            ),
+            DType::I64 => Tensor::int(
+                dtype,
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    (0..count)
+                        .map(|i| mlirDenseElementsAttrGetInt64Value(raw, at(i)))
+                        .collect(),
+                )
+                .ok()?,
+            ),
+            DType::Bool => Tensor::bool(
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    (0..count)
+                        .map(|i| mlirDenseElementsAttrGetBoolValue(raw, at(i)))
+                        .collect(),
+                )
+                .ok()?,
+            ),
         })
     }
 }
@@ -323,7 +441,13 @@ pub fn function_type<'c>(context: ContextRef<'c>, inputs: &[Type<'c>], results: 
     let results: Vec<mlir_sys::MlirType> = results.iter().map(|t| t.to_raw()).collect();
     // SAFETY: the context and types are valid; the C API copies both arrays.
     unsafe {
-        Type::from_raw(mlir_sys::mlirFunctionTypeGet(context_raw(&context), inputs.len() as isize, inputs.as_ptr(), results.len() as isize, results.as_ptr()))
+        Type::from_raw(mlir_sys::mlirFunctionTypeGet(
+            context_raw(&context),
+            inputs.len() as isize,
+            inputs.as_ptr(),
+            results.len() as isize,
+            results.as_ptr(),
+        ))
     }
 }
 
@@ -349,7 +473,10 @@ pub fn dense_from_bytes<'c>(ty: Type<'c>, bytes: &[u8]) -> Option<melior::ir::At
 /// Parses MLIR bytecode (or text) from bytes. Bytecode may hold NUL bytes, so this does
 /// not go through a C string. Returns `None` after emitting diagnostics on failure.
 pub fn parse_module_bytes<'c>(context: &'c Context, bytes: &[u8]) -> Option<melior::ir::Module<'c>> {
-    let source = mlir_sys::MlirStringRef { data: bytes.as_ptr().cast(), length: bytes.len() };
+    let source = mlir_sys::MlirStringRef {
+        data: bytes.as_ptr().cast(),
+        length: bytes.len(),
+    };
     // SAFETY: `source` points into `bytes`, alive for the call; the parser copies what it
     // keeps and returns an owned module or null.
     unsafe { melior::ir::Module::from_option_raw(mlir_sys::mlirModuleCreateParse(context.to_raw(), source)) }

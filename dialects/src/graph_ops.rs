@@ -29,19 +29,29 @@ mod tests {
 
     /// Builds `func.func @f(args) { <ops>; return }`, with `body` adding ops to the block,
     /// then verifies the module with MLIR's verifier and fuser's.
-    fn with_function(arg_types: &[&str], body: impl for<'c, 'a> Fn(&'c melior::Context, &Block<'c>, Location<'c>)) -> (bool, String) {
+    fn with_function(
+        arg_types: &[&str],
+        body: impl for<'c, 'a> Fn(&'c melior::Context, &Block<'c>, Location<'c>),
+    ) -> (bool, String) {
         let context = create_context().unwrap();
         let location = Location::unknown(&context);
         let module = Module::new(location);
         let types: Vec<Type> = arg_types.iter().map(|t| tensor(&context, t)).collect();
         let block = Block::new(&types.iter().map(|t| (*t, location)).collect::<Vec<_>>());
         body(&context, &block, location);
-        block.append_operation(melior::ir::operation::OperationBuilder::new("func.return", location).build().unwrap());
+        block.append_operation(
+            melior::ir::operation::OperationBuilder::new("func.return", location)
+                .build()
+                .unwrap(),
+        );
         let region = Region::new();
         region.append_block(block);
         let function = melior::ir::operation::OperationBuilder::new("func.func", location)
             .add_attributes(&[
-                (melior::ir::Identifier::new(&context, "sym_name"), StringAttribute::new(&context, "f").into()),
+                (
+                    melior::ir::Identifier::new(&context, "sym_name"),
+                    StringAttribute::new(&context, "f").into(),
+                ),
                 (
                     melior::ir::Identifier::new(&context, "function_type"),
                     TypeAttribute::new(FunctionType::new(&context, &types, &[]).into()).into(),
@@ -57,45 +67,54 @@ mod tests {
 
     #[test]
     fn conv_builder_and_accessors_round_trip() {
-        let (ok, text) = with_function(&["tensor<1x4x8x8xf32>", "tensor<8x4x3x3xf32>"], |context, block, location| {
-            let x = block.argument(0).unwrap().into();
-            let w = block.argument(1).unwrap().into();
-            let y = tensor(context, "tensor<1x8x4x4xf32>");
-            let op = Conv::build(location, x, w, None, y, &[1, 1], 1, &[3, 3], &[1, 1, 1, 1], &[2, 2]).unwrap();
-            let op = block.append_operation(op);
-            let conv = Conv::cast(op).expect("a conv with every attribute");
-            assert_eq!(conv.strides(), vec![2, 2]);
-            assert_eq!(conv.pads(), vec![1, 1, 1, 1]);
-            assert_eq!(conv.group(), 1);
-            assert_eq!(conv.kernel_shape(), vec![3, 3]);
-            assert!(conv.b().is_none());
-            assert_eq!(conv.w(), w);
-            assert_eq!(tensor_info(conv.y_result().r#type()).unwrap().shape, vec![Some(1), Some(8), Some(4), Some(4)]);
-            assert!(Relu::cast(op).is_none(), "cast checks the op name");
-        });
+        let (ok, text) = with_function(
+            &["tensor<1x4x8x8xf32>", "tensor<8x4x3x3xf32>"],
+            |context, block, location| {
+                let x = block.argument(0).unwrap().into();
+                let w = block.argument(1).unwrap().into();
+                let y = tensor(context, "tensor<1x8x4x4xf32>");
+                let op = Conv::build(location, x, w, None, y, &[1, 1], 1, &[3, 3], &[1, 1, 1, 1], &[2, 2]).unwrap();
+                let op = block.append_operation(op);
+                let conv = Conv::cast(op).expect("a conv with every attribute");
+                assert_eq!(conv.strides(), vec![2, 2]);
+                assert_eq!(conv.pads(), vec![1, 1, 1, 1]);
+                assert_eq!(conv.group(), 1);
+                assert_eq!(conv.kernel_shape(), vec![3, 3]);
+                assert!(conv.b().is_none());
+                assert_eq!(conv.w(), w);
+                assert_eq!(
+                    tensor_info(conv.y_result().r#type()).unwrap().shape,
+                    vec![Some(1), Some(8), Some(4), Some(4)]
+                );
+                assert!(Relu::cast(op).is_none(), "cast checks the op name");
+            },
+        );
         assert!(ok, "{text}");
         assert!(text.contains("strides = array<i64: 2, 2>"), "{text}");
     }
 
     #[test]
     fn families_and_optionals_get_segment_sizes() {
-        let (ok, text) = with_function(&["tensor<2x3xf32>", "tensor<4x3xf32>", "tensor<f32>"], |context, block, location| {
-            let a = block.argument(0).unwrap().into();
-            let b = block.argument(1).unwrap().into();
-            let hi = block.argument(2).unwrap().into();
-            let concat = Concat::build(location, &[a, b, a], tensor(context, "tensor<8x3xf32>"), 0).unwrap();
-            let concat = Concat::cast(block.append_operation(concat)).unwrap();
-            assert_eq!(concat.inputs(), vec![a, b, a]);
-            let clip = Clip::build(location, a, None, Some(hi), tensor(context, "tensor<2x3xf32>")).unwrap();
-            let clip = Clip::cast(block.append_operation(clip)).unwrap();
-            assert_eq!(clip.min(), None);
-            assert_eq!(clip.max(), Some(hi));
-            let too_many = vec![a; 17];
-            assert!(matches!(
-                Concat::build(location, &too_many, tensor(context, "tensor<34x3xf32>"), 0),
-                Err(crate::accessors::BuildError::FamilyLength { got: 17, max: 16, .. })
-            ));
-        });
+        let (ok, text) = with_function(
+            &["tensor<2x3xf32>", "tensor<4x3xf32>", "tensor<f32>"],
+            |context, block, location| {
+                let a = block.argument(0).unwrap().into();
+                let b = block.argument(1).unwrap().into();
+                let hi = block.argument(2).unwrap().into();
+                let concat = Concat::build(location, &[a, b, a], tensor(context, "tensor<8x3xf32>"), 0).unwrap();
+                let concat = Concat::cast(block.append_operation(concat)).unwrap();
+                assert_eq!(concat.inputs(), vec![a, b, a]);
+                let clip = Clip::build(location, a, None, Some(hi), tensor(context, "tensor<2x3xf32>")).unwrap();
+                let clip = Clip::cast(block.append_operation(clip)).unwrap();
+                assert_eq!(clip.min(), None);
+                assert_eq!(clip.max(), Some(hi));
+                let too_many = vec![a; 17];
+                assert!(matches!(
+                    Concat::build(location, &too_many, tensor(context, "tensor<34x3xf32>"), 0),
+                    Err(crate::accessors::BuildError::FamilyLength { got: 17, max: 16, .. })
+                ));
+            },
+        );
         assert!(ok, "{text}");
         assert!(text.contains("operandSegmentSizes = array<i32: 1, 0, 1>"), "{text}");
     }

@@ -13,9 +13,9 @@ pub mod constants;
 pub mod context;
 pub mod docs;
 pub mod eval;
-pub mod semantics;
 pub mod ffi;
 pub mod graph_ops;
+pub mod semantics;
 pub mod spec;
 pub mod verify;
 

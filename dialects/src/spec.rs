@@ -93,8 +93,12 @@ impl OpSpec {
 include!(concat!(env!("OUT_DIR"), "/op_specs.rs"));
 
 /// All op tables, one per dialect, in dependency order.
-pub const DIALECT_TABLES: [(&str, &[OpSpec]); 4] =
-    [("graph", GRAPH_OPS), ("ftensor", FTENSOR_OPS), ("hw", HW_OPS), ("cann", CANN_OPS)];
+pub const DIALECT_TABLES: [(&str, &[OpSpec]); 4] = [
+    ("graph", GRAPH_OPS),
+    ("ftensor", FTENSOR_OPS),
+    ("hw", HW_OPS),
+    ("cann", CANN_OPS),
+];
 
 /// Looks up an op of one of fuser's dialects by its full name (`graph.conv`).
 pub fn find_op(full_name: &str) -> Option<&'static OpSpec> {

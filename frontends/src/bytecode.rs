@@ -31,23 +31,34 @@ pub fn write(context: &Context, module: &mut Module, weights: &[Initializer]) ->
         } else {
             dense_from_bytes(ty, &w.bytes)
         };
-        entries.push((Identifier::new(context, &w.name), attribute.ok_or_else(|| format!("cannot encode weight '{}'", w.name))?));
+        entries.push((
+            Identifier::new(context, &w.name),
+            attribute.ok_or_else(|| format!("cannot encode weight '{}'", w.name))?,
+        ));
     }
     let dictionary = DictionaryAttribute::new(context, &entries);
-    module.as_operation_mut().set_attribute(WEIGHTS_ATTRIBUTE, dictionary.into());
+    module
+        .as_operation_mut()
+        .set_attribute(WEIGHTS_ATTRIBUTE, dictionary.into());
     Ok(module.as_operation().write_bytecode())
 }
 
 /// Parses bytecode written by [`write`]; returns the module and its weights.
-pub fn read<'c>(context: &'c Context, bytes: &[u8], file: &str) -> Result<(Module<'c>, HashMap<String, Tensor>), String> {
+pub fn read<'c>(
+    context: &'c Context,
+    bytes: &[u8],
+    file: &str,
+) -> Result<(Module<'c>, HashMap<String, Tensor>), String> {
     let module = parse_module_bytes(context, bytes).ok_or_else(|| format!("{file}: not valid MLIR bytecode"))?;
     let mut weights = HashMap::new();
     if let Ok(attribute) = module.as_operation().attribute(WEIGHTS_ATTRIBUTE) {
-        let dictionary = DictionaryAttribute::try_from(attribute).map_err(|_| format!("{file}: '{WEIGHTS_ATTRIBUTE}' is not a dictionary"))?;
+        let dictionary = DictionaryAttribute::try_from(attribute)
+            .map_err(|_| format!("{file}: '{WEIGHTS_ATTRIBUTE}' is not a dictionary"))?;
         for i in 0..dictionary.len() {
             let (name, value) = dictionary.element(i).map_err(|e| e.to_string())?;
             let name = name.as_string_ref().as_str().unwrap_or_default().to_string();
-            let tensor = dense_to_tensor(value).ok_or_else(|| format!("{file}: weight '{name}' is not a supported dense tensor"))?;
+            let tensor = dense_to_tensor(value)
+                .ok_or_else(|| format!("{file}: weight '{name}' is not a supported dense tensor"))?;
             weights.insert(name, tensor);
         }
     }

@@ -42,7 +42,11 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { shapes: HashMap::new(), fold_limit: 1 << 16, constant_limit: 16 }
+        ImportOptions {
+            shapes: HashMap::new(),
+            fold_limit: 1 << 16,
+            constant_limit: 16,
+        }
     }
 }
 
@@ -78,7 +82,10 @@ pub fn mlir_string(s: &str) -> String {
 }
 
 fn symbol_name(name: &str) -> String {
-    let mut s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect();
     if s.is_empty() {
         s = "main".into();
     } else if s.starts_with(|c: char| c.is_ascii_digit()) {
@@ -123,8 +130,13 @@ impl<'c, 'b> Emitter<'c, 'b> {
             Source::Constant(t) => Known::of(t),
             Source::Weight(i) => {
                 let w = &self.graph.initializers[*i];
-                let value = (w.len() <= self.options.fold_limit.min(4096)).then(|| w.tensor()).flatten();
-                Known { info: TypeInfo::fixed(w.dtype, &w.shape), value }
+                let value = (w.len() <= self.options.fold_limit.min(4096))
+                    .then(|| w.tensor())
+                    .flatten();
+                Known {
+                    info: TypeInfo::fixed(w.dtype, &w.shape),
+                    value,
+                }
             }
         })
     }
@@ -134,7 +146,8 @@ impl<'c, 'b> Emitter<'c, 'b> {
     }
 
     fn tensor_type(&self, info: &TypeInfo) -> Result<Type<'c>, ImportError> {
-        Type::parse(self.context, &info.mlir()).ok_or_else(|| self.error(format!("invalid result type {}", info.mlir())))
+        Type::parse(self.context, &info.mlir())
+            .ok_or_else(|| self.error(format!("invalid result type {}", info.mlir())))
     }
 
     fn constant(&mut self, tensor: &Tensor) -> Result<Value<'c, 'b>, ImportError> {
@@ -150,10 +163,16 @@ impl<'c, 'b> Emitter<'c, 'b> {
 
     /// The MLIR value of a graph value, materializing constants and weights.
     fn materialize(&mut self, name: &str) -> Result<Value<'c, 'b>, ImportError> {
-        let source = self.values.get(name).ok_or_else(|| self.error(format!("input '{name}' is not produced by any node, input or initializer")))?;
+        let source = self.values.get(name).ok_or_else(|| {
+            self.error(format!(
+                "input '{name}' is not produced by any node, input or initializer"
+            ))
+        })?;
         let value = match source {
             Source::Value(v, _) => return Ok(*v),
-            Source::Unknown => return Err(self.error(format!("input '{name}' comes from a node that was not imported"))),
+            Source::Unknown => {
+                return Err(self.error(format!("input '{name}' comes from a node that was not imported")));
+            }
             Source::Constant(t) => {
                 let t = t.clone();
                 self.constant(&t)?
@@ -163,7 +182,10 @@ impl<'c, 'b> Emitter<'c, 'b> {
                 let w = &self.graph.initializers[i];
                 let info = TypeInfo::fixed(w.dtype, &w.shape);
                 let op = OperationBuilder::new("graph.weight", self.location())
-                    .add_attributes(&[(Identifier::new(self.context, "name"), StringAttribute::new(self.context, &w.name).into())])
+                    .add_attributes(&[(
+                        Identifier::new(self.context, "name"),
+                        StringAttribute::new(self.context, &w.name).into(),
+                    )])
                     .add_results(&[self.tensor_type(&info)?])
                     .build()
                     .map_err(|e| self.error(e.to_string()))?;
@@ -185,7 +207,11 @@ impl<'c, 'b> Emitter<'c, 'b> {
 
     fn operand_known(&self, operand: &Operand) -> Result<Known, ImportError> {
         match operand {
-            Operand::Value(name) => self.known(name).ok_or_else(|| self.error(format!("input '{name}' is not produced by any node, input or initializer"))),
+            Operand::Value(name) => self.known(name).ok_or_else(|| {
+                self.error(format!(
+                    "input '{name}' is not produced by any node, input or initializer"
+                ))
+            }),
             Operand::Const(t) => Ok(Known::of(t)),
         }
     }
@@ -196,12 +222,18 @@ impl<'c, 'b> Emitter<'c, 'b> {
             Attr::Float(v) => AttrValue::Float(*v),
             Attr::Ints(v) => AttrValue::I64Array(v.clone()),
             Attr::Str(v) => AttrValue::String(v.clone()),
-            Attr::Tensor(t) => AttrValue::Attribute(tensor_attribute(self.context, t).ok_or_else(|| self.error("cannot encode a tensor attribute"))?),
+            Attr::Tensor(t) => AttrValue::Attribute(
+                tensor_attribute(self.context, t).ok_or_else(|| self.error("cannot encode a tensor attribute"))?,
+            ),
         })
     }
 
     fn emit(&mut self, n: &NormNode) -> Result<(), ImportError> {
-        let knowns: Vec<Option<Known>> = n.inputs.iter().map(|o| o.as_ref().map(|o| self.operand_known(o)).transpose()).collect::<Result<_, _>>()?;
+        let knowns: Vec<Option<Known>> = n
+            .inputs
+            .iter()
+            .map(|o| o.as_ref().map(|o| self.operand_known(o)).transpose())
+            .collect::<Result<_, _>>()?;
         let map_sem = |e: SemError, this: &Self| match e {
             SemError::Unsupported(m) => this.error(m).unsupported(),
             SemError::Invalid(m) => this.error(m),
@@ -229,9 +261,15 @@ impl<'c, 'b> Emitter<'c, 'b> {
         let infos = semantics::infer(n.op, &n.attrs, &knowns).map_err(|e| map_sem(e, self))?;
         // Fold when every operand is constant and the results are small.
         let all_constant = knowns.iter().all(|k| k.as_ref().is_none_or(|k| k.value.is_some()));
-        let small = infos.iter().all(|i| i.static_shape().is_some_and(|s| s.iter().product::<usize>() <= self.options.fold_limit));
+        let small = infos.iter().all(|i| {
+            i.static_shape()
+                .is_some_and(|s| s.iter().product::<usize>() <= self.options.fold_limit)
+        });
         if all_constant && (small || n.op == "constant_of_shape") {
-            let values: Vec<Option<Tensor>> = knowns.iter().map(|k| k.as_ref().and_then(|k| k.value.clone())).collect();
+            let values: Vec<Option<Tensor>> = knowns
+                .iter()
+                .map(|k| k.as_ref().and_then(|k| k.value.clone()))
+                .collect();
             if let Ok(outputs) = semantics::evaluate(n.op, &n.attrs, &values) {
                 for (slot, out) in n.outputs.iter().enumerate() {
                     if let (Some(name), Some(t)) = (out, outputs.get(slot)) {
@@ -251,7 +289,10 @@ impl<'c, 'b> Emitter<'c, 'b> {
         }
         let mut result_groups = Vec::new();
         for (slot, out) in n.outputs.iter().enumerate() {
-            let required = spec.results.get(slot).is_some_and(|s| s.arity == fuser_dialects::spec::Arity::Single);
+            let required = spec
+                .results
+                .get(slot)
+                .is_some_and(|s| s.arity == fuser_dialects::spec::Arity::Single);
             let present = out.is_some() || required;
             let info = infos.get(slot);
             result_groups.push(match (present, info) {
@@ -260,8 +301,14 @@ impl<'c, 'b> Emitter<'c, 'b> {
                 (false, _) => vec![],
             });
         }
-        let attributes: Vec<(&str, AttrValue)> = n.attrs.0.iter().map(|(k, v)| Ok((k.as_str(), self.attr_value(v)?))).collect::<Result<_, ImportError>>()?;
-        let op = build_op(self.location(), spec, operand_groups, result_groups.clone(), attributes).map_err(|e| self.error(e.to_string()))?;
+        let attributes: Vec<(&str, AttrValue)> = n
+            .attrs
+            .0
+            .iter()
+            .map(|(k, v)| Ok((k.as_str(), self.attr_value(v)?)))
+            .collect::<Result<_, ImportError>>()?;
+        let op = build_op(self.location(), spec, operand_groups, result_groups.clone(), attributes)
+            .map_err(|e| self.error(e.to_string()))?;
         let op = self.block.append_operation(op);
         let mut result_index = 0;
         for (slot, group) in result_groups.iter().enumerate() {
@@ -271,7 +318,8 @@ impl<'c, 'b> Emitter<'c, 'b> {
             let value: Value = op.result(result_index).expect("built with this result").into();
             result_index += 1;
             if let Some(Some(name)) = n.outputs.get(slot) {
-                self.values.insert(name.clone(), Source::Value(value, infos[slot].clone()));
+                self.values
+                    .insert(name.clone(), Source::Value(value, infos[slot].clone()));
             }
         }
         Ok(())
@@ -280,59 +328,111 @@ impl<'c, 'b> Emitter<'c, 'b> {
 
 /// The arguments' or results' `graph.name` attributes.
 fn name_attrs<'c>(context: &'c Context, names: &[&str]) -> Attribute<'c> {
-    let dicts: Vec<String> = names.iter().map(|n| format!("{{graph.name = {}}}", mlir_string(n))).collect();
+    let dicts: Vec<String> = names
+        .iter()
+        .map(|n| format!("{{graph.name = {}}}", mlir_string(n)))
+        .collect();
     Attribute::parse(context, &format!("[{}]", dicts.join(", "))).expect("name attributes parse")
 }
 
 /// Imports `graph` into a new module in `context`.
-pub fn import_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &ImportOptions) -> Result<Imported<'c>, ImportError> {
+pub fn import_graph<'c>(
+    context: &'c Context,
+    graph: &Graph,
+    file: &str,
+    options: &ImportOptions,
+) -> Result<Imported<'c>, ImportError> {
     emit_graph(context, graph, file, options, false).map(|(imported, _)| imported)
 }
 
 /// Imports as far as possible, collecting every node that cannot be imported instead of
 /// stopping at the first (nodes that depend on one are skipped silently). The module is
 /// partial when problems are returned.
-pub fn check_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &ImportOptions) -> Result<(Imported<'c>, Vec<ImportError>), ImportError> {
+pub fn check_graph<'c>(
+    context: &'c Context,
+    graph: &Graph,
+    file: &str,
+    options: &ImportOptions,
+) -> Result<(Imported<'c>, Vec<ImportError>), ImportError> {
     emit_graph(context, graph, file, options, true)
 }
 
-fn emit_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &ImportOptions, keep_going: bool) -> Result<(Imported<'c>, Vec<ImportError>), ImportError> {
+fn emit_graph<'c>(
+    context: &'c Context,
+    graph: &Graph,
+    file: &str,
+    options: &ImportOptions,
+    keep_going: bool,
+) -> Result<(Imported<'c>, Vec<ImportError>), ImportError> {
     let mut input_infos = Vec::new();
     for input in &graph.inputs {
-        let dtype = input.dtype.ok_or_else(|| ImportError::file(file, format!("input '{}' has no element type", input.name)))?;
+        let dtype = input
+            .dtype
+            .ok_or_else(|| ImportError::file(file, format!("input '{}' has no element type", input.name)))?;
         let shape = match (options.shapes.get(&input.name), &input.shape) {
             (Some(fixed), declared) => {
                 if let Some(d) = declared
                     && (d.len() != fixed.len() || d.iter().zip(fixed).any(|(a, b)| a.is_some_and(|a| a != *b)))
                 {
-                    return Err(ImportError::file(file, format!("--shape {}={fixed:?} contradicts the declared shape", input.name)));
+                    return Err(ImportError::file(
+                        file,
+                        format!("--shape {}={fixed:?} contradicts the declared shape", input.name),
+                    ));
                 }
                 fixed.iter().map(|&d| Some(d)).collect()
             }
             (None, Some(d)) => d.clone(),
-            (None, None) => return Err(ImportError::file(file, format!("input '{}' has no shape; give one with --shape", input.name)).unsupported()),
+            (None, None) => {
+                return Err(ImportError::file(
+                    file,
+                    format!("input '{}' has no shape; give one with --shape", input.name),
+                )
+                .unsupported());
+            }
         };
         input_infos.push(TypeInfo::new(dtype, shape));
     }
     for name in options.shapes.keys() {
         if !graph.inputs.iter().any(|i| &i.name == name) {
-            return Err(ImportError::file(file, format!("--shape names '{name}', which is not a graph input")));
+            return Err(ImportError::file(
+                file,
+                format!("--shape names '{name}', which is not a graph input"),
+            ));
         }
     }
     let location = Location::new(context, file, 0, 0);
     let arg_types: Vec<Type> = input_infos
         .iter()
         .zip(&graph.inputs)
-        .map(|(i, input)| Type::parse(context, &i.mlir()).ok_or_else(|| ImportError::file(file, format!("input '{}' has an invalid type {}", input.name, i.mlir()))))
+        .map(|(i, input)| {
+            Type::parse(context, &i.mlir()).ok_or_else(|| {
+                ImportError::file(file, format!("input '{}' has an invalid type {}", input.name, i.mlir()))
+            })
+        })
         .collect::<Result<_, _>>()?;
     let block = Block::new(&arg_types.iter().map(|t| (*t, location)).collect::<Vec<_>>());
-    let mut emitter = Emitter { context, block: &block, file, graph, values: HashMap::new(), used_weights: Vec::new(), options, node: (String::new(), String::new()) };
+    let mut emitter = Emitter {
+        context,
+        block: &block,
+        file,
+        graph,
+        values: HashMap::new(),
+        used_weights: Vec::new(),
+        options,
+        node: (String::new(), String::new()),
+    };
     for (i, input) in graph.inputs.iter().enumerate() {
-        emitter.values.insert(input.name.clone(), Source::Value(block.argument(i).expect("argument").into(), input_infos[i].clone()));
+        emitter.values.insert(
+            input.name.clone(),
+            Source::Value(block.argument(i).expect("argument").into(), input_infos[i].clone()),
+        );
     }
     for (i, w) in graph.initializers.iter().enumerate() {
         let source = if w.len() <= options.constant_limit {
-            Source::Constant(w.tensor().ok_or_else(|| ImportError::file(file, format!("initializer '{}' is inconsistent", w.name)))?)
+            Source::Constant(
+                w.tensor()
+                    .ok_or_else(|| ImportError::file(file, format!("initializer '{}' is inconsistent", w.name)))?,
+            )
         } else {
             Source::Weight(i)
         };
@@ -341,7 +441,12 @@ fn emit_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &Imp
     let mut problems = Vec::new();
     for node in &graph.nodes {
         emitter.node = (node.name.clone(), node.op_type.clone());
-        if keep_going && node.inputs.iter().any(|i| matches!(emitter.values.get(i), Some(Source::Unknown))) {
+        if keep_going
+            && node
+                .inputs
+                .iter()
+                .any(|i| matches!(emitter.values.get(i), Some(Source::Unknown)))
+        {
             for o in &node.outputs {
                 emitter.values.insert(o.clone(), Source::Unknown);
             }
@@ -373,11 +478,18 @@ fn emit_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &Imp
             continue;
         }
         output_names.push(&output.name);
-        let value = emitter.materialize(&output.name).map_err(|_| ImportError::file(file, format!("output '{}' is not produced by any node", output.name)))?;
+        let value = emitter
+            .materialize(&output.name)
+            .map_err(|_| ImportError::file(file, format!("output '{}' is not produced by any node", output.name)))?;
         result_types.push(value.r#type());
         results.push(value);
     }
-    block.append_operation(OperationBuilder::new("func.return", location).add_operands(&results).build().map_err(|e| ImportError::file(file, e.to_string()))?);
+    block.append_operation(
+        OperationBuilder::new("func.return", location)
+            .add_operands(&results)
+            .build()
+            .map_err(|e| ImportError::file(file, e.to_string()))?,
+    );
     let used: Vec<Initializer> = {
         let mut idx = emitter.used_weights.clone();
         idx.sort_unstable();
@@ -391,10 +503,19 @@ fn emit_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &Imp
     let input_names: Vec<&str> = graph.inputs.iter().map(|i| i.name.as_str()).collect();
     let function = OperationBuilder::new("func.func", location)
         .add_attributes(&[
-            (Identifier::new(context, "sym_name"), StringAttribute::new(context, &function_name).into()),
-            (Identifier::new(context, "function_type"), TypeAttribute::new(FunctionType::new(context, &arg_types, &result_types).into()).into()),
+            (
+                Identifier::new(context, "sym_name"),
+                StringAttribute::new(context, &function_name).into(),
+            ),
+            (
+                Identifier::new(context, "function_type"),
+                TypeAttribute::new(FunctionType::new(context, &arg_types, &result_types).into()).into(),
+            ),
             (Identifier::new(context, "arg_attrs"), name_attrs(context, &input_names)),
-            (Identifier::new(context, "res_attrs"), name_attrs(context, &output_names)),
+            (
+                Identifier::new(context, "res_attrs"),
+                name_attrs(context, &output_names),
+            ),
         ])
         .add_regions([region])
         .build()
@@ -409,7 +530,16 @@ fn emit_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &Imp
         let handler = context.attach_diagnostic_handler(move |d| {
             if sink.borrow().is_none() {
                 let location = d.location();
-                let node = if location.is_name() { location.name_value().as_string_ref().as_str().unwrap_or_default().to_string() } else { String::new() };
+                let node = if location.is_name() {
+                    location
+                        .name_value()
+                        .as_string_ref()
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                } else {
+                    String::new()
+                };
                 *sink.borrow_mut() = Some((node, d.to_string()));
             }
             true
@@ -418,10 +548,25 @@ fn emit_graph<'c>(context: &'c Context, graph: &Graph, file: &str, options: &Imp
         context.detach_diagnostic_handler(handler);
         if !ok {
             let (node, message) = first.borrow().clone().unwrap_or_default();
-            let op = graph.nodes.iter().find(|n| n.name == node).map(|n| n.op_type.clone()).unwrap_or_default();
-            return Err(if node.is_empty() { ImportError::file(file, message) } else { ImportError::node(file, &node, &op, message) });
+            let op = graph
+                .nodes
+                .iter()
+                .find(|n| n.name == node)
+                .map(|n| n.op_type.clone())
+                .unwrap_or_default();
+            return Err(if node.is_empty() {
+                ImportError::file(file, message)
+            } else {
+                ImportError::node(file, &node, &op, message)
+            });
         }
     }
-    Ok((Imported { module, weights: used, function: function_name }, problems))
+    Ok((
+        Imported {
+            module,
+            weights: used,
+            function: function_name,
+        },
+        problems,
+    ))
 }
-

@@ -16,10 +16,20 @@ pub struct ImportError {
 
 impl ImportError {
     pub fn file(file: &str, message: impl Into<String>) -> Self {
-        ImportError { file: file.to_string(), node: None, message: message.into(), unsupported: false }
+        ImportError {
+            file: file.to_string(),
+            node: None,
+            message: message.into(),
+            unsupported: false,
+        }
     }
     pub fn node(file: &str, name: &str, op: &str, message: impl Into<String>) -> Self {
-        ImportError { file: file.to_string(), node: Some((name.to_string(), op.to_string())), message: message.into(), unsupported: false }
+        ImportError {
+            file: file.to_string(),
+            node: Some((name.to_string(), op.to_string())),
+            message: message.into(),
+            unsupported: false,
+        }
     }
     pub fn unsupported(mut self) -> Self {
         self.unsupported = true;

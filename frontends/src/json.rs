@@ -46,13 +46,22 @@ impl Reader<'_> {
     }
 
     fn string<'v>(&self, o: &'v Map<String, Value>, key: &str, at: &str) -> Result<&'v str, ImportError> {
-        o.get(key).and_then(Value::as_str).ok_or_else(|| self.err(at, format!("'{key}' must be a string")))
+        o.get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.err(at, format!("'{key}' must be a string")))
     }
 
     fn strings(&self, o: &Map<String, Value>, key: &str, at: &str) -> Result<Vec<String>, ImportError> {
         match o.get(key) {
             None => Ok(vec![]),
-            Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_string).ok_or_else(|| self.err(at, format!("'{key}' must hold strings")))).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.err(at, format!("'{key}' must hold strings")))
+                })
+                .collect(),
             Some(_) => Err(self.err(at, format!("'{key}' must be a list of strings"))),
         }
     }
@@ -68,7 +77,11 @@ impl Reader<'_> {
             Some(Value::Array(dims)) => dims
                 .iter()
                 .map(|d| match d {
-                    Value::Number(n) => n.as_i64().filter(|&v| v >= 0).map(Some).ok_or_else(|| self.err(at, "dims must be non-negative integers")),
+                    Value::Number(n) => n
+                        .as_i64()
+                        .filter(|&v| v >= 0)
+                        .map(Some)
+                        .ok_or_else(|| self.err(at, "dims must be non-negative integers")),
                     Value::Null | Value::String(_) => Ok(None),
                     _ => Err(self.err(at, "a dim is an integer, null or a name")),
                 })
@@ -80,8 +93,16 @@ impl Reader<'_> {
 
     fn value_decl(&self, v: &Value, at: &str) -> Result<ValueDecl, ImportError> {
         let o = self.object(v, at)?;
-        let dtype = if o.contains_key("dtype") { Some(self.dtype(o, at)?) } else { None };
-        Ok(ValueDecl { name: self.string(o, "name", at)?.to_string(), dtype, shape: self.shape(o, at)? })
+        let dtype = if o.contains_key("dtype") {
+            Some(self.dtype(o, at)?)
+        } else {
+            None
+        };
+        Ok(ValueDecl {
+            name: self.string(o, "name", at)?.to_string(),
+            dtype,
+            shape: self.shape(o, at)?,
+        })
     }
 
     /// A tensor written as {"dtype", "shape", "data"} (data flat, row-major) or {"npy"}.
@@ -90,7 +111,10 @@ impl Reader<'_> {
         if let Some(path) = o.get("npy") {
             let path = path.as_str().ok_or_else(|| self.err(at, "'npy' must be a path"))?;
             if Path::new(path).is_absolute() || path.contains("..") {
-                return Err(self.err(at, format!("'npy' path '{path}' must be relative and inside the graph's folder")));
+                return Err(self.err(
+                    at,
+                    format!("'npy' path '{path}' must be relative and inside the graph's folder"),
+                ));
             }
             return crate::npy::read(&self.base.join(path)).map_err(|e| self.err(at, e));
         }
@@ -99,21 +123,54 @@ impl Reader<'_> {
             .shape(o, at)?
             .ok_or_else(|| self.err(at, "a tensor needs 'shape'"))?
             .into_iter()
-            .map(|d| d.map(|d| d as usize).ok_or_else(|| self.err(at, "a tensor's shape is static")))
+            .map(|d| {
+                d.map(|d| d as usize)
+                    .ok_or_else(|| self.err(at, "a tensor's shape is static"))
+            })
             .collect::<Result<_, _>>()?;
-        let data = o.get("data").and_then(Value::as_array).ok_or_else(|| self.err(at, "a tensor needs 'data' (a flat list) or 'npy'"))?;
+        let data = o
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| self.err(at, "a tensor needs 'data' (a flat list) or 'npy'"))?;
         let count: usize = shape.iter().product();
         if data.len() != count {
-            return Err(self.err(at, format!("'data' has {} values for shape {shape:?} ({count})", data.len())));
+            return Err(self.err(
+                at,
+                format!("'data' has {} values for shape {shape:?} ({count})", data.len()),
+            ));
         }
         let dims = IxDyn(&shape);
-        let number = |v: &Value| v.as_f64().or_else(|| v.as_bool().map(|b| if b { 1.0 } else { 0.0 })).ok_or_else(|| self.err(at, "'data' must hold numbers"));
+        let number = |v: &Value| {
+            v.as_f64()
+                .or_else(|| v.as_bool().map(|b| if b { 1.0 } else { 0.0 }))
+                .ok_or_else(|| self.err(at, "'data' must hold numbers"))
+        };
         Ok(match dtype {
-            d if d.is_float() => Tensor::float(d, ArrayD::from_shape_vec(dims, data.iter().map(number).collect::<Result<_, _>>()?).expect("count")),
-            DType::Bool => Tensor::bool(ArrayD::from_shape_vec(dims, data.iter().map(|v| number(v).map(|x| x != 0.0)).collect::<Result<_, _>>()?).expect("count")),
+            d if d.is_float() => Tensor::float(
+                d,
+                ArrayD::from_shape_vec(dims, data.iter().map(number).collect::<Result<_, _>>()?).expect("count"),
+            ),
+            DType::Bool => Tensor::bool(
+                ArrayD::from_shape_vec(
+                    dims,
+                    data.iter()
+                        .map(|v| number(v).map(|x| x != 0.0))
+                        .collect::<Result<_, _>>()?,
+                )
+                .expect("count"),
+            ),
             d => Tensor::int(
                 d,
-                ArrayD::from_shape_vec(dims, data.iter().map(|v| v.as_i64().ok_or_else(|| self.err(at, "integer 'data' must hold integers"))).collect::<Result<_, _>>()?).expect("count"),
+                ArrayD::from_shape_vec(
+                    dims,
+                    data.iter()
+                        .map(|v| {
+                            v.as_i64()
+                                .ok_or_else(|| self.err(at, "integer 'data' must hold integers"))
+                        })
+                        .collect::<Result<_, _>>()?,
+                )
+                .expect("count"),
             ),
         })
     }
@@ -123,9 +180,15 @@ impl Reader<'_> {
             Value::Number(n) if n.is_i64() => AttrValue::Int(n.as_i64().expect("i64")),
             Value::Number(n) => AttrValue::Float(n.as_f64().ok_or_else(|| self.err(at, "bad number"))? as f32),
             Value::String(s) => AttrValue::Str(s.clone()),
-            Value::Array(items) if items.iter().all(|i| i.is_i64()) => AttrValue::Ints(items.iter().map(|i| i.as_i64().expect("i64")).collect()),
-            Value::Array(items) if items.iter().all(Value::is_number) => AttrValue::Floats(items.iter().map(|i| i.as_f64().expect("number") as f32).collect()),
-            Value::Array(items) if items.iter().all(Value::is_string) => AttrValue::Strs(items.iter().map(|i| i.as_str().expect("string").to_string()).collect()),
+            Value::Array(items) if items.iter().all(|i| i.is_i64()) => {
+                AttrValue::Ints(items.iter().map(|i| i.as_i64().expect("i64")).collect())
+            }
+            Value::Array(items) if items.iter().all(Value::is_number) => {
+                AttrValue::Floats(items.iter().map(|i| i.as_f64().expect("number") as f32).collect())
+            }
+            Value::Array(items) if items.iter().all(Value::is_string) => {
+                AttrValue::Strs(items.iter().map(|i| i.as_str().expect("string").to_string()).collect())
+            }
             Value::Object(_) => AttrValue::Tensor(self.tensor(v, at)?),
             _ => return Err(self.err(at, "an attribute is a number, string, list or tensor")),
         })
@@ -134,7 +197,8 @@ impl Reader<'_> {
 
 /// Parses a JSON graph; `file` names it in errors and `base` locates `.npy` weights.
 pub fn parse_graph(text: &str, file: &str, base: &Path) -> Result<Graph, ImportError> {
-    let root: Value = serde_json::from_str(text).map_err(|e| ImportError::file(file, format!("not valid JSON: {e}")))?;
+    let root: Value =
+        serde_json::from_str(text).map_err(|e| ImportError::file(file, format!("not valid JSON: {e}")))?;
     let r = Reader { file, base };
     let o = r.object(&root, "the document")?;
     match o.get("format").and_then(Value::as_str) {
@@ -144,9 +208,17 @@ pub fn parse_graph(text: &str, file: &str, base: &Path) -> Result<Graph, ImportE
     if o.get("version").and_then(Value::as_i64) != Some(1) {
         return Err(r.err("the document", "'version' must be 1"));
     }
-    let opset = o.get("opset").and_then(Value::as_i64).ok_or_else(|| r.err("the document", "'opset' must be an integer"))?;
+    let opset = o
+        .get("opset")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| r.err("the document", "'opset' must be an integer"))?;
     if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
-        return Err(r.err("the document", format!("opset {opset} is outside the supported range {MIN_OPSET}..={MAX_OPSET}")).unsupported());
+        return Err(r
+            .err(
+                "the document",
+                format!("opset {opset} is outside the supported range {MIN_OPSET}..={MAX_OPSET}"),
+            )
+            .unsupported());
     }
     let list = |key: &str| -> Result<&Vec<Value>, ImportError> {
         match o.get(key) {
@@ -154,15 +226,28 @@ pub fn parse_graph(text: &str, file: &str, base: &Path) -> Result<Graph, ImportE
             _ => Err(r.err("the document", format!("'{key}' must be a list"))),
         }
     };
-    let inputs = list("inputs")?.iter().enumerate().map(|(i, v)| r.value_decl(v, &format!("inputs[{i}]"))).collect::<Result<_, _>>()?;
-    let outputs = list("outputs")?.iter().enumerate().map(|(i, v)| r.value_decl(v, &format!("outputs[{i}]"))).collect::<Result<_, _>>()?;
+    let inputs = list("inputs")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| r.value_decl(v, &format!("inputs[{i}]")))
+        .collect::<Result<_, _>>()?;
+    let outputs = list("outputs")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| r.value_decl(v, &format!("outputs[{i}]")))
+        .collect::<Result<_, _>>()?;
     let mut initializers = Vec::new();
     if o.contains_key("weights") {
         for (i, w) in list("weights")?.iter().enumerate() {
             let at = format!("weights[{i}]");
             let name = r.string(r.object(w, &at)?, "name", &at)?.to_string();
             let tensor = r.tensor(w, &format!("weight '{name}'"))?;
-            initializers.push(Initializer { name, dtype: tensor.dtype, shape: tensor.shape().to_vec(), bytes: tensor_bytes(&tensor) });
+            initializers.push(Initializer {
+                name,
+                dtype: tensor.dtype,
+                shape: tensor.shape().to_vec(),
+                bytes: tensor_bytes(&tensor),
+            });
         }
     }
     let mut nodes = Vec::new();
@@ -170,7 +255,11 @@ pub fn parse_graph(text: &str, file: &str, base: &Path) -> Result<Graph, ImportE
         let at = format!("nodes[{i}]");
         let no = r.object(n, &at)?;
         let op = r.string(no, "op", &at)?.to_string();
-        let name = no.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("{op}_{i}"));
+        let name = no
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{op}_{i}"));
         let mut attrs = BTreeMap::new();
         if let Some(a) = no.get("attrs") {
             for (k, v) in r.object(a, &format!("node '{name}' attrs"))? {
@@ -186,7 +275,14 @@ pub fn parse_graph(text: &str, file: &str, base: &Path) -> Result<Graph, ImportE
             attrs,
         });
     }
-    Ok(Graph { name: o.get("name").and_then(Value::as_str).unwrap_or("main").to_string(), inputs, outputs, nodes, initializers, opset })
+    Ok(Graph {
+        name: o.get("name").and_then(Value::as_str).unwrap_or("main").to_string(),
+        inputs,
+        outputs,
+        nodes,
+        initializers,
+        opset,
+    })
 }
 
 /// Reads a JSON graph file.

@@ -26,6 +26,9 @@ pub fn load_graph_file(path: &std::path::Path) -> Result<model::Graph, ImportErr
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => json::load_graph(path),
         Some("onnx") => onnx::load_model(path),
-        _ => Err(ImportError::file(&path.display().to_string(), "unknown model kind (expected .onnx or .json)")),
+        _ => Err(ImportError::file(
+            &path.display().to_string(),
+            "unknown model kind (expected .onnx or .json)",
+        )),
     }
 }

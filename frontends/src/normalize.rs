@@ -36,11 +36,17 @@ pub struct NormError {
 }
 
 fn unsupported<T>(message: impl Into<String>) -> Result<T, NormError> {
-    Err(NormError { message: message.into(), unsupported: true })
+    Err(NormError {
+        message: message.into(),
+        unsupported: true,
+    })
 }
 
 fn malformed<T>(message: impl Into<String>) -> Result<T, NormError> {
-    Err(NormError { message: message.into(), unsupported: false })
+    Err(NormError {
+        message: message.into(),
+        unsupported: false,
+    })
 }
 
 /// The slot count of a family (`inputs_0` .. `inputs_15`).
@@ -48,15 +54,100 @@ pub const FAMILY: usize = 16;
 
 /// The ONNX ops (default domain) the normalizer accepts.
 pub const SUPPORTED_OPS: &[&str] = &[
-    "Abs", "Add", "And", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "CastLike", "Ceil", "Clip", "Concat",
-    "Constant", "ConstantOfShape", "Conv", "ConvTranspose", "Cos", "CumSum", "DepthToSpace", "Div", "Dropout", "Einsum",
-    "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements", "Gelu", "Gemm",
-    "GlobalAveragePool", "GlobalMaxPool", "Greater", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization",
-    "LayerNormalization", "LeakyRelu", "Less", "Log", "LogSoftmax", "LRN", "MatMul", "Max", "MaxPool", "Mean", "Min",
-    "Mod", "Mul", "Neg", "Not", "Or", "Pad", "Pow", "PRelu", "Range", "Reciprocal", "ReduceL2", "ReduceMax",
-    "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "Relu", "Reshape", "Resize", "RMSNormalization", "ScatterND",
-    "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Slice", "Softmax", "Softplus", "Softsign", "SpaceToDepth", "Split",
-    "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Tile", "TopK", "Transpose", "Trilu", "Unsqueeze", "Upsample", "Where",
+    "Abs",
+    "Add",
+    "And",
+    "ArgMax",
+    "AveragePool",
+    "BatchNormalization",
+    "Cast",
+    "CastLike",
+    "Ceil",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "ConvTranspose",
+    "Cos",
+    "CumSum",
+    "DepthToSpace",
+    "Div",
+    "Dropout",
+    "Einsum",
+    "Elu",
+    "Equal",
+    "Erf",
+    "Exp",
+    "Expand",
+    "Flatten",
+    "Floor",
+    "Gather",
+    "GatherElements",
+    "Gelu",
+    "Gemm",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Greater",
+    "HardSigmoid",
+    "HardSwish",
+    "Identity",
+    "InstanceNormalization",
+    "LayerNormalization",
+    "LeakyRelu",
+    "Less",
+    "Log",
+    "LogSoftmax",
+    "LRN",
+    "MatMul",
+    "Max",
+    "MaxPool",
+    "Mean",
+    "Min",
+    "Mod",
+    "Mul",
+    "Neg",
+    "Not",
+    "Or",
+    "Pad",
+    "Pow",
+    "PRelu",
+    "Range",
+    "Reciprocal",
+    "ReduceL2",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "RMSNormalization",
+    "ScatterND",
+    "Selu",
+    "Shape",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Slice",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "SpaceToDepth",
+    "Split",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Sum",
+    "Tanh",
+    "Tile",
+    "TopK",
+    "Transpose",
+    "Trilu",
+    "Unsqueeze",
+    "Upsample",
+    "Where",
 ];
 
 /// ONNX attributes of one node, with the set an op accepts.
@@ -146,10 +237,15 @@ fn i64s(values: &[i64]) -> Operand {
 impl<'n, 'l> Builder<'n, 'l> {
     /// ONNX input `i` (empty names are absent optionals).
     fn input(&self, i: usize) -> Option<Operand> {
-        self.node.inputs.get(i).filter(|n| !n.is_empty()).map(|n| Operand::Value(n.clone()))
+        self.node
+            .inputs
+            .get(i)
+            .filter(|n| !n.is_empty())
+            .map(|n| Operand::Value(n.clone()))
     }
     fn required(&self, i: usize) -> Result<Operand, NormError> {
-        self.input(i).map_or_else(|| malformed(format!("input #{i} is required")), Ok)
+        self.input(i)
+            .map_or_else(|| malformed(format!("input #{i} is required")), Ok)
     }
     fn output(&self, i: usize) -> Option<String> {
         self.node.outputs.get(i).filter(|n| !n.is_empty()).cloned()
@@ -167,14 +263,21 @@ impl<'n, 'l> Builder<'n, 'l> {
         }
     }
     fn rank_of(&self, operand: &Operand) -> Result<usize, NormError> {
-        self.info_of(operand).map(|i| i.rank()).map_or_else(|| unsupported("needs an input of known rank"), Ok)
+        self.info_of(operand)
+            .map(|i| i.rank())
+            .map_or_else(|| unsupported("needs an input of known rank"), Ok)
     }
     fn temp(&mut self) -> String {
         self.temps += 1;
         format!("{}/normalized_{}", self.node.name, self.temps)
     }
     fn push(&mut self, op: &'static str, attrs: Attrs, inputs: Vec<Option<Operand>>, outputs: Vec<Option<String>>) {
-        self.out.push(NormNode { op, attrs, inputs, outputs });
+        self.out.push(NormNode {
+            op,
+            attrs,
+            inputs,
+            outputs,
+        });
     }
     /// Emits `op` with one result into a fresh temporary and returns it.
     fn push_temp(&mut self, op: &'static str, attrs: Attrs, inputs: Vec<Option<Operand>>) -> Operand {
@@ -199,7 +302,14 @@ fn attrs(pairs: Vec<(&str, Attr)>) -> Attrs {
 }
 
 /// `pads` from auto_pad for a sliding window over `spatial` input dims.
-fn auto_pads(mode: &str, spatial: &[Option<i64>], kernel: &[i64], strides: &[i64], dilations: &[i64], explicit: Option<Vec<i64>>) -> Result<Vec<i64>, NormError> {
+fn auto_pads(
+    mode: &str,
+    spatial: &[Option<i64>],
+    kernel: &[i64],
+    strides: &[i64],
+    dilations: &[i64],
+    explicit: Option<Vec<i64>>,
+) -> Result<Vec<i64>, NormError> {
     let n = kernel.len();
     match mode {
         "NOTSET" => Ok(explicit.unwrap_or_else(|| vec![0; 2 * n])),
@@ -213,7 +323,13 @@ fn auto_pads(mode: &str, spatial: &[Option<i64>], kernel: &[i64], strides: &[i64
                 let out = (input + strides[i] - 1) / strides[i];
                 let total = ((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - input).max(0);
                 let (small, large) = (total / 2, total - total / 2);
-                if mode == "SAME_UPPER" { pads[i] = small; pads[i + n] = large; } else { pads[i] = large; pads[i + n] = small; }
+                if mode == "SAME_UPPER" {
+                    pads[i] = small;
+                    pads[i + n] = large;
+                } else {
+                    pads[i] = large;
+                    pads[i + n] = small;
+                }
             }
             Ok(pads)
         }
@@ -244,12 +360,22 @@ pub fn normalize(node: &Node, opset: i64, lookup: &dyn Lookup) -> Result<Vec<Nor
     if let Some(v) = since(&node.op_type)
         && opset < v
     {
-        return malformed(format!("{} exists from opset {v} on, but the model imports opset {opset}", node.op_type));
+        return malformed(format!(
+            "{} exists from opset {v} on, but the model imports opset {opset}",
+            node.op_type
+        ));
     }
     if node.op_type == "Upsample" && opset >= 10 {
-        return malformed(format!("Upsample was removed in opset 10 (use Resize), and the model imports opset {opset}"));
+        return malformed(format!(
+            "Upsample was removed in opset 10 (use Resize), and the model imports opset {opset}"
+        ));
     }
-    let mut b = Builder { node, lookup, out: Vec::new(), temps: 0 };
+    let mut b = Builder {
+        node,
+        lookup,
+        out: Vec::new(),
+        temps: 0,
+    };
     normalize_into(&mut b, opset)?;
     Ok(b.out)
 }
@@ -314,20 +440,31 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
     }
     if let Some(graph_op) = binary(op) {
         let a = OnnxAttrs::new(node, &["broadcast", "axis"])?;
-        let count = if graph_op == "where" || graph_op == "range" { 3 } else { 2 };
+        let count = if graph_op == "where" || graph_op == "range" {
+            3
+        } else {
+            2
+        };
         let mut inputs: Vec<Option<Operand>> = (0..count).map(|i| b.required(i).map(Some)).collect::<Result<_, _>>()?;
         // Opsets before 7: `broadcast = 1` aligns B with A starting at `axis`.
         if a.int("broadcast", 0)? == 1
-            && let (Some(ra), Some(Some(Operand::Value(_)))) = (b.info_of(inputs[0].as_ref().unwrap()).map(|i| i.rank()), inputs.get(1))
+            && let (Some(ra), Some(Some(Operand::Value(_)))) =
+                (b.info_of(inputs[0].as_ref().unwrap()).map(|i| i.rank()), inputs.get(1))
         {
-            let bshape = b.info_of(inputs[1].as_ref().unwrap()).map_or_else(|| unsupported("legacy broadcast needs B's shape"), Ok)?;
+            let bshape = b
+                .info_of(inputs[1].as_ref().unwrap())
+                .map_or_else(|| unsupported("legacy broadcast needs B's shape"), Ok)?;
             let axis = a.int("axis", (ra - bshape.rank()) as i64)?;
             let axis = if axis < 0 { axis + ra as i64 } else { axis } as usize;
             let mut target: Vec<i64> = bshape.shape.iter().map(|d| d.unwrap_or(-1)).collect();
             target.splice(0..0, std::iter::repeat_n(1, 0));
             let trailing = ra - axis - bshape.rank();
             target.extend(std::iter::repeat_n(1, trailing));
-            let reshaped = b.push_temp("reshape", attrs(vec![("allowzero", Attr::Int(0))]), vec![inputs[1].take(), Some(i64s(&target))]);
+            let reshaped = b.push_temp(
+                "reshape",
+                attrs(vec![("allowzero", Attr::Int(0))]),
+                vec![inputs[1].take(), Some(i64s(&target))],
+            );
             inputs[1] = Some(reshaped);
         }
         return b.simple(graph_op, Attrs::default(), inputs);
@@ -344,7 +481,12 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             if inputs.is_empty() {
                 return malformed("needs at least one input");
             }
-            let graph_op = match op { "Max" => "max", "Min" => "min", "Mean" => "mean", _ => "sum" };
+            let graph_op = match op {
+                "Max" => "max",
+                "Min" => "min",
+                "Mean" => "mean",
+                _ => "sum",
+            };
             if op == "Sum" && inputs.len() == 2 {
                 return b.simple("add", Attrs::default(), inputs.into_iter().map(Some).collect());
             }
@@ -352,7 +494,10 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 let sum = nest(b, "sum", Attrs::default(), inputs.clone());
                 let n = Operand::Const(Tensor::f32(&[], vec![inputs.len() as f32]));
                 let dtype = b.info_of(&inputs[0]).map(|i| i.dtype).unwrap_or(DType::F32);
-                let n = match n { Operand::Const(t) => Operand::Const(t.cast(dtype)), v => v };
+                let n = match n {
+                    Operand::Const(t) => Operand::Const(t.cast(dtype)),
+                    v => v,
+                };
                 return b.simple("div", Attrs::default(), vec![Some(sum), Some(n)]);
             }
             let folded = nest_last(b, graph_op, Attrs::default(), inputs);
@@ -376,16 +521,38 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             if inputs.len() > FAMILY {
                 return unsupported(format!("Einsum of more than {FAMILY} inputs"));
             }
-            b.simple("einsum", attrs(vec![("equation", Attr::Str(a.string("equation", "")?))]), family(inputs))
+            b.simple(
+                "einsum",
+                attrs(vec![("equation", Attr::Str(a.string("equation", "")?))]),
+                family(inputs),
+            )
         }
         "ArgMax" => {
             let a = OnnxAttrs::new(node, &["axis", "keepdims", "select_last_index"])?;
             let x = b.required(0)?;
-            b.simple("arg_max", attrs(vec![("axis", Attr::Int(a.int("axis", 0)?)), ("keepdims", Attr::Int(a.int("keepdims", 1)?)), ("select_last_index", Attr::Int(a.int("select_last_index", 0)?))]), vec![Some(x)])
+            b.simple(
+                "arg_max",
+                attrs(vec![
+                    ("axis", Attr::Int(a.int("axis", 0)?)),
+                    ("keepdims", Attr::Int(a.int("keepdims", 1)?)),
+                    ("select_last_index", Attr::Int(a.int("select_last_index", 0)?)),
+                ]),
+                vec![Some(x)],
+            )
         }
         "AveragePool" | "MaxPool" | "Conv" | "ConvTranspose" => window_op(b, op, opset),
         "BatchNormalization" => {
-            let a = OnnxAttrs::new(node, &["epsilon", "momentum", "spatial", "is_test", "training_mode", "consumed_inputs"])?;
+            let a = OnnxAttrs::new(
+                node,
+                &[
+                    "epsilon",
+                    "momentum",
+                    "spatial",
+                    "is_test",
+                    "training_mode",
+                    "consumed_inputs",
+                ],
+            )?;
             if a.int("spatial", 1)? != 1 {
                 return unsupported("spatial = 0");
             }
@@ -393,7 +560,14 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 return unsupported("training mode (only inference is supported)");
             }
             let inputs = (0..5).map(|i| b.required(i).map(Some)).collect::<Result<_, _>>()?;
-            b.simple("batch_normalization", attrs(vec![("epsilon", Attr::Float(a.float("epsilon", 1e-5)?)), ("momentum", Attr::Float(a.float("momentum", 0.9)?))]), inputs)
+            b.simple(
+                "batch_normalization",
+                attrs(vec![
+                    ("epsilon", Attr::Float(a.float("epsilon", 1e-5)?)),
+                    ("momentum", Attr::Float(a.float("momentum", 0.9)?)),
+                ]),
+                inputs,
+            )
         }
         "Cast" => {
             let a = OnnxAttrs::new(node, &["to", "saturate", "round_mode"])?;
@@ -405,14 +579,30 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 return unsupported("round_mode other than 'up'");
             }
             let x = b.required(0)?;
-            b.simple("cast", attrs(vec![("saturate", Attr::Int(a.int("saturate", 1)?)), ("to", Attr::Int(to))]), vec![Some(x)])
+            b.simple(
+                "cast",
+                attrs(vec![
+                    ("saturate", Attr::Int(a.int("saturate", 1)?)),
+                    ("to", Attr::Int(to)),
+                ]),
+                vec![Some(x)],
+            )
         }
         "CastLike" => {
             let a = OnnxAttrs::new(node, &["saturate", "round_mode"])?;
             let like = b.required(1)?;
-            let dtype = b.info_of(&like).map_or_else(|| unsupported("CastLike target of unknown type"), |i| Ok(i.dtype))?;
+            let dtype = b
+                .info_of(&like)
+                .map_or_else(|| unsupported("CastLike target of unknown type"), |i| Ok(i.dtype))?;
             let x = b.required(0)?;
-            b.simple("cast", attrs(vec![("saturate", Attr::Int(a.int("saturate", 1)?)), ("to", Attr::Int(dtype.onnx_code()))]), vec![Some(x)])
+            b.simple(
+                "cast",
+                attrs(vec![
+                    ("saturate", Attr::Int(a.int("saturate", 1)?)),
+                    ("to", Attr::Int(dtype.onnx_code())),
+                ]),
+                vec![Some(x)],
+            )
         }
         "Clip" => {
             let a = OnnxAttrs::new(node, &["min", "max"])?;
@@ -420,15 +610,40 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             let (lo, hi) = if opset < 11 {
                 let dtype = b.info_of(&x).map(|i| i.dtype).unwrap_or(DType::F32);
                 let c = |v: f64| Operand::Const(Tensor::f32(&[], vec![v as f32]).cast(dtype));
-                (a.get("min").is_some().then(|| c(a.float("min", f32::MIN).unwrap_or(0.0))), a.get("max").is_some().then(|| c(a.float("max", f32::MAX).unwrap_or(0.0))))
+                (
+                    a.get("min")
+                        .is_some()
+                        .then(|| c(a.float("min", f32::MIN).unwrap_or(0.0))),
+                    a.get("max")
+                        .is_some()
+                        .then(|| c(a.float("max", f32::MAX).unwrap_or(0.0))),
+                )
             } else {
                 (b.input(1), b.input(2))
             };
             b.simple("clip", Attrs::default(), vec![Some(x), lo, hi])
         }
         "Constant" => {
-            let a = OnnxAttrs::new(node, &["value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings", "sparse_value"])?;
-            let value = match (a.get("value"), a.get("value_float"), a.get("value_floats"), a.get("value_int"), a.get("value_ints")) {
+            let a = OnnxAttrs::new(
+                node,
+                &[
+                    "value",
+                    "value_float",
+                    "value_floats",
+                    "value_int",
+                    "value_ints",
+                    "value_string",
+                    "value_strings",
+                    "sparse_value",
+                ],
+            )?;
+            let value = match (
+                a.get("value"),
+                a.get("value_float"),
+                a.get("value_floats"),
+                a.get("value_int"),
+                a.get("value_ints"),
+            ) {
                 (Some(AttrValue::Tensor(t)), ..) => t.clone(),
                 (_, Some(AttrValue::Float(v)), ..) => Tensor::f32(&[], vec![*v]),
                 (_, _, Some(AttrValue::Floats(v)), ..) => Tensor::f32(&[v.len()], v.clone()),
@@ -445,24 +660,56 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 None => Tensor::f32(&[1], vec![0.0]),
                 _ => return malformed("attribute 'value' must be a tensor"),
             };
-            let value = if value.shape().is_empty() { Tensor { dtype: value.dtype, data: reshape_data(&value, &[1]) } } else { value };
+            let value = if value.shape().is_empty() {
+                Tensor {
+                    dtype: value.dtype,
+                    data: reshape_data(&value, &[1]),
+                }
+            } else {
+                value
+            };
             let shape = b.required(0)?;
-            b.simple("constant_of_shape", attrs(vec![("value", Attr::Tensor(value))]), vec![Some(shape)])
+            b.simple(
+                "constant_of_shape",
+                attrs(vec![("value", Attr::Tensor(value))]),
+                vec![Some(shape)],
+            )
         }
         "CumSum" => {
             let a = OnnxAttrs::new(node, &["exclusive", "reverse"])?;
             let inputs = vec![Some(b.required(0)?), Some(b.required(1)?)];
-            b.simple("cum_sum", attrs(vec![("exclusive", Attr::Int(a.int("exclusive", 0)?)), ("reverse", Attr::Int(a.int("reverse", 0)?))]), inputs)
+            b.simple(
+                "cum_sum",
+                attrs(vec![
+                    ("exclusive", Attr::Int(a.int("exclusive", 0)?)),
+                    ("reverse", Attr::Int(a.int("reverse", 0)?)),
+                ]),
+                inputs,
+            )
         }
         "DepthToSpace" => {
             let a = OnnxAttrs::new(node, &["blocksize", "mode"])?;
             let x = b.required(0)?;
-            b.simple("depth_to_space", attrs(vec![("blocksize", Attr::Int(a.required_int("blocksize")?)), ("mode", Attr::Str(a.string("mode", "DCR")?))]), vec![Some(x)])
+            b.simple(
+                "depth_to_space",
+                attrs(vec![
+                    ("blocksize", Attr::Int(a.required_int("blocksize")?)),
+                    ("mode", Attr::Str(a.string("mode", "DCR")?)),
+                ]),
+                vec![Some(x)],
+            )
         }
         "SpaceToDepth" => {
             let a = OnnxAttrs::new(node, &["blocksize", "mode"])?;
             let x = b.required(0)?;
-            b.simple("space_to_depth", attrs(vec![("blocksize", Attr::Int(a.required_int("blocksize")?)), ("mode", Attr::Str(a.string("mode", "DCR")?))]), vec![Some(x)])
+            b.simple(
+                "space_to_depth",
+                attrs(vec![
+                    ("blocksize", Attr::Int(a.required_int("blocksize")?)),
+                    ("mode", Attr::Str(a.string("mode", "DCR")?)),
+                ]),
+                vec![Some(x)],
+            )
         }
         "Dropout" => {
             let a = OnnxAttrs::new(node, &["ratio", "is_test", "seed"])?;
@@ -481,70 +728,149 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
         "Elu" | "LeakyRelu" => {
             let a = OnnxAttrs::new(node, &["alpha"])?;
             let x = b.required(0)?;
-            let (graph_op, default) = if op == "Elu" { ("elu", 1.0) } else { ("leaky_relu", 0.01) };
-            b.simple(graph_op, attrs(vec![("alpha", Attr::Float(a.float("alpha", default)?))]), vec![Some(x)])
+            let (graph_op, default) = if op == "Elu" {
+                ("elu", 1.0)
+            } else {
+                ("leaky_relu", 0.01)
+            };
+            b.simple(
+                graph_op,
+                attrs(vec![("alpha", Attr::Float(a.float("alpha", default)?))]),
+                vec![Some(x)],
+            )
         }
         "Selu" => {
             let a = OnnxAttrs::new(node, &["alpha", "gamma"])?;
             let x = b.required(0)?;
-            b.simple("selu", attrs(vec![("alpha", Attr::Float(a.float("alpha", 1.673_263_2)?)), ("gamma", Attr::Float(a.float("gamma", 1.050_701)?))]), vec![Some(x)])
+            b.simple(
+                "selu",
+                attrs(vec![
+                    ("alpha", Attr::Float(a.float("alpha", 1.673_263_2)?)),
+                    ("gamma", Attr::Float(a.float("gamma", 1.050_701)?)),
+                ]),
+                vec![Some(x)],
+            )
         }
         "HardSigmoid" => {
             let a = OnnxAttrs::new(node, &["alpha", "beta"])?;
             let x = b.required(0)?;
-            b.simple("hard_sigmoid", attrs(vec![("alpha", Attr::Float(a.float("alpha", 0.2)?)), ("beta", Attr::Float(a.float("beta", 0.5)?))]), vec![Some(x)])
+            b.simple(
+                "hard_sigmoid",
+                attrs(vec![
+                    ("alpha", Attr::Float(a.float("alpha", 0.2)?)),
+                    ("beta", Attr::Float(a.float("beta", 0.5)?)),
+                ]),
+                vec![Some(x)],
+            )
         }
         "Gelu" => {
             let a = OnnxAttrs::new(node, &["approximate"])?;
             let x = b.required(0)?;
-            b.simple("gelu", attrs(vec![("approximate", Attr::Str(a.string("approximate", "none")?))]), vec![Some(x)])
+            b.simple(
+                "gelu",
+                attrs(vec![("approximate", Attr::Str(a.string("approximate", "none")?))]),
+                vec![Some(x)],
+            )
         }
         "Flatten" => {
             let a = OnnxAttrs::new(node, &["axis"])?;
             let x = b.required(0)?;
-            b.simple("flatten", attrs(vec![("axis", Attr::Int(a.int("axis", 1)?))]), vec![Some(x)])
+            b.simple(
+                "flatten",
+                attrs(vec![("axis", Attr::Int(a.int("axis", 1)?))]),
+                vec![Some(x)],
+            )
         }
         "Gather" | "GatherElements" => {
             let a = OnnxAttrs::new(node, &["axis"])?;
             let inputs = vec![Some(b.required(0)?), Some(b.required(1)?)];
-            b.simple(if op == "Gather" { "gather" } else { "gather_elements" }, attrs(vec![("axis", Attr::Int(a.int("axis", 0)?))]), inputs)
+            b.simple(
+                if op == "Gather" { "gather" } else { "gather_elements" },
+                attrs(vec![("axis", Attr::Int(a.int("axis", 0)?))]),
+                inputs,
+            )
         }
         "Gemm" => {
             let a = OnnxAttrs::new(node, &["alpha", "beta", "transA", "transB", "broadcast"])?;
             let inputs = vec![Some(b.required(0)?), Some(b.required(1)?), b.input(2)];
-            b.simple("gemm", attrs(vec![("alpha", Attr::Float(a.float("alpha", 1.0)?)), ("beta", Attr::Float(a.float("beta", 1.0)?)), ("trans_a", Attr::Int(a.int("transA", 0)?)), ("trans_b", Attr::Int(a.int("transB", 0)?))]), inputs)
+            b.simple(
+                "gemm",
+                attrs(vec![
+                    ("alpha", Attr::Float(a.float("alpha", 1.0)?)),
+                    ("beta", Attr::Float(a.float("beta", 1.0)?)),
+                    ("trans_a", Attr::Int(a.int("transA", 0)?)),
+                    ("trans_b", Attr::Int(a.int("transB", 0)?)),
+                ]),
+                inputs,
+            )
         }
         "InstanceNormalization" => {
             let a = OnnxAttrs::new(node, &["epsilon"])?;
             let inputs = (0..3).map(|i| b.required(i).map(Some)).collect::<Result<_, _>>()?;
-            b.simple("instance_normalization", attrs(vec![("epsilon", Attr::Float(a.float("epsilon", 1e-5)?))]), inputs)
+            b.simple(
+                "instance_normalization",
+                attrs(vec![("epsilon", Attr::Float(a.float("epsilon", 1e-5)?))]),
+                inputs,
+            )
         }
         "LayerNormalization" => {
             let a = OnnxAttrs::new(node, &["axis", "epsilon", "stash_type"])?;
             let inputs = vec![Some(b.required(0)?), Some(b.required(1)?), b.input(2)];
             let outputs = vec![b.output(0), b.output(1), b.output(2)];
-            b.push("layer_normalization", attrs(vec![("axis", Attr::Int(a.int("axis", -1)?)), ("epsilon", Attr::Float(a.float("epsilon", 1e-5)?)), ("stash_type", Attr::Int(a.int("stash_type", 1)?))]), inputs, outputs);
+            b.push(
+                "layer_normalization",
+                attrs(vec![
+                    ("axis", Attr::Int(a.int("axis", -1)?)),
+                    ("epsilon", Attr::Float(a.float("epsilon", 1e-5)?)),
+                    ("stash_type", Attr::Int(a.int("stash_type", 1)?)),
+                ]),
+                inputs,
+                outputs,
+            );
             Ok(())
         }
         "RMSNormalization" => {
             let a = OnnxAttrs::new(node, &["axis", "epsilon", "stash_type"])?;
             let inputs = vec![Some(b.required(0)?), Some(b.required(1)?)];
-            b.simple("rms_normalization", attrs(vec![("axis", Attr::Int(a.int("axis", -1)?)), ("epsilon", Attr::Float(a.float("epsilon", 1e-5)?)), ("stash_type", Attr::Int(a.int("stash_type", 1)?))]), inputs)
+            b.simple(
+                "rms_normalization",
+                attrs(vec![
+                    ("axis", Attr::Int(a.int("axis", -1)?)),
+                    ("epsilon", Attr::Float(a.float("epsilon", 1e-5)?)),
+                    ("stash_type", Attr::Int(a.int("stash_type", 1)?)),
+                ]),
+                inputs,
+            )
         }
         "LRN" => {
             let a = OnnxAttrs::new(node, &["alpha", "beta", "bias", "size"])?;
             let x = b.required(0)?;
-            b.simple("lrn", attrs(vec![("alpha", Attr::Float(a.float("alpha", 1e-4)?)), ("beta", Attr::Float(a.float("beta", 0.75)?)), ("bias", Attr::Float(a.float("bias", 1.0)?)), ("size", Attr::Int(a.required_int("size")?))]), vec![Some(x)])
+            b.simple(
+                "lrn",
+                attrs(vec![
+                    ("alpha", Attr::Float(a.float("alpha", 1e-4)?)),
+                    ("beta", Attr::Float(a.float("beta", 0.75)?)),
+                    ("bias", Attr::Float(a.float("bias", 1.0)?)),
+                    ("size", Attr::Int(a.required_int("size")?)),
+                ]),
+                vec![Some(x)],
+            )
         }
         "Softmax" | "LogSoftmax" => {
             let a = OnnxAttrs::new(node, &["axis"])?;
             let x = b.required(0)?;
             let graph_op = if op == "Softmax" { "softmax" } else { "log_softmax" };
             if opset >= 13 {
-                return b.simple(graph_op, attrs(vec![("axis", Attr::Int(a.int("axis", -1)?))]), vec![Some(x)]);
+                return b.simple(
+                    graph_op,
+                    attrs(vec![("axis", Attr::Int(a.int("axis", -1)?))]),
+                    vec![Some(x)],
+                );
             }
             // Before opset 13 the input is coerced to 2-D at `axis` (default 1).
-            let info = b.info_of(&x).map_or_else(|| unsupported("opset < 13 Softmax needs a known input shape"), Ok)?;
+            let info = b
+                .info_of(&x)
+                .map_or_else(|| unsupported("opset < 13 Softmax needs a known input shape"), Ok)?;
             let axis = a.int("axis", 1)?;
             let flat = b.push_temp("flatten", attrs(vec![("axis", Attr::Int(axis))]), vec![Some(x)]);
             let soft = b.push_temp(graph_op, attrs(vec![("axis", Attr::Int(1))]), vec![Some(flat)]);
@@ -553,20 +879,36 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 return unsupported("opset < 13 Softmax of an input with several dynamic dims");
             }
             let target: Vec<i64> = info.shape.iter().map(|d| d.unwrap_or(-1)).collect();
-            b.simple("reshape", attrs(vec![("allowzero", Attr::Int(0))]), vec![Some(soft), Some(i64s(&target))])
+            b.simple(
+                "reshape",
+                attrs(vec![("allowzero", Attr::Int(0))]),
+                vec![Some(soft), Some(i64s(&target))],
+            )
         }
         "Pad" => {
             let a = OnnxAttrs::new(node, &["mode", "pads", "value"])?;
             let x = b.required(0)?;
             let mode = a.string("mode", "constant")?;
             let (pads, value, axes) = if opset < 11 {
-                let pads = a.ints("pads")?.map_or_else(|| malformed("attribute 'pads' is required"), Ok)?;
+                let pads = a
+                    .ints("pads")?
+                    .map_or_else(|| malformed("attribute 'pads' is required"), Ok)?;
                 let dtype = b.info_of(&x).map(|i| i.dtype).unwrap_or(DType::F32);
-                (i64s(&pads), Some(Operand::Const(Tensor::f32(&[], vec![a.float("value", 0.0)? as f32]).cast(dtype))), None)
+                (
+                    i64s(&pads),
+                    Some(Operand::Const(
+                        Tensor::f32(&[], vec![a.float("value", 0.0)? as f32]).cast(dtype),
+                    )),
+                    None,
+                )
             } else {
                 (b.required(1)?, b.input(2), b.input(3))
             };
-            b.simple("pad", attrs(vec![("mode", Attr::Str(mode))]), vec![Some(x), Some(pads), value, axes])
+            b.simple(
+                "pad",
+                attrs(vec![("mode", Attr::Str(mode))]),
+                vec![Some(x), Some(pads), value, axes],
+            )
         }
         "ReduceL2" | "ReduceMax" | "ReduceMean" | "ReduceMin" | "ReduceProd" | "ReduceSum" => {
             let a = OnnxAttrs::new(node, &["axes", "keepdims", "noop_with_empty_axes"])?;
@@ -579,9 +921,20 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 _ => "reduce_sum",
             };
             let axes_as_input = if op == "ReduceSum" { opset >= 13 } else { opset >= 18 };
-            let axes = if axes_as_input { b.input(1) } else { a.ints("axes")?.map(|v| i64s(&v)) };
+            let axes = if axes_as_input {
+                b.input(1)
+            } else {
+                a.ints("axes")?.map(|v| i64s(&v))
+            };
             let x = b.required(0)?;
-            b.simple(graph_op, attrs(vec![("keepdims", Attr::Int(a.int("keepdims", 1)?)), ("noop_with_empty_axes", Attr::Int(a.int("noop_with_empty_axes", 0)?))]), vec![Some(x), axes])
+            b.simple(
+                graph_op,
+                attrs(vec![
+                    ("keepdims", Attr::Int(a.int("keepdims", 1)?)),
+                    ("noop_with_empty_axes", Attr::Int(a.int("noop_with_empty_axes", 0)?)),
+                ]),
+                vec![Some(x), axes],
+            )
         }
         "Reshape" => {
             let a = OnnxAttrs::new(node, &["allowzero", "shape"])?;
@@ -590,19 +943,34 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 Some(s) => s,
                 None => i64s(&a.ints("shape")?.map_or_else(|| malformed("no shape"), Ok)?),
             };
-            b.simple("reshape", attrs(vec![("allowzero", Attr::Int(a.int("allowzero", 0)?))]), vec![Some(x), Some(shape)])
+            b.simple(
+                "reshape",
+                attrs(vec![("allowzero", Attr::Int(a.int("allowzero", 0)?))]),
+                vec![Some(x), Some(shape)],
+            )
         }
         "Resize" | "Upsample" => resize(b, opset),
         "ScatterND" => {
             let a = OnnxAttrs::new(node, &["reduction"])?;
             let inputs = (0..3).map(|i| b.required(i).map(Some)).collect::<Result<_, _>>()?;
-            b.simple("scatter_nd", attrs(vec![("reduction", Attr::Str(a.string("reduction", "none")?))]), inputs)
+            b.simple(
+                "scatter_nd",
+                attrs(vec![("reduction", Attr::Str(a.string("reduction", "none")?))]),
+                inputs,
+            )
         }
         "Shape" => {
             let a = OnnxAttrs::new(node, &["start", "end"])?;
             let x = b.required(0)?;
             let rank = b.rank_of(&x)? as i64;
-            b.simple("shape", attrs(vec![("end", Attr::Int(a.int("end", rank)?)), ("start", Attr::Int(a.int("start", 0)?))]), vec![Some(x)])
+            b.simple(
+                "shape",
+                attrs(vec![
+                    ("end", Attr::Int(a.int("end", rank)?)),
+                    ("start", Attr::Int(a.int("start", 0)?)),
+                ]),
+                vec![Some(x)],
+            )
         }
         "Slice" => {
             let a = OnnxAttrs::new(node, &["starts", "ends", "axes"])?;
@@ -611,9 +979,21 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 let get = |n: &str| a.ints(n);
                 let starts = get("starts")?.map_or_else(|| malformed("attribute 'starts' is required"), Ok)?;
                 let ends = get("ends")?.map_or_else(|| malformed("attribute 'ends' is required"), Ok)?;
-                vec![Some(x), Some(i64s(&starts)), Some(i64s(&ends)), get("axes")?.map(|v| i64s(&v)), None]
+                vec![
+                    Some(x),
+                    Some(i64s(&starts)),
+                    Some(i64s(&ends)),
+                    get("axes")?.map(|v| i64s(&v)),
+                    None,
+                ]
             } else {
-                vec![Some(x), Some(b.required(1)?), Some(b.required(2)?), b.input(3), b.input(4)]
+                vec![
+                    Some(x),
+                    Some(b.required(1)?),
+                    Some(b.required(2)?),
+                    b.input(3),
+                    b.input(4),
+                ]
             };
             b.simple("slice", Attrs::default(), inputs)
         }
@@ -631,23 +1011,39 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 (false, _, Some(s)) => s,
                 _ => {
                     // Equal parts (the last smaller when num_outputs does not divide).
-                    let info = b.info_of(&x).map_or_else(|| unsupported("Split without sizes needs a known input shape"), Ok)?;
+                    let info = b
+                        .info_of(&x)
+                        .map_or_else(|| unsupported("Split without sizes needs a known input shape"), Ok)?;
                     let ax = if axis < 0 { axis + info.rank() as i64 } else { axis } as usize;
                     let parts = n as i64;
                     let Some(dim) = info.shape.get(ax).copied().flatten() else {
                         // A dynamic dim: the same sizes, computed at run time from the shape
                         // (chunk = ceil(dim / parts); the last part takes the rest).
-                        let d = b.push_temp("shape", attrs(vec![("end", Attr::Int(ax as i64 + 1)), ("start", Attr::Int(ax as i64))]), vec![Some(x.clone())]);
-                        let plus = b.push_temp("add", Attrs::default(), vec![Some(d.clone()), Some(i64s(&[parts - 1]))]);
+                        let d = b.push_temp(
+                            "shape",
+                            attrs(vec![("end", Attr::Int(ax as i64 + 1)), ("start", Attr::Int(ax as i64))]),
+                            vec![Some(x.clone())],
+                        );
+                        let plus =
+                            b.push_temp("add", Attrs::default(), vec![Some(d.clone()), Some(i64s(&[parts - 1]))]);
                         let chunk = b.push_temp("div", Attrs::default(), vec![Some(plus), Some(i64s(&[parts]))]);
-                        let used = b.push_temp("mul", Attrs::default(), vec![Some(chunk.clone()), Some(i64s(&[parts - 1]))]);
+                        let used = b.push_temp(
+                            "mul",
+                            Attrs::default(),
+                            vec![Some(chunk.clone()), Some(i64s(&[parts - 1]))],
+                        );
                         let last = b.push_temp("sub", Attrs::default(), vec![Some(d), Some(used)]);
                         let mut pieces = vec![chunk; n - 1];
                         pieces.push(last);
                         let sizes = b.push_temp("concat", attrs(vec![("axis", Attr::Int(0))]), family(pieces));
                         let mut outs = outputs;
                         outs.resize(FAMILY, None);
-                        b.push("split", attrs(vec![("axis", Attr::Int(axis))]), vec![Some(x), Some(sizes)], outs);
+                        b.push(
+                            "split",
+                            attrs(vec![("axis", Attr::Int(axis))]),
+                            vec![Some(x), Some(sizes)],
+                            outs,
+                        );
                         return Ok(());
                     };
                     let chunk = (dim + parts - 1) / parts;
@@ -663,13 +1059,22 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             };
             let mut outs = outputs;
             outs.resize(FAMILY, None);
-            b.push("split", attrs(vec![("axis", Attr::Int(axis))]), vec![Some(x), Some(sizes)], outs);
+            b.push(
+                "split",
+                attrs(vec![("axis", Attr::Int(axis))]),
+                vec![Some(x), Some(sizes)],
+                outs,
+            );
             Ok(())
         }
         "Squeeze" | "Unsqueeze" => {
             let a = OnnxAttrs::new(node, &["axes"])?;
             let x = b.required(0)?;
-            let axes = if opset < 13 { a.ints("axes")?.map(|v| i64s(&v)) } else { b.input(1) };
+            let axes = if opset < 13 {
+                a.ints("axes")?.map(|v| i64s(&v))
+            } else {
+                b.input(1)
+            };
             if op == "Unsqueeze" {
                 let axes = axes.map_or_else(|| malformed("axes are required"), Ok)?;
                 b.simple("unsqueeze", Attrs::default(), vec![Some(x), Some(axes)])
@@ -680,12 +1085,25 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
         "TopK" => {
             let a = OnnxAttrs::new(node, &["axis", "largest", "sorted", "k"])?;
             let x = b.required(0)?;
-            let k = if opset < 10 { i64s(&[a.required_int("k")?]) } else { b.required(1)? };
+            let k = if opset < 10 {
+                i64s(&[a.required_int("k")?])
+            } else {
+                b.required(1)?
+            };
             if a.int("sorted", 1)? != 1 {
                 return unsupported("sorted = 0");
             }
             let outputs = vec![b.output(0), b.output(1)];
-            b.push("top_k", attrs(vec![("axis", Attr::Int(a.int("axis", -1)?)), ("largest", Attr::Int(a.int("largest", 1)?)), ("sorted", Attr::Int(1))]), vec![Some(x), Some(k)], outputs);
+            b.push(
+                "top_k",
+                attrs(vec![
+                    ("axis", Attr::Int(a.int("axis", -1)?)),
+                    ("largest", Attr::Int(a.int("largest", 1)?)),
+                    ("sorted", Attr::Int(1)),
+                ]),
+                vec![Some(x), Some(k)],
+                outputs,
+            );
             Ok(())
         }
         "Transpose" => {
@@ -739,27 +1157,67 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
     let node = b.node;
     let allowed: &[&str] = match op {
         "Conv" => &["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
-        "ConvTranspose" => &["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"],
-        "MaxPool" => &["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"],
-        _ => &["auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"],
+        "ConvTranspose" => &[
+            "auto_pad",
+            "dilations",
+            "group",
+            "kernel_shape",
+            "output_padding",
+            "output_shape",
+            "pads",
+            "strides",
+        ],
+        "MaxPool" => &[
+            "auto_pad",
+            "ceil_mode",
+            "dilations",
+            "kernel_shape",
+            "pads",
+            "storage_order",
+            "strides",
+        ],
+        _ => &[
+            "auto_pad",
+            "ceil_mode",
+            "count_include_pad",
+            "dilations",
+            "kernel_shape",
+            "pads",
+            "strides",
+        ],
     };
     let a = OnnxAttrs::new(node, allowed)?;
     let x = b.required(0)?;
-    let xinfo = b.info_of(&x).map_or_else(|| unsupported("needs an input of known rank"), Ok)?;
+    let xinfo = b
+        .info_of(&x)
+        .map_or_else(|| unsupported("needs an input of known rank"), Ok)?;
     if xinfo.rank() < 3 {
         return malformed("needs an (N, C, spatial...) input");
     }
     let spatial = xinfo.rank() - 2;
-    let w = if op.starts_with("Conv") { Some(b.required(1)?) } else { None };
+    let w = if op.starts_with("Conv") {
+        Some(b.required(1)?)
+    } else {
+        None
+    };
     let kernel = match a.ints("kernel_shape")? {
         Some(k) => k,
         None => {
-            let winfo = w.as_ref().and_then(|w| b.info_of(w)).map_or_else(|| malformed("kernel_shape is missing and the weight's shape is unknown"), Ok)?;
-            winfo.shape[2..].iter().map(|d| d.map_or_else(|| unsupported("kernel_shape of a dynamic weight"), Ok)).collect::<Result<_, _>>()?
+            let winfo = w.as_ref().and_then(|w| b.info_of(w)).map_or_else(
+                || malformed("kernel_shape is missing and the weight's shape is unknown"),
+                Ok,
+            )?;
+            winfo.shape[2..]
+                .iter()
+                .map(|d| d.map_or_else(|| unsupported("kernel_shape of a dynamic weight"), Ok))
+                .collect::<Result<_, _>>()?
         }
     };
     if kernel.len() != spatial {
-        return malformed(format!("kernel_shape has {} dims for {spatial} spatial dims", kernel.len()));
+        return malformed(format!(
+            "kernel_shape has {} dims for {spatial} spatial dims",
+            kernel.len()
+        ));
     }
     let strides = a.ints("strides")?.unwrap_or_else(|| vec![1; spatial]);
     let dilations = a.ints("dilations")?.unwrap_or_else(|| vec![1; spatial]);
@@ -788,15 +1246,27 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
                     // as the ONNX spec says.
                     let target: Vec<i64> = match &output_shape {
                         Some(s) => s[s.len().saturating_sub(spatial)..].to_vec(),
-                        None => xinfo.shape[2..].iter().zip(&strides).map(|(d, s)| d.map(|d| d * s).unwrap_or(-1)).collect(),
+                        None => xinfo.shape[2..]
+                            .iter()
+                            .zip(&strides)
+                            .map(|(d, s)| d.map(|d| d * s).unwrap_or(-1))
+                            .collect(),
                     };
                     let mut pads = vec![0; 2 * spatial];
                     for i in 0..spatial {
-                        let input = xinfo.shape[2 + i].map_or_else(|| unsupported("output_shape with dynamic spatial dims"), Ok)?;
-                        let total = strides[i] * (input - 1) + output_padding[i] + ((kernel[i] - 1) * dilations[i] + 1) - target[i];
+                        let input = xinfo.shape[2 + i]
+                            .map_or_else(|| unsupported("output_shape with dynamic spatial dims"), Ok)?;
+                        let total = strides[i] * (input - 1) + output_padding[i] + ((kernel[i] - 1) * dilations[i] + 1)
+                            - target[i];
                         // Floor division, as in the ONNX definition.
                         let (half, rest) = (total.div_euclid(2), total - total.div_euclid(2));
-                        if auto_pad == "SAME_UPPER" { pads[i] = half; pads[i + spatial] = rest; } else { pads[i] = rest; pads[i + spatial] = half; }
+                        if auto_pad == "SAME_UPPER" {
+                            pads[i] = half;
+                            pads[i + spatial] = rest;
+                        } else {
+                            pads[i] = rest;
+                            pads[i + spatial] = half;
+                        }
                     }
                     // A negative end pad grows the output: that is output_padding.
                     for i in 0..spatial {
@@ -820,7 +1290,14 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
             b.simple("conv_transpose", attrs(out), inputs)
         }
         _ => {
-            let pads = auto_pads(&auto_pad, &xinfo.shape[2..], &kernel, &strides, &dilations, a.ints("pads")?)?;
+            let pads = auto_pads(
+                &auto_pad,
+                &xinfo.shape[2..],
+                &kernel,
+                &strides,
+                &dilations,
+                a.ints("pads")?,
+            )?;
             out.push(("pads", Attr::Ints(pads)));
             match op {
                 "Conv" => {
@@ -829,7 +1306,10 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
                     b.simple("conv", attrs(out), inputs)
                 }
                 "MaxPool" => {
-                    out.push(("ceil_mode", Attr::Int(if opset >= 10 { a.int("ceil_mode", 0)? } else { 0 })));
+                    out.push((
+                        "ceil_mode",
+                        Attr::Int(if opset >= 10 { a.int("ceil_mode", 0)? } else { 0 }),
+                    ));
                     out.push(("storage_order", Attr::Int(a.int("storage_order", 0)?)));
                     let outputs = vec![b.output(0), b.output(1)];
                     b.push("max_pool", attrs(out), vec![Some(x)], outputs);
@@ -847,7 +1327,23 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
 
 fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
     let node = b.node;
-    let a = OnnxAttrs::new(node, &["antialias", "axes", "coordinate_transformation_mode", "cubic_coeff_a", "exclude_outside", "extrapolation_value", "keep_aspect_ratio_policy", "mode", "nearest_mode", "scales", "height_scale", "width_scale"])?;
+    let a = OnnxAttrs::new(
+        node,
+        &[
+            "antialias",
+            "axes",
+            "coordinate_transformation_mode",
+            "cubic_coeff_a",
+            "exclude_outside",
+            "extrapolation_value",
+            "keep_aspect_ratio_policy",
+            "mode",
+            "nearest_mode",
+            "scales",
+            "height_scale",
+            "width_scale",
+        ],
+    )?;
     let x = b.required(0)?;
     let mode = a.string("mode", "nearest")?;
     let legacy = node.op_type == "Upsample" || opset < 11;
@@ -864,7 +1360,11 @@ fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
         (b.input(1), b.input(2), b.input(3))
     };
     // Empty tensors stand for absent inputs in opsets 11-12.
-    let empty = |b: &Builder, o: &Option<Operand>| o.as_ref().and_then(|o| b.info_of(o)).is_some_and(|i| i.shape.first() == Some(&Some(0)));
+    let empty = |b: &Builder, o: &Option<Operand>| {
+        o.as_ref()
+            .and_then(|o| b.info_of(o))
+            .is_some_and(|i| i.shape.first() == Some(&Some(0)))
+    };
     if empty(b, &scales) {
         scales = None;
     }
@@ -886,22 +1386,45 @@ fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             other => return malformed(format!("keep_aspect_ratio_policy '{other}'")),
         };
         let rank = b.rank_of(&x)?;
-        let axes: Vec<i64> = a.ints("axes")?.map(|v| v.iter().map(|&a| if a < 0 { a + rank as i64 } else { a }).collect()).unwrap_or_else(|| (0..rank as i64).collect());
+        let axes: Vec<i64> = a
+            .ints("axes")?
+            .map(|v| v.iter().map(|&a| if a < 0 { a + rank as i64 } else { a }).collect())
+            .unwrap_or_else(|| (0..rank as i64).collect());
         let k = axes.len();
         let to = |d: DType| attrs(vec![("saturate", Attr::Int(1)), ("to", Attr::Int(d.onnx_code()))]);
-        let shape = b.push_temp("shape", attrs(vec![("end", Attr::Int(rank as i64)), ("start", Attr::Int(0))]), vec![Some(x.clone())]);
-        let dims = b.push_temp("gather", attrs(vec![("axis", Attr::Int(0))]), vec![Some(shape.clone()), Some(i64s(&axes))]);
+        let shape = b.push_temp(
+            "shape",
+            attrs(vec![("end", Attr::Int(rank as i64)), ("start", Attr::Int(0))]),
+            vec![Some(x.clone())],
+        );
+        let dims = b.push_temp(
+            "gather",
+            attrs(vec![("axis", Attr::Int(0))]),
+            vec![Some(shape.clone()), Some(i64s(&axes))],
+        );
         let dims_f = b.push_temp("cast", to(DType::F32), vec![Some(dims)]);
         let sizes_f = b.push_temp("cast", to(DType::F32), vec![Some(s)]);
         let ratios = b.push_temp("div", Attrs::default(), vec![Some(sizes_f), Some(dims_f.clone())]);
-        let scale = b.push_temp(reduce, attrs(vec![("keepdims", Attr::Int(1)), ("noop_with_empty_axes", Attr::Int(0))]), vec![Some(ratios), None]);
+        let scale = b.push_temp(
+            reduce,
+            attrs(vec![("keepdims", Attr::Int(1)), ("noop_with_empty_axes", Attr::Int(0))]),
+            vec![Some(ratios), None],
+        );
         let scaled = b.push_temp("mul", Attrs::default(), vec![Some(scale.clone()), Some(dims_f)]);
-        let rounded = b.push_temp("add", Attrs::default(), vec![Some(scaled), Some(Operand::Const(Tensor::f32(&[1], vec![0.5])))]);
+        let rounded = b.push_temp(
+            "add",
+            Attrs::default(),
+            vec![Some(scaled), Some(Operand::Const(Tensor::f32(&[1], vec![0.5])))],
+        );
         let floored = b.push_temp("floor", Attrs::default(), vec![Some(rounded)]);
         let new_sizes = b.push_temp("cast", to(DType::I64), vec![Some(floored)]);
         let indices = Operand::Const(Tensor::i64(&[k, 1], axes.clone()));
         let none = attrs(vec![("reduction", Attr::Str("none".into()))]);
-        sizes = Some(b.push_temp("scatter_nd", none.clone(), vec![Some(shape), Some(indices.clone()), Some(new_sizes)]));
+        sizes = Some(b.push_temp(
+            "scatter_nd",
+            none.clone(),
+            vec![Some(shape), Some(indices.clone()), Some(new_sizes)],
+        ));
         let scale_k = b.push_temp("expand", Attrs::default(), vec![Some(scale), Some(i64s(&[k as i64]))]);
         let ones = Operand::Const(Tensor::f32(&[rank], vec![1.0; rank]));
         scales = Some(b.push_temp("scatter_nd", none, vec![Some(ones), Some(indices), Some(scale_k)]));
@@ -910,23 +1433,38 @@ fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
     // `axes` (opset 18): scales/sizes cover only those axes; expand to every axis.
     if let Some(axes) = a.ints("axes")? {
         let rank = b.rank_of(&x)?;
-        let axes: Vec<usize> = axes.iter().map(|&v| if v < 0 { (v + rank as i64) as usize } else { v as usize }).collect();
+        let axes: Vec<usize> = axes
+            .iter()
+            .map(|&v| if v < 0 { (v + rank as i64) as usize } else { v as usize })
+            .collect();
         // Full-rank scales/sizes: the given values scattered over ones (scales) or the
         // input's shape (sizes) at `axes`; the importer folds this when it is constant.
         let indices = Operand::Const(Tensor::i64(&[axes.len(), 1], axes.iter().map(|&a| a as i64).collect()));
         let none = attrs(vec![("reduction", Attr::Str("none".into()))]);
         if let Some(s) = scales.take() {
             let ones = Operand::Const(Tensor::f32(&[rank], vec![1.0; rank]));
-            scales = Some(b.push_temp("scatter_nd", none.clone(), vec![Some(ones), Some(indices.clone()), Some(s)]));
+            scales = Some(b.push_temp(
+                "scatter_nd",
+                none.clone(),
+                vec![Some(ones), Some(indices.clone()), Some(s)],
+            ));
         }
         if let Some(s) = sizes.take() {
-            let shape = b.push_temp("shape", attrs(vec![("end", Attr::Int(rank as i64)), ("start", Attr::Int(0))]), vec![Some(x.clone())]);
+            let shape = b.push_temp(
+                "shape",
+                attrs(vec![("end", Attr::Int(rank as i64)), ("start", Attr::Int(0))]),
+                vec![Some(x.clone())],
+            );
             sizes = Some(b.push_temp("scatter_nd", none.clone(), vec![Some(shape), Some(indices), Some(s)]));
         }
         if let Some(r) = roi.take() {
             // roi is [starts..., ends...] over `axes`: scatter into [0...0, 1...1].
             let base: Vec<f32> = (0..2 * rank).map(|i| if i < rank { 0.0 } else { 1.0 }).collect();
-            let positions: Vec<i64> = axes.iter().map(|&a| a as i64).chain(axes.iter().map(|&a| (a + rank) as i64)).collect();
+            let positions: Vec<i64> = axes
+                .iter()
+                .map(|&a| a as i64)
+                .chain(axes.iter().map(|&a| (a + rank) as i64))
+                .collect();
             let indices = Operand::Const(Tensor::i64(&[positions.len(), 1], positions));
             let dtype = b.info_of(&r).map(|i| i.dtype).unwrap_or(DType::F32);
             let base = Operand::Const(Tensor::f32(&[2 * rank], base).cast(dtype));
@@ -938,13 +1476,29 @@ fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
 
 /// Emits the normalized resize once scales, sizes and roi are full-rank.
 #[allow(clippy::too_many_arguments)]
-fn finish_resize(b: &mut Builder, a: OnnxAttrs, x: Operand, roi: Option<Operand>, scales: Option<Operand>, sizes: Option<Operand>, legacy: bool, mode: String) -> Result<(), NormError> {
+fn finish_resize(
+    b: &mut Builder,
+    a: OnnxAttrs,
+    x: Operand,
+    roi: Option<Operand>,
+    scales: Option<Operand>,
+    sizes: Option<Operand>,
+    legacy: bool,
+    mode: String,
+) -> Result<(), NormError> {
     let (ctm, nearest) = if legacy {
         ("asymmetric".to_string(), "floor".to_string())
     } else {
-        (a.string("coordinate_transformation_mode", "half_pixel")?, a.string("nearest_mode", "round_prefer_floor")?)
+        (
+            a.string("coordinate_transformation_mode", "half_pixel")?,
+            a.string("nearest_mode", "round_prefer_floor")?,
+        )
     };
-    let mode = if mode == "bilinear" || mode == "trilinear" { "linear".to_string() } else { mode };
+    let mode = if mode == "bilinear" || mode == "trilinear" {
+        "linear".to_string()
+    } else {
+        mode
+    };
     let roi = if ctm == "tf_crop_and_resize" { roi } else { None };
     let out = vec![
         ("antialias", Attr::Int(a.int("antialias", 0)?)),
@@ -968,4 +1522,3 @@ pub fn unsupported_ops<'g>(nodes: impl IntoIterator<Item = &'g Node>) -> BTreeSe
         .map(|n| (n.domain.clone(), n.op_type.clone()))
         .collect()
 }
-

@@ -7,7 +7,11 @@ use std::{fs::File, io::BufReader, path::Path};
 
 /// Reads an `.npy` file of f32, f64, i8, u8, i32, i64 or bool elements.
 pub fn read(path: &Path) -> Result<Tensor, String> {
-    let open = || File::open(path).map(BufReader::new).map_err(|e| format!("cannot read '{}': {e}", path.display()));
+    let open = || {
+        File::open(path)
+            .map(BufReader::new)
+            .map_err(|e| format!("cannot read '{}': {e}", path.display()))
+    };
     macro_rules! attempt {
         ($t:ty, $make:expr) => {
             if let Ok(a) = ArrayD::<$t>::read_npy(open()?) {
@@ -22,7 +26,10 @@ pub fn read(path: &Path) -> Result<Tensor, String> {
     attempt!(i8, |a: ArrayD<i8>| Tensor::int(DType::I8, a.mapv(i64::from)));
     attempt!(u8, |a: ArrayD<u8>| Tensor::int(DType::U8, a.mapv(i64::from)));
     attempt!(bool, Tensor::bool);
-    Err(format!("'{}' is not an .npy file of f32, f64, i64, i32, i8, u8 or bool elements", path.display()))
+    Err(format!(
+        "'{}' is not an .npy file of f32, f64, i64, i32, i8, u8 or bool elements",
+        path.display()
+    ))
 }
 
 /// Writes a tensor as `.npy`; f16 and bf16 are written as f32 (npy readers rarely know bf16).

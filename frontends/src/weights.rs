@@ -38,7 +38,11 @@ fn from_st_dtype(dtype: Dtype) -> Option<DType> {
 pub fn serialize(weights: &[Initializer]) -> Result<Vec<u8>, String> {
     let views: Vec<(String, TensorView)> = weights
         .iter()
-        .map(|w| TensorView::new(st_dtype(w.dtype), w.shape.clone(), &w.bytes).map(|v| (w.name.clone(), v)).map_err(|e| format!("weight '{}': {e}", w.name)))
+        .map(|w| {
+            TensorView::new(st_dtype(w.dtype), w.shape.clone(), &w.bytes)
+                .map(|v| (w.name.clone(), v))
+                .map_err(|e| format!("weight '{}': {e}", w.name))
+        })
         .collect::<Result<_, _>>()?;
     safetensors::serialize(views, None).map_err(|e| e.to_string())
 }
@@ -46,11 +50,13 @@ pub fn serialize(weights: &[Initializer]) -> Result<Vec<u8>, String> {
 /// Reads a safetensors file into tensors by name.
 pub fn load(path: &Path) -> Result<HashMap<String, Tensor>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| format!("'{}' is not a safetensors file: {e}", path.display()))?;
+    let file =
+        SafeTensors::deserialize(&bytes).map_err(|e| format!("'{}' is not a safetensors file: {e}", path.display()))?;
     let mut out = HashMap::new();
     for (name, view) in file.tensors() {
         let dtype = from_st_dtype(view.dtype()).ok_or_else(|| format!("weight '{name}' has an unsupported dtype"))?;
-        let tensor = fuser_dialects::constants::tensor_from_bytes(dtype, view.shape(), view.data()).ok_or_else(|| format!("weight '{name}' is inconsistent"))?;
+        let tensor = fuser_dialects::constants::tensor_from_bytes(dtype, view.shape(), view.data())
+            .ok_or_else(|| format!("weight '{name}' is inconsistent"))?;
         out.insert(name, tensor);
     }
     Ok(out)

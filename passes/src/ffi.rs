@@ -32,7 +32,11 @@ pub fn add_upstream_pipeline(manager: &OperationPassManager, elements: &str) -> 
             &mut error as *mut String as *mut c_void,
         )
     };
-    if result.value != 0 { Ok(()) } else { Err(error.trim().to_string()) }
+    if result.value != 0 {
+        Ok(())
+    } else {
+        Err(error.trim().to_string())
+    }
 }
 
 /// Turns on MLIR's pass timing report (printed to stderr when the manager is dropped).

@@ -43,24 +43,36 @@ After:
 ```mlir
 %m = "graph.constant"() {value = dense<[4, 6]> : tensor<2xi64>} : () -> tensor<2xi64>
 ```"#,
-    options: &[PassOptionInfo { name: "max-elements", default: "65536", help: "fold only results with at most this many elements (splats always fold)" }],
+    options: &[PassOptionInfo {
+        name: "max-elements",
+        default: "65536",
+        help: "fold only results with at most this many elements (splats always fold)",
+    }],
     create,
 };
 
 fn create(options: &PassOptions) -> Result<Pass, String> {
     let max_elements: usize = match options.get("max-elements") {
-        Some(v) => v.parse().map_err(|_| format!("pass 'graph-fold-constants': max-elements must be a count, got '{v}'"))?,
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("pass 'graph-fold-constants': max-elements must be a count, got '{v}'"))?,
         None => 65536,
     };
-    Ok(external_pass(&GRAPH_FOLD_CONSTANTS_PASS_ID, &INFO, move |op: OperationRef, _pass: ExternalPass| {
-        fold_constants(op, max_elements);
-    }))
+    Ok(external_pass(
+        &GRAPH_FOLD_CONSTANTS_PASS_ID,
+        &INFO,
+        move |op: OperationRef, _pass: ExternalPass| {
+            fold_constants(op, max_elements);
+        },
+    ))
 }
 
 /// The constant value of `value`, if a `graph.constant` defines it.
 pub fn constant_value(value: Value) -> Option<Tensor> {
     let owner = OperationResult::try_from(value).ok()?.owner();
-    (op_name(&owner) == "graph.constant").then(|| owner.attribute("value").ok().and_then(dense_to_tensor)).flatten()
+    (op_name(&owner) == "graph.constant")
+        .then(|| owner.attribute("value").ok().and_then(dense_to_tensor))
+        .flatten()
 }
 
 /// The results of `op` if it can be folded.
@@ -86,8 +98,15 @@ fn fold(op: &OperationRef, max_elements: usize) -> Option<Vec<Tensor>> {
         });
     }
     let outputs = semantics::evaluate(&name, &attrs, &inputs).ok()?;
-    let splat = |t: &Tensor| t.to_f64_vec().windows(2).all(|w| w[0] == w[1] || (w[0].is_nan() && w[1].is_nan()));
-    outputs.iter().all(|t| t.len() <= max_elements || splat(t)).then_some(outputs)
+    let splat = |t: &Tensor| {
+        t.to_f64_vec()
+            .windows(2)
+            .all(|w| w[0] == w[1] || (w[0].is_nan() && w[1].is_nan()))
+    };
+    outputs
+        .iter()
+        .all(|t| t.len() <= max_elements || splat(t))
+        .then_some(outputs)
 }
 
 /// Folds until nothing changes; returns the number of ops folded.
@@ -96,7 +115,9 @@ pub fn fold_constants(root: OperationRef, max_elements: usize) -> usize {
     loop {
         let mut changed = false;
         for op in nested_operations(root) {
-            let Some(outputs) = fold(&op, max_elements) else { continue };
+            let Some(outputs) = fold(&op, max_elements) else {
+                continue;
+            };
             let location = op.location();
             let context: ContextRef = location.context();
             let Some(block) = op.block() else { continue };
@@ -107,7 +128,8 @@ pub fn fold_constants(root: OperationRef, max_elements: usize) -> usize {
                     replaced = false;
                     break;
                 };
-                let ty: Type = parse_type(context, &TypeInfo::fixed(tensor.dtype, tensor.shape()).mlir()).expect("type parses");
+                let ty: Type =
+                    parse_type(context, &TypeInfo::fixed(tensor.dtype, tensor.shape()).mlir()).expect("type parses");
                 // Keep the declared type: folding never changes types (graph-infer-shapes does).
                 if result.r#type() != ty {
                     replaced = false;

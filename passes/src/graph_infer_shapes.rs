@@ -15,11 +15,7 @@ use fuser_dialects::{
 };
 use melior::{
     ir::{
-        OperationRef, Type, ValueLike,
-        attribute::TypeAttribute,
-        block::BlockLike,
-        operation::OperationLike,
-        RegionLike,
+        OperationRef, RegionLike, Type, ValueLike, attribute::TypeAttribute, block::BlockLike, operation::OperationLike,
     },
     pass::{ExternalPass, Pass},
 };
@@ -54,9 +50,13 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 };
 
 fn create(_options: &PassOptions) -> Result<Pass, String> {
-    Ok(external_pass(&GRAPH_INFER_SHAPES_PASS_ID, &INFO, |op: OperationRef, _pass: ExternalPass| {
-        infer_shapes(op);
-    }))
+    Ok(external_pass(
+        &GRAPH_INFER_SHAPES_PASS_ID,
+        &INFO,
+        |op: OperationRef, _pass: ExternalPass| {
+            infer_shapes(op);
+        },
+    ))
 }
 
 fn type_info(ty: Type) -> Option<TypeInfo> {
@@ -69,7 +69,12 @@ fn refine(current: &TypeInfo, inferred: &TypeInfo) -> Option<TypeInfo> {
     if current.rank() != inferred.rank() || current.dtype != inferred.dtype {
         return None;
     }
-    let shape: Vec<Option<i64>> = current.shape.iter().zip(&inferred.shape).map(|(c, i)| c.or(*i)).collect();
+    let shape: Vec<Option<i64>> = current
+        .shape
+        .iter()
+        .zip(&inferred.shape)
+        .map(|(c, i)| c.or(*i))
+        .collect();
     (shape != current.shape).then(|| TypeInfo::new(current.dtype, shape))
 }
 
@@ -78,14 +83,19 @@ pub fn infer_shapes(root: OperationRef) -> usize {
     let mut refined = 0;
     for op in nested_operations(root) {
         let name = op_name(&op);
-        let Some(spec) = find_op(&name).filter(|_| name.starts_with("graph.")) else { continue };
+        let Some(spec) = find_op(&name).filter(|_| name.starts_with("graph.")) else {
+            continue;
+        };
         let Ok(attrs) = op_attrs(&op) else { continue };
         let mut knowns = Vec::new();
         let mut complete = true;
         for slot in 0..spec.operands.len() {
             knowns.push(match operand_group(&op, spec, slot).first() {
                 Some(v) => match type_info(v.r#type()) {
-                    Some(info) => Some(Known { info, value: constant_value(*v) }),
+                    Some(info) => Some(Known {
+                        info,
+                        value: constant_value(*v),
+                    }),
                     None => {
                         complete = false;
                         None
@@ -97,7 +107,9 @@ pub fn infer_shapes(root: OperationRef) -> usize {
         if !complete {
             continue;
         }
-        let Ok(inferred) = semantics::infer(&name, &attrs, &knowns) else { continue };
+        let Ok(inferred) = semantics::infer(&name, &attrs, &knowns) else {
+            continue;
+        };
         // Optional result slots the op does not carry are skipped by slot.
         let mut result_index = 0;
         for (slot, info) in inferred.iter().enumerate() {
@@ -111,7 +123,9 @@ pub fn infer_shapes(root: OperationRef) -> usize {
             }
             let Ok(result) = op.result(result_index) else { break };
             result_index += 1;
-            let Some(current) = type_info(result.r#type()) else { continue };
+            let Some(current) = type_info(result.r#type()) else {
+                continue;
+            };
             if let Some(better) = refine(&current, info)
                 && let Some(ty) = parse_type(op.location().context(), &better.mlir())
             {
@@ -130,9 +144,13 @@ fn update_function_types(root: OperationRef) {
         if op_name(&f) != "func.func" {
             continue;
         }
-        let Some(block) = f.region(0).ok().and_then(|r| r.first_block()) else { continue };
+        let Some(block) = f.region(0).ok().and_then(|r| r.first_block()) else {
+            continue;
+        };
         let Some(ret) = block.terminator() else { continue };
-        let inputs: Vec<Type> = (0..block.argument_count()).filter_map(|i| block.argument(i).ok().map(|a| a.r#type())).collect();
+        let inputs: Vec<Type> = (0..block.argument_count())
+            .filter_map(|i| block.argument(i).ok().map(|a| a.r#type()))
+            .collect();
         let results: Vec<Type> = ret.operands().map(|v| v.r#type()).collect();
         let ty = function_type(f.location().context(), &inputs, &results);
         set_attribute(f, "function_type", TypeAttribute::new(ty).into());

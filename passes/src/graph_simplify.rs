@@ -56,9 +56,13 @@ After:
 };
 
 fn create(_options: &PassOptions) -> Result<Pass, String> {
-    Ok(external_pass(&GRAPH_SIMPLIFY_PASS_ID, &INFO, |op: OperationRef, _pass: ExternalPass| {
-        simplify(op);
-    }))
+    Ok(external_pass(
+        &GRAPH_SIMPLIFY_PASS_ID,
+        &INFO,
+        |op: OperationRef, _pass: ExternalPass| {
+            simplify(op);
+        },
+    ))
 }
 
 /// Runs all rewrites under `root` until nothing changes. Returns the number of changes.
@@ -116,7 +120,12 @@ fn rewrite_once(root: OperationRef) -> usize {
                 forward(op, input);
                 changes += 1;
             }
-            "graph.reshape" if same_type && fuser_dialects::ffi::tensor_info(input.r#type()).and_then(|t| t.static_shape()).is_some() => {
+            "graph.reshape"
+                if same_type
+                    && fuser_dialects::ffi::tensor_info(input.r#type())
+                        .and_then(|t| t.static_shape())
+                        .is_some() =>
+            {
                 forward(op, input);
                 changes += 1;
             }
@@ -154,12 +163,18 @@ fn rewrite_once(root: OperationRef) -> usize {
 /// (or allowzero is set), so it does not read the intermediate's dims.
 fn fold_reshape_chain(op: OperationRef) -> bool {
     let Some(outer) = Reshape::cast(op) else { return false };
-    let Some(inner) = defining_op(outer.data()).and_then(Reshape::cast) else { return false };
-    let Some(shape_op) = defining_op(outer.shape()) else { return false };
+    let Some(inner) = defining_op(outer.data()).and_then(Reshape::cast) else {
+        return false;
+    };
+    let Some(shape_op) = defining_op(outer.shape()) else {
+        return false;
+    };
     if op_name(&shape_op) != "graph.constant" {
         return false;
     }
-    let Some(target) = shape_op.attribute("value").ok().and_then(dense_i64_values) else { return false };
+    let Some(target) = shape_op.attribute("value").ok().and_then(dense_i64_values) else {
+        return false;
+    };
     if outer.allowzero() == 0 && target.contains(&0) {
         return false;
     }
@@ -191,7 +206,10 @@ fn merge_duplicates(root: OperationRef) -> usize {
         for operand in op.operands() {
             key.push_str(&format!("{:?},", operand.to_raw().ptr));
         }
-        let mut attributes: Vec<String> = op.attributes().map(|(n, a)| format!("{}={a}", n.as_string_ref().as_str().unwrap_or_default())).collect();
+        let mut attributes: Vec<String> = op
+            .attributes()
+            .map(|(n, a)| format!("{}={a}", n.as_string_ref().as_str().unwrap_or_default()))
+            .collect();
         attributes.sort();
         key.push_str(&attributes.join(","));
         for result in op.results() {
@@ -212,4 +230,3 @@ fn merge_duplicates(root: OperationRef) -> usize {
     }
     changes
 }
-

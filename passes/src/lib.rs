@@ -21,5 +21,5 @@ mod random_graphs;
 
 pub use pipeline::{ExtraPass, PipelineError, PipelineOptions, add_pipeline, add_pipeline_with_extra};
 pub use registry::PassOptions;
-pub use verify_pass::create_verify_pass;
 pub use registry::{PASSES, PassInfo, find_pass};
+pub use verify_pass::create_verify_pass;

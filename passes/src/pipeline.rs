@@ -18,7 +18,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PipelineError {
     #[error("invalid pass pipeline '{text}': {message} at offset {offset}")]
-    Syntax { text: String, offset: usize, message: String },
+    Syntax {
+        text: String,
+        offset: usize,
+        message: String,
+    },
     #[error("{0}")]
     Pass(String),
     #[error("'{0}' does not refer to a registered pass (see --list-passes)")]
@@ -41,7 +45,11 @@ struct Parser<'t> {
 
 impl<'t> Parser<'t> {
     fn error(&self, message: &str) -> PipelineError {
-        PipelineError::Syntax { text: self.text.to_string(), offset: self.pos, message: message.to_string() }
+        PipelineError::Syntax {
+            text: self.text.to_string(),
+            offset: self.pos,
+            message: message.to_string(),
+        }
     }
     fn skip_space(&mut self) {
         while self.text[self.pos..].starts_with(char::is_whitespace) {
@@ -155,12 +163,23 @@ pub fn parse_options(text: &str) -> Result<BTreeMap<String, String>, String> {
         let (value, after) = if rest[key.len()..].starts_with('=') {
             let end = if after.starts_with('{') {
                 let mut depth = 0;
-                after.char_indices().find(|&(_, c)| {
-                    if c == '{' { depth += 1 } else if c == '}' { depth -= 1 }
-                    depth == 0
-                }).map(|(i, _)| i + 1).ok_or_else(|| format!("unbalanced '{{' in option '{key}'"))?
+                after
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        if c == '{' {
+                            depth += 1
+                        } else if c == '}' {
+                            depth -= 1
+                        }
+                        depth == 0
+                    })
+                    .map(|(i, _)| i + 1)
+                    .ok_or_else(|| format!("unbalanced '{{' in option '{key}'"))?
             } else if let Some(quoted) = after.strip_prefix('"') {
-                quoted.find('"').map(|i| i + 2).ok_or_else(|| format!("unterminated quote in option '{key}'"))?
+                quoted
+                    .find('"')
+                    .map(|i| i + 2)
+                    .ok_or_else(|| format!("unterminated quote in option '{key}'"))?
             } else {
                 after.find(char::is_whitespace).unwrap_or(after.len())
             };
@@ -207,14 +226,22 @@ pub fn add_pipeline_with_extra(
 ) -> Result<(), PipelineError> {
     for pass in extra {
         if find_pass(pass.flag).is_some() || crate::upstream::is_upstream_pass(pass.flag) {
-            return Err(PipelineError::Pass(format!("extra pass '{}' shadows an existing pass", pass.flag)));
+            return Err(PipelineError::Pass(format!(
+                "extra pass '{}' shadows an existing pass",
+                pass.flag
+            )));
         }
     }
     let elements = parse_pipeline(text)?;
     add_elements(manager, &elements, options, extra)
 }
 
-fn add_elements(manager: &OperationPassManager, elements: &[Element], options: PipelineOptions, extra: &[ExtraPass]) -> Result<(), PipelineError> {
+fn add_elements(
+    manager: &OperationPassManager,
+    elements: &[Element],
+    options: PipelineOptions,
+    extra: &[ExtraPass],
+) -> Result<(), PipelineError> {
     for element in elements {
         match element {
             Element::Nest { anchor, elements } => {
@@ -229,9 +256,17 @@ fn add_elements(manager: &OperationPassManager, elements: &[Element], options: P
                     let parsed = parse_options(text).map_err(|e| PipelineError::Pass(format!("pass '{name}': {e}")))?;
                     manager.add_pass(info.instantiate(&parsed).map_err(PipelineError::Pass)?);
                 } else if crate::upstream::is_upstream_pass(name) {
-                    let element = if text.is_empty() { name.clone() } else { format!("{name}{{{text}}}") };
+                    let element = if text.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{name}{{{text}}}")
+                    };
                     add_upstream_pipeline(manager, &element).map_err(|e| {
-                        PipelineError::Pass(if e.is_empty() { format!("invalid options for pass '{name}'") } else { e })
+                        PipelineError::Pass(if e.is_empty() {
+                            format!("invalid options for pass '{name}'")
+                        } else {
+                            e
+                        })
                     })?;
                 } else {
                     return Err(PipelineError::UnknownPass(name.clone()));
@@ -250,12 +285,16 @@ mod tests {
     use super::*;
 
     fn pass(name: &str, options: &str) -> Element {
-        Element::Pass { name: name.into(), options: options.into() }
+        Element::Pass {
+            name: name.into(),
+            options: options.into(),
+        }
     }
 
     #[test]
     fn parses_nesting_and_options() {
-        let parsed = parse_pipeline("builtin.module(func.func(graph-simplify, canonicalize{max-iterations=3}), cse)").unwrap();
+        let parsed =
+            parse_pipeline("builtin.module(func.func(graph-simplify, canonicalize{max-iterations=3}), cse)").unwrap();
         assert_eq!(
             parsed,
             vec![

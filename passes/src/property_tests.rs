@@ -15,11 +15,20 @@ use proptest::prelude::*;
 fn run(text: &str, pipeline: &str, inputs: &[Tensor]) -> (Vec<Tensor>, Vec<Tensor>, String) {
     let context = create_context().unwrap();
     context.enable_multi_threading(false);
-    let mut module = parse_module(&context, text, "random.mlir").unwrap_or_else(|| panic!("generated IR parses:\n{text}"));
-    assert!(verify_fuser_ops(module.as_operation()), "generated IR verifies:\n{text}");
+    let mut module =
+        parse_module(&context, text, "random.mlir").unwrap_or_else(|| panic!("generated IR parses:\n{text}"));
+    assert!(
+        verify_fuser_ops(module.as_operation()),
+        "generated IR verifies:\n{text}"
+    );
     let before = evaluate(module.as_operation(), "f", inputs).expect("evaluates before");
     let manager = PassManager::new(&context);
-    add_pipeline(&manager.as_operation_pass_manager(), pipeline, PipelineOptions { verify_each: true }).unwrap();
+    add_pipeline(
+        &manager.as_operation_pass_manager(),
+        pipeline,
+        PipelineOptions { verify_each: true },
+    )
+    .unwrap();
     assert!(manager.run(&mut module).is_ok(), "{pipeline} failed on:\n{text}");
     assert!(module.as_operation().verify());
     let after_text = module.as_operation().to_string();

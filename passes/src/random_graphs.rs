@@ -3,7 +3,16 @@
 //! `tensor<2x3x4xf32>` inputs. Built as text so that every test also exercises parsing.
 
 /// Reshape targets for 24 elements; 0 copies an input dim and -1 is inferred.
-const TARGETS: [&[i64]; 8] = [&[24], &[4, 6], &[2, 12], &[2, 3, 4], &[6, -1], &[0, -1], &[0, 0, -1], &[3, 8]];
+const TARGETS: [&[i64]; 8] = [
+    &[24],
+    &[4, 6],
+    &[2, 12],
+    &[2, 3, 4],
+    &[6, -1],
+    &[0, -1],
+    &[0, 0, -1],
+    &[3, 8],
+];
 
 /// One random step: (kind, operand pick, extra), interpreted deterministically.
 pub type Step = (u8, u8, u8);
@@ -20,7 +29,10 @@ struct Builder {
 }
 
 pub fn ty(shape: &[usize]) -> String {
-    format!("tensor<{}xf32>", shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x"))
+    format!(
+        "tensor<{}xf32>",
+        shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x")
+    )
 }
 
 fn dyn_ty(rank: usize) -> String {
@@ -37,7 +49,11 @@ impl Builder {
     }
     fn operand_ty(&self, index: usize) -> String {
         let (name, shape) = &self.values[index];
-        if self.dynamic && name.starts_with("%v") && !self.static_names.contains(name) { dyn_ty(shape.len()) } else { ty(shape) }
+        if self.dynamic && name.starts_with("%v") && !self.static_names.contains(name) {
+            dyn_ty(shape.len())
+        } else {
+            ty(shape)
+        }
     }
     fn push(&mut self, rhs: String, shape: Vec<usize>) {
         let name = self.fresh();
@@ -51,15 +67,24 @@ impl Builder {
     }
     fn constant(&mut self, shape: &[usize], seed: u8) {
         let count: usize = shape.iter().product();
-        let values: Vec<String> = (0..count).map(|i| format!("{:.2}", ((i * 7 + seed as usize * 13) % 17) as f32 / 4.0 - 2.0)).collect();
+        let values: Vec<String> = (0..count)
+            .map(|i| format!("{:.2}", ((i * 7 + seed as usize * 13) % 17) as f32 / 4.0 - 2.0))
+            .collect();
         let name = self.fresh();
         // Constants are always written with their static type.
-        self.lines.push(format!("  {name} = \"graph.constant\"() {{value = dense<[{}]> : tensor<{count}xf32>}} : () -> tensor<{count}xf32>", values.join(", ")));
+        self.lines.push(format!(
+            "  {name} = \"graph.constant\"() {{value = dense<[{}]> : tensor<{count}xf32>}} : () -> tensor<{count}xf32>",
+            values.join(", ")
+        ));
         self.values.push((name.clone(), vec![count]));
         self.static_names.push(name.clone());
         let s = self.fresh();
         let dims = shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
-        self.lines.push(format!("  {s} = \"graph.constant\"() {{value = dense<[{dims}]> : tensor<{}xi64>}} : () -> tensor<{}xi64>", shape.len(), shape.len()));
+        self.lines.push(format!(
+            "  {s} = \"graph.constant\"() {{value = dense<[{dims}]> : tensor<{}xi64>}} : () -> tensor<{}xi64>",
+            shape.len(),
+            shape.len()
+        ));
         let r = self.fresh();
         self.lines.push(format!("  {r} = \"graph.reshape\"({name}, {s}) {{allowzero = 0 : i64}} : (tensor<{count}xf32>, tensor<{}xi64>) -> {}", shape.len(), self.result_ty(shape)));
         self.values.push((r, shape.to_vec()));
@@ -75,7 +100,10 @@ impl Builder {
         let out: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
         let perm_text = perm.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
         let (a, r) = (self.operand_ty(v), self.result_ty(&out));
-        self.push(format!("\"graph.transpose\"({name}) {{perm = array<i64: {perm_text}>}} : ({a}) -> {r}"), out);
+        self.push(
+            format!("\"graph.transpose\"({name}) {{perm = array<i64: {perm_text}>}} : ({a}) -> {r}"),
+            out,
+        );
     }
     fn reshape(&mut self, v: usize, target: &[i64]) {
         let (name, shape) = self.values[v].clone();
@@ -93,12 +121,31 @@ impl Builder {
         if count as i64 % known != 0 {
             return;
         }
-        let out: Vec<usize> = dims.iter().map(|&d| if d == -1 { (count as i64 / known) as usize } else { d as usize }).collect();
+        let out: Vec<usize> = dims
+            .iter()
+            .map(|&d| {
+                if d == -1 {
+                    (count as i64 / known) as usize
+                } else {
+                    d as usize
+                }
+            })
+            .collect();
         let constant = self.fresh();
         let values = target.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-        self.lines.push(format!("  {constant} = \"graph.constant\"() {{value = dense<[{values}]> : tensor<{}xi64>}} : () -> tensor<{}xi64>", target.len(), target.len()));
+        self.lines.push(format!(
+            "  {constant} = \"graph.constant\"() {{value = dense<[{values}]> : tensor<{}xi64>}} : () -> tensor<{}xi64>",
+            target.len(),
+            target.len()
+        ));
         let (a, r) = (self.operand_ty(v), self.result_ty(&out));
-        self.push(format!("\"graph.reshape\"({name}, {constant}) {{allowzero = 0 : i64}} : ({a}, tensor<{}xi64>) -> {r}", target.len()), out);
+        self.push(
+            format!(
+                "\"graph.reshape\"({name}, {constant}) {{allowzero = 0 : i64}} : ({a}, tensor<{}xi64>) -> {r}",
+                target.len()
+            ),
+            out,
+        );
     }
     fn add(&mut self, v: usize, w_seed: usize) {
         let (a, shape) = self.values[v].clone();
@@ -113,14 +160,24 @@ impl Builder {
 /// Builds `func.func @f(%x, %y)` from random steps. With `dynamic`, every op result type
 /// (and the function's results) is written with `?` dims.
 pub fn random_function(steps: &[Step], returns: &[u8], dynamic: bool) -> String {
-    let mut b = Builder { lines: vec![], values: vec![("%x".into(), vec![2, 3, 4]), ("%y".into(), vec![2, 3, 4])], next: 0, dynamic, static_names: vec![] };
+    let mut b = Builder {
+        lines: vec![],
+        values: vec![("%x".into(), vec![2, 3, 4]), ("%y".into(), vec![2, 3, 4])],
+        next: 0,
+        dynamic,
+        static_names: vec![],
+    };
     for &(kind, pick, extra) in steps {
         let n = b.values.len();
         let v = n - 1 - (pick as usize % n.min(3));
         match kind % 14 {
             0 => b.unary("identity", "", v),
             1 => b.unary("relu", "", v),
-            2 => b.unary("dropout", " {operandSegmentSizes = array<i32: 1, 0, 0>, resultSegmentSizes = array<i32: 1, 0>}", v),
+            2 => b.unary(
+                "dropout",
+                " {operandSegmentSizes = array<i32: 1, 0, 0>, resultSegmentSizes = array<i32: 1, 0>}",
+                v,
+            ),
             3 | 4 => b.transpose(v, extra),
             5 => b.reshape(v, TARGETS[extra as usize % TARGETS.len()]),
             6 => b.unary("cast", " {saturate = 1 : i64, to = 1 : i64}", v),
@@ -129,7 +186,12 @@ pub fn random_function(steps: &[Step], returns: &[u8], dynamic: bool) -> String 
                 // A duplicate of an earlier op (same op, same operands).
                 if let Some(line) = b.lines.iter().rev().find(|l| !l.contains("graph.constant")).cloned() {
                     let (lhs, rhs) = line.split_once(" = ").unwrap();
-                    let shape = b.values.iter().find(|(name, _)| lhs.trim() == name).map(|(_, s)| s.clone()).unwrap();
+                    let shape = b
+                        .values
+                        .iter()
+                        .find(|(name, _)| lhs.trim() == name)
+                        .map(|(_, s)| s.clone())
+                        .unwrap();
                     b.push(rhs.to_string(), shape);
                 }
             }
@@ -142,7 +204,10 @@ pub fn random_function(steps: &[Step], returns: &[u8], dynamic: bool) -> String 
                 let (name, shape) = b.values[v].clone();
                 let perm = (0..shape.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
                 let (a, r) = (b.operand_ty(v), b.result_ty(&shape));
-                b.push(format!("\"graph.transpose\"({name}) {{perm = array<i64: {perm}>}} : ({a}) -> {r}"), shape);
+                b.push(
+                    format!("\"graph.transpose\"({name}) {{perm = array<i64: {perm}>}} : ({a}) -> {r}"),
+                    shape,
+                );
             }
             12 => {
                 b.reshape(v, TARGETS[extra as usize % TARGETS.len()]);

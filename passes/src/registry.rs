@@ -34,12 +34,28 @@ pub struct PassInfo {
 pub struct PassId;
 
 /// A melior external pass for `info`, running `run` on each op it is scheduled on.
-pub fn external_pass(id: &'static PassId, info: &PassInfo, run: impl FnMut(melior::ir::OperationRef, melior::pass::ExternalPass) + Clone) -> Pass {
-    melior::pass::create_external(run, melior::ir::r#type::TypeId::create(id), info.type_name, info.flag, info.summary, "", &[])
+pub fn external_pass(
+    id: &'static PassId,
+    info: &PassInfo,
+    run: impl FnMut(melior::ir::OperationRef, melior::pass::ExternalPass) + Clone,
+) -> Pass {
+    melior::pass::create_external(
+        run,
+        melior::ir::r#type::TypeId::create(id),
+        info.type_name,
+        info.flag,
+        info.summary,
+        "",
+        &[],
+    )
 }
 
 /// Every fuser pass. Keep sorted by flag.
-pub static PASSES: &[PassInfo] = &[crate::graph_fold_constants::INFO, crate::graph_infer_shapes::INFO, crate::graph_simplify::INFO];
+pub static PASSES: &[PassInfo] = &[
+    crate::graph_fold_constants::INFO,
+    crate::graph_infer_shapes::INFO,
+    crate::graph_simplify::INFO,
+];
 
 /// Looks a pass up by flag.
 pub fn find_pass(flag: &str) -> Option<&'static PassInfo> {
@@ -55,7 +71,11 @@ impl PassInfo {
                 return Err(if known.is_empty() {
                     format!("pass '{}' has no option '{key}' (it takes no options)", self.flag)
                 } else {
-                    format!("pass '{}' has no option '{key}'; options: {}", self.flag, known.join(", "))
+                    format!(
+                        "pass '{}' has no option '{key}'; options: {}",
+                        self.flag,
+                        known.join(", ")
+                    )
                 });
             }
         }
@@ -72,7 +92,13 @@ pub fn passes_markdown() -> String {
          mixed with upstream MLIR passes, or on its own as `fuser-opt --<flag>`.\n\n",
     );
     for pass in PASSES {
-        out.push_str(&format!("## `{}` ({})\n\n{}\n\n{}\n\n", pass.flag, pass.type_name, pass.summary, pass.description.trim()));
+        out.push_str(&format!(
+            "## `{}` ({})\n\n{}\n\n{}\n\n",
+            pass.flag,
+            pass.type_name,
+            pass.summary,
+            pass.description.trim()
+        ));
         if pass.options.is_empty() {
             out.push_str("Options: none.\n\n");
         } else {
@@ -99,22 +125,29 @@ mod tests {
             std::fs::write(path, &expected).unwrap();
         }
         let actual = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(actual == expected, "docs/passes.md is stale: run `FUSER_BLESS=1 cargo test -p fuser-passes`");
+        assert!(
+            actual == expected,
+            "docs/passes.md is stale: run `FUSER_BLESS=1 cargo test -p fuser-passes`"
+        );
     }
 
     #[test]
     fn flags_follow_the_naming_convention() {
         for pass in PASSES {
-            let pascal: String = pass
-                .flag
-                .split('-')
-                .map(|w| w[..1].to_uppercase() + &w[1..])
-                .collect();
+            let pascal: String = pass.flag.split('-').map(|w| w[..1].to_uppercase() + &w[1..]).collect();
             assert_eq!(pass.type_name, format!("{pascal}Pass"), "{}", pass.flag);
-            assert!(!crate::upstream::is_upstream_pass(pass.flag), "{} shadows an upstream pass", pass.flag);
+            assert!(
+                !crate::upstream::is_upstream_pass(pass.flag),
+                "{} shadows an upstream pass",
+                pass.flag
+            );
         }
         let mut flags: Vec<_> = PASSES.iter().map(|p| p.flag).collect();
-        let sorted = { let mut s = flags.clone(); s.sort(); s };
+        let sorted = {
+            let mut s = flags.clone();
+            s.sort();
+            s
+        };
         assert_eq!(flags, sorted, "keep PASSES sorted");
         flags.dedup();
         assert_eq!(flags.len(), PASSES.len());

@@ -49,7 +49,12 @@ pub struct Collected {
 impl Collected {
     /// An error with no location (e.g. a pipeline syntax error).
     pub fn error(message: String) -> Self {
-        Self { severity: Severity::Error, position: None, message, notes: vec![] }
+        Self {
+            severity: Severity::Error,
+            position: None,
+            message,
+            notes: vec![],
+        }
     }
 }
 
@@ -57,7 +62,12 @@ impl Collected {
 pub fn file_position(location: Location) -> Option<FilePos> {
     if location.is_file_line_col_range() {
         return Some(FilePos {
-            file: location.file_line_col_range_filename().as_string_ref().as_str().unwrap_or_default().to_string(),
+            file: location
+                .file_line_col_range_filename()
+                .as_string_ref()
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             line: location.file_line_col_range_start_line(),
             column: location.file_line_col_range_start_column(),
         });
@@ -85,7 +95,10 @@ fn collect(diagnostic: &Diagnostic) -> Collected {
         severity,
         position: file_position(diagnostic.location()),
         message: diagnostic.to_string(),
-        notes: (0..diagnostic.note_count()).filter_map(|i| diagnostic.note(i).ok()).map(|n| collect(&n)).collect(),
+        notes: (0..diagnostic.note_count())
+            .filter_map(|i| diagnostic.note(i).ok())
+            .map(|n| collect(&n))
+            .collect(),
     }
 }
 
@@ -132,8 +145,15 @@ pub fn render(diagnostics: &[Collected], source_name: &str, source: &str) -> Str
 fn render_one(out: &mut String, d: &Collected, source_name: &str, source: &str) {
     match &d.position {
         Some(p) => {
-            let file = if fuser_dialects::ffi::is_unnamed_buffer(&p.file) { source_name } else { &p.file };
-            out.push_str(&format!("{file}:{}:{}: {}: {}\n", p.line, p.column, d.severity, d.message));
+            let file = if fuser_dialects::ffi::is_unnamed_buffer(&p.file) {
+                source_name
+            } else {
+                &p.file
+            };
+            out.push_str(&format!(
+                "{file}:{}:{}: {}: {}\n",
+                p.line, p.column, d.severity, d.message
+            ));
             if file == source_name
                 && let Some(line) = source.lines().nth(p.line.saturating_sub(1))
             {

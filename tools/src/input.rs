@@ -9,7 +9,9 @@ pub const SPLIT_MARKER: &str = "// -----";
 pub fn read_input(path: &str) -> Result<(String, String), String> {
     if path == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read stdin: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
         Ok(("<stdin>".to_string(), text))
     } else {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read '{path}': {e}"))?;
@@ -43,7 +45,10 @@ mod tests {
     #[test]
     fn chunks_keep_line_numbers() {
         let chunks = split_chunks("a\n// -----\nb\nc\n// -----\nd");
-        assert_eq!(chunks, vec!["a\n".to_string(), "\n\nb\nc\n".to_string(), "\n\n\n\n\nd".to_string()]);
+        assert_eq!(
+            chunks,
+            vec!["a\n".to_string(), "\n\nb\nc\n".to_string(), "\n\n\n\n\nd".to_string()]
+        );
         assert_eq!(split_chunks("only"), vec!["only".to_string()]);
     }
 }

@@ -7,7 +7,10 @@ use std::{io::Write, path::Path};
 pub fn write_output(path: &str, bytes: &[u8]) -> Result<(), String> {
     if path == "-" {
         let mut stdout = std::io::stdout().lock();
-        return stdout.write_all(bytes).and_then(|_| stdout.flush()).map_err(|e| format!("cannot write stdout: {e}"));
+        return stdout
+            .write_all(bytes)
+            .and_then(|_| stdout.flush())
+            .map_err(|e| format!("cannot write stdout: {e}"));
     }
     let target = Path::new(path);
     if let Ok(meta) = std::fs::metadata(target)
@@ -15,15 +18,22 @@ pub fn write_output(path: &str, bytes: &[u8]) -> Result<(), String> {
     {
         return std::fs::write(target, bytes).map_err(|e| format!("cannot write '{path}': {e}"));
     }
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("cannot create a temporary file in '{}': {e}", dir.display()))?;
-    temp.write_all(bytes).map_err(|e| format!("cannot write '{path}': {e}"))?;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| format!("cannot create a temporary file in '{}': {e}", dir.display()))?;
+    temp.write_all(bytes)
+        .map_err(|e| format!("cannot write '{path}': {e}"))?;
     // A temporary file is private (0600); the result is an ordinary file (0644).
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644)).map_err(|e| format!("cannot write '{path}': {e}"))?;
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| format!("cannot write '{path}': {e}"))?;
     }
-    temp.persist(target).map_err(|e| format!("cannot write '{path}': {}", e.error))?;
+    temp.persist(target)
+        .map_err(|e| format!("cannot write '{path}': {}", e.error))?;
     Ok(())
 }

@@ -25,7 +25,13 @@ impl Session {
         // interleave them.
         context.enable_multi_threading(false);
         let sink = DiagnosticSink::attach(&context);
-        Ok(Self { tool, source_name, text, context, sink })
+        Ok(Self {
+            tool,
+            source_name,
+            text,
+            context,
+            sink,
+        })
     }
 
     /// Writes `bytes` to `path` (atomically for a regular file).

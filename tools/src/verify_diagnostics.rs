@@ -34,7 +34,12 @@ pub fn parse_expectations(source: &str) -> Result<Vec<Expectation>, String> {
             ]
             .iter()
             .find_map(|(word, sev)| rest.strip_prefix(word).map(|a| (*sev, a)))
-            .ok_or_else(|| format!("line {line_no}: unknown annotation 'expected-{}'", rest.split_whitespace().next().unwrap_or("")))?;
+            .ok_or_else(|| {
+                format!(
+                    "line {line_no}: unknown annotation 'expected-{}'",
+                    rest.split_whitespace().next().unwrap_or("")
+                )
+            })?;
             let after = after.trim_start();
             let (target, after) = if let Some(spec) = after.strip_prefix('@') {
                 let end = spec.find(|c: char| c.is_whitespace() || c == '{').unwrap_or(spec.len());
@@ -55,8 +60,16 @@ pub fn parse_expectations(source: &str) -> Result<Vec<Expectation>, String> {
             let body = after
                 .strip_prefix("{{")
                 .ok_or_else(|| format!("line {line_no}: expected '{{{{' after the annotation"))?;
-            let end = body.find("}}").ok_or_else(|| format!("line {line_no}: unterminated '{{{{'"))?;
-            out.push(Expectation { severity, line: target, annotation_line: line_no, text: body[..end].to_string(), matched: false });
+            let end = body
+                .find("}}")
+                .ok_or_else(|| format!("line {line_no}: unterminated '{{{{'"))?;
+            out.push(Expectation {
+                severity,
+                line: target,
+                annotation_line: line_no,
+                text: body[..end].to_string(),
+                matched: false,
+            });
             rest = &body[end + 2..];
         }
     }
@@ -72,18 +85,32 @@ pub fn check(diagnostics: &[Collected], expectations: &mut [Expectation], source
         flat.push(d);
         // mlir-opt attaches "see current operation" notes for humans; they are not
         // something tests annotate.
-        flat.extend(d.notes.iter().filter(|n| !n.message.starts_with("see current operation")));
+        flat.extend(
+            d.notes
+                .iter()
+                .filter(|n| !n.message.starts_with("see current operation")),
+        );
     }
     for d in flat {
-        let line = d.position.as_ref().filter(|p| p.file == source_name || fuser_dialects::ffi::is_unnamed_buffer(&p.file)).map(|p| p.line);
-        let found = expectations.iter_mut().find(|e| {
-            !e.matched && Some(e.line) == line && e.severity == d.severity && d.message.contains(&e.text)
-        });
+        let line = d
+            .position
+            .as_ref()
+            .filter(|p| p.file == source_name || fuser_dialects::ffi::is_unnamed_buffer(&p.file))
+            .map(|p| p.line);
+        let found = expectations
+            .iter_mut()
+            .find(|e| !e.matched && Some(e.line) == line && e.severity == d.severity && d.message.contains(&e.text));
         match found {
             Some(e) => e.matched = true,
             None => problems.push(match &d.position {
-                Some(p) => format!("{source_name}:{}:{}: error: unexpected {}: {}", p.line, p.column, d.severity, d.message),
-                None => format!("{source_name}: error: unexpected {} (no location): {}", d.severity, d.message),
+                Some(p) => format!(
+                    "{source_name}:{}:{}: error: unexpected {}: {}",
+                    p.line, p.column, d.severity, d.message
+                ),
+                None => format!(
+                    "{source_name}: error: unexpected {} (no location): {}",
+                    d.severity, d.message
+                ),
             }),
         }
     }
@@ -104,7 +131,11 @@ mod tests {
     fn diag(line: usize, message: &str) -> Collected {
         Collected {
             severity: Severity::Error,
-            position: Some(FilePos { file: "t.mlir".into(), line, column: 3 }),
+            position: Some(FilePos {
+                file: "t.mlir".into(),
+                line,
+                column: 3,
+            }),
             message: message.into(),
             notes: vec![],
         }

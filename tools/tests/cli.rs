@@ -67,7 +67,13 @@ fn rejections_exit_1_with_a_located_error_and_no_output() {
 fn success_is_silent_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "ok.mlir", VALID);
-    let out = run(OPT, &[&input, "--pass-pipeline=builtin.module(func.func(graph-simplify,canonicalize,cse))"]);
+    let out = run(
+        OPT,
+        &[
+            &input,
+            "--pass-pipeline=builtin.module(func.func(graph-simplify,canonicalize,cse))",
+        ],
+    );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.is_empty(), "stderr: {}", out.stderr);
     assert!(out.stdout.contains("graph.relu") && !out.stdout.contains("graph.identity"));
@@ -115,7 +121,12 @@ fn malformed_input_never_panics() {
     for (i, text) in cases.iter().enumerate() {
         let input = write(dir.path(), &format!("m{i}.mlir"), text);
         let out = run(OPT, &[&input, "--graph-simplify"]);
-        assert!(matches!(out.code, Some(0) | Some(1)), "case {i}: {:?} {}", out.code, out.stderr);
+        assert!(
+            matches!(out.code, Some(0) | Some(1)),
+            "case {i}: {:?} {}",
+            out.code,
+            out.stderr
+        );
         assert!(!out.stderr.contains("panicked"), "case {i}: {}", out.stderr);
         if out.code == Some(1) {
             assert!(out.stderr.contains("error:"), "case {i}: {}", out.stderr);
@@ -127,11 +138,25 @@ fn malformed_input_never_panics() {
 fn usage_and_io_errors() {
     let missing = run(OPT, &["/nonexistent/in.mlir"]);
     assert_eq!(missing.code, Some(1));
-    assert!(missing.stderr.contains("cannot read '/nonexistent/in.mlir'"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("cannot read '/nonexistent/in.mlir'"),
+        "{}",
+        missing.stderr
+    );
     assert_eq!(run(OPT, &["--no-such-flag"]).code, Some(2));
     let help = run(OPT, &["--help"]);
     assert_eq!(help.code, Some(0));
-    for flag in ["--pass-pipeline", "--split-input-file", "--verify-diagnostics", "--mlir-print-ir-after-all", "--mlir-timing", "--list-passes", "--verify-each", "--mlir-print-debuginfo", "--<pass>"] {
+    for flag in [
+        "--pass-pipeline",
+        "--split-input-file",
+        "--verify-diagnostics",
+        "--mlir-print-ir-after-all",
+        "--mlir-timing",
+        "--list-passes",
+        "--verify-each",
+        "--mlir-print-debuginfo",
+        "--<pass>",
+    ] {
         assert!(help.stdout.contains(flag), "--help lacks {flag}");
     }
 }
@@ -155,16 +180,36 @@ fn translate_rejects_modules_not_in_the_llvm_dialect() {
 mod onnx_models {
     use onnx_protobuf::{
         GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-        ValueInfoProto, tensor_shape_proto::{Dimension, dimension}, type_proto,
+        ValueInfoProto,
+        tensor_shape_proto::{Dimension, dimension},
+        type_proto,
     };
 
     pub fn value(name: &str, elem_type: i32, dims: &[i64]) -> ValueInfoProto {
         let shape = TensorShapeProto {
-            dim: dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() }).collect(),
+            dim: dims
+                .iter()
+                .map(|&d| Dimension {
+                    value: Some(dimension::Value::DimValue(d)),
+                    ..Default::default()
+                })
+                .collect(),
             ..Default::default()
         };
-        let tensor = type_proto::Tensor { elem_type, shape: Some(shape).into(), ..Default::default() };
-        ValueInfoProto { name: name.into(), type_: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() }).into(), ..Default::default() }
+        let tensor = type_proto::Tensor {
+            elem_type,
+            shape: Some(shape).into(),
+            ..Default::default()
+        };
+        ValueInfoProto {
+            name: name.into(),
+            type_: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(tensor)),
+                ..Default::default()
+            })
+            .into(),
+            ..Default::default()
+        }
     }
 
     pub fn node(name: &str, op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
@@ -179,14 +224,37 @@ mod onnx_models {
 
     pub fn weight(name: &str, dims: &[i64]) -> TensorProto {
         let count: i64 = dims.iter().product();
-        TensorProto { name: name.into(), dims: dims.to_vec(), data_type: 1, float_data: (0..count).map(|i| i as f32 * 0.5 - 1.0).collect(), ..Default::default() }
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: 1,
+            float_data: (0..count).map(|i| i as f32 * 0.5 - 1.0).collect(),
+            ..Default::default()
+        }
     }
 
-    pub fn model(opset: i64, inputs: Vec<ValueInfoProto>, outputs: Vec<ValueInfoProto>, nodes: Vec<NodeProto>, initializers: Vec<TensorProto>) -> Vec<u8> {
-        let graph = GraphProto { name: "g".into(), node: nodes, input: inputs, output: outputs, initializer: initializers, ..Default::default() };
+    pub fn model(
+        opset: i64,
+        inputs: Vec<ValueInfoProto>,
+        outputs: Vec<ValueInfoProto>,
+        nodes: Vec<NodeProto>,
+        initializers: Vec<TensorProto>,
+    ) -> Vec<u8> {
+        let graph = GraphProto {
+            name: "g".into(),
+            node: nodes,
+            input: inputs,
+            output: outputs,
+            initializer: initializers,
+            ..Default::default()
+        };
         let model = ModelProto {
             ir_version: 8,
-            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: opset, ..Default::default() }],
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: opset,
+                ..Default::default()
+            }],
             graph: Some(graph).into(),
             ..Default::default()
         };
@@ -199,7 +267,10 @@ mod onnx_models {
             17,
             vec![value("x", 1, &[1, 4])],
             vec![value("y", 1, &[1, 3])],
-            vec![node("mm", "MatMul", &["x", "w"], &["h"]), node("act", "Relu", &["h"], &["y"])],
+            vec![
+                node("mm", "MatMul", &["x", "w"], &["h"]),
+                node("act", "Relu", &["h"], &["y"]),
+            ],
             vec![weight("w", &[4, 3])],
         )
     }
@@ -214,39 +285,89 @@ fn import_refuses_bad_models_with_one_located_line() {
     let valid = valid();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated", valid[..valid.len() / 2].to_vec(), "not a valid ONNX model"),
-        ("garbage", b"\x08\x96\x01\xff\xfe garbage \x00\x01".to_vec(), "not a valid ONNX model"),
+        (
+            "garbage",
+            b"\x08\x96\x01\xff\xfe garbage \x00\x01".to_vec(),
+            "not a valid ONNX model",
+        ),
         (
             "missing_initializer",
-            model(17, vec![value("x", 1, &[1, 4])], vec![value("y", 1, &[1, 3])], vec![node("mm", "MatMul", &["x", "w"], &["y"])], vec![]),
+            model(
+                17,
+                vec![value("x", 1, &[1, 4])],
+                vec![value("y", 1, &[1, 3])],
+                vec![node("mm", "MatMul", &["x", "w"], &["y"])],
+                vec![],
+            ),
             "node 'mm' (MatMul): input 'w' is not produced by any node, input or initializer",
         ),
         (
             "dangling_edge",
-            model(17, vec![value("x", 1, &[1, 4])], vec![value("y", 1, &[1, 4])], vec![node("act", "Relu", &["x"], &["h"])], vec![]),
+            model(
+                17,
+                vec![value("x", 1, &[1, 4])],
+                vec![value("y", 1, &[1, 4])],
+                vec![node("act", "Relu", &["x"], &["h"])],
+                vec![],
+            ),
             "output 'y' is not produced by any node",
         ),
         (
             "type_mismatch",
-            model(17, vec![value("x", 1, &[1, 4]), value("i", 7, &[1, 4])], vec![value("y", 1, &[1, 4])], vec![node("sum", "Add", &["x", "i"], &["y"])], vec![]),
+            model(
+                17,
+                vec![value("x", 1, &[1, 4]), value("i", 7, &[1, 4])],
+                vec![value("y", 1, &[1, 4])],
+                vec![node("sum", "Add", &["x", "i"], &["y"])],
+                vec![],
+            ),
             "node 'sum' (Add): operands have element types f32 and i64",
         ),
-        ("unknown_opset", { let mut m = valid.clone(); m.clear(); m.extend(model(99, vec![value("x", 1, &[1, 4])], vec![value("y", 1, &[1, 4])], vec![node("act", "Relu", &["x"], &["y"])], vec![])); m }, "opset 99 is outside the supported range 6..=28"),
+        (
+            "unknown_opset",
+            {
+                let mut m = valid.clone();
+                m.clear();
+                m.extend(model(
+                    99,
+                    vec![value("x", 1, &[1, 4])],
+                    vec![value("y", 1, &[1, 4])],
+                    vec![node("act", "Relu", &["x"], &["y"])],
+                    vec![],
+                ));
+                m
+            },
+            "opset 99 is outside the supported range 6..=28",
+        ),
     ];
     let ok_path = dir.path().join("ok.onnx");
     std::fs::write(&ok_path, &valid).unwrap();
     let out = dir.path().join("ok.mlir");
-    let ok = run(FUSER, &["import", &ok_path.to_string_lossy(), "-o", &out.to_string_lossy()]);
+    let ok = run(
+        FUSER,
+        &["import", &ok_path.to_string_lossy(), "-o", &out.to_string_lossy()],
+    );
     assert_eq!(ok.code, Some(0), "{}", ok.stderr);
     for (name, bytes, expected) in cases {
         let path = dir.path().join(format!("{name}.onnx"));
         std::fs::write(&path, bytes).unwrap();
         let target = dir.path().join(format!("{name}.mlir"));
-        let out = run(FUSER, &["import", &path.to_string_lossy(), "-o", &target.to_string_lossy()]);
+        let out = run(
+            FUSER,
+            &["import", &path.to_string_lossy(), "-o", &target.to_string_lossy()],
+        );
         assert_eq!(out.code, Some(1), "{name}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{name}: one line: {}", out.stderr);
-        assert!(out.stderr.contains(&format!("{name}.onnx")), "{name}: names the file: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("{name}.onnx")),
+            "{name}: names the file: {}",
+            out.stderr
+        );
         assert!(out.stderr.contains(expected), "{name}: {}", out.stderr);
-        assert!(!target.exists() && !target.with_extension("safetensors").exists(), "{name}: no output");
+        assert!(
+            !target.exists() && !target.with_extension("safetensors").exists(),
+            "{name}: no output"
+        );
         assert!(!out.stderr.contains("panicked"));
     }
 }
@@ -264,13 +385,40 @@ fn check_lists_every_unsupported_node_and_summarizes_supported_models() {
     assert!(out.stdout.contains("MatMul x1, Relu x1"), "{}", out.stdout);
 
     let bad = dir.path().join("bad.onnx");
-    let nodes = vec![node("a", "Relu", &["x"], &["h"]), node("b", "Hardmax", &["h"], &["k"]), node("c", "Relu", &["k"], &["m"]), node("d", "Det", &["h"], &["y"])];
-    std::fs::write(&bad, model(17, vec![value("x", 1, &[2, 2])], vec![value("y", 1, &[])], nodes, vec![])).unwrap();
+    let nodes = vec![
+        node("a", "Relu", &["x"], &["h"]),
+        node("b", "Hardmax", &["h"], &["k"]),
+        node("c", "Relu", &["k"], &["m"]),
+        node("d", "Det", &["h"], &["y"]),
+    ];
+    std::fs::write(
+        &bad,
+        model(
+            17,
+            vec![value("x", 1, &[2, 2])],
+            vec![value("y", 1, &[])],
+            nodes,
+            vec![],
+        ),
+    )
+    .unwrap();
     let out = run(FUSER, &["check", &bad.to_string_lossy()]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert!(out.stdout.contains("node 'b' (Hardmax): op 'Hardmax' is not supported"), "{}", out.stdout);
-    assert!(out.stdout.contains("node 'd' (Det): op 'Det' is not supported"), "{}", out.stdout);
-    assert!(!out.stdout.contains("node 'c'"), "a node after an unsupported one is not blamed: {}", out.stdout);
+    assert!(
+        out.stdout.contains("node 'b' (Hardmax): op 'Hardmax' is not supported"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("node 'd' (Det): op 'Det' is not supported"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("node 'c'"),
+        "a node after an unsupported one is not blamed: {}",
+        out.stdout
+    );
     assert!(out.stdout.contains("2 unsupported node(s)"), "{}", out.stdout);
 }
 
@@ -281,27 +429,99 @@ fn run_writes_npy_outputs_for_onnx_and_imported_models() {
     let model_path = dir.path().join("m.onnx");
     std::fs::write(&model_path, valid()).unwrap();
     let a = dir.path().join("a");
-    let out = run(FUSER, &["run", &model_path.to_string_lossy(), "--random-inputs", "--seed", "5", "--output-dir", &a.to_string_lossy()]);
+    let out = run(
+        FUSER,
+        &[
+            "run",
+            &model_path.to_string_lossy(),
+            "--random-inputs",
+            "--seed",
+            "5",
+            "--output-dir",
+            &a.to_string_lossy(),
+        ],
+    );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(a.join("input_0.npy").exists() && a.join("output_0.npy").exists());
     let mlir = dir.path().join("m.mlir");
-    assert_eq!(run(FUSER, &["import", &model_path.to_string_lossy(), "-o", &mlir.to_string_lossy()]).code, Some(0));
+    assert_eq!(
+        run(
+            FUSER,
+            &["import", &model_path.to_string_lossy(), "-o", &mlir.to_string_lossy()]
+        )
+        .code,
+        Some(0)
+    );
     let b = dir.path().join("b");
     let input = format!("x={}", a.join("input_0.npy").display());
-    let out = run(FUSER, &["run", &mlir.to_string_lossy(), "--input", &input, "--output-dir", &b.to_string_lossy()]);
+    let out = run(
+        FUSER,
+        &[
+            "run",
+            &mlir.to_string_lossy(),
+            "--input",
+            &input,
+            "--output-dir",
+            &b.to_string_lossy(),
+        ],
+    );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(std::fs::read(a.join("output_0.npy")).unwrap(), std::fs::read(b.join("output_0.npy")).unwrap());
+    assert_eq!(
+        std::fs::read(a.join("output_0.npy")).unwrap(),
+        std::fs::read(b.join("output_0.npy")).unwrap()
+    );
     // Bytecode carries the weights inside and runs the same.
     let bytecode = dir.path().join("bc.mlirbc");
-    assert_eq!(run(FUSER, &["import", &model_path.to_string_lossy(), "-o", &bytecode.to_string_lossy()]).code, Some(0));
+    assert_eq!(
+        run(
+            FUSER,
+            &[
+                "import",
+                &model_path.to_string_lossy(),
+                "-o",
+                &bytecode.to_string_lossy()
+            ]
+        )
+        .code,
+        Some(0)
+    );
     assert!(!bytecode.with_extension("safetensors").exists());
     let c = dir.path().join("c");
-    let out = run(FUSER, &["run", &bytecode.to_string_lossy(), "--input", &input, "--output-dir", &c.to_string_lossy()]);
+    let out = run(
+        FUSER,
+        &[
+            "run",
+            &bytecode.to_string_lossy(),
+            "--input",
+            &input,
+            "--output-dir",
+            &c.to_string_lossy(),
+        ],
+    );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(std::fs::read(a.join("output_0.npy")).unwrap(), std::fs::read(c.join("output_0.npy")).unwrap());
-    let wrong = run(FUSER, &["run", &mlir.to_string_lossy(), "--input", "nope=x.npy", "--output-dir", &b.to_string_lossy()]);
+    assert_eq!(
+        std::fs::read(a.join("output_0.npy")).unwrap(),
+        std::fs::read(c.join("output_0.npy")).unwrap()
+    );
+    let wrong = run(
+        FUSER,
+        &[
+            "run",
+            &mlir.to_string_lossy(),
+            "--input",
+            "nope=x.npy",
+            "--output-dir",
+            &b.to_string_lossy(),
+        ],
+    );
     assert_eq!(wrong.code, Some(1));
-    assert!(wrong.stderr.contains("the model has no input 'nope'; its inputs are: x"), "{}", wrong.stderr);
+    assert!(
+        wrong
+            .stderr
+            .contains("the model has no input 'nope'; its inputs are: x"),
+        "{}",
+        wrong.stderr
+    );
 }
 
 #[test]
@@ -314,25 +534,68 @@ fn json_graphs_import_and_refuse_bad_documents_with_a_location() {
     let path = dir.path().join("good.json");
     std::fs::write(&path, good).unwrap();
     let out_dir = dir.path().join("out");
-    let out = run(FUSER, &["run", &path.to_string_lossy(), "--random-inputs", "--output-dir", &out_dir.to_string_lossy()]);
+    let out = run(
+        FUSER,
+        &[
+            "run",
+            &path.to_string_lossy(),
+            "--random-inputs",
+            "--output-dir",
+            &out_dir.to_string_lossy(),
+        ],
+    );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let cases = [
         ("not_json", "{ nope".to_string(), "not valid JSON"),
-        ("wrong_format", good.replace("fuser-graph", "other"), "'format' must be \"fuser-graph\""),
-        ("bad_dtype", good.replace("\"float32\", \"shape\": [2, 2]", "\"float128\", \"shape\": [2, 2]"), "inputs[0]: unknown dtype 'float128'"),
-        ("short_data", good.replace("[0.5, -0.5]", "[0.5]"), "weight 'b': 'data' has 1 values for shape [2] (2)"),
-        ("escaping_npy", good.replace("\"dtype\": \"float32\", \"shape\": [2], \"data\": [0.5, -0.5]", "\"npy\": \"../../etc/b.npy\""), "must be relative and inside the graph's folder"),
-        ("unknown_op", good.replace("LeakyRelu", "Frobnicate"), "node 'act' (Frobnicate): op 'Frobnicate' is not supported"),
-        ("bad_attr", good.replace("\"alpha\": 1", "\"alpha\": [\"a\", 1]"), "node 'act' attribute 'alpha': an attribute is a number, string, list or tensor"),
+        (
+            "wrong_format",
+            good.replace("fuser-graph", "other"),
+            "'format' must be \"fuser-graph\"",
+        ),
+        (
+            "bad_dtype",
+            good.replace("\"float32\", \"shape\": [2, 2]", "\"float128\", \"shape\": [2, 2]"),
+            "inputs[0]: unknown dtype 'float128'",
+        ),
+        (
+            "short_data",
+            good.replace("[0.5, -0.5]", "[0.5]"),
+            "weight 'b': 'data' has 1 values for shape [2] (2)",
+        ),
+        (
+            "escaping_npy",
+            good.replace(
+                "\"dtype\": \"float32\", \"shape\": [2], \"data\": [0.5, -0.5]",
+                "\"npy\": \"../../etc/b.npy\"",
+            ),
+            "must be relative and inside the graph's folder",
+        ),
+        (
+            "unknown_op",
+            good.replace("LeakyRelu", "Frobnicate"),
+            "node 'act' (Frobnicate): op 'Frobnicate' is not supported",
+        ),
+        (
+            "bad_attr",
+            good.replace("\"alpha\": 1", "\"alpha\": [\"a\", 1]"),
+            "node 'act' attribute 'alpha': an attribute is a number, string, list or tensor",
+        ),
     ];
     for (name, text, expected) in cases {
         let p = dir.path().join(format!("{name}.json"));
         std::fs::write(&p, text).unwrap();
         let target = dir.path().join(format!("{name}.mlir"));
-        let out = run(FUSER, &["import", &p.to_string_lossy(), "-o", &target.to_string_lossy()]);
+        let out = run(
+            FUSER,
+            &["import", &p.to_string_lossy(), "-o", &target.to_string_lossy()],
+        );
         assert_eq!(out.code, Some(1), "{name}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{name}: {}", out.stderr);
-        assert!(out.stderr.contains(&format!("{name}.json")) && out.stderr.contains(expected), "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("{name}.json")) && out.stderr.contains(expected),
+            "{name}: {}",
+            out.stderr
+        );
         assert!(!target.exists());
     }
 }
@@ -356,7 +619,10 @@ fn shape_derived_subgraphs_fold_at_import() {
     let path = dir.path().join("view.json");
     std::fs::write(&path, model).unwrap();
     let out = dir.path().join("view.mlir");
-    let result = run(FUSER, &["import", &path.to_string_lossy(), "-o", &out.to_string_lossy()]);
+    let result = run(
+        FUSER,
+        &["import", &path.to_string_lossy(), "-o", &out.to_string_lossy()],
+    );
     assert_eq!(result.code, Some(0), "{}", result.stderr);
     let text = std::fs::read_to_string(&out).unwrap();
     for folded in ["graph.shape", "graph.gather", "graph.unsqueeze", "graph.concat"] {

@@ -2,13 +2,13 @@
 //! of kernels) op by op with the semantics in `crate::semantics`, the oracle that passes
 //! and rewrites are checked against on random inputs.
 
+use crate::semantics::{self, Attr, Attrs, SemError};
+pub use crate::semantics::{DType, Tensor};
 use crate::{
     accessors::{op_name, operand_group},
     ffi::{dense_to_tensor, nested_operations},
     spec::{AttrKind, find_op},
 };
-use crate::semantics::{self, Attr, Attrs, SemError};
-pub use crate::semantics::{DType, Tensor};
 use melior::ir::{
     BlockLike, OperationRef, RegionLike, Value, ValueLike,
     attribute::{DenseI64ArrayAttribute, FloatAttribute, IntegerAttribute, StringAttribute},
@@ -44,10 +44,14 @@ pub fn op_attrs(op: &OperationRef) -> Result<Attrs, EvalError> {
     let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
     let mut attrs = Attrs::default();
     for declared in spec.attributes {
-        let attribute = op
-            .attribute(declared.name)
-            .map_err(|_| EvalError::Invalid { op: name.clone(), message: format!("missing attribute '{}'", declared.name) })?;
-        let bad = || EvalError::Invalid { op: name.clone(), message: format!("attribute '{}' has the wrong kind", declared.name) };
+        let attribute = op.attribute(declared.name).map_err(|_| EvalError::Invalid {
+            op: name.clone(),
+            message: format!("missing attribute '{}'", declared.name),
+        })?;
+        let bad = || EvalError::Invalid {
+            op: name.clone(),
+            message: format!("attribute '{}' has the wrong kind", declared.name),
+        };
         let value = match declared.kind {
             AttrKind::I64Array => {
                 let a = DenseI64ArrayAttribute::try_from(attribute).map_err(|_| bad())?;
@@ -55,8 +59,15 @@ pub fn op_attrs(op: &OperationRef) -> Result<Attrs, EvalError> {
             }
             AttrKind::Integer => Attr::Int(IntegerAttribute::try_from(attribute).map_err(|_| bad())?.value()),
             AttrKind::Float => Attr::Float(FloatAttribute::try_from(attribute).map_err(|_| bad())?.value()),
-            AttrKind::String => Attr::Str(StringAttribute::try_from(attribute).map_err(|_| bad())?.value().to_string()),
-            AttrKind::DenseElements => Attr::Tensor(dense_to_tensor(attribute).ok_or_else(|| EvalError::Unsupported(format!("the value of '{name}'")))?),
+            AttrKind::String => Attr::Str(
+                StringAttribute::try_from(attribute)
+                    .map_err(|_| bad())?
+                    .value()
+                    .to_string(),
+            ),
+            AttrKind::DenseElements => Attr::Tensor(
+                dense_to_tensor(attribute).ok_or_else(|| EvalError::Unsupported(format!("the value of '{name}'")))?,
+            ),
             AttrKind::SymbolRef => continue,
         };
         attrs.set(declared.name, value);
@@ -82,7 +93,12 @@ pub fn evaluate(module_op: OperationRef, name: &str, inputs: &[Tensor]) -> Resul
 }
 
 /// Like [`evaluate`], with the data of `graph.weight` ops.
-pub fn evaluate_with_weights(module_op: OperationRef, name: &str, inputs: &[Tensor], weights: &Weights) -> Result<Vec<Tensor>, EvalError> {
+pub fn evaluate_with_weights(
+    module_op: OperationRef,
+    name: &str,
+    inputs: &[Tensor],
+    weights: &Weights,
+) -> Result<Vec<Tensor>, EvalError> {
     let function = find_function(module_op, name).ok_or_else(|| EvalError::NoFunction(name.to_string()))?;
     Evaluator { module_op, weights }.function(function, inputs)
 }
@@ -94,17 +110,30 @@ struct Evaluator<'m, 'c, 'a> {
 
 impl Evaluator<'_, '_, '_> {
     fn function(&self, function: OperationRef, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
-        let region = function.region(0).map_err(|_| EvalError::Unsupported("a function without a body".into()))?;
-        let block = region.first_block().ok_or_else(|| EvalError::Unsupported("a function without a body".into()))?;
+        let region = function
+            .region(0)
+            .map_err(|_| EvalError::Unsupported("a function without a body".into()))?;
+        let block = region
+            .first_block()
+            .ok_or_else(|| EvalError::Unsupported("a function without a body".into()))?;
         if block.argument_count() != inputs.len() {
-            return Err(EvalError::InputCount { expected: block.argument_count(), got: inputs.len() });
+            return Err(EvalError::InputCount {
+                expected: block.argument_count(),
+                got: inputs.len(),
+            });
         }
         let mut env: HashMap<usize, Tensor> = HashMap::new();
         for (i, input) in inputs.iter().enumerate() {
-            env.insert(value_key(block.argument(i).expect("index below argument_count").into()), input.clone());
+            env.insert(
+                value_key(block.argument(i).expect("index below argument_count").into()),
+                input.clone(),
+            );
         }
         let lookup = |env: &HashMap<usize, Tensor>, v: Value, op: &str| {
-            env.get(&value_key(v)).cloned().ok_or_else(|| EvalError::Invalid { op: op.to_string(), message: "an operand has no value".into() })
+            env.get(&value_key(v)).cloned().ok_or_else(|| EvalError::Invalid {
+                op: op.to_string(),
+                message: "an operand has no value".into(),
+            })
         };
         let mut op = block.first_operation();
         while let Some(current) = op {
@@ -116,27 +145,49 @@ impl Evaluator<'_, '_, '_> {
                         .attribute("callee")
                         .ok()
                         .map(|a| a.to_string().trim_start_matches('@').to_string())
-                        .ok_or_else(|| EvalError::Invalid { op: name.clone(), message: "no callee".into() })?;
+                        .ok_or_else(|| EvalError::Invalid {
+                            op: name.clone(),
+                            message: "no callee".into(),
+                        })?;
                     let function = find_function(self.module_op, &callee).ok_or(EvalError::NoFunction(callee))?;
-                    let args: Vec<Tensor> = current.operands().map(|v| lookup(&env, v, &name)).collect::<Result<_, _>>()?;
+                    let args: Vec<Tensor> = current
+                        .operands()
+                        .map(|v| lookup(&env, v, &name))
+                        .collect::<Result<_, _>>()?;
                     self.function(function, &args)?
                 }
                 "graph.weight" => {
                     let weight = crate::accessors::string(&current, "name");
-                    vec![self.weights.get(&weight).cloned().ok_or(EvalError::MissingWeight(weight))?]
+                    vec![
+                        self.weights
+                            .get(&weight)
+                            .cloned()
+                            .ok_or(EvalError::MissingWeight(weight))?,
+                    ]
                 }
                 "ftensor.quantize" | "ftensor.dequantize" | "ftensor.relayout" => {
-                    let inputs: Vec<Tensor> = current.operands().map(|v| lookup(&env, v, &name)).collect::<Result<_, _>>()?;
+                    let inputs: Vec<Tensor> = current
+                        .operands()
+                        .map(|v| lookup(&env, v, &name))
+                        .collect::<Result<_, _>>()?;
                     vec![tensor_level(&current, &name, &inputs)?]
                 }
                 _ if name.starts_with("graph.") => {
                     let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
                     let inputs: Vec<Option<Tensor>> = (0..spec.operands.len())
-                        .map(|slot| operand_group(&current, spec, slot).first().map(|v| lookup(&env, *v, &name)).transpose())
+                        .map(|slot| {
+                            operand_group(&current, spec, slot)
+                                .first()
+                                .map(|v| lookup(&env, *v, &name))
+                                .transpose()
+                        })
                         .collect::<Result<_, _>>()?;
                     let outputs = semantics::evaluate(&name, &op_attrs(&current)?, &inputs).map_err(|e| match e {
                         SemError::Unsupported(what) => EvalError::Unsupported(what),
-                        SemError::Invalid(message) => EvalError::Invalid { op: name.clone(), message },
+                        SemError::Invalid(message) => EvalError::Invalid {
+                            op: name.clone(),
+                            message,
+                        },
                     })?;
                     // Optional results that the op does not carry (e.g. LayerNormalization's
                     // statistics) are dropped by slot.
@@ -155,7 +206,10 @@ impl Evaluator<'_, '_, '_> {
 
 /// The ftensor ops: affine quantization and layout changes.
 fn tensor_level(op: &OperationRef, name: &str, inputs: &[Tensor]) -> Result<Tensor, EvalError> {
-    let invalid = |message: &str| EvalError::Invalid { op: name.to_string(), message: message.to_string() };
+    let invalid = |message: &str| EvalError::Invalid {
+        op: name.to_string(),
+        message: message.to_string(),
+    };
     let result_dtype = op
         .result(0)
         .ok()
@@ -164,11 +218,23 @@ fn tensor_level(op: &OperationRef, name: &str, inputs: &[Tensor]) -> Result<Tens
         .ok_or_else(|| invalid("the result is not a tensor of a supported dtype"))?;
     let x = &inputs[0];
     if name == "ftensor.relayout" {
-        let (src, dst) = (crate::accessors::string(op, "src_layout"), crate::accessors::string(op, "dst_layout"));
-        let perm: Vec<i64> = dst.chars().map(|c| src.find(c).map(|p| p as i64).ok_or_else(|| invalid("the layouts differ in letters"))).collect::<Result<_, _>>()?;
+        let (src, dst) = (
+            crate::accessors::string(op, "src_layout"),
+            crate::accessors::string(op, "dst_layout"),
+        );
+        let perm: Vec<i64> = dst
+            .chars()
+            .map(|c| {
+                src.find(c)
+                    .map(|p| p as i64)
+                    .ok_or_else(|| invalid("the layouts differ in letters"))
+            })
+            .collect::<Result<_, _>>()?;
         let mut attrs = Attrs::default();
         attrs.set("perm", Attr::Ints(perm));
-        return semantics::evaluate("transpose", &attrs, &[Some(x.clone())]).map(|mut v| v.remove(0)).map_err(|e| invalid(&e.to_string()));
+        return semantics::evaluate("transpose", &attrs, &[Some(x.clone())])
+            .map(|mut v| v.remove(0))
+            .map_err(|e| invalid(&e.to_string()));
     }
     // Per tensor when scale is 0-d, else along `axis`.
     let (scale, zero_point) = (inputs[1].to_f64(), inputs[2].to_f64());
@@ -182,7 +248,10 @@ fn tensor_level(op: &OperationRef, name: &str, inputs: &[Tensor]) -> Result<Tens
     let values = x.to_f64();
     let out = ndarray::ArrayD::from_shape_fn(values.raw_dim(), |p| {
         let i = if per_axis { p[axis] } else { 0 };
-        let (s, z) = (scale.iter().nth(i).copied().unwrap_or(1.0), zero_point.iter().nth(i).copied().unwrap_or(0.0));
+        let (s, z) = (
+            scale.iter().nth(i).copied().unwrap_or(1.0),
+            zero_point.iter().nth(i).copied().unwrap_or(0.0),
+        );
         let v = values[&p];
         if name == "ftensor.quantize" {
             // Round half to even, then saturate to the integer type.
@@ -257,7 +326,10 @@ mod tests {
                  %0 = "graph.sub"(%x, %r) : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
                  %1 = "graph.leaky_relu"(%0) {alpha = 0.5 : f32} : (tensor<2x3xf32>) -> tensor<2x3xf32>
                  return %1 : tensor<2x3xf32> }"#,
-            &[Tensor::f32(&[2, 3], vec![1., 2., 3., 4., 5., 6.]), Tensor::f32(&[3], vec![2., 2., 2.])],
+            &[
+                Tensor::f32(&[2, 3], vec![1., 2., 3., 4., 5., 6.]),
+                Tensor::f32(&[3], vec![2., 2., 2.]),
+            ],
         )
         .unwrap();
         assert_eq!(out, vec![Tensor::f32(&[2, 3], vec![-0.5, 0., 1., 2., 3., 4.])]);
@@ -288,7 +360,14 @@ mod tests {
         .unwrap();
         // Column 0: scale 0.1, zero 3; column 1: scale 0.5, zero -2. 100 / 0.1 saturates.
         assert_eq!(out[0], Tensor::i64(&[2, 2], vec![6, -4, 127, -1]).cast(DType::I8));
-        assert_eq!(out[1].to_f64_vec().iter().map(|v| (v * 100.0).round() / 100.0).collect::<Vec<_>>(), vec![0.3, -1.0, 12.4, 0.5]);
+        assert_eq!(
+            out[1]
+                .to_f64_vec()
+                .iter()
+                .map(|v| (v * 100.0).round() / 100.0)
+                .collect::<Vec<_>>(),
+            vec![0.3, -1.0, 12.4, 0.5]
+        );
     }
 
     #[test]

@@ -5,8 +5,25 @@ use super::{Args, Attrs, DType, Data, Known, SemError, Tensor, TypeInfo, broadca
 use ndarray::{ArrayD, IxDyn, Zip};
 
 const UNARY_FLOAT: &[&str] = &[
-    "cos", "erf", "exp", "log", "sin", "sqrt", "tanh", "sigmoid", "softplus", "softsign", "reciprocal", "ceil",
-    "floor", "elu", "selu", "gelu", "hard_sigmoid", "hard_swish", "leaky_relu",
+    "cos",
+    "erf",
+    "exp",
+    "log",
+    "sin",
+    "sqrt",
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "softsign",
+    "reciprocal",
+    "ceil",
+    "floor",
+    "elu",
+    "selu",
+    "gelu",
+    "hard_sigmoid",
+    "hard_swish",
+    "leaky_relu",
 ];
 const UNARY_NUMERIC: &[&str] = &["abs", "neg", "sign", "relu"];
 const BINARY: &[&str] = &["add", "sub", "mul", "div", "pow", "mod", "p_relu"];
@@ -17,39 +34,68 @@ const VARIADIC: &[&str] = &["max", "min", "mean", "sum"];
 pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Result<Vec<TypeInfo>, SemError>> {
     let same = |args: &Args<Known>| args.get(0).map(|k| vec![k.info.clone()]);
     let broadcast = |infos: Vec<&Known>, dtype: Option<DType>| -> Result<Vec<TypeInfo>, SemError> {
-        let first = infos.first().ok_or_else(|| SemError::Invalid(format!("'{op}' needs operands")))?;
+        let first = infos
+            .first()
+            .ok_or_else(|| SemError::Invalid(format!("'{op}' needs operands")))?;
         // Operands share one element type (Pow's exponent and Where's condition excepted).
-        let typed: Vec<&&Known> = if op == "where" { infos[1..].iter().collect() } else if op == "pow" { infos[..1].iter().collect() } else { infos.iter().collect() };
+        let typed: Vec<&&Known> = if op == "where" {
+            infos[1..].iter().collect()
+        } else if op == "pow" {
+            infos[..1].iter().collect()
+        } else {
+            infos.iter().collect()
+        };
         if let Some(other) = typed.iter().find(|k| k.info.dtype != typed[0].info.dtype) {
-            return Err(SemError::Invalid(format!("operands have element types {} and {}", typed[0].info.dtype, other.info.dtype)));
+            return Err(SemError::Invalid(format!(
+                "operands have element types {} and {}",
+                typed[0].info.dtype, other.info.dtype
+            )));
         }
         let shapes: Vec<&[Option<i64>]> = infos.iter().map(|k| k.info.shape.as_slice()).collect();
-        Ok(vec![TypeInfo::new(dtype.unwrap_or(first.info.dtype), broadcast_dims(&shapes)?)])
+        Ok(vec![TypeInfo::new(
+            dtype.unwrap_or(first.info.dtype),
+            broadcast_dims(&shapes)?,
+        )])
     };
     Some(match op {
         _ if UNARY_FLOAT.contains(&op) || UNARY_NUMERIC.contains(&op) || op == "not" || op == "identity" => same(args),
         "clip" => same(args),
-        _ if BINARY.contains(&op) => args.get(0).and_then(|a| args.get(1).and_then(|b| broadcast(vec![a, b], None))),
-        _ if COMPARE.contains(&op) || LOGIC.contains(&op) => {
-            args.get(0).and_then(|a| args.get(1).and_then(|b| broadcast(vec![a, b], Some(DType::Bool))))
-        }
+        _ if BINARY.contains(&op) => args
+            .get(0)
+            .and_then(|a| args.get(1).and_then(|b| broadcast(vec![a, b], None))),
+        _ if COMPARE.contains(&op) || LOGIC.contains(&op) => args
+            .get(0)
+            .and_then(|a| args.get(1).and_then(|b| broadcast(vec![a, b], Some(DType::Bool)))),
         _ if VARIADIC.contains(&op) => broadcast(args.present_from(0), None),
-        "where" => args.get(1).and_then(|x| broadcast(vec![args.get(0)?, x, args.get(2)?], Some(x.info.dtype))),
+        "where" => args
+            .get(1)
+            .and_then(|x| broadcast(vec![args.get(0)?, x, args.get(2)?], Some(x.info.dtype))),
         "cast" => (|| {
             let to = attrs.int("to")?;
-            let dtype = DType::from_onnx_code(to).ok_or_else(|| SemError::Unsupported(format!("Cast to ONNX type {to}")))?;
+            let dtype =
+                DType::from_onnx_code(to).ok_or_else(|| SemError::Unsupported(format!("Cast to ONNX type {to}")))?;
             Ok(vec![TypeInfo::new(dtype, args.get(0)?.info.shape.clone())])
         })(),
-        "dropout" => args.get(0).map(|k| vec![k.info.clone(), TypeInfo::new(DType::Bool, k.info.shape.clone())]),
+        "dropout" => args
+            .get(0)
+            .map(|k| vec![k.info.clone(), TypeInfo::new(DType::Bool, k.info.shape.clone())]),
         _ => return None,
     })
 }
 
 /// Combines two arrays elementwise after broadcasting them to a common shape.
-pub(crate) fn zip2<A: Clone, B: Clone, R>(a: &ArrayD<A>, b: &ArrayD<B>, f: impl Fn(&A, &B) -> R) -> Result<ArrayD<R>, SemError> {
+pub(crate) fn zip2<A: Clone, B: Clone, R>(
+    a: &ArrayD<A>,
+    b: &ArrayD<B>,
+    f: impl Fn(&A, &B) -> R,
+) -> Result<ArrayD<R>, SemError> {
     let shape = broadcast_static(&[a.shape(), b.shape()])?;
-    let a = a.broadcast(IxDyn(&shape)).ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?;
-    let b = b.broadcast(IxDyn(&shape)).ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?;
+    let a = a
+        .broadcast(IxDyn(&shape))
+        .ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?;
+    let b = b
+        .broadcast(IxDyn(&shape))
+        .ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?;
     Ok(Zip::from(&a).and(&b).map_collect(f))
 }
 
@@ -68,8 +114,21 @@ fn float_unary(op: &str, attrs: &Attrs, x: f64) -> Result<f64, SemError> {
         "reciprocal" => 1.0 / x,
         "ceil" => x.ceil(),
         "floor" => x.floor(),
-        "elu" => if x >= 0.0 { x } else { attrs.float("alpha")? * (x.exp() - 1.0) },
-        "selu" => attrs.float("gamma")? * if x > 0.0 { x } else { attrs.float("alpha")? * (x.exp() - 1.0) },
+        "elu" => {
+            if x >= 0.0 {
+                x
+            } else {
+                attrs.float("alpha")? * (x.exp() - 1.0)
+            }
+        }
+        "selu" => {
+            attrs.float("gamma")?
+                * if x > 0.0 {
+                    x
+                } else {
+                    attrs.float("alpha")? * (x.exp() - 1.0)
+                }
+        }
         "gelu" => match attrs.string("approximate")?.as_str() {
             "none" => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
             "tanh" => 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh()),
@@ -77,10 +136,24 @@ fn float_unary(op: &str, attrs: &Attrs, x: f64) -> Result<f64, SemError> {
         },
         "hard_sigmoid" => (attrs.float("alpha")? * x + attrs.float("beta")?).clamp(0.0, 1.0),
         "hard_swish" => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
-        "leaky_relu" => if x >= 0.0 { x } else { attrs.float("alpha")? * x },
+        "leaky_relu" => {
+            if x >= 0.0 {
+                x
+            } else {
+                attrs.float("alpha")? * x
+            }
+        }
         "abs" => x.abs(),
         "neg" => -x,
-        "sign" => if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { x },
+        "sign" => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        }
         "relu" => x.max(0.0),
         _ => return invalid(format!("'{op}' is not a float unary op")),
     })
@@ -120,9 +193,27 @@ fn float_binary(op: &str, attrs: &Attrs, a: f64, b: f64) -> Result<f64, SemError
                 if r != 0.0 && ((r < 0.0) != (b < 0.0)) { r + b } else { r }
             }
         }
-        "p_relu" => if a >= 0.0 { a } else { a * b },
-        "max" => if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
-        "min" => if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
+        "p_relu" => {
+            if a >= 0.0 {
+                a
+            } else {
+                a * b
+            }
+        }
+        "max" => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                a.max(b)
+            }
+        }
+        "min" => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                a.min(b)
+            }
+        }
         _ => return invalid(format!("'{op}' is not a binary op")),
     })
 }
@@ -132,7 +223,13 @@ fn int_binary(op: &str, attrs: &Attrs, a: i64, b: i64) -> Result<i64, SemError> 
         "add" | "sum" | "mean" => a.wrapping_add(b),
         "sub" => a.wrapping_sub(b),
         "mul" => a.wrapping_mul(b),
-        "div" => if b == 0 { 0 } else { a.wrapping_div(b) },
+        "div" => {
+            if b == 0 {
+                0
+            } else {
+                a.wrapping_div(b)
+            }
+        }
         "pow" => {
             if b < 0 {
                 (a as f64).powf(b as f64) as i64
@@ -140,8 +237,20 @@ fn int_binary(op: &str, attrs: &Attrs, a: i64, b: i64) -> Result<i64, SemError> 
                 a.wrapping_pow(b.min(u32::MAX as i64) as u32)
             }
         }
-        "mod" => if attrs.int("fmod")? == 1 { if b == 0 { 0 } else { a.wrapping_rem(b) } } else { int_mod(a, b) },
-        "p_relu" => if a >= 0 { a } else { a.wrapping_mul(b) },
+        "mod" => {
+            if attrs.int("fmod")? == 1 {
+                if b == 0 { 0 } else { a.wrapping_rem(b) }
+            } else {
+                int_mod(a, b)
+            }
+        }
+        "p_relu" => {
+            if a >= 0 {
+                a
+            } else {
+                a.wrapping_mul(b)
+            }
+        }
         "max" => a.max(b),
         "min" => a.min(b),
         _ => return invalid(format!("'{op}' is not a binary op")),
@@ -154,7 +263,10 @@ fn binary(op: &str, attrs: &Attrs, a: &Tensor, b: &Tensor) -> Result<Tensor, Sem
         let r = zip2(&a.to_f64(), &b.to_f64(), |&x, &y| float_binary(op, attrs, x, y))?;
         let r: Result<Vec<f64>, SemError> = r.iter().cloned().collect();
         let shape = broadcast_static(&[a.shape(), b.shape()])?;
-        return Ok(Tensor::float(a.dtype, ArrayD::from_shape_vec(IxDyn(&shape), r?).expect("broadcast shape")));
+        return Ok(Tensor::float(
+            a.dtype,
+            ArrayD::from_shape_vec(IxDyn(&shape), r?).expect("broadcast shape"),
+        ));
     }
     if a.dtype.is_int() {
         if op == "pow" && b.dtype.is_float() {
@@ -164,7 +276,10 @@ fn binary(op: &str, attrs: &Attrs, a: &Tensor, b: &Tensor) -> Result<Tensor, Sem
         let r = zip2(&a.to_i64(), &b.to_i64(), |&x, &y| int_binary(op, attrs, x, y))?;
         let r: Result<Vec<i64>, SemError> = r.iter().cloned().collect();
         let shape = broadcast_static(&[a.shape(), b.shape()])?;
-        return Ok(Tensor::int(a.dtype, ArrayD::from_shape_vec(IxDyn(&shape), r?).expect("broadcast shape")));
+        return Ok(Tensor::int(
+            a.dtype,
+            ArrayD::from_shape_vec(IxDyn(&shape), r?).expect("broadcast shape"),
+        ));
     }
     Err(SemError::Unsupported(format!("graph.{op} on {}", a.dtype)))
 }
@@ -194,10 +309,16 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                 let x = args.get(0)?;
                 if x.dtype.is_float() {
                     let r: Result<Vec<f64>, SemError> = x.to_f64().iter().map(|&v| float_unary(op, attrs, v)).collect();
-                    Ok(vec![Tensor::float(x.dtype, ArrayD::from_shape_vec(IxDyn(x.shape()), r?).expect("same shape"))])
+                    Ok(vec![Tensor::float(
+                        x.dtype,
+                        ArrayD::from_shape_vec(IxDyn(x.shape()), r?).expect("same shape"),
+                    )])
                 } else if x.dtype.is_int() {
                     let r: Result<Vec<i64>, SemError> = x.to_i64().iter().map(|&v| int_unary(op, v)).collect();
-                    Ok(vec![Tensor::int(x.dtype, ArrayD::from_shape_vec(IxDyn(x.shape()), r?).expect("same shape"))])
+                    Ok(vec![Tensor::int(
+                        x.dtype,
+                        ArrayD::from_shape_vec(IxDyn(x.shape()), r?).expect("same shape"),
+                    )])
                 } else {
                     Err(SemError::Unsupported(format!("graph.{op} on {}", x.dtype)))
                 }
@@ -213,12 +334,19 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
             _ if COMPARE.contains(&op) => Ok(vec![compare(op, args.get(0)?, args.get(1)?)?]),
             _ if LOGIC.contains(&op) => {
                 let (a, b) = (args.get(0)?.to_bool(), args.get(1)?.to_bool());
-                let r = if op == "and" { zip2(&a, &b, |x, y| *x && *y)? } else { zip2(&a, &b, |x, y| *x || *y)? };
+                let r = if op == "and" {
+                    zip2(&a, &b, |x, y| *x && *y)?
+                } else {
+                    zip2(&a, &b, |x, y| *x || *y)?
+                };
                 Ok(vec![Tensor::bool(r)])
             }
             _ if VARIADIC.contains(&op) => {
                 let inputs = args.present_from(0);
-                let mut acc = (*inputs.first().ok_or_else(|| SemError::Invalid(format!("'{op}' needs an input")))?).clone();
+                let mut acc = (*inputs
+                    .first()
+                    .ok_or_else(|| SemError::Invalid(format!("'{op}' needs an input")))?)
+                .clone();
                 for next in &inputs[1..] {
                     acc = binary(op, attrs, &acc, next)?;
                 }
@@ -232,7 +360,10 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                 let (c, x, y) = (args.get(0)?.to_bool(), args.get(1)?, args.get(2)?);
                 let pick = |xy: Tensor| -> Result<Tensor, SemError> { Ok(xy) };
                 let shape = broadcast_static(&[c.shape(), x.shape(), y.shape()])?;
-                let c = c.broadcast(IxDyn(&shape)).ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?.to_owned();
+                let c = c
+                    .broadcast(IxDyn(&shape))
+                    .ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?
+                    .to_owned();
                 let out = match (&x.data, &y.data) {
                     (Data::Float(a), Data::Float(b)) => Tensor::float(x.dtype, select(&c, a, b, &shape)?),
                     (Data::Int(a), Data::Int(b)) => Tensor::int(x.dtype, select(&c, a, b, &shape)?),
@@ -257,7 +388,8 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
             }
             "cast" => {
                 let to = attrs.int("to")?;
-                let dtype = DType::from_onnx_code(to).ok_or_else(|| SemError::Unsupported(format!("Cast to ONNX type {to}")))?;
+                let dtype = DType::from_onnx_code(to)
+                    .ok_or_else(|| SemError::Unsupported(format!("Cast to ONNX type {to}")))?;
                 Ok(vec![args.get(0)?.cast(dtype)])
             }
             _ => Err(SemError::Unsupported(op.to_string())),
@@ -267,7 +399,14 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
 }
 
 fn select<T: Clone>(c: &ArrayD<bool>, a: &ArrayD<T>, b: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>, SemError> {
-    let a = a.broadcast(IxDyn(shape)).ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?;
-    let b = b.broadcast(IxDyn(shape)).ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?;
-    Ok(Zip::from(c).and(&a).and(&b).map_collect(|&c, x, y| if c { x.clone() } else { y.clone() }))
+    let a = a
+        .broadcast(IxDyn(shape))
+        .ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?;
+    let b = b
+        .broadcast(IxDyn(shape))
+        .ok_or_else(|| SemError::Invalid("cannot broadcast".into()))?;
+    Ok(Zip::from(c)
+        .and(&a)
+        .and(&b)
+        .map_collect(|&c, x, y| if c { x.clone() } else { y.clone() }))
 }

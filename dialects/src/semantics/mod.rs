@@ -38,7 +38,9 @@ impl Attrs {
         self
     }
     fn get(&self, name: &str) -> Result<&Attr, SemError> {
-        self.0.get(name).ok_or_else(|| SemError::Invalid(format!("missing attribute '{name}'")))
+        self.0
+            .get(name)
+            .ok_or_else(|| SemError::Invalid(format!("missing attribute '{name}'")))
     }
     pub fn int(&self, name: &str) -> Result<i64, SemError> {
         match self.get(name)? {
@@ -100,7 +102,10 @@ impl TypeInfo {
         TypeInfo { dtype, shape }
     }
     pub fn fixed(dtype: DType, shape: &[usize]) -> Self {
-        TypeInfo { dtype, shape: shape.iter().map(|&d| Some(d as i64)).collect() }
+        TypeInfo {
+            dtype,
+            shape: shape.iter().map(|&d| Some(d as i64)).collect(),
+        }
     }
     pub fn rank(&self) -> usize {
         self.shape.len()
@@ -110,7 +115,11 @@ impl TypeInfo {
     }
     /// `tensor<2x?x3xf32>`.
     pub fn mlir(&self) -> String {
-        let mut dims: Vec<String> = self.shape.iter().map(|d| d.map_or("?".to_string(), |d| d.to_string())).collect();
+        let mut dims: Vec<String> = self
+            .shape
+            .iter()
+            .map(|d| d.map_or("?".to_string(), |d| d.to_string()))
+            .collect();
         dims.push(self.dtype.mlir().to_string());
         format!("tensor<{}>", dims.join("x"))
     }
@@ -127,12 +136,18 @@ impl Known {
     /// What is known of a value of type `info` whose value is not known, except that an
     /// empty tensor has only one value.
     pub fn of_type(info: TypeInfo) -> Self {
-        let value = info.static_shape().filter(|s| s.iter().product::<usize>() == 0).map(|s| Tensor::full(info.dtype, &s, 0.0));
+        let value = info
+            .static_shape()
+            .filter(|s| s.iter().product::<usize>() == 0)
+            .map(|s| Tensor::full(info.dtype, &s, 0.0));
         Known { info, value }
     }
 
     pub fn of(tensor: &Tensor) -> Self {
-        Known { info: TypeInfo::fixed(tensor.dtype, tensor.shape()), value: Some(tensor.clone()) }
+        Known {
+            info: TypeInfo::fixed(tensor.dtype, tensor.shape()),
+            value: Some(tensor.clone()),
+        }
     }
 }
 
@@ -161,7 +176,10 @@ impl<'a, T> Args<'a, T> {
 /// Infers the result types of `op` (`graph.` prefix optional).
 pub fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Known>]) -> Result<Vec<TypeInfo>, SemError> {
     let name = op.strip_prefix("graph.").unwrap_or(op);
-    let args = Args { op: name, items: inputs };
+    let args = Args {
+        op: name,
+        items: inputs,
+    };
     let inferred = elementwise::infer(name, attrs, &args)
         .or_else(|| shape_ops::infer(name, attrs, &args))
         .or_else(|| reduce::infer(name, attrs, &args))
@@ -180,7 +198,10 @@ pub fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Known>]) -> Result<Vec<Ty
 /// Evaluates `op` on `inputs`.
 pub fn evaluate(op: &str, attrs: &Attrs, inputs: &[Option<Tensor>]) -> Result<Vec<Tensor>, SemError> {
     let name = op.strip_prefix("graph.").unwrap_or(op);
-    let args = Args { op: name, items: inputs };
+    let args = Args {
+        op: name,
+        items: inputs,
+    };
     if let Some(r) = elementwise::evaluate(name, attrs, &args) {
         return r;
     }
@@ -229,7 +250,13 @@ pub(crate) fn broadcast_dims(shapes: &[&[Option<i64>]]) -> Result<Vec<Option<i64
 
 /// Broadcasts static shapes.
 pub(crate) fn broadcast_static(shapes: &[&[usize]]) -> Result<Vec<usize>, SemError> {
-    let dims: Vec<Vec<Option<i64>>> = shapes.iter().map(|s| s.iter().map(|&d| Some(d as i64)).collect()).collect();
+    let dims: Vec<Vec<Option<i64>>> = shapes
+        .iter()
+        .map(|s| s.iter().map(|&d| Some(d as i64)).collect())
+        .collect();
     let refs: Vec<&[Option<i64>]> = dims.iter().map(|d| d.as_slice()).collect();
-    Ok(broadcast_dims(&refs)?.into_iter().map(|d| d.unwrap_or(1) as usize).collect())
+    Ok(broadcast_dims(&refs)?
+        .into_iter()
+        .map(|d| d.unwrap_or(1) as usize)
+        .collect())
 }

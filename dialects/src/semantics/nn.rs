@@ -6,13 +6,33 @@ use ndarray::Dimension;
 use ndarray::{ArrayD, Axis, IxDyn};
 
 const OPS: &[&str] = &[
-    "conv", "conv_transpose", "average_pool", "max_pool", "global_average_pool", "global_max_pool",
-    "batch_normalization", "instance_normalization", "layer_normalization", "rms_normalization", "lrn", "gemm",
-    "mat_mul", "einsum", "resize",
+    "conv",
+    "conv_transpose",
+    "average_pool",
+    "max_pool",
+    "global_average_pool",
+    "global_max_pool",
+    "batch_normalization",
+    "instance_normalization",
+    "layer_normalization",
+    "rms_normalization",
+    "lrn",
+    "gemm",
+    "mat_mul",
+    "einsum",
+    "resize",
 ];
 
 /// Output size of a sliding window (ONNX pooling/conv), with ONNX's ceil-mode rule.
-pub fn window_out(input: i64, kernel: i64, stride: i64, dilation: i64, pad_begin: i64, pad_end: i64, ceil: bool) -> i64 {
+pub fn window_out(
+    input: i64,
+    kernel: i64,
+    stride: i64,
+    dilation: i64,
+    pad_begin: i64,
+    pad_end: i64,
+    ceil: bool,
+) -> i64 {
     let span = input + pad_begin + pad_end - dilation * (kernel - 1) - 1;
     if ceil {
         let mut out = span.div_euclid(stride) + i64::from(span.rem_euclid(stride) != 0) + 1;
@@ -41,7 +61,11 @@ impl Window {
             dilations: attrs.ints("dilations")?,
             pads: attrs.ints("pads")?,
         };
-        if w.kernel.len() != spatial || w.strides.len() != spatial || w.dilations.len() != spatial || w.pads.len() != 2 * spatial {
+        if w.kernel.len() != spatial
+            || w.strides.len() != spatial
+            || w.dilations.len() != spatial
+            || w.pads.len() != 2 * spatial
+        {
             return invalid("kernel_shape, strides, dilations and pads must match the spatial rank");
         }
         Ok(w)
@@ -49,7 +73,19 @@ impl Window {
     fn out_dims(&self, spatial: &[Option<i64>], ceil: bool) -> Vec<Option<i64>> {
         let n = self.kernel.len();
         (0..n)
-            .map(|i| spatial[i].map(|d| window_out(d, self.kernel[i], self.strides[i], self.dilations[i], self.pads[i], self.pads[i + n], ceil)))
+            .map(|i| {
+                spatial[i].map(|d| {
+                    window_out(
+                        d,
+                        self.kernel[i],
+                        self.strides[i],
+                        self.dilations[i],
+                        self.pads[i],
+                        self.pads[i + n],
+                        ceil,
+                    )
+                })
+            })
             .collect()
     }
 }
@@ -66,11 +102,19 @@ fn strides_of(shape: &[usize]) -> Vec<usize> {
 /// Calls `f(out_position, in_positions)` for every output position of a sliding window
 /// over the spatial dims, with the input position (possibly in padding: None) of each
 /// kernel tap.
-fn for_each_window(in_spatial: &[usize], out_spatial: &[usize], w: &Window, mut f: impl FnMut(usize, &[Option<usize>])) {
+fn for_each_window(
+    in_spatial: &[usize],
+    out_spatial: &[usize],
+    w: &Window,
+    mut f: impl FnMut(usize, &[Option<usize>]),
+) {
     let n = in_spatial.len();
     let in_strides = strides_of(in_spatial);
     let kernel: Vec<usize> = w.kernel.iter().map(|&k| k as usize).collect();
-    let taps: Vec<Vec<usize>> = ndarray::indices(IxDyn(&kernel)).into_iter().map(|p| p.slice().to_vec()).collect();
+    let taps: Vec<Vec<usize>> = ndarray::indices(IxDyn(&kernel))
+        .into_iter()
+        .map(|p| p.slice().to_vec())
+        .collect();
     let mut positions = vec![None; taps.len()];
     for (o, out) in ndarray::indices(IxDyn(out_spatial)).into_iter().enumerate() {
         for (t, tap) in taps.iter().enumerate() {
@@ -90,7 +134,13 @@ fn for_each_window(in_spatial: &[usize], out_spatial: &[usize], w: &Window, mut 
     }
 }
 
-fn conv(x: &ArrayD<f64>, w: &ArrayD<f64>, b: Option<Vec<f64>>, win: &Window, group: usize) -> Result<ArrayD<f64>, SemError> {
+fn conv(
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    b: Option<Vec<f64>>,
+    win: &Window,
+    group: usize,
+) -> Result<ArrayD<f64>, SemError> {
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let m = w.shape()[0];
     let cg = w.shape()[1];
@@ -98,7 +148,11 @@ fn conv(x: &ArrayD<f64>, w: &ArrayD<f64>, b: Option<Vec<f64>>, win: &Window, gro
         return invalid(format!("Conv channels: input {c}, weight {cg} x group {group}"));
     }
     let in_spatial: Vec<usize> = x.shape()[2..].to_vec();
-    let out_spatial: Vec<usize> = win.out_dims(&in_spatial.iter().map(|&d| Some(d as i64)).collect::<Vec<_>>(), false).into_iter().map(|d| d.unwrap_or(0).max(0) as usize).collect();
+    let out_spatial: Vec<usize> = win
+        .out_dims(&in_spatial.iter().map(|&d| Some(d as i64)).collect::<Vec<_>>(), false)
+        .into_iter()
+        .map(|d| d.unwrap_or(0).max(0) as usize)
+        .collect();
     let in_size: usize = in_spatial.iter().product();
     let out_size: usize = out_spatial.iter().product();
     let taps: usize = win.kernel.iter().product::<i64>() as usize;
@@ -133,11 +187,24 @@ fn conv(x: &ArrayD<f64>, w: &ArrayD<f64>, b: Option<Vec<f64>>, win: &Window, gro
 fn conv_transpose_out(win: &Window, in_spatial: &[i64], output_padding: &[i64]) -> Vec<i64> {
     let n = in_spatial.len();
     (0..n)
-        .map(|i| win.strides[i] * (in_spatial[i] - 1) + output_padding.get(i).copied().unwrap_or(0) + ((win.kernel[i] - 1) * win.dilations[i] + 1) - win.pads[i] - win.pads[i + n])
+        .map(|i| {
+            win.strides[i] * (in_spatial[i] - 1)
+                + output_padding.get(i).copied().unwrap_or(0)
+                + ((win.kernel[i] - 1) * win.dilations[i] + 1)
+                - win.pads[i]
+                - win.pads[i + n]
+        })
         .collect()
 }
 
-fn conv_transpose(x: &ArrayD<f64>, w: &ArrayD<f64>, b: Option<Vec<f64>>, win: &Window, group: usize, output_padding: &[i64]) -> Result<ArrayD<f64>, SemError> {
+fn conv_transpose(
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    b: Option<Vec<f64>>,
+    win: &Window,
+    group: usize,
+    output_padding: &[i64],
+) -> Result<ArrayD<f64>, SemError> {
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let mg = w.shape()[1];
     let m = mg * group;
@@ -146,10 +213,20 @@ fn conv_transpose(x: &ArrayD<f64>, w: &ArrayD<f64>, b: Option<Vec<f64>>, win: &W
         return invalid("ConvTranspose weight's first dim must equal the input channels");
     }
     let in_spatial: Vec<usize> = x.shape()[2..].to_vec();
-    let out_spatial: Vec<usize> = conv_transpose_out(win, &in_spatial.iter().map(|&d| d as i64).collect::<Vec<_>>(), output_padding).into_iter().map(|d| d.max(0) as usize).collect();
+    let out_spatial: Vec<usize> = conv_transpose_out(
+        win,
+        &in_spatial.iter().map(|&d| d as i64).collect::<Vec<_>>(),
+        output_padding,
+    )
+    .into_iter()
+    .map(|d| d.max(0) as usize)
+    .collect();
     let out_strides = strides_of(&out_spatial);
     let kernel: Vec<usize> = win.kernel.iter().map(|&k| k as usize).collect();
-    let taps: Vec<Vec<usize>> = ndarray::indices(IxDyn(&kernel)).into_iter().map(|p| p.slice().to_vec()).collect();
+    let taps: Vec<Vec<usize>> = ndarray::indices(IxDyn(&kernel))
+        .into_iter()
+        .map(|p| p.slice().to_vec())
+        .collect();
     let out_size: usize = out_spatial.iter().product();
     let mut out = vec![0.0; n * m * out_size];
     let sp = in_spatial.len();
@@ -194,10 +271,21 @@ fn conv_transpose(x: &ArrayD<f64>, w: &ArrayD<f64>, b: Option<Vec<f64>>, win: &W
     Ok(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("shape"))
 }
 
-fn pool(op: &str, x: &ArrayD<f64>, win: &Window, ceil: bool, count_include_pad: bool, storage_order: i64) -> (ArrayD<f64>, ArrayD<i64>) {
+fn pool(
+    op: &str,
+    x: &ArrayD<f64>,
+    win: &Window,
+    ceil: bool,
+    count_include_pad: bool,
+    storage_order: i64,
+) -> (ArrayD<f64>, ArrayD<i64>) {
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let in_spatial: Vec<usize> = x.shape()[2..].to_vec();
-    let out_spatial: Vec<usize> = win.out_dims(&in_spatial.iter().map(|&d| Some(d as i64)).collect::<Vec<_>>(), ceil).into_iter().map(|d| d.unwrap_or(0).max(0) as usize).collect();
+    let out_spatial: Vec<usize> = win
+        .out_dims(&in_spatial.iter().map(|&d| Some(d as i64)).collect::<Vec<_>>(), ceil)
+        .into_iter()
+        .map(|d| d.unwrap_or(0).max(0) as usize)
+        .collect();
     let in_size: usize = in_spatial.iter().product();
     let out_size: usize = out_spatial.iter().product();
     let x = x.as_standard_layout();
@@ -211,7 +299,13 @@ fn pool(op: &str, x: &ArrayD<f64>, win: &Window, ceil: bool, count_include_pad: 
         let out_pos: Vec<usize> = {
             let mut rem = o;
             let st = strides_of(&out_spatial);
-            st.iter().map(|s| { let v = rem / s; rem %= s; v }).collect()
+            st.iter()
+                .map(|s| {
+                    let v = rem / s;
+                    rem %= s;
+                    v
+                })
+                .collect()
         };
         let padded_count: usize = (0..sp)
             .map(|d| {
@@ -242,20 +336,35 @@ fn pool(op: &str, x: &ArrayD<f64>, win: &Window, ceil: bool, count_include_pad: 
                 best.1
             } else {
                 let (sum, count) = values.fold((0.0, 0usize), |(s, c), (_, v)| (s + v, c + 1));
-                sum / if count_include_pad { padded_count as f64 } else { count as f64 }
+                sum / if count_include_pad {
+                    padded_count as f64
+                } else {
+                    count as f64
+                }
             };
             out[plane * out_size + o] = r;
         }
     });
     let mut shape = vec![n, c];
     shape.extend(&out_spatial);
-    (ArrayD::from_shape_vec(IxDyn(&shape), out).expect("shape"), ArrayD::from_shape_vec(IxDyn(&shape), idx).expect("shape"))
+    (
+        ArrayD::from_shape_vec(IxDyn(&shape), out).expect("shape"),
+        ArrayD::from_shape_vec(IxDyn(&shape), idx).expect("shape"),
+    )
 }
 
 /// numpy matmul of f64 arrays.
 fn matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> Result<ArrayD<f64>, SemError> {
-    let a2 = if a.ndim() == 1 { a.clone().insert_axis(Axis(0)) } else { a.clone() };
-    let b2 = if b.ndim() == 1 { b.clone().insert_axis(Axis(1)) } else { b.clone() };
+    let a2 = if a.ndim() == 1 {
+        a.clone().insert_axis(Axis(0))
+    } else {
+        a.clone()
+    };
+    let b2 = if b.ndim() == 1 {
+        b.clone().insert_axis(Axis(1))
+    } else {
+        b.clone()
+    };
     let (m, k) = (a2.shape()[a2.ndim() - 2], a2.shape()[a2.ndim() - 1]);
     let (kb, n) = (b2.shape()[b2.ndim() - 2], b2.shape()[b2.ndim() - 1]);
     if k != kb {
@@ -266,11 +375,21 @@ fn matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> Result<ArrayD<f64>, SemError> {
     ash.extend([m, k]);
     let mut bsh = batch.clone();
     bsh.extend([k, n]);
-    let a3 = a2.broadcast(IxDyn(&ash)).ok_or_else(|| SemError::Invalid("MatMul batch dims".into()))?.to_owned();
-    let b3 = b2.broadcast(IxDyn(&bsh)).ok_or_else(|| SemError::Invalid("MatMul batch dims".into()))?.to_owned();
+    let a3 = a2
+        .broadcast(IxDyn(&ash))
+        .ok_or_else(|| SemError::Invalid("MatMul batch dims".into()))?
+        .to_owned();
+    let b3 = b2
+        .broadcast(IxDyn(&bsh))
+        .ok_or_else(|| SemError::Invalid("MatMul batch dims".into()))?
+        .to_owned();
     let count: usize = batch.iter().product();
-    let a3 = standard(a3).into_shape_with_order(IxDyn(&[count, m, k])).expect("count");
-    let b3 = standard(b3).into_shape_with_order(IxDyn(&[count, k, n])).expect("count");
+    let a3 = standard(a3)
+        .into_shape_with_order(IxDyn(&[count, m, k]))
+        .expect("count");
+    let b3 = standard(b3)
+        .into_shape_with_order(IxDyn(&[count, k, n]))
+        .expect("count");
     let mut out = ArrayD::from_elem(IxDyn(&[count, m, n]), 0.0);
     for p in 0..count {
         for i in 0..m {
@@ -309,21 +428,32 @@ fn expand_ellipsis(equation: &str, ranks: &[usize]) -> Result<String, SemError> 
     let mut expanded = Vec::new();
     for (term, &rank) in terms.iter().zip(ranks) {
         let named = term.replace("...", "").chars().count();
-        let covered = rank.checked_sub(named).ok_or_else(|| SemError::Invalid("Einsum term longer than its operand's rank".into()))?;
+        let covered = rank
+            .checked_sub(named)
+            .ok_or_else(|| SemError::Invalid("Einsum term longer than its operand's rank".into()))?;
         if covered > 0 && !term.contains("...") {
-            return invalid(format!("Einsum term '{term}' names {named} dims of a rank-{rank} operand"));
+            return invalid(format!(
+                "Einsum term '{term}' names {named} dims of a rank-{rank} operand"
+            ));
         }
         widest = widest.max(covered);
-        let letters: String = (0..covered).map(|i| (b'A' + (26 - covered + i) as u8 % 26) as char).collect();
+        let letters: String = (0..covered)
+            .map(|i| (b'A' + (26 - covered + i) as u8 % 26) as char)
+            .collect();
         expanded.push(term.replace("...", &letters));
     }
-    let ellipsis: String = (0..widest).map(|i| (b'A' + (26 - widest + i) as u8 % 26) as char).collect();
+    let ellipsis: String = (0..widest)
+        .map(|i| (b'A' + (26 - widest + i) as u8 % 26) as char)
+        .collect();
     let out = match rhs {
         Some(r) => r.replace("...", &ellipsis),
         // Implicit output: the ellipsis dims first, then the letters used once, sorted.
         None => {
             let all: String = expanded.concat();
-            let mut once: Vec<char> = all.chars().filter(|c| c.is_ascii_lowercase() && all.matches(*c).count() == 1).collect();
+            let mut once: Vec<char> = all
+                .chars()
+                .filter(|c| c.is_ascii_lowercase() && all.matches(*c).count() == 1)
+                .collect();
             once.sort_unstable();
             format!("{ellipsis}{}", once.into_iter().collect::<String>())
         }
@@ -367,7 +497,11 @@ fn einsum_explicit(equation: &str, inputs: &[ArrayD<f64>]) -> Result<ArrayD<f64>
         let mut prod = 1.0;
         for (term, input) in terms.iter().zip(inputs) {
             // A broadcast dim of size 1 is read at index 0.
-            let idx: Vec<usize> = term.iter().zip(input.shape()).map(|(&c, &d)| if d == 1 { 0 } else { at(c) }).collect();
+            let idx: Vec<usize> = term
+                .iter()
+                .zip(input.shape())
+                .map(|(&c, &d)| if d == 1 { 0 } else { at(c) })
+                .collect();
             prod *= input[IxDyn(&idx)];
         }
         let oi: Vec<usize> = out.iter().map(|&c| at(c)).collect();
@@ -381,7 +515,11 @@ fn einsum_explicit(equation: &str, inputs: &[ArrayD<f64>]) -> Result<ArrayD<f64>
 fn normalize(x: &ArrayD<f64>, a: usize, eps: f64, rms: bool) -> (ArrayD<f64>, ArrayD<f64>, ArrayD<f64>) {
     let outer: usize = x.shape()[..a].iter().product();
     let inner: usize = x.shape()[a..].iter().product();
-    let flat = x.as_standard_layout().to_owned().into_shape_with_order(IxDyn(&[outer, inner])).expect("count");
+    let flat = x
+        .as_standard_layout()
+        .to_owned()
+        .into_shape_with_order(IxDyn(&[outer, inner]))
+        .expect("count");
     let mut y = flat.clone();
     let mut means = vec![0.0; outer];
     let mut inv = vec![0.0; outer];
@@ -407,7 +545,9 @@ fn normalize(x: &ArrayD<f64>, a: usize, eps: f64, rms: bool) -> (ArrayD<f64>, Ar
 fn per_channel(v: &Tensor, rank: usize) -> ArrayD<f64> {
     let mut shape = vec![1; rank];
     shape[1] = v.len();
-    standard(v.to_f64()).into_shape_with_order(IxDyn(&shape)).expect("count")
+    standard(v.to_f64())
+        .into_shape_with_order(IxDyn(&shape))
+        .expect("count")
 }
 
 fn resize_infer(x: &TypeInfo, args: &Args<Known>, attrs: &Attrs) -> Result<Vec<Option<i64>>, SemError> {
@@ -415,17 +555,28 @@ fn resize_infer(x: &TypeInfo, args: &Args<Known>, attrs: &Attrs) -> Result<Vec<O
         if let Some(v) = args.opt(slot).and_then(|k| k.value.as_ref())
             && v.len() != x.rank()
         {
-            return invalid(format!("Resize scales/sizes have {} values for rank {}", v.len(), x.rank()));
+            return invalid(format!(
+                "Resize scales/sizes have {} values for rank {}",
+                v.len(),
+                x.rank()
+            ));
         }
     }
     if let Some(sizes) = args.opt(3).and_then(|k| k.value.as_ref()) {
         if attrs.string("keep_aspect_ratio_policy")? != "stretch" {
-            return Err(SemError::Unsupported("Resize keep_aspect_ratio_policy other than stretch".into()));
+            return Err(SemError::Unsupported(
+                "Resize keep_aspect_ratio_policy other than stretch".into(),
+            ));
         }
         return Ok(sizes.to_i64_vec().into_iter().map(Some).collect());
     }
     if let Some(scales) = args.opt(2).and_then(|k| k.value.as_ref()) {
-        return Ok(x.shape.iter().zip(scales.to_f64_vec()).map(|(d, s)| d.map(|d| (d as f64 * s).floor() as i64)).collect());
+        return Ok(x
+            .shape
+            .iter()
+            .zip(scales.to_f64_vec())
+            .map(|(d, s)| d.map(|d| (d as f64 * s).floor() as i64))
+            .collect());
     }
     Ok(vec![None; x.rank()])
 }
@@ -433,11 +584,31 @@ fn resize_infer(x: &TypeInfo, args: &Args<Known>, attrs: &Attrs) -> Result<Vec<O
 /// Maps an output coordinate to an input coordinate (ONNX coordinate_transformation_mode).
 /// `out_len` is the resized length (input length x scale, unrounded) and `out_int` the
 /// number of output elements.
-fn source_coordinate(mode: &str, out: f64, scale: f64, in_len: f64, out_len: f64, out_int: f64, roi: Option<(f64, f64)>) -> Result<f64, SemError> {
+fn source_coordinate(
+    mode: &str,
+    out: f64,
+    scale: f64,
+    in_len: f64,
+    out_len: f64,
+    out_int: f64,
+    roi: Option<(f64, f64)>,
+) -> Result<f64, SemError> {
     Ok(match mode {
         "half_pixel" => (out + 0.5) / scale - 0.5,
-        "pytorch_half_pixel" => if out_len > 1.0 { (out + 0.5) / scale - 0.5 } else { 0.0 },
-        "align_corners" => if out_len == 1.0 { 0.0 } else { out * (in_len - 1.0) / (out_len - 1.0) },
+        "pytorch_half_pixel" => {
+            if out_len > 1.0 {
+                (out + 0.5) / scale - 0.5
+            } else {
+                0.0
+            }
+        }
+        "align_corners" => {
+            if out_len == 1.0 {
+                0.0
+            } else {
+                out * (in_len - 1.0) / (out_len - 1.0)
+            }
+        }
         "asymmetric" => out / scale,
         "half_pixel_symmetric" => {
             let adj = out_int / out_len;
@@ -447,9 +618,17 @@ fn source_coordinate(mode: &str, out: f64, scale: f64, in_len: f64, out_len: f64
         }
         "tf_crop_and_resize" => {
             let (start, end) = roi.ok_or_else(|| SemError::Invalid("tf_crop_and_resize needs roi".into()))?;
-            if out_len > 1.0 { start * (in_len - 1.0) + out * (end - start) * (in_len - 1.0) / (out_len - 1.0) } else { 0.5 * (start + end) * (in_len - 1.0) }
+            if out_len > 1.0 {
+                start * (in_len - 1.0) + out * (end - start) * (in_len - 1.0) / (out_len - 1.0)
+            } else {
+                0.5 * (start + end) * (in_len - 1.0)
+            }
         }
-        other => return Err(SemError::Unsupported(format!("Resize coordinate_transformation_mode '{other}'"))),
+        other => {
+            return Err(SemError::Unsupported(format!(
+                "Resize coordinate_transformation_mode '{other}'"
+            )));
+        }
     })
 }
 
@@ -462,12 +641,20 @@ fn antialias_taps(mode: &str, c: f64, scale: f64, a: f64, in_len: usize, exclude
     let ratio = if c.fract() == 0.0 { 1.0 } else { c - c.floor() };
     let cubic = |x: f64| {
         let x = x.abs();
-        if x <= 1.0 { (a + 2.0) * x.powi(3) - (a + 3.0) * x.powi(2) + 1.0 } else if x < 2.0 { a * x.powi(3) - 5.0 * a * x.powi(2) + 8.0 * a * x - 4.0 * a } else { 0.0 }
+        if x <= 1.0 {
+            (a + 2.0) * x.powi(3) - (a + 3.0) * x.powi(2) + 1.0
+        } else if x < 2.0 {
+            a * x.powi(3) - 5.0 * a * x.powi(2) + 8.0 * a * x - 4.0 * a
+        } else {
+            0.0
+        }
     };
     let mut coeffs: Vec<f64> = if mode == "linear" {
         let start = (-1.0 / s).floor() as i64 + 1;
         let footprint = 2 - 2 * start;
-        (start..start + footprint).map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0)).collect()
+        (start..start + footprint)
+            .map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0))
+            .collect()
     } else {
         let start = (-2.0 / s).floor() as i64 + 1;
         (start..2 - start).map(|i| cubic(s * (i as f64 - ratio))).collect()
@@ -478,7 +665,11 @@ fn antialias_taps(mode: &str, c: f64, scale: f64, a: f64, in_len: usize, exclude
     let n = coeffs.len() as i64;
     let base = c.floor() as i64;
     let mut near: Vec<i64> = (base - n..=base + n).collect();
-    near.sort_by(|&p, &q| ((p as f64 - c).abs(), p).partial_cmp(&((q as f64 - c).abs(), q)).unwrap_or(std::cmp::Ordering::Equal));
+    near.sort_by(|&p, &q| {
+        ((p as f64 - c).abs(), p)
+            .partial_cmp(&((q as f64 - c).abs(), q))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     near.truncate(n as usize);
     near.sort_unstable();
     let mut taps: Vec<(i64, f64)> = near.into_iter().zip(coeffs).collect();
@@ -489,19 +680,34 @@ fn antialias_taps(mode: &str, c: f64, scale: f64, a: f64, in_len: usize, exclude
             taps.iter_mut().for_each(|t| t.1 /= total);
         }
     }
-    taps.into_iter().map(|(i, w)| (i.clamp(0, in_len as i64 - 1), w)).collect()
+    taps.into_iter()
+        .map(|(i, w)| (i.clamp(0, in_len as i64 - 1), w))
+        .collect()
 }
 
 fn cubic_weights(t: f64, a: f64) -> [f64; 4] {
     let w = |x: f64| {
         let x = x.abs();
-        if x <= 1.0 { (a + 2.0) * x.powi(3) - (a + 3.0) * x.powi(2) + 1.0 } else if x < 2.0 { a * x.powi(3) - 5.0 * a * x.powi(2) + 8.0 * a * x - 4.0 * a } else { 0.0 }
+        if x <= 1.0 {
+            (a + 2.0) * x.powi(3) - (a + 3.0) * x.powi(2) + 1.0
+        } else if x < 2.0 {
+            a * x.powi(3) - 5.0 * a * x.powi(2) + 8.0 * a * x - 4.0 * a
+        } else {
+            0.0
+        }
     };
     [w(t + 1.0), w(t), w(1.0 - t), w(2.0 - t)]
 }
 
 /// Resizes one axis of `x` to `out_len` (separable interpolation, as ONNX defines it).
-fn resize_axis(x: &ArrayD<f64>, ax: usize, out_len: usize, scale: f64, attrs: &Attrs, roi: Option<(f64, f64)>) -> Result<ArrayD<f64>, SemError> {
+fn resize_axis(
+    x: &ArrayD<f64>,
+    ax: usize,
+    out_len: usize,
+    scale: f64,
+    attrs: &Attrs,
+    roi: Option<(f64, f64)>,
+) -> Result<ArrayD<f64>, SemError> {
     let in_len = x.shape()[ax];
     let mode = attrs.string("mode")?;
     let ctm = attrs.string("coordinate_transformation_mode")?;
@@ -516,7 +722,15 @@ fn resize_axis(x: &ArrayD<f64>, ax: usize, out_len: usize, scale: f64, attrs: &A
     let mut out = ArrayD::from_elem(IxDyn(&shape), 0.0);
     for o in 0..out_len {
         // ONNX uses the unrounded resized length (input length x scale) in the transforms.
-        let c = source_coordinate(&ctm, o as f64, scale, in_len as f64, in_len as f64 * scale, out_len as f64, roi)?;
+        let c = source_coordinate(
+            &ctm,
+            o as f64,
+            scale,
+            in_len as f64,
+            in_len as f64 * scale,
+            out_len as f64,
+            roi,
+        )?;
         let mut taps: Vec<(i64, f64)> = Vec::new();
         if ctm == "tf_crop_and_resize" && (c < 0.0 || c > in_len as f64 - 1.0) {
             out.index_axis_mut(Axis(ax), o).fill(extrapolation);
@@ -526,8 +740,20 @@ fn resize_axis(x: &ArrayD<f64>, ax: usize, out_len: usize, scale: f64, attrs: &A
             _ if antialias => taps = antialias_taps(&mode, c, scale, a, in_len, exclude),
             "nearest" => {
                 let i = match nearest.as_str() {
-                    "round_prefer_floor" => if c.fract() == 0.5 { c.floor() } else { c.round() },
-                    "round_prefer_ceil" => if c.fract() == 0.5 { c.ceil() } else { c.round() },
+                    "round_prefer_floor" => {
+                        if c.fract() == 0.5 {
+                            c.floor()
+                        } else {
+                            c.round()
+                        }
+                    }
+                    "round_prefer_ceil" => {
+                        if c.fract() == 0.5 {
+                            c.ceil()
+                        } else {
+                            c.round()
+                        }
+                    }
                     "floor" => c.floor(),
                     "ceil" => c.ceil(),
                     other => return Err(SemError::Unsupported(format!("Resize nearest_mode '{other}'"))),
@@ -586,11 +812,19 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 }
                 let win = Window::from(attrs, x.rank() - 2)?;
                 let ceil = op != "conv" && attrs.int("ceil_mode")? != 0;
-                let channels = if op == "conv" { args.get(1)?.info.shape[0] } else { x.shape[1] };
+                let channels = if op == "conv" {
+                    args.get(1)?.info.shape[0]
+                } else {
+                    x.shape[1]
+                };
                 let mut shape = vec![x.shape[0], channels];
                 shape.extend(win.out_dims(&x.shape[2..], ceil));
                 let y = TypeInfo::new(x.dtype, shape.clone());
-                if op == "max_pool" { vec![y, TypeInfo::new(DType::I64, shape)] } else { vec![y] }
+                if op == "max_pool" {
+                    vec![y, TypeInfo::new(DType::I64, shape)]
+                } else {
+                    vec![y]
+                }
             }
             "conv_transpose" => {
                 let w = &args.get(1)?.info;
@@ -605,7 +839,11 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 let mut shape = vec![x.shape[0], w.shape[1].map(|m| m * group)];
                 let sp: Option<Vec<i64>> = x.shape[2..].iter().copied().collect();
                 match sp {
-                    Some(sp) => shape.extend(conv_transpose_out(&win, &sp, &attrs.ints("output_padding")?).into_iter().map(Some)),
+                    Some(sp) => shape.extend(
+                        conv_transpose_out(&win, &sp, &attrs.ints("output_padding")?)
+                            .into_iter()
+                            .map(Some),
+                    ),
                     None => shape.extend(vec![None; x.rank() - 2]),
                 }
                 vec![TypeInfo::new(x.dtype, shape)]
@@ -620,9 +858,17 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 let a = axis(attrs.int("axis")?, x.rank())?;
                 let mut stat = x.shape[..a].to_vec();
                 stat.extend(std::iter::repeat_n(Some(1), x.rank() - a));
-                let stash = if attrs.int("stash_type")? == 1 { DType::F32 } else { x.dtype };
+                let stash = if attrs.int("stash_type")? == 1 {
+                    DType::F32
+                } else {
+                    x.dtype
+                };
                 if op == "layer_normalization" {
-                    vec![x.clone(), TypeInfo::new(stash, stat.clone()), TypeInfo::new(stash, stat)]
+                    vec![
+                        x.clone(),
+                        TypeInfo::new(stash, stat.clone()),
+                        TypeInfo::new(stash, stat),
+                    ]
                 } else {
                     vec![x.clone()]
                 }
@@ -632,8 +878,16 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 if x.rank() != 2 || b.rank() != 2 {
                     return invalid("Gemm operands A and B must be 2-D");
                 }
-                let m = if attrs.int("trans_a")? != 0 { x.shape[1] } else { x.shape[0] };
-                let n = if attrs.int("trans_b")? != 0 { b.shape[0] } else { b.shape[1] };
+                let m = if attrs.int("trans_a")? != 0 {
+                    x.shape[1]
+                } else {
+                    x.shape[0]
+                };
+                let n = if attrs.int("trans_b")? != 0 {
+                    b.shape[0]
+                } else {
+                    b.shape[1]
+                };
                 vec![TypeInfo::new(x.dtype, vec![m, n])]
             }
             "mat_mul" => {
@@ -641,8 +895,16 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 if x.rank() == 0 || b.rank() == 0 {
                     return invalid("MatMul operands must have rank >= 1");
                 }
-                let a2: Vec<Option<i64>> = if x.rank() == 1 { vec![Some(1), x.shape[0]] } else { x.shape.clone() };
-                let b2: Vec<Option<i64>> = if b.rank() == 1 { vec![b.shape[0], Some(1)] } else { b.shape.clone() };
+                let a2: Vec<Option<i64>> = if x.rank() == 1 {
+                    vec![Some(1), x.shape[0]]
+                } else {
+                    x.shape.clone()
+                };
+                let b2: Vec<Option<i64>> = if b.rank() == 1 {
+                    vec![b.shape[0], Some(1)]
+                } else {
+                    b.shape.clone()
+                };
                 let mut shape = super::broadcast_dims(&[&a2[..a2.len() - 2], &b2[..b2.len() - 2]])?;
                 if x.rank() > 1 {
                     shape.push(a2[a2.len() - 2]);
@@ -656,12 +918,20 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 let inputs = args.present_from(0);
                 let zeros: Vec<ArrayD<f64>> = inputs
                     .iter()
-                    .map(|k| k.info.static_shape().map(|s| ArrayD::from_elem(IxDyn(&s.iter().map(|_| 1).collect::<Vec<_>>()), 0.0)))
+                    .map(|k| {
+                        k.info
+                            .static_shape()
+                            .map(|s| ArrayD::from_elem(IxDyn(&s.iter().map(|_| 1).collect::<Vec<_>>()), 0.0))
+                    })
                     .collect::<Option<_>>()
                     .ok_or_else(|| SemError::Unsupported("Einsum of dynamic shapes".into()))?;
                 // The output letters fix the output shape: evaluate on size-1 arrays to get
                 // the output rank, then map each output letter to its size.
-                let equation: String = attrs.string("equation")?.chars().filter(|c| !c.is_whitespace()).collect();
+                let equation: String = attrs
+                    .string("equation")?
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
                 let eq = expand_ellipsis(&equation, &zeros.iter().map(|z| z.ndim()).collect::<Vec<_>>())?;
                 let rank = einsum_explicit(&eq, &zeros)?.ndim();
                 let (lhs, rhs) = eq.split_once("->").expect("explicit");
@@ -677,7 +947,10 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                 }
                 let letters: Vec<char> = rhs.chars().collect();
                 debug_assert_eq!(letters.len(), rank);
-                vec![TypeInfo::new(x.dtype, letters.iter().map(|c| sizes.get(c).copied().flatten()).collect())]
+                vec![TypeInfo::new(
+                    x.dtype,
+                    letters.iter().map(|c| sizes.get(c).copied().flatten()).collect(),
+                )]
             }
             "resize" => vec![TypeInfo::new(x.dtype, resize_infer(x, args, attrs)?)],
             _ => unreachable!(),
@@ -695,24 +968,51 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
         if !x.dtype.is_float() && !matches!(op, "mat_mul" | "gemm" | "einsum" | "max_pool" | "resize") {
             return Err(SemError::Unsupported(format!("graph.{op} on {}", x.dtype)));
         }
-        let back = |v: ArrayD<f64>| if x.dtype.is_float() { Tensor::float(x.dtype, v) } else { Tensor::int(x.dtype, v.mapv(|e| e as i64)) };
+        let back = |v: ArrayD<f64>| {
+            if x.dtype.is_float() {
+                Tensor::float(x.dtype, v)
+            } else {
+                Tensor::int(x.dtype, v.mapv(|e| e as i64))
+            }
+        };
         let rank = x.shape().len();
         Ok(match op {
             "conv" => {
                 let win = Window::from(attrs, rank - 2)?;
-                vec![out(conv(&x.to_f64(), &args.get(1)?.to_f64(), args.opt(2).map(Tensor::to_f64_vec), &win, attrs.int("group")? as usize)?)]
+                vec![out(conv(
+                    &x.to_f64(),
+                    &args.get(1)?.to_f64(),
+                    args.opt(2).map(Tensor::to_f64_vec),
+                    &win,
+                    attrs.int("group")? as usize,
+                )?)]
             }
             "conv_transpose" => {
                 let win = Window::from(attrs, rank - 2)?;
-                vec![out(conv_transpose(&x.to_f64(), &args.get(1)?.to_f64(), args.opt(2).map(Tensor::to_f64_vec), &win, attrs.int("group")? as usize, &attrs.ints("output_padding")?)?)]
+                vec![out(conv_transpose(
+                    &x.to_f64(),
+                    &args.get(1)?.to_f64(),
+                    args.opt(2).map(Tensor::to_f64_vec),
+                    &win,
+                    attrs.int("group")? as usize,
+                    &attrs.ints("output_padding")?,
+                )?)]
             }
             "average_pool" | "max_pool" => {
                 let win = Window::from(attrs, rank - 2)?;
                 let ceil = attrs.int("ceil_mode")? != 0;
                 let include = op == "average_pool" && attrs.int("count_include_pad")? != 0;
-                let order = if op == "max_pool" { attrs.int("storage_order")? } else { 0 };
+                let order = if op == "max_pool" {
+                    attrs.int("storage_order")?
+                } else {
+                    0
+                };
                 let (y, idx) = pool(op, &x.to_f64(), &win, ceil, include, order);
-                if op == "max_pool" { vec![back(y), Tensor::int(DType::I64, idx)] } else { vec![out(y)] }
+                if op == "max_pool" {
+                    vec![back(y), Tensor::int(DType::I64, idx)]
+                } else {
+                    vec![out(y)]
+                }
             }
             "global_average_pool" | "global_max_pool" => {
                 let mut v = x.to_f64();
@@ -728,13 +1028,20 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
             }
             "batch_normalization" => {
                 let eps = attrs.float("epsilon")?;
-                let (scale, bias, mean, var) = (per_channel(args.get(1)?, rank), per_channel(args.get(2)?, rank), per_channel(args.get(3)?, rank), per_channel(args.get(4)?, rank));
+                let (scale, bias, mean, var) = (
+                    per_channel(args.get(1)?, rank),
+                    per_channel(args.get(2)?, rank),
+                    per_channel(args.get(3)?, rank),
+                    per_channel(args.get(4)?, rank),
+                );
                 let y = (&x.to_f64() - &mean) / (var.mapv(|v| (v + eps).sqrt())) * &scale + &bias;
                 vec![out(y)]
             }
             "instance_normalization" => {
                 let (y, _, _) = normalize(&x.to_f64(), 2, attrs.float("epsilon")?, false);
-                vec![out(y * per_channel(args.get(1)?, rank) + per_channel(args.get(2)?, rank))]
+                vec![out(
+                    y * per_channel(args.get(1)?, rank) + per_channel(args.get(2)?, rank)
+                )]
             }
             "layer_normalization" | "rms_normalization" => {
                 let a = axis(attrs.int("axis")?, rank)?;
@@ -744,7 +1051,11 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                     Some(b) => y + b.to_f64(),
                     None => y,
                 };
-                let stash = if attrs.int("stash_type")? == 1 { DType::F32 } else { x.dtype };
+                let stash = if attrs.int("stash_type")? == 1 {
+                    DType::F32
+                } else {
+                    x.dtype
+                };
                 if op == "layer_normalization" {
                     vec![out(y), Tensor::float(stash, mean), Tensor::float(stash, inv)]
                 } else {
@@ -752,7 +1063,12 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                 }
             }
             "lrn" => {
-                let (alpha, beta, bias, size) = (attrs.float("alpha")?, attrs.float("beta")?, attrs.float("bias")?, attrs.int("size")?);
+                let (alpha, beta, bias, size) = (
+                    attrs.float("alpha")?,
+                    attrs.float("beta")?,
+                    attrs.float("bias")?,
+                    attrs.int("size")?,
+                );
                 let v = x.to_f64();
                 let c = x.shape()[1] as i64;
                 let lo = (size - 1) / 2;
@@ -789,19 +1105,32 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                 let roi = args.opt(1).map(Tensor::to_f64_vec).filter(|r| !r.is_empty());
                 let (sizes, scales): (Vec<usize>, Vec<f64>) = if let Some(s) = args.opt(3).filter(|t| !t.is_empty()) {
                     if attrs.string("keep_aspect_ratio_policy")? != "stretch" {
-                        return Err(SemError::Unsupported("Resize keep_aspect_ratio_policy other than stretch".into()));
+                        return Err(SemError::Unsupported(
+                            "Resize keep_aspect_ratio_policy other than stretch".into(),
+                        ));
                     }
                     let sizes: Vec<usize> = s.to_i64_vec().into_iter().map(|d| d.max(0) as usize).collect();
                     // Both given (the importer's form of keep_aspect_ratio_policy): the sizes
                     // fix the output, the scales the coordinate transform.
                     let scales = match args.opt(2).filter(|t| !t.is_empty()) {
                         Some(given) => given.to_f64_vec(),
-                        None => sizes.iter().zip(x.shape()).map(|(&o, &i)| o as f64 / i as f64).collect(),
+                        None => sizes
+                            .iter()
+                            .zip(x.shape())
+                            .map(|(&o, &i)| o as f64 / i as f64)
+                            .collect(),
                     };
                     (sizes, scales)
                 } else {
                     let scales = args.get(2)?.to_f64_vec();
-                    (x.shape().iter().zip(&scales).map(|(&d, &s)| (d as f64 * s).floor() as usize).collect(), scales)
+                    (
+                        x.shape()
+                            .iter()
+                            .zip(&scales)
+                            .map(|(&d, &s)| (d as f64 * s).floor() as usize)
+                            .collect(),
+                        scales,
+                    )
                 };
                 if sizes.len() != rank || scales.len() != rank {
                     return invalid("Resize scales/sizes must cover every axis");

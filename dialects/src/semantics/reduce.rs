@@ -5,7 +5,14 @@ use super::{Args, Attrs, DType, Known, SemError, Tensor, TypeInfo, axis, invalid
 use ndarray::Dimension;
 use ndarray::{ArrayD, Axis, IxDyn};
 
-const REDUCE: &[&str] = &["reduce_l2", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum"];
+const REDUCE: &[&str] = &[
+    "reduce_l2",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_sum",
+];
 const OPS: &[&str] = &["arg_max", "softmax", "log_softmax", "top_k"];
 
 /// The reduced axes: the `axes` operand, or all axes when it is absent or empty (unless
@@ -27,7 +34,13 @@ fn reduced_shape<T: Copy>(shape: &[T], axes: &[usize], keepdims: bool, one: T) -
     shape
         .iter()
         .enumerate()
-        .filter_map(|(i, &d)| if axes.contains(&i) { keepdims.then_some(one) } else { Some(d) })
+        .filter_map(|(i, &d)| {
+            if axes.contains(&i) {
+                keepdims.then_some(one)
+            } else {
+                Some(d)
+            }
+        })
         .collect()
 }
 
@@ -45,7 +58,9 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                         Some(v) => Some(v.to_i64_vec()),
                         None => {
                             // Axes known only at run time: the rank is still known.
-                            let count = k.info.shape.first().copied().flatten().ok_or_else(|| SemError::Unsupported(format!("graph.{op} with axes of unknown length")))?;
+                            let count = k.info.shape.first().copied().flatten().ok_or_else(|| {
+                                SemError::Unsupported(format!("graph.{op} with axes of unknown length"))
+                            })?;
                             let rank = if keepdims { x.rank() } else { x.rank() - count as usize };
                             return Ok(vec![TypeInfo::new(x.dtype, vec![None; rank])]);
                         }
@@ -53,11 +68,17 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
                     None => None,
                 };
                 let axes = reduce_axes(axes, x.rank(), attrs.int("noop_with_empty_axes")? != 0)?;
-                vec![TypeInfo::new(x.dtype, reduced_shape(&x.shape, &axes, keepdims, Some(1)))]
+                vec![TypeInfo::new(
+                    x.dtype,
+                    reduced_shape(&x.shape, &axes, keepdims, Some(1)),
+                )]
             }
             "arg_max" => {
                 let a = axis(attrs.int("axis")?, x.rank())?;
-                vec![TypeInfo::new(DType::I64, reduced_shape(&x.shape, &[a], attrs.int("keepdims")? != 0, Some(1)))]
+                vec![TypeInfo::new(
+                    DType::I64,
+                    reduced_shape(&x.shape, &[a], attrs.int("keepdims")? != 0, Some(1)),
+                )]
             }
             "softmax" | "log_softmax" => vec![x.clone()],
             "top_k" => {
@@ -75,8 +96,12 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
 fn reduce_lane(op: &str, values: &[f64]) -> f64 {
     match op {
         "reduce_l2" => values.iter().map(|v| v * v).sum::<f64>().sqrt(),
-        "reduce_max" => values.iter().copied().fold(f64::NEG_INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }),
-        "reduce_min" => values.iter().copied().fold(f64::INFINITY, |a, b| if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }),
+        "reduce_max" => values.iter().copied().fold(f64::NEG_INFINITY, |a, b| {
+            if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+        }),
+        "reduce_min" => values.iter().copied().fold(f64::INFINITY, |a, b| {
+            if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+        }),
         "reduce_mean" => values.iter().sum::<f64>() / values.len() as f64,
         "reduce_prod" => values.iter().product(),
         _ => values.iter().sum(),
@@ -89,7 +114,12 @@ fn reduce(op: &str, x: &ArrayD<f64>, axes: &[usize], keepdims: bool) -> ArrayD<f
     let mut out = ArrayD::from_elem(IxDyn(&out_shape), 0.0);
     let mut groups: std::collections::BTreeMap<Vec<usize>, Vec<f64>> = Default::default();
     for (p, &v) in x.indexed_iter() {
-        let key: Vec<usize> = p.slice().iter().enumerate().map(|(i, &c)| if axes.contains(&i) { 0 } else { c }).collect();
+        let key: Vec<usize> = p
+            .slice()
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| if axes.contains(&i) { 0 } else { c })
+            .collect();
         groups.entry(key).or_default().push(v);
     }
     for (key, values) in groups {
@@ -98,7 +128,12 @@ fn reduce(op: &str, x: &ArrayD<f64>, axes: &[usize], keepdims: bool) -> ArrayD<f
     if x.is_empty() {
         out.fill(reduce_lane(op, &[]));
     }
-    if keepdims { out } else { out.into_shape_with_order(IxDyn(&reduced_shape(x.shape(), axes, false, 1))).expect("count") }
+    if keepdims {
+        out
+    } else {
+        out.into_shape_with_order(IxDyn(&reduced_shape(x.shape(), axes, false, 1)))
+            .expect("count")
+    }
 }
 
 pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<Result<Vec<Tensor>, SemError>> {
@@ -116,7 +151,11 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
         };
         Ok(match op {
             _ if REDUCE.contains(&op) => {
-                let axes = reduce_axes(args.opt(1).map(Tensor::to_i64_vec), rank, attrs.int("noop_with_empty_axes")? != 0)?;
+                let axes = reduce_axes(
+                    args.opt(1).map(Tensor::to_i64_vec),
+                    rank,
+                    attrs.int("noop_with_empty_axes")? != 0,
+                )?;
                 if axes.is_empty() {
                     return Ok(vec![x.clone()]);
                 }
@@ -135,7 +174,11 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                     }
                     best as i64
                 });
-                let picked = if attrs.int("keepdims")? != 0 { picked.insert_axis(Axis(a)) } else { picked };
+                let picked = if attrs.int("keepdims")? != 0 {
+                    picked.insert_axis(Axis(a))
+                } else {
+                    picked
+                };
                 vec![Tensor::int(DType::I64, picked)]
             }
             "softmax" | "log_softmax" => {
@@ -144,7 +187,13 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                 for mut lane in values.lanes_mut(Axis(a)) {
                     let max = lane.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let sum: f64 = lane.iter().map(|v| (v - max).exp()).sum();
-                    lane.mapv_inplace(|v| if op == "softmax" { (v - max).exp() / sum } else { v - max - sum.ln() });
+                    lane.mapv_inplace(|v| {
+                        if op == "softmax" {
+                            (v - max).exp() / sum
+                        } else {
+                            v - max - sum.ln()
+                        }
+                    });
                 }
                 vec![Tensor::float(x.dtype, values)]
             }
@@ -161,7 +210,12 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                 shape[a] = k;
                 let mut out_v = ArrayD::from_elem(IxDyn(&shape), 0.0);
                 let mut out_i = ArrayD::from_elem(IxDyn(&shape), 0i64);
-                for ((lane, mut ov), mut oi) in values.lanes(Axis(a)).into_iter().zip(out_v.lanes_mut(Axis(a))).zip(out_i.lanes_mut(Axis(a))) {
+                for ((lane, mut ov), mut oi) in values
+                    .lanes(Axis(a))
+                    .into_iter()
+                    .zip(out_v.lanes_mut(Axis(a)))
+                    .zip(out_i.lanes_mut(Axis(a)))
+                {
                     let mut order: Vec<usize> = (0..lane.len()).collect();
                     // Stable sort: equal values keep the lower index first, as ONNX requires.
                     order.sort_by(|&p, &q| {

@@ -24,7 +24,17 @@ pub enum DType {
 }
 
 impl DType {
-    pub const ALL: [DType; 9] = [DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::U8, DType::I32, DType::I64, DType::Bool];
+    pub const ALL: [DType; 9] = [
+        DType::F32,
+        DType::F64,
+        DType::F16,
+        DType::BF16,
+        DType::I8,
+        DType::U8,
+        DType::I32,
+        DType::I64,
+        DType::Bool,
+    ];
 
     /// The MLIR spelling (`f32`, `ui8`, `i1`, ...).
     pub fn mlir(self) -> &'static str {
@@ -111,7 +121,11 @@ impl fmt::Display for DType {
 
 /// `array` in row-major (standard) layout, so that every tensor can be reshaped.
 pub fn standard<T: Clone>(array: ArrayD<T>) -> ArrayD<T> {
-    if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() }
+    if array.is_standard_layout() {
+        array
+    } else {
+        array.as_standard_layout().into_owned()
+    }
 }
 
 /// The elements of a tensor, by kind.
@@ -133,27 +147,42 @@ impl Tensor {
     /// A float tensor, rounded to `dtype`.
     pub fn float(dtype: DType, array: ArrayD<f64>) -> Self {
         debug_assert!(dtype.is_float());
-        Tensor { dtype, data: Data::Float(standard(array.mapv(|x| dtype.round_float(x)))) }
+        Tensor {
+            dtype,
+            data: Data::Float(standard(array.mapv(|x| dtype.round_float(x)))),
+        }
     }
 
     /// An integer tensor, wrapped to `dtype`.
     pub fn int(dtype: DType, array: ArrayD<i64>) -> Self {
         debug_assert!(dtype.is_int());
-        Tensor { dtype, data: Data::Int(standard(array.mapv(|x| dtype.wrap_int(x)))) }
+        Tensor {
+            dtype,
+            data: Data::Int(standard(array.mapv(|x| dtype.wrap_int(x)))),
+        }
     }
 
     pub fn bool(array: ArrayD<bool>) -> Self {
-        Tensor { dtype: DType::Bool, data: Data::Bool(standard(array)) }
+        Tensor {
+            dtype: DType::Bool,
+            data: Data::Bool(standard(array)),
+        }
     }
 
     /// An f32 tensor from a shape and values.
     pub fn f32(shape: &[usize], values: Vec<f32>) -> Self {
-        Tensor::float(DType::F32, ArrayD::from_shape_vec(IxDyn(shape), values.into_iter().map(f64::from).collect()).expect("shape matches"))
+        Tensor::float(
+            DType::F32,
+            ArrayD::from_shape_vec(IxDyn(shape), values.into_iter().map(f64::from).collect()).expect("shape matches"),
+        )
     }
 
     /// An i64 tensor from a shape and values.
     pub fn i64(shape: &[usize], values: Vec<i64>) -> Self {
-        Tensor::int(DType::I64, ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape matches"))
+        Tensor::int(
+            DType::I64,
+            ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape matches"),
+        )
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -215,16 +244,22 @@ impl Tensor {
         match dtype {
             d if d.is_float() => Tensor::float(d, self.to_f64()),
             DType::Bool => Tensor::bool(self.to_bool()),
-            d => Tensor::int(d, match &self.data {
-                Data::Float(a) => a.mapv(|x| if x.is_nan() { 0 } else { x as i64 }),
-                _ => self.to_i64(),
-            }),
+            d => Tensor::int(
+                d,
+                match &self.data {
+                    Data::Float(a) => a.mapv(|x| if x.is_nan() { 0 } else { x as i64 }),
+                    _ => self.to_i64(),
+                },
+            ),
         }
     }
 
     /// Applies `f` to the data with the same dtype (shape operations).
     pub fn map_array(&self, f: impl Fn(&Data) -> Data) -> Tensor {
-        Tensor { dtype: self.dtype, data: crate::map_data!(f(&self.data), a => standard(a)) }
+        Tensor {
+            dtype: self.dtype,
+            data: crate::map_data!(f(&self.data), a => standard(a)),
+        }
     }
 
     /// A tensor of `dtype` and `shape` with every element `value`.

@@ -2,11 +2,7 @@
 
 use super::OpView;
 use crate::accessors::attribute_has_kind;
-use melior::ir::{
-    OperationRef,
-    attribute::AttributeLike,
-    operation::OperationLike,
-};
+use melior::ir::{OperationRef, attribute::AttributeLike, operation::OperationLike};
 
 /// Segment-size attributes MLIR itself requires for ops with several optional or
 /// variadic groups; they are structural, not ONNX attributes.
@@ -65,7 +61,9 @@ fn check_values(view: &OpView) -> Result<(), String> {
         "hw.target" => {
             let kind = view.string("kind");
             if !["cpu", "cuda", "rocm", "ascend"].contains(&kind.as_str()) {
-                return Err(format!("attribute 'kind' must be one of cpu|cuda|rocm|ascend, got '{kind}'"));
+                return Err(format!(
+                    "attribute 'kind' must be one of cpu|cuda|rocm|ascend, got '{kind}'"
+                ));
             }
         }
         "hw.alloc" if view.int("offset") < 0 || view.int("size") < 0 => {
@@ -77,7 +75,10 @@ fn check_values(view: &OpView) -> Result<(), String> {
             for attr in ["strides", "dilations"] {
                 let values = view.ints(attr);
                 if values.len() != n {
-                    return Err(format!("attribute '{attr}' has {} values, expected {n} (one per spatial dim)", values.len()));
+                    return Err(format!(
+                        "attribute '{attr}' has {} values, expected {n} (one per spatial dim)",
+                        values.len()
+                    ));
                 }
                 if values.iter().any(|&v| v < 1) {
                     return Err(format!("attribute '{attr}' must be positive"));
@@ -85,7 +86,11 @@ fn check_values(view: &OpView) -> Result<(), String> {
             }
             let pads = view.ints("pads");
             if pads.len() != 2 * n {
-                return Err(format!("attribute 'pads' has {} values, expected {} (begin and end per spatial dim)", pads.len(), 2 * n));
+                return Err(format!(
+                    "attribute 'pads' has {} values, expected {} (begin and end per spatial dim)",
+                    pads.len(),
+                    2 * n
+                ));
             }
             if pads.iter().any(|&p| p < 0) {
                 return Err("attribute 'pads' must be non-negative".into());
@@ -108,4 +113,3 @@ pub(super) fn check_kernel_marker(op: &OperationRef) -> Result<(), String> {
         _ => Ok(()),
     }
 }
-

@@ -32,7 +32,11 @@ fn allowed(what: &str, info: &TensorInfo, set: &[&str]) -> Result<(), String> {
     if set.contains(&info.element.as_str()) {
         Ok(())
     } else {
-        Err(format!("{what} has element type {}, expected one of {}", info.element, set.join(", ")))
+        Err(format!(
+            "{what} has element type {}, expected one of {}",
+            info.element,
+            set.join(", ")
+        ))
     }
 }
 
@@ -58,7 +62,10 @@ impl Types {
                 if let Some(f) = &first
                     && &r.element != f
                 {
-                    return Err(format!("result #{i} has element type {}, but the operands have {f}", r.element));
+                    return Err(format!(
+                        "result #{i} has element type {}, but the operands have {f}",
+                        r.element
+                    ));
                 }
             }
         }
@@ -72,7 +79,10 @@ impl Types {
             if let Some(f) = first
                 && f.element != o.element
             {
-                return Err(format!("operand #{i} has element type {}, but operand #0 has {}", o.element, f.element));
+                return Err(format!(
+                    "operand #{i} has element type {}, but operand #0 has {}",
+                    o.element, f.element
+                ));
             }
             first.get_or_insert(o);
         }
@@ -85,16 +95,21 @@ impl Types {
             if let Some(y) = self.result(0)
                 && y.element != x.element
             {
-                return Err(format!("result #0 has element type {}, but operand #0 has {}", y.element, x.element));
+                return Err(format!(
+                    "result #0 has element type {}, but operand #0 has {}",
+                    y.element, x.element
+                ));
             }
         }
         Ok(())
     }
     fn operand_in(&self, i: usize, set: &[&str]) -> Result<(), String> {
-        self.operand(i).map_or(Ok(()), |t| allowed(&format!("operand #{i}"), t, set))
+        self.operand(i)
+            .map_or(Ok(()), |t| allowed(&format!("operand #{i}"), t, set))
     }
     fn result_in(&self, i: usize, set: &[&str]) -> Result<(), String> {
-        self.result(i).map_or(Ok(()), |t| allowed(&format!("result #{i}"), t, set))
+        self.result(i)
+            .map_or(Ok(()), |t| allowed(&format!("result #{i}"), t, set))
     }
 }
 
@@ -112,14 +127,33 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
     };
     let op = view.name.strip_prefix("graph.").unwrap_or(&view.name);
     match op {
-        "cos" | "erf" | "exp" | "log" | "sin" | "sqrt" | "tanh" | "sigmoid" | "softplus"
-        | "softsign" | "reciprocal" | "ceil" | "floor" | "elu" | "selu" | "gelu"
-        | "hard_sigmoid" | "hard_swish" | "leaky_relu" | "softmax" | "log_softmax" | "lrn"
-        | "global_average_pool" | "global_max_pool" | "average_pool" => types.uniform(FLOAT),
-        "abs" | "neg" | "sign" | "relu" | "add" | "sub" | "mul" | "div" | "mat_mul" | "max"
-        | "min" | "mean" | "sum" | "p_relu" | "range" | "clip" | "gemm" | "mod" | "einsum" => {
-            types.uniform(NUMERIC)
-        }
+        "cos"
+        | "erf"
+        | "exp"
+        | "log"
+        | "sin"
+        | "sqrt"
+        | "tanh"
+        | "sigmoid"
+        | "softplus"
+        | "softsign"
+        | "reciprocal"
+        | "ceil"
+        | "floor"
+        | "elu"
+        | "selu"
+        | "gelu"
+        | "hard_sigmoid"
+        | "hard_swish"
+        | "leaky_relu"
+        | "softmax"
+        | "log_softmax"
+        | "lrn"
+        | "global_average_pool"
+        | "global_max_pool"
+        | "average_pool" => types.uniform(FLOAT),
+        "abs" | "neg" | "sign" | "relu" | "add" | "sub" | "mul" | "div" | "mat_mul" | "max" | "min" | "mean"
+        | "sum" | "p_relu" | "range" | "clip" | "gemm" | "mod" | "einsum" => types.uniform(NUMERIC),
         "rms_normalization" => types.uniform(FLOAT),
         "cum_sum" => {
             types.first_same(NUMERIC)?;
@@ -149,14 +183,18 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
         }
         "where" => {
             types.operand_in(0, BOOL)?;
-            let rest = Types { operands: types.operands[1..].to_vec(), results: types.results.clone() };
+            let rest = Types {
+                operands: types.operands[1..].to_vec(),
+                results: types.results.clone(),
+            };
             rest.uniform(ANY)
         }
-        "identity" | "flatten" | "transpose" | "depth_to_space" | "space_to_depth" | "concat" => {
-            types.uniform(ANY)
-        }
+        "identity" | "flatten" | "transpose" | "depth_to_space" | "space_to_depth" | "concat" => types.uniform(ANY),
         "split" => {
-            let data = Types { operands: types.operands[..1].to_vec(), results: types.results.clone() };
+            let data = Types {
+                operands: types.operands[..1].to_vec(),
+                results: types.results.clone(),
+            };
             data.uniform(ANY)?;
             slot_in(1, I64)
         }
@@ -203,8 +241,7 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             types.first_same(NUMERIC)?;
             types.result_in(1, I64)
         }
-        "conv" | "conv_transpose" | "batch_normalization" | "instance_normalization"
-        | "layer_normalization" => {
+        "conv" | "conv_transpose" | "batch_normalization" | "instance_normalization" | "layer_normalization" => {
             types.first_same(FLOAT)?;
             (1..types.operands.len()).try_for_each(|i| types.operand_in(i, FLOAT))
         }
@@ -221,7 +258,10 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             if let Some(y) = types.result(0) {
                 allowed("result #0", y, ANY)?;
                 if onnx_type_code(&y.element) != Some(to) {
-                    return Err(format!("result element type {} does not match 'to' = {to} (ONNX data type code)", y.element));
+                    return Err(format!(
+                        "result element type {} does not match 'to' = {to} (ONNX data type code)",
+                        y.element
+                    ));
                 }
             }
             Ok(())
@@ -250,7 +290,12 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             .operands()
             .enumerate()
             .find(|(_, v)| v.r#type().to_string() != "memref<?xi8>")
-            .map_or(Ok(()), |(i, v)| Err(format!("argument #{i} has type {}, expected a byte buffer memref<?xi8>", v.r#type()))),
+            .map_or(Ok(()), |(i, v)| {
+                Err(format!(
+                    "argument #{i} has type {}, expected a byte buffer memref<?xi8>",
+                    v.r#type()
+                ))
+            }),
         "cann.convolution" | "cann.matmul" | "cann.softmax" | "cann.max_pool" | "cann.avg_pool2d" => {
             types.uniform(FLOAT)
         }
@@ -262,11 +307,18 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
 /// zero_point (operand `zp`) has the element type of result `result` (or of operand #0
 /// when `result` is `usize::MAX`).
 fn same_element(types: &Types, zp: usize, result: usize, what: &str, against: &str) -> Result<(), String> {
-    let reference = if result == usize::MAX { types.operand(0) } else { types.result(result) };
+    let reference = if result == usize::MAX {
+        types.operand(0)
+    } else {
+        types.result(result)
+    };
     if let (Some(z), Some(r)) = (types.operand(zp), reference)
         && z.element != r.element
     {
-        return Err(format!("{what} has element type {}, but {against} has {}", z.element, r.element));
+        return Err(format!(
+            "{what} has element type {}, but {against} has {}",
+            z.element, r.element
+        ));
     }
     Ok(())
 }
@@ -274,7 +326,9 @@ fn same_element(types: &Types, zp: usize, result: usize, what: &str, against: &s
 /// The `value` attribute's element type matches the result's; for `graph.constant` the
 /// whole type must match, for `graph.constant_of_shape` the value is one element.
 fn check_value_type(view: &OpView, name: &str, whole: bool) -> Result<(), String> {
-    let Ok(attribute) = view.op.attribute(name) else { return Ok(()) };
+    let Ok(attribute) = view.op.attribute(name) else {
+        return Ok(());
+    };
     let Some(value) = crate::ffi::tensor_info(attribute.r#type()) else {
         return Err(format!("attribute '{name}' must have a ranked tensor type"));
     };
@@ -283,10 +337,17 @@ fn check_value_type(view: &OpView, name: &str, whole: bool) -> Result<(), String
     };
     allowed("result #0", &result, ANY)?;
     if value.element != result.element {
-        return Err(format!("attribute '{name}' has element type {}, but the result has {}", value.element, result.element));
+        return Err(format!(
+            "attribute '{name}' has element type {}, but the result has {}",
+            value.element, result.element
+        ));
     }
     if whole && value.shape != result.shape {
-        return Err(format!("attribute '{name}' has type {}, but the result has {}", attribute.r#type(), view.op.result(0).map(|r| r.r#type().to_string()).unwrap_or_default()));
+        return Err(format!(
+            "attribute '{name}' has type {}, but the result has {}",
+            attribute.r#type(),
+            view.op.result(0).map(|r| r.r#type().to_string()).unwrap_or_default()
+        ));
     }
     if !whole && value.element_count() != Some(1) {
         return Err(format!("attribute '{name}' must hold exactly one element"));

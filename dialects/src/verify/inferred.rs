@@ -10,7 +10,10 @@ use crate::{
     ffi::{dense_to_tensor, tensor_info},
     semantics::{self, DType, Known, SemError, TypeInfo},
 };
-use melior::ir::{Value, ValueLike, operation::{OperationLike, OperationResult}};
+use melior::ir::{
+    Value, ValueLike,
+    operation::{OperationLike, OperationResult},
+};
 
 fn type_info(value: Value) -> Option<TypeInfo> {
     let info = tensor_info(value.r#type())?;
@@ -19,7 +22,9 @@ fn type_info(value: Value) -> Option<TypeInfo> {
 
 fn constant(value: Value) -> Option<semantics::Tensor> {
     let owner = OperationResult::try_from(value).ok()?.owner();
-    (op_name(&owner) == "graph.constant").then(|| owner.attribute("value").ok().and_then(dense_to_tensor)).flatten()
+    (op_name(&owner) == "graph.constant")
+        .then(|| owner.attribute("value").ok().and_then(dense_to_tensor))
+        .flatten()
 }
 
 pub(super) fn check(view: &OpView) -> Result<(), String> {
@@ -31,7 +36,10 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
     for slot in 0..view.spec.operands.len() {
         knowns.push(match operand_group(&view.op, view.spec, slot).first() {
             Some(v) => match type_info(*v) {
-                Some(info) => Some(Known { info, value: constant(*v) }),
+                Some(info) => Some(Known {
+                    info,
+                    value: constant(*v),
+                }),
                 None => return Ok(()),
             },
             None => None,
@@ -57,9 +65,17 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
         let Some(value) = value else { continue };
         let Some(declared) = type_info(value) else { continue };
         let conflict = declared.rank() != expected.rank()
-            || declared.shape.iter().zip(&expected.shape).any(|(d, e)| matches!((d, e), (Some(d), Some(e)) if d != e));
+            || declared
+                .shape
+                .iter()
+                .zip(&expected.shape)
+                .any(|(d, e)| matches!((d, e), (Some(d), Some(e)) if d != e));
         if conflict {
-            return Err(format!("result #{index} has type {}, but the operands give {}", declared.mlir(), expected.mlir()));
+            return Err(format!(
+                "result #{index} has type {}, but the operands give {}",
+                declared.mlir(),
+                expected.mlir()
+            ));
         }
     }
     Ok(())

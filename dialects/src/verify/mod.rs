@@ -73,7 +73,11 @@ fn verify_op(op: OperationRef) -> Result<(), String> {
         return attributes::check_kernel_marker(&op);
     }
     let Some(spec) = find_op(&name) else { return Ok(()) };
-    let view = OpView { op, spec, name: name.clone() };
+    let view = OpView {
+        op,
+        spec,
+        name: name.clone(),
+    };
     let prefix = |e: String| format!("'{name}' op {e}");
     attributes::check(&view).map_err(prefix)?;
     element_types::check(&view).map_err(prefix)?;

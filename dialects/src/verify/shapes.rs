@@ -2,8 +2,8 @@
 //! dim is refined later by `graph-infer-shapes`, so it is never an error here.
 
 use super::OpView;
-use melior::ir::operation::OperationLike;
 use crate::ffi::TensorInfo;
+use melior::ir::operation::OperationLike;
 
 /// Multidirectional (numpy) broadcasting of static shapes, as ONNX defines it.
 pub fn broadcast_shapes(shapes: &[Vec<i64>]) -> Result<Vec<i64>, String> {
@@ -16,7 +16,10 @@ pub fn broadcast_shapes(shapes: &[Vec<i64>]) -> Result<Vec<i64>, String> {
             if *o == 1 {
                 *o = d;
             } else if d != 1 && d != *o {
-                return Err(format!("operand shapes {} are not broadcast-compatible", fmt_shapes(shapes)));
+                return Err(format!(
+                    "operand shapes {} are not broadcast-compatible",
+                    fmt_shapes(shapes)
+                ));
             }
         }
     }
@@ -32,11 +35,16 @@ fn fmt_shapes(shapes: &[Vec<i64>]) -> String {
 }
 
 fn statics(infos: &[Option<TensorInfo>]) -> Option<Vec<Vec<i64>>> {
-    infos.iter().map(|i| i.as_ref().and_then(TensorInfo::static_shape)).collect()
+    infos
+        .iter()
+        .map(|i| i.as_ref().and_then(TensorInfo::static_shape))
+        .collect()
 }
 
 fn expect_result(view: &OpView, index: usize, expected: &[i64]) -> Result<(), String> {
-    let Some(actual) = view.result_info(index).and_then(|r| r.static_shape()) else { return Ok(()) };
+    let Some(actual) = view.result_info(index).and_then(|r| r.static_shape()) else {
+        return Ok(());
+    };
     if actual != expected {
         return Err(format!(
             "result #{index} has shape {}, but the operands give {}",
@@ -59,18 +67,50 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
     let op = view.name.strip_prefix("graph.").unwrap_or(&view.name);
     let x = view.operand_info(0).and_then(|t| t.static_shape());
     match op {
-        "add" | "sub" | "mul" | "div" | "pow" | "and" | "or" | "equal" | "greater" | "less"
-        | "max" | "min" | "mean" | "sum" | "where" | "p_relu" => {
-            let Some(shapes) = statics(&view.operand_infos()) else { return Ok(()) };
+        "add" | "sub" | "mul" | "div" | "pow" | "and" | "or" | "equal" | "greater" | "less" | "max" | "min"
+        | "mean" | "sum" | "where" | "p_relu" => {
+            let Some(shapes) = statics(&view.operand_infos()) else {
+                return Ok(());
+            };
             let out = broadcast_shapes(&shapes)?;
             expect_result(view, 0, &out)
         }
-        "abs" | "ceil" | "cos" | "erf" | "exp" | "floor" | "hard_swish" | "identity" | "log"
-        | "neg" | "not" | "reciprocal" | "relu" | "sigmoid" | "sign" | "sin" | "softplus"
-        | "softsign" | "sqrt" | "tanh" | "elu" | "selu" | "gelu" | "hard_sigmoid" | "leaky_relu"
-        | "cast" | "clip" | "dropout" | "lrn" | "batch_normalization"
-        | "instance_normalization" | "layer_normalization" | "ftensor.quantize"
-        | "ftensor.dequantize" | "cann.relu" | "cann.softmax" => {
+        "abs"
+        | "ceil"
+        | "cos"
+        | "erf"
+        | "exp"
+        | "floor"
+        | "hard_swish"
+        | "identity"
+        | "log"
+        | "neg"
+        | "not"
+        | "reciprocal"
+        | "relu"
+        | "sigmoid"
+        | "sign"
+        | "sin"
+        | "softplus"
+        | "softsign"
+        | "sqrt"
+        | "tanh"
+        | "elu"
+        | "selu"
+        | "gelu"
+        | "hard_sigmoid"
+        | "leaky_relu"
+        | "cast"
+        | "clip"
+        | "dropout"
+        | "lrn"
+        | "batch_normalization"
+        | "instance_normalization"
+        | "layer_normalization"
+        | "ftensor.quantize"
+        | "ftensor.dequantize"
+        | "cann.relu"
+        | "cann.softmax" => {
             let Some(x) = x else { return Ok(()) };
             expect_result(view, 0, &x)
         }
@@ -92,8 +132,16 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             if a.len() != 2 || b.len() != 2 {
                 return Err("operands A and B must be 2-D".into());
             }
-            let (m, ka) = if view.int("trans_a") != 0 { (a[1], a[0]) } else { (a[0], a[1]) };
-            let (kb, n) = if view.int("trans_b") != 0 { (b[1], b[0]) } else { (b[0], b[1]) };
+            let (m, ka) = if view.int("trans_a") != 0 {
+                (a[1], a[0])
+            } else {
+                (a[0], a[1])
+            };
+            let (kb, n) = if view.int("trans_b") != 0 {
+                (b[1], b[0])
+            } else {
+                (b[0], b[1])
+            };
             if ka != kb {
                 return Err(format!("inner dimensions differ: A gives K = {ka}, B gives K = {kb}"));
             }
@@ -123,7 +171,10 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
         "global_average_pool" | "global_max_pool" => {
             let Some(x) = x else { return Ok(()) };
             if x.len() < 3 {
-                return Err(format!("operand must have rank >= 3 (N, C, spatial...), got rank {}", x.len()));
+                return Err(format!(
+                    "operand must have rank >= 3 (N, C, spatial...), got rank {}",
+                    x.len()
+                ));
             }
             let out: Vec<i64> = x.iter().enumerate().map(|(i, &d)| if i < 2 { d } else { 1 }).collect();
             expect_result(view, 0, &out)
@@ -156,7 +207,11 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             let mut seen = perm.clone();
             seen.sort_unstable();
             if seen != (0..x.len() as i64).collect::<Vec<_>>() {
-                return Err(format!("'perm' {} is not a permutation of the {} dims", fmt_shape(&perm), x.len()));
+                return Err(format!(
+                    "'perm' {} is not a permutation of the {} dims",
+                    fmt_shape(&perm),
+                    x.len()
+                ));
             }
             let out: Vec<i64> = perm.iter().map(|&p| x[p as usize]).collect();
             expect_result(view, 0, &out)
@@ -172,7 +227,10 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
                 if let Some(info) = info
                     && info.rank() != rank
                 {
-                    return Err(format!("operand #{i} has rank {}, but operand #0 has rank {rank}", info.rank()));
+                    return Err(format!(
+                        "operand #{i} has rank {}, but operand #0 has rank {rank}",
+                        info.rank()
+                    ));
                 }
             }
             let Some(shapes) = statics(&infos) else { return Ok(()) };
@@ -197,11 +255,17 @@ pub(super) fn check(view: &OpView) -> Result<(), String> {
             a.sort_unstable();
             b.sort_unstable();
             if a != b || a.windows(2).any(|w| w[0] == w[1]) {
-                return Err(format!("layouts '{src}' and '{dst}' must be permutations of the same distinct letters"));
+                return Err(format!(
+                    "layouts '{src}' and '{dst}' must be permutations of the same distinct letters"
+                ));
             }
             let Some(x) = x else { return Ok(()) };
             if x.len() != src.len() {
-                return Err(format!("operand has rank {}, but layout '{src}' names {} dims", x.len(), src.len()));
+                return Err(format!(
+                    "operand has rank {}, but layout '{src}' names {} dims",
+                    x.len(),
+                    src.len()
+                ));
             }
             let out: Vec<i64> = dst.chars().map(|c| x[src.find(c).unwrap_or(0)]).collect();
             expect_result(view, 0, &out)
@@ -241,12 +305,20 @@ use crate::semantics::window_out as spatial_out;
 
 fn conv_shape(view: &OpView, x: &[i64], w: &[i64]) -> Result<Vec<i64>, String> {
     if x.len() < 3 || x.len() != w.len() {
-        return Err(format!("X {} and W {} must have equal rank >= 3", fmt_shape(x), fmt_shape(w)));
+        return Err(format!(
+            "X {} and W {} must have equal rank >= 3",
+            fmt_shape(x),
+            fmt_shape(w)
+        ));
     }
     let spatial = x.len() - 2;
     let kernel = view.ints("kernel_shape");
     if kernel.len() != spatial || kernel[..] != w[2..] {
-        return Err(format!("'kernel_shape' {} does not match the weight's spatial dims {}", fmt_shape(&kernel), fmt_shape(&w[2..])));
+        return Err(format!(
+            "'kernel_shape' {} does not match the weight's spatial dims {}",
+            fmt_shape(&kernel),
+            fmt_shape(&w[2..])
+        ));
     }
     let group = view.int("group");
     if x[1] != w[1] * group {
@@ -268,9 +340,20 @@ fn conv_shape(view: &OpView, x: &[i64], w: &[i64]) -> Result<Vec<i64>, String> {
     let (strides, dilations, pads) = (view.ints("strides"), view.ints("dilations"), view.ints("pads"));
     let mut out = vec![x[0], w[0]];
     for i in 0..spatial {
-        let o = spatial_out(x[i + 2], kernel[i], strides[i], dilations[i], pads[i], pads[i + spatial], false);
+        let o = spatial_out(
+            x[i + 2],
+            kernel[i],
+            strides[i],
+            dilations[i],
+            pads[i],
+            pads[i + spatial],
+            false,
+        );
         if o < 1 {
-            return Err(format!("spatial dim {i} of size {} is too small for the kernel", x[i + 2]));
+            return Err(format!(
+                "spatial dim {i} of size {} is too small for the kernel",
+                x[i + 2]
+            ));
         }
         out.push(o);
     }
@@ -280,16 +363,31 @@ fn conv_shape(view: &OpView, x: &[i64], w: &[i64]) -> Result<Vec<i64>, String> {
 fn pool_shape(view: &OpView, x: &[i64]) -> Result<Vec<i64>, String> {
     let kernel = view.ints("kernel_shape");
     if x.len() != kernel.len() + 2 {
-        return Err(format!("operand has rank {}, but 'kernel_shape' has {} dims", x.len(), kernel.len()));
+        return Err(format!(
+            "operand has rank {}, but 'kernel_shape' has {} dims",
+            x.len(),
+            kernel.len()
+        ));
     }
     let spatial = kernel.len();
     let (strides, dilations, pads) = (view.ints("strides"), view.ints("dilations"), view.ints("pads"));
     let ceil = view.int("ceil_mode") != 0;
     let mut out = vec![x[0], x[1]];
     for i in 0..spatial {
-        let o = spatial_out(x[i + 2], kernel[i], strides[i], dilations[i], pads[i], pads[i + spatial], ceil);
+        let o = spatial_out(
+            x[i + 2],
+            kernel[i],
+            strides[i],
+            dilations[i],
+            pads[i],
+            pads[i + spatial],
+            ceil,
+        );
         if o < 1 {
-            return Err(format!("spatial dim {i} of size {} is too small for the window", x[i + 2]));
+            return Err(format!(
+                "spatial dim {i} of size {} is too small for the window",
+                x[i + 2]
+            ));
         }
         out.push(o);
     }

@@ -5,7 +5,11 @@
 
 use melior::{
     Context,
-    ir::{Module, OperationRef, operation::{OperationLike, WalkOrder, WalkResult}, r#type::TypeId},
+    ir::{
+        Module, OperationRef,
+        operation::{OperationLike, WalkOrder, WalkResult},
+        r#type::TypeId,
+    },
     pass::{ExternalPass, PassManager, create_external},
 };
 use std::{cell::Cell, process::ExitCode, rc::Rc};
@@ -32,7 +36,13 @@ fn count_graph_ops(counts: Rc<Cell<Vec<usize>>>) -> melior::pass::Pass {
         move |op: OperationRef, _pass: ExternalPass| {
             let mut n = 0;
             op.walk(WalkOrder::PreOrder, |inner| {
-                if inner.name().as_string_ref().as_str().unwrap_or("").starts_with("graph.") {
+                if inner
+                    .name()
+                    .as_string_ref()
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("graph.")
+                {
                     n += 1;
                 }
                 WalkResult::Advance
@@ -78,7 +88,10 @@ fn main() -> ExitCode {
     if let Err(error) = fuser::add_pipeline(
         &manager.as_operation_pass_manager(),
         pipeline,
-        &[fuser::ExtraPass { flag: "count-graph-ops", create: &make_counter }],
+        &[fuser::ExtraPass {
+            flag: "count-graph-ops",
+            create: &make_counter,
+        }],
     ) {
         eprintln!("embedding: {error}");
         return ExitCode::FAILURE;

@@ -34,16 +34,30 @@ fn proto_bytes(t: &TensorProto, dtype: DType, count: usize, base: &Path) -> Resu
         let entry = |key: &str| t.external_data.iter().find(|e| e.key == key).map(|e| e.value.clone());
         let location = entry("location").ok_or("external data without a location")?;
         if Path::new(&location).is_absolute() || location.contains("..") {
-            return Err(format!("external data location '{location}' must be relative and inside the model's folder"));
+            return Err(format!(
+                "external data location '{location}' must be relative and inside the model's folder"
+            ));
         }
-        let offset: u64 = entry("offset").map(|o| o.parse().map_err(|_| "bad external data offset")).transpose()?.unwrap_or(0);
+        let offset: u64 = entry("offset")
+            .map(|o| o.parse().map_err(|_| "bad external data offset"))
+            .transpose()?
+            .unwrap_or(0);
         let path = base.join(&location);
         let data = std::fs::read(&path).map_err(|e| format!("cannot read external data '{}': {e}", path.display()))?;
-        let length = entry("length").map(|l| l.parse::<u64>().map_err(|_| "bad external data length")).transpose()?.unwrap_or((count * dtype.size()) as u64);
+        let length = entry("length")
+            .map(|l| l.parse::<u64>().map_err(|_| "bad external data length"))
+            .transpose()?
+            .unwrap_or((count * dtype.size()) as u64);
         if length != (count * dtype.size()) as u64 {
-            return Err(format!("external data length {length} does not match the tensor ({} bytes)", count * dtype.size()));
+            return Err(format!(
+                "external data length {length} does not match the tensor ({} bytes)",
+                count * dtype.size()
+            ));
         }
-        let end = offset.checked_add(length).filter(|&e| e <= data.len() as u64).ok_or_else(|| format!("external data '{location}' is shorter than the tensor"))?;
+        let end = offset
+            .checked_add(length)
+            .filter(|&e| e <= data.len() as u64)
+            .ok_or_else(|| format!("external data '{location}' is shorter than the tensor"))?;
         return Ok(data[offset as usize..end as usize].to_vec());
     }
     if !t.raw_data.is_empty() {
@@ -63,7 +77,10 @@ fn proto_bytes(t: &TensorProto, dtype: DType, count: usize, base: &Path) -> Resu
 }
 
 fn shape_of(t: &TensorProto) -> Result<Vec<usize>, String> {
-    t.dims.iter().map(|&d| usize::try_from(d).map_err(|_| format!("negative dim {d}"))).collect()
+    t.dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("negative dim {d}")))
+        .collect()
 }
 
 /// The largest tensor fuser accepts: 2^40 bytes (a malformed dim must not become an
@@ -81,9 +98,19 @@ pub fn initializer_from_proto(t: &TensorProto, base: &Path) -> Result<Initialize
         .ok_or_else(|| format!("dims {shape:?} are too large"))?;
     let bytes = proto_bytes(t, dtype, count, base)?;
     if bytes.len() != count * dtype.size() {
-        return Err(format!("holds {} bytes, but {:?} of {dtype} needs {}", bytes.len(), shape, count * dtype.size()));
+        return Err(format!(
+            "holds {} bytes, but {:?} of {dtype} needs {}",
+            bytes.len(),
+            shape,
+            count * dtype.size()
+        ));
     }
-    Ok(Initializer { name: t.name.clone(), dtype, shape, bytes })
+    Ok(Initializer {
+        name: t.name.clone(),
+        dtype,
+        shape,
+        bytes,
+    })
 }
 
 /// A tensor from a TensorProto.

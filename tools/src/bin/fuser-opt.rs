@@ -5,7 +5,8 @@
 use clap::{ArgAction, Parser};
 use fuser_dialects::{ffi::parse_module, verify_fuser_ops};
 use fuser_passes::{
-    PASSES, PipelineOptions, add_pipeline, enable_timing, find_pass, upstream::{UPSTREAM_PASSES, is_upstream_pass},
+    PASSES, PipelineOptions, add_pipeline, enable_timing, find_pass,
+    upstream::{UPSTREAM_PASSES, is_upstream_pass},
 };
 use fuser_tools::{
     diagnostics::{Collected, DiagnosticSink, render},
@@ -80,7 +81,11 @@ fn extract_pass_flags(args: Vec<String>) -> (Vec<String>, Vec<String>) {
         let element = arg.strip_prefix("--").and_then(|flag| {
             let (name, options) = flag.split_once('=').unwrap_or((flag, ""));
             (find_pass(name).is_some() || is_upstream_pass(name)).then(|| {
-                if options.is_empty() { name.to_string() } else { format!("{name}{{{options}}}") }
+                if options.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name}{{{options}}}")
+                }
             })
         });
         match element {
@@ -107,7 +112,14 @@ fn list_passes() {
 
 /// Processes one buffer. Returns the printed module, or `None` on failure (the reasons
 /// are in the sink).
-fn process(context: &Context, sink: &DiagnosticSink, options: &Options, pipeline: &str, source_name: &str, text: &str) -> Option<String> {
+fn process(
+    context: &Context,
+    sink: &DiagnosticSink,
+    options: &Options,
+    pipeline: &str,
+    source_name: &str,
+    text: &str,
+) -> Option<String> {
     let mut module = parse_module(context, text, source_name)?;
     if !verify_fuser_ops(module.as_operation()) {
         return None;
@@ -129,7 +141,9 @@ fn process(context: &Context, sink: &DiagnosticSink, options: &Options, pipeline
         if options.mlir_timing {
             enable_timing(&manager);
         }
-        let pipeline_options = PipelineOptions { verify_each: options.verify_each };
+        let pipeline_options = PipelineOptions {
+            verify_each: options.verify_each,
+        };
         if let Err(error) = add_pipeline(&manager.as_operation_pass_manager(), pipeline, pipeline_options) {
             sink.push(Collected::error(error.to_string()));
             return None;
@@ -163,7 +177,11 @@ fn main() -> ExitCode {
     };
     let (context, sink, source_name, text) = (&session.context, &session.sink, &session.source_name, &session.text);
 
-    let chunks = if options.split_input_file { split_chunks(text) } else { vec![text.clone()] };
+    let chunks = if options.split_input_file {
+        split_chunks(text)
+    } else {
+        vec![text.clone()]
+    };
     let mut outputs = Vec::new();
     let mut failed = false;
     let mut diagnostics = Vec::new();

@@ -96,10 +96,17 @@ struct ConformanceArgs {
 
 /// Parses `NAME=1x3x224x224`; the name may itself contain `=` or `/`.
 fn parse_shape(spec: &str) -> Result<(String, Vec<i64>), String> {
-    let (name, dims) = spec.rsplit_once('=').ok_or_else(|| format!("--shape '{spec}' is not NAME=DIMS"))?;
+    let (name, dims) = spec
+        .rsplit_once('=')
+        .ok_or_else(|| format!("--shape '{spec}' is not NAME=DIMS"))?;
     let dims = dims
         .split('x')
-        .map(|d| d.parse::<i64>().ok().filter(|&d| d >= 0).ok_or_else(|| format!("--shape '{spec}': '{d}' is not a dim")))
+        .map(|d| {
+            d.parse::<i64>()
+                .ok()
+                .filter(|&d| d >= 0)
+                .ok_or_else(|| format!("--shape '{spec}': '{d}' is not a dim"))
+        })
         .collect::<Result<_, _>>()?;
     Ok((name.to_string(), dims))
 }
@@ -141,7 +148,12 @@ fn import(args: ImportArgs) -> ExitCode {
         if let Err(e) = write_output(&args.output.display().to_string(), &bytes) {
             return fail("fuser import", &e);
         }
-        eprintln!("fuser import: wrote {} ({} bytes, {} weights inside)", args.output.display(), bytes.len(), imported.weights.len());
+        eprintln!(
+            "fuser import: wrote {} ({} bytes, {} weights inside)",
+            args.output.display(),
+            bytes.len(),
+            imported.weights.len()
+        );
         return ExitCode::SUCCESS;
     }
     let text = imported.module.as_operation().to_string();
@@ -157,7 +169,14 @@ fn import(args: ImportArgs) -> ExitCode {
     if let Err(e) = write_output(&args.output.display().to_string(), text.as_bytes()) {
         return fail("fuser import", &e);
     }
-    eprintln!("fuser import: wrote {} ({} bytes) and {} ({} weights, {} bytes)", args.output.display(), text.len(), side.display(), imported.weights.len(), weights.len());
+    eprintln!(
+        "fuser import: wrote {} ({} bytes) and {} ({} weights, {} bytes)",
+        args.output.display(),
+        text.len(),
+        side.display(),
+        imported.weights.len(),
+        weights.len()
+    );
     ExitCode::SUCCESS
 }
 
@@ -171,7 +190,11 @@ fn check(args: CheckArgs) -> ExitCode {
             for line in &report.lines {
                 println!("{line}");
             }
-            if report.supported { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if report.supported {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(message) => fail("fuser check", &message),
     }
@@ -217,7 +240,11 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
         .filter(|c| args.all || ops_supported(c))
         .filter(|c| args.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
         .collect();
-    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(selected.len() as u64) } else { ProgressBar::hidden() };
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(selected.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").expect("template"));
     let mut results = Vec::new();
     for case in selected {
@@ -228,7 +255,10 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
     }
     bar.finish_and_clear();
     let passed = results.iter().filter(|(_, o)| *o == Outcome::Passed).count();
-    let failed: Vec<_> = results.iter().filter(|(_, o)| matches!(o, Outcome::Failed(_))).collect();
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
+        .collect();
     let unsupported = results.len() - passed - failed.len();
     for (case, outcome) in &failed {
         if let Outcome::Failed(m) = outcome {
@@ -251,14 +281,25 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
         }
     }
     if let Some(path) = &args.report {
-        let command = if args.all { "make conformance".to_string() } else { "fuser conformance CASES".to_string() };
+        let command = if args.all {
+            "make conformance".to_string()
+        } else {
+            "fuser conformance CASES".to_string()
+        };
         if let Err(e) = write_output(&path.display().to_string(), report(&results, &command).as_bytes()) {
             return fail("fuser conformance", &e);
         }
     }
-    println!("conformance: {passed} passed, {} failed, {unsupported} unsupported", failed.len());
+    println!(
+        "conformance: {passed} passed, {} failed, {unsupported} unsupported",
+        failed.len()
+    );
     println!("{passed} passed, {} failed", failed.len());
-    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn main() -> ExitCode {

@@ -26,7 +26,8 @@ fn op_flops(op: &melior::ir::OperationRef) -> Option<u64> {
     let name = op_name(op);
     let out = op.result(0).ok().and_then(|r| elements(r.into()));
     match name.as_str() {
-        "graph.constant" | "graph.weight" | "graph.reshape" | "graph.flatten" | "graph.squeeze" | "graph.unsqueeze" | "graph.identity" | "graph.shape" => Some(0),
+        "graph.constant" | "graph.weight" | "graph.reshape" | "graph.flatten" | "graph.squeeze" | "graph.unsqueeze"
+        | "graph.identity" | "graph.shape" => Some(0),
         "graph.conv" => {
             let w = tensor_info(op.operand(1).ok()?.r#type())?.static_shape()?;
             let per_output: i64 = w[1..].iter().product();
@@ -41,10 +42,16 @@ fn op_flops(op: &melior::ir::OperationRef) -> Option<u64> {
         }
         "graph.mat_mul" | "graph.gemm" => {
             let a = tensor_info(op.operand(0).ok()?.r#type())?.static_shape()?;
-            let k = if name == "graph.gemm" && integer(op, "trans_a") != 0 { a[0] } else { *a.last()? };
+            let k = if name == "graph.gemm" && integer(op, "trans_a") != 0 {
+                a[0]
+            } else {
+                *a.last()?
+            };
             Some(2 * out? * k as u64)
         }
-        "graph.average_pool" | "graph.max_pool" => Some(out? * i64_array(op, "kernel_shape").iter().product::<i64>() as u64),
+        "graph.average_pool" | "graph.max_pool" => {
+            Some(out? * i64_array(op, "kernel_shape").iter().product::<i64>() as u64)
+        }
         _ => out,
     }
 }
@@ -63,15 +70,24 @@ pub fn check(path: &Path, options: &ImportOptions) -> Result<CheckReport, String
     }
     for input in &graph.inputs {
         if let Some(shape) = &input.shape {
-            let dynamic: Vec<usize> = (0..shape.len()).filter(|&i| shape[i].is_none() && !options.shapes.contains_key(&input.name)).collect();
+            let dynamic: Vec<usize> = (0..shape.len())
+                .filter(|&i| shape[i].is_none() && !options.shapes.contains_key(&input.name))
+                .collect();
             if !dynamic.is_empty() {
-                lines.push(format!("note: {file}: input '{}' has dynamic dims {dynamic:?}; fix them with --shape {}=...", input.name, input.name));
+                lines.push(format!(
+                    "note: {file}: input '{}' has dynamic dims {dynamic:?}; fix them with --shape {}=...",
+                    input.name, input.name
+                ));
             }
         }
     }
     let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
     for node in &graph.nodes {
-        let key = if node.domain.is_empty() || node.domain == "ai.onnx" { node.op_type.clone() } else { format!("{}::{}", node.domain, node.op_type) };
+        let key = if node.domain.is_empty() || node.domain == "ai.onnx" {
+            node.op_type.clone()
+        } else {
+            format!("{}::{}", node.domain, node.op_type)
+        };
         *histogram.entry(key).or_default() += 1;
     }
     let params: usize = graph.initializers.iter().map(|w| w.len()).sum();
@@ -87,7 +103,11 @@ pub fn check(path: &Path, options: &ImportOptions) -> Result<CheckReport, String
         graph.opset,
         graph.nodes.len(),
         flops.map_or("unknown (dynamic shapes)".to_string(), |f| format!("{f}")),
-        if supported { String::new() } else { format!(", {} unsupported node(s)", problems.len()) }
+        if supported {
+            String::new()
+        } else {
+            format!(", {} unsupported node(s)", problems.len())
+        }
     ));
     let ops: Vec<String> = histogram.iter().map(|(op, n)| format!("{op} x{n}")).collect();
     lines.push(format!("ops: {}", ops.join(", ")));

@@ -39,18 +39,27 @@ pub fn load<'c>(context: &'c Context, path: &Path, options: &ImportOptions) -> R
             let imported = import_graph(context, &graph, &file, options).map_err(|e| e.to_string())?;
             let mut w = Weights::new();
             for i in &imported.weights {
-                w.insert(i.name.clone(), i.tensor().ok_or_else(|| format!("{file}: weight '{}' is inconsistent", i.name))?);
+                w.insert(
+                    i.name.clone(),
+                    i.tensor()
+                        .ok_or_else(|| format!("{file}: weight '{}' is inconsistent", i.name))?,
+                );
             }
             (imported.module, w)
         }
         Some("mlir") => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
-            let module = parse_module(context, &text, &file).ok_or_else(|| format!("{file}: does not parse or verify"))?;
+            let module =
+                parse_module(context, &text, &file).ok_or_else(|| format!("{file}: does not parse or verify"))?;
             if !fuser_dialects::verify_fuser_ops(module.as_operation()) {
                 return Err(format!("{file}: does not verify"));
             }
             let side = weights::side_file(path);
-            let w = if side.exists() { weights::load(&side).map_err(|e| format!("{file}: {e}"))? } else { Weights::new() };
+            let w = if side.exists() {
+                weights::load(&side).map_err(|e| format!("{file}: {e}"))?
+            } else {
+                Weights::new()
+            };
             (module, w)
         }
         Some("mlirbc") => {
@@ -61,12 +70,23 @@ pub fn load<'c>(context: &'c Context, path: &Path, options: &ImportOptions) -> R
             }
             (module, w)
         }
-        _ => return Err(format!("{file}: unknown model kind (expected .onnx, .json, .mlir or .mlirbc)")),
+        _ => {
+            return Err(format!(
+                "{file}: unknown model kind (expected .onnx, .json, .mlir or .mlirbc)"
+            ));
+        }
     };
-    let function = entry_function(module.as_operation()).ok_or_else(|| format!("{file}: no public func.func to run"))?;
+    let function =
+        entry_function(module.as_operation()).ok_or_else(|| format!("{file}: no public func.func to run"))?;
     let f = find_function(module.as_operation(), &function).expect("found above");
     let (inputs, outputs) = signature(&f).map_err(|m| format!("{file}: {m}"))?;
-    Ok(Loaded { module, function, weights, inputs, outputs })
+    Ok(Loaded {
+        module,
+        function,
+        weights,
+        inputs,
+        outputs,
+    })
 }
 
 /// The first `func.func` that is neither a kernel nor private.
@@ -74,8 +94,18 @@ fn entry_function(module_op: OperationRef) -> Option<String> {
     nested_operations(module_op).into_iter().find_map(|op| {
         let is_entry = op_name(&op) == "func.func"
             && !op.has_attribute(fuser_dialects::KERNEL_ATTRIBUTE)
-            && op.attribute("sym_visibility").map(|v| v.to_string() != "\"private\"").unwrap_or(true);
-        is_entry.then(|| op.attribute("sym_name").ok().and_then(|a| StringAttribute::try_from(a).ok()).map(|s| s.value().to_string())).flatten()
+            && op
+                .attribute("sym_visibility")
+                .map(|v| v.to_string() != "\"private\"")
+                .unwrap_or(true);
+        is_entry
+            .then(|| {
+                op.attribute("sym_name")
+                    .ok()
+                    .and_then(|a| StringAttribute::try_from(a).ok())
+                    .map(|s| s.value().to_string())
+            })
+            .flatten()
     })
 }
 
@@ -94,15 +124,25 @@ fn graph_name(attrs: Option<melior::ir::Attribute>, index: usize, fallback: &str
 type Signature = (Vec<(String, TypeInfo)>, Vec<String>);
 
 fn signature(f: &OperationRef) -> Result<Signature, String> {
-    let block = f.region(0).ok().and_then(|r| r.first_block()).ok_or("the function has no body")?;
+    let block = f
+        .region(0)
+        .ok()
+        .and_then(|r| r.first_block())
+        .ok_or("the function has no body")?;
     let mut inputs = Vec::new();
     for i in 0..block.argument_count() {
         let arg = block.argument(i).map_err(|e| e.to_string())?;
         let info = tensor_info(arg.r#type()).ok_or("an argument is not a ranked tensor")?;
-        let dtype = DType::from_mlir(&info.element).ok_or_else(|| format!("argument #{i} has element type {}", info.element))?;
-        inputs.push((graph_name(f.attribute("arg_attrs").ok(), i, "arg"), TypeInfo::new(dtype, info.shape)));
+        let dtype = DType::from_mlir(&info.element)
+            .ok_or_else(|| format!("argument #{i} has element type {}", info.element))?;
+        inputs.push((
+            graph_name(f.attribute("arg_attrs").ok(), i, "arg"),
+            TypeInfo::new(dtype, info.shape),
+        ));
     }
     let results = block.terminator().map(|t| t.operand_count()).unwrap_or(0);
-    let outputs = (0..results).map(|i| graph_name(f.attribute("res_attrs").ok(), i, "result")).collect();
+    let outputs = (0..results)
+        .map(|i| graph_name(f.attribute("res_attrs").ok(), i, "result"))
+        .collect();
     Ok((inputs, outputs))
 }

@@ -2,13 +2,13 @@
 //! inputs and outputs.
 
 use super::load::load;
-use fuser_frontends::npy;
 use fuser_dialects::{
     create_context,
     eval::evaluate_with_weights,
     semantics::{DType, Tensor, TypeInfo},
 };
 use fuser_frontends::ImportOptions;
+use fuser_frontends::npy;
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::{collections::HashMap, path::Path};
@@ -20,13 +20,27 @@ pub fn random_inputs(types: &[(String, TypeInfo)], seed: u64) -> Result<Vec<Tens
     types
         .iter()
         .map(|(name, info)| {
-            let shape = info.static_shape().ok_or_else(|| format!("input '{name}' has a dynamic shape {}; fix it with `fuser import --shape`", info.mlir()))?;
+            let shape = info.static_shape().ok_or_else(|| {
+                format!(
+                    "input '{name}' has a dynamic shape {}; fix it with `fuser import --shape`",
+                    info.mlir()
+                )
+            })?;
             let count: usize = shape.iter().product();
             let dims = IxDyn(&shape);
             Ok(match info.dtype {
-                d if d.is_float() => Tensor::float(d, ArrayD::from_shape_vec(dims, (0..count).map(|_| rng.random_range(-1.0..1.0)).collect()).expect("count")),
-                DType::Bool => Tensor::bool(ArrayD::from_shape_vec(dims, (0..count).map(|_| rng.random_bool(0.5)).collect()).expect("count")),
-                d => Tensor::int(d, ArrayD::from_shape_vec(dims, (0..count).map(|_| rng.random_range(0..10)).collect()).expect("count")),
+                d if d.is_float() => Tensor::float(
+                    d,
+                    ArrayD::from_shape_vec(dims, (0..count).map(|_| rng.random_range(-1.0..1.0)).collect())
+                        .expect("count"),
+                ),
+                DType::Bool => Tensor::bool(
+                    ArrayD::from_shape_vec(dims, (0..count).map(|_| rng.random_bool(0.5)).collect()).expect("count"),
+                ),
+                d => Tensor::int(
+                    d,
+                    ArrayD::from_shape_vec(dims, (0..count).map(|_| rng.random_range(0..10)).collect()).expect("count"),
+                ),
             })
         })
         .collect()
@@ -50,7 +64,10 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
     for name in request.inputs.keys() {
         if !loaded.inputs.iter().any(|(n, _)| n == name) {
             let known: Vec<&str> = loaded.inputs.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(format!("the model has no input '{name}'; its inputs are: {}", known.join(", ")));
+            return Err(format!(
+                "the model has no input '{name}'; its inputs are: {}",
+                known.join(", ")
+            ));
         }
     }
     let inputs: Vec<Tensor> = match request.random_seed {
@@ -64,18 +81,34 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
             .inputs
             .iter()
             .map(|(name, info)| {
-                let path = request.inputs.get(name).ok_or_else(|| format!("missing --input {name}=FILE.npy"))?;
+                let path = request
+                    .inputs
+                    .get(name)
+                    .ok_or_else(|| format!("missing --input {name}=FILE.npy"))?;
                 let t = npy::read(path)?;
-                let shape_ok = t.shape().len() == info.rank() && info.shape.iter().zip(t.shape()).all(|(d, &s)| d.is_none_or(|d| d == s as i64));
+                let shape_ok = t.shape().len() == info.rank()
+                    && info
+                        .shape
+                        .iter()
+                        .zip(t.shape())
+                        .all(|(d, &s)| d.is_none_or(|d| d == s as i64));
                 if t.dtype != info.dtype || !shape_ok {
-                    return Err(format!("input '{name}' ({}) is {} of shape {:?}, but the model takes {}", path.display(), t.dtype, t.shape(), info.mlir()));
+                    return Err(format!(
+                        "input '{name}' ({}) is {} of shape {:?}, but the model takes {}",
+                        path.display(),
+                        t.dtype,
+                        t.shape(),
+                        info.mlir()
+                    ));
                 }
                 Ok(t)
             })
             .collect::<Result<_, _>>()?,
     };
-    std::fs::create_dir_all(request.output_dir).map_err(|e| format!("cannot create '{}': {e}", request.output_dir.display()))?;
-    let outputs = evaluate_with_weights(loaded.module.as_operation(), &loaded.function, &inputs, &loaded.weights).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(request.output_dir)
+        .map_err(|e| format!("cannot create '{}': {e}", request.output_dir.display()))?;
+    let outputs = evaluate_with_weights(loaded.module.as_operation(), &loaded.function, &inputs, &loaded.weights)
+        .map_err(|e| e.to_string())?;
     if request.random_seed.is_some() {
         for (i, t) in inputs.iter().enumerate() {
             npy::write(&request.output_dir.join(format!("input_{i}.npy")), t)?;
@@ -86,8 +119,14 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
         let path = request.output_dir.join(format!("output_{i}.npy"));
         npy::write(&path, t)?;
         let values = t.to_f64_vec();
-        let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-        let mean = if values.is_empty() { 0.0 } else { values.iter().sum::<f64>() / values.len() as f64 };
+        let (min, max) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let mean = if values.is_empty() {
+            0.0
+        } else {
+            values.iter().sum::<f64>() / values.len() as f64
+        };
         summary.push(format!(
             "{} '{}': {} min {min:.6} max {max:.6} mean {mean:.6}",
             path.display(),
