@@ -29,6 +29,44 @@ pub enum EvalError {
     NoFunction(String),
     #[error("no data for weight '{0}'")]
     MissingWeight(String),
+    /// An error of the op at `location` (the node name for imported models).
+    #[error("{location}: {error}")]
+    At { location: String, error: Box<EvalError> },
+}
+
+impl EvalError {
+    /// The error itself, without the locations around it.
+    pub fn root(&self) -> &EvalError {
+        match self {
+            EvalError::At { error, .. } => error.root(),
+            other => other,
+        }
+    }
+}
+
+/// Where an op is, for errors: its node name (imported models carry one), else its file
+/// position.
+fn describe(op: &OperationRef) -> String {
+    let location = op.location();
+    if location.is_name() {
+        return format!(
+            "node '{}'",
+            location.name_value().as_string_ref().as_str().unwrap_or_default()
+        );
+    }
+    if location.is_file_line_col_range() {
+        return format!(
+            "{}:{}:{}",
+            location
+                .file_line_col_range_filename()
+                .as_string_ref()
+                .as_str()
+                .unwrap_or_default(),
+            location.file_line_col_range_start_line(),
+            location.file_line_col_range_start_column()
+        );
+    }
+    op_name(op)
 }
 
 /// Weight data by `graph.weight` name.
@@ -138,63 +176,76 @@ impl Evaluator<'_, '_, '_> {
         let mut op = block.first_operation();
         while let Some(current) = op {
             let name = op_name(&current);
-            let results: Vec<Tensor> = match name.as_str() {
-                "func.return" => return current.operands().map(|v| lookup(&env, v, &name)).collect(),
-                "func.call" => {
-                    let callee = current
-                        .attribute("callee")
-                        .ok()
-                        .map(|a| a.to_string().trim_start_matches('@').to_string())
-                        .ok_or_else(|| EvalError::Invalid {
-                            op: name.clone(),
-                            message: "no callee".into(),
-                        })?;
-                    let function = find_function(self.module_op, &callee).ok_or(EvalError::NoFunction(callee))?;
-                    let args: Vec<Tensor> = current
-                        .operands()
-                        .map(|v| lookup(&env, v, &name))
-                        .collect::<Result<_, _>>()?;
-                    self.function(function, &args)?
-                }
-                "graph.weight" => {
-                    let weight = crate::accessors::string(&current, "name");
-                    vec![
-                        self.weights
-                            .get(&weight)
-                            .cloned()
-                            .ok_or(EvalError::MissingWeight(weight))?,
-                    ]
-                }
-                "ftensor.quantize" | "ftensor.dequantize" | "ftensor.relayout" => {
-                    let inputs: Vec<Tensor> = current
-                        .operands()
-                        .map(|v| lookup(&env, v, &name))
-                        .collect::<Result<_, _>>()?;
-                    vec![tensor_level(&current, &name, &inputs)?]
-                }
-                _ if name.starts_with("graph.") => {
-                    let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
-                    let inputs: Vec<Option<Tensor>> = (0..spec.operands.len())
-                        .map(|slot| {
-                            operand_group(&current, spec, slot)
-                                .first()
-                                .map(|v| lookup(&env, *v, &name))
-                                .transpose()
-                        })
-                        .collect::<Result<_, _>>()?;
-                    let outputs = semantics::evaluate(&name, &op_attrs(&current)?, &inputs).map_err(|e| match e {
-                        SemError::Unsupported(what) => EvalError::Unsupported(what),
-                        SemError::Invalid(message) => EvalError::Invalid {
-                            op: name.clone(),
-                            message,
-                        },
-                    })?;
-                    // Optional results that the op does not carry (e.g. LayerNormalization's
-                    // statistics) are dropped by slot.
-                    select_results(&current, spec, outputs)
-                }
-                other => return Err(EvalError::Unsupported(other.to_string())),
-            };
+            if name == "func.return" {
+                return current.operands().map(|v| lookup(&env, v, &name)).collect();
+            }
+            let results = (|| -> Result<Vec<Tensor>, EvalError> {
+                Ok(match name.as_str() {
+                    "func.call" => {
+                        let callee = current
+                            .attribute("callee")
+                            .ok()
+                            .map(|a| a.to_string().trim_start_matches('@').to_string())
+                            .ok_or_else(|| EvalError::Invalid {
+                                op: name.clone(),
+                                message: "no callee".into(),
+                            })?;
+                        let function = find_function(self.module_op, &callee).ok_or(EvalError::NoFunction(callee))?;
+                        let args: Vec<Tensor> = current
+                            .operands()
+                            .map(|v| lookup(&env, v, &name))
+                            .collect::<Result<_, _>>()?;
+                        self.function(function, &args)?
+                    }
+                    "graph.weight" => {
+                        let weight = crate::accessors::string(&current, "name");
+                        vec![
+                            self.weights
+                                .get(&weight)
+                                .cloned()
+                                .ok_or(EvalError::MissingWeight(weight))?,
+                        ]
+                    }
+                    "ftensor.quantize" | "ftensor.dequantize" | "ftensor.relayout" => {
+                        let inputs: Vec<Tensor> = current
+                            .operands()
+                            .map(|v| lookup(&env, v, &name))
+                            .collect::<Result<_, _>>()?;
+                        vec![tensor_level(&current, &name, &inputs)?]
+                    }
+                    _ if name.starts_with("graph.") => {
+                        let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
+                        let inputs: Vec<Option<Tensor>> = (0..spec.operands.len())
+                            .map(|slot| {
+                                operand_group(&current, spec, slot)
+                                    .first()
+                                    .map(|v| lookup(&env, *v, &name))
+                                    .transpose()
+                            })
+                            .collect::<Result<_, _>>()?;
+                        let outputs =
+                            semantics::evaluate(&name, &op_attrs(&current)?, &inputs).map_err(|e| match e {
+                                SemError::Unsupported(what) => EvalError::Unsupported(what),
+                                SemError::Invalid(message) => EvalError::Invalid {
+                                    op: name.clone(),
+                                    message,
+                                },
+                            })?;
+                        // Optional results that the op does not carry (e.g. LayerNormalization's
+                        // statistics) are dropped by slot.
+                        select_results(&current, spec, outputs)
+                    }
+                    other => return Err(EvalError::Unsupported(other.to_string())),
+                })
+            })()
+            .map_err(|error| match error {
+                // Errors inside a called kernel already say where they happened.
+                at @ EvalError::At { .. } => at,
+                error => EvalError::At {
+                    location: describe(&current),
+                    error: Box::new(error),
+                },
+            })?;
             for (result, tensor) in current.results().zip(results) {
                 env.insert(value_key(result.into()), tensor);
             }
@@ -379,6 +430,7 @@ mod tests {
             &[Tensor::f32(&[4], vec![1., 2., 3., 4.])],
         )
         .unwrap_err();
-        assert_eq!(err, EvalError::MissingWeight("w".into()));
+        assert_eq!(err.root(), &EvalError::MissingWeight("w".into()));
+        assert!(err.to_string().starts_with("test.mlir:2:"), "names where: {err}");
     }
 }

@@ -139,7 +139,9 @@ fn run_case_inner(dir: &Path, case: &Case) -> Outcome {
         }
         let actual = match evaluate_with_weights(loaded.0.as_operation(), &loaded.1, &inputs, &loaded.2) {
             Ok(a) => a,
-            Err(fuser_dialects::eval::EvalError::Unsupported(what)) => return Outcome::Unsupported(what),
+            Err(e) if matches!(e.root(), fuser_dialects::eval::EvalError::Unsupported(_)) => {
+                return Outcome::Unsupported(e.to_string());
+            }
             Err(e) => return Outcome::Failed(format!("evaluate: {e}")),
         };
         if actual.len() != outputs.len() {
