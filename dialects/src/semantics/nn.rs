@@ -70,6 +70,14 @@ impl Window {
         }
         Ok(w)
     }
+    /// `out_dims` for a static input (an impossible window gives 0).
+    fn static_out_dims(&self, spatial: &[usize], ceil: bool) -> Vec<usize> {
+        let dims: Vec<Option<i64>> = spatial.iter().map(|&d| Some(d as i64)).collect();
+        self.out_dims(&dims, ceil)
+            .into_iter()
+            .map(|d| d.unwrap_or(0).max(0) as usize)
+            .collect()
+    }
     fn out_dims(&self, spatial: &[Option<i64>], ceil: bool) -> Vec<Option<i64>> {
         let n = self.kernel.len();
         (0..n)
@@ -148,11 +156,7 @@ fn conv(
         return invalid(format!("Conv channels: input {c}, weight {cg} x group {group}"));
     }
     let in_spatial: Vec<usize> = x.shape()[2..].to_vec();
-    let out_spatial: Vec<usize> = win
-        .out_dims(&in_spatial.iter().map(|&d| Some(d as i64)).collect::<Vec<_>>(), false)
-        .into_iter()
-        .map(|d| d.unwrap_or(0).max(0) as usize)
-        .collect();
+    let out_spatial = win.static_out_dims(&in_spatial, false);
     let in_size: usize = in_spatial.iter().product();
     let out_size: usize = out_spatial.iter().product();
     let taps: usize = win.kernel.iter().product::<i64>() as usize;
@@ -281,11 +285,7 @@ fn pool(
 ) -> (ArrayD<f64>, ArrayD<i64>) {
     let (n, c) = (x.shape()[0], x.shape()[1]);
     let in_spatial: Vec<usize> = x.shape()[2..].to_vec();
-    let out_spatial: Vec<usize> = win
-        .out_dims(&in_spatial.iter().map(|&d| Some(d as i64)).collect::<Vec<_>>(), ceil)
-        .into_iter()
-        .map(|d| d.unwrap_or(0).max(0) as usize)
-        .collect();
+    let out_spatial = win.static_out_dims(&in_spatial, ceil);
     let in_size: usize = in_spatial.iter().product();
     let out_size: usize = out_spatial.iter().product();
     let x = x.as_standard_layout();

@@ -142,6 +142,11 @@ fn apply_slice<T: Clone>(a: &ArrayD<T>, plan: &[(usize, i64, i64, i64)]) -> Arra
     view.to_owned()
 }
 
+fn concat<T: Clone>(arrays: &[ArrayD<T>], axis: usize) -> Result<ArrayD<T>, SemError> {
+    let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
+    ndarray::concatenate(Axis(axis), &views).map_err(|e| SemError::Invalid(e.to_string()))
+}
+
 fn gather<T: Clone>(a: &ArrayD<T>, indices: &ArrayD<i64>, ax: usize) -> Result<ArrayD<T>, SemError> {
     let dim = a.shape()[ax] as i64;
     let flat: Vec<usize> = indices
@@ -758,45 +763,9 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                     .ok_or_else(|| SemError::Invalid("Concat needs an input".into()))?;
                 let a = axis(attrs.int("axis")?, first.shape().len())?;
                 let data = match &first.data {
-                    Data::Float(_) => Data::Float(
-                        ndarray::concatenate(
-                            Axis(a),
-                            &inputs
-                                .iter()
-                                .map(|t| t.to_f64())
-                                .collect::<Vec<_>>()
-                                .iter()
-                                .map(|x| x.view())
-                                .collect::<Vec<_>>(),
-                        )
-                        .map_err(|e| SemError::Invalid(e.to_string()))?,
-                    ),
-                    Data::Int(_) => Data::Int(
-                        ndarray::concatenate(
-                            Axis(a),
-                            &inputs
-                                .iter()
-                                .map(|t| t.to_i64())
-                                .collect::<Vec<_>>()
-                                .iter()
-                                .map(|x| x.view())
-                                .collect::<Vec<_>>(),
-                        )
-                        .map_err(|e| SemError::Invalid(e.to_string()))?,
-                    ),
-                    Data::Bool(_) => Data::Bool(
-                        ndarray::concatenate(
-                            Axis(a),
-                            &inputs
-                                .iter()
-                                .map(|t| t.to_bool())
-                                .collect::<Vec<_>>()
-                                .iter()
-                                .map(|x| x.view())
-                                .collect::<Vec<_>>(),
-                        )
-                        .map_err(|e| SemError::Invalid(e.to_string()))?,
-                    ),
+                    Data::Float(_) => Data::Float(concat(&inputs.iter().map(|t| t.to_f64()).collect::<Vec<_>>(), a)?),
+                    Data::Int(_) => Data::Int(concat(&inputs.iter().map(|t| t.to_i64()).collect::<Vec<_>>(), a)?),
+                    Data::Bool(_) => Data::Bool(concat(&inputs.iter().map(|t| t.to_bool()).collect::<Vec<_>>(), a)?),
                 };
                 vec![keep(first, data)]
             }
