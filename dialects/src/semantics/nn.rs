@@ -639,16 +639,6 @@ fn antialias_taps(mode: &str, c: f64, scale: f64, a: f64, in_len: usize, exclude
     let s = scale.min(1.0);
     // The fraction in (0, 1]: an integer coordinate prefers the pixel on its left.
     let ratio = if c.fract() == 0.0 { 1.0 } else { c - c.floor() };
-    let cubic = |x: f64| {
-        let x = x.abs();
-        if x <= 1.0 {
-            (a + 2.0) * x.powi(3) - (a + 3.0) * x.powi(2) + 1.0
-        } else if x < 2.0 {
-            a * x.powi(3) - 5.0 * a * x.powi(2) + 8.0 * a * x - 4.0 * a
-        } else {
-            0.0
-        }
-    };
     let mut coeffs: Vec<f64> = if mode == "linear" {
         let start = (-1.0 / s).floor() as i64 + 1;
         let footprint = 2 - 2 * start;
@@ -657,7 +647,9 @@ fn antialias_taps(mode: &str, c: f64, scale: f64, a: f64, in_len: usize, exclude
             .collect()
     } else {
         let start = (-2.0 / s).floor() as i64 + 1;
-        (start..2 - start).map(|i| cubic(s * (i as f64 - ratio))).collect()
+        (start..2 - start)
+            .map(|i| cubic_kernel(s * (i as f64 - ratio), a))
+            .collect()
     };
     let total: f64 = coeffs.iter().sum();
     coeffs.iter_mut().for_each(|w| *w /= total);
@@ -685,18 +677,25 @@ fn antialias_taps(mode: &str, c: f64, scale: f64, a: f64, in_len: usize, exclude
         .collect()
 }
 
+/// Keys' cubic convolution kernel with coefficient `a` (ONNX's cubic_coeff_a).
+fn cubic_kernel(x: f64, a: f64) -> f64 {
+    let x = x.abs();
+    if x <= 1.0 {
+        (a + 2.0) * x.powi(3) - (a + 3.0) * x.powi(2) + 1.0
+    } else if x < 2.0 {
+        a * x.powi(3) - 5.0 * a * x.powi(2) + 8.0 * a * x - 4.0 * a
+    } else {
+        0.0
+    }
+}
+
 fn cubic_weights(t: f64, a: f64) -> [f64; 4] {
-    let w = |x: f64| {
-        let x = x.abs();
-        if x <= 1.0 {
-            (a + 2.0) * x.powi(3) - (a + 3.0) * x.powi(2) + 1.0
-        } else if x < 2.0 {
-            a * x.powi(3) - 5.0 * a * x.powi(2) + 8.0 * a * x - 4.0 * a
-        } else {
-            0.0
-        }
-    };
-    [w(t + 1.0), w(t), w(1.0 - t), w(2.0 - t)]
+    [
+        cubic_kernel(t + 1.0, a),
+        cubic_kernel(t, a),
+        cubic_kernel(1.0 - t, a),
+        cubic_kernel(2.0 - t, a),
+    ]
 }
 
 /// Resizes one axis of `x` to `out_len` (separable interpolation, as ONNX defines it).

@@ -798,27 +798,13 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                 let x = args.get(0)?;
                 let a = axis(attrs.int("axis")?, x.shape().len())?;
                 let idx = args.get(1)?.to_i64();
-                vec![keep(
-                    x,
-                    match &x.data {
-                        Data::Float(d) => Data::Float(gather(d, &idx, a)?),
-                        Data::Int(d) => Data::Int(gather(d, &idx, a)?),
-                        Data::Bool(d) => Data::Bool(gather(d, &idx, a)?),
-                    },
-                )]
+                vec![keep(x, map_data!(&x.data, d => gather(d, &idx, a)?))]
             }
             "gather_elements" => {
                 let x = args.get(0)?;
                 let a = axis(attrs.int("axis")?, x.shape().len())?;
                 let idx = args.get(1)?.to_i64();
-                vec![keep(
-                    x,
-                    match &x.data {
-                        Data::Float(d) => Data::Float(gather_elements(d, &idx, a)?),
-                        Data::Int(d) => Data::Int(gather_elements(d, &idx, a)?),
-                        Data::Bool(d) => Data::Bool(gather_elements(d, &idx, a)?),
-                    },
-                )]
+                vec![keep(x, map_data!(&x.data, d => gather_elements(d, &idx, a)?))]
             }
             "scatter_nd" => {
                 let (x, idx, upd) = (args.get(0)?, args.get(1)?.to_i64(), args.get(2)?);

@@ -337,27 +337,36 @@ fn conv_shape(view: &OpView, x: &[i64], w: &[i64]) -> Result<Vec<i64>, String> {
     {
         return Err(format!("bias has shape {}, expected [{}]", fmt_shape(&b), w[0]));
     }
-    let (strides, dilations, pads) = (view.ints("strides"), view.ints("dilations"), view.ints("pads"));
     let mut out = vec![x[0], w[0]];
-    for i in 0..spatial {
-        let o = spatial_out(
-            x[i + 2],
-            kernel[i],
-            strides[i],
-            dilations[i],
-            pads[i],
-            pads[i + spatial],
-            false,
-        );
-        if o < 1 {
-            return Err(format!(
-                "spatial dim {i} of size {} is too small for the kernel",
-                x[i + 2]
-            ));
-        }
-        out.push(o);
-    }
+    out.extend(window_dims(view, x, &kernel, false, "kernel")?);
     Ok(out)
+}
+
+/// The spatial output dims of a sliding window over `x` (N, C, spatial...), or an error
+/// naming the dim that is too small for it.
+fn window_dims(view: &OpView, x: &[i64], kernel: &[i64], ceil: bool, what: &str) -> Result<Vec<i64>, String> {
+    let spatial = kernel.len();
+    let (strides, dilations, pads) = (view.ints("strides"), view.ints("dilations"), view.ints("pads"));
+    (0..spatial)
+        .map(|i| {
+            let o = spatial_out(
+                x[i + 2],
+                kernel[i],
+                strides[i],
+                dilations[i],
+                pads[i],
+                pads[i + spatial],
+                ceil,
+            );
+            if o < 1 {
+                return Err(format!(
+                    "spatial dim {i} of size {} is too small for the {what}",
+                    x[i + 2]
+                ));
+            }
+            Ok(o)
+        })
+        .collect()
 }
 
 fn pool_shape(view: &OpView, x: &[i64]) -> Result<Vec<i64>, String> {
@@ -369,28 +378,8 @@ fn pool_shape(view: &OpView, x: &[i64]) -> Result<Vec<i64>, String> {
             kernel.len()
         ));
     }
-    let spatial = kernel.len();
-    let (strides, dilations, pads) = (view.ints("strides"), view.ints("dilations"), view.ints("pads"));
-    let ceil = view.int("ceil_mode") != 0;
     let mut out = vec![x[0], x[1]];
-    for i in 0..spatial {
-        let o = spatial_out(
-            x[i + 2],
-            kernel[i],
-            strides[i],
-            dilations[i],
-            pads[i],
-            pads[i + spatial],
-            ceil,
-        );
-        if o < 1 {
-            return Err(format!(
-                "spatial dim {i} of size {} is too small for the window",
-                x[i + 2]
-            ));
-        }
-        out.push(o);
-    }
+    out.extend(window_dims(view, x, &kernel, view.int("ceil_mode") != 0, "window")?);
     Ok(out)
 }
 
