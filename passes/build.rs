@@ -36,6 +36,29 @@ fn main() {
         entries.push(format!("    ({name:?}, {summary:?}),"));
     }
     assert!(entries.len() > 100, "unexpected mlir-opt --list-passes output");
+    // Registered pass pipelines (`buffer-deallocation-pipeline`, ...) are listed only by
+    // `--help`, under "Pass Pipelines:", at 6 spaces.
+    let help = Command::new(&mlir_opt).arg("--help").output().expect("mlir-opt --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let mut in_pipelines = false;
+    for line in help.lines() {
+        if line.trim() == "Pass Pipelines:" {
+            in_pipelines = true;
+            continue;
+        }
+        if in_pipelines {
+            let Some(rest) = line.strip_prefix("      --") else {
+                if !line.starts_with("        ") {
+                    break;
+                }
+                continue;
+            };
+            if let Some((name, summary)) = rest.split_once(" - ") {
+                let summary = summary.trim().split(". ").next().unwrap_or_default();
+                entries.push(format!("    ({:?}, {:?}),", name.trim(), summary));
+            }
+        }
+    }
     let out = format!(
         "/// Upstream MLIR passes (flag, summary), from `mlir-opt-22 --list-passes` at build time.\npub static UPSTREAM_PASSES: &[(&str, &str)] = &[\n{}\n];\n",
         entries.join("\n")

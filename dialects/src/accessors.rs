@@ -26,7 +26,7 @@ pub enum AttrValue<'c> {
 
 /// The full name of an op (`graph.conv`).
 pub fn op_name<'c>(op: &impl OperationLike<'c, 'c>) -> String {
-    op.name().as_string_ref().as_str().unwrap_or_default().to_string()
+    crate::ffi::string_ref_text(op.name().as_string_ref())
 }
 
 /// Whether `attribute` has the declared kind.

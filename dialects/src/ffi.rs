@@ -481,3 +481,31 @@ pub fn parse_module_bytes<'c>(context: &'c Context, bytes: &[u8]) -> Option<meli
     // keeps and returns an owned module or null.
     unsafe { melior::ir::Module::from_option_raw(mlir_sys::mlirModuleCreateParse(context.to_raw(), source)) }
 }
+
+/// A detached deep copy of `op` (regions included), owned by the caller until inserted
+/// into a block. Operands still name the original values.
+pub fn clone_operation<'c>(op: OperationRef<'c, '_>) -> melior::ir::Operation<'c> {
+    // SAFETY: `op` is valid; the clone is a new, unparented op that the returned value owns.
+    unsafe { melior::ir::Operation::from_raw(mlir_sys::mlirOperationClone(op.to_raw())) }
+}
+
+/// Whether `value` has exactly one use.
+pub fn has_single_use(value: Value) -> bool {
+    // SAFETY: `value` is valid; operands returned by the use list are only tested for null.
+    unsafe {
+        let first = mlirValueGetFirstUse(value.to_raw());
+        !mlirOpOperandIsNull(first) && mlirOpOperandIsNull(mlir_sys::mlirOpOperandGetNextUse(first))
+    }
+}
+
+/// The text of a string reference. melior's `StringRef::as_str` indexes the last byte and
+/// panics on an empty string (an empty location name, say), so read the raw parts.
+pub fn string_ref_text(text: melior::StringRef) -> String {
+    let raw = text.to_raw();
+    if raw.length == 0 || raw.data.is_null() {
+        return String::new();
+    }
+    // SAFETY: a non-empty MLIR string reference points at `length` readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(raw.data.cast::<u8>(), raw.length) };
+    String::from_utf8_lossy(bytes).trim_end_matches('\0').to_string()
+}

@@ -1,7 +1,16 @@
-//! Lowering and emission. Today: translation of a module already in the llvm dialect to
-//! LLVM IR text (`fuser-translate --to llvm-ir`). The CPU, GPU and Ascend lowerings
-//! build on this crate.
+//! Lowering and emission: the conversion of graph ops to upstream linalg/tensor IR
+//! (`convert-graph-to-linalg`) and translation of llvm-dialect modules to LLVM IR. The
+//! GPU and Ascend lowerings build on this crate.
 
+mod ffi;
+pub mod graph_to_linalg;
+mod jit;
 mod llvm_ir;
+mod memref_copy;
+mod weights;
 
+pub use graph_to_linalg::convert_graph_to_linalg;
+pub use jit::{JitError, JitModel};
 pub use llvm_ir::{TranslateError, translate_to_llvm_ir};
+pub use memref_copy::memref_copy_to_linalg;
+pub use weights::materialize_weights;

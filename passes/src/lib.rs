@@ -4,11 +4,15 @@
 //! Passes are thin drivers over rewrites; each is a melior external pass, so it runs in
 //! the same pass manager as upstream passes.
 
+pub mod convert_graph_to_linalg;
+pub mod convert_memref_copy_to_linalg;
 mod ffi;
 pub use ffi::enable_timing;
 pub mod graph_fold_constants;
+pub mod graph_form_kernels;
 pub mod graph_infer_shapes;
 pub mod graph_simplify;
+pub mod phases;
 pub mod pipeline;
 pub mod registry;
 pub mod upstream;

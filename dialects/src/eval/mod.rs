@@ -47,26 +47,27 @@ impl EvalError {
 /// Where an op is, for errors: its node name (imported models carry one), else its file
 /// position.
 fn describe(op: &OperationRef) -> String {
-    let location = op.location();
+    describe_location(op.location()).unwrap_or_else(|| op_name(op))
+}
+
+/// A node name (`node 'conv1'`) or file position (`f.mlir:3:5`) for `location`, if it
+/// has either.
+pub fn describe_location(location: melior::ir::Location) -> Option<String> {
     if location.is_name() {
-        return format!(
+        return Some(format!(
             "node '{}'",
-            location.name_value().as_string_ref().as_str().unwrap_or_default()
-        );
+            crate::ffi::string_ref_text(location.name_value().as_string_ref())
+        ));
     }
     if location.is_file_line_col_range() {
-        return format!(
+        return Some(format!(
             "{}:{}:{}",
-            location
-                .file_line_col_range_filename()
-                .as_string_ref()
-                .as_str()
-                .unwrap_or_default(),
+            crate::ffi::string_ref_text(location.file_line_col_range_filename().as_string_ref()),
             location.file_line_col_range_start_line(),
             location.file_line_col_range_start_column()
-        );
+        ));
     }
-    op_name(op)
+    None
 }
 
 /// Weight data by `graph.weight` name.

@@ -14,6 +14,7 @@ mod shape_ops;
 pub mod tensor;
 
 pub use nn::window_out;
+pub use shape_ops::slice_bounds;
 pub use tensor::{DType, Data, Tensor};
 
 use std::collections::BTreeMap;

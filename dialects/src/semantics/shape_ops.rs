@@ -77,7 +77,7 @@ fn reshape_dims(input: &[Option<i64>], target: &[i64], allowzero: bool) -> Resul
 }
 
 /// Normalized Slice parameters for one axis: (start, end, step) after clamping.
-fn slice_bounds(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64) {
+pub fn slice_bounds(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64) {
     let clamp = |v: i64, lo: i64, hi: i64| v.max(lo).min(hi);
     let norm = |v: i64| if v < 0 { v + dim } else { v };
     if step > 0 {

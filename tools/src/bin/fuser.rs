@@ -56,8 +56,9 @@ struct CheckArgs {
 struct RunArgs {
     /// The model: .onnx, .json, or .mlir/.mlirbc at any level fuser produces.
     model: PathBuf,
-    /// Where to run: `reference` is the graph dialect's reference evaluator.
-    #[arg(long, default_value = "reference", value_parser = ["reference"])]
+    /// Where to run: `reference` is the graph dialect's reference evaluator; `cpu`
+    /// compiles for the host CPU and runs the machine code in-process (JIT).
+    #[arg(long, default_value = "reference", value_parser = ["reference", "cpu"])]
     target: String,
     /// An input, by its ONNX name: `--input NAME=FILE.npy` (repeatable; NAME may contain `/`).
     #[arg(long = "input", value_name = "NAME=FILE.npy")]
@@ -92,6 +93,9 @@ struct ConformanceArgs {
     /// List the reasons cases were unsupported, most common first.
     #[arg(long)]
     verbose: bool,
+    /// The targets to run each case on, comma-separated: reference, cpu.
+    #[arg(long, default_value = "reference", value_name = "LIST")]
+    targets: String,
 }
 
 /// Parses `NAME=1x3x224x224`; the name may itself contain `=` or `/`.
@@ -218,6 +222,11 @@ fn run(args: RunArgs) -> ExitCode {
         inputs,
         random_seed: args.random_inputs.then_some(args.seed),
         output_dir: &args.output_dir,
+        target: if args.target == "cpu" {
+            fuser_tools::driver::run::Target::Cpu
+        } else {
+            fuser_tools::driver::run::Target::Reference
+        },
     };
     match fuser_tools::driver::run::run(&request) {
         Ok(summary) => {
@@ -231,17 +240,31 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn conformance(args: ConformanceArgs) -> ExitCode {
+    use fuser_tools::driver::{conformance::target_name, run::Target};
     let cases = match read_manifest(&args.cases) {
         Ok(c) => c,
         Err(e) => return fail("fuser conformance", &e),
     };
+    let mut targets = Vec::new();
+    for name in args.targets.split(',') {
+        match name.trim() {
+            "reference" => targets.push(Target::Reference),
+            "cpu" => targets.push(Target::Cpu),
+            other => {
+                return fail(
+                    "fuser conformance",
+                    &format!("unknown target '{other}' (reference, cpu)"),
+                );
+            }
+        }
+    }
     let selected: Vec<_> = cases
         .into_iter()
         .filter(|c| args.all || ops_supported(c))
         .filter(|c| args.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
         .collect();
     let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(selected.len() as u64)
+        ProgressBar::new((selected.len() * targets.len()) as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -249,36 +272,52 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
     let mut results = Vec::new();
     for case in selected {
         bar.set_message(case.name.clone());
-        let outcome = run_case(&args.cases.join(&case.name), &case);
-        bar.inc(1);
-        results.push((case, outcome));
+        let outcomes: Vec<Outcome> = targets
+            .iter()
+            .map(|&target| {
+                let outcome = run_case(&args.cases.join(&case.name), &case, target);
+                bar.inc(1);
+                outcome
+            })
+            .collect();
+        results.push((case, outcomes));
     }
     bar.finish_and_clear();
-    let passed = results.iter().filter(|(_, o)| *o == Outcome::Passed).count();
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
-        .collect();
-    let unsupported = results.len() - passed - failed.len();
-    for (case, outcome) in &failed {
-        if let Outcome::Failed(m) = outcome {
-            eprintln!("FAIL {}: {m}", case.name);
-        }
-    }
-    if args.verbose {
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for (_, o) in &results {
-            if let Outcome::Unsupported(m) = o {
-                // Group by the reason, without the file and node that name the case.
-                let reason = m.rsplit("): ").next().unwrap_or(m).to_string();
-                *counts.entry(reason).or_default() += 1;
+    let mut any_failed = false;
+    for (t, target) in targets.iter().enumerate() {
+        let name = target_name(*target);
+        let outcomes: Vec<(&str, &Outcome)> = results.iter().map(|(c, o)| (c.name.as_str(), &o[t])).collect();
+        let passed = outcomes.iter().filter(|(_, o)| **o == Outcome::Passed).count();
+        let failed: Vec<_> = outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
+            .collect();
+        let unsupported = outcomes.len() - passed - failed.len();
+        for (case, outcome) in &failed {
+            if let Outcome::Failed(m) = outcome {
+                eprintln!("FAIL {case} ({name}): {m}");
             }
         }
-        let mut counts: Vec<_> = counts.into_iter().collect();
-        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
-        for (reason, n) in counts {
-            eprintln!("unsupported x{n}: {reason}");
+        if args.verbose {
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for (_, o) in &outcomes {
+                if let Outcome::Unsupported(m) = o {
+                    // Group by the reason, without the file and node that name the case.
+                    let reason = m.rsplit("): ").next().unwrap_or(m).to_string();
+                    *counts.entry(reason).or_default() += 1;
+                }
+            }
+            let mut counts: Vec<_> = counts.into_iter().collect();
+            counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+            for (reason, n) in counts {
+                eprintln!("unsupported ({name}) x{n}: {reason}");
+            }
         }
+        println!(
+            "conformance ({name}): {passed} passed, {} failed, {unsupported} unsupported",
+            failed.len()
+        );
+        any_failed |= !failed.is_empty();
     }
     if let Some(path) = &args.report {
         let command = if args.all {
@@ -286,19 +325,17 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
         } else {
             "fuser conformance CASES".to_string()
         };
-        if let Err(e) = write_output(&path.display().to_string(), report(&results, &command).as_bytes()) {
+        if let Err(e) = write_output(
+            &path.display().to_string(),
+            report(&results, &targets, &command).as_bytes(),
+        ) {
             return fail("fuser conformance", &e);
         }
     }
-    println!(
-        "conformance: {passed} passed, {} failed, {unsupported} unsupported",
-        failed.len()
-    );
-    println!("{passed} passed, {} failed", failed.len());
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    if any_failed {
         ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

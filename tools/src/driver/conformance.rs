@@ -1,7 +1,9 @@
 //! ONNX backend node conformance: every case written by `scripts/onnx_node_cases.py`
-//! (model.onnx plus test_data_set_*/{input,output}_*.pb) is imported, run on the reference
-//! evaluator and compared with its expected outputs, all in one process.
+//! (model.onnx plus test_data_set_*/{input,output}_*.pb) is imported, run on each asked
+//! target (the reference evaluator, the CPU backend) and compared with its expected
+//! outputs, all in one process.
 
+use super::{cpu::compile_cpu, run::Target};
 use fuser_dialects::{
     create_context,
     eval::evaluate_with_weights,
@@ -81,8 +83,8 @@ fn compare(name: &str, actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64)
 
 /// Runs one case directory. A panic is reported as a failure (it is a bug), so one case
 /// cannot stop the run.
-pub fn run_case(dir: &Path, case: &Case) -> Outcome {
-    std::panic::catch_unwind(|| run_case_inner(dir, case)).unwrap_or_else(|panic| {
+pub fn run_case(dir: &Path, case: &Case, target: Target) -> Outcome {
+    std::panic::catch_unwind(|| run_case_inner(dir, case, target)).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<String>()
             .cloned()
@@ -92,7 +94,7 @@ pub fn run_case(dir: &Path, case: &Case) -> Outcome {
     })
 }
 
-fn run_case_inner(dir: &Path, case: &Case) -> Outcome {
+fn run_case_inner(dir: &Path, case: &Case, target: Target) -> Outcome {
     if !case.tensors_only {
         return Outcome::Unsupported("sequence, map or optional values".into());
     }
@@ -119,7 +121,9 @@ fn run_case_inner(dir: &Path, case: &Case) -> Outcome {
         .iter()
         .filter_map(|w| Some((w.name.clone(), w.tensor()?)))
         .collect();
-    let loaded = (imported.module, imported.function, weights);
+    let mut module = imported.module;
+    let function = imported.function;
+    let mut compiled = None;
     for k in 0..case.data_sets {
         let data = dir.join(format!("test_data_set_{k}"));
         let mut inputs = Vec::new();
@@ -137,12 +141,27 @@ fn run_case_inner(dir: &Path, case: &Case) -> Outcome {
                 }
             }
         }
-        let actual = match evaluate_with_weights(loaded.0.as_operation(), &loaded.1, &inputs, &loaded.2) {
-            Ok(a) => a,
-            Err(e) if matches!(e.root(), fuser_dialects::eval::EvalError::Unsupported(_)) => {
-                return Outcome::Unsupported(e.to_string());
-            }
-            Err(e) => return Outcome::Failed(format!("evaluate: {e}")),
+        if target == Target::Cpu && compiled.is_none() {
+            // Compiled once, for the shapes of the first data set.
+            let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+            compiled = match compile_cpu(&context, &mut module, &function, &weights, Some(&shapes)) {
+                Ok(model) => Some(model),
+                Err(e) if e.unsupported => return Outcome::Unsupported(e.message),
+                Err(e) => return Outcome::Failed(format!("compile: {}", e.message)),
+            };
+        }
+        let actual = match &compiled {
+            None => match evaluate_with_weights(module.as_operation(), &function, &inputs, &weights) {
+                Ok(a) => a,
+                Err(e) if matches!(e.root(), fuser_dialects::eval::EvalError::Unsupported(_)) => {
+                    return Outcome::Unsupported(e.to_string());
+                }
+                Err(e) => return Outcome::Failed(format!("evaluate: {e}")),
+            },
+            Some(model) => match model.run(&inputs) {
+                Ok(a) => a,
+                Err(e) => return Outcome::Failed(format!("run: {e}")),
+            },
         };
         if actual.len() != outputs.len() {
             return Outcome::Failed(format!("{} outputs, expected {}", actual.len(), outputs.len()));
@@ -191,62 +210,79 @@ pub struct Counts {
     pub unsupported: usize,
 }
 
-/// The markdown report of a run.
-pub fn report(results: &[(Case, Outcome)], command: &str) -> String {
-    let mut per_op: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut total = Counts::default();
-    let mut in_set = Counts::default();
-    for (case, outcome) in results {
-        let bump = |c: &mut Counts| {
-            c.cases += 1;
-            match outcome {
-                Outcome::Passed => c.passed += 1,
-                Outcome::Failed(_) => c.failed += 1,
-                Outcome::Unsupported(_) => c.unsupported += 1,
+/// The name of a target in reports and flags.
+pub fn target_name(target: Target) -> &'static str {
+    match target {
+        Target::Reference => "reference",
+        Target::Cpu => "cpu",
+    }
+}
+
+fn bump(counts: &mut Counts, outcome: &Outcome) {
+    counts.cases += 1;
+    match outcome {
+        Outcome::Passed => counts.passed += 1,
+        Outcome::Failed(_) => counts.failed += 1,
+        Outcome::Unsupported(_) => counts.unsupported += 1,
+    }
+}
+
+/// The markdown report of a run: `results` holds each case's outcome per target, in the
+/// order of `targets`.
+pub fn report(results: &[(Case, Vec<Outcome>)], targets: &[Target], command: &str) -> String {
+    let mut per_op: BTreeMap<String, Vec<Counts>> = BTreeMap::new();
+    let mut total = vec![Counts::default(); targets.len()];
+    let mut in_set = vec![Counts::default(); targets.len()];
+    for (case, outcomes) in results {
+        for (t, outcome) in outcomes.iter().enumerate() {
+            bump(&mut total[t], outcome);
+            if ops_supported(case) {
+                bump(&mut in_set[t], outcome);
             }
-        };
-        bump(&mut total);
-        if ops_supported(case) {
-            bump(&mut in_set);
-        }
-        for op in &case.ops {
-            bump(
-                per_op
+            for op in &case.ops {
+                let entry = per_op
                     .entry(op.trim_start_matches("ai.onnx::").to_string())
-                    .or_default(),
-            );
+                    .or_insert_with(|| vec![Counts::default(); targets.len()]);
+                bump(&mut entry[t], outcome);
+            }
         }
     }
     let mut out = String::new();
     writeln!(out, "# ONNX backend node conformance\n").unwrap();
     writeln!(out, "Generated by `{command}`; do not edit by hand.\n").unwrap();
-    writeln!(out, "Each case of the installed onnx package's backend node tests is imported, run on the reference evaluator, and compared with its expected outputs (the case's tolerance, else rtol 1e-3 / atol 1e-7; for f16 and bf16 outputs rtol is at least four ulps, since the evaluator rounds once per op in f64 where the expected outputs round at other points). *Unsupported* means fuser refused the case with a reason (an op, attribute value or dtype it does not support); *failed* means a wrong or missing result.\n").unwrap();
+    writeln!(out, "Each case of the installed onnx package's backend node tests is imported, run on each target, and compared with its expected outputs (the case's tolerance, else rtol 1e-3 / atol 1e-7; for f16 and bf16 outputs rtol is at least four ulps, since the evaluator rounds once per op in f64 where the expected outputs round at other points). The targets: `reference` is the graph dialect's reference evaluator; `cpu` compiles the model through every phase to machine code for this CPU and runs it (JIT). *Unsupported* means fuser refused the case with a reason (an op, attribute value or dtype it does not support, or has no CPU lowering for yet); *failed* means a wrong or missing result.\n").unwrap();
     writeln!(
         out,
-        "| | cases | passed | failed | unsupported |\n|---|---|---|---|---|"
+        "| target | cases | passed | failed | unsupported |\n|---|---|---|---|---|"
     )
     .unwrap();
-    writeln!(
-        out,
-        "| all cases | {} | {} | {} | {} |",
-        total.cases, total.passed, total.failed, total.unsupported
-    )
-    .unwrap();
-    writeln!(
-        out,
-        "| cases whose ops are all supported | {} | {} | {} | {} |\n",
-        in_set.cases, in_set.passed, in_set.failed, in_set.unsupported
-    )
-    .unwrap();
+    for (t, target) in targets.iter().enumerate() {
+        let name = target_name(*target);
+        let (a, s) = (total[t], in_set[t]);
+        writeln!(
+            out,
+            "| {name}, all cases | {} | {} | {} | {} |",
+            a.cases, a.passed, a.failed, a.unsupported
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "| {name}, cases whose ops are all supported | {} | {} | {} | {} |",
+            s.cases, s.passed, s.failed, s.unsupported
+        )
+        .unwrap();
+    }
+    writeln!(out).unwrap();
     let mut classes: BTreeMap<&str, usize> = BTreeMap::new();
-    for (case, outcome) in results {
-        if let (true, Outcome::Unsupported(reason)) = (ops_supported(case), outcome) {
+    for (case, outcomes) in results {
+        if let (true, Some(Outcome::Unsupported(reason))) = (ops_supported(case), outcomes.first()) {
             *classes.entry(refusal_class(reason)).or_default() += 1;
         }
     }
     writeln!(
         out,
-        "Refusals among the cases whose ops are all supported, by reason:\n\n| reason | cases |\n|---|---|"
+        "Refusals on the {} target among the cases whose ops are all supported, by reason:\n\n| reason | cases |\n|---|---|",
+        target_name(targets[0])
     )
     .unwrap();
     for class in [
@@ -259,31 +295,45 @@ pub fn report(results: &[(Case, Outcome)], command: &str) -> String {
         writeln!(out, "| {class} | {} |", classes.get(class).copied().unwrap_or(0)).unwrap();
     }
     writeln!(out).unwrap();
-    writeln!(out, "## Per op\n\nA case counts once for each op it uses.\n\n| op | supported | cases | passed | failed | unsupported |\n|---|---|---|---|---|---|").unwrap();
-    for (op, c) in &per_op {
+    let mut header = String::from("| op | supported | cases |");
+    let mut rule = String::from("|---|---|---|");
+    for target in targets {
+        let n = target_name(*target);
+        header.push_str(&format!(" {n} passed | {n} failed | {n} unsupported |"));
+        rule.push_str("---|---|---|");
+    }
+    writeln!(
+        out,
+        "## Per op\n\nA case counts once for each op it uses.\n\n{header}\n{rule}"
+    )
+    .unwrap();
+    for (op, counts) in &per_op {
         let supported = if SUPPORTED_OPS.contains(&op.as_str()) {
             "yes"
         } else {
             "no"
         };
-        writeln!(
-            out,
-            "| {op} | {supported} | {} | {} | {} | {} |",
-            c.cases, c.passed, c.failed, c.unsupported
-        )
-        .unwrap();
+        let mut row = format!("| {op} | {supported} | {} |", counts[0].cases);
+        for c in counts {
+            row.push_str(&format!(" {} | {} | {} |", c.passed, c.failed, c.unsupported));
+        }
+        writeln!(out, "{row}").unwrap();
     }
-    let failures: Vec<&(Case, Outcome)> = results
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
-        .collect();
-    if !failures.is_empty() {
-        writeln!(out, "\n## Failures\n").unwrap();
-        for (case, outcome) in failures {
+    let mut failures = Vec::new();
+    for (case, outcomes) in results {
+        for (t, outcome) in outcomes.iter().enumerate() {
             if let Outcome::Failed(m) = outcome {
-                writeln!(out, "- `{}`: {}", case.name, m.replace('|', "\\|")).unwrap();
+                failures.push(format!(
+                    "- `{}` ({}): {}",
+                    case.name,
+                    target_name(targets[t]),
+                    m.replace('|', "\\|")
+                ));
             }
         }
+    }
+    if !failures.is_empty() {
+        writeln!(out, "\n## Failures\n\n{}", failures.join("\n")).unwrap();
     }
     out
 }

@@ -2,5 +2,6 @@
 
 pub mod check;
 pub mod conformance;
+pub mod cpu;
 pub mod load;
 pub mod run;

@@ -1,7 +1,7 @@
-//! `fuser run --target reference`: a model on the reference evaluator, with `.npy`
+//! `fuser run`: a model on the reference evaluator or compiled for the CPU, with `.npy`
 //! inputs and outputs.
 
-use super::load::load;
+use super::{cpu::compile_cpu, load::load};
 use fuser_dialects::{
     create_context,
     eval::evaluate_with_weights,
@@ -46,8 +46,18 @@ pub fn random_inputs(types: &[(String, TypeInfo)], seed: u64) -> Result<Vec<Tens
         .collect()
 }
 
+/// Where a model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The graph dialect's reference evaluator.
+    Reference,
+    /// Machine code for the host CPU, through the JIT.
+    Cpu,
+}
+
 /// What `fuser run` was asked to do.
 pub struct RunRequest<'p> {
+    pub target: Target,
     pub model: &'p Path,
     pub options: ImportOptions,
     pub inputs: HashMap<String, std::path::PathBuf>,
@@ -60,7 +70,7 @@ pub struct RunRequest<'p> {
 pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
     let context = create_context().map_err(|e| e.to_string())?;
     context.enable_multi_threading(false);
-    let loaded = load(&context, request.model, &request.options)?;
+    let mut loaded = load(&context, request.model, &request.options)?;
     for name in request.inputs.keys() {
         if !loaded.inputs.iter().any(|(n, _)| n == name) {
             let known: Vec<&str> = loaded.inputs.iter().map(|(n, _)| n.as_str()).collect();
@@ -107,8 +117,24 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
     };
     std::fs::create_dir_all(request.output_dir)
         .map_err(|e| format!("cannot create '{}': {e}", request.output_dir.display()))?;
-    let outputs = evaluate_with_weights(loaded.module.as_operation(), &loaded.function, &inputs, &loaded.weights)
-        .map_err(|e| e.to_string())?;
+    let outputs = match request.target {
+        Target::Reference => {
+            evaluate_with_weights(loaded.module.as_operation(), &loaded.function, &inputs, &loaded.weights)
+                .map_err(|e| e.to_string())?
+        }
+        Target::Cpu => {
+            let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+            let model = compile_cpu(
+                &context,
+                &mut loaded.module,
+                &loaded.function,
+                &loaded.weights,
+                Some(&shapes),
+            )
+            .map_err(|e| e.message)?;
+            model.run(&inputs).map_err(|e| e.to_string())?
+        }
+    };
     if request.random_seed.is_some() {
         for (i, t) in inputs.iter().enumerate() {
             npy::write(&request.output_dir.join(format!("input_{i}.npy")), t)?;

@@ -1,0 +1,360 @@
+//! Contractions: MatMul (numpy broadcasting, 1-D operands), Gemm and Conv (any spatial
+//! rank, groups, dilations, padding). The plain 2-D cases use linalg's named ops
+//! (`linalg.matmul`, `linalg.batch_matmul`, `linalg.conv_2d_nchw_fchw`), which later
+//! schedules recognise; every other case is one `linalg.generic`.
+
+use super::{
+    OpView, Operand,
+    text::{
+        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, generic, identity_map, is_float, refuse,
+        static_shape, tensor_type,
+    },
+};
+use fuser_dialects::semantics::DType;
+
+pub fn handles(op: &str) -> bool {
+    matches!(op, "mat_mul" | "gemm" | "conv")
+}
+
+pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
+    match view.op.as_str() {
+        "mat_mul" => matmul(f, view.input(0)?, view.input(1)?, &static_shape(view.result(0)?)?).map(|r| vec![r]),
+        "gemm" => gemm(f, view).map(|r| vec![r]),
+        _ => conv(f, view).map(|r| vec![r]),
+    }
+}
+
+/// `acc + a * b` in the body of a contraction.
+fn multiply_add(b: &mut super::text::Body, args: &[String], dtype: DType) -> Lowered<String> {
+    let ty = element(dtype)?;
+    let (mul, add) = if is_float(dtype) {
+        ("mulf", "addf")
+    } else {
+        ("muli", "addi")
+    };
+    let product = b.assign(format!("arith.{mul} {}, {} : {ty}", args[0], args[1]));
+    Ok(b.assign(format!("arith.{add} {}, {product} : {ty}", args[2])))
+}
+
+/// numpy matmul of `a` and `b` into a result of shape `out`.
+pub fn matmul(f: &mut FuncText, a: &Operand, b: &Operand, out: &[i64]) -> Lowered<String> {
+    let dtype = a.info.dtype;
+    let (sa, sb) = (static_shape(&a.info)?, static_shape(&b.info)?);
+    let out_ty = tensor_type(out, dtype)?;
+    let init = f.filled(out, dtype, 0.0)?;
+    let (ta, tb) = (tensor_type(&sa, dtype)?, tensor_type(&sb, dtype)?);
+    let ty = element(dtype)?;
+    if sa.len() == 2 && sb.len() == 2 {
+        return Ok(f.assign(format!(
+            "linalg.matmul ins({}, {} : {ta}, {tb}) outs({init} : {out_ty}) -> {out_ty}",
+            a.name, b.name
+        )));
+    }
+    if sa.len() == 3 && sb.len() == 3 && sa[0] == sb[0] {
+        return Ok(f.assign(format!(
+            "linalg.batch_matmul ins({}, {} : {ta}, {tb}) outs({init} : {out_ty}) -> {out_ty}",
+            a.name, b.name
+        )));
+    }
+    // Loops: the output dims (batch..., m if a is a matrix, n if b is one), then k.
+    let rank = out.len() + 1;
+    let k = format!("d{}", out.len());
+    let batch = out.len() - usize::from(sa.len() > 1) - usize::from(sb.len() > 1);
+    let operand_map = |shape: &[i64], is_a: bool| -> String {
+        if shape.len() == 1 {
+            return affine_map(rank, std::slice::from_ref(&k));
+        }
+        let own_batch = shape.len() - 2;
+        let mut exprs: Vec<String> = (0..own_batch)
+            .map(|i| {
+                let out_dim = batch - own_batch + i;
+                if shape[i] == 1 && out[out_dim] != 1 {
+                    "0".to_string()
+                } else {
+                    format!("d{out_dim}")
+                }
+            })
+            .collect();
+        if is_a {
+            exprs.push(format!("d{batch}"));
+            exprs.push(k.clone());
+        } else {
+            exprs.push(k.clone());
+            exprs.push(format!("d{}", out.len() - 1));
+        }
+        affine_map(rank, &exprs)
+    };
+    let out_exprs: Vec<String> = (0..out.len()).map(|i| format!("d{i}")).collect();
+    let mut reduction = vec![false; out.len()];
+    reduction.push(true);
+    let inputs = [
+        GenericInput {
+            name: a.name.clone(),
+            ty: ta,
+            map: operand_map(&sa, true),
+            element: ty.to_string(),
+        },
+        GenericInput {
+            name: b.name.clone(),
+            ty: tb,
+            map: operand_map(&sb, false),
+            element: ty.to_string(),
+        },
+    ];
+    generic(
+        f,
+        &inputs,
+        (&init, &out_ty, &affine_map(rank, &out_exprs), ty),
+        &reduction,
+        |body, args| multiply_add(body, args, dtype),
+    )
+}
+
+/// Gemm: `alpha * op(A) op(B) + beta * C`.
+fn gemm(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let (a, b) = (view.input(0)?, view.input(1)?);
+    let dtype = a.info.dtype;
+    let ty = element(dtype)?;
+    let out = static_shape(view.result(0)?)?;
+    let out_ty = tensor_type(&out, dtype)?;
+    let (trans_a, trans_b) = (view.int("trans_a")? != 0, view.int("trans_b")? != 0);
+    let (alpha, beta) = (view.float("alpha")?, view.float("beta")?);
+    let init = f.filled(&out, dtype, 0.0)?;
+    let map = |exprs: [&str; 2]| affine_map(3, &exprs.map(String::from));
+    let inputs = [
+        GenericInput {
+            name: a.name.clone(),
+            ty: tensor_type(&static_shape(&a.info)?, dtype)?,
+            map: if trans_a { map(["d2", "d0"]) } else { map(["d0", "d2"]) },
+            element: ty.to_string(),
+        },
+        GenericInput {
+            name: b.name.clone(),
+            ty: tensor_type(&static_shape(&b.info)?, dtype)?,
+            map: if trans_b { map(["d1", "d2"]) } else { map(["d2", "d1"]) },
+            element: ty.to_string(),
+        },
+    ];
+    let product = generic(
+        f,
+        &inputs,
+        (&init, &out_ty, &map(["d0", "d1"]), ty),
+        &[false, false, true],
+        |body, args| multiply_add(body, args, dtype),
+    )?;
+    let c = if view.has_input(2) { Some(view.input(2)?) } else { None };
+    if alpha == 1.0 && c.is_none() {
+        return Ok(product);
+    }
+    // The epilogue: scale, then add the broadcast C.
+    let mut epilogue_inputs = vec![GenericInput {
+        name: product,
+        ty: out_ty.clone(),
+        map: identity_map(2),
+        element: ty.to_string(),
+    }];
+    if let Some(c) = c {
+        let shape = static_shape(&c.info)?;
+        epilogue_inputs.push(GenericInput {
+            name: c.name.clone(),
+            ty: tensor_type(&shape, dtype)?,
+            map: broadcast_map(&shape, &out),
+            element: ty.to_string(),
+        });
+    }
+    let has_c = c.is_some();
+    let empty = f.empty(&out_ty);
+    let float = is_float(dtype);
+    generic(
+        f,
+        &epilogue_inputs,
+        (&empty, &out_ty, &identity_map(2), ty),
+        &[false, false],
+        |body, args| {
+            let (mul, add) = if float { ("mulf", "addf") } else { ("muli", "addi") };
+            let mut value = args[0].clone();
+            if alpha != 1.0 {
+                let k = body.constant(alpha, dtype)?;
+                value = body.assign(format!("arith.{mul} {k}, {value} : {ty}"));
+            }
+            if has_c {
+                let mut c = args[1].clone();
+                if beta != 1.0 {
+                    let k = body.constant(beta, dtype)?;
+                    c = body.assign(format!("arith.{mul} {k}, {c} : {ty}"));
+                }
+                value = body.assign(format!("arith.{add} {value}, {c} : {ty}"));
+            }
+            Ok(value)
+        },
+    )
+}
+
+/// Pads the spatial dims of an NC... tensor with `value`; returns it unchanged when no
+/// padding is asked for.
+pub fn pad_spatial(
+    f: &mut FuncText,
+    x: &str,
+    shape: &[i64],
+    dtype: DType,
+    pads: &[i64],
+    value: f64,
+) -> Lowered<(String, Vec<i64>)> {
+    let spatial = shape.len() - 2;
+    if pads.iter().all(|&p| p == 0) {
+        return Ok((x.to_string(), shape.to_vec()));
+    }
+    let mut low = vec![0, 0];
+    let mut high = vec![0, 0];
+    low.extend(&pads[..spatial]);
+    high.extend(&pads[spatial..]);
+    let padded: Vec<i64> = shape.iter().enumerate().map(|(i, &d)| d + low[i] + high[i]).collect();
+    let fill = f.constant(value, dtype)?;
+    let index_args: Vec<String> = (0..shape.len()).map(|i| format!("%i{i}: index")).collect();
+    let join = |v: &[i64]| v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+    let result = f.assign(format!(
+        "tensor.pad {x} low[{}] high[{}] {{\n  ^bb0({}):\n    tensor.yield {fill} : {}\n  }} : {} to {}",
+        join(&low),
+        join(&high),
+        index_args.join(", "),
+        element(dtype)?,
+        tensor_type(shape, dtype)?,
+        tensor_type(&padded, dtype)?
+    ));
+    Ok((result, padded))
+}
+
+/// A tensor of `out_shape` holding the bias broadcast along dim 1, or zeros.
+fn conv_init(f: &mut FuncText, bias: Option<&Operand>, out: &[i64], dtype: DType) -> Lowered<String> {
+    let Some(bias) = bias else {
+        return f.filled(out, dtype, 0.0);
+    };
+    let out_ty = tensor_type(out, dtype)?;
+    let empty = f.empty(&out_ty);
+    let input = GenericInput {
+        name: bias.name.clone(),
+        ty: tensor_type(&static_shape(&bias.info)?, dtype)?,
+        map: affine_map(out.len(), &["d1".to_string()]),
+        element: element(dtype)?.to_string(),
+    };
+    generic(
+        f,
+        &[input],
+        (&empty, &out_ty, &identity_map(out.len()), element(dtype)?),
+        &vec![false; out.len()],
+        |_, args| Ok(args[0].clone()),
+    )
+}
+
+fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let (x, w) = (view.input(0)?, view.input(1)?);
+    let dtype = x.info.dtype;
+    if !is_float(dtype) {
+        return refuse(format!("graph.conv on {dtype}"));
+    }
+    let ty = element(dtype)?;
+    let xs = static_shape(&x.info)?;
+    let ws = static_shape(&w.info)?;
+    let out = static_shape(view.result(0)?)?;
+    let spatial = xs.len() - 2;
+    let group = view.int("group")?;
+    let strides = view.ints("strides")?;
+    let dilations = view.ints("dilations")?;
+    let pads = view.ints("pads")?;
+    let bias = if view.has_input(2) { Some(view.input(2)?) } else { None };
+    let (padded, ps) = pad_spatial(f, &x.name, &xs, dtype, &pads, 0.0)?;
+    let init = conv_init(f, bias, &out, dtype)?;
+    let out_ty = tensor_type(&out, dtype)?;
+    let (tp, tw) = (tensor_type(&ps, dtype)?, tensor_type(&ws, dtype)?);
+    if group == 1 && spatial == 2 {
+        return Ok(f.assign(format!(
+            "linalg.conv_2d_nchw_fchw {{dilations = dense<[{}, {}]> : tensor<2xi64>, strides = dense<[{}, {}]> : tensor<2xi64>}} ins({padded}, {} : {tp}, {tw}) outs({init} : {out_ty}) -> {out_ty}",
+            dilations[0], dilations[1], strides[0], strides[1], w.name
+        )));
+    }
+    // Grouped (or not 2-D): expand channels into (group, per-group) and run one generic
+    // with loops n, g, f, o_1..o_s, c, k_1..k_s.
+    let (n, c, feat) = (xs[0], xs[1], ws[0]);
+    let (cg, fg) = (c / group, feat / group);
+    let mut xe = vec![n, group, cg];
+    xe.extend(&ps[2..]);
+    let mut we = vec![group, fg, ws[1]];
+    we.extend(&ws[2..]);
+    let mut oe = vec![n, group, fg];
+    oe.extend(&out[2..]);
+    let channel_split = |rank: usize, at: usize| -> String {
+        let mut groups: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < rank {
+            if i == at {
+                groups.push(format!("[{}, {}]", i, i + 1));
+                i += 2;
+            } else {
+                groups.push(format!("[{i}]"));
+                i += 1;
+            }
+        }
+        format!("[{}]", groups.join(", "))
+    };
+    let list = |v: &[i64]| v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+    let (txe, twe, toe) = (
+        tensor_type(&xe, dtype)?,
+        tensor_type(&we, dtype)?,
+        tensor_type(&oe, dtype)?,
+    );
+    let xv = f.assign(format!(
+        "tensor.expand_shape {padded} {} output_shape [{}] : {tp} into {txe}",
+        channel_split(xe.len(), 1),
+        list(&xe)
+    ));
+    let wv = f.assign(format!(
+        "tensor.expand_shape {} {} output_shape [{}] : {tw} into {twe}",
+        w.name,
+        channel_split(we.len(), 0),
+        list(&we)
+    ));
+    let init_e = f.assign(format!(
+        "tensor.expand_shape {init} {} output_shape [{}] : {out_ty} into {toe}",
+        channel_split(oe.len(), 1),
+        list(&oe)
+    ));
+    let rank = 3 + spatial + 1 + spatial;
+    let o = |i: usize| format!("d{}", 3 + i);
+    let cdim = format!("d{}", 3 + spatial);
+    let kd = |i: usize| format!("d{}", 4 + spatial + i);
+    let mut x_exprs = vec!["d0".to_string(), "d1".to_string(), cdim.clone()];
+    let mut w_exprs = vec!["d1".to_string(), "d2".to_string(), cdim.clone()];
+    let mut o_exprs = vec!["d0".to_string(), "d1".to_string(), "d2".to_string()];
+    for i in 0..spatial {
+        x_exprs.push(format!("{} * {} + {} * {}", o(i), strides[i], kd(i), dilations[i]));
+        w_exprs.push(kd(i));
+        o_exprs.push(o(i));
+    }
+    let mut reduction = vec![false; 3 + spatial];
+    reduction.extend(vec![true; 1 + spatial]);
+    let inputs = [
+        GenericInput {
+            name: xv,
+            ty: txe,
+            map: affine_map(rank, &x_exprs),
+            element: ty.to_string(),
+        },
+        GenericInput {
+            name: wv,
+            ty: twe,
+            map: affine_map(rank, &w_exprs),
+            element: ty.to_string(),
+        },
+    ];
+    let result = generic(
+        f,
+        &inputs,
+        (&init_e, &toe, &affine_map(rank, &o_exprs), ty),
+        &reduction,
+        |body, args| multiply_add(body, args, dtype),
+    )?;
+    Ok(f.assign(format!(
+        "tensor.collapse_shape {result} {} : {toe} into {out_ty}",
+        channel_split(oe.len(), 1)
+    )))
+}

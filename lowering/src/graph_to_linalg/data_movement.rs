@@ -1,0 +1,343 @@
+//! Ops that move data without arithmetic: Identity, Dropout (inference), the reshapes
+//! (Reshape, Flatten, Squeeze, Unsqueeze), Transpose, Concat, Split, Slice, Expand, Tile,
+//! Gather and constant Pad. Reshapes are `tensor.collapse_shape`/`expand_shape` views;
+//! the rest are tensor slices or generics.
+
+use super::{
+    OpView,
+    elementwise::map_elementwise,
+    text::{
+        FuncText, GenericInput, Lowered, affine_map, element, generic, identity_map, refuse, static_shape, tensor_type,
+    },
+};
+use fuser_dialects::semantics::{DType, slice_bounds};
+
+pub fn handles(op: &str) -> bool {
+    matches!(
+        op,
+        "identity"
+            | "dropout"
+            | "reshape"
+            | "flatten"
+            | "squeeze"
+            | "unsqueeze"
+            | "transpose"
+            | "concat"
+            | "split"
+            | "slice"
+            | "expand"
+            | "tile"
+            | "gather"
+            | "pad"
+    )
+}
+
+fn list(values: &[i64]) -> String {
+    values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Reshapes `x` from `from` to `to` (same element count) through a rank-1 view.
+pub fn reshape(f: &mut FuncText, x: &str, from: &[i64], to: &[i64], dtype: DType) -> Lowered<String> {
+    if from == to {
+        return Ok(x.to_string());
+    }
+    let count: i64 = from.iter().product();
+    let flat_ty = tensor_type(&[count], dtype)?;
+    let all = |rank: usize| {
+        format!(
+            "[[{}]]",
+            (0..rank).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let flat = match from.len() {
+        1 => x.to_string(),
+        0 => f.assign(format!(
+            "tensor.expand_shape {x} [] output_shape [1] : {} into {flat_ty}",
+            tensor_type(from, dtype)?
+        )),
+        rank => f.assign(format!(
+            "tensor.collapse_shape {x} {} : {} into {flat_ty}",
+            all(rank),
+            tensor_type(from, dtype)?
+        )),
+    };
+    Ok(match to.len() {
+        1 => flat,
+        0 => f.assign(format!(
+            "tensor.collapse_shape {flat} [] : {flat_ty} into {}",
+            tensor_type(to, dtype)?
+        )),
+        rank => f.assign(format!(
+            "tensor.expand_shape {flat} {} output_shape [{}] : {flat_ty} into {}",
+            all(rank),
+            list(to),
+            tensor_type(to, dtype)?
+        )),
+    })
+}
+
+pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
+    let x = view.input(0)?;
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let x_ty = tensor_type(&shape, dtype)?;
+    let out = static_shape(view.result(0)?)?;
+    let out_ty = tensor_type(&out, dtype)?;
+    let rank = shape.len();
+    let axis_of = |a: i64, rank: usize| if a < 0 { (a + rank as i64) as usize } else { a as usize };
+    Ok(match view.op.as_str() {
+        "identity" => vec![x.name.clone()],
+        "dropout" => {
+            let mut results = vec![x.name.clone()];
+            if view.has_result(1) {
+                results.push(f.filled(&shape, DType::Bool, 1.0)?);
+            }
+            results
+        }
+        "reshape" | "flatten" | "squeeze" | "unsqueeze" => vec![reshape(f, &x.name, &shape, &out, dtype)?],
+        "transpose" => {
+            let empty = f.empty(&out_ty);
+            vec![f.assign(format!(
+                "linalg.transpose ins({} : {x_ty}) outs({empty} : {out_ty}) permutation = [{}]",
+                x.name,
+                list(&view.ints("perm")?)
+            ))]
+        }
+        "concat" => {
+            let axis = axis_of(view.int("axis")?, rank);
+            let mut dest = f.empty(&out_ty);
+            let mut offset = 0;
+            for operand in view.inputs.iter().flatten() {
+                let s = static_shape(&operand.info)?;
+                let mut offsets = vec![0; rank];
+                offsets[axis] = offset;
+                offset += s[axis];
+                if s.contains(&0) {
+                    continue;
+                }
+                dest = f.assign(format!(
+                    "tensor.insert_slice {} into {dest}[{}] [{}] [{}] : {} into {out_ty}",
+                    operand.name,
+                    list(&offsets),
+                    list(&s),
+                    list(&vec![1; rank]),
+                    tensor_type(&s, dtype)?
+                ));
+            }
+            vec![dest]
+        }
+        "split" => {
+            let axis = axis_of(view.int("axis")?, rank);
+            let mut offset = 0;
+            let mut results = Vec::new();
+            for info in view.results.iter().flatten() {
+                let s = static_shape(info)?;
+                let mut offsets = vec![0; rank];
+                offsets[axis] = offset;
+                offset += s[axis];
+                if s.contains(&0) {
+                    let empty_ty = tensor_type(&s, dtype)?;
+                    results.push(f.empty(&empty_ty));
+                    continue;
+                }
+                results.push(f.assign(format!(
+                    "tensor.extract_slice {}[{}] [{}] [{}] : {x_ty} to {}",
+                    x.name,
+                    list(&offsets),
+                    list(&s),
+                    list(&vec![1; rank]),
+                    tensor_type(&s, dtype)?
+                )));
+            }
+            results
+        }
+        "slice" => {
+            let starts = view.constant_ints(1)?;
+            let ends = view.constant_ints(2)?;
+            let axes = if view.has_input(3) {
+                view.constant_ints(3)?
+            } else {
+                (0..starts.len() as i64).collect()
+            };
+            let steps = if view.has_input(4) {
+                view.constant_ints(4)?
+            } else {
+                vec![1; starts.len()]
+            };
+            let mut offsets = vec![0; rank];
+            let mut strides = vec![1; rank];
+            for i in 0..starts.len() {
+                let a = axis_of(axes[i], rank);
+                let (start, _) = slice_bounds(starts[i], ends[i], steps[i], shape[a]);
+                offsets[a] = start;
+                strides[a] = steps[i];
+            }
+            if out.contains(&0) {
+                vec![f.empty(&out_ty)]
+            } else if strides.iter().all(|&s| s > 0) {
+                vec![f.assign(format!(
+                    "tensor.extract_slice {}[{}] [{}] [{}] : {x_ty} to {out_ty}",
+                    x.name,
+                    list(&offsets),
+                    list(&out),
+                    list(&strides)
+                ))]
+            } else {
+                // A negative step reads backwards: out[i] = x[start + i * step].
+                let exprs: Vec<String> = (0..rank)
+                    .map(|d| format!("d{d} * {} + {}", strides[d], offsets[d]))
+                    .collect();
+                let input = GenericInput {
+                    name: x.name.clone(),
+                    ty: x_ty.clone(),
+                    map: affine_map(rank, &exprs),
+                    element: ty.to_string(),
+                };
+                let empty = f.empty(&out_ty);
+                vec![generic(
+                    f,
+                    &[input],
+                    (&empty, &out_ty, &identity_map(rank), ty),
+                    &vec![false; rank],
+                    |_, a| Ok(a[0].clone()),
+                )?]
+            }
+        }
+        "expand" => vec![map_elementwise(f, &[x], view.result(0)?, |_, a| Ok(a[0].clone()))?],
+        "tile" => {
+            let exprs: Vec<String> = (0..rank).map(|d| format!("d{d} mod {}", shape[d])).collect();
+            let input = GenericInput {
+                name: x.name.clone(),
+                ty: x_ty.clone(),
+                map: affine_map(rank, &exprs),
+                element: ty.to_string(),
+            };
+            let empty = f.empty(&out_ty);
+            vec![generic(
+                f,
+                &[input],
+                (&empty, &out_ty, &identity_map(rank), ty),
+                &vec![false; rank],
+                |_, a| Ok(a[0].clone()),
+            )?]
+        }
+        "gather" => vec![gather(f, view)?],
+        "pad" => vec![pad(f, view)?],
+        other => return refuse(format!("graph.{other} has no CPU lowering yet")),
+    })
+}
+
+/// Gather along `axis`: out[pre, idx, post] = x[pre, indices[idx] (wrapped if negative), post].
+fn gather(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let (x, indices) = (view.input(0)?, view.input(1)?);
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let index_shape = static_shape(&indices.info)?;
+    let index_ty = element(indices.info.dtype)?;
+    let out = static_shape(view.result(0)?)?;
+    let out_ty = tensor_type(&out, dtype)?;
+    let a = view.int("axis")?;
+    let axis = if a < 0 {
+        (a + shape.len() as i64) as usize
+    } else {
+        a as usize
+    };
+    let q = index_shape.len();
+    let rank = out.len();
+    let index_exprs: Vec<String> = (axis..axis + q).map(|d| format!("d{d}")).collect();
+    let input = GenericInput {
+        name: indices.name.clone(),
+        ty: tensor_type(&index_shape, indices.info.dtype)?,
+        map: affine_map(rank, &index_exprs),
+        element: index_ty.to_string(),
+    };
+    let empty = f.empty(&out_ty);
+    let x_name = x.name.clone();
+    let x_ty = tensor_type(&shape, dtype)?;
+    let dim = shape[axis];
+    generic(
+        f,
+        &[input],
+        (&empty, &out_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |b, args| {
+            let raw = b.assign(format!("arith.index_cast {} : {index_ty} to index", args[0]));
+            let zero = b.assign("arith.constant 0 : index");
+            let size = b.assign(format!("arith.constant {dim} : index"));
+            let negative = b.assign(format!("arith.cmpi slt, {raw}, {zero} : index"));
+            let wrapped = b.assign(format!("arith.addi {raw}, {size} : index"));
+            let index = b.assign(format!("arith.select {negative}, {wrapped}, {raw} : index"));
+            let mut coordinates = Vec::new();
+            for d in 0..axis {
+                coordinates.push(b.assign(format!("linalg.index {d} : index")));
+            }
+            coordinates.push(index);
+            for d in axis + q..rank {
+                coordinates.push(b.assign(format!("linalg.index {d} : index")));
+            }
+            Ok(b.assign(format!("tensor.extract {x_name}[{}] : {x_ty}", coordinates.join(", "))))
+        },
+    )
+}
+
+/// Constant-mode Pad with constant, non-negative pads.
+fn pad(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let x = view.input(0)?;
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let rank = shape.len();
+    if view.string("mode")? != "constant" {
+        return refuse(format!(
+            "graph.pad mode '{}' has no CPU lowering yet",
+            view.string("mode")?
+        ));
+    }
+    let given = view.constant_ints(1)?;
+    let axes: Vec<usize> = if view.has_input(3) {
+        view.constant_ints(3)?
+            .iter()
+            .map(|&a| if a < 0 { (a + rank as i64) as usize } else { a as usize })
+            .collect()
+    } else {
+        (0..rank).collect()
+    };
+    let mut low = vec![0; rank];
+    let mut high = vec![0; rank];
+    for (i, &a) in axes.iter().enumerate() {
+        low[a] = given[i];
+        high[a] = given[axes.len() + i];
+    }
+    if low.iter().chain(&high).any(|&p| p < 0) {
+        return refuse("graph.pad with negative pads has no CPU lowering yet");
+    }
+    let fill = if view.has_input(2) {
+        let value = view.input(2)?;
+        let value_ty = tensor_type(&static_shape(&value.info)?, dtype)?;
+        let zeros = vec!["0".to_string(); static_shape(&value.info)?.len()];
+        let indices: Vec<String> = zeros.iter().map(|_| "%c0".to_string()).collect();
+        if !zeros.is_empty() {
+            f.line("%c0 = arith.constant 0 : index");
+        }
+        f.assign(format!(
+            "tensor.extract {}[{}] : {value_ty}",
+            value.name,
+            indices.join(", ")
+        ))
+    } else {
+        f.constant(0.0, dtype)?
+    };
+    let out = static_shape(view.result(0)?)?;
+    let index_args: Vec<String> = (0..rank).map(|i| format!("%i{i}: index")).collect();
+    Ok(f.assign(format!(
+        "tensor.pad {} low[{}] high[{}] {{\n  ^bb0({}):\n    tensor.yield {fill} : {ty}\n  }} : {} to {}",
+        x.name,
+        list(&low),
+        list(&high),
+        index_args.join(", "),
+        tensor_type(&shape, dtype)?,
+        tensor_type(&out, dtype)?
+    )))
+}

@@ -1,0 +1,253 @@
+//! Normalizations and softmax: BatchNormalization (inference), Layer-, RMS- and
+//! InstanceNormalization, Softmax and LogSoftmax. Statistics are reductions
+//! (`reduction::reduce`); the normalizing step is one full-rank generic reading them
+//! broadcast back.
+
+use super::{
+    OpView, Operand,
+    reduction::{divide_all, reduce, reduced_input},
+    text::{
+        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, generic, identity_map, is_float, refuse,
+        static_shape, tensor_type,
+    },
+};
+use fuser_dialects::semantics::DType;
+
+pub fn handles(op: &str) -> bool {
+    matches!(
+        op,
+        "batch_normalization"
+            | "layer_normalization"
+            | "rms_normalization"
+            | "instance_normalization"
+            | "softmax"
+            | "log_softmax"
+    )
+}
+
+pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
+    let x = view.input(0)?;
+    if !is_float(x.info.dtype) {
+        return refuse(format!("graph.{} on {}", view.op, x.info.dtype));
+    }
+    match view.op.as_str() {
+        "batch_normalization" => batch_norm(f, view, x),
+        "softmax" | "log_softmax" => softmax(f, view, x),
+        _ => normalize(f, view, x),
+    }
+    .map(|r| vec![r])
+}
+
+fn input_of(operand: &Operand, map: String) -> Lowered<GenericInput> {
+    Ok(GenericInput {
+        name: operand.name.clone(),
+        ty: tensor_type(&static_shape(&operand.info)?, operand.info.dtype)?,
+        map,
+        element: element(operand.info.dtype)?.to_string(),
+    })
+}
+
+/// `(x - mean) / sqrt(var + eps) * scale + b`, per channel (dim 1).
+fn batch_norm(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let rank = shape.len();
+    let eps = view.float("epsilon")?;
+    let channel = affine_map(rank, &["d1".to_string()]);
+    let mut inputs = vec![input_of(x, identity_map(rank))?];
+    for slot in 1..5 {
+        inputs.push(input_of(view.input(slot)?, channel.clone())?);
+    }
+    let out_ty = tensor_type(&shape, dtype)?;
+    let empty = f.empty(&out_ty);
+    generic(
+        f,
+        &inputs,
+        (&empty, &out_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |b, a| {
+            let e = b.constant(eps, dtype)?;
+            let centered = b.assign(format!("arith.subf {}, {} : {ty}", a[0], a[3]));
+            let shifted = b.assign(format!("arith.addf {}, {e} : {ty}", a[4]));
+            let std = b.assign(format!("math.sqrt {shifted} : {ty}"));
+            let normalized = b.assign(format!("arith.divf {centered}, {std} : {ty}"));
+            let scaled = b.assign(format!("arith.mulf {normalized}, {} : {ty}", a[1]));
+            Ok(b.assign(format!("arith.addf {scaled}, {} : {ty}", a[2])))
+        },
+    )
+}
+
+/// Layer/RMS/Instance normalization: statistics over dims `axis..` (2.. for instance
+/// norm), then `(x - mean) * inv_std * scale + b`.
+fn normalize(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
+    if view.results.iter().skip(1).any(Option::is_some) {
+        return refuse(format!(
+            "graph.{} with mean or inv_std_dev results has no CPU lowering yet",
+            view.op
+        ));
+    }
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let rank = shape.len();
+    let instance = view.op == "instance_normalization";
+    let rms = view.op == "rms_normalization";
+    let axis = if instance {
+        2
+    } else {
+        let a = view.int("axis")?;
+        if a < 0 { (a + rank as i64) as usize } else { a as usize }
+    };
+    let eps = view.float("epsilon")?;
+    let dims: Vec<usize> = (axis..rank).collect();
+    let count: i64 = shape[axis..].iter().product();
+    // mean (zero for RMS), then the mean of squared deviations.
+    let mean = if rms {
+        None
+    } else {
+        let (sum, reduced) = reduce(f, &x.name, &shape, dtype, &dims, 0.0, |b, acc, e| {
+            Ok(b.assign(format!("arith.addf {acc}, {e} : {ty}")))
+        })?;
+        Some((divide_all(f, &sum, &reduced, dtype, count as f64)?, reduced))
+    };
+    let reduced: Vec<i64> = shape[..axis].to_vec();
+    let reduced_ty = tensor_type(&reduced, dtype)?;
+    let variance_init = f.filled(&reduced, dtype, 0.0)?;
+    let mut stat_inputs = vec![input_of(x, identity_map(rank))?];
+    if let Some((mean, _)) = &mean {
+        stat_inputs.push(reduced_input(mean, &reduced, rank, &dims, dtype)?);
+    }
+    let kinds: Vec<bool> = (0..rank).map(|d| d >= axis).collect();
+    let has_mean = mean.is_some();
+    let kept = affine_map(rank, &(0..axis).map(|d| format!("d{d}")).collect::<Vec<_>>());
+    let squares = generic(
+        f,
+        &stat_inputs,
+        (&variance_init, &reduced_ty, &kept, ty),
+        &kinds,
+        |b, a| {
+            let centered = if has_mean {
+                b.assign(format!("arith.subf {}, {} : {ty}", a[0], a[1]))
+            } else {
+                a[0].clone()
+            };
+            let square = b.assign(format!("arith.mulf {centered}, {centered} : {ty}"));
+            Ok(b.assign(format!("arith.addf {}, {square} : {ty}", a[a.len() - 1])))
+        },
+    )?;
+    let variance = divide_all(f, &squares, &reduced, dtype, count as f64)?;
+    // y = (x - mean) / sqrt(var + eps) * scale + b.
+    let mut inputs = vec![
+        input_of(x, identity_map(rank))?,
+        reduced_input(&variance, &reduced, rank, &dims, dtype)?,
+    ];
+    if let Some((mean, _)) = &mean {
+        inputs.push(reduced_input(mean, &reduced, rank, &dims, dtype)?);
+    }
+    let affine_operand = |slot: usize| -> Lowered<Option<GenericInput>> {
+        if !view.has_input(slot) {
+            return Ok(None);
+        }
+        let operand = view.input(slot)?;
+        let map = if instance {
+            affine_map(rank, &["d1".to_string()])
+        } else {
+            broadcast_map(&static_shape(&operand.info)?, &shape)
+        };
+        Ok(Some(input_of(operand, map)?))
+    };
+    let scale = affine_operand(1)?;
+    let bias = affine_operand(2)?;
+    let (has_scale, has_bias) = (scale.is_some(), bias.is_some());
+    inputs.extend(scale);
+    inputs.extend(bias);
+    let out_ty = tensor_type(&shape, dtype)?;
+    let empty = f.empty(&out_ty);
+    generic(
+        f,
+        &inputs,
+        (&empty, &out_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |b, a| {
+            let mut next = 2;
+            let centered = if has_mean {
+                next += 1;
+                b.assign(format!("arith.subf {}, {} : {ty}", a[0], a[2]))
+            } else {
+                a[0].clone()
+            };
+            let e = b.constant(eps, dtype)?;
+            let shifted = b.assign(format!("arith.addf {}, {e} : {ty}", a[1]));
+            let std = b.assign(format!("math.sqrt {shifted} : {ty}"));
+            let one = b.constant(1.0, dtype)?;
+            let inv = b.assign(format!("arith.divf {one}, {std} : {ty}"));
+            let mut y = b.assign(format!("arith.mulf {centered}, {inv} : {ty}"));
+            if has_scale {
+                y = b.assign(format!("arith.mulf {y}, {} : {ty}", a[next]));
+                next += 1;
+            }
+            if has_bias {
+                y = b.assign(format!("arith.addf {y}, {} : {ty}", a[next]));
+            }
+            Ok(y)
+        },
+    )
+}
+
+/// Softmax along one axis: `exp(x - max) / sum`, or `x - max - log(sum)` for LogSoftmax.
+fn softmax(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
+    let dtype: DType = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let rank = shape.len();
+    let a = view.int("axis")?;
+    let axis = if a < 0 { (a + rank as i64) as usize } else { a as usize };
+    let dims = [axis];
+    let (max, reduced) = reduce(f, &x.name, &shape, dtype, &dims, f64::NEG_INFINITY, |b, acc, e| {
+        Ok(b.assign(format!("arith.maximumf {acc}, {e} : {ty}")))
+    })?;
+    let out_ty = tensor_type(&shape, dtype)?;
+    let empty = f.empty(&out_ty);
+    let shifted_inputs = [
+        input_of(x, identity_map(rank))?,
+        reduced_input(&max, &reduced, rank, &dims, dtype)?,
+    ];
+    let shifted = generic(
+        f,
+        &shifted_inputs,
+        (&empty, &out_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |b, a| Ok(b.assign(format!("arith.subf {}, {} : {ty}", a[0], a[1]))),
+    )?;
+    let (sum, _) = reduce(f, &shifted, &shape, dtype, &dims, 0.0, |b, acc, e| {
+        let exp = b.assign(format!("math.exp {e} : {ty}"));
+        Ok(b.assign(format!("arith.addf {acc}, {exp} : {ty}")))
+    })?;
+    let log = view.op == "log_softmax";
+    let empty = f.empty(&out_ty);
+    let inputs = [
+        GenericInput {
+            name: shifted,
+            ty: out_ty.clone(),
+            map: identity_map(rank),
+            element: ty.to_string(),
+        },
+        reduced_input(&sum, &reduced, rank, &dims, dtype)?,
+    ];
+    generic(
+        f,
+        &inputs,
+        (&empty, &out_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |b, a| {
+            Ok(if log {
+                let l = b.assign(format!("math.log {} : {ty}", a[1]));
+                b.assign(format!("arith.subf {}, {l} : {ty}", a[0]))
+            } else {
+                let e = b.assign(format!("math.exp {} : {ty}", a[0]));
+                b.assign(format!("arith.divf {e}, {} : {ty}", a[1]))
+            })
+        },
+    )
+}

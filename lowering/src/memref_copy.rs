@@ -1,0 +1,36 @@
+//! `memref.copy` → `linalg.copy`. MLIR lowers a copy between non-contiguous memrefs
+//! (into a padded buffer's interior, say) to a call of `memrefCopy` from MLIR's C runner
+//! library, which compiled models must not depend on. As a `linalg.copy` it becomes
+//! plain loops like every other linalg op.
+
+use crate::{ffi, graph_to_linalg::splice};
+use fuser_dialects::{accessors::op_name, ffi::nested_operations};
+use melior::ir::{OperationRef, ValueLike, operation::OperationLike};
+use std::collections::HashMap;
+
+/// Rewrites every `memref.copy` under `root`. Returns whether all were rewritten.
+pub fn memref_copy_to_linalg(root: OperationRef) -> bool {
+    let context = root.context();
+    let mut parsed = HashMap::new();
+    let copies: Vec<OperationRef> = nested_operations(root)
+        .into_iter()
+        .filter(|op| op_name(op) == "memref.copy")
+        .collect();
+    for copy in copies {
+        let (Ok(source), Ok(target)) = (copy.operand(0), copy.operand(1)) else {
+            return false;
+        };
+        let (s, t) = (source.r#type().to_string(), target.r#type().to_string());
+        let text = format!(
+            "func.func @lowered(%a0: {s}, %a1: {t}) {{\n  linalg.copy ins(%a0 : {s}) outs(%a1 : {t})\n  func.return\n}}\n"
+        );
+        if !parsed.contains_key(&text) {
+            let Some(module) = ffi::parse_in(context, &text) else {
+                return false;
+            };
+            parsed.insert(text.clone(), module);
+        }
+        splice(copy, &parsed[&text]);
+    }
+    true
+}

@@ -1,0 +1,114 @@
+//! The named phases of compilation, listed once (in the style of IREE's `Pipelines.h`).
+//! `fuser compile --compile-to=<phase>` stops after one; each phase is an ordinary
+//! pipeline string, so `fuser-opt --pass-pipeline='builtin.module(<text>)'` runs the
+//! same step by hand.
+
+use crate::pipeline::{PipelineError, PipelineOptions, add_pipeline};
+use melior::{Context, ir::Module, pass::PassManager};
+
+/// A compilation phase; each ends at the IR level it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Graph-level cleanup: shapes refined, constants folded, graph simplified.
+    Graph,
+    /// Graph ops grouped into outlined `ftensor.kernel` functions.
+    Kernels,
+    /// Every graph op lowered to linalg/tensor/arith/math on tensors.
+    Linalg,
+    /// One-shot bufferization: memrefs, results as out-parameters, deallocation.
+    Bufferized,
+    /// The llvm dialect, ready for translation to LLVM IR.
+    Llvm,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Graph,
+        Phase::Kernels,
+        Phase::Linalg,
+        Phase::Bufferized,
+        Phase::Llvm,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Graph => "graph",
+            Phase::Kernels => "kernels",
+            Phase::Linalg => "linalg",
+            Phase::Bufferized => "bufferized",
+            Phase::Llvm => "llvm",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    pub fn summary(self) -> &'static str {
+        match self {
+            Phase::Graph => "graph dialect after shape inference, constant folding and simplification",
+            Phase::Kernels => "graph ops grouped into outlined ftensor.kernel functions called from the model function",
+            Phase::Linalg => "upstream linalg/tensor/arith/math on tensors",
+            Phase::Bufferized => "memrefs after one-shot bufferization, with results as out-parameters",
+            Phase::Llvm => "the llvm dialect, with bare-pointer calling convention",
+        }
+    }
+
+    /// The pipeline (inside `builtin.module(...)`) that takes the previous phase's IR
+    /// to this one.
+    pub fn pipeline(self) -> &'static str {
+        match self {
+            Phase::Graph => "graph-infer-shapes,graph-fold-constants,graph-simplify",
+            Phase::Kernels => "graph-form-kernels",
+            Phase::Linalg => "convert-graph-to-linalg,canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse",
+            Phase::Bufferized => {
+                "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
+                 buffer-results-to-out-params{hoist-static-allocs modify-public-functions},\
+                 buffer-deallocation-pipeline,canonicalize,cse"
+            }
+            Phase::Llvm => {
+                "convert-memref-copy-to-linalg,convert-linalg-to-loops,lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,\
+                 finalize-memref-to-llvm,convert-math-to-funcs,convert-math-to-llvm,convert-math-to-libm,convert-arith-to-llvm,\
+                 convert-index-to-llvm,convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,\
+                 convert-ub-to-llvm,reconcile-unrealized-casts"
+            }
+        }
+    }
+}
+
+/// The markdown table of phases, for `--help` and the docs.
+pub fn phases_table() -> String {
+    let mut out = String::new();
+    for phase in Phase::ALL {
+        out.push_str(&format!("  {:<11} {}\n", phase.name(), phase.summary()));
+    }
+    out
+}
+
+/// Runs every phase from the one after `from` up to and including `to` on `module`.
+/// Diagnostics go to the context's handlers; an `Err` says which phase failed.
+pub fn run_phases(context: &Context, module: &mut Module, from: Option<Phase>, to: Phase) -> Result<(), PhaseError> {
+    for phase in Phase::ALL {
+        if from.is_some_and(|f| phase <= f) || phase > to {
+            continue;
+        }
+        let manager = PassManager::new(context);
+        add_pipeline(
+            &manager.as_operation_pass_manager(),
+            phase.pipeline(),
+            PipelineOptions::default(),
+        )
+        .map_err(|e| PhaseError::Pipeline(phase, e))?;
+        manager.run(module).map_err(|_| PhaseError::Failed(phase))?;
+    }
+    Ok(())
+}
+
+/// Why a phase did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum PhaseError {
+    #[error("the {phase} phase's pipeline is invalid: {error}", phase = .0.name(), error = .1)]
+    Pipeline(Phase, PipelineError),
+    #[error("the {phase} phase failed (see the errors above)", phase = .0.name())]
+    Failed(Phase),
+}
