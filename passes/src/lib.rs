@@ -6,6 +6,7 @@
 
 pub mod convert_graph_to_linalg;
 pub mod convert_memref_copy_to_linalg;
+pub mod cpu_target;
 mod ffi;
 pub use ffi::enable_timing;
 pub mod graph_fold_constants;

@@ -1,7 +1,8 @@
 //! Every graph pass preserves semantics: random graphs (`random_graphs`) are evaluated
-//! with the reference evaluator on random inputs before and after the pass.
+//! with the reference evaluator on random inputs before and after the pass. The CPU
+//! target (every phase down to machine code) is checked the same way.
 
-use crate::{PipelineOptions, add_pipeline, random_graphs::random_function};
+use crate::{PipelineOptions, add_pipeline, cpu_target::compile_cpu, random_graphs::random_function};
 use fuser_dialects::{
     create_context,
     eval::{Tensor, evaluate},
@@ -34,6 +35,32 @@ fn run(text: &str, pipeline: &str, inputs: &[Tensor]) -> (Vec<Tensor>, Vec<Tenso
     let after_text = module.as_operation().to_string();
     let after = evaluate(module.as_operation(), "f", inputs).expect("evaluates after");
     (before, after, after_text)
+}
+
+/// Whether `actual` (computed in f32) matches `expected` (the evaluator, rounded once per
+/// op) within a small relative tolerance.
+fn close(actual: &[Tensor], expected: &[Tensor]) -> Result<(), String> {
+    if actual.len() != expected.len() {
+        return Err(format!("{} outputs, expected {}", actual.len(), expected.len()));
+    }
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        if a.shape() != e.shape() || a.dtype != e.dtype {
+            return Err(format!(
+                "output {i}: {:?} {:?}, expected {:?} {:?}",
+                a.dtype,
+                a.shape(),
+                e.dtype,
+                e.shape()
+            ));
+        }
+        for (j, (x, y)) in a.to_f64_vec().iter().zip(e.to_f64_vec()).enumerate() {
+            let ok = (x - y).abs() <= 1e-5 + 1e-4 * y.abs() || (x.is_nan() && y.is_nan()) || x == &y;
+            if !ok {
+                return Err(format!("output {i} element {j}: {x}, expected {y}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn count(text: &str, pattern: &str) -> usize {
@@ -84,5 +111,27 @@ proptest! {
         prop_assert_eq!(&before, &after);
         let (_, _, reference) = run(&static_text, "builtin.module(graph-infer-shapes)", &inputs);
         prop_assert_eq!(inferred, reference, "from:\n{}", dynamic_text);
+    }
+
+}
+
+proptest! {
+    // Each case compiles a module to machine code: fewer cases than the graph passes.
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cpu_target_matches_the_evaluator(steps in steps(), returns in prop::collection::vec(any::<u8>(), 0..3), x in data(), y in data()) {
+        let text = random_function(&steps, &returns, false);
+        let inputs = [Tensor::f32(&[2, 3, 4], x), Tensor::f32(&[2, 3, 4], y)];
+        let context = create_context().unwrap();
+        context.enable_multi_threading(false);
+        let mut module = parse_module(&context, &text, "random.mlir").expect("generated IR parses");
+        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
+            .unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
+        let actual = compiled.run(&inputs).expect("runs");
+        if let Err(message) = close(&actual, &expected) {
+            prop_assert!(false, "{}\non:\n{}", message, text);
+        }
     }
 }

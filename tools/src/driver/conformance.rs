@@ -3,13 +3,14 @@
 //! target (the reference evaluator, the CPU backend) and compared with its expected
 //! outputs, all in one process.
 
-use super::{cpu::compile_cpu, run::Target};
+use super::run::Target;
 use fuser_dialects::{
     create_context,
     eval::evaluate_with_weights,
     semantics::{Data, Tensor},
 };
 use fuser_frontends::{ImportOptions, normalize::SUPPORTED_OPS, onnx::read_tensor_file};
+use fuser_passes::cpu_target::compile_cpu;
 use serde::Deserialize;
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 

@@ -2,6 +2,5 @@
 
 pub mod check;
 pub mod conformance;
-pub mod cpu;
 pub mod load;
 pub mod run;

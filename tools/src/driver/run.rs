@@ -1,7 +1,7 @@
 //! `fuser run`: a model on the reference evaluator or compiled for the CPU, with `.npy`
 //! inputs and outputs.
 
-use super::{cpu::compile_cpu, load::load};
+use super::load::load;
 use fuser_dialects::{
     create_context,
     eval::evaluate_with_weights,
@@ -9,6 +9,7 @@ use fuser_dialects::{
 };
 use fuser_frontends::ImportOptions;
 use fuser_frontends::npy;
+use fuser_passes::cpu_target::compile_cpu;
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::{collections::HashMap, path::Path};

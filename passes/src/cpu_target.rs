@@ -1,13 +1,13 @@
-//! `--target cpu`: a loaded model through every compilation phase to the llvm dialect,
-//! then into the JIT.
+//! The CPU target: a model module through every compilation phase to the llvm dialect,
+//! then into the JIT (`fuser run --target cpu`, conformance, tests).
 
+use crate::phases::{Phase, PhaseError, run_phases};
 use fuser_dialects::{
     eval::{Weights, describe_location, find_function},
     ffi::{make, parse_type, set_attribute, tensor_info},
     semantics::{DType, TypeInfo},
 };
 use fuser_lowering::{JitModel, materialize_weights};
-use fuser_passes::phases::{Phase, PhaseError, run_phases};
 use melior::{
     Context,
     ir::{
