@@ -35,16 +35,17 @@ CASES := target/onnx-node-cases
 $(CASES)/manifest.json: scripts/onnx_node_cases.py | setup
 	.venv/bin/python scripts/onnx_node_cases.py $(CASES) 2>/dev/null
 
-# Every case whose ops are all supported, in one process; fails on any wrong result.
+# Every case whose ops are all supported, on the reference evaluator and compiled for
+# the CPU, in one process; fails on any wrong result.
 conformance-supported: build $(CASES)/manifest.json
-	./target/release/fuser conformance $(CASES)
+	./target/release/fuser conformance $(CASES) --targets reference,cpu
 
-# Every case, and the per-op report docs/conformance.md.
+# Every case on both targets, and the per-op report docs/conformance.md.
 conformance: build $(CASES)/manifest.json
-	./target/release/fuser conformance $(CASES) --all --report docs/conformance.md || true
+	./target/release/fuser conformance $(CASES) --all --targets reference,cpu --report docs/conformance.md || true
 	@echo "wrote docs/conformance.md"
 
-# Models built with the onnx helper API, run by fuser and onnxruntime (rel L2 <= 1e-5).
+# Models built with the onnx helper API, run by fuser (reference and cpu) and onnxruntime.
 model-tests: build
 	.venv/bin/python scripts/model_tests.py ./target/release/fuser target/model-tests
 

@@ -509,3 +509,18 @@ pub fn string_ref_text(text: melior::StringRef) -> String {
     let bytes = unsafe { std::slice::from_raw_parts(raw.data.cast::<u8>(), raw.length) };
     String::from_utf8_lossy(bytes).trim_end_matches('\0').to_string()
 }
+
+/// A dense elements attribute with the same elements as `attribute` and the shape of
+/// `ty` (same element count), sharing its storage; `None` if it is not dense.
+pub fn reshape_dense<'c>(attribute: melior::ir::Attribute<'c>, ty: Type<'c>) -> Option<melior::ir::Attribute<'c>> {
+    use melior::ir::attribute::AttributeLike;
+    // SAFETY: both handles are valid; a null result (not dense, or a count mismatch) is
+    // checked before use.
+    unsafe {
+        if !mlir_sys::mlirAttributeIsADenseElements(attribute.to_raw()) {
+            return None;
+        }
+        let raw = mlir_sys::mlirDenseElementsAttrReshapeGet(attribute.to_raw(), ty.to_raw());
+        (!raw.ptr.is_null()).then(|| melior::ir::Attribute::from_raw(raw))
+    }
+}

@@ -3,12 +3,14 @@
 //! GPU and Ascend lowerings build on this crate.
 
 mod ffi;
+mod flatten_globals;
 pub mod graph_to_linalg;
 mod jit;
 mod llvm_ir;
 mod memref_copy;
 mod weights;
 
+pub use flatten_globals::flatten_constant_globals;
 pub use graph_to_linalg::convert_graph_to_linalg;
 pub use jit::{JitError, JitModel};
 pub use llvm_ir::{TranslateError, translate_to_llvm_ir};

@@ -13,6 +13,7 @@ pub mod graph_fold_constants;
 pub mod graph_form_kernels;
 pub mod graph_infer_shapes;
 pub mod graph_simplify;
+pub mod llvm_flatten_constant_globals;
 pub mod phases;
 pub mod pipeline;
 pub mod registry;

@@ -70,7 +70,7 @@ impl Phase {
                 "convert-memref-copy-to-linalg,convert-linalg-to-loops,lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,\
                  finalize-memref-to-llvm,convert-math-to-funcs,convert-math-to-llvm,convert-math-to-libm,convert-arith-to-llvm,\
                  convert-index-to-llvm,convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,\
-                 convert-ub-to-llvm,reconcile-unrealized-casts"
+                 convert-ub-to-llvm,reconcile-unrealized-casts,llvm-flatten-constant-globals"
             }
         }
     }
@@ -99,7 +99,11 @@ pub fn run_phases(context: &Context, module: &mut Module, from: Option<Phase>, t
             PipelineOptions::default(),
         )
         .map_err(|e| PhaseError::Pipeline(phase, e))?;
+        let start = std::time::Instant::now();
         manager.run(module).map_err(|_| PhaseError::Failed(phase))?;
+        if std::env::var_os("FUSER_PHASE_TIMES").is_some() {
+            eprintln!("phase {}: {:.2} s", phase.name(), start.elapsed().as_secs_f64());
+        }
     }
     Ok(())
 }

@@ -58,6 +58,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::graph_form_kernels::INFO,
     crate::graph_infer_shapes::INFO,
     crate::graph_simplify::INFO,
+    crate::llvm_flatten_constant_globals::INFO,
 ];
 
 /// Looks a pass up by flag.

@@ -133,7 +133,12 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
                 Some(&shapes),
             )
             .map_err(|e| e.message)?;
-            model.run(&inputs).map_err(|e| e.to_string())?
+            let start = std::time::Instant::now();
+            let outputs = model.run(&inputs).map_err(|e| e.to_string())?;
+            if std::env::var_os("FUSER_PHASE_TIMES").is_some() {
+                eprintln!("run: {:.2} s", start.elapsed().as_secs_f64());
+            }
+            outputs
         }
     };
     if request.random_seed.is_some() {

@@ -1,0 +1,10 @@
+// RUN: fuser-opt %s --convert-memref-copy-to-linalg | FileCheck %s
+
+// CHECK-LABEL: func.func @strided
+// CHECK-SAME: (%[[A:.+]]: memref<4xf32>, %[[B:.+]]: memref<4xf32, strided<[2]>>)
+// CHECK-NOT: memref.copy
+// CHECK: linalg.copy ins(%[[A]] : memref<4xf32>) outs(%[[B]] : memref<4xf32, strided<[2]>>)
+func.func @strided(%a: memref<4xf32>, %b: memref<4xf32, strided<[2]>>) {
+  memref.copy %a, %b : memref<4xf32> to memref<4xf32, strided<[2]>>
+  return
+}
