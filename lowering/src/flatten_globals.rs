@@ -23,7 +23,9 @@ pub fn flatten_constant_globals(root: melior::ir::OperationRef) -> usize {
             continue;
         }
         let Ok(value) = op.attribute("value") else { continue };
-        let Some(info) = tensor_info(value.r#type()) else { continue };
+        let Some(info) = tensor_info(value.r#type()) else {
+            continue;
+        };
         let Some(elements) = info.element_count() else { continue };
         if info.shape.len() <= 1 {
             continue;
@@ -35,7 +37,9 @@ pub fn flatten_constant_globals(root: melior::ir::OperationRef) -> usize {
         ) else {
             continue;
         };
-        let Some(flat_value) = reshape_dense(value, flat_tensor) else { continue };
+        let Some(flat_value) = reshape_dense(value, flat_tensor) else {
+            continue;
+        };
         set_attribute(op, "value", flat_value);
         set_attribute(op, "global_type", TypeAttribute::new(flat_array).into());
         count += 1;

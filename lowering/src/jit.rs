@@ -18,7 +18,7 @@ use fuser_dialects::{
 use melior::{StringRef, ir::Module};
 use mlir_sys::{
     MlirExecutionEngine, mlirExecutionEngineCreate, mlirExecutionEngineDestroy, mlirExecutionEngineInvokePacked,
-    mlirExecutionEngineLookupPacked,
+    mlirExecutionEngineLookupPacked, mlirExecutionEngineRegisterSymbol,
 };
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 
@@ -85,6 +85,13 @@ impl JitModel {
             inputs,
             outputs,
         };
+        // Runtime functions the generated code calls, resolved when the module is first
+        // materialized (at the lookup below).
+        for (name, address) in fuser_runtime::runtime_functions() {
+            // SAFETY: the engine is valid; each address is a function of this binary with
+            // the signature the generated declaration has.
+            unsafe { mlirExecutionEngineRegisterSymbol(engine, StringRef::new(name).to_raw(), address.cast_mut()) };
+        }
         // SAFETY: the engine is valid; lookup only reads the symbol table.
         let found = unsafe {
             mlirExecutionEngineLookupPacked(engine, StringRef::new(&format!("_mlir_ciface_{entry}")).to_raw())

@@ -7,12 +7,15 @@ mod flatten_globals;
 pub mod graph_to_linalg;
 mod jit;
 mod llvm_ir;
+mod matmul_calls;
 mod memref_copy;
+pub mod object;
 mod weights;
 
 pub use flatten_globals::flatten_constant_globals;
 pub use graph_to_linalg::convert_graph_to_linalg;
 pub use jit::{JitError, JitModel};
 pub use llvm_ir::{TranslateError, translate_to_llvm_ir};
+pub use matmul_calls::matmuls_to_microkernels;
 pub use memref_copy::memref_copy_to_linalg;
 pub use weights::materialize_weights;

@@ -104,18 +104,29 @@ fn specialize_inputs(module: &Module, function: &str, shapes: &[Vec<usize>]) -> 
     Ok(())
 }
 
-/// Compiles `module` (whose entry is `function`) for the host CPU and loads it into the
-/// JIT. The module is lowered in place. `input_shapes`, when given, fix the dims that the
-/// model leaves dynamic (the shapes of the inputs it is about to run on).
-pub fn compile_cpu(
+/// What lowering for the CPU needs besides the module.
+pub struct CpuRequest<'w> {
+    /// The entry function.
+    pub function: &'w str,
+    pub weights: &'w Weights,
+    /// Shapes for the entry's dynamic input dims (those of the inputs about to run).
+    pub input_shapes: Option<&'w [Vec<usize>]>,
+    /// The last phase to run.
+    pub up_to: Phase,
+    /// The entry's symbol in the llvm dialect: `_mlir_ciface_<function>` for the JIT
+    /// (which invokes that name), the function's own name for libraries.
+    pub entry_symbol: String,
+}
+
+/// Lowers `module` for the CPU through the phases up to `request.up_to`, in place, and
+/// returns the entry's input and output types. Diagnostics are collected into the error.
+pub fn lower_for_cpu(
     context: &Context,
     module: &mut Module,
-    function: &str,
-    weights: &Weights,
-    input_shapes: Option<&[Vec<usize>]>,
-) -> Result<JitModel, CpuError> {
-    if let Some(shapes) = input_shapes {
-        specialize_inputs(module, function, shapes).map_err(CpuError::failed)?;
+    request: &CpuRequest,
+) -> Result<(Vec<TypeInfo>, Vec<TypeInfo>), CpuError> {
+    if let Some(shapes) = request.input_shapes {
+        specialize_inputs(module, request.function, shapes).map_err(CpuError::failed)?;
     }
     let messages: Rc<RefCell<Vec<String>>> = Rc::default();
     let store = messages.clone();
@@ -126,19 +137,40 @@ pub fn compile_cpu(
         store.borrow_mut().push(format!("{place}{diagnostic}"));
         true
     });
-    let result = compile_with(context, module, function, weights, &messages);
+    let result = lower_with(context, module, request, &messages);
     context.detach_diagnostic_handler(handler);
     result
 }
 
-fn compile_with(
+/// Compiles `module` (whose entry is `function`) for the host CPU and loads it into the
+/// JIT. The module is lowered in place. `input_shapes`, when given, fix the dims that the
+/// model leaves dynamic (the shapes of the inputs it is about to run on).
+pub fn compile_cpu(
     context: &Context,
     module: &mut Module,
     function: &str,
     weights: &Weights,
-    messages: &Rc<RefCell<Vec<String>>>,
+    input_shapes: Option<&[Vec<usize>]>,
 ) -> Result<JitModel, CpuError> {
-    materialize_weights(module.as_operation(), weights).map_err(CpuError::failed)?;
+    let request = CpuRequest {
+        function,
+        weights,
+        input_shapes,
+        up_to: Phase::Llvm,
+        entry_symbol: format!("_mlir_ciface_{function}"),
+    };
+    let (inputs, outputs) = lower_for_cpu(context, module, &request)?;
+    JitModel::new(module, function, inputs, outputs).map_err(|e| CpuError::failed(e.to_string()))
+}
+
+fn lower_with(
+    context: &Context,
+    module: &mut Module,
+    request: &CpuRequest,
+    messages: &Rc<RefCell<Vec<String>>>,
+) -> Result<(Vec<TypeInfo>, Vec<TypeInfo>), CpuError> {
+    let function = request.function;
+    materialize_weights(module.as_operation(), request.weights).map_err(CpuError::failed)?;
     run_phases(context, module, None, Phase::Graph).map_err(|e| phase_error(e, messages))?;
     let (inputs, outputs) = signature_types(module, function).map_err(CpuError::failed)?;
     if let Some(dynamic) = inputs.iter().chain(&outputs).find(|t| t.static_shape().is_none()) {
@@ -150,24 +182,27 @@ fn compile_with(
             unsupported: true,
         });
     }
-    run_phases(context, module, Some(Phase::Graph), Phase::Bufferized).map_err(|e| phase_error(e, messages))?;
-    // The C API's JIT invokes `_mlir_ciface_<name>`; with bare pointers MLIR makes no
-    // such wrapper, so the entry itself takes that name (after kernels were named after it).
-    let entry = find_function(module.as_operation(), function).ok_or_else(|| CpuError::failed("no entry function"))?;
-    set_attribute(
-        entry,
-        "sym_name",
-        make::string(entry.context(), &format!("_mlir_ciface_{function}")),
-    );
-    run_phases(context, module, Some(Phase::Bufferized), Phase::Llvm).map_err(|e| phase_error(e, messages))?;
-    JitModel::new(module, function, inputs, outputs).map_err(|e| {
-        let details = messages.borrow().join("\n");
-        CpuError::failed(if details.is_empty() {
-            e.to_string()
-        } else {
-            format!("{details}\n({e})")
-        })
-    })
+    if inputs
+        .iter()
+        .chain(&outputs)
+        .any(|t| t.static_shape().is_some_and(|s| s.contains(&0)))
+    {
+        // MLIR 22's bare-pointer lowering drops a function with a zero-sized memref argument.
+        return Err(CpuError {
+            message: "an input or output with no elements is not supported by the CPU backend yet".into(),
+            unsupported: true,
+        });
+    }
+    let before_llvm = request.up_to.min(Phase::Bufferized);
+    run_phases(context, module, Some(Phase::Graph), before_llvm).map_err(|e| phase_error(e, messages))?;
+    if request.up_to == Phase::Llvm {
+        // Kernels were named after the function already; now the entry takes its symbol.
+        let entry =
+            find_function(module.as_operation(), function).ok_or_else(|| CpuError::failed("no entry function"))?;
+        set_attribute(entry, "sym_name", make::string(entry.context(), &request.entry_symbol));
+        run_phases(context, module, Some(Phase::Bufferized), Phase::Llvm).map_err(|e| phase_error(e, messages))?;
+    }
+    Ok((inputs, outputs))
 }
 
 fn phase_error(error: PhaseError, messages: &Rc<RefCell<Vec<String>>>) -> CpuError {

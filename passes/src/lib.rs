@@ -5,6 +5,7 @@
 //! the same pass manager as upstream passes.
 
 pub mod convert_graph_to_linalg;
+pub mod convert_linalg_to_microkernels;
 pub mod convert_memref_copy_to_linalg;
 pub mod cpu_target;
 mod ffi;

@@ -60,14 +60,14 @@ impl Phase {
         match self {
             Phase::Graph => "graph-infer-shapes,graph-fold-constants,graph-simplify",
             Phase::Kernels => "graph-form-kernels",
-            Phase::Linalg => "convert-graph-to-linalg,canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse",
+            Phase::Linalg => "convert-graph-to-linalg,canonicalize,cse",
             Phase::Bufferized => {
                 "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
                  buffer-results-to-out-params{hoist-static-allocs modify-public-functions},\
                  buffer-deallocation-pipeline,canonicalize,cse"
             }
             Phase::Llvm => {
-                "convert-memref-copy-to-linalg,convert-linalg-to-loops,lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,\
+                "convert-memref-copy-to-linalg,convert-linalg-to-microkernels,convert-linalg-to-loops,lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,\
                  finalize-memref-to-llvm,convert-math-to-funcs,convert-math-to-llvm,convert-math-to-libm,convert-arith-to-llvm,\
                  convert-index-to-llvm,convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,\
                  convert-ub-to-llvm,reconcile-unrealized-casts,llvm-flatten-constant-globals"

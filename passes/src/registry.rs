@@ -53,6 +53,7 @@ pub fn external_pass(
 /// Every fuser pass. Keep sorted by flag.
 pub static PASSES: &[PassInfo] = &[
     crate::convert_graph_to_linalg::INFO,
+    crate::convert_linalg_to_microkernels::INFO,
     crate::convert_memref_copy_to_linalg::INFO,
     crate::graph_fold_constants::INFO,
     crate::graph_form_kernels::INFO,

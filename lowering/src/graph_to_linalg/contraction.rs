@@ -3,6 +3,7 @@
 //! (`linalg.matmul`, `linalg.batch_matmul`, `linalg.conv_2d_nchw_fchw`), which later
 //! schedules recognise; every other case is one `linalg.generic`.
 
+use super::data_movement::reshape;
 use super::{
     OpView, Operand,
     text::{
@@ -50,11 +51,39 @@ pub fn matmul(f: &mut FuncText, a: &Operand, b: &Operand, out: &[i64]) -> Lowere
             a.name, b.name
         )));
     }
-    if sa.len() == 3 && sb.len() == 3 && sa[0] == sb[0] {
-        return Ok(f.assign(format!(
-            "linalg.batch_matmul ins({}, {} : {ta}, {tb}) outs({init} : {out_ty}) -> {out_ty}",
-            a.name, b.name
-        )));
+    if sa.len() > 2 && sb.len() == 2 && is_float(dtype) {
+        // A stack of rows times one matrix: one 2-D matmul over the collapsed rows.
+        let rows: i64 = sa[..sa.len() - 1].iter().product();
+        let a2 = reshape(f, &a.name, &sa, &[rows, sa[sa.len() - 1]], dtype)?;
+        let flat_out = [rows, sb[1]];
+        let flat_ty = tensor_type(&flat_out, dtype)?;
+        let zero = f.filled(&flat_out, dtype, 0.0)?;
+        let product = f.assign(format!(
+            "linalg.matmul ins({a2}, {} : {}, {tb}) outs({zero} : {flat_ty}) -> {flat_ty}",
+            b.name,
+            tensor_type(&[rows, sa[sa.len() - 1]], dtype)?
+        ));
+        return reshape(f, &product, &flat_out, out, dtype);
+    }
+    if sa.len() >= 3 && sa.len() == sb.len() && sa[..sa.len() - 2] == sb[..sb.len() - 2] && is_float(dtype) {
+        // Equal batch dims: one batch_matmul over the collapsed batch.
+        let r = sa.len();
+        let batch: i64 = sa[..r - 2].iter().product();
+        let (a3s, b3s, o3s) = (
+            [batch, sa[r - 2], sa[r - 1]],
+            [batch, sb[r - 2], sb[r - 1]],
+            [batch, out[r - 2], out[r - 1]],
+        );
+        let a3 = reshape(f, &a.name, &sa, &a3s, dtype)?;
+        let b3 = reshape(f, &b.name, &sb, &b3s, dtype)?;
+        let o3_ty = tensor_type(&o3s, dtype)?;
+        let zero = f.filled(&o3s, dtype, 0.0)?;
+        let product = f.assign(format!(
+            "linalg.batch_matmul ins({a3}, {b3} : {}, {}) outs({zero} : {o3_ty}) -> {o3_ty}",
+            tensor_type(&a3s, dtype)?,
+            tensor_type(&b3s, dtype)?
+        ));
+        return reshape(f, &product, &o3s, out, dtype);
     }
     // Loops: the output dims (batch..., m if a is a matrix, n if b is one), then k.
     let rank = out.len() + 1;
@@ -121,27 +150,20 @@ fn gemm(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let (alpha, beta) = (view.float("alpha")?, view.float("beta")?);
     let init = f.filled(&out, dtype, 0.0)?;
     let map = |exprs: [&str; 2]| affine_map(3, &exprs.map(String::from));
-    let inputs = [
-        GenericInput {
-            name: a.name.clone(),
-            ty: tensor_type(&static_shape(&a.info)?, dtype)?,
-            map: if trans_a { map(["d2", "d0"]) } else { map(["d0", "d2"]) },
-            element: ty.to_string(),
-        },
-        GenericInput {
-            name: b.name.clone(),
-            ty: tensor_type(&static_shape(&b.info)?, dtype)?,
-            map: if trans_b { map(["d1", "d2"]) } else { map(["d2", "d1"]) },
-            element: ty.to_string(),
-        },
+    // A named matmul whose maps express the transposes, so no operand is copied.
+    let maps = [
+        if trans_a { map(["d2", "d0"]) } else { map(["d0", "d2"]) },
+        if trans_b { map(["d1", "d2"]) } else { map(["d2", "d1"]) },
+        map(["d0", "d1"]),
     ];
-    let product = generic(
-        f,
-        &inputs,
-        (&init, &out_ty, &map(["d0", "d1"]), ty),
-        &[false, false, true],
-        |body, args| multiply_add(body, args, dtype),
-    )?;
+    let product = f.assign(format!(
+        "linalg.matmul indexing_maps = [{}] ins({}, {} : {}, {}) outs({init} : {out_ty}) -> {out_ty}",
+        maps.join(", "),
+        a.name,
+        b.name,
+        tensor_type(&static_shape(&a.info)?, dtype)?,
+        tensor_type(&static_shape(&b.info)?, dtype)?
+    ));
     let c = if view.has_input(2) { Some(view.input(2)?) } else { None };
     if alpha == 1.0 && c.is_none() {
         return Ok(product);
@@ -266,6 +288,9 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let init = conv_init(f, bias, &out, dtype)?;
     let out_ty = tensor_type(&out, dtype)?;
     let (tp, tw) = (tensor_type(&ps, dtype)?, tensor_type(&ws, dtype)?);
+    if group == 1 && spatial == 2 && xs[0] == 1 {
+        return conv_as_matmul(f, &padded, &ps, w, &ws, bias, &out, &strides, &dilations, dtype);
+    }
     if group == 1 && spatial == 2 {
         return Ok(f.assign(format!(
             "linalg.conv_2d_nchw_fchw {{dilations = dense<[{}, {}]> : tensor<2xi64>, strides = dense<[{}, {}]> : tensor<2xi64>}} ins({padded}, {} : {tp}, {tw}) outs({init} : {out_ty}) -> {out_ty}",
@@ -357,4 +382,83 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         "tensor.collapse_shape {result} {} : {toe} into {out_ty}",
         channel_split(oe.len(), 1)
     )))
+}
+
+/// A batch-1, group-1 2-D conv as one matmul: W[F, C·KH·KW] × col[C·KH·KW, OH·OW], where
+/// `col` gathers each output position's window (im2col; a 1×1 stride-1 conv reads the
+/// input as it is). The accumulator starts at the bias.
+#[allow(clippy::too_many_arguments)]
+fn conv_as_matmul(
+    f: &mut FuncText,
+    padded: &str,
+    ps: &[i64],
+    w: &Operand,
+    ws: &[i64],
+    bias: Option<&Operand>,
+    out: &[i64],
+    strides: &[i64],
+    dilations: &[i64],
+    dtype: DType,
+) -> Lowered<String> {
+    let ty = element(dtype)?;
+    let (c, kh, kw) = (ws[1], ws[2], ws[3]);
+    let (features, oh, ow) = (out[1], out[2], out[3]);
+    let (rows, cols) = (c * kh * kw, oh * ow);
+    let col_shape = [rows, cols];
+    let direct = kh == 1 && kw == 1 && strides == [1, 1] && ps[2] == oh && ps[3] == ow;
+    let col = if direct {
+        reshape(f, padded, ps, &col_shape, dtype)?
+    } else {
+        let window_shape = [c, kh, kw, oh, ow];
+        let window_ty = tensor_type(&window_shape, dtype)?;
+        let empty = f.empty(&window_ty);
+        let exprs = [
+            "0".to_string(),
+            "d0".to_string(),
+            format!("d3 * {} + d1 * {}", strides[0], dilations[0]),
+            format!("d4 * {} + d2 * {}", strides[1], dilations[1]),
+        ];
+        let input = GenericInput {
+            name: padded.to_string(),
+            ty: tensor_type(ps, dtype)?,
+            map: affine_map(5, &exprs),
+            element: ty.to_string(),
+        };
+        let windows = generic(
+            f,
+            &[input],
+            (&empty, &window_ty, &identity_map(5), ty),
+            &[false; 5],
+            |_, a| Ok(a[0].clone()),
+        )?;
+        reshape(f, &windows, &window_shape, &col_shape, dtype)?
+    };
+    let weights = reshape(f, &w.name, ws, &[features, rows], dtype)?;
+    let result_shape = [features, cols];
+    let result_ty = tensor_type(&result_shape, dtype)?;
+    let init = match bias {
+        Some(bias) => {
+            let empty = f.empty(&result_ty);
+            let input = GenericInput {
+                name: bias.name.clone(),
+                ty: tensor_type(&static_shape(&bias.info)?, dtype)?,
+                map: affine_map(2, &["d0".to_string()]),
+                element: ty.to_string(),
+            };
+            generic(
+                f,
+                &[input],
+                (&empty, &result_ty, &identity_map(2), ty),
+                &[false, false],
+                |_, a| Ok(a[0].clone()),
+            )?
+        }
+        None => f.filled(&result_shape, dtype, 0.0)?,
+    };
+    let product = f.assign(format!(
+        "linalg.matmul ins({weights}, {col} : {}, {}) outs({init} : {result_ty}) -> {result_ty}",
+        tensor_type(&[features, rows], dtype)?,
+        tensor_type(&col_shape, dtype)?
+    ));
+    reshape(f, &product, &result_shape, out, dtype)
 }

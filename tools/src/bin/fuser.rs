@@ -25,6 +25,9 @@ enum Command {
     Check(CheckArgs),
     /// Run a model (.onnx, or .mlir with its .safetensors) and write its outputs as .npy.
     Run(RunArgs),
+    /// Compile a model for a CPU: a shared library with its C header (default), an object
+    /// file, optimized LLVM IR, or MLIR after any phase.
+    Compile(CompileArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
     /// reference evaluator.
     Conformance(ConformanceArgs),
@@ -73,6 +76,29 @@ struct RunArgs {
     #[arg(long, value_name = "DIR")]
     output_dir: PathBuf,
     /// Fix a dynamic input shape of an .onnx/.json model, e.g. `--shape input=1x3x224x224`.
+    #[arg(long = "shape", value_name = "NAME=DIMS")]
+    shapes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = format!("Phases (--compile-to), in order:\n{}", fuser_passes::phases::phases_table()))]
+struct CompileArgs {
+    /// The model: .onnx, .json, or .mlir/.mlirbc.
+    model: PathBuf,
+    /// `cpu` (this machine's CPU, all its features) or `cpu:<mcpu>[+feature-feature...]`
+    /// to cross-compile, e.g. `cpu:x86-64-v3`.
+    #[arg(long, default_value = "cpu")]
+    target: String,
+    /// What to write.
+    #[arg(long, default_value = "shared-lib", value_parser = ["shared-lib", "obj", "llvm-ir", "mlir"])]
+    emit: String,
+    /// Stop after this phase (with --emit mlir); the phases are listed below.
+    #[arg(long, value_name = "PHASE")]
+    compile_to: Option<String>,
+    /// The output file (a shared library also gets OUT.h beside it).
+    #[arg(short = 'o', value_name = "OUT")]
+    output: PathBuf,
+    /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
 }
@@ -339,10 +365,46 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
     }
 }
 
+fn compile(args: CompileArgs) -> ExitCode {
+    use fuser_passes::phases::Phase;
+    use fuser_tools::driver::compile::{CompileRequest, Emit, compile};
+    let options = match import_options(&args.shapes) {
+        Ok(o) => o,
+        Err(message) => return fail("fuser compile", &message),
+    };
+    let compile_to = match args.compile_to.as_deref().map(|p| Phase::from_name(p).ok_or(p)) {
+        None => None,
+        Some(Ok(phase)) => Some(phase),
+        Some(Err(name)) => {
+            let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
+            return fail(
+                "fuser compile",
+                &format!("unknown phase '{name}'; phases: {}", names.join(", ")),
+            );
+        }
+    };
+    let request = CompileRequest {
+        model: &args.model,
+        options,
+        target: &args.target,
+        emit: Emit::parse(&args.emit).expect("clap checked the value"),
+        compile_to,
+        output: &args.output,
+    };
+    match compile(&request) {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail("fuser compile", &message),
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Import(args) => import(args),
         Command::Run(args) => run(args),
+        Command::Compile(args) => compile(args),
         Command::Check(args) => check(args),
         Command::Conformance(args) => conformance(args),
     }

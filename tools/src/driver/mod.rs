@@ -1,6 +1,7 @@
 //! The `fuser` driver's subcommands.
 
 pub mod check;
+pub mod compile;
 pub mod conformance;
 pub mod load;
 pub mod run;

@@ -1,0 +1,141 @@
+//! Machine code for a CPU through inkwell's TargetMachine: an llvm-dialect module is
+//! translated to LLVM IR, optimized with LLVM's O3 pipeline for the target, and written
+//! as an object file (or optimized LLVM IR). `cpu` is the host CPU with all its features;
+//! `cpu:<mcpu>[+feature,-feature...]` cross-compiles for another x86-64 CPU.
+//!
+//! # Safety
+//! The LLVM module produced by MLIR's translation is handed to inkwell, which owns and
+//! disposes it with its context.
+
+use inkwell::{
+    OptimizationLevel,
+    context::Context,
+    module::Module as LlvmModule,
+    passes::PassBuilderOptions,
+    targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple},
+};
+use melior::ir::Module;
+
+/// A CPU to compile for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuSpec {
+    /// LLVM's CPU name (`sapphirerapids`, `x86-64-v3`).
+    pub cpu: String,
+    /// LLVM's feature string (`+avx512f,-amx-tile`).
+    pub features: String,
+}
+
+impl CpuSpec {
+    /// The CPU this process runs on, with every feature it has.
+    pub fn host() -> Self {
+        CpuSpec {
+            cpu: TargetMachine::get_host_cpu_name().to_string(),
+            features: TargetMachine::get_host_cpu_features().to_string(),
+        }
+    }
+
+    /// Parses a `--target` value: `cpu` or `cpu:<mcpu>[+feature...]`, where each feature
+    /// is `+name` or `-name`.
+    pub fn parse(target: &str) -> Result<Self, String> {
+        if target == "cpu" {
+            return Ok(Self::host());
+        }
+        let rest = target
+            .strip_prefix("cpu:")
+            .ok_or_else(|| format!("unknown target '{target}' (cpu, or cpu:<mcpu>[+features])"))?;
+        let split = rest.find(['+', '-']).filter(|&i| i > 0).unwrap_or(rest.len());
+        let (cpu, features) = rest.split_at(split);
+        if cpu.is_empty() {
+            return Err(format!("target '{target}' names no CPU"));
+        }
+        let mut list = Vec::new();
+        let mut current = String::new();
+        for c in features.chars() {
+            if (c == '+' || c == '-') && !current.is_empty() {
+                list.push(std::mem::take(&mut current));
+            }
+            current.push(c);
+        }
+        if !current.is_empty() {
+            list.push(current);
+        }
+        Ok(CpuSpec {
+            cpu: cpu.to_string(),
+            features: list.join(","),
+        })
+    }
+}
+
+/// What to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Artifact {
+    Object,
+    /// LLVM IR after LLVM's O3 pipeline for the target.
+    OptimizedIr,
+}
+
+fn target_machine(spec: &CpuSpec) -> Result<TargetMachine, String> {
+    Target::initialize_x86(&InitializationConfig::default());
+    let triple = TargetTriple::create("x86_64-unknown-linux-gnu");
+    let target = Target::from_triple(&triple).map_err(|e| e.to_string())?;
+    target
+        .create_target_machine(
+            &triple,
+            &spec.cpu,
+            &spec.features,
+            OptimizationLevel::Aggressive,
+            RelocMode::PIC,
+            CodeModel::Default,
+        )
+        .ok_or_else(|| {
+            format!(
+                "LLVM has no target machine for CPU '{}' with '{}'",
+                spec.cpu, spec.features
+            )
+        })
+}
+
+/// Compiles `module` (fully in the llvm dialect) for `spec` at O3.
+pub fn emit(module: &Module, spec: &CpuSpec, artifact: Artifact) -> Result<Vec<u8>, String> {
+    let machine = target_machine(spec)?;
+    let context = Context::create();
+    // SAFETY: the translation creates a module in `context`, which outlives it; a null
+    // result means the module is not translatable (diagnostics were emitted).
+    let llvm = unsafe {
+        let raw = mlir_sys::mlirTranslateModuleToLLVMIR(module.as_operation().to_raw(), context.raw().cast());
+        if raw.is_null() {
+            return Err("the module could not be translated to LLVM IR (is it fully in the llvm dialect?)".into());
+        }
+        LlvmModule::new(raw.cast())
+    };
+    llvm.set_triple(&machine.get_triple());
+    llvm.set_data_layout(&machine.get_target_data().get_data_layout());
+    llvm.verify().map_err(|e| format!("invalid LLVM IR: {e}"))?;
+    llvm.run_passes("default<O3>", &machine, PassBuilderOptions::create())
+        .map_err(|e| e.to_string())?;
+    match artifact {
+        Artifact::OptimizedIr => Ok(llvm.print_to_string().to_bytes().to_vec()),
+        Artifact::Object => machine
+            .write_to_memory_buffer(&llvm, FileType::Object)
+            .map(|buffer| buffer.as_slice().to_vec())
+            .map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_cpu_and_features() {
+        let spec = CpuSpec::parse("cpu:x86-64-v3").unwrap();
+        assert_eq!((spec.cpu.as_str(), spec.features.as_str()), ("x86-64-v3", ""));
+        let spec = CpuSpec::parse("cpu:skylake-avx512+avx512f-amx-tile").unwrap();
+        assert_eq!(
+            (spec.cpu.as_str(), spec.features.as_str()),
+            ("skylake-avx512", "+avx512f,-amx-tile")
+        );
+        assert!(CpuSpec::parse("gpu").is_err());
+        assert!(CpuSpec::parse("cpu:").is_err());
+    }
+}

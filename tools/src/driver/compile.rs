@@ -1,0 +1,222 @@
+//! `fuser compile`: a model to a shared library (default), an object file, optimized
+//! LLVM IR, or MLIR at any phase, for the host CPU or another x86-64 CPU.
+
+use super::load::load;
+use crate::output::write_output;
+use fuser_dialects::{create_context, semantics::TypeInfo};
+use fuser_frontends::ImportOptions;
+use fuser_lowering::object::{Artifact, CpuSpec, emit};
+use fuser_passes::{
+    cpu_target::{CpuRequest, lower_for_cpu},
+    phases::Phase,
+};
+use std::path::{Path, PathBuf};
+
+/// What `fuser compile` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    SharedLib,
+    Obj,
+    LlvmIr,
+    Mlir,
+}
+
+impl Emit {
+    pub fn parse(name: &str) -> Option<Emit> {
+        Some(match name {
+            "shared-lib" => Emit::SharedLib,
+            "obj" => Emit::Obj,
+            "llvm-ir" => Emit::LlvmIr,
+            "mlir" => Emit::Mlir,
+            _ => return None,
+        })
+    }
+}
+
+/// What `fuser compile` was asked to do.
+pub struct CompileRequest<'p> {
+    pub model: &'p Path,
+    pub options: ImportOptions,
+    pub target: &'p str,
+    pub emit: Emit,
+    pub compile_to: Option<Phase>,
+    pub output: &'p Path,
+}
+
+/// The C symbol of a model's entry function (`fuser_<function>`: the graph's own name,
+/// often `main`, would collide in C).
+pub fn entry_symbol(function: &str) -> String {
+    let clean: String = function
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("fuser_{clean}")
+}
+
+/// Compiles the model; returns a summary line.
+pub fn compile(request: &CompileRequest) -> Result<String, String> {
+    let spec = CpuSpec::parse(request.target)?;
+    let up_to = request.compile_to.unwrap_or(Phase::Llvm);
+    if up_to != Phase::Llvm && request.emit != Emit::Mlir {
+        return Err(format!(
+            "--compile-to={} stops before machine code; add --emit mlir",
+            up_to.name()
+        ));
+    }
+    let context = create_context().map_err(|e| e.to_string())?;
+    context.enable_multi_threading(false);
+    let mut loaded = load(&context, request.model, &request.options)?;
+    let symbol = entry_symbol(&loaded.function);
+    let cpu_request = CpuRequest {
+        function: &loaded.function,
+        weights: &loaded.weights,
+        input_shapes: None,
+        up_to,
+        entry_symbol: symbol.clone(),
+    };
+    let (inputs, outputs) = lower_for_cpu(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
+    let path = request.output.display().to_string();
+    match request.emit {
+        Emit::Mlir => write_output(&path, loaded.module.as_operation().to_string().as_bytes())?,
+        Emit::LlvmIr => write_output(&path, &emit(&loaded.module, &spec, Artifact::OptimizedIr)?)?,
+        Emit::Obj => write_output(&path, &emit(&loaded.module, &spec, Artifact::Object)?)?,
+        Emit::SharedLib => {
+            let object = emit(&loaded.module, &spec, Artifact::Object)?;
+            link_shared_library(&object, request.output)?;
+            let header = header_path(request.output);
+            let names: Vec<&str> = loaded.inputs.iter().map(|(n, _)| n.as_str()).collect();
+            let output_names: Vec<&str> = loaded.outputs.iter().map(String::as_str).collect();
+            let text = c_header(&symbol, request.model, &names, &inputs, &output_names, &outputs);
+            write_output(&header.display().to_string(), text.as_bytes())?;
+            return Ok(format!(
+                "fuser compile: wrote {path} and {} (entry {symbol}, for {} {})",
+                header.display(),
+                spec.cpu,
+                if spec.features.is_empty() {
+                    ""
+                } else {
+                    "with its features"
+                }
+            ));
+        }
+    }
+    Ok(format!("fuser compile: wrote {path}"))
+}
+
+/// `model.so` → `model.h`.
+pub fn header_path(library: &Path) -> PathBuf {
+    library.with_extension("h")
+}
+
+fn c_type(info: &TypeInfo) -> &'static str {
+    use fuser_dialects::semantics::DType::*;
+    match info.dtype {
+        F32 => "float",
+        F64 => "double",
+        F16 | BF16 => "uint16_t",
+        I8 => "int8_t",
+        U8 | Bool => "uint8_t",
+        I32 => "int32_t",
+        I64 => "int64_t",
+    }
+}
+
+/// The C header of a compiled model: its entry point, with each input's and output's
+/// name, shape and element type.
+pub fn c_header(
+    symbol: &str,
+    model: &Path,
+    input_names: &[&str],
+    inputs: &[TypeInfo],
+    output_names: &[&str],
+    outputs: &[TypeInfo],
+) -> String {
+    let guard = format!("{}_H", symbol.to_uppercase());
+    let mut params = Vec::new();
+    let mut doc = Vec::new();
+    let describe = |info: &TypeInfo| {
+        let dims: Vec<String> = info
+            .shape
+            .iter()
+            .map(|d| d.map_or("?".into(), |d| d.to_string()))
+            .collect();
+        format!("{} [{}]", info.dtype.mlir(), dims.join("x"))
+    };
+    for (i, (name, info)) in input_names.iter().zip(inputs).enumerate() {
+        params.push(format!("const {} *input{i}", c_type(info)));
+        doc.push(format!(" *   input{i}  '{name}': {}", describe(info)));
+    }
+    for (i, (name, info)) in output_names.iter().zip(outputs).enumerate() {
+        params.push(format!("{} *output{i}", c_type(info)));
+        doc.push(format!(" *   output{i} '{name}': {}", describe(info)));
+    }
+    let counts = |infos: &[TypeInfo]| -> String {
+        infos
+            .iter()
+            .map(|i| i.static_shape().map_or(0, |s| s.iter().product::<usize>()).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "/* Generated by `fuser compile` from {model}; do not edit. */\n\
+         #ifndef {guard}\n#define {guard}\n\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n\
+         /* Runs the model. Buffers are dense, row-major, and owned by the caller; inputs\n\
+          * are only read. f16/bf16 elements are passed as their 16-bit patterns.\n{}\n */\n\
+         void {symbol}({});\n\n\
+         /* Element counts of each input and output, in order. */\n\
+         #define {guard_prefix}_INPUT_ELEMENTS {{{}}}\n#define {guard_prefix}_OUTPUT_ELEMENTS {{{}}}\n\n\
+         #ifdef __cplusplus\n}}\n#endif\n\n#endif\n",
+        doc.join("\n"),
+        params.join(", "),
+        counts(inputs),
+        counts(outputs),
+        model = model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        guard_prefix = symbol.to_uppercase(),
+    )
+}
+
+/// The static runtime library linked into every shared library (`libfuser_runtime.a`),
+/// looked for beside the running `fuser` binary.
+fn runtime_library() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = exe.parent().ok_or("the fuser binary has no folder")?;
+    for candidate in [dir.join("libfuser_runtime.a"), dir.join("../libfuser_runtime.a")] {
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "libfuser_runtime.a is not beside {} (build it with `cargo build --release -p fuser-runtime`)",
+        exe.display()
+    ))
+}
+
+/// Links `object` and the runtime into a shared library at `output` (atomically).
+fn link_shared_library(object: &[u8], output: &Path) -> Result<(), String> {
+    let runtime = runtime_library()?;
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let object_path = work.path().join("model.o");
+    std::fs::write(&object_path, object).map_err(|e| e.to_string())?;
+    let library = work.path().join("model.so");
+    let linker = ["clang-22", "clang", "cc"]
+        .into_iter()
+        .find(|l| std::process::Command::new(l).arg("--version").output().is_ok())
+        .ok_or("no C compiler driver (clang-22, clang or cc) to link the shared library")?;
+    let status = std::process::Command::new(linker)
+        .arg("-shared")
+        .arg("-o")
+        .arg(&library)
+        .arg(&object_path)
+        .arg(&runtime)
+        .args(["-Wl,--gc-sections", "-lm", "-lpthread", "-ldl"])
+        .output()
+        .map_err(|e| format!("cannot run {linker}: {e}"))?;
+    if !status.status.success() {
+        return Err(format!("linking failed: {}", String::from_utf8_lossy(&status.stderr)));
+    }
+    let bytes = std::fs::read(&library).map_err(|e| e.to_string())?;
+    write_output(&output.display().to_string(), &bytes)
+}
