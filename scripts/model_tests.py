@@ -108,9 +108,8 @@ def inception_module():
     return b.model("inception_module", [1, 64, 17, 17], y, [1, 160, 17, 17])
 
 
-def transformer_encoder_layer():
+def transformer_encoder_layer(seq=16, d=64, heads=4, ff=256, name="transformer_encoder_layer"):
     b = Builder()
-    seq, d, heads, ff = 16, 64, 4, 256
     hd = d // heads
     x = "input"
 
@@ -129,7 +128,35 @@ def transformer_encoder_layer():
     h = b.op("LayerNormalization", [b.op("Add", [x, linear(a, d, d)]), b.positive([d]), b.weight([d], 0.1)], axis=-1, epsilon=1e-5)
     f = linear(b.op("Gelu", [linear(h, d, ff)]), ff, d)
     y = b.op("LayerNormalization", [b.op("Add", [h, f]), b.positive([d]), b.weight([d], 0.1)], axis=-1, epsilon=1e-5)
-    return b.model("transformer_encoder_layer", [1, seq, d], y, [1, seq, d], opset=20)
+    return b.model(name, [1, seq, d], y, [1, seq, d], opset=20)
+
+
+def bert_base_layer():
+    """One BERT-base encoder layer (sequence 128, width 768, 12 heads, feed-forward 3072)."""
+    return transformer_encoder_layer(128, 768, 12, 3072, "bert_base_layer")
+
+
+def mobilenetv2():
+    """The full MobileNetV2 (width 1.0, 224x224): 17 inverted residual blocks."""
+    b = Builder()
+    y = b.conv_bn("input", 3, 32, 3, 2, relu6=True)
+    cin = 32
+    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            x = y
+            hidden = cin * t
+            if t != 1:
+                y = b.conv_bn(y, cin, hidden, 1, relu6=True)
+            y = b.conv_bn(y, hidden, hidden, 3, stride, group=hidden, relu6=True)
+            y = b.conv_bn(y, hidden, c, 1, relu=False)
+            if stride == 1 and cin == c:
+                y = b.op("Add", [y, x])
+            cin = c
+    y = b.conv_bn(y, cin, 1280, 1, relu6=True)
+    y = b.op("Flatten", [b.op("GlobalAveragePool", [y])], axis=1)
+    y = b.op("Gemm", [y, b.weight([1000, 1280], 0.02), b.weight([1000], 0.02)], transB=1)
+    return b.model("mobilenetv2", [1, 3, 224, 224], y, [1, 1000])
 
 
 def resnet50():
@@ -152,6 +179,7 @@ MODELS = {
     "inception_module": inception_module,
     "transformer_encoder_layer": transformer_encoder_layer,
     "resnet50": resnet50,
+    "mobilenetv2": mobilenetv2,
 }
 
 

@@ -10,6 +10,7 @@ mod llvm_ir;
 mod matmul_calls;
 mod memref_copy;
 pub mod object;
+mod profile;
 mod weights;
 
 pub use flatten_globals::flatten_constant_globals;
@@ -18,4 +19,5 @@ pub use jit::{JitError, JitModel};
 pub use llvm_ir::{TranslateError, translate_to_llvm_ir};
 pub use matmul_calls::matmuls_to_microkernels;
 pub use memref_copy::memref_copy_to_linalg;
+pub use profile::instrument_kernel_calls;
 pub use weights::materialize_weights;

@@ -7,7 +7,7 @@ use fuser_dialects::{
     ffi::{make, parse_type, set_attribute, tensor_info},
     semantics::{DType, TypeInfo},
 };
-use fuser_lowering::{JitModel, materialize_weights};
+use fuser_lowering::{JitModel, instrument_kernel_calls, materialize_weights};
 use melior::{
     Context,
     ir::{
@@ -116,15 +116,21 @@ pub struct CpuRequest<'w> {
     /// The entry's symbol in the llvm dialect: `_mlir_ciface_<function>` for the JIT
     /// (which invokes that name), the function's own name for libraries.
     pub entry_symbol: String,
+    /// Time each kernel call (`fuser bench --profile`).
+    pub profile: bool,
+}
+
+/// What lowering produced besides the module: the entry's types, and the kernel timed
+/// under each profile id.
+pub struct LoweredModel {
+    pub inputs: Vec<TypeInfo>,
+    pub outputs: Vec<TypeInfo>,
+    pub profiled_kernels: Vec<String>,
 }
 
 /// Lowers `module` for the CPU through the phases up to `request.up_to`, in place, and
 /// returns the entry's input and output types. Diagnostics are collected into the error.
-pub fn lower_for_cpu(
-    context: &Context,
-    module: &mut Module,
-    request: &CpuRequest,
-) -> Result<(Vec<TypeInfo>, Vec<TypeInfo>), CpuError> {
+pub fn lower_for_cpu(context: &Context, module: &mut Module, request: &CpuRequest) -> Result<LoweredModel, CpuError> {
     if let Some(shapes) = request.input_shapes {
         specialize_inputs(module, request.function, shapes).map_err(CpuError::failed)?;
     }
@@ -158,9 +164,22 @@ pub fn compile_cpu(
         input_shapes,
         up_to: Phase::Llvm,
         entry_symbol: format!("_mlir_ciface_{function}"),
+        profile: false,
     };
-    let (inputs, outputs) = lower_for_cpu(context, module, &request)?;
-    JitModel::new(module, function, inputs, outputs).map_err(|e| CpuError::failed(e.to_string()))
+    compile_cpu_with(context, module, &request).map(|(model, _)| model)
+}
+
+/// Like [`compile_cpu`], with every option of `request`; also returns the kernel timed
+/// under each profile id when `request.profile` is set.
+pub fn compile_cpu_with(
+    context: &Context,
+    module: &mut Module,
+    request: &CpuRequest,
+) -> Result<(JitModel, Vec<String>), CpuError> {
+    let lowered = lower_for_cpu(context, module, request)?;
+    let model = JitModel::new(module, request.function, lowered.inputs, lowered.outputs)
+        .map_err(|e| CpuError::failed(e.to_string()))?;
+    Ok((model, lowered.profiled_kernels))
 }
 
 fn lower_with(
@@ -168,7 +187,7 @@ fn lower_with(
     module: &mut Module,
     request: &CpuRequest,
     messages: &Rc<RefCell<Vec<String>>>,
-) -> Result<(Vec<TypeInfo>, Vec<TypeInfo>), CpuError> {
+) -> Result<LoweredModel, CpuError> {
     let function = request.function;
     materialize_weights(module.as_operation(), request.weights).map_err(CpuError::failed)?;
     run_phases(context, module, None, Phase::Graph).map_err(|e| phase_error(e, messages))?;
@@ -195,6 +214,11 @@ fn lower_with(
     }
     let before_llvm = request.up_to.min(Phase::Bufferized);
     run_phases(context, module, Some(Phase::Graph), before_llvm).map_err(|e| phase_error(e, messages))?;
+    let profiled_kernels = if request.profile && before_llvm >= Phase::Kernels {
+        instrument_kernel_calls(module.as_operation(), function).map_err(CpuError::failed)?
+    } else {
+        Vec::new()
+    };
     if request.up_to == Phase::Llvm {
         // Kernels were named after the function already; now the entry takes its symbol.
         let entry =
@@ -202,7 +226,11 @@ fn lower_with(
         set_attribute(entry, "sym_name", make::string(entry.context(), &request.entry_symbol));
         run_phases(context, module, Some(Phase::Bufferized), Phase::Llvm).map_err(|e| phase_error(e, messages))?;
     }
-    Ok((inputs, outputs))
+    Ok(LoweredModel {
+        inputs,
+        outputs,
+        profiled_kernels,
+    })
 }
 
 fn phase_error(error: PhaseError, messages: &Rc<RefCell<Vec<String>>>) -> CpuError {

@@ -3,5 +3,16 @@
 //! library it writes. Nothing here depends on MLIR or LLVM.
 
 pub mod microkernels;
+pub mod profile;
 
-pub use microkernels::{SGEMM_F32, fuser_sgemm_f32, runtime_functions, set_threads, threads};
+pub use microkernels::{SGEMM_F32, fuser_sgemm_f32, set_threads, threads};
+pub use profile::{PROFILE_BEGIN, PROFILE_END, take_profile};
+
+/// Every runtime function generated code may call: symbol and address.
+pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 3] {
+    [
+        (SGEMM_F32, fuser_sgemm_f32 as *const std::ffi::c_void),
+        (PROFILE_BEGIN, profile::fuser_profile_begin as *const std::ffi::c_void),
+        (PROFILE_END, profile::fuser_profile_end as *const std::ffi::c_void),
+    ]
+}

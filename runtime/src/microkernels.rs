@@ -16,11 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The symbol of the f32 batched matmul microkernel.
 pub const SGEMM_F32: &str = "fuser_sgemm_f32";
 
-/// Every runtime function generated code may call: symbol and address.
-pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 1] {
-    [(SGEMM_F32, fuser_sgemm_f32 as *const std::ffi::c_void)]
-}
-
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// Sets how many threads microkernels use (0: all cores).

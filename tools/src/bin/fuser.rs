@@ -28,6 +28,9 @@ enum Command {
     /// Compile a model for a CPU: a shared library with its C header (default), an object
     /// file, optimized LLVM IR, or MLIR after any phase.
     Compile(CompileArgs),
+    /// Measure a model's latency on the CPU (JIT) on random inputs; prints one line of
+    /// JSON (median_ms, p90_ms, compile_s, peak_rss_mb) on stdout.
+    Bench(BenchArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
     /// reference evaluator.
     Conformance(ConformanceArgs),
@@ -98,6 +101,39 @@ struct CompileArgs {
     /// The output file (a shared library also gets OUT.h beside it).
     #[arg(short = 'o', value_name = "OUT")]
     output: PathBuf,
+    /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
+    #[arg(long = "shape", value_name = "NAME=DIMS")]
+    shapes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// The model: .onnx, .json, or .mlir/.mlirbc.
+    model: PathBuf,
+    /// Where to run; only `cpu` is measured today.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu"])]
+    target: String,
+    /// Threads for the matmul/conv microkernels (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// The seed of the random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run on these inputs instead of random ones: `--input NAME=FILE.npy` (repeatable).
+    #[arg(long = "input", value_name = "NAME=FILE.npy")]
+    inputs: Vec<String>,
+    /// Print only the JSON line on stdout (without --profile's table on stderr).
+    #[arg(long)]
+    json: bool,
+    /// Time each kernel: a table on stderr (slowest first), and `kernels` in the JSON.
+    #[arg(long)]
+    profile: bool,
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
@@ -400,11 +436,59 @@ fn compile(args: CompileArgs) -> ExitCode {
     }
 }
 
+fn bench(args: BenchArgs) -> ExitCode {
+    use fuser_tools::driver::bench::{BenchRequest, bench};
+    let options = match import_options(&args.shapes) {
+        Ok(o) => o,
+        Err(message) => return fail("fuser bench", &message),
+    };
+    let _ = &args.target;
+    let mut inputs = HashMap::new();
+    for spec in &args.inputs {
+        match spec.rsplit_once('=') {
+            Some((name, path)) => {
+                inputs.insert(name.to_string(), PathBuf::from(path));
+            }
+            None => return fail("fuser bench", &format!("--input '{spec}' is not NAME=FILE.npy")),
+        }
+    }
+    let request = BenchRequest {
+        inputs,
+        profile: args.profile,
+        model: &args.model,
+        options,
+        threads: args.threads,
+        iterations: args.iterations,
+        warmup: args.warmup,
+        seed: args.seed,
+    };
+    match bench(&request) {
+        Ok(result) => {
+            if args.profile && !args.json {
+                let inside: f64 = result.kernels.iter().map(|k| k.ms).sum();
+                eprintln!("{:>9} {:>6}  kernel", "ms/run", "%");
+                for k in &result.kernels {
+                    eprintln!("{:>9.3} {:>6.1}  {}", k.ms, k.percent, k.kernel);
+                }
+                eprintln!(
+                    "{:>9.3} {:>6}  (outside kernels: views, copies, allocation)",
+                    result.median_ms - inside,
+                    ""
+                );
+            }
+            println!("{}", serde_json::to_string(&result).expect("serializable"));
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail("fuser bench", &message),
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Import(args) => import(args),
         Command::Run(args) => run(args),
         Command::Compile(args) => compile(args),
+        Command::Bench(args) => bench(args),
         Command::Check(args) => check(args),
         Command::Conformance(args) => conformance(args),
     }

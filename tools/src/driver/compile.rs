@@ -73,8 +73,10 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
         input_shapes: None,
         up_to,
         entry_symbol: symbol.clone(),
+        profile: false,
     };
-    let (inputs, outputs) = lower_for_cpu(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
+    let lowered = lower_for_cpu(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
+    let (inputs, outputs) = (lowered.inputs, lowered.outputs);
     let path = request.output.display().to_string();
     match request.emit {
         Emit::Mlir => write_output(&path, loaded.module.as_operation().to_string().as_bytes())?,

@@ -1,5 +1,6 @@
 //! The `fuser` driver's subcommands.
 
+pub mod bench;
 pub mod check;
 pub mod compile;
 pub mod conformance;

@@ -1,0 +1,154 @@
+//! `fuser bench`: compile a model for the CPU (JIT), run it on random inputs, and report
+//! latency as one line of JSON on stdout. Progress goes to stderr.
+
+use super::{load::load, run::random_inputs};
+use fuser_dialects::create_context;
+use fuser_frontends::ImportOptions;
+use fuser_passes::{
+    cpu_target::{CpuRequest, compile_cpu_with},
+    phases::Phase,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::{io::IsTerminal, path::Path, time::Instant};
+
+/// What `fuser bench` was asked to do.
+pub struct BenchRequest<'p> {
+    pub model: &'p Path,
+    pub options: ImportOptions,
+    /// Threads for the microkernels (0: all cores).
+    pub threads: usize,
+    pub iterations: usize,
+    pub warmup: usize,
+    pub seed: u64,
+    /// Inputs from .npy files, by name (all of them, or none for random inputs).
+    pub inputs: std::collections::HashMap<String, std::path::PathBuf>,
+    /// Time each kernel.
+    pub profile: bool,
+}
+
+/// One kernel's share of a profiled run.
+#[derive(Debug, serde::Serialize)]
+pub struct KernelTime {
+    pub kernel: String,
+    /// Mean time per model run.
+    pub ms: f64,
+    pub percent: f64,
+}
+
+/// The measurements of one benchmark.
+#[derive(Debug, serde::Serialize)]
+pub struct BenchResult {
+    pub model: String,
+    pub threads: usize,
+    pub iterations: usize,
+    pub warmup: usize,
+    pub median_ms: f64,
+    pub p90_ms: f64,
+    pub min_ms: f64,
+    pub compile_s: f64,
+    pub peak_rss_mb: f64,
+    /// Per kernel, slowest first (with --profile); time outside kernels is the rest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<KernelTime>,
+}
+
+/// The process's peak resident set size in MB (VmHWM), or 0 where /proc is missing.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The value at quantile `q` of sorted `values` (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
+    if request.iterations == 0 {
+        return Err("--iterations must be at least 1".into());
+    }
+    fuser_runtime::set_threads(request.threads);
+    let context = create_context().map_err(|e| e.to_string())?;
+    context.enable_multi_threading(false);
+    let start = Instant::now();
+    let mut loaded = load(&context, request.model, &request.options)?;
+    let inputs = if request.inputs.is_empty() {
+        random_inputs(&loaded.inputs, request.seed)?
+    } else {
+        loaded
+            .inputs
+            .iter()
+            .map(|(name, _)| {
+                let path = request
+                    .inputs
+                    .get(name)
+                    .ok_or_else(|| format!("missing --input {name}=FILE.npy"))?;
+                fuser_frontends::npy::read(path)
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+    let cpu_request = CpuRequest {
+        function: &loaded.function,
+        weights: &loaded.weights,
+        input_shapes: Some(&shapes),
+        up_to: Phase::Llvm,
+        entry_symbol: format!("_mlir_ciface_{}", loaded.function),
+        profile: request.profile,
+    };
+    let (model, kernel_names) = compile_cpu_with(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
+    let compile_s = start.elapsed().as_secs_f64();
+    let total = (request.warmup + request.iterations) as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(ProgressStyle::with_template("{msg} {bar:40} {pos}/{len}").expect("template"));
+    bar.set_message("warmup");
+    for _ in 0..request.warmup {
+        model.run(&inputs).map_err(|e| e.to_string())?;
+        bar.inc(1);
+    }
+    bar.set_message("timing");
+    fuser_runtime::take_profile();
+    let mut times = Vec::with_capacity(request.iterations);
+    for _ in 0..request.iterations {
+        let start = Instant::now();
+        model.run(&inputs).map_err(|e| e.to_string())?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let total_ms: f64 = times.iter().sum();
+    let mut kernels: Vec<KernelTime> = fuser_runtime::take_profile()
+        .into_iter()
+        .zip(&kernel_names)
+        .map(|((seconds, _), name)| KernelTime {
+            kernel: name.clone(),
+            ms: seconds * 1e3 / request.iterations as f64,
+            percent: 100.0 * seconds * 1e3 / total_ms,
+        })
+        .collect();
+    kernels.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    times.sort_by(f64::total_cmp);
+    Ok(BenchResult {
+        model: request.model.display().to_string(),
+        threads: fuser_runtime::threads(),
+        iterations: request.iterations,
+        warmup: request.warmup,
+        median_ms: quantile(&times, 0.5),
+        p90_ms: quantile(&times, 0.9),
+        min_ms: times[0],
+        compile_s,
+        peak_rss_mb: peak_rss_mb(),
+        kernels,
+    })
+}
