@@ -8,3 +8,11 @@ func.func @strided(%a: memref<4xf32>, %b: memref<4xf32, strided<[2]>>) {
   memref.copy %a, %b : memref<4xf32> to memref<4xf32, strided<[2]>>
   return
 }
+
+// A copy between dense buffers stays (it becomes a memcpy).
+// CHECK-LABEL: func.func @dense
+// CHECK: memref.copy
+func.func @dense(%a: memref<4xf32>, %b: memref<4xf32>) {
+  memref.copy %a, %b : memref<4xf32> to memref<4xf32>
+  return
+}

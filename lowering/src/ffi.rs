@@ -59,3 +59,20 @@ pub fn parse_in<'c>(context: melior::ContextRef<'c>, source: &str) -> Option<mel
         melior::ir::Module::from_option_raw(raw)
     }
 }
+
+/// The op before `op` in its block (melior's `previous_in_block` is unimplemented: the C
+/// API has no such call, so walk the block from its start).
+pub fn previous_in_block<'c, 'a>(op: OperationRef<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
+    use melior::ir::{BlockLike, operation::OperationLike};
+    let block = op.block()?;
+    let mut previous = None;
+    let mut current = block.first_operation();
+    while let Some(candidate) = current {
+        if candidate.to_raw().ptr == op.to_raw().ptr {
+            return previous;
+        }
+        previous = Some(candidate);
+        current = candidate.next_in_block();
+    }
+    None
+}

@@ -112,6 +112,14 @@ impl JitModel {
 
     /// Runs the model on `inputs`, which must match the input types exactly.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, JitError> {
+        let mut buffers = self.prepare(inputs)?;
+        self.run_prepared(&mut buffers)?;
+        self.read_outputs(&buffers)
+    }
+
+    /// Copies `inputs` (which must match the input types exactly) into buffers for the
+    /// compiled code, with room for the outputs.
+    pub fn prepare(&self, inputs: &[Tensor]) -> Result<Buffers, JitError> {
         if inputs.len() != self.inputs.len() {
             return Err(JitError::Inputs(format!(
                 "expected {} inputs, got {}",
@@ -136,16 +144,16 @@ impl JitModel {
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buffer.ptr, bytes.len()) };
             buffers.push(buffer);
         }
-        let output_sizes: Vec<usize> = self
-            .outputs
-            .iter()
-            .map(|info| info.static_shape().unwrap_or_default().iter().product::<usize>() * info.dtype.size())
-            .collect();
-        for &size in &output_sizes {
-            buffers.push(Buffer::new(size));
+        for info in &self.outputs {
+            buffers.push(Buffer::new(byte_size(info)));
         }
+        Ok(Buffers(buffers))
+    }
+
+    /// Runs the compiled code on prepared buffers (what `fuser bench` times).
+    pub fn run_prepared(&self, buffers: &mut Buffers) -> Result<(), JitError> {
         // The packed wrapper reads each argument through a pointer to it.
-        let mut pointers: Vec<*mut u8> = buffers.iter().map(|b| b.ptr).collect();
+        let mut pointers: Vec<*mut u8> = buffers.0.iter().map(|b| b.ptr).collect();
         let mut arguments: Vec<*mut std::ffi::c_void> =
             pointers.iter_mut().map(|p| (p as *mut *mut u8).cast()).collect();
         // SAFETY: every argument points at a live pointer to a buffer of the size and
@@ -160,18 +168,31 @@ impl JitModel {
         if result.value == 0 {
             return Err(JitError::Run(self.entry.clone()));
         }
+        Ok(())
+    }
+
+    /// The outputs held in `buffers` after a run.
+    pub fn read_outputs(&self, buffers: &Buffers) -> Result<Vec<Tensor>, JitError> {
         let first_output = self.inputs.len();
         self.outputs
             .iter()
             .enumerate()
             .map(|(i, info)| {
                 let shape = info.static_shape().unwrap_or_default();
-                tensor_from_bytes(info.dtype, &shape, buffers[first_output + i].bytes(output_sizes[i]))
+                tensor_from_bytes(info.dtype, &shape, buffers.0[first_output + i].bytes(byte_size(info)))
                     .ok_or_else(|| JitError::Run(format!("output {i} has the wrong size")))
             })
             .collect()
     }
 }
+
+/// The size in bytes of a dense tensor of type `info`.
+fn byte_size(info: &TypeInfo) -> usize {
+    info.static_shape().unwrap_or_default().iter().product::<usize>() * info.dtype.size()
+}
+
+/// The input and output buffers of one run, in the entry function's argument order.
+pub struct Buffers(Vec<Buffer>);
 
 impl Drop for JitModel {
     fn drop(&mut self) {

@@ -64,11 +64,16 @@ pub fn matmuls_to_microkernels(root: OperationRef) -> bool {
             a_dims[a_dims.len() - 1]
         };
         let batch = if batched { c_dims[0] } else { 1 };
+        // A zero fill of the output right before the product is folded into the call:
+        // the microkernel overwrites instead of accumulating.
+        let zero_fill = zero_fill_before(op);
+        let accumulate = i64::from(zero_fill.is_none());
         let rank = if batched { 3 } else { 2 };
         let mut text = format!(
             "func.func @lowered(%a0: {}, %a1: {}, %a2: {}) {{\n  %batch = arith.constant {batch} : index\n  %m = arith.constant {m} : index\n  %n = arith.constant {n} : index\n  %k = arith.constant {k} : index\n  %zero = arith.constant 0 : index\n",
             types[0], types[1], types[2]
         );
+        text.push_str(&format!("  %accumulate = arith.constant {accumulate} : index\n"));
         let mut args = vec!["%batch".to_string(), "%m".into(), "%n".into(), "%k".into()];
         for (i, ty) in types.iter().enumerate() {
             let sizes: Vec<String> = (0..rank).map(|d| format!("%s{i}_{d}")).collect();
@@ -96,6 +101,7 @@ pub fn matmuls_to_microkernels(root: OperationRef) -> bool {
                 col.clone(),
             ]);
         }
+        args.push("%accumulate".into());
         text.push_str(&format!(
             "  func.call @{SGEMM_F32}({}) : ({}) -> ()\n  func.return\n}}\n{}",
             args.join(", "),
@@ -108,15 +114,36 @@ pub fn matmuls_to_microkernels(root: OperationRef) -> bool {
             };
             parsed.insert(text.clone(), module);
         }
+        if let Some(fill) = zero_fill {
+            fuser_dialects::ffi::erase_operation(fill);
+        }
         splice(op, &parsed[&text]);
         any = true;
     }
     if any { declare_microkernel(root) } else { true }
 }
 
-/// The declaration of the microkernel: 19 index arguments (see `fuser_sgemm_f32`).
+/// The declaration of the microkernel: 20 index arguments (see `fuser_sgemm_f32`).
 fn declaration() -> String {
-    format!("func.func private @{SGEMM_F32}({})\n", vec!["index"; 19].join(", "))
+    format!("func.func private @{SGEMM_F32}({})\n", vec!["index"; 20].join(", "))
+}
+
+/// The `linalg.fill` with 0.0 right before `matmul` in its block, if it fills the
+/// matmul's output buffer.
+fn zero_fill_before<'c, 'a>(matmul: OperationRef<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
+    let fill = ffi::previous_in_block(matmul)?;
+    if op_name(&fill) != "linalg.fill" {
+        return None;
+    }
+    let output = matmul.operand(2).ok()?;
+    let filled = fill.operand(1).ok()?;
+    if filled.to_raw().ptr != output.to_raw().ptr {
+        return None;
+    }
+    let value = fill.operand(0).ok()?;
+    let constant = melior::ir::operation::OperationResult::try_from(value).ok()?.owner();
+    let attribute = constant.attribute("value").ok()?;
+    (op_name(&constant) == "arith.constant" && attribute.to_string().starts_with("0.000000e+00")).then_some(fill)
 }
 
 /// Adds the microkernel's declaration to the module `root`, once.

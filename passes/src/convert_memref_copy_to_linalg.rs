@@ -14,8 +14,9 @@ pub const INFO: PassInfo = PassInfo {
     summary: "Rewrite memref.copy as linalg.copy, so that no copy needs MLIR's C runner library",
     description: r#"MLIR lowers a `memref.copy` between non-contiguous memrefs to a call of
 `memrefCopy` in `libmlir_c_runner_utils`, a library compiled models must not need. This
-pass turns every copy into a `linalg.copy`, which `convert-linalg-to-loops` lowers like
-any other linalg op. Run it after bufferization.
+pass turns every such copy into a `linalg.copy`, which `convert-linalg-to-loops` lowers
+like any other linalg op. Copies between dense (identity-layout) buffers stay: MLIR makes
+them a `memcpy`. Run it after bufferization.
 
 Before:
 ```mlir

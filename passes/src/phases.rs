@@ -46,7 +46,9 @@ impl Phase {
 
     pub fn summary(self) -> &'static str {
         match self {
-            Phase::Graph => "graph dialect after shape inference, constant folding and simplification",
+            Phase::Graph => {
+                "graph dialect after shape inference, constant folding, batch-norm folding and simplification"
+            }
             Phase::Kernels => "graph ops grouped into outlined ftensor.kernel functions called from the model function",
             Phase::Linalg => "upstream linalg/tensor/arith/math on tensors",
             Phase::Bufferized => "memrefs after one-shot bufferization, with results as out-parameters",
@@ -58,13 +60,13 @@ impl Phase {
     /// to this one.
     pub fn pipeline(self) -> &'static str {
         match self {
-            Phase::Graph => "graph-infer-shapes,graph-fold-constants,graph-simplify",
+            Phase::Graph => "graph-infer-shapes,graph-fold-constants,graph-fold-batch-norm,graph-simplify",
             Phase::Kernels => "graph-form-kernels",
             Phase::Linalg => "convert-graph-to-linalg,canonicalize,cse",
             Phase::Bufferized => {
                 "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
                  buffer-results-to-out-params{hoist-static-allocs modify-public-functions},\
-                 buffer-deallocation-pipeline,canonicalize,cse"
+                 buffer-deallocation-pipeline,memref-forward-copies,canonicalize,cse"
             }
             Phase::Llvm => {
                 "convert-memref-copy-to-linalg,convert-linalg-to-microkernels,convert-linalg-to-loops,lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,\

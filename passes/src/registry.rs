@@ -55,11 +55,13 @@ pub static PASSES: &[PassInfo] = &[
     crate::convert_graph_to_linalg::INFO,
     crate::convert_linalg_to_microkernels::INFO,
     crate::convert_memref_copy_to_linalg::INFO,
+    crate::graph_fold_batch_norm::INFO,
     crate::graph_fold_constants::INFO,
     crate::graph_form_kernels::INFO,
     crate::graph_infer_shapes::INFO,
     crate::graph_simplify::INFO,
     crate::llvm_flatten_constant_globals::INFO,
+    crate::memref_forward_copies::INFO,
 ];
 
 /// Looks a pass up by flag.

@@ -31,9 +31,9 @@ pub fn threads() -> usize {
     }
 }
 
-/// `C[b] += A[b] · B[b]` for `b < batch`, with `A[b]` m×k, `B[b]` k×n and `C[b]` m×n.
-/// Each operand is (aligned pointer, offset, batch stride, row stride, column stride),
-/// in elements.
+/// `C[b] += A[b] · B[b]` for `b < batch` (or `C[b] = A[b] · B[b]` when `accumulate` is
+/// 0), with `A[b]` m×k, `B[b]` k×n and `C[b]` m×n. Each operand is (aligned pointer,
+/// offset, batch stride, row stride, column stride), in elements.
 ///
 /// # Safety
 /// The pointers and strides must describe memory valid for every element addressed.
@@ -59,6 +59,7 @@ pub unsafe extern "C" fn fuser_sgemm_f32(
     c_batch: i64,
     c_row: i64,
     c_col: i64,
+    accumulate: i64,
 ) {
     let parallelism = match threads() {
         1 => Parallelism::None,
@@ -77,7 +78,7 @@ pub unsafe extern "C" fn fuser_sgemm_f32(
                 c,
                 c_col as isize,
                 c_row as isize,
-                true,
+                accumulate != 0,
                 a,
                 a_col as isize,
                 a_row as isize,

@@ -1,0 +1,150 @@
+//! `graph-fold-batch-norm`: an inference BatchNormalization that follows a Conv is folded
+//! into the Conv's weights and bias, when all of them are constants. A whole pass over
+//! the activations, with a square root and a division per element, disappears.
+
+use crate::registry::{PassId, PassInfo, PassOptions, external_pass};
+use fuser_dialects::{
+    accessors::op_name,
+    constants::tensor_bytes,
+    ffi::{
+        dense_from_bytes, dense_to_tensor, erase_operation, has_single_use, make, nested_operations, parse_type,
+        replace_all_uses,
+    },
+    semantics::{DType, Tensor},
+};
+use melior::{
+    ir::{
+        BlockLike, OperationRef, Value, ValueLike,
+        attribute::FloatAttribute,
+        operation::{OperationBuilder, OperationLike, OperationResult},
+    },
+    pass::{ExternalPass, Pass},
+};
+use ndarray::{ArrayD, Axis, IxDyn};
+
+static GRAPH_FOLD_BATCH_NORM_PASS_ID: PassId = PassId;
+
+pub const INFO: PassInfo = PassInfo {
+    flag: "graph-fold-batch-norm",
+    type_name: "GraphFoldBatchNormPass",
+    summary: "Fold an inference BatchNormalization into the Conv before it (constant weights)",
+    description: r#"With `inv = scale / sqrt(var + epsilon)` per output channel, a Conv followed by
+a BatchNormalization equals one Conv with weights `W * inv` (per output channel) and bias
+`(b - mean) * inv + B`. The fold applies when the Conv's only user is the normalization,
+and the Conv's weights and bias and the normalization's four parameters are constants
+(`graph.constant`, or `arith.constant` once a driver has made weights constants), in f32.
+
+Before:
+```mlir
+%y = "graph.conv"(%x, %w) {...} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<1x4x6x6xf32>
+%z = "graph.batch_normalization"(%y, %scale, %b, %mean, %var) {epsilon = 1.0e-05 : f32, momentum = 0.9 : f32} : (...) -> tensor<1x4x6x6xf32>
+```
+After:
+```mlir
+%w2 = "graph.constant"() {value = dense<...> : tensor<4x3x3x3xf32>} : () -> tensor<4x3x3x3xf32>
+%b2 = "graph.constant"() {value = dense<...> : tensor<4xf32>} : () -> tensor<4xf32>
+%z = "graph.conv"(%x, %w2, %b2) {...} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x6x6xf32>
+```"#,
+    options: &[],
+    create,
+};
+
+fn create(_options: &PassOptions) -> Result<Pass, String> {
+    Ok(external_pass(
+        &GRAPH_FOLD_BATCH_NORM_PASS_ID,
+        &INFO,
+        |op: OperationRef, _pass: ExternalPass| {
+            for bn in nested_operations(op) {
+                if op_name(&bn) == "graph.batch_normalization" {
+                    fold(bn);
+                }
+            }
+        },
+    ))
+}
+
+/// The value of a constant (graph or arith) operand.
+fn constant(value: Value) -> Option<Tensor> {
+    let owner = OperationResult::try_from(value).ok()?.owner();
+    matches!(op_name(&owner).as_str(), "graph.constant" | "arith.constant")
+        .then(|| owner.attribute("value").ok().and_then(dense_to_tensor))
+        .flatten()
+}
+
+/// A new `graph.constant` of `tensor` (f32) before `before`.
+fn new_constant<'c, 'a>(before: OperationRef<'c, 'a>, tensor: &Tensor) -> Option<Value<'c, 'a>> {
+    let context = before.context();
+    let dims: Vec<String> = tensor
+        .shape()
+        .iter()
+        .map(|d| d.to_string())
+        .chain(["f32".to_string()])
+        .collect();
+    let ty = parse_type(context, &format!("tensor<{}>", dims.join("x")))?;
+    let value = dense_from_bytes(ty, &tensor_bytes(tensor))?;
+    let op = OperationBuilder::new("graph.constant", before.location())
+        .add_attributes(&[(make::identifier(context, "value"), value)])
+        .add_results(&[ty])
+        .build()
+        .ok()?;
+    let op = before.block()?.insert_operation_before(before, op);
+    op.result(0).ok().map(Into::into)
+}
+
+/// Folds `bn` into the conv that produces its input, if every condition holds.
+fn fold(bn: OperationRef) -> Option<()> {
+    // Training-mode outputs (running statistics) are never folded away.
+    if bn.result_count() != 1 || bn.operand_count() != 5 {
+        return None;
+    }
+    let input = bn.operand(0).ok()?;
+    let conv = OperationResult::try_from(input).ok()?.owner();
+    if op_name(&conv) != "graph.conv" || !has_single_use(input) {
+        return None;
+    }
+    let weights = constant(conv.operand(1).ok()?)?;
+    if weights.dtype != DType::F32 {
+        return None;
+    }
+    let features = weights.shape()[0];
+    let conv_bias = match conv.operand(2) {
+        Ok(b) => constant(b)?.to_f64_vec(),
+        Err(_) => vec![0.0; features],
+    };
+    let params: Vec<Vec<f64>> = (1..5)
+        .map(|i| bn.operand(i).ok().and_then(constant).map(|t| t.to_f64_vec()))
+        .collect::<Option<_>>()?;
+    let (scale, beta, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
+    if [scale, beta, mean, var, &conv_bias].iter().any(|p| p.len() != features) {
+        return None;
+    }
+    let epsilon = FloatAttribute::try_from(bn.attribute("epsilon").ok()?).ok()?.value();
+    let inv: Vec<f64> = (0..features).map(|f| scale[f] / (var[f] + epsilon).sqrt()).collect();
+    let mut folded: ArrayD<f64> = weights.to_f64();
+    for (f, mut row) in folded.axis_iter_mut(Axis(0)).enumerate() {
+        row.mapv_inplace(|w| w * inv[f]);
+    }
+    let bias: Vec<f64> = (0..features)
+        .map(|f| (conv_bias[f] - mean[f]) * inv[f] + beta[f])
+        .collect();
+    let new_weights = new_constant(conv, &Tensor::float(DType::F32, folded))?;
+    let bias_tensor = Tensor::float(DType::F32, ArrayD::from_shape_vec(IxDyn(&[features]), bias).ok()?);
+    let new_bias = new_constant(conv, &bias_tensor)?;
+    let x = conv.operand(0).ok()?;
+    let attributes: Vec<_> = ["dilations", "group", "kernel_shape", "pads", "strides"]
+        .into_iter()
+        .map(|name| Some((make::identifier(conv.context(), name), conv.attribute(name).ok()?)))
+        .collect::<Option<_>>()?;
+    let result_type = bn.result(0).ok()?.r#type();
+    let new_conv = OperationBuilder::new("graph.conv", bn.location())
+        .add_operands(&[x, new_weights, new_bias])
+        .add_attributes(&attributes)
+        .add_results(&[result_type])
+        .build()
+        .ok()?;
+    let new_conv = bn.block()?.insert_operation_before(bn, new_conv);
+    replace_all_uses(bn.result(0).ok()?.into(), new_conv.result(0).ok()?.into());
+    erase_operation(bn);
+    erase_operation(conv);
+    Some(())
+}
