@@ -10,6 +10,7 @@ setup:
 
 build: setup
 	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release -p fuser-runtime --lib
 
 # The main job on the bundled default model: for now a fuser-opt pipeline over a
 # graph-dialect model; it prints the simplified module.

@@ -524,3 +524,12 @@ pub fn reshape_dense<'c>(attribute: melior::ir::Attribute<'c>, ty: Type<'c>) -> 
         (!raw.ptr.is_null()).then(|| melior::ir::Attribute::from_raw(raw))
     }
 }
+
+/// Removes attribute `name` from `op`, if present.
+pub fn remove_attribute(op: OperationRef, name: &str) {
+    use melior::StringRef;
+    // SAFETY: `op` is valid; the name is only read.
+    unsafe {
+        mlir_sys::mlirOperationRemoveAttributeByName(op.to_raw(), StringRef::new(name).to_raw());
+    }
+}

@@ -4,7 +4,7 @@
 use crate::phases::{Phase, PhaseError, run_phases};
 use fuser_dialects::{
     eval::{Weights, describe_location, find_function},
-    ffi::{make, parse_type, set_attribute, tensor_info},
+    ffi::{make, parse_attribute, parse_type, remove_attribute, set_attribute, tensor_info},
     semantics::{DType, TypeInfo},
 };
 use fuser_lowering::{JitModel, instrument_kernel_calls, materialize_weights};
@@ -212,6 +212,7 @@ fn lower_with(
             unsupported: true,
         });
     }
+    mark_inputs_read_only(module, function, inputs.len()).map_err(CpuError::failed)?;
     let before_llvm = request.up_to.min(Phase::Bufferized);
     run_phases(context, module, Some(Phase::Graph), before_llvm).map_err(|e| phase_error(e, messages))?;
     let profiled_kernels = if request.profile && before_llvm >= Phase::Kernels {
@@ -231,6 +232,19 @@ fn lower_with(
         outputs,
         profiled_kernels,
     })
+}
+
+/// The entry's arguments are the caller's input buffers: bufferization must never write
+/// into them (it copies first). Their `graph.name` attributes, which the signature
+/// already gave, go: LLVM's translation does not know them.
+fn mark_inputs_read_only(module: &Module, function: &str, count: usize) -> Result<(), String> {
+    let entry = find_function(module.as_operation(), function).ok_or_else(|| format!("no function '{function}'"))?;
+    let context = entry.context();
+    let dicts = vec!["{bufferization.writable = false}"; count].join(", ");
+    let attribute = parse_attribute(context, &format!("[{dicts}]")).ok_or("argument attributes")?;
+    set_attribute(entry, "arg_attrs", attribute);
+    remove_attribute(entry, "res_attrs");
+    Ok(())
 }
 
 fn phase_error(error: PhaseError, messages: &Rc<RefCell<Vec<String>>>) -> CpuError {

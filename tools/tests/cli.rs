@@ -631,3 +631,80 @@ fn shape_derived_subgraphs_fold_at_import() {
     assert!(text.contains("dense<[2, -1]> : tensor<2xi64>"), "{text}");
     assert!(text.contains("-> tensor<2x12xf32>"), "{text}");
 }
+
+/// `fuser compile` writes a shared library and header that the C example in
+/// docs/examples/c links and runs; its output matches the reference evaluator.
+#[test]
+fn c_example_runs_a_compiled_shared_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let library = dir.path().join("model.so");
+    let model = root.join("testdata/json/mlp.json");
+    let out = run(
+        FUSER,
+        &[
+            "compile",
+            model.to_str().unwrap(),
+            "--shape",
+            "features=2x8",
+            "-o",
+            library.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(dir.path().join("model.h").exists());
+    let program = dir.path().join("run_model");
+    let compiler = ["cc", "clang-22", "clang"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok())
+        .expect("a C compiler (make setup installs clang-22)");
+    let built = Command::new(compiler)
+        .arg(root.join("docs/examples/c/run_model.c"))
+        .arg(format!("-I{}", dir.path().display()))
+        .arg("-o")
+        .arg(&program)
+        .arg(&library)
+        .arg(format!("-Wl,-rpath,{}", dir.path().display()))
+        .arg("-lm")
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    // The same non-trivial input for both: raw floats for C, .npy for fuser run.
+    let values: Vec<f32> = (0..16).map(|i| ((i as f32) * 0.37).sin() * 2.0 - 0.3).collect();
+    let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(dir.path().join("input.f32"), raw).unwrap();
+    let array = ndarray::Array2::from_shape_vec((2, 8), values).unwrap();
+    ndarray_npy::write_npy(dir.path().join("input.npy"), &array).unwrap();
+    let ran = Command::new(&program)
+        .arg(dir.path().join("input.f32"))
+        .arg(dir.path().join("output.f32"))
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let bytes = std::fs::read(dir.path().join("output.f32")).unwrap();
+    let ours: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let reference_dir = dir.path().join("reference");
+    let input_arg = format!("features={}", dir.path().join("input.npy").display());
+    let out = run(
+        FUSER,
+        &[
+            "run",
+            model.to_str().unwrap(),
+            "--input",
+            &input_arg,
+            "--output-dir",
+            reference_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let expected: ndarray::Array2<f32> = ndarray_npy::read_npy(reference_dir.join("output_0.npy")).unwrap();
+    assert_eq!(ours.len(), expected.len());
+    for (a, e) in ours.iter().zip(expected.iter()) {
+        assert!((a - e).abs() <= 1e-5 + 1e-4 * e.abs(), "{a} vs {e}");
+    }
+    // Not a constant output: the softmax rows differ.
+    assert!(ours.iter().any(|v| (v - ours[0]).abs() > 1e-3));
+}
