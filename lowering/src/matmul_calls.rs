@@ -9,7 +9,7 @@ use fuser_dialects::{
     accessors::op_name,
     ffi::{clone_operation, nested_operations},
 };
-use fuser_runtime::SGEMM_F32;
+use fuser_runtime::{DEPTHWISE_F32, IM2COL_F32, SGEMM_F32};
 use melior::ir::{BlockLike, OperationRef, RegionLike, ValueLike, operation::OperationLike};
 use std::collections::HashMap;
 
@@ -120,12 +120,141 @@ pub fn matmuls_to_microkernels(root: OperationRef) -> bool {
         splice(op, &parsed[&text]);
         any = true;
     }
-    if any { declare_microkernel(root) } else { true }
+    let Some(used) = tagged_generics_to_microkernels(root, &mut parsed) else {
+        return false;
+    };
+    let mut ok = true;
+    if any {
+        ok &= declare(root, SGEMM_F32, 20);
+    }
+    for (symbol, arity) in used {
+        ok &= declare(root, symbol, arity);
+    }
+    ok
 }
 
-/// The declaration of the microkernel: 20 index arguments (see `fuser_sgemm_f32`).
+/// The microkernel a tagged `linalg.generic` becomes: its tag, symbol and arity.
+const TAGGED: [(&str, &str, usize); 2] = [("fuser.im2col", IM2COL_F32, 15), ("fuser.depthwise", DEPTHWISE_F32, 18)];
+
+/// The call arguments of a tagged generic: pointers are `%p<operand>`, the rest
+/// constants. `None` if the shapes do not fit the microkernel.
+fn tagged_arguments(tag: &str, params: &[i64], shapes: &[Vec<i64>]) -> Option<Vec<String>> {
+    let constants = |values: &[i64]| values.iter().map(|v| format!("{v}")).collect::<Vec<_>>();
+    let mut args = Vec::new();
+    match tag {
+        "fuser.im2col" => {
+            let (src, dst) = (shapes.first()?, shapes.get(1)?);
+            if src.len() != 4 || dst.len() != 5 || params.len() != 7 {
+                return None;
+            }
+            args.extend(["%p0".to_string(), "0".into()]);
+            args.extend(constants(&[src[1], src[2], src[3], dst[1], dst[2], dst[3], dst[4]]));
+            args.extend(constants(&params[..4]));
+            args.extend(["%p1".to_string(), "0".into()]);
+        }
+        _ => {
+            // ins(x [N, G, 1, H, W], w [G, 1, 1, KH, KW]) outs(y [N, G, 1, OH, OW]).
+            let (x, w, y) = (shapes.first()?, shapes.get(1)?, shapes.get(2)?);
+            if x.len() != 5 || w.len() != 5 || y.len() != 5 || params.len() != 4 || x[2] != 1 || w[1] != 1 || w[2] != 1
+            {
+                return None;
+            }
+            args.extend(["%p0".to_string(), "0".into()]);
+            args.extend(constants(&[x[0], x[1], x[3], x[4]]));
+            args.extend(["%p1".to_string(), "0".into()]);
+            args.extend(constants(&[w[3], w[4]]));
+            args.extend(["%p2".to_string(), "0".into()]);
+            args.extend(constants(&[y[3], y[4]]));
+            args.extend(constants(params));
+        }
+    }
+    Some(args)
+}
+
+/// Replaces each f32 `linalg.generic` tagged by a lowering (`fuser.im2col`,
+/// `fuser.depthwise`) whose operands are dense buffers with a call of its microkernel.
+/// Returns the microkernels used, or `None` if a rewrite did not parse.
+fn tagged_generics_to_microkernels<'c>(
+    root: OperationRef<'c, '_>,
+    parsed: &mut HashMap<String, melior::ir::Module<'c>>,
+) -> Option<Vec<(&'static str, usize)>> {
+    let context = root.context();
+    let mut used = Vec::new();
+    let generics: Vec<OperationRef> = nested_operations(root)
+        .into_iter()
+        .filter(|op| op_name(op) == "linalg.generic")
+        .collect();
+    for op in generics {
+        let Some(&(tag, symbol, arity)) = TAGGED.iter().find(|(t, _, _)| op.attribute(t).is_ok()) else {
+            continue;
+        };
+        let Some(array) = op
+            .attribute(tag)
+            .ok()
+            .and_then(|a| melior::ir::attribute::DenseI64ArrayAttribute::try_from(a).ok())
+        else {
+            continue;
+        };
+        let params: Vec<i64> = (0..array.len()).filter_map(|i| array.element(i).ok()).collect();
+        let types: Vec<String> = (0..op.operand_count())
+            .filter_map(|i| op.operand(i).ok())
+            .map(|v| v.r#type().to_string())
+            .collect();
+        if types.iter().any(|t| t.contains("strided")) {
+            continue;
+        }
+        let Some(shapes) = types
+            .iter()
+            .map(|t| memref_shape(t).map(|(_, s)| s))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let Some(args) = tagged_arguments(tag, &params, &shapes) else {
+            continue;
+        };
+        let params_text: Vec<String> = types.iter().enumerate().map(|(i, t)| format!("%a{i}: {t}")).collect();
+        let mut text = format!("func.func @lowered({}) {{\n", params_text.join(", "));
+        for (i, t) in types.iter().enumerate() {
+            text.push_str(&format!(
+                "  %p{i} = memref.extract_aligned_pointer_as_index %a{i} : {t} -> index\n"
+            ));
+        }
+        let mut names = Vec::new();
+        for (i, arg) in args.iter().enumerate() {
+            if arg.starts_with('%') {
+                names.push(arg.clone());
+            } else {
+                text.push_str(&format!("  %k{i} = arith.constant {arg} : index\n"));
+                names.push(format!("%k{i}"));
+            }
+        }
+        text.push_str(&format!(
+            "  func.call @{symbol}({}) : ({}) -> ()\n  func.return\n}}\n{}",
+            names.join(", "),
+            vec!["index"; arity].join(", "),
+            declaration_of(symbol, arity)
+        ));
+        if !parsed.contains_key(&text) {
+            let module = ffi::parse_in(context, &text)?;
+            parsed.insert(text.clone(), module);
+        }
+        splice(op, &parsed[&text]);
+        if !used.contains(&(symbol, arity)) {
+            used.push((symbol, arity));
+        }
+    }
+    Some(used)
+}
+
+/// The declaration of the matmul microkernel: 20 index arguments (see `fuser_sgemm_f32`).
 fn declaration() -> String {
-    format!("func.func private @{SGEMM_F32}({})\n", vec!["index"; 20].join(", "))
+    declaration_of(SGEMM_F32, 20)
+}
+
+/// `func.func private @<symbol>(index × arity)`.
+fn declaration_of(symbol: &str, arity: usize) -> String {
+    format!("func.func private @{symbol}({})\n", vec!["index"; arity].join(", "))
 }
 
 /// The `linalg.fill` with 0.0 right before `matmul` in its block, if it fills the
@@ -146,18 +275,18 @@ fn zero_fill_before<'c, 'a>(matmul: OperationRef<'c, 'a>) -> Option<OperationRef
     (op_name(&constant) == "arith.constant" && attribute.to_string().starts_with("0.000000e+00")).then_some(fill)
 }
 
-/// Adds the microkernel's declaration to the module `root`, once.
-fn declare_microkernel(root: OperationRef) -> bool {
+/// Adds the declaration of runtime function `symbol` to the module `root`, once.
+fn declare(root: OperationRef, symbol: &str, arity: usize) -> bool {
     let declared = nested_operations(root).into_iter().any(|op| {
         op_name(&op) == "func.func"
             && op
                 .attribute("sym_name")
-                .is_ok_and(|a| a.to_string() == format!("\"{SGEMM_F32}\""))
+                .is_ok_and(|a| a.to_string() == format!("\"{symbol}\""))
     });
     if declared {
         return true;
     }
-    let Some(module) = ffi::parse_in(root.context(), &declaration()) else {
+    let Some(module) = ffi::parse_in(root.context(), &declaration_of(symbol, arity)) else {
         return false;
     };
     let Some(declaration) = ffi::entry_block_operations(module.as_operation()).first().copied() else {

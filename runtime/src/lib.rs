@@ -5,13 +5,18 @@
 pub mod microkernels;
 pub mod profile;
 
-pub use microkernels::{SGEMM_F32, fuser_sgemm_f32, set_threads, threads};
+pub use microkernels::{
+    DEPTHWISE_F32, IM2COL_F32, SGEMM_F32, fuser_depthwise_conv2d_f32, fuser_im2col_f32, fuser_sgemm_f32, set_threads,
+    threads,
+};
 pub use profile::{PROFILE_BEGIN, PROFILE_END, take_profile};
 
 /// Every runtime function generated code may call: symbol and address.
-pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 3] {
+pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 5] {
     [
+        (DEPTHWISE_F32, fuser_depthwise_conv2d_f32 as *const std::ffi::c_void),
         (SGEMM_F32, fuser_sgemm_f32 as *const std::ffi::c_void),
+        (IM2COL_F32, fuser_im2col_f32 as *const std::ffi::c_void),
         (PROFILE_BEGIN, profile::fuser_profile_begin as *const std::ffi::c_void),
         (PROFILE_END, profile::fuser_profile_end as *const std::ffi::c_void),
     ]

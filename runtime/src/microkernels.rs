@@ -95,3 +95,140 @@ pub unsafe extern "C" fn fuser_sgemm_f32(
         }
     }
 }
+
+/// The symbol of the f32 im2col microkernel.
+pub const IM2COL_F32: &str = "fuser_im2col_f32";
+
+/// Copies the convolution windows of `src` (dense `[1, channels, height, width]`, already
+/// padded) into `dst` (dense `[channels, kh, kw, oh, ow]`): `dst[c][i][j][y][x] =
+/// src[c][y*sh + i*dh][x*sw + j*dw]`. Rows are copied whole when the stride is 1.
+///
+/// # Safety
+/// Both pointers (plus offsets, in elements) must address buffers of those shapes.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn fuser_im2col_f32(
+    src: i64,
+    src_offset: i64,
+    channels: i64,
+    height: i64,
+    width: i64,
+    kh: i64,
+    kw: i64,
+    oh: i64,
+    ow: i64,
+    sh: i64,
+    sw: i64,
+    dh: i64,
+    dw: i64,
+    dst: i64,
+    dst_offset: i64,
+) {
+    let [channels, height, width, kh, kw, oh, ow, sh, sw, dh, dw] =
+        [channels, height, width, kh, kw, oh, ow, sh, sw, dh, dw].map(|v| v as usize);
+    // SAFETY: the caller guarantees both buffers have the shapes described above.
+    unsafe {
+        let src = std::slice::from_raw_parts((src as *const f32).add(src_offset as usize), channels * height * width);
+        let dst =
+            std::slice::from_raw_parts_mut((dst as *mut f32).add(dst_offset as usize), channels * kh * kw * oh * ow);
+        let mut out = 0;
+        for c in 0..channels {
+            let plane = &src[c * height * width..(c + 1) * height * width];
+            for i in 0..kh {
+                for j in 0..kw {
+                    for y in 0..oh {
+                        let row = &plane[(y * sh + i * dh) * width..];
+                        let first = j * dw;
+                        let target = &mut dst[out..out + ow];
+                        if sw == 1 {
+                            target.copy_from_slice(&row[first..first + ow]);
+                        } else {
+                            for (x, t) in target.iter_mut().enumerate() {
+                                *t = row[first + x * sw];
+                            }
+                        }
+                        out += ow;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The symbol of the f32 depthwise 2-D convolution microkernel.
+pub const DEPTHWISE_F32: &str = "fuser_depthwise_conv2d_f32";
+
+/// `dst[b][c][y][x] += Σ_ij w[c][i][j] · src[b][c][y*sh + i*dh][x*sw + j*dw]`: a
+/// depthwise convolution over `batch × channels` planes of an already padded input
+/// (`[batch, channels, height, width]`), weights `[channels, kh, kw]`, and an output
+/// `[batch, channels, oh, ow]` that holds the bias (or zeros) on entry. Channels are
+/// split over the threads; each output is computed the same way whatever the split.
+///
+/// # Safety
+/// The pointers (plus offsets, in elements) must address dense buffers of those shapes.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn fuser_depthwise_conv2d_f32(
+    src: i64,
+    src_offset: i64,
+    batch: i64,
+    channels: i64,
+    height: i64,
+    width: i64,
+    weights: i64,
+    weights_offset: i64,
+    kh: i64,
+    kw: i64,
+    dst: i64,
+    dst_offset: i64,
+    oh: i64,
+    ow: i64,
+    sh: i64,
+    sw: i64,
+    dh: i64,
+    dw: i64,
+) {
+    use rayon::prelude::*;
+    let [batch, channels, height, width, kh, kw, oh, ow, sh, sw, dh, dw] =
+        [batch, channels, height, width, kh, kw, oh, ow, sh, sw, dh, dw].map(|v| v as usize);
+    let planes = batch * channels;
+    // SAFETY: the caller guarantees the three buffers have the shapes described above.
+    let (src, weights, dst) = unsafe {
+        (
+            std::slice::from_raw_parts((src as *const f32).add(src_offset as usize), planes * height * width),
+            std::slice::from_raw_parts((weights as *const f32).add(weights_offset as usize), channels * kh * kw),
+            std::slice::from_raw_parts_mut((dst as *mut f32).add(dst_offset as usize), planes * oh * ow),
+        )
+    };
+    let plane = |index: usize, out: &mut [f32]| {
+        let c = index % channels;
+        let input = &src[index * height * width..(index + 1) * height * width];
+        let filter = &weights[c * kh * kw..(c + 1) * kh * kw];
+        for y in 0..oh {
+            let target = &mut out[y * ow..(y + 1) * ow];
+            for i in 0..kh {
+                let row = &input[(y * sh + i * dh) * width..];
+                for j in 0..kw {
+                    let w = filter[i * kw + j];
+                    let first = j * dw;
+                    if sw == 1 {
+                        for (t, v) in target.iter_mut().zip(&row[first..first + ow]) {
+                            *t += w * v;
+                        }
+                    } else {
+                        for (x, t) in target.iter_mut().enumerate() {
+                            *t += w * row[first + x * sw];
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if threads() == 1 {
+        dst.chunks_mut(oh * ow).enumerate().for_each(|(i, out)| plane(i, out));
+    } else {
+        dst.par_chunks_mut(oh * ow)
+            .enumerate()
+            .for_each(|(i, out)| plane(i, out));
+    }
+}

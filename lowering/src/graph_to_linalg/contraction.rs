@@ -378,6 +378,14 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         &reduction,
         |body, args| multiply_add(body, args, dtype),
     )?;
+    // A 2-D depthwise conv (one filter per channel) is marked for
+    // `convert-linalg-to-microkernels`, which runs it as row-wise multiply-adds.
+    if dtype == DType::F32 && spatial == 2 && cg == 1 && fg == 1 {
+        f.tag_last(&format!(
+            "fuser.depthwise = array<i64: {}, {}, {}, {}>",
+            strides[0], strides[1], dilations[0], dilations[1]
+        ));
+    }
     Ok(f.assign(format!(
         "tensor.collapse_shape {result} {} : {toe} into {out_ty}",
         channel_split(oe.len(), 1)
@@ -431,6 +439,14 @@ fn conv_as_matmul(
             &[false; 5],
             |_, a| Ok(a[0].clone()),
         )?;
+        // Marked for `convert-linalg-to-microkernels`, which copies the windows with
+        // row copies instead of element loops (f32 only).
+        if dtype == DType::F32 {
+            f.tag_last(&format!(
+                "fuser.im2col = array<i64: {}, {}, {}, {}, {}, {}, {}>",
+                strides[0], strides[1], dilations[0], dilations[1], c, ps[2], ps[3]
+            ));
+        }
         reshape(f, &windows, &window_shape, &col_shape, dtype)?
     };
     let weights = reshape(f, &w.name, ws, &[features, rows], dtype)?;

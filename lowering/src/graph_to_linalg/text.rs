@@ -162,6 +162,16 @@ impl FuncText {
         Ok(self.assign(text))
     }
 
+    /// Adds discardable attributes (`name = value, ...`) to the `linalg.generic` written
+    /// last.
+    pub fn tag_last(&mut self, attributes: &str) {
+        if let Some(line) = self.lines.last_mut()
+            && let Some(at) = line.find(" {\n  ^bb0")
+        {
+            line.insert_str(at, &format!(" attrs = {{{attributes}}}"));
+        }
+    }
+
     /// An index constant.
     pub fn index(&mut self, value: i64) -> String {
         self.assign(format!("arith.constant {value} : index"))
