@@ -17,8 +17,8 @@ use fuser_dialects::{
 };
 use melior::{StringRef, ir::Module};
 use mlir_sys::{
-    MlirExecutionEngine, mlirExecutionEngineCreate, mlirExecutionEngineDestroy, mlirExecutionEngineInvokePacked,
-    mlirExecutionEngineLookupPacked, mlirExecutionEngineRegisterSymbol,
+    MlirExecutionEngine, mlirExecutionEngineCreate, mlirExecutionEngineDestroy, mlirExecutionEngineDumpToObjectFile,
+    mlirExecutionEngineInvokePacked, mlirExecutionEngineLookupPacked, mlirExecutionEngineRegisterSymbol,
 };
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 
@@ -35,13 +35,33 @@ pub enum JitError {
     Run(String),
 }
 
-/// A model compiled in memory: its entry function and the types of its inputs and outputs.
+/// A compiled model: its code, entry function and the types of its inputs and outputs.
 pub struct JitModel {
-    engine: MlirExecutionEngine,
+    code: Code,
     entry: String,
     inputs: Vec<TypeInfo>,
     outputs: Vec<TypeInfo>,
 }
+
+/// Where the machine code lives: in the JIT, or in a shared library that the model
+/// cache holds (the JIT's own object code, linked with the runtime).
+enum Code {
+    Engine(MlirExecutionEngine),
+    Library {
+        // Kept loaded while `packed` may be called.
+        _library: libloading::Library,
+        packed: unsafe extern "C" fn(*mut *mut std::ffi::c_void),
+    },
+}
+
+/// The symbol of the packed wrapper of entry `entry` that the ExecutionEngine generates
+/// (and that its object code, hence a cached library, contains).
+pub fn packed_entry_symbol(entry: &str) -> String {
+    format!("_mlir__mlir_ciface_{entry}")
+}
+
+/// The symbol a cached library exports to set its runtime's thread count.
+pub const SET_THREADS_SYMBOL: &str = "fuser_runtime_set_threads";
 
 /// A zeroed heap buffer aligned for vector loads.
 struct Buffer {
@@ -71,16 +91,24 @@ impl Drop for Buffer {
 }
 
 impl JitModel {
-    /// Compiles `module` (in the llvm dialect) and finds `entry`.
-    pub fn new(module: &Module, entry: &str, inputs: Vec<TypeInfo>, outputs: Vec<TypeInfo>) -> Result<Self, JitError> {
+    /// Compiles `module` (in the llvm dialect) and finds `entry`. With `object_file`, the
+    /// compiled code (position independent) is also written there as an object file.
+    pub fn new(
+        module: &Module,
+        entry: &str,
+        inputs: Vec<TypeInfo>,
+        outputs: Vec<TypeInfo>,
+        object_file: Option<&std::path::Path>,
+    ) -> Result<Self, JitError> {
+        let dump = object_file.is_some();
         // SAFETY: the module is valid; the engine copies what it needs. A null engine
         // means compilation failed.
-        let engine = unsafe { mlirExecutionEngineCreate(module.to_raw(), 3, 0, std::ptr::null(), false, false) };
+        let engine = unsafe { mlirExecutionEngineCreate(module.to_raw(), 3, 0, std::ptr::null(), dump, dump) };
         if engine.ptr.is_null() {
             return Err(JitError::Compile);
         }
         let model = JitModel {
-            engine,
+            code: Code::Engine(engine),
             entry: entry.to_string(),
             inputs,
             outputs,
@@ -99,7 +127,45 @@ impl JitModel {
         if found.is_null() {
             return Err(JitError::NoEntry(entry.to_string()));
         }
+        if let Some(path) = object_file {
+            let path = path.display().to_string();
+            // SAFETY: the engine is valid and compiled the module at the lookup above.
+            unsafe { mlirExecutionEngineDumpToObjectFile(engine, StringRef::new(&path).to_raw()) };
+        }
         Ok(model)
+    }
+
+    /// Loads a model from a shared library holding the JIT's code for it (see
+    /// `packed_entry_symbol`), and gives its runtime `threads` threads (0: all cores).
+    pub fn load_library(
+        path: &std::path::Path,
+        entry: &str,
+        inputs: Vec<TypeInfo>,
+        outputs: Vec<TypeInfo>,
+        threads: usize,
+    ) -> Result<Self, JitError> {
+        let fail = |e: libloading::Error| JitError::Inputs(format!("cannot load {}: {e}", path.display()));
+        // SAFETY: the library was written by fuser for this entry; loading runs no code
+        // but the Rust runtime's static initializers, and the symbols have the types the
+        // generated code gives them.
+        unsafe {
+            let library = libloading::Library::new(path).map_err(fail)?;
+            let set_threads: libloading::Symbol<unsafe extern "C" fn(i64)> =
+                library.get(SET_THREADS_SYMBOL.as_bytes()).map_err(fail)?;
+            set_threads(threads as i64);
+            let packed: libloading::Symbol<unsafe extern "C" fn(*mut *mut std::ffi::c_void)> =
+                library.get(packed_entry_symbol(entry).as_bytes()).map_err(fail)?;
+            let packed = *packed;
+            Ok(JitModel {
+                code: Code::Library {
+                    _library: library,
+                    packed,
+                },
+                entry: entry.to_string(),
+                inputs,
+                outputs,
+            })
+        }
     }
 
     pub fn inputs(&self) -> &[TypeInfo] {
@@ -156,17 +222,23 @@ impl JitModel {
         let mut pointers: Vec<*mut u8> = buffers.0.iter().map(|b| b.ptr).collect();
         let mut arguments: Vec<*mut std::ffi::c_void> =
             pointers.iter_mut().map(|p| (p as *mut *mut u8).cast()).collect();
-        // SAFETY: every argument points at a live pointer to a buffer of the size and
-        // alignment the compiled entry function expects.
-        let result = unsafe {
-            mlirExecutionEngineInvokePacked(
-                self.engine,
-                StringRef::new(&self.entry).to_raw(),
-                arguments.as_mut_ptr(),
-            )
-        };
-        if result.value == 0 {
-            return Err(JitError::Run(self.entry.clone()));
+        match &self.code {
+            Code::Engine(engine) => {
+                // SAFETY: every argument points at a live pointer to a buffer of the size
+                // and alignment the compiled entry function expects.
+                let result = unsafe {
+                    mlirExecutionEngineInvokePacked(
+                        *engine,
+                        StringRef::new(&self.entry).to_raw(),
+                        arguments.as_mut_ptr(),
+                    )
+                };
+                if result.value == 0 {
+                    return Err(JitError::Run(self.entry.clone()));
+                }
+            }
+            // SAFETY: as above; the packed wrapper reads the same argument array.
+            Code::Library { packed, .. } => unsafe { packed(arguments.as_mut_ptr()) },
         }
         Ok(())
     }
@@ -196,7 +268,9 @@ pub struct Buffers(Vec<Buffer>);
 
 impl Drop for JitModel {
     fn drop(&mut self) {
-        // SAFETY: the engine was created in `new` and is destroyed once.
-        unsafe { mlirExecutionEngineDestroy(self.engine) }
+        if let Code::Engine(engine) = self.code {
+            // SAFETY: the engine was created in `new` and is destroyed once.
+            unsafe { mlirExecutionEngineDestroy(engine) }
+        }
     }
 }

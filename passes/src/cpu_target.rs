@@ -118,6 +118,8 @@ pub struct CpuRequest<'w> {
     pub entry_symbol: String,
     /// Time each kernel call (`fuser bench --profile`).
     pub profile: bool,
+    /// Also write the JIT's code here as an object file (for the model cache).
+    pub object_file: Option<&'w std::path::Path>,
 }
 
 /// What lowering produced besides the module: the entry's types, and the kernel timed
@@ -165,6 +167,7 @@ pub fn compile_cpu(
         up_to: Phase::Llvm,
         entry_symbol: format!("_mlir_ciface_{function}"),
         profile: false,
+        object_file: None,
     };
     compile_cpu_with(context, module, &request).map(|(model, _)| model)
 }
@@ -177,8 +180,14 @@ pub fn compile_cpu_with(
     request: &CpuRequest,
 ) -> Result<(JitModel, Vec<String>), CpuError> {
     let lowered = lower_for_cpu(context, module, request)?;
-    let model = JitModel::new(module, request.function, lowered.inputs, lowered.outputs)
-        .map_err(|e| CpuError::failed(e.to_string()))?;
+    let model = JitModel::new(
+        module,
+        request.function,
+        lowered.inputs,
+        lowered.outputs,
+        request.object_file,
+    )
+    .map_err(|e| CpuError::failed(e.to_string()))?;
     Ok((model, lowered.profiled_kernels))
 }
 

@@ -21,3 +21,10 @@ pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 5] {
         (PROFILE_END, profile::fuser_profile_end as *const std::ffi::c_void),
     ]
 }
+
+/// Sets the thread count of the runtime linked into a cached model library (the JIT
+/// calls `set_threads` of fuser's own copy instead).
+#[unsafe(no_mangle)]
+pub extern "C" fn fuser_runtime_set_threads(threads: i64) {
+    set_threads(threads.max(0) as usize);
+}

@@ -708,3 +708,84 @@ fn c_example_runs_a_compiled_shared_library() {
     // Not a constant output: the softmax rows differ.
     assert!(ours.iter().any(|v| (v - ours[0]).abs() > 1e-3));
 }
+
+/// A second `fuser bench`/`fuser run --target cpu` of the same model loads it from the
+/// cache; the cached code gives the same outputs as a fresh compile (`--no-cache`).
+#[test]
+fn compiled_models_are_cached_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/json/mlp.json");
+    let model = model.to_str().unwrap();
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            model,
+            "--shape",
+            "features=2x8",
+            "--iterations",
+            "2",
+            "--warmup",
+            "0",
+        ];
+        args.extend(extra);
+        let out = Command::new(FUSER)
+            .args(&args)
+            .env("FUSER_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    assert_eq!(bench(&[])["cached"], false);
+    let entries = std::fs::read_dir(&cache).unwrap().count();
+    assert_eq!(entries, 2, "one library and its description");
+    assert_eq!(bench(&[])["cached"], true);
+    assert_eq!(bench(&["--no-cache"])["cached"], false);
+    // A different shape is a different entry.
+    let mut args = vec![
+        "bench",
+        model,
+        "--shape",
+        "features=3x8",
+        "--iterations",
+        "1",
+        "--warmup",
+        "0",
+    ];
+    args.push("--threads");
+    args.push("1");
+    let out = Command::new(FUSER)
+        .args(&args)
+        .env("FUSER_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 4);
+    // Cached and fresh code agree.
+    let run = |name: &str, extra: &[&str]| {
+        let out_dir = dir.path().join(name);
+        let mut args = vec![
+            "run",
+            model,
+            "--shape",
+            "features=2x8",
+            "--target",
+            "cpu",
+            "--random-inputs",
+            "--seed",
+            "4",
+        ];
+        args.extend(["--output-dir", out_dir.to_str().unwrap()]);
+        args.extend(extra);
+        let out = Command::new(FUSER)
+            .args(&args)
+            .env("FUSER_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read(out_dir.join("output_0.npy")).unwrap()
+    };
+    assert_eq!(run("cached", &[]), run("fresh", &["--no-cache"]));
+}

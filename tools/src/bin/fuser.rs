@@ -81,6 +81,10 @@ struct RunArgs {
     /// Fix a dynamic input shape of an .onnx/.json model, e.g. `--shape input=1x3x224x224`.
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
+    /// With --target cpu: compile afresh, without reading or writing the model cache
+    /// ($FUSER_CACHE_DIR, else $XDG_CACHE_HOME/fuser, else ~/.cache/fuser).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Args, Debug)]
@@ -132,8 +136,12 @@ struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Time each kernel: a table on stderr (slowest first), and `kernels` in the JSON.
+    /// A profiled model is always compiled afresh.
     #[arg(long)]
     profile: bool,
+    /// Compile afresh, without reading or writing the model cache.
+    #[arg(long)]
+    no_cache: bool,
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
@@ -284,6 +292,7 @@ fn run(args: RunArgs) -> ExitCode {
         inputs,
         random_seed: args.random_inputs.then_some(args.seed),
         output_dir: &args.output_dir,
+        use_cache: !args.no_cache,
         target: if args.target == "cpu" {
             fuser_tools::driver::run::Target::Cpu
         } else {
@@ -455,6 +464,7 @@ fn bench(args: BenchArgs) -> ExitCode {
     let request = BenchRequest {
         inputs,
         profile: args.profile,
+        use_cache: !args.no_cache,
         model: &args.model,
         options,
         threads: args.threads,

@@ -1,7 +1,7 @@
 //! `fuser bench`: compile a model for the CPU (JIT), run it on random inputs, and report
 //! latency as one line of JSON on stdout. Progress goes to stderr.
 
-use super::{load::load, run::random_inputs};
+use super::{cache::compile_cached, load::load, run::random_inputs};
 use fuser_dialects::create_context;
 use fuser_frontends::ImportOptions;
 use fuser_passes::{
@@ -24,6 +24,8 @@ pub struct BenchRequest<'p> {
     pub inputs: std::collections::HashMap<String, std::path::PathBuf>,
     /// Time each kernel.
     pub profile: bool,
+    /// Look the compiled model up in (and store it into) the model cache.
+    pub use_cache: bool,
 }
 
 /// One kernel's share of a profiled run.
@@ -45,7 +47,10 @@ pub struct BenchResult {
     pub median_ms: f64,
     pub p90_ms: f64,
     pub min_ms: f64,
+    /// Seconds from loading the model to machine code (or to loading it from the cache).
     pub compile_s: f64,
+    /// Whether the compiled model came from the cache.
+    pub cached: bool,
     pub peak_rss_mb: f64,
     /// Per kernel, slowest first (with --profile); time outside kernels is the rest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -95,15 +100,31 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
             .collect::<Result<_, _>>()?
     };
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-    let cpu_request = CpuRequest {
-        function: &loaded.function,
-        weights: &loaded.weights,
-        input_shapes: Some(&shapes),
-        up_to: Phase::Llvm,
-        entry_symbol: format!("_mlir_ciface_{}", loaded.function),
-        profile: request.profile,
+    // A profiled model is instrumented, so it is compiled afresh, never cached.
+    let (model, kernel_names, cached) = if request.profile {
+        let cpu_request = CpuRequest {
+            function: &loaded.function,
+            weights: &loaded.weights,
+            input_shapes: Some(&shapes),
+            up_to: Phase::Llvm,
+            entry_symbol: format!("_mlir_ciface_{}", loaded.function),
+            profile: true,
+            object_file: None,
+        };
+        let (model, names) = compile_cpu_with(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
+        (model, names, false)
+    } else {
+        let compiled = compile_cached(
+            &context,
+            &mut loaded.module,
+            &loaded.function,
+            &loaded.weights,
+            &shapes,
+            request.threads,
+            request.use_cache,
+        )?;
+        (compiled.model, Vec::new(), compiled.cached)
     };
-    let (model, kernel_names) = compile_cpu_with(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
     let compile_s = start.elapsed().as_secs_f64();
     let total = (request.warmup + request.iterations) as u64;
     let bar = if std::io::stderr().is_terminal() {
@@ -150,6 +171,7 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
         p90_ms: quantile(&times, 0.9),
         min_ms: times[0],
         compile_s,
+        cached,
         peak_rss_mb: peak_rss_mb(),
         kernels,
     })

@@ -1,6 +1,7 @@
 //! `fuser compile`: a model to a shared library (default), an object file, optimized
 //! LLVM IR, or MLIR at any phase, for the host CPU or another x86-64 CPU.
 
+use super::link::link_shared_library;
 use super::load::load;
 use crate::output::write_output;
 use fuser_dialects::{create_context, semantics::TypeInfo};
@@ -74,6 +75,7 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
         up_to,
         entry_symbol: symbol.clone(),
         profile: false,
+        object_file: None,
     };
     let lowered = lower_for_cpu(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
     let (inputs, outputs) = (lowered.inputs, lowered.outputs);
@@ -84,7 +86,7 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
         Emit::Obj => write_output(&path, &emit(&loaded.module, &spec, Artifact::Object)?)?,
         Emit::SharedLib => {
             let object = emit(&loaded.module, &spec, Artifact::Object)?;
-            link_shared_library(&object, request.output, &symbol)?;
+            link_shared_library(&object, request.output, &[&symbol])?;
             let header = header_path(request.output);
             let names: Vec<&str> = loaded.inputs.iter().map(|(n, _)| n.as_str()).collect();
             let output_names: Vec<&str> = loaded.outputs.iter().map(String::as_str).collect();
@@ -182,51 +184,4 @@ pub fn c_header(
             .unwrap_or_default(),
         guard_prefix = symbol.to_uppercase(),
     )
-}
-
-/// The static runtime library linked into every shared library (`libfuser_runtime.a`),
-/// looked for beside the running `fuser` binary.
-fn runtime_library() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = exe.parent().ok_or("the fuser binary has no folder")?;
-    for candidate in [dir.join("libfuser_runtime.a"), dir.join("../libfuser_runtime.a")] {
-        if candidate.exists() {
-            return Ok(candidate);
-        }
-    }
-    Err(format!(
-        "libfuser_runtime.a is not beside {} (build it with `cargo build --release -p fuser-runtime`)",
-        exe.display()
-    ))
-}
-
-/// Links `object` and the runtime into a shared library at `output` (atomically) that
-/// exports `entry` only.
-fn link_shared_library(object: &[u8], output: &Path, entry: &str) -> Result<(), String> {
-    let runtime = runtime_library()?;
-    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let object_path = work.path().join("model.o");
-    std::fs::write(&object_path, object).map_err(|e| e.to_string())?;
-    let library = work.path().join("model.so");
-    let exports = work.path().join("exports.map");
-    std::fs::write(&exports, format!("{{ global: {entry}; local: *; }};\n")).map_err(|e| e.to_string())?;
-    let linker = ["clang-22", "clang", "cc"]
-        .into_iter()
-        .find(|l| std::process::Command::new(l).arg("--version").output().is_ok())
-        .ok_or("no C compiler driver (clang-22, clang or cc) to link the shared library")?;
-    let status = std::process::Command::new(linker)
-        .arg("-shared")
-        .arg("-o")
-        .arg(&library)
-        .arg(&object_path)
-        .arg(&runtime)
-        .arg(format!("-Wl,--version-script={}", exports.display()))
-        .args(["-Wl,--gc-sections", "-lm", "-lpthread", "-ldl"])
-        .output()
-        .map_err(|e| format!("cannot run {linker}: {e}"))?;
-    if !status.status.success() {
-        return Err(format!("linking failed: {}", String::from_utf8_lossy(&status.stderr)));
-    }
-    let bytes = std::fs::read(&library).map_err(|e| e.to_string())?;
-    write_output(&output.display().to_string(), &bytes)
 }

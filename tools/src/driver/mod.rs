@@ -1,8 +1,10 @@
 //! The `fuser` driver's subcommands.
 
 pub mod bench;
+pub mod cache;
 pub mod check;
 pub mod compile;
 pub mod conformance;
+pub mod link;
 pub mod load;
 pub mod run;

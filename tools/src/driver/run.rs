@@ -1,6 +1,7 @@
 //! `fuser run`: a model on the reference evaluator or compiled for the CPU, with `.npy`
 //! inputs and outputs.
 
+use super::cache::compile_cached;
 use super::load::load;
 use fuser_dialects::{
     create_context,
@@ -9,7 +10,6 @@ use fuser_dialects::{
 };
 use fuser_frontends::ImportOptions;
 use fuser_frontends::npy;
-use fuser_passes::cpu_target::compile_cpu;
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::{collections::HashMap, path::Path};
@@ -59,6 +59,8 @@ pub enum Target {
 /// What `fuser run` was asked to do.
 pub struct RunRequest<'p> {
     pub target: Target,
+    /// Look the compiled model up in (and store it into) the model cache.
+    pub use_cache: bool,
     pub model: &'p Path,
     pub options: ImportOptions,
     pub inputs: HashMap<String, std::path::PathBuf>,
@@ -125,20 +127,16 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
         }
         Target::Cpu => {
             let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-            let model = compile_cpu(
+            let compiled = compile_cached(
                 &context,
                 &mut loaded.module,
                 &loaded.function,
                 &loaded.weights,
-                Some(&shapes),
-            )
-            .map_err(|e| e.message)?;
-            let start = std::time::Instant::now();
-            let outputs = model.run(&inputs).map_err(|e| e.to_string())?;
-            if std::env::var_os("FUSER_PHASE_TIMES").is_some() {
-                eprintln!("run: {:.2} s", start.elapsed().as_secs_f64());
-            }
-            outputs
+                &shapes,
+                0,
+                request.use_cache,
+            )?;
+            compiled.model.run(&inputs).map_err(|e| e.to_string())?
         }
     };
     if request.random_seed.is_some() {
