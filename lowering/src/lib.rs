@@ -2,6 +2,7 @@
 //! (`convert-graph-to-linalg`) and translation of llvm-dialect modules to LLVM IR. The
 //! GPU and Ascend lowerings build on this crate.
 
+mod expose_kernels;
 mod ffi;
 mod flatten_globals;
 mod forward_copies;
@@ -14,6 +15,7 @@ pub mod object;
 mod profile;
 mod weights;
 
+pub use expose_kernels::expose_kernel_results;
 pub use flatten_globals::flatten_constant_globals;
 pub use forward_copies::forward_copies_to_arguments;
 pub use graph_to_linalg::convert_graph_to_linalg;

@@ -789,3 +789,34 @@ fn compiled_models_are_cached_by_content() {
     };
     assert_eq!(run("cached", &[]), run("fresh", &["--no-cache"]));
 }
+
+/// `--compare-with reference` lists every kernel with its error against the evaluator.
+#[test]
+fn compare_with_reference_reports_every_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/json/mlp.json");
+    let out_dir = dir.path().join("out");
+    let out = run(
+        FUSER,
+        &[
+            "run",
+            model.to_str().unwrap(),
+            "--shape",
+            "features=2x8",
+            "--target",
+            "cpu",
+            "--compare-with",
+            "reference",
+            "--random-inputs",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // The two Gemm kernels (each with its epilogue) and the softmax.
+    for kernel in ["mlp_k0_gemm", "mlp_k1_gemm", "mlp_k2_softmax"] {
+        assert!(out.stdout.contains(kernel), "{kernel} missing from:\n{}", out.stdout);
+    }
+    assert!(out.stdout.contains("every kernel is within"), "{}", out.stdout);
+    assert!(out_dir.join("output_0.npy").exists());
+}

@@ -85,6 +85,11 @@ struct RunArgs {
     /// ($FUSER_CACHE_DIR, else $XDG_CACHE_HOME/fuser, else ~/.cache/fuser).
     #[arg(long)]
     no_cache: bool,
+    /// With --target cpu: also run on this target (only `reference`) and compare each
+    /// kernel's result; prints the largest error per kernel and fails naming the first
+    /// kernel that diverges.
+    #[arg(long, value_name = "TARGET", value_parser = ["reference"])]
+    compare_with: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -293,6 +298,7 @@ fn run(args: RunArgs) -> ExitCode {
         random_seed: args.random_inputs.then_some(args.seed),
         output_dir: &args.output_dir,
         use_cache: !args.no_cache,
+        compare_with_reference: args.compare_with.is_some(),
         target: if args.target == "cpu" {
             fuser_tools::driver::run::Target::Cpu
         } else {

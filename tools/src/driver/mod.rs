@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cache;
 pub mod check;
+pub mod compare;
 pub mod compile;
 pub mod conformance;
 pub mod link;

@@ -1,8 +1,11 @@
 //! `fuser run`: a model on the reference evaluator or compiled for the CPU, with `.npy`
 //! inputs and outputs.
 
-use super::cache::compile_cached;
 use super::load::load;
+use super::{
+    cache::compile_cached,
+    compare::{TOLERANCE, compare_with_reference},
+};
 use fuser_dialects::{
     create_context,
     eval::evaluate_with_weights,
@@ -61,6 +64,8 @@ pub struct RunRequest<'p> {
     pub target: Target,
     /// Look the compiled model up in (and store it into) the model cache.
     pub use_cache: bool,
+    /// With the CPU target: also run the reference evaluator and compare kernel by kernel.
+    pub compare_with_reference: bool,
     pub model: &'p Path,
     pub options: ImportOptions,
     pub inputs: HashMap<String, std::path::PathBuf>,
@@ -124,6 +129,22 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
         Target::Reference => {
             evaluate_with_weights(loaded.module.as_operation(), &loaded.function, &inputs, &loaded.weights)
                 .map_err(|e| e.to_string())?
+        }
+        Target::Cpu if request.compare_with_reference => {
+            let (outputs, errors) =
+                compare_with_reference(&context, &mut loaded.module, &loaded.function, &loaded.weights, &inputs)?;
+            println!("{:>12} {:>12}  kernel (cpu vs reference)", "max |error|", "relative");
+            for e in &errors {
+                println!("{:>12.3e} {:>12.3e}  {}", e.max_abs, e.relative, e.kernel);
+            }
+            if let Some(first) = errors.iter().find(|e| !(e.relative <= TOLERANCE)) {
+                return Err(format!(
+                    "kernel {} is the first to diverge from the reference (relative error {:.3e} > {TOLERANCE:e})",
+                    first.kernel, first.relative
+                ));
+            }
+            println!("every kernel is within {TOLERANCE:e} of the reference");
+            outputs
         }
         Target::Cpu => {
             let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();

@@ -1,0 +1,77 @@
+//! For `fuser run --compare-with reference`: every kernel call's results become extra
+//! results of the entry function, so that both the reference evaluator and the compiled
+//! code report the value each kernel produced.
+
+use fuser_dialects::{
+    accessors::op_name,
+    ffi::{erase_operation, function_type, nested_operations, set_attribute},
+};
+use melior::ir::{
+    BlockLike, OperationRef, RegionLike, Type, Value, ValueLike,
+    attribute::{FlatSymbolRefAttribute, TypeAttribute},
+    operation::{OperationBuilder, OperationLike},
+};
+
+/// Appends the results of each kernel call in function `entry` to its results, in call
+/// order. Returns the kernel called for each appended result.
+pub fn expose_kernel_results(root: OperationRef, entry: &str) -> Result<Vec<String>, String> {
+    let kernels: Vec<String> = nested_operations(root)
+        .into_iter()
+        .filter(|op| op_name(op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
+        .filter_map(|op| {
+            op.attribute("sym_name")
+                .ok()
+                .map(|a| a.to_string().trim_matches('"').to_string())
+        })
+        .collect();
+    let function = nested_operations(root)
+        .into_iter()
+        .find(|op| {
+            op_name(op) == "func.func"
+                && op
+                    .attribute("sym_name")
+                    .is_ok_and(|a| a.to_string() == format!("\"{entry}\""))
+        })
+        .ok_or_else(|| format!("no function '{entry}'"))?;
+    let block = function
+        .region(0)
+        .ok()
+        .and_then(|r| r.first_block())
+        .ok_or("a function without a body")?;
+    let mut exposed: Vec<Value> = Vec::new();
+    let mut names = Vec::new();
+    let mut current = block.first_operation();
+    while let Some(op) = current {
+        if op_name(&op) == "func.call"
+            && let Some(callee) = op
+                .attribute("callee")
+                .ok()
+                .and_then(|a| FlatSymbolRefAttribute::try_from(a).ok())
+                .map(|a| a.value().to_string())
+            && kernels.contains(&callee)
+        {
+            for i in 0..op.result_count() {
+                exposed.push(op.result(i).map_err(|e| e.to_string())?.into());
+                names.push(callee.clone());
+            }
+        }
+        current = op.next_in_block();
+    }
+    let ret = block.terminator().ok_or("a function without a return")?;
+    let mut operands: Vec<Value> = (0..ret.operand_count()).filter_map(|i| ret.operand(i).ok()).collect();
+    operands.extend(exposed);
+    let new_return = OperationBuilder::new("func.return", ret.location())
+        .add_operands(&operands)
+        .build()
+        .map_err(|e| e.to_string())?;
+    block.insert_operation_before(ret, new_return);
+    erase_operation(ret);
+    let inputs: Vec<Type> = (0..block.argument_count())
+        .filter_map(|i| block.argument(i).ok().map(|a| a.r#type()))
+        .collect();
+    let results: Vec<Type> = operands.iter().map(|v| v.r#type()).collect();
+    let ty = function_type(function.context(), &inputs, &results);
+    set_attribute(function, "function_type", TypeAttribute::new(ty).into());
+    fuser_dialects::ffi::remove_attribute(function, "res_attrs");
+    Ok(names)
+}

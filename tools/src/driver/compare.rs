@@ -1,0 +1,74 @@
+//! `fuser run --target cpu --compare-with reference`: the model runs compiled and on the
+//! reference evaluator side by side, kernel by kernel. Each kernel's result is exposed
+//! as an extra output of the model; the table gives each kernel's largest error, and the
+//! first kernel whose error exceeds the tolerance is named: where a miscompilation starts.
+
+use fuser_dialects::{eval::evaluate_with_weights, semantics::Tensor};
+use fuser_lowering::expose_kernel_results;
+use fuser_passes::{
+    cpu_target::compile_cpu,
+    phases::{Phase, run_phases},
+};
+use melior::Context;
+
+/// One kernel's comparison.
+pub struct KernelError {
+    pub kernel: String,
+    /// Largest |cpu - reference| over the kernel's result.
+    pub max_abs: f64,
+    /// `max_abs` relative to the largest |reference| value.
+    pub relative: f64,
+}
+
+/// Relative error above which a kernel diverges (f32 computed in f32 against the
+/// evaluator's once-rounded f64; see docs/floating-point.md).
+pub const TOLERANCE: f64 = 1e-3;
+
+fn error(a: &Tensor, b: &Tensor) -> (f64, f64) {
+    let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
+    let max_abs = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let scale = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
+    (max_abs, if scale > 0.0 { max_abs / scale } else { max_abs })
+}
+
+/// Runs `module` (entry `function`) both ways on `inputs`; returns the model's outputs
+/// (compiled) and the per-kernel errors in call order.
+pub fn compare_with_reference(
+    context: &Context,
+    module: &mut melior::ir::Module,
+    function: &str,
+    weights: &fuser_dialects::eval::Weights,
+    inputs: &[Tensor],
+) -> Result<(Vec<Tensor>, Vec<KernelError>), String> {
+    run_phases(context, module, None, Phase::Kernels).map_err(|e| e.to_string())?;
+    let model_outputs = fuser_dialects::eval::find_function(module.as_operation(), function)
+        .and_then(|f| {
+            f.region(0)
+                .ok()
+                .and_then(|r| r.first_block())
+                .and_then(|b| b.terminator())
+        })
+        .map(|ret| ret.operand_count())
+        .ok_or("no entry function")?;
+    let kernels = expose_kernel_results(module.as_operation(), function)?;
+    let reference =
+        evaluate_with_weights(module.as_operation(), function, inputs, weights).map_err(|e| e.to_string())?;
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+    let compiled = compile_cpu(context, module, function, weights, Some(&shapes)).map_err(|e| e.message)?;
+    let actual = compiled.run(inputs).map_err(|e| e.to_string())?;
+    let errors = kernels
+        .into_iter()
+        .enumerate()
+        .map(|(i, kernel)| {
+            let (max_abs, relative) = error(&actual[model_outputs + i], &reference[model_outputs + i]);
+            KernelError {
+                kernel,
+                max_abs,
+                relative,
+            }
+        })
+        .collect();
+    Ok((actual[..model_outputs].to_vec(), errors))
+}
+
+use melior::ir::{BlockLike, RegionLike, operation::OperationLike};
