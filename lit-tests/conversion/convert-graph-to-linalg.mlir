@@ -35,11 +35,14 @@ func.func @matmul(%a: tensor<2x3xf32>, %b: tensor<3x4xf32>) -> tensor<2x4xf32> {
 
 // -----
 
-// A padded conv with bias: the bias is broadcast into the accumulator, the input padded.
+// A batch-1 padded conv with bias: the input is padded, its windows gathered (im2col,
+// tagged for the microkernel), and one matmul accumulates onto the broadcast bias.
 // CHECK-LABEL: func.func @conv
 // CHECK: tensor.pad %{{.+}} low[0, 0, 1, 1] high[0, 0, 1, 1]
-// CHECK: %[[INIT:.+]] = linalg.generic
-// CHECK: linalg.conv_2d_nchw_fchw {{.*}} outs(%[[INIT]] : tensor<1x4x8x8xf32>)
+// CHECK: linalg.generic {{.*}} outs(%{{.+}} : tensor<3x3x3x8x8xf32>) attrs = {fuser.im2col = array<i64: 1, 1, 1, 1, 3, 10, 10>}
+// CHECK: %[[INIT:.+]] = linalg.generic {{.*}} ins(%{{.+}} : tensor<4xf32>) outs(%{{.+}} : tensor<4x64xf32>)
+// CHECK: linalg.matmul ins(%{{.+}}, %{{.+}} : tensor<4x27xf32>, tensor<27x64xf32>) outs(%[[INIT]] : tensor<4x64xf32>)
+// CHECK: tensor.expand_shape {{.*}} into tensor<1x4x8x8xf32>
 func.func @conv(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf32>) -> tensor<1x4x8x8xf32> {
   %0 = "graph.conv"(%x, %w, %b) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 1, 1>} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
   return %0 : tensor<1x4x8x8xf32>
@@ -47,10 +50,21 @@ func.func @conv(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %b: tensor<4xf
 
 // -----
 
-// A depthwise conv (group = channels) splits channels into (group, per group).
+// Batch 2: the named conv op.
+// CHECK-LABEL: func.func @conv_batch
+// CHECK: linalg.conv_2d_nchw_fchw
+func.func @conv_batch(%x: tensor<2x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<2x4x6x6xf32> {
+  %0 = "graph.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 3, 3>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>} : (tensor<2x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<2x4x6x6xf32>
+  return %0 : tensor<2x4x6x6xf32>
+}
+
+// -----
+
+// A depthwise conv (group = channels) splits channels into (group, per group), tagged
+// for the depthwise microkernel.
 // CHECK-LABEL: func.func @depthwise
 // CHECK: tensor.expand_shape {{.*}} into tensor<1x4x1x6x6xf32>
-// CHECK: linalg.generic
+// CHECK: linalg.generic {{.*}} attrs = {fuser.depthwise = array<i64: 1, 1, 1, 1>}
 // CHECK: tensor.collapse_shape {{.*}} into tensor<1x4x4x4xf32>
 func.func @depthwise(%x: tensor<1x4x6x6xf32>, %w: tensor<4x1x3x3xf32>) -> tensor<1x4x4x4xf32> {
   %0 = "graph.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 4 : i64, kernel_shape = array<i64: 3, 3>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>} : (tensor<1x4x6x6xf32>, tensor<4x1x3x3xf32>) -> tensor<1x4x4x4xf32>

@@ -134,4 +134,93 @@ proptest! {
             prop_assert!(false, "{}\non:\n{}", message, text);
         }
     }
+
+}
+
+/// A conv followed by a batch normalization, every parameter a random constant.
+fn conv_bn_text(w: &[f32], params: &[f32], bias: bool) -> String {
+    let list = |v: &[f32]| v.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(", ");
+    let constant = |name: &str, shape: &str, v: &[f32]| {
+        format!(
+            "  %{name} = \"graph.constant\"() {{value = dense<[{}]> : tensor<{shape}xf32>}} : () -> tensor<{shape}xf32>\n",
+            list(v)
+        )
+    };
+    let mut text = String::from("func.func @f(%x: tensor<1x3x5x5xf32>) -> tensor<1x4x3x3xf32> {\n");
+    // The weights as a flat constant reshaped to 4x3x3x3 is not a graph.constant of the
+    // conv's type, so write them nested.
+    let nested: Vec<String> = w
+        .chunks(27)
+        .map(|f| {
+            format!(
+                "[{}]",
+                f.chunks(9)
+                    .map(|c| format!(
+                        "[{}]",
+                        c.chunks(3)
+                            .map(|r| format!("[{}]", list(r)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    text.push_str(&format!(
+        "  %w = \"graph.constant\"() {{value = dense<[{}]> : tensor<4x3x3x3xf32>}} : () -> tensor<4x3x3x3xf32>\n",
+        nested.join(", ")
+    ));
+    for (i, name) in ["scale", "b", "mean", "var", "cb"].iter().enumerate() {
+        let values: Vec<f32> = params[i * 4..i * 4 + 4]
+            .iter()
+            .map(|v| if *name == "var" { v.abs() + 0.1 } else { *v })
+            .collect();
+        text.push_str(&constant(name, "4", &values));
+    }
+    let conv_operands = if bias { "%x, %w, %cb" } else { "%x, %w" };
+    let conv_types = if bias {
+        "tensor<1x3x5x5xf32>, tensor<4x3x3x3xf32>, tensor<4xf32>"
+    } else {
+        "tensor<1x3x5x5xf32>, tensor<4x3x3x3xf32>"
+    };
+    text.push_str(&format!(
+        "  %y = \"graph.conv\"({conv_operands}) {{dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 3, 3>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>}} : ({conv_types}) -> tensor<1x4x3x3xf32>\n"
+    ));
+    text.push_str("  %z = \"graph.batch_normalization\"(%y, %scale, %b, %mean, %var) {epsilon = 1.0e-05 : f32, momentum = 9.0e-01 : f32} : (tensor<1x4x3x3xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<1x4x3x3xf32>\n");
+    text.push_str("  return %z : tensor<1x4x3x3xf32>\n}\n");
+    text
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn graph_fold_batch_norm_preserves_semantics(
+        w in prop::collection::vec(-1.0f32..1.0, 108),
+        params in prop::collection::vec(-2.0f32..2.0, 20),
+        x in prop::collection::vec(-3.0f32..3.0, 75).prop_filter("not all zero", |v| v.iter().any(|x| *x != 0.0)),
+        bias in any::<bool>(),
+    ) {
+        let text = conv_bn_text(&w, &params, bias);
+        let inputs = [Tensor::f32(&[1, 3, 5, 5], x)];
+        let (before, after, folded) = run(&text, "builtin.module(graph-fold-batch-norm)", &inputs);
+        prop_assert!(!folded.contains("graph.batch_normalization"), "not folded:\n{}", folded);
+        if let Err(message) = close(&after, &before) {
+            prop_assert!(false, "{}\n{}", message, folded);
+        }
+    }
+
+    #[test]
+    fn graph_form_kernels_preserves_semantics(steps in steps(), returns in prop::collection::vec(any::<u8>(), 0..3), x in data(), y in data()) {
+        let text = random_function(&steps, &returns, false);
+        let inputs = [Tensor::f32(&[2, 3, 4], x), Tensor::f32(&[2, 3, 4], y)];
+        let (before, after, outlined) = run(&text, "builtin.module(graph-form-kernels)", &inputs);
+        prop_assert_eq!(&before, &after, "semantics changed:\n{}\n=>\n{}", text, outlined);
+        // Only constants and views are left in the function itself.
+        let body = outlined.split("func.func @f").nth(1).unwrap_or_default();
+        for op in ["graph.relu", "graph.add", "graph.mul", "graph.transpose"] {
+            prop_assert!(!body.contains(op), "{} left outside kernels:\n{}", op, outlined);
+        }
+    }
 }

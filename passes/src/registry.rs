@@ -116,6 +116,19 @@ pub fn passes_markdown() -> String {
             out.push('\n');
         }
     }
+    out.push_str(
+        "## Compilation phases\n\n`fuser compile --compile-to=<phase>` stops after a phase; each is the pipeline \
+         below, so `fuser-opt --pass-pipeline='builtin.module(<pipeline>)'` runs the same step on the previous \
+         phase's output.\n\n| phase | result | pipeline |\n|---|---|---|\n",
+    );
+    for phase in crate::phases::Phase::ALL {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` |\n",
+            phase.name(),
+            phase.summary(),
+            phase.pipeline()
+        ));
+    }
     out
 }
 
