@@ -533,3 +533,28 @@ pub fn remove_attribute(op: OperationRef, name: &str) {
         mlir_sys::mlirOperationRemoveAttributeByName(op.to_raw(), StringRef::new(name).to_raw());
     }
 }
+
+/// The f32 elements of a dense f32 attribute (splats expanded), read from its raw data in
+/// one copy: fast for weights with millions of elements.
+pub fn dense_f32_raw(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
+    use melior::ir::attribute::AttributeLike;
+    let info = tensor_info(attribute.r#type())?;
+    if info.element != "f32" {
+        return None;
+    }
+    let count = info.element_count()? as usize;
+    // SAFETY: the attribute is a dense f32 elements attribute (checked); its raw data
+    // holds one f32 for a splat, else `count` f32s, little-endian, and is read before
+    // the attribute (uniqued in the context) can go away.
+    unsafe {
+        let raw = attribute.to_raw();
+        if !mlir_sys::mlirAttributeIsADenseElements(raw) {
+            return None;
+        }
+        let data = mlir_sys::mlirDenseElementsAttrGetRawData(raw).cast::<f32>();
+        if mlir_sys::mlirDenseElementsAttrIsSplat(raw) {
+            return Some(vec![*data; count]);
+        }
+        Some(std::slice::from_raw_parts(data, count).to_vec())
+    }
+}

@@ -50,3 +50,17 @@ func.func @shared(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<2x2xf32>) {
   %3 = "graph.reshape"(%2, %s) {allowzero = 0 : i64} : (tensor<4xf32>, tensor<2xi64>) -> tensor<2x2xf32>
   return %1, %3 : tensor<4xf32>, tensor<2x2xf32>
 }
+
+// -----
+
+// Kernels with the same body are one function: both calls go to the first.
+// CHECK-LABEL: func.func private @twice_k0_relu
+// CHECK-NOT: func.func private @twice_k1_relu
+// CHECK-LABEL: func.func @twice
+// CHECK: call @twice_k0_relu(%arg0)
+// CHECK: call @twice_k0_relu(%arg1)
+func.func @twice(%x: tensor<4xf32>, %y: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %0 = "graph.relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  %1 = "graph.relu"(%y) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0, %1 : tensor<4xf32>, tensor<4xf32>
+}

@@ -5,12 +5,10 @@
 use crate::registry::{PassId, PassInfo, PassOptions, external_pass};
 use fuser_dialects::{
     accessors::op_name,
-    constants::tensor_bytes,
     ffi::{
-        dense_from_bytes, dense_to_tensor, erase_operation, has_single_use, make, nested_operations, parse_type,
-        replace_all_uses,
+        dense_f32_raw, dense_from_bytes, erase_operation, has_single_use, make, nested_operations, parse_type,
+        replace_all_uses, tensor_info,
     },
-    semantics::{DType, Tensor},
 };
 use melior::{
     ir::{
@@ -20,7 +18,6 @@ use melior::{
     },
     pass::{ExternalPass, Pass},
 };
-use ndarray::{ArrayD, Axis, IxDyn};
 
 static GRAPH_FOLD_BATCH_NORM_PASS_ID: PassId = PassId;
 
@@ -63,25 +60,21 @@ fn create(_options: &PassOptions) -> Result<Pass, String> {
     ))
 }
 
-/// The value of a constant (graph or arith) operand.
-fn constant(value: Value) -> Option<Tensor> {
+/// The f32 elements of a constant (graph or arith) operand.
+fn constant(value: Value) -> Option<Vec<f32>> {
     let owner = OperationResult::try_from(value).ok()?.owner();
     matches!(op_name(&owner).as_str(), "graph.constant" | "arith.constant")
-        .then(|| owner.attribute("value").ok().and_then(dense_to_tensor))
+        .then(|| owner.attribute("value").ok().and_then(dense_f32_raw))
         .flatten()
 }
 
-/// A new `graph.constant` of `tensor` (f32) before `before`.
-fn new_constant<'c, 'a>(before: OperationRef<'c, 'a>, tensor: &Tensor) -> Option<Value<'c, 'a>> {
+/// A new `graph.constant` of shape `shape` holding `values` (f32) before `before`.
+fn new_constant<'c, 'a>(before: OperationRef<'c, 'a>, shape: &[i64], values: &[f32]) -> Option<Value<'c, 'a>> {
     let context = before.context();
-    let dims: Vec<String> = tensor
-        .shape()
-        .iter()
-        .map(|d| d.to_string())
-        .chain(["f32".to_string()])
-        .collect();
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).chain(["f32".to_string()]).collect();
     let ty = parse_type(context, &format!("tensor<{}>", dims.join("x")))?;
-    let value = dense_from_bytes(ty, &tensor_bytes(tensor))?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let value = dense_from_bytes(ty, &bytes)?;
     let op = OperationBuilder::new("graph.constant", before.location())
         .add_attributes(&[(make::identifier(context, "value"), value)])
         .add_results(&[ty])
@@ -102,34 +95,37 @@ fn fold(bn: OperationRef) -> Option<()> {
     if op_name(&conv) != "graph.conv" || !has_single_use(input) {
         return None;
     }
-    let weights = constant(conv.operand(1).ok()?)?;
-    if weights.dtype != DType::F32 {
-        return None;
-    }
-    let features = weights.shape()[0];
+    let weight_value = conv.operand(1).ok()?;
+    let weight_shape = tensor_info(weight_value.r#type())?.static_shape()?;
+    let mut weights = constant(weight_value)?;
+    let features = weight_shape[0] as usize;
     let conv_bias = match conv.operand(2) {
-        Ok(b) => constant(b)?.to_f64_vec(),
+        Ok(b) => constant(b)?,
         Err(_) => vec![0.0; features],
     };
-    let params: Vec<Vec<f64>> = (1..5)
-        .map(|i| bn.operand(i).ok().and_then(constant).map(|t| t.to_f64_vec()))
+    let params: Vec<Vec<f32>> = (1..5)
+        .map(|i| bn.operand(i).ok().and_then(constant))
         .collect::<Option<_>>()?;
     let (scale, beta, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
-    if [scale, beta, mean, var, &conv_bias].iter().any(|p| p.len() != features) {
+    if [scale, beta, mean, var, &conv_bias].iter().any(|p| p.len() != features) || weights.len() % features != 0 {
         return None;
     }
     let epsilon = FloatAttribute::try_from(bn.attribute("epsilon").ok()?).ok()?.value();
-    let inv: Vec<f64> = (0..features).map(|f| scale[f] / (var[f] + epsilon).sqrt()).collect();
-    let mut folded: ArrayD<f64> = weights.to_f64();
-    for (f, mut row) in folded.axis_iter_mut(Axis(0)).enumerate() {
-        row.mapv_inplace(|w| w * inv[f]);
-    }
-    let bias: Vec<f64> = (0..features)
-        .map(|f| (conv_bias[f] - mean[f]) * inv[f] + beta[f])
+    // In f64, rounded once to f32, as the evaluator computes the unfolded pair.
+    let inv: Vec<f64> = (0..features)
+        .map(|f| scale[f] as f64 / (var[f] as f64 + epsilon).sqrt())
         .collect();
-    let new_weights = new_constant(conv, &Tensor::float(DType::F32, folded))?;
-    let bias_tensor = Tensor::float(DType::F32, ArrayD::from_shape_vec(IxDyn(&[features]), bias).ok()?);
-    let new_bias = new_constant(conv, &bias_tensor)?;
+    let per_feature = weights.len() / features;
+    for (f, row) in weights.chunks_mut(per_feature).enumerate() {
+        for w in row {
+            *w = (*w as f64 * inv[f]) as f32;
+        }
+    }
+    let bias: Vec<f32> = (0..features)
+        .map(|f| ((conv_bias[f] as f64 - mean[f] as f64) * inv[f] + beta[f] as f64) as f32)
+        .collect();
+    let new_weights = new_constant(conv, &weight_shape, &weights)?;
+    let new_bias = new_constant(conv, &[features as i64], &bias)?;
     let x = conv.operand(0).ok()?;
     let attributes: Vec<_> = ["dilations", "group", "kernel_shape", "pads", "strides"]
         .into_iter()

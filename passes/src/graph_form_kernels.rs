@@ -33,10 +33,11 @@ pub const INFO: PassInfo = PassInfo {
 anchors a kernel. An elementwise op joins its producer's kernel when it is the only user of
 that producer's result, so `conv → add bias → relu → add residual` is one kernel. Each
 kernel becomes a private `func.func @<function>_k<N>_<anchor op>` with the unit attribute
-`ftensor.kernel`, taking the values it reads from outside (small constants, up to 1024
-elements, are copied in so that lowerings see them) and returning its last value; the
-caller invokes it with `func.call`. E-graph fusion replaces this pass's grouping, not the
-lowering that follows.
+`ftensor.kernel`, taking the values it reads from outside (small constants are copied in
+so that lowerings see them: integer ones up to 1024 elements, float ones up to 16) and
+returning its last value; the caller invokes it with `func.call`. Kernels with identical
+bodies are then one function, so each is compiled once. E-graph fusion replaces this
+pass's grouping, not the lowering that follows.
 
 Before:
 ```mlir
@@ -107,8 +108,12 @@ const EPILOGUES: &[&str] = &[
     "graph.abs",
 ];
 
-/// Constants this small are copied into each kernel that reads them.
-const INLINE_CONSTANT_ELEMENTS: i64 = 1024;
+/// Float constants this small (clip bounds, scalars) are copied into each kernel that
+/// reads them; integer constants (shapes, axes, pads, which lowerings need to see) are
+/// copied up to `INLINE_INTEGER_ELEMENTS`. Larger ones are passed in, so that kernels that
+/// differ only in their weights or biases are one function.
+const INLINE_FLOAT_ELEMENTS: i64 = 16;
+const INLINE_INTEGER_ELEMENTS: i64 = 1024;
 
 fn form_kernels(root: OperationRef) {
     let functions: Vec<OperationRef> = nested_operations(root)
@@ -118,6 +123,63 @@ fn form_kernels(root: OperationRef) {
     for function in functions {
         outline_function(function);
     }
+    deduplicate_kernels(root);
+}
+
+/// Kernels with the same body (types, attributes, constants) are one function: calls of
+/// a duplicate are pointed at the first, and the duplicate is erased, so each distinct
+/// kernel is compiled once.
+fn deduplicate_kernels(root: OperationRef) {
+    let kernels: Vec<OperationRef> = nested_operations(root)
+        .into_iter()
+        .filter(|op| op_name(op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
+        .collect();
+    let mut first_by_body: HashMap<String, String> = HashMap::new();
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    let mut duplicates = Vec::new();
+    for kernel in kernels {
+        let Some(name) = symbol_name(kernel) else { continue };
+        let body = kernel.to_string().replacen(&format!("@{name}("), "@kernel(", 1);
+        match first_by_body.get(&body) {
+            Some(first) => {
+                renamed.insert(name, first.clone());
+                duplicates.push(kernel);
+            }
+            None => {
+                first_by_body.insert(body, name);
+            }
+        }
+    }
+    if renamed.is_empty() {
+        return;
+    }
+    for call in nested_operations(root)
+        .into_iter()
+        .filter(|op| op_name(op) == "func.call")
+    {
+        let Some(callee) = call
+            .attribute("callee")
+            .ok()
+            .map(|a| a.to_string().trim_start_matches('@').to_string())
+        else {
+            continue;
+        };
+        if let Some(first) = renamed.get(&callee)
+            && let Some(attribute) = parse_attribute(call.context(), &format!("@{first}"))
+        {
+            fuser_dialects::ffi::set_attribute(call, "callee", attribute);
+        }
+    }
+    for duplicate in duplicates {
+        erase_operation(duplicate);
+    }
+}
+
+fn symbol_name(op: OperationRef) -> Option<String> {
+    op.attribute("sym_name")
+        .ok()
+        .and_then(|a| StringAttribute::try_from(a).ok())
+        .map(|s| s.value().to_string())
 }
 
 fn key(value: Value) -> usize {
@@ -130,18 +192,24 @@ fn producer<'c, 'a>(value: Value<'c, 'a>) -> Option<OperationRef<'c, 'a>> {
 }
 
 fn is_small_constant(op: OperationRef) -> bool {
-    op_name(&op) == "graph.constant"
-        && op
-            .result(0)
-            .ok()
-            .and_then(|r| fuser_dialects::ffi::tensor_info(r.r#type()))
-            .and_then(|i| i.element_count())
-            .is_some_and(|n| n <= INLINE_CONSTANT_ELEMENTS)
+    let Some(info) = op
+        .result(0)
+        .ok()
+        .and_then(|r| fuser_dialects::ffi::tensor_info(r.r#type()))
+    else {
+        return false;
+    };
+    let limit = if info.element.starts_with('f') || info.element == "bf16" {
+        INLINE_FLOAT_ELEMENTS
+    } else {
+        INLINE_INTEGER_ELEMENTS
+    };
+    op_name(&op) == "graph.constant" && info.element_count().is_some_and(|n| n <= limit)
 }
 
 /// Whether `op` reads or writes a tensor with no elements. Such ops stay in the caller:
-/// MLIR 22's bare-pointer lowering drops a private function with a zero-sized memref
-/// argument, and there is nothing to compute anyway.
+/// MLIR 22's bare-pointer lowering drops a private function with a memref argument whose
+/// innermost dim is 0, and there is nothing to compute anyway.
 fn touches_empty_tensor(op: OperationRef) -> bool {
     let empty = |ty: Type| fuser_dialects::ffi::tensor_info(ty).and_then(|i| i.element_count()) == Some(0);
     (0..op.operand_count()).any(|i| op.operand(i).is_ok_and(|v| empty(v.r#type())))

@@ -206,9 +206,17 @@ fn merge_duplicates(root: OperationRef) -> usize {
         for operand in op.operands() {
             key.push_str(&format!("{:?},", operand.to_raw().ptr));
         }
+        // Attributes are uniqued by the context: equal values are the same pointer, and
+        // printing a weight-sized constant would cost more than the whole pass.
         let mut attributes: Vec<String> = op
             .attributes()
-            .map(|(n, a)| format!("{}={a}", n.as_string_ref().as_str().unwrap_or_default()))
+            .map(|(n, a)| {
+                format!(
+                    "{}={:?}",
+                    fuser_dialects::ffi::string_ref_text(n.as_string_ref()),
+                    melior::ir::attribute::AttributeLike::to_raw(&a).ptr
+                )
+            })
             .collect();
         attributes.sort();
         key.push_str(&attributes.join(","));

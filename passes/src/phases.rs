@@ -102,6 +102,9 @@ pub fn run_phases(context: &Context, module: &mut Module, from: Option<Phase>, t
         )
         .map_err(|e| PhaseError::Pipeline(phase, e))?;
         let start = std::time::Instant::now();
+        if std::env::var_os("FUSER_PHASE_TIMES").is_some() {
+            crate::enable_timing(&manager);
+        }
         manager.run(module).map_err(|_| PhaseError::Failed(phase))?;
         if std::env::var_os("FUSER_PHASE_TIMES").is_some() {
             eprintln!("phase {}: {:.2} s", phase.name(), start.elapsed().as_secs_f64());
