@@ -62,13 +62,7 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
         _ if VARIADIC.contains(&op) => {
             let mut acc = args[0].clone();
             for next in &args[1..operands.len()] {
-                let combine = if op == "mean" {
-                    "add"
-                } else if op == "sum" {
-                    "add"
-                } else {
-                    op
-                };
+                let combine = if op == "mean" || op == "sum" { "add" } else { op };
                 acc = binary(b, combine, attrs, &acc, next, dtypes[0], dtypes[0])?;
             }
             if op == "mean" {

@@ -94,13 +94,12 @@ pub fn float_literal(value: f64, dtype: DType) -> String {
         };
         return format!("{mantissa}e{exponent}");
     }
-    let bits = match dtype {
+    match dtype {
         DType::F64 => format!("0x{:016X}", value.to_bits()),
         DType::F16 => format!("0x{:04X}", half::f16::from_f64(value).to_bits()),
         DType::BF16 => format!("0x{:04X}", half::bf16::from_f64(value).to_bits()),
         _ => format!("0x{:08X}", (value as f32).to_bits()),
-    };
-    bits
+    }
 }
 
 /// A scalar literal of `dtype` with value `value` (floats, integers, booleans).
