@@ -100,6 +100,8 @@ fn from_pairs(pairs: &[(String, Vec<i64>)]) -> Option<Vec<TypeInfo>> {
 pub struct Compiled {
     pub model: JitModel,
     pub cached: bool,
+    /// Seconds spent storing the model into the cache (not compiling).
+    pub store_seconds: f64,
 }
 
 /// Loads the model for `key` from the cache, or compiles it with the JIT and stores it.
@@ -123,7 +125,11 @@ pub fn compile_cached(
             && let (Some(inputs), Some(outputs)) = (from_pairs(&meta.inputs), from_pairs(&meta.outputs))
             && let Ok(model) = JitModel::load_library(&library, &meta.entry, inputs, outputs, threads)
         {
-            return Ok(Compiled { model, cached: true });
+            return Ok(Compiled {
+                model,
+                cached: true,
+                store_seconds: 0.0,
+            });
         }
     }
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -138,12 +144,17 @@ pub fn compile_cached(
         object_file: dir.as_ref().map(|_| object.as_path()),
     };
     let (model, _) = compile_cpu_with(context, module, &request).map_err(|e| e.message)?;
+    let start = std::time::Instant::now();
     if let (Some(dir), Some(key)) = (dir, key)
         && let Err(e) = store(&dir, &key, &object, function, &model)
     {
         eprintln!("fuser: warning: the compiled model was not cached: {e}");
     }
-    Ok(Compiled { model, cached: false })
+    Ok(Compiled {
+        model,
+        cached: false,
+        store_seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 fn store(dir: &Path, key: &str, object: &Path, function: &str, model: &JitModel) -> Result<(), String> {

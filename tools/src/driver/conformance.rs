@@ -211,6 +211,22 @@ pub struct Counts {
     pub unsupported: usize,
 }
 
+/// A refusal without the file or node that names the case, and without the line that
+/// names the failed phase, so that refusals group by cause.
+fn short_reason(reason: &str) -> String {
+    let first = reason.lines().next().unwrap_or_default();
+    let without_node = match first.find("': ") {
+        Some(at) if first.starts_with("node '") => &first[at + 3..],
+        _ => first,
+    };
+    let without_file = without_node.rsplit(".onnx: ").next().unwrap_or(without_node);
+    // Shapes differ per case; the kind of refusal does not.
+    if without_file.starts_with("--target cpu needs static shapes") {
+        return "dynamic dims that the inputs do not fix (the CPU backend compiles static shapes)".into();
+    }
+    without_file.to_string()
+}
+
 /// The name of a target in reports and flags.
 pub fn target_name(target: Target) -> &'static str {
     match target {
@@ -296,6 +312,28 @@ pub fn report(results: &[(Case, Vec<Outcome>)], targets: &[Target], command: &st
         writeln!(out, "| {class} | {} |", classes.get(class).copied().unwrap_or(0)).unwrap();
     }
     writeln!(out).unwrap();
+    // Beyond the first target: why it refuses cases the first one passes.
+    for (t, target) in targets.iter().enumerate().skip(1) {
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, outcomes) in results {
+            if let (Some(Outcome::Passed), Some(Outcome::Unsupported(reason))) = (outcomes.first(), outcomes.get(t)) {
+                *reasons.entry(short_reason(reason)).or_default() += 1;
+            }
+        }
+        let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        writeln!(
+            out,
+            "Cases that pass on {} but that {} refuses, by reason:\n\n| reason | cases |\n|---|---|",
+            target_name(targets[0]),
+            target_name(*target)
+        )
+        .unwrap();
+        for (reason, n) in reasons {
+            writeln!(out, "| {} | {n} |", reason.replace('|', "\\|")).unwrap();
+        }
+        writeln!(out).unwrap();
+    }
     let mut header = String::from("| op | supported | cases |");
     let mut rule = String::from("|---|---|---|");
     for target in targets {
