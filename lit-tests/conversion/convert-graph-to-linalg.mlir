@@ -113,3 +113,27 @@ func.func @dynamic(%x: tensor<?x3xf32>) -> tensor<?x3xf32> {
   %0 = "graph.relu"(%x) : (tensor<?x3xf32>) -> tensor<?x3xf32>
   return %0 : tensor<?x3xf32>
 }
+
+// -----
+
+// ArgMax: one reduction with two accumulators (value and index).
+// CHECK-LABEL: func.func @arg_max
+// CHECK: %{{.+}}:2 = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
+// CHECK: arith.cmpf ogt
+// CHECK: linalg.index 1
+func.func @arg_max(%x: tensor<2x5xf32>) -> tensor<2x1xi64> {
+  %0 = "graph.arg_max"(%x) {axis = 1 : i64, keepdims = 1 : i64, select_last_index = 0 : i64} : (tensor<2x5xf32>) -> tensor<2x1xi64>
+  return %0 : tensor<2x1xi64>
+}
+
+// -----
+
+// Trilu compares the last two indices with k.
+// CHECK-LABEL: func.func @trilu
+// CHECK: linalg.index 0
+// CHECK: linalg.index 1
+// CHECK: arith.cmpi sge
+func.func @trilu(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
+  %0 = "graph.trilu"(%x) {operandSegmentSizes = array<i32: 1, 0>, upper = 1 : i64} : (tensor<3x4xf32>) -> tensor<3x4xf32>
+  return %0 : tensor<3x4xf32>
+}

@@ -210,14 +210,15 @@ fn lower_with(
             unsupported: true,
         });
     }
-    if outputs
+    if inputs
         .iter()
-        .any(|t| t.static_shape().is_some_and(|s| s.last() == Some(&0)))
+        .chain(&outputs)
+        .any(|t| t.static_shape().is_some_and(|s| s.len() > 1 && s.contains(&0)))
     {
-        // MLIR 22's bare-pointer lowering fails on the entry function when an
-        // out-parameter's innermost dim is 0 (seen with ONNX's causal-conv state output).
+        // MLIR 22's bare-pointer lowering leaves the entry function unconverted when an
+        // argument is an empty memref of rank 2 or more (rank 1 works).
         return Err(CpuError {
-            message: "an output whose innermost dim is 0 is not supported by the CPU backend yet".into(),
+            message: "an empty input or output of rank 2 or more is not supported by the CPU backend yet".into(),
             unsupported: true,
         });
     }

@@ -208,8 +208,8 @@ fn is_small_constant(op: OperationRef) -> bool {
 }
 
 /// Whether `op` reads or writes a tensor with no elements. Such ops stay in the caller:
-/// MLIR 22's bare-pointer lowering drops a private function with a memref argument whose
-/// innermost dim is 0, and there is nothing to compute anyway.
+/// MLIR 22's bare-pointer lowering leaves a function with an empty memref argument
+/// unconverted, and there is nothing to compute anyway.
 fn touches_empty_tensor(op: OperationRef) -> bool {
     let empty = |ty: Type| fuser_dialects::ffi::tensor_info(ty).and_then(|i| i.element_count()) == Some(0);
     (0..op.operand_count()).any(|i| op.operand(i).is_ok_and(|v| empty(v.r#type())))

@@ -28,6 +28,8 @@ pub fn handles(op: &str) -> bool {
             | "expand"
             | "tile"
             | "gather"
+            | "gather_elements"
+            | "trilu"
             | "pad"
     )
 }
@@ -223,6 +225,8 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
             )?]
         }
         "gather" => vec![gather(f, view)?],
+        "gather_elements" => vec![gather_elements(f, view)?],
+        "trilu" => vec![trilu(f, view)?],
         "pad" => vec![pad(f, view)?],
         other => return refuse(format!("graph.{other} has no CPU lowering yet")),
     })
@@ -340,4 +344,107 @@ fn pad(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         tensor_type(&shape, dtype)?,
         tensor_type(&out, dtype)?
     )))
+}
+
+/// GatherElements along `axis`: out[p] = x[p with p[axis] replaced by indices[p]]
+/// (negative indices wrap).
+fn gather_elements(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let (x, indices) = (view.input(0)?, view.input(1)?);
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let index_shape = static_shape(&indices.info)?;
+    let index_ty = element(indices.info.dtype)?;
+    let rank = index_shape.len();
+    let out_ty = tensor_type(&index_shape, dtype)?;
+    let a = view.int("axis")?;
+    let axis = if a < 0 { (a + rank as i64) as usize } else { a as usize };
+    let input = GenericInput {
+        name: indices.name.clone(),
+        ty: tensor_type(&index_shape, indices.info.dtype)?,
+        map: identity_map(rank),
+        element: index_ty.to_string(),
+    };
+    let empty = f.empty(&out_ty);
+    let (x_name, x_ty, dim) = (x.name.clone(), tensor_type(&shape, dtype)?, shape[axis]);
+    generic(
+        f,
+        &[input],
+        (&empty, &out_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |b, args| {
+            let raw = b.assign(format!("arith.index_cast {} : {index_ty} to index", args[0]));
+            let zero = b.assign("arith.constant 0 : index");
+            let size = b.assign(format!("arith.constant {dim} : index"));
+            let negative = b.assign(format!("arith.cmpi slt, {raw}, {zero} : index"));
+            let wrapped = b.assign(format!("arith.addi {raw}, {size} : index"));
+            let index = b.assign(format!("arith.select {negative}, {wrapped}, {raw} : index"));
+            let coordinates: Vec<String> = (0..rank)
+                .map(|d| {
+                    if d == axis {
+                        index.clone()
+                    } else {
+                        b.assign(format!("linalg.index {d} : index"))
+                    }
+                })
+                .collect();
+            Ok(b.assign(format!("tensor.extract {x_name}[{}] : {x_ty}", coordinates.join(", "))))
+        },
+    )
+}
+
+/// Trilu: keeps the upper (j - i >= k) or lower (j - i <= k) triangle of the last two
+/// dims and zeroes the rest; `k` may be a runtime value.
+fn trilu(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let x = view.input(0)?;
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let rank = shape.len();
+    if rank < 2 {
+        return refuse("graph.trilu needs rank 2 or more");
+    }
+    let upper = view.int("upper")? != 0;
+    let k = if view.has_input(1) {
+        let k = view.input(1)?;
+        let k_shape = static_shape(&k.info)?;
+        let zeros = vec!["%c0"; k_shape.len()].join(", ");
+        if !k_shape.is_empty() {
+            f.line("%c0 = arith.constant 0 : index");
+        }
+        let value = f.assign(format!(
+            "tensor.extract {}[{zeros}] : {}",
+            k.name,
+            tensor_type(&k_shape, k.info.dtype)?
+        ));
+        f.assign(format!(
+            "arith.index_cast {value} : {} to index",
+            element(k.info.dtype)?
+        ))
+    } else {
+        f.index(0)
+    };
+    let x_ty = tensor_type(&shape, dtype)?;
+    let input = GenericInput {
+        name: x.name.clone(),
+        ty: x_ty.clone(),
+        map: identity_map(rank),
+        element: ty.to_string(),
+    };
+    let empty = f.empty(&x_ty);
+    generic(
+        f,
+        &[input],
+        (&empty, &x_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |b, args| {
+            let i = b.assign(format!("linalg.index {} : index", rank - 2));
+            let j = b.assign(format!("linalg.index {} : index", rank - 1));
+            let diagonal = b.assign(format!("arith.subi {j}, {i} : index"));
+            let predicate = if upper { "sge" } else { "sle" };
+            let keep = b.assign(format!("arith.cmpi {predicate}, {diagonal}, {k} : index"));
+            let zero = b.constant(0.0, dtype)?;
+            Ok(b.assign(format!("arith.select {keep}, {}, {zero} : {ty}", args[0])))
+        },
+    )
 }

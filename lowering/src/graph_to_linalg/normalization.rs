@@ -31,11 +31,10 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
         return refuse(format!("graph.{} on {}", view.op, x.info.dtype));
     }
     match view.op.as_str() {
-        "batch_normalization" => batch_norm(f, view, x),
-        "softmax" | "log_softmax" => softmax(f, view, x),
+        "batch_normalization" => batch_norm(f, view, x).map(|r| vec![r]),
+        "softmax" | "log_softmax" => softmax(f, view, x).map(|r| vec![r]),
         _ => normalize(f, view, x),
     }
-    .map(|r| vec![r])
 }
 
 fn input_of(operand: &Operand, map: String) -> Lowered<GenericInput> {
@@ -80,10 +79,11 @@ fn batch_norm(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
 
 /// Layer/RMS/Instance normalization: statistics over dims `axis..` (2.. for instance
 /// norm), then `(x - mean) * inv_std * scale + b`.
-fn normalize(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
-    if view.results.iter().skip(1).any(Option::is_some) {
+fn normalize(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<Vec<String>> {
+    let wants_statistics = view.results.iter().skip(1).any(Option::is_some);
+    if wants_statistics && view.op != "layer_normalization" {
         return refuse(format!(
-            "graph.{} with mean or inv_std_dev results has no CPU lowering yet",
+            "graph.{} with statistics results has no CPU lowering yet",
             view.op
         ));
     }
@@ -164,7 +164,46 @@ fn normalize(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
     inputs.extend(bias);
     let out_ty = tensor_type(&shape, dtype)?;
     let empty = f.empty(&out_ty);
-    generic(
+    let statistics = if wants_statistics {
+        // LayerNormalization's optional Mean and InvStdDev: over the kept dims, with the
+        // normalized dims as 1s.
+        let mean = match &mean {
+            Some((mean, _)) => mean.clone(),
+            None => f.filled(&reduced, dtype, 0.0)?,
+        };
+        let reduced_len = reduced.len();
+        let input = GenericInput {
+            name: variance.clone(),
+            ty: reduced_ty.clone(),
+            map: identity_map(reduced_len),
+            element: ty.to_string(),
+        };
+        let empty_stat = f.empty(&reduced_ty);
+        let inv = generic(
+            f,
+            &[input],
+            (&empty_stat, &reduced_ty, &identity_map(reduced_len), ty),
+            &vec![false; reduced_len],
+            |b, a| {
+                let e = b.constant(eps, dtype)?;
+                let one = b.constant(1.0, dtype)?;
+                let shifted = b.assign(format!("arith.addf {}, {e} : {ty}", a[0]));
+                let std = b.assign(format!("math.sqrt {shifted} : {ty}"));
+                Ok(b.assign(format!("arith.divf {one}, {std} : {ty}")))
+            },
+        )?;
+        let mut results = Vec::new();
+        for (slot, value) in [(1, mean), (2, inv)] {
+            if view.has_result(slot) {
+                let stat_shape = static_shape(view.result(slot)?)?;
+                results.push(super::data_movement::reshape(f, &value, &reduced, &stat_shape, dtype)?);
+            }
+        }
+        results
+    } else {
+        Vec::new()
+    };
+    let y = generic(
         f,
         &inputs,
         (&empty, &out_ty, &identity_map(rank), ty),
@@ -192,7 +231,10 @@ fn normalize(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
             }
             Ok(y)
         },
-    )
+    )?;
+    let mut results = vec![y];
+    results.extend(statistics);
+    Ok(results)
 }
 
 /// Softmax along one axis: `exp(x - max) / sum`, or `x - max - log(sum)` for LogSoftmax.

@@ -190,5 +190,68 @@ fn extreme(dtype: DType, largest: bool) -> Lowered<f64> {
 }
 
 pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
+    if view.op == "arg_max" {
+        return arg_max(f, view).map(|r| vec![r]);
+    }
     lower_reduce(f, view).map(|r| vec![r])
+}
+
+/// ArgMax along `axis`: one reduction generic with two accumulators, the best value and
+/// its index; a later equal value wins only with `select_last_index`.
+fn arg_max(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let x = view.input(0)?;
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let rank = shape.len();
+    let out = static_shape(view.result(0)?)?;
+    let a = view.int("axis")?;
+    let axis = if a < 0 { (a + rank as i64) as usize } else { a as usize };
+    let last = view.int("select_last_index")? != 0;
+    let float = is_float(dtype);
+    let reduced: Vec<i64> = (0..rank).filter(|&d| d != axis).map(|d| shape[d]).collect();
+    let (value_ty, index_ty) = (tensor_type(&reduced, dtype)?, tensor_type(&reduced, DType::I64)?);
+    let lowest = if float {
+        f64::NEG_INFINITY
+    } else {
+        extreme(dtype, false)?
+    };
+    let best = f.filled(&reduced, dtype, lowest)?;
+    let first = f.filled(&reduced, DType::I64, 0.0)?;
+    let kept = affine_map(rank, &kept_exprs(rank, &[axis]));
+    let kinds: Vec<bool> = (0..rank).map(|d| d == axis).collect();
+    let (v, bv, bi) = (f.fresh(), f.fresh(), f.fresh());
+    let mut body = super::text::Body::new(f);
+    let better = if float {
+        body.assign(format!(
+            "arith.cmpf {}, {v}, {bv} : {ty}",
+            if last { "oge" } else { "ogt" }
+        ))
+    } else {
+        body.assign(format!(
+            "arith.cmpi {}, {v}, {bv} : {ty}",
+            if last { "sge" } else { "sgt" }
+        ))
+    };
+    let position = body.assign(format!("linalg.index {axis} : index"));
+    let position = body.assign(format!("arith.index_cast {position} : index to i64"));
+    let new_value = body.assign(format!("arith.select {better}, {v}, {bv} : {ty}"));
+    let new_index = body.assign(format!("arith.select {better}, {position}, {bi} : i64"));
+    let lines = std::mem::take(&mut body.lines);
+    let mut text = format!(
+        "linalg.generic {{indexing_maps = [{}, {kept}, {kept}], iterator_types = {}}} ins({} : {}) outs({best}, {first} : {value_ty}, {index_ty}) {{\n  ^bb0({v}: {ty}, {bv}: {ty}, {bi}: i64):\n",
+        identity_map(rank),
+        super::text::iterators(&kinds),
+        x.name,
+        tensor_type(&shape, dtype)?
+    );
+    for line in lines {
+        text.push_str(&format!("    {line}\n"));
+    }
+    text.push_str(&format!(
+        "    linalg.yield {new_value}, {new_index} : {ty}, i64\n  }} -> ({value_ty}, {index_ty})"
+    ));
+    let results = f.fresh();
+    f.line(format!("{results}:2 = {text}"));
+    reshape(f, &format!("{results}#1"), &reduced, &out, DType::I64)
 }
