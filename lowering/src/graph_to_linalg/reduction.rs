@@ -15,7 +15,7 @@ use fuser_dialects::semantics::DType;
 pub fn handles(op: &str) -> bool {
     matches!(
         op,
-        "reduce_sum" | "reduce_mean" | "reduce_max" | "reduce_min" | "reduce_prod" | "reduce_l2"
+        "reduce_sum" | "reduce_mean" | "reduce_max" | "reduce_min" | "reduce_prod" | "reduce_l2" | "arg_max"
     )
 }
 
