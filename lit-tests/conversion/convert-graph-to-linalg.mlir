@@ -99,9 +99,9 @@ func.func @reshape(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
 // -----
 
 // An op with no lowering is refused at its location, by name.
-func.func @refused(%x: tensor<1x1x4x4xf32>) -> tensor<1x4x2x2xf32> {
-  // expected-error @+1 {{graph.space_to_depth has no CPU lowering yet}}
-  %0 = "graph.space_to_depth"(%x) {blocksize = 2 : i64, mode = "DCR"} : (tensor<1x1x4x4xf32>) -> tensor<1x4x2x2xf32>
+func.func @refused(%x: tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32> {
+  // expected-error @+1 {{graph.lrn has no CPU lowering yet}}
+  %0 = "graph.lrn"(%x) {alpha = 1.0e-04 : f32, beta = 7.5e-01 : f32, bias = 1.0 : f32, size = 3 : i64} : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
   return %0 : tensor<1x4x2x2xf32>
 }
 

@@ -30,6 +30,9 @@ pub fn handles(op: &str) -> bool {
             | "gather"
             | "gather_elements"
             | "trilu"
+            | "depth_to_space"
+            | "space_to_depth"
+            | "cum_sum"
             | "pad"
     )
 }
@@ -227,6 +230,8 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
         "gather" => vec![gather(f, view)?],
         "gather_elements" => vec![gather_elements(f, view)?],
         "trilu" => vec![trilu(f, view)?],
+        "depth_to_space" | "space_to_depth" => vec![depth_space(f, view)?],
+        "cum_sum" => vec![cum_sum(f, view)?],
         "pad" => vec![pad(f, view)?],
         other => return refuse(format!("graph.{other} has no CPU lowering yet")),
     })
@@ -445,6 +450,90 @@ fn trilu(f: &mut FuncText, view: &OpView) -> Lowered<String> {
             let keep = b.assign(format!("arith.cmpi {predicate}, {diagonal}, {k} : index"));
             let zero = b.constant(0.0, dtype)?;
             Ok(b.assign(format!("arith.select {keep}, {}, {zero} : {ty}", args[0])))
+        },
+    )
+}
+
+/// DepthToSpace and SpaceToDepth as reshape, transpose, reshape (ONNX's definitions).
+fn depth_space(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let x = view.input(0)?;
+    let dtype = x.info.dtype;
+    let shape = static_shape(&x.info)?;
+    if shape.len() != 4 {
+        return refuse(format!("graph.{} on rank {}", view.op, shape.len()));
+    }
+    let out = static_shape(view.result(0)?)?;
+    let b = view.int("blocksize")?;
+    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3]);
+    let crd = view.string("mode")? == "CRD";
+    let (split, perm): (Vec<i64>, [i64; 6]) = if view.op == "space_to_depth" {
+        let perm = if crd { [0, 1, 3, 5, 2, 4] } else { [0, 3, 5, 1, 2, 4] };
+        (vec![n, c, h / b, b, w / b, b], perm)
+    } else if crd {
+        (vec![n, c / (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3])
+    } else {
+        (vec![n, b, b, c / (b * b), h, w], [0, 3, 4, 1, 5, 2])
+    };
+    let split_value = reshape(f, &x.name, &shape, &split, dtype)?;
+    let permuted: Vec<i64> = perm.iter().map(|&p| split[p as usize]).collect();
+    let (split_ty, permuted_ty) = (tensor_type(&split, dtype)?, tensor_type(&permuted, dtype)?);
+    let empty = f.empty(&permuted_ty);
+    let moved = f.assign(format!(
+        "linalg.transpose ins({split_value} : {split_ty}) outs({empty} : {permuted_ty}) permutation = [{}]",
+        list(&perm)
+    ));
+    reshape(f, &moved, &permuted, &out, dtype)
+}
+
+/// CumSum along a constant axis: out[i] sums x[j] over j <= i (j < i when exclusive;
+/// j >= i, j > i when reversed), as a reduction over a second loop on the axis.
+fn cum_sum(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let x = view.input(0)?;
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let rank = shape.len();
+    let axis_value = view.constant_ints(1)?;
+    let a = *axis_value
+        .first()
+        .ok_or_else(|| super::text::Refusal("graph.cum_sum without an axis".into()))?;
+    let axis = if a < 0 { (a + rank as i64) as usize } else { a as usize };
+    let (exclusive, reverse) = (view.int("exclusive")? != 0, view.int("reverse")? != 0);
+    let x_ty = tensor_type(&shape, dtype)?;
+    // Loops: the output dims, then j (d<rank>) along the axis.
+    let exprs: Vec<String> = (0..rank)
+        .map(|d| if d == axis { format!("d{rank}") } else { format!("d{d}") })
+        .collect();
+    let input = GenericInput {
+        name: x.name.clone(),
+        ty: x_ty.clone(),
+        map: affine_map(rank + 1, &exprs),
+        element: ty.to_string(),
+    };
+    let init = f.filled(&shape, dtype, 0.0)?;
+    let out_exprs: Vec<String> = (0..rank).map(|d| format!("d{d}")).collect();
+    let mut kinds = vec![false; rank];
+    kinds.push(true);
+    let float = super::text::is_float(dtype);
+    let predicate = match (reverse, exclusive) {
+        (false, false) => "sle",
+        (false, true) => "slt",
+        (true, false) => "sge",
+        (true, true) => "sgt",
+    };
+    generic(
+        f,
+        &[input],
+        (&init, &x_ty, &affine_map(rank + 1, &out_exprs), ty),
+        &kinds,
+        |b, args| {
+            let i = b.assign(format!("linalg.index {axis} : index"));
+            let j = b.assign(format!("linalg.index {rank} : index"));
+            let include = b.assign(format!("arith.cmpi {predicate}, {j}, {i} : index"));
+            let zero = b.constant(0.0, dtype)?;
+            let term = b.assign(format!("arith.select {include}, {}, {zero} : {ty}", args[0]));
+            let add = if float { "addf" } else { "addi" };
+            Ok(b.assign(format!("arith.{add} {}, {term} : {ty}", args[1])))
         },
     )
 }
