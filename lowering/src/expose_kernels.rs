@@ -2,9 +2,11 @@
 //! results of the entry function, so that both the reference evaluator and the compiled
 //! code report the value each kernel produced.
 
+use crate::profile::kernel_symbols;
 use fuser_dialects::{
     accessors::op_name,
-    ffi::{erase_operation, function_type, nested_operations, set_attribute},
+    eval::find_function,
+    ffi::{erase_operation, function_type, set_attribute},
 };
 use melior::ir::{
     BlockLike, OperationRef, RegionLike, Type, Value, ValueLike,
@@ -15,24 +17,8 @@ use melior::ir::{
 /// Appends the results of each kernel call in function `entry` to its results, in call
 /// order. Returns the kernel called for each appended result.
 pub fn expose_kernel_results(root: OperationRef, entry: &str) -> Result<Vec<String>, String> {
-    let kernels: Vec<String> = nested_operations(root)
-        .into_iter()
-        .filter(|op| op_name(op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
-        .filter_map(|op| {
-            op.attribute("sym_name")
-                .ok()
-                .map(|a| a.to_string().trim_matches('"').to_string())
-        })
-        .collect();
-    let function = nested_operations(root)
-        .into_iter()
-        .find(|op| {
-            op_name(op) == "func.func"
-                && op
-                    .attribute("sym_name")
-                    .is_ok_and(|a| a.to_string() == format!("\"{entry}\""))
-        })
-        .ok_or_else(|| format!("no function '{entry}'"))?;
+    let kernels = kernel_symbols(root);
+    let function = find_function(root, entry).ok_or_else(|| format!("no function '{entry}'"))?;
     let block = function
         .region(0)
         .ok()

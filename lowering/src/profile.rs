@@ -5,6 +5,7 @@
 use crate::ffi;
 use fuser_dialects::{
     accessors::op_name,
+    eval::find_function,
     ffi::{clone_operation, make, nested_operations, parse_attribute, parse_type},
 };
 use fuser_runtime::{PROFILE_BEGIN, PROFILE_END};
@@ -14,10 +15,9 @@ use melior::ir::{
     operation::{OperationBuilder, OperationLike},
 };
 
-/// Instruments the kernel calls inside function `entry` of module `root` (at any level
-/// where kernels are still `func.call`s). Returns the kernel called under each id.
-pub fn instrument_kernel_calls(root: OperationRef, entry: &str) -> Result<Vec<String>, String> {
-    let kernels: Vec<String> = nested_operations(root)
+/// The symbols of the `ftensor.kernel` functions of module `root`.
+pub fn kernel_symbols(root: OperationRef) -> Vec<String> {
+    nested_operations(root)
         .into_iter()
         .filter(|op| op_name(op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
         .filter_map(|op| {
@@ -25,16 +25,14 @@ pub fn instrument_kernel_calls(root: OperationRef, entry: &str) -> Result<Vec<St
                 .ok()
                 .map(|a| a.to_string().trim_matches('"').to_string())
         })
-        .collect();
-    let function = nested_operations(root)
-        .into_iter()
-        .find(|op| {
-            op_name(op) == "func.func"
-                && op
-                    .attribute("sym_name")
-                    .is_ok_and(|a| a.to_string() == format!("\"{entry}\""))
-        })
-        .ok_or_else(|| format!("no function '{entry}'"))?;
+        .collect()
+}
+
+/// Instruments the kernel calls inside function `entry` of module `root` (at any level
+/// where kernels are still `func.call`s). Returns the kernel called under each id.
+pub fn instrument_kernel_calls(root: OperationRef, entry: &str) -> Result<Vec<String>, String> {
+    let kernels = kernel_symbols(root);
+    let function = find_function(root, entry).ok_or_else(|| format!("no function '{entry}'"))?;
     let calls: Vec<(OperationRef, String)> = nested_operations(function)
         .into_iter()
         .filter(|op| op_name(op) == "func.call")

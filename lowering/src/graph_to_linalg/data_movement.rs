@@ -193,39 +193,13 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
                 let exprs: Vec<String> = (0..rank)
                     .map(|d| format!("d{d} * {} + {}", strides[d], offsets[d]))
                     .collect();
-                let input = GenericInput {
-                    name: x.name.clone(),
-                    ty: x_ty.clone(),
-                    map: affine_map(rank, &exprs),
-                    element: ty.to_string(),
-                };
-                let empty = f.empty(&out_ty);
-                vec![generic(
-                    f,
-                    &[input],
-                    (&empty, &out_ty, &identity_map(rank), ty),
-                    &vec![false; rank],
-                    |_, a| Ok(a[0].clone()),
-                )?]
+                vec![gather_by_map(f, &x.name, &x_ty, &out_ty, &exprs, ty)?]
             }
         }
         "expand" => vec![map_elementwise(f, &[x], view.result(0)?, |_, a| Ok(a[0].clone()))?],
         "tile" => {
             let exprs: Vec<String> = (0..rank).map(|d| format!("d{d} mod {}", shape[d])).collect();
-            let input = GenericInput {
-                name: x.name.clone(),
-                ty: x_ty.clone(),
-                map: affine_map(rank, &exprs),
-                element: ty.to_string(),
-            };
-            let empty = f.empty(&out_ty);
-            vec![generic(
-                f,
-                &[input],
-                (&empty, &out_ty, &identity_map(rank), ty),
-                &vec![false; rank],
-                |_, a| Ok(a[0].clone()),
-            )?]
+            vec![gather_by_map(f, &x.name, &x_ty, &out_ty, &exprs, ty)?]
         }
         "gather" => vec![gather(f, view)?],
         "gather_elements" => vec![gather_elements(f, view)?],
@@ -235,6 +209,37 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
         "pad" => vec![pad(f, view)?],
         other => return refuse(format!("graph.{other} has no CPU lowering yet")),
     })
+}
+
+/// A new tensor of `out_ty` whose element at each index reads `x` at the affine
+/// expressions `exprs` of that index (strided slices, tiles).
+fn gather_by_map(f: &mut FuncText, x: &str, x_ty: &str, out_ty: &str, exprs: &[String], ty: &str) -> Lowered<String> {
+    let rank = exprs.len();
+    let input = GenericInput {
+        name: x.to_string(),
+        ty: x_ty.to_string(),
+        map: affine_map(rank, exprs),
+        element: ty.to_string(),
+    };
+    let empty = f.empty(out_ty);
+    generic(
+        f,
+        &[input],
+        (&empty, out_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |_, a| Ok(a[0].clone()),
+    )
+}
+
+/// An index value read from an ONNX index tensor element, wrapped once if negative (as
+/// Gather and GatherElements define) for an axis of size `dim`.
+fn wrapped_index(b: &mut super::text::Body, raw: &str, index_ty: &str, dim: i64) -> String {
+    let index = b.assign(format!("arith.index_cast {raw} : {index_ty} to index"));
+    let zero = b.assign("arith.constant 0 : index");
+    let size = b.assign(format!("arith.constant {dim} : index"));
+    let negative = b.assign(format!("arith.cmpi slt, {index}, {zero} : index"));
+    let wrapped = b.assign(format!("arith.addi {index}, {size} : index"));
+    b.assign(format!("arith.select {negative}, {wrapped}, {index} : index"))
 }
 
 /// Gather along `axis`: out[pre, idx, post] = x[pre, indices[idx] (wrapped if negative), post].
@@ -272,12 +277,7 @@ fn gather(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         (&empty, &out_ty, &identity_map(rank), ty),
         &vec![false; rank],
         |b, args| {
-            let raw = b.assign(format!("arith.index_cast {} : {index_ty} to index", args[0]));
-            let zero = b.assign("arith.constant 0 : index");
-            let size = b.assign(format!("arith.constant {dim} : index"));
-            let negative = b.assign(format!("arith.cmpi slt, {raw}, {zero} : index"));
-            let wrapped = b.assign(format!("arith.addi {raw}, {size} : index"));
-            let index = b.assign(format!("arith.select {negative}, {wrapped}, {raw} : index"));
+            let index = wrapped_index(b, &args[0], index_ty, dim);
             let mut coordinates = Vec::new();
             for d in 0..axis {
                 coordinates.push(b.assign(format!("linalg.index {d} : index")));
@@ -378,12 +378,7 @@ fn gather_elements(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         (&empty, &out_ty, &identity_map(rank), ty),
         &vec![false; rank],
         |b, args| {
-            let raw = b.assign(format!("arith.index_cast {} : {index_ty} to index", args[0]));
-            let zero = b.assign("arith.constant 0 : index");
-            let size = b.assign(format!("arith.constant {dim} : index"));
-            let negative = b.assign(format!("arith.cmpi slt, {raw}, {zero} : index"));
-            let wrapped = b.assign(format!("arith.addi {raw}, {size} : index"));
-            let index = b.assign(format!("arith.select {negative}, {wrapped}, {raw} : index"));
+            let index = wrapped_index(b, &args[0], index_ty, dim);
             let coordinates: Vec<String> = (0..rank)
                 .map(|d| {
                     if d == axis {

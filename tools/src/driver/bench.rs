@@ -1,7 +1,11 @@
 //! `fuser bench`: compile a model for the CPU (JIT), run it on random inputs, and report
 //! latency as one line of JSON on stdout. Progress goes to stderr.
 
-use super::{cache::compile_cached, load::load, run::random_inputs};
+use super::{
+    cache::compile_cached,
+    load::load,
+    run::{random_inputs, read_inputs},
+};
 use fuser_dialects::create_context;
 use fuser_frontends::ImportOptions;
 use fuser_passes::{
@@ -88,17 +92,7 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
     let inputs = if request.inputs.is_empty() {
         random_inputs(&loaded.inputs, request.seed)?
     } else {
-        loaded
-            .inputs
-            .iter()
-            .map(|(name, _)| {
-                let path = request
-                    .inputs
-                    .get(name)
-                    .ok_or_else(|| format!("missing --input {name}=FILE.npy"))?;
-                fuser_frontends::npy::read(path)
-            })
-            .collect::<Result<_, _>>()?
+        read_inputs(&loaded.inputs, &request.inputs)?
     };
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
     // A profiled model is instrumented, so it is compiled afresh, never cached.

@@ -50,6 +50,39 @@ pub fn random_inputs(types: &[(String, TypeInfo)], seed: u64) -> Result<Vec<Tens
         .collect()
 }
 
+/// Reads each input of `types` from its `.npy` file in `files` (by name), checking its
+/// element type and shape.
+pub fn read_inputs(
+    types: &[(String, TypeInfo)],
+    files: &HashMap<String, std::path::PathBuf>,
+) -> Result<Vec<Tensor>, String> {
+    types
+        .iter()
+        .map(|(name, info)| {
+            let path = files
+                .get(name)
+                .ok_or_else(|| format!("missing --input {name}=FILE.npy"))?;
+            let t = npy::read(path)?;
+            let shape_ok = t.shape().len() == info.rank()
+                && info
+                    .shape
+                    .iter()
+                    .zip(t.shape())
+                    .all(|(d, &s)| d.is_none_or(|d| d == s as i64));
+            if t.dtype != info.dtype || !shape_ok {
+                return Err(format!(
+                    "input '{name}' ({}) is {} of shape {:?}, but the model takes {}",
+                    path.display(),
+                    t.dtype,
+                    t.shape(),
+                    info.mlir()
+                ));
+            }
+            Ok(t)
+        })
+        .collect()
+}
+
 /// Where a model runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -95,33 +128,7 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
             }
             random_inputs(&loaded.inputs, seed)?
         }
-        None => loaded
-            .inputs
-            .iter()
-            .map(|(name, info)| {
-                let path = request
-                    .inputs
-                    .get(name)
-                    .ok_or_else(|| format!("missing --input {name}=FILE.npy"))?;
-                let t = npy::read(path)?;
-                let shape_ok = t.shape().len() == info.rank()
-                    && info
-                        .shape
-                        .iter()
-                        .zip(t.shape())
-                        .all(|(d, &s)| d.is_none_or(|d| d == s as i64));
-                if t.dtype != info.dtype || !shape_ok {
-                    return Err(format!(
-                        "input '{name}' ({}) is {} of shape {:?}, but the model takes {}",
-                        path.display(),
-                        t.dtype,
-                        t.shape(),
-                        info.mlir()
-                    ));
-                }
-                Ok(t)
-            })
-            .collect::<Result<_, _>>()?,
+        None => read_inputs(&loaded.inputs, &request.inputs)?,
     };
     std::fs::create_dir_all(request.output_dir)
         .map_err(|e| format!("cannot create '{}': {e}", request.output_dir.display()))?;
