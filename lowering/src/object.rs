@@ -34,8 +34,10 @@ impl CpuSpec {
         }
     }
 
-    /// Parses a `--target` value: `cpu` or `cpu:<mcpu>[+feature...]`, where each feature
-    /// is `+name` or `-name`.
+    /// Parses a `--target` value: `cpu` or `cpu:<mcpu>[+feature...][,-feature...]`. The
+    /// feature list starts at the first `+` (CPU names contain `-`, as in `x86-64-v3`);
+    /// features are joined by `+`, and a disabled one follows a comma (`+avx512f,-amx-tile`),
+    /// since feature names contain `-` too.
     pub fn parse(target: &str) -> Result<Self, String> {
         if target == "cpu" {
             return Ok(Self::host());
@@ -43,21 +45,23 @@ impl CpuSpec {
         let rest = target
             .strip_prefix("cpu:")
             .ok_or_else(|| format!("unknown target '{target}' (cpu, or cpu:<mcpu>[+features])"))?;
-        let split = rest.find(['+', '-']).filter(|&i| i > 0).unwrap_or(rest.len());
+        let split = rest.find('+').unwrap_or(rest.len());
         let (cpu, features) = rest.split_at(split);
         if cpu.is_empty() {
             return Err(format!("target '{target}' names no CPU"));
         }
+        // Items are separated by `,` (needed before a `-feature`, since names contain
+        // `-`) or `+`; an item without a sign is enabled.
         let mut list = Vec::new();
-        let mut current = String::new();
-        for c in features.chars() {
-            if (c == '+' || c == '-') && !current.is_empty() {
-                list.push(std::mem::take(&mut current));
+        for item in features.split(',').filter(|i| !i.is_empty()) {
+            let (negative, names) = match item.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, item),
+            };
+            for (k, name) in names.split('+').filter(|n| !n.is_empty()).enumerate() {
+                let sign = if negative && k == 0 { '-' } else { '+' };
+                list.push(format!("{sign}{name}"));
             }
-            current.push(c);
-        }
-        if !current.is_empty() {
-            list.push(current);
         }
         Ok(CpuSpec {
             cpu: cpu.to_string(),
@@ -130,10 +134,10 @@ mod tests {
     fn targets_parse_cpu_and_features() {
         let spec = CpuSpec::parse("cpu:x86-64-v3").unwrap();
         assert_eq!((spec.cpu.as_str(), spec.features.as_str()), ("x86-64-v3", ""));
-        let spec = CpuSpec::parse("cpu:skylake-avx512+avx512f-amx-tile").unwrap();
+        let spec = CpuSpec::parse("cpu:skylake-avx512+avx512f+avx512bw,-amx-tile").unwrap();
         assert_eq!(
             (spec.cpu.as_str(), spec.features.as_str()),
-            ("skylake-avx512", "+avx512f,-amx-tile")
+            ("skylake-avx512", "+avx512f,+avx512bw,-amx-tile")
         );
         assert!(CpuSpec::parse("gpu").is_err());
         assert!(CpuSpec::parse("cpu:").is_err());

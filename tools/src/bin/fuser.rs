@@ -97,7 +97,7 @@ struct RunArgs {
 struct CompileArgs {
     /// The model: .onnx, .json, or .mlir/.mlirbc.
     model: PathBuf,
-    /// `cpu` (this machine's CPU, all its features) or `cpu:<mcpu>[+feature-feature...]`
+    /// `cpu` (this machine's CPU, all its features) or `cpu:<mcpu>[+feature...][,-feature...]`
     /// to cross-compile, e.g. `cpu:x86-64-v3`.
     #[arg(long, default_value = "cpu")]
     target: String,
