@@ -12,8 +12,9 @@ build: setup
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) build --release -p fuser-runtime --lib
 
-# The main job on the bundled default model: for now a fuser-opt pipeline over a
-# graph-dialect model; it prints the simplified module.
+# The main job on the bundled default models: a fuser-opt pipeline over a graph-dialect
+# model (it prints the simplified module), then the bundled JSON model compiled for this
+# CPU and run beside the reference evaluator, kernel by kernel.
 DEMO_MODEL := testdata/demo/resnet_block.mlir
 DEMO_PIPELINE := builtin.module(func.func(graph-simplify,canonicalize,cse))
 demo: build
@@ -21,8 +22,11 @@ demo: build
 	@./target/release/fuser-opt $(DEMO_MODEL) --pass-pipeline='$(DEMO_PIPELINE)' -o target/demo.mlir
 	@cat target/demo.mlir
 	@echo "== graph ops: $$(grep -c '"graph\.' $(DEMO_MODEL)) before, $$(grep -c '"graph\.' target/demo.mlir) after"
+	@echo "== fuser run testdata/json/mlp.json --target cpu --compare-with reference"
+	@./target/release/fuser run testdata/json/mlp.json --shape features=2x8 --target cpu --compare-with reference \
+		--random-inputs --output-dir target/demo-out
 
-cargo-test: setup
+cargo-test: build
 	$(CARGO) test --release --workspace
 
 example: setup
