@@ -3,7 +3,8 @@
 Each model is built with the helpers of scripts/model_tests.py (random weights), saved as
 ONNX, and timed by `fuser bench` (JIT, --target cpu) and by an onnxruntime session with
 the same number of intra-op threads, warm-up runs and timed runs, on one input saved as
-.npy and given to both. Prints a table with the ratio fuser/onnxruntime of the median
+.npy and given to both. fuser compiles afresh (`--no-cache`), so its compile time is a
+real compile. Prints a table with the ratio fuser/onnxruntime of the median
 latencies and their geometric mean; `--doc FILE` also writes it as markdown.
 
     .venv/bin/python bench/compare_ort.py ./target/release/fuser [--threads 2] [--iterations 20] [--doc docs/performance.md]
@@ -70,7 +71,7 @@ def main():
         x_path = os.path.join(args.work, f"{name}.input.npy")
         np.save(x_path, x)
         run = subprocess.run([args.fuser, "bench", path, "--threads", str(args.threads), "--iterations", str(args.iterations),
-                              "--warmup", str(args.warmup), "--input", f"input={x_path}", "--json"], capture_output=True, text=True)
+                              "--warmup", str(args.warmup), "--input", f"input={x_path}", "--json", "--no-cache"], capture_output=True, text=True)
         if run.returncode != 0:
             print(f"{name}: fuser bench failed: {run.stderr.strip()}", file=sys.stderr)
             sys.exit(1)

@@ -1,4 +1,5 @@
-//! `fuser`: the user driver. Imports models, runs them, and checks conformance.
+//! `fuser`: the user driver. Imports, checks, runs, compiles and benchmarks models, and
+//! checks conformance.
 
 use clap::{Args, Parser, Subcommand};
 use fuser_tools::{
@@ -32,7 +33,7 @@ enum Command {
     /// JSON (median_ms, p90_ms, compile_s, peak_rss_mb) on stdout.
     Bench(BenchArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
-    /// reference evaluator.
+    /// reference evaluator and/or compiled for the CPU (--targets).
     Conformance(ConformanceArgs),
 }
 
