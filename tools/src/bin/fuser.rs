@@ -458,6 +458,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         Ok(o) => o,
         Err(message) => return fail("fuser bench", &message),
     };
+    // Only `cpu` is accepted (clap checks it); the flag names the target explicitly.
     let _ = &args.target;
     let mut inputs = HashMap::new();
     for spec in &args.inputs {
