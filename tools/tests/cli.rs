@@ -820,3 +820,36 @@ fn compare_with_reference_reports_every_kernel() {
     assert!(out.stdout.contains("every kernel is within"), "{}", out.stdout);
     assert!(out_dir.join("output_0.npy").exists());
 }
+
+/// Threads split outputs, never reductions: outputs are bitwise the same for any count.
+#[test]
+fn cpu_results_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/json/mlp.json");
+    let outputs: Vec<Vec<u8>> = ["1", "2"]
+        .iter()
+        .map(|threads| {
+            let out_dir = dir.path().join(format!("t{threads}"));
+            let out = run(
+                FUSER,
+                &[
+                    "run",
+                    model.to_str().unwrap(),
+                    "--shape",
+                    "features=64x8",
+                    "--target",
+                    "cpu",
+                    "--no-cache",
+                    "--threads",
+                    threads,
+                    "--random-inputs",
+                    "--output-dir",
+                    out_dir.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(out.code, Some(0), "{}", out.stderr);
+            std::fs::read(out_dir.join("output_0.npy")).unwrap()
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1]);
+}

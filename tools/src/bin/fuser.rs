@@ -91,6 +91,10 @@ struct RunArgs {
     /// kernel that diverges.
     #[arg(long, value_name = "TARGET", value_parser = ["reference"])]
     compare_with: Option<String>,
+    /// With --target cpu: threads for the matmul/conv microkernels (0: all cores).
+    /// Results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Args, Debug)]
@@ -300,6 +304,7 @@ fn run(args: RunArgs) -> ExitCode {
         output_dir: &args.output_dir,
         use_cache: !args.no_cache,
         compare_with_reference: args.compare_with.is_some(),
+        threads: args.threads,
         target: if args.target == "cpu" {
             fuser_tools::driver::run::Target::Cpu
         } else {

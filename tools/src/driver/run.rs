@@ -99,6 +99,8 @@ pub struct RunRequest<'p> {
     pub use_cache: bool,
     /// With the CPU target: also run the reference evaluator and compare kernel by kernel.
     pub compare_with_reference: bool,
+    /// With the CPU target: threads for the microkernels (0: all cores).
+    pub threads: usize,
     pub model: &'p Path,
     pub options: ImportOptions,
     pub inputs: HashMap<String, std::path::PathBuf>,
@@ -138,6 +140,7 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
                 .map_err(|e| e.to_string())?
         }
         Target::Cpu if request.compare_with_reference => {
+            fuser_runtime::set_threads(request.threads);
             let (outputs, errors) =
                 compare_with_reference(&context, &mut loaded.module, &loaded.function, &loaded.weights, &inputs)?;
             println!("{:>12} {:>12}  kernel (cpu vs reference)", "max |error|", "relative");
@@ -154,6 +157,7 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
             outputs
         }
         Target::Cpu => {
+            fuser_runtime::set_threads(request.threads);
             let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
             let compiled = compile_cached(
                 &context,
@@ -161,7 +165,7 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
                 &loaded.function,
                 &loaded.weights,
                 &shapes,
-                0,
+                request.threads,
                 request.use_cache,
             )?;
             compiled.model.run(&inputs).map_err(|e| e.to_string())?
