@@ -558,3 +558,23 @@ pub fn dense_f32_raw(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
         Some(std::slice::from_raw_parts(data, count).to_vec())
     }
 }
+
+/// Shape and element type of `ty` if it is a static-shaped memref, and whether its layout
+/// is the identity (dense, row-major, offset 0).
+pub fn memref_info(ty: Type) -> Option<(TensorInfo, bool)> {
+    let raw = ty.to_raw();
+    // SAFETY: `raw` is a valid type handle; the shaped-type and layout queries are only
+    // made on a memref.
+    unsafe {
+        if !mlir_sys::mlirTypeIsAMemRef(raw) {
+            return None;
+        }
+        let rank = mlirShapedTypeGetRank(raw) as isize;
+        let shape: Vec<Option<i64>> = (0..rank)
+            .map(|d| (!mlirShapedTypeIsDynamicDim(raw, d)).then(|| mlirShapedTypeGetDimSize(raw, d)))
+            .collect();
+        let element = Type::from_raw(mlirShapedTypeGetElementType(raw)).to_string();
+        let dense = mlir_sys::mlirAffineMapIsIdentity(mlir_sys::mlirMemRefTypeGetAffineMap(raw));
+        Some((TensorInfo { shape, element }, dense))
+    }
+}

@@ -1,7 +1,7 @@
 //! Constant globals as flat arrays. After lowering, a weight of shape 64x3x7x7 is an
 //! `llvm.mlir.global` of type `!llvm.array<64 x array<3 x array<7 x array<7 x f32>>>>`,
 //! which MLIR translates to LLVM IR one innermost row at a time (millions of uniqued
-//! constants for a ResNet-50: a minute of compile time and gigabytes of memory). A 1-D
+//! constants for a ResNet-50, most of its compile time and memory). A 1-D
 //! array of the same elements translates in one piece. Users only take the global's
 //! address (pointers are opaque), so the layout in memory is unchanged.
 

@@ -8,7 +8,9 @@
 use crate::ffi;
 use fuser_dialects::{
     accessors::op_name,
-    ffi::{clone_operation, erase_operation, has_single_use, nested_operations, replace_all_uses, set_operand},
+    ffi::{
+        clone_operation, erase_operation, has_single_use, memref_info, nested_operations, replace_all_uses, set_operand,
+    },
 };
 use melior::ir::{
     BlockLike, OperationRef, Value, ValueLike,
@@ -16,15 +18,10 @@ use melior::ir::{
     operation::{OperationLike, OperationResult},
 };
 
-/// The static shape of a dense (identity-layout) memref type, e.g. `memref<2x3xf32>`.
-fn dense_shape(ty: &str) -> Option<(Vec<i64>, String)> {
-    let inner = ty.strip_prefix("memref<")?.strip_suffix('>')?;
-    if inner.contains(',') {
-        return None;
-    }
-    let mut parts: Vec<&str> = inner.split('x').collect();
-    let element = parts.pop()?.to_string();
-    Some((parts.iter().map(|d| d.parse().ok()).collect::<Option<_>>()?, element))
+/// The static shape and element type of a dense (identity-layout) memref.
+fn dense_shape(value: Value) -> Option<(Vec<i64>, String)> {
+    let (info, dense) = memref_info(value.r#type())?;
+    dense.then_some((info.static_shape()?, info.element))
 }
 
 /// Follows reshapes back from `value` to the `memref.alloc` they view.
@@ -69,7 +66,7 @@ pub fn forward_copies_to_arguments(root: OperationRef) -> usize {
         if BlockArgument::try_from(target).is_err() || !has_single_use(target) {
             continue;
         }
-        let Some((target_shape, element)) = dense_shape(&target.r#type().to_string()) else {
+        let Some((target_shape, element)) = dense_shape(target) else {
             continue;
         };
         let Some((alloc, chain)) = allocation_behind(source) else {
@@ -79,7 +76,7 @@ pub fn forward_copies_to_arguments(root: OperationRef) -> usize {
             continue;
         }
         let Ok(buffer) = alloc.result(0) else { continue };
-        let Some((alloc_shape, alloc_element)) = dense_shape(&buffer.r#type().to_string()) else {
+        let Some((alloc_shape, alloc_element)) = dense_shape(buffer.into()) else {
             continue;
         };
         if alloc_element != element {

@@ -7,20 +7,27 @@
 use crate::{ffi, graph_to_linalg::splice};
 use fuser_dialects::{
     accessors::op_name,
-    ffi::{clone_operation, nested_operations},
+    ffi::{clone_operation, memref_info, nested_operations},
 };
 use fuser_runtime::{DEPTHWISE_F32, IM2COL_F32, SGEMM_F32};
 use melior::ir::{BlockLike, OperationRef, RegionLike, ValueLike, operation::OperationLike};
 use std::collections::HashMap;
 
-/// The memref type's element type and static shape, e.g. `f32` and `[2, 3]`.
-fn memref_shape(ty: &str) -> Option<(String, Vec<i64>)> {
-    let inner = ty.strip_prefix("memref<")?;
-    let dims_and_element = inner.split(',').next()?.trim_end_matches('>');
-    let mut parts: Vec<&str> = dims_and_element.split('x').collect();
-    let element = parts.pop()?.to_string();
-    let dims = parts.iter().map(|d| d.parse().ok()).collect::<Option<Vec<i64>>>()?;
-    Some((element, dims))
+/// The element type, static shape and denseness of each operand of `op` (all memrefs),
+/// with their types as text for the rewrite.
+fn operand_memrefs(op: OperationRef) -> Option<Vec<(String, Vec<i64>, bool, String)>> {
+    (0..op.operand_count())
+        .map(|i| {
+            let value = op.operand(i).ok()?;
+            let (info, dense) = memref_info(value.r#type())?;
+            Some((
+                info.element.clone(),
+                info.static_shape()?,
+                dense,
+                value.r#type().to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// Rewrites every f32 matmul under `root` (a module). Returns whether all rewrites
@@ -35,16 +42,12 @@ pub fn matmuls_to_microkernels(root: OperationRef) -> bool {
     let mut any = false;
     for op in matmuls {
         let batched = op_name(&op) == "linalg.batch_matmul";
-        let types: Vec<String> = (0..op.operand_count())
-            .filter_map(|i| op.operand(i).ok())
-            .map(|v| v.r#type().to_string())
-            .collect();
-        let Some(shapes) = types.iter().map(|t| memref_shape(t)).collect::<Option<Vec<_>>>() else {
-            continue;
-        };
-        if types.len() != 3 || shapes.iter().any(|(e, _)| e != "f32") {
+        let Some(operands) = operand_memrefs(op) else { continue };
+        if operands.len() != 3 || operands.iter().any(|(e, ..)| e != "f32") {
             continue;
         }
+        let types: Vec<String> = operands.iter().map(|o| o.3.clone()).collect();
+        let shapes: Vec<(String, Vec<i64>)> = operands.iter().map(|o| (o.0.clone(), o.1.clone())).collect();
         let maps = op.attribute("indexing_maps").map(|a| a.to_string()).unwrap_or_default();
         let (a_map, b_map) = match maps
             .strip_prefix('[')
@@ -196,20 +199,12 @@ fn tagged_generics_to_microkernels<'c>(
             continue;
         };
         let params: Vec<i64> = (0..array.len()).filter_map(|i| array.element(i).ok()).collect();
-        let types: Vec<String> = (0..op.operand_count())
-            .filter_map(|i| op.operand(i).ok())
-            .map(|v| v.r#type().to_string())
-            .collect();
-        if types.iter().any(|t| t.contains("strided")) {
+        let Some(operands) = operand_memrefs(op) else { continue };
+        if operands.iter().any(|(_, _, dense, _)| !dense) {
             continue;
         }
-        let Some(shapes) = types
-            .iter()
-            .map(|t| memref_shape(t).map(|(_, s)| s))
-            .collect::<Option<Vec<_>>>()
-        else {
-            continue;
-        };
+        let types: Vec<String> = operands.iter().map(|o| o.3.clone()).collect();
+        let shapes: Vec<Vec<i64>> = operands.iter().map(|o| o.1.clone()).collect();
         let Some(args) = tagged_arguments(tag, &params, &shapes) else {
             continue;
         };

@@ -5,7 +5,10 @@
 //! MLIR, which makes them a `memcpy`.
 
 use crate::{ffi, graph_to_linalg::splice};
-use fuser_dialects::{accessors::op_name, ffi::nested_operations};
+use fuser_dialects::{
+    accessors::op_name,
+    ffi::{memref_info, nested_operations},
+};
 use melior::ir::{OperationRef, ValueLike, operation::OperationLike};
 use std::collections::HashMap;
 
@@ -21,11 +24,12 @@ pub fn memref_copy_to_linalg(root: OperationRef) -> bool {
         let (Ok(source), Ok(target)) = (copy.operand(0), copy.operand(1)) else {
             return false;
         };
-        let (s, t) = (source.r#type().to_string(), target.r#type().to_string());
         // Between dense buffers MLIR emits a memcpy, the fastest copy there is.
-        if !s.contains("strided") && !t.contains("strided") {
+        let dense = |v: melior::ir::Value| memref_info(v.r#type()).is_some_and(|(_, dense)| dense);
+        if dense(source) && dense(target) {
             continue;
         }
+        let (s, t) = (source.r#type().to_string(), target.r#type().to_string());
         let text = format!(
             "func.func @lowered(%a0: {s}, %a1: {t}) {{\n  linalg.copy ins(%a0 : {s}) outs(%a1 : {t})\n  func.return\n}}\n"
         );

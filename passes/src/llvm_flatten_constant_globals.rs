@@ -14,7 +14,7 @@ pub const INFO: PassInfo = PassInfo {
     summary: "Store multi-dimensional constant llvm globals (weights) as 1-D arrays",
     description: r#"MLIR translates a nested `!llvm.array` constant to LLVM IR one innermost row
 at a time; for the weights of a ResNet-50 that is millions of uniqued LLVM constants, most
-of a minute of compile time and gigabytes of memory. A 1-D array with the same elements
+of the compile time and memory. A 1-D array with the same elements
 translates as one block of bytes. Users only take the global's address (LLVM pointers are
 opaque), so nothing else changes. Run it last, on the llvm dialect.
 

@@ -9,7 +9,10 @@ use fuser_passes::{
     cpu_target::compile_cpu,
     phases::{Phase, run_phases},
 };
-use melior::Context;
+use melior::{
+    Context,
+    ir::{BlockLike, RegionLike, operation::OperationLike},
+};
 
 /// One kernel's comparison.
 pub struct KernelError {
@@ -70,5 +73,3 @@ pub fn compare_with_reference(
         .collect();
     Ok((actual[..model_outputs].to_vec(), errors))
 }
-
-use melior::ir::{BlockLike, RegionLike, operation::OperationLike};
