@@ -43,11 +43,11 @@ pub fn matmuls_to_microkernels(root: OperationRef) -> bool {
     for op in matmuls {
         let batched = op_name(&op) == "linalg.batch_matmul";
         let Some(operands) = operand_memrefs(op) else { continue };
-        if operands.len() != 3 || operands.iter().any(|(e, ..)| e != "f32") {
+        if operands.len() != 3 || operands.iter().any(|o| o.element != "f32") {
             continue;
         }
-        let types: Vec<String> = operands.iter().map(|o| o.3.clone()).collect();
-        let shapes: Vec<(String, Vec<i64>)> = operands.iter().map(|o| (o.0.clone(), o.1.clone())).collect();
+        let types: Vec<String> = operands.iter().map(|o| o.ty.clone()).collect();
+        let shapes: Vec<(String, Vec<i64>)> = operands.iter().map(|o| (o.element.clone(), o.shape.clone())).collect();
         let maps = op.attribute("indexing_maps").map(|a| a.to_string()).unwrap_or_default();
         let (a_map, b_map) = match maps
             .strip_prefix('[')
@@ -200,11 +200,11 @@ fn tagged_generics_to_microkernels<'c>(
         };
         let params: Vec<i64> = (0..array.len()).filter_map(|i| array.element(i).ok()).collect();
         let Some(operands) = operand_memrefs(op) else { continue };
-        if operands.iter().any(|(_, _, dense, _)| !dense) {
+        if operands.iter().any(|o| !o.dense) {
             continue;
         }
-        let types: Vec<String> = operands.iter().map(|o| o.3.clone()).collect();
-        let shapes: Vec<Vec<i64>> = operands.iter().map(|o| o.1.clone()).collect();
+        let types: Vec<String> = operands.iter().map(|o| o.ty.clone()).collect();
+        let shapes: Vec<Vec<i64>> = operands.iter().map(|o| o.shape.clone()).collect();
         let Some(args) = tagged_arguments(tag, &params, &shapes) else {
             continue;
         };
