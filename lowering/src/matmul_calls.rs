@@ -13,19 +13,27 @@ use fuser_runtime::{DEPTHWISE_F32, IM2COL_F32, SGEMM_F32};
 use melior::ir::{BlockLike, OperationRef, RegionLike, ValueLike, operation::OperationLike};
 use std::collections::HashMap;
 
-/// The element type, static shape and denseness of each operand of `op` (all memrefs),
-/// with their types as text for the rewrite.
-fn operand_memrefs(op: OperationRef) -> Option<Vec<(String, Vec<i64>, bool, String)>> {
+/// One memref operand, as the rewrites need it.
+struct MemrefOperand {
+    element: String,
+    shape: Vec<i64>,
+    dense: bool,
+    /// The type as text, for the rewrite.
+    ty: String,
+}
+
+/// Each operand of `op`, if all are static-shaped memrefs.
+fn operand_memrefs(op: OperationRef) -> Option<Vec<MemrefOperand>> {
     (0..op.operand_count())
         .map(|i| {
             let value = op.operand(i).ok()?;
             let (info, dense) = memref_info(value.r#type())?;
-            Some((
-                info.element.clone(),
-                info.static_shape()?,
+            Some(MemrefOperand {
+                shape: info.static_shape()?,
+                element: info.element,
                 dense,
-                value.r#type().to_string(),
-            ))
+                ty: value.r#type().to_string(),
+            })
         })
         .collect()
 }
