@@ -256,7 +256,7 @@ fn declaration() -> String {
 }
 
 /// `func.func private @<symbol>(index × arity)`.
-fn declaration_of(symbol: &str, arity: usize) -> String {
+pub(crate) fn declaration_of(symbol: &str, arity: usize) -> String {
     format!("func.func private @{symbol}({})\n", vec!["index"; arity].join(", "))
 }
 
@@ -279,7 +279,7 @@ fn zero_fill_before<'c, 'a>(matmul: OperationRef<'c, 'a>) -> Option<OperationRef
 }
 
 /// Adds the declaration of runtime function `symbol` to the module `root`, once.
-fn declare(root: OperationRef, symbol: &str, arity: usize) -> bool {
+pub(crate) fn declare(root: OperationRef, symbol: &str, arity: usize) -> bool {
     let declared = nested_operations(root).into_iter().any(|op| {
         op_name(&op) == "func.func"
             && op

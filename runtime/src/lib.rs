@@ -2,9 +2,11 @@
 //! address; `fuser compile --emit shared-lib` links this crate's static library into the
 //! library it writes. Nothing here depends on MLIR or LLVM.
 
+pub mod fused;
 pub mod microkernels;
 pub mod profile;
 
+pub use fused::{FUSED_F32, FUSED_F32_ARITY, fuser_fused_f32};
 pub use microkernels::{
     DEPTHWISE_F32, IM2COL_F32, SGEMM_F32, fuser_depthwise_conv2d_f32, fuser_im2col_f32, fuser_sgemm_f32, set_threads,
     threads,
@@ -12,8 +14,9 @@ pub use microkernels::{
 pub use profile::{PROFILE_BEGIN, PROFILE_END, take_profile};
 
 /// Every runtime function generated code may call: symbol and address.
-pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 5] {
+pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 6] {
     [
+        (FUSED_F32, fuser_fused_f32 as *const std::ffi::c_void),
         (DEPTHWISE_F32, fuser_depthwise_conv2d_f32 as *const std::ffi::c_void),
         (SGEMM_F32, fuser_sgemm_f32 as *const std::ffi::c_void),
         (IM2COL_F32, fuser_im2col_f32 as *const std::ffi::c_void),

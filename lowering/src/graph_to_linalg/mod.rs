@@ -10,6 +10,7 @@
 mod contraction;
 mod data_movement;
 mod elementwise;
+mod fused;
 mod normalization;
 mod pooling;
 mod reduction;
@@ -274,6 +275,29 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
     let context = root.context();
     let mut parsed: HashMap<String, Module> = HashMap::new();
     let mut ok = true;
+    // Kernels the runtime's fused contraction implements lower as one call each.
+    let mut fused_any = false;
+    for kernel in fused::fusable_kernels(root) {
+        let Some(text) = fused::lowered_text(&kernel) else {
+            continue;
+        };
+        if !parsed.contains_key(&text) {
+            let Some(module) = ffi::parse_in(context, &text) else {
+                emit_error(
+                    kernel.ops[0].location(),
+                    &format!("internal error: the fused lowering of this kernel does not parse:\n{text}"),
+                );
+                ok = false;
+                continue;
+            };
+            parsed.insert(text.clone(), module);
+        }
+        fused::splice_kernel(&kernel, &parsed[&text]);
+        fused_any = true;
+    }
+    if fused_any {
+        ok &= crate::matmul_calls::declare(root, fuser_runtime::FUSED_F32, fuser_runtime::FUSED_F32_ARITY);
+    }
     let ops: Vec<OperationRef> = nested_operations(root)
         .into_iter()
         .filter(|op| op_name(op).starts_with("graph."))
@@ -318,12 +342,23 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
 
 /// Replaces `op` by the body of the single function in `lowered`.
 pub(crate) fn splice(op: OperationRef, lowered: &Module) {
+    let operands: Vec<Value> = (0..op.operand_count())
+        .map(|i| op.operand(i).expect("operand"))
+        .collect();
+    splice_values(op, &operands, lowered);
+    erase_operation(op);
+}
+
+/// Clones the body of the first function in `lowered` before `op`, its arguments
+/// standing for `operands`, and points the uses of `op`'s results at the values it
+/// returns. `op` itself stays for the caller to erase.
+fn splice_values<'c, 'a>(op: OperationRef<'c, 'a>, operands: &[Value<'c, 'a>], lowered: &Module) {
     let func = ffi::entry_block_operations(lowered.as_operation())[0];
     let mut mapped: HashMap<usize, Value> = HashMap::new();
     let key = |v: Value| v.to_raw().ptr as usize;
-    for index in 0..op.operand_count() {
+    for (index, &operand) in operands.iter().enumerate() {
         let arg = ffi::entry_argument(func, index);
-        mapped.insert(key(arg), op.operand(index).expect("operand"));
+        mapped.insert(key(arg), operand);
     }
     for body_op in ffi::entry_block_operations(func) {
         if op_name(&body_op) == "func.return" {
@@ -350,7 +385,6 @@ pub(crate) fn splice(op: OperationRef, lowered: &Module) {
             mapped.insert(key(old), clone.result(index).expect("result").into());
         }
     }
-    erase_operation(op);
 }
 
 /// `graph.constant {value}` → `arith.constant {value}`.

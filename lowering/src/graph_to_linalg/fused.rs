@@ -1,0 +1,372 @@
+//! A kernel that is one contraction (2-D Conv at batch 1, depthwise Conv, MatMul or Gemm
+//! with a matrix right operand) followed by a chain of elementwise ops (bias, residual,
+//! scale, activation) lowers to one call of the runtime's fused kernel
+//! (`fuser_runtime::fused`), which computes the product tile by tile and applies the
+//! chain to each tile while it is in cache. A kernel of the contraction alone takes the
+//! same path with an empty chain.
+//!
+//! The call is written on tensors: the operands enter through `bufferization.to_buffer`
+//! (read-only), the result leaves through `bufferization.to_tensor` of a fresh buffer, so
+//! one-shot bufferization places it like any other result. Kernels that do not match
+//! (another dtype, a batched matmul, an op the runtime does not implement) lower op by op.
+
+use super::{OpView, text::static_shape, view_of};
+use crate::matmul_calls::declaration_of;
+use fuser_dialects::{
+    accessors::op_name,
+    ffi::{has_single_use, nested_operations},
+    semantics::DType,
+};
+use fuser_runtime::fused::{
+    Contraction, ConvGeometry, Descriptor, FUSED_F32, FUSED_F32_ARITY, MAX_EPILOGUE_OPERANDS, Step,
+};
+use melior::ir::{BlockLike, OperationRef, RegionLike, Value, ValueLike, operation::OperationLike};
+
+/// A matched kernel: the ops it replaces (contraction first), the values its call reads
+/// (A, B, then the epilogue operands), and the descriptor.
+pub struct FusedKernel<'c, 'a> {
+    pub ops: Vec<OperationRef<'c, 'a>>,
+    pub operands: Vec<Value<'c, 'a>>,
+    pub descriptor: Descriptor,
+    pub out_shape: Vec<i64>,
+}
+
+/// How the `[M, N]` view of the output maps to its shape: rows are dim 1 of an NCHW conv
+/// output, or all dims but the last of a matmul output.
+#[derive(Clone, Copy)]
+enum Rows {
+    Channels,
+    Leading,
+}
+
+/// The kernel functions under `root` that match, in order.
+pub fn fusable_kernels<'c, 'a>(root: OperationRef<'c, 'a>) -> Vec<FusedKernel<'c, 'a>> {
+    nested_operations(root)
+        .into_iter()
+        .filter(|op| op_name(op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
+        .filter_map(match_kernel)
+        .collect()
+}
+
+fn value_key(v: Value) -> usize {
+    v.to_raw().ptr as usize
+}
+
+fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a>> {
+    let body = func.region(0).ok()?.first_block()?;
+    let mut ops = Vec::new();
+    let mut returned = None;
+    let mut next = body.first_operation();
+    while let Some(op) = next {
+        next = op.next_in_block();
+        match op_name(&op).as_str() {
+            "graph.constant" => {}
+            "func.return" => returned = Some(op),
+            name if name.starts_with("graph.") => ops.push(op),
+            _ => return None,
+        }
+    }
+    let returned = returned?;
+    let (root, chain) = ops.split_first()?;
+    let root_view = view_of(*root).ok()?;
+    let (mut descriptor, rows, out_shape) = contraction(&root_view)?;
+    // The call reads A then B: a conv's A is its weights (operand 1), B its input.
+    let (a, b) = if root_view.op == "conv" { (1, 0) } else { (0, 1) };
+    let mut operands: Vec<Value> = vec![root.operand(a).ok()?, root.operand(b).ok()?];
+    if matches!(descriptor.contraction, Contraction::Matmul) && root_view.op == "gemm" {
+        // Gemm: alpha · A·B + beta · C.
+        let alpha = root_view.float("alpha").ok()?;
+        if alpha != 1.0 {
+            descriptor.epilogue.push(Step::MulScalar(alpha as f32));
+        }
+        if root_view.has_input(2) {
+            if root_view.float("beta").ok()? != 1.0 {
+                return None;
+            }
+            let c = root_view.input(2).ok()?;
+            let step = operand_step("add", root.operand(2).ok()?, c, &out_shape, rows, &mut operands)?;
+            descriptor.epilogue.push(step);
+        }
+    } else if root_view.op == "conv" && root_view.has_input(2) {
+        // A conv's bias is one value per output channel (not numpy-broadcast).
+        let bias = root_view.input(2).ok()?;
+        if bias.info.dtype != DType::F32 {
+            return None;
+        }
+        operands.push(root.operand(2).ok()?);
+        descriptor.epilogue.push(Step::AddRow(0));
+    }
+    let mut previous: Value = root.result(0).ok()?.into();
+    for op in chain {
+        if !has_single_use(previous) {
+            return None;
+        }
+        let view = view_of(*op).ok()?;
+        let result = view.result(0).ok()?;
+        if result.dtype != DType::F32 || static_shape(result).ok()? != out_shape || op.result_count() != 1 {
+            return None;
+        }
+        let position = (0..op.operand_count()).find(|&i| op.operand(i).is_ok_and(|v| v == previous))?;
+        if (0..op.operand_count())
+            .filter(|&i| op.operand(i).is_ok_and(|v| v == previous))
+            .count()
+            != 1
+        {
+            return None;
+        }
+        let step = match view.op.as_str() {
+            "add" | "mul" | "sub" | "div" if op.operand_count() == 2 => {
+                let other = 1 - position;
+                let operand = view.inputs.get(other)?.as_ref()?;
+                let value = op.operand(other).ok()?;
+                let scalar = scalar_constant(operand);
+                match (view.op.as_str(), position, scalar) {
+                    ("sub", 0, Some(c)) => Step::AddScalar(-c),
+                    ("div", 0, Some(c)) => Step::DivScalar(c),
+                    ("add" | "mul", _, _) => operand_step(&view.op, value, operand, &out_shape, rows, &mut operands)?,
+                    _ => return None,
+                }
+            }
+            "relu" => Step::Relu,
+            "sigmoid" => Step::Sigmoid,
+            "tanh" => Step::Tanh,
+            "hard_swish" => Step::HardSwish,
+            "gelu" => match view.string("approximate").ok()?.as_str() {
+                "tanh" => Step::GeluTanh,
+                _ => Step::GeluErf,
+            },
+            "leaky_relu" => Step::LeakyRelu(view.float("alpha").ok()? as f32),
+            "hard_sigmoid" => Step::HardSigmoid(view.float("alpha").ok()? as f32, view.float("beta").ok()? as f32),
+            "clip" if position == 0 => {
+                let bound = |slot: usize, default: f32| match view.inputs.get(slot) {
+                    Some(Some(operand)) => scalar_constant(operand),
+                    _ => Some(default),
+                };
+                Step::Clip(bound(1, f32::NEG_INFINITY)?, bound(2, f32::INFINITY)?)
+            }
+            _ => return None,
+        };
+        descriptor.epilogue.push(step);
+        previous = op.result(0).ok()?.into();
+    }
+    if returned.operand_count() != 1 || returned.operand(0).ok()? != previous || !has_single_use(previous) {
+        return None;
+    }
+    Some(FusedKernel {
+        ops,
+        operands,
+        descriptor,
+        out_shape,
+    })
+}
+
+/// The value of a one-element f32 constant operand.
+fn scalar_constant(operand: &super::Operand) -> Option<f32> {
+    let value = operand.value.as_ref()?;
+    (operand.info.dtype == DType::F32 && value.len() == 1).then(|| value.to_f64_vec()[0] as f32)
+}
+
+/// The epilogue step of `add`/`mul` with `operand` (a scalar constant, or a row, column
+/// or full operand of the `[M, N]` view), registering a non-scalar operand for the call.
+fn operand_step<'c, 'a>(
+    op: &str,
+    value: Value<'c, 'a>,
+    operand: &super::Operand,
+    out: &[i64],
+    rows: Rows,
+    operands: &mut Vec<Value<'c, 'a>>,
+) -> Option<Step> {
+    if operand.info.dtype != DType::F32 {
+        return None;
+    }
+    if let Some(c) = scalar_constant(operand) {
+        return Some(if op == "add" {
+            Step::AddScalar(c)
+        } else {
+            Step::MulScalar(c)
+        });
+    }
+    let shape = static_shape(&operand.info).ok()?;
+    if shape.len() > out.len() {
+        return None;
+    }
+    // Right-align the operand's shape with the output's (numpy broadcasting).
+    let mut aligned = vec![1; out.len() - shape.len()];
+    aligned.extend(&shape);
+    let rank = out.len();
+    let kind = if aligned == out {
+        2
+    } else {
+        match rows {
+            Rows::Channels if rank == 4 && aligned == [1, out[1], 1, 1] => 0,
+            Rows::Leading if aligned[..rank - 1].iter().all(|&d| d == 1) && aligned[rank - 1] == out[rank - 1] => 1,
+            Rows::Leading if aligned[..rank - 1] == out[..rank - 1] && aligned[rank - 1] == 1 => 0,
+            _ => return None,
+        }
+    };
+    let slot = match operands[2..].iter().position(|v| value_key(*v) == value_key(value)) {
+        Some(i) => i,
+        None if operands.len() - 2 < MAX_EPILOGUE_OPERANDS => {
+            operands.push(value);
+            operands.len() - 3
+        }
+        None => return None,
+    };
+    Some(match (op, kind) {
+        ("add", 0) => Step::AddRow(slot),
+        ("add", 1) => Step::AddColumn(slot),
+        ("add", _) => Step::AddFull(slot),
+        (_, 0) => Step::MulRow(slot),
+        (_, 1) => Step::MulColumn(slot),
+        _ => Step::MulFull(slot),
+    })
+}
+
+/// The contraction of `view`, its row convention and output shape, if the runtime
+/// implements it.
+fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
+    let (a, b) = (view.input(0).ok()?, view.input(1).ok()?);
+    let out = static_shape(view.result(0).ok()?).ok()?;
+    if a.info.dtype != DType::F32 || b.info.dtype != DType::F32 || out.contains(&0) {
+        return None;
+    }
+    let (sa, sb) = (static_shape(&a.info).ok()?, static_shape(&b.info).ok()?);
+    let matmul = |m: i64, n: i64, k: i64, strides: [i64; 4]| Descriptor {
+        contraction: Contraction::Matmul,
+        m,
+        n,
+        k,
+        strides,
+        conv: ConvGeometry::default(),
+        epilogue: Vec::new(),
+    };
+    match view.op.as_str() {
+        "mat_mul" if sa.len() >= 2 && sb.len() == 2 => {
+            let (k, n) = (sb[0], sb[1]);
+            let m: i64 = sa[..sa.len() - 1].iter().product();
+            Some((matmul(m, n, k, [k, 1, n, 1]), Rows::Leading, out))
+        }
+        "gemm" if sa.len() == 2 && sb.len() == 2 => {
+            let (trans_a, trans_b) = (view.int("trans_a").ok()? != 0, view.int("trans_b").ok()? != 0);
+            let (m, k) = if trans_a { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
+            let n = if trans_b { sb[0] } else { sb[1] };
+            let a_strides = if trans_a { [1, m] } else { [k, 1] };
+            let b_strides = if trans_b { [1, k] } else { [n, 1] };
+            let strides = [a_strides[0], a_strides[1], b_strides[0], b_strides[1]];
+            Some((matmul(m, n, k, strides), Rows::Leading, out))
+        }
+        "conv" if sa.len() == 4 && sa[0] == 1 => {
+            let group = view.int("group").ok()?;
+            let (strides, dilations, pads) = (
+                view.ints("strides").ok()?,
+                view.ints("dilations").ok()?,
+                view.ints("pads").ok()?,
+            );
+            let (channels, features) = (sa[1], sb[0]);
+            let kind = if group == 1 {
+                Contraction::Conv2d
+            } else if group == channels && features == channels && sb[1] == 1 {
+                Contraction::Depthwise2d
+            } else {
+                return None;
+            };
+            let (kh, kw) = (sb[2], sb[3]);
+            let k = if kind == Contraction::Conv2d {
+                channels * kh * kw
+            } else {
+                kh * kw
+            };
+            let conv = ConvGeometry {
+                channels,
+                height: sa[2],
+                width: sa[3],
+                kernel_h: kh,
+                kernel_w: kw,
+                out_h: out[2],
+                out_w: out[3],
+                stride_h: strides[0],
+                stride_w: strides[1],
+                dilation_h: dilations[0],
+                dilation_w: dilations[1],
+                pad_top: pads[0],
+                pad_left: pads[1],
+            };
+            let descriptor = Descriptor {
+                contraction: kind,
+                m: features,
+                n: out[2] * out[3],
+                k,
+                strides: [k, 1, out[2] * out[3], 1],
+                conv,
+                epilogue: Vec::new(),
+            };
+            Some((descriptor, Rows::Channels, out))
+        }
+        _ => None,
+    }
+}
+
+/// The lowering of a matched kernel: a `func.func @lowered` taking the call's operands
+/// and returning the output, followed by the runtime function's declaration.
+pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
+    let memref = |ty: &str| ty.replacen("tensor<", "memref<", 1);
+    let types: Vec<String> = kernel.operands.iter().map(|v| v.r#type().to_string()).collect();
+    if types.iter().any(|t| !t.starts_with("tensor<") || !t.ends_with("xf32>")) {
+        return None;
+    }
+    let dims: Vec<String> = kernel.out_shape.iter().map(|d| d.to_string()).collect();
+    let out_ty = format!("tensor<{}xf32>", dims.join("x"));
+    let words = kernel.descriptor.encode();
+    let words_text: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    let mut text = format!(
+        "func.func @lowered({}) -> {out_ty} {{\n",
+        types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("%v{i}: {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let descriptor_ty = format!("tensor<{}xi64>", words.len());
+    text.push_str(&format!(
+        "  %d = arith.constant dense<[{}]> : {descriptor_ty}\n  %dm = bufferization.to_buffer %d read_only : {descriptor_ty} to {}\n  %pd = memref.extract_aligned_pointer_as_index %dm : {} -> index\n",
+        words_text.join(", "),
+        memref(&descriptor_ty),
+        memref(&descriptor_ty)
+    ));
+    for (i, t) in types.iter().enumerate() {
+        text.push_str(&format!(
+            "  %m{i} = bufferization.to_buffer %v{i} read_only : {t} to {}\n  %p{i} = memref.extract_aligned_pointer_as_index %m{i} : {} -> index\n",
+            memref(t),
+            memref(t)
+        ));
+    }
+    let out_memref = memref(&out_ty);
+    text.push_str(&format!(
+        "  %o = memref.alloc() {{alignment = 64 : i64}} : {out_memref}\n  %po = memref.extract_aligned_pointer_as_index %o : {out_memref} -> index\n  %none = arith.constant 0 : index\n"
+    ));
+    let mut args = vec!["%pd".to_string(), "%p0".into(), "%p1".into(), "%po".into()];
+    for i in 0..MAX_EPILOGUE_OPERANDS {
+        args.push(if i + 2 < types.len() {
+            format!("%p{}", i + 2)
+        } else {
+            "%none".into()
+        });
+    }
+    text.push_str(&format!(
+        "  func.call @{FUSED_F32}({}) : ({}) -> ()\n  %r = bufferization.to_tensor %o restrict writable : {out_memref} to {out_ty}\n  func.return %r : {out_ty}\n}}\n{}",
+        args.join(", "),
+        ["index"; FUSED_F32_ARITY].join(", "),
+        declaration_of(FUSED_F32, FUSED_F32_ARITY)
+    ));
+    Some(text)
+}
+
+/// Replaces a matched kernel's ops by the body of `lowered`.
+pub fn splice_kernel(kernel: &FusedKernel, lowered: &melior::ir::Module) {
+    let last = *kernel.ops.last().expect("a matched kernel has ops");
+    super::splice_values(last, &kernel.operands, lowered);
+    for op in kernel.ops.iter().rev() {
+        fuser_dialects::ffi::erase_operation(*op);
+    }
+}

@@ -1,0 +1,616 @@
+//! One fused kernel call: a contraction (matmul, 2-D conv through tiled im2col, or 2-D
+//! depthwise conv) followed by an elementwise epilogue (bias, residual, scale,
+//! activation), computed tile by tile so each output tile is written once, while it is
+//! still in cache. It replaces the separate bias fill, pad copy, whole-tensor im2col and
+//! epilogue passes that an unfused kernel makes.
+//!
+//! The contraction is seen as a matrix product `C[M, N] = A[M, K] · B[K, N]`:
+//! - matmul: A and B as given, with strides (transposes need no copy);
+//! - conv (batch 1, one group, NCHW): A is the weights `[F, C·KH·KW]`, B the windows of
+//!   the unpadded input `[C, H, W]` (padding is read as zeros), `N = OH·OW`;
+//! - depthwise conv: row `m` is channel `m`, with its own `KH·KW` filter.
+//!
+//! The output and every full-size epilogue operand are dense `[M, N]`.
+//!
+//! Generated code passes a constant descriptor (see [`Descriptor`]) and the operand
+//! pointers. Tiles depend only on the shapes, never on the thread count, and threads
+//! split tiles (output elements), never a reduction, so results do not depend on the
+//! thread count.
+
+use crate::microkernels::threads;
+use gemm::{Parallelism, gemm};
+use std::cell::RefCell;
+
+/// The symbol of the fused kernel entry point.
+pub const FUSED_F32: &str = "fuser_fused_f32";
+/// Its number of arguments: descriptor, A, B, output, and three epilogue operands.
+pub const FUSED_F32_ARITY: usize = 7;
+/// At most this many epilogue steps read an operand.
+pub const MAX_EPILOGUE_OPERANDS: usize = 3;
+
+/// The contraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contraction {
+    /// `C = A · B` with the strides of [`Descriptor::strides`].
+    Matmul,
+    /// A group-1, batch-1 2-D convolution (im2col per tile).
+    Conv2d,
+    /// A depthwise 2-D convolution, batch 1.
+    Depthwise2d,
+}
+
+/// The geometry of a 2-D convolution: input `[C, H, W]`, kernel `KH×KW`, output
+/// `OH×OW`, strides, dilations and the top/left padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConvGeometry {
+    pub channels: i64,
+    pub height: i64,
+    pub width: i64,
+    pub kernel_h: i64,
+    pub kernel_w: i64,
+    pub out_h: i64,
+    pub out_w: i64,
+    pub stride_h: i64,
+    pub stride_w: i64,
+    pub dilation_h: i64,
+    pub dilation_w: i64,
+    pub pad_top: i64,
+    pub pad_left: i64,
+}
+
+/// One epilogue step, applied to each output value `v` at row `r`, column `c`, in order.
+/// Operand indices name the epilogue operands of the call (0 to 2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    /// `v + x[r]` (a conv bias: one value per output channel).
+    AddRow(usize),
+    /// `v + x[c]` (a matmul bias: one value per column).
+    AddColumn(usize),
+    /// `v + x[r, c]` (a residual).
+    AddFull(usize),
+    AddScalar(f32),
+    MulRow(usize),
+    MulColumn(usize),
+    MulFull(usize),
+    MulScalar(f32),
+    DivScalar(f32),
+    /// `max(v, 0)`, NaN propagating.
+    Relu,
+    /// `v < lo ? lo : v`, then `v > hi ? hi : v` (either bound may be infinite).
+    Clip(f32, f32),
+    /// `1 / (1 + exp(-v))`.
+    Sigmoid,
+    Tanh,
+    /// `0.5·v · (1 + erf(v / √2))`.
+    GeluErf,
+    /// `0.5·v · (1 + tanh(√(2/π) · (v + 0.044715·v³)))`.
+    GeluTanh,
+    /// `v ≥ 0 ? v : alpha·v`.
+    LeakyRelu(f32),
+    /// `min(max(alpha·v + beta, 0), 1)`.
+    HardSigmoid(f32, f32),
+    /// `v · min(max(v/6 + 1/2, 0), 1)`.
+    HardSwish,
+}
+
+/// Everything but the pointers of one fused call, encoded as an `i64` array that
+/// generated code holds as a constant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Descriptor {
+    pub contraction: Contraction,
+    pub m: i64,
+    pub n: i64,
+    pub k: i64,
+    /// Matmul: A's row and column strides, then B's, in elements.
+    pub strides: [i64; 4],
+    pub conv: ConvGeometry,
+    pub epilogue: Vec<Step>,
+}
+
+const HEADER: usize = 21;
+
+fn bits(v: f32) -> i64 {
+    i64::from(v.to_bits())
+}
+
+fn float(v: i64) -> f32 {
+    f32::from_bits(v as u32)
+}
+
+impl Descriptor {
+    /// The array generated code passes.
+    pub fn encode(&self) -> Vec<i64> {
+        let g = &self.conv;
+        let mut out = vec![
+            match self.contraction {
+                Contraction::Matmul => 0,
+                Contraction::Conv2d => 1,
+                Contraction::Depthwise2d => 2,
+            },
+            self.m,
+            self.n,
+            self.k,
+        ];
+        out.extend(self.strides);
+        out.extend([
+            g.channels,
+            g.height,
+            g.width,
+            g.kernel_h,
+            g.kernel_w,
+            g.out_h,
+            g.out_w,
+            g.stride_h,
+            g.stride_w,
+            g.dilation_h,
+            g.dilation_w,
+            g.pad_top,
+            g.pad_left,
+        ]);
+        debug_assert_eq!(out.len(), HEADER);
+        out.push(self.epilogue.len() as i64);
+        for step in &self.epilogue {
+            let (code, a, b) = match *step {
+                Step::AddRow(i) => (1, i as i64, 0),
+                Step::AddColumn(i) => (2, i as i64, 0),
+                Step::AddFull(i) => (3, i as i64, 0),
+                Step::AddScalar(v) => (4, bits(v), 0),
+                Step::MulRow(i) => (5, i as i64, 0),
+                Step::MulColumn(i) => (6, i as i64, 0),
+                Step::MulFull(i) => (7, i as i64, 0),
+                Step::MulScalar(v) => (8, bits(v), 0),
+                Step::DivScalar(v) => (9, bits(v), 0),
+                Step::Relu => (10, 0, 0),
+                Step::Clip(lo, hi) => (11, bits(lo), bits(hi)),
+                Step::Sigmoid => (12, 0, 0),
+                Step::Tanh => (13, 0, 0),
+                Step::GeluErf => (14, 0, 0),
+                Step::GeluTanh => (15, 0, 0),
+                Step::LeakyRelu(a) => (16, bits(a), 0),
+                Step::HardSigmoid(a, b) => (17, bits(a), bits(b)),
+                Step::HardSwish => (18, 0, 0),
+            };
+            out.extend([code, a, b]);
+        }
+        out
+    }
+
+    /// Reads an encoded descriptor back (`None` if it is malformed).
+    pub fn decode(words: &[i64]) -> Option<Descriptor> {
+        let header = words.get(..HEADER + 1)?;
+        let contraction = match header[0] {
+            0 => Contraction::Matmul,
+            1 => Contraction::Conv2d,
+            2 => Contraction::Depthwise2d,
+            _ => return None,
+        };
+        let g = &header[8..HEADER];
+        let conv = ConvGeometry {
+            channels: g[0],
+            height: g[1],
+            width: g[2],
+            kernel_h: g[3],
+            kernel_w: g[4],
+            out_h: g[5],
+            out_w: g[6],
+            stride_h: g[7],
+            stride_w: g[8],
+            dilation_h: g[9],
+            dilation_w: g[10],
+            pad_top: g[11],
+            pad_left: g[12],
+        };
+        let count = usize::try_from(header[HEADER]).ok()?;
+        let steps = words.get(HEADER + 1..HEADER + 1 + 3 * count)?;
+        let operand = |v: i64| usize::try_from(v).ok().filter(|&i| i < MAX_EPILOGUE_OPERANDS);
+        let mut epilogue = Vec::with_capacity(count);
+        for step in steps.chunks(3) {
+            let (a, b) = (step[1], step[2]);
+            epilogue.push(match step[0] {
+                1 => Step::AddRow(operand(a)?),
+                2 => Step::AddColumn(operand(a)?),
+                3 => Step::AddFull(operand(a)?),
+                4 => Step::AddScalar(float(a)),
+                5 => Step::MulRow(operand(a)?),
+                6 => Step::MulColumn(operand(a)?),
+                7 => Step::MulFull(operand(a)?),
+                8 => Step::MulScalar(float(a)),
+                9 => Step::DivScalar(float(a)),
+                10 => Step::Relu,
+                11 => Step::Clip(float(a), float(b)),
+                12 => Step::Sigmoid,
+                13 => Step::Tanh,
+                14 => Step::GeluErf,
+                15 => Step::GeluTanh,
+                16 => Step::LeakyRelu(float(a)),
+                17 => Step::HardSigmoid(float(a), float(b)),
+                18 => Step::HardSwish,
+                _ => return None,
+            });
+        }
+        Some(Descriptor {
+            contraction,
+            m: header[1],
+            n: header[2],
+            k: header[3],
+            strides: [header[4], header[5], header[6], header[7]],
+            conv,
+            epilogue,
+        })
+    }
+
+    /// The words of the encoded descriptor.
+    pub fn encoded_len(words: &[i64]) -> Option<usize> {
+        let count = usize::try_from(*words.get(HEADER)?).ok()?;
+        Some(HEADER + 1 + 3 * count)
+    }
+}
+
+unsafe extern "C" {
+    // The C library's erf, which generated code calls too (`convert-math-to-libm`).
+    fn erff(x: f32) -> f32;
+}
+
+/// `arith.maximumf`: NaN if either operand is NaN.
+fn maximum(a: f32, b: f32) -> f32 {
+    let m = if a > b { a } else { b };
+    if a.is_nan() { a } else { m }
+}
+
+/// `arith.minimumf`.
+fn minimum(a: f32, b: f32) -> f32 {
+    let m = if a < b { a } else { b };
+    if a.is_nan() { a } else { m }
+}
+
+/// The epilogue operands of one output tile: each as a pointer to element [0, 0].
+struct Operands {
+    pointers: [*const f32; MAX_EPILOGUE_OPERANDS],
+    n: usize,
+}
+
+// SAFETY: the operands are only read, and the caller keeps them alive for the call.
+unsafe impl Sync for Operands {}
+
+/// Applies `steps` to `row` (the values of output row `r`, columns `c0..c0 + len`).
+fn apply_epilogue(steps: &[Step], operands: &Operands, r: usize, c0: usize, row: &mut [f32]) {
+    let len = row.len();
+    // SAFETY (every `operand` use): the generated call passes operands that cover
+    // the rows (`[M]`), columns (`[N]`) or whole output (`[M, N]`) their step reads.
+    let operand = |i: usize, offset: usize, count: usize| unsafe {
+        std::slice::from_raw_parts(operands.pointers[i].add(offset), count)
+    };
+    for step in steps {
+        match *step {
+            Step::AddRow(i) => {
+                let x = operand(i, r, 1)[0];
+                row.iter_mut().for_each(|v| *v += x);
+            }
+            Step::AddColumn(i) => row.iter_mut().zip(operand(i, c0, len)).for_each(|(v, x)| *v += x),
+            Step::AddFull(i) => row
+                .iter_mut()
+                .zip(operand(i, r * operands.n + c0, len))
+                .for_each(|(v, x)| *v += x),
+            Step::AddScalar(x) => row.iter_mut().for_each(|v| *v += x),
+            Step::MulRow(i) => {
+                let x = operand(i, r, 1)[0];
+                row.iter_mut().for_each(|v| *v *= x);
+            }
+            Step::MulColumn(i) => row.iter_mut().zip(operand(i, c0, len)).for_each(|(v, x)| *v *= x),
+            Step::MulFull(i) => row
+                .iter_mut()
+                .zip(operand(i, r * operands.n + c0, len))
+                .for_each(|(v, x)| *v *= x),
+            Step::MulScalar(x) => row.iter_mut().for_each(|v| *v *= x),
+            Step::DivScalar(x) => row.iter_mut().for_each(|v| *v /= x),
+            // Each activation is a pure map of the value (selects, no conditional
+            // stores), so the loop has no data-dependent branches and vectorizes.
+            Step::Relu => row.iter_mut().for_each(|v| *v = maximum(*v, 0.0)),
+            Step::Clip(lo, hi) => row.iter_mut().for_each(|v| {
+                let low = if *v < lo { lo } else { *v };
+                *v = if low > hi { hi } else { low };
+            }),
+            Step::Sigmoid => row.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+            Step::Tanh => row.iter_mut().for_each(|v| *v = v.tanh()),
+            Step::GeluErf => row.iter_mut().for_each(|v| {
+                // SAFETY: erff is a pure C library function.
+                let inner = unsafe { erff(*v * std::f32::consts::FRAC_1_SQRT_2) };
+                *v = (0.5 * *v) * (1.0 + inner);
+            }),
+            Step::GeluTanh => row.iter_mut().for_each(|v| {
+                let x = *v;
+                let k = (2.0f64 / std::f64::consts::PI).sqrt() as f32;
+                let inner = (k * (x + 0.044715 * (x * x * x))).tanh();
+                *v = (0.5 * x) * (1.0 + inner);
+            }),
+            Step::LeakyRelu(alpha) => row
+                .iter_mut()
+                .for_each(|v| *v = if *v >= 0.0 { *v } else { alpha * *v }),
+            Step::HardSigmoid(alpha, beta) => row
+                .iter_mut()
+                .for_each(|v| *v = minimum(maximum(alpha * *v + beta, 0.0), 1.0)),
+            Step::HardSwish => row
+                .iter_mut()
+                .for_each(|v| *v *= minimum(maximum((1.0 / 6.0) * *v + 0.5, 0.0), 1.0)),
+        }
+    }
+}
+
+/// A rectangle of the output: rows `r0..r0 + rows`, columns `c0..c0 + cols`.
+#[derive(Debug, Clone, Copy)]
+struct Tile {
+    r0: usize,
+    rows: usize,
+    c0: usize,
+    cols: usize,
+}
+
+/// Splits `[M, N]` into tiles from the shapes alone: column blocks sized so a block of
+/// B (`K × cols`) stays within about 512 KiB, and row blocks when there are few column
+/// blocks, so that two cores get work on small late-stage outputs.
+fn tiles(m: usize, n: usize, k: usize) -> Vec<Tile> {
+    let budget = (512 * 1024 / 4 / k.max(1)).clamp(32, 512) / 16 * 16;
+    let column_blocks = n.div_ceil(budget.min(n.max(1)));
+    let cols = n.div_ceil(column_blocks.max(1));
+    let wanted = 8usize;
+    let row_blocks = if column_blocks >= wanted {
+        1
+    } else {
+        wanted.div_ceil(column_blocks).min(m.div_ceil(16)).max(1)
+    };
+    let rows = m.div_ceil(row_blocks).div_ceil(16) * 16;
+    let mut out = Vec::new();
+    let mut r0 = 0;
+    while r0 < m {
+        let mut c0 = 0;
+        while c0 < n {
+            out.push(Tile {
+                r0,
+                rows: rows.min(m - r0),
+                c0,
+                cols: cols.min(n - c0),
+            });
+            c0 += cols;
+        }
+        r0 += rows;
+    }
+    out
+}
+
+thread_local! {
+    /// Per-thread scratch: the B block of a tile (im2col windows) and its product.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Whether a conv's windows are its input as it is (`[C, H·W]`): 1×1, stride 1, no
+/// padding.
+fn reads_input_directly(g: &ConvGeometry) -> bool {
+    g.kernel_h == 1
+        && g.kernel_w == 1
+        && g.stride_h == 1
+        && g.stride_w == 1
+        && g.pad_top == 0
+        && g.pad_left == 0
+        && g.out_h == g.height
+        && g.out_w == g.width
+}
+
+/// Gathers the windows of columns `c0..c0 + cols` into `dst` (`[K, cols]`), reading
+/// the padding as zeros.
+fn im2col_tile(src: &[f32], g: &ConvGeometry, c0: usize, cols: usize, dst: &mut [f32]) {
+    let [channels, height, width, kh, kw, ow] =
+        [g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.out_w].map(|v| v as usize);
+    let [sh, sw, dh, dw, pt, pl] = [
+        g.stride_h,
+        g.stride_w,
+        g.dilation_h,
+        g.dilation_w,
+        g.pad_top,
+        g.pad_left,
+    ];
+    let mut row = 0;
+    for c in 0..channels {
+        let plane = &src[c * height * width..(c + 1) * height * width];
+        for i in 0..kh {
+            for j in 0..kw {
+                let target = &mut dst[row * cols..(row + 1) * cols];
+                row += 1;
+                // Walk the output positions of the tile one output row at a time.
+                let mut p = c0;
+                while p < c0 + cols {
+                    let (y, x0) = (p / ow, p % ow);
+                    let run = (ow - x0).min(c0 + cols - p);
+                    let out = &mut target[p - c0..p - c0 + run];
+                    let iy = y as i64 * sh - pt + i as i64 * dh;
+                    if iy < 0 || iy >= height as i64 {
+                        out.fill(0.0);
+                    } else {
+                        let line = &plane[iy as usize * width..(iy as usize + 1) * width];
+                        gather_row(out, line, x0 as i64 * sw + j as i64 * dw - pl, sw);
+                    }
+                    p += run;
+                }
+            }
+        }
+    }
+}
+
+/// `out[t] = line[first + t·stride]`, zero where that index is outside the line.
+fn gather_row(out: &mut [f32], line: &[f32], first: i64, stride: i64) {
+    let width = line.len() as i64;
+    if stride == 1 {
+        let start = (-first).clamp(0, out.len() as i64) as usize;
+        let end = (width - first).clamp(start as i64, out.len() as i64) as usize;
+        out[..start].fill(0.0);
+        out[start..end].copy_from_slice(&line[(start as i64 + first) as usize..(end as i64 + first) as usize]);
+        out[end..].fill(0.0);
+        return;
+    }
+    for (t, slot) in out.iter_mut().enumerate() {
+        let ix = first + t as i64 * stride;
+        *slot = if ix >= 0 && ix < width { line[ix as usize] } else { 0.0 };
+    }
+}
+
+/// `out[x] += w · src[x·stride + first]` for each output position of one output row of
+/// a depthwise conv, skipping the positions whose input is padding.
+fn depthwise_row(out: &mut [f32], line: &[f32], w: f32, first: i64, stride: i64) {
+    let width = line.len() as i64;
+    if stride == 1 {
+        // The in-bounds range is contiguous: a vectorizable multiply-add.
+        let start = (-first).clamp(0, out.len() as i64) as usize;
+        let end = (width - first).clamp(start as i64, out.len() as i64) as usize;
+        let src = &line[(start as i64 + first) as usize..(end as i64 + first) as usize];
+        for (t, v) in out[start..end].iter_mut().zip(src) {
+            *t += w * v;
+        }
+        return;
+    }
+    for (x, t) in out.iter_mut().enumerate() {
+        let ix = x as i64 * stride + first;
+        if ix >= 0 && ix < width {
+            *t += w * line[ix as usize];
+        }
+    }
+}
+
+/// One tile of a depthwise conv: rows are channels, columns output positions (whole
+/// output rows, since a tile of a depthwise conv spans all of them).
+fn depthwise_tile(src: &[f32], weights: &[f32], g: &ConvGeometry, tile: Tile, product: &mut [f32]) {
+    let [height, width, kh, kw, ow] = [g.height, g.width, g.kernel_h, g.kernel_w, g.out_w].map(|v| v as usize);
+    for r in 0..tile.rows {
+        let channel = tile.r0 + r;
+        let plane = &src[channel * height * width..(channel + 1) * height * width];
+        let filter = &weights[channel * kh * kw..(channel + 1) * kh * kw];
+        let out = &mut product[r * tile.cols..(r + 1) * tile.cols];
+        out.fill(0.0);
+        for (y, out_row) in out.chunks_mut(ow).enumerate() {
+            for i in 0..kh {
+                let iy = y as i64 * g.stride_h - g.pad_top + i as i64 * g.dilation_h;
+                if iy < 0 || iy >= height as i64 {
+                    continue;
+                }
+                let line = &plane[iy as usize * width..(iy as usize + 1) * width];
+                for j in 0..kw {
+                    depthwise_row(
+                        out_row,
+                        line,
+                        filter[i * kw + j],
+                        j as i64 * g.dilation_w - g.pad_left,
+                        g.stride_w,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The fused call (see the module docs).
+///
+/// # Safety
+/// `descriptor` must point to an encoded [`Descriptor`]; `a`, `b`, `out` and the
+/// epilogue operands it names must address buffers of the sizes it describes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i64, e0: i64, e1: i64, e2: i64) {
+    // SAFETY: the caller passes a valid descriptor; its length is read from its header.
+    let words = unsafe { std::slice::from_raw_parts(descriptor as *const i64, HEADER + 1) };
+    let Some(len) = Descriptor::encoded_len(words) else {
+        return;
+    };
+    // SAFETY: as above, now with the full length.
+    let words = unsafe { std::slice::from_raw_parts(descriptor as *const i64, len) };
+    let Some(d) = Descriptor::decode(words) else { return };
+    let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+    let operands = Operands {
+        pointers: [e0, e1, e2].map(|p| p as *const f32),
+        n,
+    };
+    let out_addr = out as usize;
+    let g = d.conv;
+    let input_len = (g.channels * g.height * g.width) as usize;
+    let run_tile = |tile: Tile| {
+        SCRATCH.with(|scratch| {
+            let (block, product) = &mut *scratch.borrow_mut();
+            product.resize(tile.rows * tile.cols, 0.0);
+            // SAFETY: A, B and the input cover the shapes of the descriptor.
+            unsafe {
+                match d.contraction {
+                    Contraction::Depthwise2d => {
+                        let src = std::slice::from_raw_parts(b as *const f32, input_len);
+                        let weights = std::slice::from_raw_parts(a as *const f32, m * k);
+                        depthwise_tile(src, weights, &g, tile, product);
+                    }
+                    Contraction::Matmul | Contraction::Conv2d => {
+                        let [a_row, a_col, b_row, b_col] = d.strides.map(|s| s as isize);
+                        let a_tile = (a as *const f32).offset(tile.r0 as isize * a_row);
+                        // B's block for the tile's columns, and its row and column strides.
+                        let (b_tile, b_row, b_col) = match d.contraction {
+                            Contraction::Conv2d if reads_input_directly(&g) => {
+                                ((b as *const f32).add(tile.c0), n as isize, 1)
+                            }
+                            Contraction::Conv2d => {
+                                block.resize(k * tile.cols, 0.0);
+                                let src = std::slice::from_raw_parts(b as *const f32, input_len);
+                                im2col_tile(src, &g, tile.c0, tile.cols, block);
+                                (block.as_ptr(), tile.cols as isize, 1)
+                            }
+                            _ => ((b as *const f32).offset(tile.c0 as isize * b_col), b_row, b_col),
+                        };
+                        gemm(
+                            tile.rows,
+                            tile.cols,
+                            k,
+                            product.as_mut_ptr(),
+                            1,
+                            tile.cols as isize,
+                            false,
+                            a_tile,
+                            a_col,
+                            a_row,
+                            b_tile,
+                            b_col,
+                            b_row,
+                            1.0f32,
+                            1.0f32,
+                            false,
+                            false,
+                            false,
+                            Parallelism::None,
+                        );
+                    }
+                }
+            }
+            for r in 0..tile.rows {
+                let row = &mut product[r * tile.cols..(r + 1) * tile.cols];
+                apply_epilogue(&d.epilogue, &operands, tile.r0 + r, tile.c0, row);
+                // SAFETY: the output is dense `[M, N]` and tiles do not overlap.
+                let target = unsafe {
+                    std::slice::from_raw_parts_mut((out_addr as *mut f32).add((tile.r0 + r) * n + tile.c0), tile.cols)
+                };
+                target.copy_from_slice(row);
+            }
+        });
+    };
+    // A depthwise tile spans whole output planes (rows are channels).
+    let tiles = match d.contraction {
+        Contraction::Depthwise2d => {
+            let rows = m.div_ceil(16).max(1);
+            (0..m)
+                .step_by(rows)
+                .map(|r0| Tile {
+                    r0,
+                    rows: rows.min(m - r0),
+                    c0: 0,
+                    cols: n,
+                })
+                .collect()
+        }
+        _ => tiles(m, n, k),
+    };
+    if threads() == 1 || tiles.len() == 1 {
+        tiles.into_iter().for_each(run_tile);
+    } else {
+        use rayon::prelude::*;
+        tiles.into_par_iter().for_each(run_tile);
+    }
+}
