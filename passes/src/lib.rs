@@ -24,6 +24,8 @@ pub mod upstream;
 pub mod verify_pass;
 
 #[cfg(test)]
+mod fused_kernel_tests;
+#[cfg(test)]
 mod property_tests;
 #[cfg(test)]
 mod random_graphs;

@@ -1,0 +1,313 @@
+//! The runtime's fused contraction kernels (`fuser_runtime::fused`), reached through the
+//! whole CPU pipeline: random convs (padding, strides, dilations, depthwise), matmuls and
+//! gemms (transposes, alpha, every bias shape), each followed by a random epilogue chain,
+//! run on random inputs and compared with the reference evaluator. Each case also checks
+//! that the kernel did take the fused call.
+
+use crate::cpu_target::compile_cpu;
+use fuser_dialects::{
+    create_context,
+    eval::{Tensor, evaluate},
+    ffi::parse_module,
+};
+use melior::ir::operation::OperationLike;
+use proptest::prelude::*;
+
+/// Random values in [-2, 2) from a seed (xorshift), never all zero.
+fn values(seed: &mut u64, count: usize) -> Vec<f32> {
+    (0..count)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0 + 1e-3
+        })
+        .collect()
+}
+
+fn dims(shape: &[i64]) -> String {
+    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+}
+
+fn ty(shape: &[i64]) -> String {
+    format!("tensor<{}xf32>", dims(shape))
+}
+
+/// A function under construction: its arguments (with their inputs) and body.
+struct Case {
+    args: Vec<(String, Vec<i64>, Vec<f32>)>,
+    lines: Vec<String>,
+    next: usize,
+    seed: u64,
+}
+
+impl Case {
+    fn fresh(&mut self) -> String {
+        self.next += 1;
+        format!("%v{}", self.next)
+    }
+    fn argument(&mut self, shape: &[i64]) -> String {
+        let name = format!("%in{}", self.args.len());
+        let count = shape.iter().product::<i64>() as usize;
+        let data = values(&mut self.seed, count);
+        self.args.push((name.clone(), shape.to_vec(), data));
+        name
+    }
+    fn constant(&mut self, shape: &[i64]) -> String {
+        let count = shape.iter().product::<i64>() as usize;
+        let list: Vec<String> = values(&mut self.seed, count)
+            .iter()
+            .map(|v| format!("{v:.7e}"))
+            .collect();
+        let name = self.fresh();
+        let literal = if shape.is_empty() {
+            list[0].clone()
+        } else {
+            format!("[{}]", list.join(", "))
+        };
+        // A flat literal fits any shape once reshaped: write rank-1 and reshape.
+        if shape.len() <= 1 {
+            self.lines.push(format!(
+                "{name} = \"graph.constant\"() {{value = dense<{literal}> : {t}}} : () -> {t}",
+                t = ty(shape)
+            ));
+            return name;
+        }
+        let flat = self.fresh();
+        self.lines.push(format!(
+            "{flat} = \"graph.constant\"() {{value = dense<{literal}> : tensor<{count}xf32>}} : () -> tensor<{count}xf32>"
+        ));
+        let target = self.fresh();
+        let shape_list: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        self.lines.push(format!(
+            "{target} = \"graph.constant\"() {{value = dense<[{}]> : tensor<{}xi64>}} : () -> tensor<{}xi64>",
+            shape_list.join(", "),
+            shape.len(),
+            shape.len()
+        ));
+        self.lines.push(format!(
+            "{name} = \"graph.reshape\"({flat}, {target}) {{allowzero = 0 : i64}} : (tensor<{count}xf32>, tensor<{}xi64>) -> {}",
+            shape.len(),
+            ty(shape)
+        ));
+        name
+    }
+    fn scalar(&mut self, value: f32) -> String {
+        let name = self.fresh();
+        self.lines.push(format!(
+            "{name} = \"graph.constant\"() {{value = dense<{value:.7e}> : tensor<f32>}} : () -> tensor<f32>"
+        ));
+        name
+    }
+    fn op(&mut self, text: String) -> String {
+        let name = self.fresh();
+        self.lines.push(format!("{name} = {text}"));
+        name
+    }
+}
+
+/// The contraction: (kind, sizes, flags) → its result and output shape, plus whether
+/// rows are channels (a conv) for the epilogue operand shapes.
+fn contraction(case: &mut Case, kind: u8, s: &[i64; 8], flags: u8) -> (String, Vec<i64>, bool) {
+    match kind % 4 {
+        0 | 1 => {
+            let depthwise = kind % 4 == 1;
+            let c = 1 + s[0] % 4;
+            let f = if depthwise { c } else { 1 + s[1] % 4 };
+            let (kh, kw) = (1 + s[2] % 3, 1 + s[3] % 3);
+            let (sh, sw) = (1 + (flags as i64 & 1), 1 + ((flags as i64 >> 1) & 1));
+            let (dh, dw) = (1 + ((flags as i64 >> 2) & 1), 1 + ((flags as i64 >> 3) & 1));
+            let pads = [s[4] % 3, s[5] % 3, s[6] % 2, s[7] % 2];
+            // Inputs large enough for one output position at least.
+            let h = (dh * (kh - 1) + 1).max(2 + s[6] % 5);
+            let w = (dw * (kw - 1) + 1).max(2 + s[7] % 6);
+            let oh = (h + pads[0] + pads[2] - dh * (kh - 1) - 1) / sh + 1;
+            let ow = (w + pads[1] + pads[3] - dw * (kw - 1) - 1) / sw + 1;
+            let x = case.argument(&[1, c, h, w]);
+            let weights = case.constant(&[f, if depthwise { 1 } else { c }, kh, kw]);
+            let out = vec![1, f, oh, ow];
+            let bias = flags & 16 != 0;
+            let mut operands = format!("{x}, {weights}");
+            let mut types = format!(
+                "{}, {}",
+                ty(&[1, c, h, w]),
+                ty(&[f, if depthwise { 1 } else { c }, kh, kw])
+            );
+            if bias {
+                let b = case.constant(&[f]);
+                operands.push_str(&format!(", {b}"));
+                types.push_str(&format!(", {}", ty(&[f])));
+            }
+            let result = case.op(format!(
+                "\"graph.conv\"({operands}) {{dilations = array<i64: {dh}, {dw}>, group = {} : i64, kernel_shape = array<i64: {kh}, {kw}>, pads = array<i64: {}, {}, {}, {}>, strides = array<i64: {sh}, {sw}>}} : ({types}) -> {}",
+                if depthwise { c } else { 1 },
+                pads[0],
+                pads[1],
+                pads[2],
+                pads[3],
+                ty(&out)
+            ));
+            (result, out, true)
+        }
+        2 => {
+            let (m, k, n) = (1 + s[0] % 5, 1 + s[1] % 6, 1 + s[2] % 5);
+            let a_shape = if flags & 1 != 0 { vec![2, m, k] } else { vec![m, k] };
+            let a = case.argument(&a_shape);
+            let b = case.constant(&[k, n]);
+            let mut out = a_shape.clone();
+            *out.last_mut().unwrap() = n;
+            let result = case.op(format!(
+                "\"graph.mat_mul\"({a}, {b}) : ({}, {}) -> {}",
+                ty(&a_shape),
+                ty(&[k, n]),
+                ty(&out)
+            ));
+            (result, out, false)
+        }
+        _ => {
+            let (m, k, n) = (1 + s[0] % 5, 1 + s[1] % 6, 1 + s[2] % 5);
+            let (trans_a, trans_b) = (flags & 1 != 0, flags & 2 != 0);
+            let a_shape = if trans_a { vec![k, m] } else { vec![m, k] };
+            let b_shape = if trans_b { vec![n, k] } else { vec![k, n] };
+            let a = case.argument(&a_shape);
+            let b = case.constant(&b_shape);
+            let alpha = if flags & 4 != 0 { 0.5 } else { 1.0 };
+            let c_shape: Option<Vec<i64>> = match (flags >> 3) % 4 {
+                0 => None,
+                1 => Some(vec![n]),
+                2 => Some(vec![m, n]),
+                _ => Some(vec![m, 1]),
+            };
+            let mut operands = format!("{a}, {b}");
+            let mut types = format!("{}, {}", ty(&a_shape), ty(&b_shape));
+            if let Some(shape) = &c_shape {
+                let c = case.constant(shape);
+                operands.push_str(&format!(", {c}"));
+                types.push_str(&format!(", {}", ty(shape)));
+            }
+            let out = vec![m, n];
+            let result = case.op(format!(
+                "\"graph.gemm\"({operands}) {{alpha = {alpha:.7e} : f32, beta = 1.0 : f32, trans_a = {} : i64, trans_b = {} : i64}} : ({types}) -> {}",
+                i64::from(trans_a),
+                i64::from(trans_b),
+                ty(&out)
+            ));
+            (result, out, false)
+        }
+    }
+}
+
+/// Appends one epilogue op of kind `step` to `value`.
+fn epilogue(case: &mut Case, value: &str, out: &[i64], channels: bool, step: u8) -> String {
+    let t = ty(out);
+    let unary =
+        |case: &mut Case, op: &str, attrs: &str| case.op(format!("\"graph.{op}\"({value}){attrs} : ({t}) -> {t}"));
+    let binary = |case: &mut Case, op: &str, other: &str, other_ty: &str, swap: bool| {
+        let (l, r, lt, rt) = if swap {
+            (other, value, other_ty, t.as_str())
+        } else {
+            (value, other, t.as_str(), other_ty)
+        };
+        case.op(format!("\"graph.{op}\"({l}, {r}) : ({lt}, {rt}) -> {t}"))
+    };
+    match step % 16 {
+        0 => unary(case, "relu", ""),
+        1 => {
+            let (lo, hi) = (case.scalar(-0.5), case.scalar(1.0));
+            case.op(format!(
+                "\"graph.clip\"({value}, {lo}, {hi}) {{operandSegmentSizes = array<i32: 1, 1, 1>}} : ({t}, tensor<f32>, tensor<f32>) -> {t}"
+            ))
+        }
+        2 => unary(case, "sigmoid", ""),
+        3 => unary(case, "tanh", ""),
+        4 => unary(case, "gelu", " {approximate = \"none\"}"),
+        5 => unary(case, "gelu", " {approximate = \"tanh\"}"),
+        6 => unary(case, "leaky_relu", " {alpha = 1.0e-01 : f32}"),
+        7 => unary(case, "hard_sigmoid", " {alpha = 2.0e-01 : f32, beta = 5.0e-01 : f32}"),
+        8 => unary(case, "hard_swish", ""),
+        9 | 10 => {
+            let residual = case.argument(out);
+            binary(
+                case,
+                if step % 16 == 9 { "add" } else { "mul" },
+                &residual,
+                &t,
+                step & 16 != 0,
+            )
+        }
+        11 | 12 => {
+            let c = case.scalar(0.75);
+            binary(
+                case,
+                if step % 16 == 11 { "add" } else { "mul" },
+                &c,
+                "tensor<f32>",
+                step & 16 != 0,
+            )
+        }
+        13 => {
+            let c = case.scalar(0.25);
+            binary(case, "sub", &c, "tensor<f32>", false)
+        }
+        14 => {
+            let c = case.scalar(1.5);
+            binary(case, "div", &c, "tensor<f32>", false)
+        }
+        _ => {
+            // A per-channel (conv) or per-column (matmul) operand.
+            let shape = if channels {
+                vec![out[1], 1, 1]
+            } else {
+                vec![out[out.len() - 1]]
+            };
+            let v = case.constant(&shape);
+            binary(case, "add", &v, &ty(&shape), step & 16 != 0)
+        }
+    }
+}
+
+proptest! {
+    // Each case compiles to machine code.
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fused_kernels_match_the_evaluator(
+        kind in 0u8..4,
+        sizes in prop::array::uniform8(0i64..64),
+        flags in any::<u8>(),
+        steps in prop::collection::vec(any::<u8>(), 0..4),
+        seed in 1u64..u64::MAX,
+    ) {
+        let mut case = Case { args: Vec::new(), lines: Vec::new(), next: 0, seed };
+        let (mut value, out, channels) = contraction(&mut case, kind, &sizes, flags);
+        for &step in &steps {
+            value = epilogue(&mut case, &value, &out, channels, step);
+        }
+        let params: Vec<String> = case.args.iter().map(|(n, s, _)| format!("{n}: {}", ty(s))).collect();
+        let mut text = format!("func.func @f({}) -> {} {{\n", params.join(", "), ty(&out));
+        for line in &case.lines {
+            text.push_str(&format!("  {line}\n"));
+        }
+        text.push_str(&format!("  return {value} : {}\n}}\n", ty(&out)));
+        let inputs: Vec<Tensor> = case
+            .args
+            .iter()
+            .map(|(_, s, data)| Tensor::f32(&s.iter().map(|&d| d as usize).collect::<Vec<_>>(), data.clone()))
+            .collect();
+        let context = create_context().unwrap();
+        context.enable_multi_threading(false);
+        let mut module = parse_module(&context, &text, "fused.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
+        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
+            .unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
+        prop_assert!(
+            module.as_operation().to_string().contains(fuser_runtime::FUSED_F32),
+            "the contraction did not take the fused call:\n{}", text
+        );
+        let actual = compiled.run(&inputs).expect("runs");
+        let (a, e) = (actual[0].to_f64_vec(), expected[0].to_f64_vec());
+        for (j, (x, y)) in a.iter().zip(&e).enumerate() {
+            prop_assert!((x - y).abs() <= 1e-5 + 1e-4 * y.abs(), "element {}: {} expected {}\non:\n{}", j, x, y, text);
+        }
+    }
+}
