@@ -10,7 +10,6 @@ use fuser_dialects::{
     eval::{Tensor, evaluate},
     ffi::parse_module,
 };
-use melior::ir::operation::OperationLike;
 use proptest::prelude::*;
 
 /// Random values in [-2, 2) from a seed (xorshift), never all zero.
