@@ -336,6 +336,22 @@ fn apply_epilogue(steps: &[Step], operands: &Operands, r: usize, c0: usize, row:
     }
 }
 
+/// Whether an epilogue step reads memory that overlaps the `[M, N]` output at `out`.
+fn epilogue_reads_output(steps: &[Step], operands: &Operands, m: usize, out: usize) -> bool {
+    let bytes = |count: usize| count * std::mem::size_of::<f32>();
+    let out_end = out + bytes(m * operands.n);
+    steps.iter().any(|step| {
+        let (index, count) = match *step {
+            Step::AddRow(i) | Step::MulRow(i) => (i, m),
+            Step::AddColumn(i) | Step::MulColumn(i) => (i, operands.n),
+            Step::AddFull(i) | Step::MulFull(i) => (i, m * operands.n),
+            _ => return false,
+        };
+        let start = operands.pointers[index] as usize;
+        start < out_end && out < start + bytes(count)
+    })
+}
+
 /// A rectangle of the output: rows `r0..r0 + rows`, columns `c0..c0 + cols`.
 #[derive(Debug, Clone, Copy)]
 struct Tile {
@@ -528,17 +544,30 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
     let out_addr = out as usize;
     let g = d.conv;
     let input_len = (g.channels * g.height * g.width) as usize;
+    // The product goes straight into the output, and the epilogue runs there in place,
+    // unless an epilogue operand shares memory with the output: then each tile is
+    // computed in scratch first, so no operand is overwritten before it is read.
+    let in_place = !epilogue_reads_output(&d.epilogue, &operands, m, out_addr);
     let run_tile = |tile: Tile| {
         SCRATCH.with(|scratch| {
             let (block, product) = &mut *scratch.borrow_mut();
-            product.resize(tile.rows * tile.cols, 0.0);
-            // SAFETY: A, B and the input cover the shapes of the descriptor.
+            let (dst, dst_row) = if in_place {
+                // SAFETY: the tile lies inside the dense `[M, N]` output.
+                (unsafe { (out_addr as *mut f32).add(tile.r0 * n + tile.c0) }, n)
+            } else {
+                product.resize(tile.rows * tile.cols, 0.0);
+                (product.as_mut_ptr(), tile.cols)
+            };
+            // SAFETY: A, B and the input cover the shapes of the descriptor; `dst` holds
+            // `rows` rows of `cols` values, `dst_row` apart (a depthwise tile spans whole
+            // rows, so its rows are contiguous either way).
             unsafe {
                 match d.contraction {
                     Contraction::Depthwise2d => {
                         let src = std::slice::from_raw_parts(b as *const f32, input_len);
                         let weights = std::slice::from_raw_parts(a as *const f32, m * k);
-                        depthwise_tile(src, weights, &g, tile, product);
+                        let target = std::slice::from_raw_parts_mut(dst, tile.rows * tile.cols);
+                        depthwise_tile(src, weights, &g, tile, target);
                     }
                     Contraction::Matmul | Contraction::Conv2d => {
                         let [a_row, a_col, b_row, b_col] = d.strides.map(|s| s as isize);
@@ -560,9 +589,9 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
                             tile.rows,
                             tile.cols,
                             k,
-                            product.as_mut_ptr(),
+                            dst,
                             1,
-                            tile.cols as isize,
+                            dst_row as isize,
                             false,
                             a_tile,
                             a_col,
@@ -581,13 +610,19 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
                 }
             }
             for r in 0..tile.rows {
-                let row = &mut product[r * tile.cols..(r + 1) * tile.cols];
+                // SAFETY: row `r` of the tile, as above.
+                let row = unsafe { std::slice::from_raw_parts_mut(dst.add(r * dst_row), tile.cols) };
                 apply_epilogue(&d.epilogue, &operands, tile.r0 + r, tile.c0, row);
-                // SAFETY: the output is dense `[M, N]` and tiles do not overlap.
-                let target = unsafe {
-                    std::slice::from_raw_parts_mut((out_addr as *mut f32).add((tile.r0 + r) * n + tile.c0), tile.cols)
-                };
-                target.copy_from_slice(row);
+                if !in_place {
+                    // SAFETY: the output is dense `[M, N]` and tiles do not overlap.
+                    let target = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            (out_addr as *mut f32).add((tile.r0 + r) * n + tile.c0),
+                            tile.cols,
+                        )
+                    };
+                    target.copy_from_slice(row);
+                }
             }
         });
     };
