@@ -2,6 +2,7 @@
 //! (`convert-graph-to-linalg`) and translation of llvm-dialect modules to LLVM IR. The
 //! GPU and Ascend lowerings build on this crate.
 
+mod distinct_results;
 mod expose_kernels;
 mod ffi;
 mod flatten_globals;
@@ -15,6 +16,7 @@ pub mod object;
 mod profile;
 mod weights;
 
+pub use distinct_results::make_results_distinct;
 pub use expose_kernels::expose_kernel_results;
 pub use flatten_globals::flatten_constant_globals;
 pub use forward_copies::forward_copies_to_arguments;

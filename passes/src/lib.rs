@@ -20,7 +20,9 @@ pub mod memref_forward_copies;
 pub mod phases;
 pub mod pipeline;
 pub mod registry;
+pub mod tensor_distinct_results;
 pub mod upstream;
+pub mod value_specialization;
 pub mod verify_pass;
 
 #[cfg(test)]

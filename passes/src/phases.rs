@@ -60,11 +60,15 @@ impl Phase {
     /// to this one.
     pub fn pipeline(self) -> &'static str {
         match self {
-            Phase::Graph => "graph-infer-shapes,graph-fold-constants,graph-fold-batch-norm,graph-simplify",
+            // Twice: folding makes shape operands constant, and the second inference
+            // refines the shapes that depend on them (then folds what that enables).
+            Phase::Graph => {
+                "graph-infer-shapes,graph-fold-constants,graph-infer-shapes,graph-fold-constants,graph-fold-batch-norm,graph-simplify"
+            }
             Phase::Kernels => "graph-form-kernels",
             Phase::Linalg => "convert-graph-to-linalg,canonicalize,cse",
             Phase::Bufferized => {
-                "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
+                "tensor-distinct-results,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
                  buffer-results-to-out-params{hoist-static-allocs modify-public-functions},\
                  buffer-deallocation-pipeline,memref-forward-copies,canonicalize,cse"
             }

@@ -62,6 +62,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::graph_simplify::INFO,
     crate::llvm_flatten_constant_globals::INFO,
     crate::memref_forward_copies::INFO,
+    crate::tensor_distinct_results::INFO,
 ];
 
 /// Looks a pass up by flag.

@@ -853,3 +853,51 @@ fn cpu_results_do_not_depend_on_the_thread_count() {
         .collect();
     assert_eq!(outputs[0], outputs[1]);
 }
+
+#[test]
+fn cpu_runs_specialize_on_input_values_that_shapes_depend_on() {
+    // A Reshape whose target shape is an input: no static compile exists, so `fuser run`
+    // compiles for the values it is given, and never reuses that code for other values.
+    let dir = tempfile::tempdir().unwrap();
+    let model = write(
+        dir.path(),
+        "reshape.mlir",
+        r#"func.func @f(%x: tensor<2x6xf32> {graph.name = "x"}, %s: tensor<2xi64> {graph.name = "s"}) -> (tensor<?x?xf32> {graph.name = "y"}) {
+  %0 = "graph.reshape"(%x, %s) {allowzero = 0 : i64} : (tensor<2x6xf32>, tensor<2xi64>) -> tensor<?x?xf32>
+  %1 = "graph.relu"(%0) : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  return %1 : tensor<?x?xf32>
+}
+"#,
+    );
+    let x = dir.path().join("x.npy");
+    let values: Vec<f32> = (0..12).map(|i| (i as f32 - 5.5) * 0.37).collect();
+    ndarray_npy::write_npy(&x, &ndarray::Array2::from_shape_vec((2, 6), values).unwrap()).unwrap();
+    let cache = dir.path().join("cache");
+    for (name, shape) in [("a", [3i64, 4]), ("b", [4, 3]), ("c", [3, 4])] {
+        let s = dir.path().join(format!("s_{name}.npy"));
+        ndarray_npy::write_npy(&s, &ndarray::arr1(&shape)).unwrap();
+        let inputs = [format!("x={}", x.display()), format!("s={}", s.display())];
+        let mut outputs = Vec::new();
+        for target in ["reference", "cpu"] {
+            let out_dir = dir.path().join(format!("{name}_{target}"));
+            let out = Command::new(FUSER)
+                .args([
+                    "run",
+                    &model,
+                    "--target",
+                    target,
+                    "--output-dir",
+                    &out_dir.to_string_lossy(),
+                ])
+                .args(["--input", &inputs[0], "--input", &inputs[1]])
+                .env("FUSER_CACHE_DIR", &cache)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+            let y: ndarray::ArrayD<f32> = ndarray_npy::read_npy(out_dir.join("output_0.npy")).unwrap();
+            assert_eq!(y.shape(), [shape[0] as usize, shape[1] as usize]);
+            outputs.push(y);
+        }
+        assert_eq!(outputs[0], outputs[1], "cpu and reference differ for shape {shape:?}");
+    }
+}

@@ -114,7 +114,7 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
             &mut loaded.module,
             &loaded.function,
             &loaded.weights,
-            &shapes,
+            &inputs,
             request.threads,
             request.use_cache,
         )?;

@@ -9,14 +9,11 @@ use super::link::link_shared_library;
 use crate::output::write_output;
 use fuser_dialects::{
     constants::tensor_bytes,
-    eval::Weights,
+    eval::{Tensor, Weights},
     semantics::{DType, TypeInfo},
 };
 use fuser_lowering::{JitModel, object::CpuSpec, packed_entry_symbol};
-use fuser_passes::{
-    cpu_target::{CpuRequest, compile_cpu_with},
-    phases::Phase,
-};
+use fuser_passes::{cpu_target::CpuRequest, phases::Phase, value_specialization::compile_cpu_for_inputs};
 use melior::{Context, ir::Module};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -112,10 +109,12 @@ pub fn compile_cached(
     module: &mut Module,
     function: &str,
     weights: &Weights,
-    input_shapes: &[Vec<usize>],
+    inputs: &[Tensor],
     threads: usize,
     use_cache: bool,
 ) -> Result<Compiled, String> {
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+    let input_shapes = shapes.as_slice();
     let dir = cache_dir().filter(|_| use_cache);
     let key = dir.as_ref().map(|_| cache_key(module, weights, input_shapes));
     if let (Some(dir), Some(key)) = (&dir, &key) {
@@ -143,9 +142,10 @@ pub fn compile_cached(
         profile: false,
         object_file: dir.as_ref().map(|_| object.as_path()),
     };
-    let (model, _) = compile_cpu_with(context, module, &request).map_err(|e| e.message)?;
+    let (model, _, specialized) = compile_cpu_for_inputs(context, module, &request, inputs).map_err(|e| e.message)?;
     let start = std::time::Instant::now();
-    if let (Some(dir), Some(key)) = (dir, key)
+    // Code specialized on input values is only good for those values: not cached.
+    if let (Some(dir), Some(key), true) = (dir, key, specialized.is_empty())
         && let Err(e) = store(&dir, &key, &object, function, &model)
     {
         eprintln!("fuser: warning: the compiled model was not cached: {e}");

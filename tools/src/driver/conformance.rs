@@ -4,13 +4,19 @@
 //! outputs, all in one process.
 
 use super::run::Target;
+use fuser_dialects::ffi::clone_operation;
 use fuser_dialects::{
     create_context,
     eval::evaluate_with_weights,
     semantics::{Data, Tensor},
 };
 use fuser_frontends::{ImportOptions, normalize::SUPPORTED_OPS, onnx::read_tensor_file};
-use fuser_passes::cpu_target::compile_cpu;
+use fuser_passes::{
+    cpu_target::CpuRequest,
+    phases::Phase,
+    value_specialization::{Specialized, compile_cpu_for_inputs},
+};
+use melior::ir::Module;
 use serde::Deserialize;
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
@@ -122,9 +128,9 @@ fn run_case_inner(dir: &Path, case: &Case, target: Target) -> Outcome {
         .iter()
         .filter_map(|w| Some((w.name.clone(), w.tensor()?)))
         .collect();
-    let mut module = imported.module;
+    let pristine = imported.module;
     let function = imported.function;
-    let mut compiled = None;
+    let mut compiled: Option<(fuser_lowering::JitModel, Specialized, Module)> = None;
     for k in 0..case.data_sets {
         let data = dir.join(format!("test_data_set_{k}"));
         let mut inputs = Vec::new();
@@ -142,24 +148,39 @@ fn run_case_inner(dir: &Path, case: &Case, target: Target) -> Outcome {
                 }
             }
         }
-        if target == Target::Cpu && compiled.is_none() {
-            // Compiled once, for the shapes of the first data set.
+        // Compiled once, for the shapes of the first data set, unless the code is
+        // specialized on input values that this data set does not share.
+        let reusable = matches!(&compiled, Some((_, specialized, _)) if specialized.matches(&inputs));
+        if target == Target::Cpu && !reusable {
             let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-            compiled = match compile_cpu(&context, &mut module, &function, &weights, Some(&shapes)) {
-                Ok(model) => Some(model),
+            let Some(mut fresh) = Module::from_operation(clone_operation(pristine.as_operation())) else {
+                return Outcome::Failed("the module does not clone".into());
+            };
+            let request = CpuRequest {
+                function: &function,
+                weights: &weights,
+                input_shapes: Some(&shapes),
+                up_to: Phase::Llvm,
+                entry_symbol: format!("_mlir_ciface_{function}"),
+                profile: false,
+                object_file: None,
+            };
+            compiled = match compile_cpu_for_inputs(&context, &mut fresh, &request, &inputs) {
+                // The lowered module stays alive beside its code.
+                Ok((model, _, specialized)) => Some((model, specialized, fresh)),
                 Err(e) if e.unsupported => return Outcome::Unsupported(e.message),
                 Err(e) => return Outcome::Failed(format!("compile: {}", e.message)),
             };
         }
         let actual = match &compiled {
-            None => match evaluate_with_weights(module.as_operation(), &function, &inputs, &weights) {
+            None => match evaluate_with_weights(pristine.as_operation(), &function, &inputs, &weights) {
                 Ok(a) => a,
                 Err(e) if matches!(e.root(), fuser_dialects::eval::EvalError::Unsupported(_)) => {
                     return Outcome::Unsupported(e.to_string());
                 }
                 Err(e) => return Outcome::Failed(format!("evaluate: {e}")),
             },
-            Some(model) => match model.run(&inputs) {
+            Some((model, _, _)) => match model.run(&inputs) {
                 Ok(a) => a,
                 Err(e) => return Outcome::Failed(format!("run: {e}")),
             },

@@ -158,13 +158,12 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
         }
         Target::Cpu => {
             fuser_runtime::set_threads(request.threads);
-            let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
             let compiled = compile_cached(
                 &context,
                 &mut loaded.module,
                 &loaded.function,
                 &loaded.weights,
-                &shapes,
+                &inputs,
                 request.threads,
                 request.use_cache,
             )?;
