@@ -1,7 +1,10 @@
 //! The CPU target: a model module through every compilation phase to the llvm dialect,
 //! then into the JIT (`fuser run --target cpu`, conformance, tests).
 
-use crate::phases::{Phase, PhaseError, run_phases};
+use crate::{
+    empty_boundaries::replace_empty_boundaries,
+    phases::{Phase, PhaseError, run_phases},
+};
 use fuser_dialects::{
     eval::{Weights, describe_location, find_function},
     ffi::{make, parse_attribute, parse_type, remove_attribute, set_attribute, tensor_info},
@@ -210,18 +213,9 @@ fn lower_with(
             unsupported: true,
         });
     }
-    if inputs
-        .iter()
-        .chain(&outputs)
-        .any(|t| t.static_shape().is_some_and(|s| s.len() > 1 && s.contains(&0)))
-    {
-        // MLIR 22's bare-pointer lowering leaves the entry function unconverted when an
-        // argument is an empty memref of rank 2 or more (rank 1 works).
-        return Err(CpuError {
-            message: "an empty input or output of rank 2 or more is not supported by the CPU backend yet".into(),
-            unsupported: true,
-        });
-    }
+    // The signature keeps the types callers see (`inputs`, `outputs` above); inside,
+    // empty boundary tensors become constants (see `empty_boundaries`).
+    replace_empty_boundaries(module, function).map_err(CpuError::failed)?;
     mark_inputs_read_only(module, function, inputs.len()).map_err(CpuError::failed)?;
     let before_llvm = request.up_to.min(Phase::Bufferized);
     run_phases(context, module, Some(Phase::Graph), before_llvm).map_err(|e| phase_error(e, messages))?;

@@ -8,6 +8,7 @@ pub mod convert_graph_to_linalg;
 pub mod convert_linalg_to_microkernels;
 pub mod convert_memref_copy_to_linalg;
 pub mod cpu_target;
+mod empty_boundaries;
 mod ffi;
 pub use ffi::enable_timing;
 pub mod graph_fold_batch_norm;
