@@ -13,7 +13,7 @@ mod reduce;
 mod shape_ops;
 pub mod tensor;
 
-pub use nn::window_out;
+pub use nn::{expand_ellipsis, window_out};
 pub use shape_ops::slice_bounds;
 pub use tensor::{DType, Data, Tensor};
 

@@ -415,7 +415,7 @@ fn matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> Result<ArrayD<f64>, SemError> {
 /// The explicit form of an Einsum equation: each `...` replaced by capital letters for the
 /// dims it covers (the operand's rank minus its named indices; broadcast dims line up from
 /// the right), and an implicit output made explicit.
-fn expand_ellipsis(equation: &str, ranks: &[usize]) -> Result<String, SemError> {
+pub fn expand_ellipsis(equation: &str, ranks: &[usize]) -> Result<String, SemError> {
     let (lhs, rhs) = match equation.split_once("->") {
         Some((l, r)) => (l, Some(r)),
         None => (equation, None),

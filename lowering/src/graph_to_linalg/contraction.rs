@@ -1,7 +1,8 @@
-//! Contractions: MatMul (numpy broadcasting, 1-D operands), Gemm and Conv (any spatial
-//! rank, groups, dilations, padding). The plain 2-D cases use linalg's named ops
-//! (`linalg.matmul`, `linalg.batch_matmul`, `linalg.conv_2d_nchw_fchw`), which later
-//! schedules recognise; every other case is one `linalg.generic`.
+//! Contractions: MatMul (numpy broadcasting, 1-D operands), Gemm, Einsum and Conv (any
+//! spatial rank, groups, dilations, padding); ConvTranspose is in `conv_transpose`. The
+//! plain 2-D cases use linalg's named ops (`linalg.matmul`, `linalg.batch_matmul`,
+//! `linalg.conv_2d_nchw_fchw`), which later schedules recognise; every other case is one
+//! `linalg.generic`.
 
 use super::data_movement::reshape;
 use super::{
@@ -11,16 +12,18 @@ use super::{
         static_shape, tensor_type,
     },
 };
-use fuser_dialects::semantics::DType;
+use fuser_dialects::semantics::{DType, expand_ellipsis};
 
 pub fn handles(op: &str) -> bool {
-    matches!(op, "mat_mul" | "gemm" | "conv")
+    matches!(op, "mat_mul" | "gemm" | "conv" | "conv_transpose" | "einsum")
 }
 
 pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
     match view.op.as_str() {
         "mat_mul" => matmul(f, view.input(0)?, view.input(1)?, &static_shape(view.result(0)?)?).map(|r| vec![r]),
         "gemm" => gemm(f, view).map(|r| vec![r]),
+        "einsum" => einsum(f, view).map(|r| vec![r]),
+        "conv_transpose" => super::conv_transpose::conv_transpose(f, view).map(|r| vec![r]),
         _ => conv(f, view).map(|r| vec![r]),
     }
 }
@@ -136,6 +139,86 @@ pub fn matmul(f: &mut FuncText, a: &Operand, b: &Operand, out: &[i64]) -> Lowere
         (&init, &out_ty, &affine_map(rank, &out_exprs), ty),
         &reduction,
         |body, args| multiply_add(body, args, dtype),
+    )
+}
+
+/// Einsum: one generic whose loops are the equation's indices (an ellipsis expands to
+/// one index per dim it covers); indices in the output are parallel, the others are
+/// summed. A size-1 dim against a larger index broadcasts (read at 0).
+fn einsum(f: &mut FuncText, view: &OpView) -> Lowered<String> {
+    let operands: Vec<&Operand> = view.inputs.iter().flatten().collect();
+    let Some(first) = operands.first() else {
+        return refuse("graph.einsum without operands");
+    };
+    let dtype = first.info.dtype;
+    let ty = element(dtype)?;
+    let shapes: Vec<Vec<i64>> = operands.iter().map(|o| static_shape(&o.info)).collect::<Lowered<_>>()?;
+    let equation: String = view
+        .string("equation")?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let ranks: Vec<usize> = shapes.iter().map(Vec::len).collect();
+    let explicit =
+        expand_ellipsis(&equation, &ranks).map_err(|e| super::text::Refusal(format!("graph.einsum: {e}")))?;
+    let (lhs, rhs) = explicit.split_once("->").unwrap_or((explicit.as_str(), ""));
+    let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
+    let mut sizes: std::collections::BTreeMap<char, i64> = Default::default();
+    for (term, shape) in terms.iter().zip(&shapes) {
+        for (&c, &d) in term.iter().zip(shape) {
+            let size = sizes.entry(c).or_insert(d);
+            if *size == 1 {
+                *size = d;
+            }
+        }
+    }
+    let letters: Vec<char> = sizes.keys().copied().collect();
+    let dim = |c: char| format!("d{}", letters.iter().position(|&l| l == c).unwrap_or(0));
+    let out: Vec<char> = rhs.chars().collect();
+    if out.iter().any(|c| !sizes.contains_key(c)) {
+        return refuse(format!("graph.einsum: output indices of '{equation}' not in any input"));
+    }
+    let out_shape: Vec<i64> = out.iter().map(|c| sizes[c]).collect();
+    let out_ty = tensor_type(&out_shape, dtype)?;
+    let rank = letters.len();
+    let mut inputs = Vec::new();
+    for ((operand, term), shape) in operands.iter().zip(&terms).zip(&shapes) {
+        let exprs: Vec<String> = term
+            .iter()
+            .zip(shape)
+            .map(|(&c, &d)| {
+                if d == 1 && sizes[&c] != 1 {
+                    "0".to_string()
+                } else {
+                    dim(c)
+                }
+            })
+            .collect();
+        inputs.push(GenericInput {
+            name: operand.name.clone(),
+            ty: tensor_type(shape, dtype)?,
+            map: affine_map(rank, &exprs),
+            element: ty.to_string(),
+        });
+    }
+    let init = f.filled(&out_shape, dtype, 0.0)?;
+    let out_exprs: Vec<String> = out.iter().map(|&c| dim(c)).collect();
+    let reduction: Vec<bool> = letters.iter().map(|c| !out.contains(c)).collect();
+    let float = is_float(dtype);
+    let count = inputs.len();
+    generic(
+        f,
+        &inputs,
+        (&init, &out_ty, &affine_map(rank, &out_exprs), ty),
+        &reduction,
+        |body, args| {
+            let (mul, add) = if float { ("mulf", "addf") } else { ("muli", "addi") };
+            let mut product = args[0].clone();
+            for arg in &args[1..count] {
+                product = body.assign(format!("arith.{mul} {product}, {arg} : {ty}"));
+            }
+            Ok(body.assign(format!("arith.{add} {}, {product} : {ty}", args[count])))
+        },
     )
 }
 

@@ -8,6 +8,7 @@
 //! parsed form. An op with no lowering is reported by name and location, never guessed.
 
 mod contraction;
+mod conv_transpose;
 mod data_movement;
 mod elementwise;
 mod fused;
