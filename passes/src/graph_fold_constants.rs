@@ -43,13 +43,23 @@ After:
 ```mlir
 %m = "graph.constant"() {value = dense<[4, 6]> : tensor<2xi64>} : () -> tensor<2xi64>
 ```"#,
-    options: &[PassOptionInfo {
-        name: "max-elements",
-        default: "65536",
-        help: "fold only results with at most this many elements (splats always fold)",
-    }],
+    options: &[
+        PassOptionInfo {
+            name: "max-elements",
+            default: "65536",
+            help: "fold only results with at most this many elements (splats always fold)",
+        },
+        PassOptionInfo {
+            name: "infer-shapes",
+            default: "false",
+            help: "alternate with graph-infer-shapes until nothing more folds (a folded shape operand makes more shapes static, which makes more graph.shape ops fold)",
+        },
+    ],
     create,
 };
+
+/// Rounds of inference and folding at most, with `infer-shapes`.
+const MAX_ROUNDS: usize = 32;
 
 fn create(options: &PassOptions) -> Result<Pass, String> {
     let max_elements: usize = match options.get("max-elements") {
@@ -58,11 +68,29 @@ fn create(options: &PassOptions) -> Result<Pass, String> {
             .map_err(|_| format!("pass 'graph-fold-constants': max-elements must be a count, got '{v}'"))?,
         None => 65536,
     };
+    let with_shapes = match options.get("infer-shapes").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(format!(
+                "pass 'graph-fold-constants': infer-shapes must be true or false, got '{v}'"
+            ));
+        }
+    };
     Ok(external_pass(
         &GRAPH_FOLD_CONSTANTS_PASS_ID,
         &INFO,
         move |op: OperationRef, _pass: ExternalPass| {
-            fold_constants(op, max_elements);
+            if !with_shapes {
+                fold_constants(op, max_elements);
+                return;
+            }
+            for _ in 0..MAX_ROUNDS {
+                crate::graph_infer_shapes::infer_shapes(op);
+                if fold_constants(op, max_elements) == 0 {
+                    break;
+                }
+            }
         },
     ))
 }

@@ -60,10 +60,10 @@ impl Phase {
     /// to this one.
     pub fn pipeline(self) -> &'static str {
         match self {
-            // Twice: folding makes shape operands constant, and the second inference
-            // refines the shapes that depend on them (then folds what that enables).
+            // Folding makes shape operands constant, inference then makes more shapes
+            // static, which lets more fold: `infer-shapes` repeats both until nothing folds.
             Phase::Graph => {
-                "graph-infer-shapes,graph-fold-constants,graph-infer-shapes,graph-fold-constants,graph-fold-batch-norm,graph-simplify"
+                "graph-infer-shapes,graph-fold-constants{infer-shapes=true},graph-fold-batch-norm,graph-simplify"
             }
             Phase::Kernels => "graph-form-kernels",
             Phase::Linalg => "convert-graph-to-linalg,canonicalize,cse",
