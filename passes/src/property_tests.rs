@@ -99,6 +99,12 @@ proptest! {
         // Nothing whose operands are all constant is left: a second run folds nothing.
         let (_, _, again) = run(&folded, "builtin.module(func.func(graph-fold-constants))", &inputs);
         prop_assert_eq!(count(&again, "\"graph."), count(&folded, "\"graph."));
+        // Alternating with shape inference (on the dynamic form, where shapes are
+        // refined as it goes) keeps the semantics too.
+        let dynamic = random_function(&steps, &returns, true);
+        let (before, after, folded) =
+            run(&dynamic, "builtin.module(graph-fold-constants{infer-shapes=true})", &inputs);
+        prop_assert_eq!(&before, &after, "semantics changed:\n{}\n=>\n{}", dynamic, folded);
     }
 
     #[test]
