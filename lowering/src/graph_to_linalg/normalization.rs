@@ -22,6 +22,7 @@ pub fn handles(op: &str) -> bool {
             | "instance_normalization"
             | "softmax"
             | "log_softmax"
+            | "lrn"
     )
 }
 
@@ -33,6 +34,7 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
     match view.op.as_str() {
         "batch_normalization" => batch_norm(f, view, x).map(|r| vec![r]),
         "softmax" | "log_softmax" => softmax(f, view, x).map(|r| vec![r]),
+        "lrn" => lrn(f, view, x).map(|r| vec![r]),
         _ => normalize(f, view, x),
     }
 }
@@ -44,6 +46,106 @@ fn input_of(operand: &Operand, map: String) -> Lowered<GenericInput> {
         map,
         element: element(operand.info.dtype)?.to_string(),
     })
+}
+
+/// LRN: `x / (bias + alpha/size · Σ x²)^beta`, the sum over a window of `size`
+/// channels around each one (`(size-1)/2` below, the rest above, clipped at the edges).
+/// The squares are padded with zeros along the channels, and a generic sums the window
+/// with a loop over it (the window's extent comes from an empty `[size]` operand, as in
+/// linalg's pooling ops).
+fn lrn(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
+    let dtype = x.info.dtype;
+    let ty = element(dtype)?;
+    let shape = static_shape(&x.info)?;
+    let rank = shape.len();
+    let (alpha, beta, bias, size) = (
+        view.float("alpha")?,
+        view.float("beta")?,
+        view.float("bias")?,
+        view.int("size")?,
+    );
+    let (below, above) = ((size - 1) / 2, (size - 1) - (size - 1) / 2);
+    let x_ty = tensor_type(&shape, dtype)?;
+    let empty = f.empty(&x_ty);
+    let squares = generic(
+        f,
+        &[input_of(x, identity_map(rank))?],
+        (&empty, &x_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |b, a| Ok(b.assign(format!("arith.mulf {}, {} : {ty}", a[0], a[0]))),
+    )?;
+    let mut padded = shape.clone();
+    padded[1] += below + above;
+    let padded_ty = tensor_type(&padded, dtype)?;
+    let zero = f.constant(0.0, dtype)?;
+    let (mut low, mut high) = (vec![0; rank], vec![0; rank]);
+    low[1] = below;
+    high[1] = above;
+    let join = |v: &[i64]| v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+    let index_args: Vec<String> = (0..rank).map(|i| format!("%i{i}: index")).collect();
+    let padded_squares = f.assign(format!(
+        "tensor.pad {squares} low[{}] high[{}] {{\n  ^bb0({}):\n    tensor.yield {zero} : {ty}\n  }} : {x_ty} to {padded_ty}",
+        join(&low),
+        join(&high),
+        index_args.join(", ")
+    ));
+    let window_ty = tensor_type(&[size], dtype)?;
+    let window = f.empty(&window_ty);
+    let k = format!("d{rank}");
+    let mut read: Vec<String> = (0..rank).map(|i| format!("d{i}")).collect();
+    read[1] = format!("d1 + {k}");
+    let sums_init = f.filled(&shape, dtype, 0.0)?;
+    let mut reduction = vec![false; rank];
+    reduction.push(true);
+    let sums = generic(
+        f,
+        &[
+            GenericInput {
+                name: padded_squares,
+                ty: padded_ty,
+                map: affine_map(rank + 1, &read),
+                element: ty.to_string(),
+            },
+            GenericInput {
+                name: window,
+                ty: window_ty,
+                map: affine_map(rank + 1, std::slice::from_ref(&k)),
+                element: ty.to_string(),
+            },
+        ],
+        (
+            &sums_init,
+            &x_ty,
+            &affine_map(rank + 1, &(0..rank).map(|i| format!("d{i}")).collect::<Vec<_>>()),
+            ty,
+        ),
+        &reduction,
+        |b, a| Ok(b.assign(format!("arith.addf {}, {} : {ty}", a[2], a[0]))),
+    )?;
+    let out = f.empty(&x_ty);
+    generic(
+        f,
+        &[
+            input_of(x, identity_map(rank))?,
+            GenericInput {
+                name: sums,
+                ty: x_ty.clone(),
+                map: identity_map(rank),
+                element: ty.to_string(),
+            },
+        ],
+        (&out, &x_ty, &identity_map(rank), ty),
+        &vec![false; rank],
+        |b, a| {
+            let scale = b.constant(alpha / size as f64, dtype)?;
+            let offset = b.constant(bias, dtype)?;
+            let exponent = b.constant(beta, dtype)?;
+            let scaled = b.assign(format!("arith.mulf {scale}, {} : {ty}", a[1]));
+            let base = b.assign(format!("arith.addf {offset}, {scaled} : {ty}"));
+            let power = b.assign(format!("math.powf {base}, {exponent} : {ty}"));
+            Ok(b.assign(format!("arith.divf {}, {power} : {ty}", a[0])))
+        },
+    )
 }
 
 /// `(x - mean) / sqrt(var + eps) * scale + b`, per channel (dim 1).
