@@ -15,6 +15,7 @@ mod fused;
 mod normalization;
 mod pooling;
 mod reduction;
+mod scatter;
 pub mod text;
 
 use crate::ffi;
@@ -137,6 +138,7 @@ fn lower_into(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
         _ if normalization::handles(op) => normalization::lower(f, view),
         _ if reduction::handles(op) => reduction::lower(f, view),
         _ if data_movement::handles(op) => data_movement::lower(f, view),
+        _ if scatter::handles(op) => scatter::lower(f, view),
         _ => refuse(format!("graph.{op} has no CPU lowering yet")),
     }
 }
