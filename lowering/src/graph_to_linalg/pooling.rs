@@ -21,6 +21,7 @@ pub fn handles(op: &str) -> bool {
 
 pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
     match view.op.as_str() {
+        "max_pool" if view.has_result(1) => max_pool_with_indices(f, view),
         "max_pool" | "average_pool" => window_pool(f, view).map(|r| vec![r]),
         _ => global_pool(f, view).map(|r| vec![r]),
     }
@@ -28,9 +29,6 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
 
 fn window_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let max = view.op == "max_pool";
-    if max && view.has_result(1) {
-        return refuse("graph.max_pool with an indices result has no CPU lowering yet");
-    }
     let x = view.input(0)?;
     let dtype = x.info.dtype;
     if !is_float(dtype) {
@@ -97,6 +95,152 @@ fn window_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     }
     let divisor = average_divisor(view, &xs, &out, &kernel, &strides, &dilations, &pads)?;
     divide_by_spatial_constant(f, &pooled, &out, dtype, &divisor)
+}
+
+/// MaxPool with its indices result: one generic with two outputs, the running maximum
+/// and the flat input index (row-major over N, C and the spatial dims, or column-major
+/// over a 2-D window's spatial dims with `storage_order = 1`) of the first element that
+/// beat it, computed from the loop indices. Padding holds -inf and is never taken; an
+/// output whose window holds nothing larger than -inf gets its plane's first index, as
+/// in the evaluator.
+fn max_pool_with_indices(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
+    let x = view.input(0)?;
+    let dtype = x.info.dtype;
+    if !is_float(dtype) {
+        return refuse(format!("graph.max_pool on {dtype}"));
+    }
+    let ty = element(dtype)?;
+    let xs = static_shape(&x.info)?;
+    let out = static_shape(view.result(0)?)?;
+    let spatial = xs.len() - 2;
+    let (kernel, strides, dilations, pads) = (
+        view.ints("kernel_shape")?,
+        view.ints("strides")?,
+        view.ints("dilations")?,
+        view.ints("pads")?,
+    );
+    let column_major = view.int("storage_order")? == 1 && spatial == 2;
+    let mut full_pads = pads.clone();
+    for i in 0..spatial {
+        let needed = (out[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1;
+        let have = xs[2 + i] + pads[i] + pads[spatial + i];
+        full_pads[spatial + i] += (needed - have).max(0);
+    }
+    let (padded, ps) = pad_spatial(f, &x.name, &xs, dtype, &full_pads, f64::NEG_INFINITY)?;
+    let window_ty = tensor_type(&kernel, dtype)?;
+    let window = f.empty(&window_ty);
+    let values_init = f.filled(&out, dtype, f64::NEG_INFINITY)?;
+    let indices_init = f.filled(&out, DType::I64, -1.0)?;
+    let (out_ty, index_ty) = (tensor_type(&out, dtype)?, tensor_type(&out, DType::I64)?);
+    let rank = 2 + 2 * spatial;
+    let mut x_exprs = vec!["d0".to_string(), "d1".to_string()];
+    let mut o_exprs = x_exprs.clone();
+    let mut w_exprs = Vec::new();
+    for i in 0..spatial {
+        let (o, k) = (2 + i, 2 + spatial + i);
+        x_exprs.push(format!("d{o} * {} + d{k} * {}", strides[i], dilations[i]));
+        o_exprs.push(format!("d{o}"));
+        w_exprs.push(format!("d{k}"));
+    }
+    let mut iterators = vec!["\"parallel\""; 2 + spatial];
+    iterators.extend(vec!["\"reduction\""; spatial]);
+    // The body: the input position of this tap, its flat index, and the update.
+    let in_size: i64 = xs[2..].iter().product();
+    let mut lines = Vec::new();
+    let mut name = |lines: &mut Vec<String>, text: String| {
+        let n = f.fresh();
+        lines.push(format!("{n} = {text}"));
+        n
+    };
+    let (n, c) = (
+        name(&mut lines, "linalg.index 0 : index".into()),
+        name(&mut lines, "linalg.index 1 : index".into()),
+    );
+    let channels = name(&mut lines, format!("arith.constant {} : index", xs[1]));
+    let plane_n = name(&mut lines, format!("arith.muli {n}, {channels} : index"));
+    let plane = name(&mut lines, format!("arith.addi {plane_n}, {c} : index"));
+    let size = name(&mut lines, format!("arith.constant {in_size} : index"));
+    let mut flat = name(&mut lines, format!("arith.muli {plane}, {size} : index"));
+    let mut positions = Vec::new();
+    for i in 0..spatial {
+        let o = name(&mut lines, format!("linalg.index {} : index", 2 + i));
+        let k = name(&mut lines, format!("linalg.index {} : index", 2 + spatial + i));
+        let s = name(&mut lines, format!("arith.constant {} : index", strides[i]));
+        let d = name(&mut lines, format!("arith.constant {} : index", dilations[i]));
+        let pad = name(&mut lines, format!("arith.constant {} : index", pads[i]));
+        let os = name(&mut lines, format!("arith.muli {o}, {s} : index"));
+        let kd = name(&mut lines, format!("arith.muli {k}, {d} : index"));
+        let sum = name(&mut lines, format!("arith.addi {os}, {kd} : index"));
+        positions.push(name(&mut lines, format!("arith.subi {sum}, {pad} : index")));
+    }
+    // Row-major strides over the spatial dims, or (h, w) → w·H + h.
+    let order: Vec<(usize, i64)> = if column_major {
+        vec![(1, xs[2]), (0, 1)]
+    } else {
+        (0..spatial).map(|i| (i, xs[3 + i..].iter().product())).collect()
+    };
+    for (i, stride) in order {
+        let st = name(&mut lines, format!("arith.constant {stride} : index"));
+        let term = name(&mut lines, format!("arith.muli {}, {st} : index", positions[i]));
+        flat = name(&mut lines, format!("arith.addi {flat}, {term} : index"));
+    }
+    let flat64 = name(&mut lines, format!("arith.index_cast {flat} : index to i64"));
+    let (value, best, best_index, gt) = (f.fresh(), f.fresh(), f.fresh(), f.fresh());
+    let mut body_lines = Vec::new();
+    body_lines.push(format!("{gt} = arith.cmpf ogt, {value}, {best} : {ty}"));
+    let new_value = f.fresh();
+    body_lines.push(format!("{new_value} = arith.select {gt}, {value}, {best} : {ty}"));
+    let new_index = f.fresh();
+    body_lines.push(format!("{new_index} = arith.select {gt}, {flat64}, {best_index} : i64"));
+    let window_arg = f.fresh();
+    let mut all = lines;
+    all.extend(body_lines);
+    let maps = [
+        affine_map(rank, &x_exprs),
+        affine_map(rank, &w_exprs),
+        affine_map(rank, &o_exprs),
+        affine_map(rank, &o_exprs),
+    ];
+    let pooled = f.fresh();
+    f.line(format!(
+        "{pooled}:2 = linalg.generic {{indexing_maps = [{}], iterator_types = [{}]}} ins({padded}, {window} : {}, {window_ty}) outs({values_init}, {indices_init} : {out_ty}, {index_ty}) {{\n  ^bb0({value}: {ty}, {window_arg}: {ty}, {best}: {ty}, {best_index}: i64):\n    {}\n    linalg.yield {new_value}, {new_index} : {ty}, i64\n  }} -> ({out_ty}, {index_ty})",
+        maps.join(", "),
+        iterators.join(", "),
+        tensor_type(&ps, dtype)?,
+        all.join("\n    ")
+    ));
+    // Outputs no element beat keep -1: their plane's first index.
+    let index_rank = out.len();
+    let identity = affine_map(
+        index_rank,
+        &(0..index_rank).map(|i| format!("d{i}")).collect::<Vec<_>>(),
+    );
+    let empty = f.empty(&index_ty);
+    let fixed = generic(
+        f,
+        &[GenericInput {
+            name: format!("{pooled}#1"),
+            ty: index_ty.clone(),
+            map: identity.clone(),
+            element: "i64".into(),
+        }],
+        (&empty, &index_ty, &identity, "i64"),
+        &vec![false; index_rank],
+        |b, a| {
+            let n = b.assign("linalg.index 0 : index");
+            let c = b.assign("linalg.index 1 : index");
+            let channels = b.assign(format!("arith.constant {} : index", xs[1]));
+            let size = b.assign(format!("arith.constant {in_size} : index"));
+            let plane_n = b.assign(format!("arith.muli {n}, {channels} : index"));
+            let plane = b.assign(format!("arith.addi {plane_n}, {c} : index"));
+            let first = b.assign(format!("arith.muli {plane}, {size} : index"));
+            let first64 = b.assign(format!("arith.index_cast {first} : index to i64"));
+            let none = b.assign("arith.constant -1 : i64");
+            let missing = b.assign(format!("arith.cmpi eq, {}, {none} : i64", a[0]));
+            Ok(b.assign(format!("arith.select {missing}, {first64}, {} : i64", a[0])))
+        },
+    )?;
+    Ok(vec![format!("{pooled}#0"), fixed])
 }
 
 /// The divisor of each output position of an average pool, over the output's spatial
