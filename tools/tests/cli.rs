@@ -901,3 +901,69 @@ fn cpu_runs_specialize_on_input_values_that_shapes_depend_on() {
         assert_eq!(outputs[0], outputs[1], "cpu and reference differ for shape {shape:?}");
     }
 }
+
+#[test]
+fn uint8_ops_on_the_cpu_are_unsigned() {
+    // Values of 128 and more are negative as signed bytes: division, remainder,
+    // comparisons, max/min and casts must treat them as unsigned, like the evaluator.
+    let dir = tempfile::tempdir().unwrap();
+    let model = write(
+        dir.path(),
+        "u8.json",
+        r#"{"format": "fuser-graph", "version": 1, "name": "u8", "opset": 20,
+  "inputs": [{"name": "a", "dtype": "uint8", "shape": [8]}, {"name": "b", "dtype": "uint8", "shape": [8]}],
+  "outputs": [{"name": "q"}, {"name": "r"}, {"name": "g"}, {"name": "l"}, {"name": "hi"}, {"name": "lo"}, {"name": "f"}, {"name": "d"}],
+  "nodes": [
+    {"name": "div", "op": "Div", "inputs": ["a", "b"], "outputs": ["q"]},
+    {"name": "mod", "op": "Mod", "inputs": ["a", "b"], "outputs": ["r"]},
+    {"name": "greater", "op": "Greater", "inputs": ["a", "b"], "outputs": ["g"]},
+    {"name": "less", "op": "Less", "inputs": ["a", "b"], "outputs": ["l"]},
+    {"name": "max", "op": "Max", "inputs": ["a", "b"], "outputs": ["hi"]},
+    {"name": "min", "op": "Min", "inputs": ["a", "b"], "outputs": ["lo"]},
+    {"name": "cast", "op": "Cast", "inputs": ["a"], "outputs": ["f"], "attrs": {"to": 1}},
+    {"name": "sub", "op": "Sub", "inputs": ["a", "b"], "outputs": ["d"]}
+  ]}"#,
+    );
+    let (a, b) = (dir.path().join("a.npy"), dir.path().join("b.npy"));
+    ndarray_npy::write_npy(&a, &ndarray::arr1(&[200u8, 255, 129, 7, 128, 0, 90, 250])).unwrap();
+    ndarray_npy::write_npy(&b, &ndarray::arr1(&[3u8, 128, 200, 130, 1, 9, 255, 0])).unwrap();
+    let mut outputs = Vec::new();
+    for target in ["reference", "cpu"] {
+        let out_dir = dir.path().join(target);
+        let out = Command::new(FUSER)
+            .args([
+                "run",
+                &model,
+                "--target",
+                target,
+                "--no-cache",
+                "--output-dir",
+                &out_dir.to_string_lossy(),
+            ])
+            .args([
+                "--input",
+                &format!("a={}", a.display()),
+                "--input",
+                &format!("b={}", b.display()),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        outputs.push(
+            (0..8)
+                .map(|i| std::fs::read(out_dir.join(format!("output_{i}.npy"))).unwrap())
+                .collect::<Vec<_>>(),
+        );
+    }
+    for i in 0..8 {
+        assert_eq!(
+            outputs[0][i], outputs[1][i],
+            "output {i} differs between reference and cpu"
+        );
+    }
+    // And the reference is unsigned: 200 / 3 = 66, 255 > 128.
+    let q: ndarray::Array1<u8> = ndarray_npy::read_npy(dir.path().join("reference/output_0.npy")).unwrap();
+    assert_eq!(q[0], 66);
+    let g: ndarray::Array1<bool> = ndarray_npy::read_npy(dir.path().join("reference/output_2.npy")).unwrap();
+    assert!(g[1]);
+}

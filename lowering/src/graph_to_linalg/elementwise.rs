@@ -118,9 +118,26 @@ pub fn map_elementwise(
 }
 
 /// `x op y` for two scalars of `ty`, choosing the float or integer form of `op`.
+/// The unsigned form of a signed integer op or predicate name (`divsi` → `divui`, `sgt`
+/// → `ugt`) for uint8, which is signless `i8` in lowered IR; other names as they are.
+fn signed_for(name: &str, dtype: DType) -> String {
+    if dtype != DType::U8 {
+        return name.to_string();
+    }
+    match name {
+        "maxsi" | "minsi" | "divsi" | "remsi" => name.replace("si", "ui"),
+        "sgt" | "slt" | "sge" | "sle" => name.replacen('s', "u", 1),
+        _ => name.to_string(),
+    }
+}
+
 fn arith(b: &mut Body, float_op: &str, int_op: &str, x: &str, y: &str, dtype: DType) -> Lowered<String> {
     let ty = element(dtype)?;
-    let name = if is_float(dtype) { float_op } else { int_op };
+    let name = if is_float(dtype) {
+        float_op.to_string()
+    } else {
+        signed_for(int_op, dtype)
+    };
     Ok(b.assign(format!("arith.{name} {x}, {y} : {ty}")))
 }
 
@@ -129,7 +146,7 @@ fn cmp(b: &mut Body, float_pred: &str, int_pred: &str, x: &str, y: &str, dtype: 
     Ok(if is_float(dtype) {
         b.assign(format!("arith.cmpf {float_pred}, {x}, {y} : {ty}"))
     } else {
-        b.assign(format!("arith.cmpi {int_pred}, {x}, {y} : {ty}"))
+        b.assign(format!("arith.cmpi {}, {x}, {y} : {ty}", signed_for(int_pred, dtype)))
     })
 }
 
@@ -326,7 +343,16 @@ fn binary(b: &mut Body, op: &str, attrs: &Attrs, x: &str, y: &str, dx: DType, dy
 /// evaluator), and MIN / -1 wraps instead of faulting.
 fn safe_int_division(b: &mut Body, op: &str, x: &str, y: &str, dtype: DType) -> Lowered<String> {
     let ty = element(dtype)?;
+    let op = signed_for(op, dtype);
     let zero = b.constant(0.0, dtype)?;
+    if dtype == DType::U8 {
+        // Unsigned: only a zero divisor is special (255 is a divisor like any other).
+        let one = b.constant(1.0, dtype)?;
+        let is_zero = b.assign(format!("arith.cmpi eq, {y}, {zero} : {ty}"));
+        let divisor = b.assign(format!("arith.select {is_zero}, {one}, {y} : {ty}"));
+        let quotient = b.assign(format!("arith.{op} {x}, {divisor} : {ty}"));
+        return Ok(b.assign(format!("arith.select {is_zero}, {zero}, {quotient} : {ty}")));
+    }
     let one = b.constant(1.0, dtype)?;
     let minus_one = b.constant(-1.0, dtype)?;
     let is_zero = b.assign(format!("arith.cmpi eq, {y}, {zero} : {ty}"));
@@ -390,7 +416,10 @@ pub fn convert(b: &mut Body, x: &str, from: DType, to: DType) -> Lowered<String>
         DType::I8 | DType::U8 => 8,
         DType::Bool => 1,
     };
+    let unsigned_from = from == DType::U8;
     Ok(match (is_float(from), is_float(to)) {
+        // int8 ↔ uint8: the same bits.
+        (false, false) if width(from) == width(to) && from != DType::Bool && to != DType::Bool => x.to_string(),
         _ if to == DType::Bool => {
             let zero = b.constant(0.0, from)?;
             if is_float(from) {
@@ -405,10 +434,13 @@ pub fn convert(b: &mut Body, x: &str, from: DType, to: DType) -> Lowered<String>
         }
         (true, true) if width(to) > width(from) => b.assign(format!("arith.extf {x} : {ft} to {tt}")),
         (true, true) => b.assign(format!("arith.truncf {x} : {ft} to {tt}")),
+        (true, false) if to == DType::U8 => b.assign(format!("arith.fptoui {x} : {ft} to {tt}")),
         (true, false) => b.assign(format!("arith.fptosi {x} : {ft} to {tt}")),
-        (false, true) if from == DType::Bool => b.assign(format!("arith.uitofp {x} : {ft} to {tt}")),
+        (false, true) if from == DType::Bool || unsigned_from => b.assign(format!("arith.uitofp {x} : {ft} to {tt}")),
         (false, true) => b.assign(format!("arith.sitofp {x} : {ft} to {tt}")),
-        (false, false) if from == DType::Bool => b.assign(format!("arith.extui {x} : {ft} to {tt}")),
+        (false, false) if (from == DType::Bool || unsigned_from) && width(to) > width(from) => {
+            b.assign(format!("arith.extui {x} : {ft} to {tt}"))
+        }
         (false, false) if width(to) > width(from) => b.assign(format!("arith.extsi {x} : {ft} to {tt}")),
         (false, false) => b.assign(format!("arith.trunci {x} : {ft} to {tt}")),
     })

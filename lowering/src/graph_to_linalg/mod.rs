@@ -17,6 +17,7 @@ mod pooling;
 mod reduction;
 mod scatter;
 pub mod text;
+mod unsigned;
 
 use crate::ffi;
 use fuser_dialects::{
@@ -305,7 +306,16 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
         .into_iter()
         .filter(|op| op_name(op).starts_with("graph."))
         .collect();
-    for op in ops {
+    // Views are read while uint8 tensors still say so; then the module goes signless.
+    let views: Vec<Lowered<OpView>> = ops.iter().map(|op| view_of(*op)).collect();
+    if !unsigned::make_signless(root) {
+        emit_error(
+            root.location(),
+            "internal error: a uint8 constant could not be made signless",
+        );
+        return false;
+    }
+    for (op, view) in ops.into_iter().zip(views) {
         let name = op_name(&op);
         if name == "graph.constant" {
             constant_to_arith(op);
@@ -319,7 +329,7 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
             ok = false;
             continue;
         }
-        let text = match view_of(op).and_then(|view| lower_op_text(&view)) {
+        let text = match view.and_then(|view| lower_op_text(&view)) {
             Ok(text) => text,
             Err(refusal) => {
                 emit_error(op.location(), &refusal.0);

@@ -31,9 +31,13 @@ fn window_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let max = view.op == "max_pool";
     let x = view.input(0)?;
     let dtype = x.info.dtype;
-    if !is_float(dtype) {
-        return refuse(format!("graph.{} on {dtype}", view.op));
-    }
+    // MaxPool also takes 8-bit integers: their smallest value pads and starts the max.
+    let lowest = match dtype {
+        _ if is_float(dtype) => f64::NEG_INFINITY,
+        DType::U8 if max => 0.0,
+        DType::I8 if max => -128.0,
+        _ => return refuse(format!("graph.{} on {dtype}", view.op)),
+    };
     let ty = element(dtype)?;
     let xs = static_shape(&x.info)?;
     let out = static_shape(view.result(0)?)?;
@@ -50,7 +54,7 @@ fn window_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         let have = xs[2 + i] + pads[i] + pads[spatial + i];
         full_pads[spatial + i] += (needed - have).max(0);
     }
-    let fill = if max { f64::NEG_INFINITY } else { 0.0 };
+    let fill = if max { lowest } else { 0.0 };
     let (padded, ps) = pad_spatial(f, &x.name, &xs, dtype, &full_pads, fill)?;
     let window_ty = tensor_type(&kernel, dtype)?;
     let window = f.empty(&window_ty);
@@ -82,7 +86,12 @@ fn window_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
             element: ty.to_string(),
         },
     ];
-    let combine = if max { "maximumf" } else { "addf" };
+    let combine = match dtype {
+        DType::U8 => "maxui",
+        DType::I8 => "maxsi",
+        _ if max => "maximumf",
+        _ => "addf",
+    };
     let pooled = generic(
         f,
         &inputs,

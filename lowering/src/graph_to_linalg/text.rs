@@ -24,9 +24,10 @@ pub fn static_shape(info: &TypeInfo) -> Lowered<Vec<i64>> {
 }
 
 /// The MLIR element type of `dtype` for arith/math ops: signless integers only.
+/// The element type lowered IR uses: uint8 is signless `i8` there (see `unsigned`).
 pub fn element(dtype: DType) -> Lowered<&'static str> {
     match dtype {
-        DType::U8 => refuse("uint8 tensors have no CPU lowering yet"),
+        DType::U8 => Ok("i8"),
         other => Ok(other.mlir()),
     }
 }
