@@ -99,10 +99,11 @@ func.func @reshape(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
 // -----
 
 // An op with no lowering is refused at its location, by name.
-func.func @refused(%x: tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32> {
-  // expected-error @+1 {{graph.lrn has no CPU lowering yet}}
-  %0 = "graph.lrn"(%x) {alpha = 1.0e-04 : f32, beta = 7.5e-01 : f32, bias = 1.0 : f32, size = 3 : i64} : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
-  return %0 : tensor<1x4x2x2xf32>
+func.func @refused(%x: tensor<2x5xf32>) -> tensor<2x3xf32> {
+  %k = "graph.constant"() {value = dense<3> : tensor<1xi64>} : () -> tensor<1xi64>
+  // expected-error @+1 {{graph.top_k has no CPU lowering yet}}
+  %0, %1 = "graph.top_k"(%x, %k) {axis = -1 : i64, largest = 1 : i64, sorted = 1 : i64} : (tensor<2x5xf32>, tensor<1xi64>) -> (tensor<2x3xf32>, tensor<2x3xi64>)
+  return %0 : tensor<2x3xf32>
 }
 
 // -----

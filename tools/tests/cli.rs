@@ -955,11 +955,8 @@ fn uint8_ops_on_the_cpu_are_unsigned() {
                 .collect::<Vec<_>>(),
         );
     }
-    for i in 0..8 {
-        assert_eq!(
-            outputs[0][i], outputs[1][i],
-            "output {i} differs between reference and cpu"
-        );
+    for (i, (reference, cpu)) in outputs[0].iter().zip(&outputs[1]).enumerate() {
+        assert_eq!(reference, cpu, "output {i} differs between reference and cpu");
     }
     // And the reference is unsigned: 200 / 3 = 66, 255 > 128.
     let q: ndarray::Array1<u8> = ndarray_npy::read_npy(dir.path().join("reference/output_0.npy")).unwrap();
