@@ -343,6 +343,16 @@ pub fn report(results: &[(Case, Vec<Outcome>)], targets: &[Target], command: &st
         }
         let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        if reasons.is_empty() {
+            writeln!(
+                out,
+                "Every case that passes on {} passes on {} too.\n",
+                target_name(targets[0]),
+                target_name(*target)
+            )
+            .unwrap();
+            continue;
+        }
         writeln!(
             out,
             "Cases that pass on {} but that {} refuses, by reason:\n\n| reason | cases |\n|---|---|",
