@@ -252,12 +252,14 @@ unsafe extern "C" {
 }
 
 /// `arith.maximumf`: NaN if either operand is NaN.
+#[inline(always)]
 fn maximum(a: f32, b: f32) -> f32 {
     let m = if a > b { a } else { b };
     if a.is_nan() { a } else { m }
 }
 
 /// `arith.minimumf`.
+#[inline(always)]
 fn minimum(a: f32, b: f32) -> f32 {
     let m = if a < b { a } else { b };
     if a.is_nan() { a } else { m }
@@ -273,7 +275,8 @@ struct Operands {
 unsafe impl Sync for Operands {}
 
 /// Applies `steps` to `row` (the values of output row `r`, columns `c0..c0 + len`).
-fn apply_epilogue(steps: &[Step], operands: &Operands, r: usize, c0: usize, row: &mut [f32]) {
+#[inline(always)]
+fn apply_epilogue_body(steps: &[Step], operands: &Operands, r: usize, c0: usize, row: &mut [f32]) {
     let len = row.len();
     // SAFETY (every `operand` use): the generated call passes operands that cover
     // the rows (`[M]`), columns (`[N]`) or whole output (`[M, N]`) their step reads.
@@ -413,7 +416,8 @@ fn reads_input_directly(g: &ConvGeometry) -> bool {
 
 /// Gathers the windows of columns `c0..c0 + cols` into `dst` (`[K, cols]`), reading
 /// the padding as zeros.
-fn im2col_tile(src: &[f32], g: &ConvGeometry, c0: usize, cols: usize, dst: &mut [f32]) {
+#[inline(always)]
+fn im2col_tile_body(src: &[f32], g: &ConvGeometry, c0: usize, cols: usize, dst: &mut [f32]) {
     let [channels, height, width, kh, kw, ow] =
         [g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.out_w].map(|v| v as usize);
     let [sh, sw, dh, dw, pt, pl] = [
@@ -452,6 +456,7 @@ fn im2col_tile(src: &[f32], g: &ConvGeometry, c0: usize, cols: usize, dst: &mut 
 }
 
 /// `out[t] = line[first + t·stride]`, zero where that index is outside the line.
+#[inline(always)]
 fn gather_row(out: &mut [f32], line: &[f32], first: i64, stride: i64) {
     let width = line.len() as i64;
     if stride == 1 {
@@ -470,6 +475,7 @@ fn gather_row(out: &mut [f32], line: &[f32], first: i64, stride: i64) {
 
 /// `out[x] += w · src[x·stride + first]` for each output position of one output row of
 /// a depthwise conv, skipping the positions whose input is padding.
+#[inline(always)]
 fn depthwise_row(out: &mut [f32], line: &[f32], w: f32, first: i64, stride: i64) {
     let width = line.len() as i64;
     if stride == 1 {
@@ -492,7 +498,8 @@ fn depthwise_row(out: &mut [f32], line: &[f32], w: f32, first: i64, stride: i64)
 
 /// One tile of a depthwise conv: rows are channels, columns output positions (whole
 /// output rows, since a tile of a depthwise conv spans all of them).
-fn depthwise_tile(src: &[f32], weights: &[f32], g: &ConvGeometry, tile: Tile, product: &mut [f32]) {
+#[inline(always)]
+fn depthwise_tile_body(src: &[f32], weights: &[f32], g: &ConvGeometry, tile: Tile, product: &mut [f32]) {
     let [height, width, kh, kw, ow] = [g.height, g.width, g.kernel_h, g.kernel_w, g.out_w].map(|v| v as usize);
     for r in 0..tile.rows {
         let channel = tile.r0 + r;
@@ -520,6 +527,47 @@ fn depthwise_tile(src: &[f32], weights: &[f32], g: &ConvGeometry, tile: Tile, pr
         }
     }
 }
+
+/// Whether this CPU runs AVX-512 (checked once; the loops below are compiled twice).
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+// The elementwise loops of a tile, compiled for AVX-512 as well as for the baseline
+// (the crate is built for any x86-64), and picked at run time. Each element is computed
+// by the same operations either way, so results do not depend on the CPU.
+macro_rules! dispatch {
+    ($name:ident, $wide:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        fn $wide($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                // SAFETY: the CPU has AVX-512F (checked above).
+                return unsafe { $wide($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+dispatch!(apply_epilogue, apply_epilogue_avx512, apply_epilogue_body,
+    (steps: &[Step], operands: &Operands, r: usize, c0: usize, row: &mut [f32]));
+dispatch!(im2col_tile, im2col_tile_avx512, im2col_tile_body,
+    (src: &[f32], g: &ConvGeometry, c0: usize, cols: usize, dst: &mut [f32]));
+dispatch!(depthwise_tile, depthwise_tile_avx512, depthwise_tile_body,
+    (src: &[f32], weights: &[f32], g: &ConvGeometry, tile: Tile, product: &mut [f32]));
 
 /// The fused call (see the module docs).
 ///
