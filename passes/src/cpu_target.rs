@@ -61,15 +61,24 @@ pub fn signature_types(module: &Module, name: &str) -> Result<(Vec<TypeInfo>, Ve
     Ok((inputs, results))
 }
 
-/// Gives the entry's dynamic inputs the static shapes of the inputs it will run on; the
-/// Graph phase then infers every other shape from them.
-fn specialize_inputs(module: &Module, function: &str, shapes: &[Vec<usize>]) -> Result<(), String> {
+/// The entry function `function` of `module` and its body block.
+pub(crate) fn entry_and_block<'c, 'a>(
+    module: &'a Module<'c>,
+    function: &str,
+) -> Result<(melior::ir::OperationRef<'c, 'a>, melior::ir::BlockRef<'c, 'a>), String> {
     let entry = find_function(module.as_operation(), function).ok_or_else(|| format!("no function '{function}'"))?;
     let block = entry
         .region(0)
         .ok()
         .and_then(|r| r.first_block())
         .ok_or("an entry function without a body")?;
+    Ok((entry, block))
+}
+
+/// Gives the entry's dynamic inputs the static shapes of the inputs it will run on; the
+/// Graph phase then infers every other shape from them.
+fn specialize_inputs(module: &Module, function: &str, shapes: &[Vec<usize>]) -> Result<(), String> {
+    let (entry, block) = entry_and_block(module, function)?;
     if block.argument_count() != shapes.len() {
         return Err(format!(
             "the model takes {} inputs, {} were given",

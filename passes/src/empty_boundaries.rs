@@ -5,14 +5,12 @@
 //! output is returned as one, and both become `tensor<0xE>` in the signature. Callers
 //! still pass (and read) buffers of the original types: no element is ever accessed.
 
-use fuser_dialects::{
-    eval::find_function,
-    ffi::{
-        function_type, make, parse_attribute, parse_type, replace_all_uses, set_attribute, set_operand, tensor_info,
-    },
+use crate::cpu_target::entry_and_block;
+use fuser_dialects::ffi::{
+    function_type, make, parse_attribute, parse_type, replace_all_uses, set_attribute, set_operand, tensor_info,
 };
 use melior::ir::{
-    Block, BlockLike, Module, OperationRef, RegionLike, Type, Value, ValueLike,
+    Block, BlockLike, Module, OperationRef, Type, Value, ValueLike,
     attribute::{AttributeLike, TypeAttribute},
     operation::{OperationBuilder, OperationLike},
     r#type::TypeLike,
@@ -49,12 +47,7 @@ fn empty_constant<'c, 'a>(
 /// Rewrites the empty inputs and outputs (of rank 2 or more) of `function` as described
 /// in the module docs.
 pub fn replace_empty_boundaries(module: &Module, function: &str) -> Result<(), String> {
-    let entry = find_function(module.as_operation(), function).ok_or_else(|| format!("no function '{function}'"))?;
-    let block = entry
-        .region(0)
-        .ok()
-        .and_then(|r| r.first_block())
-        .ok_or("an entry function without a body")?;
+    let (entry, block) = entry_and_block(module, function)?;
     let context = entry.context();
     let flat = |element: &str| parse_type(context, &format!("tensor<0x{element}>")).ok_or("a flat empty type");
     for index in 0..block.argument_count() {

@@ -9,10 +9,11 @@
 //! ignored), so callers run it like any other model; they must not reuse it for other
 //! values (`Specialized::matches`).
 
+use crate::cpu_target::entry_and_block;
 use crate::cpu_target::{CpuError, CpuRequest, compile_cpu_with};
 use fuser_dialects::{
     constants::tensor_attribute_in,
-    eval::{Tensor, find_function},
+    eval::Tensor,
     ffi::{clone_operation, make, replace_all_uses},
     semantics::DType,
 };
@@ -20,7 +21,7 @@ use fuser_lowering::JitModel;
 use melior::{
     Context,
     ir::{
-        BlockLike, Module, RegionLike,
+        BlockLike, Module,
         attribute::AttributeLike,
         operation::{OperationBuilder, OperationLike},
     },
@@ -63,12 +64,7 @@ fn specializable(tensor: &Tensor) -> bool {
 /// Replaces the uses of each small input of `function` by a constant holding
 /// its value in `inputs`. Returns what was specialized.
 fn specialize(module: &Module, function: &str, inputs: &[Tensor]) -> Result<Specialized, String> {
-    let entry = find_function(module.as_operation(), function).ok_or_else(|| format!("no function '{function}'"))?;
-    let block = entry
-        .region(0)
-        .ok()
-        .and_then(|r| r.first_block())
-        .ok_or("an entry function without a body")?;
+    let (entry, block) = entry_and_block(module, function)?;
     let context = entry.context();
     let mut specialized = Vec::new();
     for (index, tensor) in inputs.iter().enumerate() {

@@ -48,12 +48,7 @@ fn window_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let pads = view.ints("pads")?;
     // Ceil mode can read past the end padding: pad further so every window is in range
     // (with -inf or 0, which the divisor below does not count).
-    let mut full_pads = pads.clone();
-    for i in 0..spatial {
-        let needed = (out[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1;
-        let have = xs[2 + i] + pads[i] + pads[spatial + i];
-        full_pads[spatial + i] += (needed - have).max(0);
-    }
+    let full_pads = window_pads(&xs, &out, &kernel, &strides, &dilations, &pads);
     let fill = if max { lowest } else { 0.0 };
     let (padded, ps) = pad_spatial(f, &x.name, &xs, dtype, &full_pads, fill)?;
     let window_ty = tensor_type(&kernel, dtype)?;
@@ -61,15 +56,7 @@ fn window_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let init = f.filled(&out, dtype, fill)?;
     let out_ty = tensor_type(&out, dtype)?;
     let rank = 2 + 2 * spatial;
-    let mut x_exprs = vec!["d0".to_string(), "d1".to_string()];
-    let mut o_exprs = x_exprs.clone();
-    let mut w_exprs = Vec::new();
-    for i in 0..spatial {
-        let (o, k) = (2 + i, 2 + spatial + i);
-        x_exprs.push(format!("d{o} * {} + d{k} * {}", strides[i], dilations[i]));
-        o_exprs.push(format!("d{o}"));
-        w_exprs.push(format!("d{k}"));
-    }
+    let (x_exprs, o_exprs, w_exprs) = window_exprs(spatial, &strides, &dilations);
     let mut reduction = vec![false; 2 + spatial];
     reduction.extend(vec![true; spatial]);
     let inputs = [
@@ -106,6 +93,34 @@ fn window_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     divide_by_spatial_constant(f, &pooled, &out, dtype, &divisor)
 }
 
+/// The pads of a window op's input, the end pads grown so that every window of the
+/// output (ceil mode can reach past the given end padding) lies inside.
+fn window_pads(xs: &[i64], out: &[i64], kernel: &[i64], strides: &[i64], dilations: &[i64], pads: &[i64]) -> Vec<i64> {
+    let spatial = xs.len() - 2;
+    let mut full = pads.to_vec();
+    for i in 0..spatial {
+        let needed = (out[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1;
+        let have = xs[2 + i] + pads[i] + pads[spatial + i];
+        full[spatial + i] += (needed - have).max(0);
+    }
+    full
+}
+
+/// The affine expressions of a window op over loops (n, c, outputs..., window...): the
+/// padded input's, the output's and the window's.
+fn window_exprs(spatial: usize, strides: &[i64], dilations: &[i64]) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut x_exprs = vec!["d0".to_string(), "d1".to_string()];
+    let mut o_exprs = x_exprs.clone();
+    let mut w_exprs = Vec::new();
+    for i in 0..spatial {
+        let (o, k) = (2 + i, 2 + spatial + i);
+        x_exprs.push(format!("d{o} * {} + d{k} * {}", strides[i], dilations[i]));
+        o_exprs.push(format!("d{o}"));
+        w_exprs.push(format!("d{k}"));
+    }
+    (x_exprs, o_exprs, w_exprs)
+}
+
 /// MaxPool with its indices result: one generic with two outputs, the running maximum
 /// and the flat input index (row-major over N, C and the spatial dims, or column-major
 /// over a 2-D window's spatial dims with `storage_order = 1`) of the first element that
@@ -129,12 +144,7 @@ fn max_pool_with_indices(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>
         view.ints("pads")?,
     );
     let column_major = view.int("storage_order")? == 1 && spatial == 2;
-    let mut full_pads = pads.clone();
-    for i in 0..spatial {
-        let needed = (out[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1;
-        let have = xs[2 + i] + pads[i] + pads[spatial + i];
-        full_pads[spatial + i] += (needed - have).max(0);
-    }
+    let full_pads = window_pads(&xs, &out, &kernel, &strides, &dilations, &pads);
     let (padded, ps) = pad_spatial(f, &x.name, &xs, dtype, &full_pads, f64::NEG_INFINITY)?;
     let window_ty = tensor_type(&kernel, dtype)?;
     let window = f.empty(&window_ty);
@@ -142,15 +152,7 @@ fn max_pool_with_indices(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>
     let indices_init = f.filled(&out, DType::I64, -1.0)?;
     let (out_ty, index_ty) = (tensor_type(&out, dtype)?, tensor_type(&out, DType::I64)?);
     let rank = 2 + 2 * spatial;
-    let mut x_exprs = vec!["d0".to_string(), "d1".to_string()];
-    let mut o_exprs = x_exprs.clone();
-    let mut w_exprs = Vec::new();
-    for i in 0..spatial {
-        let (o, k) = (2 + i, 2 + spatial + i);
-        x_exprs.push(format!("d{o} * {} + d{k} * {}", strides[i], dilations[i]));
-        o_exprs.push(format!("d{o}"));
-        w_exprs.push(format!("d{k}"));
-    }
+    let (x_exprs, o_exprs, w_exprs) = window_exprs(spatial, &strides, &dilations);
     let mut iterators = vec!["\"parallel\""; 2 + spatial];
     iterators.extend(vec!["\"reduction\""; spatial]);
     // The body: the input position of this tap, its flat index, and the update.
