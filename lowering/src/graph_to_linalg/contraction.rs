@@ -357,7 +357,6 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     if !is_float(dtype) {
         return refuse(format!("graph.conv on {dtype}"));
     }
-    let ty = element(dtype)?;
     let xs = static_shape(&x.info)?;
     let ws = static_shape(&w.info)?;
     let out = static_shape(view.result(0)?)?;
@@ -426,40 +425,15 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         channel_split(oe.len(), 1),
         list(&oe)
     ));
-    let rank = 3 + spatial + 1 + spatial;
-    let o = |i: usize| format!("d{}", 3 + i);
-    let cdim = format!("d{}", 3 + spatial);
-    let kd = |i: usize| format!("d{}", 4 + spatial + i);
-    let mut x_exprs = vec!["d0".to_string(), "d1".to_string(), cdim.clone()];
-    let mut w_exprs = vec!["d1".to_string(), "d2".to_string(), cdim.clone()];
-    let mut o_exprs = vec!["d0".to_string(), "d1".to_string(), "d2".to_string()];
-    for i in 0..spatial {
-        x_exprs.push(format!("{} * {} + {} * {}", o(i), strides[i], kd(i), dilations[i]));
-        w_exprs.push(kd(i));
-        o_exprs.push(o(i));
-    }
-    let mut reduction = vec![false; 3 + spatial];
-    reduction.extend(vec![true; 1 + spatial]);
-    let inputs = [
-        GenericInput {
-            name: xv,
-            ty: txe,
-            map: affine_map(rank, &x_exprs),
-            element: ty.to_string(),
-        },
-        GenericInput {
-            name: wv,
-            ty: twe,
-            map: affine_map(rank, &w_exprs),
-            element: ty.to_string(),
-        },
-    ];
-    let result = generic(
+    let result = grouped_correlation(
         f,
-        &inputs,
-        (&init_e, &toe, &affine_map(rank, &o_exprs), ty),
-        &reduction,
-        |body, args| multiply_add(body, args, dtype),
+        (&xv, &txe),
+        (&wv, &twe),
+        (&init_e, &toe),
+        spatial,
+        |i, o, k| format!("{o} * {} + {k} * {}", strides[i], dilations[i]),
+        false,
+        dtype,
     )?;
     // A 2-D depthwise conv (one filter per channel) is marked for
     // `convert-linalg-to-microkernels`, which runs it as row-wise multiply-adds.
@@ -473,6 +447,63 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         "tensor.collapse_shape {result} {} : {toe} into {out_ty}",
         channel_split(oe.len(), 1)
     )))
+}
+
+/// One generic over loops (n, g, f, outputs..., c, window...) that sums
+/// `x[n, g, c, x_spatial(i, o_i, k_i)...] · w[g, f, c, k...]` (or `w[g, c, f, k...]` with
+/// `channels_first`) into `init[n, g, f, outputs...]`: a grouped conv (or, with other
+/// input positions, a ConvTranspose) on group-expanded operands.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn grouped_correlation(
+    f: &mut FuncText,
+    x: (&str, &str),
+    w: (&str, &str),
+    init: (&str, &str),
+    spatial: usize,
+    x_spatial: impl Fn(usize, &str, &str) -> String,
+    channels_first: bool,
+    dtype: DType,
+) -> Lowered<String> {
+    let ty = element(dtype)?;
+    let rank = 3 + spatial + 1 + spatial;
+    let o = |i: usize| format!("d{}", 3 + i);
+    let cdim = format!("d{}", 3 + spatial);
+    let kd = |i: usize| format!("d{}", 4 + spatial + i);
+    let mut x_exprs = vec!["d0".to_string(), "d1".to_string(), cdim.clone()];
+    let mut w_exprs = if channels_first {
+        vec!["d1".to_string(), cdim, "d2".to_string()]
+    } else {
+        vec!["d1".to_string(), "d2".to_string(), cdim]
+    };
+    let mut o_exprs = vec!["d0".to_string(), "d1".to_string(), "d2".to_string()];
+    for i in 0..spatial {
+        x_exprs.push(x_spatial(i, &o(i), &kd(i)));
+        w_exprs.push(kd(i));
+        o_exprs.push(o(i));
+    }
+    let mut reduction = vec![false; 3 + spatial];
+    reduction.extend(vec![true; 1 + spatial]);
+    let inputs = [
+        GenericInput {
+            name: x.0.to_string(),
+            ty: x.1.to_string(),
+            map: affine_map(rank, &x_exprs),
+            element: ty.to_string(),
+        },
+        GenericInput {
+            name: w.0.to_string(),
+            ty: w.1.to_string(),
+            map: affine_map(rank, &w_exprs),
+            element: ty.to_string(),
+        },
+    ];
+    generic(
+        f,
+        &inputs,
+        (init.0, init.1, &affine_map(rank, &o_exprs), ty),
+        &reduction,
+        |body, args| multiply_add(body, args, dtype),
+    )
 }
 
 /// A batch-1, group-1 2-D conv as one matmul: W[F, C·KH·KW] × col[C·KH·KW, OH·OW], where

@@ -150,43 +150,15 @@ pub fn conv_transpose(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         split_dim(oe.len(), 1),
         list(&oe)
     ));
-    let rank = 3 + spatial + 1 + spatial;
-    let o = |i: usize| format!("d{}", 3 + i);
-    let cdim = format!("d{}", 3 + spatial);
-    let k = |i: usize| format!("d{}", 4 + spatial + i);
-    let mut x_exprs = vec!["d0".to_string(), "d1".to_string(), cdim.clone()];
-    let mut w_exprs = vec!["d1".to_string(), cdim, "d2".to_string()];
-    let mut o_exprs = vec!["d0".to_string(), "d1".to_string(), "d2".to_string()];
-    for i in 0..spatial {
-        x_exprs.push(format!("{} + {} + {} * {}", o(i), pads[i], k(i), dilations[i]));
-        w_exprs.push(k(i));
-        o_exprs.push(o(i));
-    }
-    let mut reduction = vec![false; 3 + spatial];
-    reduction.extend(vec![true; 1 + spatial]);
-    let inputs = [
-        GenericInput {
-            name: xv,
-            ty: txe,
-            map: affine_map(rank, &x_exprs),
-            element: ty.to_string(),
-        },
-        GenericInput {
-            name: wv,
-            ty: twe,
-            map: affine_map(rank, &w_exprs),
-            element: ty.to_string(),
-        },
-    ];
-    let result = generic(
+    let result = super::contraction::grouped_correlation(
         f,
-        &inputs,
-        (&init_e, &toe, &affine_map(rank, &o_exprs), ty),
-        &reduction,
-        |body, args| {
-            let product = body.assign(format!("arith.mulf {}, {} : {ty}", args[0], args[1]));
-            Ok(body.assign(format!("arith.addf {}, {product} : {ty}", args[2])))
-        },
+        (&xv, &txe),
+        (&wv, &twe),
+        (&init_e, &toe),
+        spatial,
+        |i, o, k| format!("{o} + {} + {k} * {}", pads[i], dilations[i]),
+        true,
+        dtype,
     )?;
     Ok(f.assign(format!(
         "tensor.collapse_shape {result} {} : {toe} into {out_ty}",
