@@ -56,9 +56,12 @@ fn window_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let init = f.filled(&out, dtype, fill)?;
     let out_ty = tensor_type(&out, dtype)?;
     let rank = 2 + 2 * spatial;
-    let (x_exprs, o_exprs, w_exprs) = window_exprs(spatial, &strides, &dilations);
-    let mut reduction = vec![false; 2 + spatial];
+    // Loops (n, c, outputs but the last, window..., last output): the innermost loop
+    // runs along an output row, so it vectorizes.
+    let (x_exprs, o_exprs, w_exprs) = row_inner_window_exprs(spatial, &strides, &dilations);
+    let mut reduction = vec![false; 1 + spatial];
     reduction.extend(vec![true; spatial]);
+    reduction.push(false);
     let inputs = [
         GenericInput {
             name: padded,
@@ -104,6 +107,27 @@ fn window_pads(xs: &[i64], out: &[i64], kernel: &[i64], strides: &[i64], dilatio
         full[spatial + i] += (needed - have).max(0);
     }
     full
+}
+
+/// The affine expressions of a window op over loops (n, c, outputs but the last,
+/// window..., last output): the padded input's, the output's and the window's.
+fn row_inner_window_exprs(
+    spatial: usize,
+    strides: &[i64],
+    dilations: &[i64],
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let output = |i: usize| if i + 1 == spatial { 1 + 2 * spatial } else { 2 + i };
+    let window = |i: usize| 1 + spatial + i;
+    let mut x_exprs = vec!["d0".to_string(), "d1".to_string()];
+    let mut o_exprs = x_exprs.clone();
+    let mut w_exprs = Vec::new();
+    for i in 0..spatial {
+        let (o, k) = (output(i), window(i));
+        x_exprs.push(format!("d{o} * {} + d{k} * {}", strides[i], dilations[i]));
+        o_exprs.push(format!("d{o}"));
+        w_exprs.push(format!("d{k}"));
+    }
+    (x_exprs, o_exprs, w_exprs)
 }
 
 /// The affine expressions of a window op over loops (n, c, outputs..., window...): the
