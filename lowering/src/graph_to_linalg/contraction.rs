@@ -8,8 +8,8 @@ use super::data_movement::reshape;
 use super::{
     OpView, Operand,
     text::{
-        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, generic, identity_map, is_float, refuse,
-        static_shape, tensor_type,
+        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, generic, identity_map, is_float, list,
+        refuse, split_dim, static_shape, tensor_type,
     },
 };
 use fuser_dialects::semantics::{DType, expand_ellipsis};
@@ -316,11 +316,10 @@ pub fn pad_spatial(
     let padded: Vec<i64> = shape.iter().enumerate().map(|(i, &d)| d + low[i] + high[i]).collect();
     let fill = f.constant(value, dtype)?;
     let index_args: Vec<String> = (0..shape.len()).map(|i| format!("%i{i}: index")).collect();
-    let join = |v: &[i64]| v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
     let result = f.assign(format!(
         "tensor.pad {x} low[{}] high[{}] {{\n  ^bb0({}):\n    tensor.yield {fill} : {}\n  }} : {} to {}",
-        join(&low),
-        join(&high),
+        list(&low),
+        list(&high),
         index_args.join(", "),
         element(dtype)?,
         tensor_type(shape, dtype)?,
@@ -389,21 +388,6 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     we.extend(&ws[2..]);
     let mut oe = vec![n, group, fg];
     oe.extend(&out[2..]);
-    let channel_split = |rank: usize, at: usize| -> String {
-        let mut groups: Vec<String> = Vec::new();
-        let mut i = 0;
-        while i < rank {
-            if i == at {
-                groups.push(format!("[{}, {}]", i, i + 1));
-                i += 2;
-            } else {
-                groups.push(format!("[{i}]"));
-                i += 1;
-            }
-        }
-        format!("[{}]", groups.join(", "))
-    };
-    let list = |v: &[i64]| v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
     let (txe, twe, toe) = (
         tensor_type(&xe, dtype)?,
         tensor_type(&we, dtype)?,
@@ -411,18 +395,18 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     );
     let xv = f.assign(format!(
         "tensor.expand_shape {padded} {} output_shape [{}] : {tp} into {txe}",
-        channel_split(xe.len(), 1),
+        split_dim(xe.len(), 1),
         list(&xe)
     ));
     let wv = f.assign(format!(
         "tensor.expand_shape {} {} output_shape [{}] : {tw} into {twe}",
         w.name,
-        channel_split(we.len(), 0),
+        split_dim(we.len(), 0),
         list(&we)
     ));
     let init_e = f.assign(format!(
         "tensor.expand_shape {init} {} output_shape [{}] : {out_ty} into {toe}",
-        channel_split(oe.len(), 1),
+        split_dim(oe.len(), 1),
         list(&oe)
     ));
     let result = grouped_correlation(
@@ -445,7 +429,7 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     }
     Ok(f.assign(format!(
         "tensor.collapse_shape {result} {} : {toe} into {out_ty}",
-        channel_split(oe.len(), 1)
+        split_dim(oe.len(), 1)
     )))
 }
 

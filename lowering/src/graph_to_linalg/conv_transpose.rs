@@ -13,30 +13,10 @@
 use super::{
     OpView,
     text::{
-        FuncText, GenericInput, Lowered, affine_map, element, generic, identity_map, is_float, refuse, static_shape,
-        tensor_type,
+        FuncText, GenericInput, Lowered, affine_map, element, generic, identity_map, is_float, list, refuse, split_dim,
+        static_shape, tensor_type,
     },
 };
-
-/// The reassociation that splits dim `at` of a rank-`rank` shape into two.
-fn split_dim(rank: usize, at: usize) -> String {
-    let mut groups = Vec::new();
-    let mut i = 0;
-    while i < rank {
-        if i == at {
-            groups.push(format!("[{}, {}]", i, i + 1));
-            i += 2;
-        } else {
-            groups.push(format!("[{i}]"));
-            i += 1;
-        }
-    }
-    format!("[{}]", groups.join(", "))
-}
-
-fn list(values: &[i64]) -> String {
-    values.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
-}
 
 pub fn conv_transpose(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let (x, w) = (view.input(0)?, view.input(1)?);

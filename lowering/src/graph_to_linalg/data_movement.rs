@@ -7,7 +7,8 @@ use super::{
     OpView,
     elementwise::map_elementwise,
     text::{
-        FuncText, GenericInput, Lowered, affine_map, element, generic, identity_map, refuse, static_shape, tensor_type,
+        FuncText, GenericInput, Lowered, affine_map, element, generic, identity_map, list, refuse, static_shape,
+        tensor_type,
     },
 };
 use fuser_dialects::semantics::{DType, slice_bounds};
@@ -35,10 +36,6 @@ pub fn handles(op: &str) -> bool {
             | "cum_sum"
             | "pad"
     )
-}
-
-fn list(values: &[i64]) -> String {
-    values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Reshapes `x` from `from` to `to` (same element count) through a rank-1 view.

@@ -7,8 +7,8 @@ use super::{
     OpView, Operand,
     reduction::{divide_all, reduce, reduced_input},
     text::{
-        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, generic, identity_map, is_float, refuse,
-        static_shape, tensor_type,
+        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, generic, identity_map, is_float, list,
+        refuse, static_shape, tensor_type,
     },
 };
 use fuser_dialects::semantics::DType;
@@ -81,12 +81,11 @@ fn lrn(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
     let (mut low, mut high) = (vec![0; rank], vec![0; rank]);
     low[1] = below;
     high[1] = above;
-    let join = |v: &[i64]| v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
     let index_args: Vec<String> = (0..rank).map(|i| format!("%i{i}: index")).collect();
     let padded_squares = f.assign(format!(
         "tensor.pad {squares} low[{}] high[{}] {{\n  ^bb0({}):\n    tensor.yield {zero} : {ty}\n  }} : {x_ty} to {padded_ty}",
-        join(&low),
-        join(&high),
+        list(&low),
+        list(&high),
         index_args.join(", ")
     ));
     let window_ty = tensor_type(&[size], dtype)?;

@@ -32,6 +32,28 @@ pub fn element(dtype: DType) -> Lowered<&'static str> {
     }
 }
 
+/// `1, 2, 3`: a shape or offset list as MLIR writes it.
+pub fn list(values: &[i64]) -> String {
+    values.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The reassociation that splits dim `at` of a rank-`rank` shape into two (for
+/// `tensor.expand_shape`/`collapse_shape` of a grouped channel dim).
+pub fn split_dim(rank: usize, at: usize) -> String {
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < rank {
+        if i == at {
+            groups.push(format!("[{}, {}]", i, i + 1));
+            i += 2;
+        } else {
+            groups.push(format!("[{i}]"));
+            i += 1;
+        }
+    }
+    format!("[{}]", groups.join(", "))
+}
+
 /// `tensor<2x3xf32>` for a static shape.
 pub fn tensor_type(shape: &[i64], dtype: DType) -> Lowered<String> {
     let mut parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
