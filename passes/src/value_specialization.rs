@@ -97,10 +97,14 @@ pub fn compile_cpu_for_inputs(
     request: &CpuRequest,
     inputs: &[Tensor],
 ) -> Result<(JitModel, Vec<String>, Specialized), CpuError> {
-    let original = clone_operation(module.as_operation());
+    // The module as it was, for a second compile: kept only when one could happen.
+    let original = inputs
+        .iter()
+        .any(specializable)
+        .then(|| clone_operation(module.as_operation()));
     match compile_cpu_with(context, module, request) {
-        Err(error) if lifted_by_values(&error) && inputs.iter().any(specializable) => {
-            let Some(mut fresh) = Module::from_operation(original) else {
+        Err(error) if lifted_by_values(&error) && original.is_some() => {
+            let Some(mut fresh) = original.and_then(Module::from_operation) else {
                 return Err(error);
             };
             let specialized = specialize(&fresh, request.function, inputs).map_err(|e| CpuError {

@@ -308,10 +308,10 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
         .collect();
     // Views are read while uint8 tensors still say so; then the module goes signless.
     let views: Vec<Lowered<OpView>> = ops.iter().map(|op| view_of(*op)).collect();
-    if !unsigned::make_signless(root) {
+    if let Err(constant) = unsigned::make_signless(root) {
         emit_error(
-            root.location(),
-            "internal error: a uint8 constant could not be made signless",
+            constant.location(),
+            "internal error: this uint8 constant could not be made signless",
         );
         return false;
     }

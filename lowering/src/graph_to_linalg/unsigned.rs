@@ -31,9 +31,9 @@ fn set_value_type(value: melior::ir::Value, ty: Type) {
 }
 
 /// Rewrites every `ui8` tensor under `root` (results, block arguments, function types,
-/// constant values) as `i8`. Returns whether every constant could be rebuilt.
-pub fn make_signless(root: OperationRef) -> bool {
-    let mut ok = true;
+/// constant values) as `i8`. Fails with the first constant that could not be rebuilt.
+pub fn make_signless<'c, 'a>(root: OperationRef<'c, 'a>) -> Result<(), OperationRef<'c, 'a>> {
+    let mut failed = None;
     for op in nested_operations(root) {
         for index in 0..op.result_count() {
             let Ok(result) = op.result(index) else { continue };
@@ -58,7 +58,7 @@ pub fn make_signless(root: OperationRef) -> bool {
             let Some(ty) = signless(value.r#type()) else { continue };
             match dense_to_tensor(value).and_then(|t| dense_from_bytes(ty, &tensor_bytes(&t))) {
                 Some(rebuilt) => set_attribute(op, "value", rebuilt),
-                None => ok = false,
+                None => failed = failed.or(Some(op)),
             }
         }
         if name == "func.func"
@@ -80,5 +80,5 @@ pub fn make_signless(root: OperationRef) -> bool {
             set_attribute(op, "function_type", TypeAttribute::new(rebuilt).into());
         }
     }
-    ok
+    failed.map_or(Ok(()), Err)
 }
