@@ -114,12 +114,20 @@ fn contraction(case: &mut Case, kind: u8, s: &[i64; 8], flags: u8) -> (String, V
             let c = 1 + s[0] % 4;
             let f = if depthwise { c } else { 1 + s[1] % 4 };
             let (kh, kw) = (1 + s[2] % 3, 1 + s[3] % 3);
-            let (sh, sw) = (1 + (flags as i64 & 1), 1 + ((flags as i64 >> 1) & 1));
+            // Stride 3 reaches the generic strided reads, wide inputs several vector
+            // chunks of an output row and a partial last one.
+            let sw = if flags & 64 != 0 {
+                3
+            } else {
+                1 + ((flags as i64 >> 1) & 1)
+            };
+            let sh = 1 + (flags as i64 & 1);
             let (dh, dw) = (1 + ((flags as i64 >> 2) & 1), 1 + ((flags as i64 >> 3) & 1));
             let pads = [s[4] % 3, s[5] % 3, s[6] % 2, s[7] % 2];
             // Inputs large enough for one output position at least.
             let h = (dh * (kh - 1) + 1).max(2 + s[6] % 5);
-            let w = (dw * (kw - 1) + 1).max(2 + s[7] % 6);
+            let wide = if flags & 32 != 0 { 17 + s[5] % 40 } else { 0 };
+            let w = (dw * (kw - 1) + 1).max(2 + s[7] % 6 + wide);
             let oh = (h + pads[0] + pads[2] - dh * (kh - 1) - 1) / sh + 1;
             let ow = (w + pads[1] + pads[3] - dw * (kw - 1) - 1) / sw + 1;
             let x = case.argument(&[1, c, h, w]);

@@ -397,7 +397,8 @@ fn tiles(m: usize, n: usize, k: usize) -> Vec<Tile> {
 }
 
 thread_local! {
-    /// Per-thread scratch: the B block of a tile (im2col windows) and its product.
+    /// Per-thread scratch: the B block of a tile (im2col windows, or a depthwise conv's
+    /// padded plane) and its product.
     static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -455,75 +456,209 @@ fn im2col_tile_body(src: &[f32], g: &ConvGeometry, c0: usize, cols: usize, dst: 
     }
 }
 
+/// The `t` in `0..len` whose index `first + t·stride` falls inside a line of `width`:
+/// `start..end`.
+fn inside_line(len: usize, width: i64, first: i64, stride: i64) -> (usize, usize) {
+    // The smallest `t ≥ 0` with `first + t·stride ≥ bound`.
+    let first_reaching = |bound: i64| {
+        let distance = (bound - first).max(0);
+        distance / stride + (distance % stride != 0) as i64
+    };
+    let start = first_reaching(0).min(len as i64) as usize;
+    let end = first_reaching(width).clamp(start as i64, len as i64) as usize;
+    (start, end)
+}
+
 /// `out[t] = line[first + t·stride]`, zero where that index is outside the line.
 #[inline(always)]
 fn gather_row(out: &mut [f32], line: &[f32], first: i64, stride: i64) {
-    let width = line.len() as i64;
-    if stride == 1 {
-        let start = (-first).clamp(0, out.len() as i64) as usize;
-        let end = (width - first).clamp(start as i64, out.len() as i64) as usize;
-        out[..start].fill(0.0);
-        out[start..end].copy_from_slice(&line[(start as i64 + first) as usize..(end as i64 + first) as usize]);
-        out[end..].fill(0.0);
+    let (start, end) = inside_line(out.len(), line.len() as i64, first, stride);
+    out[..start].fill(0.0);
+    out[end..].fill(0.0);
+    if start == end {
         return;
     }
-    for (t, slot) in out.iter_mut().enumerate() {
-        let ix = first + t as i64 * stride;
-        *slot = if ix >= 0 && ix < width { line[ix as usize] } else { 0.0 };
+    let from = (first + start as i64 * stride) as usize;
+    let inside = &mut out[start..end];
+    if stride == 1 {
+        inside.copy_from_slice(&line[from..from + inside.len()]);
+        return;
+    }
+    // The last index alone: a whole chunk of `stride` values from it may run past the
+    // line.
+    let (last, body) = inside.split_last_mut().unwrap();
+    *last = line[from + body.len() * stride as usize];
+    strided_copy(body, &line[from..], stride as usize);
+}
+
+/// `dst[t] = src[t·stride]`, reading whole chunks of `stride` values; stride 2 (the
+/// common one) as a constant, so LLVM vectorizes the strided read.
+#[inline(always)]
+fn strided_copy(dst: &mut [f32], src: &[f32], stride: usize) {
+    #[inline(always)]
+    fn copy<const S: usize>(dst: &mut [f32], src: &[f32]) {
+        for (slot, chunk) in dst.iter_mut().zip(src.chunks_exact(S)) {
+            *slot = chunk[0];
+        }
+    }
+    if stride == 2 {
+        return copy::<2>(dst, src);
+    }
+    for (slot, chunk) in dst.iter_mut().zip(src.chunks_exact(stride)) {
+        *slot = chunk[0];
     }
 }
 
-/// `out[x] += w · src[x·stride + first]` for each output position of one output row of
-/// a depthwise conv, skipping the positions whose input is padding.
-#[inline(always)]
-fn depthwise_row(out: &mut [f32], line: &[f32], w: f32, first: i64, stride: i64) {
-    let width = line.len() as i64;
-    if stride == 1 {
-        // The in-bounds range is contiguous: a vectorizable multiply-add.
-        let start = (-first).clamp(0, out.len() as i64) as usize;
-        let end = (width - first).clamp(start as i64, out.len() as i64) as usize;
-        let src = &line[(start as i64 + first) as usize..(end as i64 + first) as usize];
-        for (t, v) in out[start..end].iter_mut().zip(src) {
-            *t += w * v;
+/// Output positions computed together in registers by the depthwise loop.
+const LANES: usize = 16;
+
+/// One input plane of a depthwise conv laid out so every tap reads a contiguous run:
+/// padded with zeros on all sides, and each row split into `stride_w` phases (phase
+/// `p` holds padded columns `p, p + stride_w, …`). Output column `x` of tap `j` then
+/// reads phase `(j·dw) % sw` at `x + (j·dw) / sw`, for every `x` alike.
+struct PhasePlane {
+    /// Values in one phase of one row (enough for whole `LANES` chunks of output).
+    phase_len: usize,
+    /// Values in one padded row (all its phases).
+    row_len: usize,
+    /// Padded rows the output reads.
+    rows: usize,
+    /// Per phase, the run of it that holds input values: `(start, len, from)` puts input
+    /// columns `from, from + sw, …` at `start..start + len`. The same for every row.
+    runs: Vec<(usize, usize, usize)>,
+}
+
+impl PhasePlane {
+    fn new(g: &ConvGeometry) -> PhasePlane {
+        let [kw, ow, sw, dw] = [g.kernel_w, g.out_w, g.stride_w, g.dilation_w].map(|v| v as usize);
+        let phase_len = ow.div_ceil(LANES) * LANES + (kw - 1) * dw / sw;
+        let runs = (0..sw)
+            .map(|p| {
+                // Padded column `t·sw + p` is input column `t·sw + p - pad_left`.
+                let first = p as i64 - g.pad_left;
+                let (start, end) = inside_line(phase_len, g.width, first, sw as i64);
+                (start, end - start, (first + (start * sw) as i64).max(0) as usize)
+            })
+            .collect();
+        PhasePlane {
+            phase_len,
+            row_len: phase_len * sw,
+            rows: ((g.out_h - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1) as usize,
+            runs,
         }
-        return;
     }
-    for (x, t) in out.iter_mut().enumerate() {
-        let ix = x as i64 * stride + first;
-        if ix >= 0 && ix < width {
-            *t += w * line[ix as usize];
+
+    /// Writes the values of channel plane `plane` (`[H, W]`) into `dst`, which holds this
+    /// layout with zeros everywhere else (from an earlier `fill` of the same geometry, or
+    /// freshly zeroed).
+    #[inline(always)]
+    fn fill(&self, g: &ConvGeometry, plane: &[f32], dst: &mut [f32]) {
+        let [height, width, sw] = [g.height, g.width, g.stride_w].map(|v| v as usize);
+        for iy in 0..height {
+            let r = iy + g.pad_top as usize;
+            if r >= self.rows {
+                break;
+            }
+            let line = &plane[iy * width..(iy + 1) * width];
+            for (p, &(start, len, from)) in self.runs.iter().enumerate() {
+                let run = &mut dst[r * self.row_len + p * self.phase_len + start..][..len];
+                if sw == 1 {
+                    run.copy_from_slice(&line[from..from + len]);
+                } else if let Some((last, body)) = run.split_last_mut() {
+                    // The last value alone: a whole chunk of `sw` from it may run past
+                    // the line.
+                    *last = line[from + body.len() * sw];
+                    strided_copy(body, &line[from..], sw);
+                }
+            }
         }
+    }
+}
+
+#[inline(always)]
+fn fill_phase_plane_body(layout: &PhasePlane, g: &ConvGeometry, plane: &[f32], dst: &mut [f32]) {
+    layout.fill(g, plane, dst);
+}
+
+/// One output row of a depthwise conv: `out[x] = Σ_t filter[t] · plane[base + starts[t] + x]`,
+/// summed in tap order from zero (a multiply, then an add: never fused, so both
+/// versions round alike). `plane` extends at least to the next multiple of `LANES`.
+#[inline(always)]
+fn depthwise_row_portable(plane: &[f32], base: usize, starts: &[usize], filter: &[f32], out: &mut [f32]) {
+    for x0 in (0..out.len()).step_by(LANES) {
+        let mut acc = [0.0f32; LANES];
+        for (&start, &w) in starts.iter().zip(filter) {
+            let run = &plane[base + start + x0..base + start + x0 + LANES];
+            for (a, v) in acc.iter_mut().zip(run) {
+                *a += w * v;
+            }
+        }
+        let n = LANES.min(out.len() - x0);
+        out[x0..x0 + n].copy_from_slice(&acc[..n]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn depthwise_row_avx512(plane: &[f32], base: usize, starts: &[usize], filter: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let last = starts.iter().max().map_or(0, |s| base + s) + out.len().div_ceil(LANES) * LANES;
+    assert!(last <= plane.len() && starts.len() <= filter.len());
+    for x0 in (0..out.len()).step_by(LANES) {
+        let mut acc = _mm512_setzero_ps();
+        for (&start, &w) in starts.iter().zip(filter) {
+            // SAFETY: `base + start + x0 + LANES <= last <= plane.len()` (asserted above).
+            let v = unsafe { _mm512_loadu_ps(plane.as_ptr().add(base + start + x0)) };
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(w), v));
+        }
+        let n = LANES.min(out.len() - x0);
+        let mask = if n == LANES { !0 } else { (1u16 << n) - 1 };
+        // SAFETY: the mask stores only the `n` values left in `out` from `x0`.
+        unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(x0), mask, acc) };
     }
 }
 
 /// One tile of a depthwise conv: rows are channels, columns output positions (whole
-/// output rows, since a tile of a depthwise conv spans all of them).
-#[inline(always)]
-fn depthwise_tile_body(src: &[f32], weights: &[f32], g: &ConvGeometry, tile: Tile, product: &mut [f32]) {
+/// output rows, since a tile of a depthwise conv spans all of them). Each channel's
+/// input is laid out as a [`PhasePlane`] in `scratch`, then every `LANES` outputs of a
+/// row sum their taps in registers, in tap order, padding included as zeros.
+fn depthwise_tile(
+    src: &[f32],
+    weights: &[f32],
+    g: &ConvGeometry,
+    tile: Tile,
+    product: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
     let [height, width, kh, kw, ow] = [g.height, g.width, g.kernel_h, g.kernel_w, g.out_w].map(|v| v as usize);
+    let [sh, sw, dh, dw] = [g.stride_h, g.stride_w, g.dilation_h, g.dilation_w].map(|v| v as usize);
+    let layout = PhasePlane::new(g);
+    // Zeros once per tile: each channel's `fill` then writes only input values.
+    scratch.clear();
+    scratch.resize(layout.rows * layout.row_len, 0.0);
+    // Where tap `(i, j)` of output row 0 starts in the plane.
+    let starts: Vec<usize> = (0..kh * kw)
+        .map(|t| (t / kw * dh) * layout.row_len + (t % kw * dw) % sw * layout.phase_len + (t % kw * dw) / sw)
+        .collect();
     for r in 0..tile.rows {
         let channel = tile.r0 + r;
-        let plane = &src[channel * height * width..(channel + 1) * height * width];
+        fill_phase_plane(
+            &layout,
+            g,
+            &src[channel * height * width..(channel + 1) * height * width],
+            scratch,
+        );
         let filter = &weights[channel * kh * kw..(channel + 1) * kh * kw];
         let out = &mut product[r * tile.cols..(r + 1) * tile.cols];
-        out.fill(0.0);
         for (y, out_row) in out.chunks_mut(ow).enumerate() {
-            for i in 0..kh {
-                let iy = y as i64 * g.stride_h - g.pad_top + i as i64 * g.dilation_h;
-                if iy < 0 || iy >= height as i64 {
-                    continue;
-                }
-                let line = &plane[iy as usize * width..(iy as usize + 1) * width];
-                for j in 0..kw {
-                    depthwise_row(
-                        out_row,
-                        line,
-                        filter[i * kw + j],
-                        j as i64 * g.dilation_w - g.pad_left,
-                        g.stride_w,
-                    );
-                }
+            let base = y * sh * layout.row_len;
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                // SAFETY: the CPU has AVX-512F (checked).
+                unsafe { depthwise_row_avx512(scratch, base, &starts, filter, out_row) };
+                continue;
             }
+            depthwise_row_portable(scratch, base, &starts, filter, out_row);
         }
     }
 }
@@ -564,10 +699,10 @@ macro_rules! dispatch {
 
 dispatch!(apply_epilogue, apply_epilogue_avx512, apply_epilogue_body,
     (steps: &[Step], operands: &Operands, r: usize, c0: usize, row: &mut [f32]));
+dispatch!(fill_phase_plane, fill_phase_plane_avx512, fill_phase_plane_body,
+    (layout: &PhasePlane, g: &ConvGeometry, plane: &[f32], dst: &mut [f32]));
 dispatch!(im2col_tile, im2col_tile_avx512, im2col_tile_body,
     (src: &[f32], g: &ConvGeometry, c0: usize, cols: usize, dst: &mut [f32]));
-dispatch!(depthwise_tile, depthwise_tile_avx512, depthwise_tile_body,
-    (src: &[f32], weights: &[f32], g: &ConvGeometry, tile: Tile, product: &mut [f32]));
 
 /// The fused call (see the module docs).
 ///
@@ -615,7 +750,7 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
                         let src = std::slice::from_raw_parts(b as *const f32, input_len);
                         let weights = std::slice::from_raw_parts(a as *const f32, m * k);
                         let target = std::slice::from_raw_parts_mut(dst, tile.rows * tile.cols);
-                        depthwise_tile(src, weights, &g, tile, target);
+                        depthwise_tile(src, weights, &g, tile, target, block);
                     }
                     Contraction::Matmul | Contraction::Conv2d => {
                         let [a_row, a_col, b_row, b_col] = d.strides.map(|s| s as isize);
