@@ -307,104 +307,46 @@ pub fn dense_to_tensor(attribute: melior::ir::Attribute) -> Option<crate::semant
     let shape: Vec<usize> = info.static_shape()?.into_iter().map(|d| d as usize).collect();
     let raw = attribute.to_raw();
     let count: usize = shape.iter().product();
-    // SAFETY: `raw` is a dense elements attribute of `dtype` elements; each getter below
-    // matches that element type and is called with an index below the element count
-    // (the C API maps every index of a splat to its one value). For f16/bf16 the raw
-    // buffer holds 2-byte elements, one element when splat.
+    // SAFETY: `raw` is a dense elements attribute of `dtype` elements. Its raw buffer
+    // holds `count` elements of that type's width, little-endian (one element when
+    // splat), read with the matching Rust type and an index below `count`; i1 elements
+    // are read through the C API's getter, which maps every index of a splat to its value.
     unsafe {
         let splat = mlirDenseElementsAttrIsSplat(raw);
-        let at = |i: usize| i as isize;
-        let half_bits = |i: usize| {
-            let data = mlirDenseElementsAttrGetRawData(raw) as *const u16;
-            *data.add(if splat { 0 } else { i })
+        let data = mlirDenseElementsAttrGetRawData(raw);
+        fn read<T: Copy, U>(data: *const std::ffi::c_void, splat: bool, count: usize, f: impl Fn(T) -> U) -> Vec<U> {
+            let data = data.cast::<T>();
+            // SAFETY: as above (the caller's contract).
+            (0..count)
+                .map(|i| f(unsafe { *data.add(if splat { 0 } else { i }) }))
+                .collect()
+        }
+        let floats = |values: Vec<f64>| {
+            Some(Tensor::float(
+                dtype,
+                ArrayD::from_shape_vec(IxDyn(&shape), values).ok()?,
+            ))
         };
-        Some(match dtype {
-            DType::F32 => Tensor::float(
-                dtype,
+        let ints = |values: Vec<i64>| Some(Tensor::int(dtype, ArrayD::from_shape_vec(IxDyn(&shape), values).ok()?));
+        match dtype {
+            DType::F32 => floats(read(data, splat, count, |v: f32| v as f64)),
+            DType::F64 => floats(read(data, splat, count, |v: f64| v)),
+            DType::F16 => floats(read(data, splat, count, |v: u16| f16::from_bits(v).to_f64())),
+            DType::BF16 => floats(read(data, splat, count, |v: u16| bf16::from_bits(v).to_f64())),
+            DType::I8 => ints(read(data, splat, count, |v: i8| v as i64)),
+            DType::U8 => ints(read(data, splat, count, |v: u8| v as i64)),
+            DType::I32 => ints(read(data, splat, count, |v: i32| v as i64)),
+            DType::I64 => ints(read(data, splat, count, |v: i64| v)),
+            DType::Bool => Some(Tensor::bool(
                 ArrayD::from_shape_vec(
                     IxDyn(&shape),
                     (0..count)
-                        .map(|i| mlirDenseElementsAttrGetFloatValue(raw, at(i)) as f64)
+                        .map(|i| mlirDenseElementsAttrGetBoolValue(raw, i as isize))
                         .collect(),
                 )
                 .ok()?,
-            ),
-            DType::F64 => Tensor::float(
-                dtype,
-                ArrayD::from_shape_vec(
-                    IxDyn(&shape),
-                    (0..count)
-                        .map(|i| mlirDenseElementsAttrGetDoubleValue(raw, at(i)))
-                        .collect(),
-                )
-                .ok()?,
-            ),
-            DType::F16 => Tensor::float(
-                dtype,
-                ArrayD::from_shape_vec(
-                    IxDyn(&shape),
-                    (0..count).map(|i| f16::from_bits(half_bits(i)).to_f64()).collect(),
-                )
-                .ok()?,
-            ),
-            DType::BF16 => Tensor::float(
-                dtype,
-                ArrayD::from_shape_vec(
-                    IxDyn(&shape),
-                    (0..count).map(|i| bf16::from_bits(half_bits(i)).to_f64()).collect(),
-                )
-                .ok()?,
-            ),
-            DType::I8 => Tensor::int(
-                dtype,
-                ArrayD::from_shape_vec(
-                    IxDyn(&shape),
-                    (0..count)
-                        .map(|i| mlirDenseElementsAttrGetInt8Value(raw, at(i)) as i64)
-                        .collect(),
-                )
-                .ok()?,
-            ),
-            DType::U8 => Tensor::int(
-                dtype,
-                ArrayD::from_shape_vec(
-                    IxDyn(&shape),
-                    (0..count)
-                        .map(|i| mlirDenseElementsAttrGetUInt8Value(raw, at(i)) as i64)
-                        .collect(),
-                )
-                .ok()?,
-            ),
-            DType::I32 => Tensor::int(
-                dtype,
-                ArrayD::from_shape_vec(
-                    IxDyn(&shape),
-                    (0..count)
-                        .map(|i| mlirDenseElementsAttrGetInt32Value(raw, at(i)) as i64)
-                        .collect(),
-                )
-                .ok()?,
-            ),
-            DType::I64 => Tensor::int(
-                dtype,
-                ArrayD::from_shape_vec(
-                    IxDyn(&shape),
-                    (0..count)
-                        .map(|i| mlirDenseElementsAttrGetInt64Value(raw, at(i)))
-                        .collect(),
-                )
-                .ok()?,
-            ),
-            DType::Bool => Tensor::bool(
-                ArrayD::from_shape_vec(
-                    IxDyn(&shape),
-                    (0..count)
-                        .map(|i| mlirDenseElementsAttrGetBoolValue(raw, at(i)))
-                        .collect(),
-                )
-                .ok()?,
-            ),
-        })
+            )),
+        }
     }
 }
 
@@ -556,6 +498,41 @@ pub fn dense_f32_raw(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
             return Some(vec![*data; count]);
         }
         Some(std::slice::from_raw_parts(data, count).to_vec())
+    }
+}
+
+/// The bytes of a non-splat dense attribute whose elements are whole bytes wide (every
+/// int and float type but `i1`), as a `tensor<Bxi8>` attribute: the same memory,
+/// element by element. Also returns the byte count, and the bytes of one element.
+pub fn dense_as_bytes<'c>(attribute: melior::ir::Attribute<'c>) -> Option<(melior::ir::Attribute<'c>, i64, i64)> {
+    use melior::ir::attribute::AttributeLike;
+    let raw = attribute.to_raw();
+    // SAFETY: the queries are made on a dense elements attribute of an int or float type
+    // (checked); its raw data holds `count` elements of `width / 8` bytes when it is not
+    // a splat, and is copied by the new attribute before this returns.
+    unsafe {
+        if !mlir_sys::mlirAttributeIsADenseElements(raw) || mlir_sys::mlirDenseElementsAttrIsSplat(raw) {
+            return None;
+        }
+        let ty = attribute.r#type();
+        let count = tensor_info(ty)?.element_count()?;
+        let element = mlir_sys::mlirShapedTypeGetElementType(ty.to_raw());
+        if !(mlir_sys::mlirTypeIsAInteger(element) || mlir_sys::mlirTypeIsAFloat(element)) {
+            return None;
+        }
+        let width = if mlir_sys::mlirTypeIsAInteger(element) {
+            mlir_sys::mlirIntegerTypeGetWidth(element)
+        } else {
+            mlir_sys::mlirFloatTypeGetWidth(element)
+        } as i64;
+        if width % 8 != 0 {
+            return None;
+        }
+        let bytes = count * width / 8;
+        let byte_tensor = parse_type(attribute.context(), &format!("tensor<{bytes}xi8>"))?;
+        let data = mlir_sys::mlirDenseElementsAttrGetRawData(raw);
+        let result = mlir_sys::mlirDenseElementsAttrRawBufferGet(byte_tensor.to_raw(), bytes as usize, data);
+        (!result.ptr.is_null()).then(|| (melior::ir::Attribute::from_raw(result), bytes, width / 8))
     }
 }
 

@@ -1,21 +1,23 @@
-//! Constant globals as flat arrays. After lowering, a weight of shape 64x3x7x7 is an
-//! `llvm.mlir.global` of type `!llvm.array<64 x array<3 x array<7 x array<7 x f32>>>>`,
+//! Constant globals as flat byte arrays. After lowering, a weight of shape 64x3x7x7 is
+//! an `llvm.mlir.global` of type `!llvm.array<64 x array<3 x array<7 x array<7 x f32>>>>`,
 //! which MLIR translates to LLVM IR one innermost row at a time (millions of uniqued
-//! constants for a ResNet-50, most of its compile time and memory). A 1-D
-//! array of the same elements translates in one piece. Users only take the global's
-//! address (pointers are opaque), so the layout in memory is unchanged.
+//! constants for a ResNet-50, most of its compile time and memory). A 1-D array of the
+//! same elements translates in one piece; as bytes (`i8`), LLVM's assembler also writes
+//! it in one piece, where a float array is written one element at a time. Users only
+//! take the global's address (pointers are opaque), and the alignment is kept, so the
+//! memory is the same.
 
 use fuser_dialects::{
     accessors::op_name,
-    ffi::{nested_operations, parse_type, reshape_dense, set_attribute, tensor_info},
+    ffi::{dense_as_bytes, nested_operations, parse_attribute, parse_type, reshape_dense, set_attribute, tensor_info},
 };
 use melior::ir::{
     attribute::{AttributeLike, TypeAttribute},
     operation::OperationLike,
 };
 
-/// Rewrites every multi-dimensional constant `llvm.mlir.global` under `root` to a 1-D
-/// array. Returns the number of globals rewritten.
+/// Rewrites every constant `llvm.mlir.global` under `root` to a 1-D byte array (a splat:
+/// a 1-D array of its elements). Returns the number of globals rewritten.
 pub fn flatten_constant_globals(root: melior::ir::OperationRef) -> usize {
     let mut count = 0;
     for op in nested_operations(root) {
@@ -27,19 +29,37 @@ pub fn flatten_constant_globals(root: melior::ir::OperationRef) -> usize {
             continue;
         };
         let Some(elements) = info.element_count() else { continue };
-        if info.shape.len() <= 1 {
+        let one_dimensional = info.shape.len() <= 1;
+        if one_dimensional && info.element == "i8" {
+            continue;
+        }
+        // Non-splat data as bytes; a splat stays a splat of its own type (LLVM writes a
+        // zero splat as zeros without looking at elements).
+        let bytes = dense_as_bytes(value);
+        if bytes.is_none() && one_dimensional {
             continue;
         }
         let context = op.context();
-        let (Some(flat_tensor), Some(flat_array)) = (
-            parse_type(context, &format!("tensor<{elements}x{}>", info.element)),
-            parse_type(context, &format!("!llvm.array<{elements} x {}>", info.element)),
-        ) else {
+        let element_bytes = bytes.as_ref().map(|b| b.2);
+        let (flat_value, flat_array) = match bytes {
+            Some((bytes, len, _)) => (Some(bytes), parse_type(context, &format!("!llvm.array<{len} x i8>"))),
+            None => (
+                parse_type(context, &format!("tensor<{elements}x{}>", info.element))
+                    .and_then(|t| reshape_dense(value, t)),
+                parse_type(context, &format!("!llvm.array<{elements} x {}>", info.element)),
+            ),
+        };
+        let (Some(flat_value), Some(flat_array)) = (flat_value, flat_array) else {
             continue;
         };
-        let Some(flat_value) = reshape_dense(value, flat_tensor) else {
-            continue;
-        };
+        // Bytes have no alignment of their own: keep the elements' where none is set.
+        if let Some(element_bytes) = element_bytes
+            && op.attribute("alignment").is_err()
+        {
+            if let Some(alignment) = parse_attribute(context, &format!("{element_bytes} : i64")) {
+                set_attribute(op, "alignment", alignment);
+            }
+        }
         set_attribute(op, "value", flat_value);
         set_attribute(op, "global_type", TypeAttribute::new(flat_array).into());
         count += 1;

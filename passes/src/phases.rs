@@ -110,11 +110,16 @@ pub fn run_phases(context: &Context, module: &mut Module, from: Option<Phase>, t
             crate::enable_timing(&manager);
         }
         manager.run(module).map_err(|_| PhaseError::Failed(phase))?;
-        if std::env::var_os("FUSER_PHASE_TIMES").is_some() {
-            eprintln!("phase {}: {:.2} s", phase.name(), start.elapsed().as_secs_f64());
-        }
+        report_time(&format!("phase {}", phase.name()), start);
     }
     Ok(())
+}
+
+/// With `FUSER_PHASE_TIMES` set, prints how long `step` took since `start` (stderr).
+pub fn report_time(step: &str, start: std::time::Instant) {
+    if std::env::var_os("FUSER_PHASE_TIMES").is_some() {
+        eprintln!("{step}: {:.2} s", start.elapsed().as_secs_f64());
+    }
 }
 
 /// Why a phase did not complete.

@@ -9,7 +9,7 @@ use fuser_frontends::ImportOptions;
 use fuser_lowering::object::{Artifact, CpuSpec, emit};
 use fuser_passes::{
     cpu_target::{CpuRequest, lower_for_cpu},
-    phases::Phase,
+    phases::{Phase, report_time},
 };
 use std::path::{Path, PathBuf};
 
@@ -66,7 +66,9 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
     }
     let context = create_context().map_err(|e| e.to_string())?;
     context.enable_multi_threading(false);
+    let start = std::time::Instant::now();
     let mut loaded = load(&context, request.model, &request.options)?;
+    report_time("load", start);
     let symbol = entry_symbol(&loaded.function);
     let cpu_request = CpuRequest {
         function: &loaded.function,
@@ -85,8 +87,12 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
         Emit::LlvmIr => write_output(&path, &emit(&loaded.module, &spec, Artifact::OptimizedIr)?)?,
         Emit::Obj => write_output(&path, &emit(&loaded.module, &spec, Artifact::Object)?)?,
         Emit::SharedLib => {
+            let start = std::time::Instant::now();
             let object = emit(&loaded.module, &spec, Artifact::Object)?;
+            report_time("machine code", start);
+            let start = std::time::Instant::now();
             link_shared_library(&object, request.output, &[&symbol])?;
+            report_time("link", start);
             let header = header_path(request.output);
             let names: Vec<&str> = loaded.inputs.iter().map(|(n, _)| n.as_str()).collect();
             let output_names: Vec<&str> = loaded.outputs.iter().map(String::as_str).collect();
