@@ -246,11 +246,6 @@ impl Descriptor {
     }
 }
 
-unsafe extern "C" {
-    // The C library's erf, which generated code calls too (`convert-math-to-libm`).
-    fn erff(x: f32) -> f32;
-}
-
 /// `arith.maximumf`: NaN if either operand is NaN.
 #[inline(always)]
 fn maximum(a: f32, b: f32) -> f32 {
@@ -315,11 +310,7 @@ fn apply_epilogue_body(steps: &[Step], operands: &Operands, r: usize, c0: usize,
             }),
             Step::Sigmoid => row.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
             Step::Tanh => row.iter_mut().for_each(|v| *v = v.tanh()),
-            Step::GeluErf => row.iter_mut().for_each(|v| {
-                // SAFETY: erff is a pure C library function.
-                let inner = unsafe { erff(*v * std::f32::consts::FRAC_1_SQRT_2) };
-                *v = (0.5 * *v) * (1.0 + inner);
-            }),
+            Step::GeluErf => gelu_erf_row(row),
             Step::GeluTanh => row.iter_mut().for_each(|v| {
                 let x = *v;
                 let k = (2.0f64 / std::f64::consts::PI).sqrt() as f32;
@@ -364,13 +355,19 @@ struct Tile {
     cols: usize,
 }
 
-/// Splits `[M, N]` into tiles from the shapes alone: column blocks sized so a block of
-/// B (`K × cols`) stays within about 512 KiB, and row blocks when there are few column
-/// blocks, so that two cores get work on small late-stage outputs.
-fn tiles(m: usize, n: usize, k: usize) -> Vec<Tile> {
-    let budget = (512 * 1024 / 4 / k.max(1)).clamp(32, 512) / 16 * 16;
+/// Splits `[M, N]` into tiles from the shapes alone: column blocks sized so a gathered
+/// block of B (`K × cols`, conv windows) stays within about 512 KiB, or of 256 columns
+/// when B is read in place (the gemm blocks the reduction itself), and row blocks when
+/// there are few column blocks, so that two cores get work on small late-stage outputs.
+fn tiles(m: usize, n: usize, k: usize, gathered: bool) -> Vec<Tile> {
+    let budget = match gathered {
+        true => (512 * 1024 / 4 / k.max(1)).clamp(32, 512) / 16 * 16,
+        false => 256,
+    };
     let column_blocks = n.div_ceil(budget.min(n.max(1)));
+    // Whole 64-column panels where there are several (the gemm microkernel's widest).
     let cols = n.div_ceil(column_blocks.max(1));
+    let cols = if cols > 64 { cols.div_ceil(64) * 64 } else { cols };
     let wanted = 8usize;
     let row_blocks = if column_blocks >= wanted {
         1
@@ -697,6 +694,16 @@ macro_rules! dispatch {
     };
 }
 
+/// Gelu over a row, as its own dispatched loop: its body is too large to be inlined into
+/// the epilogue's, and a loop compiled for the baseline would use 2-lane SSE.
+#[inline(always)]
+fn gelu_erf_row_body(row: &mut [f32]) {
+    for v in row {
+        *v = crate::gelu::gelu_erf(*v);
+    }
+}
+
+dispatch!(gelu_erf_row, gelu_erf_row_avx512, gelu_erf_row_body, (row: &mut [f32]));
 dispatch!(apply_epilogue, apply_epilogue_avx512, apply_epilogue_body,
     (steps: &[Step], operands: &Operands, r: usize, c0: usize, row: &mut [f32]));
 dispatch!(fill_phase_plane, fill_phase_plane_avx512, fill_phase_plane_body,
@@ -823,7 +830,12 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
                 })
                 .collect()
         }
-        _ => tiles(m, n, k),
+        _ => tiles(
+            m,
+            n,
+            k,
+            d.contraction == Contraction::Conv2d && !reads_input_directly(&g),
+        ),
     };
     if threads() == 1 || tiles.len() == 1 {
         tiles.into_iter().for_each(run_tile);

@@ -3,6 +3,7 @@
 //! library it writes. Nothing here depends on MLIR or LLVM.
 
 pub mod fused;
+mod gelu;
 pub mod microkernels;
 pub mod profile;
 
