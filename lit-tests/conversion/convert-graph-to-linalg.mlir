@@ -73,15 +73,31 @@ func.func @depthwise(%x: tensor<1x4x6x6xf32>, %w: tensor<4x1x3x3xf32>) -> tensor
 
 // -----
 
-// Softmax: max, then exp-sum, then divide; all reductions over the axis only.
+// Softmax along another axis than the last: max, then exp-sum, then divide; all
+// reductions over the axis only.
 // CHECK-LABEL: func.func @softmax
 // CHECK: arith.maximumf
 // CHECK: arith.subf
 // CHECK: math.exp
 // CHECK: arith.divf
 func.func @softmax(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
-  %0 = "graph.softmax"(%x) {axis = -1 : i64} : (tensor<2x5xf32>) -> tensor<2x5xf32>
+  %0 = "graph.softmax"(%x) {axis = 0 : i64} : (tensor<2x5xf32>) -> tensor<2x5xf32>
   return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+// An f32 Softmax along the last axis is one call of the runtime's row softmax over
+// 2·3 rows of 5, its input read in place and its result in a fresh buffer.
+// CHECK-LABEL: func.func @softmax_rows
+// CHECK-DAG: %[[ROWS:.+]] = arith.constant 6 : index
+// CHECK-DAG: %[[COLS:.+]] = arith.constant 5 : index
+// CHECK: call @fuser_softmax_f32(%{{.+}}, %{{.+}}, %[[ROWS]], %[[COLS]]) : (index, index, index, index) -> ()
+// CHECK-NOT: math.exp
+// CHECK: func.func private @fuser_softmax_f32(index, index, index, index)
+func.func @softmax_rows(%x: tensor<2x3x5xf32>) -> tensor<2x3x5xf32> {
+  %0 = "graph.softmax"(%x) {axis = -1 : i64} : (tensor<2x3x5xf32>) -> tensor<2x3x5xf32>
+  return %0 : tensor<2x3x5xf32>
 }
 
 // -----

@@ -280,21 +280,27 @@ fn zero_fill_before<'c, 'a>(matmul: OperationRef<'c, 'a>) -> Option<OperationRef
 
 /// Adds the declaration of runtime function `symbol` to the module `root`, once.
 pub(crate) fn declare(root: OperationRef, symbol: &str, arity: usize) -> bool {
-    let declared = nested_operations(root).into_iter().any(|op| {
-        op_name(&op) == "func.func"
-            && op
-                .attribute("sym_name")
-                .is_ok_and(|a| a.to_string() == format!("\"{symbol}\""))
-    });
-    if declared {
-        return true;
-    }
     let Some(module) = ffi::parse_in(root.context(), &declaration_of(symbol, arity)) else {
         return false;
     };
     let Some(declaration) = ffi::entry_block_operations(module.as_operation()).first().copied() else {
         return false;
     };
+    declare_like(root, declaration)
+}
+
+/// Adds a clone of the function declaration `declaration` to the module `root`, unless
+/// `root` already has a function of its name.
+pub(crate) fn declare_like(root: OperationRef, declaration: OperationRef) -> bool {
+    let Ok(name) = declaration.attribute("sym_name") else {
+        return false;
+    };
+    let declared = nested_operations(root)
+        .into_iter()
+        .any(|op| op_name(&op) == "func.func" && op.attribute("sym_name").is_ok_and(|a| a == name));
+    if declared {
+        return true;
+    }
     let Some(body) = root.region(0).ok().and_then(|r| r.first_block()) else {
         return false;
     };

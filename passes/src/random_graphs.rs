@@ -170,7 +170,7 @@ pub fn random_function(steps: &[Step], returns: &[u8], dynamic: bool) -> String 
     for &(kind, pick, extra) in steps {
         let n = b.values.len();
         let v = n - 1 - (pick as usize % n.min(3));
-        match kind % 14 {
+        match kind % 15 {
             0 => b.unary("identity", "", v),
             1 => b.unary("relu", "", v),
             2 => b.unary(
@@ -213,6 +213,12 @@ pub fn random_function(steps: &[Step], returns: &[u8], dynamic: bool) -> String 
                 b.reshape(v, TARGETS[extra as usize % TARGETS.len()]);
                 let last = b.values.len() - 1;
                 b.reshape(last, TARGETS[pick as usize % TARGETS.len()]);
+            }
+            13 => {
+                // Softmax along any axis, written either way (from the front or back).
+                let rank = b.values[v].1.len() as i64;
+                let axis = (extra as i64 % rank) - if extra & 128 != 0 { rank } else { 0 };
+                b.unary("softmax", &format!(" {{axis = {axis} : i64}}"), v);
             }
             _ => {
                 // A constant subgraph, shaped like an existing value so it can meet it.

@@ -9,12 +9,14 @@
 //! - `erfc(z) = t·exp(-z² + G(t))`, `t = 1/(1 + z/2)`, with `G` a degree-9 polynomial
 //!   fitted by `scripts/fit_erfc.py` (relative error 2.2e-9 on `z ∈ [0.5, 11]`);
 //!   `erfc(z) = 0` beyond `z = 11`, where Gelu rounds to 0 in f32 anyway;
-//! - `exp` by range reduction to `r ∈ [-ln2/2, ln2/2]` and its Taylor series to `r¹¹`.
+//! - `exp` from [`crate::vector_math`].
 //!
 //! The runtime's tests measure the result against `libm`'s f64 `erf`/`erfc` and require
 //! 2e-7 relative; the largest error they find is 6.1e-8, the final rounding to f32. NaN
 //! propagates, `+∞` gives `+∞` and `-∞` gives NaN (`-∞ · 0`), as
 //! `0.5·x·(1 + erff(x/√2))` does.
+
+use crate::vector_math::{exp, polynomial};
 
 /// `G(t)`, lowest degree first (printed by `scripts/fit_erfc.py`).
 const ERFC_G: [f64; 10] = [
@@ -29,40 +31,6 @@ const ERFC_G: [f64; 10] = [
     -1.1939140445500704,
     0.2540425849284178,
 ];
-
-/// Horner's rule, lowest degree first.
-#[inline(always)]
-fn polynomial(x: f64, coefficients: &[f64]) -> f64 {
-    coefficients.iter().rev().fold(0.0, |acc, &c| acc * x + c)
-}
-
-/// `e^y` for `y ∈ [-200, 1]` (what [`erfc`] asks for), to about 1e-15 relative.
-#[inline(always)]
-fn exp(y: f64) -> f64 {
-    // Adding 1.5·2⁵² rounds `y/ln2` to the nearest integer `n`, which then sits in the
-    // low bits of the sum's representation (and survives the shift into the exponent).
-    const ROUND: f64 = 6755399441055744.0;
-    let shifted = y * std::f64::consts::LOG2_E + ROUND;
-    let n = shifted - ROUND;
-    let r = y - n * std::f64::consts::LN_2;
-    // e^r = Σ r^k / k!, k ≤ 11: the first term left out is below 3e-17 for |r| ≤ ln2/2.
-    const TAYLOR: [f64; 12] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-        1.0 / 40320.0,
-        1.0 / 362880.0,
-        1.0 / 3628800.0,
-        1.0 / 39916800.0,
-    ];
-    let scale = f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52);
-    polynomial(r, &TAYLOR) * scale
-}
 
 /// `erfc(z)` for `z ≥ 0.5` (any `z ≥ 0` gives a value; only `z ≥ 0.5` is accurate).
 #[inline(always)]

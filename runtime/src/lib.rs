@@ -6,6 +6,8 @@ pub mod fused;
 mod gelu;
 pub mod microkernels;
 pub mod profile;
+pub mod softmax;
+mod vector_math;
 
 pub use fused::{FUSED_F32, FUSED_F32_ARITY, fuser_fused_f32};
 pub use microkernels::{
@@ -13,10 +15,12 @@ pub use microkernels::{
     threads,
 };
 pub use profile::{PROFILE_BEGIN, PROFILE_END, take_profile};
+pub use softmax::{SOFTMAX_F32, SOFTMAX_F32_ARITY, fuser_softmax_f32};
 
 /// Every runtime function generated code may call: symbol and address.
-pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 6] {
+pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 7] {
     [
+        (SOFTMAX_F32, fuser_softmax_f32 as *const std::ffi::c_void),
         (FUSED_F32, fuser_fused_f32 as *const std::ffi::c_void),
         (DEPTHWISE_F32, fuser_depthwise_conv2d_f32 as *const std::ffi::c_void),
         (SGEMM_F32, fuser_sgemm_f32 as *const std::ffi::c_void),

@@ -349,6 +349,13 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
             parsed.insert(text.clone(), module);
         }
         splice(op, &parsed[&text]);
+        // The runtime functions the lowering calls, declared after its function.
+        for declaration in ffi::entry_block_operations(parsed[&text].as_operation())
+            .into_iter()
+            .skip(1)
+        {
+            ok &= crate::matmul_calls::declare_like(root, declaration);
+        }
     }
     ok
 }

@@ -339,6 +339,7 @@ fn normalize(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<Vec<String
 }
 
 /// Softmax along one axis: `exp(x - max) / sum`, or `x - max - log(sum)` for LogSoftmax.
+/// An f32 Softmax along the last axis is one call of the runtime's row softmax.
 fn softmax(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
     let dtype: DType = x.info.dtype;
     let ty = element(dtype)?;
@@ -346,6 +347,9 @@ fn softmax(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
     let rank = shape.len();
     let a = view.int("axis")?;
     let axis = if a < 0 { (a + rank as i64) as usize } else { a as usize };
+    if view.op == "softmax" && dtype == DType::F32 && axis + 1 == rank && shape.iter().all(|&d| d > 0) {
+        return Ok(row_softmax_call(f, &x.name, &shape));
+    }
     let dims = [axis];
     let (max, reduced) = reduce(f, &x.name, &shape, dtype, &dims, f64::NEG_INFINITY, |b, acc, e| {
         Ok(b.assign(format!("arith.maximumf {acc}, {e} : {ty}")))
@@ -393,4 +397,30 @@ fn softmax(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
             })
         },
     )
+}
+
+/// `fuser_softmax_f32` over the rows of `x` (f32, static, last axis): the input read in
+/// place, the result in a fresh buffer.
+fn row_softmax_call(f: &mut FuncText, x: &str, shape: &[i64]) -> String {
+    let tensor = format!("tensor<{}xf32>", list(shape).replace(", ", "x"));
+    let memref = tensor.replacen("tensor<", "memref<", 1);
+    let input = f.assign(format!("bufferization.to_buffer {x} read_only : {tensor} to {memref}"));
+    let input_address = f.assign(format!(
+        "memref.extract_aligned_pointer_as_index {input} : {memref} -> index"
+    ));
+    let output = f.assign(format!("memref.alloc() {{alignment = 64 : i64}} : {memref}"));
+    let output_address = f.assign(format!(
+        "memref.extract_aligned_pointer_as_index {output} : {memref} -> index"
+    ));
+    let cols = shape[shape.len() - 1];
+    let rows = f.index(shape.iter().product::<i64>() / cols);
+    let cols = f.index(cols);
+    f.line(format!(
+        "func.call @{}({input_address}, {output_address}, {rows}, {cols}) : (index, index, index, index) -> ()",
+        fuser_runtime::SOFTMAX_F32
+    ));
+    f.declare(fuser_runtime::SOFTMAX_F32, fuser_runtime::SOFTMAX_F32_ARITY);
+    f.assign(format!(
+        "bufferization.to_tensor {output} restrict writable : {memref} to {tensor}"
+    ))
 }

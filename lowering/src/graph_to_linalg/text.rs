@@ -150,6 +150,8 @@ fn constant_text(value: f64, dtype: DType) -> Lowered<String> {
 pub struct FuncText {
     lines: Vec<String>,
     next: usize,
+    /// Runtime functions the lines call: (symbol, number of `index` arguments).
+    declarations: Vec<(&'static str, usize)>,
 }
 
 impl FuncText {
@@ -157,7 +159,21 @@ impl FuncText {
         FuncText {
             lines: Vec::new(),
             next: 0,
+            declarations: Vec::new(),
         }
+    }
+
+    /// Records that the lines call runtime function `symbol` (declared after the function
+    /// by `finish`, and in the module by whoever splices the lowering).
+    pub fn declare(&mut self, symbol: &'static str, arity: usize) {
+        if !self.declarations.iter().any(|(s, _)| *s == symbol) {
+            self.declarations.push((symbol, arity));
+        }
+    }
+
+    /// The runtime functions the lines call.
+    pub fn declarations(&self) -> &[(&'static str, usize)] {
+        &self.declarations
     }
 
     /// A fresh SSA name (`%v7`).
@@ -235,6 +251,9 @@ impl FuncText {
             result_names.join(", "),
             result_types.join(", ")
         ));
+        for (symbol, arity) in &self.declarations {
+            text.push_str(&crate::matmul_calls::declaration_of(symbol, *arity));
+        }
         text
     }
 }

@@ -1,0 +1,116 @@
+//! Softmax along the last axis of an f32 tensor: `exp(x - max) / Σ exp(x - max)` per
+//! row, with the exponentials from [`crate::vector_math`] so the row loops vectorize
+//! (the op-by-op lowering calls the C library's `expf` twice per element).
+//!
+//! Each row's max and sum are taken over 16 lanes (element `i` into lane `i % 16`), then
+//! the lanes in order: a fixed order, the same for every thread count. Exponentials and
+//! the sum are in f64; each output is rounded once from `e / sum`, after `e` itself was
+//! rounded to f32 (so within about 1 ulp of the exact value). NaN propagates, and a row
+//! whose max is infinite gives NaN, as the formula does.
+
+use crate::microkernels::threads;
+
+/// The symbol of the f32 softmax.
+pub const SOFTMAX_F32: &str = "fuser_softmax_f32";
+/// Its number of arguments: input, output, rows, columns.
+pub const SOFTMAX_F32_ARITY: usize = 4;
+
+const LANES: usize = 16;
+
+/// `arith.maximumf`: NaN if either operand is NaN.
+#[inline(always)]
+fn maximum(a: f32, b: f32) -> f32 {
+    let m = if a > b { a } else { b };
+    if a.is_nan() || b.is_nan() { f32::NAN } else { m }
+}
+
+#[inline(always)]
+fn softmax_row_body(x: &[f32], y: &mut [f32]) {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (m, &v) in lanes.iter_mut().zip(chunk) {
+            *m = maximum(*m, v);
+        }
+    }
+    for (m, &v) in lanes.iter_mut().zip(tail) {
+        *m = maximum(*m, v);
+    }
+    let max = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| maximum(a, b));
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = crate::vector_math::exp((v - max) as f64) as f32;
+    }
+    let mut sums = [0.0f64; LANES];
+    let chunks = y.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (s, &e) in sums.iter_mut().zip(chunk) {
+            *s += e as f64;
+        }
+    }
+    for (s, &e) in sums.iter_mut().zip(tail) {
+        *s += e as f64;
+    }
+    let sum: f64 = sums.iter().sum();
+    for o in y.iter_mut() {
+        *o = (*o as f64 / sum) as f32;
+    }
+}
+
+/// Whether this CPU runs AVX-512 (the row loop is compiled for it too).
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn softmax_row_avx512(x: &[f32], y: &mut [f32]) {
+    softmax_row_body(x, y)
+}
+
+fn softmax_row(x: &[f32], y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512F (checked).
+        return unsafe { softmax_row_avx512(x, y) };
+    }
+    softmax_row_body(x, y)
+}
+
+/// Softmax of each of `rows` rows of `cols` values at `input` into `output` (dense,
+/// row-major, not overlapping).
+///
+/// # Safety
+/// `input` and `output` must address `rows · cols` f32 values each.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fuser_softmax_f32(input: i64, output: i64, rows: i64, cols: i64) {
+    let (rows, cols) = (rows.max(0) as usize, cols.max(0) as usize);
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    // SAFETY: the caller passes buffers of `rows · cols` values that do not overlap.
+    let (x, y) = unsafe {
+        (
+            std::slice::from_raw_parts(input as *const f32, rows * cols),
+            std::slice::from_raw_parts_mut(output as *mut f32, rows * cols),
+        )
+    };
+    if threads() == 1 || rows == 1 {
+        x.chunks(cols)
+            .zip(y.chunks_mut(cols))
+            .for_each(|(x, y)| softmax_row(x, y));
+    } else {
+        use rayon::prelude::*;
+        x.par_chunks(cols)
+            .zip(y.par_chunks_mut(cols))
+            .for_each(|(x, y)| softmax_row(x, y));
+    }
+}
