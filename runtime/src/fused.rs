@@ -278,6 +278,31 @@ fn apply_epilogue_body(steps: &[Step], operands: &Operands, r: usize, c0: usize,
     let operand = |i: usize, offset: usize, count: usize| unsafe {
         std::slice::from_raw_parts(operands.pointers[i].add(offset), count)
     };
+    // The commonest chains (a conv's bias, then ReLU or ReLU6, with or without a
+    // residual) in one pass over the row: the same operations in the same order as the
+    // step-by-step loop below, without a load and store per step.
+    let clip = |v: f32, lo: f32, hi: f32| {
+        let low = if v < lo { lo } else { v };
+        if low > hi { hi } else { low }
+    };
+    match *steps {
+        [Step::AddRow(i), Step::Relu] => {
+            let x = operand(i, r, 1)[0];
+            return row.iter_mut().for_each(|v| *v = maximum(*v + x, 0.0));
+        }
+        [Step::AddRow(i), Step::Clip(lo, hi)] => {
+            let x = operand(i, r, 1)[0];
+            return row.iter_mut().for_each(|v| *v = clip(*v + x, lo, hi));
+        }
+        [Step::AddRow(i), Step::AddFull(j), Step::Relu] => {
+            let x = operand(i, r, 1)[0];
+            return row
+                .iter_mut()
+                .zip(operand(j, r * operands.n + c0, len))
+                .for_each(|(v, y)| *v = maximum((*v + x) + y, 0.0));
+        }
+        _ => {}
+    }
     for step in steps {
         match *step {
             Step::AddRow(i) => {
@@ -304,10 +329,7 @@ fn apply_epilogue_body(steps: &[Step], operands: &Operands, r: usize, c0: usize,
             // Each activation is a pure map of the value (selects, no conditional
             // stores), so the loop has no data-dependent branches and vectorizes.
             Step::Relu => row.iter_mut().for_each(|v| *v = maximum(*v, 0.0)),
-            Step::Clip(lo, hi) => row.iter_mut().for_each(|v| {
-                let low = if *v < lo { lo } else { *v };
-                *v = if low > hi { hi } else { low };
-            }),
+            Step::Clip(lo, hi) => row.iter_mut().for_each(|v| *v = clip(*v, lo, hi)),
             Step::Sigmoid => row.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
             Step::Tanh => row.iter_mut().for_each(|v| *v = v.tanh()),
             Step::GeluErf => gelu_erf_row(row),
@@ -577,48 +599,99 @@ fn fill_phase_plane_body(layout: &PhasePlane, g: &ConvGeometry, plane: &[f32], d
     layout.fill(g, plane, dst);
 }
 
-/// One output row of a depthwise conv: `out[x] = Σ_t filter[t] · plane[base + starts[t] + x]`,
-/// summed in tap order from zero (a multiply, then an add: never fused, so both
-/// versions round alike). `plane` extends at least to the next multiple of `LANES`.
+/// `LANES` consecutive outputs of one output row of a depthwise conv: they start at
+/// `out` in the channel's output and read the plane from `base` (plus each tap's start);
+/// `len` of them are real (the rest of the vector is not stored).
+#[derive(Clone, Copy)]
+struct OutputChunk {
+    out: usize,
+    base: usize,
+    len: usize,
+}
+
+/// Chunks computed together: independent sums, so the adds of one do not wait on the
+/// previous add of another (one chain of dependent adds per output is 4 cycles a tap).
+const CHUNKS_AT_ONCE: usize = 4;
+
+/// The chunks of every output row of a plane, padded with empty chunks to a multiple of
+/// [`CHUNKS_AT_ONCE`].
+fn output_chunks(g: &ConvGeometry, layout: &PhasePlane) -> Vec<OutputChunk> {
+    let [oh, ow, sh] = [g.out_h, g.out_w, g.stride_h].map(|v| v as usize);
+    let mut chunks = Vec::new();
+    for y in 0..oh {
+        for x0 in (0..ow).step_by(LANES) {
+            chunks.push(OutputChunk {
+                out: y * ow + x0,
+                base: y * sh * layout.row_len + x0,
+                len: LANES.min(ow - x0),
+            });
+        }
+    }
+    while chunks.len() % CHUNKS_AT_ONCE != 0 {
+        chunks.push(OutputChunk {
+            out: 0,
+            base: 0,
+            len: 0,
+        });
+    }
+    chunks
+}
+
+/// One channel of a depthwise conv: `out[c.out + x] = Σ_t filter[t] · plane[c.base +
+/// starts[t] + x]` for each chunk `c`, summed in tap order from zero (a multiply, then
+/// an add: never fused, so both versions round alike).
 #[inline(always)]
-fn depthwise_row_portable(plane: &[f32], base: usize, starts: &[usize], filter: &[f32], out: &mut [f32]) {
-    for x0 in (0..out.len()).step_by(LANES) {
+fn depthwise_channel_portable(
+    plane: &[f32],
+    chunks: &[OutputChunk],
+    starts: &[usize],
+    filter: &[f32],
+    out: &mut [f32],
+) {
+    for chunk in chunks.iter().filter(|c| c.len > 0) {
         let mut acc = [0.0f32; LANES];
         for (&start, &w) in starts.iter().zip(filter) {
-            let run = &plane[base + start + x0..base + start + x0 + LANES];
+            let run = &plane[chunk.base + start..chunk.base + start + LANES];
             for (a, v) in acc.iter_mut().zip(run) {
                 *a += w * v;
             }
         }
-        let n = LANES.min(out.len() - x0);
-        out[x0..x0 + n].copy_from_slice(&acc[..n]);
+        out[chunk.out..chunk.out + chunk.len].copy_from_slice(&acc[..chunk.len]);
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn depthwise_row_avx512(plane: &[f32], base: usize, starts: &[usize], filter: &[f32], out: &mut [f32]) {
+fn depthwise_channel_avx512(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], filter: &[f32], out: &mut [f32]) {
     use std::arch::x86_64::*;
-    let last = starts.iter().max().map_or(0, |s| base + s) + out.len().div_ceil(LANES) * LANES;
-    assert!(last <= plane.len() && starts.len() <= filter.len());
-    for x0 in (0..out.len()).step_by(LANES) {
-        let mut acc = _mm512_setzero_ps();
-        for (&start, &w) in starts.iter().zip(filter) {
-            // SAFETY: `base + start + x0 + LANES <= last <= plane.len()` (asserted above).
-            let v = unsafe { _mm512_loadu_ps(plane.as_ptr().add(base + start + x0)) };
-            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(w), v));
+    let furthest = starts.iter().max().copied().unwrap_or(0);
+    assert!(starts.len() <= filter.len());
+    for group in chunks.chunks_exact(CHUNKS_AT_ONCE) {
+        for c in group {
+            assert!(c.base + furthest + LANES <= plane.len() && c.out + c.len <= out.len());
         }
-        let n = LANES.min(out.len() - x0);
-        let mask = if n == LANES { !0 } else { (1u16 << n) - 1 };
-        // SAFETY: the mask stores only the `n` values left in `out` from `x0`.
-        unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(x0), mask, acc) };
+        let mut acc = [_mm512_setzero_ps(); CHUNKS_AT_ONCE];
+        for (&start, &w) in starts.iter().zip(filter) {
+            let w = _mm512_set1_ps(w);
+            for (a, c) in acc.iter_mut().zip(group) {
+                // SAFETY: `c.base + start + LANES <= plane.len()` (asserted above).
+                let v = unsafe { _mm512_loadu_ps(plane.as_ptr().add(c.base + start)) };
+                *a = _mm512_add_ps(*a, _mm512_mul_ps(w, v));
+            }
+        }
+        for (a, c) in acc.iter().zip(group) {
+            let mask = if c.len == LANES { !0 } else { (1u16 << c.len) - 1 };
+            // SAFETY: the mask stores only `out[c.out..c.out + c.len]` (asserted above).
+            unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(c.out), mask, *a) };
+        }
     }
 }
 
 /// One tile of a depthwise conv: rows are channels, columns output positions (whole
 /// output rows, since a tile of a depthwise conv spans all of them). Each channel's
 /// input is laid out as a [`PhasePlane`] in `scratch`, then every `LANES` outputs of a
-/// row sum their taps in registers, in tap order, padding included as zeros.
+/// row sum their taps in registers, in tap order, padding included as zeros, several
+/// chunks at a time.
 fn depthwise_tile(
     src: &[f32],
     weights: &[f32],
@@ -627,8 +700,8 @@ fn depthwise_tile(
     product: &mut [f32],
     scratch: &mut Vec<f32>,
 ) {
-    let [height, width, kh, kw, ow] = [g.height, g.width, g.kernel_h, g.kernel_w, g.out_w].map(|v| v as usize);
-    let [sh, sw, dh, dw] = [g.stride_h, g.stride_w, g.dilation_h, g.dilation_w].map(|v| v as usize);
+    let [height, width, kh, kw] = [g.height, g.width, g.kernel_h, g.kernel_w].map(|v| v as usize);
+    let [sw, dh, dw] = [g.stride_w, g.dilation_h, g.dilation_w].map(|v| v as usize);
     let layout = PhasePlane::new(g);
     // Zeros once per tile: each channel's `fill` then writes only input values.
     scratch.clear();
@@ -637,6 +710,7 @@ fn depthwise_tile(
     let starts: Vec<usize> = (0..kh * kw)
         .map(|t| (t / kw * dh) * layout.row_len + (t % kw * dw) % sw * layout.phase_len + (t % kw * dw) / sw)
         .collect();
+    let chunks = output_chunks(g, &layout);
     for r in 0..tile.rows {
         let channel = tile.r0 + r;
         fill_phase_plane(
@@ -647,16 +721,13 @@ fn depthwise_tile(
         );
         let filter = &weights[channel * kh * kw..(channel + 1) * kh * kw];
         let out = &mut product[r * tile.cols..(r + 1) * tile.cols];
-        for (y, out_row) in out.chunks_mut(ow).enumerate() {
-            let base = y * sh * layout.row_len;
-            #[cfg(target_arch = "x86_64")]
-            if has_avx512() {
-                // SAFETY: the CPU has AVX-512F (checked).
-                unsafe { depthwise_row_avx512(scratch, base, &starts, filter, out_row) };
-                continue;
-            }
-            depthwise_row_portable(scratch, base, &starts, filter, out_row);
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512F (checked).
+            unsafe { depthwise_channel_avx512(scratch, &chunks, &starts, filter, out) };
+            continue;
         }
+        depthwise_channel_portable(scratch, &chunks, &starts, filter, out);
     }
 }
 
