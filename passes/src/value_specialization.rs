@@ -48,7 +48,7 @@ impl Specialized {
 }
 
 /// Whether specializing on input values can lift this refusal.
-fn lifted_by_values(error: &CpuError) -> bool {
+pub fn lifted_by_values(error: &CpuError) -> bool {
     error.unsupported
         && (error.message.contains("needs static shapes") || error.message.contains("must be a constant to lower"))
 }
@@ -63,7 +63,7 @@ fn specializable(tensor: &Tensor) -> bool {
 
 /// Replaces the uses of each small input of `function` by a constant holding
 /// its value in `inputs`. Returns what was specialized.
-fn specialize(module: &Module, function: &str, inputs: &[Tensor]) -> Result<Specialized, String> {
+pub fn specialize(module: &Module, function: &str, inputs: &[Tensor]) -> Result<Specialized, String> {
     let (entry, block) = entry_and_block(module, function)?;
     let context = entry.context();
     let mut specialized = Vec::new();

@@ -862,18 +862,19 @@ fn cpu_runs_specialize_on_input_values_that_shapes_depend_on() {
     let model = write(
         dir.path(),
         "reshape.mlir",
-        r#"func.func @f(%x: tensor<2x6xf32> {graph.name = "x"}, %s: tensor<2xi64> {graph.name = "s"}) -> (tensor<?x?xf32> {graph.name = "y"}) {
-  %0 = "graph.reshape"(%x, %s) {allowzero = 0 : i64} : (tensor<2x6xf32>, tensor<2xi64>) -> tensor<?x?xf32>
+        r#"func.func @f(%x: tensor<4x6xf32> {graph.name = "x"}, %s: tensor<2xi64> {graph.name = "s"}) -> (tensor<?x?xf32> {graph.name = "y"}) {
+  %0 = "graph.reshape"(%x, %s) {allowzero = 0 : i64} : (tensor<4x6xf32>, tensor<2xi64>) -> tensor<?x?xf32>
   %1 = "graph.relu"(%0) : (tensor<?x?xf32>) -> tensor<?x?xf32>
   return %1 : tensor<?x?xf32>
 }
 "#,
     );
     let x = dir.path().join("x.npy");
-    let values: Vec<f32> = (0..12).map(|i| (i as f32 - 5.5) * 0.37).collect();
-    ndarray_npy::write_npy(&x, &ndarray::Array2::from_shape_vec((2, 6), values).unwrap()).unwrap();
+    // 24 values: more than are ever specialized, so x stays an input and Relu a kernel.
+    let values: Vec<f32> = (0..24).map(|i| (i as f32 - 11.5) * 0.37).collect();
+    ndarray_npy::write_npy(&x, &ndarray::Array2::from_shape_vec((4, 6), values).unwrap()).unwrap();
     let cache = dir.path().join("cache");
-    for (name, shape) in [("a", [3i64, 4]), ("b", [4, 3]), ("c", [3, 4])] {
+    for (name, shape) in [("a", [6i64, 4]), ("b", [4, 6]), ("c", [6, 4])] {
         let s = dir.path().join(format!("s_{name}.npy"));
         ndarray_npy::write_npy(&s, &ndarray::arr1(&shape)).unwrap();
         let inputs = [format!("x={}", x.display()), format!("s={}", s.display())];
@@ -900,6 +901,35 @@ fn cpu_runs_specialize_on_input_values_that_shapes_depend_on() {
         }
         assert_eq!(outputs[0], outputs[1], "cpu and reference differ for shape {shape:?}");
     }
+    // Kernel by kernel beside the reference, specialized the same way.
+    let s = dir.path().join("s_a.npy");
+    let out = Command::new(FUSER)
+        .args([
+            "run",
+            &model,
+            "--target",
+            "cpu",
+            "--compare-with",
+            "reference",
+            "--output-dir",
+        ])
+        .arg(dir.path().join("compared"))
+        .args([
+            "--input",
+            &format!("x={}", x.display()),
+            "--input",
+            &format!("s={}", s.display()),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("relu") && stdout.contains("every kernel is within"),
+        "{stdout}"
+    );
+    let y: ndarray::ArrayD<f32> = ndarray_npy::read_npy(dir.path().join("compared/output_0.npy")).unwrap();
+    assert_eq!(y.shape(), [6, 4]);
 }
 
 #[test]

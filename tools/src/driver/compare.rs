@@ -3,11 +3,13 @@
 //! as an extra output of the model; the table gives each kernel's largest error, and the
 //! first kernel whose error exceeds the tolerance is named: where a miscompilation starts.
 
+use fuser_dialects::ffi::clone_operation;
 use fuser_dialects::{eval::evaluate_with_weights, semantics::Tensor};
 use fuser_lowering::expose_kernel_results;
 use fuser_passes::{
-    cpu_target::compile_cpu,
+    cpu_target::{CpuError, compile_cpu},
     phases::{Phase, run_phases},
+    value_specialization::{lifted_by_values, specialize},
 };
 use melior::{
     Context,
@@ -35,7 +37,10 @@ fn error(a: &Tensor, b: &Tensor) -> (f64, f64) {
 }
 
 /// Runs `module` (entry `function`) both ways on `inputs`; returns the model's outputs
-/// (compiled) and the per-kernel errors in call order.
+/// (compiled) and the per-kernel errors in call order. When the CPU backend refuses
+/// because shapes or axes depend on input values, both sides run again on the module
+/// specialized on `inputs` (see `fuser_passes::value_specialization`), as `fuser run`
+/// does.
 pub fn compare_with_reference(
     context: &Context,
     module: &mut melior::ir::Module,
@@ -43,6 +48,46 @@ pub fn compare_with_reference(
     weights: &fuser_dialects::eval::Weights,
     inputs: &[Tensor],
 ) -> Result<(Vec<Tensor>, Vec<KernelError>), String> {
+    let original = clone_operation(module.as_operation());
+    match compare_once(context, module, function, weights, inputs) {
+        Err(Failure::Compile(error)) if lifted_by_values(&error) => {
+            let fresh = melior::ir::Module::from_operation(original).ok_or("the module could not be copied")?;
+            specialize(&fresh, function, inputs)?;
+            *module = fresh;
+            compare_once(context, module, function, weights, inputs).map_err(Failure::message)
+        }
+        other => other.map_err(Failure::message),
+    }
+}
+
+/// Why one comparison did not complete.
+enum Failure {
+    Compile(CpuError),
+    Other(String),
+}
+
+impl Failure {
+    fn message(self) -> String {
+        match self {
+            Failure::Compile(error) => error.message,
+            Failure::Other(message) => message,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Other(message)
+    }
+}
+
+fn compare_once(
+    context: &Context,
+    module: &mut melior::ir::Module,
+    function: &str,
+    weights: &fuser_dialects::eval::Weights,
+    inputs: &[Tensor],
+) -> Result<(Vec<Tensor>, Vec<KernelError>), Failure> {
     run_phases(context, module, None, Phase::Kernels).map_err(|e| e.to_string())?;
     let model_outputs = fuser_dialects::eval::find_function(module.as_operation(), function)
         .and_then(|f| {
@@ -52,12 +97,12 @@ pub fn compare_with_reference(
                 .and_then(|b| b.terminator())
         })
         .map(|ret| ret.operand_count())
-        .ok_or("no entry function")?;
+        .ok_or_else(|| "no entry function".to_string())?;
     let kernels = expose_kernel_results(module.as_operation(), function)?;
     let reference =
         evaluate_with_weights(module.as_operation(), function, inputs, weights).map_err(|e| e.to_string())?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-    let compiled = compile_cpu(context, module, function, weights, Some(&shapes)).map_err(|e| e.message)?;
+    let compiled = compile_cpu(context, module, function, weights, Some(&shapes)).map_err(Failure::Compile)?;
     let actual = compiled.run(inputs).map_err(|e| e.to_string())?;
     let errors = kernels
         .into_iter()
