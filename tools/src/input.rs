@@ -5,18 +5,32 @@ use std::io::Read;
 /// The marker between independent buffers, as in mlir-opt.
 pub const SPLIT_MARKER: &str = "// -----";
 
-/// Reads `path`, or stdin for `-`. Returns (name used in locations, text).
-pub fn read_input(path: &str) -> Result<(String, String), String> {
+/// Reads `path`, or stdin for `-`. Returns (name used in locations, bytes).
+pub fn read_input(path: &str) -> Result<(String, Vec<u8>), String> {
     if path == "-" {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read stdin: {e}"))?;
-        Ok(("<stdin>".to_string(), text))
+        Ok(("<stdin>".to_string(), bytes))
     } else {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read '{path}': {e}"))?;
-        Ok((path.to_string(), text))
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read '{path}': {e}"))?;
+        Ok((path.to_string(), bytes))
     }
+}
+
+/// The first bytes of every MLIR bytecode file.
+const BYTECODE_MAGIC: &[u8] = b"ML\xefR";
+
+/// The input as MLIR text: bytecode (as `fuser import -o m.mlirbc` writes) is parsed in
+/// `context` and printed, as mlir-opt accepts either; anything else must be UTF-8.
+pub fn input_text(context: &melior::Context, name: &str, bytes: Vec<u8>) -> Result<String, String> {
+    if bytes.starts_with(BYTECODE_MAGIC) {
+        let module = fuser_dialects::ffi::parse_module_bytes(context, &bytes)
+            .ok_or_else(|| format!("'{name}' is not valid MLIR bytecode"))?;
+        return Ok(module.as_operation().to_string());
+    }
+    String::from_utf8(bytes).map_err(|e| format!("'{name}' is neither MLIR text (UTF-8) nor MLIR bytecode: {e}"))
 }
 
 /// Splits `text` at lines that start with the marker. Each chunk is padded with the

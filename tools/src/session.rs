@@ -1,7 +1,11 @@
 //! What every tool does around its own job: read the input, set up a context with
 //! fuser's dialects and a diagnostic sink, and write the result.
 
-use crate::{diagnostics::DiagnosticSink, input::read_input, output::write_output};
+use crate::{
+    diagnostics::DiagnosticSink,
+    input::{input_text, read_input},
+    output::write_output,
+};
 use fuser_dialects::create_context;
 use melior::Context;
 use std::process::ExitCode;
@@ -19,12 +23,18 @@ impl Session {
     /// Reads `input` (`-` is stdin) and creates the context. On failure the reason has
     /// been printed and the exit code is returned.
     pub fn open(tool: &'static str, input: &str) -> Result<Self, ExitCode> {
-        let (source_name, text) = read_input(input).map_err(|message| fail(tool, &message))?;
+        let (source_name, bytes) = read_input(input).map_err(|message| fail(tool, &message))?;
         let context = create_context().map_err(|error| fail(tool, &format!("internal error: {error}")))?;
         // Diagnostics are collected and printed in order; MLIR's thread pool would
         // interleave them.
         context.enable_multi_threading(false);
         let sink = DiagnosticSink::attach(&context);
+        // A bytecode parser's own diagnostics say nothing a user can act on beyond the
+        // one-line reason.
+        let text = input_text(&context, &source_name, bytes).map_err(|message| {
+            sink.take();
+            fail(tool, &message)
+        })?;
         Ok(Self {
             tool,
             source_name,

@@ -503,6 +503,22 @@ fn run_writes_npy_outputs_for_onnx_and_imported_models() {
         std::fs::read(a.join("output_0.npy")).unwrap(),
         std::fs::read(c.join("output_0.npy")).unwrap()
     );
+    // fuser-opt reads bytecode as mlir-opt does; a damaged file is one error line.
+    let opt = run(OPT, &[&bytecode.to_string_lossy(), "--graph-infer-shapes"]);
+    assert_eq!(opt.code, Some(0), "{}", opt.stderr);
+    assert!(
+        opt.stdout.contains("graph.weights") && opt.stdout.contains("\"graph.mat_mul\""),
+        "{}",
+        opt.stdout
+    );
+    let mut damaged = std::fs::read(&bytecode).unwrap();
+    damaged.truncate(damaged.len() / 2);
+    let damaged_path = dir.path().join("damaged.mlirbc");
+    std::fs::write(&damaged_path, damaged).unwrap();
+    let opt = run(OPT, &[&damaged_path.to_string_lossy()]);
+    assert_eq!(opt.code, Some(1));
+    assert_eq!(opt.stderr.lines().count(), 1, "{}", opt.stderr);
+    assert!(opt.stderr.contains("is not valid MLIR bytecode"), "{}", opt.stderr);
     let wrong = run(
         FUSER,
         &[

@@ -35,7 +35,7 @@ diagnostics do not match; 2 for a usage error.";
 #[derive(Parser, Debug)]
 #[command(name = "fuser-opt", version, about = "Parse, verify and transform MLIR with fuser's dialects and passes", after_help = AFTER_HELP)]
 struct Options {
-    /// Input file, or `-` for stdin.
+    /// Input file (MLIR text or bytecode), or `-` for stdin.
     #[arg(default_value = "-")]
     input: String,
     /// Output file, or `-` for stdout. Regular files are written atomically.

@@ -19,7 +19,7 @@ enum Target {
 #[derive(Parser, Debug)]
 #[command(name = "fuser-translate", version, about = "Translate MLIR to other representations")]
 struct Options {
-    /// Input file, or `-` for stdin.
+    /// Input file (MLIR text or bytecode), or `-` for stdin.
     #[arg(default_value = "-")]
     input: String,
     /// Output file, or `-` for stdout. Regular files are written atomically.
