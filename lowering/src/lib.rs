@@ -14,6 +14,7 @@ mod matmul_calls;
 mod memref_copy;
 pub mod object;
 mod profile;
+mod split_module;
 mod weights;
 
 pub use distinct_results::make_results_distinct;
@@ -26,4 +27,5 @@ pub use llvm_ir::{TranslateError, translate_to_llvm_ir};
 pub use matmul_calls::matmuls_to_microkernels;
 pub use memref_copy::memref_copy_to_linalg;
 pub use profile::instrument_kernel_calls;
+pub use split_module::split_for_codegen;
 pub use weights::materialize_weights;

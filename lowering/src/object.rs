@@ -10,6 +10,7 @@
 use inkwell::{
     OptimizationLevel,
     context::Context,
+    memory_buffer::MemoryBuffer,
     module::Module as LlvmModule,
     passes::PassBuilderOptions,
     targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple},
@@ -79,7 +80,9 @@ pub enum Artifact {
 }
 
 fn target_machine(spec: &CpuSpec) -> Result<TargetMachine, String> {
-    Target::initialize_x86(&InitializationConfig::default());
+    // Registration is global and not safe to race: once per process.
+    static INITIALIZE: std::sync::Once = std::sync::Once::new();
+    INITIALIZE.call_once(|| Target::initialize_x86(&InitializationConfig::default()));
     let triple = TargetTriple::create("x86_64-unknown-linux-gnu");
     let target = Target::from_triple(&triple).map_err(|e| e.to_string())?;
     target
@@ -99,10 +102,13 @@ fn target_machine(spec: &CpuSpec) -> Result<TargetMachine, String> {
         })
 }
 
-/// Compiles `module` (fully in the llvm dialect) for `spec` at O3.
-pub fn emit(module: &Module, spec: &CpuSpec, artifact: Artifact) -> Result<Vec<u8>, String> {
-    let machine = target_machine(spec)?;
-    let context = Context::create();
+/// Translates `module` (fully in the llvm dialect) to LLVM IR in `context`, for the
+/// target of `machine`.
+fn translate<'ctx>(
+    module: &Module,
+    context: &'ctx Context,
+    machine: &TargetMachine,
+) -> Result<LlvmModule<'ctx>, String> {
     // SAFETY: the translation creates a module in `context`, which outlives it; a null
     // result means the module is not translatable (diagnostics were emitted).
     let llvm = unsafe {
@@ -115,15 +121,74 @@ pub fn emit(module: &Module, spec: &CpuSpec, artifact: Artifact) -> Result<Vec<u
     llvm.set_triple(&machine.get_triple());
     llvm.set_data_layout(&machine.get_target_data().get_data_layout());
     llvm.verify().map_err(|e| format!("invalid LLVM IR: {e}"))?;
-    llvm.run_passes("default<O3>", &machine, PassBuilderOptions::create())
+    Ok(llvm)
+}
+
+/// Runs LLVM's O3 pipeline on `llvm`, then writes `artifact`.
+fn optimize_and_write(llvm: &LlvmModule, machine: &TargetMachine, artifact: Artifact) -> Result<Vec<u8>, String> {
+    llvm.run_passes("default<O3>", machine, PassBuilderOptions::create())
         .map_err(|e| e.to_string())?;
     match artifact {
         Artifact::OptimizedIr => Ok(llvm.print_to_string().to_bytes().to_vec()),
         Artifact::Object => machine
-            .write_to_memory_buffer(&llvm, FileType::Object)
+            .write_to_memory_buffer(llvm, FileType::Object)
             .map(|buffer| buffer.as_slice().to_vec())
             .map_err(|e| e.to_string()),
     }
+}
+
+/// Compiles `module` (fully in the llvm dialect) for `spec` at O3, on this thread.
+pub fn emit(module: &Module, spec: &CpuSpec, artifact: Artifact) -> Result<Vec<u8>, String> {
+    let machine = target_machine(spec)?;
+    let context = Context::create();
+    let llvm = translate(module, &context, &machine)?;
+    optimize_and_write(&llvm, &machine, artifact)
+}
+
+/// Compiles `module` for `spec` at O3 into object files that link into one program: the
+/// module is split into up to `threads` parts (`split_for_codegen`) and LLVM optimizes
+/// and generates code for each on its own thread. Translation to LLVM IR needs the MLIR
+/// context, so it runs on this thread; the first part (the one with the weights) is
+/// compiled here too, and the others travel to their threads as bitcode, each into an
+/// LLVM context of its own (bitcode writes constant arrays element by element, so the
+/// weights do not travel).
+pub fn emit_objects(module: &Module, spec: &CpuSpec, threads: usize) -> Result<Vec<Vec<u8>>, String> {
+    let Some(parts) = crate::split_module::split_for_codegen(module, threads) else {
+        return Ok(vec![emit(module, spec, Artifact::Object)?]);
+    };
+    let machine = target_machine(spec)?;
+    let mut bitcode = Vec::new();
+    for part in &parts[1..] {
+        let context = Context::create();
+        let llvm = translate(part, &context, &machine)?;
+        bitcode.push(llvm.write_bitcode_to_memory().as_slice().to_vec());
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = bitcode
+            .iter()
+            .map(|code| {
+                scope.spawn(move || {
+                    let machine = target_machine(spec)?;
+                    let context = Context::create();
+                    let buffer = MemoryBuffer::create_from_memory_range_copy(code, "part");
+                    let llvm = LlvmModule::parse_bitcode_from_buffer(&buffer, &context).map_err(|e| e.to_string())?;
+                    optimize_and_write(&llvm, &machine, Artifact::Object)
+                })
+            })
+            .collect();
+        let context = Context::create();
+        let first = translate(&parts[0], &context, &machine)
+            .and_then(|llvm| optimize_and_write(&llvm, &machine, Artifact::Object));
+        let mut objects = vec![first?];
+        for worker in workers {
+            objects.push(
+                worker
+                    .join()
+                    .map_err(|_| "an LLVM code generation thread panicked".to_string())??,
+            );
+        }
+        Ok(objects)
+    })
 }
 
 #[cfg(test)]

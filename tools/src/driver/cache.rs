@@ -162,7 +162,7 @@ fn store(dir: &Path, key: &str, object: &Path, function: &str, model: &JitModel)
     let bytes = std::fs::read(object).map_err(|e| format!("the JIT wrote no object code: {e}"))?;
     let entry = packed_entry_symbol(function);
     link_shared_library(
-        &bytes,
+        &[bytes],
         &dir.join(format!("{key}.so")),
         &[&entry, fuser_lowering::SET_THREADS_SYMBOL],
     )?;

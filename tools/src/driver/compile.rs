@@ -6,7 +6,7 @@ use super::load::load;
 use crate::output::write_output;
 use fuser_dialects::{create_context, semantics::TypeInfo};
 use fuser_frontends::ImportOptions;
-use fuser_lowering::object::{Artifact, CpuSpec, emit};
+use fuser_lowering::object::{Artifact, CpuSpec, emit, emit_objects};
 use fuser_passes::{
     cpu_target::{CpuRequest, lower_for_cpu},
     phases::{Phase, report_time},
@@ -88,10 +88,12 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
         Emit::Obj => write_output(&path, &emit(&loaded.module, &spec, Artifact::Object)?)?,
         Emit::SharedLib => {
             let start = std::time::Instant::now();
-            let object = emit(&loaded.module, &spec, Artifact::Object)?;
+            // LLVM's work on one thread per core (the module split in parts).
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let objects = emit_objects(&loaded.module, &spec, threads)?;
             report_time("machine code", start);
             let start = std::time::Instant::now();
-            link_shared_library(&object, request.output, &[&symbol])?;
+            link_shared_library(&objects, request.output, &[&symbol])?;
             report_time("link", start);
             let header = header_path(request.output);
             let names: Vec<&str> = loaded.inputs.iter().map(|(n, _)| n.as_str()).collect();

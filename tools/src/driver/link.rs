@@ -20,13 +20,17 @@ fn runtime_library() -> Result<PathBuf, String> {
     ))
 }
 
-/// Links `object` and the runtime into a shared library at `output` (atomically) that
+/// Links `objects` and the runtime into a shared library at `output` (atomically) that
 /// exports the symbols `exports` only.
-pub fn link_shared_library(object: &[u8], output: &Path, exports: &[&str]) -> Result<(), String> {
+pub fn link_shared_library(objects: &[Vec<u8>], output: &Path, exports: &[&str]) -> Result<(), String> {
     let runtime = runtime_library()?;
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let object_path = work.path().join("model.o");
-    std::fs::write(&object_path, object).map_err(|e| e.to_string())?;
+    let mut object_paths = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        let path = work.path().join(format!("model{i}.o"));
+        std::fs::write(&path, object).map_err(|e| e.to_string())?;
+        object_paths.push(path);
+    }
     // The linker writes straight into a temporary file beside the output, renamed into
     // place at the end, unless the output is not a regular file (then it is copied).
     let output_dir = output
@@ -62,7 +66,7 @@ pub fn link_shared_library(object: &[u8], output: &Path, exports: &[&str]) -> Re
             .args(extra)
             .arg("-o")
             .arg(&library)
-            .arg(&object_path)
+            .args(&object_paths)
             .arg(&runtime)
             .arg(format!("-Wl,--version-script={}", exports_file.display()))
             // Exports the object does not define (the runtime's) must still be pulled
