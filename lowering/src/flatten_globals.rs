@@ -55,10 +55,9 @@ pub fn flatten_constant_globals(root: melior::ir::OperationRef) -> usize {
         // Bytes have no alignment of their own: keep the elements' where none is set.
         if let Some(element_bytes) = element_bytes
             && op.attribute("alignment").is_err()
+            && let Some(alignment) = parse_attribute(context, &format!("{element_bytes} : i64"))
         {
-            if let Some(alignment) = parse_attribute(context, &format!("{element_bytes} : i64")) {
-                set_attribute(op, "alignment", alignment);
-            }
+            set_attribute(op, "alignment", alignment);
         }
         set_attribute(op, "value", flat_value);
         set_attribute(op, "global_type", TypeAttribute::new(flat_array).into());

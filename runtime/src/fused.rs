@@ -248,7 +248,7 @@ impl Descriptor {
 
 /// `arith.maximumf`: NaN if either operand is NaN.
 #[inline(always)]
-fn maximum(a: f32, b: f32) -> f32 {
+pub(crate) fn maximum(a: f32, b: f32) -> f32 {
     let m = if a > b { a } else { b };
     if a.is_nan() { a } else { m }
 }
@@ -732,7 +732,7 @@ fn depthwise_tile(
 }
 
 /// Whether this CPU runs AVX-512 (checked once; the loops below are compiled twice).
-fn has_avx512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")

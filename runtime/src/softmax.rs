@@ -8,6 +8,7 @@
 //! rounded to f32 (so within about 1 ulp of the exact value). NaN propagates, and a row
 //! whose max is infinite gives NaN, as the formula does.
 
+use crate::fused::{has_avx512, maximum};
 use crate::microkernels::threads;
 
 /// The symbol of the f32 softmax.
@@ -16,13 +17,6 @@ pub const SOFTMAX_F32: &str = "fuser_softmax_f32";
 pub const SOFTMAX_F32_ARITY: usize = 4;
 
 const LANES: usize = 16;
-
-/// `arith.maximumf`: NaN if either operand is NaN.
-#[inline(always)]
-fn maximum(a: f32, b: f32) -> f32 {
-    let m = if a > b { a } else { b };
-    if a.is_nan() || b.is_nan() { f32::NAN } else { m }
-}
 
 #[inline(always)]
 fn softmax_row_body(x: &[f32], y: &mut [f32]) {
@@ -55,18 +49,6 @@ fn softmax_row_body(x: &[f32], y: &mut [f32]) {
     let sum: f64 = sums.iter().sum();
     for o in y.iter_mut() {
         *o = (*o as f64 / sum) as f32;
-    }
-}
-
-/// Whether this CPU runs AVX-512 (the row loop is compiled for it too).
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 
