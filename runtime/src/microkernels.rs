@@ -61,11 +61,7 @@ pub unsafe extern "C" fn fuser_sgemm_f32(
     c_col: i64,
     accumulate: i64,
 ) {
-    let parallelism = match threads() {
-        1 => Parallelism::None,
-        n => Parallelism::Rayon(n),
-    };
-    for i in 0..batch as isize {
+    let product = |i: isize, parallelism: Parallelism| {
         // SAFETY: the caller guarantees the memrefs cover every addressed element.
         unsafe {
             let a = (a as *const f32).offset(a_offset as isize + i * a_batch as isize);
@@ -93,6 +89,22 @@ pub unsafe extern "C" fn fuser_sgemm_f32(
                 parallelism,
             );
         }
+    };
+    // Several products (attention heads): one per thread at a time, each on one thread,
+    // rather than each small product split across threads. Either way threads split
+    // outputs only, so the results are the same.
+    if batch <= 0 {
+        return;
+    }
+    match threads() {
+        1 => (0..batch as isize).for_each(|i| product(i, Parallelism::None)),
+        _ if batch > 1 => {
+            use rayon::prelude::*;
+            (0..batch as isize)
+                .into_par_iter()
+                .for_each(|i| product(i, Parallelism::None));
+        }
+        n => product(0, Parallelism::Rayon(n)),
     }
 }
 

@@ -868,6 +868,50 @@ fn cpu_results_do_not_depend_on_the_thread_count() {
         })
         .collect();
     assert_eq!(outputs[0], outputs[1]);
+    // Products split by head, a row softmax and a depthwise conv: the other runtime
+    // kernels that take threads.
+    let heads = write(
+        dir.path(),
+        "heads.json",
+        r#"{"format": "fuser-graph", "version": 1, "name": "heads", "opset": 20,
+  "inputs": [{"name": "q", "dtype": "float32", "shape": [4, 24, 16]}, {"name": "k", "dtype": "float32", "shape": [4, 16, 24]},
+             {"name": "x", "dtype": "float32", "shape": [1, 8, 20, 20]}],
+  "outputs": [{"name": "p"}, {"name": "y"}],
+  "weights": [{"name": "w", "dtype": "float32", "shape": [8, 1, 3, 3], "data": [WEIGHTS]}],
+  "nodes": [
+    {"name": "scores", "op": "MatMul", "inputs": ["q", "k"], "outputs": ["s"]},
+    {"name": "softmax", "op": "Softmax", "inputs": ["s"], "outputs": ["p"], "attrs": {"axis": -1}},
+    {"name": "depthwise", "op": "Conv", "inputs": ["x", "w"], "outputs": ["y"],
+     "attrs": {"group": 8, "kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2]}}
+  ]}"#
+        .replace("WEIGHTS", "-0.7143, 0.2857, -0.2857, 0.7143, 0.1429, -0.4286, 0.5714, 0.0000, -0.5714, 0.4286, -0.1429, -0.7143, 0.2857, -0.2857, 0.7143, 0.1429, -0.4286, 0.5714, 0.0000, -0.5714, 0.4286, -0.1429, -0.7143, 0.2857, -0.2857, 0.7143, 0.1429, -0.4286, 0.5714, 0.0000, -0.5714, 0.4286, -0.1429, -0.7143, 0.2857, -0.2857, 0.7143, 0.1429, -0.4286, 0.5714, 0.0000, -0.5714, 0.4286, -0.1429, -0.7143, 0.2857, -0.2857, 0.7143, 0.1429, -0.4286, 0.5714, 0.0000, -0.5714, 0.4286, -0.1429, -0.7143, 0.2857, -0.2857, 0.7143, 0.1429, -0.4286, 0.5714, 0.0000, -0.5714, 0.4286, -0.1429, -0.7143, 0.2857, -0.2857, 0.7143, 0.1429, -0.4286")
+        .as_str(),
+    );
+    let outputs: Vec<(Vec<u8>, Vec<u8>)> = ["1", "2"]
+        .iter()
+        .map(|threads| {
+            let out_dir = dir.path().join(format!("heads{threads}"));
+            let out = run(
+                FUSER,
+                &[
+                    "run",
+                    &heads,
+                    "--target",
+                    "cpu",
+                    "--no-cache",
+                    "--threads",
+                    threads,
+                    "--random-inputs",
+                    "--output-dir",
+                    out_dir.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(out.code, Some(0), "{}", out.stderr);
+            let read = |name: &str| std::fs::read(out_dir.join(name)).unwrap();
+            (read("output_0.npy"), read("output_1.npy"))
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1]);
 }
 
 #[test]
