@@ -18,6 +18,7 @@
 //! thread count.
 
 use crate::microkernels::threads;
+use crate::vector_math;
 use gemm::{Parallelism, gemm};
 use std::cell::RefCell;
 
@@ -330,15 +331,10 @@ fn apply_epilogue_body(steps: &[Step], operands: &Operands, r: usize, c0: usize,
             // stores), so the loop has no data-dependent branches and vectorizes.
             Step::Relu => row.iter_mut().for_each(|v| *v = maximum(*v, 0.0)),
             Step::Clip(lo, hi) => row.iter_mut().for_each(|v| *v = clip(*v, lo, hi)),
-            Step::Sigmoid => row.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
-            Step::Tanh => row.iter_mut().for_each(|v| *v = v.tanh()),
+            Step::Sigmoid => sigmoid_row(row),
+            Step::Tanh => tanh_row(row),
             Step::GeluErf => gelu_erf_row(row),
-            Step::GeluTanh => row.iter_mut().for_each(|v| {
-                let x = *v;
-                let k = (2.0f64 / std::f64::consts::PI).sqrt() as f32;
-                let inner = (k * (x + 0.044715 * (x * x * x))).tanh();
-                *v = (0.5 * x) * (1.0 + inner);
-            }),
+            Step::GeluTanh => gelu_tanh_row(row),
             Step::LeakyRelu(alpha) => row
                 .iter_mut()
                 .for_each(|v| *v = if *v >= 0.0 { *v } else { alpha * *v }),
@@ -765,8 +761,9 @@ macro_rules! dispatch {
     };
 }
 
-/// Gelu over a row, as its own dispatched loop: its body is too large to be inlined into
-/// the epilogue's, and a loop compiled for the baseline would use 2-lane SSE.
+// The transcendental steps over a row, each its own dispatched loop: their bodies are
+// too large to be inlined into the epilogue's, and a loop compiled for the baseline would
+// use 2-lane SSE. Their functions are vectorizable (no calls; see `vector_math`).
 #[inline(always)]
 fn gelu_erf_row_body(row: &mut [f32]) {
     for v in row {
@@ -774,7 +771,35 @@ fn gelu_erf_row_body(row: &mut [f32]) {
     }
 }
 
+/// `0.5·x · (1 + tanh(√(2/π) · (x + 0.044715·x³)))`, the inner part in f32.
+#[inline(always)]
+fn gelu_tanh_row_body(row: &mut [f32]) {
+    let k = (2.0f64 / std::f64::consts::PI).sqrt() as f32;
+    for v in row {
+        let x = *v;
+        let inner = vector_math::tanh(k * (x + 0.044715 * (x * x * x)));
+        *v = (0.5 * x) * (1.0 + inner);
+    }
+}
+
+#[inline(always)]
+fn sigmoid_row_body(row: &mut [f32]) {
+    for v in row {
+        *v = vector_math::sigmoid(*v);
+    }
+}
+
+#[inline(always)]
+fn tanh_row_body(row: &mut [f32]) {
+    for v in row {
+        *v = vector_math::tanh(*v);
+    }
+}
+
 dispatch!(gelu_erf_row, gelu_erf_row_avx512, gelu_erf_row_body, (row: &mut [f32]));
+dispatch!(gelu_tanh_row, gelu_tanh_row_avx512, gelu_tanh_row_body, (row: &mut [f32]));
+dispatch!(sigmoid_row, sigmoid_row_avx512, sigmoid_row_body, (row: &mut [f32]));
+dispatch!(tanh_row, tanh_row_avx512, tanh_row_body, (row: &mut [f32]));
 dispatch!(apply_epilogue, apply_epilogue_avx512, apply_epilogue_body,
     (steps: &[Step], operands: &Operands, r: usize, c0: usize, row: &mut [f32]));
 dispatch!(fill_phase_plane, fill_phase_plane_avx512, fill_phase_plane_body,

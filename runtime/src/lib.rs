@@ -7,7 +7,7 @@ mod gelu;
 pub mod microkernels;
 pub mod profile;
 pub mod softmax;
-mod vector_math;
+pub(crate) mod vector_math;
 
 pub use fused::{FUSED_F32, FUSED_F32_ARITY, fuser_fused_f32};
 pub use microkernels::{

@@ -38,6 +38,32 @@ pub fn exp(y: f64) -> f64 {
     polynomial(r, &TAYLOR) * scale
 }
 
+/// The logistic function `1 / (1 + e^-x)` of an f32, computed in f64 and rounded once.
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    (1.0 / (1.0 + exp(-(x as f64)))) as f32
+}
+
+/// `tanh` of an f32, computed in f64 and rounded once: its odd Taylor series to `x¹³`
+/// for `|x| < 1/8` (where `1 - 2/(e^2x + 1)` would lose relative accuracy), that form
+/// elsewhere.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    const SERIES: [f64; 7] = [
+        1.0,
+        -1.0 / 3.0,
+        2.0 / 15.0,
+        -17.0 / 315.0,
+        62.0 / 2835.0,
+        -1382.0 / 155925.0,
+        21844.0 / 6081075.0,
+    ];
+    let x = x as f64;
+    let small = x * polynomial(x * x, &SERIES);
+    let large = 1.0 - 2.0 / (exp(2.0 * x) + 1.0);
+    (if x.abs() < 0.125 { small } else { large }) as f32
+}
+
 #[cfg(test)]
 mod tests {
     use super::exp;
@@ -51,5 +77,52 @@ mod tests {
         }
         assert!(exp(f64::NAN).is_nan());
         assert!(exp(-1e6) < 1e-300);
+    }
+
+    /// Deterministic points over [-lo, hi], plus a dense sweep near 0.
+    fn points(range: f64) -> Vec<f32> {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut points: Vec<f32> = (0..200_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 * range - range) as f32
+            })
+            .collect();
+        points.extend((-2000..=2000).map(|k| k as f32 * 1e-4));
+        points.extend([1e-30, -1e-30, 1e-8, 0.125, -0.125, 0.12499999]);
+        points
+    }
+
+    /// Largest relative error of `f` against `exact` (f64) over `points`.
+    fn worst(points: &[f32], f: impl Fn(f32) -> f32, exact: impl Fn(f64) -> f64) -> (f64, f32) {
+        let mut worst = (0.0f64, 0.0f32);
+        for &x in points {
+            let (got, want) = (f(x) as f64, exact(x as f64));
+            let error = (got - want).abs() / want.abs().max(f32::MIN_POSITIVE as f64);
+            if error > worst.0 {
+                worst = (error, x);
+            }
+        }
+        worst
+    }
+
+    #[test]
+    fn sigmoid_and_tanh_are_within_2e_7_relative() {
+        let points = points(40.0);
+        let (error, at) = worst(&points, super::sigmoid, |x| 1.0 / (1.0 + libm::exp(-x)));
+        assert!(error < 2e-7, "sigmoid: relative error {error:e} at {at}");
+        let (error, at) = worst(&points, super::tanh, libm::tanh);
+        assert!(error < 2e-7, "tanh: relative error {error:e} at {at}");
+    }
+
+    #[test]
+    fn sigmoid_and_tanh_special_values() {
+        use super::{sigmoid, tanh};
+        assert!(sigmoid(f32::NAN).is_nan() && tanh(f32::NAN).is_nan());
+        assert_eq!((sigmoid(f32::INFINITY), sigmoid(f32::NEG_INFINITY)), (1.0, 0.0));
+        assert_eq!((tanh(f32::INFINITY), tanh(f32::NEG_INFINITY)), (1.0, -1.0));
+        assert_eq!((tanh(0.0), sigmoid(0.0)), (0.0, 0.5));
     }
 }
