@@ -35,13 +35,10 @@ pub fn make_results_distinct(root: melior::ir::OperationRef) -> bool {
             let text = format!(
                 "func.func @copy(%v: {ty}) -> {ty} {{\n  %e = tensor.empty() : {ty}\n  %c = linalg.copy ins(%v : {ty}) outs(%e : {ty}) -> {ty}\n  func.return %c : {ty}\n}}\n"
             );
-            if !parsed.contains_key(&text) {
-                let Some(module) = ffi::parse_in(context, &text) else {
-                    return false;
-                };
-                parsed.insert(text.clone(), module);
-            }
-            let func = ffi::entry_block_operations(parsed[&text].as_operation())[0];
+            let Some(lowered) = ffi::parse_cached(context, &mut parsed, &text) else {
+                return false;
+            };
+            let func = ffi::entry_block_operations(lowered.as_operation())[0];
             let body = ffi::entry_block_operations(func);
             let empty = ffi::clone_before(body[0], ret);
             let copy = ffi::clone_before(body[1], ret);

@@ -60,6 +60,21 @@ pub fn parse_in<'c>(context: melior::ContextRef<'c>, source: &str) -> Option<mel
     }
 }
 
+/// The module parsed from `text`, each distinct text parsed once: lowerings of ops with
+/// the same types and attributes share their text. `None` if it does not parse (the
+/// reasons went to the context's diagnostic handlers).
+pub fn parse_cached<'c, 'm>(
+    context: melior::ContextRef<'c>,
+    cache: &'m mut std::collections::HashMap<String, melior::ir::Module<'c>>,
+    text: &str,
+) -> Option<&'m melior::ir::Module<'c>> {
+    if !cache.contains_key(text) {
+        let module = parse_in(context, text)?;
+        cache.insert(text.to_string(), module);
+    }
+    cache.get(text)
+}
+
 /// The op before `op` in its block (melior's `previous_in_block` is unimplemented: the C
 /// API has no such call, so walk the block from its start).
 pub fn previous_in_block<'c, 'a>(op: OperationRef<'c, 'a>) -> Option<OperationRef<'c, 'a>> {

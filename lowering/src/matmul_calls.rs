@@ -119,16 +119,13 @@ pub fn matmuls_to_microkernels(root: OperationRef) -> bool {
             vec!["index"; args.len()].join(", "),
             declaration()
         ));
-        if !parsed.contains_key(&text) {
-            let Some(module) = ffi::parse_in(context, &text) else {
-                return false;
-            };
-            parsed.insert(text.clone(), module);
-        }
+        let Some(lowered) = ffi::parse_cached(context, &mut parsed, &text) else {
+            return false;
+        };
         if let Some(fill) = zero_fill {
             fuser_dialects::ffi::erase_operation(fill);
         }
-        splice(op, &parsed[&text]);
+        splice(op, lowered);
         any = true;
     }
     let Some(used) = tagged_generics_to_microkernels(root, &mut parsed) else {
@@ -238,11 +235,7 @@ fn tagged_generics_to_microkernels<'c>(
             vec!["index"; arity].join(", "),
             declaration_of(symbol, arity)
         ));
-        if !parsed.contains_key(&text) {
-            let module = ffi::parse_in(context, &text)?;
-            parsed.insert(text.clone(), module);
-        }
-        splice(op, &parsed[&text]);
+        splice(op, ffi::parse_cached(context, parsed, &text)?);
         if !used.contains(&(symbol, arity)) {
             used.push((symbol, arity));
         }

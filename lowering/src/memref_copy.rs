@@ -33,13 +33,10 @@ pub fn memref_copy_to_linalg(root: OperationRef) -> bool {
         let text = format!(
             "func.func @lowered(%a0: {s}, %a1: {t}) {{\n  linalg.copy ins(%a0 : {s}) outs(%a1 : {t})\n  func.return\n}}\n"
         );
-        if !parsed.contains_key(&text) {
-            let Some(module) = ffi::parse_in(context, &text) else {
-                return false;
-            };
-            parsed.insert(text.clone(), module);
-        }
-        splice(copy, &parsed[&text]);
+        let Some(lowered) = ffi::parse_cached(context, &mut parsed, &text) else {
+            return false;
+        };
+        splice(copy, lowered);
     }
     true
 }

@@ -683,6 +683,27 @@ fn depthwise_channel_avx512(plane: &[f32], chunks: &[OutputChunk], starts: &[usi
     }
 }
 
+/// What every tile of one depthwise conv shares, worked out once per call: the plane
+/// layout, where each tap starts in it, and the output chunks.
+struct DepthwisePlan {
+    layout: PhasePlane,
+    /// Where tap `(i, j)` of output row 0 starts in the plane.
+    starts: Vec<usize>,
+    chunks: Vec<OutputChunk>,
+}
+
+impl DepthwisePlan {
+    fn new(g: &ConvGeometry) -> DepthwisePlan {
+        let [kh, kw, sw, dh, dw] = [g.kernel_h, g.kernel_w, g.stride_w, g.dilation_h, g.dilation_w].map(|v| v as usize);
+        let layout = PhasePlane::new(g);
+        let starts = (0..kh * kw)
+            .map(|t| (t / kw * dh) * layout.row_len + (t % kw * dw) % sw * layout.phase_len + (t % kw * dw) / sw)
+            .collect();
+        let chunks = output_chunks(g, &layout);
+        DepthwisePlan { layout, starts, chunks }
+    }
+}
+
 /// One tile of a depthwise conv: rows are channels, columns output positions (whole
 /// output rows, since a tile of a depthwise conv spans all of them). Each channel's
 /// input is laid out as a [`PhasePlane`] in `scratch`, then every `LANES` outputs of a
@@ -692,25 +713,20 @@ fn depthwise_tile(
     src: &[f32],
     weights: &[f32],
     g: &ConvGeometry,
+    plan: &DepthwisePlan,
     tile: Tile,
     product: &mut [f32],
     scratch: &mut Vec<f32>,
 ) {
     let [height, width, kh, kw] = [g.height, g.width, g.kernel_h, g.kernel_w].map(|v| v as usize);
-    let [sw, dh, dw] = [g.stride_w, g.dilation_h, g.dilation_w].map(|v| v as usize);
-    let layout = PhasePlane::new(g);
+    let DepthwisePlan { layout, starts, chunks } = plan;
     // Zeros once per tile: each channel's `fill` then writes only input values.
     scratch.clear();
     scratch.resize(layout.rows * layout.row_len, 0.0);
-    // Where tap `(i, j)` of output row 0 starts in the plane.
-    let starts: Vec<usize> = (0..kh * kw)
-        .map(|t| (t / kw * dh) * layout.row_len + (t % kw * dw) % sw * layout.phase_len + (t % kw * dw) / sw)
-        .collect();
-    let chunks = output_chunks(g, &layout);
     for r in 0..tile.rows {
         let channel = tile.r0 + r;
         fill_phase_plane(
-            &layout,
+            layout,
             g,
             &src[channel * height * width..(channel + 1) * height * width],
             scratch,
@@ -720,10 +736,10 @@ fn depthwise_tile(
         #[cfg(target_arch = "x86_64")]
         if has_avx512() {
             // SAFETY: the CPU has AVX-512F (checked).
-            unsafe { depthwise_channel_avx512(scratch, &chunks, &starts, filter, out) };
+            unsafe { depthwise_channel_avx512(scratch, chunks, starts, filter, out) };
             continue;
         }
-        depthwise_channel_portable(scratch, &chunks, &starts, filter, out);
+        depthwise_channel_portable(scratch, chunks, starts, filter, out);
     }
 }
 
@@ -834,6 +850,7 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
     // unless an epilogue operand shares memory with the output: then each tile is
     // computed in scratch first, so no operand is overwritten before it is read.
     let in_place = !epilogue_reads_output(&d.epilogue, &operands, m, out_addr);
+    let depthwise_plan = (d.contraction == Contraction::Depthwise2d).then(|| DepthwisePlan::new(&g));
     let run_tile = |tile: Tile| {
         SCRATCH.with(|scratch| {
             let (block, product) = &mut *scratch.borrow_mut();
@@ -853,7 +870,8 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
                         let src = std::slice::from_raw_parts(b as *const f32, input_len);
                         let weights = std::slice::from_raw_parts(a as *const f32, m * k);
                         let target = std::slice::from_raw_parts_mut(dst, tile.rows * tile.cols);
-                        depthwise_tile(src, weights, &g, tile, target, block);
+                        let plan = depthwise_plan.as_ref().expect("planned for a depthwise conv");
+                        depthwise_tile(src, weights, &g, plan, tile, target, block);
                     }
                     Contraction::Matmul | Contraction::Conv2d => {
                         let [a_row, a_col, b_row, b_col] = d.strides.map(|s| s as isize);

@@ -78,6 +78,7 @@ pub fn gelu_erf(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vector_math::tests::{random_points, worst};
 
     /// The exact value, from libm's f64 erf/erfc (each within an f64 ulp or so).
     fn exact(x: f32) -> f64 {
@@ -88,36 +89,15 @@ mod tests {
 
     #[test]
     fn gelu_erf_is_within_2e_7_relative() {
-        // Deterministic pseudo-random points over the range where Gelu is not 0 or x in
-        // f32, plus a dense sweep around the switch points |u| = 0.5 and 11.
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut points: Vec<f32> = (0..200_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ((state >> 11) as f64 / (1u64 << 53) as f64 * 30.0 - 20.0) as f32
-            })
-            .collect();
+        // Points over the range where Gelu is not 0 or x in f32, plus a dense sweep
+        // around the switch points |u| = 0.5 and 11.
+        let mut points = random_points(0x9E37_79B9_7F4A_7C15, -20.0, 10.0);
         for centre in [0.5f32, -0.5, 11.0, -11.0].map(|u| u * std::f32::consts::SQRT_2) {
             points.extend((-1000..=1000).map(|k| centre + k as f32 * 1e-4));
         }
-        let mut worst = (0.0f64, 0.0f32);
-        for &x in &points {
-            let (got, want) = (gelu_erf(x) as f64, exact(x));
-            // Relative error, with the f32 rounding of the exact value as the floor
-            // where the value is subnormal in f32.
-            let error = (got - want).abs() / want.abs().max(f32::MIN_POSITIVE as f64);
-            if error > worst.0 {
-                worst = (error, x);
-            }
-        }
-        assert!(
-            worst.0 < 2e-7,
-            "largest relative error {:e} at x = {}",
-            worst.0,
-            worst.1
-        );
+        let (error, at) = worst(&points, gelu_erf, |x| exact(x as f32));
+        eprintln!("gelu_erf: largest relative error {error:.2e} at {at}");
+        assert!(error < 2e-7, "largest relative error {error:e} at x = {at}");
     }
 
     #[test]

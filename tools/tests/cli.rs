@@ -946,9 +946,10 @@ fn cpu_runs_specialize_on_input_values_that_shapes_depend_on() {
         assert_eq!(outputs[0], outputs[1], "cpu and reference differ for shape {shape:?}");
     }
     // Kernel by kernel beside the reference, specialized the same way.
-    let s = dir.path().join("s_a.npy");
-    let out = Command::new(FUSER)
-        .args([
+    let compared = dir.path().join("compared");
+    let out = run(
+        FUSER,
+        &[
             "run",
             &model,
             "--target",
@@ -956,21 +957,18 @@ fn cpu_runs_specialize_on_input_values_that_shapes_depend_on() {
             "--compare-with",
             "reference",
             "--output-dir",
-        ])
-        .arg(dir.path().join("compared"))
-        .args([
+            &compared.to_string_lossy(),
             "--input",
             &format!("x={}", x.display()),
             "--input",
-            &format!("s={}", s.display()),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+            &format!("s={}", dir.path().join("s_a.npy").display()),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        stdout.contains("relu") && stdout.contains("every kernel is within"),
-        "{stdout}"
+        out.stdout.contains("relu") && out.stdout.contains("every kernel is within"),
+        "{}",
+        out.stdout
     );
     let y: ndarray::ArrayD<f32> = ndarray_npy::read_npy(dir.path().join("compared/output_0.npy")).unwrap();
     assert_eq!(y.shape(), [6, 4]);

@@ -8,8 +8,8 @@ use super::data_movement::reshape;
 use super::{
     OpView, Operand,
     text::{
-        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, generic, identity_map, is_float, list,
-        refuse, split_dim, static_shape, tensor_type,
+        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, expand_split, generic, identity_map,
+        is_float, list, refuse, split_dim, static_shape, tensor_type,
     },
 };
 use fuser_dialects::semantics::{DType, expand_ellipsis};
@@ -388,27 +388,9 @@ fn conv(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     we.extend(&ws[2..]);
     let mut oe = vec![n, group, fg];
     oe.extend(&out[2..]);
-    let (txe, twe, toe) = (
-        tensor_type(&xe, dtype)?,
-        tensor_type(&we, dtype)?,
-        tensor_type(&oe, dtype)?,
-    );
-    let xv = f.assign(format!(
-        "tensor.expand_shape {padded} {} output_shape [{}] : {tp} into {txe}",
-        split_dim(xe.len(), 1),
-        list(&xe)
-    ));
-    let wv = f.assign(format!(
-        "tensor.expand_shape {} {} output_shape [{}] : {tw} into {twe}",
-        w.name,
-        split_dim(we.len(), 0),
-        list(&we)
-    ));
-    let init_e = f.assign(format!(
-        "tensor.expand_shape {init} {} output_shape [{}] : {out_ty} into {toe}",
-        split_dim(oe.len(), 1),
-        list(&oe)
-    ));
+    let (xv, txe) = expand_split(f, &padded, &tp, &xe, dtype, 1)?;
+    let (wv, twe) = expand_split(f, &w.name, &tw, &we, dtype, 0)?;
+    let (init_e, toe) = expand_split(f, &init, &out_ty, &oe, dtype, 1)?;
     let result = grouped_correlation(
         f,
         (&xv, &txe),

@@ -13,8 +13,8 @@
 use super::{
     OpView,
     text::{
-        FuncText, GenericInput, Lowered, affine_map, element, generic, identity_map, is_float, list, refuse, split_dim,
-        static_shape, tensor_type,
+        FuncText, GenericInput, Lowered, affine_map, element, expand_split, generic, identity_map, is_float, list,
+        refuse, split_dim, static_shape, tensor_type,
     },
 };
 
@@ -63,17 +63,8 @@ pub fn conv_transpose(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     we.extend(kernel);
     let mut oe = vec![n, group, fg];
     oe.extend(&out[2..]);
-    let (txe, twe, toe, out_ty) = (
-        tensor_type(&xe, dtype)?,
-        tensor_type(&we, dtype)?,
-        tensor_type(&oe, dtype)?,
-        tensor_type(&out, dtype)?,
-    );
-    let xv = f.assign(format!(
-        "tensor.expand_shape {spread} {} output_shape [{}] : {padded_ty} into {txe}",
-        split_dim(xe.len(), 1),
-        list(&xe)
-    ));
+    let out_ty = tensor_type(&out, dtype)?;
+    let (xv, txe) = expand_split(f, &spread, &padded_ty, &xe, dtype, 1)?;
     // The kernel flipped in every spatial dim (a generic of its own: linalg needs the
     // correlation's maps to be invertible, which `K-1-k` in it would not be).
     let w_ty = tensor_type(&ws, dtype)?;
@@ -99,12 +90,7 @@ pub fn conv_transpose(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         &vec![false; ws.len()],
         |_, args| Ok(args[0].clone()),
     )?;
-    let wv = f.assign(format!(
-        "tensor.expand_shape {flipped} {} output_shape [{}] : {} into {twe}",
-        split_dim(we.len(), 0),
-        list(&we),
-        w_ty
-    ));
+    let (wv, twe) = expand_split(f, &flipped, &w_ty, &we, dtype, 0)?;
     let init = match view.has_input(2) {
         true => {
             let bias = view.input(2)?;
@@ -125,11 +111,7 @@ pub fn conv_transpose(f: &mut FuncText, view: &OpView) -> Lowered<String> {
         }
         false => f.filled(&out, dtype, 0.0)?,
     };
-    let init_e = f.assign(format!(
-        "tensor.expand_shape {init} {} output_shape [{}] : {out_ty} into {toe}",
-        split_dim(oe.len(), 1),
-        list(&oe)
-    ));
+    let (init_e, toe) = expand_split(f, &init, &out_ty, &oe, dtype, 1)?;
     let result = super::contraction::grouped_correlation(
         f,
         (&xv, &txe),

@@ -280,27 +280,20 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
     let mut parsed: HashMap<String, Module> = HashMap::new();
     let mut ok = true;
     // Kernels the runtime's fused contraction implements lower as one call each.
-    let mut fused_any = false;
     for kernel in fused::fusable_kernels(root) {
         let Some(text) = fused::lowered_text(&kernel) else {
             continue;
         };
-        if !parsed.contains_key(&text) {
-            let Some(module) = ffi::parse_in(context, &text) else {
-                emit_error(
-                    kernel.ops[0].location(),
-                    &format!("internal error: the fused lowering of this kernel does not parse:\n{text}"),
-                );
-                ok = false;
-                continue;
-            };
-            parsed.insert(text.clone(), module);
-        }
-        fused::splice_kernel(&kernel, &parsed[&text]);
-        fused_any = true;
-    }
-    if fused_any {
-        ok &= crate::matmul_calls::declare(root, fuser_runtime::FUSED_F32, fuser_runtime::FUSED_F32_ARITY);
+        let Some(lowered) = ffi::parse_cached(context, &mut parsed, &text) else {
+            emit_error(
+                kernel.ops[0].location(),
+                &format!("internal error: the fused lowering of this kernel does not parse:\n{text}"),
+            );
+            ok = false;
+            continue;
+        };
+        fused::splice_kernel(&kernel, lowered);
+        ok &= declare_runtime_functions(root, lowered);
     }
     let ops: Vec<OperationRef> = nested_operations(root)
         .into_iter()
@@ -337,27 +330,27 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
                 continue;
             }
         };
-        if !parsed.contains_key(&text) {
-            let Some(module) = ffi::parse_in(context, &text) else {
-                emit_error(
-                    op.location(),
-                    &format!("internal error: the linalg form of {name} does not parse:\n{text}"),
-                );
-                ok = false;
-                continue;
-            };
-            parsed.insert(text.clone(), module);
-        }
-        splice(op, &parsed[&text]);
-        // The runtime functions the lowering calls, declared after its function.
-        for declaration in ffi::entry_block_operations(parsed[&text].as_operation())
-            .into_iter()
-            .skip(1)
-        {
-            ok &= crate::matmul_calls::declare_like(root, declaration);
-        }
+        let Some(lowered) = ffi::parse_cached(context, &mut parsed, &text) else {
+            emit_error(
+                op.location(),
+                &format!("internal error: the linalg form of {name} does not parse:\n{text}"),
+            );
+            ok = false;
+            continue;
+        };
+        splice(op, lowered);
+        ok &= declare_runtime_functions(root, lowered);
     }
     ok
+}
+
+/// Declares in `root` the runtime functions a lowering calls: the declarations after its
+/// function in `lowered`.
+fn declare_runtime_functions(root: OperationRef, lowered: &Module) -> bool {
+    ffi::entry_block_operations(lowered.as_operation())
+        .into_iter()
+        .skip(1)
+        .all(|declaration| crate::matmul_calls::declare_like(root, declaration))
 }
 
 /// Replaces `op` by the body of the single function in `lowered`.

@@ -54,6 +54,25 @@ pub fn split_dim(rank: usize, at: usize) -> String {
     format!("[{}]", groups.join(", "))
 }
 
+/// `tensor.expand_shape` of `value` (of type `from`) into `shape`, splitting dim `at` in
+/// two (a grouped channel dim); returns the new value and its type.
+pub fn expand_split(
+    f: &mut FuncText,
+    value: &str,
+    from: &str,
+    shape: &[i64],
+    dtype: DType,
+    at: usize,
+) -> Lowered<(String, String)> {
+    let ty = tensor_type(shape, dtype)?;
+    let expanded = f.assign(format!(
+        "tensor.expand_shape {value} {} output_shape [{}] : {from} into {ty}",
+        split_dim(shape.len(), at),
+        list(shape)
+    ));
+    Ok((expanded, ty))
+}
+
 /// `tensor<2x3xf32>` for a static shape.
 pub fn tensor_type(shape: &[i64], dtype: DType) -> Lowered<String> {
     let mut parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
