@@ -7,6 +7,7 @@ computed in f32).
 Usage: scripts/model_tests.py FUSER_BINARY WORK_DIR [--only NAME]
 Prints one line per model and `N passed, M failed`; exits 1 on any failure.
 """
+import json
 import os
 import subprocess
 import time
@@ -108,6 +109,26 @@ def inception_module():
     return b.model("inception_module", [1, 64, 17, 17], y, [1, 160, 17, 17])
 
 
+def densenet_block(layers=6, growth=12, cin=24, hw=16):
+    """A DenseNet dense block: each layer (BN, ReLU, 1x1 conv, BN, ReLU, 3x3 conv) reads the
+    concatenation of every earlier layer's output (concat-heavy)."""
+    b = Builder()
+    feats, c = ["input"], cin
+
+    def bn_relu(x, ch):
+        bn = b.op("BatchNormalization", [x, b.positive([ch]), b.weight([ch], 0.1), b.weight([ch], 0.1), b.positive([ch])], epsilon=1e-5)
+        return b.op("Relu", [bn])
+
+    for _ in range(layers):
+        x = feats[0] if len(feats) == 1 else b.op("Concat", feats, axis=1)
+        y = b.op("Conv", [bn_relu(x, c), b.weight([4 * growth, c, 1, 1])], kernel_shape=[1, 1])
+        y = b.op("Conv", [bn_relu(y, 4 * growth), b.weight([growth, 4 * growth, 3, 3])], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        feats.append(y)
+        c += growth
+    y = b.op("Concat", feats, axis=1)
+    return b.model("densenet_block", [1, cin, hw, hw], y, [1, c, hw, hw])
+
+
 def transformer_encoder_layer(seq=16, d=64, heads=4, ff=256, name="transformer_encoder_layer"):
     b = Builder()
     hd = d // heads
@@ -177,6 +198,7 @@ MODELS = {
     "resnet_bottleneck_block": resnet_bottleneck_block,
     "mobilenetv2_inverted_residual": mobilenetv2_inverted_residual,
     "inception_module": inception_module,
+    "densenet_block": densenet_block,
     "transformer_encoder_layer": transformer_encoder_layer,
     "resnet50": resnet50,
     "mobilenetv2": mobilenetv2,
@@ -241,6 +263,41 @@ def storage_variants(fuser, work):
     return same, "external data and IR 3 initializers-as-inputs give identical outputs" if same else "outputs differ"
 
 
+def fusion_report(fuser, path, work, fusion):
+    """`fuser compile --report` of `path` with `--fusion` (eqsat or greedy), as a dict."""
+    out = os.path.join(work, f"{os.path.basename(path)}.{fusion}.kernels.mlir")
+    report = os.path.join(work, f"{os.path.basename(path)}.{fusion}.report.json")
+    subprocess.run([fuser, "compile", path, "--emit", "mlir", "--compile-to", "kernels", "--fusion", fusion,
+                    "--report", report, "-o", out], check=True, capture_output=True)
+    with open(report) as f:
+        return json.load(f)
+
+
+# E-graph fusion acceptance: ResNet-50 in at most 57 kernels with the search and
+# extraction under a second; eqsat never worse than greedy by the cost model.
+FUSION_MODELS = ["resnet50", "inception_module", "densenet_block", "transformer_encoder_layer"]
+
+
+def fusion_checks(fuser, work):
+    results = []
+    for name in FUSION_MODELS:
+        path = os.path.join(work, f"{name}.onnx")
+        if not os.path.exists(path):
+            onnx.save(MODELS[name](), path)
+        eqsat, greedy = fusion_report(fuser, path, work, "eqsat"), fusion_report(fuser, path, work, "greedy")
+        ms = eqsat["eqsat"]["ms"]
+        ok = eqsat["cost_us"]["chosen"] <= greedy["cost_us"]["chosen"] + 1e-6
+        limits = ""
+        if name == "resnet50":
+            ok = ok and eqsat["kernels"] <= 57 and ms < 1000
+            limits = " (limits: 57 kernels, 1000 ms)"
+        results.append((ok, f"fusion {name}: eqsat {eqsat['kernels']} kernels, greedy {greedy['kernels']}; "
+                            f"cost {eqsat['cost_us']['chosen']:.0f} us vs greedy {greedy['cost_us']['chosen']:.0f} us "
+                            f"(tree extraction {eqsat['cost_us']['tree_extraction']:.0f} us); "
+                            f"eqsat {ms:.0f} ms, {eqsat['eqsat']['stop_reason']}{limits}"))
+    return results
+
+
 # Each target and the relative L2 error it must stay within: the reference evaluator
 # rounds once per op from f64; the CPU backend computes in f32.
 TARGETS = [("reference", 1e-5), ("cpu", 1e-4)]
@@ -278,6 +335,10 @@ def main():
             passed += ok
             failed += not ok
     if not only:
+        for ok, detail in fusion_checks(fuser, work):
+            print(f"{'ok  ' if ok else 'FAIL'} {detail}")
+            passed += ok
+            failed += not ok
         ok, detail = storage_variants(fuser, work)
         print(f"{'ok  ' if ok else 'FAIL'} storage variants: {detail}")
         passed += ok

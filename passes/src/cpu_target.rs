@@ -3,7 +3,7 @@
 
 use crate::{
     empty_boundaries::replace_empty_boundaries,
-    phases::{Phase, PhaseError, run_phases},
+    phases::{Fusion, Phase, PhaseError, run_phases},
 };
 use fuser_dialects::{
     eval::{Weights, describe_location, find_function},
@@ -132,6 +132,8 @@ pub struct CpuRequest<'w> {
     pub profile: bool,
     /// Also write the JIT's code here as an object file (for the model cache).
     pub object_file: Option<&'w std::path::Path>,
+    /// How the kernels phase groups ops.
+    pub fusion: Fusion,
 }
 
 /// What lowering produced besides the module: the entry's types, and the kernel timed
@@ -140,6 +142,8 @@ pub struct LoweredModel {
     pub inputs: Vec<TypeInfo>,
     pub outputs: Vec<TypeInfo>,
     pub profiled_kernels: Vec<String>,
+    /// The JSON report of `graph-eqsat-fuse`, when the kernels phase ran.
+    pub fusion_report: Option<String>,
 }
 
 /// Lowers `module` for the CPU through the phases up to `request.up_to`, in place, and
@@ -180,6 +184,7 @@ pub fn compile_cpu(
         entry_symbol: format!("_mlir_ciface_{function}"),
         profile: false,
         object_file: None,
+        fusion: Fusion::default(),
     };
     compile_cpu_with(context, module, &request).map(|(model, _)| model)
 }
@@ -211,7 +216,7 @@ fn lower_with(
 ) -> Result<LoweredModel, CpuError> {
     let function = request.function;
     materialize_weights(module.as_operation(), request.weights).map_err(CpuError::failed)?;
-    run_phases(context, module, None, Phase::Graph).map_err(|e| phase_error(e, messages))?;
+    run_phases(context, module, None, Phase::Graph, request.fusion).map_err(|e| phase_error(e, messages))?;
     let (inputs, outputs) = signature_types(module, function).map_err(CpuError::failed)?;
     if let Some(dynamic) = inputs.iter().chain(&outputs).find(|t| t.static_shape().is_none()) {
         return Err(CpuError {
@@ -227,7 +232,14 @@ fn lower_with(
     replace_empty_boundaries(module, function).map_err(CpuError::failed)?;
     mark_inputs_read_only(module, function, inputs.len()).map_err(CpuError::failed)?;
     let before_llvm = request.up_to.min(Phase::Bufferized);
-    run_phases(context, module, Some(Phase::Graph), before_llvm).map_err(|e| phase_error(e, messages))?;
+    run_phases(context, module, Some(Phase::Graph), before_llvm, request.fusion)
+        .map_err(|e| phase_error(e, messages))?;
+    let fusion_report = module
+        .as_operation()
+        .attribute(crate::graph_eqsat_fuse::REPORT_ATTRIBUTE)
+        .ok()
+        .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
+        .map(|s| s.value().to_string());
     let profiled_kernels = if request.profile && before_llvm >= Phase::Kernels {
         instrument_kernel_calls(module.as_operation(), function).map_err(CpuError::failed)?
     } else {
@@ -238,12 +250,14 @@ fn lower_with(
         let entry =
             find_function(module.as_operation(), function).ok_or_else(|| CpuError::failed("no entry function"))?;
         set_attribute(entry, "sym_name", make::string(entry.context(), &request.entry_symbol));
-        run_phases(context, module, Some(Phase::Bufferized), Phase::Llvm).map_err(|e| phase_error(e, messages))?;
+        run_phases(context, module, Some(Phase::Bufferized), Phase::Llvm, request.fusion)
+            .map_err(|e| phase_error(e, messages))?;
     }
     Ok(LoweredModel {
         inputs,
         outputs,
         profiled_kernels,
+        fusion_report,
     })
 }
 

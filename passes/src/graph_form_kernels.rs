@@ -129,7 +129,7 @@ fn form_kernels(root: OperationRef) {
 /// Kernels with the same body (types, attributes, constants) are one function: calls of
 /// a duplicate are pointed at the first, and the duplicate is erased, so each distinct
 /// kernel is compiled once.
-fn deduplicate_kernels(root: OperationRef) {
+pub(crate) fn deduplicate_kernels(root: OperationRef) -> HashMap<String, String> {
     let kernels: Vec<OperationRef> = nested_operations(root)
         .into_iter()
         .filter(|op| op_name(op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
@@ -151,7 +151,7 @@ fn deduplicate_kernels(root: OperationRef) {
         }
     }
     if renamed.is_empty() {
-        return;
+        return renamed;
     }
     for call in nested_operations(root)
         .into_iter()
@@ -173,6 +173,7 @@ fn deduplicate_kernels(root: OperationRef) {
     for duplicate in duplicates {
         erase_operation(duplicate);
     }
+    renamed
 }
 
 fn symbol_name(op: OperationRef) -> Option<String> {
@@ -278,7 +279,8 @@ fn outline_function(function: OperationRef) {
 }
 
 /// Moves `group` into a new kernel function placed before `function`, and calls it.
-fn outline_group(function: OperationRef, name: &str, group: &[OperationRef]) {
+/// Returns the kernel's symbol.
+pub(crate) fn outline_group(function: OperationRef, name: &str, group: &[OperationRef]) -> String {
     let context = function.context();
     let tail = *group.last().expect("non-empty group");
     let location = tail.location();
@@ -393,4 +395,5 @@ fn outline_group(function: OperationRef, name: &str, group: &[OperationRef]) {
             erase_operation(constant);
         }
     }
+    symbol
 }

@@ -11,6 +11,8 @@ pub mod cpu_target;
 mod empty_boundaries;
 mod ffi;
 pub use ffi::enable_timing;
+pub mod eqsat;
+pub mod graph_eqsat_fuse;
 pub mod graph_fold_batch_norm;
 pub mod graph_fold_constants;
 pub mod graph_form_kernels;

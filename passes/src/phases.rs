@@ -6,6 +6,29 @@
 use crate::pipeline::{PipelineError, PipelineOptions, add_pipeline};
 use melior::{Context, ir::Module, pass::PassManager};
 
+/// How the kernels phase groups graph ops into kernels (`fuser compile --fusion`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fusion {
+    /// `graph-eqsat-fuse`: equality saturation and extraction by the cost model.
+    #[default]
+    Eqsat,
+    /// `graph-eqsat-fuse{strategy=greedy}`: the producer-epilogue heuristic.
+    Greedy,
+}
+
+impl Fusion {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fusion::Eqsat => "eqsat",
+            Fusion::Greedy => "greedy",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Fusion> {
+        [Fusion::Eqsat, Fusion::Greedy].into_iter().find(|f| f.name() == name)
+    }
+}
+
 /// A compilation phase; each ends at the IR level it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
@@ -46,26 +69,32 @@ impl Phase {
 
     pub fn summary(self) -> &'static str {
         match self {
-            Phase::Graph => {
-                "graph dialect after shape inference, constant folding, batch-norm folding and simplification"
+            Phase::Graph => "graph dialect after shape inference, constant folding and simplification",
+            Phase::Kernels => {
+                "graph ops fused by equality saturation (graph-eqsat-fuse) into outlined ftensor.kernel functions called from the model function"
             }
-            Phase::Kernels => "graph ops grouped into outlined ftensor.kernel functions called from the model function",
             Phase::Linalg => "upstream linalg/tensor/arith/math on tensors",
             Phase::Bufferized => "memrefs after one-shot bufferization, with results as out-parameters",
             Phase::Llvm => "the llvm dialect, with bare-pointer calling convention",
         }
     }
 
+    /// The pipeline of this phase with the fusion strategy `fusion`.
+    pub fn pipeline_for(self, fusion: Fusion) -> &'static str {
+        match (self, fusion) {
+            (Phase::Kernels, Fusion::Greedy) => "graph-eqsat-fuse{target=cpu strategy=greedy}",
+            _ => self.pipeline(),
+        }
+    }
+
     /// The pipeline (inside `builtin.module(...)`) that takes the previous phase's IR
-    /// to this one.
+    /// to this one, with the default fusion strategy.
     pub fn pipeline(self) -> &'static str {
         match self {
             // Folding makes shape operands constant, inference then makes more shapes
             // static, which lets more fold: `infer-shapes` repeats both until nothing folds.
-            Phase::Graph => {
-                "graph-infer-shapes,graph-fold-constants{infer-shapes=true},graph-fold-batch-norm,graph-simplify"
-            }
-            Phase::Kernels => "graph-form-kernels",
+            Phase::Graph => "graph-infer-shapes,graph-fold-constants{infer-shapes=true},graph-simplify",
+            Phase::Kernels => "graph-eqsat-fuse{target=cpu}",
             Phase::Linalg => "convert-graph-to-linalg,canonicalize,cse",
             Phase::Bufferized => {
                 "tensor-distinct-results,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
@@ -93,7 +122,13 @@ pub fn phases_table() -> String {
 
 /// Runs every phase from the one after `from` up to and including `to` on `module`.
 /// Diagnostics go to the context's handlers; an `Err` says which phase failed.
-pub fn run_phases(context: &Context, module: &mut Module, from: Option<Phase>, to: Phase) -> Result<(), PhaseError> {
+pub fn run_phases(
+    context: &Context,
+    module: &mut Module,
+    from: Option<Phase>,
+    to: Phase,
+    fusion: Fusion,
+) -> Result<(), PhaseError> {
     for phase in Phase::ALL {
         if from.is_some_and(|f| phase <= f) || phase > to {
             continue;
@@ -101,7 +136,7 @@ pub fn run_phases(context: &Context, module: &mut Module, from: Option<Phase>, t
         let manager = PassManager::new(context);
         add_pipeline(
             &manager.as_operation_pass_manager(),
-            phase.pipeline(),
+            phase.pipeline_for(fusion),
             PipelineOptions::default(),
         )
         .map_err(|e| PhaseError::Pipeline(phase, e))?;

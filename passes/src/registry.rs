@@ -55,6 +55,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::convert_graph_to_linalg::INFO,
     crate::convert_linalg_to_microkernels::INFO,
     crate::convert_memref_copy_to_linalg::INFO,
+    crate::graph_eqsat_fuse::INFO,
     crate::graph_fold_batch_norm::INFO,
     crate::graph_fold_constants::INFO,
     crate::graph_form_kernels::INFO,

@@ -118,6 +118,14 @@ struct CompileArgs {
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
+    /// How graph ops are grouped into kernels: `eqsat` (equality saturation and
+    /// extraction by the cost model) or `greedy` (producer-epilogue heuristic).
+    #[arg(long, default_value = "eqsat", value_parser = ["eqsat", "greedy"])]
+    fusion: String,
+    /// Write the fusion report here: kernels, the search's statistics and stop reason,
+    /// and each kernel's ops, rules and cost before and after (JSON).
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -155,6 +163,9 @@ struct BenchArgs {
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
+    /// How graph ops are grouped into kernels: `eqsat` or `greedy` (see `fuser compile`).
+    #[arg(long, default_value = "eqsat", value_parser = ["eqsat", "greedy"])]
+    fusion: String,
 }
 
 #[derive(Args, Debug)]
@@ -447,6 +458,8 @@ fn compile(args: CompileArgs) -> ExitCode {
         emit: Emit::parse(&args.emit).expect("clap checked the value"),
         compile_to,
         output: &args.output,
+        fusion: fuser_passes::phases::Fusion::from_name(&args.fusion).expect("clap checked the value"),
+        report: args.report.as_deref(),
     };
     match compile(&request) {
         Ok(summary) => {
@@ -484,6 +497,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         iterations: args.iterations,
         warmup: args.warmup,
         seed: args.seed,
+        fusion: fuser_passes::phases::Fusion::from_name(&args.fusion).expect("clap checked the value"),
     };
     match bench(&request) {
         Ok(result) => {

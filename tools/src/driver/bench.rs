@@ -10,7 +10,7 @@ use fuser_dialects::create_context;
 use fuser_frontends::ImportOptions;
 use fuser_passes::{
     cpu_target::{CpuRequest, compile_cpu_with},
-    phases::Phase,
+    phases::{Fusion, Phase},
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use std::{io::IsTerminal, path::Path, time::Instant};
@@ -30,6 +30,8 @@ pub struct BenchRequest<'p> {
     pub profile: bool,
     /// Look the compiled model up in (and store it into) the model cache.
     pub use_cache: bool,
+    /// How ops are grouped into kernels.
+    pub fusion: Fusion,
 }
 
 /// One kernel's share of a profiled run.
@@ -105,6 +107,7 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
             entry_symbol: format!("_mlir_ciface_{}", loaded.function),
             profile: true,
             object_file: None,
+            fusion: request.fusion,
         };
         let (model, names) = compile_cpu_with(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
         (model, names, false, 0.0)
@@ -117,6 +120,7 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
             &inputs,
             request.threads,
             request.use_cache,
+            request.fusion,
         )?;
         (compiled.model, Vec::new(), compiled.cached, compiled.store_seconds)
     };

@@ -13,7 +13,11 @@ use fuser_dialects::{
     semantics::{DType, TypeInfo},
 };
 use fuser_lowering::{JitModel, object::CpuSpec, packed_entry_symbol};
-use fuser_passes::{cpu_target::CpuRequest, phases::Phase, value_specialization::compile_cpu_for_inputs};
+use fuser_passes::{
+    cpu_target::CpuRequest,
+    phases::{Fusion, Phase},
+    value_specialization::compile_cpu_for_inputs,
+};
 use melior::{Context, ir::Module};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -31,7 +35,7 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 /// The key of a model as loaded (IR and weights), for the host CPU and these shapes.
-pub fn cache_key(module: &Module, weights: &Weights, input_shapes: &[Vec<usize>]) -> String {
+pub fn cache_key(module: &Module, weights: &Weights, input_shapes: &[Vec<usize>], fusion: Fusion) -> String {
     let mut hash = Sha256::new();
     hash.update(env!("CARGO_PKG_VERSION"));
     // The binary itself (size and modification time): a rebuilt compiler never reuses
@@ -45,7 +49,7 @@ pub fn cache_key(module: &Module, weights: &Weights, input_shapes: &[Vec<usize>]
         }
     }
     for phase in Phase::ALL {
-        hash.update(phase.pipeline());
+        hash.update(phase.pipeline_for(fusion));
     }
     let cpu = CpuSpec::host();
     hash.update(&cpu.cpu);
@@ -112,11 +116,12 @@ pub fn compile_cached(
     inputs: &[Tensor],
     threads: usize,
     use_cache: bool,
+    fusion: Fusion,
 ) -> Result<Compiled, String> {
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
     let input_shapes = shapes.as_slice();
     let dir = cache_dir().filter(|_| use_cache);
-    let key = dir.as_ref().map(|_| cache_key(module, weights, input_shapes));
+    let key = dir.as_ref().map(|_| cache_key(module, weights, input_shapes, fusion));
     if let (Some(dir), Some(key)) = (&dir, &key) {
         let (library, meta) = (dir.join(format!("{key}.so")), dir.join(format!("{key}.json")));
         if let (true, Ok(text)) = (library.exists(), std::fs::read_to_string(&meta))
@@ -141,6 +146,7 @@ pub fn compile_cached(
         entry_symbol: format!("_mlir_ciface_{function}"),
         profile: false,
         object_file: dir.as_ref().map(|_| object.as_path()),
+        fusion,
     };
     let (model, _, specialized) = compile_cpu_for_inputs(context, module, &request, inputs).map_err(|e| e.message)?;
     let start = std::time::Instant::now();

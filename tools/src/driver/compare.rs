@@ -8,7 +8,7 @@ use fuser_dialects::{eval::evaluate_with_weights, semantics::Tensor};
 use fuser_lowering::expose_kernel_results;
 use fuser_passes::{
     cpu_target::{CpuError, compile_cpu},
-    phases::{Phase, run_phases},
+    phases::{Fusion, Phase, run_phases},
     value_specialization::{lifted_by_values, specialize},
 };
 use melior::{
@@ -88,7 +88,7 @@ fn compare_once(
     weights: &fuser_dialects::eval::Weights,
     inputs: &[Tensor],
 ) -> Result<(Vec<Tensor>, Vec<KernelError>), Failure> {
-    run_phases(context, module, None, Phase::Kernels).map_err(|e| e.to_string())?;
+    run_phases(context, module, None, Phase::Kernels, Fusion::default()).map_err(|e| e.to_string())?;
     let model_outputs = fuser_dialects::eval::find_function(module.as_operation(), function)
         .and_then(|f| {
             f.region(0)

@@ -9,7 +9,7 @@ use fuser_frontends::ImportOptions;
 use fuser_lowering::object::{Artifact, CpuSpec, emit, emit_objects};
 use fuser_passes::{
     cpu_target::{CpuRequest, lower_for_cpu},
-    phases::{Phase, report_time},
+    phases::{Fusion, Phase, report_time},
 };
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,10 @@ pub struct CompileRequest<'p> {
     pub emit: Emit,
     pub compile_to: Option<Phase>,
     pub output: &'p Path,
+    /// How ops are grouped into kernels.
+    pub fusion: Fusion,
+    /// Write the fusion report (JSON) here.
+    pub report: Option<&'p Path>,
 }
 
 /// The C symbol of a model's entry function (`fuser_<function>`: the graph's own name,
@@ -78,8 +82,25 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
         entry_symbol: symbol.clone(),
         profile: false,
         object_file: None,
+        fusion: request.fusion,
     };
+    if request.report.is_some() && up_to < Phase::Kernels {
+        return Err(format!(
+            "--report needs the kernels phase, and --compile-to={} stops before it",
+            up_to.name()
+        ));
+    }
     let lowered = lower_for_cpu(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
+    if let Some(path) = request.report {
+        let text = lowered
+            .fusion_report
+            .as_deref()
+            .ok_or("the kernels phase left no fusion report")?;
+        let pretty = serde_json::from_str::<serde_json::Value>(text)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .map_err(|e| format!("the fusion report is not JSON: {e}"))?;
+        write_output(&path.display().to_string(), format!("{pretty}\n").as_bytes())?;
+    }
     let (inputs, outputs) = (lowered.inputs, lowered.outputs);
     let path = request.output.display().to_string();
     match request.emit {

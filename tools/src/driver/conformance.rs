@@ -13,7 +13,7 @@ use fuser_dialects::{
 use fuser_frontends::{ImportOptions, normalize::SUPPORTED_OPS, onnx::read_tensor_file};
 use fuser_passes::{
     cpu_target::CpuRequest,
-    phases::Phase,
+    phases::{Fusion, Phase},
     value_specialization::{Specialized, compile_cpu_for_inputs},
 };
 use melior::ir::Module;
@@ -164,6 +164,7 @@ fn run_case_inner(dir: &Path, case: &Case, target: Target) -> Outcome {
                 entry_symbol: format!("_mlir_ciface_{function}"),
                 profile: false,
                 object_file: None,
+                fusion: Fusion::default(),
             };
             compiled = match compile_cpu_for_inputs(&context, &mut fresh, &request, &inputs) {
                 // The lowered module stays alive beside its code.

@@ -13,6 +13,7 @@ use fuser_dialects::{
 };
 use fuser_frontends::ImportOptions;
 use fuser_frontends::npy;
+use fuser_passes::phases::Fusion;
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::{collections::HashMap, path::Path};
@@ -166,6 +167,7 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
                 &inputs,
                 request.threads,
                 request.use_cache,
+                Fusion::default(),
             )?;
             compiled.model.run(&inputs).map_err(|e| e.to_string())?
         }
