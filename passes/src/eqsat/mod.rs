@@ -15,6 +15,8 @@ pub mod translate;
 
 #[cfg(test)]
 mod rule_tests;
+#[cfg(test)]
+mod tests;
 
 use analysis::Graph;
 use cost::TargetModel;
@@ -210,44 +212,6 @@ pub fn fuse_function<'c, 'a>(
                     }
                 }
                 Err(e) => report.extraction = format!("dag-greedy (ilp fell back: {e})"),
-            }
-        }
-        if std::env::var_os("FUSER_EQSAT_DEBUG").is_some() {
-            eprintln!("eqsat: dag cost {cost}, greedy {greedy_cost}");
-            if let Some(classes) = extract::reachable(&egraph, &selection, &roots) {
-                for c in classes {
-                    let node = &selection[&c];
-                    let cost = node_cost(&egraph, target, c, node);
-                    if cost > 0.0 {
-                        eprintln!("  {c}: {node} {:.1} us", cost * 1e6);
-                        for alt in &egraph[c].nodes {
-                            let missing: Vec<Id> = alt
-                                .children()
-                                .iter()
-                                .map(|&k| egraph.find(k))
-                                .filter(|k| !selection.contains_key(k))
-                                .collect();
-                            eprintln!(
-                                "     alt {alt} {:.1} us missing {missing:?}",
-                                node_cost(&egraph, target, c, alt) * 1e6
-                            );
-                        }
-                    }
-                }
-            } else {
-                eprintln!("  selection is not a program");
-                for &r in &roots {
-                    if !selection.contains_key(&r) {
-                        eprintln!("  root {r} missing: {:?}", egraph[r].nodes);
-                    }
-                }
-                for (c, n) in &selection {
-                    for ch in n.children() {
-                        if !selection.contains_key(&egraph.find(*ch)) {
-                            eprintln!("  {c} {n} child {ch} missing: {:?}", egraph[*ch].nodes);
-                        }
-                    }
-                }
             }
         }
         let tree = extract_tree(&egraph, target);

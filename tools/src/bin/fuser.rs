@@ -32,6 +32,9 @@ enum Command {
     /// Measure a model's latency on the CPU (JIT) on random inputs; prints one line of
     /// JSON (median_ms, p90_ms, compile_s, peak_rss_mb) on stdout.
     Bench(BenchArgs),
+    /// Draw the model's graph with each fused kernel as a cluster (Graphviz `dot`), labelled
+    /// with its function, the rules that formed it and its cost before and after.
+    Explain(ExplainArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
     /// reference evaluator and/or compiled for the CPU (--targets).
     Conformance(ConformanceArgs),
@@ -126,6 +129,24 @@ struct CompileArgs {
     /// and each kernel's ops, rules and cost before and after (JSON).
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ExplainArgs {
+    /// The model: .onnx, .json, or .mlir/.mlirbc.
+    model: PathBuf,
+    /// The SVG to write.
+    #[arg(long, value_name = "OUT.svg")]
+    svg: PathBuf,
+    /// Also write the Graphviz source.
+    #[arg(long, value_name = "OUT.dot")]
+    dot: Option<PathBuf>,
+    /// How graph ops are grouped into kernels: `eqsat` or `greedy` (see `fuser compile`).
+    #[arg(long, default_value = "eqsat", value_parser = ["eqsat", "greedy"])]
+    fusion: String,
+    /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
+    #[arg(long = "shape", value_name = "NAME=DIMS")]
+    shapes: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -470,6 +491,28 @@ fn compile(args: CompileArgs) -> ExitCode {
     }
 }
 
+fn explain(args: ExplainArgs) -> ExitCode {
+    use fuser_tools::driver::explain::{ExplainRequest, explain};
+    let options = match import_options(&args.shapes) {
+        Ok(o) => o,
+        Err(message) => return fail("fuser explain", &message),
+    };
+    let request = ExplainRequest {
+        model: &args.model,
+        options,
+        fusion: fuser_passes::phases::Fusion::from_name(&args.fusion).expect("clap checked the value"),
+        svg: &args.svg,
+        dot: args.dot.as_deref(),
+    };
+    match explain(&request) {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail("fuser explain", &message),
+    }
+}
+
 fn bench(args: BenchArgs) -> ExitCode {
     use fuser_tools::driver::bench::{BenchRequest, bench};
     let options = match import_options(&args.shapes) {
@@ -526,6 +569,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Compile(args) => compile(args),
         Command::Bench(args) => bench(args),
+        Command::Explain(args) => explain(args),
         Command::Check(args) => check(args),
         Command::Conformance(args) => conformance(args),
     }

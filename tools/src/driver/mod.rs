@@ -6,6 +6,7 @@ pub mod check;
 pub mod compare;
 pub mod compile;
 pub mod conformance;
+pub mod explain;
 pub mod link;
 pub mod load;
 pub mod run;
