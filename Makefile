@@ -15,16 +15,16 @@ build: setup
 # The main job on the bundled default models: a fuser-opt pipeline over a graph-dialect
 # model (it prints the simplified module), then the bundled JSON model compiled for this
 # CPU and run beside the reference evaluator, kernel by kernel.
-DEMO_MODEL := testdata/demo/resnet_block.mlir
-DEMO_PIPELINE := builtin.module(func.func(graph-simplify,canonicalize,cse))
+DEMO_MODEL := testdata/demo/resnet_bottleneck.onnx
 demo: build
-	@echo "== fuser-opt $(DEMO_MODEL) --pass-pipeline='$(DEMO_PIPELINE)'"
-	@./target/release/fuser-opt $(DEMO_MODEL) --pass-pipeline='$(DEMO_PIPELINE)' -o target/demo.mlir
-	@cat target/demo.mlir
-	@echo "== graph ops: $$(grep -c '"graph\.' $(DEMO_MODEL)) before, $$(grep -c '"graph\.' target/demo.mlir) after"
-	@echo "== fuser run testdata/json/mlp.json --target cpu --compare-with reference"
-	@./target/release/fuser run testdata/json/mlp.json --shape features=2x8 --target cpu --compare-with reference \
-		--random-inputs --output-dir target/demo-out
+	@mkdir -p target/demo
+	@echo "== fuser import $(DEMO_MODEL)"
+	@./target/release/fuser import $(DEMO_MODEL) -o target/demo/model.mlir
+	@echo "== fuser explain target/demo/model.mlir --svg target/demo/fusion.svg   (e-graph fusion)"
+	@./target/release/fuser explain target/demo/model.mlir --svg target/demo/fusion.svg
+	@echo "== fuser run target/demo/model.mlir --target cpu --compare-with reference"
+	@./target/release/fuser run target/demo/model.mlir --target cpu --compare-with reference \
+		--random-inputs --seed 1 --output-dir target/demo/out
 
 cargo-test: build
 	$(CARGO) test --release --workspace

@@ -1,4 +1,4 @@
-// The pipeline `make demo` runs, over the bundled model.
+// graph-simplify over a graph with an exporter's debris (testdata/demo/resnet_block.mlir).
 // RUN: fuser-opt %S/../../testdata/demo/resnet_block.mlir --pass-pipeline='builtin.module(func.func(graph-simplify,canonicalize,cse))' | FileCheck %s
 
 // CHECK-LABEL: func.func @resnet_block

@@ -3,8 +3,9 @@
 //! DAG-aware heuristic: each class's best node is the one whose set of classes below it
 //! (its own plus the union of its children's) costs least, iterated to a fixed point.
 //! `ilp` solves the exact 0-1 program with good_lp's pure-Rust solver under a time limit
-//! and keeps the heuristic's answer when it finds nothing better. egg's tree extraction,
-//! which pays a shared node once per use, is computed for the report.
+//! and keeps the heuristic's answer when it finds nothing better. Tree extraction (egg's
+//! `Extractor`'s criterion), which pays a shared node once per use, is computed for the
+//! report.
 
 use super::{
     analysis::{Graph, Operand, is_absent, split_children},
@@ -12,7 +13,7 @@ use super::{
     language::GraphLang,
     rules::fusion::VIEWS,
 };
-use egg::{CostFunction, Extractor, Id, Language};
+use egg::{Id, Language};
 use fuser_dialects::semantics::{Attrs, TypeInfo};
 use std::{collections::HashMap, time::Duration};
 
@@ -161,68 +162,116 @@ impl Bits {
     }
 }
 
-/// The greedy DAG-aware extraction, driven by a worklist: when a class's choice changes,
-/// the nodes that read it are looked at again.
-pub fn extract_dag(g: &Graph, target: &TargetModel) -> Selection {
-    let classes: Vec<Id> = g.classes().map(|c| c.id).collect();
-    let index: HashMap<Id, usize> = classes.iter().enumerate().map(|(i, &c)| (c, i)).collect();
-    let n = classes.len();
-    let costs: Vec<Vec<f64>> = classes
-        .iter()
-        .map(|&c| g[c].nodes.iter().map(|node| node_cost(g, target, c, node)).collect())
-        .collect();
-    let children: Vec<Vec<Vec<usize>>> = classes
-        .iter()
-        .map(|&c| {
-            g[c].nodes
-                .iter()
-                .map(|node| {
-                    let mut kids: Vec<usize> = node.children().iter().map(|c| index[&g.find(*c)]).collect();
-                    kids.sort_unstable();
-                    kids.dedup();
-                    kids
-                })
-                .collect()
-        })
-        .collect();
-    let mut readers: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
-    let mut queue = std::collections::VecDeque::new();
-    let mut queued = vec![Vec::new(); n];
-    for i in 0..n {
-        queued[i] = vec![false; children[i].len()];
-        for (k, kids) in children[i].iter().enumerate() {
-            for &c in kids {
-                readers[c].push((i, k));
+/// The e-graph flattened for extraction: classes by index, each node's cost and the
+/// indices of its distinct child classes, and who reads each class.
+struct Flat {
+    classes: Vec<Id>,
+    costs: Vec<Vec<f64>>,
+    children: Vec<Vec<Vec<usize>>>,
+    readers: Vec<Vec<(usize, usize)>>,
+}
+
+impl Flat {
+    fn new(g: &Graph, target: &TargetModel) -> Flat {
+        let classes: Vec<Id> = g.classes().map(|c| c.id).collect();
+        let index: HashMap<Id, usize> = classes.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+        let costs: Vec<Vec<f64>> = classes
+            .iter()
+            .map(|&c| g[c].nodes.iter().map(|node| node_cost(g, target, c, node)).collect())
+            .collect();
+        let children: Vec<Vec<Vec<usize>>> = classes
+            .iter()
+            .map(|&c| {
+                g[c].nodes
+                    .iter()
+                    .map(|node| {
+                        let mut kids: Vec<usize> = node.children().iter().map(|c| index[&g.find(*c)]).collect();
+                        kids.sort_unstable();
+                        kids.dedup();
+                        kids
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut readers: Vec<Vec<(usize, usize)>> = vec![Vec::new(); classes.len()];
+        for (i, nodes) in children.iter().enumerate() {
+            for (k, kids) in nodes.iter().enumerate() {
+                for &c in kids {
+                    readers[c].push((i, k));
+                }
             }
-            if kids.is_empty() {
-                queue.push_back((i, k));
-                queued[i][k] = true;
+        }
+        Flat {
+            classes,
+            costs,
+            children,
+            readers,
+        }
+    }
+
+    /// Runs `evaluate(class, node)` from the leaves up, again for every reader of a class
+    /// whose choice changed, until nothing changes (or a generous step budget runs out).
+    /// `evaluate` returns whether the class's choice changed.
+    fn fixpoint(&self, mut evaluate: impl FnMut(usize, usize) -> bool) {
+        let mut queue = std::collections::VecDeque::new();
+        let mut queued: Vec<Vec<bool>> = self.children.iter().map(|n| vec![false; n.len()]).collect();
+        for (i, nodes) in self.children.iter().enumerate() {
+            for (k, kids) in nodes.iter().enumerate() {
+                if kids.is_empty() {
+                    queue.push_back((i, k));
+                    queued[i][k] = true;
+                }
+            }
+        }
+        let budget = 64 * self.costs.iter().map(Vec::len).sum::<usize>().max(1);
+        let mut steps = 0;
+        while let Some((i, k)) = queue.pop_front() {
+            queued[i][k] = false;
+            steps += 1;
+            if steps > budget {
+                break;
+            }
+            if evaluate(i, k) {
+                for &(p, pk) in &self.readers[i] {
+                    if !queued[p][pk] {
+                        queued[p][pk] = true;
+                        queue.push_back((p, pk));
+                    }
+                }
             }
         }
     }
+
+    fn selection(&self, g: &Graph, chosen: &[Option<usize>]) -> Selection {
+        self.classes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &c)| chosen[i].map(|k| (c, g[c].nodes[k].clone())))
+            .collect()
+    }
+}
+
+/// The greedy DAG-aware extraction: a class's cost is that of the set of classes under
+/// its chosen node (its own included), each paid once.
+pub fn extract_dag(g: &Graph, target: &TargetModel) -> Selection {
+    let flat = Flat::new(g, target);
+    let n = flat.classes.len();
     // Per class: chosen node index, the classes under it (itself included), total cost.
     let mut best: Vec<Option<(usize, Bits, f64)>> = vec![None; n];
     let mut own: Vec<f64> = vec![0.0; n];
-    let budget = 64 * costs.iter().map(Vec::len).sum::<usize>().max(1);
-    let mut steps = 0;
-    while let Some((i, k)) = queue.pop_front() {
-        queued[i][k] = false;
-        steps += 1;
-        if steps > budget {
-            break;
-        }
-        let kids = &children[i][k];
+    flat.fixpoint(|i, k| {
+        let kids = &flat.children[i][k];
         if kids.contains(&i) || kids.iter().any(|&c| best[c].is_none()) {
-            continue;
+            return false;
         }
         let mut under = Bits::new(n);
         for &c in kids {
             under.union(&best[c].as_ref().expect("checked").1);
         }
         if under.contains(i) {
-            continue;
+            return false;
         }
-        let total = costs[i][k] + under.ones().map(|c| own[c]).sum::<f64>();
+        let total = flat.costs[i][k] + under.ones().map(|c| own[c]).sum::<f64>();
         under.insert(i);
         let update = match &best[i] {
             None => true,
@@ -232,45 +281,44 @@ pub fn extract_dag(g: &Graph, target: &TargetModel) -> Selection {
         };
         if update {
             best[i] = Some((k, under, total));
-            own[i] = costs[i][k];
-            for &(p, pk) in &readers[i] {
-                if !queued[p][pk] {
-                    queued[p][pk] = true;
-                    queue.push_back((p, pk));
-                }
+            own[i] = flat.costs[i][k];
+        }
+        update
+    });
+    let chosen: Vec<Option<usize>> = best.iter().map(|b| b.as_ref().map(|(k, _, _)| *k)).collect();
+    flat.selection(g, &chosen)
+}
+
+/// Tree extraction (as egg's `Extractor` does it): a class's cost is its node's plus its
+/// children's, so a node shared by several users is paid once per use.
+pub fn extract_tree(g: &Graph, target: &TargetModel) -> Selection {
+    let flat = Flat::new(g, target);
+    let n = flat.classes.len();
+    let mut best: Vec<Option<(usize, f64)>> = vec![None; n];
+    flat.fixpoint(|i, k| {
+        let kids = &flat.children[i][k];
+        if kids.contains(&i) {
+            return false;
+        }
+        let mut total = flat.costs[i][k];
+        for &c in kids {
+            match best[c] {
+                Some((_, cost)) => total += cost,
+                None => return false,
             }
         }
-    }
-    classes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &c)| best[i].as_ref().map(|(k, _, _)| (c, g[c].nodes[*k].clone())))
-        .collect()
-}
-
-struct TreeCost<'g> {
-    g: &'g Graph,
-    target: &'g TargetModel,
-}
-
-impl CostFunction<GraphLang> for TreeCost<'_> {
-    type Cost = f64;
-    fn cost<C: FnMut(Id) -> f64>(&mut self, enode: &GraphLang, mut costs: C) -> f64 {
-        let own = self
-            .g
-            .lookup(enode.clone())
-            .map_or(0.0, |class| node_cost(self.g, self.target, class, enode));
-        enode.children().iter().fold(own, |sum, &c| sum + costs(c))
-    }
-}
-
-/// egg's tree extraction: each class's node chosen as if every use paid for it.
-pub fn extract_tree(g: &Graph, target: &TargetModel) -> Selection {
-    let extractor = Extractor::new(g, TreeCost { g, target });
-    g.classes()
-        .filter_map(|c| extractor.find_best_node(c.id).clone().into())
-        .map(|node: GraphLang| (g.lookup(node.clone()).expect("an e-graph node"), node))
-        .collect()
+        let update = match best[i] {
+            None => true,
+            Some((current, cost)) if current == k => (total - cost).abs() > 1e-15,
+            Some((_, cost)) => total < cost * (1.0 - 1e-9),
+        };
+        if update {
+            best[i] = Some((k, total));
+        }
+        update
+    });
+    let chosen: Vec<Option<usize>> = best.iter().map(|b| b.map(|(k, _)| k)).collect();
+    flat.selection(g, &chosen)
 }
 
 /// The exact 0-1 program: a binary per node, a class's node chosen when a chosen node

@@ -127,17 +127,21 @@ fn greedy_selection(t: &mut Translation) -> Selection {
                     continue;
                 }
                 if let Some(fused) = rules::fusion::fused_node(g, &tail, producer, node, class, "greedy-epilogue") {
-                    let id = g.add(fused.clone());
-                    g.union(id, class);
-                    g.rebuild();
                     chosen = fused;
                     break;
                 }
             }
         }
-        selection.insert(g.find(class), chosen);
+        selection.insert(class, chosen);
     }
-    // Canonical ids after the unions.
+    // The fused nodes join their classes, all at once.
+    for (class, node) in &selection {
+        if matches!(node, GraphLang::Fused(..)) {
+            let id = g.add(node.clone());
+            g.union(id, *class);
+        }
+    }
+    g.rebuild();
     selection.into_iter().map(|(c, n)| (g.find(c), n)).collect()
 }
 
@@ -236,7 +240,7 @@ pub fn fuse_function<'c, 'a>(
     let kept: Vec<OperationRef> = t.kept.iter().filter(|(_, kernel)| *kernel).map(|(op, _)| *op).collect();
     for op in &kept {
         report.groups.push(GroupReport {
-            ops: translate::node_name(op.location()).into_iter().collect(),
+            ops: t.names.get(&(op.to_raw().ptr as usize)).cloned().into_iter().collect(),
             rules: vec!["kept: not modeled in the e-graph".into()],
             ..GroupReport::default()
         });

@@ -34,6 +34,8 @@ pub struct Translation<'c, 'a> {
     pub originals: Vec<(Id, GraphLang, Option<String>)>,
     /// The location of each modeled op's class.
     pub locations: HashMap<Id, Location<'c>>,
+    /// Each graph op's display name (see [`display_names`]).
+    pub names: HashMap<usize, String>,
 }
 
 pub fn value_key(value: Value) -> usize {
@@ -51,6 +53,25 @@ pub fn node_name(location: Location) -> Option<String> {
     location
         .is_name()
         .then(|| string_ref_text(location.name_value().as_string_ref()))
+}
+
+/// The name the report and `fuser explain` give each graph op of `ops` (constants and
+/// weights aside): its node name, or `<op>_<n>` counting those ops from 1 when the IR
+/// carries no names (MLIR text printed without locations).
+pub fn display_names(ops: &[OperationRef]) -> HashMap<usize, String> {
+    let mut names = HashMap::new();
+    let mut index = 0;
+    for op in ops {
+        let name = op_name(op);
+        if !name.starts_with("graph.") || name == "graph.constant" || name == "graph.weight" {
+            continue;
+        }
+        index += 1;
+        let display =
+            node_name(op.location()).unwrap_or_else(|| format!("{}_{index}", name.trim_start_matches("graph.")));
+        names.insert(op.to_raw().ptr as usize, display);
+    }
+    names
 }
 
 /// Whether the e-graph models `op`: a graph op with one tensor result, no regions, at most
@@ -93,7 +114,15 @@ pub fn translate<'c, 'a>(function: OperationRef<'c, 'a>) -> Option<Translation<'
         kept: Vec::new(),
         originals: Vec::new(),
         locations: HashMap::new(),
+        names: HashMap::new(),
     };
+    let mut all = Vec::new();
+    let mut next = block.first_operation();
+    while let Some(op) = next {
+        next = op.next_in_block();
+        all.push(op);
+    }
+    t.names = display_names(&all);
     for i in 0..block.argument_count() {
         let argument: Value = block.argument(i).ok()?.into();
         leaf(&mut t, argument, false, None);
@@ -201,7 +230,8 @@ fn add_op<'c, 'a>(t: &mut Translation<'c, 'a>, op: OperationRef<'c, 'a>, name: &
     let data = &mut t.egraph[id].data;
     data.ty = type_info(result);
     data.originals.insert(t.originals.len() as u32);
-    t.originals.push((id, node, node_name(op.location())));
+    let name = t.names.get(&(op.to_raw().ptr as usize)).cloned();
+    t.originals.push((id, node, name));
     t.locations.entry(id).or_insert(op.location());
     id
 }

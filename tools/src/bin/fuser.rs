@@ -32,8 +32,8 @@ enum Command {
     /// Measure a model's latency on the CPU (JIT) on random inputs; prints one line of
     /// JSON (median_ms, p90_ms, compile_s, peak_rss_mb) on stdout.
     Bench(BenchArgs),
-    /// Draw the model's graph with each fused kernel as a cluster (Graphviz `dot`), labelled
-    /// with its function, the rules that formed it and its cost before and after.
+    /// Say how the model's ops were fused: the search, the cost model's figures and each
+    /// kernel's ops, rules and cost; with --svg, draw the graph with each kernel a cluster.
     Explain(ExplainArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
     /// reference evaluator and/or compiled for the CPU (--targets).
@@ -135,9 +135,9 @@ struct CompileArgs {
 struct ExplainArgs {
     /// The model: .onnx, .json, or .mlir/.mlirbc.
     model: PathBuf,
-    /// The SVG to write.
+    /// Also draw the graph, each fused kernel a cluster, into this SVG.
     #[arg(long, value_name = "OUT.svg")]
-    svg: PathBuf,
+    svg: Option<PathBuf>,
     /// Also write the Graphviz source.
     #[arg(long, value_name = "OUT.dot")]
     dot: Option<PathBuf>,
@@ -501,12 +501,14 @@ fn explain(args: ExplainArgs) -> ExitCode {
         model: &args.model,
         options,
         fusion: fuser_passes::phases::Fusion::from_name(&args.fusion).expect("clap checked the value"),
-        svg: &args.svg,
+        svg: args.svg.as_deref(),
         dot: args.dot.as_deref(),
     };
     match explain(&request) {
         Ok(summary) => {
-            eprintln!("{summary}");
+            if !summary.is_empty() {
+                eprintln!("{summary}");
+            }
             ExitCode::SUCCESS
         }
         Err(message) => fail("fuser explain", &message),

@@ -5,10 +5,11 @@
 use super::load::load;
 use crate::output::write_output;
 use fuser_dialects::create_context;
-use fuser_dialects::{accessors::op_name, eval::find_function, ffi::string_ref_text};
+use fuser_dialects::{accessors::op_name, eval::find_function};
 use fuser_frontends::ImportOptions;
 use fuser_passes::{
     cpu_target::{CpuRequest, lower_for_cpu},
+    eqsat::translate::display_names,
     phases::{Fusion, Phase},
 };
 use melior::ir::{BlockLike, OperationRef, RegionLike, Value, ValueLike, operation::OperationLike};
@@ -18,8 +19,8 @@ pub struct ExplainRequest<'p> {
     pub model: &'p Path,
     pub options: ImportOptions,
     pub fusion: Fusion,
-    /// The SVG to write.
-    pub svg: &'p Path,
+    /// The SVG to write, if any.
+    pub svg: Option<&'p Path>,
     /// Also write the Graphviz source here.
     pub dot: Option<&'p Path>,
 }
@@ -47,20 +48,17 @@ fn graph_nodes(function: OperationRef) -> Vec<Node> {
             producer.insert(key(argument.into()), format!("input {i}"));
         }
     }
+    let mut ops = Vec::new();
     let mut current = block.first_operation();
-    let mut index = 0;
     while let Some(op) = current {
         current = op.next_in_block();
-        let name = op_name(&op);
-        if !name.starts_with("graph.") || name == "graph.constant" || name == "graph.weight" {
+        ops.push(op);
+    }
+    // The names the fusion report uses.
+    let names = display_names(&ops);
+    for op in ops {
+        let Some(node_name) = names.get(&(op.to_raw().ptr as usize)).cloned() else {
             continue;
-        }
-        index += 1;
-        let location = op.location();
-        let node_name = if location.is_name() {
-            string_ref_text(location.name_value().as_string_ref())
-        } else {
-            format!("{}_{index}", name.trim_start_matches("graph."))
         };
         let inputs = op.operands().filter_map(|v| producer.get(&key(v)).cloned()).collect();
         for result in op.results() {
@@ -68,7 +66,7 @@ fn graph_nodes(function: OperationRef) -> Vec<Node> {
         }
         nodes.push(Node {
             name: node_name,
-            op: name.trim_start_matches("graph.").to_string(),
+            op: op_name(&op).trim_start_matches("graph.").to_string(),
             inputs,
         });
     }
@@ -140,7 +138,53 @@ fn dot_source(nodes: &[Node], report: &serde_json::Value) -> String {
     out
 }
 
-/// Fuses the model for the CPU, draws it, and returns a summary line.
+/// The fusion summary: the search, the costs, then one line per kernel.
+pub fn summary(report: &serde_json::Value, graph_ops: usize) -> String {
+    let eqsat = &report["eqsat"];
+    let cost = &report["cost_us"];
+    let mut out = format!(
+        "fusion ({}, target {}): {} kernels ({} distinct functions) from {} graph ops\n\
+         search: {:.1} ms, {} iterations, {} e-nodes, {}; extraction {}\n\
+         cost by the model: {:.1} us (greedy strategy {:.1} us, tree extraction {:.1} us)\n",
+        report["strategy"].as_str().unwrap_or("?"),
+        report["target"].as_str().unwrap_or("?"),
+        report["kernels"],
+        report["kernel_functions"],
+        graph_ops,
+        eqsat["ms"].as_f64().unwrap_or(0.0),
+        eqsat["iterations"],
+        eqsat["enodes"],
+        eqsat["stop_reason"].as_str().unwrap_or("?"),
+        eqsat["extraction"].as_str().unwrap_or("?"),
+        cost["chosen"].as_f64().unwrap_or(0.0),
+        cost["greedy_strategy"].as_f64().unwrap_or(0.0),
+        cost["tree_extraction"].as_f64().unwrap_or(0.0),
+    );
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    };
+    for group in report["groups"].as_array().into_iter().flatten() {
+        let rules = strings(&group["rules"]);
+        out.push_str(&format!(
+            "  {}: [{}] {:.1} us -> {:.1} us{}\n",
+            group["name"].as_str().unwrap_or("?"),
+            strings(&group["ops"]).join(", "),
+            group["cost_before"].as_f64().unwrap_or(0.0),
+            group["cost_after"].as_f64().unwrap_or(0.0),
+            if rules.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", rules.join(", "))
+            }
+        ));
+    }
+    out
+}
+
+/// Fuses the model for the CPU, prints the fusion summary on stdout, draws the graph
+/// when asked, and returns a summary line.
 pub fn explain(request: &ExplainRequest) -> Result<String, String> {
     let context = create_context().map_err(|e| e.to_string())?;
     context.enable_multi_threading(false);
@@ -165,15 +209,15 @@ pub fn explain(request: &ExplainRequest) -> Result<String, String> {
     if let Some(path) = request.dot {
         write_output(&path.display().to_string(), source.as_bytes())?;
     }
-    let svg = run_dot(&source)?;
-    write_output(&request.svg.display().to_string(), &svg)?;
-    Ok(format!(
-        "fuser explain: wrote {} ({} kernels from {} graph ops, {} fusion)",
-        request.svg.display(),
-        report["kernels"],
-        nodes.len(),
-        request.fusion.name()
-    ))
+    print!("{}", summary(&report, nodes.len()));
+    match request.svg {
+        Some(path) => {
+            let svg = run_dot(&source)?;
+            write_output(&path.display().to_string(), &svg)?;
+            Ok(format!("fuser explain: wrote {}", path.display()))
+        }
+        None => Ok(String::new()),
+    }
 }
 
 /// Renders Graphviz source to SVG with Debian's `dot`.
