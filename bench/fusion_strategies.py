@@ -18,7 +18,7 @@ import model_tests  # noqa: E402
 
 import onnx  # noqa: E402
 
-MODELS = ["resnet50", "inception_module", "densenet_block", "transformer_encoder_layer"]
+MODELS = model_tests.FUSION_MODELS
 BEGIN, END = "<!-- fusion-strategies:begin -->", "<!-- fusion-strategies:end -->"
 
 

@@ -129,7 +129,9 @@ def densenet_block(layers=6, growth=12, cin=24, hw=16):
     return b.model("densenet_block", [1, cin, hw, hw], y, [1, c, hw, hw])
 
 
-def transformer_encoder_layer(seq=16, d=64, heads=4, ff=256, name="transformer_encoder_layer"):
+def transformer_encoder_layer(seq=16, d=64, heads=4, ff=256, name="transformer_encoder_layer", legacy=False):
+    """A Transformer encoder layer; `legacy` writes it as PyTorch exports at opset 13:
+    LayerNormalization and Gelu spelled out op by op."""
     b = Builder()
     hd = d // heads
     x = "input"
@@ -146,10 +148,25 @@ def transformer_encoder_layer(seq=16, d=64, heads=4, ff=256, name="transformer_e
     s = b.op("Mul", [s, b.const(np.float32(1.0 / hd ** 0.5))])
     a = b.op("MatMul", [b.op("Softmax", [s], axis=-1), v])
     a = b.op("Reshape", [b.op("Transpose", [a], perm=[0, 2, 1, 3]), b.const(np.array([1, seq, d], np.int64))])
-    h = b.op("LayerNormalization", [b.op("Add", [x, linear(a, d, d)]), b.positive([d]), b.weight([d], 0.1)], axis=-1, epsilon=1e-5)
-    f = linear(b.op("Gelu", [linear(h, d, ff)]), ff, d)
-    y = b.op("LayerNormalization", [b.op("Add", [h, f]), b.positive([d]), b.weight([d], 0.1)], axis=-1, epsilon=1e-5)
-    return b.model(name, [1, seq, d], y, [1, seq, d], opset=20)
+    def layer_norm(t):
+        if not legacy:
+            return b.op("LayerNormalization", [t, b.positive([d]), b.weight([d], 0.1)], axis=-1, epsilon=1e-5)
+        mean = b.op("ReduceMean", [t], axes=[-1], keepdims=1)
+        dev = b.op("Sub", [t, mean])
+        var = b.op("ReduceMean", [b.op("Pow", [dev, b.const(np.float32(2.0))])], axes=[-1], keepdims=1)
+        norm = b.op("Div", [dev, b.op("Sqrt", [b.op("Add", [var, b.const(np.float32(1e-5))])])])
+        return b.op("Add", [b.op("Mul", [norm, b.positive([d])]), b.weight([d], 0.1)])
+
+    def gelu(t):
+        if not legacy:
+            return b.op("Gelu", [t])
+        erf = b.op("Erf", [b.op("Div", [t, b.const(np.float32(2.0 ** 0.5))])])
+        return b.op("Mul", [b.op("Mul", [t, b.op("Add", [erf, b.const(np.float32(1.0))])]), b.const(np.float32(0.5))])
+
+    h = layer_norm(b.op("Add", [x, linear(a, d, d)]))
+    f = linear(gelu(linear(h, d, ff)), ff, d)
+    y = layer_norm(b.op("Add", [h, f]))
+    return b.model(name, [1, seq, d], y, [1, seq, d], opset=13 if legacy else 20)
 
 
 def bert_base_layer():
@@ -200,6 +217,7 @@ MODELS = {
     "inception_module": inception_module,
     "densenet_block": densenet_block,
     "transformer_encoder_layer": transformer_encoder_layer,
+    "transformer_encoder_layer_opset13": lambda: transformer_encoder_layer(name="transformer_encoder_layer_opset13", legacy=True),
     "resnet50": resnet50,
     "mobilenetv2": mobilenetv2,
 }
@@ -275,7 +293,8 @@ def fusion_report(fuser, path, work, fusion):
 
 # E-graph fusion acceptance: ResNet-50 in at most 57 kernels with the search and
 # extraction under a second; eqsat never worse than greedy by the cost model.
-FUSION_MODELS = ["resnet50", "inception_module", "densenet_block", "transformer_encoder_layer"]
+FUSION_MODELS = ["resnet50", "inception_module", "densenet_block", "transformer_encoder_layer",
+                 "transformer_encoder_layer_opset13"]
 
 
 def fusion_checks(fuser, work):

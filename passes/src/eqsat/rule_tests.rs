@@ -307,6 +307,41 @@ fn fixture(rule: &str, seed: u64, n: usize) -> Option<(String, Vec<Tensor>)> {
             body += &binary("result", "add", "r", "z", &os, &os, &os);
             function(&[("x", image.clone()), ("z", os.clone())], &body, &os)
         }
+        "recompose-layer-norm" | "recompose-softmax" => {
+            let s = vec![2 + n % 3, 4 + n % 4];
+            let row = vec![s[0], 1];
+            let reduce = |out: &str, op: &str, a: &str, from: &[usize]| {
+                format!(
+                    "  %{out} = \"graph.{op}\"(%{a}, %axes) {{keepdims = 1 : i64, noop_with_empty_axes = 0 : i64}} : ({}, tensor<1xi64>) -> {}\n",
+                    ty(from),
+                    ty(&row)
+                )
+            };
+            let mut body = "  %axes = \"graph.constant\"() {value = dense<-1> : tensor<1xi64>} : () -> tensor<1xi64>\n"
+                .to_string();
+            if rule == "recompose-layer-norm" {
+                body += &constant("two", &[], &[2.0]);
+                body += &constant("eps", &[], &[1e-5]);
+                body += &reduce("mean", "reduce_mean", "x", &s);
+                body += &binary("d", "sub", "x", "mean", &s, &row, &s);
+                body += &if n % 2 == 0 {
+                    binary("sq", "pow", "d", "two", &s, &[], &s)
+                } else {
+                    binary("sq", "mul", "d", "d", &s, &s, &s)
+                };
+                body += &reduce("var", "reduce_mean", "sq", &s);
+                body += &binary("ve", "add", "var", "eps", &row, &[], &row);
+                body += &unary("sd", "sqrt", "ve", &row, "");
+                body += &binary("result", "div", "d", "sd", &s, &row, &s);
+            } else {
+                body += &reduce("mx", "reduce_max", "x", &s);
+                body += &binary("sh", "sub", "x", "mx", &s, &row, &s);
+                body += &unary("e", "exp", "sh", &s, "");
+                body += &reduce("sum", "reduce_sum", "e", &s);
+                body += &binary("result", "div", "e", "sum", &s, &row, &s);
+            }
+            function(&[("x", s.clone())], &body, &s)
+        }
         _ => return None,
     };
     // Inputs: one random tensor per argument, in order.

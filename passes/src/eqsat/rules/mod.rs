@@ -7,6 +7,7 @@ pub mod algebraic;
 pub mod folding;
 pub mod fusion;
 pub mod layout;
+pub mod row_reduction;
 
 use super::{
     analysis::{AttrsEntry, Graph, is_absent},
@@ -22,6 +23,7 @@ pub fn all_rules() -> Vec<Rule> {
     let mut rules = algebraic::rules();
     rules.extend(folding::rules());
     rules.extend(layout::rules());
+    rules.extend(row_reduction::rules());
     rules.extend(fusion::rules());
     rules
 }
