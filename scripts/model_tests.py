@@ -354,6 +354,16 @@ def main():
             passed += ok
             failed += not ok
     if not only:
+        # The CPU run is the fused model (eqsat kernels); the reference run is the model
+        # as imported: the two must agree.
+        cpu, ref = (os.path.join(work, f"resnet50-{t}", "output_0.npy") for t in ("cpu", "reference"))
+        if os.path.exists(cpu) and os.path.exists(ref):
+            a, b = np.load(cpu).astype(np.float64), np.load(ref).astype(np.float64)
+            rel = float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+            ok = a.shape == b.shape and rel <= 1e-4
+            print(f"{'ok  ' if ok else 'FAIL'} fusion resnet50: fused CPU output vs the reference evaluator's: rel L2 {rel:.2e} (limit 1e-4)")
+            passed += ok
+            failed += not ok
         for ok, detail in fusion_checks(fuser, work):
             print(f"{'ok  ' if ok else 'FAIL'} {detail}")
             passed += ok

@@ -2,6 +2,7 @@
 //! address; `fuser compile --emit shared-lib` links this crate's static library into the
 //! library it writes. Nothing here depends on MLIR or LLVM.
 
+mod bf16;
 pub mod fused;
 mod gelu;
 pub mod microkernels;
@@ -18,8 +19,10 @@ pub use profile::{PROFILE_BEGIN, PROFILE_END, take_profile};
 pub use softmax::{SOFTMAX_F32, SOFTMAX_F32_ARITY, fuser_softmax_f32};
 
 /// Every runtime function generated code may call: symbol and address.
-pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 7] {
+pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 9] {
     [
+        ("__truncsfbf2", bf16::__truncsfbf2 as *const std::ffi::c_void),
+        ("__truncdfbf2", bf16::__truncdfbf2 as *const std::ffi::c_void),
         (SOFTMAX_F32, fuser_softmax_f32 as *const std::ffi::c_void),
         (FUSED_F32, fuser_fused_f32 as *const std::ffi::c_void),
         (DEPTHWISE_F32, fuser_depthwise_conv2d_f32 as *const std::ffi::c_void),
