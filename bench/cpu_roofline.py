@@ -3,8 +3,8 @@
 
 - bandwidth: bytes read plus bytes written per second by numpy copying a 256 MiB array
   (one thread: the copy is memory-bound);
-- sgemm: numpy's float32 matmul of 2048x2048 matrices (a check on the FMA peak the table
-  takes from the CPU backend issue: 2 cores x 213 GFLOP/s);
+- peak: the best float32 matrix product measured, numpy's (2048^3) or fuser's own
+  (`fuser bench` of a 1024^3 MatMul model): the attainable FMA throughput;
 - launch: the median latency of a fuser model of one tiny kernel (`fuser bench`), i.e. the
   cost of one kernel call, its argument set-up and the thread pool's hand-off.
 
@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 from onnx import TensorProto, helper
 
 
@@ -44,6 +45,19 @@ def main():
     seconds = best_of(5, lambda: x @ x)
     print(f"sgemm: {2 * n ** 3 / seconds / 1e9:.0f} GFLOP/s (numpy float32 {n}x{n} matmul)")
     with tempfile.TemporaryDirectory() as work:
+        path = os.path.join(work, "matmul.onnx")
+        m = 1024
+        w = onnx.numpy_helper.from_array(np.random.default_rng(1).standard_normal((m, m)).astype(np.float32), "w")
+        node = helper.make_node("MatMul", ["x", "w"], ["y"], name="matmul")
+        graph = helper.make_graph([node], "matmul", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, m])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, m])], [w])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, path)
+        run = subprocess.run([fuser, "bench", path, "--threads", threads, "--iterations", "20", "--json", "--no-cache"],
+                             capture_output=True, text=True, check=True)
+        ms = json.loads(run.stdout)["median_ms"]
+        print(f"gemm: {2 * m ** 3 / (ms / 1000) / 1e9:.0f} GFLOP/s (fuser bench of a {m}x{m}x{m} MatMul, {threads} threads)")
         path = os.path.join(work, "tiny.onnx")
         node = helper.make_node("Relu", ["x"], ["y"], name="relu")
         graph = helper.make_graph([node], "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16])],

@@ -40,8 +40,8 @@ mod tests {
     fn rounds_to_nearest_even() {
         for (x, expected) in [
             (1.0f32, 0x3F80u16),
-            (1.00390625, 0x3F80), // halfway between 0x3F80 and 0x3F81: ties to even
-            (1.01171875, 0x3F82), // halfway between 0x3F81 and 0x3F82: ties to even
+            (1.0 + 1.0 / 256.0, 0x3F80), // halfway between 0x3F80 and 0x3F81: ties to even
+            (1.0 + 3.0 / 256.0, 0x3F82), // halfway between 0x3F81 and 0x3F82: ties to even
             (-2.5, 0xC020),
             (f32::INFINITY, 0x7F80),
             (3.4e38, 0x7F80), // rounds up past the largest bfloat16

@@ -26,12 +26,13 @@ pub struct TargetModel {
 pub const TARGETS: [TargetModel; 4] = [
     TargetModel {
         name: "cpu",
-        peak_flops: 427e9,
-        bandwidth: 12e9,
-        launch: 4e-6,
-        source: "measured on this project's 2-core AVX-512 machine: peak = 2 cores x 213 GFLOP/s of \
-                 AVX-512 FMA (the CPU backend issue); bandwidth and launch from \
-                 `.venv/bin/python bench/cpu_roofline.py` (see docs/eqsat.md)",
+        peak_flops: 120e9,
+        bandwidth: 10e9,
+        launch: 2e-6,
+        source: "measured on this project's 2-core AVX-512 machine with \
+                 `.venv/bin/python bench/cpu_roofline.py ./target/release/fuser --threads 2`: the best \
+                 float32 matrix product (numpy 113-128, fuser 118 GFLOP/s), numpy copy bandwidth \
+                 (9.7-10.4 GB/s read + write), the latency of a one-kernel model (1.5-3.1 us)",
     },
     TargetModel {
         name: "cuda:sm_90",

@@ -212,7 +212,7 @@ fn fixture(rule: &str, seed: u64, n: usize) -> Option<(String, Vec<Tensor>)> {
             let k = 2 + n % 2;
             let ws = vec![k, c, 3, 3];
             let os = vec![1, k, h, h];
-            let with_bias = n % 2 == 0;
+            let with_bias = n.is_multiple_of(2);
             let mut body = random_constant(&mut v, "w", &ws, false);
             if with_bias {
                 body += &random_constant(&mut v, "b", &[k], false);
@@ -248,7 +248,7 @@ fn fixture(rule: &str, seed: u64, n: usize) -> Option<(String, Vec<Tensor>)> {
             let k = 2;
             let ws = vec![k, c, 3, 3];
             let os = vec![1, k, h, h];
-            let with_bias = n % 2 == 0;
+            let with_bias = n.is_multiple_of(2);
             let mut body = random_constant(&mut v, "w", &ws, false);
             if with_bias {
                 body += &random_constant(&mut v, "b", &[k], false);
@@ -303,7 +303,7 @@ fn fixture(rule: &str, seed: u64, n: usize) -> Option<(String, Vec<Tensor>)> {
             body += &random_constant(&mut v, "bias", &[k, 1, 1], false);
             body += &conv("y", "x", "w", None, &image, &ws, &os);
             body += &binary("b", "add", "y", "bias", &os, &[k, 1, 1], &os);
-            body += &unary("r", if n % 2 == 0 { "relu" } else { "sigmoid" }, "b", &os, "");
+            body += &unary("r", if n.is_multiple_of(2) { "relu" } else { "sigmoid" }, "b", &os, "");
             body += &binary("result", "add", "r", "z", &os, &os, &os);
             function(&[("x", image.clone()), ("z", os.clone())], &body, &os)
         }
@@ -324,7 +324,7 @@ fn fixture(rule: &str, seed: u64, n: usize) -> Option<(String, Vec<Tensor>)> {
                 body += &constant("eps", &[], &[1e-5]);
                 body += &reduce("mean", "reduce_mean", "x", &s);
                 body += &binary("d", "sub", "x", "mean", &s, &row, &s);
-                body += &if n % 2 == 0 {
+                body += &if n.is_multiple_of(2) {
                     binary("sq", "pow", "d", "two", &s, &[], &s)
                 } else {
                     binary("sq", "mul", "d", "d", &s, &s, &s)

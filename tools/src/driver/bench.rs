@@ -2,7 +2,7 @@
 //! latency as one line of JSON on stdout. Progress goes to stderr.
 
 use super::{
-    cache::compile_cached,
+    cache::{CacheOptions, compile_cached},
     load::load,
     run::{random_inputs, read_inputs},
 };
@@ -118,9 +118,11 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
             &loaded.function,
             &loaded.weights,
             &inputs,
-            request.threads,
-            request.use_cache,
-            request.fusion,
+            CacheOptions {
+                threads: request.threads,
+                use_cache: request.use_cache,
+                fusion: request.fusion,
+            },
         )?;
         (compiled.model, Vec::new(), compiled.cached, compiled.store_seconds)
     };

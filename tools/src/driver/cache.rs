@@ -105,6 +105,15 @@ pub struct Compiled {
     pub store_seconds: f64,
 }
 
+/// How `compile_cached` compiles: the runtime's threads, whether the cache is used, and
+/// the fusion strategy (part of the cache key).
+#[derive(Clone, Copy, Debug)]
+pub struct CacheOptions {
+    pub threads: usize,
+    pub use_cache: bool,
+    pub fusion: Fusion,
+}
+
 /// Loads the model for `key` from the cache, or compiles it with the JIT and stores it.
 /// Without a cache folder (or with `use_cache` off) this is a plain JIT compile; a
 /// failure to store is reported on stderr and does not fail the run.
@@ -114,10 +123,13 @@ pub fn compile_cached(
     function: &str,
     weights: &Weights,
     inputs: &[Tensor],
-    threads: usize,
-    use_cache: bool,
-    fusion: Fusion,
+    options: CacheOptions,
 ) -> Result<Compiled, String> {
+    let CacheOptions {
+        threads,
+        use_cache,
+        fusion,
+    } = options;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
     let input_shapes = shapes.as_slice();
     let dir = cache_dir().filter(|_| use_cache);

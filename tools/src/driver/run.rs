@@ -3,7 +3,7 @@
 
 use super::load::load;
 use super::{
-    cache::compile_cached,
+    cache::{CacheOptions, compile_cached},
     compare::{TOLERANCE, compare_with_reference},
 };
 use fuser_dialects::{
@@ -165,9 +165,11 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
                 &loaded.function,
                 &loaded.weights,
                 &inputs,
-                request.threads,
-                request.use_cache,
-                Fusion::default(),
+                CacheOptions {
+                    threads: request.threads,
+                    use_cache: request.use_cache,
+                    fusion: Fusion::default(),
+                },
             )?;
             compiled.model.run(&inputs).map_err(|e| e.to_string())?
         }

@@ -3,7 +3,7 @@
 //! join their producer's kernel. Transposes only ever move toward the outputs, so a
 //! chain of n ops gives at most n new nodes.
 
-use super::{Rule, add_op, matched_originals, union_if_same_type, var};
+use super::{Rule, add_op, union_matched, var};
 use crate::eqsat::analysis::{Graph, GraphAnalysis};
 use crate::eqsat::language::GraphLang;
 use egg::{Applier, Id, Pattern, PatternAst, Rewrite, Subst, Symbol};
@@ -83,15 +83,9 @@ impl Applier<GraphLang, GraphAnalysis> for SinkTranspose {
         let Some(inner) = add_op(g, self.name, self.op, &operands, attrs) else {
             return vec![];
         };
-        let Some(new) = add_op(g, self.name, "transpose", &[inner], Some(p)) else {
-            return vec![];
-        };
-        let absorbed = matched_originals(g, class, &self.lhs, s);
-        let changed = union_if_same_type(g, class, new, self.name);
-        if !changed.is_empty() {
-            let class = g.find(class);
-            g[class].data.originals.extend(absorbed);
+        match add_op(g, self.name, "transpose", &[inner], Some(p)) {
+            Some(new) => union_matched(g, class, new, self.name, &self.lhs, s),
+            None => vec![],
         }
-        changed
     }
 }

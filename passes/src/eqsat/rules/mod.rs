@@ -102,7 +102,7 @@ pub fn is_splat(egraph: &Graph, id: Id, x: f64) -> bool {
         .data
         .value
         .as_ref()
-        .is_some_and(|t| t.len() > 0 && t.to_f64().iter().all(|&v| v == x))
+        .is_some_and(|t| !t.is_empty() && t.to_f64().iter().all(|&v| v == x))
 }
 
 /// The single element of a one-element constant.
@@ -130,17 +130,30 @@ impl Applier<GraphLang, super::analysis::GraphAnalysis> for CodeApplier {
         _ast: Option<&PatternAst<GraphLang>>,
         _rule: Symbol,
     ) -> Vec<Id> {
-        let Some(new) = (self.build)(egraph, eclass, subst) else {
-            return vec![];
-        };
-        let absorbed = matched_originals(egraph, eclass, &self.lhs, subst);
-        let changed = union_if_same_type(egraph, eclass, new, self.name);
-        if !changed.is_empty() {
-            let class = egraph.find(eclass);
-            egraph[class].data.originals.extend(absorbed);
+        match (self.build)(egraph, eclass, subst) {
+            Some(new) => union_matched(egraph, eclass, new, self.name, &self.lhs, subst),
+            None => vec![],
         }
-        changed
     }
+}
+
+/// Unions `class` with `new` (same type only, as [`union_if_same_type`]) and records in it
+/// the imported ops of the inner nodes `lhs` matched.
+pub fn union_matched(
+    egraph: &mut Graph,
+    class: Id,
+    new: Id,
+    rule: &'static str,
+    lhs: &PatternAst<GraphLang>,
+    subst: &Subst,
+) -> Vec<Id> {
+    let absorbed = matched_originals(egraph, class, lhs, subst);
+    let changed = union_if_same_type(egraph, class, new, rule);
+    if !changed.is_empty() {
+        let class = egraph.find(class);
+        egraph[class].data.originals.extend(absorbed);
+    }
+    changed
 }
 
 /// The imported ops of the inner nodes the pattern matched in `class`, which the rule

@@ -42,6 +42,24 @@ fn last_axis_kept(g: &Graph, axes: Id, attrs: Option<Id>, rank: usize) -> bool {
     keeps && rank > 0 && matches!(axes.as_deref(), Some([a]) if *a == -1 || *a == rank as i64 - 1)
 }
 
+/// When `class` holds `x - reduction(x)` over the last axis (kept): `x` and the
+/// reduction's class.
+fn centred(g: &Graph, class: Id, reduction: &str, rank: usize) -> Option<(Id, Id)> {
+    let mut found = None;
+    find_op(g, class, "sub", |slots, _| {
+        let (x, stat) = (slots[0], slots[1]);
+        let ok = find_op(g, stat, reduction, |r, a| {
+            g.find(r[0]) == g.find(x) && last_axis_kept(g, r[1], a, rank)
+        })
+        .is_some();
+        if ok {
+            found = Some((x, stat));
+        }
+        ok
+    })?;
+    found
+}
+
 /// `(x - mean(x)) / sqrt(mean((x - mean(x))²) + ε)` over the last axis =
 /// `layer_normalization(x, 1, ε)`.
 fn layer_norm(g: &mut Graph, _class: Id, s: &Subst) -> Option<Id> {
@@ -49,22 +67,7 @@ fn layer_norm(g: &mut Graph, _class: Id, s: &Subst) -> Option<Id> {
     let epsilon = scalar_value(g, eps)?;
     let xt = ty(g, d)?.clone();
     let rank = xt.rank();
-    // d = x - mean(x)
-    let mut x = None;
-    let mut mean = None;
-    find_op(g, d, "sub", |slots, _| {
-        let (candidate, m) = (slots[0], slots[1]);
-        let ok = find_op(g, m, "reduce_mean", |r, a| {
-            g.find(r[0]) == g.find(candidate) && last_axis_kept(g, r[1], a, rank)
-        })
-        .is_some();
-        if ok {
-            x = Some(candidate);
-            mean = Some(m);
-        }
-        ok
-    })?;
-    let (x, mean) = (x?, mean?);
+    let (x, mean) = centred(g, d, "reduce_mean", rank)?;
     // v = mean(d²), the square written as pow(d, 2) or d·d.
     let mut square = None;
     find_op(g, v, "reduce_mean", |r, a| {
@@ -127,21 +130,7 @@ fn softmax(g: &mut Graph, _class: Id, s: &Subst) -> Option<Id> {
         return None;
     }
     let shifted = find_op(g, e, "exp", |_, _| true)?[0];
-    let mut x = None;
-    let mut max = None;
-    find_op(g, shifted, "sub", |slots, _| {
-        let (candidate, m) = (slots[0], slots[1]);
-        let ok = find_op(g, m, "reduce_max", |r, ra| {
-            g.find(r[0]) == g.find(candidate) && last_axis_kept(g, r[1], ra, rank)
-        })
-        .is_some();
-        if ok {
-            x = Some(candidate);
-            max = Some(m);
-        }
-        ok
-    })?;
-    let (x, max) = (x?, max?);
+    let (x, max) = centred(g, shifted, "reduce_max", rank)?;
     if !ty(g, x)?.dtype.is_float() {
         return None;
     }
