@@ -317,6 +317,20 @@ def fusion_checks(fuser, work):
     return results
 
 
+def memory_check(fuser, work):
+    """ResNet-50's planned arena must be at most a third of its activations laid end to end."""
+    path = os.path.join(work, "resnet50.onnx")
+    out, report = (os.path.join(work, f"resnet50.bufferized.{ext}") for ext in ("mlir", "report.json"))
+    subprocess.run([fuser, "compile", path, "--emit", "mlir", "--compile-to", "bufferized", "--report", report,
+                    "-o", out], check=True, capture_output=True)
+    with open(report) as f:
+        memory = json.load(f)["memory"]
+    naive, peak = memory["naive_activation_bytes"], memory["arena_peak_bytes"]
+    ok = 0 < peak <= naive / 3
+    return ok, (f"memory plan resnet50: arena {peak / 1e6:.1f} MB for {naive / 1e6:.1f} MB of activations "
+                f"({peak / naive:.2f}; limit 1/3)")
+
+
 # Each target and the relative L2 error it must stay within: the reference evaluator
 # rounds once per op from f64; the CPU backend computes in f32.
 TARGETS = [("reference", 1e-5), ("cpu", 1e-4)]
@@ -364,7 +378,7 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} fusion resnet50: fused CPU output vs the reference evaluator's: rel L2 {rel:.2e} (limit 1e-4)")
             passed += ok
             failed += not ok
-        for ok, detail in fusion_checks(fuser, work):
+        for ok, detail in fusion_checks(fuser, work) + [memory_check(fuser, work)]:
             print(f"{'ok  ' if ok else 'FAIL'} {detail}")
             passed += ok
             failed += not ok

@@ -144,6 +144,8 @@ pub struct LoweredModel {
     pub profiled_kernels: Vec<String>,
     /// The JSON report of `graph-eqsat-fuse`, when the kernels phase ran.
     pub fusion_report: Option<String>,
+    /// `hw-plan-memory`'s totals (naive activation bytes, arena bytes), when it ran.
+    pub memory_plan: Option<(u64, u64)>,
 }
 
 /// Lowers `module` for the CPU through the phases up to `request.up_to`, in place, and
@@ -240,6 +242,18 @@ fn lower_with(
         .ok()
         .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
         .map(|s| s.value().to_string());
+    let memory_plan = module
+        .as_operation()
+        .attribute(crate::hw_plan_memory::PLAN_ATTRIBUTE)
+        .ok()
+        .and_then(|a| {
+            let text = a.to_string();
+            let number = |name: &str| -> Option<u64> {
+                let rest = text.split(&format!("{name} = ")).nth(1)?;
+                rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+            };
+            Some((number("naive_activation_bytes")?, number("arena_peak_bytes")?))
+        });
     let profiled_kernels = if request.profile && before_llvm >= Phase::Kernels {
         instrument_kernel_calls(module.as_operation(), function).map_err(CpuError::failed)?
     } else {
@@ -258,6 +272,7 @@ fn lower_with(
         outputs,
         profiled_kernels,
         fusion_report,
+        memory_plan,
     })
 }
 

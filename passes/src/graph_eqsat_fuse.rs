@@ -4,16 +4,19 @@
 //! left on the module.
 
 use crate::{
-    eqsat::{self, Extraction, Options, Strategy, cost, report},
+    eqsat::{
+        self, Extraction, Options, Strategy, cost, report,
+        rules::fusion::{ACTIVATIONS, BINARY},
+    },
     graph_form_kernels::{deduplicate_kernels, outline_group},
     registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass},
 };
 use fuser_dialects::{
     accessors::op_name,
-    ffi::{emit_error, make, nested_operations, set_attribute},
+    ffi::{emit_error, has_single_use, make, nested_operations, set_attribute},
 };
 use melior::{
-    ir::{OperationRef, RegionLike, attribute::StringAttribute, operation::OperationLike},
+    ir::{BlockLike, OperationRef, RegionLike, ValueLike, attribute::StringAttribute, operation::OperationLike},
     pass::{ExternalPass, Pass},
 };
 use std::time::Duration;
@@ -200,13 +203,57 @@ pub fn fuse_module(root: OperationRef, options: &Options) -> Result<(), String> 
             group.kernel = first.clone();
         }
     }
-    let kernel_functions = nested_operations(root)
+    let kernels: Vec<OperationRef> = nested_operations(root)
         .into_iter()
         .filter(|op| op_name(op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
-        .count();
+        .collect();
+    for &kernel in &kernels {
+        mark_in_place_args(kernel);
+    }
+    let kernel_functions = kernels.len();
     let json = report::to_json(options.target.name, &reports, kernel_functions);
     set_attribute(root, REPORT_ATTRIBUTE, make::string(root.context(), &json.to_string()));
     Ok(())
+}
+
+/// Marks a kernel whose body is elementwise (same-index reads and writes) with the
+/// arguments its result may overwrite: those of the result's type that one op reads once
+/// (`ftensor.in_place_args`, for `hw-plan-memory`).
+fn mark_in_place_args(kernel: OperationRef) {
+    let Some(block) = kernel.region(0).ok().and_then(|r| r.first_block()) else {
+        return;
+    };
+    let mut elementwise = true;
+    let mut result_type = None;
+    let mut current = block.first_operation();
+    while let Some(op) = current {
+        current = op.next_in_block();
+        let name = op_name(&op);
+        match name.strip_prefix("graph.") {
+            Some("constant") => {}
+            Some(short) if ACTIVATIONS.contains(&short) || BINARY.contains(&short) => {}
+            _ if name == "func.return" => result_type = op.operand(0).ok().map(|v| v.r#type()),
+            _ => elementwise = false,
+        }
+    }
+    let Some(result_type) = result_type.filter(|_| elementwise) else {
+        return;
+    };
+    let args: Vec<i64> = (0..block.argument_count())
+        .filter(|&i| {
+            block
+                .argument(i)
+                .is_ok_and(|a| a.r#type() == result_type && has_single_use(a.into()))
+        })
+        .map(|i| i as i64)
+        .collect();
+    if !args.is_empty() {
+        set_attribute(
+            kernel,
+            "ftensor.in_place_args",
+            make::i64_array(kernel.context(), &args),
+        );
+    }
 }
 
 /// The groups' indices ordered by where their last op sits in the function.

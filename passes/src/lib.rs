@@ -5,6 +5,7 @@
 //! the same pass manager as upstream passes.
 
 pub mod convert_graph_to_linalg;
+pub mod convert_hw_to_memref;
 pub mod convert_linalg_to_microkernels;
 pub mod convert_memref_copy_to_linalg;
 pub mod cpu_target;
@@ -18,7 +19,9 @@ pub mod graph_fold_constants;
 pub mod graph_form_kernels;
 pub mod graph_infer_shapes;
 pub mod graph_simplify;
+pub mod hw_plan_memory;
 pub mod llvm_flatten_constant_globals;
+pub mod memory_plan;
 pub mod memref_forward_copies;
 pub mod phases;
 pub mod pipeline;

@@ -74,7 +74,9 @@ impl Phase {
                 "graph ops fused by equality saturation (graph-eqsat-fuse) into outlined ftensor.kernel functions called from the model function"
             }
             Phase::Linalg => "upstream linalg/tensor/arith/math on tensors",
-            Phase::Bufferized => "memrefs after one-shot bufferization, with results as out-parameters",
+            Phase::Bufferized => {
+                "memrefs after one-shot bufferization, with results as out-parameters and intermediate buffers planned into one arena (hw.alloc)"
+            }
             Phase::Llvm => "the llvm dialect, with bare-pointer calling convention",
         }
     }
@@ -99,10 +101,10 @@ impl Phase {
             Phase::Bufferized => {
                 "tensor-distinct-results,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
                  buffer-results-to-out-params{hoist-static-allocs modify-public-functions},\
-                 buffer-deallocation-pipeline,memref-forward-copies,canonicalize,cse"
+                 buffer-deallocation-pipeline,memref-forward-copies,canonicalize,cse,hw-plan-memory"
             }
             Phase::Llvm => {
-                "convert-memref-copy-to-linalg,convert-linalg-to-microkernels,convert-linalg-to-loops,lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,\
+                "convert-hw-to-memref,convert-memref-copy-to-linalg,convert-linalg-to-microkernels,convert-linalg-to-loops,lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,\
                  finalize-memref-to-llvm,convert-math-to-funcs,convert-math-to-llvm,convert-math-to-libm,convert-arith-to-llvm,\
                  convert-index-to-llvm,convert-func-to-llvm{use-bare-ptr-memref-call-conv},convert-cf-to-llvm,\
                  convert-ub-to-llvm,reconcile-unrealized-casts,llvm-flatten-constant-globals"

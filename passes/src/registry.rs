@@ -53,6 +53,7 @@ pub fn external_pass(
 /// Every fuser pass. Keep sorted by flag.
 pub static PASSES: &[PassInfo] = &[
     crate::convert_graph_to_linalg::INFO,
+    crate::convert_hw_to_memref::INFO,
     crate::convert_linalg_to_microkernels::INFO,
     crate::convert_memref_copy_to_linalg::INFO,
     crate::graph_eqsat_fuse::INFO,
@@ -61,6 +62,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::graph_form_kernels::INFO,
     crate::graph_infer_shapes::INFO,
     crate::graph_simplify::INFO,
+    crate::hw_plan_memory::INFO,
     crate::llvm_flatten_constant_globals::INFO,
     crate::memref_forward_copies::INFO,
     crate::tensor_distinct_results::INFO,

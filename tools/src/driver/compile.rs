@@ -96,9 +96,12 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
             .fusion_report
             .as_deref()
             .ok_or("the kernels phase left no fusion report")?;
-        let pretty = serde_json::from_str::<serde_json::Value>(text)
-            .and_then(|v| serde_json::to_string_pretty(&v))
-            .map_err(|e| format!("the fusion report is not JSON: {e}"))?;
+        let mut report: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("the fusion report is not JSON: {e}"))?;
+        if let Some((naive, peak)) = lowered.memory_plan {
+            report["memory"] = serde_json::json!({"naive_activation_bytes": naive, "arena_peak_bytes": peak});
+        }
+        let pretty = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         write_output(&path.display().to_string(), format!("{pretty}\n").as_bytes())?;
     }
     let (inputs, outputs) = (lowered.inputs, lowered.outputs);
