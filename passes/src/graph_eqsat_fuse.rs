@@ -217,33 +217,39 @@ pub fn fuse_module(root: OperationRef, options: &Options) -> Result<(), String> 
 }
 
 /// Marks a kernel whose body is elementwise (same-index reads and writes) with the
-/// arguments its result may overwrite: those of the result's type that one op reads once
-/// (`ftensor.in_place_args`, for `hw-plan-memory`).
+/// arguments its result may overwrite (`ftensor.in_place_args`, for `hw-plan-memory`):
+/// those of the result's type read once, by the body's first op. Bufferization may write
+/// any op's result into the output buffer, so an argument read by a later op could be
+/// overwritten before it is read.
 fn mark_in_place_args(kernel: OperationRef) {
     let Some(block) = kernel.region(0).ok().and_then(|r| r.first_block()) else {
         return;
     };
     let mut elementwise = true;
     let mut result_type = None;
+    let mut first_op = None;
     let mut current = block.first_operation();
     while let Some(op) = current {
         current = op.next_in_block();
         let name = op_name(&op);
         match name.strip_prefix("graph.") {
             Some("constant") => {}
-            Some(short) if ACTIVATIONS.contains(&short) || BINARY.contains(&short) => {}
+            Some(short) if ACTIVATIONS.contains(&short) || BINARY.contains(&short) => {
+                first_op.get_or_insert(op);
+            }
             _ if name == "func.return" => result_type = op.operand(0).ok().map(|v| v.r#type()),
             _ => elementwise = false,
         }
     }
-    let Some(result_type) = result_type.filter(|_| elementwise) else {
+    let (Some(result_type), Some(first_op)) = (result_type.filter(|_| elementwise), first_op) else {
         return;
     };
     let args: Vec<i64> = (0..block.argument_count())
         .filter(|&i| {
-            block
-                .argument(i)
-                .is_ok_and(|a| a.r#type() == result_type && has_single_use(a.into()))
+            block.argument(i).is_ok_and(|a| {
+                let value: melior::ir::Value = a.into();
+                a.r#type() == result_type && has_single_use(value) && first_op.operands().any(|o| o == value)
+            })
         })
         .map(|i| i as i64)
         .collect();

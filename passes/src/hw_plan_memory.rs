@@ -4,7 +4,7 @@
 //! each planned `memref.alloc` becomes `hw.alloc {arena, offset, size}`, its deallocations
 //! gone (`convert-hw-to-memref` allocates the arena once). A kernel whose body is
 //! elementwise may write its result over an input that dies at that call (its
-//! `ftensor.in_place_args`).
+//! `ftensor.in_place_args`, which `graph-eqsat-fuse` sets).
 
 use crate::{
     memory_plan::{Buffer, plan},
