@@ -59,7 +59,7 @@ pub fn rebuild<'c, 'a>(
         .ok_or("a function without a body")?;
     let egraph = &t.egraph;
     let mut locations = HashMap::new();
-    for (&id, &location) in &t.locations {
+    for &(id, location) in &t.locations {
         locations.entry(egraph.find(id)).or_insert(location);
     }
     let mut r = Rebuild {

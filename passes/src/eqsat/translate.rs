@@ -32,8 +32,9 @@ pub struct Translation<'c, 'a> {
     pub kept: Vec<(OperationRef<'c, 'a>, bool)>,
     /// Each modeled op's class, node and name, as imported (the report's "before").
     pub originals: Vec<(Id, GraphLang, Option<String>)>,
-    /// The location of each modeled op's class.
-    pub locations: HashMap<Id, Location<'c>>,
+    /// Each modeled op's class and location, in the function's order (the first op of a
+    /// class gives it its location, whatever the iteration order of a map would say).
+    pub locations: Vec<(Id, Location<'c>)>,
     /// Each graph op's display name (see [`display_names`]).
     pub names: HashMap<usize, String>,
 }
@@ -113,7 +114,7 @@ pub fn translate<'c, 'a>(function: OperationRef<'c, 'a>) -> Option<Translation<'
         class_of: HashMap::new(),
         kept: Vec::new(),
         originals: Vec::new(),
-        locations: HashMap::new(),
+        locations: Vec::new(),
         names: HashMap::new(),
     };
     let mut all = Vec::new();
@@ -232,6 +233,6 @@ fn add_op<'c, 'a>(t: &mut Translation<'c, 'a>, op: OperationRef<'c, 'a>, name: &
     data.originals.insert(t.originals.len() as u32);
     let name = t.names.get(&(op.to_raw().ptr as usize)).cloned();
     t.originals.push((id, node, name));
-    t.locations.entry(id).or_insert(op.location());
+    t.locations.push((id, op.location()));
     id
 }
