@@ -15,6 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
 import model_tests  # noqa: E402
+from doc_section import write_section  # noqa: E402
 
 import onnx  # noqa: E402
 
@@ -66,14 +67,7 @@ def main():
     ])
     print(table)
     if doc:
-        with open(doc) as f:
-            text = f.read()
-        if BEGIN in text:
-            text = text[:text.index(BEGIN)] + table + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip("\n") + "\n\n## Fusion strategies (eqsat vs greedy)\n\n" + table + "\n"
-        with open(doc, "w") as f:
-            f.write(text)
+        write_section(doc, BEGIN, END, "Fusion strategies (eqsat vs greedy)", table)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 import model_tests  # noqa: E402
+from doc_section import write_section  # noqa: E402
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
@@ -85,14 +86,7 @@ def main():
     ])
     print(table)
     if doc:
-        with open(doc) as f:
-            text = f.read()
-        if BEGIN in text:
-            text = text[:text.index(BEGIN)] + table + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip("\n") + "\n\n## Peak memory\n\n" + table + "\n"
-        with open(doc, "w") as f:
-            f.write(text)
+        write_section(doc, BEGIN, END, "Peak memory", table)
 
 
 if __name__ == "__main__":

@@ -211,6 +211,9 @@ fn plan_function(function: OperationRef, in_place: &HashMap<String, Vec<i64>>) -
             continue;
         };
         let count = op.operand_count();
+        if count == 0 {
+            continue;
+        }
         let Some(&out) = op.operand(count - 1).ok().and_then(|v| buffer_of.get(&key(v))) else {
             continue;
         };

@@ -50,13 +50,3 @@ define_language! {
         Op(Symbol, Vec<Id>),
     }
 }
-
-impl GraphLang {
-    /// The op name of an `Op` node.
-    pub fn op_name(&self) -> Option<&str> {
-        match self {
-            GraphLang::Op(name, _) => Some(name.as_str()),
-            _ => None,
-        }
-    }
-}

@@ -82,6 +82,15 @@ fn random_constant(values: &mut Values, name: &str, shape: &[usize], positive: b
     constant(name, shape, &data)
 }
 
+/// Random conv weights `%w` of shape `ws`, and a bias `%b` when asked.
+fn conv_weights(values: &mut Values, ws: &[usize], with_bias: bool) -> String {
+    let mut text = random_constant(values, "w", ws, false);
+    if with_bias {
+        text += &random_constant(values, "b", &[ws[0]], false);
+    }
+    text
+}
+
 fn conv(out: &str, x: &str, w: &str, b: Option<&str>, xs: &[usize], ws: &[usize], os: &[usize]) -> String {
     let (operands, types, segments) = match b {
         Some(b) => (
@@ -213,10 +222,7 @@ fn fixture(rule: &str, seed: u64, n: usize) -> Option<(String, Vec<Tensor>)> {
             let ws = vec![k, c, 3, 3];
             let os = vec![1, k, h, h];
             let with_bias = n.is_multiple_of(2);
-            let mut body = random_constant(&mut v, "w", &ws, false);
-            if with_bias {
-                body += &random_constant(&mut v, "b", &[k], false);
-            }
+            let mut body = conv_weights(&mut v, &ws, with_bias);
             for (name, positive) in [("g", false), ("beta", false), ("m", false), ("var", true)] {
                 body += &random_constant(&mut v, name, &[k], positive);
             }
@@ -249,10 +255,7 @@ fn fixture(rule: &str, seed: u64, n: usize) -> Option<(String, Vec<Tensor>)> {
             let ws = vec![k, c, 3, 3];
             let os = vec![1, k, h, h];
             let with_bias = n.is_multiple_of(2);
-            let mut body = random_constant(&mut v, "w", &ws, false);
-            if with_bias {
-                body += &random_constant(&mut v, "b", &[k], false);
-            }
+            let mut body = conv_weights(&mut v, &ws, with_bias);
             body += &random_constant(&mut v, "s", &[], false);
             body += &conv("y", "x", "w", with_bias.then_some("b"), &image, &ws, &os);
             let op = if rule.contains("mul") { "mul" } else { "add" };

@@ -3,11 +3,8 @@
 //! scalar scale after Gemm moves into alpha and beta. The new weights are graph ops on
 //! constants, so they cost nothing and fold at compile time.
 
-use super::{
-    Rule, absent, absent_class, add_attrs, add_constant, add_op, attrs_of, code_rule, is_constant, scalar_value, ty,
-    var,
-};
-use crate::eqsat::analysis::{AttrsEntry, Graph};
+use super::{Rule, absent, add_attrs, add_constant, add_op, attrs_of, code_rule, is_constant, scalar_value, ty, var};
+use crate::eqsat::analysis::{AttrsEntry, Graph, is_absent};
 use egg::{Id, Subst};
 use fuser_dialects::semantics::{Attr, Attrs, DType, Tensor};
 
@@ -53,7 +50,7 @@ fn conv_batch_norm(g: &mut Graph, _class: Id, s: &Subst) -> Option<Id> {
     let (x, w, b, a) = (var(s, "?x"), var(s, "?w"), var(s, "?b"), var(s, "?a"));
     let params = [var(s, "?scale"), var(s, "?shift"), var(s, "?mean"), var(s, "?var")];
     let [scale, shift, mean, variance] = params;
-    let bias_known = absent_class(g, b) || is_constant(g, b);
+    let bias_known = is_absent(g, b) || is_constant(g, b);
     if !is_constant(g, w) || !bias_known || params.iter().any(|&p| !is_constant(g, p)) {
         return None;
     }
@@ -77,7 +74,7 @@ fn conv_batch_norm(g: &mut Graph, _class: Id, s: &Subst) -> Option<Id> {
     let reshape_attrs = add_attrs(g, reshape_attrs());
     let per_filter = add_op(g, RULE, "reshape", &[factor, shape], Some(reshape_attrs))?;
     let weights = add_op(g, RULE, "mul", &[w, per_filter], None)?;
-    let centred = if absent_class(g, b) {
+    let centred = if is_absent(g, b) {
         add_op(g, RULE, "neg", &[mean], None)?
     } else {
         add_op(g, RULE, "sub", &[b, mean], None)?
@@ -142,13 +139,13 @@ fn conv_scale(g: &mut Graph, _class: Id, s: &Subst) -> Option<Id> {
     const RULE: &str = "fold-scalar-mul-into-conv";
     let (x, w, b, a, k) = (var(s, "?x"), var(s, "?w"), var(s, "?b"), var(s, "?a"), var(s, "?s"));
     let factor = scalar_value(g, k)?;
-    if !is_constant(g, w) || !(absent_class(g, b) || is_constant(g, b)) {
+    if !is_constant(g, w) || !(is_absent(g, b) || is_constant(g, b)) {
         return None;
     }
     let dtype = ty(g, w)?.dtype;
     let factor = scalar(g, dtype, factor);
     let weights = add_op(g, RULE, "mul", &[w, factor], None)?;
-    let bias = if absent_class(g, b) {
+    let bias = if is_absent(g, b) {
         absent(g)
     } else {
         add_op(g, RULE, "mul", &[b, factor], None)?
@@ -163,7 +160,7 @@ fn conv_shift(g: &mut Graph, _class: Id, s: &Subst) -> Option<Id> {
     let shift = scalar_value(g, k)?;
     let wt = ty(g, w)?.clone();
     let channels = wt.shape.first().copied().flatten()? as usize;
-    let bias = if absent_class(g, b) {
+    let bias = if is_absent(g, b) {
         add_constant(g, Tensor::full(wt.dtype, &[channels], shift))
     } else if is_constant(g, b) {
         let shift = scalar(g, wt.dtype, shift);
@@ -184,7 +181,7 @@ fn gemm_scale(g: &mut Graph, _class: Id, s: &Subst) -> Option<Id> {
     let attrs = attrs_of(g, a)?;
     let (alpha, beta) = (attrs.float("alpha").ok()?, attrs.float("beta").ok()?);
     let (ta, tb) = (attrs.int("trans_a").ok()?, attrs.int("trans_b").ok()?);
-    let bias = if absent_class(g, b) {
+    let bias = if is_absent(g, b) {
         b
     } else if is_constant(g, b) {
         let dtype = ty(g, b)?.dtype;

@@ -10,7 +10,7 @@ pub mod layout;
 pub mod row_reduction;
 
 use super::{
-    analysis::{AttrsEntry, Graph, is_absent},
+    analysis::{AttrsEntry, Graph},
     language::GraphLang,
 };
 use egg::{Applier, ENodeOrVar, Id, Language, PatternAst, Rewrite, Subst, Symbol, Var};
@@ -26,11 +26,6 @@ pub fn all_rules() -> Vec<Rule> {
     rules.extend(row_reduction::rules());
     rules.extend(fusion::rules());
     rules
-}
-
-/// The rules that only group ops into kernels (the greedy strategy's search space).
-pub fn fusion_rules() -> Vec<Rule> {
-    fusion::rules()
 }
 
 /// Adds `node`, remembering `rule` as its maker when it is new.
@@ -220,9 +215,4 @@ pub fn code_rule(name: &'static str, pattern: &str, build: fn(&mut Graph, Id, &S
 /// The class bound to `?name`.
 pub fn var(subst: &Subst, name: &str) -> Id {
     subst[name.parse::<Var>().expect("variable")]
-}
-
-/// Whether the class is the `absent` leaf.
-pub fn absent_class(egraph: &Graph, id: Id) -> bool {
-    is_absent(egraph, id)
 }
