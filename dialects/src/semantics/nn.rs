@@ -3,7 +3,7 @@
 
 use super::{Args, Attrs, DType, Known, SemError, Tensor, TypeInfo, axis, broadcast_static, invalid, tensor::standard};
 use ndarray::Dimension;
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView2, Axis, Ix2, IxDyn};
 
 const OPS: &[&str] = &[
     "conv",
@@ -163,26 +163,34 @@ fn conv(
     let x = x.as_standard_layout();
     let w = w.as_standard_layout();
     let (xs, ws) = (x.as_slice().expect("standard"), w.as_slice().expect("standard"));
-    let mut out = vec![0.0; n * m * out_size];
+    // Each (image, group) is one matrix product: the group's filters [mg, cg·taps] times
+    // the windows of its channels [cg·taps, out] (im2col, padding read as zeros).
     let mg = m / group;
-    for_each_window(&in_spatial, &out_spatial, win, |o, positions| {
-        for b_ in 0..n {
-            for oc in 0..m {
-                let g = oc / mg;
-                let mut acc = 0.0;
+    let mut out = vec![0.0; n * m * out_size];
+    let mut windows = Array2::<f64>::zeros((cg * taps, out_size));
+    for b_ in 0..n {
+        for g in 0..group {
+            for_each_window(&in_spatial, &out_spatial, win, |o, positions| {
                 for ic in 0..cg {
                     let x_base = (b_ * c + g * cg + ic) * in_size;
-                    let w_base = (oc * cg + ic) * taps;
                     for (t, p) in positions.iter().enumerate() {
-                        if let Some(p) = p {
-                            acc += xs[x_base + p] * ws[w_base + t];
-                        }
+                        windows[[ic * taps + t, o]] = p.map_or(0.0, |p| xs[x_base + p]);
                     }
                 }
-                out[(b_ * m + oc) * out_size + o] = acc + b.as_ref().map_or(0.0, |b| b[oc]);
+            });
+            let filters = ArrayView2::from_shape((mg, cg * taps), &ws[g * mg * cg * taps..(g + 1) * mg * cg * taps])
+                .expect("filter shape");
+            let product = filters.dot(&windows);
+            for (i, row) in product.outer_iter().enumerate() {
+                let oc = g * mg + i;
+                let bias = b.as_ref().map_or(0.0, |b| b[oc]);
+                let dst = &mut out[(b_ * m + oc) * out_size..(b_ * m + oc + 1) * out_size];
+                for (d, v) in dst.iter_mut().zip(row) {
+                    *d = v + bias;
+                }
             }
         }
-    });
+    }
     let mut shape = vec![n, m];
     shape.extend(&out_spatial);
     Ok(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("conv shape"))
@@ -392,15 +400,12 @@ fn matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> Result<ArrayD<f64>, SemError> {
         .expect("count");
     let mut out = ArrayD::from_elem(IxDyn(&[count, m, n]), 0.0);
     for p in 0..count {
-        for i in 0..m {
-            for j in 0..n {
-                let mut acc = 0.0;
-                for q in 0..k {
-                    acc += a3[[p, i, q]] * b3[[p, q, j]];
-                }
-                out[[p, i, j]] = acc;
-            }
-        }
+        let product = a3
+            .index_axis(Axis(0), p)
+            .into_dimensionality::<Ix2>()
+            .expect("2-D")
+            .dot(&b3.index_axis(Axis(0), p).into_dimensionality::<Ix2>().expect("2-D"));
+        out.index_axis_mut(Axis(0), p).assign(&product);
     }
     let mut shape = batch;
     if a.ndim() > 1 {
