@@ -4,6 +4,7 @@
 //! Passes are thin drivers over rewrites; each is a melior external pass, so it runs in
 //! the same pass manager as upstream passes.
 
+pub mod calibration;
 pub mod convert_graph_to_linalg;
 pub mod convert_hw_to_memref;
 pub mod convert_linalg_to_microkernels;
@@ -18,6 +19,7 @@ pub mod graph_fold_batch_norm;
 pub mod graph_fold_constants;
 pub mod graph_form_kernels;
 pub mod graph_infer_shapes;
+pub mod graph_quantize;
 pub mod graph_simplify;
 pub mod hw_plan_memory;
 pub mod llvm_flatten_constant_globals;

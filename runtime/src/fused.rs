@@ -262,9 +262,19 @@ fn minimum(a: f32, b: f32) -> f32 {
 }
 
 /// The epilogue operands of one output tile: each as a pointer to element [0, 0].
-struct Operands {
+pub(crate) struct Operands {
     pointers: [*const f32; MAX_EPILOGUE_OPERANDS],
     n: usize,
+}
+
+impl Operands {
+    /// The epilogue operands at addresses `pointers` of an output with `n` columns.
+    pub(crate) fn new(pointers: [i64; MAX_EPILOGUE_OPERANDS], n: usize) -> Operands {
+        Operands {
+            pointers: pointers.map(|p| p as *const f32),
+            n,
+        }
+    }
 }
 
 // SAFETY: the operands are only read, and the caller keeps them alive for the call.
@@ -349,7 +359,7 @@ fn apply_epilogue_body(steps: &[Step], operands: &Operands, r: usize, c0: usize,
 }
 
 /// Whether an epilogue step reads memory that overlaps the `[M, N]` output at `out`.
-fn epilogue_reads_output(steps: &[Step], operands: &Operands, m: usize, out: usize) -> bool {
+pub(crate) fn epilogue_reads_output(steps: &[Step], operands: &Operands, m: usize, out: usize) -> bool {
     let bytes = |count: usize| count * std::mem::size_of::<f32>();
     let out_end = out + bytes(m * operands.n);
     steps.iter().any(|step| {
@@ -828,21 +838,32 @@ dispatch!(im2col_tile, im2col_tile_avx512, im2col_tile_body,
 /// # Safety
 /// `descriptor` must point to an encoded [`Descriptor`]; `a`, `b`, `out` and the
 /// epilogue operands it names must address buffers of the sizes it describes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i64, e0: i64, e1: i64, e2: i64) {
-    // SAFETY: the caller passes a valid descriptor; its length is read from its header.
+/// Applies the epilogue `steps` to output row `r` from column `c0` (for the INT8 kernel).
+pub(crate) fn epilogue_row(steps: &[Step], operands: &Operands, r: usize, c0: usize, row: &mut [f32]) {
+    apply_epilogue(steps, operands, r, c0, row);
+}
+
+/// Reads the encoded descriptor at address `descriptor`.
+///
+/// # Safety
+/// `descriptor` must point at a whole encoded descriptor (its length is in its header).
+pub(crate) unsafe fn read_descriptor(descriptor: i64) -> Option<Descriptor> {
+    // SAFETY: the header comes first; its length is read from it.
     let words = unsafe { std::slice::from_raw_parts(descriptor as *const i64, HEADER + 1) };
-    let Some(len) = Descriptor::encoded_len(words) else {
-        return;
-    };
+    let len = Descriptor::encoded_len(words)?;
     // SAFETY: as above, now with the full length.
     let words = unsafe { std::slice::from_raw_parts(descriptor as *const i64, len) };
-    let Some(d) = Descriptor::decode(words) else { return };
-    let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
-    let operands = Operands {
-        pointers: [e0, e1, e2].map(|p| p as *const f32),
-        n,
+    Descriptor::decode(words)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i64, e0: i64, e1: i64, e2: i64) {
+    // SAFETY: the caller passes a valid descriptor.
+    let Some(d) = (unsafe { read_descriptor(descriptor) }) else {
+        return;
     };
+    let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+    let operands = Operands::new([e0, e1, e2], n);
     let out_addr = out as usize;
     let g = d.conv;
     let input_len = (g.channels * g.height * g.width) as usize;

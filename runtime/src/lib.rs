@@ -7,6 +7,7 @@ pub mod fused;
 mod gelu;
 pub mod microkernels;
 pub mod profile;
+pub mod quantized;
 pub mod softmax;
 pub(crate) mod vector_math;
 
@@ -16,15 +17,17 @@ pub use microkernels::{
     threads,
 };
 pub use profile::{PROFILE_BEGIN, PROFILE_END, take_profile};
+pub use quantized::{FUSED_Q8, FUSED_Q8_ARITY, fuser_fused_q8};
 pub use softmax::{SOFTMAX_F32, SOFTMAX_F32_ARITY, fuser_softmax_f32};
 
 /// Every runtime function generated code may call: symbol and address.
-pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 9] {
+pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 10] {
     [
         ("__truncsfbf2", bf16::__truncsfbf2 as *const std::ffi::c_void),
         ("__truncdfbf2", bf16::__truncdfbf2 as *const std::ffi::c_void),
         (SOFTMAX_F32, fuser_softmax_f32 as *const std::ffi::c_void),
         (FUSED_F32, fuser_fused_f32 as *const std::ffi::c_void),
+        (FUSED_Q8, fuser_fused_q8 as *const std::ffi::c_void),
         (DEPTHWISE_F32, fuser_depthwise_conv2d_f32 as *const std::ffi::c_void),
         (SGEMM_F32, fuser_sgemm_f32 as *const std::ffi::c_void),
         (IM2COL_F32, fuser_im2col_f32 as *const std::ffi::c_void),

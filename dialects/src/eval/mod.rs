@@ -139,15 +139,42 @@ pub fn evaluate_with_weights(
     weights: &Weights,
 ) -> Result<Vec<Tensor>, EvalError> {
     let function = find_function(module_op, name).ok_or_else(|| EvalError::NoFunction(name.to_string()))?;
-    Evaluator { module_op, weights }.function(function, inputs)
+    Evaluator {
+        module_op,
+        weights,
+        observer: None,
+    }
+    .function(function, inputs)
 }
 
-struct Evaluator<'m, 'c, 'a> {
+/// Sees each graph or quantization op with its operand values (per IRDL slot) as the
+/// evaluator runs it: calibration collects activation statistics this way.
+pub type Observer<'o> = dyn FnMut(&OperationRef, &[Option<Tensor>]) + 'o;
+
+/// Like [`evaluate_with_weights`], calling `observer` before each graph op runs.
+pub fn evaluate_observed(
+    module_op: OperationRef,
+    name: &str,
+    inputs: &[Tensor],
+    weights: &Weights,
+    observer: &mut Observer,
+) -> Result<Vec<Tensor>, EvalError> {
+    let function = find_function(module_op, name).ok_or_else(|| EvalError::NoFunction(name.to_string()))?;
+    Evaluator {
+        module_op,
+        weights,
+        observer: Some(std::cell::RefCell::new(observer)),
+    }
+    .function(function, inputs)
+}
+
+struct Evaluator<'m, 'o, 'c, 'a> {
     module_op: OperationRef<'c, 'a>,
     weights: &'m Weights,
+    observer: Option<std::cell::RefCell<&'o mut Observer<'o>>>,
 }
 
-impl Evaluator<'_, '_, '_> {
+impl Evaluator<'_, '_, '_, '_> {
     fn function(&self, function: OperationRef, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
         let region = function
             .region(0)
@@ -207,14 +234,14 @@ impl Evaluator<'_, '_, '_> {
                                 .ok_or(EvalError::MissingWeight(weight))?,
                         ]
                     }
-                    "ftensor.quantize" | "ftensor.dequantize" | "ftensor.relayout" => {
+                    "ftensor.relayout" => {
                         let inputs: Vec<Tensor> = current
                             .operands()
                             .map(|v| lookup(&env, v, &name))
                             .collect::<Result<_, _>>()?;
                         vec![tensor_level(&current, &name, &inputs)?]
                     }
-                    _ if name.starts_with("graph.") => {
+                    _ if name.starts_with("graph.") || semantics::is_quantization_op(&name) => {
                         let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
                         let inputs: Vec<Option<Tensor>> = (0..spec.operands.len())
                             .map(|slot| {
@@ -224,6 +251,9 @@ impl Evaluator<'_, '_, '_> {
                                     .transpose()
                             })
                             .collect::<Result<_, _>>()?;
+                        if let Some(observer) = &self.observer {
+                            (observer.borrow_mut())(&current, &inputs);
+                        }
                         let outputs =
                             semantics::evaluate(&name, &op_attrs(&current)?, &inputs).map_err(|e| match e {
                                 SemError::Unsupported(what) => EvalError::Unsupported(what),
@@ -256,69 +286,30 @@ impl Evaluator<'_, '_, '_> {
     }
 }
 
-/// The ftensor ops: affine quantization and layout changes.
+/// `ftensor.relayout`: a transpose between two named layouts (the quantization ops go
+/// through `semantics`).
 fn tensor_level(op: &OperationRef, name: &str, inputs: &[Tensor]) -> Result<Tensor, EvalError> {
     let invalid = |message: &str| EvalError::Invalid {
         op: name.to_string(),
         message: message.to_string(),
     };
-    let result_dtype = op
-        .result(0)
-        .ok()
-        .and_then(|r| crate::ffi::tensor_info(r.r#type()))
-        .and_then(|i| DType::from_mlir(&i.element))
-        .ok_or_else(|| invalid("the result is not a tensor of a supported dtype"))?;
-    let x = &inputs[0];
-    if name == "ftensor.relayout" {
-        let (src, dst) = (
-            crate::accessors::string(op, "src_layout"),
-            crate::accessors::string(op, "dst_layout"),
-        );
-        let perm: Vec<i64> = dst
-            .chars()
-            .map(|c| {
-                src.find(c)
-                    .map(|p| p as i64)
-                    .ok_or_else(|| invalid("the layouts differ in letters"))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut attrs = Attrs::default();
-        attrs.set("perm", Attr::Ints(perm));
-        return semantics::evaluate("transpose", &attrs, &[Some(x.clone())])
-            .map(|mut v| v.remove(0))
-            .map_err(|e| invalid(&e.to_string()));
-    }
-    // Per tensor when scale is 0-d, else along `axis`.
-    let (scale, zero_point) = (inputs[1].to_f64(), inputs[2].to_f64());
-    let rank = x.shape().len();
-    let axis = crate::accessors::integer(op, "axis");
-    let axis = if axis < 0 { axis + rank as i64 } else { axis } as usize;
-    let per_axis = scale.ndim() == 1;
-    if per_axis && (axis >= rank || scale.len() != x.shape()[axis] || zero_point.len() != scale.len()) {
-        return Err(invalid("a per-axis scale must have one value per slice of the axis"));
-    }
-    let values = x.to_f64();
-    let out = ndarray::ArrayD::from_shape_fn(values.raw_dim(), |p| {
-        let i = if per_axis { p[axis] } else { 0 };
-        let (s, z) = (
-            scale.iter().nth(i).copied().unwrap_or(1.0),
-            zero_point.iter().nth(i).copied().unwrap_or(0.0),
-        );
-        let v = values[&p];
-        if name == "ftensor.quantize" {
-            // Round half to even, then saturate to the integer type.
-            let q = (v / s).round_ties_even() + z;
-            let (lo, hi) = match result_dtype {
-                DType::I8 => (-128.0, 127.0),
-                DType::U8 => (0.0, 255.0),
-                _ => (i32::MIN as f64, i32::MAX as f64),
-            };
-            q.clamp(lo, hi)
-        } else {
-            (v - z) * s
-        }
-    });
-    Ok(Tensor::float(DType::F64, out).cast(result_dtype))
+    let (src, dst) = (
+        crate::accessors::string(op, "src_layout"),
+        crate::accessors::string(op, "dst_layout"),
+    );
+    let perm: Vec<i64> = dst
+        .chars()
+        .map(|c| {
+            src.find(c)
+                .map(|p| p as i64)
+                .ok_or_else(|| invalid("the layouts differ in letters"))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut attrs = Attrs::default();
+    attrs.set("perm", Attr::Ints(perm));
+    semantics::evaluate("transpose", &attrs, &[Some(inputs[0].clone())])
+        .map(|mut v| v.remove(0))
+        .map_err(|e| invalid(&e.to_string()))
 }
 
 /// Keeps the evaluated outputs whose result slots the op actually has.

@@ -9,11 +9,13 @@
 
 mod elementwise;
 mod nn;
+mod quantization;
 mod reduce;
 mod shape_ops;
 pub mod tensor;
 
 pub use nn::{expand_ellipsis, window_out};
+pub use quantization::{axis_attrs, dequantize, quantize};
 pub use shape_ops::slice_bounds;
 pub use tensor::{DType, Data, Tensor};
 
@@ -176,7 +178,7 @@ impl<'a, T> Args<'a, T> {
 
 /// Infers the result types of `op` (`graph.` prefix optional).
 pub fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Known>]) -> Result<Vec<TypeInfo>, SemError> {
-    let name = op.strip_prefix("graph.").unwrap_or(op);
+    let name = short_name(op);
     let args = Args {
         op: name,
         items: inputs,
@@ -185,6 +187,7 @@ pub fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Known>]) -> Result<Vec<Ty
         .or_else(|| shape_ops::infer(name, attrs, &args))
         .or_else(|| reduce::infer(name, attrs, &args))
         .or_else(|| nn::infer(name, attrs, &args))
+        .or_else(|| quantization::infer(name, attrs, &args))
         .unwrap_or_else(|| Err(SemError::Unsupported(format!("graph.{name}"))))?;
     // Shape rules compute dims from attributes, which may describe an impossible op
     // (a window larger than the padded input): that is an error, not a type.
@@ -198,7 +201,7 @@ pub fn infer(op: &str, attrs: &Attrs, inputs: &[Option<Known>]) -> Result<Vec<Ty
 
 /// Evaluates `op` on `inputs`.
 pub fn evaluate(op: &str, attrs: &Attrs, inputs: &[Option<Tensor>]) -> Result<Vec<Tensor>, SemError> {
-    let name = op.strip_prefix("graph.").unwrap_or(op);
+    let name = short_name(op);
     let args = Args {
         op: name,
         items: inputs,
@@ -215,7 +218,30 @@ pub fn evaluate(op: &str, attrs: &Attrs, inputs: &[Option<Tensor>]) -> Result<Ve
     if let Some(r) = nn::evaluate(name, attrs, &args) {
         return r;
     }
+    if let Some(r) = quantization::evaluate(name, attrs, &args) {
+        return r;
+    }
     Err(SemError::Unsupported(format!("graph.{name}")))
+}
+
+/// The ftensor ops with graph-op semantics (affine quantization and the quantized
+/// contractions): the e-graph, the evaluator and constant folding treat them as graph ops.
+pub const QUANTIZATION_OPS: &[&str] = &[
+    "ftensor.quantize",
+    "ftensor.dequantize",
+    "ftensor.quantized_conv",
+    "ftensor.quantized_mat_mul",
+];
+
+pub fn is_quantization_op(full_name: &str) -> bool {
+    QUANTIZATION_OPS.contains(&full_name)
+}
+
+/// An op's name without its dialect prefix (no graph op shares a quantization op's name).
+fn short_name(op: &str) -> &str {
+    op.strip_prefix("graph.")
+        .or_else(|| op.strip_prefix("ftensor."))
+        .unwrap_or(op)
 }
 
 /// Normalizes a possibly negative axis for `rank`.

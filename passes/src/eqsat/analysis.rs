@@ -173,9 +173,19 @@ impl GraphAnalysis {
     }
 }
 
+/// The MLIR name of an `Op` node's symbol: graph ops are named without their prefix, the
+/// quantization ops (`ftensor.quantized_conv`, ...) with it.
+pub fn full_op_name(name: &str) -> String {
+    if name.contains('.') {
+        name.to_string()
+    } else {
+        format!("graph.{name}")
+    }
+}
+
 /// The operand slots and attribute key of an `Op` node with children `children`.
 pub fn split_children(egraph: &Graph, name: &str, children: &[Id]) -> (Vec<Id>, Option<AttrsKey>) {
-    let has_attrs = find_op(&format!("graph.{name}")).is_some_and(|spec| !spec.attributes.is_empty());
+    let has_attrs = find_op(&full_op_name(name)).is_some_and(|spec| !spec.attributes.is_empty());
     let last_is_attrs = children
         .last()
         .is_some_and(|&c| egraph[c].nodes.iter().any(|n| matches!(n, GraphLang::Attrs(_))));

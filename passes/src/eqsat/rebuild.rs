@@ -285,7 +285,7 @@ impl<'c, 'a> Rebuild<'_, 'c, 'a> {
         before: OperationRef<'c, 'a>,
     ) -> Result<OperationRef<'c, 'a>, String> {
         let context = before.context();
-        let full = format!("graph.{name}");
+        let full = crate::eqsat::analysis::full_op_name(name);
         let spec = find_op(&full).ok_or_else(|| format!("internal error: no op {full}"))?;
         let mut named = Vec::new();
         if let Some(key) = attrs {

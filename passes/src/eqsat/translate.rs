@@ -64,7 +64,8 @@ pub fn display_names(ops: &[OperationRef]) -> HashMap<usize, String> {
     let mut index = 0;
     for op in ops {
         let name = op_name(op);
-        if !name.starts_with("graph.") || name == "graph.constant" || name == "graph.weight" {
+        let graph_level = name.starts_with("graph.") || fuser_dialects::semantics::is_quantization_op(&name);
+        if !graph_level || name == "graph.constant" || name == "graph.weight" {
             continue;
         }
         index += 1;
@@ -79,7 +80,8 @@ pub fn display_names(ops: &[OperationRef]) -> HashMap<usize, String> {
 /// one value per operand slot, and attributes the semantics reads.
 fn modeled(op: &OperationRef, name: &str) -> bool {
     let Some(spec) = find_op(name) else { return false };
-    if !name.starts_with("graph.") || op.result_count() != 1 || op.region_count() != 0 {
+    let graph_level = name.starts_with("graph.") || fuser_dialects::semantics::is_quantization_op(name);
+    if !graph_level || op.result_count() != 1 || op.region_count() != 0 {
         return false;
     }
     let empty = |v: Value| tensor_info(v.r#type()).and_then(|i| i.element_count()) == Some(0);
