@@ -27,4 +27,4 @@ pub use llvm_ir::{TranslateError, translate_to_llvm_ir};
 pub use matmul_calls::matmuls_to_microkernels;
 pub use memref_copy::memref_copy_to_linalg;
 pub use profile::instrument_kernel_calls;
-pub use weights::materialize_weights;
+pub use weights::{materialize_weights, materialize_weights_as};

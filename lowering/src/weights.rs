@@ -17,6 +17,12 @@ use melior::ir::{
 /// Replaces every `graph.weight` under `root` with a constant of its data. Fails with
 /// the name of a weight that has no data, or whose data does not fit its type.
 pub fn materialize_weights(root: OperationRef, weights: &Weights) -> Result<(), String> {
+    materialize_weights_as(root, weights, "arith.constant")
+}
+
+/// Like [`materialize_weights`], as `constant_op` (`arith.constant`, or `graph.constant`
+/// for graph-level passes that evaluate the model).
+pub fn materialize_weights_as(root: OperationRef, weights: &Weights, constant_op: &str) -> Result<(), String> {
     for op in nested_operations(root) {
         if op_name(&op) != "graph.weight" {
             continue;
@@ -39,7 +45,7 @@ pub fn materialize_weights(root: OperationRef, weights: &Weights) -> Result<(), 
             dense_from_bytes(ty, &tensor_bytes(tensor))
         }
         .ok_or_else(|| format!("weight '{name}' does not match its type"))?;
-        let constant = OperationBuilder::new("arith.constant", op.location())
+        let constant = OperationBuilder::new(constant_op, op.location())
             .add_attributes(&[(make::identifier(context, "value"), value)])
             .add_results(&[ty])
             .build()

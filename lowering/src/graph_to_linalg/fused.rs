@@ -20,15 +20,31 @@ use fuser_dialects::{
 use fuser_runtime::fused::{
     Contraction, ConvGeometry, Descriptor, FUSED_F32, FUSED_F32_ARITY, MAX_EPILOGUE_OPERANDS, Step,
 };
+use fuser_runtime::quantized::{ActivationQuantization, FUSED_Q8, FUSED_Q8_ARITY};
 use melior::ir::{BlockLike, OperationRef, RegionLike, Value, ValueLike, operation::OperationLike};
 
 /// A matched kernel: the ops it replaces (contraction first), the values its call reads
-/// (A, B, then the epilogue operands), and the descriptor.
+/// (the contraction's operands, then the epilogue operands), and the descriptor.
 pub struct FusedKernel<'c, 'a> {
     pub ops: Vec<OperationRef<'c, 'a>>,
     pub operands: Vec<Value<'c, 'a>>,
     pub descriptor: Descriptor,
     pub out_shape: Vec<i64>,
+    /// For an INT8 contraction (`ftensor.quantized_conv` / `quantized_mat_mul`): the
+    /// activation's quantization. Its operands are then the i8 weights, the activation
+    /// and the weight scales; else A and B.
+    pub quantization: Option<ActivationQuantization>,
+}
+
+impl FusedKernel<'_, '_> {
+    /// How many operands precede the epilogue's.
+    fn contraction_operands(&self) -> usize {
+        contraction_operands(self.quantization.is_some())
+    }
+}
+
+fn contraction_operands(quantized: bool) -> usize {
+    if quantized { 3 } else { 2 }
 }
 
 /// How the `[M, N]` view of the output maps to its shape: rows are dim 1 of an NCHW conv
@@ -62,17 +78,41 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         match op_name(&op).as_str() {
             "graph.constant" => {}
             "func.return" => returned = Some(op),
-            name if name.starts_with("graph.") => ops.push(op),
+            name if name.starts_with("graph.") || fuser_dialects::semantics::is_quantization_op(name) => ops.push(op),
             _ => return None,
         }
     }
     let returned = returned?;
     let (root, chain) = ops.split_first()?;
+    let mut quantization = None;
     let root_view = view_of(*root).ok()?;
     let (mut descriptor, rows, out_shape) = contraction(&root_view)?;
-    // The call reads A then B: a conv's A is its weights (operand 1), B its input.
-    let (a, b) = if root_view.op == "conv" { (1, 0) } else { (0, 1) };
-    let mut operands: Vec<Value> = vec![root.operand(a).ok()?, root.operand(b).ok()?];
+    let quantized = root_view.op.starts_with("ftensor.");
+    let mut operands: Vec<Value> = if quantized {
+        // Weights, activation, weight scales; the activation's scale and zero point are
+        // constants, read now.
+        let scalar = |slot: usize| {
+            let operand = root_view.input(slot).ok()?;
+            let value = operand.value.as_ref().filter(|v| v.len() == 1)?;
+            Some((value.to_f64_vec()[0], operand.info.dtype))
+        };
+        let ((scale, _), (zero, zero_type)) = (scalar(3)?, scalar(4)?);
+        if !matches!(zero_type, DType::U8 | DType::I8) || root_view.input(2).ok()?.info.dtype != DType::F32 {
+            return None;
+        }
+        quantization = Some(ActivationQuantization {
+            scale: scale as f32,
+            zero_point: zero as i64,
+            signed: zero_type == DType::I8,
+        });
+        vec![root.operand(1).ok()?, root.operand(0).ok()?, root.operand(2).ok()?]
+    } else {
+        // The call reads A then B: a conv's A is its weights (operand 1), B its input.
+        let (a, b) = if root_view.op == "conv" { (1, 0) } else { (0, 1) };
+        vec![root.operand(a).ok()?, root.operand(b).ok()?]
+    };
+    let fixed = contraction_operands(quantized);
+    let bias_slot = if quantized { 5 } else { 2 };
     if matches!(descriptor.contraction, Contraction::Matmul) && root_view.op == "gemm" {
         // Gemm: alpha · A·B + beta · C.
         let alpha = root_view.float("alpha").ok()?;
@@ -84,16 +124,16 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
                 return None;
             }
             let c = root_view.input(2).ok()?;
-            let step = operand_step("add", root.operand(2).ok()?, c, &out_shape, rows, &mut operands)?;
+            let step = operand_step("add", root.operand(2).ok()?, c, &out_shape, rows, fixed, &mut operands)?;
             descriptor.epilogue.push(step);
         }
-    } else if root_view.op == "conv" && root_view.has_input(2) {
+    } else if root_view.op.ends_with("conv") && root_view.has_input(bias_slot) {
         // A conv's bias is one value per output channel (not numpy-broadcast).
-        let bias = root_view.input(2).ok()?;
+        let bias = root_view.input(bias_slot).ok()?;
         if bias.info.dtype != DType::F32 {
             return None;
         }
-        operands.push(root.operand(2).ok()?);
+        operands.push(operand_group(root, bias_slot)?);
         descriptor.epilogue.push(Step::AddRow(0));
     }
     let mut previous: Value = root.result(0).ok()?.into();
@@ -123,7 +163,9 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
                 match (view.op.as_str(), position, scalar) {
                     ("sub", 0, Some(c)) => Step::AddScalar(-c),
                     ("div", 0, Some(c)) => Step::DivScalar(c),
-                    ("add" | "mul", _, _) => operand_step(&view.op, value, operand, &out_shape, rows, &mut operands)?,
+                    ("add" | "mul", _, _) => {
+                        operand_step(&view.op, value, operand, &out_shape, rows, fixed, &mut operands)?
+                    }
                     _ => return None,
                 }
             }
@@ -157,7 +199,14 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         operands,
         descriptor,
         out_shape,
+        quantization,
     })
+}
+
+/// The value in operand slot `slot` of `op` (by its IRDL spec).
+fn operand_group<'c, 'a>(op: &OperationRef<'c, 'a>, slot: usize) -> Option<Value<'c, 'a>> {
+    let spec = fuser_dialects::spec::find_op(&op_name(op))?;
+    fuser_dialects::accessors::operand_group(op, spec, slot).first().copied()
 }
 
 /// The value of a one-element f32 constant operand.
@@ -174,6 +223,7 @@ fn operand_step<'c, 'a>(
     operand: &super::Operand,
     out: &[i64],
     rows: Rows,
+    fixed: usize,
     operands: &mut Vec<Value<'c, 'a>>,
 ) -> Option<Step> {
     if operand.info.dtype != DType::F32 {
@@ -204,11 +254,11 @@ fn operand_step<'c, 'a>(
             _ => return None,
         }
     };
-    let slot = match operands[2..].iter().position(|v| value_key(*v) == value_key(value)) {
+    let slot = match operands[fixed..].iter().position(|v| value_key(*v) == value_key(value)) {
         Some(i) => i,
-        None if operands.len() - 2 < MAX_EPILOGUE_OPERANDS => {
+        None if operands.len() - fixed < MAX_EPILOGUE_OPERANDS => {
             operands.push(value);
-            operands.len() - 3
+            operands.len() - fixed - 1
         }
         None => return None,
     };
@@ -227,7 +277,13 @@ fn operand_step<'c, 'a>(
 fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
     let (a, b) = (view.input(0).ok()?, view.input(1).ok()?);
     let out = static_shape(view.result(0).ok()?).ok()?;
-    if a.info.dtype != DType::F32 || b.info.dtype != DType::F32 || out.contains(&0) {
+    // A quantized contraction is its float one over i8 weights.
+    let (op, weight_type) = match view.op.as_str() {
+        "ftensor.quantized_conv" => ("conv", DType::I8),
+        "ftensor.quantized_mat_mul" => ("mat_mul", DType::I8),
+        other => (other, DType::F32),
+    };
+    if a.info.dtype != DType::F32 || b.info.dtype != weight_type || out.contains(&0) {
         return None;
     }
     let (sa, sb) = (static_shape(&a.info).ok()?, static_shape(&b.info).ok()?);
@@ -240,7 +296,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         conv: ConvGeometry::default(),
         epilogue: Vec::new(),
     };
-    match view.op.as_str() {
+    match op {
         "mat_mul" if sa.len() >= 2 && sb.len() == 2 => {
             let (k, n) = (sb[0], sb[1]);
             let m: i64 = sa[..sa.len() - 1].iter().product();
@@ -265,7 +321,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
             let (channels, features) = (sa[1], sb[0]);
             let kind = if group == 1 {
                 Contraction::Conv2d
-            } else if group == channels && features == channels && sb[1] == 1 {
+            } else if weight_type == DType::F32 && group == channels && features == channels && sb[1] == 1 {
                 Contraction::Depthwise2d
             } else {
                 return None;
@@ -311,13 +367,18 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
 pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
     let memref = |ty: &str| ty.replacen("tensor<", "memref<", 1);
     let types: Vec<String> = kernel.operands.iter().map(|v| v.r#type().to_string()).collect();
-    if types.iter().any(|t| !t.starts_with("tensor<") || !t.ends_with("xf32>")) {
+    let fixed = kernel.contraction_operands();
+    // The weights of an INT8 contraction are i8; everything else is f32.
+    let expected = |i: usize| if kernel.quantization.is_some() && i == 0 { "xi8>" } else { "xf32>" };
+    if types
+        .iter()
+        .enumerate()
+        .any(|(i, t)| !t.starts_with("tensor<") || !t.ends_with(expected(i)))
+    {
         return None;
     }
     let dims: Vec<String> = kernel.out_shape.iter().map(|d| d.to_string()).collect();
     let out_ty = format!("tensor<{}xf32>", dims.join("x"));
-    let words = kernel.descriptor.encode();
-    let words_text: Vec<String> = words.iter().map(|w| w.to_string()).collect();
     let mut text = format!(
         "func.func @lowered({}) -> {out_ty} {{\n",
         types
@@ -327,13 +388,21 @@ pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let descriptor_ty = format!("tensor<{}xi64>", words.len());
-    text.push_str(&format!(
-        "  %d = arith.constant dense<[{}]> : {descriptor_ty}\n  %dm = bufferization.to_buffer %d read_only : {descriptor_ty} to {}\n  %pd = memref.extract_aligned_pointer_as_index %dm : {} -> index\n",
-        words_text.join(", "),
-        memref(&descriptor_ty),
-        memref(&descriptor_ty)
-    ));
+    // Constant word arrays the call reads by address.
+    let mut words_constant = |name: &str, words: &[i64]| {
+        let words_text: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        let ty = format!("tensor<{}xi64>", words.len());
+        text.push_str(&format!(
+            "  %{name} = arith.constant dense<[{}]> : {ty}\n  %{name}m = bufferization.to_buffer %{name} read_only : {ty} to {}\n  %p{name} = memref.extract_aligned_pointer_as_index %{name}m : {} -> index\n",
+            words_text.join(", "),
+            memref(&ty),
+            memref(&ty)
+        ));
+    };
+    words_constant("d", &kernel.descriptor.encode());
+    if let Some(q) = &kernel.quantization {
+        words_constant("q", &q.encode());
+    }
     for (i, t) in types.iter().enumerate() {
         text.push_str(&format!(
             "  %m{i} = bufferization.to_buffer %v{i} read_only : {t} to {}\n  %p{i} = memref.extract_aligned_pointer_as_index %m{i} : {} -> index\n",
@@ -345,19 +414,30 @@ pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
     text.push_str(&format!(
         "  %o = memref.alloc() {{alignment = 64 : i64}} : {out_memref}\n  %po = memref.extract_aligned_pointer_as_index %o : {out_memref} -> index\n  %none = arith.constant 0 : index\n"
     ));
-    let mut args = vec!["%pd".to_string(), "%p0".into(), "%p1".into(), "%po".into()];
+    let (function, arity, mut args) = match kernel.quantization {
+        Some(_) => (
+            FUSED_Q8,
+            FUSED_Q8_ARITY,
+            vec!["%pq".to_string(), "%pd".into(), "%p0".into(), "%p1".into(), "%po".into(), "%p2".into()],
+        ),
+        None => (
+            FUSED_F32,
+            FUSED_F32_ARITY,
+            vec!["%pd".to_string(), "%p0".into(), "%p1".into(), "%po".into()],
+        ),
+    };
     for i in 0..MAX_EPILOGUE_OPERANDS {
-        args.push(if i + 2 < types.len() {
-            format!("%p{}", i + 2)
+        args.push(if i + fixed < types.len() {
+            format!("%p{}", i + fixed)
         } else {
             "%none".into()
         });
     }
     text.push_str(&format!(
-        "  func.call @{FUSED_F32}({}) : ({}) -> ()\n  %r = bufferization.to_tensor %o restrict writable : {out_memref} to {out_ty}\n  func.return %r : {out_ty}\n}}\n{}",
+        "  func.call @{function}({}) : ({}) -> ()\n  %r = bufferization.to_tensor %o restrict writable : {out_memref} to {out_ty}\n  func.return %r : {out_ty}\n}}\n{}",
         args.join(", "),
-        ["index"; FUSED_F32_ARITY].join(", "),
-        declaration_of(FUSED_F32, FUSED_F32_ARITY)
+        vec!["index"; arity].join(", "),
+        declaration_of(function, arity)
     ));
     Some(text)
 }

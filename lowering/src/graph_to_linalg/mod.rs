@@ -140,6 +140,11 @@ fn lower_into(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
         _ if reduction::handles(op) => reduction::lower(f, view),
         _ if data_movement::handles(op) => data_movement::lower(f, view),
         _ if scatter::handles(op) => scatter::lower(f, view),
+        "ftensor.quantized_conv" | "ftensor.quantized_mat_mul" => refuse(format!(
+            "{op} lowers only as an INT8 fused kernel: a batch-1 2-D conv with one group, or a product with a \
+             constant [K, N] i8 matrix, static shapes, f32 activation and epilogue"
+        )),
+        _ if op.contains('.') => refuse(format!("{op} has no CPU lowering yet")),
         _ => refuse(format!("graph.{op} has no CPU lowering yet")),
     }
 }
@@ -297,7 +302,10 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
     }
     let ops: Vec<OperationRef> = nested_operations(root)
         .into_iter()
-        .filter(|op| op_name(op).starts_with("graph."))
+        .filter(|op| {
+            let name = op_name(op);
+            name.starts_with("graph.") || fuser_dialects::semantics::is_quantization_op(&name)
+        })
         .collect();
     // Views are read while uint8 tensors still say so; then the module goes signless.
     let views: Vec<Lowered<OpView>> = ops.iter().map(|op| view_of(*op)).collect();

@@ -35,6 +35,10 @@ enum Command {
     /// Say how the model's ops were fused: the search, the cost model's figures and each
     /// kernel's ops, rules and cost; with --svg, draw the graph with each kernel a cluster.
     Explain(ExplainArgs),
+    /// INT8 post-training quantization: calibrate on sample inputs, quantize each conv and
+    /// matmul (weights per channel), and write graph-level MLIR that run, bench and compile
+    /// accept.
+    Quantize(QuantizeArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
     /// reference evaluator and/or compiled for the CPU (--targets).
     Conformance(ConformanceArgs),
@@ -144,6 +148,37 @@ struct ExplainArgs {
     /// How graph ops are grouped into kernels: `eqsat` or `greedy` (see `fuser compile`).
     #[arg(long, default_value = "eqsat", value_parser = ["eqsat", "greedy"])]
     fusion: String,
+    /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
+    #[arg(long = "shape", value_name = "NAME=DIMS")]
+    shapes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct QuantizeArgs {
+    /// The model: .onnx, .json, or .mlir/.mlirbc.
+    model: PathBuf,
+    /// Calibration samples: one .npy per sample (a model of one input), or one directory
+    /// per sample holding NAME.npy for each input.
+    #[arg(long, value_name = "DIR")]
+    calibration: PathBuf,
+    /// How activation ranges are chosen.
+    #[arg(long, default_value = "minmax", value_parser = ["minmax", "percentile", "entropy"])]
+    method: String,
+    /// The percentile of |x| that --method percentile keeps.
+    #[arg(long, default_value_t = 99.999)]
+    percentile: f64,
+    /// One weight scale per output channel (false: one per tensor).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    per_channel: bool,
+    /// The activations' integer type.
+    #[arg(long, default_value = "u8", value_parser = ["u8", "i8"])]
+    activation_type: String,
+    /// Symmetric activations (zero point at the type's middle).
+    #[arg(long)]
+    symmetric_activations: bool,
+    /// The output (OUT.mlir).
+    #[arg(short = 'o', value_name = "OUT.mlir")]
+    output: PathBuf,
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
@@ -515,6 +550,44 @@ fn explain(args: ExplainArgs) -> ExitCode {
     }
 }
 
+fn quantize(args: QuantizeArgs) -> ExitCode {
+    use fuser_passes::{
+        calibration::{IntType, Method},
+        graph_quantize::Options,
+    };
+    use fuser_tools::driver::quantize::{QuantizeRequest, quantize};
+    let options = match import_options(&args.shapes) {
+        Ok(o) => o,
+        Err(message) => return fail("fuser quantize", &message),
+    };
+    if !(0.0..=100.0).contains(&args.percentile) {
+        return fail("fuser quantize", "--percentile must be in [0, 100]");
+    }
+    let request = QuantizeRequest {
+        model: &args.model,
+        options,
+        quantization: Options {
+            calibration: args.calibration.clone(),
+            method: match args.method.as_str() {
+                "percentile" => Method::Percentile(args.percentile),
+                "entropy" => Method::Entropy,
+                _ => Method::MinMax,
+            },
+            per_channel: args.per_channel,
+            activation_type: if args.activation_type == "i8" { IntType::I8 } else { IntType::U8 },
+            symmetric_activations: args.symmetric_activations,
+        },
+        output: &args.output,
+    };
+    match quantize(&request) {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail("fuser quantize", &message),
+    }
+}
+
 fn bench(args: BenchArgs) -> ExitCode {
     use fuser_tools::driver::bench::{BenchRequest, bench};
     let options = match import_options(&args.shapes) {
@@ -573,6 +646,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::Explain(args) => explain(args),
         Command::Check(args) => check(args),
+        Command::Quantize(args) => quantize(args),
         Command::Conformance(args) => conformance(args),
     }
 }

@@ -9,4 +9,5 @@ pub mod conformance;
 pub mod explain;
 pub mod link;
 pub mod load;
+pub mod quantize;
 pub mod run;
