@@ -271,6 +271,9 @@ impl Drop for JitModel {
         if let Code::Engine(engine) = self.code {
             // SAFETY: the engine was created in `new` and is destroyed once.
             unsafe { mlirExecutionEngineDestroy(engine) }
+            // The INT8 kernels cache packed weights by address; this model's addresses
+            // may now be reused by the next one.
+            fuser_runtime::quantized::forget_packed_weights();
         }
     }
 }

@@ -341,7 +341,19 @@ pub fn quantize_module(root: OperationRef, options: &Options) -> Result<(), Stri
             rewrite(op, params, options).ok_or_else(|| format!("could not rewrite {}", op_name(&op)))?;
         }
     }
+    erase_dead_constants(root);
     Ok(())
+}
+
+/// Erases the constants nothing reads any more (the float weights that were quantized).
+pub fn erase_dead_constants(root: OperationRef) {
+    for op in nested_operations(root) {
+        if matches!(op_name(&op).as_str(), "graph.constant" | "arith.constant")
+            && op.result(0).is_ok_and(|r| !fuser_dialects::ffi::has_uses(r.into()))
+        {
+            erase_operation(op);
+        }
+    }
 }
 
 /// A `graph.constant` holding `tensor`, before `before`.

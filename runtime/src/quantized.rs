@@ -56,9 +56,10 @@ impl ActivationQuantization {
     /// The u8 code of `x` (an i8 code shifted by 128).
     #[inline(always)]
     fn code(&self, x: f32) -> u8 {
-        let (lo, hi) = if self.signed { (-128.0, 127.0) } else { (0.0, 255.0) };
-        let q = ((x / self.scale).round_ties_even() + self.zero_point as f32).clamp(lo, hi);
-        (q as i32 + if self.signed { 128 } else { 0 }) as u8
+        // Clamping an i8 code to [-128, 127] and adding 128 is clamping code + 128 to
+        // [0, 255]: one form for both types, without a branch.
+        let q = round_half_even(x / self.scale) + f32::from(self.zero_code());
+        q.max(0.0).min(255.0) as u8
     }
 
     /// The u8 code of 0 (padding).
@@ -67,73 +68,94 @@ impl ActivationQuantization {
     }
 }
 
-/// Columns of one register block (two 16-lane vectors) and its rows.
-const NR: usize = 32;
-const MR: usize = 6;
-
-thread_local! {
-    static SCRATCH: RefCell<(Vec<u8>, Vec<i32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+/// `v.round_ties_even()` without a libm call (the crate is built for baseline x86-64,
+/// which has no rounding instruction): adding and subtracting 1.5·2^23 rounds to the
+/// nearest integer, ties to even, in the default rounding mode. Values beyond ±2^22
+/// saturate any 8-bit code alike, so they are clamped first; NaN stays NaN.
+#[inline(always)]
+fn round_half_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    let v = v.clamp(-4_194_304.0, 4_194_304.0);
+    (v + MAGIC) - MAGIC
 }
 
-/// `acc[r][c] += Σ_k4 Σ_j u[..] · s[..]` for an `MR × NR` block: `broadcast[r]` holds row
-/// r's `4·k4s` bytes, `packed` the block's columns as `[k4][NR][4]`. `unsigned_broadcast`
-/// says which operand is u8 (the other is i8).
 #[inline(always)]
-fn block_portable(broadcast: &[&[u8]], packed: &[u8], k4s: usize, unsigned_broadcast: bool, acc: &mut [[i32; NR]; MR]) {
-    for (r, row) in broadcast.iter().enumerate() {
-        for k4 in 0..k4s {
-            let a = &row[4 * k4..4 * k4 + 4];
-            let b = &packed[k4 * NR * 4..(k4 + 1) * NR * 4];
-            for c in 0..NR {
-                let mut sum = 0i32;
-                for j in 0..4 {
-                    let (u, s) = if unsigned_broadcast { (a[j], b[4 * c + j]) } else { (b[4 * c + j], a[j]) };
-                    sum += i32::from(u) * i32::from(s as i8);
-                }
-                acc[r][c] += sum;
-            }
-        }
+fn codes_body(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
+    for (o, &v) in out.iter_mut().zip(input) {
+        *o = q.code(v);
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-fn block_vnni(broadcast: &[&[u8]], packed: &[u8], k4s: usize, unsigned_broadcast: bool, acc: &mut [[i32; NR]; MR]) {
-    use std::arch::x86_64::*;
-    let rows = broadcast.len();
-    assert!(rows <= MR && packed.len() >= k4s * NR * 4 && broadcast.iter().all(|r| r.len() >= 4 * k4s));
-    let mut v = [[_mm512_setzero_si512(); 2]; MR];
-    for k4 in 0..k4s {
-        // SAFETY: in bounds (asserted above).
-        let (b0, b1) = unsafe {
-            let p = packed.as_ptr().add(k4 * NR * 4);
-            (_mm512_loadu_si512(p.cast()), _mm512_loadu_si512(p.add(64).cast()))
-        };
-        for r in 0..MR {
-            if r >= rows {
-                break;
-            }
-            // SAFETY: in bounds (asserted above).
-            let a = _mm512_set1_epi32(unsafe { broadcast[r].as_ptr().add(4 * k4).cast::<i32>().read_unaligned() });
-            // vpdpbusd: its first source is the unsigned one.
-            if unsigned_broadcast {
-                v[r][0] = _mm512_dpbusd_epi32(v[r][0], a, b0);
-                v[r][1] = _mm512_dpbusd_epi32(v[r][1], a, b1);
-            } else {
-                v[r][0] = _mm512_dpbusd_epi32(v[r][0], b0, a);
-                v[r][1] = _mm512_dpbusd_epi32(v[r][1], b1, a);
+#[target_feature(enable = "avx512f,avx512bw")]
+fn codes_avx512(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
+    codes_body(q, input, out)
+}
+
+/// The u8 codes of `input`.
+fn codes(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_vnni() {
+        // SAFETY: the CPU has the features (checked).
+        return unsafe { codes_avx512(q, input, out) };
+    }
+    codes_body(q, input, out)
+}
+
+/// Output channels of one register block (two 16-lane vectors of i32) and the output
+/// pixels (conv) or activation rows (matmul) it computes at once.
+const NR: usize = 32;
+const MR: usize = 8;
+
+/// `acc[r][c] = Σ_k4 Σ_b act[bases[r] + offsets[k4] + b] · panel[k4][c][b]`: the
+/// activation bytes are u8, the panel (one block of `NR` channels, `[k4][NR][4]`) i8.
+///
+/// # Safety
+/// Every `act + bases[r] + offsets[k4] .. + 4` and `panel .. + offsets.len() · NR · 4`
+/// must be readable.
+#[inline(always)]
+unsafe fn block_portable(act: *const u8, bases: &[usize; MR], offsets: &[u32], panel: *const u8, acc: &mut [[i32; NR]; MR]) {
+    for (r, row) in acc.iter_mut().enumerate() {
+        row.fill(0);
+        for (k4, &off) in offsets.iter().enumerate() {
+            for b in 0..4 {
+                // SAFETY: as the caller promises.
+                let a = i32::from(unsafe { *act.add(bases[r] + off as usize + b) });
+                for (c, slot) in row.iter_mut().enumerate() {
+                    *slot += a * i32::from(unsafe { *panel.add((k4 * NR + c) * 4 + b) } as i8);
+                }
             }
         }
     }
-    for r in 0..rows {
-        let mut lanes = [0i32; NR];
-        // SAFETY: `lanes` holds 32 i32.
-        unsafe {
-            _mm512_storeu_si512(lanes.as_mut_ptr().cast(), v[r][0]);
-            _mm512_storeu_si512(lanes.as_mut_ptr().add(16).cast(), v[r][1]);
+}
+
+/// [`block_portable`] with `vpdpbusd`: per 32-bit lane, four u8 × i8 products summed
+/// into the i32 accumulator (exact: no intermediate saturation).
+///
+/// # Safety
+/// As [`block_portable`], on a CPU with AVX-512 VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn block_vnni(act: *const u8, bases: &[usize; MR], offsets: &[u32], panel: *const u8, acc: &mut [[i32; NR]; MR]) {
+    use std::arch::x86_64::*;
+    let mut v = [[_mm512_setzero_si512(); 2]; MR];
+    for (k4, &off) in offsets.iter().enumerate() {
+        // SAFETY (all loads): as the caller promises.
+        let (b0, b1) = unsafe {
+            let p = panel.add(k4 * NR * 4);
+            (_mm512_loadu_si512(p.cast()), _mm512_loadu_si512(p.add(64).cast()))
+        };
+        for r in 0..MR {
+            let a = _mm512_set1_epi32(unsafe { act.add(bases[r] + off as usize).cast::<i32>().read_unaligned() });
+            v[r][0] = _mm512_dpbusd_epi32(v[r][0], a, b0);
+            v[r][1] = _mm512_dpbusd_epi32(v[r][1], a, b1);
         }
-        for c in 0..NR {
-            acc[r][c] += lanes[c];
+    }
+    for (row, lanes) in acc.iter_mut().zip(&v) {
+        // SAFETY: a row holds 32 i32.
+        unsafe {
+            _mm512_storeu_si512(row.as_mut_ptr().cast(), lanes[0]);
+            _mm512_storeu_si512(row.as_mut_ptr().add(16).cast(), lanes[1]);
         }
     }
 }
@@ -150,120 +172,225 @@ pub fn has_vnni() -> bool {
     }
 }
 
-fn block(broadcast: &[&[u8]], packed: &[u8], k4s: usize, unsigned_broadcast: bool, acc: &mut [[i32; NR]; MR]) {
+/// # Safety
+/// As [`block_portable`].
+unsafe fn block(act: *const u8, bases: &[usize; MR], offsets: &[u32], panel: *const u8, acc: &mut [[i32; NR]; MR]) {
     #[cfg(target_arch = "x86_64")]
     if has_vnni() {
-        // SAFETY: the CPU has the features (checked).
-        return unsafe { block_vnni(broadcast, packed, k4s, unsigned_broadcast, acc) };
+        // SAFETY: the CPU has the features (checked); the rest as the caller promises.
+        return unsafe { block_vnni(act, bases, offsets, panel, acc) };
     }
-    block_portable(broadcast, packed, k4s, unsigned_broadcast, acc)
+    // SAFETY: as the caller promises.
+    unsafe { block_portable(act, bases, offsets, panel, acc) }
 }
 
-/// The problem of one call, decoded.
-struct Problem<'p> {
-    d: Descriptor,
-    q: ActivationQuantization,
-    /// K rounded up to a multiple of 4.
-    k4s: usize,
-    /// Conv: the quantized input `[C, H, W]`; matmul: the quantized rows `[M, 4·k4s]`.
-    codes: Vec<u8>,
-    /// Conv: the weights `[M, 4·k4s]`; matmul: the weights packed `[N/NR][k4][NR][4]`.
-    weights: Vec<u8>,
-    /// `z · Σ w` per output channel (rows for conv, columns for matmul).
-    zero_terms: Vec<i32>,
-    /// `x_scale · w_scale[channel]`.
+/// The weights of one call in the kernel's layout, packed on its first call.
+struct Packed {
+    /// `[channel block][k4][NR][4]` i8, zero past the channels and K.
+    panels: Vec<u8>,
+    /// Per channel: the zero point's code times the channel's weight sum.
+    terms: Vec<i32>,
+    /// Per channel: `x_scale · w_scale`.
     scales: Vec<f32>,
-    operands: &'p Operands,
+    /// Per k4: the byte offset of its four activation bytes from a pixel's (row's) base.
+    offsets: Vec<u32>,
+    k4s: usize,
+    /// Conv: the padded plane's height and width.
+    plane: (usize, usize),
 }
 
-/// Packs `[k][cols]` values given by `value(k, c)` as `[k4][NR][4]` blocks of `NR` columns
-/// (a block per `NR` columns, columns past `cols` and rows past `k` as `pad`).
-fn pack_columns(k: usize, k4s: usize, cols: usize, pad: u8, value: impl Fn(usize, usize) -> u8, out: &mut Vec<u8>) {
-    let blocks = cols.div_ceil(NR);
-    out.clear();
-    out.resize(blocks * k4s * NR * 4, pad);
-    for kk in 0..k {
-        let (k4, j) = (kk / 4, kk % 4);
-        for c in 0..cols {
-            let (blk, lane) = (c / NR, c % NR);
-            out[((blk * k4s + k4) * NR + lane) * 4 + j] = value(kk, c);
+/// Packed weights by (weights address, scales address, descriptor and quantization
+/// words). Weights are constants of a loaded model, so an address stands for its data
+/// while the model is loaded; [`forget_packed_weights`] empties the cache when a model
+/// is unloaded, before its addresses can be reused.
+type Cache = std::sync::Mutex<std::collections::HashMap<(usize, usize, Vec<i64>), std::sync::Arc<Packed>>>;
+static PACKED: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+
+/// Forgets every packed weight (a model was unloaded).
+pub fn forget_packed_weights() {
+    if let Some(cache) = PACKED.get() {
+        cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// The weights of `d` packed (from the cache, or packed now).
+///
+/// # Safety
+/// `weights` and `w_scales` cover the shapes of `d`.
+unsafe fn packed(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scales: i64, key_words: Vec<i64>) -> std::sync::Arc<Packed> {
+    let cache = PACKED.get_or_init(Default::default);
+    let key = (weights as usize, w_scales as usize, key_words);
+    let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = map.get(&key) {
+        return p.clone();
+    }
+    // SAFETY: as the caller promises.
+    let p = std::sync::Arc::new(unsafe { pack(d, q, weights, w_scales) });
+    map.insert(key, p.clone());
+    p
+}
+
+/// # Safety
+/// As [`packed`].
+unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scales: i64) -> Packed {
+    let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+    let conv = d.contraction == Contraction::Conv2d;
+    let channels = if conv { m } else { n };
+    // SAFETY: as the caller promises.
+    let (w, w_scales) = unsafe {
+        (
+            std::slice::from_raw_parts(weights as *const i8, k * channels),
+            std::slice::from_raw_parts(w_scales as *const f32, channels),
+        )
+    };
+    let blocks = channels.div_ceil(NR);
+    let g = &d.conv;
+    // Conv: k4 runs over (channel group of 4, kernel row, kernel column); matmul: over K/4.
+    let (c, taps) = (g.channels as usize, (g.kernel_h * g.kernel_w) as usize);
+    let k4s = if conv { c.div_ceil(4) * taps } else { k.div_ceil(4) };
+    // The weight of output channel `ch` at (k4, byte b), if any.
+    let weight = |ch: usize, k4: usize, b: usize| -> i8 {
+        if conv {
+            let (c4, tap) = (k4 / taps, k4 % taps);
+            let channel = 4 * c4 + b;
+            if channel < c { w[(ch * c + channel) * taps + tap] } else { 0 }
+        } else {
+            let kk = 4 * k4 + b;
+            if kk < k { w[kk * n + ch] } else { 0 }
         }
-    }
-}
-
-/// Packs the windows of output pixels `c0..c0 + cols` of the quantized conv input as
-/// `[block][k4][NR][4]` (padding and the rows past K as the zero point's code).
-fn pack_windows(p: &Problem, c0: usize, cols: usize, out: &mut Vec<u8>) {
-    let g = &p.d.conv;
-    let [h, w, kh, kw, ow] = [g.height, g.width, g.kernel_h, g.kernel_w, g.out_w].map(|v| v as usize);
-    let (k, k4s) = (p.d.k as usize, p.k4s);
-    let zero = p.q.zero_code();
-    out.clear();
-    out.resize(cols.div_ceil(NR) * k4s * NR * 4, zero);
-    for kk in 0..k {
-        let (ch, tap) = (kk / (kh * kw), kk % (kh * kw));
-        let (i, j) = ((tap / kw) as i64, (tap % kw) as i64);
-        let plane = &p.codes[ch * h * w..(ch + 1) * h * w];
-        let (k4, lane_byte) = (kk / 4, kk % 4);
-        let (mut y, mut x) = (c0 / ow, c0 % ow);
-        for c in 0..cols {
-            let iy = y as i64 * g.stride_h - g.pad_top + i * g.dilation_h;
-            let ix = x as i64 * g.stride_w - g.pad_left + j * g.dilation_w;
-            if iy >= 0 && ix >= 0 && iy < h as i64 && ix < w as i64 {
-                out[(((c / NR) * k4s + k4) * NR + c % NR) * 4 + lane_byte] = plane[iy as usize * w + ix as usize];
-            }
-            x += 1;
-            if x == ow {
-                x = 0;
-                y += 1;
-            }
-        }
-    }
-}
-
-/// Computes output rows `r0..r0 + rows`, columns `c0..c0 + cols` into `dst` (row stride
-/// `dst_row`) as f32, before the epilogue.
-fn tile(p: &Problem, r0: usize, rows: usize, c0: usize, cols: usize, dst: &mut [f32], dst_row: usize, packed: &mut Vec<u8>) {
-    let k4s = p.k4s;
-    let conv = p.d.contraction == Contraction::Conv2d;
-    let mut acc = [[0i32; NR]; MR];
-    if conv {
-        pack_windows(p, c0, cols, packed);
-    }
-    for blk in 0..cols.div_ceil(NR) {
-        let width = NR.min(cols - blk * NR);
-        for rr in (0..rows).step_by(MR) {
-            let count = MR.min(rows - rr);
-            let stride = 4 * k4s;
-            let (broadcast, block_data, unsigned_broadcast): (Vec<&[u8]>, &[u8], bool) = if conv {
-                let rows_of = (0..count).map(|i| &p.weights[(r0 + rr + i) * stride..(r0 + rr + i + 1) * stride]);
-                (rows_of.collect(), &packed[blk * k4s * NR * 4..(blk + 1) * k4s * NR * 4], false)
-            } else {
-                let rows_of = (0..count).map(|i| &p.codes[(r0 + rr + i) * stride..(r0 + rr + i + 1) * stride]);
-                let global = (c0 / NR) + blk;
-                (rows_of.collect(), &p.weights[global * k4s * NR * 4..(global + 1) * k4s * NR * 4], true)
-            };
-            acc.iter_mut().for_each(|row| row.fill(0));
-            block(&broadcast, block_data, k4s, unsigned_broadcast, &mut acc);
-            for i in 0..count {
-                let r = r0 + rr + i;
-                let out = &mut dst[(rr + i) * dst_row + blk * NR..(rr + i) * dst_row + blk * NR + width];
-                for (c, o) in out.iter_mut().enumerate() {
-                    let channel = if conv { r } else { c0 + blk * NR + c };
-                    *o = (acc[i][c] - p.zero_terms[channel]) as f32 * p.scales[channel];
+    };
+    let mut panels = vec![0u8; blocks * k4s * NR * 4];
+    let zero = i32::from(q.zero_code());
+    let mut terms = vec![0i32; blocks * NR];
+    for blk in 0..blocks {
+        for lane in 0..NR.min(channels - blk * NR) {
+            let ch = blk * NR + lane;
+            for k4 in 0..k4s {
+                for b in 0..4 {
+                    let v = weight(ch, k4, b);
+                    panels[((blk * k4s + k4) * NR + lane) * 4 + b] = v as u8;
+                    terms[ch] += zero * i32::from(v);
                 }
             }
         }
     }
+    let mut scales: Vec<f32> = w_scales.iter().map(|s| q.scale * s).collect();
+    scales.resize(blocks * NR, 0.0);
+    let plane = plane_shape(g);
+    let offsets = if conv {
+        let (kh, kw) = (g.kernel_h as usize, g.kernel_w as usize);
+        (0..k4s)
+            .map(|k4| {
+                let (c4, tap) = (k4 / taps, k4 % taps);
+                let (i, j) = (tap / kw % kh, tap % kw);
+                (((c4 * plane.0 + i * g.dilation_h as usize) * plane.1 + j * g.dilation_w as usize) * 4) as u32
+            })
+            .collect()
+    } else {
+        (0..k4s).map(|k4| (4 * k4) as u32).collect()
+    };
+    Packed {
+        panels,
+        terms,
+        scales,
+        offsets,
+        k4s,
+        plane,
+    }
+}
+
+/// The padded plane of a conv input: every window a tap reads lies inside it.
+fn plane_shape(g: &crate::fused::ConvGeometry) -> (usize, usize) {
+    let reach = |out: i64, stride: i64, kernel: i64, dilation: i64| (out - 1).max(0) * stride + (kernel - 1) * dilation + 1;
+    let h = reach(g.out_h, g.stride_h, g.kernel_h, g.dilation_h).max(g.pad_top + g.height);
+    let w = reach(g.out_w, g.stride_w, g.kernel_w, g.dilation_w).max(g.pad_left + g.width);
+    (h.max(0) as usize, w.max(0) as usize)
+}
+
+#[inline(always)]
+fn interleave_body(q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, out: &mut [u8]) {
+    let zero = q.zero_code();
+    for (x, word) in out.chunks_exact_mut(4).enumerate() {
+        let code = |b: usize| if b < present { q.code(lines[b][x]) } else { zero };
+        word.copy_from_slice(&[code(0), code(1), code(2), code(3)]);
+    }
+}
+
+/// [`interleave_body`] in vectors of 16 positions (`vrndscaleps` rounds half to even,
+/// as `round_half_even` does).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn interleave_avx512(q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, out: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let len = out.len() / 4;
+    assert!(lines.iter().take(present).all(|l| l.len() >= len));
+    let scale = _mm512_set1_ps(q.scale);
+    let zero = _mm512_set1_ps(f32::from(q.zero_code()));
+    let (low, high) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+    let code = |v: __m512| {
+        let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_div_ps(v, scale));
+        _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, zero), low), high))
+    };
+    let absent = _mm512_cvttps_epi32(zero);
+    let mut x = 0;
+    while x < len {
+        let mask: __mmask16 = if len - x >= 16 { 0xffff } else { (1u16 << (len - x)) - 1 };
+        let mut word = _mm512_setzero_si512();
+        for (b, line) in lines.iter().enumerate() {
+            let c = if b < present {
+                // SAFETY: the masked lanes lie inside the line (asserted above).
+                code(unsafe { _mm512_maskz_loadu_ps(mask, line.as_ptr().add(x)) })
+            } else {
+                absent
+            };
+            word = _mm512_or_si512(word, _mm512_sllv_epi32(c, _mm512_set1_epi32(8 * b as i32)));
+        }
+        // SAFETY: the masked words lie inside `out`.
+        unsafe { _mm512_mask_storeu_epi32(out.as_mut_ptr().add(4 * x).cast(), mask, word) };
+        x += 16;
+    }
+}
+
+/// Quantizes up to four channel lines (`present` of them) into `out`, four bytes (one per
+/// channel) per position.
+fn interleave(q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_vnni() {
+        // SAFETY: the CPU has the features (checked).
+        return unsafe { interleave_avx512(q, lines, present, out) };
+    }
+    interleave_body(q, lines, present, out)
+}
+
+/// The conv input quantized into the padded plane `[C/4][H'][W'][4]` (u8 codes, the
+/// zero point's code in the padding and in the channels past C).
+fn quantize_plane(q: &ActivationQuantization, g: &crate::fused::ConvGeometry, plane: (usize, usize), input: &[f32]) -> Vec<u8> {
+    let (c, h, w) = (g.channels as usize, g.height as usize, g.width as usize);
+    let (pt, pl) = (g.pad_top as usize, g.pad_left as usize);
+    let c4s = c.div_ceil(4);
+    let mut out = vec![q.zero_code(); c4s * plane.0 * plane.1 * 4];
+    for c4 in 0..c4s {
+        let present = (c - 4 * c4).min(4);
+        for y in 0..h {
+            let lines: [&[f32]; 4] = std::array::from_fn(|b| {
+                let channel = (4 * c4 + b).min(c - 1);
+                &input[(channel * h + y) * w..(channel * h + y + 1) * w]
+            });
+            let start = ((c4 * plane.0 + y + pt) * plane.1 + pl) * 4;
+            interleave(q, lines, present, &mut out[start..start + 4 * w]);
+        }
+    }
+    out
 }
 
 /// The INT8 fused kernel entry point.
 ///
 /// # Safety
-/// The pointers must cover the shapes the descriptor gives: `weights` i8 (`[M, K]` for a
-/// conv, `[K, N]` for a matmul), `x` f32 (the conv input `[C, H, W]`, or the `[M, K]`
-/// rows with the descriptor's A strides), `out` f32 `[M, N]`, `w_scales` one f32 per
-/// output channel, and the epilogue operands as in [`crate::fused`].
+/// The pointers must cover the shapes the descriptor gives: `weights` i8 (`[M, C, KH, KW]`
+/// for a conv, `[K, N]` for a matmul; constants of the loaded model), `x` f32 (the conv
+/// input `[C, H, W]`, or the `[M, K]` rows with the descriptor's A strides), `out` f32
+/// `[M, N]`, `w_scales` one f32 per output channel, and the epilogue operands as in
+/// [`crate::fused`].
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn fuser_fused_q8(
@@ -278,85 +405,60 @@ pub unsafe extern "C" fn fuser_fused_q8(
     e2: i64,
 ) {
     // SAFETY: generated code passes three words of quantization and a whole descriptor.
-    let q = ActivationQuantization::decode(unsafe { *(quantization as *const [i64; 3]) });
+    let q_words = unsafe { *(quantization as *const [i64; 3]) };
+    let q = ActivationQuantization::decode(q_words);
     let Some(d) = (unsafe { crate::fused::read_descriptor(descriptor) }) else {
         return;
     };
-    let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
-    let k4s = k.div_ceil(4);
-    let conv = d.contraction == Contraction::Conv2d;
-    let channels = if conv { m } else { n };
+    let mut key = d.encode();
+    key.extend(q_words);
     // SAFETY: as documented above.
-    let (w, w_scales) = unsafe {
-        (
-            std::slice::from_raw_parts(weights as *const i8, if conv { m * k } else { k * n }),
-            std::slice::from_raw_parts(w_scales as *const f32, channels),
-        )
-    };
-    let zero = q.zero_code() as i32;
-    let (codes, packed_weights, zero_terms) = if conv {
-        let g = &d.conv;
+    let p = unsafe { packed(&d, &q, weights, w_scales, key) };
+    let (m, n) = (d.m as usize, d.n as usize);
+    let conv = d.contraction == Contraction::Conv2d;
+    let g = d.conv;
+    // The activation bytes and each output pixel's (row's) base offset into them.
+    let (act, bases): (Vec<u8>, Vec<usize>) = if conv {
         let input_len = (g.channels * g.height * g.width) as usize;
         // SAFETY: the conv input.
         let input = unsafe { std::slice::from_raw_parts(x as *const f32, input_len) };
-        let codes: Vec<u8> = input.iter().map(|&v| q.code(v)).collect();
-        let mut rows = vec![0u8; m * 4 * k4s];
-        let mut sums = vec![0i32; m];
-        for r in 0..m {
-            for kk in 0..k {
-                rows[r * 4 * k4s + kk] = w[r * k + kk] as u8;
-                sums[r] += i32::from(w[r * k + kk]);
-            }
-        }
-        (codes, rows, sums.iter().map(|s| s * zero).collect::<Vec<i32>>())
+        let plane = quantize_plane(&q, &g, p.plane, input);
+        let ow = g.out_w as usize;
+        let bases = (0..n)
+            .map(|pixel| (((pixel / ow) * g.stride_h as usize) * p.plane.1 + (pixel % ow) * g.stride_w as usize) * 4)
+            .collect();
+        (plane, bases)
     } else {
+        let k = d.k as usize;
         let [a_row, a_col, _, _] = d.strides.map(|s| s as isize);
-        let mut codes = vec![0u8; m * 4 * k4s];
+        let width = 4 * p.k4s;
+        let mut codes_out = vec![q.zero_code(); m * width];
+        let mut row = vec![0f32; k];
         for r in 0..m {
-            for kk in 0..k {
+            for (kk, v) in row.iter_mut().enumerate() {
                 // SAFETY: A's element (r, kk) by its strides.
-                let v = unsafe { *(x as *const f32).offset(r as isize * a_row + kk as isize * a_col) };
-                codes[r * 4 * k4s + kk] = q.code(v);
+                *v = unsafe { *(x as *const f32).offset(r as isize * a_row + kk as isize * a_col) };
             }
+            codes(&q, &row, &mut codes_out[r * width..r * width + k]);
         }
-        let mut packed = Vec::new();
-        pack_columns(k, k4s, n, 0, |kk, c| w[kk * n + c] as u8, &mut packed);
-        let sums: Vec<i32> = (0..n).map(|c| (0..k).map(|kk| i32::from(w[kk * n + c])).sum::<i32>() * zero).collect();
-        (codes, packed, sums)
+        (codes_out, (0..m).map(|r| r * width).collect())
     };
     let operands = Operands::new([e0, e1, e2], n);
-    let problem = Problem {
-        d,
-        q,
-        k4s,
-        codes,
-        weights: packed_weights,
-        zero_terms,
-        scales: w_scales.iter().map(|s| q.scale * s).collect(),
-        operands: &operands,
-    };
     let out_addr = out as usize;
-    let in_place = !epilogue_reads_output(&problem.d.epilogue, &operands, m, out_addr);
-    // Tiles: NR-aligned column blocks sized so a conv's packed windows stay in L2, and
-    // row blocks for parallelism when there are few column blocks.
-    let cols = if conv {
-        ((256 * 1024) / (4 * k4s)).clamp(NR, 16 * NR) / NR * NR
-    } else {
-        n.div_ceil(NR) * NR
-    };
-    let column_blocks = n.div_ceil(cols);
-    let wanted = 4 * threads().max(1);
-    let row_blocks = if column_blocks >= wanted { 1 } else { wanted.div_ceil(column_blocks).min(m.div_ceil(MR)).max(1) };
-    let rows = m.div_ceil(row_blocks).div_ceil(MR) * MR;
+    let in_place = !epilogue_reads_output(&d.epilogue, &operands, m, out_addr);
+    // Output tiles in [M, N] coordinates: channels are rows of a conv's output and
+    // columns of a matmul's. A tile spans whole channel blocks.
+    let (channel_step, row_step) = (2 * NR, 8 * MR);
+    let (rows, cols) = if conv { (channel_step, row_step) } else { (row_step, channel_step) };
     let mut tiles = Vec::new();
-    for r0 in (0..m).step_by(rows.max(1)) {
+    for r0 in (0..m).step_by(rows) {
         for c0 in (0..n).step_by(cols) {
             tiles.push((r0, rows.min(m - r0), c0, cols.min(n - c0)));
         }
     }
     let run_tile = |(r0, rows, c0, cols): (usize, usize, usize, usize)| {
-        SCRATCH.with(|scratch| {
-            let (packed, _, product) = &mut *scratch.borrow_mut();
+        PRODUCT.with(|product| {
+            let product = &mut *product.borrow_mut();
             let (dst, dst_row): (&mut [f32], usize) = if in_place {
                 // SAFETY: the tile lies inside the dense `[M, N]` output; tiles do not overlap.
                 (unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r0 * n + c0), (rows - 1) * n + cols) }, n)
@@ -364,10 +466,43 @@ pub unsafe extern "C" fn fuser_fused_q8(
                 product.resize(rows * cols, 0.0);
                 (&mut product[..], cols)
             };
-            tile(&problem, r0, rows, c0, cols, dst, dst_row, packed);
+            // Conv: channels r0.., pixels c0..; matmul: rows r0.., channels c0...
+            let (ch0, chs, p0, ps) = if conv { (r0, rows, c0, cols) } else { (c0, cols, r0, rows) };
+            let mut acc = [[0i32; NR]; MR];
+            for blk in (ch0 / NR)..(ch0 + chs).div_ceil(NR) {
+                let panel = p.panels[blk * p.k4s * NR * 4..].as_ptr();
+                for g0 in (p0..p0 + ps).step_by(MR) {
+                    let count = MR.min(p0 + ps - g0);
+                    // Missing rows repeat the last one (computed, not written).
+                    let row_bases: [usize; MR] = std::array::from_fn(|i| bases[g0 + i.min(count - 1)]);
+                    // SAFETY: bases and offsets stay inside `act` (the plane covers every
+                    // window; code rows are 4·k4s long), and the panel holds k4s groups.
+                    unsafe { block(act.as_ptr(), &row_bases, &p.offsets, panel, &mut acc) };
+                    // The block's channels inside the tile, then the scaled values.
+                    let (first, last) = (ch0.max(blk * NR), (ch0 + chs).min((blk + 1) * NR));
+                    let (terms, scales) = (&p.terms[first..last], &p.scales[first..last]);
+                    if conv {
+                        for (j, (&term, &scale)) in terms.iter().zip(scales).enumerate() {
+                            let lane = first - blk * NR + j;
+                            let out = &mut dst[(first + j - r0) * dst_row + g0 - c0..][..count];
+                            for (o, lanes) in out.iter_mut().zip(&acc) {
+                                *o = (lanes[lane] - term) as f32 * scale;
+                            }
+                        }
+                    } else {
+                        for (i, lanes) in acc.iter().enumerate().take(count) {
+                            let out = &mut dst[(g0 + i - r0) * dst_row + first - c0..][..last - first];
+                            let lanes = &lanes[first - blk * NR..last - blk * NR];
+                            for ((o, &v), (&term, &scale)) in out.iter_mut().zip(lanes).zip(terms.iter().zip(scales)) {
+                                *o = (v - term) as f32 * scale;
+                            }
+                        }
+                    }
+                }
+            }
             for r in 0..rows {
                 let row = &mut dst[r * dst_row..r * dst_row + cols];
-                epilogue_row(&problem.d.epilogue, problem.operands, r0 + r, c0, row);
+                epilogue_row(&d.epilogue, &operands, r0 + r, c0, row);
                 if !in_place {
                     // SAFETY: as above.
                     let target = unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add((r0 + r) * n + c0), cols) };
@@ -382,6 +517,10 @@ pub unsafe extern "C" fn fuser_fused_q8(
         use rayon::prelude::*;
         tiles.into_par_iter().for_each(run_tile);
     }
+}
+
+thread_local! {
+    static PRODUCT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]
@@ -426,63 +565,70 @@ mod tests {
     }
 
     /// The definition, computed directly: exact integer sums of (code - zero) · w, scaled
-    /// once, then bias and ReLU.
+    /// once, then bias and ReLU; strided, dilated and padded windows, K not a multiple of 4.
     #[test]
     fn conv_matches_its_definition_for_both_activation_types() {
         let mut rng = Lcg(7);
-        let g = ConvGeometry {
-            channels: 5,
-            height: 7,
-            width: 6,
-            kernel_h: 3,
-            kernel_w: 2,
-            out_h: 4,
-            out_w: 5,
-            stride_h: 2,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            pad_top: 1,
-            pad_left: 0,
+        let geometry = |stride_w: i64, dilation_w: i64, pad_left: i64| {
+            let (height, width, kernel_h, kernel_w, stride_h, pad_top) = (7i64, 9i64, 3i64, 2i64, 2i64, 1i64);
+            ConvGeometry {
+                channels: 5,
+                height,
+                width,
+                kernel_h,
+                kernel_w,
+                out_h: (height + 2 * pad_top - kernel_h) / stride_h + 1,
+                out_w: (width + 2 * pad_left - dilation_w * (kernel_w - 1) - 1) / stride_w + 1,
+                stride_h,
+                stride_w,
+                dilation_h: 1,
+                dilation_w,
+                pad_top,
+                pad_left,
+            }
         };
-        let (f, k, n) = (37usize, 30usize, 20usize);
-        let d = Descriptor {
-            contraction: Contraction::Conv2d,
-            m: f as i64,
-            n: n as i64,
-            k: k as i64,
-            strides: [k as i64, 1, n as i64, 1],
-            conv: g,
-            epilogue: vec![Step::AddRow(0), Step::Relu],
-        };
-        let (w, x) = (rng.weights(f * k), rng.floats(5 * 7 * 6, 2.0));
-        let (scales, bias) = (rng.floats(f, 0.01), rng.floats(f, 1.0));
-        for q in [
-            ActivationQuantization { scale: 0.017, zero_point: 121, signed: false },
-            ActivationQuantization { scale: 0.013, zero_point: -9, signed: true },
-        ] {
-            let out = call(q, &d, &w, &x, &scales, &bias);
-            let code = |v: f32| {
-                let (lo, hi) = if q.signed { (-128.0, 127.0) } else { (0.0, 255.0) };
-                ((v / q.scale).round_ties_even() + q.zero_point as f32).clamp(lo, hi) as i64 - q.zero_point
+        for g in [geometry(1, 1, 0), geometry(2, 2, 1), geometry(3, 1, 2)] {
+            let (f, k) = (37usize, 30usize);
+            let n = (g.out_h * g.out_w) as usize;
+            let d = Descriptor {
+                contraction: Contraction::Conv2d,
+                m: f as i64,
+                n: n as i64,
+                k: k as i64,
+                strides: [k as i64, 1, n as i64, 1],
+                conv: g,
+                epilogue: vec![Step::AddRow(0), Step::Relu],
             };
-            for m in 0..f {
-                for p in 0..n {
-                    let (y, xo) = ((p / 5) as i64, (p % 5) as i64);
-                    let mut sum = 0i64;
-                    for c in 0..5 {
-                        for i in 0..3i64 {
-                            for j in 0..2i64 {
-                                let (iy, ix) = (y * 2 - 1 + i, xo + j);
-                                if (0..7).contains(&iy) && (0..6).contains(&ix) {
-                                    let wv = w[m * k + (c * 3 + i as usize) * 2 + j as usize] as i64;
-                                    sum += wv * code(x[(c * 7 + iy as usize) * 6 + ix as usize]);
+            let (w, x) = (rng.weights(f * k), rng.floats((g.channels * g.height * g.width) as usize, 2.0));
+            let (scales, bias) = (rng.floats(f, 0.01), rng.floats(f, 1.0));
+            for q in [
+                ActivationQuantization { scale: 0.017, zero_point: 121, signed: false },
+                ActivationQuantization { scale: 0.013, zero_point: -9, signed: true },
+            ] {
+                let out = call(q, &d, &w, &x, &scales, &bias);
+                let code = |v: f32| {
+                    let (lo, hi) = if q.signed { (-128.0, 127.0) } else { (0.0, 255.0) };
+                    ((v / q.scale).round_ties_even() + q.zero_point as f32).clamp(lo, hi) as i64 - q.zero_point
+                };
+                for m in 0..f {
+                    for p in 0..n {
+                        let (y, xo) = (p as i64 / g.out_w, p as i64 % g.out_w);
+                        let mut sum = 0i64;
+                        for c in 0..5i64 {
+                            for i in 0..3i64 {
+                                for j in 0..2i64 {
+                                    let iy = y * g.stride_h - g.pad_top + i;
+                                    let ix = xo * g.stride_w - g.pad_left + j * g.dilation_w;
+                                    if (0..g.height).contains(&iy) && (0..g.width).contains(&ix) {
+                                        let wv = w[m * k + ((c * 3 + i) * 2 + j) as usize] as i64;
+                                        sum += wv * code(x[((c * g.height + iy) * g.width + ix) as usize]);
+                                    }
                                 }
                             }
                         }
+                        let want = (sum as f32 * (q.scale * scales[m]) + bias[m]).max(0.0);
+                        assert_eq!(out[m * n + p], want, "channel {m}, pixel {p}, {q:?}, {g:?}");
                     }
-                    let want = (sum as f32 * (q.scale * scales[m]) + bias[m]).max(0.0);
-                    assert_eq!(out[m * n + p], want, "channel {m}, pixel {p}, {q:?}");
                 }
             }
         }
@@ -527,15 +673,72 @@ mod tests {
         }
         let mut rng = Lcg(3);
         let k4s = 9;
-        let rows: Vec<Vec<u8>> = (0..MR).map(|_| rng.weights(4 * k4s).iter().map(|&v| v as u8).collect()).collect();
-        let packed: Vec<u8> = rng.weights(k4s * NR * 4).iter().map(|&v| v as u8).collect();
-        let broadcast: Vec<&[u8]> = rows.iter().map(Vec::as_slice).collect();
-        for unsigned_broadcast in [false, true] {
-            let (mut a, mut b) = ([[1i32; NR]; MR], [[1i32; NR]; MR]);
-            block_portable(&broadcast, &packed, k4s, unsigned_broadcast, &mut a);
-            // SAFETY: checked above.
-            unsafe { block_vnni(&broadcast, &packed, k4s, unsigned_broadcast, &mut b) };
-            assert_eq!(a, b);
+        let act: Vec<u8> = rng.weights(4 * k4s * MR + 64).iter().map(|&v| v as u8).collect();
+        let panel: Vec<u8> = rng.weights(k4s * NR * 4).iter().map(|&v| v as u8).collect();
+        let bases: [usize; MR] = std::array::from_fn(|r| (r * 37) % 50);
+        let offsets: Vec<u32> = (0..k4s as u32).map(|k4| (k4 * 4 + k4 % 3) % 20).collect();
+        let (mut a, mut b) = ([[1i32; NR]; MR], [[2i32; NR]; MR]);
+        // SAFETY: bases + offsets + 4 stay below 4·k4s·MR.
+        unsafe {
+            block_portable(act.as_ptr(), &bases, &offsets, panel.as_ptr(), &mut a);
+            block_vnni(act.as_ptr(), &bases, &offsets, panel.as_ptr(), &mut b);
+        }
+        assert_eq!(a, b);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::fused::ConvGeometry;
+
+    /// Not a test: `cargo test --release -p fuser-runtime q8_timing -- --ignored --nocapture`
+    /// prints how long one conv takes, for working on the kernel.
+    #[test]
+    #[ignore]
+    fn q8_timing() {
+        for (c, f, hw, kk) in [(256usize, 64usize, 56usize, 1usize), (64, 64, 56, 3), (512, 512, 7, 3)] {
+            let g = ConvGeometry {
+                channels: c as i64,
+                height: hw as i64,
+                width: hw as i64,
+                kernel_h: kk as i64,
+                kernel_w: kk as i64,
+                out_h: hw as i64,
+                out_w: hw as i64,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top: (kk / 2) as i64,
+                pad_left: (kk / 2) as i64,
+            };
+            let (k, n) = (c * kk * kk, hw * hw);
+            let d = Descriptor {
+                contraction: Contraction::Conv2d,
+                m: f as i64,
+                n: n as i64,
+                k: k as i64,
+                strides: [k as i64, 1, n as i64, 1],
+                conv: g,
+                epilogue: vec![],
+            };
+            let w = vec![3i8; f * k];
+            let x: Vec<f32> = (0..c * hw * hw).map(|i| (i % 17) as f32 * 0.1).collect();
+            let scales = vec![0.01f32; f];
+            let q = ActivationQuantization { scale: 0.02, zero_point: 3, signed: false };
+            let (words, qw) = (d.encode(), q.encode());
+            let mut out = vec![0f32; f * n];
+            let start = std::time::Instant::now();
+            let runs = 20;
+            for _ in 0..runs {
+                unsafe {
+                    fuser_fused_q8(qw.as_ptr() as i64, words.as_ptr() as i64, w.as_ptr() as i64, x.as_ptr() as i64,
+                        out.as_mut_ptr() as i64, scales.as_ptr() as i64, 0, 0, 0)
+                };
+            }
+            let s = start.elapsed().as_secs_f64() / runs as f64;
+            eprintln!("{c}->{f} {kk}x{kk} at {hw}x{hw}: {:.3} ms, {:.1} GMAC/s", s * 1e3, (f * k * n) as f64 / s / 1e9);
         }
     }
 }
