@@ -279,7 +279,13 @@ impl<'c, 'b> Emitter<'c, 'b> {
                 return Ok(());
             }
         }
-        let spec = find_op(&format!("graph.{}", n.op)).ok_or_else(|| self.error(format!("no graph op '{}'", n.op)))?;
+        // Graph ops are named without their prefix; the ftensor quantization ops with it.
+        let full_name = if n.op.contains('.') {
+            n.op.to_string()
+        } else {
+            format!("graph.{}", n.op)
+        };
+        let spec = find_op(&full_name).ok_or_else(|| self.error(format!("no graph op '{}'", n.op)))?;
         let mut operand_groups = Vec::new();
         for input in &n.inputs {
             operand_groups.push(match input {

@@ -112,6 +112,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Pad",
     "Pow",
     "PRelu",
+    "QuantizeLinear",
+    "DequantizeLinear",
     "Range",
     "Reciprocal",
     "ReduceL2",
@@ -340,7 +342,7 @@ fn auto_pads(
 /// The opset that introduced each op added after opset 6 (and that removed Upsample).
 fn since(op: &str) -> Option<i64> {
     Some(match op {
-        "Mod" | "Resize" => 10,
+        "Mod" | "Resize" | "QuantizeLinear" | "DequantizeLinear" => 10,
         "CumSum" | "GatherElements" | "ScatterND" | "Range" | "Det" => 11,
         "Einsum" | "Celu" => 12,
         "HardSwish" | "Trilu" => 14,
@@ -602,6 +604,44 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                     ("to", Attr::Int(dtype.onnx_code())),
                 ]),
                 vec![Some(x)],
+            )
+        }
+        "QuantizeLinear" | "DequantizeLinear" => {
+            // ONNX affine quantization, as the ftensor ops: per tensor, or along `axis`
+            // with a 1-D scale. A missing zero point is an explicit zero of the integer
+            // type (uint8 unless `output_dtype` says otherwise).
+            let a = OnnxAttrs::new(node, &["axis", "saturate", "block_size", "output_dtype"])?;
+            if a.int("block_size", 0)? != 0 {
+                return unsupported("blocked quantization (block_size) is not supported");
+            }
+            let quantize = node.op_type == "QuantizeLinear";
+            let x = b.required(0)?;
+            let scale = b.required(1)?;
+            let zero_type = match b.input(2) {
+                Some(z) => b.info_of(&z).map(|i| i.dtype),
+                None if quantize => DType::from_onnx_code(a.int("output_dtype", 0)?).or(Some(DType::U8)),
+                None => b.info_of(&x).map(|i| i.dtype),
+            };
+            let zero_type = match zero_type {
+                Some(t @ (DType::U8 | DType::I8)) => t,
+                Some(DType::I32) if !quantize => DType::I32,
+                Some(t) => return unsupported(format!("quantization to {t} is not supported (int8 and uint8 are)")),
+                None => return malformed("the zero point's type is unknown"),
+            };
+            let zero = b.input(2).unwrap_or_else(|| {
+                let shape: Vec<usize> = b.info_of(&scale).and_then(|i| i.static_shape()).unwrap_or_default();
+                Operand::Const(Tensor::full(zero_type, &shape, 0.0))
+            });
+            let mut attrs = Attrs::default();
+            attrs.set("axis", Attr::Int(a.int("axis", 1)?));
+            b.simple(
+                if quantize {
+                    "ftensor.quantize"
+                } else {
+                    "ftensor.dequantize"
+                },
+                attrs,
+                vec![Some(x), Some(scale), Some(zero)],
             )
         }
         "Clip" => {

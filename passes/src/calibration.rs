@@ -189,7 +189,9 @@ pub fn weight_scales(weights: &[f32], channels: usize) -> Vec<f32> {
     let per = weights.len() / channels.max(1);
     (0..channels)
         .map(|c| {
-            let m = weights[c * per..(c + 1) * per].iter().fold(0.0f32, |m, w| m.max(w.abs()));
+            let m = weights[c * per..(c + 1) * per]
+                .iter()
+                .fold(0.0f32, |m, w| m.max(w.abs()));
             if m > 0.0 { m / 127.0 } else { 1.0 }
         })
         .collect()

@@ -325,3 +325,100 @@ proptest! {
         }
     }
 }
+
+/// Writes `samples` calibration samples of the function's inputs under a fresh directory:
+/// one `.npy` per sample for one input, else one directory per sample with `arg<i>.npy`.
+fn calibration_dir(case: &Case, samples: usize, seed: u64) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("fuser-calibration-{}-{seed}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let mut state = seed | 1;
+    for sample in 0..samples {
+        for (i, (_, shape, _)) in case.args.iter().enumerate() {
+            let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+            let tensor = Tensor::f32(&dims, values(&mut state, dims.iter().product()));
+            let path = if case.args.len() == 1 {
+                dir.join(format!("{sample:03}.npy"))
+            } else {
+                let sample_dir = dir.join(format!("{sample:03}"));
+                std::fs::create_dir_all(&sample_dir).expect("a sample directory");
+                sample_dir.join(format!("arg{i}.npy"))
+            };
+            fuser_frontends::npy::write(&path, &tensor).expect("writes");
+        }
+    }
+    dir
+}
+
+proptest! {
+    // Each case compiles to machine code.
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// INT8: a conv (one group), matmul or gemm with a random epilogue, quantized by
+    /// `graph-quantize` on random calibration inputs, runs through the whole CPU pipeline
+    /// as the runtime's INT8 kernel and matches the reference evaluator of the quantized
+    /// module; the quantized module stays close to the float one.
+    #[test]
+    fn int8_kernels_match_the_evaluator(
+        kind in prop_oneof![Just(0u8), Just(2u8), Just(3u8)],
+        sizes in prop::array::uniform8(0i64..64),
+        // No alpha (gemm) for quantizable contractions.
+        flags in any::<u8>().prop_map(|f| f & !4),
+        steps in prop::collection::vec(any::<u8>(), 0..3),
+        signed in any::<bool>(),
+        seed in 1u64..u64::MAX,
+    ) {
+        use crate::{calibration::{IntType, Method}, graph_quantize::{Options, quantize_module}, phases::{Fusion, Phase, run_phases}};
+        let mut case = Case { args: Vec::new(), lines: Vec::new(), next: 0, seed };
+        let (mut value, out, channels) = contraction(&mut case, kind, &sizes, flags);
+        for &step in &steps {
+            value = epilogue(&mut case, &value, &out, channels, step);
+        }
+        let params: Vec<String> = case.args.iter().map(|(n, s, _)| format!("{n}: {}", ty(s))).collect();
+        let mut text = format!("func.func @f({}) -> {} {{\n", params.join(", "), ty(&out));
+        for line in &case.lines {
+            text.push_str(&format!("  {line}\n"));
+        }
+        text.push_str(&format!("  return {value} : {}\n}}\n", ty(&out)));
+        let inputs: Vec<Tensor> = case
+            .args
+            .iter()
+            .map(|(_, s, data)| Tensor::f32(&s.iter().map(|&d| d as usize).collect::<Vec<_>>(), data.clone()))
+            .collect();
+        let context = create_context().unwrap();
+        context.enable_multi_threading(false);
+        let mut module = parse_module(&context, &text, "int8.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
+        let float = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        run_phases(&context, &mut module, None, Phase::Graph, Fusion::Eqsat).expect("the graph phase");
+        let dir = calibration_dir(&case, 4, seed);
+        let options = Options {
+            calibration: dir.clone(),
+            method: Method::MinMax,
+            per_channel: true,
+            activation_type: if signed { IntType::I8 } else { IntType::U8 },
+            symmetric_activations: false,
+        };
+        quantize_module(module.as_operation(), &options).expect("quantizes");
+        let _ = std::fs::remove_dir_all(&dir);
+        let quantized_text = module.as_operation().to_string();
+        prop_assert!(quantized_text.contains("ftensor.quantized_"), "nothing was quantized:\n{}", text);
+        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
+            .unwrap_or_else(|e| panic!("{}\non:\n{quantized_text}", e.message));
+        prop_assert!(
+            module.as_operation().to_string().contains(fuser_runtime::FUSED_Q8),
+            "the contraction did not take the INT8 call:\n{}", quantized_text
+        );
+        let actual = compiled.run(&inputs).expect("runs");
+        let (a, e, f) = (actual[0].to_f64_vec(), expected[0].to_f64_vec(), float[0].to_f64_vec());
+        let scale = e.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for (j, (x, y)) in a.iter().zip(&e).enumerate() {
+            prop_assert!((x - y).abs() <= 1e-4 * scale, "element {}: {} expected {}\non:\n{}", j, x, y, quantized_text);
+        }
+        // Quantization error: within a few percent of the float model's range (inputs
+        // outside the calibration range saturate, so this is loose by design).
+        let float_scale = f.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+        let worst = e.iter().zip(&f).map(|(q, f)| (q - f).abs()).fold(0.0, f64::max);
+        prop_assert!(worst <= 0.25 * float_scale, "quantized {} away from float (range {})\non:\n{}", worst, float_scale, text);
+    }
+}

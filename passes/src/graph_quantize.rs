@@ -112,7 +112,9 @@ fn flag(options: &PassOptions, name: &str, default: bool) -> Result<bool, String
         None => Ok(default),
         Some("true" | "1") => Ok(true),
         Some("false" | "0") => Ok(false),
-        Some(v) => Err(format!("pass 'graph-quantize': {name} must be true or false, got '{v}'")),
+        Some(v) => Err(format!(
+            "pass 'graph-quantize': {name} must be true or false, got '{v}'"
+        )),
     }
 }
 
@@ -122,10 +124,9 @@ pub fn parse_options(options: &PassOptions) -> Result<Options, String> {
         .filter(|d| !d.is_empty())
         .ok_or("pass 'graph-quantize': calibration=DIR is required")?;
     let percentile: f64 = options.get("percentile").map_or(Ok(99.999), |v| {
-        v.parse()
-            .ok()
-            .filter(|p| (0.0..=100.0).contains(p))
-            .ok_or(format!("pass 'graph-quantize': percentile must be in [0, 100], got '{v}'"))
+        v.parse().ok().filter(|p| (0.0..=100.0).contains(p)).ok_or(format!(
+            "pass 'graph-quantize': percentile must be in [0, 100], got '{v}'"
+        ))
     })?;
     let method = match options.get("method").map(String::as_str) {
         None | Some("minmax") => Method::MinMax,
@@ -140,7 +141,11 @@ pub fn parse_options(options: &PassOptions) -> Result<Options, String> {
     let activation_type = match options.get("activation-type").map(String::as_str) {
         None | Some("u8") => IntType::U8,
         Some("i8") => IntType::I8,
-        Some(v) => return Err(format!("pass 'graph-quantize': activation-type must be u8 or i8, got '{v}'")),
+        Some(v) => {
+            return Err(format!(
+                "pass 'graph-quantize': activation-type must be u8 or i8, got '{v}'"
+            ));
+        }
     };
     Ok(Options {
         calibration: PathBuf::from(calibration),
@@ -173,7 +178,12 @@ fn op_key(op: &OperationRef) -> usize {
 fn constant(value: Value) -> Option<Tensor> {
     let owner = OperationResult::try_from(value).ok()?.owner();
     matches!(op_name(&owner).as_str(), "graph.constant" | "arith.constant")
-        .then(|| owner.attribute("value").ok().and_then(fuser_dialects::ffi::dense_to_tensor))
+        .then(|| {
+            owner
+                .attribute("value")
+                .ok()
+                .and_then(fuser_dialects::ffi::dense_to_tensor)
+        })
         .flatten()
 }
 
@@ -216,7 +226,9 @@ fn entry_functions<'c, 'a>(root: OperationRef<'c, 'a>) -> Vec<OperationRef<'c, '
         .filter(|op| {
             op_name(op) == "func.func"
                 && !op.has_attribute(fuser_dialects::KERNEL_ATTRIBUTE)
-                && op.attribute("sym_visibility").map_or(true, |v| v.to_string() != "\"private\"")
+                && op
+                    .attribute("sym_visibility")
+                    .map_or(true, |v| v.to_string() != "\"private\"")
         })
         .collect()
 }
@@ -360,7 +372,10 @@ pub fn erase_dead_constants(root: OperationRef) {
 fn new_constant<'c, 'a>(before: OperationRef<'c, 'a>, tensor: &Tensor) -> Option<Value<'c, 'a>> {
     let context = before.context();
     let value = tensor_attribute_in(context, tensor)?;
-    let ty = parse_type(context, &fuser_dialects::semantics::TypeInfo::fixed(tensor.dtype, tensor.shape()).mlir())?;
+    let ty = parse_type(
+        context,
+        &fuser_dialects::semantics::TypeInfo::fixed(tensor.dtype, tensor.shape()).mlir(),
+    )?;
     let op = OperationBuilder::new("graph.constant", before.location())
         .add_attributes(&[(make::identifier(context, "value"), value)])
         .add_results(&[ty])
@@ -391,7 +406,10 @@ fn rewrite(op: OperationRef, (x_scale, x_zero): (f32, i64), options: &Options) -
     let channel_major: Vec<f32> = match name.as_str() {
         "graph.conv" => values.clone(),
         _ if transposed => values.clone(),
-        _ => (0..n).flat_map(|j| (0..k).map(move |i| (i, j))).map(|(i, j)| values[i * n + j]).collect(),
+        _ => (0..n)
+            .flat_map(|j| (0..k).map(move |i| (i, j)))
+            .map(|(i, j)| values[i * n + j])
+            .collect(),
     };
     let channels = if name == "graph.conv" { shape[0] } else { n };
     let scales = calibration::weight_scales(&channel_major, if options.per_channel { channels } else { 1 });
@@ -402,11 +420,17 @@ fn rewrite(op: OperationRef, (x_scale, x_zero): (f32, i64), options: &Options) -
     };
     let quantized = calibration::quantize_weights(&channel_major, &scales);
     let weight_tensor = if name == "graph.conv" {
-        Tensor::int(DType::I8, ndarray::ArrayD::from_shape_vec(shape.clone(), quantized.iter().map(|&q| q as i64).collect()).ok()?)
+        Tensor::int(
+            DType::I8,
+            ndarray::ArrayD::from_shape_vec(shape.clone(), quantized.iter().map(|&q| q as i64).collect()).ok()?,
+        )
     } else {
         // Back to [K, N].
         let per = k;
-        let kn: Vec<i64> = (0..k).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| quantized[j * per + i] as i64).collect();
+        let kn: Vec<i64> = (0..k)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .map(|(i, j)| quantized[j * per + i] as i64)
+            .collect();
         Tensor::int(DType::I8, ndarray::ArrayD::from_shape_vec(vec![k, n], kn).ok()?)
     };
     let x_dtype = match options.activation_type {
@@ -416,7 +440,10 @@ fn rewrite(op: OperationRef, (x_scale, x_zero): (f32, i64), options: &Options) -
     let wq = new_constant(op, &weight_tensor)?;
     let ws = new_constant(op, &Tensor::f32(&[channels], scales))?;
     let xs = new_constant(op, &Tensor::f32(&[], vec![x_scale]))?;
-    let xz = new_constant(op, &Tensor::int(x_dtype, ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), x_zero)))?;
+    let xz = new_constant(
+        op,
+        &Tensor::int(x_dtype, ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), x_zero)),
+    )?;
     let result_type = op.result(0).ok()?.r#type();
     let location = op.location();
     let new_op = if name == "graph.conv" {

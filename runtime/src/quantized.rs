@@ -114,7 +114,13 @@ const MR: usize = 8;
 /// Every `act + bases[r] + offsets[k4] .. + 4` and `panel .. + offsets.len() · NR · 4`
 /// must be readable.
 #[inline(always)]
-unsafe fn block_portable(act: *const u8, bases: &[usize; MR], offsets: &[u32], panel: *const u8, acc: &mut [[i32; NR]; MR]) {
+unsafe fn block_portable(
+    act: *const u8,
+    bases: &[usize; MR],
+    offsets: &[u32],
+    panel: *const u8,
+    acc: &mut [[i32; NR]; MR],
+) {
     for (r, row) in acc.iter_mut().enumerate() {
         row.fill(0);
         for (k4, &off) in offsets.iter().enumerate() {
@@ -136,7 +142,13 @@ unsafe fn block_portable(act: *const u8, bases: &[usize; MR], offsets: &[u32], p
 /// As [`block_portable`], on a CPU with AVX-512 VNNI.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn block_vnni(act: *const u8, bases: &[usize; MR], offsets: &[u32], panel: *const u8, acc: &mut [[i32; NR]; MR]) {
+unsafe fn block_vnni(
+    act: *const u8,
+    bases: &[usize; MR],
+    offsets: &[u32],
+    panel: *const u8,
+    acc: &mut [[i32; NR]; MR],
+) {
     use std::arch::x86_64::*;
     let mut v = [[_mm512_setzero_si512(); 2]; MR];
     for (k4, &off) in offsets.iter().enumerate() {
@@ -217,7 +229,13 @@ pub fn forget_packed_weights() {
 ///
 /// # Safety
 /// `weights` and `w_scales` cover the shapes of `d`.
-unsafe fn packed(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scales: i64, key_words: Vec<i64>) -> std::sync::Arc<Packed> {
+unsafe fn packed(
+    d: &Descriptor,
+    q: &ActivationQuantization,
+    weights: i64,
+    w_scales: i64,
+    key_words: Vec<i64>,
+) -> std::sync::Arc<Packed> {
     let cache = PACKED.get_or_init(Default::default);
     let key = (weights as usize, w_scales as usize, key_words);
     let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -253,7 +271,11 @@ unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scale
         if conv {
             let (c4, tap) = (k4 / taps, k4 % taps);
             let channel = 4 * c4 + b;
-            if channel < c { w[(ch * c + channel) * taps + tap] } else { 0 }
+            if channel < c {
+                w[(ch * c + channel) * taps + tap]
+            } else {
+                0
+            }
         } else {
             let kk = 4 * k4 + b;
             if kk < k { w[kk * n + ch] } else { 0 }
@@ -301,7 +323,8 @@ unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scale
 
 /// The padded plane of a conv input: every window a tap reads lies inside it.
 fn plane_shape(g: &crate::fused::ConvGeometry) -> (usize, usize) {
-    let reach = |out: i64, stride: i64, kernel: i64, dilation: i64| (out - 1).max(0) * stride + (kernel - 1) * dilation + 1;
+    let reach =
+        |out: i64, stride: i64, kernel: i64, dilation: i64| (out - 1).max(0) * stride + (kernel - 1) * dilation + 1;
     let h = reach(g.out_h, g.stride_h, g.kernel_h, g.dilation_h).max(g.pad_top + g.height);
     let w = reach(g.out_w, g.stride_w, g.kernel_w, g.dilation_w).max(g.pad_left + g.width);
     (h.max(0) as usize, w.max(0) as usize)
@@ -364,7 +387,12 @@ fn interleave(q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, ou
 
 /// The conv input quantized into the padded plane `[C/4][H'][W'][4]` (u8 codes, the
 /// zero point's code in the padding and in the channels past C).
-fn quantize_plane(q: &ActivationQuantization, g: &crate::fused::ConvGeometry, plane: (usize, usize), input: &[f32]) -> Vec<u8> {
+fn quantize_plane(
+    q: &ActivationQuantization,
+    g: &crate::fused::ConvGeometry,
+    plane: (usize, usize),
+    input: &[f32],
+) -> Vec<u8> {
     let (c, h, w) = (g.channels as usize, g.height as usize, g.width as usize);
     let (pt, pl) = (g.pad_top as usize, g.pad_left as usize);
     let c4s = c.div_ceil(4);
@@ -449,7 +477,11 @@ pub unsafe extern "C" fn fuser_fused_q8(
     // Output tiles in [M, N] coordinates: channels are rows of a conv's output and
     // columns of a matmul's. A tile spans whole channel blocks.
     let (channel_step, row_step) = (2 * NR, 8 * MR);
-    let (rows, cols) = if conv { (channel_step, row_step) } else { (row_step, channel_step) };
+    let (rows, cols) = if conv {
+        (channel_step, row_step)
+    } else {
+        (row_step, channel_step)
+    };
     let mut tiles = Vec::new();
     for r0 in (0..m).step_by(rows) {
         for c0 in (0..n).step_by(cols) {
@@ -461,13 +493,22 @@ pub unsafe extern "C" fn fuser_fused_q8(
             let product = &mut *product.borrow_mut();
             let (dst, dst_row): (&mut [f32], usize) = if in_place {
                 // SAFETY: the tile lies inside the dense `[M, N]` output; tiles do not overlap.
-                (unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r0 * n + c0), (rows - 1) * n + cols) }, n)
+                (
+                    unsafe {
+                        std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r0 * n + c0), (rows - 1) * n + cols)
+                    },
+                    n,
+                )
             } else {
                 product.resize(rows * cols, 0.0);
                 (&mut product[..], cols)
             };
             // Conv: channels r0.., pixels c0..; matmul: rows r0.., channels c0...
-            let (ch0, chs, p0, ps) = if conv { (r0, rows, c0, cols) } else { (c0, cols, r0, rows) };
+            let (ch0, chs, p0, ps) = if conv {
+                (r0, rows, c0, cols)
+            } else {
+                (c0, cols, r0, rows)
+            };
             let mut acc = [[0i32; NR]; MR];
             for blk in (ch0 / NR)..(ch0 + chs).div_ceil(NR) {
                 let panel = p.panels[blk * p.k4s * NR * 4..].as_ptr();
@@ -505,7 +546,8 @@ pub unsafe extern "C" fn fuser_fused_q8(
                 epilogue_row(&d.epilogue, &operands, r0 + r, c0, row);
                 if !in_place {
                     // SAFETY: as above.
-                    let target = unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add((r0 + r) * n + c0), cols) };
+                    let target =
+                        unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add((r0 + r) * n + c0), cols) };
                     target.copy_from_slice(row);
                 }
             }
@@ -532,7 +574,10 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> f32 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((self.0 >> 33) as f32) / (1u64 << 31) as f32
         }
         fn weights(&mut self, len: usize) -> Vec<i8> {
@@ -599,11 +644,22 @@ mod tests {
                 conv: g,
                 epilogue: vec![Step::AddRow(0), Step::Relu],
             };
-            let (w, x) = (rng.weights(f * k), rng.floats((g.channels * g.height * g.width) as usize, 2.0));
+            let (w, x) = (
+                rng.weights(f * k),
+                rng.floats((g.channels * g.height * g.width) as usize, 2.0),
+            );
             let (scales, bias) = (rng.floats(f, 0.01), rng.floats(f, 1.0));
             for q in [
-                ActivationQuantization { scale: 0.017, zero_point: 121, signed: false },
-                ActivationQuantization { scale: 0.013, zero_point: -9, signed: true },
+                ActivationQuantization {
+                    scale: 0.017,
+                    zero_point: 121,
+                    signed: false,
+                },
+                ActivationQuantization {
+                    scale: 0.013,
+                    zero_point: -9,
+                    signed: true,
+                },
             ] {
                 let out = call(q, &d, &w, &x, &scales, &bias);
                 let code = |v: f32| {
@@ -650,7 +706,11 @@ mod tests {
         };
         let (w, x) = (rng.weights(k * n), rng.floats(m * k, 3.0));
         let (scales, bias) = (rng.floats(n, 0.01), rng.floats(n, 1.0));
-        let q = ActivationQuantization { scale: 0.025, zero_point: 128, signed: false };
+        let q = ActivationQuantization {
+            scale: 0.025,
+            zero_point: 128,
+            signed: false,
+        };
         let out = call(q, &d, &w, &x, &scales, &bias);
         for r in 0..m {
             for c in 0..n {
@@ -726,19 +786,36 @@ mod timing {
             let w = vec![3i8; f * k];
             let x: Vec<f32> = (0..c * hw * hw).map(|i| (i % 17) as f32 * 0.1).collect();
             let scales = vec![0.01f32; f];
-            let q = ActivationQuantization { scale: 0.02, zero_point: 3, signed: false };
+            let q = ActivationQuantization {
+                scale: 0.02,
+                zero_point: 3,
+                signed: false,
+            };
             let (words, qw) = (d.encode(), q.encode());
             let mut out = vec![0f32; f * n];
             let start = std::time::Instant::now();
             let runs = 20;
             for _ in 0..runs {
                 unsafe {
-                    fuser_fused_q8(qw.as_ptr() as i64, words.as_ptr() as i64, w.as_ptr() as i64, x.as_ptr() as i64,
-                        out.as_mut_ptr() as i64, scales.as_ptr() as i64, 0, 0, 0)
+                    fuser_fused_q8(
+                        qw.as_ptr() as i64,
+                        words.as_ptr() as i64,
+                        w.as_ptr() as i64,
+                        x.as_ptr() as i64,
+                        out.as_mut_ptr() as i64,
+                        scales.as_ptr() as i64,
+                        0,
+                        0,
+                        0,
+                    )
                 };
             }
             let s = start.elapsed().as_secs_f64() / runs as f64;
-            eprintln!("{c}->{f} {kk}x{kk} at {hw}x{hw}: {:.3} ms, {:.1} GMAC/s", s * 1e3, (f * k * n) as f64 / s / 1e9);
+            eprintln!(
+                "{c}->{f} {kk}x{kk} at {hw}x{hw}: {:.3} ms, {:.1} GMAC/s",
+                s * 1e3,
+                (f * k * n) as f64 / s / 1e9
+            );
         }
     }
 }

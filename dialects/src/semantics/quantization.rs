@@ -44,7 +44,10 @@ pub(super) fn infer(op: &str, attrs: &Attrs, args: &Args<Known>) -> Option<Resul
             _ => {
                 let (float, slots) = contraction(op);
                 let mut inputs = vec![Some(Known::of_type(TypeInfo::new(DType::F32, x.shape.clone())))];
-                inputs.push(Some(Known::of_type(TypeInfo::new(DType::F32, args.get(1)?.info.shape.clone()))));
+                inputs.push(Some(Known::of_type(TypeInfo::new(
+                    DType::F32,
+                    args.get(1)?.info.shape.clone(),
+                ))));
                 inputs.extend(slots.iter().map(|&s| args.opt(s).cloned()));
                 super::infer(float, attrs, &inputs)?
             }
@@ -73,8 +76,17 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
             _ => {
                 let (float, slots) = contraction(op);
                 let (w, w_scale) = (args.get(1)?, args.get(2)?);
-                let x = dequantize(&quantize(x, args.get(3)?, args.get(4)?, 0)?, args.get(3)?, args.get(4)?, 0)?;
-                let w_axis = if op == "quantized_conv" { 0 } else { w.shape().len() as i64 - 1 };
+                let x = dequantize(
+                    &quantize(x, args.get(3)?, args.get(4)?, 0)?,
+                    args.get(3)?,
+                    args.get(4)?,
+                    0,
+                )?;
+                let w_axis = if op == "quantized_conv" {
+                    0
+                } else {
+                    w.shape().len() as i64 - 1
+                };
                 let w_zero = Tensor::full(w.dtype, w_scale.shape(), 0.0);
                 let w = dequantize(w, w_scale, &w_zero, w_axis)?;
                 let mut inputs = vec![Some(x), Some(w)];

@@ -206,7 +206,9 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
 /// The value in operand slot `slot` of `op` (by its IRDL spec).
 fn operand_group<'c, 'a>(op: &OperationRef<'c, 'a>, slot: usize) -> Option<Value<'c, 'a>> {
     let spec = fuser_dialects::spec::find_op(&op_name(op))?;
-    fuser_dialects::accessors::operand_group(op, spec, slot).first().copied()
+    fuser_dialects::accessors::operand_group(op, spec, slot)
+        .first()
+        .copied()
 }
 
 /// The value of a one-element f32 constant operand.
@@ -369,7 +371,13 @@ pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
     let types: Vec<String> = kernel.operands.iter().map(|v| v.r#type().to_string()).collect();
     let fixed = kernel.contraction_operands();
     // The weights of an INT8 contraction are i8; everything else is f32.
-    let expected = |i: usize| if kernel.quantization.is_some() && i == 0 { "xi8>" } else { "xf32>" };
+    let expected = |i: usize| {
+        if kernel.quantization.is_some() && i == 0 {
+            "xi8>"
+        } else {
+            "xf32>"
+        }
+    };
     if types
         .iter()
         .enumerate()
@@ -418,7 +426,14 @@ pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
         Some(_) => (
             FUSED_Q8,
             FUSED_Q8_ARITY,
-            vec!["%pq".to_string(), "%pd".into(), "%p0".into(), "%p1".into(), "%po".into(), "%p2".into()],
+            vec![
+                "%pq".to_string(),
+                "%pd".into(),
+                "%p0".into(),
+                "%p1".into(),
+                "%po".into(),
+                "%p2".into(),
+            ],
         ),
         None => (
             FUSED_F32,

@@ -14,6 +14,7 @@ mod elementwise;
 mod fused;
 mod normalization;
 mod pooling;
+mod quantization;
 mod reduction;
 mod scatter;
 pub mod text;
@@ -140,6 +141,7 @@ fn lower_into(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
         _ if reduction::handles(op) => reduction::lower(f, view),
         _ if data_movement::handles(op) => data_movement::lower(f, view),
         _ if scatter::handles(op) => scatter::lower(f, view),
+        _ if quantization::handles(op) => quantization::lower(f, view),
         "ftensor.quantized_conv" | "ftensor.quantized_mat_mul" => refuse(format!(
             "{op} lowers only as an INT8 fused kernel: a batch-1 2-D conv with one group, or a product with a \
              constant [K, N] i8 matrix, static shapes, f32 activation and epilogue"

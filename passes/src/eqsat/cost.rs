@@ -102,7 +102,11 @@ pub fn flops(step: &StepShape) -> f64 {
         // quarter of the f32 time at the same peak.
         "ftensor.quantized_conv" | "ftensor.quantized_mat_mul" => {
             let float = StepShape {
-                op: if step.op == "ftensor.quantized_conv" { "conv" } else { "mat_mul" },
+                op: if step.op == "ftensor.quantized_conv" {
+                    "conv"
+                } else {
+                    "mat_mul"
+                },
                 attrs: step.attrs,
                 operands: step.operands.clone(),
                 result: step.result,

@@ -242,6 +242,7 @@ pub fn fuse_function<'c, 'a>(
         report.groups.push(GroupReport {
             ops: t.names.get(&(op.to_raw().ptr as usize)).cloned().into_iter().collect(),
             rules: vec!["kept: not modeled in the e-graph".into()],
+            compute: report::compute_type(&[*op]),
             ..GroupReport::default()
         });
     }
@@ -312,5 +313,6 @@ fn group_report(t: &Translation, target: &TargetModel, group: &rebuild::Group) -
         rules,
         cost_before: before,
         cost_after: node_cost(g, target, class, &group.node),
+        compute: report::compute_type(&group.ops),
     }
 }

@@ -13,6 +13,22 @@ pub struct GroupReport {
     pub rules: Vec<String>,
     pub cost_before: f64,
     pub cost_after: f64,
+    /// The arithmetic of its contraction or ops: `i8xi8->i32` for an INT8 contraction,
+    /// else the element type it computes in (`f32`, `bf16`, ...).
+    pub compute: String,
+}
+
+/// The compute type of a kernel made of `ops`.
+pub fn compute_type(ops: &[melior::ir::OperationRef]) -> String {
+    use fuser_dialects::accessors::op_name;
+    use melior::ir::{ValueLike, operation::OperationLike};
+    if ops.iter().any(|op| op_name(op).starts_with("ftensor.quantized_")) {
+        return "i8xi8->i32".into();
+    }
+    ops.iter()
+        .find_map(|op| op.result(0).ok())
+        .and_then(|r| fuser_dialects::ffi::tensor_info(r.r#type()))
+        .map_or_else(|| "unknown".into(), |info| info.element)
 }
 
 /// One function's search and choice.
@@ -93,6 +109,7 @@ pub fn to_json(target: &str, functions: &[FunctionReport], kernel_functions: usi
             "rules": g.rules,
             "cost_before": us(g.cost_before),
             "cost_after": us(g.cost_after),
+            "compute": g.compute,
         })).collect::<Vec<_>>(),
     })
 }

@@ -574,7 +574,11 @@ fn quantize(args: QuantizeArgs) -> ExitCode {
                 _ => Method::MinMax,
             },
             per_channel: args.per_channel,
-            activation_type: if args.activation_type == "i8" { IntType::I8 } else { IntType::U8 },
+            activation_type: if args.activation_type == "i8" {
+                IntType::I8
+            } else {
+                IntType::U8
+            },
             symmetric_activations: args.symmetric_activations,
         },
         output: &args.output,
