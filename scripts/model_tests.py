@@ -331,6 +331,83 @@ def memory_check(fuser, work):
                 f"({peak / naive:.2f}; limit 1/3)")
 
 
+def rel_l2(a, b):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def fuser_run(fuser, model, x_path, target, out):
+    subprocess.run([fuser, "run", model, "--target", target, "--input", f"input={x_path}", "--output-dir", out]
+                   + (["--no-cache"] if target == "cpu" else []), check=True, capture_output=True)
+    return np.load(os.path.join(out, "output_0.npy"))
+
+
+def int8_checks(fuser, work):
+    """INT8 on the ResNet bottleneck block: (1) fuser's own quantization (`fuser quantize`,
+    8 random calibration inputs) runs on the CPU as the reference evaluator computes the
+    quantized model, and stays near the float model; (2) its INT8 kernels are integer code:
+    each calls the runtime's INT8 kernel, whose object code has VNNI `vpdpbusd`; (3) the
+    model quantized by onnxruntime's `quantize_static` (QDQ, per-channel) imports and
+    agrees with onnxruntime's execution of it."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    results = []
+    path = os.path.join(work, "int8_bottleneck.onnx")
+    onnx.save(resnet_bottleneck_block(), path)
+    calibration_dir = os.path.join(work, "int8_calibration")
+    os.makedirs(calibration_dir, exist_ok=True)
+    samples = [np.random.default_rng(300 + i).uniform(-1, 1, (1, 64, 28, 28)).astype(np.float32) for i in range(8)]
+    for i, x in enumerate(samples):
+        np.save(os.path.join(calibration_dir, f"{i:02d}.npy"), x)
+    x = np.random.default_rng(400).uniform(-1, 1, (1, 64, 28, 28)).astype(np.float32)
+    x_path = os.path.join(work, "int8_input.npy")
+    np.save(x_path, x)
+    float_out = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    # (1) fuser's quantization.
+    quantized = os.path.join(work, "int8_bottleneck.mlir")
+    subprocess.run([fuser, "quantize", path, "--calibration", calibration_dir, "-o", quantized], check=True, capture_output=True)
+    cpu = fuser_run(fuser, quantized, x_path, "cpu", os.path.join(work, "int8-cpu"))
+    ref = fuser_run(fuser, quantized, x_path, "reference", os.path.join(work, "int8-reference"))
+    exact, error = rel_l2(cpu, ref), rel_l2(cpu, float_out)
+    results.append((exact <= 1e-4 and error <= 5e-2,
+                    f"int8 fuser quantize bottleneck: CPU vs reference evaluator rel L2 {exact:.2e} (limit 1e-4); "
+                    f"vs the float model {error:.2e} (limit 5e-2)"))
+    # (2) Integer code.
+    report = os.path.join(work, "int8_bottleneck.report.json")
+    llvm = os.path.join(work, "int8_bottleneck.llvm.mlir")
+    subprocess.run([fuser, "compile", quantized, "--emit", "mlir", "--report", report, "-o", llvm], check=True, capture_output=True)
+    with open(report) as f:
+        kernels = [g for g in json.load(f)["groups"] if g["compute"] == "i8xi8->i32"]
+    with open(llvm) as f:
+        text = f.read()
+    calls = text.count("llvm.call @fuser_fused_q8(")
+    library = os.path.join(work, "int8_bottleneck.so")
+    subprocess.run([fuser, "compile", quantized, "-o", library], check=True, capture_output=True)
+    disassembly = subprocess.run(["objdump", "-d", "--no-show-raw-insn", library], check=True, capture_output=True, text=True).stdout
+    vnni = [block.split(">:")[0].split("<")[-1] for block in disassembly.split("\n\n") if "vpdpbusd" in block]
+    results.append((len(kernels) == 4 and calls == len(kernels) and any("quantized" in v for v in vnni),
+                    f"int8 object code: {len(kernels)} i8xi8->i32 kernels (expected 4), {calls} calls of fuser_fused_q8, "
+                    f"vpdpbusd in {len(vnni)} functions of the library ({', '.join(v[:60] for v in vnni[:2])})"))
+    # (3) onnxruntime's own QDQ model.
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"input": s} for s in samples])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    ort_int8 = os.path.join(work, "int8_bottleneck.ort_qdq.onnx")
+    quantize_static(path, ort_int8, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    theirs = ort.InferenceSession(ort_int8, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    for target in ("reference", "cpu"):
+        ours = fuser_run(fuser, ort_int8, x_path, target, os.path.join(work, f"int8-ort-{target}"))
+        rel = rel_l2(ours, theirs)
+        results.append((rel <= 1e-2, f"int8 onnxruntime QDQ bottleneck ({target}): rel L2 {rel:.2e} vs onnxruntime's "
+                                     f"execution (limit 1e-2; its own error vs float {rel_l2(theirs, float_out):.2e})"))
+    return results
+
+
 # Each target and the relative L2 error it must stay within: the reference evaluator
 # rounds once per op from f64; the CPU backend computes in f32.
 TARGETS = [("reference", 1e-5), ("cpu", 1e-4)]
@@ -378,7 +455,7 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} fusion resnet50: fused CPU output vs the reference evaluator's: rel L2 {rel:.2e} (limit 1e-4)")
             passed += ok
             failed += not ok
-        for ok, detail in fusion_checks(fuser, work) + [memory_check(fuser, work)]:
+        for ok, detail in fusion_checks(fuser, work) + [memory_check(fuser, work)] + int8_checks(fuser, work):
             print(f"{'ok  ' if ok else 'FAIL'} {detail}")
             passed += ok
             failed += not ok

@@ -209,6 +209,21 @@ struct Packed {
     k4s: usize,
     /// Conv: the padded plane's height and width.
     plane: (usize, usize),
+    /// A 1×1, stride-1, unpadded conv: the weights as rows `[M][k4s·4]` (channels padded
+    /// to a multiple of 4 with zeros) for the pixel-vector kernel, and no panels.
+    rows: Option<Vec<u8>>,
+}
+
+/// Whether a conv reads its input pixel for pixel (1×1, stride 1, no padding): then the
+/// plane's pixels are consecutive and the pixel-vector kernel applies.
+fn pixels_contiguous(d: &Descriptor) -> bool {
+    let g = &d.conv;
+    d.contraction == Contraction::Conv2d
+        && [g.kernel_h, g.kernel_w, g.stride_h, g.stride_w].iter().all(|&v| v == 1)
+        && g.pad_top == 0
+        && g.pad_left == 0
+        && g.out_h == g.height
+        && g.out_w == g.width
 }
 
 /// Packed weights by (weights address, scales address, descriptor and quantization
@@ -281,10 +296,24 @@ unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scale
             if kk < k { w[kk * n + ch] } else { 0 }
         }
     };
-    let mut panels = vec![0u8; blocks * k4s * NR * 4];
     let zero = i32::from(q.zero_code());
     let mut terms = vec![0i32; blocks * NR];
-    for blk in 0..blocks {
+    let contiguous = pixels_contiguous(d);
+    let rows = contiguous.then(|| {
+        let mut rows = vec![0u8; channels * k4s * 4];
+        for ch in 0..channels {
+            for k4 in 0..k4s {
+                for b in 0..4 {
+                    let v = weight(ch, k4, b);
+                    rows[(ch * k4s + k4) * 4 + b] = v as u8;
+                    terms[ch] += zero * i32::from(v);
+                }
+            }
+        }
+        rows
+    });
+    let mut panels = vec![0u8; if contiguous { 0 } else { blocks * k4s * NR * 4 }];
+    for blk in (0..blocks).filter(|_| !contiguous) {
         for lane in 0..NR.min(channels - blk * NR) {
             let ch = blk * NR + lane;
             for k4 in 0..k4s {
@@ -318,6 +347,115 @@ unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scale
         offsets,
         k4s,
         plane,
+        rows,
+    }
+}
+
+/// Pixels of one pixel-vector block (two vectors of 16) and its output channels.
+const PIXELS: usize = 32;
+const CHANNELS: usize = 8;
+
+/// The pixel-vector kernel of a 1×1 conv: output channels `m0..m0 + CHANNELS` (rows of
+/// `weights`, `[M][k4s·4]`) at pixels `p..p + PIXELS` of the plane (`[C/4][N][4]`,
+/// `stride` bytes from one channel group to the next), scaled, written to `dst` (row `r`
+/// at `dst[r · dst_row ..]`, `width` pixels, `channels` rows).
+///
+/// # Safety
+/// The plane holds `k4s` groups of `stride` bytes plus `4·PIXELS` bytes of slack after
+/// pixel `p`; the weights rows `m0..m0 + CHANNELS` (clamped to the last) exist; the
+/// CPU has AVX-512 VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pixel_block_vnni(
+    plane: *const u8,
+    stride: usize,
+    p: usize,
+    weights: &[u8],
+    k4s: usize,
+    m0: usize,
+    channels: usize,
+    terms: &[i32],
+    scales: &[f32],
+    dst: *mut f32,
+    dst_row: usize,
+    width: usize,
+) {
+    use std::arch::x86_64::*;
+    let row = |i: usize| (m0 + i.min(channels - 1)) * k4s * 4;
+    let bases: [usize; CHANNELS] = std::array::from_fn(row);
+    assert!(bases.iter().all(|&b| b + 4 * k4s <= weights.len()));
+    let mut v = [[_mm512_setzero_si512(); 2]; CHANNELS];
+    for k4 in 0..k4s {
+        // SAFETY (loads): as the caller promises; the weight rows are checked above.
+        let (a0, a1) = unsafe {
+            let at = plane.add(k4 * stride + 4 * p);
+            (_mm512_loadu_si512(at.cast()), _mm512_loadu_si512(at.add(64).cast()))
+        };
+        for (i, acc) in v.iter_mut().enumerate() {
+            let w =
+                _mm512_set1_epi32(unsafe { weights.as_ptr().add(bases[i] + 4 * k4).cast::<i32>().read_unaligned() });
+            acc[0] = _mm512_dpbusd_epi32(acc[0], a0, w);
+            acc[1] = _mm512_dpbusd_epi32(acc[1], a1, w);
+        }
+    }
+    let masks: [__mmask16; 2] = [
+        if width >= 16 {
+            0xffff
+        } else {
+            ((1u32 << width) - 1) as u16
+        },
+        if width >= 32 {
+            0xffff
+        } else if width > 16 {
+            ((1u32 << (width - 16)) - 1) as u16
+        } else {
+            0
+        },
+    ];
+    for (i, acc) in v.iter().enumerate().take(channels) {
+        let (term, scale) = (_mm512_set1_epi32(terms[m0 + i]), _mm512_set1_ps(scales[m0 + i]));
+        for (h, &lanes) in acc.iter().enumerate() {
+            let value = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(lanes, term)), scale);
+            // SAFETY: the masked lanes are the block's pixels inside the tile's row.
+            unsafe { _mm512_mask_storeu_ps(dst.add(i * dst_row + 16 * h), masks[h], value) };
+        }
+    }
+}
+
+/// [`pixel_block_vnni`] without VNNI: the same exact sums.
+///
+/// # Safety
+/// As [`pixel_block_vnni`], on any CPU.
+#[allow(clippy::too_many_arguments)]
+unsafe fn pixel_block_portable(
+    plane: *const u8,
+    stride: usize,
+    p: usize,
+    weights: &[u8],
+    k4s: usize,
+    m0: usize,
+    channels: usize,
+    terms: &[i32],
+    scales: &[f32],
+    dst: *mut f32,
+    dst_row: usize,
+    width: usize,
+) {
+    for i in 0..channels {
+        let row = &weights[(m0 + i) * k4s * 4..(m0 + i + 1) * k4s * 4];
+        for x in 0..width {
+            let mut sum = 0i32;
+            for k4 in 0..k4s {
+                for b in 0..4 {
+                    // SAFETY: as the caller promises.
+                    let a = i32::from(unsafe { *plane.add(k4 * stride + 4 * (p + x) + b) });
+                    sum += a * i32::from(row[4 * k4 + b] as i8);
+                }
+            }
+            // SAFETY: as the caller promises.
+            unsafe { *dst.add(i * dst_row + x) = (sum - terms[m0 + i]) as f32 * scales[m0 + i] };
+        }
     }
 }
 
@@ -396,7 +534,8 @@ fn quantize_plane(
     let (c, h, w) = (g.channels as usize, g.height as usize, g.width as usize);
     let (pt, pl) = (g.pad_top as usize, g.pad_left as usize);
     let c4s = c.div_ceil(4);
-    let mut out = vec![q.zero_code(); c4s * plane.0 * plane.1 * 4];
+    // Slack past the end: the pixel-vector kernel reads whole vectors past the last pixel.
+    let mut out = vec![q.zero_code(); c4s * plane.0 * plane.1 * 4 + 4 * PIXELS];
     for c4 in 0..c4s {
         let present = (c - 4 * c4).min(4);
         for y in 0..h {
@@ -509,8 +648,35 @@ pub unsafe extern "C" fn fuser_fused_q8(
             } else {
                 (c0, cols, r0, rows)
             };
+            if let Some(weight_rows) = &p.rows {
+                let stride = p.plane.0 * p.plane.1 * 4;
+                for m0 in (r0..r0 + rows).step_by(CHANNELS) {
+                    let channels = CHANNELS.min(r0 + rows - m0);
+                    for x0 in (c0..c0 + cols).step_by(PIXELS) {
+                        let width = PIXELS.min(c0 + cols - x0);
+                        let target = dst[(m0 - r0) * dst_row + x0 - c0..].as_mut_ptr();
+                        let args = (act.as_ptr(), stride, x0, weight_rows.as_slice(), p.k4s, m0, channels);
+                        // SAFETY: the plane has k4s groups of `stride` bytes and slack for
+                        // a whole block; the rows and pixels written lie inside the tile.
+                        unsafe {
+                            #[cfg(target_arch = "x86_64")]
+                            if has_vnni() {
+                                pixel_block_vnni(
+                                    args.0, args.1, args.2, args.3, args.4, args.5, args.6, &p.terms, &p.scales,
+                                    target, dst_row, width,
+                                );
+                                continue;
+                            }
+                            pixel_block_portable(
+                                args.0, args.1, args.2, args.3, args.4, args.5, args.6, &p.terms, &p.scales, target,
+                                dst_row, width,
+                            );
+                        }
+                    }
+                }
+            }
             let mut acc = [[0i32; NR]; MR];
-            for blk in (ch0 / NR)..(ch0 + chs).div_ceil(NR) {
+            for blk in ((ch0 / NR)..(ch0 + chs).div_ceil(NR)).filter(|_| p.rows.is_none()) {
                 let panel = p.panels[blk * p.k4s * NR * 4..].as_ptr();
                 for g0 in (p0..p0 + ps).step_by(MR) {
                     let count = MR.min(p0 + ps - g0);
@@ -690,6 +856,63 @@ mod tests {
         }
     }
 
+    /// A 1×1 unpadded conv takes the pixel-vector kernel: channel counts and pixel counts
+    /// that fill no vector or block exactly.
+    #[test]
+    fn pointwise_conv_matches_its_definition() {
+        let mut rng = Lcg(5);
+        let (c, f, h, w) = (7usize, 11usize, 5usize, 9usize);
+        let n = h * w;
+        let g = ConvGeometry {
+            channels: c as i64,
+            height: h as i64,
+            width: w as i64,
+            kernel_h: 1,
+            kernel_w: 1,
+            out_h: h as i64,
+            out_w: w as i64,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+        };
+        let d = Descriptor {
+            contraction: Contraction::Conv2d,
+            m: f as i64,
+            n: n as i64,
+            k: c as i64,
+            strides: [c as i64, 1, n as i64, 1],
+            conv: g,
+            epilogue: vec![Step::AddRow(0), Step::Relu],
+        };
+        assert!(pixels_contiguous(&d));
+        let (wt, x) = (rng.weights(f * c), rng.floats(c * n, 2.0));
+        let (scales, bias) = (rng.floats(f, 0.01), rng.floats(f, 1.0));
+        let q = ActivationQuantization {
+            scale: 0.021,
+            zero_point: 100,
+            signed: false,
+        };
+        let out = call(q, &d, &wt, &x, &scales, &bias);
+        for m in 0..f {
+            for p in 0..n {
+                let sum: i64 = (0..c)
+                    .map(|ch| {
+                        let code = ((x[ch * n + p] / q.scale).round_ties_even() + 100.0).clamp(0.0, 255.0) as i64 - 100;
+                        code * wt[m * c + ch] as i64
+                    })
+                    .sum();
+                assert_eq!(
+                    out[m * n + p],
+                    (sum as f32 * (q.scale * scales[m]) + bias[m]).max(0.0),
+                    "channel {m}, pixel {p}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn strided_matmul_matches_its_definition() {
         let mut rng = Lcg(11);
@@ -757,7 +980,12 @@ mod timing {
     #[test]
     #[ignore]
     fn q8_timing() {
-        for (c, f, hw, kk) in [(256usize, 64usize, 56usize, 1usize), (64, 64, 56, 3), (512, 512, 7, 3)] {
+        for (c, f, hw, kk) in [
+            (64usize, 256usize, 56usize, 1usize),
+            (256, 64, 56, 1),
+            (64, 64, 56, 3),
+            (512, 512, 7, 3),
+        ] {
             let g = ConvGeometry {
                 channels: c as i64,
                 height: hw as i64,

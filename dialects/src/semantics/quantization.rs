@@ -111,8 +111,10 @@ fn per_element(
         return invalid("scale and zero point must have the same, non-zero number of values");
     }
     let per_axis = scale.shape().len() == 1 && scales.len() > 1;
-    let axis = super::axis(axis, rank.max(1))?;
-    if per_axis && (axis >= rank || x.shape()[axis] != scales.len()) {
+    // The axis only matters per axis (ONNX's default of 1 comes with per-tensor
+    // quantization of rank-1 tensors too).
+    let axis = if per_axis { super::axis(axis, rank)? } else { 0 };
+    if per_axis && x.shape()[axis] != scales.len() {
         return invalid("a per-axis scale must have one value per slice of the axis");
     }
     Ok(move |p: &ndarray::IxDyn| {
