@@ -56,7 +56,7 @@ def fuser(args, *command):
 
 def fuser_bench_ms(args, model, x_path):
     out = fuser(args, "bench", model, "--threads", str(args.threads), "--iterations", str(args.iterations),
-                "--warmup", str(args.warmup), "--input", f"input={x_path}", "--json")
+                "--warmup", str(args.warmup), "--input", f"input={x_path}", "--json", "--no-cache")
     return json.loads(out.strip().splitlines()[-1])["median_ms"]
 
 

@@ -36,7 +36,7 @@ pub const INFO: PassInfo = PassInfo {
     summary: "INT8 post-training quantization of conv and matmul, calibrated on sample inputs",
     description: r#"Runs each public function over the calibration samples with the reference evaluator
 and records the input of every quantizable contraction: a `graph.conv` with one group and
-constant 4-D weights, a `graph.mat_mul` whose right operand is a constant matrix, and a
+constant 4-D weights at batch 1, a `graph.mat_mul` whose right operand is a constant matrix, and a
 `graph.gemm` with a constant right matrix, no transposed left operand and alpha = beta = 1.
 Each becomes `ftensor.quantized_conv` / `ftensor.quantized_mat_mul` (a gemm's bias follows
 as a `graph.add`): weights symmetric int8 in [-127, 127] with one scale per output channel
@@ -207,7 +207,8 @@ fn quantizable(op: &OperationRef) -> bool {
     let int = |name| fuser_dialects::accessors::integer(op, name);
     let float = |name| fuser_dialects::accessors::float(op, name);
     match op_name(op).as_str() {
-        "graph.conv" => x_shape.len() == 4 && w_shape.len() == 4 && int("group") == 1,
+        // Batch 1: the INT8 kernel's convolution (one image per call).
+        "graph.conv" => x_shape.len() == 4 && x_shape[0] == 1 && w_shape.len() == 4 && int("group") == 1,
         "graph.mat_mul" => x_shape.len() >= 2 && w_shape.len() == 2,
         "graph.gemm" => {
             x_shape.len() == 2

@@ -1,13 +1,16 @@
 //! `ftensor.quantize` and `ftensor.dequantize` on their own (outside an INT8 kernel), as
 //! elementwise `linalg.generic`s: `clamp(roundeven(x / scale) + zero_point)` converted to
 //! the integer type, and `(x - zero_point) · scale`, in f32 as the reference semantics.
-//! The scale and zero point broadcast numpy-style, so they are per tensor, or per axis
-//! along the last dim; another axis is refused by name.
+//! The scale and zero point are per tensor (read at index 0 for every element) or per
+//! axis (read at the element's index along the axis).
 
 use super::{
     OpView,
-    elementwise::{convert, map_elementwise},
-    text::{FuncText, Lowered, refuse},
+    elementwise::convert,
+    text::{
+        Body, FuncText, GenericInput, Lowered, affine_map, element, generic, identity_map, refuse, static_shape,
+        tensor_type,
+    },
 };
 use fuser_dialects::semantics::DType;
 
@@ -22,11 +25,9 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
     let count: i64 = scale.info.shape.iter().map(|d| d.unwrap_or(0)).product();
     let axis = view.int("axis")?;
     let axis = if axis < 0 { axis + rank } else { axis };
-    if count > 1 && axis != rank - 1 {
-        return refuse(format!(
-            "{} along axis {axis} of a rank-{rank} tensor has no CPU lowering yet (per tensor or along the last axis only)",
-            view.op
-        ));
+    let per_axis = count > 1;
+    if per_axis && !(0..rank).contains(&axis) {
+        return refuse(format!("{}: axis {axis} is out of range for rank {rank}", view.op));
     }
     if scale.info.dtype != DType::F32 {
         return refuse(format!(
@@ -41,7 +42,7 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
             DType::I8 => (-128.0, 127.0),
             other => return refuse(format!("ftensor.quantize to {other} has no CPU lowering yet")),
         };
-        map_elementwise(f, &[x, scale, zero], out, |b, a| {
+        map_with_parameters(f, [x, scale, zero], out, per_axis.then_some(axis as usize), |b, a| {
             let x = convert(b, &a[0], x_type, DType::F32)?;
             let z = convert(b, &a[2], zero_type, DType::F32)?;
             let v = b.assign(format!("arith.divf {x}, {} : f32", a[1]));
@@ -53,7 +54,7 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
             convert(b, &clamped, DType::F32, out_type)
         })?
     } else {
-        map_elementwise(f, &[x, scale, zero], out, |b, a| {
+        map_with_parameters(f, [x, scale, zero], out, per_axis.then_some(axis as usize), |b, a| {
             let x = convert(b, &a[0], x_type, DType::F32)?;
             let z = convert(b, &a[2], zero_type, DType::F32)?;
             let centered = b.assign(format!("arith.subf {x}, {z} : f32"));
@@ -61,4 +62,46 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
         })?
     };
     Ok(vec![result])
+}
+
+/// One `linalg.generic` over `x`'s elements reading the scale and zero point at index 0
+/// (per tensor) or at the element's index along `axis`.
+fn map_with_parameters(
+    f: &mut FuncText,
+    [x, scale, zero]: [&super::Operand; 3],
+    out: &fuser_dialects::semantics::TypeInfo,
+    axis: Option<usize>,
+    body: impl FnOnce(&mut Body, &[String]) -> Lowered<String>,
+) -> Lowered<String> {
+    let shape = static_shape(out)?;
+    let rank = shape.len();
+    let mut inputs = vec![GenericInput {
+        name: x.name.clone(),
+        ty: tensor_type(&static_shape(&x.info)?, x.info.dtype)?,
+        map: identity_map(rank),
+        element: element(x.info.dtype)?.to_string(),
+    }];
+    for parameter in [scale, zero] {
+        let parameter_shape = static_shape(&parameter.info)?;
+        let index = match axis {
+            Some(a) => format!("d{a}"),
+            None => "0".to_string(),
+        };
+        let exprs = vec![index; parameter_shape.len()];
+        inputs.push(GenericInput {
+            name: parameter.name.clone(),
+            ty: tensor_type(&parameter_shape, parameter.info.dtype)?,
+            map: affine_map(rank, &exprs),
+            element: element(parameter.info.dtype)?.to_string(),
+        });
+    }
+    let out_ty = tensor_type(&shape, out.dtype)?;
+    let init = f.empty(&out_ty);
+    generic(
+        f,
+        &inputs,
+        (&init, &out_ty, &identity_map(rank), element(out.dtype)?),
+        &vec![false; rank],
+        body,
+    )
 }

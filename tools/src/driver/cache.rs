@@ -38,9 +38,15 @@ pub fn cache_dir() -> Option<PathBuf> {
 pub fn cache_key(module: &Module, weights: &Weights, input_shapes: &[Vec<usize>], fusion: Fusion) -> String {
     let mut hash = Sha256::new();
     hash.update(env!("CARGO_PKG_VERSION"));
-    // The binary itself (size and modification time): a rebuilt compiler never reuses
-    // code an older build compiled.
-    if let Some(meta) = std::env::current_exe().ok().and_then(|e| std::fs::metadata(e).ok()) {
+    // The binary itself and the runtime library linked into cached libraries (size and
+    // modification time): a rebuilt compiler or runtime never reuses code an older build
+    // compiled or linked.
+    let runtime = super::link::runtime_library().ok();
+    for meta in [std::env::current_exe().ok(), runtime]
+        .into_iter()
+        .flatten()
+        .filter_map(|path| std::fs::metadata(path).ok())
+    {
         hash.update(meta.len().to_le_bytes());
         if let Ok(modified) = meta.modified()
             && let Ok(since) = modified.duration_since(std::time::UNIX_EPOCH)

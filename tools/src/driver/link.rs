@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// The static runtime library linked into every shared library (`libfuser_runtime.a`),
 /// looked for beside the running `fuser` binary.
-fn runtime_library() -> Result<PathBuf, String> {
+pub(crate) fn runtime_library() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = exe.parent().ok_or("the fuser binary has no folder")?;
     for candidate in [dir.join("libfuser_runtime.a"), dir.join("../libfuser_runtime.a")] {
