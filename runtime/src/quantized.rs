@@ -209,13 +209,13 @@ struct Packed {
     k4s: usize,
     /// Conv: the padded plane's height and width.
     plane: (usize, usize),
-    /// A 1×1, stride-1, unpadded conv: the weights as rows `[M][k4s·4]` (channels padded
-    /// to a multiple of 4 with zeros) for the pixel-vector kernel, and no panels.
+    /// A conv the pixel-vector kernel computes ([`pixel_vectors`]): the weights as rows
+    /// `[M][k4s·4]` (k4 as in the panels) instead of panels.
     rows: Option<Vec<u8>>,
 }
 
 /// Whether a conv reads its input pixel for pixel (1×1, stride 1, no padding): then the
-/// plane's pixels are consecutive and the pixel-vector kernel applies.
+/// plane's pixels are consecutive across rows too.
 fn pixels_contiguous(d: &Descriptor) -> bool {
     let g = &d.conv;
     d.contraction == Contraction::Conv2d
@@ -224,6 +224,13 @@ fn pixels_contiguous(d: &Descriptor) -> bool {
         && g.pad_left == 0
         && g.out_h == g.height
         && g.out_w == g.width
+}
+
+/// Whether the pixel-vector kernel computes this conv: consecutive output pixels of a row
+/// read consecutive plane words (stride 1 along the width), and rows are long enough to
+/// fill its vectors (or the pixels are consecutive across rows).
+fn pixel_vectors(d: &Descriptor) -> bool {
+    d.contraction == Contraction::Conv2d && d.conv.stride_w == 1 && (pixels_contiguous(d) || d.conv.out_w >= 16)
 }
 
 /// Packed weights by (weights address, scales address, descriptor and quantization
@@ -298,7 +305,7 @@ unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scale
     };
     let zero = i32::from(q.zero_code());
     let mut terms = vec![0i32; blocks * NR];
-    let contiguous = pixels_contiguous(d);
+    let contiguous = pixel_vectors(d);
     let rows = contiguous.then(|| {
         let mut rows = vec![0u8; channels * k4s * 4];
         for ch in 0..channels {
@@ -355,22 +362,21 @@ unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scale
 const PIXELS: usize = 32;
 const CHANNELS: usize = 8;
 
-/// The pixel-vector kernel of a 1×1 conv: output channels `m0..m0 + CHANNELS` (rows of
-/// `weights`, `[M][k4s·4]`) at pixels `p..p + PIXELS` of the plane (`[C/4][N][4]`,
-/// `stride` bytes from one channel group to the next), scaled, written to `dst` (row `r`
-/// at `dst[r · dst_row ..]`, `width` pixels, `channels` rows).
+/// The pixel-vector kernel: output channels `m0..m0 + channels` (rows of `weights`,
+/// `[M][k4s·4]`) at `PIXELS` consecutive output pixels of a row, whose words for group
+/// `k4` start at `plane + base + offsets[k4]` (four bytes a pixel), scaled and written to
+/// `dst` (row `r` at `dst[r · dst_row ..]`, the first `width` pixels).
 ///
 /// # Safety
-/// The plane holds `k4s` groups of `stride` bytes plus `4·PIXELS` bytes of slack after
-/// pixel `p`; the weights rows `m0..m0 + CHANNELS` (clamped to the last) exist; the
-/// CPU has AVX-512 VNNI.
+/// Every `plane + base + offsets[k4] .. + 4·PIXELS` is readable (the plane's slack covers
+/// the last row); the CPU has AVX-512 VNNI.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn pixel_block_vnni(
     plane: *const u8,
-    stride: usize,
-    p: usize,
+    base: usize,
+    offsets: &[u32],
     weights: &[u8],
     k4s: usize,
     m0: usize,
@@ -386,10 +392,10 @@ unsafe fn pixel_block_vnni(
     let bases: [usize; CHANNELS] = std::array::from_fn(row);
     assert!(bases.iter().all(|&b| b + 4 * k4s <= weights.len()));
     let mut v = [[_mm512_setzero_si512(); 2]; CHANNELS];
-    for k4 in 0..k4s {
+    for (k4, &offset) in offsets.iter().enumerate().take(k4s) {
         // SAFETY (loads): as the caller promises; the weight rows are checked above.
         let (a0, a1) = unsafe {
-            let at = plane.add(k4 * stride + 4 * p);
+            let at = plane.add(base + offset as usize);
             (_mm512_loadu_si512(at.cast()), _mm512_loadu_si512(at.add(64).cast()))
         };
         for (i, acc) in v.iter_mut().enumerate() {
@@ -430,8 +436,8 @@ unsafe fn pixel_block_vnni(
 #[allow(clippy::too_many_arguments)]
 unsafe fn pixel_block_portable(
     plane: *const u8,
-    stride: usize,
-    p: usize,
+    base: usize,
+    offsets: &[u32],
     weights: &[u8],
     k4s: usize,
     m0: usize,
@@ -446,10 +452,10 @@ unsafe fn pixel_block_portable(
         let row = &weights[(m0 + i) * k4s * 4..(m0 + i + 1) * k4s * 4];
         for x in 0..width {
             let mut sum = 0i32;
-            for k4 in 0..k4s {
+            for (k4, &offset) in offsets.iter().enumerate().take(k4s) {
                 for b in 0..4 {
                     // SAFETY: as the caller promises.
-                    let a = i32::from(unsafe { *plane.add(k4 * stride + 4 * (p + x) + b) });
+                    let a = i32::from(unsafe { *plane.add(base + offset as usize + 4 * x + b) });
                     sum += a * i32::from(row[4 * k4 + b] as i8);
                 }
             }
@@ -535,17 +541,25 @@ fn quantize_plane(
     let (pt, pl) = (g.pad_top as usize, g.pad_left as usize);
     let c4s = c.div_ceil(4);
     // Slack past the end: the pixel-vector kernel reads whole vectors past the last pixel.
-    let mut out = vec![q.zero_code(); c4s * plane.0 * plane.1 * 4 + 4 * PIXELS];
-    for c4 in 0..c4s {
+    let group = plane.0 * plane.1 * 4;
+    let mut out = vec![q.zero_code(); c4s * group + 4 * PIXELS];
+    let fill = |(c4, words): (usize, &mut [u8])| {
         let present = (c - 4 * c4).min(4);
         for y in 0..h {
             let lines: [&[f32]; 4] = std::array::from_fn(|b| {
                 let channel = (4 * c4 + b).min(c - 1);
                 &input[(channel * h + y) * w..(channel * h + y + 1) * w]
             });
-            let start = ((c4 * plane.0 + y + pt) * plane.1 + pl) * 4;
-            interleave(q, lines, present, &mut out[start..start + 4 * w]);
+            let start = ((y + pt) * plane.1 + pl) * 4;
+            interleave(q, lines, present, &mut words[start..start + 4 * w]);
         }
+    };
+    // Channel groups in parallel: quantizing divides every input value.
+    if threads() > 1 && c4s > 1 {
+        use rayon::prelude::*;
+        out[..c4s * group].par_chunks_mut(group).enumerate().for_each(fill);
+    } else {
+        out[..c4s * group].chunks_mut(group).enumerate().for_each(fill);
     }
     out
 }
@@ -649,29 +663,55 @@ pub unsafe extern "C" fn fuser_fused_q8(
                 (c0, cols, r0, rows)
             };
             if let Some(weight_rows) = &p.rows {
-                let stride = p.plane.0 * p.plane.1 * 4;
+                let contiguous = pixels_contiguous(&d);
+                let ow = g.out_w as usize;
                 for m0 in (r0..r0 + rows).step_by(CHANNELS) {
                     let channels = CHANNELS.min(r0 + rows - m0);
-                    for x0 in (c0..c0 + cols).step_by(PIXELS) {
-                        let width = PIXELS.min(c0 + cols - x0);
-                        let target = dst[(m0 - r0) * dst_row + x0 - c0..].as_mut_ptr();
-                        let args = (act.as_ptr(), stride, x0, weight_rows.as_slice(), p.k4s, m0, channels);
-                        // SAFETY: the plane has k4s groups of `stride` bytes and slack for
-                        // a whole block; the rows and pixels written lie inside the tile.
-                        unsafe {
-                            #[cfg(target_arch = "x86_64")]
-                            if has_vnni() {
-                                pixel_block_vnni(
+                    // The tile's pixels in runs within output rows (one run when the
+                    // plane's pixels are consecutive across rows).
+                    let mut pixel = c0;
+                    while pixel < c0 + cols {
+                        let (y, x) = if contiguous {
+                            (0, pixel)
+                        } else {
+                            (pixel / ow, pixel % ow)
+                        };
+                        let run = if contiguous {
+                            c0 + cols - pixel
+                        } else {
+                            (ow - x).min(c0 + cols - pixel)
+                        };
+                        for x0 in (0..run).step_by(PIXELS) {
+                            let width = PIXELS.min(run - x0);
+                            let base = (y * g.stride_h as usize * p.plane.1 + x + x0) * 4;
+                            let target = dst[(m0 - r0) * dst_row + pixel + x0 - c0..].as_mut_ptr();
+                            let args = (
+                                act.as_ptr(),
+                                base,
+                                p.offsets.as_slice(),
+                                weight_rows.as_slice(),
+                                p.k4s,
+                                m0,
+                                channels,
+                            );
+                            // SAFETY: every window word of the run lies in the plane (with
+                            // its slack); the rows and pixels written lie inside the tile.
+                            unsafe {
+                                #[cfg(target_arch = "x86_64")]
+                                if has_vnni() {
+                                    pixel_block_vnni(
+                                        args.0, args.1, args.2, args.3, args.4, args.5, args.6, &p.terms, &p.scales,
+                                        target, dst_row, width,
+                                    );
+                                    continue;
+                                }
+                                pixel_block_portable(
                                     args.0, args.1, args.2, args.3, args.4, args.5, args.6, &p.terms, &p.scales,
                                     target, dst_row, width,
                                 );
-                                continue;
                             }
-                            pixel_block_portable(
-                                args.0, args.1, args.2, args.3, args.4, args.5, args.6, &p.terms, &p.scales, target,
-                                dst_row, width,
-                            );
                         }
+                        pixel += run;
                     }
                 }
             }
@@ -780,8 +820,8 @@ mod tests {
     #[test]
     fn conv_matches_its_definition_for_both_activation_types() {
         let mut rng = Lcg(7);
-        let geometry = |stride_w: i64, dilation_w: i64, pad_left: i64| {
-            let (height, width, kernel_h, kernel_w, stride_h, pad_top) = (7i64, 9i64, 3i64, 2i64, 2i64, 1i64);
+        let geometry = |width: i64, stride_w: i64, dilation_w: i64, pad_left: i64| {
+            let (height, kernel_h, kernel_w, stride_h, pad_top) = (7i64, 3i64, 2i64, 2i64, 1i64);
             ConvGeometry {
                 channels: 5,
                 height,
@@ -798,7 +838,14 @@ mod tests {
                 pad_left,
             }
         };
-        for g in [geometry(1, 1, 0), geometry(2, 2, 1), geometry(3, 1, 2)] {
+        // Rows of 40 output pixels take the pixel-vector kernel (stride 1 along the width),
+        // the others the channel-vector one.
+        for g in [
+            geometry(9, 1, 1, 0),
+            geometry(9, 2, 2, 1),
+            geometry(9, 3, 1, 2),
+            geometry(40, 1, 2, 1),
+        ] {
             let (f, k) = (37usize, 30usize);
             let n = (g.out_h * g.out_w) as usize;
             let d = Descriptor {
