@@ -7,6 +7,9 @@
 //! Upsample to Resize). Anything else is an error naming the attribute or op.
 
 use crate::model::{AttrValue, Node};
+
+#[path = "normalize_quantized.rs"]
+mod quantized;
 use fuser_dialects::semantics::{Attr, Attrs, DType, Tensor, TypeInfo};
 use std::collections::BTreeSet;
 
@@ -112,6 +115,10 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Pad",
     "Pow",
     "PRelu",
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
     "QuantizeLinear",
     "DequantizeLinear",
     "Range",
@@ -342,7 +349,8 @@ fn auto_pads(
 /// The opset that introduced each op added after opset 6 (and that removed Upsample).
 fn since(op: &str) -> Option<i64> {
     Some(match op {
-        "Mod" | "Resize" | "QuantizeLinear" | "DequantizeLinear" => 10,
+        "Mod" | "Resize" | "QuantizeLinear" | "DequantizeLinear" | "QLinearConv" | "QLinearMatMul" | "ConvInteger"
+        | "MatMulInteger" => 10,
         "CumSum" | "GatherElements" | "ScatterND" | "Range" | "Det" => 11,
         "Einsum" | "Celu" => 12,
         "HardSwish" | "Trilu" => 14,
@@ -606,6 +614,7 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 vec![Some(x)],
             )
         }
+        _ if quantized::OPS.contains(&op) => quantized::normalize(b),
         "QuantizeLinear" | "DequantizeLinear" => {
             // ONNX affine quantization, as the ftensor ops: per tensor, or along `axis`
             // with a 1-D scale. A missing zero point is an explicit zero of the integer
