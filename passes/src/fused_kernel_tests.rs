@@ -400,7 +400,7 @@ proptest! {
             activation_type: if signed { IntType::I8 } else { IntType::U8 },
             symmetric_activations: false,
         };
-        quantize_module(module.as_operation(), &options).expect("quantizes");
+        quantize_module(module.as_operation(), &options, &mut |_, _| {}).expect("quantizes");
         let _ = std::fs::remove_dir_all(&dir);
         let quantized_text = module.as_operation().to_string();
         prop_assert!(quantized_text.contains("ftensor.quantized_"), "nothing was quantized:\n{}", text);

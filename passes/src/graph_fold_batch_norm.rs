@@ -50,14 +50,17 @@ fn create(_options: &PassOptions) -> Result<Pass, String> {
     Ok(external_pass(
         &GRAPH_FOLD_BATCH_NORM_PASS_ID,
         &INFO,
-        |op: OperationRef, _pass: ExternalPass| {
-            for bn in nested_operations(op) {
-                if op_name(&bn) == "graph.batch_normalization" {
-                    fold(bn);
-                }
-            }
-        },
+        |op: OperationRef, _pass: ExternalPass| fold_batch_norms(op),
     ))
+}
+
+/// Folds every BatchNormalization under `root` that follows a Conv, where it can.
+pub fn fold_batch_norms(root: OperationRef) {
+    for bn in nested_operations(root) {
+        if op_name(&bn) == "graph.batch_normalization" {
+            fold(bn);
+        }
+    }
 }
 
 /// The f32 elements of a constant (graph or arith) operand.

@@ -38,7 +38,8 @@ pub const INFO: PassInfo = PassInfo {
 and records the input of every quantizable contraction: a `graph.conv` with one group and
 constant 4-D weights at batch 1, a `graph.mat_mul` whose right operand is a constant matrix, and a
 `graph.gemm` with a constant right matrix, no transposed left operand and alpha = beta = 1.
-Each becomes `ftensor.quantized_conv` / `ftensor.quantized_mat_mul` (a gemm's bias follows
+A BatchNormalization after a Conv is folded into it first (`graph-fold-batch-norm`). Each
+contraction becomes `ftensor.quantized_conv` / `ftensor.quantized_mat_mul` (a gemm's bias follows
 as a `graph.add`): weights symmetric int8 in [-127, 127] with one scale per output channel
 (`per-channel=true`) or one per tensor; the activation per tensor, over the range the
 method picks: `minmax`, `percentile` (of |x|, `percentile=99.999`) or `entropy` (KL
@@ -162,7 +163,7 @@ fn create(options: &PassOptions) -> Result<Pass, String> {
         &GRAPH_QUANTIZE_PASS_ID,
         &INFO,
         move |op: OperationRef, pass: ExternalPass| {
-            if let Err(message) = quantize_module(op, &options) {
+            if let Err(message) = quantize_module(op, &options, &mut |_, _| {}) {
                 emit_error(op.location(), &format!("graph-quantize: {message}"));
                 pass.signal_failure();
             }
@@ -311,8 +312,16 @@ fn f32_values(t: &Tensor) -> impl Iterator<Item = f32> + '_ {
     t.to_f64().into_iter().map(|v| v as f32)
 }
 
-/// Quantizes every quantizable contraction of the public functions under `root`.
-pub fn quantize_module(root: OperationRef, options: &Options) -> Result<(), String> {
+/// Quantizes every quantizable contraction of the public functions under `root`;
+/// `progress(done, total)` follows the calibration runs.
+pub fn quantize_module(
+    root: OperationRef,
+    options: &Options,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(), String> {
+    // A BatchNormalization after a Conv folds into its weights first: the quantized conv
+    // then carries the folded weights (and no float BatchNormalization is left after it).
+    crate::graph_fold_batch_norm::fold_batch_norms(root);
     for f in entry_functions(root) {
         let targets: Vec<OperationRef> = nested_operations(f).into_iter().filter(quantizable).collect();
         if targets.is_empty() {
@@ -328,8 +337,10 @@ pub fn quantize_module(root: OperationRef, options: &Options) -> Result<(), Stri
         let mut observations: HashMap<usize, Observation> =
             targets.iter().map(|op| (op_key(op), Observation::default())).collect();
         let passes = if options.method == Method::MinMax { 1 } else { 2 };
+        let total = passes * samples.len();
         for pass in 0..passes {
-            for sample in &samples {
+            for (index, sample) in samples.iter().enumerate() {
+                progress(pass * samples.len() + index, total);
                 let mut observe = |op: &OperationRef, inputs: &[Option<Tensor>]| {
                     if let (Some(o), Some(Some(x))) = (observations.get_mut(&op_key(op)), inputs.first()) {
                         if pass == 0 {

@@ -1,7 +1,7 @@
 //! `fuser quantize`: INT8 post-training quantization of a model. The model is loaded with
-//! its weights as constants, goes through the graph phase, has each BatchNormalization
-//! after a Conv folded into it (the quantized conv then carries the folded weights), and
-//! is quantized by `graph-quantize` on the calibration samples. The result is graph-level
+//! its weights as constants, goes through the graph phase, and is quantized by
+//! `graph-quantize` on the calibration samples (which first folds each BatchNormalization
+//! after a Conv into it). The result is graph-level
 //! MLIR with the quantized contractions, which `fuser run`, `bench` and `compile` accept.
 
 use super::load::load;
@@ -10,12 +10,12 @@ use fuser_dialects::create_context;
 use fuser_frontends::ImportOptions;
 use fuser_lowering::materialize_weights_as;
 use fuser_passes::{
-    PipelineOptions, add_pipeline,
     graph_quantize::{Options, quantize_module},
     phases::{Fusion, Phase, run_phases},
 };
-use melior::{ir::operation::OperationLike, pass::PassManager};
-use std::path::Path;
+use indicatif::{ProgressBar, ProgressStyle};
+use melior::ir::operation::OperationLike;
+use std::{io::IsTerminal, path::Path};
 
 pub struct QuantizeRequest<'p> {
     pub model: &'p Path,
@@ -37,18 +37,19 @@ pub fn quantize(request: &QuantizeRequest) -> Result<String, String> {
     let root = loaded.module.as_operation();
     materialize_weights_as(root, &loaded.weights, "graph.constant")?;
     run_phases(&context, &mut loaded.module, None, Phase::Graph, Fusion::Eqsat).map_err(|e| e.to_string())?;
-    let manager = PassManager::new(&context);
-    add_pipeline(
-        &manager.as_operation_pass_manager(),
-        "graph-fold-batch-norm",
-        PipelineOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    manager
-        .run(&mut loaded.module)
-        .map_err(|_| "folding BatchNormalization into convolutions failed".to_string())?;
     let root = loaded.module.as_operation();
-    quantize_module(root, &request.quantization)?;
+    // Calibration runs the model once per sample (twice for percentile and entropy).
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(ProgressStyle::with_template("calibrating {bar:40} {pos}/{len}").expect("template"));
+    quantize_module(root, &request.quantization, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
     let quantized = fuser_dialects::ffi::nested_operations(root)
         .iter()
         .filter(|op| fuser_dialects::accessors::op_name(*op).starts_with("ftensor.quantized_"))
