@@ -211,6 +211,20 @@ pub fn set_operand(op: OperationRef, index: usize, value: Value) {
     unsafe { mlir_sys::mlirOperationSetOperand(op.to_raw(), index as isize, value.to_raw()) }
 }
 
+/// Changes the type of `value` in place (a result or block argument); callers keep its
+/// producer and users consistent.
+pub fn set_value_type(value: Value, ty: melior::ir::Type) {
+    // SAFETY: both handles are valid; the verifier checks the op afterwards.
+    unsafe { mlir_sys::mlirValueSetType(value.to_raw(), ty.to_raw()) }
+}
+
+/// Points every use of `of` at `with`, except the uses by `except`.
+pub fn replace_uses_except(of: Value, with: Value, except: OperationRef) {
+    let mut exceptions = [except.to_raw()];
+    // SAFETY: valid handles; one exception in a live array.
+    unsafe { mlir_sys::mlirValueReplaceAllUsesExcept(of.to_raw(), with.to_raw(), 1, exceptions.as_mut_ptr()) }
+}
+
 /// Every operation nested under `root` (root included), in pre-order. melior's `walk`
 /// hands out references scoped to the callback; the handles returned here live as long
 /// as `root`'s borrow, and stay valid until the op they name is erased.

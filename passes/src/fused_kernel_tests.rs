@@ -424,3 +424,67 @@ proptest! {
         prop_assert!(worst <= 0.25 * float_scale, "quantized {} away from float (range {})\non:\n{}", worst, float_scale, text);
     }
 }
+
+proptest! {
+    // Each case compiles to machine code.
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Mixed precision: a contraction with a random epilogue, converted to bf16 or f16 by
+    /// `graph-mixed-precision`, stays near the f32 model on the reference evaluator, and
+    /// the CPU computes the converted module as the evaluator does (to a unit in the last
+    /// place of the low type).
+    #[test]
+    fn mixed_precision_matches_the_evaluator(
+        kind in 0u8..4,
+        sizes in prop::array::uniform8(0i64..64),
+        flags in any::<u8>(),
+        steps in prop::collection::vec(any::<u8>(), 0..3),
+        half in any::<bool>(),
+        seed in 1u64..u64::MAX,
+    ) {
+        use crate::graph_mixed_precision::{Options, convert_module};
+        use fuser_dialects::semantics::DType;
+        use melior::ir::operation::OperationLike;
+        let mut case = Case { args: Vec::new(), lines: Vec::new(), next: 0, seed };
+        let (mut value, out, channels) = contraction(&mut case, kind, &sizes, flags);
+        for &step in &steps {
+            value = epilogue(&mut case, &value, &out, channels, step);
+        }
+        let params: Vec<String> = case.args.iter().map(|(n, s, _)| format!("{n}: {}", ty(s))).collect();
+        let mut text = format!("func.func @f({}) -> {} {{\n", params.join(", "), ty(&out));
+        for line in &case.lines {
+            text.push_str(&format!("  {line}\n"));
+        }
+        text.push_str(&format!("  return {value} : {}\n}}\n", ty(&out)));
+        let inputs: Vec<Tensor> = case
+            .args
+            .iter()
+            .map(|(_, s, data)| Tensor::f32(&s.iter().map(|&d| d as usize).collect::<Vec<_>>(), data.clone()))
+            .collect();
+        let context = create_context().unwrap();
+        context.enable_multi_threading(false);
+        let mut module = parse_module(&context, &text, "mixed.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
+        let float = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        let low = if half { DType::F16 } else { DType::BF16 };
+        convert_module(module.as_operation(), &Options { low, keep_f32: Vec::new() }).expect("converts");
+        prop_assert!(module.as_operation().verify(), "the converted module does not verify:\n{}", module.as_operation());
+        let converted = module.as_operation().to_string();
+        prop_assert!(converted.contains(&format!("x{}>", low.mlir())), "nothing was converted:\n{}", converted);
+        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
+            .unwrap_or_else(|e| panic!("{}\non:\n{converted}", e.message));
+        let actual = compiled.run(&inputs).expect("runs");
+        let (a, e, f) = (actual[0].to_f64_vec(), expected[0].to_f64_vec(), float[0].to_f64_vec());
+        // One unit in the last place of the low type (bf16: 2^-8, f16: 2^-11), relative to
+        // the output's range, per rounding the ops make.
+        let ulp = if half { 1.0 / 2048.0 } else { 1.0 / 256.0 };
+        let range = f.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+        let ops = 1.0 + steps.len() as f64;
+        for (j, (x, y)) in a.iter().zip(&e).enumerate() {
+            prop_assert!((x - y).abs() <= 2.0 * ops * ulp * range, "element {}: {} expected {}\non:\n{}", j, x, y, converted);
+        }
+        for (j, (q, y)) in e.iter().zip(&f).enumerate() {
+            prop_assert!((q - y).abs() <= 8.0 * ops * ulp * range, "element {}: {} vs f32 {}\non:\n{}", j, q, y, converted);
+        }
+    }
+}

@@ -19,6 +19,7 @@ pub mod graph_fold_batch_norm;
 pub mod graph_fold_constants;
 pub mod graph_form_kernels;
 pub mod graph_infer_shapes;
+pub mod graph_mixed_precision;
 pub mod graph_quantize;
 pub mod graph_simplify;
 pub mod hw_plan_memory;

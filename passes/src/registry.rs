@@ -61,6 +61,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::graph_fold_constants::INFO,
     crate::graph_form_kernels::INFO,
     crate::graph_infer_shapes::INFO,
+    crate::graph_mixed_precision::INFO,
     crate::graph_quantize::INFO,
     crate::graph_simplify::INFO,
     crate::hw_plan_memory::INFO,

@@ -35,9 +35,9 @@ enum Command {
     /// Say how the model's ops were fused: the search, the cost model's figures and each
     /// kernel's ops, rules and cost; with --svg, draw the graph with each kernel a cluster.
     Explain(ExplainArgs),
-    /// INT8 post-training quantization: calibrate on sample inputs, quantize each conv and
-    /// matmul (weights per channel), and write graph-level MLIR that run, bench and compile
-    /// accept.
+    /// Reduced precision: INT8 post-training quantization (calibrate on sample inputs,
+    /// quantize each conv and matmul, weights per channel) or bf16/f16 mixed precision;
+    /// writes graph-level MLIR that run, bench and compile accept.
     Quantize(QuantizeArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
     /// reference evaluator and/or compiled for the CPU (--targets).
@@ -157,10 +157,16 @@ struct ExplainArgs {
 struct QuantizeArgs {
     /// The model: .onnx, .json, or .mlir/.mlirbc.
     model: PathBuf,
-    /// Calibration samples: one .npy per sample (a model of one input), or one directory
-    /// per sample holding NAME.npy for each input.
+    /// int8 (post-training quantization, needs --calibration), or bf16/f16 mixed precision.
+    #[arg(long = "type", default_value = "int8", value_parser = ["int8", "bf16", "f16"])]
+    precision: String,
+    /// INT8 calibration samples: one .npy per sample (a model of one input), or one
+    /// directory per sample holding NAME.npy for each input.
     #[arg(long, value_name = "DIR")]
-    calibration: PathBuf,
+    calibration: Option<PathBuf>,
+    /// bf16/f16: graph ops that stay f32 (comma-separated, e.g. `add,mul`).
+    #[arg(long = "keep-f32", value_name = "OPS", default_value = "")]
+    keep_f32: String,
     /// How activation ranges are chosen.
     #[arg(long, default_value = "minmax", value_parser = ["minmax", "percentile", "entropy"])]
     method: String,
@@ -555,7 +561,7 @@ fn quantize(args: QuantizeArgs) -> ExitCode {
         calibration::{IntType, Method},
         graph_quantize::Options,
     };
-    use fuser_tools::driver::quantize::{QuantizeRequest, quantize};
+    use fuser_tools::driver::quantize::{Precision, QuantizeRequest, quantize};
     let options = match import_options(&args.shapes) {
         Ok(o) => o,
         Err(message) => return fail("fuser quantize", &message),
@@ -563,11 +569,12 @@ fn quantize(args: QuantizeArgs) -> ExitCode {
     if !(0.0..=100.0).contains(&args.percentile) {
         return fail("fuser quantize", "--percentile must be in [0, 100]");
     }
-    let request = QuantizeRequest {
-        model: &args.model,
-        options,
-        quantization: Options {
-            calibration: args.calibration.clone(),
+    let precision = if args.precision == "int8" {
+        let Some(calibration) = args.calibration.clone() else {
+            return fail("fuser quantize", "--type int8 needs --calibration DIR");
+        };
+        Precision::Int8(Options {
+            calibration,
             method: match args.method.as_str() {
                 "percentile" => Method::Percentile(args.percentile),
                 "entropy" => Method::Entropy,
@@ -580,12 +587,25 @@ fn quantize(args: QuantizeArgs) -> ExitCode {
                 IntType::U8
             },
             symmetric_activations: args.symmetric_activations,
-        },
+        })
+    } else {
+        let mut pass_options = fuser_passes::PassOptions::new();
+        pass_options.insert("type".into(), args.precision.clone());
+        pass_options.insert("keep-f32".into(), args.keep_f32.clone());
+        match fuser_passes::graph_mixed_precision::parse_options(&pass_options) {
+            Ok(options) => Precision::Mixed(options),
+            Err(message) => return fail("fuser quantize", &message),
+        }
+    };
+    let request = QuantizeRequest {
+        model: &args.model,
+        options,
+        precision,
         output: &args.output,
     };
     match quantize(&request) {
         Ok(summary) => {
-            eprintln!("{summary}");
+            eprintln!("fuser quantize: {summary}");
             ExitCode::SUCCESS
         }
         Err(message) => fail("fuser quantize", &message),

@@ -1,7 +1,7 @@
-//! `fuser quantize`: INT8 post-training quantization of a model. The model is loaded with
-//! its weights as constants, goes through the graph phase, and is quantized by
-//! `graph-quantize` on the calibration samples (which first folds each BatchNormalization
-//! after a Conv into it). The result is graph-level
+//! `fuser quantize`: reduced precision for a model. The model is loaded with its weights
+//! as constants and goes through the graph phase; then either `graph-quantize` quantizes
+//! it to INT8 on the calibration samples (first folding each BatchNormalization after a
+//! Conv into it), or `graph-mixed-precision` makes it compute in bf16/f16. The result is graph-level
 //! MLIR with the quantized contractions, which `fuser run`, `bench` and `compile` accept.
 
 use super::load::load;
@@ -17,10 +17,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use melior::ir::operation::OperationLike;
 use std::{io::IsTerminal, path::Path};
 
+/// How the model's numbers change: INT8 quantization, or bf16/f16 mixed precision.
+pub enum Precision {
+    Int8(Options),
+    Mixed(fuser_passes::graph_mixed_precision::Options),
+}
+
 pub struct QuantizeRequest<'p> {
     pub model: &'p Path,
     pub options: ImportOptions,
-    pub quantization: Options,
+    pub precision: Precision,
     pub output: &'p Path,
 }
 
@@ -38,27 +44,39 @@ pub fn quantize(request: &QuantizeRequest) -> Result<String, String> {
     materialize_weights_as(root, &loaded.weights, "graph.constant")?;
     run_phases(&context, &mut loaded.module, None, Phase::Graph, Fusion::Eqsat).map_err(|e| e.to_string())?;
     let root = loaded.module.as_operation();
-    // Calibration runs the model once per sample (twice for percentile and entropy).
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
+    let summary = match &request.precision {
+        Precision::Int8(options) => {
+            // Calibration runs the model once per sample (twice for percentile and entropy).
+            let bar = if std::io::stderr().is_terminal() {
+                ProgressBar::new(0)
+            } else {
+                ProgressBar::hidden()
+            };
+            bar.set_style(ProgressStyle::with_template("calibrating {bar:40} {pos}/{len}").expect("template"));
+            quantize_module(root, options, &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            let count = fuser_dialects::ffi::nested_operations(root)
+                .iter()
+                .filter(|op| fuser_dialects::accessors::op_name(*op).starts_with("ftensor.quantized_"))
+                .count();
+            format!("{count} contractions quantized to int8")
+        }
+        Precision::Mixed(options) => {
+            // Conv+BN fold first, in f32, as for INT8.
+            fuser_passes::graph_fold_batch_norm::fold_batch_norms(root);
+            fuser_passes::graph_mixed_precision::convert_module(root, options)?;
+            // Casts of constants fold into low-precision constants.
+            run_phases(&context, &mut loaded.module, None, Phase::Graph, Fusion::Eqsat).map_err(|e| e.to_string())?;
+            format!("computing in {} with f32 at the boundaries", options.low)
+        }
     };
-    bar.set_style(ProgressStyle::with_template("calibrating {bar:40} {pos}/{len}").expect("template"));
-    quantize_module(root, &request.quantization, &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
-    let quantized = fuser_dialects::ffi::nested_operations(root)
-        .iter()
-        .filter(|op| fuser_dialects::accessors::op_name(*op).starts_with("ftensor.quantized_"))
-        .count();
+    let root = loaded.module.as_operation();
     if !root.verify() {
-        return Err("internal error: the quantized module does not verify".into());
+        return Err("internal error: the converted module does not verify".into());
     }
     write_output(&path, root.to_string().as_bytes())?;
-    Ok(format!(
-        "fuser quantize: wrote {path} ({quantized} contractions quantized to int8)"
-    ))
+    Ok(format!("wrote {path} ({summary})"))
 }
