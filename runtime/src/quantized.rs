@@ -1068,6 +1068,12 @@ mod timing {
             };
             let (words, qw) = (d.encode(), q.encode());
             let mut out = vec![0f32; f * n];
+            // Warm the weight cache first, then time one thread and all.
+            unsafe {
+                fuser_fused_q8(qw.as_ptr() as i64, words.as_ptr() as i64, w.as_ptr() as i64, x.as_ptr() as i64,
+                    out.as_mut_ptr() as i64, scales.as_ptr() as i64, 0, 0, 0)
+            };
+            crate::microkernels::set_threads(std::env::var("Q8_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(0));
             let start = std::time::Instant::now();
             let runs = 20;
             for _ in 0..runs {
