@@ -833,11 +833,6 @@ dispatch!(fill_phase_plane, fill_phase_plane_avx512, fill_phase_plane_body,
 dispatch!(im2col_tile, im2col_tile_avx512, im2col_tile_body,
     (src: &[f32], g: &ConvGeometry, c0: usize, cols: usize, dst: &mut [f32]));
 
-/// The fused call (see the module docs).
-///
-/// # Safety
-/// `descriptor` must point to an encoded [`Descriptor`]; `a`, `b`, `out` and the
-/// epilogue operands it names must address buffers of the sizes it describes.
 /// Applies the epilogue `steps` to output row `r` from column `c0` (for the INT8 kernel).
 pub(crate) fn epilogue_row(steps: &[Step], operands: &Operands, r: usize, c0: usize, row: &mut [f32]) {
     apply_epilogue(steps, operands, r, c0, row);
@@ -856,6 +851,11 @@ pub(crate) unsafe fn read_descriptor(descriptor: i64) -> Option<Descriptor> {
     Descriptor::decode(words)
 }
 
+/// The fused call (see the module docs).
+///
+/// # Safety
+/// `descriptor` must point to an encoded [`Descriptor`]; `a`, `b`, `out` and the
+/// epilogue operands it names must address buffers of the sizes it describes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i64, e0: i64, e1: i64, e2: i64) {
     // SAFETY: the caller passes a valid descriptor.

@@ -59,7 +59,7 @@ impl ActivationQuantization {
         // Clamping an i8 code to [-128, 127] and adding 128 is clamping code + 128 to
         // [0, 255]: one form for both types, without a branch.
         let q = round_half_even(x / self.scale) + f32::from(self.zero_code());
-        q.max(0.0).min(255.0) as u8
+        q.clamp(0.0, 255.0) as u8
     }
 
     /// The u8 code of 0 (padding).
