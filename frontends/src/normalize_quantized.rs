@@ -59,6 +59,13 @@ impl Lookup for WithTemps<'_> {
     }
 }
 
+/// The conv ops take Conv's window attributes; the matmul ops none.
+fn check_attributes(node: &Node, conv_op: bool) -> Result<(), NormError> {
+    OnnxAttrs::new(node, if conv_op { &CONV_ATTRIBUTES } else { &[] }).map(|_| ())
+}
+
+const CONV_ATTRIBUTES: [&str; 6] = ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"];
+
 /// `Conv` of `x`, `w` (and `bias`) with this node's window attributes, into `output`.
 fn conv(
     b: &mut Builder,
@@ -67,7 +74,6 @@ fn conv(
     bias: Option<Operand>,
     output: &str,
 ) -> Result<(), NormError> {
-    let allowed = ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"];
     let mut temps = Vec::new();
     let mut name_of = |operand: &Operand, info: &TypeInfo| match operand {
         Operand::Value(n) => {
@@ -94,7 +100,7 @@ fn conv(
             .node
             .attrs
             .iter()
-            .filter(|(k, _)| allowed.contains(&k.as_str()))
+            .filter(|(k, _)| CONV_ATTRIBUTES.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     };
@@ -123,14 +129,7 @@ pub(super) fn normalize(b: &mut Builder) -> Result<(), NormError> {
     match op {
         "QLinearConv" | "QLinearMatMul" => {
             let conv_op = op == "QLinearConv";
-            if conv_op {
-                OnnxAttrs::new(
-                    node,
-                    &["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
-                )?;
-            } else {
-                OnnxAttrs::new(node, &[])?;
-            }
+            check_attributes(node, conv_op)?;
             let (x, x_scale, w, w_scale, y_scale) = (
                 b.required(0)?,
                 b.required(1)?,
@@ -202,14 +201,7 @@ pub(super) fn normalize(b: &mut Builder) -> Result<(), NormError> {
         _ => {
             // ConvInteger / MatMulInteger: (x - x_zero) * (w - w_zero) in exact f64.
             let conv_op = op == "ConvInteger";
-            if conv_op {
-                OnnxAttrs::new(
-                    node,
-                    &["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
-                )?;
-            } else {
-                OnnxAttrs::new(node, &[])?;
-            }
+            check_attributes(node, conv_op)?;
             let (x, w) = (b.required(0)?, b.required(1)?);
             let to_f64 = || {
                 attrs(vec![

@@ -98,6 +98,21 @@ impl Case {
         ));
         name
     }
+    /// The function `@f` returning `value` (of shape `out`), and its random inputs.
+    fn function(&self, value: &str, out: &[i64]) -> (String, Vec<Tensor>) {
+        let params: Vec<String> = self.args.iter().map(|(n, s, _)| format!("{n}: {}", ty(s))).collect();
+        let mut text = format!("func.func @f({}) -> {} {{\n", params.join(", "), ty(out));
+        for line in &self.lines {
+            text.push_str(&format!("  {line}\n"));
+        }
+        text.push_str(&format!("  return {value} : {}\n}}\n", ty(out)));
+        let inputs = self
+            .args
+            .iter()
+            .map(|(_, s, data)| Tensor::f32(&s.iter().map(|&d| d as usize).collect::<Vec<_>>(), data.clone()))
+            .collect();
+        (text, inputs)
+    }
     fn op(&mut self, text: String) -> String {
         let name = self.fresh();
         self.lines.push(format!("{name} = {text}"));
@@ -204,6 +219,23 @@ fn contraction(case: &mut Case, kind: u8, s: &[i64; 8], flags: u8) -> (String, V
     }
 }
 
+/// A random contraction of `kind` followed by the epilogue `steps`: the case (for its
+/// arguments), the function `@f` and its random inputs.
+fn random_case(kind: u8, sizes: &[i64; 8], flags: u8, steps: &[u8], seed: u64) -> (Case, String, Vec<Tensor>) {
+    let mut case = Case {
+        args: Vec::new(),
+        lines: Vec::new(),
+        next: 0,
+        seed,
+    };
+    let (mut value, out, channels) = contraction(&mut case, kind, sizes, flags);
+    for &step in steps {
+        value = epilogue(&mut case, &value, &out, channels, step);
+    }
+    let (text, inputs) = case.function(&value, &out);
+    (case, text, inputs)
+}
+
 /// Appends one epilogue op of kind `step` to `value`.
 fn epilogue(case: &mut Case, value: &str, out: &[i64], channels: bool, step: u8) -> String {
     let t = ty(out);
@@ -292,22 +324,7 @@ proptest! {
         ],
         seed in 1u64..u64::MAX,
     ) {
-        let mut case = Case { args: Vec::new(), lines: Vec::new(), next: 0, seed };
-        let (mut value, out, channels) = contraction(&mut case, kind, &sizes, flags);
-        for &step in &steps {
-            value = epilogue(&mut case, &value, &out, channels, step);
-        }
-        let params: Vec<String> = case.args.iter().map(|(n, s, _)| format!("{n}: {}", ty(s))).collect();
-        let mut text = format!("func.func @f({}) -> {} {{\n", params.join(", "), ty(&out));
-        for line in &case.lines {
-            text.push_str(&format!("  {line}\n"));
-        }
-        text.push_str(&format!("  return {value} : {}\n}}\n", ty(&out)));
-        let inputs: Vec<Tensor> = case
-            .args
-            .iter()
-            .map(|(_, s, data)| Tensor::f32(&s.iter().map(|&d| d as usize).collect::<Vec<_>>(), data.clone()))
-            .collect();
+        let (_, text, inputs) = random_case(kind, &sizes, flags, &steps, seed);
         let context = create_context().unwrap();
         context.enable_multi_threading(false);
         let mut module = parse_module(&context, &text, "fused.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
@@ -369,24 +386,9 @@ proptest! {
         seed in 1u64..u64::MAX,
     ) {
         use crate::{calibration::{IntType, Method}, graph_quantize::{Options, quantize_module}, phases::{Fusion, Phase, run_phases}};
-        let mut case = Case { args: Vec::new(), lines: Vec::new(), next: 0, seed };
         // No transposed left operand (gemm's flag bit 0): not quantizable.
         let flags = if kind == 3 { flags & !1 } else { flags };
-        let (mut value, out, channels) = contraction(&mut case, kind, &sizes, flags);
-        for &step in &steps {
-            value = epilogue(&mut case, &value, &out, channels, step);
-        }
-        let params: Vec<String> = case.args.iter().map(|(n, s, _)| format!("{n}: {}", ty(s))).collect();
-        let mut text = format!("func.func @f({}) -> {} {{\n", params.join(", "), ty(&out));
-        for line in &case.lines {
-            text.push_str(&format!("  {line}\n"));
-        }
-        text.push_str(&format!("  return {value} : {}\n}}\n", ty(&out)));
-        let inputs: Vec<Tensor> = case
-            .args
-            .iter()
-            .map(|(_, s, data)| Tensor::f32(&s.iter().map(|&d| d as usize).collect::<Vec<_>>(), data.clone()))
-            .collect();
+        let (case, text, inputs) = random_case(kind, &sizes, flags, &steps, seed);
         let context = create_context().unwrap();
         context.enable_multi_threading(false);
         let mut module = parse_module(&context, &text, "int8.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
@@ -445,22 +447,7 @@ proptest! {
         use crate::graph_mixed_precision::{Options, convert_module};
         use fuser_dialects::semantics::DType;
         use melior::ir::operation::OperationLike;
-        let mut case = Case { args: Vec::new(), lines: Vec::new(), next: 0, seed };
-        let (mut value, out, channels) = contraction(&mut case, kind, &sizes, flags);
-        for &step in &steps {
-            value = epilogue(&mut case, &value, &out, channels, step);
-        }
-        let params: Vec<String> = case.args.iter().map(|(n, s, _)| format!("{n}: {}", ty(s))).collect();
-        let mut text = format!("func.func @f({}) -> {} {{\n", params.join(", "), ty(&out));
-        for line in &case.lines {
-            text.push_str(&format!("  {line}\n"));
-        }
-        text.push_str(&format!("  return {value} : {}\n}}\n", ty(&out)));
-        let inputs: Vec<Tensor> = case
-            .args
-            .iter()
-            .map(|(_, s, data)| Tensor::f32(&s.iter().map(|&d| d as usize).collect::<Vec<_>>(), data.clone()))
-            .collect();
+        let (_, text, inputs) = random_case(kind, &sizes, flags, &steps, seed);
         let context = create_context().unwrap();
         context.enable_multi_threading(false);
         let mut module = parse_module(&context, &text, "mixed.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));

@@ -5,10 +5,7 @@
 use crate::registry::{PassId, PassInfo, PassOptions, external_pass};
 use fuser_dialects::{
     accessors::op_name,
-    ffi::{
-        dense_f32_raw, dense_from_bytes, erase_operation, has_single_use, make, nested_operations, parse_type,
-        replace_all_uses, tensor_info,
-    },
+    ffi::{dense_f32_raw, erase_operation, has_single_use, make, nested_operations, replace_all_uses, tensor_info},
 };
 use melior::{
     ir::{
@@ -73,18 +70,8 @@ fn constant(value: Value) -> Option<Vec<f32>> {
 
 /// A new `graph.constant` of shape `shape` holding `values` (f32) before `before`.
 fn new_constant<'c, 'a>(before: OperationRef<'c, 'a>, shape: &[i64], values: &[f32]) -> Option<Value<'c, 'a>> {
-    let context = before.context();
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).chain(["f32".to_string()]).collect();
-    let ty = parse_type(context, &format!("tensor<{}>", dims.join("x")))?;
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let value = dense_from_bytes(ty, &bytes)?;
-    let op = OperationBuilder::new("graph.constant", before.location())
-        .add_attributes(&[(make::identifier(context, "value"), value)])
-        .add_results(&[ty])
-        .build()
-        .ok()?;
-    let op = before.block()?.insert_operation_before(before, op);
-    op.result(0).ok().map(Into::into)
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    crate::constant_ops::insert_constant(before, &fuser_dialects::semantics::Tensor::f32(&dims, values.to_vec()))
 }
 
 /// Folds `bn` into the conv that produces its input, if every condition holds.

@@ -6,12 +6,12 @@
 //! add of a gemm). Weights are quantized here, symmetric, per output channel.
 
 use crate::calibration::{self, IntType, Method, Observation};
+use crate::constant_ops::insert_constant;
 use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
 use fuser_dialects::{
     accessors::{AttrValue, build_op, op_name},
-    constants::tensor_attribute_in,
     eval::{Weights, evaluate_observed},
-    ffi::{emit_error, erase_operation, make, nested_operations, parse_type, replace_all_uses, tensor_info},
+    ffi::{emit_error, erase_operation, nested_operations, parse_type, replace_all_uses, tensor_info},
     semantics::{DType, Tensor},
     spec::find_op,
 };
@@ -19,7 +19,7 @@ use melior::{
     ir::{
         BlockLike, OperationRef, RegionLike, Value, ValueLike,
         attribute::{ArrayAttribute, DictionaryAttribute, StringAttribute},
-        operation::{OperationBuilder, OperationLike, OperationResult},
+        operation::{OperationLike, OperationResult},
     },
     pass::{ExternalPass, Pass},
 };
@@ -380,23 +380,6 @@ pub fn erase_dead_constants(root: OperationRef) {
     }
 }
 
-/// A `graph.constant` holding `tensor`, before `before`.
-fn new_constant<'c, 'a>(before: OperationRef<'c, 'a>, tensor: &Tensor) -> Option<Value<'c, 'a>> {
-    let context = before.context();
-    let value = tensor_attribute_in(context, tensor)?;
-    let ty = parse_type(
-        context,
-        &fuser_dialects::semantics::TypeInfo::fixed(tensor.dtype, tensor.shape()).mlir(),
-    )?;
-    let op = OperationBuilder::new("graph.constant", before.location())
-        .add_attributes(&[(make::identifier(context, "value"), value)])
-        .add_results(&[ty])
-        .build()
-        .ok()?;
-    let op = before.block()?.insert_operation_before(before, op);
-    op.result(0).ok().map(Into::into)
-}
-
 /// Replaces `op` by its quantized form, with activation scale and zero point `params`.
 fn rewrite(op: OperationRef, (x_scale, x_zero): (f32, i64), options: &Options) -> Option<()> {
     let name = op_name(&op);
@@ -449,10 +432,10 @@ fn rewrite(op: OperationRef, (x_scale, x_zero): (f32, i64), options: &Options) -
         IntType::U8 => DType::U8,
         IntType::I8 => DType::I8,
     };
-    let wq = new_constant(op, &weight_tensor)?;
-    let ws = new_constant(op, &Tensor::f32(&[channels], scales))?;
-    let xs = new_constant(op, &Tensor::f32(&[], vec![x_scale]))?;
-    let xz = new_constant(
+    let wq = insert_constant(op, &weight_tensor)?;
+    let ws = insert_constant(op, &Tensor::f32(&[channels], scales))?;
+    let xs = insert_constant(op, &Tensor::f32(&[], vec![x_scale]))?;
+    let xz = insert_constant(
         op,
         &Tensor::int(x_dtype, ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), x_zero)),
     )?;

@@ -5,6 +5,7 @@
 //! the same pass manager as upstream passes.
 
 pub mod calibration;
+mod constant_ops;
 pub mod convert_graph_to_linalg;
 pub mod convert_hw_to_memref;
 pub mod convert_linalg_to_microkernels;

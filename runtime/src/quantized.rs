@@ -362,32 +362,49 @@ unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scale
 const PIXELS: usize = 32;
 const CHANNELS: usize = 8;
 
-/// The pixel-vector kernel: output channels `m0..m0 + channels` (rows of `weights`,
-/// `[M][k4s·4]`) at `PIXELS` consecutive output pixels of a row, whose words for group
-/// `k4` start at `plane + base + offsets[k4]` (four bytes a pixel), scaled and written to
-/// `dst` (row `r` at `dst[r · dst_row ..]`, the first `width` pixels).
+/// One block of the pixel-vector kernel: output channels `m0..m0 + channels` (rows of
+/// `weights`, `[M][k4s·4]`) at `PIXELS` consecutive output pixels of a row, whose words for
+/// group `k4` start at `plane + base + offsets[k4]` (four bytes a pixel), scaled by
+/// `terms`/`scales` and written to `dst` (row `r` at `dst[r · dst_row ..]`, the first
+/// `width` pixels).
+struct PixelBlock<'a> {
+    plane: *const u8,
+    base: usize,
+    offsets: &'a [u32],
+    weights: &'a [u8],
+    k4s: usize,
+    m0: usize,
+    channels: usize,
+    terms: &'a [i32],
+    scales: &'a [f32],
+    dst: *mut f32,
+    dst_row: usize,
+    width: usize,
+}
+
+/// The pixel-vector kernel with `vpdpbusd`.
 ///
 /// # Safety
 /// Every `plane + base + offsets[k4] .. + 4·PIXELS` is readable (the plane's slack covers
 /// the last row); the CPU has AVX-512 VNNI.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn pixel_block_vnni(
-    plane: *const u8,
-    base: usize,
-    offsets: &[u32],
-    weights: &[u8],
-    k4s: usize,
-    m0: usize,
-    channels: usize,
-    terms: &[i32],
-    scales: &[f32],
-    dst: *mut f32,
-    dst_row: usize,
-    width: usize,
-) {
+unsafe fn pixel_block_vnni(block: &PixelBlock) {
     use std::arch::x86_64::*;
+    let &PixelBlock {
+        plane,
+        base,
+        offsets,
+        weights,
+        k4s,
+        m0,
+        channels,
+        terms,
+        scales,
+        dst,
+        dst_row,
+        width,
+    } = block;
     let row = |i: usize| (m0 + i.min(channels - 1)) * k4s * 4;
     let bases: [usize; CHANNELS] = std::array::from_fn(row);
     assert!(bases.iter().all(|&b| b + 4 * k4s <= weights.len()));
@@ -433,34 +450,21 @@ unsafe fn pixel_block_vnni(
 ///
 /// # Safety
 /// As [`pixel_block_vnni`], on any CPU.
-#[allow(clippy::too_many_arguments)]
-unsafe fn pixel_block_portable(
-    plane: *const u8,
-    base: usize,
-    offsets: &[u32],
-    weights: &[u8],
-    k4s: usize,
-    m0: usize,
-    channels: usize,
-    terms: &[i32],
-    scales: &[f32],
-    dst: *mut f32,
-    dst_row: usize,
-    width: usize,
-) {
-    for i in 0..channels {
-        let row = &weights[(m0 + i) * k4s * 4..(m0 + i + 1) * k4s * 4];
-        for x in 0..width {
+unsafe fn pixel_block_portable(b: &PixelBlock) {
+    for i in 0..b.channels {
+        let (m, row_len) = (b.m0 + i, b.k4s * 4);
+        let row = &b.weights[m * row_len..(m + 1) * row_len];
+        for x in 0..b.width {
             let mut sum = 0i32;
-            for (k4, &offset) in offsets.iter().enumerate().take(k4s) {
-                for b in 0..4 {
+            for (k4, &offset) in b.offsets.iter().enumerate().take(b.k4s) {
+                for byte in 0..4 {
                     // SAFETY: as the caller promises.
-                    let a = i32::from(unsafe { *plane.add(base + offset as usize + 4 * x + b) });
-                    sum += a * i32::from(row[4 * k4 + b] as i8);
+                    let a = i32::from(unsafe { *b.plane.add(b.base + offset as usize + 4 * x + byte) });
+                    sum += a * i32::from(row[4 * k4 + byte] as i8);
                 }
             }
             // SAFETY: as the caller promises.
-            unsafe { *dst.add(i * dst_row + x) = (sum - terms[m0 + i]) as f32 * scales[m0 + i] };
+            unsafe { *b.dst.add(i * b.dst_row + x) = (sum - b.terms[m]) as f32 * b.scales[m] };
         }
     }
 }
@@ -685,30 +689,29 @@ pub unsafe extern "C" fn fuser_fused_q8(
                             let width = PIXELS.min(run - x0);
                             let base = (y * g.stride_h as usize * p.plane.1 + x + x0) * 4;
                             let target = dst[(m0 - r0) * dst_row + pixel + x0 - c0..].as_mut_ptr();
-                            let args = (
-                                act.as_ptr(),
+                            let block = PixelBlock {
+                                plane: act.as_ptr(),
                                 base,
-                                p.offsets.as_slice(),
-                                weight_rows.as_slice(),
-                                p.k4s,
+                                offsets: &p.offsets,
+                                weights: weight_rows,
+                                k4s: p.k4s,
                                 m0,
                                 channels,
-                            );
+                                terms: &p.terms,
+                                scales: &p.scales,
+                                dst: target,
+                                dst_row,
+                                width,
+                            };
                             // SAFETY: every window word of the run lies in the plane (with
                             // its slack); the rows and pixels written lie inside the tile.
                             unsafe {
                                 #[cfg(target_arch = "x86_64")]
                                 if has_vnni() {
-                                    pixel_block_vnni(
-                                        args.0, args.1, args.2, args.3, args.4, args.5, args.6, &p.terms, &p.scales,
-                                        target, dst_row, width,
-                                    );
+                                    pixel_block_vnni(&block);
                                     continue;
                                 }
-                                pixel_block_portable(
-                                    args.0, args.1, args.2, args.3, args.4, args.5, args.6, &p.terms, &p.scales,
-                                    target, dst_row, width,
-                                );
+                                pixel_block_portable(&block);
                             }
                         }
                         pixel += run;
@@ -1015,6 +1018,51 @@ mod tests {
         }
         assert_eq!(a, b);
     }
+
+    /// The pixel-vector kernel with VNNI and without agree exactly, a partial block too.
+    #[test]
+    fn vnni_and_portable_pixel_blocks_agree() {
+        if !has_vnni() {
+            return;
+        }
+        let mut rng = Lcg(9);
+        let (k4s, channels) = (7, 5);
+        let plane: Vec<u8> = rng.weights(4 * PIXELS * (k4s + 2)).iter().map(|&v| v as u8).collect();
+        let weights: Vec<u8> = rng.weights(CHANNELS * k4s * 4).iter().map(|&v| v as u8).collect();
+        let offsets: Vec<u32> = (0..k4s as u32).map(|k4| k4 * 4 * PIXELS as u32 + k4 % 3 * 4).collect();
+        let terms: Vec<i32> = (0..CHANNELS as i32).map(|c| c * 37 - 50).collect();
+        let scales = rng.floats(CHANNELS, 0.01);
+        for width in [PIXELS, 21] {
+            let (mut a, mut b) = (vec![0f32; CHANNELS * PIXELS], vec![1f32; CHANNELS * PIXELS]);
+            let block = |dst: *mut f32| PixelBlock {
+                plane: plane.as_ptr(),
+                base: 8,
+                offsets: &offsets,
+                weights: &weights,
+                k4s,
+                m0: 0,
+                channels,
+                terms: &terms,
+                scales: &scales,
+                dst,
+                dst_row: PIXELS,
+                width,
+            };
+            // SAFETY: every read stays inside `plane` and `weights`; `dst` holds
+            // CHANNELS rows of PIXELS.
+            unsafe {
+                pixel_block_portable(&block(a.as_mut_ptr()));
+                pixel_block_vnni(&block(b.as_mut_ptr()));
+            }
+            for r in 0..channels {
+                assert_eq!(
+                    a[r * PIXELS..r * PIXELS + width],
+                    b[r * PIXELS..r * PIXELS + width],
+                    "row {r}, width {width}"
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1070,10 +1118,24 @@ mod timing {
             let mut out = vec![0f32; f * n];
             // Warm the weight cache first, then time one thread and all.
             unsafe {
-                fuser_fused_q8(qw.as_ptr() as i64, words.as_ptr() as i64, w.as_ptr() as i64, x.as_ptr() as i64,
-                    out.as_mut_ptr() as i64, scales.as_ptr() as i64, 0, 0, 0)
+                fuser_fused_q8(
+                    qw.as_ptr() as i64,
+                    words.as_ptr() as i64,
+                    w.as_ptr() as i64,
+                    x.as_ptr() as i64,
+                    out.as_mut_ptr() as i64,
+                    scales.as_ptr() as i64,
+                    0,
+                    0,
+                    0,
+                )
             };
-            crate::microkernels::set_threads(std::env::var("Q8_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(0));
+            crate::microkernels::set_threads(
+                std::env::var("Q8_THREADS")
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0),
+            );
             let start = std::time::Instant::now();
             let runs = 20;
             for _ in 0..runs {
