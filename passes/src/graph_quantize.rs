@@ -386,27 +386,24 @@ fn rewrite(op: OperationRef, (x_scale, x_zero): (f32, i64), options: &Options) -
     let x = op.operand(0).ok()?;
     let w = constant(op.operand(1).ok()?)?;
     let shape: Vec<usize> = w.shape().to_vec();
-    // The weights as [channels, per channel]: a conv's rows are output channels; a
-    // matrix's columns are (a gemm's transposed B is transposed back here).
-    let values: Vec<f32> = f32_values(&w).collect();
+    let conv = name == "graph.conv";
     let transposed = name == "graph.gemm" && fuser_dialects::accessors::integer(&op, "trans_b") != 0;
-    let (k, n) = if name == "graph.conv" {
+    // The weights channel-major, `[output channel][its weights]`: a conv's as stored, a
+    // gemm's transposed B (stored `[N, K]`) too, and a `[K, N]` matrix transposed.
+    let values: Vec<f32> = f32_values(&w).collect();
+    let (channels, per_channel) = if conv || transposed {
         (shape[0], shape[1..].iter().product())
-    } else if transposed {
-        (shape[1], shape[0])
     } else {
-        (shape[0], shape[1])
+        (shape[1], shape[0])
     };
-    // Channel-major copy: conv [M, rest] as is; a [K, N] matrix as [N, K].
-    let channel_major: Vec<f32> = match name.as_str() {
-        "graph.conv" => values.clone(),
-        _ if transposed => values.clone(),
-        _ => (0..n)
-            .flat_map(|j| (0..k).map(move |i| (i, j)))
-            .map(|(i, j)| values[i * n + j])
-            .collect(),
+    let channel_major: Vec<f32> = if conv || transposed {
+        values
+    } else {
+        (0..channels)
+            .flat_map(|c| (0..per_channel).map(move |k| k * channels + c))
+            .map(|i| values[i])
+            .collect()
     };
-    let channels = if name == "graph.conv" { shape[0] } else { n };
     let scales = calibration::weight_scales(&channel_major, if options.per_channel { channels } else { 1 });
     let scales = if options.per_channel {
         scales
@@ -414,19 +411,19 @@ fn rewrite(op: OperationRef, (x_scale, x_zero): (f32, i64), options: &Options) -
         vec![scales[0]; channels]
     };
     let quantized = calibration::quantize_weights(&channel_major, &scales);
-    let weight_tensor = if name == "graph.conv" {
+    // A conv keeps its weights' shape; a matrix is `[K, N]` (a gemm's B transposed back).
+    let weight_tensor = if conv {
+        let codes = quantized.iter().map(|&q| i64::from(q)).collect();
+        Tensor::int(DType::I8, ndarray::ArrayD::from_shape_vec(shape.clone(), codes).ok()?)
+    } else {
+        let codes: Vec<i64> = (0..per_channel)
+            .flat_map(|k| (0..channels).map(move |c| c * per_channel + k))
+            .map(|i| i64::from(quantized[i]))
+            .collect();
         Tensor::int(
             DType::I8,
-            ndarray::ArrayD::from_shape_vec(shape.clone(), quantized.iter().map(|&q| q as i64).collect()).ok()?,
+            ndarray::ArrayD::from_shape_vec(vec![per_channel, channels], codes).ok()?,
         )
-    } else {
-        // Back to [K, N].
-        let per = k;
-        let kn: Vec<i64> = (0..k)
-            .flat_map(|i| (0..n).map(move |j| (i, j)))
-            .map(|(i, j)| quantized[j * per + i] as i64)
-            .collect();
-        Tensor::int(DType::I8, ndarray::ArrayD::from_shape_vec(vec![k, n], kn).ok()?)
     };
     let x_dtype = match options.activation_type {
         IntType::U8 => DType::U8,
@@ -441,7 +438,7 @@ fn rewrite(op: OperationRef, (x_scale, x_zero): (f32, i64), options: &Options) -
     )?;
     let result_type = op.result(0).ok()?.r#type();
     let location = op.location();
-    let new_op = if name == "graph.conv" {
+    let new_op = if conv {
         let spec = find_op("ftensor.quantized_conv")?;
         let bias: Vec<Value> = op.operand(2).ok().into_iter().collect();
         let attributes = ["dilations", "group", "kernel_shape", "pads", "strides"]
@@ -460,7 +457,7 @@ fn rewrite(op: OperationRef, (x_scale, x_zero): (f32, i64), options: &Options) -
         let spec = find_op("ftensor.quantized_mat_mul")?;
         let product_type = if name == "graph.gemm" {
             let m = tensor_info(x.r#type())?.static_shape()?[0];
-            parse_type(op.context(), &format!("tensor<{m}x{n}xf32>"))?
+            parse_type(op.context(), &format!("tensor<{m}x{channels}xf32>"))?
         } else {
             result_type
         };

@@ -1,8 +1,8 @@
 //! `fuser quantize`: reduced precision for a model. The model is loaded with its weights
 //! as constants and goes through the graph phase; then either `graph-quantize` quantizes
 //! it to INT8 on the calibration samples (first folding each BatchNormalization after a
-//! Conv into it), or `graph-mixed-precision` makes it compute in bf16/f16. The result is graph-level
-//! MLIR with the quantized contractions, which `fuser run`, `bench` and `compile` accept.
+//! Conv into it), or `graph-mixed-precision` makes it compute in bf16/f16. The result is
+//! graph-level MLIR (weights inline) that `fuser run`, `bench` and `compile` accept.
 
 use super::load::load;
 use crate::output::write_output;
@@ -30,7 +30,7 @@ pub struct QuantizeRequest<'p> {
     pub output: &'p Path,
 }
 
-/// Quantizes the model; returns a summary line.
+/// Converts the model; returns a summary line.
 pub fn quantize(request: &QuantizeRequest) -> Result<String, String> {
     let path = request.output.display().to_string();
     if request.output.extension().is_none_or(|e| e != "mlir") {
