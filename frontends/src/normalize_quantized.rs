@@ -105,6 +105,8 @@ fn conv(
             .collect(),
     };
     let lookup = WithTemps { inner: b.lookup, temps };
+    // The inner builder names its temporaries after the same node: start its count past
+    // any the outer builder can reach. The opset only matters to pooling (ceil_mode).
     let mut inner = Builder {
         node: &node,
         lookup: &lookup,
