@@ -200,3 +200,34 @@ pub fn check_family_len(op: &'static str, family: &'static str, got: usize, max:
     }
     Ok(())
 }
+
+/// Whether `op` is a model entry: a `func.func` that is neither an outlined kernel nor
+/// private.
+pub fn is_entry_function<'c, 'a>(op: &OperationRef<'c, 'a>) -> bool {
+    op_name(op) == "func.func"
+        && !op.has_attribute(crate::KERNEL_ATTRIBUTE)
+        && op
+            .attribute("sym_visibility")
+            .map_or(true, |v| v.to_string() != "\"private\"")
+}
+
+/// The symbol name of `op` (`sym_name`), if it has one.
+pub fn symbol_name<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<String> {
+    op.attribute("sym_name")
+        .ok()
+        .and_then(|a| StringAttribute::try_from(a).ok())
+        .map(|s| s.value().to_string())
+}
+
+/// The model name (`graph.name`) of argument or result `index` in the dictionaries
+/// `attrs` (a function's `arg_attrs` or `res_attrs`), else `<fallback><index>`.
+pub fn graph_name(attrs: Option<Attribute>, index: usize, fallback: &str) -> String {
+    use melior::ir::attribute::{ArrayAttribute, DictionaryAttribute};
+    attrs
+        .and_then(|a| ArrayAttribute::try_from(a).ok())
+        .and_then(|a| a.element(index).ok())
+        .and_then(|d| DictionaryAttribute::try_from(d).ok())
+        .and_then(|d| d.element_by_name("graph.name"))
+        .and_then(|n| StringAttribute::try_from(n).ok())
+        .map_or_else(|| format!("{fallback}{index}"), |s| s.value().to_string())
+}

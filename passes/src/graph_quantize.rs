@@ -9,7 +9,7 @@ use crate::calibration::{self, IntType, Method, Observation};
 use crate::constant_ops::insert_constant;
 use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
 use fuser_dialects::{
-    accessors::{AttrValue, build_op, op_name},
+    accessors::{AttrValue, build_op, graph_name, is_entry_function, op_name, symbol_name},
     eval::{Weights, evaluate_observed},
     ffi::{emit_error, erase_operation, nested_operations, parse_type, replace_all_uses, tensor_info},
     semantics::{DType, Tensor},
@@ -18,7 +18,6 @@ use fuser_dialects::{
 use melior::{
     ir::{
         BlockLike, OperationRef, RegionLike, Value, ValueLike,
-        attribute::{ArrayAttribute, DictionaryAttribute, StringAttribute},
         operation::{OperationLike, OperationResult},
     },
     pass::{ExternalPass, Pass},
@@ -221,41 +220,10 @@ fn quantizable(op: &OperationRef) -> bool {
     }
 }
 
-/// The functions calibration runs: public ones that are not kernels.
-fn entry_functions<'c, 'a>(root: OperationRef<'c, 'a>) -> Vec<OperationRef<'c, 'a>> {
-    nested_operations(root)
-        .into_iter()
-        .filter(|op| {
-            op_name(op) == "func.func"
-                && !op.has_attribute(fuser_dialects::KERNEL_ATTRIBUTE)
-                && op
-                    .attribute("sym_visibility")
-                    .map_or(true, |v| v.to_string() != "\"private\"")
-        })
-        .collect()
-}
-
-fn symbol(f: &OperationRef) -> String {
-    f.attribute("sym_name")
-        .ok()
-        .and_then(|a| StringAttribute::try_from(a).ok())
-        .map(|s| s.value().to_string())
-        .unwrap_or_default()
-}
-
 /// The input names of `f`: `graph.name` argument attributes, else `arg<i>`.
 fn input_names(f: &OperationRef, count: usize) -> Vec<String> {
     (0..count)
-        .map(|i| {
-            f.attribute("arg_attrs")
-                .ok()
-                .and_then(|a| ArrayAttribute::try_from(a).ok())
-                .and_then(|a| a.element(i).ok())
-                .and_then(|d| DictionaryAttribute::try_from(d).ok())
-                .and_then(|d| d.element_by_name("graph.name"))
-                .and_then(|n| StringAttribute::try_from(n).ok())
-                .map_or_else(|| format!("arg{i}"), |s| s.value().to_string())
-        })
+        .map(|i| graph_name(f.attribute("arg_attrs").ok(), i, "arg"))
         .collect()
 }
 
@@ -322,12 +290,14 @@ pub fn quantize_module(
     // A BatchNormalization after a Conv folds into its weights first: the quantized conv
     // then carries the folded weights (and no float BatchNormalization is left after it).
     crate::graph_fold_batch_norm::fold_batch_norms(root);
-    for f in entry_functions(root) {
+    // Calibration runs the model entries (public functions that are not kernels).
+    let entries: Vec<OperationRef> = nested_operations(root).into_iter().filter(is_entry_function).collect();
+    for f in entries {
         let targets: Vec<OperationRef> = nested_operations(f).into_iter().filter(quantizable).collect();
         if targets.is_empty() {
             continue;
         }
-        let name = symbol(&f);
+        let name = symbol_name(&f).unwrap_or_default();
         let count = f
             .region(0)
             .ok()

@@ -774,6 +774,35 @@ thread_local! {
     static PRODUCT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Calls the kernel on buffers (for tests): `bias` is the epilogue's first operand.
+#[cfg(test)]
+fn call_into(
+    q: ActivationQuantization,
+    d: &Descriptor,
+    w: &[i8],
+    x: &[f32],
+    scales: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    let (words, qw) = (d.encode(), q.encode());
+    assert_eq!(out.len(), (d.m * d.n) as usize);
+    // SAFETY: every buffer covers the descriptor's shapes (the tests build them so).
+    unsafe {
+        fuser_fused_q8(
+            qw.as_ptr() as i64,
+            words.as_ptr() as i64,
+            w.as_ptr() as i64,
+            x.as_ptr() as i64,
+            out.as_mut_ptr() as i64,
+            scales.as_ptr() as i64,
+            bias.as_ptr() as i64,
+            0,
+            0,
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -798,23 +827,8 @@ mod tests {
     }
 
     fn call(q: ActivationQuantization, d: &Descriptor, w: &[i8], x: &[f32], scales: &[f32], bias: &[f32]) -> Vec<f32> {
-        let words = d.encode();
-        let qw = q.encode();
         let mut out = vec![f32::NAN; (d.m * d.n) as usize];
-        // SAFETY: every buffer covers the descriptor's shapes.
-        unsafe {
-            fuser_fused_q8(
-                qw.as_ptr() as i64,
-                words.as_ptr() as i64,
-                w.as_ptr() as i64,
-                x.as_ptr() as i64,
-                out.as_mut_ptr() as i64,
-                scales.as_ptr() as i64,
-                bias.as_ptr() as i64,
-                0,
-                0,
-            )
-        };
+        call_into(q, d, w, x, scales, bias, &mut out);
         out
     }
 
@@ -1114,22 +1128,10 @@ mod timing {
                 zero_point: 3,
                 signed: false,
             };
-            let (words, qw) = (d.encode(), q.encode());
             let mut out = vec![0f32; f * n];
-            // Warm the weight cache first, then time one thread and all.
-            unsafe {
-                fuser_fused_q8(
-                    qw.as_ptr() as i64,
-                    words.as_ptr() as i64,
-                    w.as_ptr() as i64,
-                    x.as_ptr() as i64,
-                    out.as_mut_ptr() as i64,
-                    scales.as_ptr() as i64,
-                    0,
-                    0,
-                    0,
-                )
-            };
+            // Warm the weight cache first, then time one thread and all (the epilogue is
+            // empty: no bias is read).
+            call_into(q, &d, &w, &x, &scales, &[], &mut out);
             crate::microkernels::set_threads(
                 std::env::var("Q8_THREADS")
                     .ok()
@@ -1139,19 +1141,7 @@ mod timing {
             let start = std::time::Instant::now();
             let runs = 20;
             for _ in 0..runs {
-                unsafe {
-                    fuser_fused_q8(
-                        qw.as_ptr() as i64,
-                        words.as_ptr() as i64,
-                        w.as_ptr() as i64,
-                        x.as_ptr() as i64,
-                        out.as_mut_ptr() as i64,
-                        scales.as_ptr() as i64,
-                        0,
-                        0,
-                        0,
-                    )
-                };
+                call_into(q, &d, &w, &x, &scales, &[], &mut out);
             }
             let s = start.elapsed().as_secs_f64() / runs as f64;
             eprintln!(

@@ -2,7 +2,7 @@
 //! (with its `.safetensors` beside it).
 
 use fuser_dialects::{
-    accessors::op_name,
+    accessors::{graph_name, is_entry_function, symbol_name},
     eval::{Weights, find_function},
     ffi::{nested_operations, parse_module, tensor_info},
     semantics::{DType, TypeInfo},
@@ -10,11 +10,7 @@ use fuser_dialects::{
 use fuser_frontends::{ImportOptions, import_graph, load_graph_file, weights};
 use melior::{
     Context,
-    ir::{
-        BlockLike, Module, OperationRef, RegionLike, ValueLike,
-        attribute::{ArrayAttribute, DictionaryAttribute, StringAttribute},
-        operation::OperationLike,
-    },
+    ir::{BlockLike, Module, OperationRef, RegionLike, ValueLike, operation::OperationLike},
 };
 use std::path::Path;
 
@@ -91,33 +87,10 @@ pub fn load<'c>(context: &'c Context, path: &Path, options: &ImportOptions) -> R
 
 /// The first `func.func` that is neither a kernel nor private.
 fn entry_function(module_op: OperationRef) -> Option<String> {
-    nested_operations(module_op).into_iter().find_map(|op| {
-        let is_entry = op_name(&op) == "func.func"
-            && !op.has_attribute(fuser_dialects::KERNEL_ATTRIBUTE)
-            && op
-                .attribute("sym_visibility")
-                .map(|v| v.to_string() != "\"private\"")
-                .unwrap_or(true);
-        is_entry
-            .then(|| {
-                op.attribute("sym_name")
-                    .ok()
-                    .and_then(|a| StringAttribute::try_from(a).ok())
-                    .map(|s| s.value().to_string())
-            })
-            .flatten()
-    })
-}
-
-fn graph_name(attrs: Option<melior::ir::Attribute>, index: usize, fallback: &str) -> String {
-    attrs
-        .and_then(|a| ArrayAttribute::try_from(a).ok())
-        .and_then(|a| a.element(index).ok())
-        .and_then(|d| DictionaryAttribute::try_from(d).ok())
-        .and_then(|d| d.element_by_name("graph.name"))
-        .and_then(|n| StringAttribute::try_from(n).ok())
-        .map(|s| s.value().to_string())
-        .unwrap_or_else(|| format!("{fallback}{index}"))
+    nested_operations(module_op)
+        .into_iter()
+        .find(is_entry_function)
+        .and_then(|op| symbol_name(&op))
 }
 
 /// A function's inputs (name, type) and output names.
