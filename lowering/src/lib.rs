@@ -7,6 +7,7 @@ mod expose_kernels;
 mod ffi;
 mod flatten_globals;
 mod forward_copies;
+pub mod gpu;
 pub mod graph_to_linalg;
 mod jit;
 mod llvm_ir;

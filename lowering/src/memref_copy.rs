@@ -1,8 +1,8 @@
 //! `memref.copy` → `linalg.copy`. MLIR lowers a copy between non-contiguous memrefs
 //! (into a padded buffer's interior, say) to a call of `memrefCopy` from MLIR's C runner
 //! library, which compiled models must not depend on. As a `linalg.copy` it becomes
-//! plain loops like every other linalg op. Copies between dense buffers are left to
-//! MLIR, which makes them a `memcpy`.
+//! plain loops like every other linalg op. On a CPU, copies between dense buffers are
+//! left to MLIR, which makes them a `memcpy`; for a GPU every copy becomes a kernel.
 
 use crate::{ffi, graph_to_linalg::splice};
 use fuser_dialects::{
@@ -12,8 +12,9 @@ use fuser_dialects::{
 use melior::ir::{OperationRef, ValueLike, operation::OperationLike};
 use std::collections::HashMap;
 
-/// Rewrites every `memref.copy` under `root`. Returns whether all were rewritten.
-pub fn memref_copy_to_linalg(root: OperationRef) -> bool {
+/// Rewrites every `memref.copy` under `root` (`dense_too`: also those between dense
+/// buffers). Returns whether all were rewritten.
+pub fn memref_copy_to_linalg(root: OperationRef, dense_too: bool) -> bool {
     let context = root.context();
     let mut parsed = HashMap::new();
     let copies: Vec<OperationRef> = nested_operations(root)
@@ -26,7 +27,7 @@ pub fn memref_copy_to_linalg(root: OperationRef) -> bool {
         };
         // Between dense buffers MLIR emits a memcpy, the fastest copy there is.
         let dense = |v: melior::ir::Value| memref_info(v.r#type()).is_some_and(|(_, dense)| dense);
-        if dense(source) && dense(target) {
+        if !dense_too && dense(source) && dense(target) {
             continue;
         }
         let (s, t) = (source.r#type().to_string(), target.r#type().to_string());

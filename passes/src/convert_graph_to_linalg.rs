@@ -1,7 +1,7 @@
 //! `convert-graph-to-linalg`: the driver of `fuser_lowering::graph_to_linalg`, which
 //! holds the op-by-op lowerings.
 
-use crate::registry::{PassId, PassInfo, PassOptions, external_pass};
+use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
 use melior::{
     ir::OperationRef,
     pass::{ExternalPass, Pass},
@@ -20,7 +20,8 @@ values as the reference evaluator: elementwise ops become one broadcasting
 reduction generics, and reshapes become `tensor.collapse_shape`/`expand_shape`.
 `graph.constant` becomes `arith.constant`. Shapes must be static. An op (or an attribute
 value) with no lowering is reported at its location and the pass fails; nothing is
-guessed. `graph.weight` is refused: the driver turns weights into constants first.
+guessed. With `runtime-calls=false` nothing calls the CPU runtime (GPU targets).
+`graph.weight` is refused: the driver turns weights into constants first.
 
 Before:
 ```mlir
@@ -43,16 +44,29 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
   return %1 : tensor<2x3xf32>
 }
 ```"#,
-    options: &[],
+    options: &[PassOptionInfo {
+        name: "runtime-calls",
+        default: "true",
+        help: "lower fused contractions and f32 row softmax as calls of the CPU runtime (false for GPU targets: pure linalg)",
+    }],
     create,
 };
 
-fn create(_options: &PassOptions) -> Result<Pass, String> {
+fn create(options: &PassOptions) -> Result<Pass, String> {
+    let runtime_calls = match options.get("runtime-calls").map(String::as_str) {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(v) => {
+            return Err(format!(
+                "pass 'convert-graph-to-linalg': runtime-calls must be true or false, got '{v}'"
+            ));
+        }
+    };
     Ok(external_pass(
         &CONVERT_GRAPH_TO_LINALG_PASS_ID,
         &INFO,
-        |op: OperationRef, pass: ExternalPass| {
-            if !fuser_lowering::convert_graph_to_linalg(op) {
+        move |op: OperationRef, pass: ExternalPass| {
+            if !fuser_lowering::convert_graph_to_linalg(op, runtime_calls) {
                 pass.signal_failure();
             }
         },

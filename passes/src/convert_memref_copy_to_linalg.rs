@@ -1,6 +1,6 @@
 //! `convert-memref-copy-to-linalg`: the driver of `fuser_lowering::memref_copy_to_linalg`.
 
-use crate::registry::{PassId, PassInfo, PassOptions, external_pass};
+use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
 use melior::{
     ir::OperationRef,
     pass::{ExternalPass, Pass},
@@ -16,7 +16,8 @@ pub const INFO: PassInfo = PassInfo {
 `memrefCopy` in `libmlir_c_runner_utils`, a library compiled models must not need. This
 pass turns every such copy into a `linalg.copy`, which `convert-linalg-to-loops` lowers
 like any other linalg op. Copies between dense (identity-layout) buffers stay: MLIR makes
-them a `memcpy`. Run it after bufferization.
+them a `memcpy`; with `dense=true` (GPU targets, whose copies are kernels) they go too.
+Run it after bufferization.
 
 Before:
 ```mlir
@@ -26,16 +27,29 @@ After:
 ```mlir
 linalg.copy ins(%a : memref<4xf32>) outs(%b : memref<4xf32, strided<[2]>>)
 ```"#,
-    options: &[],
+    options: &[PassOptionInfo {
+        name: "dense",
+        default: "false",
+        help: "also rewrite copies between dense buffers (for GPU targets)",
+    }],
     create,
 };
 
-fn create(_options: &PassOptions) -> Result<Pass, String> {
+fn create(options: &PassOptions) -> Result<Pass, String> {
+    let dense_too = match options.get("dense").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(format!(
+                "pass 'convert-memref-copy-to-linalg': dense must be true or false, got '{v}'"
+            ));
+        }
+    };
     Ok(external_pass(
         &CONVERT_MEMREF_COPY_TO_LINALG_PASS_ID,
         &INFO,
-        |op: OperationRef, pass: ExternalPass| {
-            if !fuser_lowering::memref_copy_to_linalg(op) {
+        move |op: OperationRef, pass: ExternalPass| {
+            if !fuser_lowering::memref_copy_to_linalg(op, dense_too) {
                 pass.signal_failure();
             }
         },

@@ -154,18 +154,7 @@ pub fn lower_for_cpu(context: &Context, module: &mut Module, request: &CpuReques
     if let Some(shapes) = request.input_shapes {
         specialize_inputs(module, request.function, shapes).map_err(CpuError::failed)?;
     }
-    let messages: Rc<RefCell<Vec<String>>> = Rc::default();
-    let store = messages.clone();
-    let handler = context.attach_diagnostic_handler(move |diagnostic| {
-        let place = describe_location(diagnostic.location())
-            .map(|p| format!("{p}: "))
-            .unwrap_or_default();
-        store.borrow_mut().push(format!("{place}{diagnostic}"));
-        true
-    });
-    let result = lower_with(context, module, request, &messages);
-    context.detach_diagnostic_handler(handler);
-    result
+    with_diagnostics(context, |messages| lower_with(context, module, request, messages))
 }
 
 /// Compiles `module` (whose entry is `function`) for the host CPU and loads it into the
@@ -210,20 +199,43 @@ pub fn compile_cpu_with(
     Ok((model, lowered.profiled_kernels))
 }
 
-fn lower_with(
+/// Collects the context's diagnostics while `work` runs, for the error it may return.
+pub(crate) fn with_diagnostics<T>(
+    context: &Context,
+    work: impl FnOnce(&Rc<RefCell<Vec<String>>>) -> Result<T, CpuError>,
+) -> Result<T, CpuError> {
+    let messages: Rc<RefCell<Vec<String>>> = Rc::default();
+    let store = messages.clone();
+    let handler = context.attach_diagnostic_handler(move |diagnostic| {
+        let place = describe_location(diagnostic.location())
+            .map(|p| format!("{p}: "))
+            .unwrap_or_default();
+        store.borrow_mut().push(format!("{place}{diagnostic}"));
+        true
+    });
+    let result = work(&messages);
+    context.detach_diagnostic_handler(handler);
+    result
+}
+
+/// The steps every target starts with: weights become constants, the Graph phase runs,
+/// shapes must be static (`target` names the target in the message), and the entry is
+/// readied for bufferization. Returns the entry's input and output types.
+pub(crate) fn prepare_graph(
     context: &Context,
     module: &mut Module,
-    request: &CpuRequest,
+    function: &str,
+    weights: &Weights,
+    target: &str,
     messages: &Rc<RefCell<Vec<String>>>,
-) -> Result<LoweredModel, CpuError> {
-    let function = request.function;
-    materialize_weights(module.as_operation(), request.weights).map_err(CpuError::failed)?;
-    run_phases(context, module, None, Phase::Graph, request.fusion).map_err(|e| phase_error(e, messages))?;
+) -> Result<(Vec<TypeInfo>, Vec<TypeInfo>), CpuError> {
+    materialize_weights(module.as_operation(), weights).map_err(CpuError::failed)?;
+    run_phases(context, module, None, Phase::Graph, Fusion::default()).map_err(|e| phase_error(e, messages))?;
     let (inputs, outputs) = signature_types(module, function).map_err(CpuError::failed)?;
     if let Some(dynamic) = inputs.iter().chain(&outputs).find(|t| t.static_shape().is_none()) {
         return Err(CpuError {
             message: format!(
-                "--target cpu needs static shapes, and the model has {}; fix dims with --shape NAME=DIMS",
+                "--target {target} needs static shapes, and the model has {}; fix dims with --shape NAME=DIMS",
                 dynamic.mlir()
             ),
             unsupported: true,
@@ -233,9 +245,12 @@ fn lower_with(
     // empty boundary tensors become constants (see `empty_boundaries`).
     replace_empty_boundaries(module, function).map_err(CpuError::failed)?;
     mark_inputs_read_only(module, function, inputs.len()).map_err(CpuError::failed)?;
-    let before_llvm = request.up_to.min(Phase::Bufferized);
-    run_phases(context, module, Some(Phase::Graph), before_llvm, request.fusion)
-        .map_err(|e| phase_error(e, messages))?;
+    Ok((inputs, outputs))
+}
+
+/// The fusion report and the memory plan's totals that the kernels and bufferized
+/// phases left on the module.
+pub(crate) fn phase_reports(module: &Module) -> (Option<String>, Option<(u64, u64)>) {
     let fusion_report = module
         .as_operation()
         .attribute(crate::graph_eqsat_fuse::REPORT_ATTRIBUTE)
@@ -254,6 +269,21 @@ fn lower_with(
             };
             Some((number("naive_activation_bytes")?, number("arena_peak_bytes")?))
         });
+    (fusion_report, memory_plan)
+}
+
+fn lower_with(
+    context: &Context,
+    module: &mut Module,
+    request: &CpuRequest,
+    messages: &Rc<RefCell<Vec<String>>>,
+) -> Result<LoweredModel, CpuError> {
+    let function = request.function;
+    let (inputs, outputs) = prepare_graph(context, module, function, request.weights, "cpu", messages)?;
+    let before_llvm = request.up_to.min(Phase::Bufferized);
+    run_phases(context, module, Some(Phase::Graph), before_llvm, request.fusion)
+        .map_err(|e| phase_error(e, messages))?;
+    let (fusion_report, memory_plan) = phase_reports(module);
     let profiled_kernels = if request.profile && before_llvm >= Phase::Kernels {
         instrument_kernel_calls(module.as_operation(), function).map_err(CpuError::failed)?
     } else {
@@ -289,7 +319,7 @@ fn mark_inputs_read_only(module: &Module, function: &str, count: usize) -> Resul
     Ok(())
 }
 
-fn phase_error(error: PhaseError, messages: &Rc<RefCell<Vec<String>>>) -> CpuError {
+pub(crate) fn phase_error(error: PhaseError, messages: &Rc<RefCell<Vec<String>>>) -> CpuError {
     let details = messages.borrow().join("\n");
     let refused = matches!(error, PhaseError::Failed(Phase::Linalg)) && !details.contains("internal error");
     CpuError {

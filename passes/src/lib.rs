@@ -15,6 +15,8 @@ mod empty_boundaries;
 mod ffi;
 pub use ffi::enable_timing;
 pub mod eqsat;
+pub mod gpu_target;
+pub mod gpu_tile_parallel_loops;
 pub mod graph_eqsat_fuse;
 pub mod graph_fold_batch_norm;
 pub mod graph_fold_constants;

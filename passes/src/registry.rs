@@ -37,7 +37,8 @@ pub struct PassId;
 pub fn external_pass(
     id: &'static PassId,
     info: &PassInfo,
-    run: impl FnMut(melior::ir::OperationRef, melior::pass::ExternalPass) + Clone,
+    // `'static: a closure that borrowed the options of `create` would read a dead stack frame.
+    run: impl FnMut(melior::ir::OperationRef, melior::pass::ExternalPass) + Clone + 'static,
 ) -> Pass {
     melior::pass::create_external(
         run,
@@ -56,6 +57,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::convert_hw_to_memref::INFO,
     crate::convert_linalg_to_microkernels::INFO,
     crate::convert_memref_copy_to_linalg::INFO,
+    crate::gpu_tile_parallel_loops::INFO,
     crate::graph_eqsat_fuse::INFO,
     crate::graph_fold_batch_norm::INFO,
     crate::graph_fold_constants::INFO,

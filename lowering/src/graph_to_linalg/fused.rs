@@ -85,7 +85,7 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
     let returned = returned?;
     let (root, chain) = ops.split_first()?;
     let mut quantization = None;
-    let root_view = view_of(*root).ok()?;
+    let root_view = view_of(*root, true).ok()?;
     let (mut descriptor, rows, out_shape) = contraction(&root_view)?;
     let quantized = root_view.op.starts_with("ftensor.");
     let mut operands: Vec<Value> = if quantized {
@@ -141,7 +141,7 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         if !has_single_use(previous) {
             return None;
         }
-        let view = view_of(*op).ok()?;
+        let view = view_of(*op, true).ok()?;
         let result = view.result(0).ok()?;
         if result.dtype != DType::F32 || static_shape(result).ok()? != out_shape || op.result_count() != 1 {
             return None;

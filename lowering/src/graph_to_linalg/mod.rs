@@ -55,6 +55,9 @@ pub struct OpView {
     pub inputs: Vec<Option<Operand>>,
     pub results: Vec<Option<TypeInfo>>,
     pub attrs: Attrs,
+    /// Whether the lowering may call the CPU runtime (`fuser_runtime`); false for GPU
+    /// targets, which get pure linalg.
+    pub runtime_calls: bool,
 }
 
 impl OpView {
@@ -201,6 +204,7 @@ fn lower_widened(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
         inputs,
         results: view.results.iter().map(|r| r.as_ref().map(widen)).collect(),
         attrs: view.attrs.clone(),
+        runtime_calls: view.runtime_calls,
     };
     let wide_results = lower_into(f, &wide_view)?;
     let mut results = Vec::new();
@@ -223,7 +227,7 @@ fn lower_widened(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
 }
 
 /// Reads a graph op into an [`OpView`]; operand names are `%a0, %a1, ...` in order.
-fn view_of(op: OperationRef) -> Lowered<OpView> {
+fn view_of(op: OperationRef, runtime_calls: bool) -> Lowered<OpView> {
     let name = op_name(&op);
     let spec = find_op(&name).ok_or_else(|| Refusal(format!("{name} is not a graph op")))?;
     let attrs = op_attrs(&op).map_err(|e| Refusal(format!("{name}: {e}")))?;
@@ -262,6 +266,7 @@ fn view_of(op: OperationRef) -> Lowered<OpView> {
         inputs,
         results,
         attrs,
+        runtime_calls,
     })
 }
 
@@ -281,13 +286,15 @@ fn constant_value(value: Value) -> Option<Tensor> {
 }
 
 /// Converts every graph op under `root`. Ops that cannot be lowered are reported at their
-/// location; returns whether all were converted.
-pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
+/// location; returns whether all were converted. With `runtime_calls` false, nothing calls
+/// the CPU runtime: fused contractions and row softmax stay linalg (for GPU targets).
+pub fn convert_graph_to_linalg(root: OperationRef, runtime_calls: bool) -> bool {
     let context = root.context();
     let mut parsed: HashMap<String, Module> = HashMap::new();
     let mut ok = true;
     // Kernels the runtime's fused contraction implements lower as one call each.
-    for kernel in fused::fusable_kernels(root) {
+    let fused_kernels = if runtime_calls { fused::fusable_kernels(root) } else { Vec::new() };
+    for kernel in fused_kernels {
         let Some(text) = fused::lowered_text(&kernel) else {
             continue;
         };
@@ -310,7 +317,7 @@ pub fn convert_graph_to_linalg(root: OperationRef) -> bool {
         })
         .collect();
     // Views are read while uint8 tensors still say so; then the module goes signless.
-    let views: Vec<Lowered<OpView>> = ops.iter().map(|op| view_of(*op)).collect();
+    let views: Vec<Lowered<OpView>> = ops.iter().map(|op| view_of(*op, runtime_calls)).collect();
     if let Err(constant) = unsigned::make_signless(root) {
         emit_error(
             constant.location(),

@@ -71,8 +71,10 @@ struct RunArgs {
     /// The model: .onnx, .json, or .mlir/.mlirbc at any level fuser produces.
     model: PathBuf,
     /// Where to run: `reference` is the graph dialect's reference evaluator; `cpu`
-    /// compiles for the host CPU and runs the machine code in-process (JIT).
-    #[arg(long, default_value = "reference", value_parser = ["reference", "cpu"])]
+    /// compiles for the host CPU and runs the machine code in-process (JIT); `cuda`
+    /// compiles for this machine's NVIDIA GPU (device 0) and runs there (exits 1 when
+    /// there is no GPU or driver).
+    #[arg(long, default_value = "reference", value_parser = ["reference", "cpu", "cuda"])]
     target: String,
     /// An input, by its ONNX name: `--input NAME=FILE.npy` (repeatable; NAME may contain `/`).
     #[arg(long = "input", value_name = "NAME=FILE.npy")]
@@ -93,9 +95,9 @@ struct RunArgs {
     /// ($FUSER_CACHE_DIR, else $XDG_CACHE_HOME/fuser, else ~/.cache/fuser).
     #[arg(long)]
     no_cache: bool,
-    /// With --target cpu: also run on this target (only `reference`) and compare each
-    /// kernel's result; prints the largest error per kernel and fails naming the first
-    /// kernel that diverges.
+    /// With --target cpu or cuda: also run on this target (only `reference`) and compare:
+    /// each kernel's result on the CPU, each output on a GPU; prints the largest errors
+    /// and fails naming the first kernel (or output) that diverges.
     #[arg(long, value_name = "TARGET", value_parser = ["reference"])]
     compare_with: Option<String>,
     /// With --target cpu: threads for the matmul/conv microkernels (0: all cores).
@@ -110,12 +112,15 @@ struct CompileArgs {
     /// The model: .onnx, .json, or .mlir/.mlirbc.
     model: PathBuf,
     /// `cpu` (this machine's CPU, all its features) or `cpu:<mcpu>[+feature...][,-feature...]`
-    /// to cross-compile, e.g. `cpu:x86-64-v3`.
+    /// to cross-compile, e.g. `cpu:x86-64-v3`; `cuda:sm_80` or `cuda:sm_90` for an NVIDIA
+    /// GPU (no GPU needed to compile).
     #[arg(long, default_value = "cpu")]
     target: String,
-    /// What to write.
-    #[arg(long, default_value = "shared-lib", value_parser = ["shared-lib", "obj", "llvm-ir", "mlir"])]
-    emit: String,
+    /// What to write: for a CPU shared-lib (default), obj, llvm-ir or mlir; for a GPU ptx
+    /// (default: one PTX module of all kernels), host-plan (JSON: buffers, kernels,
+    /// launch dimensions and order) or mlir.
+    #[arg(long, value_parser = ["shared-lib", "obj", "llvm-ir", "mlir", "ptx", "host-plan"])]
+    emit: Option<String>,
     /// Stop after this phase (with --emit mlir); the phases are listed below.
     #[arg(long, value_name = "PHASE")]
     compile_to: Option<String>,
@@ -194,8 +199,9 @@ struct QuantizeArgs {
 struct BenchArgs {
     /// The model: .onnx, .json, or .mlir/.mlirbc.
     model: PathBuf,
-    /// Where to run; only `cpu` is measured today.
-    #[arg(long, default_value = "cpu", value_parser = ["cpu"])]
+    /// Where to run: `cpu` (JIT) or `cuda` (this machine's NVIDIA GPU: inputs uploaded
+    /// once, each timed run is every launch and the wait for the last).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     target: String,
     /// Threads for the matmul/conv microkernels (0: all cores).
     #[arg(long, default_value_t = 0)]
@@ -378,10 +384,10 @@ fn run(args: RunArgs) -> ExitCode {
         use_cache: !args.no_cache,
         compare_with_reference: args.compare_with.is_some(),
         threads: args.threads,
-        target: if args.target == "cpu" {
-            fuser_tools::driver::run::Target::Cpu
-        } else {
-            fuser_tools::driver::run::Target::Reference
+        target: match args.target.as_str() {
+            "cpu" => fuser_tools::driver::run::Target::Cpu,
+            "cuda" => fuser_tools::driver::run::Target::Cuda,
+            _ => fuser_tools::driver::run::Target::Reference,
         },
     };
     match fuser_tools::driver::run::run(&request) {
@@ -517,7 +523,14 @@ fn compile(args: CompileArgs) -> ExitCode {
         model: &args.model,
         options,
         target: &args.target,
-        emit: Emit::parse(&args.emit).expect("clap checked the value"),
+        emit: Emit::parse(args.emit.as_deref().unwrap_or(
+            if fuser_passes::gpu_target::GpuTarget::parse(&args.target).is_some() {
+                "ptx"
+            } else {
+                "shared-lib"
+            },
+        ))
+        .expect("clap checked the value"),
         compile_to,
         output: &args.output,
         fusion: fuser_passes::phases::Fusion::from_name(&args.fusion).expect("clap checked the value"),
@@ -618,8 +631,6 @@ fn bench(args: BenchArgs) -> ExitCode {
         Ok(o) => o,
         Err(message) => return fail("fuser bench", &message),
     };
-    // Only `cpu` is accepted (clap checks it); the flag names the target explicitly.
-    let _ = &args.target;
     let mut inputs = HashMap::new();
     for spec in &args.inputs {
         match spec.rsplit_once('=') {
@@ -640,6 +651,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         warmup: args.warmup,
         seed: args.seed,
         fusion: fuser_passes::phases::Fusion::from_name(&args.fusion).expect("clap checked the value"),
+        cuda: args.target == "cuda",
     };
     match bench(&request) {
         Ok(result) => {

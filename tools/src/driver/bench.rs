@@ -1,10 +1,12 @@
-//! `fuser bench`: compile a model for the CPU (JIT), run it on random inputs, and report
-//! latency as one line of JSON on stdout. Progress goes to stderr.
+//! `fuser bench`: compile a model for the CPU (JIT) or this machine's NVIDIA GPU, run it
+//! on random inputs, and report latency as one line of JSON on stdout. Progress goes to
+//! stderr.
 
 use super::{
     cache::{CacheOptions, compile_cached},
     load::load,
     run::{random_inputs, read_inputs},
+    run_cuda::load_on_cuda,
 };
 use fuser_dialects::create_context;
 use fuser_frontends::ImportOptions;
@@ -32,6 +34,8 @@ pub struct BenchRequest<'p> {
     pub use_cache: bool,
     /// How ops are grouped into kernels.
     pub fusion: Fusion,
+    /// Run on this machine's NVIDIA GPU instead of the CPU.
+    pub cuda: bool,
 }
 
 /// One kernel's share of a profiled run.
@@ -82,9 +86,88 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
+/// Runs `run` `warmup` times, calls `before_timing`, then times `iterations` runs
+/// (milliseconds, sorted); a progress bar on a terminal.
+fn time_runs(
+    request: &BenchRequest,
+    mut run: impl FnMut() -> Result<(), String>,
+    before_timing: impl FnOnce(),
+) -> Result<Vec<f64>, String> {
+    let total = (request.warmup + request.iterations) as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(ProgressStyle::with_template("{msg} {bar:40} {pos}/{len}").expect("template"));
+    bar.set_message("warmup");
+    for _ in 0..request.warmup {
+        run()?;
+        bar.inc(1);
+    }
+    bar.set_message("timing");
+    before_timing();
+    let mut times = Vec::with_capacity(request.iterations);
+    for _ in 0..request.iterations {
+        let start = Instant::now();
+        run()?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+/// The GPU benchmark: inputs uploaded once; each timed run is every launch and the wait
+/// for the last (wall clock on the host).
+fn bench_cuda(request: &BenchRequest) -> Result<BenchResult, String> {
+    let context = create_context().map_err(|e| e.to_string())?;
+    context.enable_multi_threading(false);
+    let start = Instant::now();
+    let mut loaded = load(&context, request.model, &request.options)?;
+    let inputs = if request.inputs.is_empty() {
+        random_inputs(&loaded.inputs, request.seed)?
+    } else {
+        read_inputs(&loaded.inputs, &request.inputs)?
+    };
+    let model = load_on_cuda(&context, &mut loaded.module, &loaded.function, &loaded.weights)?;
+    let compile_s = start.elapsed().as_secs_f64();
+    let bytes: Vec<Vec<u8>> = inputs.iter().map(fuser_dialects::constants::tensor_bytes).collect();
+    let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+    model.model.set_inputs(&slices).map_err(|e| e.to_string())?;
+    let times = time_runs(
+        request,
+        || {
+            model.model.launch().map_err(|e| e.to_string())?;
+            model.model.synchronize().map_err(|e| e.to_string())
+        },
+        || {},
+    )?;
+    Ok(BenchResult {
+        model: request.model.display().to_string(),
+        threads: 0,
+        iterations: request.iterations,
+        warmup: request.warmup,
+        median_ms: quantile(&times, 0.5),
+        p90_ms: quantile(&times, 0.9),
+        min_ms: times[0],
+        compile_s,
+        cached: false,
+        peak_rss_mb: peak_rss_mb(),
+        kernels: Vec::new(),
+    })
+}
+
 pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
     if request.iterations == 0 {
         return Err("--iterations must be at least 1".into());
+    }
+    if request.cuda {
+        if request.profile {
+            return Err("--profile is for --target cpu".into());
+        }
+        return bench_cuda(request);
     }
     fuser_runtime::set_threads(request.threads);
     let context = create_context().map_err(|e| e.to_string())?;
@@ -128,30 +211,14 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
     };
     // Storing into the cache is not compiling.
     let compile_s = start.elapsed().as_secs_f64() - store_seconds;
-    let total = (request.warmup + request.iterations) as u64;
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(ProgressStyle::with_template("{msg} {bar:40} {pos}/{len}").expect("template"));
-    bar.set_message("warmup");
     // Inputs are copied in once; each run is the compiled code only.
     let mut buffers = model.prepare(&inputs).map_err(|e| e.to_string())?;
-    for _ in 0..request.warmup {
-        model.run_prepared(&mut buffers).map_err(|e| e.to_string())?;
-        bar.inc(1);
-    }
-    bar.set_message("timing");
-    fuser_runtime::take_profile();
-    let mut times = Vec::with_capacity(request.iterations);
-    for _ in 0..request.iterations {
-        let start = Instant::now();
-        model.run_prepared(&mut buffers).map_err(|e| e.to_string())?;
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    // The profile counts timed runs only.
+    let times = time_runs(
+        request,
+        || model.run_prepared(&mut buffers).map_err(|e| e.to_string()),
+        || drop(fuser_runtime::take_profile()),
+    )?;
     let total_ms: f64 = times.iter().sum();
     let mut kernels: Vec<KernelTime> = fuser_runtime::take_profile()
         .into_iter()
@@ -163,7 +230,6 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
         })
         .collect();
     kernels.sort_by(|a, b| b.ms.total_cmp(&a.ms));
-    times.sort_by(f64::total_cmp);
     Ok(BenchResult {
         model: request.model.display().to_string(),
         threads: fuser_runtime::threads(),

@@ -29,6 +29,36 @@ pub struct KernelError {
 /// evaluator's once-rounded f64; see docs/floating-point.md).
 pub const TOLERANCE: f64 = 1e-3;
 
+/// Compares each output with the reference's (`names` in order), prints one line each,
+/// and fails naming the first beyond [`TOLERANCE`].
+pub fn compare_outputs(outputs: &[Tensor], reference: &[Tensor], names: &[String]) -> Result<(), String> {
+    if outputs.len() != reference.len() {
+        return Err(format!("{} outputs, the reference gave {}", outputs.len(), reference.len()));
+    }
+    println!("{:>12} {:>12}  output (vs reference)", "max |error|", "relative");
+    let mut first_bad = None;
+    for (i, (o, r)) in outputs.iter().zip(reference).enumerate() {
+        let name = names.get(i).cloned().unwrap_or_else(|| format!("output {i}"));
+        if o.shape() != r.shape() {
+            return Err(format!("output '{name}' has shape {:?}, the reference {:?}", o.shape(), r.shape()));
+        }
+        let (max_abs, relative) = error(o, r);
+        println!("{max_abs:>12.3e} {relative:>12.3e}  {name}");
+        if (relative.is_nan() || relative > TOLERANCE) && first_bad.is_none() {
+            first_bad = Some((name, relative));
+        }
+    }
+    match first_bad {
+        Some((name, relative)) => Err(format!(
+            "output '{name}' diverges from the reference (relative error {relative:.3e} > {TOLERANCE:e})"
+        )),
+        None => {
+            println!("every output is within {TOLERANCE:e} of the reference");
+            Ok(())
+        }
+    }
+}
+
 fn error(a: &Tensor, b: &Tensor) -> (f64, f64) {
     let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
     let max_abs = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);

@@ -20,17 +20,28 @@ pub enum Emit {
     Obj,
     LlvmIr,
     Mlir,
+    /// GPU targets: the device module's PTX.
+    Ptx,
+    /// GPU targets: buffers, kernels and launches (JSON).
+    HostPlan,
 }
 
 impl Emit {
+    pub const ALL: [Emit; 6] = [Emit::SharedLib, Emit::Obj, Emit::LlvmIr, Emit::Mlir, Emit::Ptx, Emit::HostPlan];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Emit::SharedLib => "shared-lib",
+            Emit::Obj => "obj",
+            Emit::LlvmIr => "llvm-ir",
+            Emit::Mlir => "mlir",
+            Emit::Ptx => "ptx",
+            Emit::HostPlan => "host-plan",
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Emit> {
-        Some(match name {
-            "shared-lib" => Emit::SharedLib,
-            "obj" => Emit::Obj,
-            "llvm-ir" => Emit::LlvmIr,
-            "mlir" => Emit::Mlir,
-            _ => return None,
-        })
+        Emit::ALL.into_iter().find(|e| e.name() == name)
     }
 }
 
@@ -60,6 +71,15 @@ pub fn entry_symbol(function: &str) -> String {
 
 /// Compiles the model; returns a summary line.
 pub fn compile(request: &CompileRequest) -> Result<String, String> {
+    if let Some(target) = fuser_passes::gpu_target::GpuTarget::parse(request.target) {
+        return super::compile_gpu::compile_gpu(request, target?);
+    }
+    if matches!(request.emit, Emit::Ptx | Emit::HostPlan) {
+        return Err(format!(
+            "--emit {} needs a GPU target (--target cuda:sm_80|cuda:sm_90)",
+            request.emit.name()
+        ));
+    }
     let spec = CpuSpec::parse(request.target)?;
     let up_to = request.compile_to.unwrap_or(Phase::Llvm);
     if up_to != Phase::Llvm && request.emit != Emit::Mlir {
@@ -107,6 +127,7 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
     let (inputs, outputs) = (lowered.inputs, lowered.outputs);
     let path = request.output.display().to_string();
     match request.emit {
+        Emit::Ptx | Emit::HostPlan => unreachable!("refused before lowering"),
         Emit::Mlir => write_output(&path, loaded.module.as_operation().to_string().as_bytes())?,
         Emit::LlvmIr => write_output(&path, &emit(&loaded.module, &spec, Artifact::OptimizedIr)?)?,
         Emit::Obj => write_output(&path, &emit(&loaded.module, &spec, Artifact::Object)?)?,

@@ -254,6 +254,7 @@ pub fn target_name(target: Target) -> &'static str {
     match target {
         Target::Reference => "reference",
         Target::Cpu => "cpu",
+        Target::Cuda => "cuda",
     }
 }
 

@@ -1,10 +1,11 @@
-//! `fuser run`: a model on the reference evaluator or compiled for the CPU, with `.npy`
-//! inputs and outputs.
+//! `fuser run`: a model on the reference evaluator, compiled for the CPU, or compiled
+//! for an NVIDIA GPU, with `.npy` inputs and outputs.
 
 use super::load::load;
 use super::{
     cache::{CacheOptions, compile_cached},
-    compare::{TOLERANCE, compare_with_reference},
+    compare::{TOLERANCE, compare_outputs, compare_with_reference},
+    run_cuda::load_on_cuda,
 };
 use fuser_dialects::{
     create_context,
@@ -91,6 +92,8 @@ pub enum Target {
     Reference,
     /// Machine code for the host CPU, through the JIT.
     Cpu,
+    /// PTX for the NVIDIA GPU of this machine (device 0), through the CUDA driver.
+    Cuda,
 }
 
 /// What `fuser run` was asked to do.
@@ -98,7 +101,8 @@ pub struct RunRequest<'p> {
     pub target: Target,
     /// Look the compiled model up in (and store it into) the model cache.
     pub use_cache: bool,
-    /// With the CPU target: also run the reference evaluator and compare kernel by kernel.
+    /// Also run the reference evaluator and compare: kernel by kernel on the CPU, output
+    /// by output on a GPU.
     pub compare_with_reference: bool,
     /// With the CPU target: threads for the microkernels (0: all cores).
     pub threads: usize,
@@ -155,6 +159,27 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
                 ));
             }
             println!("every kernel is within {TOLERANCE:e} of the reference");
+            outputs
+        }
+        Target::Cuda => {
+            let reference = if request.compare_with_reference {
+                Some(
+                    evaluate_with_weights(loaded.module.as_operation(), &loaded.function, &inputs, &loaded.weights)
+                        .map_err(|e| e.to_string())?,
+                )
+            } else {
+                None
+            };
+            let model = load_on_cuda(&context, &mut loaded.module, &loaded.function, &loaded.weights)?;
+            println!(
+                "running on {} ({} kernel launches)",
+                model.model.device_name,
+                model.model.launches()
+            );
+            let outputs = model.run(&inputs)?;
+            if let Some(reference) = reference {
+                compare_outputs(&outputs, &reference, &loaded.outputs)?;
+            }
             outputs
         }
         Target::Cpu => {

@@ -1,0 +1,201 @@
+//! The GPU targets: a model module through the graph, kernels, linalg and bufferized
+//! phases (as for the CPU, with pure linalg instead of CPU runtime calls), then to GPU
+//! kernels, one device module of machine code (PTX for `cuda:sm_XX`) and the host plan
+//! of buffers and launches (`fuser compile --target cuda:sm_90`, `fuser run --target cuda`).
+
+use crate::{
+    cpu_target::{CpuError, phase_error, phase_reports, prepare_graph, with_diagnostics},
+    phases::{Fusion, Phase, PhaseError},
+    pipeline::{PipelineOptions, add_pipeline},
+};
+use fuser_dialects::{eval::Weights, semantics::TypeInfo};
+use fuser_lowering::gpu::{
+    device_module::{DEVICE_MODULE, device_assembly, merge_kernel_modules},
+    host_plan::{BufferKind, HostPlan, global_bytes, host_plan},
+};
+use melior::{Context, ir::Module, pass::PassManager};
+use std::{cell::RefCell, rc::Rc};
+
+/// A GPU to compile for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GpuTarget {
+    /// `sm_80`, `sm_90`.
+    pub chip: String,
+}
+
+/// The NVIDIA chips fuser compiles for.
+pub const CUDA_CHIPS: [&str; 2] = ["sm_80", "sm_90"];
+
+impl GpuTarget {
+    /// Parses `cuda:sm_80` or `cuda:sm_90`; plain `cuda` is `cuda:sm_90`. `None` for a
+    /// target that is not a GPU's; an error for an unknown chip.
+    pub fn parse(target: &str) -> Option<Result<GpuTarget, String>> {
+        let chip = match target {
+            "cuda" => "sm_90",
+            _ => target.strip_prefix("cuda:")?,
+        };
+        Some(if CUDA_CHIPS.contains(&chip) {
+            Ok(GpuTarget { chip: chip.to_string() })
+        } else {
+            Err(format!(
+                "unknown CUDA chip '{chip}' (known: {})",
+                CUDA_CHIPS.map(|c| format!("cuda:{c}")).join(", ")
+            ))
+        })
+    }
+
+    pub fn name(&self) -> String {
+        format!("cuda:{}", self.chip)
+    }
+
+    /// The PTX ISA version LLVM's NVPTX backend writes for this chip (`.version`),
+    /// as a target feature.
+    fn ptx_feature(&self) -> &'static str {
+        if self.chip == "sm_90" { "+ptx80" } else { "+ptx70" }
+    }
+}
+
+/// How far to lower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GpuStop {
+    /// After one of the shared phases (MLIR out).
+    Phase(Phase),
+    /// Kernels outlined into `gpu.module @fuser_kernels`, host code with launches.
+    Outlined,
+    /// The device module compiled (PTX in a `gpu.binary`).
+    Binary,
+}
+
+/// What lowering for a GPU needs besides the module.
+pub struct GpuRequest<'w> {
+    pub function: &'w str,
+    pub weights: &'w Weights,
+    pub target: GpuTarget,
+    pub fusion: Fusion,
+    pub up_to: GpuStop,
+}
+
+/// A model compiled for a GPU.
+pub struct GpuModel {
+    pub inputs: Vec<TypeInfo>,
+    pub outputs: Vec<TypeInfo>,
+    /// The device module's assembly (PTX), once compiled.
+    pub assembly: Option<String>,
+    /// Buffers and launches, once outlined.
+    pub plan: Option<HostPlan>,
+    /// The JSON report of `graph-eqsat-fuse`.
+    pub fusion_report: Option<String>,
+    /// `hw-plan-memory`'s totals (naive activation bytes, arena bytes).
+    pub memory_plan: Option<(u64, u64)>,
+}
+
+impl GpuModel {
+    /// The bytes of every constant buffer of the plan, by buffer index.
+    pub fn constant_data(&self, module: &Module) -> Result<Vec<(usize, Vec<u8>)>, String> {
+        let Some(plan) = &self.plan else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (index, buffer) in plan.buffers.iter().enumerate() {
+            if let BufferKind::Constant { global } = &buffer.kind {
+                out.push((index, global_bytes(module.as_operation(), global)?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The pipeline of a phase for a GPU, where it differs from the CPU's.
+fn phase_pipeline(phase: Phase, fusion: Fusion) -> String {
+    match phase {
+        // The cost model of the sm_90 table serves every CUDA chip for now.
+        Phase::Kernels => format!(
+            "graph-eqsat-fuse{{target=cuda:sm_90{}}}",
+            if fusion == Fusion::Greedy { " strategy=greedy" } else { "" }
+        ),
+        Phase::Linalg => {
+            "convert-graph-to-linalg{runtime-calls=false},canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse"
+                .to_string()
+        }
+        _ => phase.pipeline().to_string(),
+    }
+}
+
+/// Linalg on buffers to outlined kernels: every linalg op a grid of threads.
+const OUTLINE_PIPELINE: &str = "convert-memref-copy-to-linalg{dense=true},func.func(convert-linalg-to-parallel-loops),\
+     gpu-tile-parallel-loops,func.func(convert-parallel-loops-to-gpu),func.func(gpu-launch-sink-index-computations),\
+     gpu-kernel-outlining,canonicalize,cse";
+
+/// The device module to machine code.
+fn binary_pipeline(target: &GpuTarget) -> String {
+    format!(
+        "nvvm-attach-target{{module={DEVICE_MODULE} chip={} features={} O=3}},\
+         gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,\
+         reconcile-unrealized-casts),gpu-module-to-binary{{format=isa}}",
+        target.chip,
+        target.ptx_feature()
+    )
+}
+
+fn run(context: &Context, module: &mut Module, pipeline: &str, phase: Phase) -> Result<(), PhaseError> {
+    let manager = PassManager::new(context);
+    add_pipeline(&manager.as_operation_pass_manager(), pipeline, PipelineOptions::default())
+        .map_err(|e| PhaseError::Pipeline(phase, e))?;
+    manager.run(module).map_err(|_| PhaseError::Failed(phase))
+}
+
+/// Lowers `module` for a GPU up to `request.up_to`, in place.
+pub fn lower_for_gpu(context: &Context, module: &mut Module, request: &GpuRequest) -> Result<GpuModel, CpuError> {
+    with_diagnostics(context, |messages| lower_with(context, module, request, messages))
+}
+
+fn lower_with(
+    context: &Context,
+    module: &mut Module,
+    request: &GpuRequest,
+    messages: &Rc<RefCell<Vec<String>>>,
+) -> Result<GpuModel, CpuError> {
+    let name = request.target.name();
+    let (inputs, outputs) = prepare_graph(context, module, request.function, request.weights, &name, messages)?;
+    let last_phase = match request.up_to {
+        GpuStop::Phase(p) => p,
+        _ => Phase::Bufferized,
+    };
+    for phase in [Phase::Kernels, Phase::Linalg, Phase::Bufferized] {
+        if phase > last_phase {
+            break;
+        }
+        let pipeline = phase_pipeline(phase, request.fusion);
+        run(context, module, &pipeline, phase).map_err(|e| phase_error(e, messages))?;
+    }
+    let (fusion_report, memory_plan) = phase_reports(module);
+    let mut model = GpuModel {
+        inputs,
+        outputs,
+        assembly: None,
+        plan: None,
+        fusion_report,
+        memory_plan,
+    };
+    if matches!(request.up_to, GpuStop::Phase(_)) {
+        return Ok(model);
+    }
+    let failed = |message: String| CpuError {
+        message: {
+            let details = messages.borrow().join("\n");
+            if details.is_empty() { message } else { format!("{details}\n{message}") }
+        },
+        unsupported: false,
+    };
+    run(context, module, OUTLINE_PIPELINE, Phase::Llvm).map_err(|e| failed(format!("GPU kernels: {e}")))?;
+    merge_kernel_modules(module.as_operation()).map_err(&failed)?;
+    let plan = host_plan(module.as_operation(), request.function, model.inputs.len()).map_err(&failed)?;
+    model.plan = Some(plan);
+    if request.up_to == GpuStop::Outlined {
+        return Ok(model);
+    }
+    run(context, module, &binary_pipeline(&request.target), Phase::Llvm)
+        .map_err(|e| failed(format!("device code for {name}: {e}")))?;
+    model.assembly = Some(device_assembly(module.as_operation()).map_err(&failed)?);
+    Ok(model)
+}

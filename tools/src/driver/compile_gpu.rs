@@ -1,0 +1,96 @@
+//! `fuser compile --target cuda:sm_80|cuda:sm_90`: a model to one PTX module of all its
+//! kernels (default), the host plan of buffers and launches (JSON), or MLIR after any
+//! phase.
+
+use super::compile::{CompileRequest, Emit};
+use super::load::load;
+use crate::output::write_output;
+use fuser_dialects::{create_context, semantics::TypeInfo};
+use fuser_passes::{
+    gpu_target::{GpuModel, GpuRequest, GpuStop, GpuTarget, lower_for_gpu},
+    phases::{Phase, report_time},
+};
+
+/// The host plan as `--emit host-plan` writes it: the target, the device module's
+/// kernels, the entry's inputs and outputs, buffers and launches in order.
+pub fn host_plan_json(model: &GpuModel, target: &GpuTarget, names: (&[String], &[String])) -> serde_json::Value {
+    let describe = |info: &TypeInfo, name: &str| {
+        serde_json::json!({"name": name, "type": info.mlir(), "bytes": info.static_shape().map_or(0, |s| s.iter().product::<usize>()) * info.dtype.size()})
+    };
+    let plan = model.plan.as_ref();
+    serde_json::json!({
+        "target": target.name(),
+        "device_module": fuser_lowering::gpu::device_module::DEVICE_MODULE,
+        "inputs": model.inputs.iter().zip(names.0).map(|(i, n)| describe(i, n)).collect::<Vec<_>>(),
+        "outputs": model.outputs.iter().zip(names.1).map(|(i, n)| describe(i, n)).collect::<Vec<_>>(),
+        "workspace_bytes": plan.map_or(0, |p| p.workspace_bytes()),
+        "buffers": plan.map(|p| &p.buffers),
+        "launches": plan.map(|p| &p.launches),
+    })
+}
+
+/// Compiles the model for `target`; returns a summary line.
+pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String, String> {
+    let up_to = match (request.emit, request.compile_to) {
+        (Emit::Mlir, Some(phase)) if phase <= Phase::Bufferized => GpuStop::Phase(phase),
+        (_, Some(phase)) => {
+            return Err(format!(
+                "--compile-to={} with --target {}: a GPU stops after graph, kernels, linalg or bufferized (with --emit mlir)",
+                phase.name(),
+                target.name()
+            ));
+        }
+        (Emit::HostPlan, None) => GpuStop::Outlined,
+        (Emit::Ptx | Emit::Mlir, None) => GpuStop::Binary,
+        (other, None) => {
+            return Err(format!(
+                "--emit {} is for CPU targets; a GPU target writes ptx (default), host-plan or mlir",
+                other.name()
+            ));
+        }
+    };
+    let context = create_context().map_err(|e| e.to_string())?;
+    context.enable_multi_threading(false);
+    let start = std::time::Instant::now();
+    let mut loaded = load(&context, request.model, &request.options)?;
+    report_time("load", start);
+    let gpu_request = GpuRequest {
+        function: &loaded.function,
+        weights: &loaded.weights,
+        target: target.clone(),
+        fusion: request.fusion,
+        up_to,
+    };
+    let model = lower_for_gpu(&context, &mut loaded.module, &gpu_request).map_err(|e| e.message)?;
+    if let Some(path) = request.report {
+        let text = model.fusion_report.as_deref().ok_or("the kernels phase left no fusion report")?;
+        let mut report: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("the fusion report is not JSON: {e}"))?;
+        if let Some((naive, peak)) = model.memory_plan {
+            report["memory"] = serde_json::json!({"naive_activation_bytes": naive, "arena_peak_bytes": peak});
+        }
+        let pretty = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        write_output(&path.display().to_string(), format!("{pretty}\n").as_bytes())?;
+    }
+    let path = request.output.display().to_string();
+    match request.emit {
+        Emit::Mlir => write_output(&path, loaded.module.as_operation().to_string().as_bytes())?,
+        Emit::Ptx => {
+            let ptx = model.assembly.as_deref().ok_or("no device code was made")?;
+            write_output(&path, ptx.as_bytes())?;
+            let kernels = model.plan.as_ref().map_or(0, |p| p.launches.len());
+            return Ok(format!(
+                "fuser compile: wrote {path} (PTX for {}, {kernels} launches)",
+                target.name()
+            ));
+        }
+        Emit::HostPlan => {
+            let names: Vec<String> = loaded.inputs.iter().map(|(n, _)| n.clone()).collect();
+            let json = host_plan_json(&model, &target, (&names, &loaded.outputs));
+            let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+            write_output(&path, format!("{text}\n").as_bytes())?;
+        }
+        _ => unreachable!("refused above"),
+    }
+    Ok(format!("fuser compile: wrote {path}"))
+}
