@@ -126,12 +126,37 @@ const OUTLINE_PIPELINE: &str = "convert-memref-copy-to-linalg{dense=true},func.f
      gpu-tile-parallel-loops,func.func(convert-parallel-loops-to-gpu),func.func(gpu-launch-sink-index-computations),\
      gpu-kernel-outlining,canonicalize,cse";
 
+/// A CUDA toolkit folder with libdevice (`nvvm/libdevice/libdevice.10.bc`), which
+/// kernels using math functions (exp, erf, sqrt: `__nv_expf`...) link: `$FUSER_CUDA_TOOLKIT`,
+/// `$CUDA_HOME`, `$CUDA_PATH`, `/usr/local/cuda`, or the `nvidia-cuda-nvcc-cu12` wheel in
+/// the project's `.venv` (which `make setup` installs for ptxas).
+pub fn cuda_toolkit() -> Option<std::path::PathBuf> {
+    let has_libdevice = |dir: &std::path::Path| dir.join("nvvm/libdevice/libdevice.10.bc").is_file();
+    let mut candidates: Vec<std::path::PathBuf> = ["FUSER_CUDA_TOOLKIT", "CUDA_HOME", "CUDA_PATH"]
+        .iter()
+        .filter_map(|v| std::env::var_os(v).map(Into::into))
+        .collect();
+    candidates.push("/usr/local/cuda".into());
+    // The wheel, from the repository root: the executable is in target/<profile>/.
+    if let Some(root) = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.parent()?.parent()?.to_path_buf())) {
+        if let Ok(entries) = std::fs::read_dir(root.join(".venv/lib")) {
+            for entry in entries.flatten() {
+                candidates.push(entry.path().join("site-packages/nvidia/cuda_nvcc"));
+            }
+        }
+    }
+    candidates.into_iter().find(|dir| has_libdevice(dir))
+}
+
 /// The device module to machine code.
 fn binary_pipeline(target: &GpuTarget) -> String {
+    let toolkit = cuda_toolkit()
+        .map(|dir| format!(" toolkit={}", dir.display()))
+        .unwrap_or_default();
     format!(
         "nvvm-attach-target{{module={DEVICE_MODULE} chip={} features={} O=3}},\
          gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,\
-         reconcile-unrealized-casts),gpu-module-to-binary{{format=isa}}",
+         reconcile-unrealized-casts),gpu-module-to-binary{{format=isa{toolkit}}}",
         target.chip,
         target.ptx_feature()
     )
@@ -196,6 +221,23 @@ fn lower_with(
     }
     run(context, module, &binary_pipeline(&request.target), Phase::Llvm)
         .map_err(|e| failed(format!("device code for {name}: {e}")))?;
-    model.assembly = Some(device_assembly(module.as_operation()).map_err(&failed)?);
+    let assembly = device_assembly(module.as_operation()).map_err(&failed)?;
+    if let Some(call) = unresolved_libdevice_call(&assembly) {
+        return Err(failed(format!(
+            "the kernels call {call} from CUDA's libdevice, and no CUDA toolkit with nvvm/libdevice was found \
+             (set FUSER_CUDA_TOOLKIT, or run `make setup`, which installs it in .venv)"
+        )));
+    }
+    model.assembly = Some(assembly);
     Ok(model)
+}
+
+/// A libdevice function (`__nv_...`) that `ptx` calls but does not define.
+fn unresolved_libdevice_call(ptx: &str) -> Option<String> {
+    ptx.lines()
+        .filter_map(|line| line.trim().strip_prefix(".extern .func"))
+        .find_map(|rest| {
+            let name = rest.split(['(', ' ', ',']).find(|w| w.starts_with("__nv_"))?;
+            Some(name.to_string())
+        })
 }
