@@ -8,7 +8,8 @@
 //!
 //! # Safety
 //! Every driver call is made with the primary context of device 0 current on the calling
-//! thread; device pointers come from `cuMemAlloc` and are freed once, on drop; the kernel
+//! thread; the uploads and downloads are synchronous, and ordered after the model's
+//! stream by waiting on it first; device pointers come from `cuMemAlloc` and are freed once, on drop; the kernel
 //! parameter array points into `argument_values`, which lives as long as the model.
 
 use cudarc::driver::{result, sys};
@@ -70,6 +71,13 @@ pub fn compute_capability() -> Result<(i32, i32), CudaError> {
 pub struct CudaModel {
     device: sys::CUdevice,
     module: sys::CUmodule,
+    /// The stream every launch goes to (a created one: the legacy default stream cannot
+    /// be captured into a graph).
+    stream: sys::CUstream,
+    /// All launches captured once as a CUDA graph and replayed with one call: the
+    /// launches of a plan never change, and one graph launch costs far less on the host
+    /// than hundreds of kernel launches.
+    graph: Option<(sys::CUgraph, sys::CUgraphExec)>,
     plan: HostPlan,
     buffers: Vec<sys::CUdeviceptr>,
     functions: Vec<sys::CUfunction>,
@@ -93,9 +101,13 @@ impl CudaModel {
         // SAFETY: the image is NUL-terminated PTX text; the driver copies it.
         let module = unsafe { result::module::load_data(image.as_ptr().cast()) }
             .map_err(driver("the driver did not load the PTX module"))?;
+        let stream = result::stream::create(result::stream::StreamKind::NonBlocking)
+            .map_err(driver("creating a CUDA stream"))?;
         let mut model = CudaModel {
             device,
             module,
+            stream,
+            graph: None,
             plan,
             buffers: Vec::new(),
             functions: Vec::new(),
@@ -121,6 +133,7 @@ impl CudaModel {
             unsafe { result::memcpy_htod_sync(model.buffers[*index], bytes) }
                 .map_err(driver("uploading a constant"))?;
         }
+        result::ctx::synchronize().map_err(driver("uploading the constants"))?;
         for launch in &model.plan.launches {
             let name = CString::new(launch.kernel.as_str()).map_err(|_| CudaError("a kernel name with NUL".into()))?;
             // SAFETY: the module is loaded; the name is NUL-terminated.
@@ -143,7 +156,24 @@ impl CudaModel {
             }
             model.argument_values.push(values);
         }
+        model.capture_graph()?;
         Ok(model)
+    }
+
+    /// Records every launch into a CUDA graph, instantiated for replay.
+    fn capture_graph(&mut self) -> Result<(), CudaError> {
+        // SAFETY: the stream is valid; capture records the launches without running them.
+        unsafe {
+            result::stream::begin_capture(self.stream, sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+                .map_err(driver("starting a graph capture"))?;
+            let launched = self.launch_each();
+            let graph = result::stream::end_capture(self.stream).map_err(driver("ending a graph capture"))?;
+            launched?;
+            let exec = result::graph::instantiate(graph, sys::CUgraphInstantiate_flags(0))
+                .map_err(driver("instantiating the launch graph"))?;
+            self.graph = Some((graph, exec));
+        }
+        Ok(())
     }
 
     /// The buffer of input `index` (or output, with `output`).
@@ -157,6 +187,8 @@ impl CudaModel {
 
     /// Uploads the inputs (their bytes, in order).
     pub fn set_inputs(&self, inputs: &[&[u8]]) -> Result<(), CudaError> {
+        // Runs still in flight may read the inputs.
+        self.synchronize()?;
         for (i, bytes) in inputs.iter().enumerate() {
             let (pointer, size) = self
                 .boundary(i, false)
@@ -167,11 +199,22 @@ impl CudaModel {
             // SAFETY: the buffer holds `size` bytes.
             unsafe { result::memcpy_htod_sync(pointer, bytes) }.map_err(driver("uploading an input"))?;
         }
-        Ok(())
+        // A copy from pageable memory may still be in flight when it returns, and the
+        // model's stream does not wait for the default stream: wait for everything.
+        result::ctx::synchronize().map_err(driver("uploading the inputs"))
     }
 
-    /// Launches every kernel in order on the default stream, without waiting.
+    /// Launches every kernel in order (one graph launch), without waiting.
     pub fn launch(&self) -> Result<(), CudaError> {
+        match self.graph {
+            // SAFETY: the graph and stream are valid.
+            Some((_, exec)) => unsafe { result::graph::launch(exec, self.stream) }.map_err(driver("launching the graph")),
+            None => self.launch_each(),
+        }
+    }
+
+    /// Launches every kernel in order on the model's stream, one call each.
+    fn launch_each(&self) -> Result<(), CudaError> {
         for ((launch, &function), values) in self.plan.launches.iter().zip(&self.functions).zip(&self.argument_values)
         {
             let mut parameters: Vec<*mut c_void> =
@@ -184,7 +227,7 @@ impl CudaModel {
                     (launch.grid[0], launch.grid[1], launch.grid[2]),
                     (launch.block[0], launch.block[1], launch.block[2]),
                     launch.dynamic_shared_bytes,
-                    std::ptr::null_mut(),
+                    self.stream,
                     &mut parameters,
                 )
             }
@@ -195,7 +238,8 @@ impl CudaModel {
 
     /// Waits for every launch to finish; reports a failed kernel.
     pub fn synchronize(&self) -> Result<(), CudaError> {
-        result::ctx::synchronize().map_err(driver("a kernel failed"))
+        // SAFETY: the stream is valid.
+        unsafe { result::stream::synchronize(self.stream) }.map_err(driver("a kernel failed"))
     }
 
     /// Downloads output `index` (its bytes).
@@ -203,6 +247,7 @@ impl CudaModel {
         let (pointer, size) = self
             .boundary(index, true)
             .ok_or_else(|| CudaError(format!("the plan has no output {index}")))?;
+        self.synchronize()?;
         let mut bytes = vec![0u8; size];
         // SAFETY: the buffer holds `size` bytes.
         unsafe { result::memcpy_dtoh_sync(&mut bytes, pointer) }.map_err(driver("downloading an output"))?;
@@ -227,6 +272,11 @@ impl Drop for CudaModel {
     fn drop(&mut self) {
         // SAFETY: see the crate note; errors on the way out are ignored.
         unsafe {
+            if let Some((graph, exec)) = self.graph.take() {
+                let _ = result::graph::exec_destroy(exec);
+                let _ = result::graph::destroy(graph);
+            }
+            let _ = result::stream::destroy(self.stream);
             for &pointer in &self.buffers {
                 let _ = result::free_sync(pointer);
             }

@@ -34,29 +34,48 @@ const BODY_MARKER: &str = "fuser_loop_body";
 pub struct LoopLayout {
     /// Per dimension: threads per block along it (1 for a sequential dimension).
     pub threads: Vec<i64>,
-    /// Per dimension: whether it is mapped to blocks and threads (the innermost three).
-    pub mapped: Vec<bool>,
+    /// Per dimension: the hardware axis it is mapped to (0 = x, 1 = y, 2 = z), or
+    /// `None` for a dimension each thread walks sequentially.
+    pub axis: Vec<Option<usize>>,
 }
 
-/// Threads per dimension: the innermost dimension takes as many threads as it has
-/// iterations (up to `max_threads`), the next ones what is left of the budget.
+/// Threads a block may have along x, y and z (CUDA and HIP alike).
+const AXIS_LIMITS: [i64; 3] = [1024, 1024, 64];
+
+/// The innermost (up to) three dimensions of more than one iteration go to x, y and z,
+/// innermost first; the innermost takes as many threads as it has iterations (up to
+/// `max_threads` and the axis' limit), the next ones what is left of the budget. Unit
+/// dimensions take no axis.
 pub fn layout(extents: &[i64], max_threads: i64) -> LoopLayout {
     let rank = extents.len();
-    let first_mapped = rank.saturating_sub(3);
     let mut threads = vec![1; rank];
+    let mut axis = vec![None; rank];
     let mut budget = max_threads.max(1);
-    for d in (first_mapped..rank).rev() {
-        let t = extents[d].clamp(1, budget);
+    let mut next = 0;
+    for d in (0..rank).rev() {
+        if next == 3 {
+            break;
+        }
+        if extents[d] <= 1 {
+            continue;
+        }
+        let t = extents[d].clamp(1, budget.min(AXIS_LIMITS[next]));
         threads[d] = t;
+        axis[d] = Some(next);
         budget = (budget / t).max(1);
+        next += 1;
     }
-    LoopLayout {
-        threads,
-        mapped: (0..rank).map(|d| d >= first_mapped).collect(),
+    // A loop of one iteration still needs one thread.
+    if next == 0 && rank > 0 {
+        axis[rank - 1] = Some(0);
     }
+    LoopLayout { threads, axis }
 }
 
-/// The processors of the mapped dimensions, innermost first.
+/// Blocks along each hardware axis the grid may have.
+const GRID_LIMITS: [i64; 3] = [i32::MAX as i64, 65535, 65535];
+
+/// The names of the hardware axes.
 const AXES: [&str; 3] = ["x", "y", "z"];
 
 fn mapping(processor: &str) -> String {
@@ -68,8 +87,8 @@ fn mapping(processor: &str) -> String {
 /// `BODY_MARKER` on the global indices (canonicalization inlines the region later).
 fn template(extents: &[i64], layout: &LoopLayout) -> String {
     let rank = extents.len();
-    let mapped: Vec<usize> = (0..rank).filter(|&d| layout.mapped[d]).collect();
-    let axis = |d: usize| AXES[rank - 1 - d];
+    let mapped: Vec<usize> = (0..rank).filter(|&d| layout.axis[d].is_some()).collect();
+    let axis = |d: usize| AXES[layout.axis[d].expect("a mapped dimension")];
     let mut t = String::new();
     t.push_str(&format!(
         "func.func private @{BODY_MARKER}({})\n",
@@ -79,7 +98,7 @@ fn template(extents: &[i64], layout: &LoopLayout) -> String {
     t.push_str("func.func @tiled() {\n scf.execute_region {\n  %c0 = arith.constant 0 : index\n  %c1 = arith.constant 1 : index\n");
     let mut grid = Vec::new();
     for d in 0..rank {
-        let blocks = if layout.mapped[d] {
+        let blocks = if layout.axis[d].is_some() {
             (extents[d] + layout.threads[d] - 1) / layout.threads[d]
         } else {
             extents[d]
@@ -116,7 +135,7 @@ fn template(extents: &[i64], layout: &LoopLayout) -> String {
     let mut indices = Vec::new();
     let mut conditions = Vec::new();
     for d in 0..rank {
-        if layout.mapped[d] {
+        if layout.axis[d].is_some() {
             t.push_str(&format!(
                 "      %base{d} = arith.muli %b{d}, %threads{d} : index\n      %i{d} = arith.addi %base{d}, %t{d} : index\n      %in{d} = arith.cmpi ult, %i{d}, %extent{d} : index\n"
             ));
@@ -139,7 +158,7 @@ fn template(extents: &[i64], layout: &LoopLayout) -> String {
     let thread_maps: Vec<String> = mapped.iter().map(|&d| mapping(&format!("thread_{}", axis(d)))).collect();
     let block_maps: Vec<String> = (0..rank)
         .map(|d| {
-            if layout.mapped[d] {
+            if layout.axis[d].is_some() {
                 mapping(&format!("block_{}", axis(d)))
             } else {
                 mapping("sequential")
@@ -224,6 +243,17 @@ pub fn tile_parallel_loops<'c>(root: OperationRef<'c, '_>, max_threads: i64) -> 
         };
         let extents = extents(parallel).map_err(fail)?;
         let layout = layout(&extents, max_threads);
+        for (d, axis) in layout.axis.iter().enumerate() {
+            if let Some(a) = *axis {
+                let blocks = (extents[d] + layout.threads[d] - 1) / layout.threads[d];
+                if blocks > GRID_LIMITS[a] {
+                    return Err(fail(format!(
+                        "a loop dimension of {} iterations needs {blocks} blocks along {}, more than a grid has",
+                        extents[d], AXES[a]
+                    )));
+                }
+            }
+        }
         let text = template(&extents, &layout);
         let parsed = parse_in(parallel.context(), &text)
             .ok_or_else(|| fail(format!("internal error: the loop template does not parse:\n{text}")))?;
@@ -282,11 +312,20 @@ mod tests {
     fn innermost_dimensions_take_the_threads() {
         let l = layout(&[1, 64, 28, 28], 256);
         assert_eq!(l.threads, vec![1, 1, 9, 28]);
-        assert_eq!(l.mapped, vec![false, true, true, true]);
+        assert_eq!(l.axis, vec![None, Some(2), Some(1), Some(0)]);
         let l = layout(&[1000], 256);
-        assert_eq!((l.threads, l.mapped), (vec![256], vec![true]));
+        assert_eq!((l.threads, l.axis), (vec![256], vec![Some(0)]));
         let l = layout(&[3, 2], 256);
         assert_eq!(l.threads, vec![3, 2]);
+        // Unit dimensions take no axis: a pooled [1, 2048, 1, 1] maps its channels to x.
+        let l = layout(&[1, 2048, 1, 1], 256);
+        assert_eq!((l.threads, l.axis), (vec![1, 256, 1, 1], vec![None, Some(0), None, None]));
+        // z has at most 64 threads.
+        let l = layout(&[512, 2, 2], 1024);
+        assert_eq!(l.threads, vec![64, 2, 2]);
+        // One iteration in all: one thread.
+        let l = layout(&[1, 1], 256);
+        assert_eq!((l.threads, l.axis), (vec![1, 1], vec![None, Some(0)]));
     }
 
     #[test]
