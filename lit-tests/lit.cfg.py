@@ -51,3 +51,22 @@ for d in tool_dirs + os.environ.get("PATH", "").split(os.pathsep):
         path.append(d)
 config.environment["PATH"] = os.pathsep.join(path)
 config.environment["FILECHECK_OPTS"] = "--dump-input=fail"
+
+# ptxas (from the nvidia-cuda-nvcc-cu12 wheel `make setup` puts in .venv) checks the PTX
+# fuser writes; no GPU is needed.
+import glob
+
+ptxas = shutil.which("ptxas") or next(
+    iter(sorted(glob.glob(os.path.join(repo_root, ".venv", "lib", "python*", "site-packages", "nvidia", "cuda_nvcc", "bin", "ptxas")))),
+    None,
+)
+if ptxas:
+    config.available_features.add("ptxas")
+    config.environment["PATH"] = os.pathsep.join([os.path.dirname(ptxas), config.environment["PATH"]])
+
+# A machine with an NVIDIA driver runs `--target cuda`; the tests of its clean failure
+# without one are unsupported there.
+import ctypes.util
+
+if ctypes.util.find_library("cuda"):
+    config.available_features.add("cuda-driver")

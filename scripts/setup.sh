@@ -22,7 +22,9 @@ if ((${#missing[@]})); then
 fi
 
 # Pinned: the ONNX node cases (and so `make test`) depend on the onnx version.
-PY_PACKAGES=(lit==23.1.5 onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6)
+# nvidia-cuda-nvcc-cu12: ptxas, which checks every PTX module fuser writes, and libdevice
+# (nvvm/libdevice), which GPU kernels using math functions link; no GPU needed.
+PY_PACKAGES=(lit==23.1.5 onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6 nvidia-cuda-nvcc-cu12==12.9.86)
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   python3 -m venv .venv

@@ -1,4 +1,5 @@
 // RUN: fuser-opt %s --convert-graph-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: fuser-opt %s --convert-graph-to-linalg=runtime-calls=false --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=GPU
 
 // CHECK-LABEL: func.func @relu
 // CHECK-SAME: (%[[X:.+]]: tensor<2x3xf32>)
@@ -95,6 +96,11 @@ func.func @softmax(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
 // CHECK: call @fuser_softmax_f32(%{{.+}}, %{{.+}}, %[[ROWS]], %[[COLS]]) : (index, index, index, index) -> ()
 // CHECK-NOT: math.exp
 // CHECK: func.func private @fuser_softmax_f32(index, index, index, index)
+// With runtime-calls=false (GPU targets) it is pure linalg: max, exp, sum, divide.
+// GPU-LABEL: func.func @softmax_rows
+// GPU-NOT: fuser_softmax_f32
+// GPU: math.exp
+// GPU-NOT: fuser_softmax_f32
 func.func @softmax_rows(%x: tensor<2x3x5xf32>) -> tensor<2x3x5xf32> {
   %0 = "graph.softmax"(%x) {axis = -1 : i64} : (tensor<2x3x5xf32>) -> tensor<2x3x5xf32>
   return %0 : tensor<2x3x5xf32>

@@ -1,0 +1,49 @@
+// `fuser compile --target cuda:sm_80|cuda:sm_90`: one PTX module of every kernel, which
+// ptxas accepts without spills for both chips, and the host plan of buffers and launches.
+// REQUIRES: ptxas
+// RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_90 -o %t.sm90.ptx
+// RUN: FileCheck %s --check-prefix=PTX < %t.sm90.ptx
+// RUN: ptxas -arch=sm_90 -v %t.sm90.ptx -o %t.sm90.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
+// RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_80 -o %t.sm80.ptx
+// RUN: FileCheck %s --check-prefix=SM80 < %t.sm80.ptx
+// RUN: ptxas -arch=sm_80 -v %t.sm80.ptx -o %t.sm80.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
+// RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_90 --emit host-plan -o %t.plan.json
+// RUN: FileCheck %s --check-prefix=PLAN < %t.plan.json
+// Math functions come from libdevice, linked in: the PTX calls no external function.
+// RUN: fuser compile %S/../../testdata/json/mlp.json --shape features=4x8 --target cuda:sm_90 -o %t.mlp.ptx
+// RUN: FileCheck %s --check-prefix=MATH < %t.mlp.ptx
+// RUN: ptxas -arch=sm_90 -v %t.mlp.ptx -o %t.mlp.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
+// Options a GPU target does not take are refused by name.
+// RUN: not fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_90 --emit obj -o %t.o 2>&1 | FileCheck %s --check-prefix=EMIT
+// RUN: not fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_70 -o %t.ptx 2>&1 | FileCheck %s --check-prefix=CHIP
+// RUN: not fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --emit ptx -o %t.ptx 2>&1 | FileCheck %s --check-prefix=CPU
+
+// PTX: .version 8.0
+// PTX: .target sm_90
+// PTX: .visible .entry resnet_bottleneck_k0_conv_kernel(
+// The kernels read global memory.
+// PTX: ld.global.{{b32|f32}}
+// PTX: .visible .entry resnet_bottleneck_k3_conv_kernel
+
+// SM80: .version 7.0
+// SM80: .target sm_80
+
+// PTXAS: Compiling entry function
+// PTXAS-NOT: {{[1-9][0-9]*}} bytes spill stores
+
+// PLAN: "buffers": [
+// PLAN: "kind": "input"
+// PLAN: "kind": "constant"
+// PLAN: "kind": "arena"
+// PLAN: "device_module": "fuser_kernels"
+// PLAN: "launches": [
+// PLAN: "block": [
+// PLAN: "kernel": "resnet_bottleneck_k0_conv_kernel"
+// PLAN: "target": "cuda:sm_90"
+
+// MATH-NOT: .extern .func
+// MATH: .visible .entry
+
+// EMIT: error: --emit obj is for CPU targets; a GPU target writes ptx (default), host-plan or mlir
+// CHIP: error: unknown CUDA chip 'sm_70' (known: cuda:sm_80, cuda:sm_90)
+// CPU: error: --emit ptx needs a GPU target (--target cuda:sm_80|cuda:sm_90)
