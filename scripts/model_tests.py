@@ -410,7 +410,45 @@ def int8_checks(fuser, work):
 
 # Each target and the relative L2 error it must stay within: the reference evaluator
 # rounds once per op from f64; the CPU backend computes in f32.
-TARGETS = [("reference", 1e-5), ("cpu", 1e-4)]
+# gpu-loops: the GPU lowering (kernels tiled and guarded for blocks and threads) run on
+# this CPU, so that every model checks it without a GPU.
+TARGETS = [("reference", 1e-5), ("cpu", 1e-4), ("gpu-loops", 1e-4)]
+
+
+def ptxas_path():
+    import glob
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".venv", "lib")
+    found = sorted(glob.glob(os.path.join(here, "python*", "site-packages", "nvidia", "cuda_nvcc", "bin", "ptxas")))
+    return found[0] if found else None
+
+
+def gpu_checks(fuser, work):
+    """The acceptance models of the GPU backend compile for cuda:sm_80 and cuda:sm_90 into
+    one PTX module each, which ptxas (from `make setup`) accepts with no spill stores."""
+    import re
+    ptxas = ptxas_path()
+    if ptxas is None:
+        return [(False, "gpu: ptxas not found in .venv (run `make setup`)")]
+    results = []
+    for name in ["resnet50", "mobilenetv2_inverted_residual", "transformer_encoder_layer"]:
+        path = os.path.join(work, f"{name}.onnx")
+        if not os.path.exists(path):
+            onnx.save(MODELS[name](), path)
+        for chip in ["sm_80", "sm_90"]:
+            ptx = os.path.join(work, f"{name}.{chip}.ptx")
+            build = subprocess.run([fuser, "compile", path, "--target", f"cuda:{chip}", "-o", ptx], capture_output=True, text=True)
+            if build.returncode != 0:
+                results.append((False, f"gpu {name} cuda:{chip}: {build.stderr.strip()}"))
+                continue
+            check = subprocess.run([ptxas, f"-arch={chip}", "-v", ptx, "-o", ptx + ".cubin"], capture_output=True, text=True)
+            log = check.stdout + check.stderr
+            entries = len(re.findall(r"Compiling entry function", log))
+            spills = [int(n) for n in re.findall(r"(\d+) bytes spill stores", log)]
+            ok = check.returncode == 0 and entries > 0 and not any(spills)
+            results.append((ok, f"gpu {name} cuda:{chip}: ptxas accepts {entries} kernels, "
+                                f"{'no spill stores' if not any(spills) else f'{max(spills)} bytes of spill stores'}"
+                                + ("" if check.returncode == 0 else f": {log.strip()[:300]}")))
+    return results
 
 
 def main():
@@ -455,7 +493,7 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} fusion resnet50: fused CPU output vs the reference evaluator's: rel L2 {rel:.2e} (limit 1e-4)")
             passed += ok
             failed += not ok
-        for ok, detail in fusion_checks(fuser, work) + [memory_check(fuser, work)] + int8_checks(fuser, work):
+        for ok, detail in fusion_checks(fuser, work) + [memory_check(fuser, work)] + int8_checks(fuser, work) + gpu_checks(fuser, work):
             print(f"{'ok  ' if ok else 'FAIL'} {detail}")
             passed += ok
             failed += not ok

@@ -29,7 +29,7 @@ pub struct CpuError {
 }
 
 impl CpuError {
-    fn failed(message: impl Into<String>) -> Self {
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
         CpuError {
             message: message.into(),
             unsupported: false,

@@ -343,6 +343,39 @@ proptest! {
     }
 }
 
+proptest! {
+    // Each case compiles to machine code.
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The GPU lowering of the same contractions and epilogues (pure linalg, no runtime
+    /// call; the loop nests tiled and guarded for blocks and threads), run on the CPU.
+    #[test]
+    fn gpu_loops_match_the_evaluator(
+        kind in 0u8..4,
+        sizes in prop::array::uniform8(0i64..64),
+        flags in any::<u8>(),
+        steps in prop::collection::vec(any::<u8>(), 0..4),
+        seed in 1u64..u64::MAX,
+    ) {
+        let (_, text, inputs) = random_case(kind, &sizes, flags, &steps, seed);
+        let context = create_context().unwrap();
+        context.enable_multi_threading(false);
+        let mut module = parse_module(&context, &text, "fused.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
+        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        let compiled = crate::gpu_target::compile_gpu_loops_for_cpu(&context, &mut module, "f", &Default::default())
+            .unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
+        prop_assert!(
+            !module.as_operation().to_string().contains(fuser_runtime::FUSED_F32),
+            "the GPU lowering called the CPU runtime:\n{}", text
+        );
+        let actual = compiled.run(&inputs).expect("runs");
+        let (a, e) = (actual[0].to_f64_vec(), expected[0].to_f64_vec());
+        for (j, (x, y)) in a.iter().zip(&e).enumerate() {
+            prop_assert!((x - y).abs() <= 1e-5 + 1e-4 * y.abs(), "element {}: {} expected {}\non:\n{}", j, x, y, text);
+        }
+    }
+}
+
 /// Writes `samples` calibration samples of the function's inputs under a fresh directory:
 /// one `.npy` per sample for one input, else one directory per sample with `arg<i>.npy`.
 fn calibration_dir(case: &Case, samples: usize, seed: u64) -> std::path::PathBuf {

@@ -13,7 +13,11 @@ use fuser_lowering::gpu::{
     device_module::{DEVICE_MODULE, device_assembly, merge_kernel_modules},
     host_plan::{BufferKind, HostPlan, global_bytes, host_plan},
 };
-use melior::{Context, ir::Module, pass::PassManager};
+use melior::{
+    Context,
+    ir::{Module, operation::OperationLike},
+    pass::PassManager,
+};
 use std::{cell::RefCell, rc::Rc};
 
 /// A GPU to compile for.
@@ -60,6 +64,9 @@ impl GpuTarget {
 pub enum GpuStop {
     /// After one of the shared phases (MLIR out).
     Phase(Phase),
+    /// Every kernel's loop nest tiled and guarded for blocks and threads, still
+    /// `scf.parallel` (what `compile_gpu_loops_for_cpu` runs on the CPU).
+    TiledLoops,
     /// Kernels outlined into `gpu.module @fuser_kernels`, host code with launches.
     Outlined,
     /// The device module compiled (PTX in a `gpu.binary`).
@@ -121,10 +128,20 @@ fn phase_pipeline(phase: Phase, fusion: Fusion) -> String {
     }
 }
 
-/// Linalg on buffers to outlined kernels: every linalg op a grid of threads.
-const OUTLINE_PIPELINE: &str = "convert-memref-copy-to-linalg{dense=true},func.func(convert-linalg-to-parallel-loops),\
-     gpu-tile-parallel-loops,func.func(convert-parallel-loops-to-gpu),func.func(gpu-launch-sink-index-computations),\
+/// Linalg on buffers to loop nests mapped to blocks and threads.
+const TILE_PIPELINE: &str =
+    "convert-memref-copy-to-linalg{dense=true},func.func(convert-linalg-to-parallel-loops),gpu-tile-parallel-loops";
+
+/// Mapped loop nests to outlined kernels: every nest a `gpu.launch`.
+const OUTLINE_PIPELINE: &str = "func.func(convert-parallel-loops-to-gpu),func.func(gpu-launch-sink-index-computations),\
      gpu-kernel-outlining,canonicalize,cse";
+
+/// The tiled loop nests to the llvm dialect for this CPU: the CPU's llvm phase, whose
+/// `convert-scf-to-cf` runs each `scf.parallel` as sequential loops.
+const LOOPS_ON_CPU_PIPELINE: &str = "convert-hw-to-memref,convert-linalg-to-loops,lower-affine,convert-scf-to-cf,\
+     expand-strided-metadata,lower-affine,finalize-memref-to-llvm,convert-math-to-funcs,convert-math-to-llvm,\
+     convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,convert-func-to-llvm{use-bare-ptr-memref-call-conv},\
+     convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,llvm-flatten-constant-globals";
 
 /// A CUDA toolkit folder with libdevice (`nvvm/libdevice/libdevice.10.bc`), which
 /// kernels using math functions (exp, erf, sqrt: `__nv_expf`...) link: `$FUSER_CUDA_TOOLKIT`,
@@ -212,6 +229,10 @@ fn lower_with(
         },
         unsupported: false,
     };
+    run(context, module, TILE_PIPELINE, Phase::Llvm).map_err(|e| failed(format!("GPU loops: {e}")))?;
+    if request.up_to == GpuStop::TiledLoops {
+        return Ok(model);
+    }
     run(context, module, OUTLINE_PIPELINE, Phase::Llvm).map_err(|e| failed(format!("GPU kernels: {e}")))?;
     merge_kernel_modules(module.as_operation()).map_err(&failed)?;
     let plan = host_plan(module.as_operation(), request.function, model.inputs.len()).map_err(&failed)?;
@@ -240,4 +261,36 @@ fn unresolved_libdevice_call(ptx: &str) -> Option<String> {
             let name = rest.split(['(', ' ', ',']).find(|w| w.starts_with("__nv_"))?;
             Some(name.to_string())
         })
+}
+
+/// Compiles `module` as for a GPU up to the tiled loop nests (blocks, threads, bounds
+/// checks: everything but the launch itself), then runs those nests sequentially on this
+/// CPU through the JIT. The check of the GPU lowering that needs no GPU: its results
+/// must match the reference evaluator's.
+pub fn compile_gpu_loops_for_cpu(
+    context: &Context,
+    module: &mut Module,
+    function: &str,
+    weights: &Weights,
+) -> Result<fuser_lowering::JitModel, CpuError> {
+    let request = GpuRequest {
+        function,
+        weights,
+        target: GpuTarget { chip: "sm_90".into() },
+        fusion: Fusion::default(),
+        up_to: GpuStop::TiledLoops,
+    };
+    let lowered = lower_for_gpu(context, module, &request)?;
+    with_diagnostics(context, |messages| {
+        let entry = fuser_dialects::eval::find_function(module.as_operation(), function)
+            .ok_or_else(|| CpuError::failed("no entry function"))?;
+        fuser_dialects::ffi::set_attribute(
+            entry,
+            "sym_name",
+            fuser_dialects::ffi::make::string(entry.context(), &format!("_mlir_ciface_{function}")),
+        );
+        run(context, module, LOOPS_ON_CPU_PIPELINE, Phase::Llvm).map_err(|e| phase_error(e, messages))?;
+        fuser_lowering::JitModel::new(module, function, lowered.inputs, lowered.outputs, None)
+            .map_err(|e| CpuError::failed(e.to_string()))
+    })
 }

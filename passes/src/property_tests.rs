@@ -141,6 +141,24 @@ proptest! {
         }
     }
 
+    /// The GPU lowering without a GPU: pure linalg, elementwise fusion, bufferization and
+    /// the loop nests tiled and guarded for blocks and threads, run on the CPU.
+    #[test]
+    fn gpu_loops_match_the_evaluator(steps in steps(), returns in prop::collection::vec(any::<u8>(), 0..3), x in data(), y in data()) {
+        let text = random_function(&steps, &returns, false);
+        let inputs = [Tensor::f32(&[2, 3, 4], x), Tensor::f32(&[2, 3, 4], y)];
+        let context = create_context().unwrap();
+        context.enable_multi_threading(false);
+        let mut module = parse_module(&context, &text, "random.mlir").expect("generated IR parses");
+        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        let compiled = crate::gpu_target::compile_gpu_loops_for_cpu(&context, &mut module, "f", &Default::default())
+            .unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
+        let actual = compiled.run(&inputs).expect("runs");
+        if let Err(message) = close(&actual, &expected) {
+            prop_assert!(false, "{}\non:\n{}", message, text);
+        }
+    }
+
 }
 
 /// A conv followed by a batch normalization, every parameter a random constant.

@@ -73,8 +73,10 @@ struct RunArgs {
     /// Where to run: `reference` is the graph dialect's reference evaluator; `cpu`
     /// compiles for the host CPU and runs the machine code in-process (JIT); `cuda`
     /// compiles for this machine's NVIDIA GPU (device 0) and runs there (exits 1 when
-    /// there is no GPU or driver).
-    #[arg(long, default_value = "reference", value_parser = ["reference", "cpu", "cuda"])]
+    /// there is no GPU or driver); `gpu-loops` compiles as for a GPU and runs the
+    /// kernels' loop nests (tiled for blocks and threads) on this CPU, a check of the
+    /// GPU lowering without a GPU.
+    #[arg(long, default_value = "reference", value_parser = ["reference", "cpu", "cuda", "gpu-loops"])]
     target: String,
     /// An input, by its ONNX name: `--input NAME=FILE.npy` (repeatable; NAME may contain `/`).
     #[arg(long = "input", value_name = "NAME=FILE.npy")]
@@ -95,9 +97,9 @@ struct RunArgs {
     /// ($FUSER_CACHE_DIR, else $XDG_CACHE_HOME/fuser, else ~/.cache/fuser).
     #[arg(long)]
     no_cache: bool,
-    /// With --target cpu or cuda: also run on this target (only `reference`) and compare:
-    /// each kernel's result on the CPU, each output on a GPU; prints the largest errors
-    /// and fails naming the first kernel (or output) that diverges.
+    /// With --target cpu, cuda or gpu-loops: also run on this target (only `reference`)
+    /// and compare: each kernel's result on the CPU, each output otherwise; prints the
+    /// largest errors and fails naming the first kernel (or output) that diverges.
     #[arg(long, value_name = "TARGET", value_parser = ["reference"])]
     compare_with: Option<String>,
     /// With --target cpu: threads for the matmul/conv microkernels (0: all cores).
@@ -387,6 +389,7 @@ fn run(args: RunArgs) -> ExitCode {
         target: match args.target.as_str() {
             "cpu" => fuser_tools::driver::run::Target::Cpu,
             "cuda" => fuser_tools::driver::run::Target::Cuda,
+            "gpu-loops" => fuser_tools::driver::run::Target::GpuLoops,
             _ => fuser_tools::driver::run::Target::Reference,
         },
     };

@@ -255,6 +255,7 @@ pub fn target_name(target: Target) -> &'static str {
         Target::Reference => "reference",
         Target::Cpu => "cpu",
         Target::Cuda => "cuda",
+        Target::GpuLoops => "gpu-loops",
     }
 }
 

@@ -14,7 +14,7 @@ use fuser_dialects::{
 };
 use fuser_frontends::ImportOptions;
 use fuser_frontends::npy;
-use fuser_passes::phases::Fusion;
+use fuser_passes::{gpu_target::compile_gpu_loops_for_cpu, phases::Fusion};
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::{collections::HashMap, path::Path};
@@ -94,6 +94,9 @@ pub enum Target {
     Cpu,
     /// PTX for the NVIDIA GPU of this machine (device 0), through the CUDA driver.
     Cuda,
+    /// The GPU kernels' loop nests (tiled and guarded for blocks and threads) run
+    /// sequentially on this CPU: the GPU lowering checked without a GPU.
+    GpuLoops,
 }
 
 /// What `fuser run` was asked to do.
@@ -161,7 +164,7 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
             println!("every kernel is within {TOLERANCE:e} of the reference");
             outputs
         }
-        Target::Cuda => {
+        Target::Cuda | Target::GpuLoops => {
             let reference = if request.compare_with_reference {
                 Some(
                     evaluate_with_weights(loaded.module.as_operation(), &loaded.function, &inputs, &loaded.weights)
@@ -170,13 +173,20 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
             } else {
                 None
             };
-            let model = load_on_cuda(&context, &mut loaded.module, &loaded.function, &loaded.weights)?;
-            println!(
-                "running on {} ({} kernel launches)",
-                model.model.device_name,
-                model.model.launches()
-            );
-            let outputs = model.run(&inputs)?;
+            let outputs = if request.target == Target::Cuda {
+                let model = load_on_cuda(&context, &mut loaded.module, &loaded.function, &loaded.weights)?;
+                println!(
+                    "running on {} ({} kernel launches)",
+                    model.model.device_name,
+                    model.model.launches()
+                );
+                model.run(&inputs)?
+            } else {
+                let model =
+                    compile_gpu_loops_for_cpu(&context, &mut loaded.module, &loaded.function, &loaded.weights)
+                        .map_err(|e| e.message)?;
+                model.run(&inputs).map_err(|e| e.to_string())?
+            };
             if let Some(reference) = reference {
                 compare_outputs(&outputs, &reference, &loaded.outputs)?;
             }
