@@ -1,5 +1,5 @@
 // RUN: fuser-opt %s --convert-graph-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
-// RUN: fuser-opt %s --convert-graph-to-linalg=runtime-calls=false --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=GPU
+// RUN: fuser-opt %s --convert-graph-to-linalg=contractions=linalg --split-input-file --verify-diagnostics | FileCheck %s --check-prefix=GPU
 
 // CHECK-LABEL: func.func @relu
 // CHECK-SAME: (%[[X:.+]]: tensor<2x3xf32>)
@@ -96,7 +96,7 @@ func.func @softmax(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
 // CHECK: call @fuser_softmax_f32(%{{.+}}, %{{.+}}, %[[ROWS]], %[[COLS]]) : (index, index, index, index) -> ()
 // CHECK-NOT: math.exp
 // CHECK: func.func private @fuser_softmax_f32(index, index, index, index)
-// With runtime-calls=false (GPU targets) it is pure linalg: max, exp, sum, divide.
+// Without runtime calls (contractions=linalg or gpu) it is pure linalg: max, exp, sum, divide.
 // GPU-LABEL: func.func @softmax_rows
 // GPU-NOT: fuser_softmax_f32
 // GPU: math.exp

@@ -20,7 +20,9 @@ values as the reference evaluator: elementwise ops become one broadcasting
 reduction generics, and reshapes become `tensor.collapse_shape`/`expand_shape`.
 `graph.constant` becomes `arith.constant`. Shapes must be static. An op (or an attribute
 value) with no lowering is reported at its location and the pass fails; nothing is
-guessed. With `runtime-calls=false` nothing calls the CPU runtime (GPU targets).
+guessed. `contractions=gpu` makes each fused conv/matmul kernel one tiled
+shared-memory `gpu.launch` (GPU targets); with `contractions=linalg` nothing calls the
+CPU runtime.
 `graph.weight` is refused: the driver turns weights into constants first.
 
 Before:
@@ -45,28 +47,23 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 }
 ```"#,
     options: &[PassOptionInfo {
-        name: "runtime-calls",
-        default: "true",
-        help: "lower fused contractions and f32 row softmax as calls of the CPU runtime (false for GPU targets: pure linalg)",
+        name: "contractions",
+        default: "runtime",
+        help: "how a kernel that is one conv/matmul and its epilogue lowers: `runtime` (one call of the CPU runtime's fused kernel; f32 row softmax a runtime call too), `gpu` (one tiled shared-memory gpu.launch), `linalg` (op by op; nothing calls the runtime)",
     }],
     create,
 };
 
 fn create(options: &PassOptions) -> Result<Pass, String> {
-    let runtime_calls = match options.get("runtime-calls").map(String::as_str) {
-        None | Some("true") => true,
-        Some("false") => false,
-        Some(v) => {
-            return Err(format!(
-                "pass 'convert-graph-to-linalg': runtime-calls must be true or false, got '{v}'"
-            ));
-        }
-    };
+    let name = options.get("contractions").map_or("runtime", String::as_str);
+    let contractions = fuser_lowering::Contractions::parse(name).ok_or_else(|| {
+        format!("pass 'convert-graph-to-linalg': contractions must be runtime, gpu or linalg, got '{name}'")
+    })?;
     Ok(external_pass(
         &CONVERT_GRAPH_TO_LINALG_PASS_ID,
         &INFO,
         move |op: OperationRef, pass: ExternalPass| {
-            if !fuser_lowering::convert_graph_to_linalg(op, runtime_calls) {
+            if !fuser_lowering::convert_graph_to_linalg(op, contractions) {
                 pass.signal_failure();
             }
         },

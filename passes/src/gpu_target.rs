@@ -113,17 +113,23 @@ impl GpuModel {
 }
 
 /// The pipeline of a phase for a GPU, where it differs from the CPU's.
-fn phase_pipeline(phase: Phase, fusion: Fusion) -> String {
+/// `loops_on_cpu`: every kernel a loop nest, none a hand-tiled `gpu.launch` (which only
+/// a GPU runs), for `compile_gpu_loops_for_cpu`.
+fn phase_pipeline(phase: Phase, fusion: Fusion, loops_on_cpu: bool) -> String {
     match phase {
         // The cost model of the sm_90 table serves every CUDA chip for now.
         Phase::Kernels => format!(
             "graph-eqsat-fuse{{target=cuda:sm_90{}}}",
             if fusion == Fusion::Greedy { " strategy=greedy" } else { "" }
         ),
-        Phase::Linalg => {
-            "convert-graph-to-linalg{runtime-calls=false},canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse"
-                .to_string()
-        }
+        Phase::Linalg => format!(
+            "convert-graph-to-linalg{{contractions={}}},canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse",
+            if loops_on_cpu { "linalg" } else { "gpu" }
+        ),
+        // The tiled contraction kernels are `gpu.launch` ops, whose memory effects the
+        // ownership-based deallocation cannot see; a GPU plan allocates every buffer
+        // once, at load, so it needs no deallocation.
+        Phase::Bufferized => phase.pipeline().replace("buffer-deallocation-pipeline,", ""),
         _ => phase.pipeline().to_string(),
     }
 }
@@ -207,7 +213,7 @@ fn lower_with(
         if phase > last_phase {
             break;
         }
-        let pipeline = phase_pipeline(phase, request.fusion);
+        let pipeline = phase_pipeline(phase, request.fusion, request.up_to == GpuStop::TiledLoops);
         run(context, module, &pipeline, phase).map_err(|e| phase_error(e, messages))?;
     }
     let (fusion_report, memory_plan) = phase_reports(module);

@@ -1,7 +1,9 @@
-//! The GPU lowering: linalg on buffers to `gpu.launch` kernels (`map_loops`), the
+//! The GPU lowering: fused contractions as tiled shared-memory kernels
+//! (`contraction_kernel`), linalg on buffers to `gpu.launch` kernels (`map_loops`), the
 //! outlined kernels gathered into one device module whose assembly (PTX) is read back
 //! (`device_module`), and the host's plan of buffers and launches (`host_plan`).
 
+pub mod contraction_kernel;
 pub mod device_module;
 pub mod host_plan;
 pub mod map_loops;

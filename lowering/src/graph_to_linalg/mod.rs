@@ -11,7 +11,7 @@ mod contraction;
 mod conv_transpose;
 mod data_movement;
 mod elementwise;
-mod fused;
+pub(crate) mod fused;
 mod normalization;
 mod pooling;
 mod quantization;
@@ -285,17 +285,49 @@ fn constant_value(value: Value) -> Option<Tensor> {
     }
 }
 
+/// How kernels that are one contraction and its epilogue lower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contractions {
+    /// One call of the CPU runtime's fused kernel (and f32 row softmax a runtime call).
+    RuntimeCalls,
+    /// One tiled shared-memory `gpu.launch` (`crate::gpu::contraction_kernel`).
+    GpuKernels,
+    /// Op by op, pure linalg like everything else.
+    Linalg,
+}
+
+impl Contractions {
+    pub fn parse(name: &str) -> Option<Contractions> {
+        Some(match name {
+            "runtime" => Contractions::RuntimeCalls,
+            "gpu" => Contractions::GpuKernels,
+            "linalg" => Contractions::Linalg,
+            _ => return None,
+        })
+    }
+}
+
 /// Converts every graph op under `root`. Ops that cannot be lowered are reported at their
-/// location; returns whether all were converted. With `runtime_calls` false, nothing calls
-/// the CPU runtime: fused contractions and row softmax stay linalg (for GPU targets).
-pub fn convert_graph_to_linalg(root: OperationRef, runtime_calls: bool) -> bool {
+/// location; returns whether all were converted. `contractions` says how the fused
+/// contraction kernels lower; only `RuntimeCalls` calls the CPU runtime.
+pub fn convert_graph_to_linalg(root: OperationRef, contractions: Contractions) -> bool {
     let context = root.context();
     let mut parsed: HashMap<String, Module> = HashMap::new();
     let mut ok = true;
-    // Kernels the runtime's fused contraction implements lower as one call each.
-    let fused_kernels = if runtime_calls { fused::fusable_kernels(root) } else { Vec::new() };
+    let runtime_calls = contractions == Contractions::RuntimeCalls;
+    // Kernels the runtime's fused contraction (or the GPU's tiled kernel) implements
+    // lower as one call (one launch) each.
+    let fused_kernels = if contractions == Contractions::Linalg {
+        Vec::new()
+    } else {
+        fused::fusable_kernels(root)
+    };
     for kernel in fused_kernels {
-        let Some(text) = fused::lowered_text(&kernel) else {
+        let text = match contractions {
+            Contractions::GpuKernels => crate::gpu::contraction_kernel::gpu_contraction_text(&kernel),
+            _ => fused::lowered_text(&kernel),
+        };
+        let Some(text) = text else {
             continue;
         };
         let Some(lowered) = ffi::parse_cached(context, &mut parsed, &text) else {
