@@ -13,7 +13,9 @@
 //!   image at the im2col position (zero in the padding), so the kernel is an implicit
 //!   GEMM;
 //! - the epilogue (bias, residual, scale, activation) runs on the registers before the
-//!   one store of each output.
+//!   one store of each output;
+//! - a deep product on few outputs splits K over more blocks (`split_k`), each writing
+//!   partial sums to a workspace that a second kernel adds up before the epilogue.
 //!
 //! The same role as the CPU runtime's fused kernel (one pass, the intermediate never in
 //! memory), in MLIR text like every other lowering, so the pipeline takes it to NVVM
@@ -264,6 +266,50 @@ fn b_index(t: &mut Text, d: &Descriptor, k: &str, n: &str) -> (Option<String>, S
     (Some(inside), t.binary("addi", &at, &iw, "index"))
 }
 
+/// How many parts to split K into, and the K of each (a multiple of `BK`): enough to give
+/// a grid of `blocks` blocks two waves of a 132-SM GPU, each part at least 8 slices deep.
+/// Deep products on few outputs (late ResNet layers: 512 channels of 7×7 pixels, K of
+/// 4608) otherwise run on a quarter of the GPU, one long loop per block.
+fn split_k(blocks: i64, k: i64) -> (i64, i64) {
+    let slices = (k + BK - 1) / BK;
+    let wanted = if blocks >= 132 { 1 } else { (MIN_LARGE_TILE_BLOCKS + blocks - 1) / blocks };
+    let splits = wanted.min(slices / 8).max(1);
+    let chunk = (slices + splits - 1) / splits * BK;
+    ((k + chunk - 1) / chunk, chunk)
+}
+
+/// The second kernel of a split K: one thread per output adds the parts' partial sums
+/// and applies the epilogue.
+fn split_sum(d: &Descriptor, splits: i64, workspace: &str, out_flat: &str, operands: &[(String, String)], next: usize) -> String {
+    const THREADS: i64 = 256;
+    let total = d.m * d.n;
+    let mut t = Text { out: String::new(), next };
+    let (threads, total_c, n_count) = (t.index(THREADS), t.index(total), t.index(d.n));
+    let base = t.binary("muli", "%qx", &threads, "index");
+    let index = t.binary("addi", &base, "%px", "index");
+    let inside = t.assign(&format!("arith.cmpi ult, {index}, {total_c} : index"));
+    t.line(&format!("scf.if {inside} {{"));
+    let mut sum = t.assign(&format!("memref.load %ws[{index}] : {workspace}"));
+    for s in 1..splits {
+        let offset = t.index(s * total);
+        let at = t.binary("addi", &index, &offset, "index");
+        let part = t.assign(&format!("memref.load %ws[{at}] : {workspace}"));
+        sum = t.binary("addf", &sum, &part, "f32");
+    }
+    let r = t.binary("divui", &index, &n_count, "index");
+    let c = t.binary("remui", &index, &n_count, "index");
+    let v = epilogue(&mut t, &d.epilogue, sum, &r, &c, &index, operands);
+    t.line(&format!("memref.store {v}, %fo[{index}] : {out_flat}"));
+    t.line("}");
+    t.line("gpu.terminator");
+    format!(
+        "  %sum_grid = arith.constant {} : index\n  %sum_block = arith.constant {THREADS} : index\n\
+         \x20 gpu.launch blocks(%qx, %qy, %qz) in (%hx = %sum_grid, %hy = %one, %hz = %one) threads(%px, %py, %pz) in (%rx = %sum_block, %ry = %one, %rz = %one) {{\n{}  }}\n",
+        (total + THREADS - 1) / THREADS,
+        t.out
+    )
+}
+
 /// The lowering of a matched f32 Conv2d or Matmul kernel for a GPU: a `func.func
 /// @lowered` of the kernel's operands returning its output, or `None` for a kernel this
 /// template does not cover (depthwise, INT8, other dtypes), which lowers op by op.
@@ -286,6 +332,8 @@ pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
     let (threads_x, threads_y) = (bn / THREAD_TILE, bm / THREAD_TILE);
     let threads = threads_x * threads_y;
     let (a_loads, b_loads) = (bm * BK / threads, BK * bn / threads);
+    let (grid_x, grid_y) = ((d.n + bn - 1) / bn, (d.m + bm - 1) / bm);
+    let (splits, k_chunk) = split_k(grid_x * grid_y, d.k);
 
     let mut text = format!(
         "func.func @lowered({}) -> {out_ty} {{\n",
@@ -303,15 +351,21 @@ pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
             "  %m{i} = bufferization.to_buffer %v{i} read_only : {t} to {memref}\n  %f{i} = memref.reinterpret_cast %m{i} to offset: [0], sizes: [{count}], strides: [1] : {memref} to {flat}\n"
         );
     }
+    let workspace = format!("memref<{}xf32>", splits * d.m * d.n);
     let _ = write!(
         text,
         "  %o = memref.alloc() {{alignment = 64 : i64}} : {out_memref}\n  %fo = memref.reinterpret_cast %o to offset: [0], sizes: [{out_count}], strides: [1] : {out_memref} to {out_flat}\n\
-         \x20 %one = arith.constant 1 : index\n  %grid_x = arith.constant {} : index\n  %grid_y = arith.constant {} : index\n\
-         \x20 %block_x = arith.constant {threads_x} : index\n  %block_y = arith.constant {threads_y} : index\n\
-         \x20 gpu.launch blocks(%bx, %by, %bz) in (%gx = %grid_x, %gy = %grid_y, %gz = %one) threads(%tx, %ty, %tz) in (%sx = %block_x, %sy = %block_y, %sz = %one)\n\
-         \x20     workgroup(%As : memref<{BK}x{bm}xf32, #gpu.address_space<workgroup>>, %Bs : memref<{BK}x{bn}xf32, #gpu.address_space<workgroup>>) {{\n",
-        (d.n + bn - 1) / bn,
-        (d.m + bm - 1) / bm,
+         \x20 %one = arith.constant 1 : index\n  %grid_x = arith.constant {grid_x} : index\n  %grid_y = arith.constant {grid_y} : index\n\
+         \x20 %grid_z = arith.constant {splits} : index\n\
+         \x20 %block_x = arith.constant {threads_x} : index\n  %block_y = arith.constant {threads_y} : index\n"
+    );
+    if splits > 1 {
+        let _ = writeln!(text, "  %ws = memref.alloc() {{alignment = 64 : i64}} : {workspace}");
+    }
+    let _ = write!(
+        text,
+        "  gpu.launch blocks(%bx, %by, %bz) in (%gx = %grid_x, %gy = %grid_y, %gz = %grid_z) threads(%tx, %ty, %tz) in (%sx = %block_x, %sy = %block_y, %sz = %one)\n\
+         \x20     workgroup(%As : memref<{BK}x{bm}xf32, #gpu.address_space<workgroup>>, %Bs : memref<{BK}x{bn}xf32, #gpu.address_space<workgroup>>) {{\n"
     );
     let shared_a = format!("memref<{BK}x{bm}xf32, #gpu.address_space<workgroup>>");
     let shared_b = format!("memref<{BK}x{bn}xf32, #gpu.address_space<workgroup>>");
@@ -333,10 +387,15 @@ pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
     let accumulators = (THREAD_TILE * THREAD_TILE) as usize;
     let acc_names = |prefix: &str| (0..accumulators).map(|i| format!("%{prefix}{i}")).collect::<Vec<_>>();
     let f32s = vec!["f32"; accumulators].join(", ");
+    // This block's part of K: all of it, or its chunk of a split K.
+    let chunk = t.index(k_chunk);
+    let k_begin = t.binary("muli", "%bz", &chunk, "index");
+    let k_chunk_end = t.binary("addi", &k_begin, &chunk, "index");
+    let k_end = t.binary("minui", &k_chunk_end, &k_count, "index");
     // The K loop: load one slice of A and B into shared memory, then accumulate.
     let results = t.fresh();
     t.line(&format!(
-        "{results}:{accumulators} = scf.for %kt = {c0} to {k_count} step {bk_c} iter_args({}) -> ({f32s}) {{",
+        "{results}:{accumulators} = scf.for %kt = {k_begin} to {k_end} step {bk_c} iter_args({}) -> ({f32s}) {{",
         acc_names("acc")
             .iter()
             .map(|a| format!("{a} = {zero_f}"))
@@ -424,10 +483,13 @@ pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
         (0..accumulators).map(|i| format!("{sums}#{i}")).collect::<Vec<_>>().join(", ")
     ));
     t.line("}");
-    // The epilogue, then one store per output.
+    // The epilogue, then one store per output; with a split K, the partial sums go to
+    // the workspace, and a second kernel adds them up and applies the epilogue.
     let operands: Vec<(String, String)> = (2..types.len()).map(|i| (format!("%f{i}"), flats[i].0.clone())).collect();
     let row_base = t.binary("addi", &row_block, &row_thread, "index");
     let col_base = t.binary("addi", &col_block, &col_thread, "index");
+    let plane = t.index(d.m * d.n);
+    let split_base = t.binary("muli", "%bz", &plane, "index");
     for i in 0..THREAD_TILE {
         for j in 0..THREAD_TILE {
             let (oi, oj) = (t.index(i), t.index(j));
@@ -440,16 +502,54 @@ pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
             let rn = t.binary("muli", &r, &n_count, "index");
             let rc = t.binary("addi", &rn, &c, "index");
             let value = format!("{results}#{}", i * THREAD_TILE + j);
-            let v = epilogue(&mut t, &d.epilogue, value, &r, &c, &rc, &operands);
-            t.line(&format!("memref.store {v}, %fo[{rc}] : {out_flat}"));
+            if splits > 1 {
+                let at = t.binary("addi", &split_base, &rc, "index");
+                t.line(&format!("memref.store {value}, %ws[{at}] : {workspace}"));
+            } else {
+                let v = epilogue(&mut t, &d.epilogue, value, &r, &c, &rc, &operands);
+                t.line(&format!("memref.store {v}, %fo[{rc}] : {out_flat}"));
+            }
             t.line("}");
         }
     }
     t.line("gpu.terminator");
     text.push_str(&t.out);
+    text.push_str("  }\n");
+    if splits > 1 {
+        text.push_str(&split_sum(d, splits, &workspace, &out_flat, &operands, t.next));
+    }
     let _ = write!(
         text,
-        "  }}\n  %r = bufferization.to_tensor %o restrict writable : {out_memref} to {out_ty}\n  func.return %r : {out_ty}\n}}\n"
+        "  %r = bufferization.to_tensor %o restrict writable : {out_memref} to {out_ty}\n  func.return %r : {out_ty}\n}}\n"
     );
     Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_products_on_few_blocks_split_k() {
+        // ResNet-50's last 3x3 conv: 512 channels of 7x7 pixels, K = 512·9, 32 blocks.
+        assert_eq!(split_k(32, 4608), (9, 512));
+        // Enough blocks: no split.
+        assert_eq!(split_k(196, 576), (1, 576));
+        // Too shallow to split (fewer than 16 slices).
+        assert_eq!(split_k(4, 200), (1, 208));
+        // The parts cover K exactly once.
+        for (blocks, k) in [(1, 1000), (7, 4608), (50, 2048), (2, 17)] {
+            let (splits, chunk) = split_k(blocks, k);
+            assert_eq!(chunk % BK, 0);
+            assert!(splits * chunk >= k && (splits - 1) * chunk < k, "{blocks} {k}: {splits} x {chunk}");
+        }
+    }
+
+    #[test]
+    fn f32_constants_are_exact_bits() {
+        assert_eq!(f32_literal(0.5), "0x3F000000");
+        assert_eq!(f32_literal(f32::INFINITY), "0x7F800000");
+        assert_eq!(flat_memref("tensor<1x64x28x28xf32>"), Some(("memref<50176xf32>".into(), 50176)));
+        assert_eq!(flat_memref("tensor<4xi8>"), None);
+    }
 }
