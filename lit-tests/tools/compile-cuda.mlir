@@ -9,6 +9,9 @@
 // RUN: ptxas -arch=sm_80 -v %t.sm80.ptx -o %t.sm80.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
 // RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_90 --emit host-plan -o %t.plan.json
 // RUN: FileCheck %s --check-prefix=PLAN < %t.plan.json
+// The report gives each kernel's registers, shared memory and theoretical occupancy.
+// RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_90 --report %t.report.json -o %t.report.ptx
+// RUN: FileCheck %s --check-prefix=REPORT < %t.report.json
 // Math functions come from libdevice, linked in: the PTX calls no external function.
 // RUN: fuser compile %S/../../testdata/json/mlp.json --shape features=4x8 --target cuda:sm_90 -o %t.mlp.ptx
 // RUN: FileCheck %s --check-prefix=MATH < %t.mlp.ptx
@@ -21,8 +24,13 @@
 // PTX: .version 8.0
 // PTX: .target sm_90
 // PTX: .visible .entry resnet_bottleneck_k0_conv_kernel(
-// The kernels read global memory.
+// A conv is one tiled kernel: slices of the weights and the input go through shared
+// memory between barriers, and each thread accumulates with fused multiply-adds.
 // PTX: ld.global.{{b32|f32}}
+// PTX: st.shared.{{b32|f32}}
+// PTX: bar.sync
+// PTX: ld.shared.{{(v4.)?(b32|f32)}}
+// PTX: fma.rn.f32
 // PTX: .visible .entry resnet_bottleneck_k3_conv_kernel
 
 // SM80: .version 7.0
@@ -40,6 +48,17 @@
 // PLAN: "block": [
 // PLAN: "kernel": "resnet_bottleneck_k0_conv_kernel"
 // PLAN: "target": "cuda:sm_90"
+
+// REPORT: "gpu": {
+// REPORT: "kernels": [
+// REPORT: "kernel": "resnet_bottleneck_k0_conv_kernel"
+// REPORT: "registers": {{[1-9][0-9]*}}
+// REPORT: "shared_bytes": {{[1-9][0-9]*}}
+// REPORT: "spill_store_bytes": 0
+// REPORT: "theoretical_occupancy": {{0\.[0-9]+|1\.0}}
+// REPORT: "resources_from": "ptxas -v"
+// REPORT: "target": "cuda:sm_90"
+// REPORT: "memory": {
 
 // MATH-NOT: .extern .func
 // MATH: .visible .entry

@@ -149,31 +149,9 @@ const LOOPS_ON_CPU_PIPELINE: &str = "convert-hw-to-memref,convert-linalg-to-loop
      convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,convert-func-to-llvm{use-bare-ptr-memref-call-conv},\
      convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,llvm-flatten-constant-globals";
 
-/// A CUDA toolkit folder with libdevice (`nvvm/libdevice/libdevice.10.bc`), which
-/// kernels using math functions (exp, erf, sqrt: `__nv_expf`...) link: `$FUSER_CUDA_TOOLKIT`,
-/// `$CUDA_HOME`, `$CUDA_PATH`, `/usr/local/cuda`, or the `nvidia-cuda-nvcc-cu12` wheel in
-/// the project's `.venv` (which `make setup` installs for ptxas).
-pub fn cuda_toolkit() -> Option<std::path::PathBuf> {
-    let has_libdevice = |dir: &std::path::Path| dir.join("nvvm/libdevice/libdevice.10.bc").is_file();
-    let mut candidates: Vec<std::path::PathBuf> = ["FUSER_CUDA_TOOLKIT", "CUDA_HOME", "CUDA_PATH"]
-        .iter()
-        .filter_map(|v| std::env::var_os(v).map(Into::into))
-        .collect();
-    candidates.push("/usr/local/cuda".into());
-    // The wheel, from the repository root: the executable is in target/<profile>/.
-    if let Some(root) = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.parent()?.parent()?.to_path_buf())) {
-        if let Ok(entries) = std::fs::read_dir(root.join(".venv/lib")) {
-            for entry in entries.flatten() {
-                candidates.push(entry.path().join("site-packages/nvidia/cuda_nvcc"));
-            }
-        }
-    }
-    candidates.into_iter().find(|dir| has_libdevice(dir))
-}
-
 /// The device module to machine code.
 fn binary_pipeline(target: &GpuTarget) -> String {
-    let toolkit = cuda_toolkit()
+    let toolkit = fuser_lowering::gpu::toolkit::cuda_toolkit()
         .map(|dir| format!(" toolkit={}", dir.display()))
         .unwrap_or_default();
     format!(

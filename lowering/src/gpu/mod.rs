@@ -6,4 +6,6 @@
 pub mod contraction_kernel;
 pub mod device_module;
 pub mod host_plan;
+pub mod kernel_resources;
 pub mod map_loops;
+pub mod toolkit;

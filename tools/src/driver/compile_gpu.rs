@@ -6,6 +6,7 @@ use super::compile::{CompileRequest, Emit};
 use super::load::load;
 use crate::output::write_output;
 use fuser_dialects::{create_context, semantics::TypeInfo};
+use fuser_lowering::gpu::{kernel_resources, toolkit};
 use fuser_passes::{
     gpu_target::{GpuModel, GpuRequest, GpuStop, GpuTarget, lower_for_gpu},
     phases::{Phase, report_time},
@@ -29,6 +30,48 @@ pub fn host_plan_json(model: &GpuModel, target: &GpuTarget, names: (&[String], &
     })
 }
 
+/// The report's `gpu` section: per kernel of the device module, its launches and
+/// threads per block, and (when ptxas is found: `make setup` installs it) its registers,
+/// shared memory, spills and theoretical occupancy on the target chip.
+fn gpu_report(model: &GpuModel, target: &GpuTarget) -> Result<serde_json::Value, String> {
+    let (Some(ptx), Some(plan)) = (model.assembly.as_deref(), model.plan.as_ref()) else {
+        return Ok(serde_json::Value::Null);
+    };
+    let resources = match toolkit::ptxas() {
+        Some(ptxas) => Some(kernel_resources::ptxas_resources(&ptxas, ptx, &target.chip)?),
+        None => None,
+    };
+    let limits = kernel_resources::sm_limits(&target.chip);
+    let mut kernels: Vec<serde_json::Value> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for launch in &plan.launches {
+        if !seen.insert(launch.kernel.clone()) {
+            continue;
+        }
+        let threads = launch.block.iter().product::<u32>();
+        let launches = plan.launches.iter().filter(|l| l.kernel == launch.kernel).count();
+        let mut entry = serde_json::json!({
+            "kernel": launch.kernel,
+            "from": launch.from,
+            "launches": launches,
+            "grid": launch.grid,
+            "block": launch.block,
+        });
+        if let Some(r) = resources.as_ref().and_then(|r| r.get(&launch.kernel)) {
+            entry["registers"] = r.registers.into();
+            entry["shared_bytes"] = r.shared_bytes.into();
+            entry["spill_store_bytes"] = r.spill_store_bytes.into();
+            entry["theoretical_occupancy"] = kernel_resources::theoretical_occupancy(r, threads, limits).into();
+        }
+        kernels.push(entry);
+    }
+    Ok(serde_json::json!({
+        "target": target.name(),
+        "resources_from": if resources.is_some() { "ptxas -v" } else { "none: ptxas not found (make setup installs it)" },
+        "kernels": kernels,
+    }))
+}
+
 /// Compiles the model for `target`; returns a summary line.
 pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String, String> {
     let up_to = match (request.emit, request.compile_to) {
@@ -49,6 +92,12 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
             ));
         }
     };
+    // The report's per-kernel resources come from the compiled device code.
+    let up_to = if request.report.is_some() && up_to == GpuStop::Outlined {
+        GpuStop::Binary
+    } else {
+        up_to
+    };
     let context = create_context().map_err(|e| e.to_string())?;
     context.enable_multi_threading(false);
     let start = std::time::Instant::now();
@@ -68,6 +117,9 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
             serde_json::from_str(text).map_err(|e| format!("the fusion report is not JSON: {e}"))?;
         if let Some((naive, peak)) = model.memory_plan {
             report["memory"] = serde_json::json!({"naive_activation_bytes": naive, "arena_peak_bytes": peak});
+        }
+        if model.assembly.is_some() {
+            report["gpu"] = gpu_report(&model, &target)?;
         }
         let pretty = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         write_output(&path.display().to_string(), format!("{pretty}\n").as_bytes())?;
