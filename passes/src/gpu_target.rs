@@ -20,42 +20,82 @@ use melior::{
 };
 use std::{cell::RefCell, rc::Rc};
 
+/// A GPU vendor's toolchain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vendor {
+    /// NVIDIA: NVVM, PTX.
+    Cuda,
+    /// AMD: ROCDL, AMDGPU ISA (`amdgcn-amd-amdhsa`).
+    Rocm,
+}
+
 /// A GPU to compile for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GpuTarget {
-    /// `sm_80`, `sm_90`.
+    pub vendor: Vendor,
+    /// `sm_80`, `sm_90`, `gfx90a`, `gfx942`.
     pub chip: String,
 }
 
 /// The NVIDIA chips fuser compiles for.
 pub const CUDA_CHIPS: [&str; 2] = ["sm_80", "sm_90"];
+/// The AMD chips fuser compiles for.
+pub const ROCM_CHIPS: [&str; 2] = ["gfx90a", "gfx942"];
 
 impl GpuTarget {
-    /// Parses `cuda:sm_80` or `cuda:sm_90`; plain `cuda` is `cuda:sm_90`. `None` for a
-    /// target that is not a GPU's; an error for an unknown chip.
+    pub fn cuda(chip: &str) -> GpuTarget {
+        GpuTarget {
+            vendor: Vendor::Cuda,
+            chip: chip.into(),
+        }
+    }
+
+    /// Parses `cuda:sm_80`, `cuda:sm_90` (plain `cuda` is `cuda:sm_90`), `rocm:gfx90a` or
+    /// `rocm:gfx942` (plain `rocm` is `rocm:gfx942`). `None` for a target that is not a
+    /// GPU's; an error for an unknown chip.
     pub fn parse(target: &str) -> Option<Result<GpuTarget, String>> {
-        let chip = match target {
-            "cuda" => "sm_90",
-            _ => target.strip_prefix("cuda:")?,
+        let (vendor, chip, known, label) = match target {
+            "cuda" => (Vendor::Cuda, "sm_90", &CUDA_CHIPS, "cuda"),
+            "rocm" => (Vendor::Rocm, "gfx942", &ROCM_CHIPS, "rocm"),
+            _ => match (target.strip_prefix("cuda:"), target.strip_prefix("rocm:")) {
+                (Some(chip), _) => (Vendor::Cuda, chip, &CUDA_CHIPS, "cuda"),
+                (_, Some(chip)) => (Vendor::Rocm, chip, &ROCM_CHIPS, "rocm"),
+                _ => return None,
+            },
         };
-        Some(if CUDA_CHIPS.contains(&chip) {
-            Ok(GpuTarget { chip: chip.to_string() })
+        Some(if known.contains(&chip) {
+            Ok(GpuTarget {
+                vendor,
+                chip: chip.to_string(),
+            })
         } else {
             Err(format!(
-                "unknown CUDA chip '{chip}' (known: {})",
-                CUDA_CHIPS.map(|c| format!("cuda:{c}")).join(", ")
+                "unknown {} chip '{chip}' (known: {})",
+                if vendor == Vendor::Cuda { "CUDA" } else { "ROCm" },
+                known.map(|c| format!("{label}:{c}")).join(", ")
             ))
         })
     }
 
     pub fn name(&self) -> String {
-        format!("cuda:{}", self.chip)
+        match self.vendor {
+            Vendor::Cuda => format!("cuda:{}", self.chip),
+            Vendor::Rocm => format!("rocm:{}", self.chip),
+        }
     }
 
     /// The PTX ISA version LLVM's NVPTX backend writes for this chip (`.version`),
     /// as a target feature.
     fn ptx_feature(&self) -> &'static str {
         if self.chip == "sm_90" { "+ptx80" } else { "+ptx70" }
+    }
+
+    /// The cost model's name for this target (`graph-eqsat-fuse{target=...}`).
+    fn cost_model(&self) -> &'static str {
+        match self.vendor {
+            Vendor::Cuda => "cuda:sm_90",
+            Vendor::Rocm => "rocm:gfx942",
+        }
     }
 }
 
@@ -115,11 +155,12 @@ impl GpuModel {
 /// The pipeline of a phase for a GPU, where it differs from the CPU's.
 /// `loops_on_cpu`: every kernel a loop nest, none a hand-tiled `gpu.launch` (which only
 /// a GPU runs), for `compile_gpu_loops_for_cpu`.
-fn phase_pipeline(phase: Phase, fusion: Fusion, loops_on_cpu: bool) -> String {
+fn phase_pipeline(phase: Phase, target: &GpuTarget, fusion: Fusion, loops_on_cpu: bool) -> String {
     match phase {
-        // The cost model of the sm_90 table serves every CUDA chip for now.
+        // One cost model per vendor (sm_90's numbers serve sm_80 too, gfx942's gfx90a).
         Phase::Kernels => format!(
-            "graph-eqsat-fuse{{target=cuda:sm_90{}}}",
+            "graph-eqsat-fuse{{target={}{}}}",
+            target.cost_model(),
             if fusion == Fusion::Greedy { " strategy=greedy" } else { "" }
         ),
         Phase::Linalg => format!(
@@ -149,18 +190,31 @@ const LOOPS_ON_CPU_PIPELINE: &str = "convert-hw-to-memref,convert-linalg-to-loop
      convert-math-to-libm,convert-arith-to-llvm,convert-index-to-llvm,convert-func-to-llvm{use-bare-ptr-memref-call-conv},\
      convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,llvm-flatten-constant-globals";
 
-/// The device module to machine code.
+/// The device module to machine code: NVVM and PTX (with libdevice when a CUDA toolkit
+/// is found), or ROCDL and AMDGPU assembly. Math functions on AMD GPUs are expanded
+/// (`tanh` by `math-expand-ops`, `erf` by `math-expand-erf`) or become LLVM intrinsics
+/// (`exp`, `sqrt`, ...), so the code needs no ROCm device library.
 fn binary_pipeline(target: &GpuTarget) -> String {
-    let toolkit = fuser_lowering::gpu::toolkit::cuda_toolkit()
-        .map(|dir| format!(" toolkit={}", dir.display()))
-        .unwrap_or_default();
-    format!(
-        "nvvm-attach-target{{module={DEVICE_MODULE} chip={} features={} O=3}},\
-         gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,\
-         reconcile-unrealized-casts),gpu-module-to-binary{{format=isa{toolkit}}}",
-        target.chip,
-        target.ptx_feature()
-    )
+    match target.vendor {
+        Vendor::Cuda => {
+            let toolkit = fuser_lowering::gpu::toolkit::cuda_toolkit()
+                .map(|dir| format!(" toolkit={}", dir.display()))
+                .unwrap_or_default();
+            format!(
+                "nvvm-attach-target{{module={DEVICE_MODULE} chip={} features={} O=3}},\
+                 gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,\
+                 reconcile-unrealized-casts),gpu-module-to-binary{{format=isa{toolkit}}}",
+                target.chip,
+                target.ptx_feature()
+            )
+        }
+        Vendor::Rocm => format!(
+            "rocdl-attach-target{{module={DEVICE_MODULE} chip={} O=3}},\
+             gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,math-expand-ops,math-expand-erf,convert-math-to-llvm,\
+             convert-gpu-to-rocdl{{chipset={}}},canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{{format=isa}}",
+            target.chip, target.chip
+        ),
+    }
 }
 
 fn run(context: &Context, module: &mut Module, pipeline: &str, phase: Phase) -> Result<(), PhaseError> {
@@ -191,7 +245,7 @@ fn lower_with(
         if phase > last_phase {
             break;
         }
-        let pipeline = phase_pipeline(phase, request.fusion, request.up_to == GpuStop::TiledLoops);
+        let pipeline = phase_pipeline(phase, &request.target, request.fusion, request.up_to == GpuStop::TiledLoops);
         run(context, module, &pipeline, phase).map_err(|e| phase_error(e, messages))?;
     }
     let (fusion_report, memory_plan) = phase_reports(module);
@@ -227,7 +281,7 @@ fn lower_with(
     run(context, module, &binary_pipeline(&request.target), Phase::Llvm)
         .map_err(|e| failed(format!("device code for {name}: {e}")))?;
     let assembly = device_assembly(module.as_operation()).map_err(&failed)?;
-    if let Some(call) = unresolved_libdevice_call(&assembly) {
+    if let Some(call) = unresolved_libdevice_call(&assembly).filter(|_| request.target.vendor == Vendor::Cuda) {
         return Err(failed(format!(
             "the kernels call {call} from CUDA's libdevice, and no CUDA toolkit with nvvm/libdevice was found \
              (set FUSER_CUDA_TOOLKIT, or run `make setup`, which installs it in .venv)"
@@ -260,7 +314,7 @@ pub fn compile_gpu_loops_for_cpu(
     let request = GpuRequest {
         function,
         weights,
-        target: GpuTarget { chip: "sm_90".into() },
+        target: GpuTarget::cuda("sm_90"),
         fusion: Fusion::default(),
         up_to: GpuStop::TiledLoops,
     };

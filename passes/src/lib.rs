@@ -27,6 +27,7 @@ pub mod graph_quantize;
 pub mod graph_simplify;
 pub mod hw_plan_memory;
 pub mod llvm_flatten_constant_globals;
+pub mod math_expand_erf;
 pub mod memory_plan;
 pub mod memref_forward_copies;
 pub mod phases;
@@ -39,6 +40,8 @@ pub mod verify_pass;
 
 #[cfg(test)]
 mod fused_kernel_tests;
+#[cfg(test)]
+mod gpu_tests;
 #[cfg(test)]
 mod property_tests;
 #[cfg(test)]

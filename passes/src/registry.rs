@@ -68,6 +68,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::graph_simplify::INFO,
     crate::hw_plan_memory::INFO,
     crate::llvm_flatten_constant_globals::INFO,
+    crate::math_expand_erf::INFO,
     crate::memref_forward_copies::INFO,
     crate::tensor_distinct_results::INFO,
 ];

@@ -5,6 +5,7 @@
 
 pub mod contraction_kernel;
 pub mod device_module;
+pub mod expand_erf;
 pub mod host_plan;
 pub mod kernel_resources;
 pub mod map_loops;

@@ -26,8 +26,9 @@ enum Command {
     Check(CheckArgs),
     /// Run a model (.onnx, or .mlir with its .safetensors) and write its outputs as .npy.
     Run(RunArgs),
-    /// Compile a model for a CPU: a shared library with its C header (default), an object
-    /// file, optimized LLVM IR, or MLIR after any phase.
+    /// Compile a model for a CPU (a shared library with its C header, an object file,
+    /// optimized LLVM IR), an NVIDIA GPU (PTX) or an AMD GPU (a code object, AMDGPU
+    /// assembly), or to MLIR after any phase.
     Compile(CompileArgs),
     /// Measure a model's latency on the CPU (JIT) on random inputs; prints one line of
     /// JSON (median_ms, p90_ms, compile_s, peak_rss_mb) on stdout.
@@ -115,13 +116,14 @@ struct CompileArgs {
     model: PathBuf,
     /// `cpu` (this machine's CPU, all its features) or `cpu:<mcpu>[+feature...][,-feature...]`
     /// to cross-compile, e.g. `cpu:x86-64-v3`; `cuda:sm_80` or `cuda:sm_90` for an NVIDIA
-    /// GPU (no GPU needed to compile).
+    /// GPU, `rocm:gfx90a` or `rocm:gfx942` for an AMD GPU (no GPU needed to compile).
     #[arg(long, default_value = "cpu")]
     target: String,
-    /// What to write: for a CPU shared-lib (default), obj, llvm-ir or mlir; for a GPU ptx
-    /// (default: one PTX module of all kernels), host-plan (JSON: buffers, kernels,
-    /// launch dimensions and order) or mlir.
-    #[arg(long, value_parser = ["shared-lib", "obj", "llvm-ir", "mlir", "ptx", "host-plan"])]
+    /// What to write: for a CPU shared-lib (default), obj, llvm-ir or mlir; for CUDA ptx
+    /// (default: one PTX module of all kernels); for ROCm hsaco (default: a code object)
+    /// or amdgcn (its assembly); for any GPU host-plan (JSON: buffers, kernels, launch
+    /// dimensions and order) or mlir.
+    #[arg(long, value_parser = ["shared-lib", "obj", "llvm-ir", "mlir", "ptx", "amdgcn", "hsaco", "host-plan"])]
     emit: Option<String>,
     /// Stop after this phase (with --emit mlir); the phases are listed below.
     #[arg(long, value_name = "PHASE")]
@@ -527,10 +529,10 @@ fn compile(args: CompileArgs) -> ExitCode {
         options,
         target: &args.target,
         emit: Emit::parse(args.emit.as_deref().unwrap_or(
-            if fuser_passes::gpu_target::GpuTarget::parse(&args.target).is_some() {
-                "ptx"
-            } else {
-                "shared-lib"
+            match fuser_passes::gpu_target::GpuTarget::parse(&args.target) {
+                Some(Ok(t)) if t.vendor == fuser_passes::gpu_target::Vendor::Rocm => "hsaco",
+                Some(_) => "ptx",
+                None => "shared-lib",
             },
         ))
         .expect("clap checked the value"),

@@ -20,14 +20,27 @@ pub enum Emit {
     Obj,
     LlvmIr,
     Mlir,
-    /// GPU targets: the device module's PTX.
+    /// CUDA targets: the device module's PTX.
     Ptx,
+    /// ROCm targets: the device module's AMDGPU assembly (`amdgcn-amd-amdhsa`).
+    Amdgcn,
+    /// ROCm targets: the device module as a code object (assembled, linked by ld.lld).
+    Hsaco,
     /// GPU targets: buffers, kernels and launches (JSON).
     HostPlan,
 }
 
 impl Emit {
-    pub const ALL: [Emit; 6] = [Emit::SharedLib, Emit::Obj, Emit::LlvmIr, Emit::Mlir, Emit::Ptx, Emit::HostPlan];
+    pub const ALL: [Emit; 8] = [
+        Emit::SharedLib,
+        Emit::Obj,
+        Emit::LlvmIr,
+        Emit::Mlir,
+        Emit::Ptx,
+        Emit::Amdgcn,
+        Emit::Hsaco,
+        Emit::HostPlan,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +49,8 @@ impl Emit {
             Emit::LlvmIr => "llvm-ir",
             Emit::Mlir => "mlir",
             Emit::Ptx => "ptx",
+            Emit::Amdgcn => "amdgcn",
+            Emit::Hsaco => "hsaco",
             Emit::HostPlan => "host-plan",
         }
     }
@@ -74,9 +89,9 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
     if let Some(target) = fuser_passes::gpu_target::GpuTarget::parse(request.target) {
         return super::compile_gpu::compile_gpu(request, target?);
     }
-    if matches!(request.emit, Emit::Ptx | Emit::HostPlan) {
+    if matches!(request.emit, Emit::Ptx | Emit::Amdgcn | Emit::Hsaco | Emit::HostPlan) {
         return Err(format!(
-            "--emit {} needs a GPU target (--target cuda:sm_80|cuda:sm_90)",
+            "--emit {} needs a GPU target (--target cuda:sm_80|cuda:sm_90|rocm:gfx90a|rocm:gfx942)",
             request.emit.name()
         ));
     }
@@ -127,7 +142,7 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
     let (inputs, outputs) = (lowered.inputs, lowered.outputs);
     let path = request.output.display().to_string();
     match request.emit {
-        Emit::Ptx | Emit::HostPlan => unreachable!("refused before lowering"),
+        Emit::Ptx | Emit::Amdgcn | Emit::Hsaco | Emit::HostPlan => unreachable!("refused before lowering"),
         Emit::Mlir => write_output(&path, loaded.module.as_operation().to_string().as_bytes())?,
         Emit::LlvmIr => write_output(&path, &emit(&loaded.module, &spec, Artifact::OptimizedIr)?)?,
         Emit::Obj => write_output(&path, &emit(&loaded.module, &spec, Artifact::Object)?)?,

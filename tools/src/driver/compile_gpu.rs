@@ -1,6 +1,7 @@
-//! `fuser compile --target cuda:sm_80|cuda:sm_90`: a model to one PTX module of all its
-//! kernels (default), the host plan of buffers and launches (JSON), or MLIR after any
-//! phase.
+//! `fuser compile --target cuda:sm_80|cuda:sm_90|rocm:gfx90a|rocm:gfx942`: a model to
+//! one device module of all its kernels (PTX for CUDA; a code object, default, or
+//! AMDGPU assembly for ROCm), the host plan of buffers and launches (JSON), or MLIR after
+//! any phase.
 
 use super::compile::{CompileRequest, Emit};
 use super::load::load;
@@ -8,7 +9,7 @@ use crate::output::write_output;
 use fuser_dialects::{create_context, semantics::TypeInfo};
 use fuser_lowering::gpu::{kernel_resources, toolkit};
 use fuser_passes::{
-    gpu_target::{GpuModel, GpuRequest, GpuStop, GpuTarget, lower_for_gpu},
+    gpu_target::{GpuModel, GpuRequest, GpuStop, GpuTarget, Vendor, lower_for_gpu},
     phases::{Phase, report_time},
 };
 
@@ -72,6 +73,46 @@ fn gpu_report(model: &GpuModel, target: &GpuTarget) -> Result<serde_json::Value,
     }))
 }
 
+/// An AMDGPU code object (`.hsaco`) of `assembly`: assembled by `llvm-mc-22` and
+/// linked by `ld.lld-22` (both from `make setup`'s LLVM 22), as the ROCm runtime loads it.
+fn code_object(assembly: &str, chip: &str) -> Result<Vec<u8>, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (source, object, linked) = (
+        work.path().join("kernels.s"),
+        work.path().join("kernels.o"),
+        work.path().join("kernels.hsaco"),
+    );
+    std::fs::write(&source, assembly).map_err(|e| e.to_string())?;
+    let run = |program: &str, args: &[&std::ffi::OsStr]| -> Result<(), String> {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {program} (install LLVM 22: make setup): {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{program} failed:\n{}", String::from_utf8_lossy(&output.stderr)))
+        }
+    };
+    let mcpu = format!("-mcpu={chip}");
+    run(
+        "llvm-mc-22",
+        &[
+            "-triple=amdgcn-amd-amdhsa".as_ref(),
+            mcpu.as_ref(),
+            "-filetype=obj".as_ref(),
+            source.as_os_str(),
+            "-o".as_ref(),
+            object.as_os_str(),
+        ],
+    )?;
+    run(
+        "ld.lld-22",
+        &["-shared".as_ref(), object.as_os_str(), "-o".as_ref(), linked.as_os_str()],
+    )?;
+    std::fs::read(&linked).map_err(|e| e.to_string())
+}
+
 /// Compiles the model for `target`; returns a summary line.
 pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String, String> {
     let up_to = match (request.emit, request.compile_to) {
@@ -84,11 +125,15 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
             ));
         }
         (Emit::HostPlan, None) => GpuStop::Outlined,
-        (Emit::Ptx | Emit::Mlir, None) => GpuStop::Binary,
+        (Emit::Ptx, None) if target.vendor == Vendor::Cuda => GpuStop::Binary,
+        (Emit::Amdgcn | Emit::Hsaco, None) if target.vendor == Vendor::Rocm => GpuStop::Binary,
+        (Emit::Mlir, None) => GpuStop::Binary,
         (other, None) => {
             return Err(format!(
-                "--emit {} is for CPU targets; a GPU target writes ptx (default), host-plan or mlir",
-                other.name()
+                "--emit {} is not for --target {}, which writes {}, host-plan or mlir",
+                other.name(),
+                target.name(),
+                if target.vendor == Vendor::Cuda { "ptx (default)" } else { "hsaco (default), amdgcn" }
             ));
         }
     };
@@ -118,7 +163,7 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
         if let Some((naive, peak)) = model.memory_plan {
             report["memory"] = serde_json::json!({"naive_activation_bytes": naive, "arena_peak_bytes": peak});
         }
-        if model.assembly.is_some() {
+        if model.assembly.is_some() && target.vendor == Vendor::Cuda {
             report["gpu"] = gpu_report(&model, &target)?;
         }
         let pretty = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
@@ -127,12 +172,17 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
     let path = request.output.display().to_string();
     match request.emit {
         Emit::Mlir => write_output(&path, loaded.module.as_operation().to_string().as_bytes())?,
-        Emit::Ptx => {
-            let ptx = model.assembly.as_deref().ok_or("no device code was made")?;
-            write_output(&path, ptx.as_bytes())?;
-            let kernels = model.plan.as_ref().map_or(0, |p| p.launches.len());
+        Emit::Ptx | Emit::Amdgcn | Emit::Hsaco => {
+            let assembly = model.assembly.as_deref().ok_or("no device code was made")?;
+            let (bytes, what) = match request.emit {
+                Emit::Hsaco => (code_object(assembly, &target.chip)?, "code object"),
+                Emit::Amdgcn => (assembly.as_bytes().to_vec(), "AMDGPU assembly"),
+                _ => (assembly.as_bytes().to_vec(), "PTX"),
+            };
+            write_output(&path, &bytes)?;
+            let launches = model.plan.as_ref().map_or(0, |p| p.launches.len());
             return Ok(format!(
-                "fuser compile: wrote {path} (PTX for {}, {kernels} launches)",
+                "fuser compile: wrote {path} ({what} for {}, {launches} launches)",
                 target.name()
             ));
         }

@@ -25,7 +25,7 @@ fn device_target() -> Result<GpuTarget, String> {
             ));
         }
     };
-    Ok(GpuTarget { chip: chip.into() })
+    Ok(GpuTarget::cuda(chip))
 }
 
 /// A model loaded on the GPU, with its outputs' types.
