@@ -424,7 +424,8 @@ def ptxas_path():
 
 def gpu_checks(fuser, work):
     """The acceptance models of the GPU backend compile for cuda:sm_80 and cuda:sm_90 into
-    one PTX module each, which ptxas (from `make setup`) accepts with no spill stores."""
+    one PTX module each, which ptxas (from `make setup`) accepts with no spill stores, and
+    for rocm:gfx90a and rocm:gfx942 into AMDGPU assembly that llvm-mc-22 assembles."""
     import re
     ptxas = ptxas_path()
     if ptxas is None:
@@ -448,6 +449,18 @@ def gpu_checks(fuser, work):
             results.append((ok, f"gpu {name} cuda:{chip}: ptxas accepts {entries} kernels, "
                                 f"{'no spill stores' if not any(spills) else f'{max(spills)} bytes of spill stores'}"
                                 + ("" if check.returncode == 0 else f": {log.strip()[:300]}")))
+        for chip in ["gfx90a", "gfx942"]:
+            asm = os.path.join(work, f"{name}.{chip}.s")
+            build = subprocess.run([fuser, "compile", path, "--target", f"rocm:{chip}", "--emit", "amdgcn", "-o", asm], capture_output=True, text=True)
+            if build.returncode != 0:
+                results.append((False, f"gpu {name} rocm:{chip}: {build.stderr.strip()}"))
+                continue
+            check = subprocess.run(["llvm-mc-22", "-triple=amdgcn-amd-amdhsa", f"-mcpu={chip}", "-filetype=obj", asm, "-o", asm + ".o"],
+                                   capture_output=True, text=True)
+            kernels = open(asm).read().count(".amdhsa_kernel ")
+            ok = check.returncode == 0 and kernels > 0
+            results.append((ok, f"gpu {name} rocm:{chip}: llvm-mc assembles {kernels} kernels"
+                                + ("" if check.returncode == 0 else f": {check.stderr.strip()[:300]}")))
     return results
 
 

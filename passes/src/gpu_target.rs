@@ -210,7 +210,7 @@ fn binary_pipeline(target: &GpuTarget) -> String {
         }
         Vendor::Rocm => format!(
             "rocdl-attach-target{{module={DEVICE_MODULE} chip={} O=3}},\
-             gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,math-expand-ops,math-expand-erf,convert-math-to-llvm,\
+             gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,math-expand-ops{{ops=tanh}},math-expand-erf,convert-math-to-llvm,\
              convert-gpu-to-rocdl{{chipset={}}},canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{{format=isa}}",
             target.chip, target.chip
         ),
