@@ -9,6 +9,9 @@
 // The default is a code object for the ROCm runtime.
 // RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target rocm:gfx942 -o %t.hsaco
 // RUN: llvm-readelf -h %t.hsaco | FileCheck %s --check-prefix=HSACO
+// The report reads each kernel's VGPRs, LDS and scratch off its directives.
+// RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target rocm:gfx942 --report %t.report.json -o %t.report.hsaco
+// RUN: FileCheck %s --check-prefix=REPORT < %t.report.json
 // Math functions need no device library: the Transformer-style MLP (GELU, softmax) assembles.
 // RUN: fuser compile %S/../../testdata/json/mlp.json --shape features=4x8 --target rocm:gfx942 --emit amdgcn -o %t.mlp.s
 // RUN: llvm-mc -triple=amdgcn-amd-amdhsa -mcpu=gfx942 -filetype=obj %t.mlp.s -o %t.mlp.o
@@ -26,6 +29,15 @@
 
 // GFX90A: .amdgcn_target "amdgcn-amd-amdhsa--gfx90a
 // GFX90A: .amdhsa_kernel
+
+// REPORT: "gpu": {
+// REPORT: "kernel": "resnet_bottleneck_k0_conv_kernel"
+// REPORT: "registers": {{[1-9][0-9]*}}
+// REPORT: "shared_bytes": {{[1-9][0-9]*}}
+// REPORT: "spill_store_bytes": 0
+// REPORT: "theoretical_occupancy": {{0\.[0-9]+|1\.0}}
+// REPORT: "resources_from": "the .amdhsa_kernel directives"
+// REPORT: "target": "rocm:gfx942"
 
 // HSACO: Machine: EM_AMDGPU
 // HSACO: gfx942

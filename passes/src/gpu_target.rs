@@ -224,6 +224,16 @@ fn run(context: &Context, module: &mut Module, pipeline: &str, phase: Phase) -> 
     manager.run(module).map_err(|_| PhaseError::Failed(phase))
 }
 
+/// Runs one of the GPU steps after the shared phases; the error names the step.
+fn run_step(context: &Context, module: &mut Module, pipeline: &str, step: &str) -> Result<(), String> {
+    let manager = PassManager::new(context);
+    add_pipeline(&manager.as_operation_pass_manager(), pipeline, PipelineOptions::default())
+        .map_err(|e| format!("the {step} pipeline is invalid: {e}"))?;
+    manager
+        .run(module)
+        .map_err(|_| format!("{step} failed (see the errors above)"))
+}
+
 /// Lowers `module` for a GPU up to `request.up_to`, in place.
 pub fn lower_for_gpu(context: &Context, module: &mut Module, request: &GpuRequest) -> Result<GpuModel, CpuError> {
     with_diagnostics(context, |messages| lower_with(context, module, request, messages))
@@ -267,19 +277,24 @@ fn lower_with(
         },
         unsupported: false,
     };
-    run(context, module, TILE_PIPELINE, Phase::Llvm).map_err(|e| failed(format!("GPU loops: {e}")))?;
+    run_step(context, module, TILE_PIPELINE, "mapping the loops to blocks and threads").map_err(&failed)?;
     if request.up_to == GpuStop::TiledLoops {
         return Ok(model);
     }
-    run(context, module, OUTLINE_PIPELINE, Phase::Llvm).map_err(|e| failed(format!("GPU kernels: {e}")))?;
+    run_step(context, module, OUTLINE_PIPELINE, "outlining the kernels").map_err(&failed)?;
     merge_kernel_modules(module.as_operation()).map_err(&failed)?;
     let plan = host_plan(module.as_operation(), request.function, model.inputs.len()).map_err(&failed)?;
     model.plan = Some(plan);
     if request.up_to == GpuStop::Outlined {
         return Ok(model);
     }
-    run(context, module, &binary_pipeline(&request.target), Phase::Llvm)
-        .map_err(|e| failed(format!("device code for {name}: {e}")))?;
+    run_step(
+        context,
+        module,
+        &binary_pipeline(&request.target),
+        &format!("device code for {name}"),
+    )
+    .map_err(&failed)?;
     let assembly = device_assembly(module.as_operation()).map_err(&failed)?;
     if let Some(call) = unresolved_libdevice_call(&assembly).filter(|_| request.target.vendor == Vendor::Cuda) {
         return Err(failed(format!(

@@ -1,7 +1,8 @@
-//! What each kernel of a PTX module uses on the chip (registers, shared memory, spills),
-//! as `ptxas -v` reports it, and the theoretical occupancy that follows: how many of an
-//! SM's warp slots the kernel's blocks can fill at once, limited by registers, shared
-//! memory, warps and blocks per SM (the rules of NVIDIA's occupancy calculator).
+//! What each kernel uses on the chip (registers, shared memory, spills) and the
+//! theoretical occupancy that follows: for PTX as `ptxas -v` reports it, with the rules
+//! of NVIDIA's occupancy calculator (registers, shared memory, warps and blocks per SM);
+//! for AMDGPU from the `.amdhsa_kernel` directives of the assembly, with CDNA's rules
+//! (VGPRs per SIMD, LDS per CU, waves per SIMD).
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -119,6 +120,57 @@ pub fn theoretical_occupancy(resources: &KernelResources, threads: u32, limits: 
     f64::from(blocks * warps) / f64::from(limits.max_warps)
 }
 
+/// Each kernel's resources from the `.amdhsa_kernel` directives of AMDGPU assembly:
+/// `registers` are the VGPRs (with AGPRs, unified on gfx90a/gfx942), `shared_bytes` the
+/// LDS, and scratch (`private_segment_fixed_size`) counts as spill stores.
+pub fn parse_amdgpu_assembly(assembly: &str) -> BTreeMap<String, KernelResources> {
+    let mut kernels = BTreeMap::new();
+    let mut current: Option<(String, KernelResources)> = None;
+    for line in assembly.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some(".amdhsa_kernel"), Some(name)) => current = Some((name.to_string(), KernelResources::default())),
+            (Some(".end_amdhsa_kernel"), _) => {
+                if let Some((name, resources)) = current.take() {
+                    kernels.insert(name, resources);
+                }
+            }
+            (Some(directive), Some(value)) => {
+                let (Some((_, resources)), Ok(value)) = (current.as_mut(), value.parse::<u32>()) else {
+                    continue;
+                };
+                match directive {
+                    ".amdhsa_next_free_vgpr" => resources.registers = value,
+                    ".amdhsa_group_segment_fixed_size" => resources.shared_bytes = value,
+                    ".amdhsa_private_segment_fixed_size" => resources.spill_store_bytes = value,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    kernels
+}
+
+/// The fraction of a CDNA SIMD's 8 wave slots (gfx90a, gfx942) that workgroups of
+/// `threads` threads using `resources` fill at most: 512 VGPRs per lane of a SIMD,
+/// allocated in units of 8; 64 KB of LDS per CU of 4 SIMDs; waves of 64 threads.
+pub fn amd_theoretical_occupancy(resources: &KernelResources, threads: u32) -> f64 {
+    const WAVES_PER_SIMD: u32 = 8;
+    const SIMDS: u32 = 4;
+    let waves = threads.div_ceil(64).max(1);
+    let by_registers = 512 / resources.registers.max(1).div_ceil(8).saturating_mul(8).max(8);
+    let simd_waves = WAVES_PER_SIMD.min(by_registers);
+    // Workgroups a CU holds by its LDS, as waves per SIMD (a fraction when the CU holds
+    // fewer waves than it has SIMDs).
+    let by_lds = if resources.shared_bytes == 0 {
+        f64::INFINITY
+    } else {
+        f64::from((65536 / resources.shared_bytes) * waves) / f64::from(SIMDS)
+    };
+    f64::from(simd_waves).min(by_lds) / f64::from(WAVES_PER_SIMD)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +200,33 @@ ptxas info    : Used 12 registers, used 0 barriers, 380 bytes cmem[0]
         );
         assert_eq!(kernels["k1_relu_kernel"].registers, 12);
         assert_eq!(kernels["k1_relu_kernel"].shared_bytes, 0);
+    }
+
+    #[test]
+    fn reads_amdhsa_directives() {
+        let assembly = "\t.amdhsa_kernel k0\n\t\t.amdhsa_group_segment_fixed_size 4096\n\t\t.amdhsa_private_segment_fixed_size 0\n\t\t.amdhsa_next_free_vgpr 138\n\t\t.amdhsa_next_free_sgpr 96\n\t.end_amdhsa_kernel\n\t.amdhsa_kernel k1\n\t\t.amdhsa_private_segment_fixed_size 16\n\t\t.amdhsa_next_free_vgpr 12\n\t.end_amdhsa_kernel\n";
+        let kernels = parse_amdgpu_assembly(assembly);
+        assert_eq!(
+            kernels["k0"],
+            KernelResources {
+                registers: 138,
+                shared_bytes: 4096,
+                spill_store_bytes: 0,
+                spill_load_bytes: 0
+            }
+        );
+        assert_eq!((kernels["k1"].registers, kernels["k1"].spill_store_bytes), (12, 16));
+        // 138 VGPRs (144 allocated): 3 waves per SIMD of 8.
+        assert_eq!(amd_theoretical_occupancy(&kernels["k0"], 64), 3.0 / 8.0);
+        // 12 VGPRs: every slot.
+        assert_eq!(amd_theoretical_occupancy(&kernels["k1"], 256), 1.0);
+        // 32 KB of LDS per one-wave workgroup: 2 per CU, half a wave per SIMD.
+        let lds = KernelResources {
+            registers: 12,
+            shared_bytes: 32768,
+            ..Default::default()
+        };
+        assert_eq!(amd_theoretical_occupancy(&lds, 64), 0.5 / 8.0);
     }
 
     #[test]

@@ -32,15 +32,25 @@ pub fn host_plan_json(model: &GpuModel, target: &GpuTarget, names: (&[String], &
 }
 
 /// The report's `gpu` section: per kernel of the device module, its launches and
-/// threads per block, and (when ptxas is found: `make setup` installs it) its registers,
-/// shared memory, spills and theoretical occupancy on the target chip.
+/// threads per block, and its registers, shared memory, spills and theoretical occupancy
+/// on the target chip (CUDA: from ptxas, when found: `make setup` installs it; ROCm: from
+/// the assembly's kernel directives).
 fn gpu_report(model: &GpuModel, target: &GpuTarget) -> Result<serde_json::Value, String> {
-    let (Some(ptx), Some(plan)) = (model.assembly.as_deref(), model.plan.as_ref()) else {
+    let (Some(assembly), Some(plan)) = (model.assembly.as_deref(), model.plan.as_ref()) else {
         return Ok(serde_json::Value::Null);
     };
-    let resources = match toolkit::ptxas() {
-        Some(ptxas) => Some(kernel_resources::ptxas_resources(&ptxas, ptx, &target.chip)?),
-        None => None,
+    let (resources, source) = match target.vendor {
+        Vendor::Rocm => (
+            Some(kernel_resources::parse_amdgpu_assembly(assembly)),
+            "the .amdhsa_kernel directives",
+        ),
+        Vendor::Cuda => match toolkit::ptxas() {
+            Some(ptxas) => (
+                Some(kernel_resources::ptxas_resources(&ptxas, assembly, &target.chip)?),
+                "ptxas -v",
+            ),
+            None => (None, "none: ptxas not found (make setup installs it)"),
+        },
     };
     let limits = kernel_resources::sm_limits(&target.chip);
     let mut kernels: Vec<serde_json::Value> = Vec::new();
@@ -62,13 +72,17 @@ fn gpu_report(model: &GpuModel, target: &GpuTarget) -> Result<serde_json::Value,
             entry["registers"] = r.registers.into();
             entry["shared_bytes"] = r.shared_bytes.into();
             entry["spill_store_bytes"] = r.spill_store_bytes.into();
-            entry["theoretical_occupancy"] = kernel_resources::theoretical_occupancy(r, threads, limits).into();
+            entry["theoretical_occupancy"] = match target.vendor {
+                Vendor::Cuda => kernel_resources::theoretical_occupancy(r, threads, limits),
+                Vendor::Rocm => kernel_resources::amd_theoretical_occupancy(r, threads),
+            }
+            .into();
         }
         kernels.push(entry);
     }
     Ok(serde_json::json!({
         "target": target.name(),
-        "resources_from": if resources.is_some() { "ptxas -v" } else { "none: ptxas not found (make setup installs it)" },
+        "resources_from": source,
         "kernels": kernels,
     }))
 }
@@ -163,7 +177,7 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
         if let Some((naive, peak)) = model.memory_plan {
             report["memory"] = serde_json::json!({"naive_activation_bytes": naive, "arena_peak_bytes": peak});
         }
-        if model.assembly.is_some() && target.vendor == Vendor::Cuda {
+        if model.assembly.is_some() {
             report["gpu"] = gpu_report(&model, &target)?;
         }
         let pretty = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
