@@ -164,8 +164,11 @@ impl CudaModel {
     fn capture_graph(&mut self) -> Result<(), CudaError> {
         // SAFETY: the stream is valid; capture records the launches without running them.
         unsafe {
-            result::stream::begin_capture(self.stream, sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
-                .map_err(driver("starting a graph capture"))?;
+            result::stream::begin_capture(
+                self.stream,
+                sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL,
+            )
+            .map_err(driver("starting a graph capture"))?;
             let launched = self.launch_each();
             let graph = result::stream::end_capture(self.stream).map_err(driver("ending a graph capture"))?;
             launched?;
@@ -178,11 +181,15 @@ impl CudaModel {
 
     /// The buffer of input `index` (or output, with `output`).
     fn boundary(&self, index: usize, output: bool) -> Option<(sys::CUdeviceptr, usize)> {
-        self.plan.buffers.iter().zip(&self.buffers).find_map(|(b, &p)| match b.kind {
-            BufferKind::Input { index: i } if !output && i == index => Some((p, b.bytes as usize)),
-            BufferKind::Output { index: i } if output && i == index => Some((p, b.bytes as usize)),
-            _ => None,
-        })
+        self.plan
+            .buffers
+            .iter()
+            .zip(&self.buffers)
+            .find_map(|(b, &p)| match b.kind {
+                BufferKind::Input { index: i } if !output && i == index => Some((p, b.bytes as usize)),
+                BufferKind::Output { index: i } if output && i == index => Some((p, b.bytes as usize)),
+                _ => None,
+            })
     }
 
     /// Uploads the inputs (their bytes, in order).
@@ -194,7 +201,10 @@ impl CudaModel {
                 .boundary(i, false)
                 .ok_or_else(|| CudaError(format!("the plan has no input {i}")))?;
             if size != bytes.len() {
-                return Err(CudaError(format!("input {i} has {} bytes, the model takes {size}", bytes.len())));
+                return Err(CudaError(format!(
+                    "input {i} has {} bytes, the model takes {size}",
+                    bytes.len()
+                )));
             }
             // SAFETY: the buffer holds `size` bytes.
             unsafe { result::memcpy_htod_sync(pointer, bytes) }.map_err(driver("uploading an input"))?;
@@ -208,17 +218,23 @@ impl CudaModel {
     pub fn launch(&self) -> Result<(), CudaError> {
         match self.graph {
             // SAFETY: the graph and stream are valid.
-            Some((_, exec)) => unsafe { result::graph::launch(exec, self.stream) }.map_err(driver("launching the graph")),
+            Some((_, exec)) => {
+                unsafe { result::graph::launch(exec, self.stream) }.map_err(driver("launching the graph"))
+            }
             None => self.launch_each(),
         }
     }
 
     /// Launches every kernel in order on the model's stream, one call each.
     fn launch_each(&self) -> Result<(), CudaError> {
-        for ((launch, &function), values) in self.plan.launches.iter().zip(&self.functions).zip(&self.argument_values)
+        for ((launch, &function), values) in self
+            .plan
+            .launches
+            .iter()
+            .zip(&self.functions)
+            .zip(&self.argument_values)
         {
-            let mut parameters: Vec<*mut c_void> =
-                values.iter().map(|v| v as *const u64 as *mut c_void).collect();
+            let mut parameters: Vec<*mut c_void> = values.iter().map(|v| v as *const u64 as *mut c_void).collect();
             // SAFETY: the parameters match the kernel's (the plan was made from it) and
             // point into `argument_values`, alive for the call.
             unsafe {

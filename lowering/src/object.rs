@@ -43,9 +43,9 @@ impl CpuSpec {
         if target == "cpu" {
             return Ok(Self::host());
         }
-        let rest = target
-            .strip_prefix("cpu:")
-            .ok_or_else(|| format!("unknown target '{target}' (cpu, cpu:<mcpu>[+features], cuda:sm_80 or cuda:sm_90)"))?;
+        let rest = target.strip_prefix("cpu:").ok_or_else(|| {
+            format!("unknown target '{target}' (cpu, cpu:<mcpu>[+features], cuda:sm_80 or cuda:sm_90)")
+        })?;
         let split = rest.find('+').unwrap_or(rest.len());
         let (cpu, features) = rest.split_at(split);
         if cpu.is_empty() {

@@ -161,7 +161,11 @@ fn phase_pipeline(phase: Phase, target: &GpuTarget, fusion: Fusion, loops_on_cpu
         Phase::Kernels => format!(
             "graph-eqsat-fuse{{target={}{}}}",
             target.cost_model(),
-            if fusion == Fusion::Greedy { " strategy=greedy" } else { "" }
+            if fusion == Fusion::Greedy {
+                " strategy=greedy"
+            } else {
+                ""
+            }
         ),
         Phase::Linalg => format!(
             "convert-graph-to-linalg{{contractions={}}},canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse",
@@ -219,16 +223,24 @@ fn binary_pipeline(target: &GpuTarget) -> String {
 
 fn run(context: &Context, module: &mut Module, pipeline: &str, phase: Phase) -> Result<(), PhaseError> {
     let manager = PassManager::new(context);
-    add_pipeline(&manager.as_operation_pass_manager(), pipeline, PipelineOptions::default())
-        .map_err(|e| PhaseError::Pipeline(phase, e))?;
+    add_pipeline(
+        &manager.as_operation_pass_manager(),
+        pipeline,
+        PipelineOptions::default(),
+    )
+    .map_err(|e| PhaseError::Pipeline(phase, e))?;
     manager.run(module).map_err(|_| PhaseError::Failed(phase))
 }
 
 /// Runs one of the GPU steps after the shared phases; the error names the step.
 fn run_step(context: &Context, module: &mut Module, pipeline: &str, step: &str) -> Result<(), String> {
     let manager = PassManager::new(context);
-    add_pipeline(&manager.as_operation_pass_manager(), pipeline, PipelineOptions::default())
-        .map_err(|e| format!("the {step} pipeline is invalid: {e}"))?;
+    add_pipeline(
+        &manager.as_operation_pass_manager(),
+        pipeline,
+        PipelineOptions::default(),
+    )
+    .map_err(|e| format!("the {step} pipeline is invalid: {e}"))?;
     manager
         .run(module)
         .map_err(|_| format!("{step} failed (see the errors above)"))
@@ -255,7 +267,12 @@ fn lower_with(
         if phase > last_phase {
             break;
         }
-        let pipeline = phase_pipeline(phase, &request.target, request.fusion, request.up_to == GpuStop::TiledLoops);
+        let pipeline = phase_pipeline(
+            phase,
+            &request.target,
+            request.fusion,
+            request.up_to == GpuStop::TiledLoops,
+        );
         run(context, module, &pipeline, phase).map_err(|e| phase_error(e, messages))?;
     }
     let (fusion_report, memory_plan) = phase_reports(module);
@@ -273,11 +290,21 @@ fn lower_with(
     let failed = |message: String| CpuError {
         message: {
             let details = messages.borrow().join("\n");
-            if details.is_empty() { message } else { format!("{details}\n{message}") }
+            if details.is_empty() {
+                message
+            } else {
+                format!("{details}\n{message}")
+            }
         },
         unsupported: false,
     };
-    run_step(context, module, TILE_PIPELINE, "mapping the loops to blocks and threads").map_err(&failed)?;
+    run_step(
+        context,
+        module,
+        TILE_PIPELINE,
+        "mapping the loops to blocks and threads",
+    )
+    .map_err(&failed)?;
     if request.up_to == GpuStop::TiledLoops {
         return Ok(model);
     }

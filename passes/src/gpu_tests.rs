@@ -41,7 +41,12 @@ fn erf_both_ways(values: Vec<f32>) -> (Vec<f64>, Vec<f64>) {
     set_attribute(entry, "sym_name", make::string(entry.context(), "_mlir_ciface_f"));
     let manager = PassManager::new(&context);
     let pipeline = format!("math-expand-erf,{}", Phase::Llvm.pipeline());
-    add_pipeline(&manager.as_operation_pass_manager(), &pipeline, PipelineOptions::default()).unwrap();
+    add_pipeline(
+        &manager.as_operation_pass_manager(),
+        &pipeline,
+        PipelineOptions::default(),
+    )
+    .unwrap();
     assert!(manager.run(&mut module).is_ok(), "the pipeline failed");
     let text = module.as_operation().to_string();
     assert!(!text.contains("math.erf") && !text.contains("@erff"), "an erf was left");

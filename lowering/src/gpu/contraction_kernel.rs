@@ -102,7 +102,15 @@ fn flat_memref(tensor: &str) -> Option<(String, i64)> {
 
 /// The epilogue applied to `v` (output row `r`, column `c`, flat index `rc`): the same
 /// operations in the same order as the CPU runtime's `apply_epilogue_body`.
-fn epilogue(t: &mut Text, steps: &[Step], mut v: String, r: &str, c: &str, rc: &str, operands: &[(String, String)]) -> String {
+fn epilogue(
+    t: &mut Text,
+    steps: &[Step],
+    mut v: String,
+    r: &str,
+    c: &str,
+    rc: &str,
+    operands: &[(String, String)],
+) -> String {
     let load = |t: &mut Text, i: usize, index: &str| {
         let (name, ty) = &operands[i];
         t.assign(&format!("memref.load {name}[{index}] : {ty}"))
@@ -272,7 +280,11 @@ fn b_index(t: &mut Text, d: &Descriptor, k: &str, n: &str) -> (Option<String>, S
 /// 4608) otherwise run on a quarter of the GPU, one long loop per block.
 fn split_k(blocks: i64, k: i64) -> (i64, i64) {
     let slices = (k + BK - 1) / BK;
-    let wanted = if blocks >= 132 { 1 } else { (MIN_LARGE_TILE_BLOCKS + blocks - 1) / blocks };
+    let wanted = if blocks >= 132 {
+        1
+    } else {
+        (MIN_LARGE_TILE_BLOCKS + blocks - 1) / blocks
+    };
     let splits = wanted.min(slices / 8).max(1);
     let chunk = (slices + splits - 1) / splits * BK;
     ((k + chunk - 1) / chunk, chunk)
@@ -280,10 +292,20 @@ fn split_k(blocks: i64, k: i64) -> (i64, i64) {
 
 /// The second kernel of a split K: one thread per output adds the parts' partial sums
 /// and applies the epilogue.
-fn split_sum(d: &Descriptor, splits: i64, workspace: &str, out_flat: &str, operands: &[(String, String)], next: usize) -> String {
+fn split_sum(
+    d: &Descriptor,
+    splits: i64,
+    workspace: &str,
+    out_flat: &str,
+    operands: &[(String, String)],
+    next: usize,
+) -> String {
     const THREADS: i64 = 256;
     let total = d.m * d.n;
-    let mut t = Text { out: String::new(), next };
+    let mut t = Text {
+        out: String::new(),
+        next,
+    };
     let (threads, total_c, n_count) = (t.index(THREADS), t.index(total), t.index(d.n));
     let base = t.binary("muli", "%qx", &threads, "index");
     let index = t.binary("addi", &base, "%px", "index");
@@ -480,12 +502,17 @@ pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
     t.line("gpu.barrier");
     t.line(&format!(
         "scf.yield {} : {f32s}",
-        (0..accumulators).map(|i| format!("{sums}#{i}")).collect::<Vec<_>>().join(", ")
+        (0..accumulators)
+            .map(|i| format!("{sums}#{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     t.line("}");
     // The epilogue, then one store per output; with a split K, the partial sums go to
     // the workspace, and a second kernel adds them up and applies the epilogue.
-    let operands: Vec<(String, String)> = (2..types.len()).map(|i| (format!("%f{i}"), flats[i].0.clone())).collect();
+    let operands: Vec<(String, String)> = (2..types.len())
+        .map(|i| (format!("%f{i}"), flats[i].0.clone()))
+        .collect();
     let row_base = t.binary("addi", &row_block, &row_thread, "index");
     let col_base = t.binary("addi", &col_block, &col_thread, "index");
     let plane = t.index(d.m * d.n);
@@ -541,7 +568,10 @@ mod tests {
         for (blocks, k) in [(1, 1000), (7, 4608), (50, 2048), (2, 17)] {
             let (splits, chunk) = split_k(blocks, k);
             assert_eq!(chunk % BK, 0);
-            assert!(splits * chunk >= k && (splits - 1) * chunk < k, "{blocks} {k}: {splits} x {chunk}");
+            assert!(
+                splits * chunk >= k && (splits - 1) * chunk < k,
+                "{blocks} {k}: {splits} x {chunk}"
+            );
         }
     }
 
@@ -549,7 +579,10 @@ mod tests {
     fn f32_constants_are_exact_bits() {
         assert_eq!(f32_literal(0.5), "0x3F000000");
         assert_eq!(f32_literal(f32::INFINITY), "0x7F800000");
-        assert_eq!(flat_memref("tensor<1x64x28x28xf32>"), Some(("memref<50176xf32>".into(), 50176)));
+        assert_eq!(
+            flat_memref("tensor<1x64x28x28xf32>"),
+            Some(("memref<50176xf32>".into(), 50176))
+        );
         assert_eq!(flat_memref("tensor<4xi8>"), None);
     }
 }

@@ -90,7 +90,10 @@ pub fn merge_kernel_modules(root: OperationRef) -> Result<usize, String> {
         .into_iter()
         .filter(|op| op_name(op) == "gpu.launch_func")
     {
-        let kernel = launch.attribute("kernel").map_err(|_| "a launch without a kernel")?.to_string();
+        let kernel = launch
+            .attribute("kernel")
+            .map_err(|_| "a launch without a kernel")?
+            .to_string();
         let name = renamed
             .get(&kernel)
             .ok_or_else(|| format!("a launch of {kernel}, which outlining did not make"))?;
@@ -112,7 +115,9 @@ pub fn device_assembly(root: OperationRef) -> Result<String, String> {
         .into_iter()
         .find(|op| symbol(*op).as_deref() == Some(DEVICE_MODULE))
         .ok_or_else(|| format!("no gpu.binary @{DEVICE_MODULE}: the device module was not compiled"))?;
-    let objects = binary.attribute("objects").map_err(|_| "a gpu.binary without objects")?;
+    let objects = binary
+        .attribute("objects")
+        .map_err(|_| "a gpu.binary without objects")?;
     // SAFETY: see the module note; the string is copied before the attribute can go.
     unsafe {
         let raw = objects.to_raw();

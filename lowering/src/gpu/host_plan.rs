@@ -140,7 +140,11 @@ fn constant_int(value: Value) -> Option<i64> {
     let result = OperationResult::try_from(value).ok()?;
     let owner = result.owner();
     (op_name(&owner) == "arith.constant")
-        .then(|| IntegerAttribute::try_from(owner.attribute("value").ok()?).ok().map(|a| a.value()))
+        .then(|| {
+            IntegerAttribute::try_from(owner.attribute("value").ok()?)
+                .ok()
+                .map(|a| a.value())
+        })
         .flatten()
 }
 
@@ -283,7 +287,10 @@ impl<'c, 'a> Builder<'c, 'a> {
                 };
                 self.places.insert(key(value), Place { buffer, byte_offset: 0 });
             }
-            "memref.subview" | "memref.expand_shape" | "memref.collapse_shape" | "memref.cast"
+            "memref.subview"
+            | "memref.expand_shape"
+            | "memref.collapse_shape"
+            | "memref.cast"
             | "memref.reinterpret_cast" => {
                 let source = self.place(op.operand(0).map_err(|e| e.to_string())?)?;
                 self.places.insert(key(result()?), source);
@@ -331,10 +338,16 @@ impl<'c, 'a> Builder<'c, 'a> {
                     } else if let Some(v) = constant_int(*value) {
                         args.push(Arg::Index(v));
                     } else {
-                        return Err(format!("a kernel argument of type {} computed on the host", value.r#type()));
+                        return Err(format!(
+                            "a kernel argument of type {} computed on the host",
+                            value.r#type()
+                        ));
                     }
                 }
-                let kernel = op.attribute("kernel").map_err(|_| "a launch without a kernel")?.to_string();
+                let kernel = op
+                    .attribute("kernel")
+                    .map_err(|_| "a launch without a kernel")?
+                    .to_string();
                 let kernel = kernel.rsplit("::@").next().unwrap_or(&kernel).to_string();
                 self.plan.launches.push(Launch {
                     kernel,

@@ -113,7 +113,10 @@ fn template(extents: &[i64], layout: &LoopLayout) -> String {
         ));
     }
     let ivs = |prefix: &str, dims: &[usize]| -> String {
-        dims.iter().map(|d| format!("%{prefix}{d}")).collect::<Vec<_>>().join(", ")
+        dims.iter()
+            .map(|d| format!("%{prefix}{d}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let all: Vec<usize> = (0..rank).collect();
     let zeros = |n: usize| vec!["%c0"; n].join(", ");
@@ -155,7 +158,10 @@ fn template(extents: &[i64], layout: &LoopLayout) -> String {
         indices.join(", "),
         vec!["index"; rank].join(", ")
     ));
-    let thread_maps: Vec<String> = mapped.iter().map(|&d| mapping(&format!("thread_{}", axis(d)))).collect();
+    let thread_maps: Vec<String> = mapped
+        .iter()
+        .map(|&d| mapping(&format!("thread_{}", axis(d))))
+        .collect();
     let block_maps: Vec<String> = (0..rank)
         .map(|d| {
             if layout.axis[d].is_some() {
@@ -182,7 +188,9 @@ fn constant_operand(op: OperationRef, index: usize) -> Option<i64> {
     if op_name(&owner) != "arith.constant" {
         return None;
     }
-    IntegerAttribute::try_from(owner.attribute("value").ok()?).ok().map(|a| a.value())
+    IntegerAttribute::try_from(owner.attribute("value").ok()?)
+        .ok()
+        .map(|a| a.value())
 }
 
 /// Why a loop could not be mapped, at its location.
@@ -319,7 +327,10 @@ mod tests {
         assert_eq!(l.threads, vec![3, 2]);
         // Unit dimensions take no axis: a pooled [1, 2048, 1, 1] maps its channels to x.
         let l = layout(&[1, 2048, 1, 1], 256);
-        assert_eq!((l.threads, l.axis), (vec![1, 256, 1, 1], vec![None, Some(0), None, None]));
+        assert_eq!(
+            (l.threads, l.axis),
+            (vec![1, 256, 1, 1], vec![None, Some(0), None, None])
+        );
         // z has at most 64 threads.
         let l = layout(&[512, 2, 2], 1024);
         assert_eq!(l.threads, vec![64, 2, 2]);

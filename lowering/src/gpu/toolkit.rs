@@ -42,5 +42,8 @@ pub fn ptxas() -> Option<PathBuf> {
             }
         }
     }
-    candidates().into_iter().map(|dir| dir.join("bin/ptxas")).find(|p| p.is_file())
+    candidates()
+        .into_iter()
+        .map(|dir| dir.join("bin/ptxas"))
+        .find(|p| p.is_file())
 }

@@ -347,7 +347,12 @@ fn softmax(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
     let rank = shape.len();
     let a = view.int("axis")?;
     let axis = if a < 0 { (a + rank as i64) as usize } else { a as usize };
-    if view.runtime_calls && view.op == "softmax" && dtype == DType::F32 && axis + 1 == rank && shape.iter().all(|&d| d > 0) {
+    if view.runtime_calls
+        && view.op == "softmax"
+        && dtype == DType::F32
+        && axis + 1 == rank
+        && shape.iter().all(|&d| d > 0)
+    {
         return Ok(row_softmax_call(f, &x.name, &shape));
     }
     let dims = [axis];

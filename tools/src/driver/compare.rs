@@ -33,14 +33,22 @@ pub const TOLERANCE: f64 = 1e-3;
 /// and fails naming the first beyond [`TOLERANCE`].
 pub fn compare_outputs(outputs: &[Tensor], reference: &[Tensor], names: &[String]) -> Result<(), String> {
     if outputs.len() != reference.len() {
-        return Err(format!("{} outputs, the reference gave {}", outputs.len(), reference.len()));
+        return Err(format!(
+            "{} outputs, the reference gave {}",
+            outputs.len(),
+            reference.len()
+        ));
     }
     println!("{:>12} {:>12}  output (vs reference)", "max |error|", "relative");
     let mut first_bad = None;
     for (i, (o, r)) in outputs.iter().zip(reference).enumerate() {
         let name = names.get(i).cloned().unwrap_or_else(|| format!("output {i}"));
         if o.shape() != r.shape() {
-            return Err(format!("output '{name}' has shape {:?}, the reference {:?}", o.shape(), r.shape()));
+            return Err(format!(
+                "output '{name}' has shape {:?}, the reference {:?}",
+                o.shape(),
+                r.shape()
+            ));
         }
         let (max_abs, relative) = error(o, r);
         println!("{max_abs:>12.3e} {relative:>12.3e}  {name}");

@@ -16,9 +16,7 @@ use fuser_passes::{
 /// The host plan as `--emit host-plan` writes it: the target, the device module's
 /// kernels, the entry's inputs and outputs, buffers and launches in order.
 pub fn host_plan_json(model: &GpuModel, target: &GpuTarget, names: (&[String], &[String])) -> serde_json::Value {
-    let describe = |info: &TypeInfo, name: &str| {
-        serde_json::json!({"name": name, "type": info.mlir(), "bytes": info.static_shape().map_or(0, |s| s.iter().product::<usize>()) * info.dtype.size()})
-    };
+    let describe = |info: &TypeInfo, name: &str| serde_json::json!({"name": name, "type": info.mlir(), "bytes": info.static_shape().map_or(0, |s| s.iter().product::<usize>()) * info.dtype.size()});
     let plan = model.plan.as_ref();
     serde_json::json!({
         "target": target.name(),
@@ -105,7 +103,10 @@ fn code_object(assembly: &str, chip: &str) -> Result<Vec<u8>, String> {
         if output.status.success() {
             Ok(())
         } else {
-            Err(format!("{program} failed:\n{}", String::from_utf8_lossy(&output.stderr)))
+            Err(format!(
+                "{program} failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
         }
     };
     let mcpu = format!("-mcpu={chip}");
@@ -122,7 +123,12 @@ fn code_object(assembly: &str, chip: &str) -> Result<Vec<u8>, String> {
     )?;
     run(
         "ld.lld-22",
-        &["-shared".as_ref(), object.as_os_str(), "-o".as_ref(), linked.as_os_str()],
+        &[
+            "-shared".as_ref(),
+            object.as_os_str(),
+            "-o".as_ref(),
+            linked.as_os_str(),
+        ],
     )?;
     std::fs::read(&linked).map_err(|e| e.to_string())
 }
@@ -147,7 +153,11 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
                 "--emit {} is not for --target {}, which writes {}, host-plan or mlir",
                 other.name(),
                 target.name(),
-                if target.vendor == Vendor::Cuda { "ptx (default)" } else { "hsaco (default), amdgcn" }
+                if target.vendor == Vendor::Cuda {
+                    "ptx (default)"
+                } else {
+                    "hsaco (default), amdgcn"
+                }
             ));
         }
     };
@@ -171,7 +181,10 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
     };
     let model = lower_for_gpu(&context, &mut loaded.module, &gpu_request).map_err(|e| e.message)?;
     if let Some(path) = request.report {
-        let text = model.fusion_report.as_deref().ok_or("the kernels phase left no fusion report")?;
+        let text = model
+            .fusion_report
+            .as_deref()
+            .ok_or("the kernels phase left no fusion report")?;
         let mut report: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("the fusion report is not JSON: {e}"))?;
         if let Some((naive, peak)) = model.memory_plan {

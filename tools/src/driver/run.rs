@@ -182,9 +182,8 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
                 );
                 model.run(&inputs)?
             } else {
-                let model =
-                    compile_gpu_loops_for_cpu(&context, &mut loaded.module, &loaded.function, &loaded.weights)
-                        .map_err(|e| e.message)?;
+                let model = compile_gpu_loops_for_cpu(&context, &mut loaded.module, &loaded.function, &loaded.weights)
+                    .map_err(|e| e.message)?;
                 model.run(&inputs).map_err(|e| e.to_string())?
             };
             if let Some(reference) = reference {

@@ -35,7 +35,12 @@ pub struct CudaRun {
 }
 
 /// Compiles `module` (entry `function`) for the GPU of this machine and loads it.
-pub fn load_on_cuda(context: &Context, module: &mut Module, function: &str, weights: &Weights) -> Result<CudaRun, String> {
+pub fn load_on_cuda(
+    context: &Context,
+    module: &mut Module,
+    function: &str,
+    weights: &Weights,
+) -> Result<CudaRun, String> {
     let target = device_target()?;
     let request = GpuRequest {
         function,
