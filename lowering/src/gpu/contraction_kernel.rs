@@ -491,10 +491,10 @@ pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
         b_values.push(t.assign(&format!("memref.load %Bs[%k, {col}] : {shared_b}")));
     }
     let mut updated = Vec::new();
-    for i in 0..THREAD_TILE as usize {
-        for j in 0..THREAD_TILE as usize {
+    for (i, a) in a_values.iter().enumerate() {
+        for (j, b) in b_values.iter().enumerate() {
             let s = format!("%s{}", i * THREAD_TILE as usize + j);
-            updated.push(t.assign(&format!("math.fma {}, {}, {s} : f32", a_values[i], b_values[j])));
+            updated.push(t.assign(&format!("math.fma {a}, {b}, {s} : f32")));
         }
     }
     t.line(&format!("scf.yield {} : {f32s}", updated.join(", ")));

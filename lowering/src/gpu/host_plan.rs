@@ -192,7 +192,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             buffer: place.buffer,
             byte_offset: place.byte_offset,
             offset,
-            sizes: sizes.into_iter().map(|s| s as i64).collect(),
+            sizes,
             strides,
         })
     }

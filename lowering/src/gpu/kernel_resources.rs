@@ -163,11 +163,9 @@ pub fn amd_theoretical_occupancy(resources: &KernelResources, threads: u32) -> f
     let simd_waves = WAVES_PER_SIMD.min(by_registers);
     // Workgroups a CU holds by its LDS, as waves per SIMD (a fraction when the CU holds
     // fewer waves than it has SIMDs).
-    let by_lds = if resources.shared_bytes == 0 {
-        f64::INFINITY
-    } else {
-        f64::from((65536 / resources.shared_bytes) * waves) / f64::from(SIMDS)
-    };
+    let by_lds = 65536u32
+        .checked_div(resources.shared_bytes)
+        .map_or(f64::INFINITY, |groups| f64::from(groups * waves) / f64::from(SIMDS));
     f64::from(simd_waves).min(by_lds) / f64::from(WAVES_PER_SIMD)
 }
 

@@ -97,11 +97,11 @@ fn template(extents: &[i64], layout: &LoopLayout) -> String {
     // One op (the region) holds everything, so that one clone carries its own constants.
     t.push_str("func.func @tiled() {\n scf.execute_region {\n  %c0 = arith.constant 0 : index\n  %c1 = arith.constant 1 : index\n");
     let mut grid = Vec::new();
-    for d in 0..rank {
+    for (d, &extent) in extents.iter().enumerate() {
         let blocks = if layout.axis[d].is_some() {
-            (extents[d] + layout.threads[d] - 1) / layout.threads[d]
+            (extent + layout.threads[d] - 1) / layout.threads[d]
         } else {
-            extents[d]
+            extent
         };
         t.push_str(&format!("  %grid{d} = arith.constant {blocks} : index\n"));
         grid.push(format!("%grid{d}"));
