@@ -305,6 +305,38 @@ fn epilogue(case: &mut Case, value: &str, out: &[i64], channels: bool, step: u8)
     }
 }
 
+/// Compiles `text` (function `f`) with `compile`, runs it on `inputs` and checks the
+/// result against the reference evaluator's (1e-5 + 1e-4 relative); returns whether the
+/// compiled module calls the CPU runtime's fused kernel.
+fn compiled_matches_evaluator(
+    text: &str,
+    inputs: &[Tensor],
+    compile: impl FnOnce(
+        &melior::Context,
+        &mut melior::ir::Module,
+    ) -> Result<fuser_lowering::JitModel, crate::cpu_target::CpuError>,
+) -> Result<bool, TestCaseError> {
+    let context = create_context().unwrap();
+    context.enable_multi_threading(false);
+    let mut module = parse_module(&context, text, "fused.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
+    let expected = evaluate(module.as_operation(), "f", inputs).expect("evaluates");
+    let compiled = compile(&context, &mut module).unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
+    let calls_runtime = module.as_operation().to_string().contains(fuser_runtime::FUSED_F32);
+    let actual = compiled.run(inputs).expect("runs");
+    let (a, e) = (actual[0].to_f64_vec(), expected[0].to_f64_vec());
+    for (j, (x, y)) in a.iter().zip(&e).enumerate() {
+        prop_assert!(
+            (x - y).abs() <= 1e-5 + 1e-4 * y.abs(),
+            "element {}: {} expected {}\non:\n{}",
+            j,
+            x,
+            y,
+            text
+        );
+    }
+    Ok(calls_runtime)
+}
+
 proptest! {
     // Each case compiles to machine code.
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
@@ -325,21 +357,10 @@ proptest! {
         seed in 1u64..u64::MAX,
     ) {
         let (_, text, inputs) = random_case(kind, &sizes, flags, &steps, seed);
-        let context = create_context().unwrap();
-        context.enable_multi_threading(false);
-        let mut module = parse_module(&context, &text, "fused.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
-        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
-        let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
-            .unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
-        prop_assert!(
-            module.as_operation().to_string().contains(fuser_runtime::FUSED_F32),
-            "the contraction did not take the fused call:\n{}", text
-        );
-        let actual = compiled.run(&inputs).expect("runs");
-        let (a, e) = (actual[0].to_f64_vec(), expected[0].to_f64_vec());
-        for (j, (x, y)) in a.iter().zip(&e).enumerate() {
-            prop_assert!((x - y).abs() <= 1e-5 + 1e-4 * y.abs(), "element {}: {} expected {}\non:\n{}", j, x, y, text);
-        }
+        let calls_runtime = compiled_matches_evaluator(&text, &inputs, |context, module| {
+            compile_cpu(context, module, "f", &Default::default(), None)
+        })?;
+        prop_assert!(calls_runtime, "the contraction did not take the fused call:\n{}", text);
     }
 }
 
@@ -358,21 +379,10 @@ proptest! {
         seed in 1u64..u64::MAX,
     ) {
         let (_, text, inputs) = random_case(kind, &sizes, flags, &steps, seed);
-        let context = create_context().unwrap();
-        context.enable_multi_threading(false);
-        let mut module = parse_module(&context, &text, "fused.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
-        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
-        let compiled = crate::gpu_target::compile_gpu_loops_for_cpu(&context, &mut module, "f", &Default::default())
-            .unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
-        prop_assert!(
-            !module.as_operation().to_string().contains(fuser_runtime::FUSED_F32),
-            "the GPU lowering called the CPU runtime:\n{}", text
-        );
-        let actual = compiled.run(&inputs).expect("runs");
-        let (a, e) = (actual[0].to_f64_vec(), expected[0].to_f64_vec());
-        for (j, (x, y)) in a.iter().zip(&e).enumerate() {
-            prop_assert!((x - y).abs() <= 1e-5 + 1e-4 * y.abs(), "element {}: {} expected {}\non:\n{}", j, x, y, text);
-        }
+        let calls_runtime = compiled_matches_evaluator(&text, &inputs, |context, module| {
+            crate::gpu_target::compile_gpu_loops_for_cpu(context, module, "f", &Default::default())
+        })?;
+        prop_assert!(!calls_runtime, "the GPU lowering called the CPU runtime:\n{}", text);
     }
 }
 

@@ -63,6 +63,30 @@ fn close(actual: &[Tensor], expected: &[Tensor]) -> Result<(), String> {
     Ok(())
 }
 
+/// Compiles random function `text` with `compile`, runs it on inputs `x` and `y`
+/// (`tensor<2x3x4xf32>` each) and checks it against the reference evaluator.
+fn compiled_matches_evaluator(
+    text: &str,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    compile: impl FnOnce(
+        &melior::Context,
+        &mut melior::ir::Module,
+    ) -> Result<fuser_lowering::JitModel, crate::cpu_target::CpuError>,
+) -> Result<(), TestCaseError> {
+    let inputs = [Tensor::f32(&[2, 3, 4], x), Tensor::f32(&[2, 3, 4], y)];
+    let context = create_context().unwrap();
+    context.enable_multi_threading(false);
+    let mut module = parse_module(&context, text, "random.mlir").expect("generated IR parses");
+    let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+    let compiled = compile(&context, &mut module).unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
+    let actual = compiled.run(&inputs).expect("runs");
+    if let Err(message) = close(&actual, &expected) {
+        prop_assert!(false, "{}\non:\n{}", message, text);
+    }
+    Ok(())
+}
+
 fn count(text: &str, pattern: &str) -> usize {
     text.matches(pattern).count()
 }
@@ -128,17 +152,7 @@ proptest! {
     #[test]
     fn cpu_target_matches_the_evaluator(steps in steps(), returns in prop::collection::vec(any::<u8>(), 0..3), x in data(), y in data()) {
         let text = random_function(&steps, &returns, false);
-        let inputs = [Tensor::f32(&[2, 3, 4], x), Tensor::f32(&[2, 3, 4], y)];
-        let context = create_context().unwrap();
-        context.enable_multi_threading(false);
-        let mut module = parse_module(&context, &text, "random.mlir").expect("generated IR parses");
-        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
-        let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
-            .unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
-        let actual = compiled.run(&inputs).expect("runs");
-        if let Err(message) = close(&actual, &expected) {
-            prop_assert!(false, "{}\non:\n{}", message, text);
-        }
+        compiled_matches_evaluator(&text, x, y, |context, module| compile_cpu(context, module, "f", &Default::default(), None))?;
     }
 
     /// The GPU lowering without a GPU: pure linalg, elementwise fusion, bufferization and
@@ -146,17 +160,9 @@ proptest! {
     #[test]
     fn gpu_loops_match_the_evaluator(steps in steps(), returns in prop::collection::vec(any::<u8>(), 0..3), x in data(), y in data()) {
         let text = random_function(&steps, &returns, false);
-        let inputs = [Tensor::f32(&[2, 3, 4], x), Tensor::f32(&[2, 3, 4], y)];
-        let context = create_context().unwrap();
-        context.enable_multi_threading(false);
-        let mut module = parse_module(&context, &text, "random.mlir").expect("generated IR parses");
-        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
-        let compiled = crate::gpu_target::compile_gpu_loops_for_cpu(&context, &mut module, "f", &Default::default())
-            .unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
-        let actual = compiled.run(&inputs).expect("runs");
-        if let Err(message) = close(&actual, &expected) {
-            prop_assert!(false, "{}\non:\n{}", message, text);
-        }
+        compiled_matches_evaluator(&text, x, y, |context, module| {
+            crate::gpu_target::compile_gpu_loops_for_cpu(context, module, "f", &Default::default())
+        })?;
     }
 
 }

@@ -21,7 +21,7 @@
 //! memory), in MLIR text like every other lowering, so the pipeline takes it to NVVM
 //! and PTX (or ROCDL) with everything else.
 
-use crate::graph_to_linalg::fused::FusedKernel;
+use crate::graph_to_linalg::fused::{FusedKernel, lowered_header};
 use fuser_runtime::fused::{Contraction, Descriptor, Step};
 use melior::ir::ValueLike;
 use std::fmt::Write;
@@ -357,15 +357,7 @@ pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
     let (grid_x, grid_y) = ((d.n + bn - 1) / bn, (d.m + bm - 1) / bm);
     let (splits, k_chunk) = split_k(grid_x * grid_y, d.k);
 
-    let mut text = format!(
-        "func.func @lowered({}) -> {out_ty} {{\n",
-        types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("%v{i}: {t}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let mut text = lowered_header(kernel, &out_ty);
     for (i, (t, (flat, count))) in types.iter().zip(&flats).enumerate() {
         let memref = t.replacen("tensor<", "memref<", 1);
         let _ = write!(

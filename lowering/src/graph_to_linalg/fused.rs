@@ -364,6 +364,18 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
     }
 }
 
+/// The first line of a kernel's lowering: `func.func @lowered(%v0: <operand 0>, ...)
+/// -> out_ty {`, its arguments the kernel's operands in order.
+pub(crate) fn lowered_header(kernel: &FusedKernel, out_ty: &str) -> String {
+    let arguments: Vec<String> = kernel
+        .operands
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("%v{i}: {}", v.r#type()))
+        .collect();
+    format!("func.func @lowered({}) -> {out_ty} {{\n", arguments.join(", "))
+}
+
 /// The lowering of a matched kernel: a `func.func @lowered` taking the call's operands
 /// and returning the output, followed by the runtime function's declaration.
 pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
@@ -387,15 +399,7 @@ pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
     }
     let dims: Vec<String> = kernel.out_shape.iter().map(|d| d.to_string()).collect();
     let out_ty = format!("tensor<{}xf32>", dims.join("x"));
-    let mut text = format!(
-        "func.func @lowered({}) -> {out_ty} {{\n",
-        types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("%v{i}: {t}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let mut text = lowered_header(kernel, &out_ty);
     // Constant word arrays the call reads by address.
     let mut words_constant = |name: &str, words: &[i64]| {
         let words_text: Vec<String> = words.iter().map(|w| w.to_string()).collect();

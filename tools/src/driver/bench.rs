@@ -119,18 +119,50 @@ fn time_runs(
     Ok(times)
 }
 
+/// The model and its inputs (from files, or random).
+fn load_with_inputs<'c>(
+    context: &'c melior::Context,
+    request: &BenchRequest,
+) -> Result<(super::load::Loaded<'c>, Vec<fuser_dialects::semantics::Tensor>), String> {
+    let loaded = load(context, request.model, &request.options)?;
+    let inputs = if request.inputs.is_empty() {
+        random_inputs(&loaded.inputs, request.seed)?
+    } else {
+        read_inputs(&loaded.inputs, &request.inputs)?
+    };
+    Ok((loaded, inputs))
+}
+
+/// The result of `times` (sorted milliseconds).
+fn result(
+    request: &BenchRequest,
+    times: &[f64],
+    compile_s: f64,
+    cached: bool,
+    kernels: Vec<KernelTime>,
+) -> BenchResult {
+    BenchResult {
+        model: request.model.display().to_string(),
+        threads: if request.cuda { 0 } else { fuser_runtime::threads() },
+        iterations: request.iterations,
+        warmup: request.warmup,
+        median_ms: quantile(times, 0.5),
+        p90_ms: quantile(times, 0.9),
+        min_ms: times[0],
+        compile_s,
+        cached,
+        peak_rss_mb: peak_rss_mb(),
+        kernels,
+    }
+}
+
 /// The GPU benchmark: inputs uploaded once; each timed run is every launch and the wait
 /// for the last (wall clock on the host).
 fn bench_cuda(request: &BenchRequest) -> Result<BenchResult, String> {
     let context = create_context().map_err(|e| e.to_string())?;
     context.enable_multi_threading(false);
     let start = Instant::now();
-    let mut loaded = load(&context, request.model, &request.options)?;
-    let inputs = if request.inputs.is_empty() {
-        random_inputs(&loaded.inputs, request.seed)?
-    } else {
-        read_inputs(&loaded.inputs, &request.inputs)?
-    };
+    let (mut loaded, inputs) = load_with_inputs(&context, request)?;
     let model = load_on_cuda(&context, &mut loaded.module, &loaded.function, &loaded.weights)?;
     let compile_s = start.elapsed().as_secs_f64();
     let bytes: Vec<Vec<u8>> = inputs.iter().map(fuser_dialects::constants::tensor_bytes).collect();
@@ -144,19 +176,7 @@ fn bench_cuda(request: &BenchRequest) -> Result<BenchResult, String> {
         },
         || {},
     )?;
-    Ok(BenchResult {
-        model: request.model.display().to_string(),
-        threads: 0,
-        iterations: request.iterations,
-        warmup: request.warmup,
-        median_ms: quantile(&times, 0.5),
-        p90_ms: quantile(&times, 0.9),
-        min_ms: times[0],
-        compile_s,
-        cached: false,
-        peak_rss_mb: peak_rss_mb(),
-        kernels: Vec::new(),
-    })
+    Ok(result(request, &times, compile_s, false, Vec::new()))
 }
 
 pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
@@ -173,12 +193,7 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
     let context = create_context().map_err(|e| e.to_string())?;
     context.enable_multi_threading(false);
     let start = Instant::now();
-    let mut loaded = load(&context, request.model, &request.options)?;
-    let inputs = if request.inputs.is_empty() {
-        random_inputs(&loaded.inputs, request.seed)?
-    } else {
-        read_inputs(&loaded.inputs, &request.inputs)?
-    };
+    let (mut loaded, inputs) = load_with_inputs(&context, request)?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
     // A profiled model is instrumented, so it is compiled afresh, never cached.
     let (model, kernel_names, cached, store_seconds) = if request.profile {
@@ -230,17 +245,5 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
         })
         .collect();
     kernels.sort_by(|a, b| b.ms.total_cmp(&a.ms));
-    Ok(BenchResult {
-        model: request.model.display().to_string(),
-        threads: fuser_runtime::threads(),
-        iterations: request.iterations,
-        warmup: request.warmup,
-        median_ms: quantile(&times, 0.5),
-        p90_ms: quantile(&times, 0.9),
-        min_ms: times[0],
-        compile_s,
-        cached,
-        peak_rss_mb: peak_rss_mb(),
-        kernels,
-    })
+    Ok(result(request, &times, compile_s, cached, kernels))
 }
