@@ -9,8 +9,9 @@
 //! # Safety
 //! Every driver call is made with the primary context of device 0 current on the calling
 //! thread; the uploads and downloads are synchronous, and ordered after the model's
-//! stream by waiting on it first; device pointers come from `cuMemAlloc` and are freed once, on drop; the kernel
-//! parameter array points into `argument_values`, which lives as long as the model.
+//! stream by waiting on it first; device pointers come from `cuMemAlloc` and are freed
+//! once, on drop; the kernel parameter array points into `argument_values`, which lives
+//! as long as the model.
 
 use cudarc::driver::{result, sys};
 use fuser_lowering::gpu::host_plan::{Arg, BufferKind, HostPlan};

@@ -126,7 +126,7 @@ pub struct GpuRequest<'w> {
 pub struct GpuModel {
     pub inputs: Vec<TypeInfo>,
     pub outputs: Vec<TypeInfo>,
-    /// The device module's assembly (PTX), once compiled.
+    /// The device module's assembly (PTX, or AMDGPU assembly), once compiled.
     pub assembly: Option<String>,
     /// Buffers and launches, once outlined.
     pub plan: Option<HostPlan>,

@@ -30,8 +30,8 @@ enum Command {
     /// optimized LLVM IR), an NVIDIA GPU (PTX) or an AMD GPU (a code object, AMDGPU
     /// assembly), or to MLIR after any phase.
     Compile(CompileArgs),
-    /// Measure a model's latency on the CPU (JIT) on random inputs; prints one line of
-    /// JSON (median_ms, p90_ms, compile_s, peak_rss_mb) on stdout.
+    /// Measure a model's latency on the CPU (JIT) or this machine's NVIDIA GPU on random
+    /// inputs; prints one line of JSON (median_ms, p90_ms, compile_s, peak_rss_mb) on stdout.
     Bench(BenchArgs),
     /// Say how the model's ops were fused: the search, the cost model's figures and each
     /// kernel's ops, rules and cost; with --svg, draw the graph with each kernel a cluster.
