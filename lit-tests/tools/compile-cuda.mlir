@@ -63,6 +63,6 @@
 // MATH-NOT: .extern .func
 // MATH: .visible .entry
 
-// EMIT: error: --emit obj is for CPU targets; a GPU target writes ptx (default), host-plan or mlir
+// EMIT: error: --emit obj is not for --target cuda:sm_90, which writes ptx (default), host-plan or mlir
 // CHIP: error: unknown CUDA chip 'sm_70' (known: cuda:sm_80, cuda:sm_90)
-// CPU: error: --emit ptx needs a GPU target (--target cuda:sm_80|cuda:sm_90)
+// CPU: error: --emit ptx needs a GPU target (--target cuda:sm_80|cuda:sm_90|rocm:gfx90a|rocm:gfx942)
