@@ -169,7 +169,11 @@ fn phase_pipeline(phase: Phase, target: &GpuTarget, fusion: Fusion, loops_on_cpu
         ),
         Phase::Linalg => format!(
             "convert-graph-to-linalg{{contractions={}}},canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse",
-            if loops_on_cpu { "linalg" } else { "gpu" }
+            match (loops_on_cpu, target.vendor) {
+                (true, _) => "linalg",
+                (false, Vendor::Cuda) => "gpu-mma",
+                (false, Vendor::Rocm) => "gpu",
+            }
         ),
         // The tiled contraction kernels are `gpu.launch` ops, whose memory effects the
         // ownership-based deallocation cannot see; a GPU plan allocates every buffer
@@ -206,7 +210,7 @@ fn binary_pipeline(target: &GpuTarget) -> String {
                 .unwrap_or_default();
             format!(
                 "nvvm-attach-target{{module={DEVICE_MODULE} chip={} features={} O=3}},\
-                 gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,\
+                 gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,convert-nvgpu-to-nvvm,convert-gpu-to-nvvm,canonicalize,cse,\
                  reconcile-unrealized-casts),gpu-module-to-binary{{format=isa{toolkit}}}",
                 target.chip,
                 target.ptx_feature()

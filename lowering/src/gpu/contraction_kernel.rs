@@ -22,6 +22,7 @@
 //! and PTX (or ROCDL) with everything else.
 
 use crate::graph_to_linalg::fused::{FusedKernel, lowered_header};
+use fuser_dialects::semantics::DType;
 use fuser_runtime::fused::{Contraction, Descriptor, Step};
 use melior::ir::ValueLike;
 use std::fmt::Write;
@@ -35,74 +36,93 @@ const BK: i64 = 16;
 const MIN_LARGE_TILE_BLOCKS: i64 = 264;
 
 /// An f32 constant as MLIR writes its bits (exact, and infinities too).
-fn f32_literal(v: f32) -> String {
+pub(super) fn f32_literal(v: f32) -> String {
     format!("0x{:08X}", v.to_bits())
 }
 
 /// Text and fresh names.
-struct Text {
-    out: String,
-    next: usize,
+pub(super) struct Text {
+    pub(super) out: String,
+    pub(super) next: usize,
 }
 
 impl Text {
-    fn fresh(&mut self) -> String {
+    pub(super) fn fresh(&mut self) -> String {
         self.next += 1;
         format!("%t{}", self.next)
     }
-    fn line(&mut self, line: &str) {
+    pub(super) fn line(&mut self, line: &str) {
         self.out.push_str("      ");
         self.out.push_str(line);
         self.out.push('\n');
     }
-    fn assign(&mut self, rhs: &str) -> String {
+    pub(super) fn assign(&mut self, rhs: &str) -> String {
         let name = self.fresh();
         self.line(&format!("{name} = {rhs}"));
         name
     }
-    fn index(&mut self, v: i64) -> String {
+    pub(super) fn index(&mut self, v: i64) -> String {
         self.assign(&format!("arith.constant {v} : index"))
     }
-    fn float(&mut self, v: f32) -> String {
+    pub(super) fn float(&mut self, v: f32) -> String {
         self.assign(&format!("arith.constant {} : f32", f32_literal(v)))
     }
-    fn binary(&mut self, op: &str, a: &str, b: &str, ty: &str) -> String {
+    pub(super) fn binary(&mut self, op: &str, a: &str, b: &str, ty: &str) -> String {
         self.assign(&format!("arith.{op} {a}, {b} : {ty}"))
     }
-    fn and(&mut self, conditions: &[String]) -> String {
+    pub(super) fn and(&mut self, conditions: &[String]) -> String {
         let mut all = conditions[0].clone();
         for c in &conditions[1..] {
             all = self.binary("andi", &all, c, "i1");
         }
         all
     }
-    /// `condition ? memref[index] : 0.0`.
-    fn guarded_load(&mut self, condition: &str, memref: &str, memref_ty: &str, index: &str) -> String {
+    /// `condition ? memref[index] : 0.0`, of the memref's element type.
+    pub(super) fn guarded_load(&mut self, condition: &str, memref: &str, memref_ty: &str, index: &str) -> String {
+        let element = if memref_ty.ends_with("xf16>") { "f16" } else { "f32" };
         let (name, loaded, zero) = (self.fresh(), self.fresh(), self.fresh());
-        self.line(&format!("{name} = scf.if {condition} -> (f32) {{"));
+        self.line(&format!("{name} = scf.if {condition} -> ({element}) {{"));
         self.line(&format!("  {loaded} = memref.load {memref}[{index}] : {memref_ty}"));
-        self.line(&format!("  scf.yield {loaded} : f32"));
+        self.line(&format!("  scf.yield {loaded} : {element}"));
         self.line("} else {");
-        self.line(&format!("  {zero} = arith.constant 0.0 : f32"));
-        self.line(&format!("  scf.yield {zero} : f32"));
+        self.line(&format!("  {zero} = arith.constant 0.0 : {element}"));
+        self.line(&format!("  scf.yield {zero} : {element}"));
         self.line("}");
         name
     }
 }
 
-/// The flat (1-D) memref type of a static tensor type.
-fn flat_memref(tensor: &str) -> Option<(String, i64)> {
-    let dims = tensor.strip_prefix("tensor<")?.strip_suffix("xf32>")?;
+/// The flat (1-D) memref type of a static f32 or f16 tensor type, and its element count.
+pub(super) fn flat_memref(tensor: &str) -> Option<(String, i64)> {
+    let body = tensor.strip_prefix("tensor<")?.strip_suffix('>')?;
+    let (dims, element) = body.rsplit_once('x')?;
+    if !matches!(element, "f32" | "f16") {
+        return None;
+    }
     let count: i64 = dims
         .split('x')
         .map(|d| d.parse::<i64>().ok())
         .product::<Option<i64>>()?;
-    Some((format!("memref<{count}xf32>"), count))
+    Some((format!("memref<{count}x{element}>"), count))
 }
 
-/// The epilogue applied to `v` (output row `r`, column `c`, flat index `rc`): the same
-/// operations in the same order as the CPU runtime's `apply_epilogue_body`.
-fn epilogue(
+/// Each operand `%v<i>` (a tensor) as a flat memref `%f<i>`, read-only.
+pub(super) fn flat_views(types: &[String], flats: &[(String, i64)]) -> String {
+    let mut text = String::new();
+    for (i, (t, (flat, count))) in types.iter().zip(flats).enumerate() {
+        let memref = t.replacen("tensor<", "memref<", 1);
+        let _ = write!(
+            text,
+            "  %m{i} = bufferization.to_buffer %v{i} read_only : {t} to {memref}\n  %f{i} = memref.reinterpret_cast %m{i} to offset: [0], sizes: [{count}], strides: [1] : {memref} to {flat}\n"
+        );
+    }
+    text
+}
+
+/// The epilogue applied to `v` (f32; output row `r`, column `c`, flat index `rc`): the
+/// same operations in the same order as the CPU runtime's `apply_epilogue_body`. The
+/// operands are flat memrefs of f32 or f16 (widened as they are read).
+pub(super) fn epilogue(
     t: &mut Text,
     steps: &[Step],
     mut v: String,
@@ -113,7 +133,12 @@ fn epilogue(
 ) -> String {
     let load = |t: &mut Text, i: usize, index: &str| {
         let (name, ty) = &operands[i];
-        t.assign(&format!("memref.load {name}[{index}] : {ty}"))
+        let x = t.assign(&format!("memref.load {name}[{index}] : {ty}"));
+        if ty.ends_with("xf16>") {
+            t.assign(&format!("arith.extf {x} : f16 to f32"))
+        } else {
+            x
+        }
     };
     for step in steps {
         v = match *step {
@@ -220,7 +245,7 @@ fn epilogue(
 }
 
 /// The flat index of A's element (`m`, `k`).
-fn a_index(t: &mut Text, d: &Descriptor, m: &str, k: &str) -> String {
+pub(super) fn a_index(t: &mut Text, d: &Descriptor, m: &str, k: &str) -> String {
     let (s0, s1) = match d.contraction {
         Contraction::Matmul => (d.strides[0], d.strides[1]),
         _ => (d.k, 1),
@@ -233,7 +258,7 @@ fn a_index(t: &mut Text, d: &Descriptor, m: &str, k: &str) -> String {
 
 /// Whether B's element (`k`, `n`) is stored, and its flat index: a matrix's element, or
 /// the input pixel a convolution's im2col column holds (none in the padding).
-fn b_index(t: &mut Text, d: &Descriptor, k: &str, n: &str) -> (Option<String>, String) {
+pub(super) fn b_index(t: &mut Text, d: &Descriptor, k: &str, n: &str) -> (Option<String>, String) {
     if d.contraction == Contraction::Matmul {
         let (s0, s1) = (t.index(d.strides[2]), t.index(d.strides[3]));
         let a = t.binary("muli", k, &s0, "index");
@@ -332,13 +357,20 @@ fn split_sum(
     )
 }
 
-/// The lowering of a matched f32 Conv2d or Matmul kernel for a GPU: a `func.func
-/// @lowered` of the kernel's operands returning its output, or `None` for a kernel this
-/// template does not cover (depthwise, INT8, other dtypes), which lowers op by op.
-pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
+/// The lowering of a matched Conv2d or Matmul kernel for a GPU: a `func.func @lowered`
+/// of the kernel's operands returning its output, or `None` for a kernel no template
+/// covers (depthwise, INT8, f16 without `tensor_cores`), which lowers op by op. f32 takes
+/// this file's CUDA-core kernel; f16 with `tensor_cores` (NVIDIA sm_80 and newer) the
+/// `mma.sync` kernel of `tensor_core_kernel`.
+pub fn gpu_contraction_text(kernel: &FusedKernel, tensor_cores: bool) -> Option<String> {
     let d = &kernel.descriptor;
     if kernel.quantization.is_some() || !matches!(d.contraction, Contraction::Conv2d | Contraction::Matmul) {
         return None;
+    }
+    match kernel.element {
+        DType::F32 => {}
+        DType::F16 if tensor_cores => return super::tensor_core_kernel::tensor_core_text(kernel),
+        _ => return None,
     }
     let types: Vec<String> = kernel.operands.iter().map(|v| v.r#type().to_string()).collect();
     let flats: Vec<(String, i64)> = types.iter().map(|t| flat_memref(t)).collect::<Option<_>>()?;
@@ -358,13 +390,7 @@ pub fn gpu_contraction_text(kernel: &FusedKernel) -> Option<String> {
     let (splits, k_chunk) = split_k(grid_x * grid_y, d.k);
 
     let mut text = lowered_header(kernel, &out_ty);
-    for (i, (t, (flat, count))) in types.iter().zip(&flats).enumerate() {
-        let memref = t.replacen("tensor<", "memref<", 1);
-        let _ = write!(
-            text,
-            "  %m{i} = bufferization.to_buffer %v{i} read_only : {t} to {memref}\n  %f{i} = memref.reinterpret_cast %m{i} to offset: [0], sizes: [{count}], strides: [1] : {memref} to {flat}\n"
-        );
-    }
+    text.push_str(&flat_views(&types, &flats));
     let workspace = format!("memref<{}xf32>", splits * d.m * d.n);
     let _ = write!(
         text,

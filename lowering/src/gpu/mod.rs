@@ -9,4 +9,5 @@ pub mod expand_erf;
 pub mod host_plan;
 pub mod kernel_resources;
 pub mod map_loops;
+pub mod tensor_core_kernel;
 pub mod toolkit;

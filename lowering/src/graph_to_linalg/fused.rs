@@ -34,6 +34,9 @@ pub struct FusedKernel<'c, 'a> {
     /// activation's quantization. Its operands are then the i8 weights, the activation
     /// and the weight scales; else A and B.
     pub quantization: Option<ActivationQuantization>,
+    /// The float type of the activation, the epilogue and the result: f32, or f16 (which
+    /// only the GPU's tensor-core kernel takes; the CPU's lowering refuses it).
+    pub element: DType,
 }
 
 impl FusedKernel<'_, '_> {
@@ -88,6 +91,7 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
     let root_view = view_of(*root, true).ok()?;
     let (mut descriptor, rows, out_shape) = contraction(&root_view)?;
     let quantized = root_view.op.starts_with("ftensor.");
+    let element = root_view.input(if quantized { 1 } else { 0 }).ok()?.info.dtype;
     let mut operands: Vec<Value> = if quantized {
         // Weights, activation, weight scales; the activation's scale and zero point are
         // constants, read now.
@@ -124,13 +128,13 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
                 return None;
             }
             let c = root_view.input(2).ok()?;
-            let step = operand_step("add", root.operand(2).ok()?, c, &out_shape, rows, fixed, &mut operands)?;
+            let step = operand_step("add", root.operand(2).ok()?, c, &out_shape, rows, fixed, &mut operands, element)?;
             descriptor.epilogue.push(step);
         }
     } else if root_view.op.ends_with("conv") && root_view.has_input(bias_slot) {
         // A conv's bias is one value per output channel (not numpy-broadcast).
         let bias = root_view.input(bias_slot).ok()?;
-        if bias.info.dtype != DType::F32 {
+        if bias.info.dtype != element {
             return None;
         }
         operands.push(operand_group(root, bias_slot)?);
@@ -143,7 +147,7 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         }
         let view = view_of(*op, true).ok()?;
         let result = view.result(0).ok()?;
-        if result.dtype != DType::F32 || static_shape(result).ok()? != out_shape || op.result_count() != 1 {
+        if result.dtype != element || static_shape(result).ok()? != out_shape || op.result_count() != 1 {
             return None;
         }
         let position = (0..op.operand_count()).find(|&i| op.operand(i).is_ok_and(|v| v == previous))?;
@@ -164,7 +168,7 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
                     ("sub", 0, Some(c)) => Step::AddScalar(-c),
                     ("div", 0, Some(c)) => Step::DivScalar(c),
                     ("add" | "mul", _, _) => {
-                        operand_step(&view.op, value, operand, &out_shape, rows, fixed, &mut operands)?
+                        operand_step(&view.op, value, operand, &out_shape, rows, fixed, &mut operands, element)?
                     }
                     _ => return None,
                 }
@@ -200,6 +204,7 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         descriptor,
         out_shape,
         quantization,
+        element,
     })
 }
 
@@ -211,10 +216,10 @@ fn operand_group<'c, 'a>(op: &OperationRef<'c, 'a>, slot: usize) -> Option<Value
         .copied()
 }
 
-/// The value of a one-element f32 constant operand.
+/// The value of a one-element constant operand.
 fn scalar_constant(operand: &super::Operand) -> Option<f32> {
     let value = operand.value.as_ref()?;
-    (operand.info.dtype == DType::F32 && value.len() == 1).then(|| value.to_f64_vec()[0] as f32)
+    (value.len() == 1).then(|| value.to_f64_vec()[0] as f32)
 }
 
 /// The epilogue step of `add`/`mul` with `operand` (a scalar constant, or a row, column
@@ -227,8 +232,9 @@ fn operand_step<'c, 'a>(
     rows: Rows,
     fixed: usize,
     operands: &mut Vec<Value<'c, 'a>>,
+    element: DType,
 ) -> Option<Step> {
-    if operand.info.dtype != DType::F32 {
+    if operand.info.dtype != element {
         return None;
     }
     if let Some(c) = scalar_constant(operand) {
@@ -283,9 +289,12 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
     let (op, weight_type) = match view.op.as_str() {
         "ftensor.quantized_conv" => ("conv", DType::I8),
         "ftensor.quantized_mat_mul" => ("mat_mul", DType::I8),
+        // f16 contractions match too, for the GPU's tensor cores.
+        other if a.info.dtype == DType::F16 => (other, DType::F16),
         other => (other, DType::F32),
     };
-    if a.info.dtype != DType::F32 || b.info.dtype != weight_type || out.contains(&0) {
+    let float = if weight_type == DType::I8 { DType::F32 } else { weight_type };
+    if a.info.dtype != float || b.info.dtype != weight_type || out.contains(&0) {
         return None;
     }
     let (sa, sb) = (static_shape(&a.info).ok()?, static_shape(&b.info).ok()?);

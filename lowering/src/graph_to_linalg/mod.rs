@@ -290,8 +290,9 @@ fn constant_value(value: Value) -> Option<Tensor> {
 pub enum Contractions {
     /// One call of the CPU runtime's fused kernel (and f32 row softmax a runtime call).
     RuntimeCalls,
-    /// One tiled shared-memory `gpu.launch` (`crate::gpu::contraction_kernel`).
-    GpuKernels,
+    /// One tiled shared-memory `gpu.launch` (`crate::gpu::contraction_kernel`); with
+    /// `tensor_cores`, f16 ones use NVIDIA's `mma.sync` (nvgpu).
+    GpuKernels { tensor_cores: bool },
     /// Op by op, pure linalg like everything else.
     Linalg,
 }
@@ -300,7 +301,8 @@ impl Contractions {
     pub fn parse(name: &str) -> Option<Contractions> {
         Some(match name {
             "runtime" => Contractions::RuntimeCalls,
-            "gpu" => Contractions::GpuKernels,
+            "gpu" => Contractions::GpuKernels { tensor_cores: false },
+            "gpu-mma" => Contractions::GpuKernels { tensor_cores: true },
             "linalg" => Contractions::Linalg,
             _ => return None,
         })
@@ -324,7 +326,9 @@ pub fn convert_graph_to_linalg(root: OperationRef, contractions: Contractions) -
     };
     for kernel in fused_kernels {
         let text = match contractions {
-            Contractions::GpuKernels => crate::gpu::contraction_kernel::gpu_contraction_text(&kernel),
+            Contractions::GpuKernels { tensor_cores } => {
+                crate::gpu::contraction_kernel::gpu_contraction_text(&kernel, tensor_cores)
+            }
             _ => fused::lowered_text(&kernel),
         };
         let Some(text) = text else {
