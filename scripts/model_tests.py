@@ -449,6 +449,23 @@ def gpu_checks(fuser, work):
             results.append((ok, f"gpu {name} cuda:{chip}: ptxas accepts {entries} kernels, "
                                 f"{'no spill stores' if not any(spills) else f'{max(spills)} bytes of spill stores'}"
                                 + ("" if check.returncode == 0 else f": {log.strip()[:300]}")))
+        # f16 on tensor cores (experimental: compiled and checked by ptxas only).
+        half = os.path.join(work, f"{name}.f16.mlir")
+        quantize = subprocess.run([fuser, "quantize", path, "--type", "f16", "-o", half], capture_output=True, text=True)
+        for chip in ["sm_80", "sm_90"]:
+            ptx = os.path.join(work, f"{name}.f16.{chip}.ptx")
+            build = quantize if quantize.returncode != 0 else subprocess.run(
+                [fuser, "compile", half, "--target", f"cuda:{chip}", "--tensor-cores", "-o", ptx], capture_output=True, text=True)
+            if build.returncode != 0:
+                results.append((False, f"gpu {name} f16 cuda:{chip} --tensor-cores: {build.stderr.strip()[:300]}"))
+                continue
+            check = subprocess.run([ptxas, f"-arch={chip}", "-v", ptx, "-o", ptx + ".cubin"], capture_output=True, text=True)
+            log = check.stdout + check.stderr
+            mma = open(ptx).read().count("mma.sync.aligned.m16n8k16")
+            spills = [int(n) for n in re.findall(r"(\d+) bytes spill stores", log)]
+            ok = check.returncode == 0 and mma > 0 and not any(spills)
+            results.append((ok, f"gpu {name} f16 cuda:{chip} --tensor-cores: {mma} mma.sync, ptxas "
+                                + ("accepts it, no spill stores" if ok else f"fails or spills: {log.strip()[:300]}")))
         for chip in ["gfx90a", "gfx942"]:
             asm = os.path.join(work, f"{name}.{chip}.s")
             build = subprocess.run([fuser, "compile", path, "--target", f"rocm:{chip}", "--emit", "amdgcn", "-o", asm], capture_output=True, text=True)

@@ -120,6 +120,9 @@ pub struct GpuRequest<'w> {
     pub target: GpuTarget,
     pub fusion: Fusion,
     pub up_to: GpuStop,
+    /// CUDA: f16 convolutions and matrix products on tensor cores (`mma.sync`). Off by
+    /// default: the kernel compiles and passes ptxas, but has not yet run on a GPU.
+    pub tensor_cores: bool,
 }
 
 /// A model compiled for a GPU.
@@ -155,7 +158,8 @@ impl GpuModel {
 /// The pipeline of a phase for a GPU, where it differs from the CPU's.
 /// `loops_on_cpu`: every kernel a loop nest, none a hand-tiled `gpu.launch` (which only
 /// a GPU runs), for `compile_gpu_loops_for_cpu`.
-fn phase_pipeline(phase: Phase, target: &GpuTarget, fusion: Fusion, loops_on_cpu: bool) -> String {
+fn phase_pipeline(phase: Phase, request: &GpuRequest, loops_on_cpu: bool) -> String {
+    let (target, fusion) = (&request.target, request.fusion);
     match phase {
         // One cost model per vendor (sm_90's numbers serve sm_80 too, gfx942's gfx90a).
         Phase::Kernels => format!(
@@ -169,10 +173,10 @@ fn phase_pipeline(phase: Phase, target: &GpuTarget, fusion: Fusion, loops_on_cpu
         ),
         Phase::Linalg => format!(
             "convert-graph-to-linalg{{contractions={}}},canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse",
-            match (loops_on_cpu, target.vendor) {
-                (true, _) => "linalg",
-                (false, Vendor::Cuda) => "gpu-mma",
-                (false, Vendor::Rocm) => "gpu",
+            match (loops_on_cpu, target.vendor, request.tensor_cores) {
+                (true, _, _) => "linalg",
+                (false, Vendor::Cuda, true) => "gpu-mma",
+                (false, _, _) => "gpu",
             }
         ),
         // The tiled contraction kernels are `gpu.launch` ops, whose memory effects the
@@ -271,12 +275,7 @@ fn lower_with(
         if phase > last_phase {
             break;
         }
-        let pipeline = phase_pipeline(
-            phase,
-            &request.target,
-            request.fusion,
-            request.up_to == GpuStop::TiledLoops,
-        );
+        let pipeline = phase_pipeline(phase, request, request.up_to == GpuStop::TiledLoops);
         run(context, module, &pipeline, phase).map_err(|e| phase_error(e, messages))?;
     }
     let (fusion_report, memory_plan) = phase_reports(module);
@@ -363,6 +362,7 @@ pub fn compile_gpu_loops_for_cpu(
         target: GpuTarget::cuda("sm_90"),
         fusion: Fusion::default(),
         up_to: GpuStop::TiledLoops,
+        tensor_cores: false,
     };
     let lowered = lower_for_gpu(context, module, &request)?;
     with_diagnostics(context, |messages| {

@@ -178,7 +178,9 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
     t.line(&format!("scf.yield {} : {vectors}", acc.join(", ")));
     t.line("}");
     // The epilogue on each accumulator element, one f16 store each.
-    let operands: Vec<(String, String)> = (2..types.len()).map(|i| (format!("%f{i}"), flats[i].0.clone())).collect();
+    let operands: Vec<(String, String)> = (2..types.len())
+        .map(|i| (format!("%f{i}"), flats[i].0.clone()))
+        .collect();
     let lane_row = t.binary("divui", &lane, &c4, "index");
     let lane_quad = t.binary("remui", &lane, &c4, "index");
     let lane_col = t.binary("muli", &lane_quad, &c2, "index");
@@ -199,7 +201,9 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
                     let in_c = t.assign(&format!("arith.cmpi ult, {c}, {n_count} : index"));
                     let inside = t.and(&[in_r, in_c]);
                     t.line(&format!("scf.if {inside} {{"));
-                    let value = t.assign(&format!("vector.extract {results}#{tile}[{i}, {j}] : f32 from vector<2x2xf32>"));
+                    let value = t.assign(&format!(
+                        "vector.extract {results}#{tile}[{i}, {j}] : f32 from vector<2x2xf32>"
+                    ));
                     let rn = t.binary("muli", &r, &n_count, "index");
                     let rc = t.binary("addi", &rn, &c, "index");
                     let v = epilogue(&mut t, &d.epilogue, value, &r, &c, &rc, &operands);

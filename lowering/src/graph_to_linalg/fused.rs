@@ -128,7 +128,16 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
                 return None;
             }
             let c = root_view.input(2).ok()?;
-            let step = operand_step("add", root.operand(2).ok()?, c, &out_shape, rows, fixed, &mut operands, element)?;
+            let step = operand_step(
+                "add",
+                root.operand(2).ok()?,
+                c,
+                &out_shape,
+                rows,
+                fixed,
+                &mut operands,
+                element,
+            )?;
             descriptor.epilogue.push(step);
         }
     } else if root_view.op.ends_with("conv") && root_view.has_input(bias_slot) {
@@ -167,9 +176,16 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
                 match (view.op.as_str(), position, scalar) {
                     ("sub", 0, Some(c)) => Step::AddScalar(-c),
                     ("div", 0, Some(c)) => Step::DivScalar(c),
-                    ("add" | "mul", _, _) => {
-                        operand_step(&view.op, value, operand, &out_shape, rows, fixed, &mut operands, element)?
-                    }
+                    ("add" | "mul", _, _) => operand_step(
+                        &view.op,
+                        value,
+                        operand,
+                        &out_shape,
+                        rows,
+                        fixed,
+                        &mut operands,
+                        element,
+                    )?,
                     _ => return None,
                 }
             }
@@ -293,7 +309,11 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         other if a.info.dtype == DType::F16 => (other, DType::F16),
         other => (other, DType::F32),
     };
-    let float = if weight_type == DType::I8 { DType::F32 } else { weight_type };
+    let float = if weight_type == DType::I8 {
+        DType::F32
+    } else {
+        weight_type
+    };
     if a.info.dtype != float || b.info.dtype != weight_type || out.contains(&0) {
         return None;
     }

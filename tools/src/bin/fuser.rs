@@ -142,6 +142,10 @@ struct CompileArgs {
     /// and each kernel's ops, rules and cost before and after (JSON).
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
+    /// CUDA targets: f16 convolutions and matrix products on tensor cores (ldmatrix +
+    /// mma.sync). Experimental: the kernel passes ptxas but has not yet run on a GPU.
+    #[arg(long)]
+    tensor_cores: bool,
 }
 
 #[derive(Args, Debug)]
@@ -540,6 +544,7 @@ fn compile(args: CompileArgs) -> ExitCode {
         output: &args.output,
         fusion: fuser_passes::phases::Fusion::from_name(&args.fusion).expect("clap checked the value"),
         report: args.report.as_deref(),
+        tensor_cores: args.tensor_cores,
     };
     match compile(&request) {
         Ok(summary) => {

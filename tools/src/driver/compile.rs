@@ -72,6 +72,8 @@ pub struct CompileRequest<'p> {
     pub fusion: Fusion,
     /// Write the fusion report (JSON) here.
     pub report: Option<&'p Path>,
+    /// CUDA targets: f16 contractions on tensor cores.
+    pub tensor_cores: bool,
 }
 
 /// The C symbol of a model's entry function (`fuser_<function>`: the graph's own name,
@@ -88,6 +90,9 @@ pub fn entry_symbol(function: &str) -> String {
 pub fn compile(request: &CompileRequest) -> Result<String, String> {
     if let Some(target) = fuser_passes::gpu_target::GpuTarget::parse(request.target) {
         return super::compile_gpu::compile_gpu(request, target?);
+    }
+    if request.tensor_cores {
+        return Err("--tensor-cores is for CUDA targets (--target cuda:sm_80|cuda:sm_90)".into());
     }
     if matches!(request.emit, Emit::Ptx | Emit::Amdgcn | Emit::Hsaco | Emit::HostPlan) {
         return Err(format!(

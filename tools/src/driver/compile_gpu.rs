@@ -135,6 +135,12 @@ fn code_object(assembly: &str, chip: &str) -> Result<Vec<u8>, String> {
 
 /// Compiles the model for `target`; returns a summary line.
 pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String, String> {
+    if request.tensor_cores && target.vendor != Vendor::Cuda {
+        return Err(format!(
+            "--tensor-cores is for CUDA targets; {} has no matrix-core kernel yet",
+            target.name()
+        ));
+    }
     let up_to = match (request.emit, request.compile_to) {
         (Emit::Mlir, Some(phase)) if phase <= Phase::Bufferized => GpuStop::Phase(phase),
         (_, Some(phase)) => {
@@ -178,6 +184,7 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
         target: target.clone(),
         fusion: request.fusion,
         up_to,
+        tensor_cores: request.tensor_cores,
     };
     let model = lower_for_gpu(&context, &mut loaded.module, &gpu_request).map_err(|e| e.message)?;
     if let Some(path) = request.report {

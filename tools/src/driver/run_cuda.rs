@@ -48,6 +48,7 @@ pub fn load_on_cuda(
         target,
         fusion: Fusion::default(),
         up_to: GpuStop::Binary,
+        tensor_cores: false,
     };
     let lowered = lower_for_gpu(context, module, &request).map_err(|e| e.message)?;
     let constants = lowered.constant_data(module)?;
