@@ -164,12 +164,12 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
                 "nvgpu.ldmatrix %Bs[{row}, {b_col}] {{numTiles = 2 : i32, transpose = false}} : {shared_b} -> vector<2x2xf16>"
             )));
         }
-        for mt in 0..M_TILES as usize {
-            for nt in 0..N_TILES as usize {
+        for (mt, a) in a.iter().enumerate() {
+            for (nt, b) in b.iter().enumerate() {
                 let i = mt * N_TILES as usize + nt;
                 acc[i] = t.assign(&format!(
-                    "nvgpu.mma.sync ({}, {}, {}) {{mmaShape = [16, 8, 16]}} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>",
-                    a[mt], b[nt], acc[i]
+                    "nvgpu.mma.sync ({a}, {b}, {}) {{mmaShape = [16, 8, 16]}} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>",
+                    acc[i]
                 ));
             }
         }

@@ -128,16 +128,10 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
                 return None;
             }
             let c = root_view.input(2).ok()?;
-            let step = operand_step(
-                "add",
-                root.operand(2).ok()?,
-                c,
-                &out_shape,
-                rows,
-                fixed,
-                &mut operands,
-                element,
-            )?;
+            if c.info.dtype != element {
+                return None;
+            }
+            let step = operand_step("add", root.operand(2).ok()?, c, &out_shape, rows, fixed, &mut operands)?;
             descriptor.epilogue.push(step);
         }
     } else if root_view.op.ends_with("conv") && root_view.has_input(bias_slot) {
@@ -171,21 +165,17 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
             "add" | "mul" | "sub" | "div" if op.operand_count() == 2 => {
                 let other = 1 - position;
                 let operand = view.inputs.get(other)?.as_ref()?;
+                if operand.info.dtype != element {
+                    return None;
+                }
                 let value = op.operand(other).ok()?;
                 let scalar = scalar_constant(operand);
                 match (view.op.as_str(), position, scalar) {
                     ("sub", 0, Some(c)) => Step::AddScalar(-c),
                     ("div", 0, Some(c)) => Step::DivScalar(c),
-                    ("add" | "mul", _, _) => operand_step(
-                        &view.op,
-                        value,
-                        operand,
-                        &out_shape,
-                        rows,
-                        fixed,
-                        &mut operands,
-                        element,
-                    )?,
+                    ("add" | "mul", _, _) => {
+                        operand_step(&view.op, value, operand, &out_shape, rows, fixed, &mut operands)?
+                    }
                     _ => return None,
                 }
             }
@@ -248,11 +238,7 @@ fn operand_step<'c, 'a>(
     rows: Rows,
     fixed: usize,
     operands: &mut Vec<Value<'c, 'a>>,
-    element: DType,
 ) -> Option<Step> {
-    if operand.info.dtype != element {
-        return None;
-    }
     if let Some(c) = scalar_constant(operand) {
         return Some(if op == "add" {
             Step::AddScalar(c)
