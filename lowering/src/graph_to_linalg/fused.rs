@@ -91,7 +91,8 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
     let root_view = view_of(*root, true).ok()?;
     let (mut descriptor, rows, out_shape) = contraction(&root_view)?;
     let quantized = root_view.op.starts_with("ftensor.");
-    let element = root_view.input(if quantized { 1 } else { 0 }).ok()?.info.dtype;
+    // The activation (operand 0 of every contraction, quantized or not).
+    let element = root_view.input(0).ok()?.info.dtype;
     let mut operands: Vec<Value> = if quantized {
         // Weights, activation, weight scales; the activation's scale and zero point are
         // constants, read now.
