@@ -244,102 +244,6 @@ pub(super) fn epilogue(
     v
 }
 
-/// One thread's share of loading a K slice of A and B (from the flat memrefs `%f0` and
-/// `%f1`) with bounds checks, zero outside; the caller stores the values into shared
-/// memory in its own layout.
-pub(super) struct Slice<'a> {
-    pub(super) d: &'a Descriptor,
-    /// The thread's linear index in the block.
-    pub(super) tid: &'a str,
-    pub(super) threads: i64,
-    /// The first K of the slice, and its depth.
-    pub(super) k_start: &'a str,
-    pub(super) depth: i64,
-    /// M, N and K as index constants.
-    pub(super) counts: (&'a str, &'a str, &'a str),
-}
-
-impl Slice<'_> {
-    /// The `rows × depth` slice of A from row `row_block`: (value, row, k) per element this
-    /// thread loads; neighbouring threads take neighbouring k (A is k-contiguous).
-    pub(super) fn load_a(&self, t: &mut Text, ty: &str, rows: i64, row_block: &str) -> Vec<(String, String, String)> {
-        self.load(t, rows, |t, e, depth_c| {
-            let mm = t.binary("divui", e, depth_c, "index");
-            let kk = t.binary("remui", e, depth_c, "index");
-            let gm = t.binary("addi", row_block, &mm, "index");
-            let gk = t.binary("addi", self.k_start, &kk, "index");
-            let in_m = t.assign(&format!("arith.cmpi ult, {gm}, {} : index", self.counts.0));
-            let in_k = t.assign(&format!("arith.cmpi ult, {gk}, {} : index", self.counts.2));
-            let inside = t.and(&[in_m, in_k]);
-            let index = a_index(t, self.d, &gm, &gk);
-            (t.guarded_load(&inside, "%f0", ty, &index), mm, kk)
-        })
-    }
-
-    /// The `depth × columns` slice of B from column `col_block`: (value, k, column) per
-    /// element; neighbouring threads take neighbouring columns. A convolution's im2col
-    /// position is computed only where it is read.
-    pub(super) fn load_b(
-        &self,
-        t: &mut Text,
-        ty: &str,
-        columns: i64,
-        col_block: &str,
-    ) -> Vec<(String, String, String)> {
-        let element = if ty.ends_with("xf16>") { "f16" } else { "f32" };
-        let columns_c = t.index(columns);
-        self.load(t, columns, |t, e, _| {
-            let kk = t.binary("divui", e, &columns_c, "index");
-            let nn = t.binary("remui", e, &columns_c, "index");
-            let gk = t.binary("addi", self.k_start, &kk, "index");
-            let gn = t.binary("addi", col_block, &nn, "index");
-            let in_k = t.assign(&format!("arith.cmpi ult, {gk}, {} : index", self.counts.2));
-            let in_n = t.assign(&format!("arith.cmpi ult, {gn}, {} : index", self.counts.1));
-            let bounds = t.and(&[in_k, in_n]);
-            let name = t.fresh();
-            t.line(&format!("{name} = scf.if {bounds} -> ({element}) {{"));
-            let mut inner = Text {
-                out: String::new(),
-                next: t.next,
-            };
-            let (inside, index) = b_index(&mut inner, self.d, &gk, &gn);
-            let v = match inside {
-                Some(inside) => inner.guarded_load(&inside, "%f1", ty, &index),
-                None => inner.assign(&format!("memref.load %f1[{index}] : {ty}")),
-            };
-            inner.line(&format!("scf.yield {v} : {element}"));
-            t.next = inner.next;
-            for line in inner.out.lines() {
-                t.line(&format!("  {}", line.trim_start()));
-            }
-            t.line("} else {");
-            let zero = t.fresh();
-            t.line(&format!("  {zero} = arith.constant 0.0 : {element}"));
-            t.line(&format!("  scf.yield {zero} : {element}"));
-            t.line("}");
-            (name, kk, nn)
-        })
-    }
-
-    /// `count · depth / threads` elements per thread: element `e = tid + l · threads` of
-    /// the slice for each `l`, placed by `element(t, e, depth)`.
-    fn load(
-        &self,
-        t: &mut Text,
-        count: i64,
-        mut element: impl FnMut(&mut Text, &str, &str) -> (String, String, String),
-    ) -> Vec<(String, String, String)> {
-        let depth_c = t.index(self.depth);
-        (0..count * self.depth / self.threads)
-            .map(|l| {
-                let offset = t.index(l * self.threads);
-                let e = t.binary("addi", self.tid, &offset, "index");
-                element(t, &e, &depth_c)
-            })
-            .collect()
-    }
-}
-
 /// The flat index of A's element (`m`, `k`).
 pub(super) fn a_index(t: &mut Text, d: &Descriptor, m: &str, k: &str) -> String {
     let (s0, s1) = match d.contraction {
@@ -481,6 +385,7 @@ pub fn gpu_contraction_text(kernel: &FusedKernel, tensor_cores: bool) -> Option<
     let (bm, bn) = if large { (64, 64) } else { (32, 32) };
     let (threads_x, threads_y) = (bn / THREAD_TILE, bm / THREAD_TILE);
     let threads = threads_x * threads_y;
+    let (a_loads, b_loads) = (bm * BK / threads, BK * bn / threads);
     let (grid_x, grid_y) = ((d.n + bn - 1) / bn, (d.m + bm - 1) / bm);
     let (splits, k_chunk) = split_k(grid_x * grid_y, d.k);
 
@@ -537,19 +442,51 @@ pub fn gpu_contraction_text(kernel: &FusedKernel, tensor_cores: bool) -> Option<
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let slice = Slice {
-        d,
-        tid: &tid,
-        threads,
-        k_start: "%kt",
-        depth: BK,
-        counts: (&m_count, &n_count, &k_count),
-    };
-    for (v, mm, kk) in slice.load_a(&mut t, &flats[0].0, bm, &row_block) {
+    for l in 0..a_loads {
+        let offset = t.index(l * threads);
+        let e = t.binary("addi", &tid, &offset, "index");
+        let mm = t.binary("divui", &e, &bk_c, "index");
+        let kk = t.binary("remui", &e, &bk_c, "index");
+        let gm = t.binary("addi", &row_block, &mm, "index");
+        let gk = t.binary("addi", "%kt", &kk, "index");
+        let in_m = t.assign(&format!("arith.cmpi ult, {gm}, {m_count} : index"));
+        let in_k = t.assign(&format!("arith.cmpi ult, {gk}, {k_count} : index"));
+        let inside = t.and(&[in_m, in_k]);
+        let index = a_index(&mut t, d, &gm, &gk);
+        let v = t.guarded_load(&inside, "%f0", &flats[0].0, &index);
         t.line(&format!("memref.store {v}, %As[{kk}, {mm}] : {shared_a}"));
     }
-    for (v, kk, nn) in slice.load_b(&mut t, &flats[1].0, bn, &col_block) {
-        t.line(&format!("memref.store {v}, %Bs[{kk}, {nn}] : {shared_b}"));
+    for l in 0..b_loads {
+        let offset = t.index(l * threads);
+        let e = t.binary("addi", &tid, &offset, "index");
+        let kk = t.binary("divui", &e, &bn_c, "index");
+        let nn = t.binary("remui", &e, &bn_c, "index");
+        let gk = t.binary("addi", "%kt", &kk, "index");
+        let gn = t.binary("addi", &col_block, &nn, "index");
+        let in_k = t.assign(&format!("arith.cmpi ult, {gk}, {k_count} : index"));
+        let in_n = t.assign(&format!("arith.cmpi ult, {gn}, {n_count} : index"));
+        // The im2col position is computed only where it is read.
+        let bounds = t.and(&[in_k, in_n]);
+        let name = t.fresh();
+        t.line(&format!("{name} = scf.if {bounds} -> (f32) {{"));
+        let mut inner = Text {
+            out: String::new(),
+            next: t.next,
+        };
+        let (inside, index) = b_index(&mut inner, d, &gk, &gn);
+        let v = match inside {
+            Some(inside) => inner.guarded_load(&inside, "%f1", &flats[1].0, &index),
+            None => inner.assign(&format!("memref.load %f1[{index}] : {}", flats[1].0)),
+        };
+        inner.line(&format!("scf.yield {v} : f32"));
+        t.next = inner.next;
+        for line in inner.out.lines() {
+            t.line(&format!("  {}", line.trim_start()));
+        }
+        t.line("} else {");
+        t.line(&format!("  scf.yield {zero_f} : f32"));
+        t.line("}");
+        t.line(&format!("memref.store {name}, %Bs[{kk}, {nn}] : {shared_b}"));
     }
     t.line("gpu.barrier");
     let sums = t.fresh();

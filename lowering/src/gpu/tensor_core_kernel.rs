@@ -14,7 +14,7 @@
 //!   `2 · (lane % 4)` and the next, of its 16×8 tile (the PTX ISA's fragment layout);
 //!   the epilogue runs in f32 and the result is rounded to f16 once, at the store.
 
-use super::contraction_kernel::{Slice, Text, epilogue, flat_memref, flat_views};
+use super::contraction_kernel::{Text, a_index, b_index, epilogue, flat_memref, flat_views};
 use crate::graph_to_linalg::fused::{FusedKernel, lowered_header};
 use melior::ir::ValueLike;
 use std::fmt::Write;
@@ -83,21 +83,54 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    // The slices, read with bounds checks (zero outside), as f16; both k-contiguous in
-    // shared memory, as ldmatrix reads them.
-    let slice = Slice {
-        d,
-        tid: "%tx",
-        threads: THREADS,
-        k_start: "%kt",
-        depth: BK,
-        counts: (&m_count, &n_count, &k_count),
-    };
-    for (v, mm, kk) in slice.load_a(&mut t, &flats[0].0, BM, &row_block) {
+    // The slices, read with bounds checks (zero outside), as f16.
+    for l in 0..BM * BK / THREADS {
+        let offset = t.index(l * THREADS);
+        let e = t.binary("addi", "%tx", &offset, "index");
+        let mm = t.binary("divui", &e, &bk_c, "index");
+        let kk = t.binary("remui", &e, &bk_c, "index");
+        let gm = t.binary("addi", &row_block, &mm, "index");
+        let gk = t.binary("addi", "%kt", &kk, "index");
+        let in_m = t.assign(&format!("arith.cmpi ult, {gm}, {m_count} : index"));
+        let in_k = t.assign(&format!("arith.cmpi ult, {gk}, {k_count} : index"));
+        let inside = t.and(&[in_m, in_k]);
+        let index = a_index(&mut t, d, &gm, &gk);
+        let v = t.guarded_load(&inside, "%f0", &flats[0].0, &index);
         t.line(&format!("memref.store {v}, %As[{mm}, {kk}] : {shared_a}"));
     }
-    for (v, kk, nn) in slice.load_b(&mut t, &flats[1].0, BN, &col_block) {
-        t.line(&format!("memref.store {v}, %Bs[{nn}, {kk}] : {shared_b}"));
+    for l in 0..BN * BK / THREADS {
+        // Neighbouring threads read neighbouring columns (coalesced in global memory).
+        let offset = t.index(l * THREADS);
+        let e = t.binary("addi", "%tx", &offset, "index");
+        let kk = t.binary("divui", &e, &bn_c, "index");
+        let nn = t.binary("remui", &e, &bn_c, "index");
+        let gk = t.binary("addi", "%kt", &kk, "index");
+        let gn = t.binary("addi", &col_block, &nn, "index");
+        let in_k = t.assign(&format!("arith.cmpi ult, {gk}, {k_count} : index"));
+        let in_n = t.assign(&format!("arith.cmpi ult, {gn}, {n_count} : index"));
+        let bounds = t.and(&[in_k, in_n]);
+        let name = t.fresh();
+        t.line(&format!("{name} = scf.if {bounds} -> (f16) {{"));
+        let mut inner = Text {
+            out: String::new(),
+            next: t.next,
+        };
+        let (inside, index) = b_index(&mut inner, d, &gk, &gn);
+        let v = match inside {
+            Some(inside) => inner.guarded_load(&inside, "%f1", &flats[1].0, &index),
+            None => inner.assign(&format!("memref.load %f1[{index}] : {}", flats[1].0)),
+        };
+        inner.line(&format!("scf.yield {v} : f16"));
+        t.next = inner.next;
+        for line in inner.out.lines() {
+            t.line(&format!("  {}", line.trim_start()));
+        }
+        t.line("} else {");
+        let zero_h = t.fresh();
+        t.line(&format!("  {zero_h} = arith.constant 0.0 : f16"));
+        t.line(&format!("  scf.yield {zero_h} : f16"));
+        t.line("}");
+        t.line(&format!("memref.store {name}, %Bs[{nn}, {kk}] : {shared_b}"));
     }
     t.line("gpu.barrier");
     // Two 16-deep steps per slice: fragments by ldmatrix, then 8 mma.sync per warp.
