@@ -139,7 +139,9 @@ struct CompileArgs {
     #[arg(long, default_value = "eqsat", value_parser = ["eqsat", "greedy"])]
     fusion: String,
     /// Write the fusion report here: kernels, the search's statistics and stop reason,
-    /// and each kernel's ops, rules and cost before and after (JSON).
+    /// and each kernel's ops, rules and cost before and after (JSON); the memory plan's
+    /// totals; for GPU targets each kernel's launches, registers, shared memory, spills
+    /// and theoretical occupancy.
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
     /// CUDA targets: f16 convolutions and matrix products on tensor cores (ldmatrix +
