@@ -132,17 +132,8 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
     }
     let lowered = lower_for_cpu(&context, &mut loaded.module, &cpu_request).map_err(|e| e.message)?;
     if let Some(path) = request.report {
-        let text = lowered
-            .fusion_report
-            .as_deref()
-            .ok_or("the kernels phase left no fusion report")?;
-        let mut report: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("the fusion report is not JSON: {e}"))?;
-        if let Some((naive, peak)) = lowered.memory_plan {
-            report["memory"] = serde_json::json!({"naive_activation_bytes": naive, "arena_peak_bytes": peak});
-        }
-        let pretty = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        write_output(&path.display().to_string(), format!("{pretty}\n").as_bytes())?;
+        let report = report_json(lowered.fusion_report.as_deref(), lowered.memory_plan)?;
+        write_report(path, &report)?;
     }
     let (inputs, outputs) = (lowered.inputs, lowered.outputs);
     let path = request.output.display().to_string();
@@ -178,6 +169,26 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
         }
     }
     Ok(format!("fuser compile: wrote {path}"))
+}
+
+/// The `--report` document: the fusion report, with the memory plan's totals as `memory`.
+pub(super) fn report_json(
+    fusion_report: Option<&str>,
+    memory_plan: Option<(u64, u64)>,
+) -> Result<serde_json::Value, String> {
+    let text = fusion_report.ok_or("the kernels phase left no fusion report")?;
+    let mut report: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("the fusion report is not JSON: {e}"))?;
+    if let Some((naive, peak)) = memory_plan {
+        report["memory"] = serde_json::json!({"naive_activation_bytes": naive, "arena_peak_bytes": peak});
+    }
+    Ok(report)
+}
+
+/// Writes the `--report` document to `path` (pretty JSON, atomically).
+pub(super) fn write_report(path: &Path, report: &serde_json::Value) -> Result<(), String> {
+    let pretty = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    write_output(&path.display().to_string(), format!("{pretty}\n").as_bytes())
 }
 
 /// `model.so` → `model.h`.

@@ -3,7 +3,7 @@
 //! AMDGPU assembly for ROCm), the host plan of buffers and launches (JSON), or MLIR after
 //! any phase.
 
-use super::compile::{CompileRequest, Emit};
+use super::compile::{CompileRequest, Emit, report_json, write_report};
 use super::load::load;
 use crate::output::write_output;
 use fuser_dialects::{create_context, semantics::TypeInfo};
@@ -188,20 +188,11 @@ pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String
     };
     let model = lower_for_gpu(&context, &mut loaded.module, &gpu_request).map_err(|e| e.message)?;
     if let Some(path) = request.report {
-        let text = model
-            .fusion_report
-            .as_deref()
-            .ok_or("the kernels phase left no fusion report")?;
-        let mut report: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("the fusion report is not JSON: {e}"))?;
-        if let Some((naive, peak)) = model.memory_plan {
-            report["memory"] = serde_json::json!({"naive_activation_bytes": naive, "arena_peak_bytes": peak});
-        }
+        let mut report = report_json(model.fusion_report.as_deref(), model.memory_plan)?;
         if model.assembly.is_some() {
             report["gpu"] = gpu_report(&model, &target)?;
         }
-        let pretty = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        write_output(&path.display().to_string(), format!("{pretty}\n").as_bytes())?;
+        write_report(path, &report)?;
     }
     let path = request.output.display().to_string();
     match request.emit {
