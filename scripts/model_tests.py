@@ -425,7 +425,9 @@ def ptxas_path():
 def gpu_checks(fuser, work):
     """The acceptance models of the GPU backend compile for cuda:sm_80 and cuda:sm_90 into
     one PTX module each, which ptxas (from `make setup`) accepts with no spill stores, and
-    for rocm:gfx90a and rocm:gfx942 into AMDGPU assembly that llvm-mc-22 assembles."""
+    for rocm:gfx90a and rocm:gfx942 into AMDGPU assembly that llvm-mc-22 assembles. Their
+    f16 versions compile with --tensor-cores to mma.sync (CUDA) and v_mfma (ROCm), the
+    bf16 version to v_mfma on gfx942."""
     import re
     ptxas = ptxas_path()
     if ptxas is None:
@@ -466,6 +468,25 @@ def gpu_checks(fuser, work):
             ok = check.returncode == 0 and mma > 0 and not any(spills)
             results.append((ok, f"gpu {name} f16 cuda:{chip} --tensor-cores: {mma} mma.sync, ptxas "
                                 + ("accepts it, no spill stores" if ok else f"fails or spills: {log.strip()[:300]}")))
+        # f16 (and bf16 on gfx942) on AMD matrix cores (experimental: assembled only).
+        bf16 = os.path.join(work, f"{name}.bf16.mlir")
+        quantize_bf16 = subprocess.run([fuser, "quantize", path, "--type", "bf16", "-o", bf16], capture_output=True, text=True)
+        for chip, low, quantized in [("gfx90a", "f16", quantize), ("gfx942", "f16", quantize), ("gfx942", "bf16", quantize_bf16)]:
+            asm = os.path.join(work, f"{name}.{low}.{chip}.s")
+            build = quantized if quantized.returncode != 0 else subprocess.run(
+                [fuser, "compile", half if low == "f16" else bf16, "--target", f"rocm:{chip}", "--tensor-cores",
+                 "--emit", "amdgcn", "-o", asm], capture_output=True, text=True)
+            if build.returncode != 0:
+                results.append((False, f"gpu {name} {low} rocm:{chip} --tensor-cores: {build.stderr.strip()[:300]}"))
+                continue
+            check = subprocess.run(["llvm-mc-22", "-triple=amdgcn-amd-amdhsa", f"-mcpu={chip}", "-filetype=obj", asm, "-o", asm + ".o"],
+                                   capture_output=True, text=True)
+            text = open(asm).read()
+            mfma = len(re.findall(r"^\s*v_mfma_f32_16x16x16", text, re.MULTILINE))
+            spills = [int(n) for n in re.findall(r"\.[sv]gpr_spill_count:\s*(\d+)", text)]
+            ok = check.returncode == 0 and mfma > 0 and not any(spills)
+            results.append((ok, f"gpu {name} {low} rocm:{chip} --tensor-cores: {mfma} v_mfma, llvm-mc "
+                                + ("assembles it, no spills" if ok else f"fails or spills: {check.stderr.strip()[:300]} {spills}")))
         for chip in ["gfx90a", "gfx942"]:
             asm = os.path.join(work, f"{name}.{chip}.s")
             build = subprocess.run([fuser, "compile", path, "--target", f"rocm:{chip}", "--emit", "amdgcn", "-o", asm], capture_output=True, text=True)

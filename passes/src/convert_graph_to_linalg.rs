@@ -21,7 +21,8 @@ reduction generics, and reshapes become `tensor.collapse_shape`/`expand_shape`.
 `graph.constant` becomes `arith.constant`. Shapes must be static. An op (or an attribute
 value) with no lowering is reported at its location and the pass fails; nothing is
 guessed. `contractions=gpu` makes each fused conv/matmul kernel one tiled
-shared-memory `gpu.launch` (GPU targets; `gpu-mma`: f16 ones on NVIDIA tensor cores);
+shared-memory `gpu.launch` (GPU targets; `gpu-mma`: f16 ones on NVIDIA tensor cores,
+`gpu-mfma`: f16 and bf16 ones on AMD matrix cores);
 with `contractions=linalg` nothing calls the CPU runtime.
 `graph.weight` is refused: the driver turns weights into constants first.
 
@@ -49,7 +50,7 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
     options: &[PassOptionInfo {
         name: "contractions",
         default: "runtime",
-        help: "how a kernel that is one conv/matmul and its epilogue lowers: `runtime` (one call of the CPU runtime's fused kernel; f32 row softmax a runtime call too), `gpu` (one tiled shared-memory gpu.launch), `gpu-mma` (the same, f16 ones on NVIDIA tensor cores with nvgpu.mma.sync), `linalg` (op by op; nothing calls the runtime)",
+        help: "how a kernel that is one conv/matmul and its epilogue lowers: `runtime` (one call of the CPU runtime's fused kernel; f32 row softmax a runtime call too), `gpu` (one tiled shared-memory gpu.launch), `gpu-mma` (the same, f16 ones on NVIDIA tensor cores with nvgpu.mma.sync), `gpu-mfma` (f16 and bf16 ones on AMD matrix cores with amdgpu.mfma), `linalg` (op by op; nothing calls the runtime)",
     }],
     create,
 };
@@ -57,7 +58,7 @@ func.func @f(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 fn create(options: &PassOptions) -> Result<Pass, String> {
     let name = options.get("contractions").map_or("runtime", String::as_str);
     let contractions = fuser_lowering::Contractions::parse(name).ok_or_else(|| {
-        format!("pass 'convert-graph-to-linalg': contractions must be runtime, gpu, gpu-mma or linalg, got '{name}'")
+        format!("pass 'convert-graph-to-linalg': contractions must be runtime, gpu, gpu-mma, gpu-mfma or linalg, got '{name}'")
     })?;
     Ok(external_pass(
         &CONVERT_GRAPH_TO_LINALG_PASS_ID,

@@ -120,8 +120,10 @@ pub struct GpuRequest<'w> {
     pub target: GpuTarget,
     pub fusion: Fusion,
     pub up_to: GpuStop,
-    /// CUDA: f16 convolutions and matrix products on tensor cores (`mma.sync`). Off by
-    /// default: the kernel compiles and passes ptxas, but has not yet run on a GPU.
+    /// 16-bit float convolutions and matrix products on matrix instructions: NVIDIA
+    /// tensor cores (`mma.sync`, f16) or AMD matrix cores (MFMA, f16 and bf16). Off by
+    /// default: the kernels compile and pass ptxas / llvm-mc, but have not yet run on a
+    /// GPU.
     pub tensor_cores: bool,
 }
 
@@ -176,6 +178,7 @@ fn phase_pipeline(phase: Phase, request: &GpuRequest, loops_on_cpu: bool) -> Str
             match (loops_on_cpu, target.vendor, request.tensor_cores) {
                 (true, _, _) => "linalg",
                 (false, Vendor::Cuda, true) => "gpu-mma",
+                (false, Vendor::Rocm, true) => "gpu-mfma",
                 (false, _, _) => "gpu",
             }
         ),
@@ -223,8 +226,9 @@ fn binary_pipeline(target: &GpuTarget) -> String {
         Vendor::Rocm => format!(
             "rocdl-attach-target{{module={DEVICE_MODULE} chip={} O=3}},\
              gpu.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,math-expand-ops{{ops=tanh}},math-expand-erf,convert-math-to-llvm,\
-             convert-gpu-to-rocdl{{chipset={}}},canonicalize,cse,reconcile-unrealized-casts),gpu-module-to-binary{{format=isa}}",
-            target.chip, target.chip
+             convert-amdgpu-to-rocdl{{chipset={}}},convert-gpu-to-rocdl{{chipset={}}},canonicalize,cse,reconcile-unrealized-casts),\
+             gpu-module-to-binary{{format=isa}}",
+            target.chip, target.chip, target.chip
         ),
     }
 }

@@ -21,7 +21,10 @@
 //! memory), in MLIR text like every other lowering, so the pipeline takes it to NVVM
 //! and PTX (or ROCDL) with everything else.
 
-use crate::graph_to_linalg::fused::{FusedKernel, lowered_header};
+use crate::graph_to_linalg::{
+    MatrixCores,
+    fused::{FusedKernel, lowered_header},
+};
 use fuser_dialects::semantics::DType;
 use fuser_runtime::fused::{Contraction, Descriptor, Step};
 use melior::ir::ValueLike;
@@ -79,7 +82,10 @@ impl Text {
     }
     /// `condition ? memref[index] : 0.0`, of the memref's element type.
     pub(super) fn guarded_load(&mut self, condition: &str, memref: &str, memref_ty: &str, index: &str) -> String {
-        let element = if memref_ty.ends_with("xf16>") { "f16" } else { "f32" };
+        let element = ["bf16", "f16", "f32"]
+            .into_iter()
+            .find(|e| memref_ty.ends_with(&format!("x{e}>")))
+            .unwrap_or("f32");
         let (name, loaded, zero) = (self.fresh(), self.fresh(), self.fresh());
         self.line(&format!("{name} = scf.if {condition} -> ({element}) {{"));
         self.line(&format!("  {loaded} = memref.load {memref}[{index}] : {memref_ty}"));
@@ -92,11 +98,12 @@ impl Text {
     }
 }
 
-/// The flat (1-D) memref type of a static f32 or f16 tensor type, and its element count.
+/// The flat (1-D) memref type of a static f32, f16 or bf16 tensor type, and its element
+/// count.
 pub(super) fn flat_memref(tensor: &str) -> Option<(String, i64)> {
     let body = tensor.strip_prefix("tensor<")?.strip_suffix('>')?;
     let (dims, element) = body.rsplit_once('x')?;
-    if !matches!(element, "f32" | "f16") {
+    if !matches!(element, "f32" | "f16" | "bf16") {
         return None;
     }
     let count: i64 = dims
@@ -134,10 +141,10 @@ pub(super) fn epilogue(
     let load = |t: &mut Text, i: usize, index: &str| {
         let (name, ty) = &operands[i];
         let x = t.assign(&format!("memref.load {name}[{index}] : {ty}"));
-        if ty.ends_with("xf16>") {
-            t.assign(&format!("arith.extf {x} : f16 to f32"))
-        } else {
-            x
+        // 16-bit operands widen to f32 (an `xf16>` type ends `xbf16>` too).
+        match ["bf16", "f16"].into_iter().find(|e| ty.ends_with(&format!("x{e}>"))) {
+            Some(element) => t.assign(&format!("arith.extf {x} : {element} to f32")),
+            None => x,
         }
     };
     for step in steps {
@@ -359,17 +366,22 @@ fn split_sum(
 
 /// The lowering of a matched Conv2d or Matmul kernel for a GPU: a `func.func @lowered`
 /// of the kernel's operands returning its output, or `None` for a kernel no template
-/// covers (depthwise, INT8, f16 without `tensor_cores`), which lowers op by op. f32 takes
-/// this file's CUDA-core kernel; f16 with `tensor_cores` (NVIDIA sm_80 and newer) the
-/// `mma.sync` kernel of `tensor_core_kernel`.
-pub fn gpu_contraction_text(kernel: &FusedKernel, tensor_cores: bool) -> Option<String> {
+/// covers (depthwise, INT8, 16-bit floats without `matrix_cores`), which lowers op by
+/// op. f32 takes this file's CUDA-core kernel; f16 on NVIDIA tensor cores the `mma.sync`
+/// kernel of `tensor_core_kernel`; f16 and bf16 on AMD matrix cores `mfma_kernel`'s.
+pub fn gpu_contraction_text(kernel: &FusedKernel, matrix_cores: Option<MatrixCores>) -> Option<String> {
     let d = &kernel.descriptor;
     if kernel.quantization.is_some() || !matches!(d.contraction, Contraction::Conv2d | Contraction::Matmul) {
         return None;
     }
     match kernel.element {
         DType::F32 => {}
-        DType::F16 if tensor_cores => return super::tensor_core_kernel::tensor_core_text(kernel),
+        DType::F16 if matrix_cores == Some(MatrixCores::MmaSync) => {
+            return super::tensor_core_kernel::tensor_core_text(kernel);
+        }
+        DType::F16 | DType::BF16 if matrix_cores == Some(MatrixCores::Mfma) => {
+            return super::mfma_kernel::mfma_text(kernel);
+        }
         _ => return None,
     }
     let types: Vec<String> = kernel.operands.iter().map(|v| v.r#type().to_string()).collect();

@@ -1,5 +1,6 @@
 //! The GPU lowering: fused contractions as tiled shared-memory kernels
-//! (`contraction_kernel`), linalg on buffers to `gpu.launch` kernels (`map_loops`), the
+//! (`contraction_kernel`; on matrix cores `tensor_core_kernel` for NVIDIA and
+//! `mfma_kernel` for AMD, around `matrix_kernel`'s shared frame), linalg on buffers to `gpu.launch` kernels (`map_loops`), the
 //! outlined kernels gathered into one device module whose assembly (PTX) is read back
 //! (`device_module`), and the host's plan of buffers and launches (`host_plan`).
 
@@ -9,5 +10,7 @@ pub mod expand_erf;
 pub mod host_plan;
 pub mod kernel_resources;
 pub mod map_loops;
+pub mod matrix_kernel;
+pub mod mfma_kernel;
 pub mod tensor_core_kernel;
 pub mod toolkit;

@@ -1,7 +1,7 @@
-//! The f16 contraction kernel on NVIDIA tensor cores (sm_80 and newer): the same
-//! implicit GEMM as `contraction_kernel` (`C[M, N] = A[M, K] · B[K, N]`, a convolution's
-//! B read at its im2col positions, the epilogue in registers), computed with
-//! `nvgpu.mma.sync` (PTX `mma.sync.aligned.m16n8k16`, f16 inputs, f32 accumulators):
+//! The f16 contraction kernel on NVIDIA tensor cores (sm_80 and newer): the implicit
+//! GEMM of `matrix_kernel` (frame, slice loads and stores shared with AMD's MFMA kernel)
+//! computed with `nvgpu.mma.sync` (PTX `mma.sync.aligned.m16n8k16`, f16 inputs, f32
+//! accumulators):
 //!
 //! - a block of 4 warps computes a 64×64 tile of C; each warp a 32×32 piece, as 2×4
 //!   tiles of 16×8;
@@ -14,10 +14,9 @@
 //!   `2 · (lane % 4)` and the next, of its 16×8 tile (the PTX ISA's fragment layout);
 //!   the epilogue runs in f32 and the result is rounded to f16 once, at the store.
 
-use super::contraction_kernel::{Text, a_index, b_index, epilogue, flat_memref, flat_views};
-use crate::graph_to_linalg::fused::{FusedKernel, lowered_header};
-use melior::ir::ValueLike;
-use std::fmt::Write;
+use super::contraction_kernel::Text;
+use super::matrix_kernel::{Names, Tiling, frame, load_slices, store_element};
+use crate::graph_to_linalg::fused::FusedKernel;
 
 const BM: i64 = 64;
 const BN: i64 = 64;
@@ -32,31 +31,15 @@ const N_TILES: i64 = 4;
 /// operands returning its f16 output, or `None` for shapes it does not cover.
 pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
     let d = &kernel.descriptor;
-    let types: Vec<String> = kernel.operands.iter().map(|v| v.r#type().to_string()).collect();
-    let flats: Vec<(String, i64)> = types.iter().map(|t| flat_memref(t)).collect::<Option<_>>()?;
-    if flats.iter().any(|(ty, _)| !ty.ends_with("xf16>")) {
-        return None;
-    }
-    let dims: Vec<String> = kernel.out_shape.iter().map(|d| d.to_string()).collect();
-    let out_ty = format!("tensor<{}xf16>", dims.join("x"));
-    let out_memref = out_ty.replacen("tensor<", "memref<", 1);
-    let (out_flat, out_count) = flat_memref(&out_ty)?;
-    if out_count != d.m * d.n || d.m <= 0 || d.n <= 0 || d.k <= 0 {
-        return None;
-    }
-    let (grid_x, grid_y) = ((d.n + BN - 1) / BN, (d.m + BM - 1) / BM);
-    let shared_a = format!("memref<{BM}x{BK}xf16, #gpu.address_space<workgroup>>");
-    let shared_b = format!("memref<{BN}x{BK}xf16, #gpu.address_space<workgroup>>");
-    let mut text = lowered_header(kernel, &out_ty);
-    text.push_str(&flat_views(&types, &flats));
-    let _ = write!(
-        text,
-        "  %o = memref.alloc() {{alignment = 64 : i64}} : {out_memref}\n  %fo = memref.reinterpret_cast %o to offset: [0], sizes: [{out_count}], strides: [1] : {out_memref} to {out_flat}\n\
-         \x20 %one = arith.constant 1 : index\n  %grid_x = arith.constant {grid_x} : index\n  %grid_y = arith.constant {grid_y} : index\n\
-         \x20 %block_x = arith.constant {THREADS} : index\n\
-         \x20 gpu.launch blocks(%bx, %by, %bz) in (%gx = %grid_x, %gy = %grid_y, %gz = %one) threads(%tx, %ty, %tz) in (%sx = %block_x, %sy = %one, %sz = %one)\n\
-         \x20     workgroup(%As : {shared_a}, %Bs : {shared_b}) {{\n"
-    );
+    let tiling = Tiling {
+        bm: BM,
+        bn: BN,
+        bk: BK,
+        threads: THREADS,
+    };
+    let frame = frame(kernel, &tiling).filter(|f| f.element == "f16")?;
+    let shared_a = frame.shared_a.clone();
+    let shared_b = frame.shared_b.clone();
     let mut t = Text {
         out: String::new(),
         next: 0,
@@ -83,55 +66,16 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    // The slices, read with bounds checks (zero outside), as f16.
-    for l in 0..BM * BK / THREADS {
-        let offset = t.index(l * THREADS);
-        let e = t.binary("addi", "%tx", &offset, "index");
-        let mm = t.binary("divui", &e, &bk_c, "index");
-        let kk = t.binary("remui", &e, &bk_c, "index");
-        let gm = t.binary("addi", &row_block, &mm, "index");
-        let gk = t.binary("addi", "%kt", &kk, "index");
-        let in_m = t.assign(&format!("arith.cmpi ult, {gm}, {m_count} : index"));
-        let in_k = t.assign(&format!("arith.cmpi ult, {gk}, {k_count} : index"));
-        let inside = t.and(&[in_m, in_k]);
-        let index = a_index(&mut t, d, &gm, &gk);
-        let v = t.guarded_load(&inside, "%f0", &flats[0].0, &index);
-        t.line(&format!("memref.store {v}, %As[{mm}, {kk}] : {shared_a}"));
-    }
-    for l in 0..BN * BK / THREADS {
-        // Neighbouring threads read neighbouring columns (coalesced in global memory).
-        let offset = t.index(l * THREADS);
-        let e = t.binary("addi", "%tx", &offset, "index");
-        let kk = t.binary("divui", &e, &bn_c, "index");
-        let nn = t.binary("remui", &e, &bn_c, "index");
-        let gk = t.binary("addi", "%kt", &kk, "index");
-        let gn = t.binary("addi", &col_block, &nn, "index");
-        let in_k = t.assign(&format!("arith.cmpi ult, {gk}, {k_count} : index"));
-        let in_n = t.assign(&format!("arith.cmpi ult, {gn}, {n_count} : index"));
-        let bounds = t.and(&[in_k, in_n]);
-        let name = t.fresh();
-        t.line(&format!("{name} = scf.if {bounds} -> (f16) {{"));
-        let mut inner = Text {
-            out: String::new(),
-            next: t.next,
-        };
-        let (inside, index) = b_index(&mut inner, d, &gk, &gn);
-        let v = match inside {
-            Some(inside) => inner.guarded_load(&inside, "%f1", &flats[1].0, &index),
-            None => inner.assign(&format!("memref.load %f1[{index}] : {}", flats[1].0)),
-        };
-        inner.line(&format!("scf.yield {v} : f16"));
-        t.next = inner.next;
-        for line in inner.out.lines() {
-            t.line(&format!("  {}", line.trim_start()));
-        }
-        t.line("} else {");
-        let zero_h = t.fresh();
-        t.line(&format!("  {zero_h} = arith.constant 0.0 : f16"));
-        t.line(&format!("  scf.yield {zero_h} : f16"));
-        t.line("}");
-        t.line(&format!("memref.store {name}, %Bs[{nn}, {kk}] : {shared_b}"));
-    }
+    let names = Names {
+        m_count,
+        n_count,
+        k_count,
+        row_block: row_block.clone(),
+        col_block: col_block.clone(),
+        bn_c,
+        bk_c,
+    };
+    load_slices(&mut t, &frame, d, &tiling, &names);
     t.line("gpu.barrier");
     // Two 16-deep steps per slice: fragments by ldmatrix, then 8 mma.sync per warp.
     let mut acc: Vec<String> = (0..accumulators).map(|i| format!("%acc{i}")).collect();
@@ -177,10 +121,7 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
     t.line("gpu.barrier");
     t.line(&format!("scf.yield {} : {vectors}", acc.join(", ")));
     t.line("}");
-    // The epilogue on each accumulator element, one f16 store each.
-    let operands: Vec<(String, String)> = (2..types.len())
-        .map(|i| (format!("%f{i}"), flats[i].0.clone()))
-        .collect();
+    // The epilogue on each accumulator element, one 16-bit store each.
     let lane_row = t.binary("divui", &lane, &c4, "index");
     let lane_quad = t.binary("remui", &lane, &c4, "index");
     let lane_col = t.binary("muli", &lane_quad, &c2, "index");
@@ -197,28 +138,12 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
                     let r = t.binary("addi", &r0, &lane_row, "index");
                     let c_0 = t.binary("addi", &col_warp, &col_offset, "index");
                     let c = t.binary("addi", &c_0, &lane_col, "index");
-                    let in_r = t.assign(&format!("arith.cmpi ult, {r}, {m_count} : index"));
-                    let in_c = t.assign(&format!("arith.cmpi ult, {c}, {n_count} : index"));
-                    let inside = t.and(&[in_r, in_c]);
-                    t.line(&format!("scf.if {inside} {{"));
-                    let value = t.assign(&format!(
-                        "vector.extract {results}#{tile}[{i}, {j}] : f32 from vector<2x2xf32>"
-                    ));
-                    let rn = t.binary("muli", &r, &n_count, "index");
-                    let rc = t.binary("addi", &rn, &c, "index");
-                    let v = epilogue(&mut t, &d.epilogue, value, &r, &c, &rc, &operands);
-                    let h = t.assign(&format!("arith.truncf {v} : f32 to f16"));
-                    t.line(&format!("memref.store {h}, %fo[{rc}] : {out_flat}"));
-                    t.line("}");
+                    let accumulator = format!("vector.extract {results}#{tile}[{i}, {j}] : f32 from vector<2x2xf32>");
+                    store_element(&mut t, &frame, d, &names, &r, &c, &accumulator);
                 }
             }
         }
     }
     t.line("gpu.terminator");
-    text.push_str(&t.out);
-    let _ = write!(
-        text,
-        "  }}\n  %r = bufferization.to_tensor %o restrict writable : {out_memref} to {out_ty}\n  func.return %r : {out_ty}\n}}\n"
-    );
-    Some(text)
+    Some(frame.finish(t))
 }

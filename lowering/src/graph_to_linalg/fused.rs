@@ -292,8 +292,8 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
     let (op, weight_type) = match view.op.as_str() {
         "ftensor.quantized_conv" => ("conv", DType::I8),
         "ftensor.quantized_mat_mul" => ("mat_mul", DType::I8),
-        // f16 contractions match too, for the GPU's tensor cores.
-        other if a.info.dtype == DType::F16 => (other, DType::F16),
+        // f16 and bf16 contractions match too, for the GPUs' matrix cores.
+        other if matches!(a.info.dtype, DType::F16 | DType::BF16) => (other, a.info.dtype),
         other => (other, DType::F32),
     };
     let float = if weight_type == DType::I8 {

@@ -291,18 +291,32 @@ pub enum Contractions {
     /// One call of the CPU runtime's fused kernel (and f32 row softmax a runtime call).
     RuntimeCalls,
     /// One tiled shared-memory `gpu.launch` (`crate::gpu::contraction_kernel`); with
-    /// `tensor_cores`, f16 ones use NVIDIA's `mma.sync` (nvgpu).
-    GpuKernels { tensor_cores: bool },
+    /// `matrix_cores`, 16-bit float ones use the vendor's matrix instructions.
+    GpuKernels { matrix_cores: Option<MatrixCores> },
     /// Op by op, pure linalg like everything else.
     Linalg,
+}
+
+/// The matrix instructions of a GPU's contraction kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatrixCores {
+    /// NVIDIA tensor cores, `mma.sync` through nvgpu (f16; sm_80 and newer).
+    MmaSync,
+    /// AMD matrix cores, MFMA through the amdgpu dialect (f16 and bf16; gfx90a, gfx942).
+    Mfma,
 }
 
 impl Contractions {
     pub fn parse(name: &str) -> Option<Contractions> {
         Some(match name {
             "runtime" => Contractions::RuntimeCalls,
-            "gpu" => Contractions::GpuKernels { tensor_cores: false },
-            "gpu-mma" => Contractions::GpuKernels { tensor_cores: true },
+            "gpu" => Contractions::GpuKernels { matrix_cores: None },
+            "gpu-mma" => Contractions::GpuKernels {
+                matrix_cores: Some(MatrixCores::MmaSync),
+            },
+            "gpu-mfma" => Contractions::GpuKernels {
+                matrix_cores: Some(MatrixCores::Mfma),
+            },
             "linalg" => Contractions::Linalg,
             _ => return None,
         })
@@ -326,8 +340,8 @@ pub fn convert_graph_to_linalg(root: OperationRef, contractions: Contractions) -
     };
     for kernel in fused_kernels {
         let text = match contractions {
-            Contractions::GpuKernels { tensor_cores } => {
-                crate::gpu::contraction_kernel::gpu_contraction_text(&kernel, tensor_cores)
+            Contractions::GpuKernels { matrix_cores } => {
+                crate::gpu::contraction_kernel::gpu_contraction_text(&kernel, matrix_cores)
             }
             _ => fused::lowered_text(&kernel),
         };

@@ -107,6 +107,10 @@ struct RunArgs {
     /// Results do not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// With --target cuda: f16 convolutions and matrix products on tensor cores
+    /// (experimental, as for `fuser compile --tensor-cores`).
+    #[arg(long)]
+    tensor_cores: bool,
 }
 
 #[derive(Args, Debug)]
@@ -144,8 +148,10 @@ struct CompileArgs {
     /// and theoretical occupancy.
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
-    /// CUDA targets: f16 convolutions and matrix products on tensor cores (ldmatrix +
-    /// mma.sync). Experimental: the kernel passes ptxas but has not yet run on a GPU.
+    /// GPU targets: 16-bit float convolutions and matrix products on matrix instructions:
+    /// f16 on NVIDIA tensor cores (ldmatrix + mma.sync), f16 and bf16 on AMD matrix
+    /// cores (MFMA). Experimental: the kernels pass ptxas / llvm-mc but have not yet run
+    /// on a GPU.
     #[arg(long)]
     tensor_cores: bool,
 }
@@ -244,6 +250,10 @@ struct BenchArgs {
     /// How graph ops are grouped into kernels: `eqsat` or `greedy` (see `fuser compile`).
     #[arg(long, default_value = "eqsat", value_parser = ["eqsat", "greedy"])]
     fusion: String,
+    /// With --target cuda: f16 convolutions and matrix products on tensor cores
+    /// (experimental, as for `fuser compile --tensor-cores`).
+    #[arg(long)]
+    tensor_cores: bool,
 }
 
 #[derive(Args, Debug)]
@@ -394,6 +404,7 @@ fn run(args: RunArgs) -> ExitCode {
         use_cache: !args.no_cache,
         compare_with_reference: args.compare_with.is_some(),
         threads: args.threads,
+        tensor_cores: args.tensor_cores,
         target: match args.target.as_str() {
             "cpu" => fuser_tools::driver::run::Target::Cpu,
             "cuda" => fuser_tools::driver::run::Target::Cuda,
@@ -664,6 +675,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         seed: args.seed,
         fusion: fuser_passes::phases::Fusion::from_name(&args.fusion).expect("clap checked the value"),
         cuda: args.target == "cuda",
+        tensor_cores: args.tensor_cores,
     };
     match bench(&request) {
         Ok(result) => {

@@ -36,6 +36,8 @@ pub struct BenchRequest<'p> {
     pub fusion: Fusion,
     /// Run on this machine's NVIDIA GPU instead of the CPU.
     pub cuda: bool,
+    /// On the GPU: f16 contractions on tensor cores.
+    pub tensor_cores: bool,
 }
 
 /// One kernel's share of a profiled run.
@@ -163,7 +165,13 @@ fn bench_cuda(request: &BenchRequest) -> Result<BenchResult, String> {
     context.enable_multi_threading(false);
     let start = Instant::now();
     let (mut loaded, inputs) = load_with_inputs(&context, request)?;
-    let model = load_on_cuda(&context, &mut loaded.module, &loaded.function, &loaded.weights)?;
+    let model = load_on_cuda(
+        &context,
+        &mut loaded.module,
+        &loaded.function,
+        &loaded.weights,
+        request.tensor_cores,
+    )?;
     let compile_s = start.elapsed().as_secs_f64();
     let bytes: Vec<Vec<u8>> = inputs.iter().map(fuser_dialects::constants::tensor_bytes).collect();
     let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
@@ -188,6 +196,9 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
             return Err("--profile is for --target cpu".into());
         }
         return bench_cuda(request);
+    }
+    if request.tensor_cores {
+        return Err("--tensor-cores is for --target cuda".into());
     }
     fuser_runtime::set_threads(request.threads);
     let context = create_context().map_err(|e| e.to_string())?;

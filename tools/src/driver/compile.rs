@@ -92,7 +92,9 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
         return super::compile_gpu::compile_gpu(request, target?);
     }
     if request.tensor_cores {
-        return Err("--tensor-cores is for CUDA targets (--target cuda:sm_80|cuda:sm_90)".into());
+        return Err(
+            "--tensor-cores is for GPU targets (--target cuda:sm_80|cuda:sm_90|rocm:gfx90a|rocm:gfx942)".into(),
+        );
     }
     if matches!(request.emit, Emit::Ptx | Emit::Amdgcn | Emit::Hsaco | Emit::HostPlan) {
         return Err(format!(

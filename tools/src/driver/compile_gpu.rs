@@ -135,12 +135,6 @@ fn code_object(assembly: &str, chip: &str) -> Result<Vec<u8>, String> {
 
 /// Compiles the model for `target`; returns a summary line.
 pub fn compile_gpu(request: &CompileRequest, target: GpuTarget) -> Result<String, String> {
-    if request.tensor_cores && target.vendor != Vendor::Cuda {
-        return Err(format!(
-            "--tensor-cores is for CUDA targets; {} has no matrix-core kernel yet",
-            target.name()
-        ));
-    }
     let up_to = match (request.emit, request.compile_to) {
         (Emit::Mlir, Some(phase)) if phase <= Phase::Bufferized => GpuStop::Phase(phase),
         (_, Some(phase)) => {

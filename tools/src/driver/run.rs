@@ -109,6 +109,8 @@ pub struct RunRequest<'p> {
     pub compare_with_reference: bool,
     /// With the CPU target: threads for the microkernels (0: all cores).
     pub threads: usize,
+    /// With the CUDA target: f16 contractions on tensor cores.
+    pub tensor_cores: bool,
     pub model: &'p Path,
     pub options: ImportOptions,
     pub inputs: HashMap<String, std::path::PathBuf>,
@@ -119,6 +121,9 @@ pub struct RunRequest<'p> {
 /// Runs the model and writes `output_<i>.npy` (and `input_<i>.npy` for random inputs).
 /// Returns a summary line per output.
 pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
+    if request.tensor_cores && request.target != Target::Cuda {
+        return Err("--tensor-cores is for --target cuda".into());
+    }
     let context = create_context().map_err(|e| e.to_string())?;
     context.enable_multi_threading(false);
     let mut loaded = load(&context, request.model, &request.options)?;
@@ -174,7 +179,13 @@ pub fn run(request: &RunRequest) -> Result<Vec<String>, String> {
                 None
             };
             let outputs = if request.target == Target::Cuda {
-                let model = load_on_cuda(&context, &mut loaded.module, &loaded.function, &loaded.weights)?;
+                let model = load_on_cuda(
+                    &context,
+                    &mut loaded.module,
+                    &loaded.function,
+                    &loaded.weights,
+                    request.tensor_cores,
+                )?;
                 println!(
                     "running on {} ({} kernel launches)",
                     model.model.device_name,

@@ -34,12 +34,14 @@ pub struct CudaRun {
     pub outputs: Vec<fuser_dialects::semantics::TypeInfo>,
 }
 
-/// Compiles `module` (entry `function`) for the GPU of this machine and loads it.
+/// Compiles `module` (entry `function`) for the GPU of this machine and loads it;
+/// `tensor_cores`: f16 contractions on tensor cores (mma.sync).
 pub fn load_on_cuda(
     context: &Context,
     module: &mut Module,
     function: &str,
     weights: &Weights,
+    tensor_cores: bool,
 ) -> Result<CudaRun, String> {
     let target = device_target()?;
     let request = GpuRequest {
@@ -48,7 +50,7 @@ pub fn load_on_cuda(
         target,
         fusion: Fusion::default(),
         up_to: GpuStop::Binary,
-        tensor_cores: false,
+        tensor_cores,
     };
     let lowered = lower_for_gpu(context, module, &request).map_err(|e| e.message)?;
     let constants = lowered.constant_data(module)?;
