@@ -141,6 +141,7 @@ fn attr_kind(base: &str) -> &'static str {
         "#builtin.string" => "AttrKind::String",
         "#builtin.dense_int_or_fp_elements" => "AttrKind::DenseElements",
         "#builtin.symbol_ref" => "AttrKind::SymbolRef",
+        "#builtin.array" => "AttrKind::Array",
         other => panic!("unsupported attribute base {other}"),
     }
 }

@@ -38,6 +38,7 @@ pub fn attribute_has_kind(attribute: Attribute, kind: AttrKind) -> bool {
         AttrKind::String => attribute.is_string(),
         AttrKind::DenseElements => attribute.is_dense_int_elements() || attribute.is_dense_fp_elements(),
         AttrKind::SymbolRef => attribute.is_flat_symbol_ref() || attribute.is_symbol_ref(),
+        AttrKind::Array => attribute.is_array(),
     }
 }
 

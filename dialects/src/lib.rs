@@ -15,6 +15,7 @@ pub mod docs;
 pub mod eval;
 pub mod ffi;
 pub mod graph_ops;
+pub mod hw_launch;
 pub mod semantics;
 pub mod spec;
 pub mod verify;

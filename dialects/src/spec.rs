@@ -23,6 +23,8 @@ pub enum AttrKind {
     DenseElements,
     /// A symbol reference such as `@kernel`.
     SymbolRef,
+    /// An array of attributes, `[...]`.
+    Array,
 }
 
 impl AttrKind {
@@ -35,6 +37,7 @@ impl AttrKind {
             AttrKind::String => "string",
             AttrKind::DenseElements => "dense<...> elements",
             AttrKind::SymbolRef => "symbol reference",
+            AttrKind::Array => "array [...]",
         }
     }
 }

@@ -38,3 +38,42 @@ func.func @relu(%x: memref<1x32x28x28xf32>, %y: memref<1x32x28x28xf32>) {
 }
 
 // OPTION: max-threads must be 1 to 1024, got '0'
+
+// A sum to a scalar is a loop with no parallel dimension, and its initialization a bare
+// store: both become one kernel of one thread (a one-iteration loop, mapped), leaving
+// nothing but allocations for the host. The constants between them stay where they are.
+// CHECK-LABEL: func.func @sum_to_scalar
+// CHECK: %[[ACC:.+]] = memref.alloc
+// CHECK: scf.parallel {{.*}} to (%c1{{[_0-9]*}}) step
+// CHECK: scf.parallel {{.*}} to (%c1{{[_0-9]*}}) step
+// CHECK: scf.if
+// CHECK: memref.store %{{.*}}, %[[ACC]][] : memref<f32>
+// CHECK: scf.for
+// CHECK: memref.load %[[ACC]][]
+// CHECK: memref.store
+// CHECK: mapping = [#gpu.loop_dim_map<processor = thread_x
+// CHECK: mapping = [#gpu.loop_dim_map<processor = block_x
+// CHECK-NOT: memref.store
+// CHECK: return %[[ACC]]
+
+// LAUNCH-LABEL: func.func @sum_to_scalar
+// LAUNCH: gpu.launch
+// LAUNCH: scf.for
+// LAUNCH: gpu.terminator
+// LAUNCH-NOT: memref.store
+// LAUNCH: return
+func.func @sum_to_scalar(%x: memref<24xf32>) -> memref<f32> {
+  %acc = memref.alloc() : memref<f32>
+  %zero = arith.constant 0.0 : f32
+  memref.store %zero, %acc[] : memref<f32>
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c24 = arith.constant 24 : index
+  scf.for %i = %c0 to %c24 step %c1 {
+    %v = memref.load %x[%i] : memref<24xf32>
+    %a = memref.load %acc[] : memref<f32>
+    %s = arith.addf %a, %v : f32
+    memref.store %s, %acc[] : memref<f32>
+  }
+  return %acc : memref<f32>
+}

@@ -9,6 +9,10 @@
 // RUN: ptxas -arch=sm_80 -v %t.sm80.ptx -o %t.sm80.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
 // RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_90 --emit host-plan -o %t.plan.json
 // RUN: FileCheck %s --check-prefix=PLAN < %t.plan.json
+// The host side is one hw function, which fuser-opt verifies; the plan is read off it.
+// RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_90 --emit mlir -o %t.host.mlir
+// RUN: FileCheck %s --check-prefix=HOST < %t.host.mlir
+// RUN: fuser-opt %t.host.mlir -o %t.host.verified.mlir
 // The report gives each kernel's registers, shared memory and theoretical occupancy.
 // RUN: fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target cuda:sm_90 --report %t.report.json -o %t.report.ptx
 // RUN: FileCheck %s --check-prefix=REPORT < %t.report.json
@@ -38,6 +42,20 @@
 
 // PTXAS: Compiling entry function
 // PTXAS-NOT: {{[1-9][0-9]*}} bytes spill stores
+
+// HOST: gpu.binary @fuser_kernels
+// HOST-NOT: gpu.launch_func
+// HOST-LABEL: func.func @resnet_bottleneck_host(%arg0: memref<200704xi8>, %arg1: memref<401408xi8>)
+// HOST: "hw.alloc"() {arena = "inputs", offset = 0 : i64, size = 200704 : i64}
+// HOST: "hw.alloc"() {arena = "activations"
+// HOST: "hw.copy"(%arg0,
+// HOST: memref.get_global @__constant_
+// HOST: "hw.copy"
+// HOST: "hw.launch"({{.*}}) {args = [{buffer = 0 : i64, byte_offset = 0 : i64, offset = 0 : i64, sizes = array<i64: 2048>, strides = array<i64: 1>},
+// HOST-SAME: block = array<i64: 8, 8, 1>, from = "resnet_bottleneck_k0_conv", grid = array<i64: 25, 1, 1>, kernel = @fuser_kernels::@resnet_bottleneck_k0_conv_kernel, shared_bytes = 0 : i64, stream = 0 : i64
+// HOST: "hw.copy"(%{{[0-9]+}}, %arg1)
+// HOST-NEXT: "hw.wait"() {stream = 0 : i64}
+// HOST-NEXT: return
 
 // PLAN: "buffers": [
 // PLAN: "kind": "input"

@@ -12,6 +12,7 @@ use fuser_dialects::{eval::Weights, semantics::TypeInfo};
 use fuser_lowering::gpu::{
     device_module::{DEVICE_MODULE, device_assembly, merge_kernel_modules},
     host_plan::{BufferKind, HostPlan, global_bytes, host_plan},
+    host_program::{read_host_program, replace_host_code},
 };
 use melior::{
     Context,
@@ -191,8 +192,8 @@ fn phase_pipeline(phase: Phase, request: &GpuRequest, loops_on_cpu: bool) -> Str
 }
 
 /// Linalg on buffers to loop nests mapped to blocks and threads.
-const TILE_PIPELINE: &str =
-    "convert-memref-copy-to-linalg{dense=true},func.func(convert-linalg-to-parallel-loops),gpu-tile-parallel-loops";
+const TILE_PIPELINE: &str = "convert-memref-copy-to-linalg{dense=true},linalg-parallel-dims-first,\
+     func.func(convert-linalg-to-parallel-loops),gpu-tile-parallel-loops";
 
 /// Mapped loop nests to outlined kernels: every nest a `gpu.launch`.
 const OUTLINE_PIPELINE: &str = "func.func(convert-parallel-loops-to-gpu),func.func(gpu-launch-sink-index-computations),\
@@ -317,8 +318,17 @@ fn lower_with(
     }
     run_step(context, module, OUTLINE_PIPELINE, "outlining the kernels").map_err(&failed)?;
     merge_kernel_modules(module.as_operation()).map_err(&failed)?;
+    // The host code becomes one hw function (allocations, copies, launches, wait); the
+    // plan a runtime loads is read back from it.
     let plan = host_plan(module.as_operation(), request.function, model.inputs.len()).map_err(&failed)?;
-    model.plan = Some(plan);
+    replace_host_code(module.as_operation(), &plan, request.function, DEVICE_MODULE).map_err(&failed)?;
+    let read = read_host_program(module.as_operation(), request.function).map_err(&failed)?;
+    if read != plan {
+        return Err(failed(format!(
+            "internal error: the hw host function does not give back the host plan\nfrom the host code: {plan:?}\nfrom hw: {read:?}"
+        )));
+    }
+    model.plan = Some(read);
     if request.up_to == GpuStop::Outlined {
         return Ok(model);
     }

@@ -3,7 +3,7 @@
 use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
 use fuser_dialects::ffi::emit_error;
 use melior::{
-    ir::OperationRef,
+    ir::{OperationRef, operation::OperationLike},
     pass::{ExternalPass, Pass},
 };
 
@@ -21,6 +21,9 @@ dimensions are mapped, innermost to `x` (neighbouring threads touch neighbouring
 elements); a block has at most `max-threads` threads, given to the innermost dimension
 first; outer dimensions become sequential loops in every thread. Unlike upstream
 `scf-parallel-loop-tiling` + `gpu-map-parallel-loops`, each loop gets a shape of its own.
+Work outside any parallel loop (a reduction to a scalar is an `scf.for` alone, a rank-0
+op a load, arithmetic and a store) first becomes the body of a one-iteration
+`scf.parallel`, so it runs as a kernel of one thread instead of staying on the host.
 
 Before:
 ```mlir
@@ -58,6 +61,11 @@ fn create(options: &PassOptions) -> Result<Pass, String> {
         &GPU_TILE_PARALLEL_LOOPS_PASS_ID,
         &INFO,
         move |op: OperationRef, pass: ExternalPass| {
+            if let Err(message) = fuser_lowering::gpu::serial_work::wrap_serial_work(op) {
+                emit_error(op.location(), &format!("gpu-tile-parallel-loops: {message}"));
+                pass.signal_failure();
+                return;
+            }
             if let Err(error) = fuser_lowering::gpu::map_loops::tile_parallel_loops(op, max_threads) {
                 emit_error(error.location, &format!("gpu-tile-parallel-loops: {}", error.message));
                 pass.signal_failure();

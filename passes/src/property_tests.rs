@@ -165,6 +165,40 @@ proptest! {
         })?;
     }
 
+    /// The host side of a random graph outlined for a GPU becomes one hw function, which
+    /// verifies and gives back the host plan of the host code it replaced (compared inside
+    /// `lower_for_gpu`); every launch argument names an allocated buffer.
+    #[test]
+    fn gpu_host_functions_give_back_the_host_plan(steps in steps(), returns in prop::collection::vec(any::<u8>(), 0..3)) {
+        use crate::gpu_target::{GpuRequest, GpuStop, GpuTarget, lower_for_gpu};
+        use fuser_lowering::gpu::host_plan::Arg;
+        let text = random_function(&steps, &returns, false);
+        let context = create_context().unwrap();
+        context.enable_multi_threading(false);
+        let mut module = parse_module(&context, &text, "random.mlir").expect("generated IR parses");
+        let request = GpuRequest {
+            function: "f",
+            weights: &Default::default(),
+            target: GpuTarget::cuda("sm_90"),
+            fusion: Default::default(),
+            up_to: GpuStop::Outlined,
+            tensor_cores: false,
+        };
+        let model = lower_for_gpu(&context, &mut module, &request).unwrap_or_else(|e| panic!("{}\non:\n{text}", e.message));
+        let plan = model.plan.expect("an outlined module has a plan");
+        prop_assert!(verify_fuser_ops(module.as_operation()), "the hw host function does not verify:\n{}", module.as_operation());
+        let printed = module.as_operation().to_string();
+        prop_assert_eq!(count(&printed, "func.func"), 1, "host code beside the hw function:\n{}", printed);
+        prop_assert_eq!(count(&printed, "\"hw.launch\""), plan.launches.len());
+        for launch in &plan.launches {
+            for arg in &launch.args {
+                if let Arg::Memref(m) = arg {
+                    prop_assert!(m.buffer < plan.buffers.len());
+                }
+            }
+        }
+    }
+
 }
 
 /// A conv followed by a batch normalization, every parameter a random constant.

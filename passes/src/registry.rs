@@ -67,6 +67,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::graph_quantize::INFO,
     crate::graph_simplify::INFO,
     crate::hw_plan_memory::INFO,
+    crate::linalg_parallel_dims_first::INFO,
     crate::llvm_flatten_constant_globals::INFO,
     crate::math_expand_erf::INFO,
     crate::memref_forward_copies::INFO,

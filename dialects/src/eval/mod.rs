@@ -107,7 +107,7 @@ pub fn op_attrs(op: &OperationRef) -> Result<Attrs, EvalError> {
             AttrKind::DenseElements => Attr::Tensor(
                 dense_to_tensor(attribute).ok_or_else(|| EvalError::Unsupported(format!("the value of '{name}'")))?,
             ),
-            AttrKind::SymbolRef => continue,
+            AttrKind::SymbolRef | AttrKind::Array => continue,
         };
         attrs.set(declared.name, value);
     }

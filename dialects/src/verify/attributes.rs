@@ -69,6 +69,9 @@ fn check_values(view: &OpView) -> Result<(), String> {
         "hw.alloc" if view.int("offset") < 0 || view.int("size") < 0 => {
             return Err("attributes 'offset' and 'size' must be non-negative".into());
         }
+        "hw.launch" => {
+            crate::hw_launch::launch_args(view.op)?;
+        }
         "graph.conv" | "graph.conv_transpose" | "graph.max_pool" | "graph.average_pool" => {
             let kernel = view.ints("kernel_shape");
             let n = kernel.len();
