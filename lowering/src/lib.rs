@@ -2,6 +2,7 @@
 //! (`convert-graph-to-linalg`) and translation of llvm-dialect modules to LLVM IR. The
 //! GPU and Ascend lowerings build on this crate.
 
+pub mod cann;
 mod distinct_results;
 mod expose_kernels;
 mod ffi;
@@ -12,6 +13,7 @@ pub mod graph_to_linalg;
 mod jit;
 mod llvm_ir;
 mod matmul_calls;
+pub mod memory_plan;
 mod memref_copy;
 pub mod object;
 mod profile;

@@ -4,8 +4,10 @@
 //! Passes are thin drivers over rewrites; each is a melior external pass, so it runs in
 //! the same pass manager as upstream passes.
 
+pub mod ascend_target;
 pub mod calibration;
 mod constant_ops;
+pub mod convert_ftensor_to_cann;
 pub mod convert_graph_to_linalg;
 pub mod convert_hw_to_memref;
 pub mod convert_linalg_to_microkernels;
@@ -29,7 +31,8 @@ pub mod hw_plan_memory;
 pub mod linalg_parallel_dims_first;
 pub mod llvm_flatten_constant_globals;
 pub mod math_expand_erf;
-pub mod memory_plan;
+/// The arena planner lives in `fuser-lowering`, which the Ascend emitter shares.
+pub use fuser_lowering::memory_plan;
 pub mod memref_forward_copies;
 pub mod phases;
 pub mod pipeline;

@@ -53,6 +53,7 @@ pub fn external_pass(
 
 /// Every fuser pass. Keep sorted by flag.
 pub static PASSES: &[PassInfo] = &[
+    crate::convert_ftensor_to_cann::INFO,
     crate::convert_graph_to_linalg::INFO,
     crate::convert_hw_to_memref::INFO,
     crate::convert_linalg_to_microkernels::INFO,

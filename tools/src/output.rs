@@ -37,3 +37,43 @@ pub fn write_output(path: &str, bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("cannot write '{path}': {}", e.error))?;
     Ok(())
 }
+
+/// Writes `files` (paths relative to the directory) as directory `path`, all or nothing:
+/// they go into a temporary directory beside it, which then takes its place (an
+/// existing directory of that name is replaced).
+pub fn write_directory(path: &str, files: &[(String, Vec<u8>)]) -> Result<(), String> {
+    let target = Path::new(path);
+    let parent = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = tempfile::Builder::new()
+        .prefix(".fuser-output-")
+        .tempdir_in(parent)
+        .map_err(|e| format!("cannot create a temporary directory in '{}': {e}", parent.display()))?;
+    for (name, bytes) in files {
+        let file = temp.path().join(name);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot write '{path}/{name}': {e}"))?;
+        }
+        std::fs::write(&file, bytes).map_err(|e| format!("cannot write '{path}/{name}': {e}"))?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(target) {
+        if !meta.is_dir() {
+            return Err(format!("'{path}' exists and is not a directory"));
+        }
+        std::fs::remove_dir_all(target).map_err(|e| format!("cannot replace '{path}': {e}"))?;
+    }
+    // A temporary directory is private (0700); the result is an ordinary one (0755).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("cannot write '{path}': {e}"))?;
+    }
+    let kept = temp.keep();
+    std::fs::rename(&kept, target).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        format!("cannot write '{path}': {e}")
+    })
+}

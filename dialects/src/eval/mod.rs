@@ -2,6 +2,8 @@
 //! of kernels) op by op with the semantics in `crate::semantics`, the oracle that passes
 //! and rewrites are checked against on random inputs.
 
+mod cann;
+
 use crate::semantics::{self, Attr, Attrs, SemError};
 pub use crate::semantics::{DType, Tensor};
 use crate::{
@@ -240,6 +242,33 @@ impl Evaluator<'_, '_, '_, '_> {
                             .map(|v| lookup(&env, v, &name))
                             .collect::<Result<_, _>>()?;
                         vec![tensor_level(&current, &name, &inputs)?]
+                    }
+                    _ if name.starts_with("cann.") => {
+                        let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
+                        let inputs: Vec<Option<Tensor>> = (0..spec.operands.len())
+                            .map(|slot| {
+                                operand_group(&current, spec, slot)
+                                    .first()
+                                    .map(|v| lookup(&env, *v, &name))
+                                    .transpose()
+                            })
+                            .collect::<Result<_, _>>()?;
+                        let out_shape: Vec<usize> = current
+                            .result(0)
+                            .ok()
+                            .and_then(|r| crate::ffi::tensor_info(r.r#type()))
+                            .and_then(|info| info.static_shape())
+                            .map(|shape| shape.iter().map(|&d| d as usize).collect())
+                            .ok_or_else(|| EvalError::Unsupported(format!("{name} with a dynamic result")))?;
+                        let output =
+                            cann::evaluate(&name, &op_attrs(&current)?, &inputs, &out_shape).map_err(|e| match e {
+                                SemError::Unsupported(what) => EvalError::Unsupported(what),
+                                SemError::Invalid(message) => EvalError::Invalid {
+                                    op: name.clone(),
+                                    message,
+                                },
+                            })?;
+                        vec![output]
                     }
                     _ if name.starts_with("graph.") || semantics::is_quantization_op(&name) => {
                         let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;

@@ -271,7 +271,7 @@ fn view_of(op: OperationRef, runtime_calls: bool) -> Lowered<OpView> {
 }
 
 /// The value of `value` when a constant op (graph or arith) defines it.
-fn constant_value(value: Value) -> Option<Tensor> {
+pub(crate) fn constant_value(value: Value) -> Option<Tensor> {
     if BlockArgument::try_from(value).is_ok() {
         return None;
     }

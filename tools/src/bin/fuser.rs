@@ -120,14 +120,16 @@ struct CompileArgs {
     model: PathBuf,
     /// `cpu` (this machine's CPU, all its features) or `cpu:<mcpu>[+feature...][,-feature...]`
     /// to cross-compile, e.g. `cpu:x86-64-v3`; `cuda:sm_80` or `cuda:sm_90` for an NVIDIA
-    /// GPU, `rocm:gfx90a` or `rocm:gfx942` for an AMD GPU (no GPU needed to compile).
+    /// GPU, `rocm:gfx90a` or `rocm:gfx942` for an AMD GPU (no GPU needed to compile);
+    /// `ascend:910b` for Huawei Ascend (C++ on CANN's aclnn API).
     #[arg(long, default_value = "cpu")]
     target: String,
     /// What to write: for a CPU shared-lib (default), obj, llvm-ir or mlir; for CUDA ptx
     /// (default: one PTX module of all kernels); for ROCm hsaco (default: a code object)
     /// or amdgcn (its assembly); for any GPU host-plan (JSON: buffers, kernels, launch
-    /// dimensions and order) or mlir.
-    #[arg(long, value_parser = ["shared-lib", "obj", "llvm-ir", "mlir", "ptx", "amdgcn", "hsaco", "host-plan"])]
+    /// dimensions and order) or mlir; for Ascend cann-cpp (default: -o names a directory
+    /// that receives model.h, model.cpp, main.cpp and weights/) or mlir (the cann ops).
+    #[arg(long, value_parser = ["shared-lib", "obj", "llvm-ir", "mlir", "ptx", "amdgcn", "hsaco", "host-plan", "cann-cpp"])]
     emit: Option<String>,
     /// Stop after this phase (with --emit mlir); the phases are listed below.
     #[arg(long, value_name = "PHASE")]
@@ -549,6 +551,7 @@ fn compile(args: CompileArgs) -> ExitCode {
             match fuser_passes::gpu_target::GpuTarget::parse(&args.target) {
                 Some(Ok(t)) if t.vendor == fuser_passes::gpu_target::Vendor::Rocm => "hsaco",
                 Some(_) => "ptx",
+                None if args.target.starts_with("ascend:") => "cann-cpp",
                 None => "shared-lib",
             },
         ))

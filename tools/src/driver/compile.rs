@@ -28,10 +28,13 @@ pub enum Emit {
     Hsaco,
     /// GPU targets: buffers, kernels and launches (JSON).
     HostPlan,
+    /// Ascend targets: a C++ library on CANN's aclnn API and an example main (a
+    /// directory).
+    CannCpp,
 }
 
 impl Emit {
-    pub const ALL: [Emit; 8] = [
+    pub const ALL: [Emit; 9] = [
         Emit::SharedLib,
         Emit::Obj,
         Emit::LlvmIr,
@@ -40,6 +43,7 @@ impl Emit {
         Emit::Amdgcn,
         Emit::Hsaco,
         Emit::HostPlan,
+        Emit::CannCpp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Emit {
             Emit::Amdgcn => "amdgcn",
             Emit::Hsaco => "hsaco",
             Emit::HostPlan => "host-plan",
+            Emit::CannCpp => "cann-cpp",
         }
     }
 
@@ -91,10 +96,16 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
     if let Some(target) = fuser_passes::gpu_target::GpuTarget::parse(request.target) {
         return super::compile_gpu::compile_gpu(request, target?);
     }
+    if let Some(chip) = fuser_passes::ascend_target::parse_target(request.target) {
+        return super::compile_ascend::compile_ascend(request, &chip?);
+    }
     if request.tensor_cores {
         return Err(
             "--tensor-cores is for GPU targets (--target cuda:sm_80|cuda:sm_90|rocm:gfx90a|rocm:gfx942)".into(),
         );
+    }
+    if request.emit == Emit::CannCpp {
+        return Err("--emit cann-cpp needs --target ascend:910b".into());
     }
     if matches!(request.emit, Emit::Ptx | Emit::Amdgcn | Emit::Hsaco | Emit::HostPlan) {
         return Err(format!(
@@ -140,7 +151,9 @@ pub fn compile(request: &CompileRequest) -> Result<String, String> {
     let (inputs, outputs) = (lowered.inputs, lowered.outputs);
     let path = request.output.display().to_string();
     match request.emit {
-        Emit::Ptx | Emit::Amdgcn | Emit::Hsaco | Emit::HostPlan => unreachable!("refused before lowering"),
+        Emit::Ptx | Emit::Amdgcn | Emit::Hsaco | Emit::HostPlan | Emit::CannCpp => {
+            unreachable!("refused before lowering")
+        }
         Emit::Mlir => write_output(&path, loaded.module.as_operation().to_string().as_bytes())?,
         Emit::LlvmIr => write_output(&path, &emit(&loaded.module, &spec, Artifact::OptimizedIr)?)?,
         Emit::Obj => write_output(&path, &emit(&loaded.module, &spec, Artifact::Object)?)?,

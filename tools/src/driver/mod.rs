@@ -5,6 +5,7 @@ pub mod cache;
 pub mod check;
 pub mod compare;
 pub mod compile;
+pub mod compile_ascend;
 pub mod compile_gpu;
 pub mod conformance;
 pub mod explain;

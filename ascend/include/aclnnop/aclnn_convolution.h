@@ -1,0 +1,45 @@
+/*
+ * aclnnop/aclnn_convolution.h -- declaration-only stand-in for the CANN operator header of the same name.
+ *
+ * Transcribed from the "函数原型" (function prototype) section of the public operator doc:
+ *   github.com/hicann/ops-nn  conv/convolution_forward/docs/aclnnConvolution.md
+ *   (snapshot e5c3fa9327ea95ba26d06227e746923580d10921)
+ * and checked against the public op_api header github.com/hicann/ops-nn conv/convolution_forward/op_host/op_api/aclnn_convolution.h.
+ *
+ * Declarations only: nothing here is implemented or linkable. It exists so generated host code
+ * can be syntax-checked without the CANN toolkit; real Ascend builds use the toolkit headers.
+ */
+#ifndef ASCEND_STUB_ACLNNOP_ACLNN_CONVOLUTION_H
+#define ASCEND_STUB_ACLNNOP_ACLNN_CONVOLUTION_H
+
+#include <stdint.h>
+#include "aclnn/aclnn_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+aclnnStatus aclnnConvolutionGetWorkspaceSize(const aclTensor *input,
+                                             const aclTensor *weight,
+                                             const aclTensor *bias,
+                                             const aclIntArray *stride,
+                                             const aclIntArray *padding,
+                                             const aclIntArray *dilation,
+                                             bool transposed,
+                                             const aclIntArray *outputPadding,
+                                             const int64_t groups,
+                                             aclTensor *output,
+                                             int8_t cubeMathType,
+                                             uint64_t *workspaceSize,
+                                             aclOpExecutor **executor);
+
+aclnnStatus aclnnConvolution(void *workspace,
+                             const uint64_t workspaceSize,
+                             aclOpExecutor *executor,
+                             aclrtStream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASCEND_STUB_ACLNNOP_ACLNN_CONVOLUTION_H */

@@ -1,0 +1,38 @@
+/*
+ * aclnnop/aclnn_copy.h -- declaration-only stand-in for the CANN operator header of the same name.
+ *
+ * Transcribed from the "函数原型" (function prototype) section of the public operator doc:
+ *   github.com/hicann/ops-math  conversion/view_copy/docs/aclnnInplaceCopy.md
+ *   (snapshot c41933244c31e44fd496e3bb3212164f8c48c214)
+ * and checked against the public op_api header github.com/hicann/ops-math conversion/view_copy/op_api/aclnn_copy.h.
+ *
+ * Only an in-place form exists publicly: aclnnInplaceCopy (selfRef <- src).
+ *
+ * Declarations only: nothing here is implemented or linkable. It exists so generated host code
+ * can be syntax-checked without the CANN toolkit; real Ascend builds use the toolkit headers.
+ */
+#ifndef ASCEND_STUB_ACLNNOP_ACLNN_COPY_H
+#define ASCEND_STUB_ACLNNOP_ACLNN_COPY_H
+
+#include <stdint.h>
+#include "aclnn/aclnn_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+aclnnStatus aclnnInplaceCopyGetWorkspaceSize(aclTensor *selfRef,
+                                             const aclTensor *src,
+                                             uint64_t *workspaceSize,
+                                             aclOpExecutor **executor);
+
+aclnnStatus aclnnInplaceCopy(void *workspace,
+                             uint64_t workspaceSize,
+                             aclOpExecutor *executor,
+                             const aclrtStream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASCEND_STUB_ACLNNOP_ACLNN_COPY_H */

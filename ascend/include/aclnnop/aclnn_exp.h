@@ -1,0 +1,45 @@
+/*
+ * aclnnop/aclnn_exp.h -- declaration-only stand-in for the CANN operator header of the same name.
+ *
+ * Transcribed from the "函数原型" (function prototype) section of the public operator doc:
+ *   github.com/hicann/ops-math  math/exp/docs/aclnnExp&aclnnInplaceExp.md
+ *   (snapshot c41933244c31e44fd496e3bb3212164f8c48c214)
+ * and checked against the public op_api header github.com/hicann/ops-math math/exp/op_api/aclnn_exp.h.
+ *
+ * Declarations only: nothing here is implemented or linkable. It exists so generated host code
+ * can be syntax-checked without the CANN toolkit; real Ascend builds use the toolkit headers.
+ */
+#ifndef ASCEND_STUB_ACLNNOP_ACLNN_EXP_H
+#define ASCEND_STUB_ACLNNOP_ACLNN_EXP_H
+
+#include <stdint.h>
+#include "aclnn/aclnn_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+aclnnStatus aclnnExpGetWorkspaceSize(const aclTensor *self,
+                                     aclTensor *out,
+                                     uint64_t *workspaceSize,
+                                     aclOpExecutor **executor);
+
+aclnnStatus aclnnExp(void *workspace,
+                     uint64_t workspaceSize,
+                     aclOpExecutor *executor,
+                     aclrtStream stream);
+
+aclnnStatus aclnnInplaceExpGetWorkspaceSize(aclTensor *selfRef,
+                                            uint64_t *workspaceSize,
+                                            aclOpExecutor **executor);
+
+aclnnStatus aclnnInplaceExp(void *workspace,
+                            uint64_t workspaceSize,
+                            aclOpExecutor *executor,
+                            aclrtStream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASCEND_STUB_ACLNNOP_ACLNN_EXP_H */

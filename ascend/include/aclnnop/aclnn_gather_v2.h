@@ -1,0 +1,38 @@
+/*
+ * aclnnop/aclnn_gather_v2.h -- declaration-only stand-in for the CANN operator header of the same name.
+ *
+ * Transcribed from the "函数原型" (function prototype) section of the public operator doc:
+ *   github.com/hicann/ops-nn  index/gather_v2/docs/aclnnGatherV2.md
+ *   (snapshot e5c3fa9327ea95ba26d06227e746923580d10921)
+ * and checked against the public op_api header github.com/hicann/ops-nn index/gather_v2/op_api/aclnn_gather_v2.h.
+ *
+ * Declarations only: nothing here is implemented or linkable. It exists so generated host code
+ * can be syntax-checked without the CANN toolkit; real Ascend builds use the toolkit headers.
+ */
+#ifndef ASCEND_STUB_ACLNNOP_ACLNN_GATHER_V2_H
+#define ASCEND_STUB_ACLNNOP_ACLNN_GATHER_V2_H
+
+#include <stdint.h>
+#include "aclnn/aclnn_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+aclnnStatus aclnnGatherV2GetWorkspaceSize(const aclTensor *self,
+                                          int64_t dim,
+                                          const aclTensor *index,
+                                          aclTensor *out,
+                                          uint64_t *workspaceSize,
+                                          aclOpExecutor **executor);
+
+aclnnStatus aclnnGatherV2(void *workspace,
+                          uint64_t workspaceSize,
+                          aclOpExecutor *executor,
+                          aclrtStream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASCEND_STUB_ACLNNOP_ACLNN_GATHER_V2_H */

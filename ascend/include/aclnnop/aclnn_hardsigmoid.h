@@ -1,0 +1,45 @@
+/*
+ * aclnnop/aclnn_hardsigmoid.h -- declaration-only stand-in for the CANN operator header of the same name.
+ *
+ * Transcribed from the "函数原型" (function prototype) section of the public operator doc:
+ *   github.com/hicann/ops-nn  activation/hard_sigmoid/docs/aclnnHardsigmoid&aclnnInplaceHardsigmoid.md
+ *   (snapshot e5c3fa9327ea95ba26d06227e746923580d10921)
+ * and checked against the public op_api header github.com/hicann/ops-nn activation/hard_sigmoid/op_api/aclnn_hardsigmoid.h.
+ *
+ * Declarations only: nothing here is implemented or linkable. It exists so generated host code
+ * can be syntax-checked without the CANN toolkit; real Ascend builds use the toolkit headers.
+ */
+#ifndef ASCEND_STUB_ACLNNOP_ACLNN_HARDSIGMOID_H
+#define ASCEND_STUB_ACLNNOP_ACLNN_HARDSIGMOID_H
+
+#include <stdint.h>
+#include "aclnn/aclnn_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+aclnnStatus aclnnHardsigmoidGetWorkspaceSize(const aclTensor *self,
+                                             aclTensor *out,
+                                             uint64_t *workspaceSize,
+                                             aclOpExecutor **executor);
+
+aclnnStatus aclnnHardsigmoid(void *workspace,
+                             uint64_t workspaceSize,
+                             aclOpExecutor *executor,
+                             const aclrtStream stream);
+
+aclnnStatus aclnnInplaceHardsigmoidGetWorkspaceSize(const aclTensor *self,
+                                                    uint64_t *workspaceSize,
+                                                    aclOpExecutor **executor);
+
+aclnnStatus aclnnInplaceHardsigmoid(void *workspace,
+                                    uint64_t workspaceSize,
+                                    aclOpExecutor *executor,
+                                    const aclrtStream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASCEND_STUB_ACLNNOP_ACLNN_HARDSIGMOID_H */

@@ -1,0 +1,37 @@
+/*
+ * aclnnop/aclnn_permute.h -- declaration-only stand-in for the CANN operator header of the same name.
+ *
+ * Transcribed from the "函数原型" (function prototype) section of the public operator doc:
+ *   github.com/hicann/ops-math  conversion/transpose/docs/aclnnPermute.md
+ *   (snapshot c41933244c31e44fd496e3bb3212164f8c48c214)
+ * and checked against the public op_api header github.com/hicann/ops-math conversion/transpose/op_api/aclnn_permute.h.
+ *
+ * Declarations only: nothing here is implemented or linkable. It exists so generated host code
+ * can be syntax-checked without the CANN toolkit; real Ascend builds use the toolkit headers.
+ */
+#ifndef ASCEND_STUB_ACLNNOP_ACLNN_PERMUTE_H
+#define ASCEND_STUB_ACLNNOP_ACLNN_PERMUTE_H
+
+#include <stdint.h>
+#include "aclnn/aclnn_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+aclnnStatus aclnnPermuteGetWorkspaceSize(const aclTensor *self,
+                                         const aclIntArray *dims,
+                                         aclTensor *out,
+                                         uint64_t *workspaceSize,
+                                         aclOpExecutor **executor);
+
+aclnnStatus aclnnPermute(void *workspace,
+                         uint64_t workspaceSize,
+                         aclOpExecutor *executor,
+                         const aclrtStream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASCEND_STUB_ACLNNOP_ACLNN_PERMUTE_H */

@@ -1,0 +1,36 @@
+/*
+ * aclnnop/aclnn_silu.h -- declaration-only stand-in for the CANN operator header of the same name.
+ *
+ * Transcribed from the "函数原型" (function prototype) section of the public operator doc:
+ *   github.com/hicann/ops-nn  activation/swish/docs/aclnnSilu.md
+ *   (snapshot e5c3fa9327ea95ba26d06227e746923580d10921)
+ * and checked against the public op_api header github.com/hicann/ops-nn activation/swish/op_api/aclnn_silu.h.
+ *
+ * Declarations only: nothing here is implemented or linkable. It exists so generated host code
+ * can be syntax-checked without the CANN toolkit; real Ascend builds use the toolkit headers.
+ */
+#ifndef ASCEND_STUB_ACLNNOP_ACLNN_SILU_H
+#define ASCEND_STUB_ACLNNOP_ACLNN_SILU_H
+
+#include <stdint.h>
+#include "aclnn/aclnn_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+aclnnStatus aclnnSiluGetWorkspaceSize(const aclTensor *self,
+                                      aclTensor *out,
+                                      uint64_t *workspaceSize,
+                                      aclOpExecutor **executor);
+
+aclnnStatus aclnnSilu(void *workspace,
+                      uint64_t workspaceSize,
+                      aclOpExecutor *executor,
+                      aclrtStream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASCEND_STUB_ACLNNOP_ACLNN_SILU_H */
