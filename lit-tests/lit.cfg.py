@@ -70,3 +70,7 @@ import ctypes.util
 
 if ctypes.util.find_library("cuda"):
     config.available_features.add("cuda-driver")
+
+# The CANN declaration headers (ascend/include) let g++ check the C++ that
+# `--target ascend:910b` writes: %{ascend-include}.
+config.substitutions.append(("%{ascend-include}", os.path.join(repo_root, "ascend", "include")))

@@ -502,6 +502,31 @@ def gpu_checks(fuser, work):
     return results
 
 
+def ascend_checks(fuser, work):
+    """The acceptance models of the Ascend backend (ResNet-50, an Inception module, a
+    Transformer encoder layer; MobileNetV2 and a DenseNet block too) compile for
+    ascend:910b into C++ on the aclnn API that g++ accepts against the declaration headers
+    in ascend/include."""
+    include = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ascend", "include")
+    results = []
+    for name in ["resnet50", "inception_module", "transformer_encoder_layer", "mobilenetv2", "densenet_block"]:
+        path = os.path.join(work, f"{name}.onnx")
+        if not os.path.exists(path):
+            onnx.save(MODELS[name](), path)
+        out = os.path.join(work, f"{name}.ascend")
+        build = subprocess.run([fuser, "compile", path, "--target", "ascend:910b", "-o", out], capture_output=True, text=True)
+        if build.returncode != 0:
+            results.append((False, f"ascend {name}: {build.stderr.strip()[:400]}"))
+            continue
+        check = subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-I", include,
+                                os.path.join(out, "model.cpp"), os.path.join(out, "main.cpp")], capture_output=True, text=True)
+        calls = open(os.path.join(out, "model.cpp")).read().count("GetWorkspaceSize(")
+        results.append((check.returncode == 0 and calls > 0,
+                        f"ascend {name}: {calls} aclnn calls, g++ -fsyntax-only "
+                        + ("accepts model.cpp and main.cpp" if check.returncode == 0 else f"fails: {check.stderr.strip()[:400]}")))
+    return results
+
+
 def main():
     fuser, work = sys.argv[1], sys.argv[2]
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
@@ -544,7 +569,7 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} fusion resnet50: fused CPU output vs the reference evaluator's: rel L2 {rel:.2e} (limit 1e-4)")
             passed += ok
             failed += not ok
-        for ok, detail in fusion_checks(fuser, work) + [memory_check(fuser, work)] + int8_checks(fuser, work) + gpu_checks(fuser, work):
+        for ok, detail in fusion_checks(fuser, work) + [memory_check(fuser, work)] + int8_checks(fuser, work) + gpu_checks(fuser, work) + ascend_checks(fuser, work):
             print(f"{'ok  ' if ok else 'FAIL'} {detail}")
             passed += ok
             failed += not ok

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools libpolly-22-dev lld-22
-  libomp-22-dev clang-22 libclang-22-dev zlib1g-dev libzstd-dev python3-venv graphviz
+  libomp-22-dev clang-22 libclang-22-dev zlib1g-dev libzstd-dev python3-venv graphviz g++
 )
 
 missing=()

@@ -1,7 +1,8 @@
 // The cann dialect: an extern dialect whose ops mirror the aclnn operator API of Huawei
 // Ascend CANN, one op per aclnn entry point (aclnnConvolution -> cann.convolution). Attribute
-// names are the aclnn parameter names in snake_case. Emission (Ascend issue) turns each op
-// into the two-phase aclnnXxxGetWorkspaceSize / aclnnXxx call pair.
+// names are the aclnn parameter names in snake_case. `convert-ftensor-to-cann` makes them
+// from graph ops; the C++ emitter (`--target ascend:910b`) turns each op into the two-phase
+// aclnnXxxGetWorkspaceSize / aclnnXxx call pair.
 irdl.dialect @cann {
   irdl.operation @convolution {
     %input = irdl.base "!builtin.tensor"
@@ -125,6 +126,15 @@ irdl.dialect @cann {
     %r_out = irdl.base "!builtin.tensor"
     irdl.operands(self: %self)
     irdl.results(out: %r_out)
+  }
+  // out = self for self >= 0, negative_slope * self otherwise.
+  irdl.operation @leaky_relu {
+    %self = irdl.base "!builtin.tensor"
+    %r_out = irdl.base "!builtin.tensor"
+    %attr_negative_slope = irdl.base "#builtin.float"
+    irdl.operands(self: %self)
+    irdl.results(out: %r_out)
+    irdl.attributes {"negative_slope" = %attr_negative_slope}
   }
   // GELU with the exact (erf) formula.
   irdl.operation @gelu {

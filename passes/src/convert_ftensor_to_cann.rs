@@ -19,7 +19,7 @@ and its bias are one `cann.convolution` (aclnnConvolution), a Gemm with C one
 `cann.addmm` (a transposed operand goes through `cann.permute`). Reshape, Flatten,
 Squeeze, Unsqueeze and Identity become `cann.reshape`, a new descriptor over the same
 device memory. `graph.constant`s stay: they are the weights. The mapped ops: Conv,
-MatMul, Gemm, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh, Exp, Sqrt, Gelu, Clip, MaxPool,
+MatMul, Gemm, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Exp, Sqrt, Gelu, Clip, MaxPool,
 AveragePool (2-D), GlobalAveragePool (2-D), Softmax, LayerNormalization,
 BatchNormalization, Concat, Transpose, ReduceSum, ReduceMean and the reshapes. Any other
 op, or an attribute aclnn cannot express (asymmetric padding, a non-constant Clip bound,

@@ -165,6 +165,39 @@ proptest! {
         })?;
     }
 
+    /// The Ascend lowering (kernels phase, then `convert-ftensor-to-cann`) keeps the values
+    /// of random graphs: the cann ops evaluate (by their reference semantics) to what the
+    /// graph does. A graph with an op that has no aclnn mapping is refused naming it.
+    #[test]
+    fn cann_ops_match_the_evaluator(steps in steps(), returns in prop::collection::vec(any::<u8>(), 0..3), x in data(), y in data()) {
+        use crate::ascend_target::{AscendRequest, AscendStop, lower_for_ascend};
+        let text = random_function(&steps, &returns, false);
+        let inputs = [Tensor::f32(&[2, 3, 4], x), Tensor::f32(&[2, 3, 4], y)];
+        let context = create_context().unwrap();
+        context.enable_multi_threading(false);
+        let mut module = parse_module(&context, &text, "random.mlir").expect("generated IR parses");
+        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        let request = AscendRequest {
+            function: "f",
+            weights: &Default::default(),
+            fusion: Default::default(),
+            up_to: AscendStop::Cann,
+            input_names: &[],
+        };
+        match lower_for_ascend(&context, &mut module, &request) {
+            Ok(_) => {
+                let printed = module.as_operation().to_string();
+                prop_assert!(!printed.lines().any(|l| l.contains("\"graph.") && !l.contains("\"graph.constant\"")),
+                    "graph ops left:\n{}", printed);
+                let actual = evaluate(module.as_operation(), "f", &inputs).expect("the cann ops evaluate");
+                if let Err(message) = close(&actual, &expected) {
+                    prop_assert!(false, "{}\non:\n{}\nlowered:\n{}", message, text, printed);
+                }
+            }
+            Err(e) => prop_assert!(e.message.contains("has no aclnn mapping"), "{}\non:\n{}", e.message, text),
+        }
+    }
+
     /// The host side of a random graph outlined for a GPU becomes one hw function, which
     /// verifies and gives back the host plan of the host code it replaced (compared inside
     /// `lower_for_gpu`); every launch argument names an allocated buffer.

@@ -90,6 +90,11 @@ pub fn evaluate(
         "add" => add_scaled("add", attributes, inputs),
         "sub" => add_scaled("sub", attributes, inputs),
         "mul" | "div" | "relu" | "sigmoid" | "tanh" | "exp" | "sqrt" => one(op, Attrs::default(), inputs),
+        "leaky_relu" => one(
+            "leaky_relu",
+            attrs(vec![("alpha", Attr::Float(float("negative_slope")?))]),
+            inputs,
+        ),
         "gelu" => one("gelu", attrs(vec![("approximate", Attr::Str("none".into()))]), inputs),
         "clamp" => {
             let x = input(0)?;

@@ -202,6 +202,12 @@ fn convert<'c, 'a>(op: OperationRef<'c, 'a>, b: &Builder<'c, 'a>) -> Result<Valu
         ),
         "mul" | "div" => b.op(short, vec![single(input(0)?), single(input(1)?)], out, vec![]),
         "relu" | "sigmoid" | "tanh" | "exp" | "sqrt" => b.op(short, vec![single(input(0)?)], out, vec![]),
+        "leaky_relu" => b.op(
+            "leaky_relu",
+            vec![single(input(0)?)],
+            out,
+            vec![("negative_slope", AttrValue::Float(float("alpha")?))],
+        ),
         "gelu" => {
             let approximate = attrs.string("approximate").map_err(|e| e.to_string())?;
             if approximate != "none" {
@@ -384,13 +390,7 @@ pub fn convert_ftensor_to_cann(root: OperationRef) -> bool {
     for op in nested_operations(root).into_iter().rev() {
         let constant = matches!(op_name(&op).as_str(), "graph.constant" | "arith.constant");
         if constant && op.results().all(|r| !has_uses(r.into())) {
-            let in_function = op.parent_operation().is_some_and(|p| op_name(&p) == "func.func");
-            let in_kernel = op
-                .parent_operation()
-                .is_some_and(|p| p.attribute(fuser_dialects::KERNEL_ATTRIBUTE).is_ok());
-            if in_function && in_kernel {
-                erase_operation(op);
-            }
+            erase_operation(op);
         }
     }
     ok

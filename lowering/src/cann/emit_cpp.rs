@@ -419,6 +419,11 @@ fn call(
         "exp" => ("aclnn_exp", "aclnnExp", vec![x(0), out]),
         "sqrt" => ("aclnn_sqrt", "aclnnSqrt", vec![x(0), out]),
         "gelu" => ("aclnn_gelu", "aclnnGelu", vec![x(0), out]),
+        "leaky_relu" => (
+            "aclnn_leaky_relu",
+            "aclnnLeakyRelu",
+            vec![x(0), scalar("negative_slope")?, out],
+        ),
         "clamp" => (
             "aclnn_clamp",
             "aclnnClamp",

@@ -5,3 +5,6 @@ pub mod convert;
 pub mod emit_cpp;
 
 pub use convert::convert_ftensor_to_cann;
+
+#[cfg(test)]
+mod mapping_tests;
