@@ -31,14 +31,13 @@ fn one(op: &str, attributes: Attrs, inputs: &[Option<Tensor>]) -> Result<Tensor,
 fn add_scaled(op: &str, attributes: &Attrs, inputs: &[Option<Tensor>]) -> Result<Tensor, SemError> {
     let alpha = attributes.float("alpha")?;
     let (x, y) = (inputs[0].clone(), inputs[1].clone());
-    let y = match (&y, alpha) {
-        (_, a) if a == 1.0 => y,
-        (Some(t), a) => Some(one(
+    let y = match &y {
+        Some(t) if alpha != 1.0 => Some(one(
             "mul",
             Attrs::default(),
-            &[Some(t.clone()), Some(scalar(t.dtype, a))],
+            &[Some(t.clone()), Some(scalar(t.dtype, alpha))],
         )?),
-        (None, _) => None,
+        _ => y,
     };
     one(op, Attrs::default(), &[x, y])
 }

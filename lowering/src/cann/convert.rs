@@ -327,7 +327,7 @@ fn convert<'c, 'a>(op: OperationRef<'c, 'a>, b: &Builder<'c, 'a>) -> Result<Valu
                     .into_iter()
                     .map(|a| axis(a, rank))
                     .collect(),
-                None if int("noop_with_empty_axes")? != 0 => return Ok(input(0)?),
+                None if int("noop_with_empty_axes")? != 0 => return input(0),
                 None => (0..rank as i64).collect(),
             };
             let keep = int("keepdims")?;

@@ -122,11 +122,11 @@ pub fn wrap_serial_work(root: OperationRef) -> Result<usize, String> {
             while end > i && op_name(&ops[end - 1]) == "arith.constant" {
                 end -= 1;
             }
-            if !read_after(&run, &ops[end..]) {
-                if let Some(&next) = ops.get(end) {
-                    wrap(&run, next)?;
-                    count += 1;
-                }
+            if !read_after(&run, &ops[end..])
+                && let Some(&next) = ops.get(end)
+            {
+                wrap(&run, next)?;
+                count += 1;
             }
             i = j;
         }
