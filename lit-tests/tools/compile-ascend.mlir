@@ -41,6 +41,7 @@
 // CHECK-NEXT: uint64_t workspace_bytes = 0;
 // CHECK-NEXT: aclOpExecutor* executor = nullptr;
 // CHECK-NEXT: FUSER_CHECK(aclnnConvolutionGetWorkspaceSize(m->t[0], m->t[1], m->t[2], ints({1, 1}), ints({0, 0}), ints({1, 1}), false, ints({0, 0}), 1, m->t[3], 0, &workspace_bytes, &executor));
+// CHECK-NEXT: FUSER_CHECK(parameters.check());
 // CHECK-NEXT: FUSER_CHECK(reserve_workspace(m, workspace_bytes));
 // CHECK-NEXT: FUSER_CHECK(aclnnConvolution(m->workspace, workspace_bytes, executor, m->stream));
 // CHECK: FUSER_CHECK(aclnnReluGetWorkspaceSize(

@@ -654,7 +654,7 @@ pub fn emit_cpp(module: OperationRef, entry: &str, input_names: &[String]) -> Re
         headers.insert(header);
         let _ = writeln!(
             body,
-            "  {{  // cann.{} at {}\n    uint64_t workspace_bytes = 0;\n    aclOpExecutor* executor = nullptr;\n    FUSER_CHECK({function}GetWorkspaceSize({}, &workspace_bytes, &executor));\n    FUSER_CHECK(reserve_workspace(m, workspace_bytes));\n    FUSER_CHECK({function}(m->workspace, workspace_bytes, executor, m->stream));\n  }}",
+            "  {{  // cann.{} at {}\n    uint64_t workspace_bytes = 0;\n    aclOpExecutor* executor = nullptr;\n    FUSER_CHECK({function}GetWorkspaceSize({}, &workspace_bytes, &executor));\n    FUSER_CHECK(parameters.check());\n    FUSER_CHECK(reserve_workspace(m, workspace_bytes));\n    FUSER_CHECK({function}(m->workspace, workspace_bytes, executor, m->stream));\n  }}",
             step.op,
             step.location,
             args.join(", ")
@@ -789,10 +789,20 @@ struct Parameters {{
   std::vector<aclIntArray*> arrays;
   std::vector<aclScalar*> scalars;
   std::vector<aclTensorList*> lists;
+  // Whether an aclCreate* call returned nullptr (checked after each call that made one).
+  bool failed = false;
+  int check() const {{
+    if (!failed) return 0;
+    std::fprintf(stderr, "fuser_model: creating an aclIntArray, aclScalar or aclTensorList failed\n");
+    return 1;
+  }}
   ~Parameters() {{
-    for (aclIntArray* a : arrays) aclDestroyIntArray(a);
-    for (aclScalar* s : scalars) aclDestroyScalar(s);
-    for (aclTensorList* l : lists) aclDestroyTensorList(l);
+    for (aclIntArray* a : arrays)
+      if (a != nullptr) aclDestroyIntArray(a);
+    for (aclScalar* s : scalars)
+      if (s != nullptr) aclDestroyScalar(s);
+    for (aclTensorList* l : lists)
+      if (l != nullptr) aclDestroyTensorList(l);
   }}
 }};
 
@@ -905,17 +915,20 @@ int run(Model* m, const void* const* inputs, void* const* outputs) {{
   Parameters parameters;
   auto ints = [&parameters](std::vector<int64_t> values) {{
     aclIntArray* array = aclCreateIntArray(values.data(), values.size());
+    parameters.failed |= array == nullptr;
     parameters.arrays.push_back(array);
     return array;
   }};
   auto scalar = [&parameters](double value) {{
     float narrow = static_cast<float>(value);
     aclScalar* s = aclCreateScalar(&narrow, ACL_FLOAT);
+    parameters.failed |= s == nullptr;
     parameters.scalars.push_back(s);
     return s;
   }};
   auto tensors = [&parameters](std::vector<const aclTensor*> values) {{
     aclTensorList* l = aclCreateTensorList(values.data(), values.size());
+    parameters.failed |= l == nullptr;
     parameters.lists.push_back(l);
     return l;
   }};
