@@ -4,12 +4,11 @@
 
 use crate::{
     cpu_target::{CpuError, phase_error, phase_reports, prepare_graph, with_diagnostics},
-    phases::{Fusion, PhaseError},
-    pipeline::{PipelineOptions, add_pipeline},
+    phases::{Fusion, Phase, run_pipeline},
 };
 use fuser_dialects::{eval::Weights, semantics::TypeInfo};
 use fuser_lowering::cann::emit_cpp::{File, emit_cpp};
-use melior::{Context, ir::Module, pass::PassManager};
+use melior::{Context, ir::Module};
 
 /// The Ascend chips fuser emits for.
 pub const CHIPS: &[&str] = &["910b"];
@@ -61,18 +60,6 @@ pub struct AscendModel {
     pub files: Option<Vec<File>>,
 }
 
-fn run(context: &Context, module: &mut Module, pipeline: &str) -> Result<(), PhaseError> {
-    let phase = crate::phases::Phase::Kernels;
-    let manager = PassManager::new(context);
-    add_pipeline(
-        &manager.as_operation_pass_manager(),
-        pipeline,
-        PipelineOptions::default(),
-    )
-    .map_err(|e| PhaseError::Pipeline(phase, e))?;
-    manager.run(module).map_err(|_| PhaseError::Failed(phase))
-}
-
 /// Lowers `module` for Ascend up to `request.up_to`, in place.
 pub fn lower_for_ascend(
     context: &Context,
@@ -93,10 +80,11 @@ pub fn lower_for_ascend(
         } else {
             ""
         };
-        run(
+        run_pipeline(
             context,
             module,
             &format!("graph-eqsat-fuse{{target=ascend:910b{strategy}}}"),
+            Phase::Kernels,
         )
         .map_err(|e| phase_error(e, messages))?;
         let (fusion_report, _) = phase_reports(module);
@@ -109,7 +97,7 @@ pub fn lower_for_ascend(
         if request.up_to == AscendStop::Kernels {
             return Ok(model);
         }
-        run(context, module, "convert-ftensor-to-cann").map_err(|_| {
+        run_pipeline(context, module, "convert-ftensor-to-cann", Phase::Kernels).map_err(|_| {
             let details = messages.borrow().join("\n");
             CpuError {
                 message: format!("{details}\n(convert-ftensor-to-cann failed: the ops above have no aclnn mapping)"),

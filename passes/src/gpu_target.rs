@@ -5,7 +5,7 @@
 
 use crate::{
     cpu_target::{CpuError, phase_error, phase_reports, prepare_graph, with_diagnostics},
-    phases::{Fusion, Phase, PhaseError},
+    phases::{Fusion, Phase, run_pipeline},
     pipeline::{PipelineOptions, add_pipeline},
 };
 use fuser_dialects::{eval::Weights, semantics::TypeInfo};
@@ -234,17 +234,6 @@ fn binary_pipeline(target: &GpuTarget) -> String {
     }
 }
 
-fn run(context: &Context, module: &mut Module, pipeline: &str, phase: Phase) -> Result<(), PhaseError> {
-    let manager = PassManager::new(context);
-    add_pipeline(
-        &manager.as_operation_pass_manager(),
-        pipeline,
-        PipelineOptions::default(),
-    )
-    .map_err(|e| PhaseError::Pipeline(phase, e))?;
-    manager.run(module).map_err(|_| PhaseError::Failed(phase))
-}
-
 /// Runs one of the GPU steps after the shared phases; the error names the step.
 fn run_step(context: &Context, module: &mut Module, pipeline: &str, step: &str) -> Result<(), String> {
     let manager = PassManager::new(context);
@@ -281,7 +270,7 @@ fn lower_with(
             break;
         }
         let pipeline = phase_pipeline(phase, request, request.up_to == GpuStop::TiledLoops);
-        run(context, module, &pipeline, phase).map_err(|e| phase_error(e, messages))?;
+        run_pipeline(context, module, &pipeline, phase).map_err(|e| phase_error(e, messages))?;
     }
     let (fusion_report, memory_plan) = phase_reports(module);
     let mut model = GpuModel {
@@ -387,7 +376,7 @@ pub fn compile_gpu_loops_for_cpu(
             "sym_name",
             fuser_dialects::ffi::make::string(entry.context(), &format!("_mlir_ciface_{function}")),
         );
-        run(context, module, LOOPS_ON_CPU_PIPELINE, Phase::Llvm).map_err(|e| phase_error(e, messages))?;
+        run_pipeline(context, module, LOOPS_ON_CPU_PIPELINE, Phase::Llvm).map_err(|e| phase_error(e, messages))?;
         fuser_lowering::JitModel::new(module, function, lowered.inputs, lowered.outputs, None)
             .map_err(|e| CpuError::failed(e.to_string()))
     })

@@ -135,21 +135,27 @@ pub fn run_phases(
         if from.is_some_and(|f| phase <= f) || phase > to {
             continue;
         }
-        let manager = PassManager::new(context);
-        add_pipeline(
-            &manager.as_operation_pass_manager(),
-            phase.pipeline_for(fusion),
-            PipelineOptions::default(),
-        )
-        .map_err(|e| PhaseError::Pipeline(phase, e))?;
         let start = std::time::Instant::now();
-        if std::env::var_os("FUSER_PHASE_TIMES").is_some() {
-            crate::enable_timing(&manager);
-        }
-        manager.run(module).map_err(|_| PhaseError::Failed(phase))?;
+        run_pipeline(context, module, phase.pipeline_for(fusion), phase)?;
         report_time(&format!("phase {}", phase.name()), start);
     }
     Ok(())
+}
+
+/// Runs `pipeline` (the passes of `phase`, or a target's own pipeline for it) on
+/// `module`; an `Err` names `phase`.
+pub fn run_pipeline(context: &Context, module: &mut Module, pipeline: &str, phase: Phase) -> Result<(), PhaseError> {
+    let manager = PassManager::new(context);
+    add_pipeline(
+        &manager.as_operation_pass_manager(),
+        pipeline,
+        PipelineOptions::default(),
+    )
+    .map_err(|e| PhaseError::Pipeline(phase, e))?;
+    if std::env::var_os("FUSER_PHASE_TIMES").is_some() {
+        crate::enable_timing(&manager);
+    }
+    manager.run(module).map_err(|_| PhaseError::Failed(phase))
 }
 
 /// With `FUSER_PHASE_TIMES` set, prints how long `step` took since `start` (stderr).

@@ -209,6 +209,17 @@ impl Evaluator<'_, '_, '_, '_> {
             if name == "func.return" {
                 return current.operands().map(|v| lookup(&env, v, &name)).collect();
             }
+            // The operands per IRDL slot (`None` for an absent optional).
+            let slot_inputs = |spec: &crate::spec::OpSpec| -> Result<Vec<Option<Tensor>>, EvalError> {
+                (0..spec.operands.len())
+                    .map(|slot| {
+                        operand_group(&current, spec, slot)
+                            .first()
+                            .map(|v| lookup(&env, *v, &name))
+                            .transpose()
+                    })
+                    .collect()
+            };
             let results = (|| -> Result<Vec<Tensor>, EvalError> {
                 Ok(match name.as_str() {
                     "func.call" => {
@@ -245,14 +256,7 @@ impl Evaluator<'_, '_, '_, '_> {
                     }
                     _ if name.starts_with("cann.") => {
                         let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
-                        let inputs: Vec<Option<Tensor>> = (0..spec.operands.len())
-                            .map(|slot| {
-                                operand_group(&current, spec, slot)
-                                    .first()
-                                    .map(|v| lookup(&env, *v, &name))
-                                    .transpose()
-                            })
-                            .collect::<Result<_, _>>()?;
+                        let inputs = slot_inputs(spec)?;
                         let out_shape: Vec<usize> = current
                             .result(0)
                             .ok()
@@ -272,14 +276,7 @@ impl Evaluator<'_, '_, '_, '_> {
                     }
                     _ if name.starts_with("graph.") || semantics::is_quantization_op(&name) => {
                         let spec = find_op(&name).ok_or_else(|| EvalError::Unsupported(name.clone()))?;
-                        let inputs: Vec<Option<Tensor>> = (0..spec.operands.len())
-                            .map(|slot| {
-                                operand_group(&current, spec, slot)
-                                    .first()
-                                    .map(|v| lookup(&env, *v, &name))
-                                    .transpose()
-                            })
-                            .collect::<Result<_, _>>()?;
+                        let inputs = slot_inputs(spec)?;
                         if let Some(observer) = &self.observer {
                             (observer.borrow_mut())(&current, &inputs);
                         }

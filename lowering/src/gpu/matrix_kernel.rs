@@ -117,6 +117,89 @@ pub(super) struct Names {
     pub bk_c: String,
 }
 
+/// What the launch body starts with: the problem's sizes, small constants, and where
+/// this thread's warp (wave) works.
+pub(super) struct Prologue {
+    pub names: Names,
+    /// The SSA name of each constant asked for, by value.
+    pub constants: Vec<(i64, String)>,
+    pub lane: String,
+    /// The warp's first row and column of C inside the block's tile.
+    pub warp_m: String,
+    pub warp_n: String,
+}
+
+impl Prologue {
+    /// The SSA name of constant `value` (one of those asked for).
+    pub(super) fn c(&self, value: i64) -> &str {
+        &self
+            .constants
+            .iter()
+            .find(|(v, _)| *v == value)
+            .expect("a constant asked for")
+            .1
+    }
+}
+
+/// Emits the prologue: the sizes, the `constants` (in order; they must hold 2, 32 and
+/// `warp_size`), the block tiles, then the warp grid: 2×2 warps of `warp_size` lanes,
+/// each a 32×32 piece of the 64×64 tile.
+pub(super) fn prologue(t: &mut Text, d: &Descriptor, tiling: &Tiling, constants: &[i64], warp_size: i64) -> Prologue {
+    let (m_count, n_count, k_count) = (t.index(d.m), t.index(d.n), t.index(d.k));
+    let constants: Vec<(i64, String)> = constants.iter().map(|&v| (v, t.index(v))).collect();
+    let (bm_c, bn_c, bk_c) = (t.index(tiling.bm), t.index(tiling.bn), t.index(tiling.bk));
+    let find = |v: i64| {
+        constants
+            .iter()
+            .find(|(c, _)| *c == v)
+            .expect("a constant asked for")
+            .1
+            .clone()
+    };
+    let (c2, c32, warp) = (find(2), find(32), find(warp_size));
+    let warp_index = t.binary("divui", "%tx", &warp, "index");
+    let lane = t.binary("remui", "%tx", &warp, "index");
+    let warp_m_index = t.binary("divui", &warp_index, &c2, "index");
+    let warp_n_index = t.binary("remui", &warp_index, &c2, "index");
+    let warp_m = t.binary("muli", &warp_m_index, &c32, "index");
+    let warp_n = t.binary("muli", &warp_n_index, &c32, "index");
+    let row_block = t.binary("muli", "%by", &bm_c, "index");
+    let col_block = t.binary("muli", "%bx", &bn_c, "index");
+    Prologue {
+        names: Names {
+            m_count,
+            n_count,
+            k_count,
+            row_block,
+            col_block,
+            bn_c,
+            bk_c,
+        },
+        constants,
+        lane,
+        warp_m,
+        warp_n,
+    }
+}
+
+/// Opens the loop over K slices with `count` zero accumulators of type `vector` (f32
+/// vectors); returns the loop's results' name (`name#i` is accumulator i).
+pub(super) fn accumulator_loop(t: &mut Text, prologue: &Prologue, count: usize, vector: &str) -> String {
+    let vectors = vec![vector; count].join(", ");
+    let zero = t.assign(&format!("arith.constant dense<0.0> : {vector}"));
+    let results = t.fresh();
+    let (k_count, bk_c) = (&prologue.names.k_count, &prologue.names.bk_c);
+    t.line(&format!(
+        "{results}:{count} = scf.for %kt = {} to {k_count} step {bk_c} iter_args({}) -> ({vectors}) {{",
+        prologue.c(0),
+        (0..count)
+            .map(|i| format!("%acc{i} = {zero}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    results
+}
+
 /// Loads the `BK`-deep slices starting at `%kt` into `%As` and `%Bs` (zero outside the
 /// problem), every thread a few elements of each.
 pub(super) fn load_slices(t: &mut Text, frame: &Frame, d: &Descriptor, tiling: &Tiling, names: &Names) {

@@ -15,7 +15,7 @@
 //!   is rounded to the 16-bit type once, at the store.
 
 use super::contraction_kernel::Text;
-use super::matrix_kernel::{Names, Tiling, frame, load_slices, store_element};
+use super::matrix_kernel::{Tiling, accumulator_loop, frame, load_slices, prologue, store_element};
 use crate::graph_to_linalg::fused::FusedKernel;
 
 const BM: i64 = 64;
@@ -45,50 +45,19 @@ pub fn mfma_text(kernel: &FusedKernel) -> Option<String> {
         out: String::new(),
         next: 0,
     };
-    let (m_count, n_count, k_count) = (t.index(d.m), t.index(d.n), t.index(d.k));
-    let (c0, c2, c4, c16, c32, wave) = (
-        t.index(0),
-        t.index(2),
-        t.index(4),
-        t.index(16),
-        t.index(32),
-        t.index(WAVE),
-    );
-    let (bm_c, bn_c, bk_c) = (t.index(BM), t.index(BN), t.index(BK));
-    let wave_index = t.binary("divui", "%tx", &wave, "index");
-    let lane = t.binary("remui", "%tx", &wave, "index");
-    let wave_m_index = t.binary("divui", &wave_index, &c2, "index");
-    let wave_n_index = t.binary("remui", &wave_index, &c2, "index");
-    let wave_m = t.binary("muli", &wave_m_index, &c32, "index");
-    let wave_n = t.binary("muli", &wave_n_index, &c32, "index");
-    let row_block = t.binary("muli", "%by", &bm_c, "index");
-    let col_block = t.binary("muli", "%bx", &bn_c, "index");
+    let p = prologue(&mut t, d, &tiling, &[0, 2, 4, 16, 32, WAVE], WAVE);
+    let (c4, c16) = (p.c(4).to_string(), p.c(16).to_string());
+    let (lane, wave_m, wave_n) = (p.lane.clone(), p.warp_m.clone(), p.warp_n.clone());
     // Lane l's row of a 16×16 tile (of A, of B, and its column of C), and its 4-deep
     // group of k (and of C's rows).
     let lane_row = t.binary("remui", &lane, &c16, "index");
     let lane_group = t.binary("divui", &lane, &c16, "index");
     let lane_k = t.binary("muli", &lane_group, &c4, "index");
     let accumulators = (M_TILES * N_TILES) as usize;
+    let results = accumulator_loop(&mut t, &p, accumulators, "vector<4xf32>");
+    let names = &p.names;
     let vectors = vec!["vector<4xf32>"; accumulators].join(", ");
-    let zero = t.assign("arith.constant dense<0.0> : vector<4xf32>");
-    let results = t.fresh();
-    t.line(&format!(
-        "{results}:{accumulators} = scf.for %kt = {c0} to {k_count} step {bk_c} iter_args({}) -> ({vectors}) {{",
-        (0..accumulators)
-            .map(|i| format!("%acc{i} = {zero}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    let names = Names {
-        m_count,
-        n_count,
-        k_count,
-        row_block: row_block.clone(),
-        col_block: col_block.clone(),
-        bn_c,
-        bk_c,
-    };
-    load_slices(&mut t, &frame, d, &tiling, &names);
+    load_slices(&mut t, &frame, d, &tiling, names);
     t.line("gpu.barrier");
     // Two 16-deep steps per slice: each lane's fragments by one vector load per tile.
     let mut acc: Vec<String> = (0..accumulators).map(|i| format!("%acc{i}")).collect();
@@ -121,8 +90,8 @@ pub fn mfma_text(kernel: &FusedKernel) -> Option<String> {
     t.line(&format!("scf.yield {} : {vectors}", acc.join(", ")));
     t.line("}");
     // The epilogue on each accumulator element, one 16-bit store each.
-    let row_wave = t.binary("addi", &row_block, &wave_m, "index");
-    let col_wave = t.binary("addi", &col_block, &wave_n, "index");
+    let row_wave = t.binary("addi", &names.row_block, &wave_m, "index");
+    let col_wave = t.binary("addi", &names.col_block, &wave_n, "index");
     for mt in 0..M_TILES {
         for nt in 0..N_TILES {
             let tile = (mt * N_TILES + nt) as usize;
@@ -134,7 +103,7 @@ pub fn mfma_text(kernel: &FusedKernel) -> Option<String> {
                 let c_0 = t.binary("addi", &col_wave, &col_offset, "index");
                 let c = t.binary("addi", &c_0, &lane_row, "index");
                 let accumulator = format!("vector.extract {results}#{tile}[{v}] : f32 from vector<4xf32>");
-                store_element(&mut t, &frame, d, &names, &r, &c, &accumulator);
+                store_element(&mut t, &frame, d, names, &r, &c, &accumulator);
             }
         }
     }

@@ -15,7 +15,7 @@
 //!   the epilogue runs in f32 and the result is rounded to f16 once, at the store.
 
 use super::contraction_kernel::Text;
-use super::matrix_kernel::{Names, Tiling, frame, load_slices, store_element};
+use super::matrix_kernel::{Tiling, accumulator_loop, frame, load_slices, prologue, store_element};
 use crate::graph_to_linalg::fused::FusedKernel;
 
 const BM: i64 = 64;
@@ -44,38 +44,19 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
         out: String::new(),
         next: 0,
     };
-    let (m_count, n_count, k_count) = (t.index(d.m), t.index(d.n), t.index(d.k));
-    let (c0, c2, c4, c8, c16, c32) = (t.index(0), t.index(2), t.index(4), t.index(8), t.index(16), t.index(32));
-    let (bm_c, bn_c, bk_c) = (t.index(BM), t.index(BN), t.index(BK));
-    let warp = t.binary("divui", "%tx", &c32, "index");
-    let lane = t.binary("remui", "%tx", &c32, "index");
-    let warp_m_index = t.binary("divui", &warp, &c2, "index");
-    let warp_n_index = t.binary("remui", &warp, &c2, "index");
-    let warp_m = t.binary("muli", &warp_m_index, &c32, "index");
-    let warp_n = t.binary("muli", &warp_n_index, &c32, "index");
-    let row_block = t.binary("muli", "%by", &bm_c, "index");
-    let col_block = t.binary("muli", "%bx", &bn_c, "index");
+    let p = prologue(&mut t, d, &tiling, &[0, 2, 4, 8, 16, 32], 32);
+    let (c2, c4, c8, c16) = (
+        p.c(2).to_string(),
+        p.c(4).to_string(),
+        p.c(8).to_string(),
+        p.c(16).to_string(),
+    );
+    let (lane, warp_m, warp_n) = (p.lane.clone(), p.warp_m.clone(), p.warp_n.clone());
     let accumulators = (M_TILES * N_TILES) as usize;
+    let results = accumulator_loop(&mut t, &p, accumulators, "vector<2x2xf32>");
+    let names = &p.names;
     let vectors = vec!["vector<2x2xf32>"; accumulators].join(", ");
-    let zero = t.assign("arith.constant dense<0.0> : vector<2x2xf32>");
-    let results = t.fresh();
-    t.line(&format!(
-        "{results}:{accumulators} = scf.for %kt = {c0} to {k_count} step {bk_c} iter_args({}) -> ({vectors}) {{",
-        (0..accumulators)
-            .map(|i| format!("%acc{i} = {zero}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    let names = Names {
-        m_count,
-        n_count,
-        k_count,
-        row_block: row_block.clone(),
-        col_block: col_block.clone(),
-        bn_c,
-        bk_c,
-    };
-    load_slices(&mut t, &frame, d, &tiling, &names);
+    load_slices(&mut t, &frame, d, &tiling, names);
     t.line("gpu.barrier");
     // Two 16-deep steps per slice: fragments by ldmatrix, then 8 mma.sync per warp.
     let mut acc: Vec<String> = (0..accumulators).map(|i| format!("%acc{i}")).collect();
@@ -125,8 +106,8 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
     let lane_row = t.binary("divui", &lane, &c4, "index");
     let lane_quad = t.binary("remui", &lane, &c4, "index");
     let lane_col = t.binary("muli", &lane_quad, &c2, "index");
-    let row_warp = t.binary("addi", &row_block, &warp_m, "index");
-    let col_warp = t.binary("addi", &col_block, &warp_n, "index");
+    let row_warp = t.binary("addi", &names.row_block, &warp_m, "index");
+    let col_warp = t.binary("addi", &names.col_block, &warp_n, "index");
     for mt in 0..M_TILES {
         for nt in 0..N_TILES {
             let tile = (mt * N_TILES + nt) as usize;
@@ -139,7 +120,7 @@ pub fn tensor_core_text(kernel: &FusedKernel) -> Option<String> {
                     let c_0 = t.binary("addi", &col_warp, &col_offset, "index");
                     let c = t.binary("addi", &c_0, &lane_col, "index");
                     let accumulator = format!("vector.extract {results}#{tile}[{i}, {j}] : f32 from vector<2x2xf32>");
-                    store_element(&mut t, &frame, d, &names, &r, &c, &accumulator);
+                    store_element(&mut t, &frame, d, names, &r, &c, &accumulator);
                 }
             }
         }
