@@ -9,6 +9,7 @@ Prints one line per model and `N passed, M failed`; exits 1 on any failure.
 """
 import json
 import os
+import shutil
 import subprocess
 import time
 import sys
@@ -514,6 +515,7 @@ def ascend_checks(fuser, work):
         if not os.path.exists(path):
             onnx.save(MODELS[name](), path)
         out = os.path.join(work, f"{name}.ascend")
+        shutil.rmtree(out, ignore_errors=True)
         build = subprocess.run([fuser, "compile", path, "--target", "ascend:910b", "-o", out], capture_output=True, text=True)
         if build.returncode != 0:
             results.append((False, f"ascend {name}: {build.stderr.strip()[:400]}"))

@@ -136,12 +136,15 @@ irdl.dialect @cann {
     irdl.results(out: %r_out)
     irdl.attributes {"negative_slope" = %attr_negative_slope}
   }
-  // GELU with the exact (erf) formula.
+  // aclnnGeluV2: GELU, approximate 0 the exact (erf) formula, 1 the tanh approximation.
+  // (aclnnGelu is the tanh approximation only.)
   irdl.operation @gelu {
     %self = irdl.base "!builtin.tensor"
     %r_out = irdl.base "!builtin.tensor"
+    %attr_approximate = irdl.base "#builtin.integer"
     irdl.operands(self: %self)
     irdl.results(out: %r_out)
+    irdl.attributes {"approximate" = %attr_approximate}
   }
   // out = min(max(self, min), max); aclnnClamp takes the bounds as aclScalar.
   irdl.operation @clamp {

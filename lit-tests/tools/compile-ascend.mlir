@@ -19,6 +19,10 @@
 // RUN: not fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target ascend:310p -o %t.chip 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target ascend:910b --emit ptx -o %t.ptx 2>&1 | FileCheck %s --check-prefix=EMIT
 // RUN: not fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --emit cann-cpp -o %t.cpu 2>&1 | FileCheck %s --check-prefix=CPU
+// A directory fuser did not write is never replaced.
+// RUN: rm -rf %t.mine && mkdir %t.mine && echo keep > %t.mine/notes.txt
+// RUN: not fuser compile %S/../../testdata/demo/resnet_bottleneck.onnx --target ascend:910b -o %t.mine 2>&1 | FileCheck %s --check-prefix=MINE
+// RUN: FileCheck %s --check-prefix=KEPT < %t.mine/notes.txt
 
 // SUMMARY: fuser compile: wrote {{.*}}.out/ (C++ on aclnn for ascend:910b: 8 aclnn calls, 8 weight files)
 
@@ -29,7 +33,7 @@
 // CHECK: constexpr size_t kArenaBytes =
 // Setup: ACL, the device, a stream, the buffers, the weights, the descriptors.
 // CHECK: m->t[i] = aclCreateTensor(
-// CHECK: FUSER_CHECK(aclInit(nullptr));
+// CHECK: aclError init = aclInit(nullptr);
 // CHECK: FUSER_CHECK(aclrtSetDevice(device));
 // CHECK: FUSER_CHECK(aclrtCreateStream(&m->stream));
 // CHECK: FUSER_CHECK(load_weight(m, weights_dir, k));
@@ -38,10 +42,14 @@
 // CHECK: int run(
 // CHECK: aclrtMemcpy(m->inputs[i], {{.*}}ACL_MEMCPY_HOST_TO_DEVICE
 // CHECK: {  // cann.convolution at node
+// CHECK-NEXT: auto* p3 = ints({1, 1});
+// CHECK-NEXT: auto* p4 = ints({0, 0});
+// CHECK-NEXT: auto* p5 = ints({1, 1});
+// CHECK-NEXT: auto* p7 = ints({0, 0});
+// CHECK-NEXT: FUSER_CHECK(parameters.check());
 // CHECK-NEXT: uint64_t workspace_bytes = 0;
 // CHECK-NEXT: aclOpExecutor* executor = nullptr;
-// CHECK-NEXT: FUSER_CHECK(aclnnConvolutionGetWorkspaceSize(m->t[0], m->t[1], m->t[2], ints({1, 1}), ints({0, 0}), ints({1, 1}), false, ints({0, 0}), 1, m->t[3], 0, &workspace_bytes, &executor));
-// CHECK-NEXT: FUSER_CHECK(parameters.check());
+// CHECK-NEXT: FUSER_CHECK(aclnnConvolutionGetWorkspaceSize(m->t[0], m->t[1], m->t[2], p3, p4, p5, false, p7, 1, m->t[3], 0, &workspace_bytes, &executor));
 // CHECK-NEXT: FUSER_CHECK(reserve_workspace(m, workspace_bytes));
 // CHECK-NEXT: FUSER_CHECK(aclnnConvolution(m->workspace, workspace_bytes, executor, m->stream));
 // CHECK: FUSER_CHECK(aclnnReluGetWorkspaceSize(
@@ -65,3 +73,5 @@
 // CHIP: error: unknown Ascend chip '310p' in --target ascend:310p; fuser emits for ascend:910b
 // EMIT: error: --emit ptx is not for --target ascend:910b, which writes cann-cpp (default: a directory) or mlir
 // CPU: error: --emit cann-cpp needs --target ascend:910b
+// MINE: error: '{{.*}}.mine' is a directory that fuser did not write (it has no .fuser-cann-cpp); give a new or empty directory
+// KEPT: keep

@@ -22,8 +22,9 @@ device memory. `graph.constant`s stay: they are the weights. The mapped ops: Con
 MatMul, Gemm, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Exp, Sqrt, Gelu, Clip, MaxPool,
 AveragePool (2-D), GlobalAveragePool (2-D), Softmax, LayerNormalization,
 BatchNormalization, Concat, Transpose, ReduceSum, ReduceMean and the reshapes. Any other
-op, or an attribute aclnn cannot express (asymmetric padding, a non-constant Clip bound,
-tanh-approximate Gelu), is an error at the op that names it; nothing is dropped.
+op, or an attribute aclnn cannot express (asymmetric padding, a non-constant Clip bound, a
+pooling that is not 2-D, an axis out of range), or arithmetic on integer tensors, is an
+error at the op that names it; nothing is dropped.
 
 Before:
 ```mlir

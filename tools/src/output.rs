@@ -39,10 +39,23 @@ pub fn write_output(path: &str, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Writes `files` (paths relative to the directory) as directory `path`, all or nothing:
-/// they go into a temporary directory beside it, which then takes its place (an
-/// existing directory of that name is replaced).
-pub fn write_directory(path: &str, files: &[(String, Vec<u8>)]) -> Result<(), String> {
+/// they go into a temporary directory beside it, which then takes its place. An existing
+/// `path` is replaced only when it is empty or holds `marker` (a file an earlier run
+/// wrote), so a directory of other files is never deleted; the old one is moved aside
+/// first and put back if the new one cannot take its place.
+pub fn write_directory(path: &str, files: &[(String, Vec<u8>)], marker: &str) -> Result<(), String> {
     let target = Path::new(path);
+    if let Ok(meta) = std::fs::symlink_metadata(target) {
+        if !meta.is_dir() {
+            return Err(format!("'{path}' exists and is not a directory"));
+        }
+        let mut entries = std::fs::read_dir(target).map_err(|e| format!("cannot read '{path}': {e}"))?;
+        if entries.next().is_some() && !target.join(marker).is_file() {
+            return Err(format!(
+                "'{path}' is a directory that fuser did not write (it has no {marker}); give a new or empty directory"
+            ));
+        }
+    }
     let parent = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -58,12 +71,6 @@ pub fn write_directory(path: &str, files: &[(String, Vec<u8>)]) -> Result<(), St
         }
         std::fs::write(&file, bytes).map_err(|e| format!("cannot write '{path}/{name}': {e}"))?;
     }
-    if let Ok(meta) = std::fs::symlink_metadata(target) {
-        if !meta.is_dir() {
-            return Err(format!("'{path}' exists and is not a directory"));
-        }
-        std::fs::remove_dir_all(target).map_err(|e| format!("cannot replace '{path}': {e}"))?;
-    }
     // A temporary directory is private (0700); the result is an ordinary one (0755).
     #[cfg(unix)]
     {
@@ -71,9 +78,30 @@ pub fn write_directory(path: &str, files: &[(String, Vec<u8>)]) -> Result<(), St
         std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755))
             .map_err(|e| format!("cannot write '{path}': {e}"))?;
     }
-    let kept = temp.keep();
-    std::fs::rename(&kept, target).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&kept);
-        format!("cannot write '{path}': {e}")
-    })
+    let old = if target.exists() {
+        let aside = tempfile::Builder::new()
+            .prefix(".fuser-old-")
+            .tempdir_in(parent)
+            .map_err(|e| format!("cannot replace '{path}': {e}"))?
+            .keep();
+        let aside = aside.join("old");
+        std::fs::rename(target, &aside).map_err(|e| format!("cannot replace '{path}': {e}"))?;
+        Some(aside)
+    } else {
+        None
+    };
+    let fresh = temp.keep();
+    if let Err(e) = std::fs::rename(&fresh, target) {
+        let _ = std::fs::remove_dir_all(&fresh);
+        if let Some(aside) = &old {
+            let _ = std::fs::rename(aside, target);
+        }
+        return Err(format!("cannot write '{path}': {e}"));
+    }
+    if let Some(aside) = old
+        && let Some(holder) = aside.parent()
+    {
+        let _ = std::fs::remove_dir_all(holder);
+    }
+    Ok(())
 }

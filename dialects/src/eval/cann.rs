@@ -94,7 +94,14 @@ pub fn evaluate(
             attrs(vec![("alpha", Attr::Float(float("negative_slope")?))]),
             inputs,
         ),
-        "gelu" => one("gelu", attrs(vec![("approximate", Attr::Str("none".into()))]), inputs),
+        "gelu" => {
+            let approximate = if int("approximate")? == 1 { "tanh" } else { "none" };
+            one(
+                "gelu",
+                attrs(vec![("approximate", Attr::Str(approximate.into()))]),
+                inputs,
+            )
+        }
         "clamp" => {
             let x = input(0)?;
             let bounds = [float("min")?, float("max")?].map(|v| Some(scalar(x.dtype, v)));
@@ -192,7 +199,8 @@ pub fn evaluate(
             let dims: Vec<i64> = out_shape.iter().map(|&d| d as i64).collect();
             one(
                 "reshape",
-                attrs(vec![("allowzero", Attr::Int(0))]),
+                // allowzero 1: a 0 in the result's shape is a zero-sized dimension.
+                attrs(vec![("allowzero", Attr::Int(1))]),
                 &[inputs[0].clone(), Some(Tensor::i64(&[dims.len()], dims))],
             )
         }

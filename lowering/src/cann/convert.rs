@@ -69,6 +69,16 @@ fn axis(value: i64, rank: usize) -> i64 {
     if value < 0 { value + rank as i64 } else { value }
 }
 
+/// `axis`, refused when it is outside a tensor of rank `rank`.
+fn checked_axis(value: i64, rank: usize) -> Result<usize, Refused> {
+    let a = axis(value, rank);
+    if (0..rank as i64).contains(&a) {
+        Ok(a as usize)
+    } else {
+        Err(format!("axis {value} is outside a tensor of rank {rank}"))
+    }
+}
+
 /// The per-dimension padding of symmetric ONNX pads `[b0, b1, ..., e0, e1, ...]`.
 fn symmetric_padding(pads: &[i64], what: &str) -> Result<Vec<i64>, Refused> {
     let (begin, end) = pads.split_at(pads.len() / 2);
@@ -116,6 +126,15 @@ fn convert<'c, 'a>(op: OperationRef<'c, 'a>, b: &Builder<'c, 'a>) -> Result<Valu
         .ok_or_else(|| format!("{name} without a result"))?;
     let out = result.r#type();
     let rank = shape_of(input(0)?)?.len();
+    // Scalars (alpha, clamp bounds) are emitted as floats, and ONNX integer Div truncates
+    // where aclnnDiv divides: arithmetic is mapped for floating-point tensors only.
+    let element = tensor_info(out).map(|i| i.element).unwrap_or_default();
+    let moves_data = RESHAPES.contains(&short) || matches!(short, "transpose" | "concat");
+    if !matches!(element.as_str(), "f32" | "f16" | "bf16") && !moves_data {
+        return Err(format!(
+            "{name} on {element} tensors (the aclnn mapping here is for f32, f16 and bf16)"
+        ));
+    }
     let single = |v: Value<'c, 'a>| vec![v];
     match short {
         "conv" => {
@@ -209,13 +228,17 @@ fn convert<'c, 'a>(op: OperationRef<'c, 'a>, b: &Builder<'c, 'a>) -> Result<Valu
             vec![("negative_slope", AttrValue::Float(float("alpha")?))],
         ),
         "gelu" => {
-            let approximate = attrs.string("approximate").map_err(|e| e.to_string())?;
-            if approximate != "none" {
-                return Err(format!(
-                    "Gelu with approximate = '{approximate}' (aclnnGelu is the erf form)"
-                ));
-            }
-            b.op("gelu", vec![single(input(0)?)], out, vec![])
+            let approximate = match attrs.string("approximate").map_err(|e| e.to_string())?.as_str() {
+                "none" => 0,
+                "tanh" => 1,
+                other => return Err(format!("Gelu with approximate = '{other}'")),
+            };
+            b.op(
+                "gelu",
+                vec![single(input(0)?)],
+                out,
+                vec![("approximate", AttrValue::Integer(approximate))],
+            )
         }
         "clip" => {
             let min = constant_scalar(slot(1), "Clip min")?.unwrap_or(f32::MIN as f64);
@@ -230,6 +253,16 @@ fn convert<'c, 'a>(op: OperationRef<'c, 'a>, b: &Builder<'c, 'a>) -> Result<Valu
         "max_pool" => {
             if int("storage_order")? != 0 {
                 return Err("MaxPool with storage_order = 1".into());
+            }
+            // aclnnMaxPool reads a 3-D tensor as one unbatched image and runs dilation 1 only.
+            if rank != 4 {
+                return Err(format!(
+                    "a {}-D MaxPool (aclnnMaxPool here is 2-D, NCHW)",
+                    rank.saturating_sub(2)
+                ));
+            }
+            if ints("dilations")?.iter().any(|&d| d != 1) {
+                return Err("a dilated MaxPool (aclnnMaxPool runs dilation 1)".into());
             }
             b.op(
                 "max_pool",
@@ -246,7 +279,10 @@ fn convert<'c, 'a>(op: OperationRef<'c, 'a>, b: &Builder<'c, 'a>) -> Result<Valu
         }
         "average_pool" => {
             if rank != 4 {
-                return Err(format!("a {}-D AveragePool (aclnnAvgPool2d is 2-D)", rank - 2));
+                return Err(format!(
+                    "a {}-D AveragePool (aclnnAvgPool2d is 2-D)",
+                    rank.saturating_sub(2)
+                ));
             }
             if ints("dilations")?.iter().any(|&d| d != 1) {
                 return Err("a dilated AveragePool".into());
@@ -279,10 +315,10 @@ fn convert<'c, 'a>(op: OperationRef<'c, 'a>, b: &Builder<'c, 'a>) -> Result<Valu
             "softmax",
             vec![single(input(0)?)],
             out,
-            vec![("dim", AttrValue::Integer(axis(int("axis")?, rank)))],
+            vec![("dim", AttrValue::Integer(checked_axis(int("axis")?, rank)? as i64))],
         ),
         "layer_normalization" => {
-            let first = axis(int("axis")?, rank) as usize;
+            let first = checked_axis(int("axis")?, rank)?;
             let shape = shape_of(input(0)?)?;
             b.op(
                 "layer_norm",
@@ -310,7 +346,7 @@ fn convert<'c, 'a>(op: OperationRef<'c, 'a>, b: &Builder<'c, 'a>) -> Result<Valu
                 "cat",
                 groups,
                 out,
-                vec![("dim", AttrValue::Integer(axis(int("axis")?, rank)))],
+                vec![("dim", AttrValue::Integer(checked_axis(int("axis")?, rank)? as i64))],
             )
         }
         "transpose" => b.op(
@@ -320,15 +356,23 @@ fn convert<'c, 'a>(op: OperationRef<'c, 'a>, b: &Builder<'c, 'a>) -> Result<Valu
             vec![("dims", AttrValue::I64Array(ints("perm")?))],
         ),
         "reduce_sum" | "reduce_mean" => {
-            let dims: Vec<i64> = match slot(1) {
+            let given: Vec<i64> = match slot(1) {
                 Some(v) => constant_value(v)
                     .ok_or_else(|| format!("{name} with axes that are not a constant"))?
-                    .to_i64_vec()
+                    .to_i64_vec(),
+                None => Vec::new(),
+            };
+            // No axes (absent or empty) reduce everything, or nothing with noop_with_empty_axes.
+            let dims: Vec<i64> = if given.is_empty() {
+                if int("noop_with_empty_axes")? != 0 {
+                    return input(0);
+                }
+                (0..rank as i64).collect()
+            } else {
+                given
                     .into_iter()
-                    .map(|a| axis(a, rank))
-                    .collect(),
-                None if int("noop_with_empty_axes")? != 0 => return input(0),
-                None => (0..rank as i64).collect(),
+                    .map(|a| checked_axis(a, rank).map(|a| a as i64))
+                    .collect::<Result<_, _>>()?
             };
             let keep = int("keepdims")?;
             if short == "reduce_sum" {

@@ -105,7 +105,30 @@ fn key(value: Value) -> usize {
 
 /// The module's location of `op`, for comments.
 fn location_of(op: OperationRef) -> String {
-    fuser_dialects::eval::describe_location(op.location()).unwrap_or_else(|| op_name(&op))
+    let place = fuser_dialects::eval::describe_location(op.location()).unwrap_or_else(|| op_name(&op));
+    // It goes into a `//` comment: one line, printable ASCII.
+    place
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect()
+}
+
+/// A C++ string literal of `text`: printable ASCII as is, every other byte as an octal
+/// escape (at most three digits, so it cannot run into the next character).
+fn cpp_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for byte in text.bytes() {
+        match byte {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(byte as char);
+            }
+            b' '..=b'~' => out.push(byte as char),
+            other => out.push_str(&format!("\\{other:03o}")),
+        }
+    }
+    out.push('"');
+    out
 }
 
 struct Walker<'c, 'a> {
@@ -304,6 +327,8 @@ fn program(module: OperationRef, entry: &str, input_names: &[String]) -> Result<
         program.outputs.push((dtype, shape.clone()));
         match program.descriptors[d].storage {
             Storage::Intermediate(i) if claimed.insert(i) => {
+                // Written in its output buffer: no room in the arena.
+                program.intermediates[i].0 = 0;
                 for descriptor in &mut program.descriptors {
                     if descriptor.storage == Storage::Intermediate(i) {
                         descriptor.storage = Storage::Output(j);
@@ -418,7 +443,11 @@ fn call(
         "tanh" => ("aclnn_tanh", "aclnnTanh", vec![x(0), out]),
         "exp" => ("aclnn_exp", "aclnnExp", vec![x(0), out]),
         "sqrt" => ("aclnn_sqrt", "aclnnSqrt", vec![x(0), out]),
-        "gelu" => ("aclnn_gelu", "aclnnGelu", vec![x(0), out]),
+        "gelu" => (
+            "aclnn_gelu_v2",
+            "aclnnGeluV2",
+            vec![x(0), int("approximate")?.to_string(), out],
+        ),
         "leaky_relu" => (
             "aclnn_leaky_relu",
             "aclnnLeakyRelu",
@@ -652,9 +681,26 @@ pub fn emit_cpp(module: OperationRef, entry: &str, input_names: &[String]) -> Re
             continue;
         };
         headers.insert(header);
+        // Parameter objects (arrays, scalars, tensor lists) are made, and checked, first.
+        let mut made = String::new();
+        let args: Vec<String> = args
+            .into_iter()
+            .enumerate()
+            .map(|(i, arg)| {
+                if ["ints(", "scalar(", "tensors("].iter().any(|p| arg.starts_with(p)) {
+                    let _ = writeln!(made, "    auto* p{i} = {arg};");
+                    format!("p{i}")
+                } else {
+                    arg
+                }
+            })
+            .collect();
+        if !made.is_empty() {
+            made.push_str("    FUSER_CHECK(parameters.check());\n");
+        }
         let _ = writeln!(
             body,
-            "  {{  // cann.{} at {}\n    uint64_t workspace_bytes = 0;\n    aclOpExecutor* executor = nullptr;\n    FUSER_CHECK({function}GetWorkspaceSize({}, &workspace_bytes, &executor));\n    FUSER_CHECK(parameters.check());\n    FUSER_CHECK(reserve_workspace(m, workspace_bytes));\n    FUSER_CHECK({function}(m->workspace, workspace_bytes, executor, m->stream));\n  }}",
+            "  {{  // cann.{} at {}\n{made}    uint64_t workspace_bytes = 0;\n    aclOpExecutor* executor = nullptr;\n    FUSER_CHECK({function}GetWorkspaceSize({}, &workspace_bytes, &executor));\n    FUSER_CHECK(reserve_workspace(m, workspace_bytes));\n    FUSER_CHECK({function}(m->workspace, workspace_bytes, executor, m->stream));\n  }}",
             step.op,
             step.location,
             args.join(", ")
@@ -695,9 +741,10 @@ constexpr int kTensors = {tensors};
 constexpr size_t kArenaBytes = {arena};
 
 struct TensorSpec {{
-  int storage;  // 0 input, 1 output, 2 weight, 3 arena; -1 unused
-  int index;    // the input, output or weight; for the arena the byte offset
+  int storage;     // 0 input, 1 output, 2 weight, 3 arena; -1 unused
+  uint64_t index;  // the input, output or weight; for the arena the byte offset
   aclDataType dtype;
+  aclFormat format;
   int rank;
   int64_t dims[8];
 }};
@@ -718,7 +765,7 @@ struct TensorSpec {{
     let input_types: Vec<(DType, Vec<i64>)> = program.inputs.iter().map(|(_, d, s)| (*d, s.clone())).collect();
     let _ = writeln!(text, "const size_t kInputBytes[] = {{{}}};", sizes(&input_types));
     let _ = writeln!(text, "const size_t kOutputBytes[] = {{{}}};", sizes(&program.outputs));
-    let names: Vec<String> = program.inputs.iter().map(|(n, _, _)| format!("{n:?}")).collect();
+    let names: Vec<String> = program.inputs.iter().map(|(n, _, _)| cpp_string(n)).collect();
     let _ = writeln!(
         text,
         "const char* const kInputNames[] = {{{}}};",
@@ -738,8 +785,15 @@ struct TensorSpec {{
             weight_sizes.join(", ")
         }
     );
+    // The descriptors a convolution reads or writes.
+    let conv_tensors: BTreeSet<usize> = program
+        .steps
+        .iter()
+        .filter(|s| s.op == "convolution")
+        .flat_map(|s| s.operands.iter().flatten().copied().chain([s.result]))
+        .collect();
     text.push_str("const TensorSpec kTensorSpecs[] = {\n");
-    for d in &program.descriptors {
+    for (slot, d) in program.descriptors.iter().enumerate() {
         let (storage, index) = match d.storage {
             Storage::Input(i) => (0, i as u64),
             Storage::Output(j) => (1, j as u64),
@@ -759,9 +813,17 @@ struct TensorSpec {{
         } else {
             list(&d.shape)
         };
+        // aclnnConvolution wants its tensors NCL/NCHW/NCDHW, and most ops accept those;
+        // other ranks are ND.
+        let format = match (d.shape.len(), conv_tensors.contains(&slot)) {
+            (3, true) => "ACL_FORMAT_NCL",
+            (4, _) => "ACL_FORMAT_NCHW",
+            (5, _) => "ACL_FORMAT_NCDHW",
+            _ => "ACL_FORMAT_ND",
+        };
         let _ = writeln!(
             text,
-            "    {{{storage}, {index}, {}, {}, {{{dims}}}}},",
+            "    {{{storage}, {index}, {}, {format}, {}, {{{dims}}}}},",
             acl_type(d.dtype),
             d.shape.len()
         );
@@ -789,7 +851,7 @@ struct Parameters {{
   std::vector<aclIntArray*> arrays;
   std::vector<aclScalar*> scalars;
   std::vector<aclTensorList*> lists;
-  // Whether an aclCreate* call returned nullptr (checked after each call that made one).
+  // Whether an aclCreate* call returned nullptr (checked before the aclnn call that takes them).
   bool failed = false;
   int check() const {{
     if (!failed) return 0;
@@ -834,7 +896,8 @@ int load_weight(Model* m, const std::string& dir, int k) {{
     return 1;
   }}
   FUSER_CHECK(allocate(&m->weights[k], bytes.size()));
-  FUSER_CHECK(aclrtMemcpy(m->weights[k], bytes.size(), bytes.data(), bytes.size(), ACL_MEMCPY_HOST_TO_DEVICE));
+  if (!bytes.empty())
+    FUSER_CHECK(aclrtMemcpy(m->weights[k], bytes.size(), bytes.data(), bytes.size(), ACL_MEMCPY_HOST_TO_DEVICE));
   return 0;
 }}
 
@@ -853,7 +916,7 @@ int make_descriptors(Model* m) {{
       strides[d] = stride;
       stride *= spec.dims[d];
     }}
-    m->t[i] = aclCreateTensor(spec.dims, spec.rank, spec.dtype, strides, 0, ACL_FORMAT_ND, spec.dims, spec.rank, base);
+    m->t[i] = aclCreateTensor(spec.dims, spec.rank, spec.dtype, strides, 0, spec.format, spec.dims, spec.rank, base);
     if (m->t[i] == nullptr) {{
       std::fprintf(stderr, "fuser_model: aclCreateTensor failed for tensor %d\n", i);
       return 1;
@@ -863,8 +926,12 @@ int make_descriptors(Model* m) {{
 }}
 
 int initialize(Model* m, const char* weights_dir, int32_t device) {{
-  FUSER_CHECK(aclInit(nullptr));
-  m->acl_ready = true;
+  // Another model (or the caller) may have initialized ACL: then it is not ours to finalize.
+  aclError init = aclInit(nullptr);
+  if (init != ACL_ERROR_REPEAT_INITIALIZE) {{
+    FUSER_CHECK(init);
+    m->acl_ready = true;
+  }}
   FUSER_CHECK(aclrtSetDevice(device));
   m->device = device;
   FUSER_CHECK(aclrtCreateStream(&m->stream));
@@ -889,6 +956,8 @@ Model* create(const char* weights_dir, int32_t device) {{
 
 void destroy(Model* m) {{
   if (m == nullptr) return;
+  // Nothing is freed while queued calls may still use it.
+  if (m->stream != nullptr) aclrtSynchronizeStream(m->stream);
   for (aclTensor* t : m->t)
     if (t != nullptr) aclDestroyTensor(t);
   for (void* p : m->inputs)
@@ -911,8 +980,17 @@ size_t input_bytes(int i) {{ return kInputBytes[i]; }}
 size_t output_bytes(int j) {{ return kOutputBytes[j]; }}
 const char* input_name(int i) {{ return kInputNames[i]; }}
 
+// Synchronizes the stream when a run ends early, before its parameters are destroyed.
+struct StreamGuard {{
+  aclrtStream stream;
+  ~StreamGuard() {{ aclrtSynchronizeStream(stream); }}
+}};
+
 int run(Model* m, const void* const* inputs, void* const* outputs) {{
+  // The device's context on this thread (a run may come from another thread than create).
+  FUSER_CHECK(aclrtSetDevice(m->device));
   Parameters parameters;
+  StreamGuard guard{{m->stream}};
   auto ints = [&parameters](std::vector<int64_t> values) {{
     aclIntArray* array = aclCreateIntArray(values.data(), values.size());
     parameters.failed |= array == nullptr;
@@ -936,7 +1014,8 @@ int run(Model* m, const void* const* inputs, void* const* outputs) {{
   (void)scalar;
   (void)tensors;
   for (int i = 0; i < kInputs; ++i)
-    FUSER_CHECK(aclrtMemcpy(m->inputs[i], kInputBytes[i], inputs[i], kInputBytes[i], ACL_MEMCPY_HOST_TO_DEVICE));
+    if (kInputBytes[i] != 0)
+      FUSER_CHECK(aclrtMemcpy(m->inputs[i], kInputBytes[i], inputs[i], kInputBytes[i], ACL_MEMCPY_HOST_TO_DEVICE));
 "#
     );
     text.push_str(&body);
@@ -951,7 +1030,7 @@ int run(Model* m, const void* const* inputs, void* const* outputs) {{
         );
     }
     text.push_str(
-        "  FUSER_CHECK(aclrtSynchronizeStream(m->stream));\n  for (int j = 0; j < kOutputs; ++j)\n    FUSER_CHECK(aclrtMemcpy(outputs[j], kOutputBytes[j], m->outputs[j], kOutputBytes[j], ACL_MEMCPY_DEVICE_TO_HOST));\n  return 0;\n}\n\n}  // namespace fuser_model\n",
+        "  FUSER_CHECK(aclrtSynchronizeStream(m->stream));\n  for (int j = 0; j < kOutputs; ++j)\n    if (kOutputBytes[j] != 0)\n      FUSER_CHECK(aclrtMemcpy(outputs[j], kOutputBytes[j], m->outputs[j], kOutputBytes[j], ACL_MEMCPY_DEVICE_TO_HOST));\n  return 0;\n}\n\n}  // namespace fuser_model\n",
     );
     if !program.output_copies.is_empty() {
         text = text.replacen(

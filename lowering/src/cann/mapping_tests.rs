@@ -182,6 +182,11 @@ const CASES: &[Case] = &[
         body: "tensor<2x3xf32>\n  %0 = \"graph.gelu\"(%a0) {approximate = \"none\"} : (tensor<2x3xf32>) -> tensor<2x3xf32>\n  return %0 : tensor<2x3xf32>",
     },
     Case {
+        name: "gelu_tanh",
+        args: &[(&[2, 3], false)],
+        body: "tensor<2x3xf32>\n  %0 = \"graph.gelu\"(%a0) {approximate = \"tanh\"} : (tensor<2x3xf32>) -> tensor<2x3xf32>\n  return %0 : tensor<2x3xf32>",
+    },
+    Case {
         name: "clip",
         args: &[(&[2, 3], false)],
         body: "tensor<2x3xf32>\n  %lo = \"graph.constant\"() {value = dense<-5.0e-01> : tensor<f32>} : () -> tensor<f32>\n  %hi = \"graph.constant\"() {value = dense<1.0> : tensor<f32>} : () -> tensor<f32>\n  %0 = \"graph.clip\"(%a0, %lo, %hi) {operandSegmentSizes = array<i32: 1, 1, 1>} : (tensor<2x3xf32>, tensor<f32>, tensor<f32>) -> tensor<2x3xf32>\n  return %0 : tensor<2x3xf32>",

@@ -41,6 +41,7 @@ fn runs_on_host(name: &str) -> bool {
             | "memref.cast"
             | "memref.reinterpret_cast"
             | "scf.parallel"
+            | "scf.execute_region"
             | "gpu.launch"
     )
 }

@@ -11,6 +11,9 @@ use fuser_passes::{
     phases::{Phase, report_time},
 };
 
+/// The file that marks an output directory as written by `fuser compile`.
+const MARKER: &str = ".fuser-cann-cpp";
+
 /// Compiles the model for Ascend chip `chip`; returns a summary line.
 pub fn compile_ascend(request: &CompileRequest, chip: &str) -> Result<String, String> {
     let target = format!("ascend:{chip}");
@@ -58,8 +61,13 @@ pub fn compile_ascend(request: &CompileRequest, chip: &str) -> Result<String, St
                 String::from_utf8_lossy(&f.bytes).matches("GetWorkspaceSize(").count()
             });
             let weights = files.iter().filter(|f| f.path.starts_with("weights/")).count();
-            let files: Vec<(String, Vec<u8>)> = files.into_iter().map(|f| (f.path, f.bytes)).collect();
-            write_directory(&path, &files)?;
+            let mut files: Vec<(String, Vec<u8>)> = files.into_iter().map(|f| (f.path, f.bytes)).collect();
+            // Marks the directory as fuser's, so that a later run may replace it.
+            files.push((
+                MARKER.into(),
+                format!("written by fuser compile --target {target}\n").into_bytes(),
+            ));
+            write_directory(&path, &files, MARKER)?;
             Ok(format!(
                 "fuser compile: wrote {path}/ (C++ on aclnn for {target}: {calls} aclnn calls, {weights} weight files)"
             ))
