@@ -28,7 +28,7 @@ enum Command {
     Run(RunArgs),
     /// Compile a model for a CPU (a shared library with its C header, an object file,
     /// optimized LLVM IR), an NVIDIA GPU (PTX) or an AMD GPU (a code object, AMDGPU
-    /// assembly), or to MLIR after any phase.
+    /// assembly), Huawei Ascend (C++ on the aclnn API), or to MLIR after any phase.
     Compile(CompileArgs),
     /// Measure a model's latency on the CPU (JIT) or this machine's NVIDIA GPU on random
     /// inputs; prints one line of JSON (median_ms, p90_ms, compile_s, peak_rss_mb) on stdout.
@@ -134,7 +134,8 @@ struct CompileArgs {
     /// Stop after this phase (with --emit mlir); the phases are listed below.
     #[arg(long, value_name = "PHASE")]
     compile_to: Option<String>,
-    /// The output file (a shared library also gets OUT.h beside it).
+    /// The output file (a shared library also gets OUT.h beside it); for --emit
+    /// cann-cpp a directory, replaced only if empty or written by fuser before.
     #[arg(short = 'o', value_name = "OUT")]
     output: PathBuf,
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
