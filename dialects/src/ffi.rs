@@ -71,6 +71,11 @@ pub fn replace_all_uses(of: Value, with: Value) {
     unsafe { mlirValueReplaceAllUsesOfWith(of.to_raw(), with.to_raw()) }
 }
 
+/// A map key for `value`: its handle (stable while the value lives).
+pub fn value_key(value: Value) -> usize {
+    value.to_raw().ptr as usize
+}
+
 /// Whether `value` has any use (melior 0.27's results lack `has_uses`).
 pub fn has_uses(value: Value) -> bool {
     // SAFETY: `value` is valid; the returned operand is only tested for null.

@@ -8,6 +8,7 @@ use crate::semantics::{self, Attr, Attrs, SemError};
 pub use crate::semantics::{DType, Tensor};
 use crate::{
     accessors::{op_name, operand_group},
+    ffi::value_key,
     ffi::{dense_to_tensor, nested_operations},
     spec::{AttrKind, find_op},
 };
@@ -74,10 +75,6 @@ pub fn describe_location(location: melior::ir::Location) -> Option<String> {
 
 /// Weight data by `graph.weight` name.
 pub type Weights = HashMap<String, Tensor>;
-
-fn value_key(value: Value) -> usize {
-    value.to_raw().ptr as usize
-}
 
 /// The semantics-level attributes of a graph op, read by its declared kinds.
 pub fn op_attrs(op: &OperationRef) -> Result<Attrs, EvalError> {

@@ -25,7 +25,7 @@ use fuser_dialects::{
     accessors::{op_name, operand_group},
     constants::tensor_bytes,
     eval::{find_function, op_attrs},
-    ffi::tensor_info,
+    ffi::{tensor_info, value_key},
     semantics::{Attrs, DType},
     spec::find_op,
 };
@@ -97,10 +97,6 @@ fn dtype_of(value: Value) -> Result<(DType, Vec<i64>), String> {
 
 fn bytes_of(dtype: DType, shape: &[i64]) -> u64 {
     shape.iter().product::<i64>().max(0) as u64 * dtype.size() as u64
-}
-
-fn key(value: Value) -> usize {
-    value.to_raw().ptr as usize
 }
 
 /// The module's location of `op`, for comments.
@@ -180,10 +176,10 @@ impl<'c, 'a> Walker<'c, 'a> {
             .ok_or("a function without a body")?;
         let mut values: HashMap<usize, usize> = HashMap::new();
         for (i, &d) in arguments.iter().enumerate() {
-            values.insert(key(block.argument(i).map_err(|e| e.to_string())?.into()), d);
+            values.insert(value_key(block.argument(i).map_err(|e| e.to_string())?.into()), d);
         }
         let lookup = |values: &HashMap<usize, usize>, v: Value| -> Result<usize, String> {
-            values.get(&key(v)).copied().ok_or_else(|| {
+            values.get(&value_key(v)).copied().ok_or_else(|| {
                 format!(
                     "a value of type {} defined by an op the Ascend emitter does not run",
                     v.r#type()
@@ -198,8 +194,8 @@ impl<'c, 'a> Walker<'c, 'a> {
                 "graph.constant" | "arith.constant" => {
                     let result: Value = op.result(0).map_err(|e| e.to_string())?.into();
                     // A kernel called twice reads the same weight.
-                    if let Some(&d) = self.constants.get(&key(result)) {
-                        values.insert(key(result), d);
+                    if let Some(&d) = self.constants.get(&value_key(result)) {
+                        values.insert(value_key(result), d);
                         continue;
                     }
                     let (dtype, shape) = dtype_of(result)?;
@@ -213,8 +209,8 @@ impl<'c, 'a> Walker<'c, 'a> {
                     });
                     let d = self.program.descriptors.len() - 1;
                     self.unread.insert(d, tensor_bytes(&tensor));
-                    self.constants.insert(key(result), d);
-                    values.insert(key(result), d);
+                    self.constants.insert(value_key(result), d);
+                    values.insert(value_key(result), d);
                 }
                 "func.call" => {
                     let callee = op
@@ -227,7 +223,7 @@ impl<'c, 'a> Walker<'c, 'a> {
                     let args: Vec<usize> = op.operands().map(|v| lookup(&values, v)).collect::<Result<_, _>>()?;
                     let returned = self.walk(target, &args)?;
                     for (result, d) in op.results().zip(returned) {
-                        values.insert(key(result.into()), d);
+                        values.insert(value_key(result.into()), d);
                     }
                 }
                 "func.return" => {
@@ -266,7 +262,7 @@ impl<'c, 'a> Walker<'c, 'a> {
                         operands,
                         result: d,
                     });
-                    values.insert(key(result), d);
+                    values.insert(value_key(result), d);
                 }
                 other => {
                     return Err(format!(

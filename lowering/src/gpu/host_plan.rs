@@ -19,7 +19,7 @@
 use fuser_dialects::{
     accessors::op_name,
     eval::find_function,
-    ffi::{memref_info, nested_operations},
+    ffi::{memref_info, nested_operations, value_key},
     semantics::DType,
 };
 use melior::ir::{
@@ -110,10 +110,6 @@ struct Place {
     byte_offset: u64,
 }
 
-fn key(value: Value) -> usize {
-    value.to_raw().ptr as usize
-}
-
 /// Static strides and offset of a memref type.
 fn strides_and_offset(ty: Type, rank: usize) -> Option<(Vec<i64>, i64)> {
     let mut strides = vec![0i64; rank];
@@ -176,7 +172,7 @@ struct Builder<'c, 'a> {
 impl<'c, 'a> Builder<'c, 'a> {
     fn place(&self, value: Value) -> Result<Place, String> {
         self.places
-            .get(&key(value))
+            .get(&value_key(value))
             .copied()
             .ok_or_else(|| format!("a memref of type {} whose buffer is unknown", value.r#type()))
     }
@@ -215,7 +211,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             .ok_or_else(|| format!("function {name} has no body"))?;
         for (i, place) in arguments.iter().enumerate() {
             let argument: Value = block.argument(i).map_err(|e| e.to_string())?.into();
-            self.places.insert(key(argument), *place);
+            self.places.insert(value_key(argument), *place);
         }
         let mut current = block.first_operation();
         while let Some(op) = current {
@@ -254,7 +250,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                 let bytes = &mut self.plan.buffers[buffer].bytes;
                 *bytes = (*bytes).max(offset + size);
                 self.places.insert(
-                    key(result()?),
+                    value_key(result()?),
                     Place {
                         buffer,
                         byte_offset: offset,
@@ -264,7 +260,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             "memref.alloc" | "memref.alloca" => {
                 let value = result()?;
                 let buffer = self.add_buffer(BufferKind::Temporary, memref_bytes(value.r#type())?);
-                self.places.insert(key(value), Place { buffer, byte_offset: 0 });
+                self.places.insert(value_key(value), Place { buffer, byte_offset: 0 });
             }
             "memref.get_global" => {
                 let global = op
@@ -285,7 +281,7 @@ impl<'c, 'a> Builder<'c, 'a> {
                         b
                     }
                 };
-                self.places.insert(key(value), Place { buffer, byte_offset: 0 });
+                self.places.insert(value_key(value), Place { buffer, byte_offset: 0 });
             }
             "memref.subview"
             | "memref.expand_shape"
@@ -293,7 +289,7 @@ impl<'c, 'a> Builder<'c, 'a> {
             | "memref.cast"
             | "memref.reinterpret_cast" => {
                 let source = self.place(op.operand(0).map_err(|e| e.to_string())?)?;
-                self.places.insert(key(result()?), source);
+                self.places.insert(value_key(result()?), source);
             }
             "func.call" => {
                 let callee = op

@@ -16,14 +16,14 @@
 use super::host_plan::{Arg, Buffer, BufferKind, HostPlan, Launch, MemrefArg};
 use crate::ffi::parse_in;
 use fuser_dialects::{
-    accessors::op_name,
+    accessors::{self, op_name},
     eval::find_function,
-    ffi::erase_operation,
+    ffi::{erase_operation, value_key},
     hw_launch::{LaunchArg, launch_args},
 };
 use melior::ir::{
-    BlockLike, OperationRef, RegionLike, Value, ValueLike,
-    attribute::{DenseI64ArrayAttribute, FlatSymbolRefAttribute, IntegerAttribute, StringAttribute, TypeAttribute},
+    BlockLike, OperationRef, RegionLike, Value,
+    attribute::{FlatSymbolRefAttribute, StringAttribute, TypeAttribute},
     block::BlockArgument,
     operation::{OperationLike, OperationResult},
 };
@@ -231,30 +231,14 @@ pub fn replace_host_code(
     Ok(())
 }
 
-fn key(value: Value) -> usize {
-    value.to_raw().ptr as usize
-}
-
-fn int_attribute(op: OperationRef, name: &str) -> Result<i64, String> {
-    op.attribute(name)
-        .ok()
-        .and_then(|a| IntegerAttribute::try_from(a).ok())
-        .map(|a| a.value())
-        .ok_or_else(|| format!("{} without an integer '{name}'", op_name(&op)))
-}
-
+/// A launch's grid or block, x y z (missing dimensions are 1).
 fn dims(op: OperationRef, name: &str) -> Result<[u32; 3], String> {
-    let list = op
-        .attribute(name)
-        .ok()
-        .and_then(|a| DenseI64ArrayAttribute::try_from(a).ok())
-        .ok_or_else(|| format!("hw.launch without '{name}'"))?;
-    let mut out = [1u32; 3];
+    let list = accessors::i64_array(&op, name);
     if list.len() > 3 {
         return Err(format!("hw.launch with a {}-dimensional {name}", list.len()));
     }
-    for (i, slot) in out.iter_mut().enumerate().take(list.len()) {
-        let v = list.element(i).map_err(|e| e.to_string())?;
+    let mut out = [1u32; 3];
+    for (slot, &v) in out.iter_mut().zip(&list) {
         *slot = u32::try_from(v).map_err(|_| format!("hw.launch {name} {v} is out of range"))?;
     }
     Ok(out)
@@ -285,20 +269,15 @@ pub fn read_host_program(module: OperationRef, entry: &str) -> Result<HostPlan, 
         let operand = |i: usize| op.operand(i).map_err(|e| e.to_string());
         match op_name(&op).as_str() {
             "hw.alloc" => {
-                let arena = op
-                    .attribute("arena")
-                    .ok()
-                    .and_then(|a| StringAttribute::try_from(a).ok())
-                    .map(|a| a.value().to_string())
-                    .ok_or("hw.alloc without an arena")?;
-                let bytes = (int_attribute(op, "offset")? + int_attribute(op, "size")?) as u64;
+                // The verifier has checked that every declared attribute is there.
+                let arena = accessors::string(&op, "arena");
+                let bytes = (accessors::integer(&op, "offset") + accessors::integer(&op, "size")) as u64;
                 // Inputs, outputs and constants get their index or global from their copy.
                 let kind = match arena.as_str() {
-                    "temporaries" => BufferKind::Temporary,
-                    "inputs" | "outputs" | "constants" => BufferKind::Temporary,
+                    "temporaries" | "inputs" | "outputs" | "constants" => BufferKind::Temporary,
                     _ => BufferKind::Arena { name: arena.clone() },
                 };
-                buffers.insert(key(result()?), plan.buffers.len());
+                buffers.insert(value_key(result()?), plan.buffers.len());
                 plan.buffers.push(Buffer { kind, bytes });
             }
             "memref.get_global" => {
@@ -308,22 +287,22 @@ pub fn read_host_program(module: OperationRef, entry: &str) -> Result<HostPlan, 
                     .and_then(|a| FlatSymbolRefAttribute::try_from(a).ok())
                     .map(|a| a.value().to_string())
                     .ok_or("memref.get_global without a name")?;
-                globals.insert(key(result()?), global);
+                globals.insert(value_key(result()?), global);
             }
             "memref.cast" => {
                 let source = buffers
-                    .get(&key(operand(0)?))
+                    .get(&value_key(operand(0)?))
                     .copied()
                     .ok_or("memref.cast of a value that is not a device buffer")?;
-                buffers.insert(key(result()?), source);
+                buffers.insert(value_key(result()?), source);
             }
             "hw.copy" => {
                 let (source, dest) = (operand(0)?, operand(1)?);
-                if let (Some(global), Some(&b)) = (globals.get(&key(source)), buffers.get(&key(dest))) {
+                if let (Some(global), Some(&b)) = (globals.get(&value_key(source)), buffers.get(&value_key(dest))) {
                     plan.buffers[b].kind = BufferKind::Constant { global: global.clone() };
-                } else if let (Some(n), Some(&b)) = (argument_number(source), buffers.get(&key(dest))) {
+                } else if let (Some(n), Some(&b)) = (argument_number(source), buffers.get(&value_key(dest))) {
                     inputs.push((n, b));
-                } else if let (Some(&b), Some(n)) = (buffers.get(&key(source)), argument_number(dest)) {
+                } else if let (Some(&b), Some(n)) = (buffers.get(&value_key(source)), argument_number(dest)) {
                     outputs.push((n, b));
                 } else {
                     return Err(
@@ -336,7 +315,7 @@ pub fn read_host_program(module: OperationRef, entry: &str) -> Result<HostPlan, 
                     .operands()
                     .map(|v| {
                         buffers
-                            .get(&key(v))
+                            .get(&value_key(v))
                             .copied()
                             .ok_or("an hw.launch operand that is not a device buffer")
                     })
@@ -364,18 +343,13 @@ pub fn read_host_program(module: OperationRef, entry: &str) -> Result<HostPlan, 
                     .attribute("kernel")
                     .map_err(|_| "hw.launch without a kernel")?
                     .to_string();
-                let from = op
-                    .attribute("from")
-                    .ok()
-                    .and_then(|a| StringAttribute::try_from(a).ok())
-                    .map(|a| a.value().to_string())
-                    .unwrap_or_default();
+                let from = accessors::string(&op, "from");
                 plan.launches.push(Launch {
                     kernel: kernel.rsplit("::@").next().unwrap_or(&kernel).to_string(),
                     from,
                     grid: dims(op, "grid")?,
                     block: dims(op, "block")?,
-                    dynamic_shared_bytes: u32::try_from(int_attribute(op, "shared_bytes")?)
+                    dynamic_shared_bytes: u32::try_from(accessors::integer(&op, "shared_bytes"))
                         .map_err(|_| "hw.launch shared_bytes out of range")?,
                     args,
                 });
