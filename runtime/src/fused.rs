@@ -7,7 +7,9 @@
 //! The contraction is seen as a matrix product `C[M, N] = A[M, K] · B[K, N]`:
 //! - matmul: A and B as given, with strides (transposes need no copy);
 //! - conv (batch 1, one group, NCHW): A is the weights `[F, C·KH·KW]`, B the windows of
-//!   the unpadded input `[C, H, W]` (padding is read as zeros), `N = OH·OW`;
+//!   the unpadded input `[C, H, W]` (padding is read as zeros), `N = OH·OW`; on AVX-512,
+//!   a conv whose windows are not its input as it is goes to
+//!   [`crate::register_tiled`] instead of im2col tiles and the `gemm` crate;
 //! - depthwise conv: row `m` is channel `m`, with its own `KH·KW` filter.
 //!
 //! The output and every full-size epilogue operand are dense `[M, N]`.
@@ -429,7 +431,7 @@ thread_local! {
 
 /// Whether a conv's windows are its input as it is (`[C, H·W]`): 1×1, stride 1, no
 /// padding.
-fn reads_input_directly(g: &ConvGeometry) -> bool {
+pub(crate) fn reads_input_directly(g: &ConvGeometry) -> bool {
     g.kernel_h == 1
         && g.kernel_w == 1
         && g.stride_h == 1
@@ -496,7 +498,7 @@ fn inside_line(len: usize, width: i64, first: i64, stride: i64) -> (usize, usize
 
 /// `out[t] = line[first + t·stride]`, zero where that index is outside the line.
 #[inline(always)]
-fn gather_row(out: &mut [f32], line: &[f32], first: i64, stride: i64) {
+pub(crate) fn gather_row(out: &mut [f32], line: &[f32], first: i64, stride: i64) {
     let (start, end) = inside_line(out.len(), line.len() as i64, first, stride);
     out[..start].fill(0.0);
     out[end..].fill(0.0);
@@ -862,15 +864,29 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
     let Some(d) = (unsafe { read_descriptor(descriptor) }) else {
         return;
     };
+    let operands = Operands::new([e0, e1, e2], d.n as usize);
+    #[cfg(target_arch = "x86_64")]
+    if crate::register_tiled::computes(&d) {
+        // SAFETY: as this function's contract.
+        return unsafe { crate::register_tiled::run(&d, a, b, out, &operands) };
+    }
+    // SAFETY: as this function's contract.
+    unsafe { run_with_gemm(&d, a, b, out, &operands) }
+}
+
+/// The fused call through the `gemm` crate (and im2col tiles), and the depthwise conv.
+///
+/// # Safety
+/// As [`fuser_fused_f32`].
+pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Operands) {
     let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
-    let operands = Operands::new([e0, e1, e2], n);
     let out_addr = out as usize;
     let g = d.conv;
     let input_len = (g.channels * g.height * g.width) as usize;
     // The product goes straight into the output, and the epilogue runs there in place,
     // unless an epilogue operand shares memory with the output: then each tile is
     // computed in scratch first, so no operand is overwritten before it is read.
-    let in_place = !epilogue_reads_output(&d.epilogue, &operands, m, out_addr);
+    let in_place = !epilogue_reads_output(&d.epilogue, operands, m, out_addr);
     let depthwise_plan = (d.contraction == Contraction::Depthwise2d).then(|| DepthwisePlan::new(&g));
     let run_tile = |tile: Tile| {
         SCRATCH.with(|scratch| {
@@ -937,7 +953,7 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
             for r in 0..tile.rows {
                 // SAFETY: row `r` of the tile, as above.
                 let row = unsafe { std::slice::from_raw_parts_mut(dst.add(r * dst_row), tile.cols) };
-                apply_epilogue(&d.epilogue, &operands, tile.r0 + r, tile.c0, row);
+                apply_epilogue(&d.epilogue, operands, tile.r0 + r, tile.c0, row);
                 if !in_place {
                     // SAFETY: the output is dense `[M, N]` and tiles do not overlap.
                     let target = unsafe {

@@ -8,6 +8,8 @@ mod gelu;
 pub mod microkernels;
 pub mod profile;
 pub mod quantized;
+#[cfg(target_arch = "x86_64")]
+mod register_tiled;
 pub mod softmax;
 pub(crate) mod vector_math;
 
