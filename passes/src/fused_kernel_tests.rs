@@ -1,8 +1,8 @@
 //! The runtime's fused contraction kernels (`fuser_runtime::fused`), reached through the
-//! whole CPU pipeline: random convs (padding, strides, dilations, depthwise), matmuls and
-//! gemms (transposes, alpha, every bias shape), each followed by a random epilogue chain,
-//! run on random inputs and compared with the reference evaluator. Each case also checks
-//! that the kernel did take the fused call.
+//! whole CPU pipeline: random convs (padding, strides, dilations, depthwise), max
+//! poolings (ceil mode too), matmuls and gemms (transposes, alpha, every bias shape), each
+//! followed by a random epilogue chain, run on random inputs and compared with the
+//! reference evaluator. Each case also checks that the kernel did take the fused call.
 
 use crate::cpu_target::compile_cpu;
 use fuser_dialects::{
@@ -123,11 +123,41 @@ impl Case {
 /// The contraction: (kind, sizes, flags) → its result and output shape, plus whether
 /// rows are channels (a conv) for the epilogue operand shapes.
 fn contraction(case: &mut Case, kind: u8, s: &[i64; 8], flags: u8) -> (String, Vec<i64>, bool) {
-    match kind % 4 {
+    match kind % 5 {
+        4 => {
+            // A max pooling (the runtime's windowed loop): pads below the window, ceil
+            // mode from a flag.
+            let c = 1 + s[0] % 8;
+            let (kh, kw) = (1 + s[2] % 3, 1 + s[3] % 3);
+            let (sh, sw) = (1 + (flags as i64 & 1), 1 + ((flags as i64 >> 1) & 1));
+            let (dh, dw) = (1 + ((flags as i64 >> 2) & 1), 1 + ((flags as i64 >> 3) & 1));
+            let pads = [s[4] % kh, s[5] % kw, s[6] % kh, s[7] % kw];
+            let ceil = flags & 16 != 0;
+            let h = (dh * (kh - 1) + 1).max(2 + s[6] % 7);
+            let w = (dw * (kw - 1) + 1).max(2 + s[7] % 6 + if flags & 32 != 0 { 17 + s[5] % 40 } else { 0 });
+            let (oh, ow) = (
+                fuser_dialects::semantics::window_out(h, kh, sh, dh, pads[0], pads[2], ceil),
+                fuser_dialects::semantics::window_out(w, kw, sw, dw, pads[1], pads[3], ceil),
+            );
+            let x = case.argument(&[1, c, h, w]);
+            let out = vec![1, c, oh, ow];
+            let result = case.op(format!(
+                "\"graph.max_pool\"({x}) {{ceil_mode = {} : i64, dilations = array<i64: {dh}, {dw}>, kernel_shape = array<i64: {kh}, {kw}>, pads = array<i64: {}, {}, {}, {}>, storage_order = 0 : i64, strides = array<i64: {sh}, {sw}>}} : ({}) -> {}",
+                i64::from(ceil),
+                pads[0],
+                pads[1],
+                pads[2],
+                pads[3],
+                ty(&[1, c, h, w]),
+                ty(&out)
+            ));
+            (result, out, true)
+        }
         0 | 1 => {
             let depthwise = kind % 4 == 1;
             let c = 1 + s[0] % 4;
-            let f = if depthwise { c } else { 1 + s[1] % 4 };
+            // Up to 12 output channels: the register-tiled kernel takes 6 or more.
+            let f = if depthwise { c } else { 1 + s[1] % 12 };
             let (kh, kw) = (1 + s[2] % 3, 1 + s[3] % 3);
             // Stride 3 reaches the generic strided reads, wide inputs several vector
             // chunks of an output row and a partial last one.
@@ -411,7 +441,7 @@ proptest! {
 
     #[test]
     fn fused_kernels_match_the_evaluator(
-        kind in 0u8..4,
+        kind in 0u8..5,
         sizes in prop::array::uniform8(0i64..64),
         flags in any::<u8>(),
         // Random chains, and the chains the runtime applies in one pass (after a conv's

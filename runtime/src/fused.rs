@@ -10,7 +10,8 @@
 //!   the unpadded input `[C, H, W]` (padding is read as zeros), `N = OH·OW`; on AVX-512,
 //!   a conv whose windows are not its input as it is goes to
 //!   [`crate::register_tiled`] instead of im2col tiles and the `gemm` crate;
-//! - depthwise conv: row `m` is channel `m`, with its own `KH·KW` filter.
+//! - depthwise conv: row `m` is channel `m`, with its own `KH·KW` filter;
+//! - max pooling: row `m` is channel `m`, the maximum over its window for the sum.
 //!
 //! The output and every full-size epilogue operand are dense `[M, N]`.
 //!
@@ -40,6 +41,10 @@ pub enum Contraction {
     Conv2d,
     /// A depthwise 2-D convolution, batch 1.
     Depthwise2d,
+    /// A 2-D max pooling, batch 1 (rows are channels, `K` the window's size; A is not
+    /// read): the depthwise conv's loop with the maximum for the sum, padding read as
+    /// `-inf`.
+    MaxPool2d,
 }
 
 /// The geometry of a 2-D convolution: input `[C, H, W]`, kernel `KH×KW`, output
@@ -129,6 +134,7 @@ impl Descriptor {
                 Contraction::Matmul => 0,
                 Contraction::Conv2d => 1,
                 Contraction::Depthwise2d => 2,
+                Contraction::MaxPool2d => 3,
             },
             self.m,
             self.n,
@@ -185,6 +191,7 @@ impl Descriptor {
             0 => Contraction::Matmul,
             1 => Contraction::Conv2d,
             2 => Contraction::Depthwise2d,
+            3 => Contraction::MaxPool2d,
             _ => return None,
         };
         let g = &header[8..HEADER];
@@ -695,6 +702,50 @@ fn depthwise_channel_avx512(plane: &[f32], chunks: &[OutputChunk], starts: &[usi
     }
 }
 
+/// One channel of a max pooling: as [`depthwise_channel_portable`], the maximum of the
+/// window (NaN propagating, like `arith.maximumf`) for the weighted sum.
+#[inline(always)]
+fn max_channel_portable(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], out: &mut [f32]) {
+    for chunk in chunks.iter().filter(|c| c.len > 0) {
+        let mut acc = [f32::NEG_INFINITY; LANES];
+        for &start in starts {
+            let run = &plane[chunk.base + start..chunk.base + start + LANES];
+            for (a, &v) in acc.iter_mut().zip(run) {
+                *a = maximum(*a, v);
+            }
+        }
+        out[chunk.out..chunk.out + chunk.len].copy_from_slice(&acc[..chunk.len]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn max_channel_avx512(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let furthest = starts.iter().max().copied().unwrap_or(0);
+    for group in chunks.chunks_exact(CHUNKS_AT_ONCE) {
+        for c in group {
+            assert!(c.base + furthest + LANES <= plane.len() && c.out + c.len <= out.len());
+        }
+        let mut acc = [_mm512_set1_ps(f32::NEG_INFINITY); CHUNKS_AT_ONCE];
+        for &start in starts {
+            for (a, c) in acc.iter_mut().zip(group) {
+                // SAFETY: `c.base + start + LANES <= plane.len()` (asserted above).
+                let v = unsafe { _mm512_loadu_ps(plane.as_ptr().add(c.base + start)) };
+                // `vmaxps` gives its second operand when either is NaN: the running
+                // maximum stays NaN once it is, and a NaN input is put back.
+                let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                *a = _mm512_mask_mov_ps(_mm512_max_ps(v, *a), nan, v);
+            }
+        }
+        for (a, c) in acc.iter().zip(group) {
+            let mask = if c.len == LANES { !0 } else { (1u16 << c.len) - 1 };
+            // SAFETY: the mask stores only `out[c.out..c.out + c.len]` (asserted above).
+            unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(c.out), mask, *a) };
+        }
+    }
+}
+
 /// What every tile of one depthwise conv shares, worked out once per call: the plane
 /// layout, where each tap starts in it, and the output chunks.
 struct DepthwisePlan {
@@ -716,14 +767,14 @@ impl DepthwisePlan {
     }
 }
 
-/// One tile of a depthwise conv: rows are channels, columns output positions (whole
-/// output rows, since a tile of a depthwise conv spans all of them). Each channel's
-/// input is laid out as a [`PhasePlane`] in `scratch`, then every `LANES` outputs of a
-/// row sum their taps in registers, in tap order, padding included as zeros, several
-/// chunks at a time.
+/// One tile of a depthwise conv (`weights` its filters) or of a max pooling (`None`):
+/// rows are channels, columns output positions (whole output rows, since a tile spans all
+/// of them). Each channel's input is laid out as a [`PhasePlane`] in `scratch`, then every
+/// `LANES` outputs of a row combine their taps in registers, in tap order, padding
+/// included (zeros for a conv, `-inf` for a pooling), several chunks at a time.
 fn depthwise_tile(
     src: &[f32],
-    weights: &[f32],
+    weights: Option<&[f32]>,
     g: &ConvGeometry,
     plan: &DepthwisePlan,
     tile: Tile,
@@ -732,9 +783,10 @@ fn depthwise_tile(
 ) {
     let [height, width, kh, kw] = [g.height, g.width, g.kernel_h, g.kernel_w].map(|v| v as usize);
     let DepthwisePlan { layout, starts, chunks } = plan;
-    // Zeros once per tile: each channel's `fill` then writes only input values.
+    // Padding once per tile: each channel's `fill` then writes only input values.
+    let padding = if weights.is_some() { 0.0 } else { f32::NEG_INFINITY };
     scratch.clear();
-    scratch.resize(layout.rows * layout.row_len, 0.0);
+    scratch.resize(layout.rows * layout.row_len, padding);
     for r in 0..tile.rows {
         let channel = tile.r0 + r;
         fill_phase_plane(
@@ -743,8 +795,18 @@ fn depthwise_tile(
             &src[channel * height * width..(channel + 1) * height * width],
             scratch,
         );
-        let filter = &weights[channel * kh * kw..(channel + 1) * kh * kw];
         let out = &mut product[r * tile.cols..(r + 1) * tile.cols];
+        let Some(weights) = weights else {
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                // SAFETY: the CPU has AVX-512F (checked).
+                unsafe { max_channel_avx512(scratch, chunks, starts, out) };
+                continue;
+            }
+            max_channel_portable(scratch, chunks, starts, out);
+            continue;
+        };
+        let filter = &weights[channel * kh * kw..(channel + 1) * kh * kw];
         #[cfg(target_arch = "x86_64")]
         if has_avx512() {
             // SAFETY: the CPU has AVX-512F (checked).
@@ -887,7 +949,8 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
     // unless an epilogue operand shares memory with the output: then each tile is
     // computed in scratch first, so no operand is overwritten before it is read.
     let in_place = !epilogue_reads_output(&d.epilogue, operands, m, out_addr);
-    let depthwise_plan = (d.contraction == Contraction::Depthwise2d).then(|| DepthwisePlan::new(&g));
+    let windowed = matches!(d.contraction, Contraction::Depthwise2d | Contraction::MaxPool2d);
+    let depthwise_plan = windowed.then(|| DepthwisePlan::new(&g));
     let run_tile = |tile: Tile| {
         SCRATCH.with(|scratch| {
             let (block, product) = &mut *scratch.borrow_mut();
@@ -903,11 +966,12 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
             // rows, so its rows are contiguous either way).
             unsafe {
                 match d.contraction {
-                    Contraction::Depthwise2d => {
+                    Contraction::Depthwise2d | Contraction::MaxPool2d => {
                         let src = std::slice::from_raw_parts(b as *const f32, input_len);
-                        let weights = std::slice::from_raw_parts(a as *const f32, m * k);
+                        let weights = (d.contraction == Contraction::Depthwise2d)
+                            .then(|| std::slice::from_raw_parts(a as *const f32, m * k));
                         let target = std::slice::from_raw_parts_mut(dst, tile.rows * tile.cols);
-                        let plan = depthwise_plan.as_ref().expect("planned for a depthwise conv");
+                        let plan = depthwise_plan.as_ref().expect("planned for a windowed contraction");
                         depthwise_tile(src, weights, &g, plan, tile, target, block);
                     }
                     Contraction::Matmul | Contraction::Conv2d => {
@@ -967,9 +1031,9 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
             }
         });
     };
-    // A depthwise tile spans whole output planes (rows are channels).
+    // A depthwise or pooling tile spans whole output planes (rows are channels).
     let tiles = match d.contraction {
-        Contraction::Depthwise2d => {
+        Contraction::Depthwise2d | Contraction::MaxPool2d => {
             let rows = m.div_ceil(16).max(1);
             (0..m)
                 .step_by(rows)

@@ -1,5 +1,6 @@
 //! A kernel that is one contraction (2-D Conv at batch 1, depthwise Conv, MatMul or Gemm
-//! with a matrix right operand) followed by a chain of elementwise ops (bias, residual,
+//! with a matrix right operand, or a 2-D MaxPool at batch 1, the runtime's windowed loop
+//! serving both the depthwise conv and the pooling) followed by a chain of elementwise ops (bias, residual,
 //! scale, activation) lowers to one call of the runtime's fused kernel
 //! (`fuser_runtime::fused`), which computes the product tile by tile and applies the
 //! chain to each tile while it is in cache. A kernel of the contraction alone takes the
@@ -112,8 +113,13 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         });
         vec![root.operand(1).ok()?, root.operand(0).ok()?, root.operand(2).ok()?]
     } else {
-        // The call reads A then B: a conv's A is its weights (operand 1), B its input.
-        let (a, b) = if root_view.op == "conv" { (1, 0) } else { (0, 1) };
+        // The call reads A then B: a conv's A is its weights (operand 1), B its input; a
+        // pooling reads B alone (its input passes for A, unread).
+        let (a, b) = match root_view.op.as_str() {
+            "conv" => (1, 0),
+            "max_pool" => (0, 0),
+            _ => (0, 1),
+        };
         vec![root.operand(a).ok()?, root.operand(b).ok()?]
     };
     let fixed = contraction_operands(quantized);
@@ -286,6 +292,9 @@ fn operand_step<'c, 'a>(
 /// The contraction of `view`, its row convention and output shape, if the runtime
 /// implements it.
 fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
+    if view.op == "max_pool" {
+        return max_pool(view);
+    }
     let (a, b) = (view.input(0).ok()?, view.input(1).ok()?);
     let out = static_shape(view.result(0).ok()?).ok()?;
     // A quantized contraction is its float one over i8 weights.
@@ -378,6 +387,47 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         }
         _ => None,
     }
+}
+
+/// A 2-D f32 MaxPool at batch 1 without its indices result, as the runtime's windowed
+/// loop computes it (rows are channels; the output shape already holds the ceil mode).
+fn max_pool(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
+    let x = view.input(0).ok()?;
+    let (sx, out) = (static_shape(&x.info).ok()?, static_shape(view.result(0).ok()?).ok()?);
+    if x.info.dtype != DType::F32 || sx.len() != 4 || sx[0] != 1 || view.has_result(1) || out.contains(&0) {
+        return None;
+    }
+    let (kernel, strides, dilations, pads) = (
+        view.ints("kernel_shape").ok()?,
+        view.ints("strides").ok()?,
+        view.ints("dilations").ok()?,
+        view.ints("pads").ok()?,
+    );
+    let conv = ConvGeometry {
+        channels: sx[1],
+        height: sx[2],
+        width: sx[3],
+        kernel_h: kernel[0],
+        kernel_w: kernel[1],
+        out_h: out[2],
+        out_w: out[3],
+        stride_h: strides[0],
+        stride_w: strides[1],
+        dilation_h: dilations[0],
+        dilation_w: dilations[1],
+        pad_top: pads[0],
+        pad_left: pads[1],
+    };
+    let descriptor = Descriptor {
+        contraction: Contraction::MaxPool2d,
+        m: sx[1],
+        n: out[2] * out[3],
+        k: kernel[0] * kernel[1],
+        strides: [0; 4],
+        conv,
+        epilogue: Vec::new(),
+    };
+    Some((descriptor, Rows::Channels, out))
 }
 
 /// The first line of a kernel's lowering: `func.func @lowered(%v0: <operand 0>, ...)
