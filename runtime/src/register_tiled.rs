@@ -12,10 +12,11 @@
 //!   24 zmm registers: per reduction step, `V` vectors of B's row and `R` broadcast
 //!   weights, fused multiply-adds in reduction order. The shape (8×3, 6×4 or 12×2) is
 //!   the one that pads the output least.
-//! - B's columns of one block are copied into a contiguous panel, a chunk of the
-//!   reduction at a time, small enough for the L1 cache and reused by every row block of a
-//!   work unit. A is read in place, one pointer per row: weights are not packed, so
-//!   nothing is cached between calls.
+//! - B's columns of each block are copied into a contiguous panel, a chunk of the
+//!   reduction at a time; a work unit's panels for one chunk stay in the L2 cache while
+//!   every row block runs over them, its chunk of weights in the L1 cache. A is read in
+//!   place, one pointer per row: weights are not packed, so nothing is cached between
+//!   calls.
 //! - The epilogue runs on a work unit's rows while they are in cache. A unit is computed
 //!   into scratch, and the epilogue's results copied out, when extra columns must be
 //!   dropped or an epilogue operand shares memory with the output; else in place.
@@ -30,8 +31,8 @@ use crate::fused::{
 use crate::microkernels::threads;
 use std::cell::RefCell;
 
-/// Block shapes `(R, V)`: `R` rows (output channels) by `V`
-/// vectors of 16 columns, 24 accumulators of the 32 zmm registers.
+/// Block shapes `(R, V)`: `R` rows (output channels) by `V` vectors of 16 columns, 24
+/// accumulators of the 32 zmm registers.
 const SHAPES: [(usize, usize); 3] = [(8, 3), (6, 4), (12, 2)];
 /// The reduction is summed in chunks: the panels of one chunk for all of a unit's column
 /// blocks take at most this many bytes, so that they stay in the L2 cache while every row
@@ -39,8 +40,8 @@ const SHAPES: [(usize, usize); 3] = [(8, 3), (6, 4), (12, 2)];
 const UNIT_PANEL_BYTES: usize = 192 * 1024;
 /// The fewest rows a call must have (the smallest `R`).
 const MIN_ROWS: usize = 6;
-/// A work unit is up to this many rows by this many columns: the column blocks outer,
-/// so the panel of B's columns of one block is reused by every row block.
+/// A work unit is up to this many rows by this many columns: its panels, packed once per
+/// reduction chunk, are reused by every row block.
 const UNIT_ROWS: usize = 64;
 const UNIT_COLUMNS: usize = 192;
 
@@ -186,7 +187,7 @@ fn segments(b: &VectorOperand, n0: usize, cols: usize, out: &mut Vec<Segment>) {
 
 thread_local! {
     /// Per-thread: a work unit's product (when it is not computed in place), its stored
-    /// runs, and the panel of B's block of columns.
+    /// runs, and the panels of B's blocks of columns.
     static SCRATCH: RefCell<(Vec<f32>, Vec<Segment>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
     /// The calling thread's conv planes, kept between calls.
     static PLANES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
