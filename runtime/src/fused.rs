@@ -1,15 +1,15 @@
-//! One fused kernel call: a contraction (matmul, 2-D conv through tiled im2col, or 2-D
-//! depthwise conv) followed by an elementwise epilogue (bias, residual, scale,
-//! activation), computed tile by tile so each output tile is written once, while it is
-//! still in cache. It replaces the separate bias fill, pad copy, whole-tensor im2col and
+//! One fused kernel call: a contraction (matmul, 2-D conv through tiled im2col or the
+//! register-tiled kernel, 2-D depthwise conv, or 2-D max pooling) followed by an
+//! elementwise epilogue (bias, residual, scale, activation), computed tile by tile so each
+//! output tile is written once, while it is still in cache. It replaces the separate bias fill, pad copy, whole-tensor im2col and
 //! epilogue passes that an unfused kernel makes.
 //!
 //! The contraction is seen as a matrix product `C[M, N] = A[M, K] · B[K, N]`:
 //! - matmul: A and B as given, with strides (transposes need no copy);
 //! - conv (batch 1, one group, NCHW): A is the weights `[F, C·KH·KW]`, B the windows of
 //!   the unpadded input `[C, H, W]` (padding is read as zeros), `N = OH·OW`; on AVX-512,
-//!   a conv whose windows are not its input as it is goes to
-//!   [`crate::register_tiled`] instead of im2col tiles and the `gemm` crate;
+//!   a conv with 6 or more output channels whose windows are not its input as it is goes
+//!   to [`crate::register_tiled`] instead of im2col tiles and the `gemm` crate;
 //! - depthwise conv: row `m` is channel `m`, with its own `KH·KW` filter;
 //! - max pooling: row `m` is channel `m`, the maximum over its window for the sum.
 //!
@@ -583,8 +583,8 @@ impl PhasePlane {
     }
 
     /// Writes the values of channel plane `plane` (`[H, W]`) into `dst`, which holds this
-    /// layout with zeros everywhere else (from an earlier `fill` of the same geometry, or
-    /// freshly zeroed).
+    /// layout with the padding value (zero, or `-inf` for a pooling) everywhere else (from
+    /// an earlier `fill` of the same geometry, or freshly filled).
     #[inline(always)]
     fn fill(&self, g: &ConvGeometry, plane: &[f32], dst: &mut [f32]) {
         let [height, width, sw] = [g.height, g.width, g.stride_w].map(|v| v as usize);
@@ -702,8 +702,27 @@ fn depthwise_channel_avx512(plane: &[f32], chunks: &[OutputChunk], starts: &[usi
     }
 }
 
+/// The running maximum `a` of a pooling window with the next value `v`, as
+/// `arith.maximumf` takes it: NaN propagates (a NaN `v` replaces `a`), and +0 is above -0.
+/// [`max_channel_avx512`] computes the same, lane by lane.
+#[inline(always)]
+fn pool_maximum(a: f32, v: f32) -> f32 {
+    if v.is_nan() {
+        v
+    } else if a.is_nan() {
+        a
+    } else if v == a {
+        // Equal: the same bits, or zeros of either sign (+0 wins).
+        f32::from_bits(a.to_bits() & v.to_bits())
+    } else if v > a {
+        v
+    } else {
+        a
+    }
+}
+
 /// One channel of a max pooling: as [`depthwise_channel_portable`], the maximum of the
-/// window (NaN propagating, like `arith.maximumf`) for the weighted sum.
+/// window ([`pool_maximum`]) for the weighted sum.
 #[inline(always)]
 fn max_channel_portable(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], out: &mut [f32]) {
     for chunk in chunks.iter().filter(|c| c.len > 0) {
@@ -711,7 +730,7 @@ fn max_channel_portable(plane: &[f32], chunks: &[OutputChunk], starts: &[usize],
         for &start in starts {
             let run = &plane[chunk.base + start..chunk.base + start + LANES];
             for (a, &v) in acc.iter_mut().zip(run) {
-                *a = maximum(*a, v);
+                *a = pool_maximum(*a, v);
             }
         }
         out[chunk.out..chunk.out + chunk.len].copy_from_slice(&acc[..chunk.len]);
@@ -732,10 +751,20 @@ fn max_channel_avx512(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], o
             for (a, c) in acc.iter_mut().zip(group) {
                 // SAFETY: `c.base + start + LANES <= plane.len()` (asserted above).
                 let v = unsafe { _mm512_loadu_ps(plane.as_ptr().add(c.base + start)) };
-                // `vmaxps` gives its second operand when either is NaN: the running
-                // maximum stays NaN once it is, and a NaN input is put back.
+                // `vmaxps` gives its second operand when either is NaN or both are equal:
+                // equal lanes (zeros of either sign) take the AND of both (+0 wins), a
+                // NaN running maximum stays, and a NaN input is put back
+                // ([`pool_maximum`]).
+                let max = _mm512_max_ps(v, *a);
+                let equal = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(v, *a);
+                let bits = _mm512_mask_and_epi32(
+                    _mm512_castps_si512(max),
+                    equal,
+                    _mm512_castps_si512(v),
+                    _mm512_castps_si512(*a),
+                );
                 let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-                *a = _mm512_mask_mov_ps(_mm512_max_ps(v, *a), nan, v);
+                *a = _mm512_mask_mov_ps(_mm512_castsi512_ps(bits), nan, v);
             }
         }
         for (a, c) in acc.iter().zip(group) {
@@ -1057,5 +1086,65 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
     } else {
         use rayon::prelude::*;
         tiles.into_par_iter().for_each(run_tile);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vectorized pooling maximum takes the same value, bit for bit, as the portable
+    /// one (and `arith.maximumf`) on zeros of both signs, NaN, infinities and ties.
+    #[test]
+    fn pooling_maximum_matches_the_portable_loop() {
+        if !has_avx512() {
+            return;
+        }
+        let specials = [0.0f32, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.5, -1.5, 1.5];
+        // Every ordered pair of specials, over two taps, one chunk of LANES outputs each.
+        let pairs: Vec<(f32, f32)> = specials
+            .iter()
+            .flat_map(|&a| specials.iter().map(move |&b| (a, b)))
+            .collect();
+        let lanes = pairs.len().div_ceil(LANES) * LANES;
+        let mut plane = vec![0.0f32; 2 * lanes + LANES];
+        for (i, &(a, b)) in pairs.iter().enumerate() {
+            plane[i] = a;
+            plane[lanes + i] = b;
+        }
+        let mut chunks: Vec<OutputChunk> = (0..lanes / LANES)
+            .map(|c| OutputChunk {
+                out: c * LANES,
+                base: c * LANES,
+                len: LANES,
+            })
+            .collect();
+        while chunks.len() % CHUNKS_AT_ONCE != 0 {
+            chunks.push(OutputChunk {
+                out: 0,
+                base: 0,
+                len: 0,
+            });
+        }
+        let starts = [0, lanes];
+        let (mut wide, mut portable) = (vec![0.0f32; lanes], vec![0.0f32; lanes]);
+        // SAFETY: the CPU has AVX-512F (checked above).
+        unsafe { max_channel_avx512(&plane, &chunks, &starts, &mut wide) };
+        max_channel_portable(&plane, &chunks, &starts, &mut portable);
+        for (i, &(a, b)) in pairs.iter().enumerate() {
+            let expected = pool_maximum(pool_maximum(f32::NEG_INFINITY, a), b);
+            assert_eq!(wide[i].to_bits(), portable[i].to_bits(), "max({a}, {b})");
+            assert_eq!(portable[i].to_bits(), expected.to_bits(), "max({a}, {b})");
+            if a == 0.0 && b == 0.0 {
+                // +0 is above -0.
+                assert_eq!(
+                    portable[i].is_sign_negative(),
+                    a.is_sign_negative() && b.is_sign_negative()
+                );
+            }
+            if a.is_nan() || b.is_nan() {
+                assert!(portable[i].is_nan(), "max({a}, {b}) propagates NaN");
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! - The input is laid out once per call as zero-padded planes, one per channel and
 //!   stride phase ([`Planes`]), so that every tap reads a contiguous run for any run of
 //!   output positions: output rows are computed across the planes' full width, and the
-//!   few extra columns are dropped when a block is stored. No im2col.
+//!   few extra columns are dropped when a unit's results are copied out. No im2col.
 //! - A block of `R` output channels by `V` vectors of 16 positions sums its reduction in
 //!   24 zmm registers: per reduction step, `V` vectors of B's row and `R` broadcast
 //!   weights, fused multiply-adds in reduction order. The shape (8×3, 6×4 or 12×2) is
@@ -208,8 +208,10 @@ unsafe fn pack_panel<const V: usize>(b: *const f32, offsets: &[isize], masks: [u
     for (k, &offset) in offsets.iter().enumerate() {
         for (j, &mask) in masks.iter().enumerate() {
             // SAFETY: as the caller promises, and row `k` of the panel (asserted above).
+            // A vector with no lane left in the mask reads nothing: its address may lie
+            // past B, so it is computed without the in-bounds promise of `add`.
             unsafe {
-                let v = _mm512_maskz_loadu_ps(mask, b.offset(offset).add(16 * j));
+                let v = _mm512_maskz_loadu_ps(mask, b.wrapping_offset(offset).wrapping_add(16 * j));
                 _mm512_storeu_ps(panel.as_mut_ptr().add((k * V + j) * 16), v);
             }
         }
@@ -242,8 +244,9 @@ unsafe fn block<const R: usize, const V: usize>(
     if accumulate {
         for (i, lanes) in acc.iter_mut().enumerate().take(rows) {
             for (j, sum) in lanes.iter_mut().enumerate() {
-                // SAFETY: as the caller promises.
-                *sum = unsafe { _mm512_maskz_loadu_ps(masks[j], dst.add(i * ldc + 16 * j)) };
+                // SAFETY: as the caller promises (an empty mask touches nothing, and its
+                // address is computed without `add`'s in-bounds promise).
+                *sum = unsafe { _mm512_maskz_loadu_ps(masks[j], dst.wrapping_add(i * ldc + 16 * j)) };
             }
         }
     }
@@ -261,8 +264,8 @@ unsafe fn block<const R: usize, const V: usize>(
     }
     for (i, lanes) in acc.iter().enumerate().take(rows) {
         for (j, &sum) in lanes.iter().enumerate() {
-            // SAFETY: as the caller promises.
-            unsafe { _mm512_mask_storeu_ps(dst.add(i * ldc + 16 * j), masks[j], sum) };
+            // SAFETY: as the caller promises (as for the loads above).
+            unsafe { _mm512_mask_storeu_ps(dst.wrapping_add(i * ldc + 16 * j), masks[j], sum) };
         }
     }
 }
@@ -394,9 +397,10 @@ unsafe fn compute<const R: usize, const V: usize>(
         SCRATCH.with(|scratch| {
             let (product, runs, panel) = &mut *scratch.borrow_mut();
             let steps = operand.offsets.len();
-            let chunks = steps.div_ceil((UNIT_PANEL_BYTES / (4 * (n_hi - n_lo))).max(1));
+            let panel_width = (n_hi - n_lo).div_ceil(columns) * columns;
+            let chunks = steps.div_ceil((UNIT_PANEL_BYTES / (4 * panel_width)).max(1));
             let chunk = steps.div_ceil(chunks);
-            panel.resize(chunk * (n_hi - n_lo).div_ceil(columns) * columns, 0.0);
+            panel.resize(chunk * panel_width, 0.0);
             let (dst, ldc) = if in_place {
                 // SAFETY: element (r_lo, n_lo) of the `[M, N]` output.
                 (unsafe { (out_addr as *mut f32).add(r_lo * n + n_lo) }, n)
