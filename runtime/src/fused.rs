@@ -1119,7 +1119,7 @@ mod tests {
                 len: LANES,
             })
             .collect();
-        while chunks.len() % CHUNKS_AT_ONCE != 0 {
+        while !chunks.len().is_multiple_of(CHUNKS_AT_ONCE) {
             chunks.push(OutputChunk {
                 out: 0,
                 base: 0,
