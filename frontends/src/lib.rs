@@ -14,6 +14,7 @@ pub mod json;
 pub mod model;
 pub mod normalize;
 pub mod npy;
+pub mod numpy_random;
 pub mod onnx;
 pub mod weights;
 

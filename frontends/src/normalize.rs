@@ -762,12 +762,13 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
         }
         "Dropout" => {
             let a = OnnxAttrs::new(node, &["ratio", "is_test", "seed"])?;
-            let _ = a;
-            if let Some(t) = b.input(2) {
-                match b.value_of(&t) {
-                    Some(v) if v.to_i64_vec().iter().all(|&x| x == 0) => {}
-                    _ => return unsupported("training_mode (only inference is supported)"),
-                }
+            // Training mode (opset 12 on): a constant true, or a flag known only at run time.
+            let training = match b.input(2) {
+                None => Some(false),
+                Some(t) => b.value_of(&t).map(|v| v.to_i64_vec().iter().any(|&x| x != 0)),
+            };
+            if training != Some(false) {
+                return training_dropout(b, &a, training.is_none());
             }
             let x = b.required(0)?;
             let outputs = vec![b.output(0), b.output(1)];
@@ -1171,6 +1172,77 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
         }
         _ => unsupported(format!("op '{op}' is not supported")),
     }
+}
+
+/// A training-mode Dropout as ONNX defines it (its reference implementation): with the
+/// node's seed, the mask is `uniform(0, 1, shape) >= ratio` from numpy's `RandomState(seed)`,
+/// and the output `mask · x · (1 / (1 - ratio))`. The draws are a constant (see
+/// [`crate::numpy_random`]), compared in f64 with the ratio, which may be a run-time
+/// input; a run-time `training_mode` flag selects between that and the inference form (`x`,
+/// and a mask of ones). Without a seed the mask is random, so it is refused.
+fn training_dropout(b: &mut Builder, a: &OnnxAttrs, flag_at_run_time: bool) -> Result<(), NormError> {
+    let Some(AttrValue::Int(seed)) = a.get("seed") else {
+        return unsupported("training_mode without a seed (the mask would be random)");
+    };
+    let x = b.required(0)?;
+    let info = b
+        .info_of(&x)
+        .map_or_else(|| unsupported("training_mode needs the input's type"), Ok)?;
+    let (dtype, Some(shape)) = (info.dtype, info.static_shape()) else {
+        return unsupported("training_mode needs a static input shape");
+    };
+    if !dtype.is_float() {
+        return malformed("Dropout's input must be a float tensor");
+    }
+    let Some(draws) = crate::numpy_random::uniform(*seed, shape.iter().product()) else {
+        return unsupported(format!("seed {seed} (numpy takes 0 to 2^32 - 1)"));
+    };
+    let draws = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), draws)
+        .map_or_else(|e| malformed(format!("mask shape: {e}")), Ok)?;
+    let ratio = b
+        .input(1)
+        .unwrap_or_else(|| Operand::Const(Tensor::full(DType::F32, &[], 0.5)));
+    let cast = |b: &mut Builder, value: Operand, to: DType| {
+        b.push_temp(
+            "cast",
+            attrs(vec![("saturate", Attr::Int(1)), ("to", Attr::Int(to.onnx_code()))]),
+            vec![Some(value)],
+        )
+    };
+    let ratio_f64 = cast(b, ratio.clone(), DType::F64);
+    let dropped = b.push_temp(
+        "less",
+        Attrs::default(),
+        vec![Some(Operand::Const(Tensor::float(DType::F64, draws))), Some(ratio_f64)],
+    );
+    let mask = b.push_temp("not", Attrs::default(), vec![Some(dropped)]);
+    let kept = cast(b, mask.clone(), dtype);
+    let ratio_x = cast(b, ratio, dtype);
+    let one = Operand::Const(Tensor::full(dtype, &[], 1.0));
+    let keep_ratio = b.push_temp("sub", Attrs::default(), vec![Some(one.clone()), Some(ratio_x)]);
+    let scale = b.push_temp("div", Attrs::default(), vec![Some(one), Some(keep_ratio)]);
+    let masked = b.push_temp("mul", Attrs::default(), vec![Some(kept), Some(x.clone())]);
+    let (output, mask_output) = (b.output(0), b.output(1));
+    if !flag_at_run_time {
+        b.push("mul", Attrs::default(), vec![Some(masked), Some(scale)], vec![output]);
+        if mask_output.is_some() {
+            b.push("identity", Attrs::default(), vec![Some(mask)], vec![mask_output]);
+        }
+        return Ok(());
+    }
+    let flag = b.required(2)?;
+    let trained = b.push_temp("mul", Attrs::default(), vec![Some(masked), Some(scale)]);
+    b.push(
+        "where",
+        Attrs::default(),
+        vec![Some(flag.clone()), Some(trained), Some(x)],
+        vec![output],
+    );
+    if mask_output.is_some() {
+        let ones = Operand::Const(Tensor::bool(ndarray::ArrayD::from_elem(ndarray::IxDyn(&shape), true)));
+        b.push("where", Attrs::default(), vec![Some(flag), Some(mask), Some(ones)], vec![mask_output]);
+    }
+    Ok(())
 }
 
 fn reshape_data(t: &Tensor, shape: &[usize]) -> fuser_dialects::semantics::Data {
