@@ -566,8 +566,11 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             if a.int("spatial", 1)? != 1 {
                 return unsupported("spatial = 0");
             }
-            if a.int("training_mode", 0)? != 0 || (1..node.outputs.len()).any(|i| b.output(i).is_some()) {
-                return unsupported("training mode (only inference is supported)");
+            if a.int("training_mode", 0)? != 0 {
+                return training_batch_normalization(b, a.float("epsilon", 1e-5)?, a.float("momentum", 0.9)?);
+            }
+            if (1..node.outputs.len()).any(|i| b.output(i).is_some()) {
+                return unsupported("the running statistics outputs outside training mode");
             }
             let inputs = (0..5).map(|i| b.required(i).map(Some)).collect::<Result<_, _>>()?;
             b.simple(
@@ -1172,6 +1175,60 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
         }
         _ => unsupported(format!("op '{op}' is not supported")),
     }
+}
+
+/// A training-mode BatchNormalization (opset 14 on) as ONNX defines it (its reference
+/// implementation), in graph ops: the batch's mean and (population) variance over every
+/// axis but the channels', `y = scale · (x - mean) / sqrt(var + epsilon) + bias` with
+/// them, and the running statistics `running · momentum + batch · (1 - momentum)` as
+/// outputs 1 and 2.
+fn training_batch_normalization(b: &mut Builder, epsilon: f64, momentum: f64) -> Result<(), NormError> {
+    let x = b.required(0)?;
+    let rank = b.rank_of(&x)?;
+    if rank < 2 {
+        return malformed("BatchNormalization needs an (N, C, ...) input");
+    }
+    let dtype = b
+        .info_of(&x)
+        .map_or_else(|| unsupported("training_mode needs the input's type"), Ok)?
+        .dtype;
+    let [scale, bias, running_mean, running_var] = [1, 2, 3, 4].map(|i| b.required(i));
+    let (scale, bias, running_mean, running_var) = (scale?, bias?, running_mean?, running_var?);
+    let scalar = |v: f64| Operand::Const(Tensor::full(dtype, &[], v));
+    let axes: Vec<i64> = (0..rank as i64).filter(|&a| a != 1).collect();
+    let keep = attrs(vec![("keepdims", Attr::Int(1)), ("noop_with_empty_axes", Attr::Int(0))]);
+    let mean = b.push_temp("reduce_mean", keep.clone(), vec![Some(x.clone()), Some(i64s(&axes))]);
+    let centered = b.push_temp("sub", Attrs::default(), vec![Some(x), Some(mean.clone())]);
+    let squares = b.push_temp("mul", Attrs::default(), vec![Some(centered.clone()), Some(centered.clone())]);
+    let var = b.push_temp("reduce_mean", keep, vec![Some(squares), Some(i64s(&axes))]);
+    // Per-channel operands as (C, 1, ...) against (N, C, ...).
+    let trailing: Vec<i64> = (1..rank as i64 - 1).collect();
+    let per_channel = |b: &mut Builder, v: Operand| {
+        if trailing.is_empty() {
+            v
+        } else {
+            b.push_temp("unsqueeze", Attrs::default(), vec![Some(v), Some(i64s(&trailing))])
+        }
+    };
+    let (scale, bias) = (per_channel(b, scale), per_channel(b, bias));
+    let shifted = b.push_temp("add", Attrs::default(), vec![Some(var.clone()), Some(scalar(epsilon))]);
+    let deviation = b.push_temp("sqrt", Attrs::default(), vec![Some(shifted)]);
+    let scaled = b.push_temp("mul", Attrs::default(), vec![Some(scale), Some(centered)]);
+    let normalized = b.push_temp("div", Attrs::default(), vec![Some(scaled), Some(deviation)]);
+    let y = b.output(0);
+    b.push("add", Attrs::default(), vec![Some(normalized), Some(bias)], vec![y]);
+    // The running statistics, from the batch's as (C).
+    let channels = b.push_temp("shape", attrs(vec![("end", Attr::Int(2)), ("start", Attr::Int(1))]), vec![Some(b.required(0)?)]);
+    for (slot, running, batch) in [(1, running_mean, mean), (2, running_var, var)] {
+        let Some(output) = b.output(slot) else {
+            continue;
+        };
+        let batch = b.push_temp("reshape", attrs(vec![("allowzero", Attr::Int(0))]), vec![Some(batch), Some(channels.clone())]);
+        let kept = b.push_temp("mul", Attrs::default(), vec![Some(running), Some(scalar(momentum))]);
+        let new = b.push_temp("mul", Attrs::default(), vec![Some(batch), Some(scalar(1.0 - momentum))]);
+        b.push("add", Attrs::default(), vec![Some(kept), Some(new)], vec![Some(output)]);
+    }
+    Ok(())
 }
 
 /// A training-mode Dropout as ONNX defines it (its reference implementation): with the
