@@ -623,9 +623,7 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             // with a 1-D scale. A missing zero point is an explicit zero of the integer
             // type (uint8 unless `output_dtype` says otherwise).
             let a = OnnxAttrs::new(node, &["axis", "saturate", "block_size", "output_dtype"])?;
-            if a.int("block_size", 0)? != 0 {
-                return unsupported("blocked quantization (block_size) is not supported");
-            }
+            let block_size = a.int("block_size", 0)?;
             let quantize = node.op_type == "QuantizeLinear";
             let x = b.required(0)?;
             let scale = b.required(1)?;
@@ -644,17 +642,17 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
                 let shape: Vec<usize> = b.info_of(&scale).and_then(|i| i.static_shape()).unwrap_or_default();
                 Operand::Const(Tensor::full(zero_type, &shape, 0.0))
             });
+            let op = if quantize {
+                "ftensor.quantize"
+            } else {
+                "ftensor.dequantize"
+            };
+            if block_size != 0 {
+                return blocked_quantization(b, op, [x, scale, zero], a.int("axis", 1)?, block_size);
+            }
             let mut attrs = Attrs::default();
             attrs.set("axis", Attr::Int(a.int("axis", 1)?));
-            b.simple(
-                if quantize {
-                    "ftensor.quantize"
-                } else {
-                    "ftensor.dequantize"
-                },
-                attrs,
-                vec![Some(x), Some(scale), Some(zero)],
-            )
+            b.simple(op, attrs, vec![Some(x), Some(scale), Some(zero)])
         }
         "Clip" => {
             let a = OnnxAttrs::new(node, &["min", "max"])?;
@@ -1177,6 +1175,77 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
     }
 }
 
+/// Blocked quantization (opset 21 on) as the per-axis ftensor op `op`: along `axis`, each
+/// run of `block_size` values shares one scale and zero point (which have `x`'s shape with
+/// that dim divided by the block size). `x` is split along the axis into (blocks, block),
+/// the block dim moved last and the rest flattened, so that each row is one block and the
+/// scale and zero point, flattened, go along axis 0; the result is moved back.
+fn blocked_quantization(
+    b: &mut Builder,
+    op: &'static str,
+    [x, scale, zero]: [Operand; 3],
+    axis: i64,
+    block_size: i64,
+) -> Result<(), NormError> {
+    let shape = b
+        .info_of(&x)
+        .and_then(|i| i.static_shape())
+        .map_or_else(|| unsupported("blocked quantization needs a static input shape"), Ok)?;
+    let rank = shape.len() as i64;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&axis) || block_size < 0 {
+        return malformed(format!("axis {axis} or block_size {block_size} out of range"));
+    }
+    let (axis, block) = (axis as usize, block_size as usize);
+    if shape[axis] % block != 0 {
+        return unsupported("blocked quantization with a partial last block");
+    }
+    let dims = |d: &[usize]| i64s(&d.iter().map(|&v| v as i64).collect::<Vec<_>>());
+    let reshape = |b: &mut Builder, v: Operand, d: &[usize]| {
+        b.push_temp(
+            "reshape",
+            attrs(vec![("allowzero", Attr::Int(0))]),
+            vec![Some(v), Some(dims(d))],
+        )
+    };
+    // (.., blocks, block, ..), then the block dim last.
+    let mut split = shape.clone();
+    split[axis] /= block;
+    split.insert(axis + 1, block);
+    let mut perm: Vec<i64> = (0..split.len() as i64).filter(|&d| d != axis as i64 + 1).collect();
+    perm.push(axis as i64 + 1);
+    let moved: Vec<usize> = perm.iter().map(|&d| split[d as usize]).collect();
+    let rows = moved[..moved.len() - 1].iter().product::<usize>();
+    let split_x = reshape(b, x, &split);
+    let moved_x = b.push_temp(
+        "transpose",
+        attrs(vec![("perm", Attr::Ints(perm.clone()))]),
+        vec![Some(split_x)],
+    );
+    let blocks = reshape(b, moved_x, &[rows, block]);
+    let (scale, zero) = (reshape(b, scale, &[rows]), reshape(b, zero, &[rows]));
+    let quantized = b.push_temp(
+        op,
+        attrs(vec![("axis", Attr::Int(0))]),
+        vec![Some(blocks), Some(scale), Some(zero)],
+    );
+    let unflattened = reshape(b, quantized, &moved);
+    let mut inverse = vec![0i64; perm.len()];
+    for (i, &d) in perm.iter().enumerate() {
+        inverse[d as usize] = i as i64;
+    }
+    let back = b.push_temp(
+        "transpose",
+        attrs(vec![("perm", Attr::Ints(inverse))]),
+        vec![Some(unflattened)],
+    );
+    b.simple(
+        "reshape",
+        attrs(vec![("allowzero", Attr::Int(0))]),
+        vec![Some(back), Some(dims(&shape))],
+    )
+}
+
 /// A training-mode BatchNormalization (opset 14 on) as ONNX defines it (its reference
 /// implementation), in graph ops: the batch's mean and (population) variance over every
 /// axis but the channels', `y = scale · (x - mean) / sqrt(var + epsilon) + bias` with
@@ -1199,7 +1268,11 @@ fn training_batch_normalization(b: &mut Builder, epsilon: f64, momentum: f64) ->
     let keep = attrs(vec![("keepdims", Attr::Int(1)), ("noop_with_empty_axes", Attr::Int(0))]);
     let mean = b.push_temp("reduce_mean", keep.clone(), vec![Some(x.clone()), Some(i64s(&axes))]);
     let centered = b.push_temp("sub", Attrs::default(), vec![Some(x), Some(mean.clone())]);
-    let squares = b.push_temp("mul", Attrs::default(), vec![Some(centered.clone()), Some(centered.clone())]);
+    let squares = b.push_temp(
+        "mul",
+        Attrs::default(),
+        vec![Some(centered.clone()), Some(centered.clone())],
+    );
     let var = b.push_temp("reduce_mean", keep, vec![Some(squares), Some(i64s(&axes))]);
     // Per-channel operands as (C, 1, ...) against (N, C, ...).
     let trailing: Vec<i64> = (1..rank as i64 - 1).collect();
@@ -1218,12 +1291,20 @@ fn training_batch_normalization(b: &mut Builder, epsilon: f64, momentum: f64) ->
     let y = b.output(0);
     b.push("add", Attrs::default(), vec![Some(normalized), Some(bias)], vec![y]);
     // The running statistics, from the batch's as (C).
-    let channels = b.push_temp("shape", attrs(vec![("end", Attr::Int(2)), ("start", Attr::Int(1))]), vec![Some(b.required(0)?)]);
+    let channels = b.push_temp(
+        "shape",
+        attrs(vec![("end", Attr::Int(2)), ("start", Attr::Int(1))]),
+        vec![Some(b.required(0)?)],
+    );
     for (slot, running, batch) in [(1, running_mean, mean), (2, running_var, var)] {
         let Some(output) = b.output(slot) else {
             continue;
         };
-        let batch = b.push_temp("reshape", attrs(vec![("allowzero", Attr::Int(0))]), vec![Some(batch), Some(channels.clone())]);
+        let batch = b.push_temp(
+            "reshape",
+            attrs(vec![("allowzero", Attr::Int(0))]),
+            vec![Some(batch), Some(channels.clone())],
+        );
         let kept = b.push_temp("mul", Attrs::default(), vec![Some(running), Some(scalar(momentum))]);
         let new = b.push_temp("mul", Attrs::default(), vec![Some(batch), Some(scalar(1.0 - momentum))]);
         b.push("add", Attrs::default(), vec![Some(kept), Some(new)], vec![Some(output)]);
@@ -1297,7 +1378,12 @@ fn training_dropout(b: &mut Builder, a: &OnnxAttrs, flag_at_run_time: bool) -> R
     );
     if mask_output.is_some() {
         let ones = Operand::Const(Tensor::bool(ndarray::ArrayD::from_elem(ndarray::IxDyn(&shape), true)));
-        b.push("where", Attrs::default(), vec![Some(flag), Some(mask), Some(ones)], vec![mask_output]);
+        b.push(
+            "where",
+            Attrs::default(),
+            vec![Some(flag), Some(mask), Some(ones)],
+            vec![mask_output],
+        );
     }
     Ok(())
 }
