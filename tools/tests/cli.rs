@@ -420,6 +420,24 @@ fn check_lists_every_unsupported_node_and_summarizes_supported_models() {
         out.stdout
     );
     assert!(out.stdout.contains("2 unsupported node(s)"), "{}", out.stdout);
+
+    // A training-mode Dropout without a seed has a random mask: refused by name.
+    let random = dir.path().join("random.onnx");
+    let inputs = vec![value("x", 1, &[2, 2]), value("r", 1, &[]), value("t", 9, &[])];
+    let dropout = vec![node("drop", "Dropout", &["x", "r", "t"], &["y"])];
+    std::fs::write(
+        &random,
+        model(17, inputs, vec![value("y", 1, &[2, 2])], dropout, vec![]),
+    )
+    .unwrap();
+    let out = run(FUSER, &["check", &random.to_string_lossy()]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("node 'drop' (Dropout): training_mode without a seed"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -216,7 +216,7 @@ pub fn refusal_class(reason: &str) -> &'static str {
     } else if reason.contains("is outside the supported range") {
         "an opset outside 6-28"
     } else if reason.contains("training") {
-        "training mode (fuser compiles inference)"
+        "training mode with a random mask (a Dropout without a seed)"
     } else if reason.contains("sequence, map or optional") {
         "non-tensor values (sequences, maps, optionals)"
     } else {
@@ -329,7 +329,7 @@ pub fn report(results: &[(Case, Vec<Outcome>)], targets: &[Target], command: &st
     for class in [
         "an element type outside fuser's (f32, f64, f16, bf16, i8, u8, i32, i64, bool)",
         "an opset outside 6-28",
-        "training mode (fuser compiles inference)",
+        "training mode with a random mask (a Dropout without a seed)",
         "non-tensor values (sequences, maps, optionals)",
         "other",
     ] {
