@@ -1332,7 +1332,13 @@ fn training_dropout(b: &mut Builder, a: &OnnxAttrs, flag_at_run_time: bool) -> R
     if !dtype.is_float() {
         return malformed("Dropout's input must be a float tensor");
     }
-    let Some(draws) = crate::numpy_random::uniform(*seed, shape.iter().product()) else {
+    // The draws become a constant: a declared shape must not become a huge allocation.
+    const MOST_DRAWS: usize = 1 << 27;
+    let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let Some(count) = count.filter(|&c| c <= MOST_DRAWS) else {
+        return unsupported(format!("training_mode over {shape:?} (its mask is a constant of at most 2^27 values)"));
+    };
+    let Some(draws) = crate::numpy_random::uniform(*seed, count) else {
         return unsupported(format!("seed {seed} (numpy takes 0 to 2^32 - 1)"));
     };
     let draws = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), draws)
