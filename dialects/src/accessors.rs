@@ -126,7 +126,7 @@ pub fn string<'c, 'a>(op: &OperationRef<'c, 'a>, name: &str) -> String {
     op.attribute(name)
         .ok()
         .and_then(|a| StringAttribute::try_from(a).ok())
-        .map(|a| a.value().to_string())
+        .map(crate::ffi::string_value)
         .unwrap_or_default()
 }
 
@@ -217,7 +217,7 @@ pub fn symbol_name<'c, 'a>(op: &OperationRef<'c, 'a>) -> Option<String> {
     op.attribute("sym_name")
         .ok()
         .and_then(|a| StringAttribute::try_from(a).ok())
-        .map(|s| s.value().to_string())
+        .map(crate::ffi::string_value)
 }
 
 /// The model name (`graph.name`) of argument or result `index` in the dictionaries
@@ -230,5 +230,5 @@ pub fn graph_name(attrs: Option<Attribute>, index: usize, fallback: &str) -> Str
         .and_then(|d| DictionaryAttribute::try_from(d).ok())
         .and_then(|d| d.element_by_name("graph.name"))
         .and_then(|n| StringAttribute::try_from(n).ok())
-        .map_or_else(|| format!("{fallback}{index}"), |s| s.value().to_string())
+        .map_or_else(|| format!("{fallback}{index}"), crate::ffi::string_value)
 }

@@ -15,6 +15,16 @@ use mlir_sys::{
 };
 use std::ffi::CString;
 
+/// The text of a string attribute. melior's `StringAttribute::value` indexes the last
+/// byte of the string to look for a terminator, which panics on an empty string (an
+/// ONNX attribute may well be `""`); this reads the C API's (pointer, length) through
+/// [`string_ref_text`].
+pub fn string_value(attribute: melior::ir::attribute::StringAttribute) -> String {
+    use melior::ir::AttributeLike;
+    // SAFETY: the attribute is valid; the reference it gives lives as long as its context.
+    string_ref_text(unsafe { melior::StringRef::from_raw(mlir_sys::mlirStringAttrGetValue(attribute.to_raw())) })
+}
+
 /// Shape and element type of a ranked tensor; `None` dims are dynamic (`?`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
@@ -572,5 +582,20 @@ pub fn memref_info(ty: Type) -> Option<(TensorInfo, bool)> {
         let element = Type::from_raw(mlirShapedTypeGetElementType(raw)).to_string();
         let dense = mlir_sys::mlirAffineMapIsIdentity(mlir_sys::mlirMemRefTypeGetAffineMap(raw));
         Some((TensorInfo { shape, element }, dense))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use melior::ir::attribute::StringAttribute;
+
+    /// An empty string attribute reads as "" (melior's own accessor panics on it; the ONNX
+    /// fuzz target found one through a Resize with `mode = ""`).
+    #[test]
+    fn string_values_read_empty_and_unicode_strings() {
+        let context = melior::Context::new();
+        for text in ["", "nearest", "ünïcødé", "a\u{0}b"] {
+            assert_eq!(super::string_value(StringAttribute::new(&context, text)), text);
+        }
     }
 }

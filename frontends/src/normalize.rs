@@ -940,6 +940,9 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             let a = OnnxAttrs::new(node, &["mode", "pads", "value"])?;
             let x = b.required(0)?;
             let mode = a.string("mode", "constant")?;
+            if !["constant", "reflect", "edge", "wrap"].contains(&mode.as_str()) {
+                return malformed(format!("mode '{mode}' (constant, reflect, edge or wrap)"));
+            }
             let (pads, value, axes) = if opset < 11 {
                 let pads = a
                     .ints("pads")?
@@ -1336,7 +1339,9 @@ fn training_dropout(b: &mut Builder, a: &OnnxAttrs, flag_at_run_time: bool) -> R
     const MOST_DRAWS: usize = 1 << 27;
     let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let Some(count) = count.filter(|&c| c <= MOST_DRAWS) else {
-        return unsupported(format!("training_mode over {shape:?} (its mask is a constant of at most 2^27 values)"));
+        return unsupported(format!(
+            "training_mode over {shape:?} (its mask is a constant of at most 2^27 values)"
+        ));
     };
     let Some(draws) = crate::numpy_random::uniform(*seed, count) else {
         return unsupported(format!("seed {seed} (numpy takes 0 to 2^32 - 1)"));
@@ -1616,6 +1621,10 @@ fn resize(b: &mut Builder, opset: i64) -> Result<(), NormError> {
     )?;
     let x = b.required(0)?;
     let mode = a.string("mode", "nearest")?;
+    // Upsample (opset 7-9) also says bilinear or trilinear for linear.
+    if !["nearest", "linear", "cubic", "bilinear", "trilinear"].contains(&mode.as_str()) {
+        return malformed(format!("mode '{mode}' (nearest, linear or cubic)"));
+    }
     let legacy = node.op_type == "Upsample" || opset < 11;
     let (roi, mut scales, mut sizes) = if node.op_type == "Upsample" {
         let s = match (a.floats("scales")?, b.input(1)) {

@@ -24,7 +24,7 @@ fn symbol(op: &OperationRef) -> Option<String> {
     op.attribute("sym_name")
         .ok()
         .and_then(|a| StringAttribute::try_from(a).ok())
-        .map(|s| s.value().to_string())
+        .map(fuser_dialects::ffi::string_value)
 }
 
 /// Whether `op` is an `llvm.func` with a body.

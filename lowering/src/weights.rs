@@ -32,7 +32,7 @@ pub fn materialize_weights_as(root: OperationRef, weights: &Weights, constant_op
             .attribute("name")
             .ok()
             .and_then(|a| StringAttribute::try_from(a).ok())
-            .map(|s| s.value().to_string())
+            .map(fuser_dialects::ffi::string_value)
             .ok_or("a graph.weight has no name")?;
         let tensor = weights
             .get(&name)

@@ -81,7 +81,7 @@ fn lower_function(function: OperationRef) -> Option<()> {
     }
     for alloc in &allocs {
         let arena = StringAttribute::try_from(alloc.attribute("arena").ok()?).ok()?;
-        if arena.value() != ARENA {
+        if fuser_dialects::ffi::string_value(arena) != ARENA {
             return None;
         }
     }

@@ -256,7 +256,7 @@ pub(crate) fn phase_reports(module: &Module) -> (Option<String>, Option<(u64, u6
         .attribute(crate::graph_eqsat_fuse::REPORT_ATTRIBUTE)
         .ok()
         .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
-        .map(|s| s.value().to_string());
+        .map(fuser_dialects::ffi::string_value);
     let memory_plan = module
         .as_operation()
         .attribute(crate::hw_plan_memory::PLAN_ATTRIBUTE)

@@ -180,7 +180,7 @@ pub fn fuse_module(root: OperationRef, options: &Options) -> Result<(), String> 
             .attribute("sym_name")
             .ok()
             .and_then(|a| StringAttribute::try_from(a).ok())
-            .map(|s| s.value().to_string())
+            .map(fuser_dialects::ffi::string_value)
             .unwrap_or_else(|| "f".into());
         let (mut report, groups, kept) = eqsat::fuse_function(function, options)?;
         report.function = name.clone();

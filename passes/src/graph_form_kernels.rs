@@ -180,7 +180,7 @@ fn symbol_name(op: OperationRef) -> Option<String> {
     op.attribute("sym_name")
         .ok()
         .and_then(|a| StringAttribute::try_from(a).ok())
-        .map(|s| s.value().to_string())
+        .map(fuser_dialects::ffi::string_value)
 }
 
 fn key(value: Value) -> usize {
@@ -271,7 +271,7 @@ fn outline_function(function: OperationRef) {
         .attribute("sym_name")
         .ok()
         .and_then(|a| StringAttribute::try_from(a).ok())
-        .map(|s| s.value().to_string())
+        .map(fuser_dialects::ffi::string_value)
         .unwrap_or_else(|| "f".into());
     for (index, group) in groups.iter().enumerate() {
         outline_group(function, &format!("{function_name}_k{index}"), group);

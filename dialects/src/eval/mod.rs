@@ -97,12 +97,9 @@ pub fn op_attrs(op: &OperationRef) -> Result<Attrs, EvalError> {
             }
             AttrKind::Integer => Attr::Int(IntegerAttribute::try_from(attribute).map_err(|_| bad())?.value()),
             AttrKind::Float => Attr::Float(FloatAttribute::try_from(attribute).map_err(|_| bad())?.value()),
-            AttrKind::String => Attr::Str(
-                StringAttribute::try_from(attribute)
-                    .map_err(|_| bad())?
-                    .value()
-                    .to_string(),
-            ),
+            AttrKind::String => Attr::Str(crate::ffi::string_value(
+                StringAttribute::try_from(attribute).map_err(|_| bad())?,
+            )),
             AttrKind::DenseElements => Attr::Tensor(
                 dense_to_tensor(attribute).ok_or_else(|| EvalError::Unsupported(format!("the value of '{name}'")))?,
             ),
@@ -121,7 +118,7 @@ pub fn find_function<'c, 'a>(module_op: OperationRef<'c, 'a>, name: &str) -> Opt
                 .attribute("sym_name")
                 .ok()
                 .and_then(|a| StringAttribute::try_from(a).ok())
-                .is_some_and(|s| s.value() == name)
+                .is_some_and(|s| crate::ffi::string_value(s) == name)
     })
 }
 

@@ -191,7 +191,7 @@ fn global_types(module: OperationRef) -> HashMap<String, String> {
             .and_then(|a| StringAttribute::try_from(a).ok());
         let ty = op.attribute("type").ok().and_then(|a| TypeAttribute::try_from(a).ok());
         if let (Some(name), Some(ty)) = (name, ty) {
-            types.insert(name.value().to_string(), ty.value().to_string());
+            types.insert(fuser_dialects::ffi::string_value(name), ty.value().to_string());
         }
     }
     types
