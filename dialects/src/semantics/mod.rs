@@ -247,7 +247,7 @@ fn short_name(op: &str) -> &str {
 /// Normalizes a possibly negative axis for `rank`.
 pub(crate) fn axis(axis: i64, rank: usize) -> Result<usize, SemError> {
     let r = rank as i64;
-    if axis < -r || axis >= r.max(1) {
+    if axis < -r || axis >= r {
         return invalid(format!("axis {axis} is out of range for rank {rank}"));
     }
     Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })

@@ -148,7 +148,10 @@ fn concat<T: Clone>(arrays: &[ArrayD<T>], axis: usize) -> Result<ArrayD<T>, SemE
 }
 
 fn gather<T: Clone>(a: &ArrayD<T>, indices: &ArrayD<i64>, ax: usize) -> Result<ArrayD<T>, SemError> {
-    let dim = a.shape()[ax] as i64;
+    let Some(&dim) = a.shape().get(ax) else {
+        return invalid(format!("Gather along axis {ax} of a rank-{} tensor", a.ndim()));
+    };
+    let dim = dim as i64;
     let flat: Vec<usize> = indices
         .iter()
         .map(|&i| {
