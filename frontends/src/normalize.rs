@@ -1057,6 +1057,9 @@ fn normalize_into(b: &mut Builder, opset: i64) -> Result<(), NormError> {
             let axis = a.int("axis", 0)?;
             let outputs: Vec<Option<String>> = (0..node.outputs.len()).map(|i| b.output(i)).collect();
             let n = node.outputs.len();
+            if n == 0 {
+                return malformed("Split needs at least one output");
+            }
             if n > FAMILY {
                 return unsupported(format!("Split into more than {FAMILY} outputs"));
             }
