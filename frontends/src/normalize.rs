@@ -1485,6 +1485,9 @@ fn window_op(b: &mut Builder, op: &str, opset: i64) -> Result<(), NormError> {
                 || malformed("kernel_shape is missing and the weight's shape is unknown"),
                 Ok,
             )?;
+            if winfo.rank() != xinfo.rank() {
+                return malformed("the weight's rank differs from the input's");
+            }
             winfo.shape[2..]
                 .iter()
                 .map(|d| d.map_or_else(|| unsupported("kernel_shape of a dynamic weight"), Ok))
