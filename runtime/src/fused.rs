@@ -20,7 +20,6 @@
 //! split tiles (output elements), never a reduction, so results do not depend on the
 //! thread count.
 
-use crate::microkernels::threads;
 use crate::vector_math;
 use gemm::{Parallelism, gemm};
 use std::cell::RefCell;
@@ -1081,12 +1080,7 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
             d.contraction == Contraction::Conv2d && !reads_input_directly(&g),
         ),
     };
-    if threads() == 1 || tiles.len() == 1 {
-        tiles.into_iter().for_each(run_tile);
-    } else {
-        use rayon::prelude::*;
-        tiles.into_par_iter().for_each(run_tile);
-    }
+    crate::microkernels::for_each_item(tiles, run_tile);
 }
 
 #[cfg(test)]

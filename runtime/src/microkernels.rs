@@ -31,6 +31,18 @@ pub fn threads() -> usize {
     }
 }
 
+/// Runs `work` on every item: in order on this thread when one thread is asked for or
+/// there is one item, else across the thread pool. Callers split work by output only, so
+/// the results are the same either way.
+pub(crate) fn for_each_item<T: Send>(items: Vec<T>, work: impl Fn(T) + Sync + Send) {
+    if threads() == 1 || items.len() == 1 {
+        items.into_iter().for_each(work);
+    } else {
+        use rayon::prelude::*;
+        items.into_par_iter().for_each(work);
+    }
+}
+
 /// `C[b] += A[b] · B[b]` for `b < batch` (or `C[b] = A[b] · B[b]` when `accumulate` is
 /// 0), with `A[b]` m×k, `B[b]` k×n and `C[b]` m×n. Each operand is (aligned pointer,
 /// offset, batch stride, row stride, column stride), in elements.

@@ -762,12 +762,7 @@ pub unsafe extern "C" fn fuser_fused_q8(
             }
         });
     };
-    if threads() == 1 || tiles.len() == 1 {
-        tiles.into_iter().for_each(run_tile);
-    } else {
-        use rayon::prelude::*;
-        tiles.into_par_iter().for_each(run_tile);
-    }
+    crate::microkernels::for_each_item(tiles, run_tile);
 }
 
 thread_local! {

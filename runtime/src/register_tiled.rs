@@ -470,12 +470,7 @@ unsafe fn compute<const R: usize, const V: usize>(
             }
         });
     };
-    if threads() == 1 || units.len() == 1 {
-        units.into_iter().for_each(run_unit);
-    } else {
-        use rayon::prelude::*;
-        units.into_par_iter().for_each(run_unit);
-    }
+    crate::microkernels::for_each_item(units, run_unit);
 }
 
 #[cfg(test)]

@@ -359,21 +359,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
             } else {
                 kh * kw
             };
-            let conv = ConvGeometry {
-                channels,
-                height: sa[2],
-                width: sa[3],
-                kernel_h: kh,
-                kernel_w: kw,
-                out_h: out[2],
-                out_w: out[3],
-                stride_h: strides[0],
-                stride_w: strides[1],
-                dilation_h: dilations[0],
-                dilation_w: dilations[1],
-                pad_top: pads[0],
-                pad_left: pads[1],
-            };
+            let conv = window_geometry(&sa, &[kh, kw], &out, &strides, &dilations, &pads);
             let descriptor = Descriptor {
                 contraction: kind,
                 m: features,
@@ -386,6 +372,34 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
             Some((descriptor, Rows::Channels, out))
         }
         _ => None,
+    }
+}
+
+/// The runtime's geometry of a 2-D window op (conv or pooling) on an NCHW input of shape
+/// `input` with an NCHW output of shape `out`: the window, strides, dilations and the
+/// top/left pads (each attribute's first two values).
+fn window_geometry(
+    input: &[i64],
+    kernel: &[i64],
+    out: &[i64],
+    strides: &[i64],
+    dilations: &[i64],
+    pads: &[i64],
+) -> ConvGeometry {
+    ConvGeometry {
+        channels: input[1],
+        height: input[2],
+        width: input[3],
+        kernel_h: kernel[0],
+        kernel_w: kernel[1],
+        out_h: out[2],
+        out_w: out[3],
+        stride_h: strides[0],
+        stride_w: strides[1],
+        dilation_h: dilations[0],
+        dilation_w: dilations[1],
+        pad_top: pads[0],
+        pad_left: pads[1],
     }
 }
 
@@ -403,21 +417,7 @@ fn max_pool(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         view.ints("dilations").ok()?,
         view.ints("pads").ok()?,
     );
-    let conv = ConvGeometry {
-        channels: sx[1],
-        height: sx[2],
-        width: sx[3],
-        kernel_h: kernel[0],
-        kernel_w: kernel[1],
-        out_h: out[2],
-        out_w: out[3],
-        stride_h: strides[0],
-        stride_w: strides[1],
-        dilation_h: dilations[0],
-        dilation_w: dilations[1],
-        pad_top: pads[0],
-        pad_left: pads[1],
-    };
+    let conv = window_geometry(&sx, &kernel, &out, &strides, &dilations, &pads);
     let descriptor = Descriptor {
         contraction: Contraction::MaxPool2d,
         m: sx[1],
