@@ -1,7 +1,7 @@
 //! A kernel that is one contraction (2-D Conv at batch 1, depthwise Conv, MatMul or Gemm
 //! with a matrix right operand, or a 2-D MaxPool at batch 1, the runtime's windowed loop
-//! serving both the depthwise conv and the pooling) followed by a chain of elementwise ops (bias, residual,
-//! scale, activation) lowers to one call of the runtime's fused kernel
+//! serving both the depthwise conv and the pooling) followed by a chain of elementwise ops
+//! (bias, residual, scale, activation) lowers to one call of the runtime's fused kernel
 //! (`fuser_runtime::fused`), which computes the product tile by tile and applies the
 //! chain to each tile while it is in cache. A kernel of the contraction alone takes the
 //! same path with an empty chain.
