@@ -98,6 +98,19 @@ impl Window {
     }
 }
 
+/// Whether `v` replaces the running maximum `best` of a max pooling, as `arith.maximumf`
+/// orders values (what the compiled code computes): a first NaN wins and stays, and +0 is
+/// above -0.
+fn above(v: f64, best: f64) -> bool {
+    if best.is_nan() {
+        false
+    } else if v.is_nan() {
+        true
+    } else {
+        v > best || (v == best && best.is_sign_negative() && !v.is_sign_negative())
+    }
+}
+
 /// Row-major strides of a shape.
 fn strides_of(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
@@ -328,7 +341,7 @@ fn pool(
             let r = if op == "max_pool" {
                 let mut best = (0usize, f64::NEG_INFINITY);
                 for (p, v) in values {
-                    if v > best.1 {
+                    if above(v, best.1) {
                         best = (p, v);
                     }
                 }
@@ -1024,7 +1037,7 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
                     v = if op == "global_average_pool" {
                         v.mean_axis(Axis(a)).expect("non-empty")
                     } else {
-                        v.fold_axis(Axis(a), f64::NEG_INFINITY, |m, &e| m.max(e))
+                        v.fold_axis(Axis(a), f64::NEG_INFINITY, |&m, &e| if above(e, m) { e } else { m })
                     }
                     .insert_axis(Axis(a));
                 }
@@ -1151,4 +1164,33 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
             _ => unreachable!(),
         })
     })())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Attr, Attrs, Tensor, evaluate};
+
+    /// Max pooling takes NaN and signed zeros as `arith.maximumf` does (as the CPU's
+    /// pooling loop and the linalg lowering do): NaN propagates, +0 is above -0.
+    #[test]
+    fn max_pooling_propagates_nan_and_puts_positive_zero_above_negative() {
+        let mut attrs = Attrs::default();
+        for (name, values) in [
+            ("kernel_shape", vec![2]),
+            ("strides", vec![2]),
+            ("dilations", vec![1]),
+            ("pads", vec![0, 0]),
+        ] {
+            attrs.set(name, Attr::Ints(values));
+        }
+        attrs.set("ceil_mode", Attr::Int(0));
+        attrs.set("storage_order", Attr::Int(0));
+        let x = Tensor::f32(&[1, 1, 8], vec![1.0, f32::NAN, f32::NAN, 2.0, -0.0, 0.0, 0.0, -0.0]);
+        let pooled = evaluate("graph.max_pool", &attrs, &[Some(x.clone())]).unwrap()[0].to_f64_vec();
+        assert!(pooled[0].is_nan() && pooled[1].is_nan(), "{pooled:?}");
+        assert!(pooled[2] == 0.0 && !pooled[2].is_sign_negative(), "{pooled:?}");
+        assert!(pooled[3] == 0.0 && !pooled[3].is_sign_negative(), "{pooled:?}");
+        let global = evaluate("graph.global_max_pool", &Attrs::default(), &[Some(x)]).unwrap()[0].to_f64_vec();
+        assert!(global[0].is_nan(), "{global:?}");
+    }
 }
