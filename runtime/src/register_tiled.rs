@@ -631,10 +631,12 @@ mod tests {
             let b = values(2, c * hw * hw);
             let bias = values(3, m.max(d.n as usize));
             let operands = Operands::new([bias.as_ptr() as i64, 0, 0], d.n as usize);
-            let out = vec![0f32; m * d.n as usize];
+            let mut out = vec![0f32; m * d.n as usize];
+            // The kernels write the output through this address.
+            let o = out.as_mut_ptr() as i64;
             let time = |tiled: bool| {
                 let call = || unsafe {
-                    let (a, b, o) = (a.as_ptr() as i64, b.as_ptr() as i64, out.as_ptr() as i64);
+                    let (a, b) = (a.as_ptr() as i64, b.as_ptr() as i64);
                     if tiled {
                         run(&d, a, b, o, &operands)
                     } else {
