@@ -41,9 +41,11 @@ $(CASES)/manifest.json: scripts/onnx_node_cases.py | setup
 	.venv/bin/python scripts/onnx_node_cases.py $(CASES) 2>/dev/null
 
 # Every case whose ops are all supported, on the reference evaluator and compiled for
-# the CPU, in one process; fails on any wrong result.
+# the CPU, in one process; fails on any wrong result. Then the same cases written back as
+# ONNX by fuser's exporter and imported again, on the reference evaluator.
 conformance-supported: build $(CASES)/manifest.json
 	./target/release/fuser conformance $(CASES) --targets reference,cpu
+	./target/release/fuser conformance $(CASES) --targets reference --through-onnx-export
 
 # Every case on both targets, and the per-op report docs/conformance.md.
 conformance: build $(CASES)/manifest.json

@@ -252,6 +252,31 @@ def json_graph_matches_onnx(fuser, work):
     return rel <= 1e-5, f"rel L2 {rel:.2e}"
 
 
+def onnx_export_checks(fuser, work):
+    """`fuser import MODEL.onnx -o OUT.onnx` writes the imported graph back as ONNX: the
+    export must pass onnx's checker and onnxruntime must compute what it computes on the
+    original model."""
+    results = []
+    for name in ("resnet_bottleneck_block", "mobilenetv2_inverted_residual", "inception_module", "transformer_encoder_layer"):
+        path = os.path.join(work, f"{name}.onnx")
+        if not os.path.exists(path):
+            onnx.save(MODELS[name](), path)
+        exported = os.path.join(work, f"{name}.fuser_export.onnx")
+        run = subprocess.run([fuser, "import", path, "-o", exported], capture_output=True, text=True)
+        if run.returncode != 0:
+            results.append((False, f"onnx export {name}: {run.stderr.strip()}"))
+            continue
+        onnx.checker.check_model(onnx.load(exported))
+        original = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        feed = {i.name: RNG.standard_normal([d if isinstance(d, int) else 1 for d in i.shape]).astype(np.float32)
+                for i in original.get_inputs()}
+        theirs = original.run(None, feed)[0]
+        ours = ort.InferenceSession(exported, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        rel = rel_l2(ours, theirs)
+        results.append((rel <= 1e-5, f"onnx export {name}: onnxruntime on fuser's export vs on the original, rel L2 {rel:.2e} (limit 1e-5)"))
+    return results
+
+
 def storage_variants(fuser, work):
     """The same model saved with external data, and as IR version 3 with its initializers
     also listed as graph inputs, must import and run like the plain one."""
@@ -349,7 +374,8 @@ def int8_checks(fuser, work):
     quantized model, and stays near the float model; (2) its INT8 kernels are integer code:
     each calls the runtime's INT8 kernel, whose object code has VNNI `vpdpbusd`; (3) the
     model quantized by onnxruntime's `quantize_static` (QDQ, per-channel) imports and
-    agrees with onnxruntime's execution of it."""
+    agrees with onnxruntime's execution of it; (4) fuser's quantization written as ONNX
+    (QDQ) runs in onnxruntime as in fuser."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     results = []
@@ -406,6 +432,26 @@ def int8_checks(fuser, work):
         rel = rel_l2(ours, theirs)
         results.append((rel <= 1e-2, f"int8 onnxruntime QDQ bottleneck ({target}): rel L2 {rel:.2e} vs onnxruntime's "
                                      f"execution (limit 1e-2; its own error vs float {rel_l2(theirs, float_out):.2e})"))
+    # (4) fuser's quantization written as ONNX (QDQ): onnxruntime runs it as the
+    # reference evaluator runs the quantized MLIR, and fuser imports it back.
+    exported = os.path.join(work, "int8_bottleneck.fuser_qdq.onnx")
+    subprocess.run([fuser, "quantize", path, "--calibration", calibration_dir, "-o", exported], check=True, capture_output=True)
+    model = onnx.load(exported)
+    onnx.checker.check_model(model)
+    op_types = {n.op_type for n in model.graph.node}
+    # Without graph optimizations onnxruntime computes the QDQ graph as written; with them
+    # it runs its own integer kernels (their rounding differs, as in (3)).
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    as_written = ort.InferenceSession(exported, plain, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    optimized = ort.InferenceSession(exported, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    reimported = fuser_run(fuser, exported, x_path, "reference", os.path.join(work, "int8-export-reference"))
+    by_ort, by_ort_int8, by_fuser = rel_l2(as_written, ref), rel_l2(optimized, ref), rel_l2(reimported, ref)
+    qdq = {"QuantizeLinear", "DequantizeLinear"} <= op_types
+    results.append((qdq and by_ort <= 1e-5 and by_ort_int8 <= 1e-2 and by_fuser <= 1e-5,
+                    f"int8 fuser quantize -o .onnx bottleneck: QDQ nodes {qdq}; vs the quantized MLIR, onnxruntime "
+                    f"unoptimized {by_ort:.2e} (limit 1e-5), optimized (its int8 kernels) {by_ort_int8:.2e} (limit 1e-2), "
+                    f"fuser's run of the .onnx {by_fuser:.2e} (limit 1e-5)"))
     return results
 
 
@@ -571,7 +617,8 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} fusion resnet50: fused CPU output vs the reference evaluator's: rel L2 {rel:.2e} (limit 1e-4)")
             passed += ok
             failed += not ok
-        for ok, detail in fusion_checks(fuser, work) + [memory_check(fuser, work)] + int8_checks(fuser, work) + gpu_checks(fuser, work) + ascend_checks(fuser, work):
+        for ok, detail in (fusion_checks(fuser, work) + [memory_check(fuser, work)] + int8_checks(fuser, work)
+                           + onnx_export_checks(fuser, work) + gpu_checks(fuser, work) + ascend_checks(fuser, work)):
             print(f"{'ok  ' if ok else 'FAIL'} {detail}")
             passed += ok
             failed += not ok

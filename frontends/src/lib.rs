@@ -10,6 +10,7 @@
 pub mod bytecode;
 pub mod emit;
 pub mod error;
+pub mod export;
 pub mod json;
 pub mod model;
 pub mod normalize;

@@ -143,6 +143,28 @@ proptest! {
         prop_assert_eq!(inferred, reference, "from:\n{}", dynamic_text);
     }
 
+    /// The ONNX exporter: a graph written as ONNX and imported again computes the same,
+    /// whatever it returns (arguments, constants, one value twice), static or dynamic.
+    #[test]
+    fn onnx_export_round_trips(steps in steps(), returns in prop::collection::vec(any::<u8>(), 0..3), dynamic in any::<bool>(), x in data(), y in data()) {
+        use fuser_frontends::{ImportOptions, export::export_graph, import_graph, onnx::{model_bytes, parse_model}};
+        let text = random_function(&steps, &returns, dynamic);
+        let inputs = [Tensor::f32(&[2, 3, 4], x), Tensor::f32(&[2, 3, 4], y)];
+        let context = create_context().unwrap();
+        let module = parse_module(&context, &text, "random.mlir").unwrap();
+        let before = evaluate(module.as_operation(), "f", &inputs).expect("evaluates before");
+        let graph = export_graph(module.as_operation(), &[]).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        prop_assert_eq!(graph.inputs.len(), 2);
+        prop_assert_eq!(graph.outputs.len(), returns.len() + 1);
+        let bytes = model_bytes(&graph, "property test").unwrap();
+        let parsed = parse_model(&bytes, "export.onnx", std::path::Path::new(".")).unwrap();
+        let imported = import_graph(&context, &parsed, "export.onnx", &ImportOptions::default())
+            .unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        let weights = imported.weights.iter().filter_map(|w| Some((w.name.clone(), w.tensor()?))).collect();
+        let after = fuser_dialects::eval::evaluate_with_weights(imported.module.as_operation(), &imported.function, &inputs, &weights)
+            .expect("evaluates after");
+        prop_assert_eq!(&before, &after, "the export of\n{}\ncomputes otherwise", text);
+    }
 }
 
 proptest! {

@@ -635,6 +635,74 @@ fn json_graphs_import_and_refuse_bad_documents_with_a_location() {
 }
 
 #[test]
+fn imported_graphs_export_to_onnx_that_runs_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = r#"{"format": "fuser-graph", "version": 1, "opset": 17,
+        "inputs": [{"name": "x", "dtype": "float32", "shape": [2, 3]}], "outputs": [{"name": "y"}, {"name": "x_again"}],
+        "weights": [{"name": "w", "dtype": "float32", "shape": [3, 2], "data": [0.5, -1.5, 2.0, 0.25, -0.75, 1.0]}],
+        "nodes": [{"name": "mm", "op": "MatMul", "inputs": ["x", "w"], "outputs": ["m"]},
+                  {"name": "gemm", "op": "Gemm", "inputs": ["m", "w"], "outputs": ["g"], "attrs": {"transB": 1, "alpha": 0.5}},
+                  {"name": "act", "op": "Softmax", "inputs": ["g"], "outputs": ["y"], "attrs": {"axis": 0}},
+                  {"name": "same", "op": "Identity", "inputs": ["x"], "outputs": ["x_again"]}]}"#;
+    let json = dir.path().join("graph.json");
+    std::fs::write(&json, graph).unwrap();
+    let onnx = dir.path().join("graph.onnx");
+    let out = run(
+        FUSER,
+        &["import", &json.to_string_lossy(), "-o", &onnx.to_string_lossy()],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let from_json = run(
+        FUSER,
+        &[
+            "run",
+            &json.to_string_lossy(),
+            "--random-inputs",
+            "--output-dir",
+            &a.to_string_lossy(),
+        ],
+    );
+    assert_eq!(from_json.code, Some(0), "{}", from_json.stderr);
+    let input = format!("x={}", a.join("input_0.npy").display());
+    let from_onnx = run(
+        FUSER,
+        &[
+            "run",
+            &onnx.to_string_lossy(),
+            "--input",
+            &input,
+            "--output-dir",
+            &b.to_string_lossy(),
+        ],
+    );
+    assert_eq!(from_onnx.code, Some(0), "{}", from_onnx.stderr);
+    for output in ["output_0.npy", "output_1.npy"] {
+        assert_eq!(
+            std::fs::read(a.join(output)).unwrap(),
+            std::fs::read(b.join(output)).unwrap(),
+            "{output}"
+        );
+    }
+    // fuser quantize writes .onnx or .mlir and nothing else.
+    let wrong = dir.path().join("quantized.txt");
+    let out = run(
+        FUSER,
+        &[
+            "quantize",
+            &json.to_string_lossy(),
+            "--type",
+            "bf16",
+            "-o",
+            &wrong.to_string_lossy(),
+        ],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("must be OUT.onnx or OUT.mlir"), "{}", out.stderr);
+    assert!(!wrong.exists());
+}
+
+#[test]
 fn shape_derived_subgraphs_fold_at_import() {
     // x.view(x.size(0), -1), as PyTorch exports it: Shape -> Gather -> Unsqueeze -> Concat -> Reshape.
     let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,10 @@
 //! ONNX models: the protobuf (through the onnx-protobuf crate) to the neutral graph.
 
 mod tensor;
+mod write;
 
 pub use tensor::{dtype_of, initializer_from_proto, tensor_from_proto};
+pub use write::model_bytes;
 
 use crate::{
     error::ImportError,

@@ -38,7 +38,7 @@ enum Command {
     Explain(ExplainArgs),
     /// Reduced precision: INT8 post-training quantization (calibrate on sample inputs,
     /// quantize each conv and matmul, weights per channel) or bf16/f16 mixed precision;
-    /// writes graph-level MLIR that run, bench and compile accept.
+    /// writes graph-level MLIR or ONNX (QDQ) that run, bench and compile accept.
     Quantize(QuantizeArgs),
     /// Run the ONNX backend node test cases written by scripts/onnx_node_cases.py on the
     /// reference evaluator and/or compiled for the CPU (--targets).
@@ -49,9 +49,10 @@ enum Command {
 struct ImportArgs {
     /// The model (.onnx or .json).
     model: PathBuf,
-    /// The output: OUT.mlir, with its weights in OUT.safetensors beside it, or OUT.mlirbc
-    /// (MLIR bytecode with the weights inside).
-    #[arg(short = 'o', value_name = "OUT.mlir|OUT.mlirbc")]
+    /// The output: OUT.mlir, with its weights in OUT.safetensors beside it, OUT.mlirbc
+    /// (MLIR bytecode with the weights inside), or OUT.onnx (the normalized graph written
+    /// back as ONNX: every attribute explicit, at opset 21 or later).
+    #[arg(short = 'o', value_name = "OUT.mlir|OUT.mlirbc|OUT.onnx")]
     output: PathBuf,
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
@@ -206,8 +207,9 @@ struct QuantizeArgs {
     /// Symmetric activations (zero point at the type's middle).
     #[arg(long)]
     symmetric_activations: bool,
-    /// The output (OUT.mlir).
-    #[arg(short = 'o', value_name = "OUT.mlir")]
+    /// The output: OUT.mlir (graph-level MLIR), or OUT.onnx (ONNX, quantized ops in QDQ
+    /// form).
+    #[arg(short = 'o', value_name = "OUT.onnx|OUT.mlir")]
     output: PathBuf,
     /// Fix a dynamic input shape, e.g. `--shape input=1x3x224x224` (repeatable).
     #[arg(long = "shape", value_name = "NAME=DIMS")]
@@ -278,6 +280,10 @@ struct ConformanceArgs {
     /// The targets to run each case on, comma-separated: reference, cpu.
     #[arg(long, default_value = "reference", value_name = "LIST")]
     targets: String,
+    /// Export each imported case back to ONNX and run what that export imports to: a
+    /// check of the ONNX exporter (`fuser quantize -o OUT.onnx`).
+    #[arg(long)]
+    through_onnx_export: bool,
 }
 
 /// Parses `NAME=1x3x224x224`; the name may itself contain `=` or `/`.
@@ -325,6 +331,19 @@ fn import(args: ImportArgs) -> ExitCode {
         Ok(i) => i,
         Err(e) => return fail("fuser import", &e.to_string()),
     };
+    if args.output.extension().and_then(|e| e.to_str()) == Some("onnx") {
+        // The normalized graph as ONNX: every attribute explicit, at one recent opset.
+        let bytes = fuser_frontends::export::export_graph(imported.module.as_operation(), &imported.weights)
+            .and_then(|graph| fuser_frontends::onnx::model_bytes(&graph, "fuser import"));
+        let written = bytes.and_then(|b| write_output(&args.output.display().to_string(), &b).map(|()| b.len()));
+        return match written {
+            Ok(size) => {
+                eprintln!("fuser import: wrote {} ({size} bytes)", args.output.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail("fuser import", &e),
+        };
+    }
     if args.output.extension().and_then(|e| e.to_str()) == Some("mlirbc") {
         // Bytecode holds the weights itself.
         let bytes = match fuser_frontends::bytecode::write(&context, &mut imported.module, &imported.weights) {
@@ -462,7 +481,7 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
         let outcomes: Vec<Outcome> = targets
             .iter()
             .map(|&target| {
-                let outcome = run_case(&args.cases.join(&case.name), &case, target);
+                let outcome = run_case(&args.cases.join(&case.name), &case, target, args.through_onnx_export);
                 bar.inc(1);
                 outcome
             })
@@ -472,7 +491,11 @@ fn conformance(args: ConformanceArgs) -> ExitCode {
     bar.finish_and_clear();
     let mut any_failed = false;
     for (t, target) in targets.iter().enumerate() {
-        let name = target_name(*target);
+        let name = if args.through_onnx_export {
+            format!("{}, through ONNX export", target_name(*target))
+        } else {
+            target_name(*target).to_string()
+        };
         let outcomes: Vec<(&str, &Outcome)> = results.iter().map(|(c, o)| (c.name.as_str(), &o[t])).collect();
         let passed = outcomes.iter().filter(|(_, o)| **o == Outcome::Passed).count();
         let failed: Vec<_> = outcomes

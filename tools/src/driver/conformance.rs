@@ -89,9 +89,11 @@ fn compare(name: &str, actual: &Tensor, expected: &Tensor, rtol: f64, atol: f64)
 }
 
 /// Runs one case directory. A panic is reported as a failure (it is a bug), so one case
-/// cannot stop the run.
-pub fn run_case(dir: &Path, case: &Case, target: Target) -> Outcome {
-    std::panic::catch_unwind(|| run_case_inner(dir, case, target)).unwrap_or_else(|panic| {
+/// cannot stop the run. With `through_export`, the imported model is exported to ONNX
+/// (`fuser_frontends::export`) and that export is imported and run instead, so each case
+/// checks the exporter against the case's expected outputs.
+pub fn run_case(dir: &Path, case: &Case, target: Target, through_export: bool) -> Outcome {
+    std::panic::catch_unwind(|| run_case_inner(dir, case, target, through_export)).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<String>()
             .cloned()
@@ -101,7 +103,7 @@ pub fn run_case(dir: &Path, case: &Case, target: Target) -> Outcome {
     })
 }
 
-fn run_case_inner(dir: &Path, case: &Case, target: Target) -> Outcome {
+fn run_case_inner(dir: &Path, case: &Case, target: Target, through_export: bool) -> Outcome {
     if !case.tensors_only {
         return Outcome::Unsupported("sequence, map or optional values".into());
     }
@@ -118,11 +120,27 @@ fn run_case_inner(dir: &Path, case: &Case, target: Target) -> Outcome {
         Err(e) => return Outcome::Failed(format!("import: {e}")),
     };
     let file = dir.join("model.onnx").display().to_string();
-    let imported = match fuser_frontends::import_graph(&context, &graph, &file, &ImportOptions::default()) {
+    let mut imported = match fuser_frontends::import_graph(&context, &graph, &file, &ImportOptions::default()) {
         Ok(i) => i,
         Err(e) if e.unsupported => return Outcome::Unsupported(e.to_string()),
         Err(e) => return Outcome::Failed(format!("import: {e}")),
     };
+    if through_export {
+        let exported = fuser_frontends::export::export_graph(imported.module.as_operation(), &imported.weights)
+            .and_then(|graph| fuser_frontends::onnx::model_bytes(&graph, "fuser conformance"));
+        let reimported = exported.map_err(|e| format!("export: {e}")).and_then(|bytes| {
+            let graph = fuser_frontends::onnx::parse_model(&bytes, "exported.onnx", dir).map_err(|e| e.to_string())?;
+            fuser_frontends::import_graph(&context, &graph, "exported.onnx", &ImportOptions::default())
+                .map_err(|e| format!("import of the export: {e}"))
+        });
+        imported = match reimported {
+            Ok(i) => i,
+            Err(message) if message.contains(fuser_frontends::export::NO_ONNX_FORM) => {
+                return Outcome::Unsupported(message);
+            }
+            Err(message) => return Outcome::Failed(message),
+        };
+    }
     let weights: fuser_dialects::eval::Weights = imported
         .weights
         .iter()

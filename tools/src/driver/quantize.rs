@@ -2,7 +2,9 @@
 //! as constants and goes through the graph phase; then either `graph-quantize` quantizes
 //! it to INT8 on the calibration samples (first folding each BatchNormalization after a
 //! Conv into it), or `graph-mixed-precision` makes it compute in bf16/f16. The result is
-//! graph-level MLIR (weights inline) that `fuser run`, `bench` and `compile` accept.
+//! graph-level MLIR (weights inline) that `fuser run`, `bench` and `compile` accept, or
+//! the same graph as ONNX (`fuser_frontends::export`: QDQ form for the quantized ops),
+//! which onnxruntime and fuser itself import.
 
 use super::load::load;
 use crate::output::write_output;
@@ -33,11 +35,11 @@ pub struct QuantizeRequest<'p> {
 /// Converts the model; returns a summary line.
 pub fn quantize(request: &QuantizeRequest) -> Result<String, String> {
     let path = request.output.display().to_string();
-    if request.output.extension().is_none_or(|e| e != "mlir") {
-        return Err(format!(
-            "{path}: fuser quantize writes MLIR (OUT.mlir); ONNX output is not supported yet"
-        ));
-    }
+    let onnx = match request.output.extension().and_then(|e| e.to_str()) {
+        Some("onnx") => true,
+        Some("mlir") => false,
+        _ => return Err(format!("{path}: the output must be OUT.onnx or OUT.mlir")),
+    };
     let context = create_context().map_err(|e| e.to_string())?;
     let mut loaded = load(&context, request.model, &request.options)?;
     let root = loaded.module.as_operation();
@@ -77,6 +79,12 @@ pub fn quantize(request: &QuantizeRequest) -> Result<String, String> {
     if !root.verify() {
         return Err("internal error: the converted module does not verify".into());
     }
-    write_output(&path, root.to_string().as_bytes())?;
+    let bytes = if onnx {
+        let graph = fuser_frontends::export::export_graph(root, &[])?;
+        fuser_frontends::onnx::model_bytes(&graph, "fuser quantize")?
+    } else {
+        root.to_string().into_bytes()
+    };
+    write_output(&path, &bytes)?;
     Ok(format!("wrote {path} ({summary})"))
 }
