@@ -283,6 +283,16 @@ impl Operands {
             n,
         }
     }
+
+    /// The address of operand `i`.
+    pub(crate) fn pointer(&self, i: usize) -> *const f32 {
+        self.pointers[i]
+    }
+
+    /// The output's column count.
+    pub(crate) fn columns(&self) -> usize {
+        self.n
+    }
 }
 
 // SAFETY: the operands are only read, and the caller keeps them alive for the call.

@@ -22,7 +22,7 @@
 //!
 //! K is padded to a multiple of 4 with zero weights, so padding adds nothing.
 
-use crate::fused::{Contraction, Descriptor, Operands, epilogue_reads_output, epilogue_row};
+use crate::fused::{Contraction, Descriptor, Operands, Step, epilogue_reads_output, epilogue_row, maximum};
 use crate::microkernels::threads;
 use std::cell::RefCell;
 
@@ -358,6 +358,80 @@ unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scale
     }
 }
 
+/// The last step of a [`StoreEpilogue`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Clamp {
+    None,
+    /// `max(v, 0)`, NaN propagating (`arith.maximumf`).
+    Relu,
+    /// `v < lo ? lo : v`, then `v > hi ? hi : v`.
+    Clip(f32, f32),
+}
+
+/// An epilogue chain (a conv's commonest) that the pixel-vector kernel applies as it
+/// stores, instead of a second pass over the output rows: `(v + bias[r]) +
+/// residual[r, c]`, then the clamp; the same operations in the same order as
+/// [`crate::fused`]'s epilogue, so the values are the same.
+#[derive(Clone, Copy, Debug)]
+struct StoreEpilogue {
+    /// One value per output channel, or null.
+    bias: *const f32,
+    /// `[M, N]`, or null.
+    residual: *const f32,
+    n: usize,
+    clamp: Clamp,
+}
+
+impl StoreEpilogue {
+    /// The chain `steps` spell, if it is one of this form: `[AddRow]? [AddFull]?
+    /// [Relu | Clip]?`.
+    fn of(steps: &[Step], operands: &Operands) -> Option<StoreEpilogue> {
+        let (bias, rest) = match steps {
+            [Step::AddRow(i), rest @ ..] => (operands.pointer(*i), rest),
+            _ => (std::ptr::null(), steps),
+        };
+        let (residual, rest) = match rest {
+            [Step::AddFull(j), rest @ ..] => (operands.pointer(*j), rest),
+            _ => (std::ptr::null(), rest),
+        };
+        let clamp = match rest {
+            [] => Clamp::None,
+            [Step::Relu] => Clamp::Relu,
+            [Step::Clip(lo, hi)] => Clamp::Clip(*lo, *hi),
+            _ => return None,
+        };
+        Some(StoreEpilogue {
+            bias,
+            residual,
+            n: operands.columns(),
+            clamp,
+        })
+    }
+
+    /// The chain on the value `v` of output channel `r`, pixel `c`.
+    ///
+    /// # Safety
+    /// The operands cover channel `r` and element `[r, c]`.
+    unsafe fn apply(&self, r: usize, c: usize, mut v: f32) -> f32 {
+        if !self.bias.is_null() {
+            // SAFETY: as the caller promises.
+            v += unsafe { *self.bias.add(r) };
+        }
+        if !self.residual.is_null() {
+            // SAFETY: as the caller promises.
+            v += unsafe { *self.residual.add(r * self.n + c) };
+        }
+        match self.clamp {
+            Clamp::None => v,
+            Clamp::Relu => maximum(v, 0.0),
+            Clamp::Clip(lo, hi) => {
+                let low = if v < lo { lo } else { v };
+                if low > hi { hi } else { low }
+            }
+        }
+    }
+}
+
 /// Pixels of one pixel-vector block (two vectors of 16) and its output channels.
 const PIXELS: usize = 32;
 const CHANNELS: usize = 8;
@@ -380,6 +454,10 @@ struct PixelBlock<'a> {
     dst: *mut f32,
     dst_row: usize,
     width: usize,
+    /// The output column (pixel) of the block's first pixel, and the epilogue applied
+    /// as it stores, if any.
+    column: usize,
+    epilogue: Option<StoreEpilogue>,
 }
 
 /// The pixel-vector kernel with `vpdpbusd`.
@@ -404,6 +482,8 @@ unsafe fn pixel_block_vnni(block: &PixelBlock) {
         dst,
         dst_row,
         width,
+        column,
+        epilogue,
     } = block;
     let row = |i: usize| (m0 + i.min(channels - 1)) * k4s * 4;
     let bases: [usize; CHANNELS] = std::array::from_fn(row);
@@ -439,9 +519,47 @@ unsafe fn pixel_block_vnni(block: &PixelBlock) {
     for (i, acc) in v.iter().enumerate().take(channels) {
         let (term, scale) = (_mm512_set1_epi32(terms[m0 + i]), _mm512_set1_ps(scales[m0 + i]));
         for (h, &lanes) in acc.iter().enumerate() {
-            let value = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(lanes, term)), scale);
+            let mut value = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(lanes, term)), scale);
+            if let Some(e) = &epilogue {
+                // SAFETY: the operands cover the block's channels and (masked) pixels.
+                unsafe { value = store_epilogue_avx512(e, m0 + i, column + 16 * h, masks[h], value) };
+            }
             // SAFETY: the masked lanes are the block's pixels inside the tile's row.
             unsafe { _mm512_mask_storeu_ps(dst.add(i * dst_row + 16 * h), masks[h], value) };
+        }
+    }
+}
+
+/// [`StoreEpilogue::apply`] on 16 lanes (channel `r`, pixels `c..c + 16` where `mask`).
+///
+/// # Safety
+/// As [`StoreEpilogue::apply`] for each lane in `mask`; the CPU has AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn store_epilogue_avx512(
+    e: &StoreEpilogue,
+    r: usize,
+    c: usize,
+    mask: std::arch::x86_64::__mmask16,
+    mut v: std::arch::x86_64::__m512,
+) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    if !e.bias.is_null() {
+        // SAFETY: as the caller promises.
+        v = _mm512_add_ps(v, _mm512_set1_ps(unsafe { *e.bias.add(r) }));
+    }
+    if !e.residual.is_null() {
+        // SAFETY: as the caller promises; lanes outside `mask` are not read.
+        v = _mm512_add_ps(v, unsafe { _mm512_maskz_loadu_ps(mask, e.residual.add(r * e.n + c)) });
+    }
+    match e.clamp {
+        Clamp::None => v,
+        // v where v > 0 or NaN, else +0: `maximum(v, 0)`.
+        Clamp::Relu => _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(v, _mm512_setzero_ps()), v),
+        Clamp::Clip(lo, hi) => {
+            let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+            let low = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, lo), lo);
+            _mm512_mask_mov_ps(low, _mm512_cmp_ps_mask::<_CMP_GT_OQ>(low, hi), hi)
         }
     }
 }
@@ -463,8 +581,13 @@ unsafe fn pixel_block_portable(b: &PixelBlock) {
                     sum += a * i32::from(row[4 * k4 + byte] as i8);
                 }
             }
+            let mut value = (sum - b.terms[m]) as f32 * b.scales[m];
+            if let Some(e) = &b.epilogue {
+                // SAFETY: as the caller promises.
+                value = unsafe { e.apply(m, b.column + x, value) };
+            }
             // SAFETY: as the caller promises.
-            unsafe { *b.dst.add(i * b.dst_row + x) = (sum - b.terms[m]) as f32 * b.scales[m] };
+            unsafe { *b.dst.add(i * b.dst_row + x) = value };
         }
     }
 }
@@ -666,6 +789,8 @@ pub unsafe extern "C" fn fuser_fused_q8(
             } else {
                 (c0, cols, r0, rows)
             };
+            // The pixel-vector kernel applies the commonest epilogues as it stores.
+            let store_epilogue = p.rows.as_ref().and_then(|_| StoreEpilogue::of(&d.epilogue, &operands));
             if let Some(weight_rows) = &p.rows {
                 let contiguous = pixels_contiguous(&d);
                 let ow = g.out_w as usize;
@@ -702,6 +827,8 @@ pub unsafe extern "C" fn fuser_fused_q8(
                                 dst: target,
                                 dst_row,
                                 width,
+                                column: pixel + x0,
+                                epilogue: store_epilogue,
                             };
                             // SAFETY: every window word of the run lies in the plane (with
                             // its slack); the rows and pixels written lie inside the tile.
@@ -752,7 +879,9 @@ pub unsafe extern "C" fn fuser_fused_q8(
             }
             for r in 0..rows {
                 let row = &mut dst[r * dst_row..r * dst_row + cols];
-                epilogue_row(&d.epilogue, &operands, r0 + r, c0, row);
+                if store_epilogue.is_none() {
+                    epilogue_row(&d.epilogue, &operands, r0 + r, c0, row);
+                }
                 if !in_place {
                     // SAFETY: as above.
                     let target =
@@ -1028,12 +1157,11 @@ mod tests {
         assert_eq!(a, b);
     }
 
-    /// The pixel-vector kernel with VNNI and without agree exactly, a partial block too.
+    /// The pixel-vector kernel with VNNI and without agree exactly, a partial block too,
+    /// and the epilogues they apply as they store give what the epilogue pass gives
+    /// (NaN, signed zeros and clip bounds included).
     #[test]
     fn vnni_and_portable_pixel_blocks_agree() {
-        if !has_vnni() {
-            return;
-        }
         let mut rng = Lcg(9);
         let (k4s, channels) = (7, 5);
         let plane: Vec<u8> = rng.weights(4 * PIXELS * (k4s + 2)).iter().map(|&v| v as u8).collect();
@@ -1041,36 +1169,82 @@ mod tests {
         let offsets: Vec<u32> = (0..k4s as u32).map(|k4| k4 * 4 * PIXELS as u32 + k4 % 3 * 4).collect();
         let terms: Vec<i32> = (0..CHANNELS as i32).map(|c| c * 37 - 50).collect();
         let scales = rng.floats(CHANNELS, 0.01);
-        for width in [PIXELS, 21] {
-            let (mut a, mut b) = (vec![0f32; CHANNELS * PIXELS], vec![1f32; CHANNELS * PIXELS]);
-            let block = |dst: *mut f32| PixelBlock {
-                plane: plane.as_ptr(),
-                base: 8,
-                offsets: &offsets,
-                weights: &weights,
-                k4s,
-                m0: 0,
-                channels,
-                terms: &terms,
-                scales: &scales,
-                dst,
-                dst_row: PIXELS,
-                width,
-            };
-            // SAFETY: every read stays inside `plane` and `weights`; `dst` holds
-            // CHANNELS rows of PIXELS.
-            unsafe {
-                pixel_block_portable(&block(a.as_mut_ptr()));
-                pixel_block_vnni(&block(b.as_mut_ptr()));
-            }
-            for r in 0..channels {
-                assert_eq!(
-                    a[r * PIXELS..r * PIXELS + width],
-                    b[r * PIXELS..r * PIXELS + width],
-                    "row {r}, width {width}"
-                );
+        // Output columns: the block sits at column 3 of a row of `n`.
+        let (n, column) = (PIXELS + 5, 3);
+        let bias: Vec<f32> = [0.25, -0.0, f32::NAN, -0.5, 1.5, 0.0, 2.0, -1.0].to_vec();
+        let mut residual = rng.floats(CHANNELS * n, 1.0);
+        residual[column + 2] = f32::NAN;
+        residual[n + column] = -0.0;
+        let operands = Operands::new([bias.as_ptr() as i64, residual.as_ptr() as i64, 0], n);
+        let chains: [&[Step]; 6] = [
+            &[],
+            &[Step::AddRow(0)],
+            &[Step::AddRow(0), Step::Relu],
+            &[Step::AddRow(0), Step::AddFull(1), Step::Relu],
+            &[Step::AddFull(1), Step::Clip(-0.1, 0.2)],
+            &[Step::Relu],
+        ];
+        for steps in chains {
+            let epilogue = StoreEpilogue::of(steps, &operands);
+            assert!(epilogue.is_some(), "{steps:?}");
+            for width in [PIXELS, 21] {
+                let block = |dst: *mut f32, epilogue: Option<StoreEpilogue>| PixelBlock {
+                    plane: plane.as_ptr(),
+                    base: 8,
+                    offsets: &offsets,
+                    weights: &weights,
+                    k4s,
+                    m0: 0,
+                    channels,
+                    terms: &terms,
+                    scales: &scales,
+                    dst,
+                    dst_row: PIXELS,
+                    width,
+                    column,
+                    epilogue,
+                };
+                // The product, then the epilogue pass over each row.
+                let mut expected = vec![0f32; CHANNELS * PIXELS];
+                // SAFETY (all calls): every read stays inside `plane`, `weights` and the
+                // operands; `dst` holds CHANNELS rows of PIXELS.
+                unsafe { pixel_block_portable(&block(expected.as_mut_ptr(), None)) };
+                for r in 0..channels {
+                    epilogue_row(
+                        steps,
+                        &operands,
+                        r,
+                        column,
+                        &mut expected[r * PIXELS..r * PIXELS + width],
+                    );
+                }
+                let mut portable = vec![7f32; CHANNELS * PIXELS];
+                unsafe { pixel_block_portable(&block(portable.as_mut_ptr(), epilogue)) };
+                let mut results = vec![portable];
+                if has_vnni() {
+                    let mut vnni = vec![9f32; CHANNELS * PIXELS];
+                    unsafe { pixel_block_vnni(&block(vnni.as_mut_ptr(), epilogue)) };
+                    results.push(vnni);
+                }
+                for got in &results {
+                    for r in 0..channels {
+                        let bits = |v: &[f32]| {
+                            v.iter()
+                                .map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() })
+                                .collect::<Vec<_>>()
+                        };
+                        assert_eq!(
+                            bits(&got[r * PIXELS..r * PIXELS + width]),
+                            bits(&expected[r * PIXELS..r * PIXELS + width]),
+                            "{steps:?}, row {r}, width {width}"
+                        );
+                    }
+                }
             }
         }
+        // Chains of another form are left to the epilogue pass.
+        assert!(StoreEpilogue::of(&[Step::AddRow(0), Step::Sigmoid], &operands).is_none());
+        assert!(StoreEpilogue::of(&[Step::Relu, Step::AddRow(0)], &operands).is_none());
     }
 }
 
