@@ -33,7 +33,9 @@ irdl.dialect @ftensor {
   // quantized: conv(dequantize(quantize(x, x_scale, x_zero_point)),
   // dequantize(w, w_scale, 0, axis 0), b). `w` is i8 (symmetric, one scale per output
   // channel); `x_scale` and `x_zero_point` (u8 or i8) are per tensor. A backend computes
-  // the product in integers with 32-bit accumulation and scales once.
+  // the product in integers with 32-bit accumulation and scales once. An `x` of the zero
+  // point's integer type is already quantized (its codes, handed over by an INT8 kernel
+  // that ends in `quantize`): it is dequantized as it is.
   irdl.operation @quantized_conv {
     %x = irdl.base "!builtin.tensor"
     %w = irdl.base "!builtin.tensor"
@@ -52,7 +54,8 @@ irdl.dialect @ftensor {
     irdl.attributes {"dilations" = %attr_dilations, "group" = %attr_group, "kernel_shape" = %attr_kernel_shape, "pads" = %attr_pads, "strides" = %attr_strides}
   }
   // The same for a matrix product: mat_mul(dequantize(quantize(a, a_scale, a_zero_point)),
-  // dequantize(b, b_scale, 0, axis -1)), `b` an i8 matrix with one scale per column.
+  // dequantize(b, b_scale, 0, axis -1)), `b` an i8 matrix with one scale per column; `a`
+  // may be codes too.
   irdl.operation @quantized_mat_mul {
     %a = irdl.base "!builtin.tensor"
     %b = irdl.base "!builtin.tensor"

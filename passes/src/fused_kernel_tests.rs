@@ -637,3 +637,138 @@ proptest! {
         }
     }
 }
+
+/// Chained INT8 kernels (a conv with ReLU feeding a 3×3 conv and, through a flatten, a
+/// matmul): `ftensor-int8-activations` makes a producer end in its consumer's quantize
+/// and hand it codes, which changes no value of the reference evaluator, and the CPU
+/// (codes written by one INT8 kernel, read by the next) computes what the evaluator does.
+#[test]
+fn int8_kernels_hand_codes_to_int8_consumers() {
+    use crate::{
+        calibration::{IntType, Method},
+        graph_quantize::{Options, quantize_module},
+        phases::{Fusion, Phase, run_phases},
+    };
+    use fuser_dialects::{constants::dense_text, ffi::clone_operation};
+    for (seed, signed) in [(3u64, false), (17, true), (29, false)] {
+        let mut state = seed;
+        let mut constant = |name: &str, shape: &[usize], scale: f32| {
+            let data: Vec<f32> = values(&mut state, shape.iter().product())
+                .iter()
+                .map(|v| v * scale)
+                .collect();
+            let tensor = Tensor::f32(shape, data);
+            let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+            format!(
+                "  %{name} = \"graph.constant\"() {{value = {}}} : () -> {}\n",
+                dense_text(&tensor),
+                ty(&shape)
+            )
+        };
+        let conv = |out: &str,
+                    x: &str,
+                    w: &str,
+                    b: &str,
+                    k: i64,
+                    pad: i64,
+                    shape_in: &str,
+                    w_ty: &str,
+                    out_ty: &str| {
+            format!(
+                "  %{out} = \"graph.conv\"(%{x}, %{w}, %{b}) {{dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: {k}, {k}>, pads = array<i64: {pad}, {pad}, {pad}, {pad}>, strides = array<i64: 1, 1>}} : ({shape_in}, {w_ty}, tensor<{}xf32>) -> {out_ty}\n",
+                w_ty.trim_start_matches("tensor<").split('x').next().unwrap()
+            )
+        };
+        let mut text = String::from("func.func @f(%x: tensor<1x8x10x10xf32>) -> tensor<1x5xf32> {\n");
+        text += &constant("w1", &[16, 8, 1, 1], 0.3);
+        text += &constant("b1", &[16], 0.1);
+        text += &conv(
+            "c1",
+            "x",
+            "w1",
+            "b1",
+            1,
+            0,
+            "tensor<1x8x10x10xf32>",
+            "tensor<16x8x1x1xf32>",
+            "tensor<1x16x10x10xf32>",
+        );
+        text += "  %r1 = \"graph.relu\"(%c1) : (tensor<1x16x10x10xf32>) -> tensor<1x16x10x10xf32>\n";
+        text += &constant("w2", &[12, 16, 3, 3], 0.1);
+        text += &constant("b2", &[12], 0.1);
+        text += &conv(
+            "c2",
+            "r1",
+            "w2",
+            "b2",
+            3,
+            1,
+            "tensor<1x16x10x10xf32>",
+            "tensor<12x16x3x3xf32>",
+            "tensor<1x12x10x10xf32>",
+        );
+        text += "  %r2 = \"graph.relu\"(%c2) : (tensor<1x12x10x10xf32>) -> tensor<1x12x10x10xf32>\n";
+        text += "  %f = \"graph.flatten\"(%r2) {axis = 1 : i64} : (tensor<1x12x10x10xf32>) -> tensor<1x1200xf32>\n";
+        text += &constant("w3", &[1200, 5], 0.05);
+        text += "  %y = \"graph.mat_mul\"(%f, %w3) : (tensor<1x1200xf32>, tensor<1200x5xf32>) -> tensor<1x5xf32>\n";
+        text += "  return %y : tensor<1x5xf32>\n}\n";
+        let context = create_context().unwrap();
+        context.enable_multi_threading(false);
+        let mut module = parse_module(&context, &text, "chain.mlir").unwrap_or_else(|| panic!("parses:\n{text}"));
+        run_phases(&context, &mut module, None, Phase::Graph, Fusion::Eqsat).expect("the graph phase");
+        let dir = std::env::temp_dir().join(format!("fuser-chain-calibration-{}-{seed}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        for sample in 0..4 {
+            let x = Tensor::f32(&[1, 8, 10, 10], values(&mut state, 800));
+            fuser_frontends::npy::write(&dir.join(format!("{sample:03}.npy")), &x).expect("writes");
+        }
+        let options = Options {
+            calibration: dir.clone(),
+            method: Method::MinMax,
+            per_channel: true,
+            activation_type: if signed { IntType::I8 } else { IntType::U8 },
+            symmetric_activations: false,
+        };
+        quantize_module(module.as_operation(), &options, &mut |_, _| {}).expect("quantizes");
+        let _ = std::fs::remove_dir_all(&dir);
+        let inputs = [Tensor::f32(&[1, 8, 10, 10], values(&mut state, 800))];
+        let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+        // The kernels phase hands codes over, and the evaluator sees the same values.
+        let mut kernels = melior::ir::Module::from_operation(clone_operation(module.as_operation())).expect("a module");
+        run_phases(
+            &context,
+            &mut kernels,
+            Some(Phase::Graph),
+            Phase::Kernels,
+            Fusion::Eqsat,
+        )
+        .expect("kernels");
+        let kernels_text = kernels.as_operation().to_string();
+        let codes = if signed { "xi8>" } else { "xui8>" };
+        // The first conv hands its codes to the second; the second's result reaches the
+        // matmul through a flatten in the model function, so it stays f32.
+        assert_eq!(
+            kernels_text.matches("\"ftensor.quantize\"").count(),
+            1,
+            "one producer ends in a quantize:\n{kernels_text}"
+        );
+        assert!(
+            kernels_text.contains(&format!("-> tensor<1x16x10x10{codes}")),
+            "{kernels_text}"
+        );
+        let handed = evaluate(kernels.as_operation(), "f", &inputs).expect("evaluates");
+        assert_eq!(handed, expected, "seed {seed}");
+        // The CPU.
+        let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
+            .unwrap_or_else(|e| panic!("{}\non:\n{kernels_text}", e.message));
+        let actual = compiled.run(&inputs).expect("runs");
+        let (a, e) = (actual[0].to_f64_vec(), expected[0].to_f64_vec());
+        let scale = e.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+        for (j, (x, y)) in a.iter().zip(&e).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * scale,
+                "seed {seed} element {j}: {x} expected {y}"
+            );
+        }
+    }
+}

@@ -32,6 +32,44 @@ pub const FUSED_Q8: &str = "fuser_fused_q8";
 /// weight scales (f32, one per output channel), and three epilogue operands.
 pub const FUSED_Q8_ARITY: usize = 9;
 
+/// One call's quantization: the activation's, whether the activation arrives as codes
+/// already (u8 or i8, of the zero point's type) rather than f32, and the output's when the
+/// kernel ends in a quantize (a requantize epilogue: it writes codes, u8 or i8).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Q8Call {
+    pub input: ActivationQuantization,
+    pub input_is_codes: bool,
+    pub output: Option<ActivationQuantization>,
+}
+
+/// The number of words of an encoded [`Q8Call`].
+pub const Q8_CALL_WORDS: usize = 8;
+
+impl Q8Call {
+    pub fn encode(&self) -> [i64; Q8_CALL_WORDS] {
+        let [a, b, c] = self.input.encode();
+        let [d, e, f] = self.output.map_or([0; 3], |o| o.encode());
+        [
+            a,
+            b,
+            c,
+            i64::from(self.input_is_codes),
+            i64::from(self.output.is_some()),
+            d,
+            e,
+            f,
+        ]
+    }
+
+    pub fn decode(words: [i64; Q8_CALL_WORDS]) -> Q8Call {
+        Q8Call {
+            input: ActivationQuantization::decode([words[0], words[1], words[2]]),
+            input_is_codes: words[3] != 0,
+            output: (words[4] != 0).then(|| ActivationQuantization::decode([words[5], words[6], words[7]])),
+        }
+    }
+}
+
 /// The activation's quantization: scale, zero point, and whether it is i8 (else u8).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ActivationQuantization {
@@ -86,10 +124,29 @@ fn codes_body(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
     }
 }
 
+/// [`codes_body`] in vectors of 16 (`vrndscaleps` rounds half to even, as
+/// `round_half_even` does; `vmaxps` turns NaN into the lower bound, so NaN gives code 0
+/// as `as u8` does).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
 fn codes_avx512(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
-    codes_body(q, input, out)
+    use std::arch::x86_64::*;
+    let len = input.len().min(out.len());
+    let scale = _mm512_set1_ps(q.scale);
+    let zero = _mm512_set1_ps(f32::from(q.zero_code()));
+    let (low, high) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+    let mut i = 0;
+    while i + 16 <= len {
+        // SAFETY: 16 values from `i` lie inside both slices.
+        unsafe {
+            let v = _mm512_loadu_ps(input.as_ptr().add(i));
+            let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_div_ps(v, scale));
+            let c = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, zero), low), high));
+            _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), _mm512_cvtepi32_epi8(c));
+        }
+        i += 16;
+    }
+    codes_body(q, &input[i..len], &mut out[i..len]);
 }
 
 /// The u8 codes of `input`.
@@ -656,29 +713,106 @@ fn interleave(q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, ou
     interleave_body(q, lines, present, out)
 }
 
-/// The conv input quantized into the padded plane `[C/4][H'][W'][4]` (u8 codes, the
-/// zero point's code in the padding and in the channels past C).
+/// A conv's or matmul's activation: f32 values to quantize, or codes (the bytes of u8 or
+/// i8 codes; an i8 code is shifted by 128 on the way in, as the kernel keeps them).
+#[derive(Clone, Copy)]
+enum Activation<'a> {
+    Floats(&'a [f32]),
+    Codes(&'a [u8]),
+}
+
+/// The kernel's u8 form of a code byte of the activation's type.
+fn shifted(q: &ActivationQuantization, byte: u8) -> u8 {
+    if q.signed { byte ^ 0x80 } else { byte }
+}
+
+/// Up to four channel lines of codes (`present` of them) into `out`, four bytes (one per
+/// channel, in the kernel's u8 form) per position; the zero point's code for the others.
+fn interleave_codes(q: &ActivationQuantization, lines: [&[u8]; 4], present: usize, out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_vnni() {
+        // SAFETY: the CPU has the features (checked).
+        return unsafe { interleave_codes_avx512(q, lines, present, out) };
+    }
+    interleave_codes_body(q, lines, present, out)
+}
+
+fn interleave_codes_body(q: &ActivationQuantization, lines: [&[u8]; 4], present: usize, out: &mut [u8]) {
+    let zero = q.zero_code();
+    for (x, word) in out.chunks_exact_mut(4).enumerate() {
+        for (b, byte) in word.iter_mut().enumerate() {
+            *byte = if b < present { shifted(q, lines[b][x]) } else { zero };
+        }
+    }
+}
+
+/// [`interleave_codes_body`] in vectors of 16 positions.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn interleave_codes_avx512(q: &ActivationQuantization, lines: [&[u8]; 4], present: usize, out: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let len = out.len() / 4;
+    assert!(lines.iter().take(present).all(|l| l.len() >= len));
+    let flip = _mm512_set1_epi32(if q.signed { 0x80 } else { 0 });
+    let absent = _mm512_set1_epi32(i32::from(q.zero_code()));
+    let mut x = 0;
+    while x < len {
+        let mask: __mmask16 = if len - x >= 16 { 0xffff } else { (1u16 << (len - x)) - 1 };
+        let mut word = _mm512_setzero_si512();
+        for (b, line) in lines.iter().enumerate() {
+            let c = if b < present {
+                // SAFETY: the masked bytes lie inside the line (asserted above).
+                let bytes = unsafe { _mm_maskz_loadu_epi8(mask, line.as_ptr().add(x).cast()) };
+                _mm512_xor_si512(_mm512_cvtepu8_epi32(bytes), flip)
+            } else {
+                absent
+            };
+            word = _mm512_or_si512(word, _mm512_sllv_epi32(c, _mm512_set1_epi32(8 * b as i32)));
+        }
+        // SAFETY: the masked words lie inside `out`.
+        unsafe { _mm512_mask_storeu_epi32(out.as_mut_ptr().add(4 * x).cast(), mask, word) };
+        x += 16;
+    }
+}
+
+/// The conv input quantized (or its codes laid out) into the padded plane
+/// `[C/4][H'][W'][4]` (u8 codes, the zero point's code in the padding and in the channels
+/// past C).
 fn quantize_plane(
     q: &ActivationQuantization,
     g: &crate::fused::ConvGeometry,
     plane: (usize, usize),
-    input: &[f32],
-) -> Vec<u8> {
+    input: Activation,
+    out: &mut Vec<u8>,
+) {
     let (c, h, w) = (g.channels as usize, g.height as usize, g.width as usize);
     let (pt, pl) = (g.pad_top as usize, g.pad_left as usize);
     let c4s = c.div_ceil(4);
     // Slack past the end: the pixel-vector kernel reads whole vectors past the last pixel.
     let group = plane.0 * plane.1 * 4;
-    let mut out = vec![q.zero_code(); c4s * group + 4 * PIXELS];
+    // Reused from call to call: a fresh buffer of this size would be fresh pages, each
+    // faulted in and zeroed by the kernel.
+    out.clear();
+    out.resize(c4s * group + 4 * PIXELS, q.zero_code());
     let fill = |(c4, words): (usize, &mut [u8])| {
         let present = (c - 4 * c4).min(4);
+        let line = |b: usize, y: usize| {
+            let channel = (4 * c4 + b).min(c - 1);
+            (channel * h + y) * w..(channel * h + y + 1) * w
+        };
         for y in 0..h {
-            let lines: [&[f32]; 4] = std::array::from_fn(|b| {
-                let channel = (4 * c4 + b).min(c - 1);
-                &input[(channel * h + y) * w..(channel * h + y + 1) * w]
-            });
             let start = ((y + pt) * plane.1 + pl) * 4;
-            interleave(q, lines, present, &mut words[start..start + 4 * w]);
+            let out = &mut words[start..start + 4 * w];
+            match input {
+                Activation::Floats(input) => {
+                    let lines: [&[f32]; 4] = std::array::from_fn(|b| &input[line(b, y)]);
+                    interleave(q, lines, present, out);
+                }
+                Activation::Codes(input) => {
+                    let lines: [&[u8]; 4] = std::array::from_fn(|b| &input[line(b, y)]);
+                    interleave_codes(q, lines, present, out);
+                }
+            }
         }
     };
     // Channel groups in parallel: quantizing divides every input value.
@@ -688,7 +822,6 @@ fn quantize_plane(
     } else {
         out[..c4s * group].chunks_mut(group).enumerate().for_each(fill);
     }
-    out
 }
 
 /// The INT8 fused kernel entry point.
@@ -712,9 +845,10 @@ pub unsafe extern "C" fn fuser_fused_q8(
     e1: i64,
     e2: i64,
 ) {
-    // SAFETY: generated code passes three words of quantization and a whole descriptor.
-    let q_words = unsafe { *(quantization as *const [i64; 3]) };
-    let q = ActivationQuantization::decode(q_words);
+    // SAFETY: generated code passes the words of a `Q8Call` and a whole descriptor.
+    let q_words = unsafe { *(quantization as *const [i64; Q8_CALL_WORDS]) };
+    let call = Q8Call::decode(q_words);
+    let q = call.input;
     let Some(d) = (unsafe { crate::fused::read_descriptor(descriptor) }) else {
         return;
     };
@@ -728,9 +862,16 @@ pub unsafe extern "C" fn fuser_fused_q8(
     // The activation bytes and each output pixel's (row's) base offset into them.
     let (act, bases): (Vec<u8>, Vec<usize>) = if conv {
         let input_len = (g.channels * g.height * g.width) as usize;
-        // SAFETY: the conv input.
-        let input = unsafe { std::slice::from_raw_parts(x as *const f32, input_len) };
-        let plane = quantize_plane(&q, &g, p.plane, input);
+        // SAFETY: the conv input, f32 values or one-byte codes.
+        let input = unsafe {
+            if call.input_is_codes {
+                Activation::Codes(std::slice::from_raw_parts(x as *const u8, input_len))
+            } else {
+                Activation::Floats(std::slice::from_raw_parts(x as *const f32, input_len))
+            }
+        };
+        let mut plane = PLANE.with(|buffer| std::mem::take(&mut *buffer.borrow_mut()));
+        quantize_plane(&q, &g, p.plane, input, &mut plane);
         let ow = g.out_w as usize;
         let bases = (0..n)
             .map(|pixel| (((pixel / ow) * g.stride_h as usize) * p.plane.1 + (pixel % ow) * g.stride_w as usize) * 4)
@@ -743,17 +884,27 @@ pub unsafe extern "C" fn fuser_fused_q8(
         let mut codes_out = vec![q.zero_code(); m * width];
         let mut row = vec![0f32; k];
         for r in 0..m {
+            let at = |kk: usize| r as isize * a_row + kk as isize * a_col;
+            let codes_row = &mut codes_out[r * width..r * width + k];
+            if call.input_is_codes {
+                for (kk, code) in codes_row.iter_mut().enumerate() {
+                    // SAFETY: A's element (r, kk) by its strides, one byte.
+                    *code = shifted(&q, unsafe { *(x as *const u8).offset(at(kk)) });
+                }
+                continue;
+            }
             for (kk, v) in row.iter_mut().enumerate() {
                 // SAFETY: A's element (r, kk) by its strides.
-                *v = unsafe { *(x as *const f32).offset(r as isize * a_row + kk as isize * a_col) };
+                *v = unsafe { *(x as *const f32).offset(at(kk)) };
             }
-            codes(&q, &row, &mut codes_out[r * width..r * width + k]);
+            codes(&q, &row, codes_row);
         }
         (codes_out, (0..m).map(|r| r * width).collect())
     };
     let operands = Operands::new([e0, e1, e2], n);
     let out_addr = out as usize;
-    let in_place = !epilogue_reads_output(&d.epilogue, &operands, m, out_addr);
+    // Codes out (a requantize epilogue) go through the f32 tile, then are quantized.
+    let in_place = call.output.is_none() && !epilogue_reads_output(&d.epilogue, &operands, m, out_addr);
     // Output tiles in [M, N] coordinates: channels are rows of a conv's output and
     // columns of a matmul's. A tile spans whole channel blocks.
     let (channel_step, row_step) = (2 * NR, 8 * MR);
@@ -882,7 +1033,15 @@ pub unsafe extern "C" fn fuser_fused_q8(
                 if store_epilogue.is_none() {
                     epilogue_row(&d.epilogue, &operands, r0 + r, c0, row);
                 }
-                if !in_place {
+                if let Some(out_q) = &call.output {
+                    // SAFETY: the tile's row inside the `[M, N]` output of one-byte codes.
+                    let target =
+                        unsafe { std::slice::from_raw_parts_mut((out_addr as *mut u8).add((r0 + r) * n + c0), cols) };
+                    codes(out_q, row, target);
+                    if out_q.signed {
+                        target.iter_mut().for_each(|code| *code ^= 0x80);
+                    }
+                } else if !in_place {
                     // SAFETY: as above.
                     let target =
                         unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add((r0 + r) * n + c0), cols) };
@@ -892,10 +1051,15 @@ pub unsafe extern "C" fn fuser_fused_q8(
         });
     };
     crate::microkernels::for_each_item(tiles, run_tile);
+    if conv {
+        PLANE.with(|buffer| *buffer.borrow_mut() = act);
+    }
 }
 
 thread_local! {
     static PRODUCT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The calling thread's conv plane, kept for the next call.
+    static PLANE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Calls the kernel on buffers (for tests): `bias` is the epilogue's first operand.
@@ -909,16 +1073,32 @@ fn call_into(
     bias: &[f32],
     out: &mut [f32],
 ) {
-    let (words, qw) = (d.encode(), q.encode());
     assert_eq!(out.len(), (d.m * d.n) as usize);
+    let call = Q8Call {
+        input: q,
+        input_is_codes: false,
+        output: None,
+    };
     // SAFETY: every buffer covers the descriptor's shapes (the tests build them so).
+    unsafe { call_raw(&call, d, w, x.as_ptr().cast(), scales, bias, out.as_mut_ptr().cast()) }
+}
+
+/// Calls the kernel with the activation and output at `x` and `out`, of the types `call`
+/// says.
+///
+/// # Safety
+/// The buffers cover the descriptor's shapes in those types.
+#[cfg(test)]
+unsafe fn call_raw(call: &Q8Call, d: &Descriptor, w: &[i8], x: *const u8, scales: &[f32], bias: &[f32], out: *mut u8) {
+    let (words, qw) = (d.encode(), call.encode());
+    // SAFETY: as the caller promises.
     unsafe {
         fuser_fused_q8(
             qw.as_ptr() as i64,
             words.as_ptr() as i64,
             w.as_ptr() as i64,
-            x.as_ptr() as i64,
-            out.as_mut_ptr() as i64,
+            x as i64,
+            out as i64,
             scales.as_ptr() as i64,
             bias.as_ptr() as i64,
             0,
@@ -1132,6 +1312,152 @@ mod tests {
                     })
                     .sum();
                 assert_eq!(out[r * n + c], sum as f32 * (q.scale * scales[c]) + bias[c]);
+            }
+        }
+    }
+
+    /// An activation that arrives as codes gives what its f32 values give, and a
+    /// requantize epilogue writes the codes of the f32 output: conv (both kernels) and
+    /// matmul, u8 and i8.
+    #[test]
+    fn codes_in_and_out_match_the_float_path() {
+        let mut rng = Lcg(11);
+        let geometry = |width: i64, stride_w: i64| ConvGeometry {
+            channels: 6,
+            height: 5,
+            width,
+            kernel_h: 3,
+            kernel_w: 3,
+            out_h: 5,
+            out_w: (width + 2 - 3) / stride_w + 1,
+            stride_h: 1,
+            stride_w,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+        };
+        let convs = [geometry(40, 1), geometry(9, 2)].map(|g| {
+            let (n, k) = ((g.out_h * g.out_w) as usize, 54usize);
+            let x_len = (g.channels * g.height * g.width) as usize;
+            (
+                Descriptor {
+                    contraction: Contraction::Conv2d,
+                    m: 11,
+                    n: n as i64,
+                    k: k as i64,
+                    strides: [k as i64, 1, n as i64, 1],
+                    conv: g,
+                    epilogue: vec![Step::AddRow(0), Step::Relu],
+                },
+                x_len,
+            )
+        });
+        let matmul = Descriptor {
+            contraction: Contraction::Matmul,
+            m: 7,
+            n: 19,
+            k: 13,
+            strides: [13, 1, 19, 1],
+            conv: ConvGeometry::default(),
+            epilogue: vec![Step::AddColumn(0)],
+        };
+        for (d, x_len) in convs.into_iter().chain([(matmul, 7 * 13)]) {
+            let conv = d.contraction == Contraction::Conv2d;
+            let channels = if conv { d.m } else { d.n } as usize;
+            let (w, x) = (rng.weights((d.m * d.k).max(d.k * d.n) as usize), rng.floats(x_len, 2.0));
+            let (scales, bias) = (rng.floats(channels, 0.01), rng.floats(channels, 0.5));
+            for signed in [false, true] {
+                let q = ActivationQuantization {
+                    scale: 0.019,
+                    zero_point: if signed { -5 } else { 130 },
+                    signed,
+                };
+                let out_q = ActivationQuantization {
+                    scale: 0.004,
+                    zero_point: if signed { 3 } else { 17 },
+                    signed,
+                };
+                let floats = call(q, &d, &w, &x, &scales, &bias);
+                // The activation's codes, as the type's bytes.
+                let mut x_codes = vec![0u8; x_len];
+                codes(&q, &x, &mut x_codes);
+                x_codes.iter_mut().for_each(|c| *c = shifted(&q, *c));
+                let mut from_codes = vec![f32::NAN; floats.len()];
+                let mut codes_out = vec![0u8; floats.len()];
+                let calls = [
+                    (true, None, from_codes.as_mut_ptr().cast::<u8>()),
+                    (false, Some(out_q), codes_out.as_mut_ptr()),
+                ];
+                for (input_is_codes, output, out) in calls {
+                    let call = Q8Call {
+                        input: q,
+                        input_is_codes,
+                        output,
+                    };
+                    let x_ptr = if input_is_codes {
+                        x_codes.as_ptr()
+                    } else {
+                        x.as_ptr().cast()
+                    };
+                    // SAFETY: the buffers cover the shapes in the types `call` says.
+                    unsafe { call_raw(&call, &d, &w, x_ptr, &scales, &bias, out) };
+                }
+                assert_eq!(from_codes, floats, "{:?} signed {signed}", d.contraction);
+                let mut expected = vec![0u8; floats.len()];
+                codes(&out_q, &floats, &mut expected);
+                expected.iter_mut().for_each(|c| *c = shifted(&out_q, *c));
+                assert_eq!(codes_out, expected, "{:?} signed {signed}", d.contraction);
+            }
+        }
+    }
+
+    /// The vector quantizers give the scalar ones' codes: ties, bounds, infinities, NaN.
+    #[test]
+    fn vector_codes_match_scalar_codes() {
+        if !has_vnni() {
+            return;
+        }
+        let mut rng = Lcg(5);
+        let mut values = rng.floats(200, 6.0);
+        values.extend([
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e9,
+            -1e9,
+            -0.0,
+        ]);
+        for q in [
+            ActivationQuantization {
+                scale: 0.5,
+                zero_point: 3,
+                signed: false,
+            },
+            ActivationQuantization {
+                scale: 0.03,
+                zero_point: -7,
+                signed: true,
+            },
+        ] {
+            let (mut scalar, mut vector) = (vec![0u8; values.len()], vec![1u8; values.len()]);
+            codes_body(&q, &values, &mut scalar);
+            // SAFETY: the CPU has the features (checked).
+            unsafe { codes_avx512(&q, &values, &mut vector) };
+            assert_eq!(scalar, vector);
+            let bytes: Vec<u8> = (0..=255u8).cycle().take(37).collect();
+            let lines = [&bytes[..], &bytes[1..], &bytes[2..], &bytes[3..]];
+            for present in 1..=4 {
+                let (mut scalar, mut vector) = (vec![0u8; 4 * 33], vec![1u8; 4 * 33]);
+                interleave_codes_body(&q, lines, present, &mut scalar);
+                // SAFETY: as above.
+                unsafe { interleave_codes_avx512(&q, lines, present, &mut vector) };
+                assert_eq!(scalar, vector, "present {present}");
             }
         }
     }

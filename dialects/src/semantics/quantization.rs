@@ -7,6 +7,10 @@
 //! - `quantized_mat_mul(a, b, b_scale, a_scale, a_zero_point)` =
 //!   `mat_mul(dequantize(quantize(a, ...)), dequantize(b, b_scale, 0, axis 1))`.
 //!
+//! An activation (`x`, `a`) of the zero point's integer type is already quantized: its
+//! codes are dequantized as they are (a quantized kernel that hands its consumer codes,
+//! `ftensor-int8-activations`).
+//!
 //! So the reference evaluator, constant folding and the e-graph all read one definition,
 //! and a backend is free to compute the product in integers (the products of two 8-bit
 //! values summed in 32 bits are exact) and scale once.
@@ -76,12 +80,16 @@ pub(super) fn evaluate(op: &str, attrs: &Attrs, args: &Args<Tensor>) -> Option<R
             _ => {
                 let (float, slots) = contraction(op);
                 let (w, w_scale) = (args.get(1)?, args.get(2)?);
-                let x = dequantize(
-                    &quantize(x, args.get(3)?, args.get(4)?, 0)?,
-                    args.get(3)?,
-                    args.get(4)?,
-                    0,
-                )?;
+                let (x_scale, x_zero_point) = (args.get(3)?, args.get(4)?);
+                // An integer activation is already quantized (its codes).
+                let codes = if x.dtype.is_float() {
+                    quantize(x, x_scale, x_zero_point, 0)?
+                } else if x.dtype == x_zero_point.dtype {
+                    x.clone()
+                } else {
+                    return invalid("an integer activation must have its zero point's type");
+                };
+                let x = dequantize(&codes, x_scale, x_zero_point, 0)?;
                 let w_axis = if op == "quantized_conv" {
                     0
                 } else {

@@ -21,7 +21,7 @@ use fuser_dialects::{
 use fuser_runtime::fused::{
     Contraction, ConvGeometry, Descriptor, FUSED_F32, FUSED_F32_ARITY, MAX_EPILOGUE_OPERANDS, Step,
 };
-use fuser_runtime::quantized::{ActivationQuantization, FUSED_Q8, FUSED_Q8_ARITY};
+use fuser_runtime::quantized::{ActivationQuantization, FUSED_Q8, FUSED_Q8_ARITY, Q8Call};
 use melior::ir::{BlockLike, OperationRef, RegionLike, Value, ValueLike, operation::OperationLike};
 
 /// A matched kernel: the ops it replaces (contraction first), the values its call reads
@@ -32,9 +32,10 @@ pub struct FusedKernel<'c, 'a> {
     pub descriptor: Descriptor,
     pub out_shape: Vec<i64>,
     /// For an INT8 contraction (`ftensor.quantized_conv` / `quantized_mat_mul`): the
-    /// activation's quantization. Its operands are then the i8 weights, the activation
-    /// and the weight scales; else A and B.
-    pub quantization: Option<ActivationQuantization>,
+    /// activation's quantization, whether the activation arrives as codes, and the output's
+    /// when the kernel ends in `ftensor.quantize` (it then writes codes). Its operands are
+    /// the i8 weights, the activation and the weight scales; else A and B.
+    pub quantization: Option<Q8Call>,
     /// The float type of the activation, the epilogue and the result: f32, or f16 (which
     /// only the GPU's tensor-core kernel takes; the CPU's lowering refuses it).
     pub element: DType,
@@ -92,8 +93,10 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
     let root_view = view_of(*root, true).ok()?;
     let (mut descriptor, rows, out_shape) = contraction(&root_view)?;
     let quantized = root_view.op.starts_with("ftensor.");
-    // The activation (operand 0 of every contraction, quantized or not).
-    let element = root_view.input(0).ok()?.info.dtype;
+    // The activation (operand 0 of every contraction, quantized or not); a quantized
+    // contraction's epilogue is f32 whether its activation is f32 or codes.
+    let activation = root_view.input(0).ok()?.info.dtype;
+    let element = if quantized { DType::F32 } else { activation };
     let mut operands: Vec<Value> = if quantized {
         // Weights, activation, weight scales; the activation's scale and zero point are
         // constants, read now.
@@ -103,13 +106,20 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
             Some((value.to_f64_vec()[0], operand.info.dtype))
         };
         let ((scale, _), (zero, zero_type)) = (scalar(3)?, scalar(4)?);
-        if !matches!(zero_type, DType::U8 | DType::I8) || root_view.input(2).ok()?.info.dtype != DType::F32 {
+        if !matches!(zero_type, DType::U8 | DType::I8)
+            || root_view.input(2).ok()?.info.dtype != DType::F32
+            || !(activation == DType::F32 || activation == zero_type)
+        {
             return None;
         }
-        quantization = Some(ActivationQuantization {
-            scale: scale as f32,
-            zero_point: zero as i64,
-            signed: zero_type == DType::I8,
+        quantization = Some(Q8Call {
+            input: ActivationQuantization {
+                scale: scale as f32,
+                zero_point: zero as i64,
+                signed: zero_type == DType::I8,
+            },
+            input_is_codes: activation != DType::F32,
+            output: None,
         });
         vec![root.operand(1).ok()?, root.operand(0).ok()?, root.operand(2).ok()?]
     } else {
@@ -151,12 +161,38 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         descriptor.epilogue.push(Step::AddRow(0));
     }
     let mut previous: Value = root.result(0).ok()?.into();
-    for op in chain {
+    for (index, op) in chain.iter().enumerate() {
         if !has_single_use(previous) {
             return None;
         }
         let view = view_of(*op, true).ok()?;
         let result = view.result(0).ok()?;
+        // A requantize epilogue: the last op of a quantized kernel quantizes per tensor
+        // with constants, and the kernel writes its codes.
+        if view.op == "ftensor.quantize" {
+            let call = quantization.as_mut()?;
+            let constant = |slot: usize| {
+                let operand = view.input(slot).ok()?;
+                let value = operand.value.as_ref().filter(|v| v.len() == 1)?;
+                Some((value.to_f64_vec()[0], operand.info.dtype))
+            };
+            let ((scale, scale_type), (zero, zero_type)) = (constant(1)?, constant(2)?);
+            if index + 1 != chain.len()
+                || op.operand(0).ok()? != previous
+                || scale_type != DType::F32
+                || !matches!(zero_type, DType::U8 | DType::I8)
+                || static_shape(result).ok()? != out_shape
+            {
+                return None;
+            }
+            call.output = Some(ActivationQuantization {
+                scale: scale as f32,
+                zero_point: zero as i64,
+                signed: zero_type == DType::I8,
+            });
+            previous = op.result(0).ok()?.into();
+            continue;
+        }
         if result.dtype != element || static_shape(result).ok()? != out_shape || op.result_count() != 1 {
             return None;
         }
@@ -310,7 +346,9 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
     } else {
         weight_type
     };
-    if a.info.dtype != float || b.info.dtype != weight_type || out.contains(&0) {
+    // A quantized contraction's activation may also arrive as codes (u8 or i8).
+    let codes = weight_type == DType::I8 && matches!(a.info.dtype, DType::U8 | DType::I8);
+    if (a.info.dtype != float && !codes) || b.info.dtype != weight_type || out.contains(&0) {
         return None;
     }
     let (sa, sb) = (static_shape(&a.info).ok()?, static_shape(&b.info).ok()?);
@@ -448,13 +486,14 @@ pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
     let memref = |ty: &str| ty.replacen("tensor<", "memref<", 1);
     let types: Vec<String> = kernel.operands.iter().map(|v| v.r#type().to_string()).collect();
     let fixed = kernel.contraction_operands();
-    // The weights of an INT8 contraction are i8; everything else is f32.
-    let expected = |i: usize| {
-        if kernel.quantization.is_some() && i == 0 {
-            "xi8>"
-        } else {
-            "xf32>"
-        }
+    // The weights of an INT8 contraction are i8, its activation f32 or codes (the
+    // zero point's type); everything else is f32, and so is the output unless the kernel
+    // ends in a quantize.
+    let code_type = |q: &ActivationQuantization| if q.signed { "xi8>" } else { "xui8>" };
+    let expected = |i: usize| match &kernel.quantization {
+        Some(_) if i == 0 => "xi8>",
+        Some(call) if i == 1 && call.input_is_codes => code_type(&call.input),
+        _ => "xf32>",
     };
     if types
         .iter()
@@ -464,7 +503,11 @@ pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
         return None;
     }
     let dims: Vec<String> = kernel.out_shape.iter().map(|d| d.to_string()).collect();
-    let out_ty = format!("tensor<{}xf32>", dims.join("x"));
+    let out_element = match kernel.quantization.as_ref().and_then(|call| call.output.as_ref()) {
+        Some(q) => code_type(q),
+        None => "xf32>",
+    };
+    let out_ty = format!("tensor<{}{out_element}", dims.join("x"));
     let mut text = lowered_header(kernel, &out_ty);
     // Constant word arrays the call reads by address.
     let mut words_constant = |name: &str, words: &[i64]| {
