@@ -12,7 +12,8 @@
 //!   `ftensor.quantized_mat_mul` is MatMul(DQ(Q(a)), DQ(b, per column)), the exact
 //!   definitions of the two ops (the f32 bias stays f32);
 //! - `ftensor.relayout` is a Transpose;
-//! - a `graph.where` on booleans (ONNX's Where takes no bool values) is And/Not/Or.
+//! - a `graph.where` on booleans is And/Not/Or (ONNX's Where takes booleans, but
+//!   onnxruntime's CPU kernel does not, and onnxruntime is what the export is for).
 //!
 //! Ops that ONNX cannot spell (a Resize given both scales and sizes, as the importer
 //! resolves keep_aspect_ratio_policy) are refused with [`NO_ONNX_FORM`] and the node.
@@ -124,15 +125,22 @@ impl Exporter<'_> {
         name
     }
 
-    fn node_name(&mut self, op: &OperationRef, op_type: &str) -> String {
-        let base = location_name(op).unwrap_or_else(|| format!("{op_type}_{}", self.graph.nodes.len()));
-        let mut name = base.clone();
+    /// A node name no node has yet, from `base` (taken when the node is pushed).
+    fn fresh_node_name(&self, base: &str) -> String {
+        let mut name = base.to_string();
         let mut k = 1;
-        while !self.used_node_names.insert(name.clone()) {
+        while self.used_node_names.contains(&name) {
             k += 1;
             name = format!("{base}/{k}");
         }
         name
+    }
+
+    /// The name of the node written for `op`: its imported node name, else
+    /// `<op type>_<index>` (made unique either way).
+    fn node_name(&mut self, op: &OperationRef, op_type: &str) -> String {
+        let base = location_name(op).unwrap_or_else(|| format!("{op_type}_{}", self.graph.nodes.len()));
+        self.fresh_node_name(&base)
     }
 
     fn name_of(&self, value: Value) -> Result<String, String> {
@@ -158,6 +166,7 @@ impl Exporter<'_> {
             .collect()
     }
 
+    /// Writes a node; `name` is made unique if a node has it already.
     fn push(
         &mut self,
         name: String,
@@ -166,6 +175,7 @@ impl Exporter<'_> {
         outputs: Vec<String>,
         attrs: Vec<(String, AttrValue)>,
     ) {
+        let name = self.fresh_node_name(&name);
         self.used_node_names.insert(name.clone());
         self.graph.nodes.push(Node {
             name,
@@ -223,10 +233,8 @@ impl Exporter<'_> {
                     .iter()
                     .find(|w| w.name == weight_name)
                     .ok_or_else(|| format!("weight '{weight_name}' has no data"))?;
+                // Its name was reserved before any other value was named.
                 if self.written_weights.insert(weight_name.clone()) {
-                    if !self.used_names.insert(weight_name.clone()) {
-                        return Err(format!("weight '{weight_name}' has the name of another value"));
-                    }
                     self.graph.initializers.push(weight.clone());
                 }
                 let value: Value = op.result(0).map_err(|e| e.to_string())?.into();
@@ -353,8 +361,8 @@ impl Exporter<'_> {
         tensor_info(value.r#type()).is_some_and(|i| i.element == "i1")
     }
 
-    /// `where(c, a, b)` on booleans, which ONNX's Where does not take: (c and a) or
-    /// (not c and b).
+    /// `where(c, a, b)` on booleans, which onnxruntime's Where kernel does not take: (c
+    /// and a) or (not c and b).
     fn bool_where(&mut self, op: OperationRef, preferred: &HashMap<usize, String>) -> Result<(), String> {
         let [c, a, b] = [0, 1, 2].map(|i| op.operand(i).map_err(|e| e.to_string()).and_then(|v| self.name_of(v)));
         let (c, a, b) = (c?, a?, b?);
@@ -486,6 +494,18 @@ pub fn export_graph(module: OperationRef, weights: &[Initializer]) -> Result<Gra
         used_node_names: HashSet::new(),
         written_weights: HashSet::new(),
     };
+    // Weights keep their names: reserve them before any other value is named.
+    for op in nested_operations(*function) {
+        if op_name(&op) == "graph.weight"
+            && let Some(name) = op
+                .attribute("name")
+                .ok()
+                .and_then(|a| StringAttribute::try_from(a).ok())
+                .map(string_value)
+        {
+            exporter.used_names.insert(name);
+        }
+    }
     let arg_attrs = function.attribute("arg_attrs").ok();
     for i in 0..block.argument_count() {
         let value: Value = block.argument(i).expect("index below argument_count").into();

@@ -4,13 +4,15 @@
 //!
 //! 1. the f32 activation is quantized once per call (`q = clamp(round_half_even(x / s) + z)`,
 //!    the division in f32, as the reference semantics), kept as u8 (an i8 activation is
-//!    shifted by 128, its zero point with it);
+//!    shifted by 128, its zero point with it); an activation that arrives as codes (the
+//!    previous INT8 kernel's requantize epilogue) is only laid out;
 //! 2. the product `Σ u8 · i8` accumulates in i32 with AVX-512 VNNI (`vpdpbusd`: four
 //!    u8×i8 products summed into each 32-bit lane, no intermediate saturation), or a
 //!    portable loop with the same exact result on CPUs without VNNI;
 //! 3. the zero point comes off as `z · Σ w` per output channel, and one multiply by
 //!    `x_scale · w_scale[channel]` gives f32, which the epilogue (bias, residual,
-//!    activation) then updates tile by tile.
+//!    activation) then updates tile by tile; with a requantize epilogue the f32 tile is
+//!    then written as codes (u8 or i8) of the output's quantization.
 //!
 //! Integer sums are exact, so the result does not depend on the tiling or thread count.
 //!
@@ -28,8 +30,9 @@ use std::cell::RefCell;
 
 /// The symbol of the INT8 fused kernel.
 pub const FUSED_Q8: &str = "fuser_fused_q8";
-/// Its arguments: quantization words, descriptor, weights (i8), activation (f32), output,
-/// weight scales (f32, one per output channel), and three epilogue operands.
+/// Its arguments: quantization words ([`Q8Call`]), descriptor, weights (i8), activation
+/// (f32, or one-byte codes), output (f32, or one-byte codes), weight scales (f32, one per
+/// output channel), and three epilogue operands.
 pub const FUSED_Q8_ARITY: usize = 9;
 
 /// One call's quantization: the activation's, whether the activation arrives as codes
@@ -95,9 +98,21 @@ impl ActivationQuantization {
     #[inline(always)]
     fn code(&self, x: f32) -> u8 {
         // Clamping an i8 code to [-128, 127] and adding 128 is clamping code + 128 to
-        // [0, 255]: one form for both types, without a branch.
-        let q = round_half_even(x / self.scale) + f32::from(self.zero_code());
+        // [0, 255]: one form for both types, without a branch. NaN quantizes to the
+        // integer 0 (the reference's `NaN as i64`): a quotient of -zero_point gives it.
+        let quotient = x / self.scale;
+        let quotient = if quotient.is_nan() {
+            self.nan_quotient()
+        } else {
+            quotient
+        };
+        let q = round_half_even(quotient) + f32::from(self.zero_code());
         q.clamp(0.0, 255.0) as u8
+    }
+
+    /// The quotient that stands for NaN: its code is the integer 0.
+    fn nan_quotient(&self) -> f32 {
+        -(self.zero_point as f32)
     }
 
     /// The u8 code of 0 (padding).
@@ -125,8 +140,7 @@ fn codes_body(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
 }
 
 /// [`codes_body`] in vectors of 16 (`vrndscaleps` rounds half to even, as
-/// `round_half_even` does; `vmaxps` turns NaN into the lower bound, so NaN gives code 0
-/// as `as u8` does).
+/// `round_half_even` does; a NaN quotient is replaced as in `code`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
 fn codes_avx512(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
@@ -135,12 +149,15 @@ fn codes_avx512(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
     let scale = _mm512_set1_ps(q.scale);
     let zero = _mm512_set1_ps(f32::from(q.zero_code()));
     let (low, high) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+    let nan = _mm512_set1_ps(q.nan_quotient());
     let mut i = 0;
     while i + 16 <= len {
         // SAFETY: 16 values from `i` lie inside both slices.
         unsafe {
             let v = _mm512_loadu_ps(input.as_ptr().add(i));
-            let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_div_ps(v, scale));
+            let quotient = _mm512_div_ps(v, scale);
+            let quotient = _mm512_mask_mov_ps(quotient, _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(quotient, quotient), nan);
+            let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(quotient);
             let c = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, zero), low), high));
             _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), _mm512_cvtepi32_epi8(c));
         }
@@ -678,8 +695,11 @@ fn interleave_avx512(q: &ActivationQuantization, lines: [&[f32]; 4], present: us
     let scale = _mm512_set1_ps(q.scale);
     let zero = _mm512_set1_ps(f32::from(q.zero_code()));
     let (low, high) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+    let nan = _mm512_set1_ps(q.nan_quotient());
     let code = |v: __m512| {
-        let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_div_ps(v, scale));
+        let quotient = _mm512_div_ps(v, scale);
+        let quotient = _mm512_mask_mov_ps(quotient, _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(quotient, quotient), nan);
+        let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(quotient);
         _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, zero), low), high))
     };
     let absent = _mm512_cvttps_epi32(zero);
@@ -762,7 +782,9 @@ fn interleave_codes_avx512(q: &ActivationQuantization, lines: [&[u8]; 4], presen
         for (b, line) in lines.iter().enumerate() {
             let c = if b < present {
                 // SAFETY: the masked bytes lie inside the line (asserted above).
-                let bytes = unsafe { _mm_maskz_loadu_epi8(mask, line.as_ptr().add(x).cast()) };
+                let bytes = _mm512_castsi512_si128(unsafe {
+                    _mm512_maskz_loadu_epi8(u64::from(mask), line.as_ptr().add(x).cast())
+                });
                 _mm512_xor_si512(_mm512_cvtepu8_epi32(bytes), flip)
             } else {
                 absent
@@ -828,10 +850,11 @@ fn quantize_plane(
 ///
 /// # Safety
 /// The pointers must cover the shapes the descriptor gives: `weights` i8 (`[M, C, KH, KW]`
-/// for a conv, `[K, N]` for a matmul; constants of the loaded model), `x` f32 (the conv
-/// input `[C, H, W]`, or the `[M, K]` rows with the descriptor's A strides), `out` f32
-/// `[M, N]`, `w_scales` one f32 per output channel, and the epilogue operands as in
-/// [`crate::fused`].
+/// for a conv, `[K, N]` for a matmul; constants of the loaded model), `x` (the conv input
+/// `[C, H, W]`, or the `[M, K]` rows with the descriptor's A strides) f32, or one-byte codes
+/// when the quantization words say so, `out` `[M, N]` f32, or one-byte codes when they
+/// give an output quantization, `w_scales` one f32 per output channel, and the epilogue
+/// operands as in [`crate::fused`].
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn fuser_fused_q8(
@@ -1445,11 +1468,21 @@ mod tests {
                 signed: true,
             },
         ] {
+            // NaN quantizes to the integer 0, as the reference's quantize gives.
+            assert_eq!(q.code(f32::NAN), if q.signed { 128 } else { 0 });
             let (mut scalar, mut vector) = (vec![0u8; values.len()], vec![1u8; values.len()]);
             codes_body(&q, &values, &mut scalar);
             // SAFETY: the CPU has the features (checked).
             unsafe { codes_avx512(&q, &values, &mut vector) };
             assert_eq!(scalar, vector);
+            let float_lines: [&[f32]; 4] = std::array::from_fn(|b| &values[b * 50..b * 50 + 40]);
+            for present in 1..=4 {
+                let (mut scalar, mut vector) = (vec![0u8; 4 * 40], vec![1u8; 4 * 40]);
+                interleave_body(&q, float_lines, present, &mut scalar);
+                // SAFETY: as above.
+                unsafe { interleave_avx512(&q, float_lines, present, &mut vector) };
+                assert_eq!(scalar, vector, "floats, present {present}");
+            }
             let bytes: Vec<u8> = (0..=255u8).cycle().take(37).collect();
             let lines = [&bytes[..], &bytes[1..], &bytes[2..], &bytes[3..]];
             for present in 1..=4 {
