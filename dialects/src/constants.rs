@@ -185,3 +185,12 @@ mod tests {
         assert_eq!(dense_to_tensor(tensor_attribute(&context, &t).unwrap()), Some(t));
     }
 }
+
+/// The value of `value` when a `graph.constant` defines it.
+pub fn graph_constant_value(value: melior::ir::Value) -> Option<Tensor> {
+    use melior::ir::operation::{OperationLike, OperationResult};
+    let owner = OperationResult::try_from(value).ok()?.owner();
+    (crate::accessors::op_name(&owner) == "graph.constant")
+        .then(|| owner.attribute("value").ok().and_then(crate::ffi::dense_to_tensor))
+        .flatten()
+}

@@ -198,14 +198,6 @@ impl Exporter<'_> {
         name
     }
 
-    /// The constant value of `value`, when a `graph.constant` defines it.
-    fn constant_of(value: Value) -> Option<Tensor> {
-        let op = OperationResult::try_from(value).ok()?.owner();
-        (op_name(&op) == "graph.constant")
-            .then(|| op.attribute("value").ok().and_then(dense_to_tensor))
-            .flatten()
-    }
-
     fn op(&mut self, op: OperationRef, preferred: &HashMap<usize, String>) -> Result<(), String> {
         let name = op_name(&op);
         match name.as_str() {
@@ -421,7 +413,7 @@ impl Exporter<'_> {
         let channels = tensor_info(w.r#type())
             .and_then(|i| i.shape[if is_conv { 0 } else { weight_rank as usize - 1 }])
             .ok_or("a weight of unknown shape")?;
-        let w_scale_name = match Self::constant_of(w_scale) {
+        let w_scale_name = match fuser_dialects::constants::graph_constant_value(w_scale) {
             Some(scale) if scale.len() == 1 && channels != 1 => {
                 let scalar = Tensor::full(scale.dtype, &[], scale.to_f64_vec()[0]);
                 self.initializer(&format!("{node}/w_scale"), &scalar)

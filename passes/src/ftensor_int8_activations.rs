@@ -11,10 +11,11 @@
 //! quantization.
 
 use crate::registry::{PassId, PassInfo, PassOptions, external_pass};
+use fuser_dialects::constants::graph_constant_value as constant_value;
 use fuser_dialects::{
     KERNEL_ATTRIBUTE,
     accessors::{build_op, op_name, symbol_name},
-    ffi::{dense_to_tensor, function_type, nested_operations, parse_type, set_attribute, set_operand, set_value_type},
+    ffi::{function_type, nested_operations, parse_type, set_attribute, set_operand, set_value_type},
     semantics::Tensor,
     spec::find_op,
 };
@@ -23,7 +24,7 @@ use melior::{
     ir::{
         BlockLike, OperationRef, RegionLike, Type, Value, ValueLike,
         attribute::{FlatSymbolRefAttribute, TypeAttribute},
-        operation::{OperationLike, OperationResult},
+        operation::OperationLike,
     },
     pass::{ExternalPass, Pass},
 };
@@ -91,14 +92,6 @@ fn root_of<'c, 'a>(kernel: OperationRef<'c, 'a>) -> Option<OperationRef<'c, 'a>>
         op = current.next_in_block();
     }
     None
-}
-
-/// The value of a constant that a `graph.constant` defines.
-fn constant_value(value: Value) -> Option<Tensor> {
-    let op = OperationResult::try_from(value).ok()?.owner();
-    (op_name(&op) == "graph.constant")
-        .then(|| op.attribute("value").ok().and_then(dense_to_tensor))
-        .flatten()
 }
 
 /// How a kernel quantizes its activation: the argument its root quantized contraction

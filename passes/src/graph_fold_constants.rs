@@ -7,7 +7,7 @@ use fuser_dialects::{
     accessors::{op_name, operand_group},
     constants::tensor_attribute_in,
     eval::op_attrs,
-    ffi::{dense_to_tensor, erase_operation, make, nested_operations, parse_type, replace_all_uses, tensor_info},
+    ffi::{erase_operation, make, nested_operations, parse_type, replace_all_uses, tensor_info},
     semantics::{self, Tensor, TypeInfo},
     spec::find_op,
 };
@@ -16,7 +16,7 @@ use melior::{
     ir::{
         OperationRef, Type, Value, ValueLike,
         block::BlockLike,
-        operation::{OperationBuilder, OperationLike, OperationResult},
+        operation::{OperationBuilder, OperationLike},
     },
     pass::{ExternalPass, Pass},
 };
@@ -96,12 +96,7 @@ fn create(options: &PassOptions) -> Result<Pass, String> {
 }
 
 /// The constant value of `value`, if a `graph.constant` defines it.
-pub fn constant_value(value: Value) -> Option<Tensor> {
-    let owner = OperationResult::try_from(value).ok()?.owner();
-    (op_name(&owner) == "graph.constant")
-        .then(|| owner.attribute("value").ok().and_then(dense_to_tensor))
-        .flatten()
-}
+pub use fuser_dialects::constants::graph_constant_value as constant_value;
 
 /// The results of `op` if it can be folded.
 fn fold(op: &OperationRef, max_elements: usize) -> Option<Vec<Tensor>> {
