@@ -155,6 +155,15 @@ pub fn tensor_attribute_in<'c>(context: melior::ContextRef<'c>, tensor: &Tensor)
     crate::ffi::parse_attribute(context, &dense_text(tensor))
 }
 
+/// The value of `value` when a `graph.constant` defines it.
+pub fn graph_constant_value(value: melior::ir::Value) -> Option<Tensor> {
+    use melior::ir::operation::{OperationLike, OperationResult};
+    let owner = OperationResult::try_from(value).ok()?.owner();
+    (crate::accessors::op_name(&owner) == "graph.constant")
+        .then(|| owner.attribute("value").ok().and_then(crate::ffi::dense_to_tensor))
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,13 +193,4 @@ mod tests {
         let context = create_context().unwrap();
         assert_eq!(dense_to_tensor(tensor_attribute(&context, &t).unwrap()), Some(t));
     }
-}
-
-/// The value of `value` when a `graph.constant` defines it.
-pub fn graph_constant_value(value: melior::ir::Value) -> Option<Tensor> {
-    use melior::ir::operation::{OperationLike, OperationResult};
-    let owner = OperationResult::try_from(value).ok()?.owner();
-    (crate::accessors::op_name(&owner) == "graph.constant")
-        .then(|| owner.attribute("value").ok().and_then(crate::ffi::dense_to_tensor))
-        .flatten()
 }
