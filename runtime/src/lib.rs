@@ -38,6 +38,15 @@ pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 10] {
     ]
 }
 
+/// The marker of this build of the runtime: a fingerprint of its sources. The static
+/// library carries it, and `fuser compile` refuses a `libfuser_runtime.a` without its own
+/// copy's marker, since the generated code and the runtime's entry points must match.
+pub const FINGERPRINT: &str = concat!("fuser-runtime-fingerprint:", env!("FUSER_RUNTIME_FINGERPRINT"), ";");
+
+/// Keeps the marker's bytes in the static library.
+#[used]
+static FINGERPRINT_MARKER: &str = FINGERPRINT;
+
 /// Sets the thread count of the runtime linked into a cached model library (the JIT
 /// calls `set_threads` of fuser's own copy instead).
 #[unsafe(no_mangle)]

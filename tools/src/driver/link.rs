@@ -11,12 +11,27 @@ pub(crate) fn runtime_library() -> Result<PathBuf, String> {
     let dir = exe.parent().ok_or("the fuser binary has no folder")?;
     for candidate in [dir.join("libfuser_runtime.a"), dir.join("../libfuser_runtime.a")] {
         if candidate.exists() {
+            check_fingerprint(&candidate)?;
             return Ok(candidate);
         }
     }
     Err(format!(
         "libfuser_runtime.a is not beside {} (build it with `cargo build --release -p fuser-runtime`)",
         exe.display()
+    ))
+}
+
+/// Refuses a runtime library built from other sources than this binary's runtime: the
+/// code fuser generates calls the runtime's entry points as this build defines them.
+fn check_fingerprint(library: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(library).map_err(|e| format!("cannot read {}: {e}", library.display()))?;
+    let marker = fuser_runtime::FINGERPRINT.as_bytes();
+    if bytes.windows(marker.len()).any(|w| w == marker) {
+        return Ok(());
+    }
+    Err(format!(
+        "{} was built from other runtime sources than this fuser binary (rebuild both: `make build`, or `cargo build --release -p fuser-runtime --lib`)",
+        library.display()
     ))
 }
 
@@ -102,5 +117,25 @@ pub fn link_shared_library(objects: &[Vec<u8>], output: &Path, exports: &[&str])
             let bytes = std::fs::read(&library).map_err(|e| e.to_string())?;
             write_output(&output.display().to_string(), &bytes)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_fingerprint;
+
+    /// A runtime library is taken only if it carries this build's marker.
+    #[test]
+    fn runtime_libraries_of_other_sources_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ours, other) = (dir.path().join("ours.a"), dir.path().join("other.a"));
+        let mut bytes = b"!<arch>\n...".to_vec();
+        bytes.extend(fuser_runtime::FINGERPRINT.as_bytes());
+        bytes.extend(b"...");
+        std::fs::write(&ours, &bytes).unwrap();
+        std::fs::write(&other, b"!<arch>\nfuser-runtime-fingerprint:0000000000000000;").unwrap();
+        assert!(check_fingerprint(&ours).is_ok());
+        let error = check_fingerprint(&other).unwrap_err();
+        assert!(error.contains("built from other runtime sources"), "{error}");
     }
 }
