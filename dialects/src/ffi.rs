@@ -585,6 +585,43 @@ pub fn memref_info(ty: Type) -> Option<(TensorInfo, bool)> {
     }
 }
 
+/// The name of a name location (`loc("conv1")`, an imported node's name), if it is one.
+pub fn location_name(location: melior::ir::Location) -> Option<String> {
+    location
+        .is_name()
+        .then(|| string_ref_text(location.name_value().as_string_ref()))
+}
+
+/// The callee of a `func.call`.
+pub fn callee(call: &OperationRef) -> Option<String> {
+    use melior::ir::attribute::FlatSymbolRefAttribute;
+    let attribute = FlatSymbolRefAttribute::try_from(call.attribute("callee").ok()?).ok()?;
+    Some(attribute.value().to_string())
+}
+
+/// Sets the `function_type` of `function` from its block's arguments and the operands of
+/// its return, after either changed.
+pub fn sync_function_type(function: OperationRef) -> Result<(), String> {
+    use melior::ir::{BlockLike, RegionLike, attribute::TypeAttribute};
+    let block = function
+        .region(0)
+        .ok()
+        .and_then(|r| r.first_block())
+        .ok_or("a function without a body")?;
+    let ret = block.terminator().ok_or("a function without a return")?;
+    let inputs: Vec<Type> = (0..block.argument_count())
+        .map(|i| block.argument(i).map(|a| a.r#type()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let results: Vec<Type> = (0..ret.operand_count())
+        .map(|i| ret.operand(i).map(|v| v.r#type()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let ty = function_type(function.context(), &inputs, &results);
+    set_attribute(function, "function_type", TypeAttribute::new(ty).into());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use melior::ir::attribute::StringAttribute;

@@ -25,7 +25,7 @@ use fuser_dialects::{
     eval::op_attrs,
     ffi::{dense_to_tensor, nested_operations, string_value, tensor_info, value_key},
     semantics::{Attr, DType, Tensor},
-    spec::{Arity, OpSpec, find_op},
+    spec::{Arity, OpSpec, SlotSpec, find_op},
 };
 use melior::ir::{
     BlockLike, OperationRef, RegionLike, Value, ValueLike,
@@ -90,10 +90,30 @@ fn attr_value(attr: Attr) -> AttrValue {
 
 /// The node name an op came from (its name location), if it has one.
 fn location_name(op: &OperationRef) -> Option<String> {
-    let location = op.location();
-    location
-        .is_name()
-        .then(|| fuser_dialects::ffi::string_ref_text(location.name_value().as_string_ref()))
+    fuser_dialects::ffi::location_name(op.location())
+}
+
+/// The ONNX names of an op's values, slot by slot: an absent optional is an empty name
+/// (trailing ones dropped), an absent member of a family is left out.
+fn slot_names<'c, 'a>(
+    slots: &[SlotSpec],
+    group: impl Fn(usize) -> Vec<Value<'c, 'a>>,
+    mut name: impl FnMut(Value<'c, 'a>) -> Result<String, String>,
+) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for (i, slot) in slots.iter().enumerate() {
+        let values = group(i);
+        if values.is_empty() && slot.arity == Arity::Optional && !is_family_member(slot.name) {
+            names.push(String::new());
+        }
+        for value in values {
+            names.push(name(value)?);
+        }
+    }
+    while names.last().is_some_and(String::is_empty) {
+        names.pop();
+    }
+    Ok(names)
 }
 
 /// Whether a slot is one of a family (`inputs_0` .. `inputs_15`): an absent member is
@@ -299,22 +319,7 @@ impl Exporter<'_> {
         if op_type == "Resize" && (2..4).all(|slot| !operand_group(&op, spec, slot).is_empty()) {
             return Err(format!("{NO_ONNX_FORM}: a Resize with both scales and sizes"));
         }
-        let mut inputs = Vec::new();
-        for (i, slot) in spec.operands.iter().enumerate() {
-            let values = operand_group(&op, spec, i);
-            if values.is_empty() {
-                if slot.arity == Arity::Optional && !is_family_member(slot.name) {
-                    inputs.push(String::new());
-                }
-                continue;
-            }
-            for value in values {
-                inputs.push(self.name_of(value)?);
-            }
-        }
-        while inputs.last().is_some_and(String::is_empty) {
-            inputs.pop();
-        }
+        let inputs = slot_names(spec.operands, |i| operand_group(&op, spec, i), |v| self.name_of(v))?;
         let mut attrs = Vec::new();
         for (attribute, value) in op_attrs(&op).map_err(|e| e.to_string())?.0 {
             // SpaceToDepth has a mode from opset 28 on; before, its order is DCR.
@@ -327,22 +332,11 @@ impl Exporter<'_> {
         let opset = needed_opset(op_type, &op, &attrs);
         self.graph.opset = self.graph.opset.max(opset);
         let results = self.name_results(&op, preferred);
-        let mut outputs = Vec::new();
-        for (i, slot) in spec.results.iter().enumerate() {
-            let group = result_group(&op, spec, i);
-            if group.is_empty() {
-                if slot.arity == Arity::Optional && !is_family_member(slot.name) {
-                    outputs.push(String::new());
-                }
-                continue;
-            }
-            for value in group {
-                outputs.push(self.names[&value_key(value)].clone());
-            }
-        }
-        while outputs.last().is_some_and(String::is_empty) {
-            outputs.pop();
-        }
+        let outputs = slot_names(
+            spec.results,
+            |i| result_group(&op, spec, i),
+            |v| Ok(self.names[&value_key(v)].clone()),
+        )?;
         debug_assert_eq!(outputs.iter().filter(|o| !o.is_empty()).count(), results.len());
         let node = self.node_name(&op, op_type);
         self.push(node, op_type, inputs, outputs, attrs);

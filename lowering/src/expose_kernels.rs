@@ -3,14 +3,10 @@
 //! code report the value each kernel produced.
 
 use crate::profile::kernel_symbols;
-use fuser_dialects::{
-    accessors::op_name,
-    eval::find_function,
-    ffi::{erase_operation, function_type, set_attribute},
-};
+use fuser_dialects::{accessors::op_name, eval::find_function, ffi::erase_operation};
 use melior::ir::{
-    BlockLike, OperationRef, RegionLike, Type, Value, ValueLike,
-    attribute::{FlatSymbolRefAttribute, TypeAttribute},
+    BlockLike, OperationRef, RegionLike, Value,
+    attribute::FlatSymbolRefAttribute,
     operation::{OperationBuilder, OperationLike},
 };
 
@@ -52,12 +48,7 @@ pub fn expose_kernel_results(root: OperationRef, entry: &str) -> Result<Vec<Stri
         .map_err(|e| e.to_string())?;
     block.insert_operation_before(ret, new_return);
     erase_operation(ret);
-    let inputs: Vec<Type> = (0..block.argument_count())
-        .filter_map(|i| block.argument(i).ok().map(|a| a.r#type()))
-        .collect();
-    let results: Vec<Type> = operands.iter().map(|v| v.r#type()).collect();
-    let ty = function_type(function.context(), &inputs, &results);
-    set_attribute(function, "function_type", TypeAttribute::new(ty).into());
+    fuser_dialects::ffi::sync_function_type(function)?;
     fuser_dialects::ffi::remove_attribute(function, "res_attrs");
     Ok(names)
 }

@@ -11,7 +11,6 @@ use fuser_dialects::{
 use fuser_runtime::{PROFILE_BEGIN, PROFILE_END};
 use melior::ir::{
     BlockLike, OperationRef, RegionLike,
-    attribute::FlatSymbolRefAttribute,
     operation::{OperationBuilder, OperationLike},
 };
 
@@ -37,10 +36,7 @@ pub fn instrument_kernel_calls(root: OperationRef, entry: &str) -> Result<Vec<St
         .into_iter()
         .filter(|op| op_name(op) == "func.call")
         .filter_map(|op| {
-            let callee = FlatSymbolRefAttribute::try_from(op.attribute("callee").ok()?)
-                .ok()?
-                .value()
-                .to_string();
+            let callee = fuser_dialects::ffi::callee(&op)?;
             kernels.contains(&callee).then_some((op, callee))
         })
         .collect();

@@ -6,12 +6,10 @@
 //! still pass (and read) buffers of the original types: no element is ever accessed.
 
 use crate::cpu_target::entry_and_block;
-use fuser_dialects::ffi::{
-    function_type, make, parse_attribute, parse_type, replace_all_uses, set_attribute, set_operand, tensor_info,
-};
+use fuser_dialects::ffi::{make, parse_attribute, parse_type, replace_all_uses, set_operand, tensor_info};
 use melior::ir::{
     Block, BlockLike, Module, OperationRef, Type, Value, ValueLike,
-    attribute::{AttributeLike, TypeAttribute},
+    attribute::AttributeLike,
     operation::{OperationBuilder, OperationLike},
     r#type::TypeLike,
 };
@@ -68,15 +66,5 @@ pub fn replace_empty_boundaries(module: &Module, function: &str) -> Result<(), S
         let constant = empty_constant(&block, Some(ret), flat(&element)?, ret.location())?;
         set_operand(ret, index, constant);
     }
-    let inputs: Vec<Type> = (0..block.argument_count())
-        .map(|i| block.argument(i).map(|a| a.r#type()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    let results: Vec<Type> = (0..ret.operand_count())
-        .map(|i| ret.operand(i).map(|v| v.r#type()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    let ty = function_type(context, &inputs, &results);
-    set_attribute(entry, "function_type", TypeAttribute::new(ty).into());
-    Ok(())
+    fuser_dialects::ffi::sync_function_type(entry)
 }

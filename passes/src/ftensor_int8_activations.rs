@@ -15,17 +15,13 @@ use fuser_dialects::constants::graph_constant_value as constant_value;
 use fuser_dialects::{
     KERNEL_ATTRIBUTE,
     accessors::{build_op, op_name, symbol_name},
-    ffi::{function_type, nested_operations, parse_type, set_attribute, set_operand, set_value_type},
+    ffi::{callee, nested_operations, parse_type, set_operand, set_value_type, sync_function_type},
     semantics::Tensor,
     spec::find_op,
 };
 use melior::{
     ir::r#type::TypeLike,
-    ir::{
-        BlockLike, OperationRef, RegionLike, Type, Value, ValueLike,
-        attribute::{FlatSymbolRefAttribute, TypeAttribute},
-        operation::OperationLike,
-    },
+    ir::{BlockLike, OperationRef, RegionLike, Type, Value, ValueLike, operation::OperationLike},
     pass::{ExternalPass, Pass},
 };
 use std::collections::HashMap;
@@ -145,34 +141,11 @@ fn is_int8_producer(kernel: OperationRef) -> bool {
         && ret.operand(0).is_ok_and(|v| v.r#type().to_string().ends_with("xf32>"))
 }
 
-/// The callee of a `func.call`.
-fn callee(call: &OperationRef) -> Option<String> {
-    let attribute = FlatSymbolRefAttribute::try_from(call.attribute("callee").ok()?).ok()?;
-    Some(attribute.value().to_string())
-}
-
 /// `tensor<...xf32>` with the codes' element type.
 fn codes_type<'c>(ty: Type<'c>, zero_point: &Tensor) -> Option<Type<'c>> {
     let text = ty.to_string();
     let shape = text.strip_prefix("tensor<")?.strip_suffix("xf32>")?;
     parse_type(ty.context(), &format!("tensor<{shape}x{}>", zero_point.dtype.mlir()))
-}
-
-/// Rewrites the function type of `function` from its block's arguments and return.
-fn refresh_signature(function: OperationRef) -> Option<()> {
-    let block = function.region(0).ok()?.first_block()?;
-    let ret = block.terminator()?;
-    let inputs: Vec<Type> = (0..block.argument_count())
-        .map(|i| block.argument(i).map(|a| a.r#type()))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let results: Vec<Type> = (0..ret.operand_count())
-        .map(|i| ret.operand(i).map(|v| v.r#type()))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let ty = function_type(function.context(), &inputs, &results);
-    set_attribute(function, "function_type", TypeAttribute::new(ty).into());
-    Some(())
 }
 
 /// Ends `producer` in a quantize with `consumer`'s scale and zero point; returns the
@@ -198,7 +171,7 @@ fn end_in_quantize<'c>(producer: OperationRef<'c, '_>, consumer: &Consumer) -> R
     .map_err(|e| e.to_string())?;
     let quantize = block.insert_operation_before(ret, quantize);
     set_operand(ret, 0, quantize.result(0).map_err(|e| e.to_string())?.into());
-    refresh_signature(producer).ok_or("the producer's signature")?;
+    sync_function_type(producer)?;
     Ok(codes)
 }
 
@@ -270,7 +243,7 @@ pub fn hand_over_codes(module: OperationRef) -> Result<(), String> {
                 .argument(consumer.argument)
                 .map_err(|e| e.to_string())?
                 .set_type(codes);
-            refresh_signature(kernel).ok_or("the consumer's signature")?;
+            sync_function_type(kernel)?;
         }
     }
     Ok(())

@@ -487,6 +487,19 @@ proptest! {
     }
 }
 
+/// `graph-quantize`'s defaults (minmax, per-channel weights, asymmetric activations) on
+/// the samples in `dir`, with i8 or u8 activations.
+fn int8_options(dir: &std::path::Path, signed: bool) -> crate::graph_quantize::Options {
+    use crate::calibration::{IntType, Method};
+    crate::graph_quantize::Options {
+        calibration: dir.to_path_buf(),
+        method: Method::MinMax,
+        per_channel: true,
+        activation_type: if signed { IntType::I8 } else { IntType::U8 },
+        symmetric_activations: false,
+    }
+}
+
 /// Writes `samples` calibration samples of the function's inputs under a fresh directory:
 /// one `.npy` per sample for one input, else one directory per sample with `arg<i>.npy`.
 fn calibration_dir(case: &Case, samples: usize, seed: u64) -> std::path::PathBuf {
@@ -529,7 +542,7 @@ proptest! {
         signed in any::<bool>(),
         seed in 1u64..u64::MAX,
     ) {
-        use crate::{calibration::{IntType, Method}, graph_quantize::{Options, quantize_module}, phases::{Fusion, Phase, run_phases}};
+        use crate::{graph_quantize::quantize_module, phases::{Fusion, Phase, run_phases}};
         // No transposed left operand (gemm's flag bit 0): not quantizable.
         let flags = if kind == 3 { flags & !1 } else { flags };
         let (case, text, inputs) = random_case(kind, &sizes, flags, &steps, seed);
@@ -539,13 +552,7 @@ proptest! {
         let float = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
         run_phases(&context, &mut module, None, Phase::Graph, Fusion::Eqsat).expect("the graph phase");
         let dir = calibration_dir(&case, 4, seed);
-        let options = Options {
-            calibration: dir.clone(),
-            method: Method::MinMax,
-            per_channel: true,
-            activation_type: if signed { IntType::I8 } else { IntType::U8 },
-            symmetric_activations: false,
-        };
+        let options = int8_options(&dir, signed);
         quantize_module(module.as_operation(), &options, &mut |_, _| {}).expect("quantizes");
         let _ = std::fs::remove_dir_all(&dir);
         let quantized_text = module.as_operation().to_string();
@@ -645,8 +652,7 @@ proptest! {
 #[test]
 fn int8_kernels_hand_codes_to_int8_consumers() {
     use crate::{
-        calibration::{IntType, Method},
-        graph_quantize::{Options, quantize_module},
+        graph_quantize::quantize_module,
         phases::{Fusion, Phase, run_phases},
     };
     use fuser_dialects::{constants::dense_text, ffi::clone_operation};
@@ -722,13 +728,7 @@ fn int8_kernels_hand_codes_to_int8_consumers() {
             let x = Tensor::f32(&[1, 8, 10, 10], values(&mut state, 800));
             fuser_frontends::npy::write(&dir.join(format!("{sample:03}.npy")), &x).expect("writes");
         }
-        let options = Options {
-            calibration: dir.clone(),
-            method: Method::MinMax,
-            per_channel: true,
-            activation_type: if signed { IntType::I8 } else { IntType::U8 },
-            symmetric_activations: false,
-        };
+        let options = int8_options(&dir, signed);
         quantize_module(module.as_operation(), &options, &mut |_, _| {}).expect("quantizes");
         let _ = std::fs::remove_dir_all(&dir);
         let inputs = [Tensor::f32(&[1, 8, 10, 10], values(&mut state, 800))];

@@ -456,6 +456,10 @@ struct StoreEpilogue {
     clamp: Clamp,
 }
 
+// SAFETY: the operands are only read, and the caller keeps them alive for the call (as
+// for `Operands`).
+unsafe impl Sync for StoreEpilogue {}
+
 impl StoreEpilogue {
     /// The chain `steps` spell, if it is one of this form: `[AddRow]? [AddFull]?
     /// [Relu | Clip]?`.
@@ -942,6 +946,8 @@ pub unsafe extern "C" fn fuser_fused_q8(
             tiles.push((r0, rows.min(m - r0), c0, cols.min(n - c0)));
         }
     }
+    // The pixel-vector kernel applies the commonest epilogues as it stores.
+    let store_epilogue = p.rows.as_ref().and_then(|_| StoreEpilogue::of(&d.epilogue, &operands));
     let run_tile = |(r0, rows, c0, cols): (usize, usize, usize, usize)| {
         PRODUCT.with(|product| {
             let product = &mut *product.borrow_mut();
@@ -963,8 +969,6 @@ pub unsafe extern "C" fn fuser_fused_q8(
             } else {
                 (c0, cols, r0, rows)
             };
-            // The pixel-vector kernel applies the commonest epilogues as it stores.
-            let store_epilogue = p.rows.as_ref().and_then(|_| StoreEpilogue::of(&d.epilogue, &operands));
             if let Some(weight_rows) = &p.rows {
                 let contiguous = pixels_contiguous(&d);
                 let ow = g.out_w as usize;

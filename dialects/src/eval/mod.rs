@@ -56,11 +56,8 @@ fn describe(op: &OperationRef) -> String {
 /// A node name (`node 'conv1'`) or file position (`f.mlir:3:5`) for `location`, if it
 /// has either.
 pub fn describe_location(location: melior::ir::Location) -> Option<String> {
-    if location.is_name() {
-        return Some(format!(
-            "node '{}'",
-            crate::ffi::string_ref_text(location.name_value().as_string_ref())
-        ));
+    if let Some(name) = crate::ffi::location_name(location) {
+        return Some(format!("node '{name}'"));
     }
     if location.is_file_line_col_range() {
         return Some(format!(

@@ -51,9 +51,7 @@ fn type_info(value: Value) -> Option<TypeInfo> {
 
 /// The node name of an op, from its location (`loc("name")`).
 pub fn node_name(location: Location) -> Option<String> {
-    location
-        .is_name()
-        .then(|| string_ref_text(location.name_value().as_string_ref()))
+    fuser_dialects::ffi::location_name(location)
 }
 
 /// The name the report and `fuser explain` give each graph op of `ops` (constants and
