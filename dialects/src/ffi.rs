@@ -530,6 +530,41 @@ pub fn dense_f32_raw(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
     }
 }
 
+/// The raw data of a dense elements attribute (one element for a splat), as MLIR holds
+/// it: read in place, for hashing a constant's contents without a copy. `None` for any
+/// other attribute.
+pub fn dense_raw_data<'c>(attribute: melior::ir::Attribute<'c>) -> Option<&'c [u8]> {
+    use melior::ir::attribute::AttributeLike;
+    let raw = attribute.to_raw();
+    // SAFETY: the attribute is a dense elements attribute (checked); it is uniqued in the
+    // context, which outlives `'c`, and its raw data is `mlirDenseElementsAttrGetRawData`'s
+    // buffer: one element for a splat, else all of them, of the element type's width.
+    unsafe {
+        if !mlir_sys::mlirAttributeIsADenseElements(raw) {
+            return None;
+        }
+        let info = tensor_info(attribute.r#type())?;
+        let element = mlir_sys::mlirShapedTypeGetElementType(attribute.r#type().to_raw());
+        let width = if mlir_sys::mlirTypeIsAInteger(element) {
+            mlir_sys::mlirIntegerTypeGetWidth(element)
+        } else if mlir_sys::mlirTypeIsAFloat(element) {
+            mlir_sys::mlirFloatTypeGetWidth(element)
+        } else {
+            return None;
+        } as usize;
+        if width % 8 != 0 {
+            return None;
+        }
+        let count = if mlir_sys::mlirDenseElementsAttrIsSplat(raw) {
+            1
+        } else {
+            info.element_count()? as usize
+        };
+        let data = mlir_sys::mlirDenseElementsAttrGetRawData(raw).cast::<u8>();
+        Some(std::slice::from_raw_parts(data, count * width / 8))
+    }
+}
+
 /// The bytes of a non-splat dense attribute whose elements are whole bytes wide (every
 /// int and float type but `i1`), as a `tensor<Bxi8>` attribute: the same memory,
 /// element by element. Also returns the byte count, and the bytes of one element.

@@ -111,10 +111,14 @@ pub struct Descriptor {
     /// Matmul: A's row and column strides, then B's, in elements.
     pub strides: [i64; 4],
     pub conv: ConvGeometry,
+    /// Nonzero when B is a constant of the compiled model (a matmul's weights): a key,
+    /// derived from the kernel and B's contents, under which the runtime keeps B packed
+    /// between calls ([`crate::packed_matmul`]). Zero when B may change between calls.
+    pub constant_b: i64,
     pub epilogue: Vec<Step>,
 }
 
-const HEADER: usize = 21;
+const HEADER: usize = 22;
 
 fn bits(v: f32) -> i64 {
     i64::from(v.to_bits())
@@ -154,6 +158,7 @@ impl Descriptor {
             g.dilation_w,
             g.pad_top,
             g.pad_left,
+            self.constant_b,
         ]);
         debug_assert_eq!(out.len(), HEADER);
         out.push(self.epilogue.len() as i64);
@@ -193,7 +198,7 @@ impl Descriptor {
             3 => Contraction::MaxPool2d,
             _ => return None,
         };
-        let g = &header[8..HEADER];
+        let g = &header[8..HEADER - 1];
         let conv = ConvGeometry {
             channels: g[0],
             height: g[1],
@@ -244,6 +249,7 @@ impl Descriptor {
             k: header[3],
             strides: [header[4], header[5], header[6], header[7]],
             conv,
+            constant_b: header[HEADER - 1],
             epilogue,
         })
     }
@@ -965,6 +971,11 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
         return;
     };
     let operands = Operands::new([e0, e1, e2], d.n as usize);
+    #[cfg(target_arch = "x86_64")]
+    if crate::packed_matmul::computes(&d) {
+        // SAFETY: as this function's contract.
+        return unsafe { crate::packed_matmul::run(&d, descriptor, a, b, out, &operands) };
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::register_tiled::computes(&d) {
         // SAFETY: as this function's contract.

@@ -6,6 +6,8 @@ mod bf16;
 pub mod fused;
 mod gelu;
 pub mod microkernels;
+#[cfg(target_arch = "x86_64")]
+mod packed_matmul;
 pub mod profile;
 pub mod quantized;
 #[cfg(target_arch = "x86_64")]

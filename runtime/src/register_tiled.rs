@@ -353,7 +353,7 @@ pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Op
 
 /// `0..count` in the fewest ranges of at most `most` (at least 1), of sizes that differ by
 /// at most one.
-fn even_ranges(count: usize, most: usize) -> Vec<(usize, usize)> {
+pub(crate) fn even_ranges(count: usize, most: usize) -> Vec<(usize, usize)> {
     let ranges = count.div_ceil(most.max(1));
     (0..ranges)
         .map(|i| (i * count / ranges, (i + 1) * count / ranges))
@@ -562,6 +562,7 @@ mod tests {
             k: k as i64,
             strides: [k as i64, 1, (oh * ow) as i64, 1],
             conv,
+            constant_b: 0,
             epilogue,
         })
     }

@@ -62,11 +62,72 @@ enum Rows {
 
 /// The kernel functions under `root` that match, in order.
 pub fn fusable_kernels<'c, 'a>(root: OperationRef<'c, 'a>) -> Vec<FusedKernel<'c, 'a>> {
-    nested_operations(root)
-        .into_iter()
-        .filter(|op| op_name(op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
-        .filter_map(match_kernel)
-        .collect()
+    let operations = nested_operations(root);
+    let mut kernels: Vec<FusedKernel> = operations
+        .iter()
+        .filter(|op| op_name(*op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
+        .filter_map(|op| match_kernel(*op))
+        .collect();
+    let calls: Vec<OperationRef> = operations.into_iter().filter(|op| op_name(op) == "func.call").collect();
+    for kernel in &mut kernels {
+        kernel.descriptor.constant_b = constant_b_key(kernel, &calls);
+    }
+    kernels
+}
+
+/// The key under which the runtime keeps an f32 matmul's B packed between calls
+/// ([`Descriptor::constant_b`]): a hash of the descriptor and of B's contents at every
+/// call of the kernel, when B is a constant at all of them (a weight); 0 when B may
+/// change between calls (a runtime value), or the kernel is not such a matmul.
+fn constant_b_key<'c>(kernel: &FusedKernel<'c, '_>, calls: &[OperationRef<'c, '_>]) -> i64 {
+    use std::hash::{Hash, Hasher};
+    if kernel.descriptor.contraction != Contraction::Matmul
+        || kernel.quantization.is_some()
+        || kernel.element != DType::F32
+    {
+        return 0;
+    }
+    let constant_data = |value: Value<'c, '_>| -> Option<&'c [u8]> {
+        let owner = melior::ir::operation::OperationResult::try_from(value).ok()?.owner();
+        matches!(op_name(&owner).as_str(), "arith.constant" | "graph.constant")
+            .then(|| fuser_dialects::ffi::dense_raw_data(owner.attribute("value").ok()?))
+            .flatten()
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    kernel.descriptor.encode().hash(&mut hasher);
+    let b = kernel.operands[1];
+    if let Some(data) = constant_data(b) {
+        data.hash(&mut hasher);
+    } else {
+        // B is an argument of the kernel function: a constant at every call, or no key.
+        let Ok(argument) = melior::ir::block::BlockArgument::try_from(b) else {
+            return 0;
+        };
+        let Some(name) = kernel.ops[0]
+            .parent_operation()
+            .and_then(|f| f.attribute("sym_name").ok())
+            .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
+            .map(fuser_dialects::ffi::string_value)
+        else {
+            return 0;
+        };
+        let mut called = false;
+        for call in calls
+            .iter()
+            .filter(|c| fuser_dialects::ffi::callee(c).as_deref() == Some(name.as_str()))
+        {
+            let Some(data) = call.operand(argument.argument_number()).ok().and_then(constant_data) else {
+                return 0;
+            };
+            data.hash(&mut hasher);
+            called = true;
+        }
+        if !called {
+            return 0;
+        }
+    }
+    // Never 0, which means "not a constant".
+    (hasher.finish() | 1) as i64
 }
 
 fn value_key(v: Value) -> usize {
@@ -359,6 +420,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         k,
         strides,
         conv: ConvGeometry::default(),
+        constant_b: 0,
         epilogue: Vec::new(),
     };
     match op {
@@ -405,6 +467,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
                 k,
                 strides: [k, 1, out[2] * out[3], 1],
                 conv,
+                constant_b: 0,
                 epilogue: Vec::new(),
             };
             Some((descriptor, Rows::Channels, out))
@@ -463,6 +526,7 @@ fn max_pool(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         k: kernel[0] * kernel[1],
         strides: [0; 4],
         conv,
+        constant_b: 0,
         epilogue: Vec::new(),
     };
     Some((descriptor, Rows::Channels, out))
