@@ -530,6 +530,23 @@ pub fn dense_f32_raw(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
     }
 }
 
+/// The bytes of one element of the shaped type `ty`, when its elements are ints or floats
+/// a whole number of bytes wide (every one but `i1` and the sub-byte types).
+fn element_bytes(ty: Type) -> Option<i64> {
+    // SAFETY: queries on a shaped type's element type.
+    unsafe {
+        let element = mlir_sys::mlirShapedTypeGetElementType(ty.to_raw());
+        let width = if mlir_sys::mlirTypeIsAInteger(element) {
+            mlir_sys::mlirIntegerTypeGetWidth(element)
+        } else if mlir_sys::mlirTypeIsAFloat(element) {
+            mlir_sys::mlirFloatTypeGetWidth(element)
+        } else {
+            return None;
+        } as i64;
+        (width % 8 == 0).then_some(width / 8)
+    }
+}
+
 /// The raw data of a dense elements attribute (one element for a splat), as MLIR holds
 /// it: read in place, for hashing a constant's contents without a copy. `None` for any
 /// other attribute.
@@ -544,24 +561,14 @@ pub fn dense_raw_data<'c>(attribute: melior::ir::Attribute<'c>) -> Option<&'c [u
             return None;
         }
         let info = tensor_info(attribute.r#type())?;
-        let element = mlir_sys::mlirShapedTypeGetElementType(attribute.r#type().to_raw());
-        let width = if mlir_sys::mlirTypeIsAInteger(element) {
-            mlir_sys::mlirIntegerTypeGetWidth(element)
-        } else if mlir_sys::mlirTypeIsAFloat(element) {
-            mlir_sys::mlirFloatTypeGetWidth(element)
-        } else {
-            return None;
-        } as usize;
-        if width % 8 != 0 {
-            return None;
-        }
+        let width = element_bytes(attribute.r#type())? as usize;
         let count = if mlir_sys::mlirDenseElementsAttrIsSplat(raw) {
             1
         } else {
             info.element_count()? as usize
         };
         let data = mlir_sys::mlirDenseElementsAttrGetRawData(raw).cast::<u8>();
-        Some(std::slice::from_raw_parts(data, count * width / 8))
+        Some(std::slice::from_raw_parts(data, count * width))
     }
 }
 
@@ -580,23 +587,12 @@ pub fn dense_as_bytes<'c>(attribute: melior::ir::Attribute<'c>) -> Option<(melio
         }
         let ty = attribute.r#type();
         let count = tensor_info(ty)?.element_count()?;
-        let element = mlir_sys::mlirShapedTypeGetElementType(ty.to_raw());
-        if !(mlir_sys::mlirTypeIsAInteger(element) || mlir_sys::mlirTypeIsAFloat(element)) {
-            return None;
-        }
-        let width = if mlir_sys::mlirTypeIsAInteger(element) {
-            mlir_sys::mlirIntegerTypeGetWidth(element)
-        } else {
-            mlir_sys::mlirFloatTypeGetWidth(element)
-        } as i64;
-        if width % 8 != 0 {
-            return None;
-        }
-        let bytes = count * width / 8;
+        let width = element_bytes(ty)?;
+        let bytes = count * width;
         let byte_tensor = parse_type(attribute.context(), &format!("tensor<{bytes}xi8>"))?;
         let data = mlir_sys::mlirDenseElementsAttrGetRawData(raw);
         let result = mlir_sys::mlirDenseElementsAttrRawBufferGet(byte_tensor.to_raw(), bytes as usize, data);
-        (!result.ptr.is_null()).then(|| (melior::ir::Attribute::from_raw(result), bytes, width / 8))
+        (!result.ptr.is_null()).then(|| (melior::ir::Attribute::from_raw(result), bytes, width))
     }
 }
 

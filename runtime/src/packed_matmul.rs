@@ -5,39 +5,51 @@
 //!
 //! - Packed B: column blocks of [`COLUMNS`] values, each `[K, COLUMNS]` contiguous, zero
 //!   past `N`.
-//! - A block of [`ROWS`] rows of A by one column block sums its reduction in 24 zmm
-//!   registers with [`crate::register_tiled::block`] (broadcast A, vectors of the panel).
-//! - A work unit is every row of A by a few column blocks, so each panel is read from
-//!   memory once per call; the reduction is summed in chunks whose panels stay in the L2
-//!   cache while every row block runs over them, the chunk of A's rows in the L1 cache.
+//! - A block of [`ROWS`] rows of A by one panel sums its reduction in 24 zmm registers
+//!   with [`crate::register_tiled`]'s block kernel: A broadcast from its rows in place,
+//!   the panel's vectors.
+//! - The reduction is summed in chunks whose piece of a panel fits in the L1 cache, and
+//!   every row block of a work unit runs over that piece while it is there. A work unit
+//!   is all rows (up to [`UNIT_ROWS`]) by a few panels, so each panel is read from memory
+//!   once per call.
 //! - The epilogue runs on a unit's rows while they are in cache.
 //!
 //! Units depend only on the shapes and threads split units (outputs), never a reduction,
 //! so results do not depend on the thread count.
 //!
 //! Where the panels are kept: a descriptor of a matmul with a constant B carries a key
-//! (see [`crate::fused::Descriptor::constant_b`]) that the lowering derives from the
-//! compiled kernel and B's contents, and the panels are cached under (descriptor address,
-//! key, B's address): only the same compiled code over the same weights finds them.
+//! ([`crate::fused::Descriptor::constant_b`]) that the lowering derives from the compiled
+//! kernel and B's contents, and the panels are cached under (descriptor address, key, B's
+//! address): only the same compiled code over the same weights finds them. They are kept
+//! while the process runs.
+//!
+//! Measured and left out (`matmul_timing` below): packing B in every call, for a runtime B
+//! or a 1×1 conv's input, costs more than the `gemm` crate's own packing saves.
 
 use crate::fused::{Descriptor, Operands, epilogue_reads_output, epilogue_row};
+use crate::register_tiled::block;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Rows of A per register block, and vectors of 16 columns per panel: 24 accumulators.
-const ROWS: usize = 12;
-const VECTORS: usize = 2;
+/// Rows of A per register block, and vectors of 16 columns per panel: 24 accumulators,
+/// and 8 row pointers that stay in registers.
+const ROWS: usize = 8;
+const VECTORS: usize = 3;
 /// Columns of one packed panel.
-pub(crate) const COLUMNS: usize = 16 * VECTORS;
-/// A unit's chunk of panels takes at most this many bytes (stays in the L2 cache).
+const COLUMNS: usize = 16 * VECTORS;
+/// The piece of a panel one reduction chunk reads stays within this many bytes (the L1
+/// cache).
 const PANEL_CHUNK_BYTES: usize = 16 * 1024;
-/// Column blocks per work unit, at most.
-const UNIT_BLOCKS: usize = 6;
+/// Panels per work unit, at most.
+const UNIT_PANELS: usize = 4;
 /// Rows per work unit, at most: all of a batch-1 activation's rows, so that the panels
 /// are read from memory once per call.
 const UNIT_ROWS: usize = 512;
+/// Fewer units than this leave cores idle: row ranges are split further then.
+const WANTED_UNITS: usize = 8;
 
-/// Whether [`run`] computes the contraction of `d`: an AVX-512 matmul with a constant B.
+/// Whether [`run`] computes the contraction of `d`: an AVX-512 matmul whose B is a
+/// constant.
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Matmul
         && d.constant_b != 0
@@ -51,16 +63,16 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
 ///
 /// # Safety
 /// `b` addresses every element of B under its strides.
-pub(crate) unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize) -> Vec<f32> {
-    let blocks = n.div_ceil(COLUMNS);
-    let mut packed = vec![0f32; blocks * k * COLUMNS];
-    for (j, panel) in packed.chunks_exact_mut(k * COLUMNS).enumerate() {
+unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize) -> Vec<f32> {
+    let mut packed = vec![0f32; n.div_ceil(COLUMNS) * k * COLUMNS];
+    for (j, panel) in packed.chunks_exact_mut((k * COLUMNS).max(1)).enumerate() {
         let n0 = j * COLUMNS;
         let cols = COLUMNS.min(n - n0);
         for (kk, row) in panel.chunks_exact_mut(COLUMNS).enumerate() {
+            let first = kk as isize * b_row + n0 as isize * b_col;
             for (c, value) in row[..cols].iter_mut().enumerate() {
                 // SAFETY: element (kk, n0 + c) of B, as the caller promises.
-                *value = unsafe { *b.offset(kk as isize * b_row + (n0 + c) as isize * b_col) };
+                *value = unsafe { *b.offset(first + c as isize * b_col) };
             }
         }
     }
@@ -71,7 +83,7 @@ pub(crate) unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col
 /// this B.
 ///
 /// # Safety
-/// As [`pack`], for the descriptor's shapes and strides.
+/// `b` addresses B under the descriptor's shapes and strides.
 unsafe fn cached_panels(d: &Descriptor, descriptor: i64, b: i64) -> Arc<Vec<f32>> {
     type Panels = HashMap<(i64, i64, i64), Arc<Vec<f32>>>;
     static CACHE: OnceLock<Mutex<Panels>> = OnceLock::new();
@@ -82,67 +94,10 @@ unsafe fn cached_panels(d: &Descriptor, descriptor: i64, b: i64) -> Arc<Vec<f32>
     }
     // Packed outside the lock: two threads that both miss pack the same panels, and the
     // first one inserted is kept.
+    let [b_row, b_col] = [d.strides[2] as isize, d.strides[3] as isize];
     // SAFETY: as this function's contract.
-    let panels = Arc::new(unsafe {
-        pack(
-            b as *const f32,
-            d.k as usize,
-            d.n as usize,
-            d.strides[2] as isize,
-            d.strides[3] as isize,
-        )
-    });
+    let panels = Arc::new(unsafe { pack(b as *const f32, d.k as usize, d.n as usize, b_row, b_col) });
     cache.lock().expect("panel cache").entry(key).or_insert(panels).clone()
-}
-
-/// One register block: `dst[i·ldc + c] (+)= Σ_k a[k·ROWS + i] · panel[k·COLUMNS + c]` for
-/// `i < rows` and the columns `c` under `masks`, over the `k` of `panel`; `a` is a row block
-/// of the packed A at the panel's first step. Added to what `dst` holds when `accumulate`.
-///
-/// # Safety
-/// `a` holds `ROWS` values per step of `panel`; `rows` rows of `dst` under the masks are
-/// valid memory; the CPU has AVX-512F.
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block(
-    a: *const f32,
-    panel: &[f32],
-    masks: [u16; VECTORS],
-    dst: *mut f32,
-    ldc: usize,
-    rows: usize,
-    accumulate: bool,
-) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm512_setzero_ps(); VECTORS]; ROWS];
-    if accumulate {
-        for (i, lanes) in acc.iter_mut().enumerate().take(rows) {
-            for (j, sum) in lanes.iter_mut().enumerate() {
-                // SAFETY: as the caller promises (an empty mask touches nothing, and its
-                // address is computed without `add`'s in-bounds promise).
-                *sum = unsafe { _mm512_maskz_loadu_ps(masks[j], dst.wrapping_add(i * ldc + 16 * j)) };
-            }
-        }
-    }
-    for (k, row) in panel.chunks_exact(COLUMNS).enumerate() {
-        // SAFETY: `row` holds COLUMNS values; `a` ROWS per step, as the caller promises.
-        unsafe {
-            let v: [__m512; VECTORS] = std::array::from_fn(|j| _mm512_loadu_ps(row.as_ptr().add(16 * j)));
-            let step = a.add(k * ROWS);
-            for (i, lanes) in acc.iter_mut().enumerate() {
-                let w = _mm512_set1_ps(*step.add(i));
-                for (sum, &x) in lanes.iter_mut().zip(&v) {
-                    *sum = _mm512_fmadd_ps(w, x, *sum);
-                }
-            }
-        }
-    }
-    for (i, lanes) in acc.iter().enumerate().take(rows) {
-        for (j, &sum) in lanes.iter().enumerate() {
-            // SAFETY: as the caller promises (as for the loads above).
-            unsafe { _mm512_mask_storeu_ps(dst.wrapping_add(i * ldc + 16 * j), masks[j], sum) };
-        }
-    }
 }
 
 /// The fused call for a descriptor that [`computes`] accepts.
@@ -159,76 +114,28 @@ pub(crate) unsafe fn run(d: &Descriptor, descriptor: i64, a: i64, b: i64, out: i
 thread_local! {
     /// Per-thread: a work unit's product, when it is not computed in place.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// The calling thread's packed A, kept between calls.
-    static PACKED_A: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A (`[M, K]`, strides `a_row`, `a_col`) as row blocks of [`ROWS`] rows, each `[K, ROWS]`
-/// (the rows of one reduction step side by side), into `dst`: the register block's
-/// broadcasts then read one contiguous stream instead of one per row. Rows past `M` are
-/// zero (computed, never stored).
-///
-/// # Safety
-/// `a` addresses every element of A under its strides.
-unsafe fn pack_a(a: *const f32, m: usize, k: usize, a_row: isize, a_col: isize, dst: &mut Vec<f32>) {
-    dst.clear();
-    dst.resize(m.div_ceil(ROWS) * ROWS * k, 0.0);
-    for (rb, block) in dst.chunks_exact_mut(ROWS * k).enumerate() {
-        for i in 0..ROWS.min(m - rb * ROWS) {
-            let row = (rb * ROWS + i) as isize * a_row;
-            for kk in 0..k {
-                // SAFETY: element (rb·ROWS + i, kk) of A, as the caller promises.
-                block[kk * ROWS + i] = unsafe { *a.offset(row + kk as isize * a_col) };
-            }
-        }
-    }
 }
 
 /// The contraction over packed panels, and the epilogue.
 ///
 /// # Safety
 /// As [`run`]; `panels` is B packed by [`pack`].
-pub(crate) unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands: &Operands) {
-    let (m, k) = (d.m as usize, d.k as usize);
-    let mut own = Vec::new();
-    PACKED_A.with(|kept| {
-        // A call made while this thread's packed A is in use (a nested call from a task
-        // this thread ran while waiting) packs into a buffer of its own.
-        let mut kept = kept.try_borrow_mut();
-        let packed_a = match kept.as_deref_mut() {
-            Ok(packed) => packed,
-            Err(_) => &mut own,
-        };
-        // SAFETY: the caller passes A.
-        unsafe {
-            pack_a(
-                a as *const f32,
-                m,
-                k,
-                d.strides[0] as isize,
-                d.strides[1] as isize,
-                packed_a,
-            )
-        };
-        // SAFETY: as this function's contract, A now packed.
-        unsafe { run_on_packed(d, packed_a, panels, out, operands) }
-    })
-}
-
-/// [`run_packed`] once A is packed by [`pack_a`].
-///
-/// # Safety
-/// As [`run_packed`].
-unsafe fn run_on_packed(d: &Descriptor, packed_a: &[f32], panels: &[f32], out: i64, operands: &Operands) {
+unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands: &Operands) {
     let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
-    let a = packed_a.as_ptr() as usize;
+    let [a_row, a_col] = [d.strides[0] as isize, d.strides[1] as isize];
     let blocks = n.div_ceil(COLUMNS);
+    // Units of whole row blocks: all rows unless there are too few panels to give every
+    // core work, then as many row ranges as make about [`WANTED_UNITS`] units.
+    let column_units = crate::register_tiled::even_ranges(blocks, UNIT_PANELS);
+    let row_blocks = m.div_ceil(ROWS);
+    let row_units = m
+        .div_ceil(UNIT_ROWS)
+        .max(WANTED_UNITS.div_ceil(column_units.len()))
+        .min(row_blocks);
     let mut units = Vec::new();
-    for (r_lo, r_hi) in crate::register_tiled::even_ranges(m.div_ceil(ROWS), UNIT_ROWS / ROWS) {
-        // Whole row blocks of the packed A.
-        let (r_lo, r_hi) = (r_lo * ROWS, (r_hi * ROWS).min(m));
-        for (b_lo, b_hi) in crate::register_tiled::even_ranges(blocks, UNIT_BLOCKS) {
-            units.push((r_lo, r_hi, b_lo, b_hi));
+    for (lo, hi) in crate::register_tiled::even_ranges(row_blocks, row_blocks.div_ceil(row_units)) {
+        for &(b_lo, b_hi) in &column_units {
+            units.push((lo * ROWS, (hi * ROWS).min(m), b_lo, b_hi));
         }
     }
     let out_addr = out as usize;
@@ -245,28 +152,29 @@ unsafe fn run_on_packed(d: &Descriptor, packed_a: &[f32], panels: &[f32], out: i
                 product.resize((r_hi - r_lo) * (n_hi - n_lo), 0.0);
                 (product.as_mut_ptr(), n_hi - n_lo)
             };
-            let masks: Vec<[u16; VECTORS]> = (b_lo..b_hi)
-                .map(|j| {
-                    let cols = COLUMNS.min(n - j * COLUMNS);
-                    std::array::from_fn(|v| {
-                        let lanes = cols.saturating_sub(16 * v).min(16);
-                        ((1u32 << lanes) - 1) as u16
-                    })
-                })
-                .collect();
             for k0 in (0..k).step_by(chunk) {
                 let k1 = (k0 + chunk).min(k);
-                for (j, mask) in (b_lo..b_hi).zip(&masks) {
+                for j in b_lo..b_hi {
+                    let cols = COLUMNS.min(n - j * COLUMNS);
+                    let masks: [u16; VECTORS] = std::array::from_fn(|v| {
+                        let lanes = cols.saturating_sub(16 * v).min(16);
+                        ((1u32 << lanes) - 1) as u16
+                    });
+                    // The chunk's piece of panel j, in the L1 cache for every row block.
                     let panel = &panels[(j * k + k0) * COLUMNS..(j * k + k1) * COLUMNS];
                     for r0 in (r_lo..r_hi).step_by(ROWS) {
                         let count = ROWS.min(r_hi - r0);
-                        // SAFETY: step k0 of the packed row block (r0 is a multiple of ROWS).
-                        let a_block = unsafe { (a as *const f32).add(r0 * k + k0 * ROWS) };
+                        // Missing rows repeat the last one (computed, not stored).
+                        let a_rows: [*const f32; ROWS] = std::array::from_fn(|i| {
+                            let row = (r0 + i.min(count - 1)) as isize * a_row + k0 as isize * a_col;
+                            // SAFETY: element (row, k0) of A.
+                            unsafe { (a as *const f32).offset(row) }
+                        });
                         // SAFETY: A's rows hold the chunk's values at stride `a_col`; the
                         // block's rows and columns lie in `dst`.
                         unsafe {
                             let target = dst.add((r0 - r_lo) * ldc + j * COLUMNS - n_lo);
-                            block(a_block, panel, *mask, target, ldc, count, k0 > 0);
+                            block(&a_rows, a_col, panel, masks, target, ldc, count, k0 > 0);
                         }
                     }
                 }
@@ -428,8 +336,10 @@ mod tests {
     }
 
     /// Not a test: `cargo test --release -p fuser-runtime matmul_timing -- --ignored
-    /// --nocapture` times the BERT layer's matmul shapes through the packed panels and
-    /// through the `gemm` path, in one run (`F32_THREADS` sets the threads).
+    /// --nocapture` times the BERT layer's matmul shapes and ResNet-50's 1×1 convs (as
+    /// `[F, C]·[C, HW]`) three ways in one run: over panels packed beforehand (constant
+    /// weights), packing B in the call (a runtime B, or a conv's input), and through the
+    /// `gemm` path (`F32_THREADS` sets the threads).
     #[test]
     #[ignore]
     fn matmul_timing() {
@@ -443,7 +353,15 @@ mod tests {
             (128usize, 768usize, 768usize),
             (128, 768, 3072),
             (128, 3072, 768),
-            (1024, 1024, 1024),
+            (64, 64, 3136),
+            (256, 64, 3136),
+            (64, 256, 3136),
+            (128, 512, 784),
+            (512, 128, 784),
+            (256, 1024, 196),
+            (1024, 256, 196),
+            (512, 2048, 49),
+            (2048, 512, 49),
         ] {
             let d = matmul(m, n, k, (false, false), vec![Step::AddColumn(0)]);
             let a = values(1, m * k);
@@ -454,12 +372,18 @@ mod tests {
             let o = out.as_mut_ptr() as i64;
             // SAFETY: B covers the shapes.
             let panels = unsafe { pack(b.as_ptr(), k, n, n as isize, 1) };
-            let time = |packed: bool| {
+            let time = |path: u8| {
                 let call = || unsafe {
-                    if packed {
-                        run_packed(&d, a.as_ptr() as i64, &panels, o, &operands)
-                    } else {
-                        run_with_gemm(&d, a.as_ptr() as i64, b.as_ptr() as i64, o, &operands)
+                    match path {
+                        0 => run_packed(&d, a.as_ptr() as i64, &panels, o, &operands),
+                        1 => run_packed(
+                            &d,
+                            a.as_ptr() as i64,
+                            &pack(b.as_ptr(), k, n, n as isize, 1),
+                            o,
+                            &operands,
+                        ),
+                        _ => run_with_gemm(&d, a.as_ptr() as i64, b.as_ptr() as i64, o, &operands),
                     }
                 };
                 call();
@@ -470,18 +394,22 @@ mod tests {
                 }
                 start.elapsed().as_secs_f64() / runs as f64
             };
-            let (mut packed, mut gemm) = (f64::MAX, f64::MAX);
+            // The best of rounds that alternate the paths (the machine is noisy).
+            let mut best = [f64::MAX; 3];
             for _ in 0..6 {
-                packed = packed.min(time(true));
-                gemm = gemm.min(time(false));
+                for (path, best) in best.iter_mut().enumerate() {
+                    *best = best.min(time(path as u8));
+                }
             }
-            let flops = 2.0 * (m * k * n) as f64;
+            let gflops = |t: f64| 2.0 * (m * k * n) as f64 / t / 1e9;
             eprintln!(
-                "{m}x{k}x{n}: packed {:.3} ms ({:.0} GFLOP/s), gemm {:.3} ms ({:.0} GFLOP/s)",
-                packed * 1e3,
-                flops / packed / 1e9,
-                gemm * 1e3,
-                flops / gemm / 1e9
+                "{m}x{k}x{n}: packed {:.3} ms ({:.0} GFLOP/s), packed in the call {:.3} ms ({:.0}), gemm {:.3} ms ({:.0})",
+                best[0] * 1e3,
+                gflops(best[0]),
+                best[1] * 1e3,
+                gflops(best[1]),
+                best[2] * 1e3,
+                gflops(best[2]),
             );
         }
     }

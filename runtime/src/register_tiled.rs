@@ -229,7 +229,7 @@ unsafe fn pack_panel<const V: usize>(b: *const f32, offsets: &[isize], masks: [u
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block<const R: usize, const V: usize>(
+pub(crate) unsafe fn block<const R: usize, const V: usize>(
     a: &[*const f32; R],
     a_col: isize,
     panel: &[f32],
