@@ -49,11 +49,12 @@ const UNIT_ROWS: usize = 512;
 const WANTED_UNITS: usize = 8;
 
 /// Whether [`run`] computes the contraction of `d`: an AVX-512 matmul whose B is a
-/// constant.
+/// constant, with at least a block's rows (a product of fewer rows, such as a classifier
+/// at batch 1, reads its weights once either way and is faster on the `gemm` path).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Matmul
         && d.constant_b != 0
-        && d.m > 0
+        && d.m >= ROWS as i64
         && d.n > 0
         && d.k > 0
         && crate::fused::has_avx512()
