@@ -1108,6 +1108,27 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
 mod tests {
     use super::*;
 
+    /// Not a test: `cargo test --release -p fuser-runtime gelu_timing -- --ignored
+    /// --nocapture` prints Gelu's (erf) time per value over rows of a transformer's width.
+    #[test]
+    #[ignore]
+    fn gelu_timing() {
+        let mut row: Vec<f32> = (0..3072).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
+        for round in 0..4 {
+            let start = std::time::Instant::now();
+            for _ in 0..2000 {
+                gelu_erf_row(&mut row);
+                row.iter_mut().for_each(|v| *v = (*v * 0.9) - 0.3);
+            }
+            let t = start.elapsed().as_secs_f64();
+            eprintln!(
+                "round {round}: {:.2} ns/value ({})",
+                t / (2000.0 * 3072.0) * 1e9,
+                row[7]
+            );
+        }
+    }
+
     /// The vectorized pooling maximum takes the same value, bit for bit, as the portable
     /// one (and `arith.maximumf`) on zeros of both signs, NaN, infinities and ties.
     #[test]

@@ -2,10 +2,24 @@
 //! LLVM vectorizes the loops that use them; the C library's versions are a call per
 //! element. Used where results are rounded to f32, which hides their last bits.
 
-/// Horner's rule, lowest degree first.
+/// The polynomial with `coefficients` (lowest degree first) at `x`, as four interleaved
+/// Horner chains in `x⁴` (coefficients `4i + j` for `j = 0..4`) combined as
+/// `(P₀ + x·P₁) + x²·(P₂ + x·P₃)`: the chain of dependent steps is about a quarter of the
+/// degree long, where plain Horner's is the degree. The functions here are long dependent
+/// chains, and a vectorized loop over them waits on latency, not on the arithmetic units
+/// (Gelu with erf took 2.2x less time per value this way, `gelu_timing`).
 #[inline(always)]
 pub fn polynomial(x: f64, coefficients: &[f64]) -> f64 {
-    coefficients.iter().rev().fold(0.0, |acc, &c| acc * x + c)
+    let (x2, x4) = (x * x, (x * x) * (x * x));
+    let chain = |j: usize| {
+        coefficients
+            .iter()
+            .skip(j)
+            .step_by(4)
+            .rev()
+            .fold(0.0, |acc, &c| acc * x4 + c)
+    };
+    (chain(0) + x * chain(1)) + x2 * (chain(2) + x * chain(3))
 }
 
 /// `e^y` to about 1e-13 relative (1e-15 near 0, less as `|y|` grows); `y` is clamped to `[-708, 709]` (beyond, `e^y` is 0 or
