@@ -22,7 +22,8 @@ module {
 
 // -----
 
-// B is a runtime value at one of the calls: key 0, B is packed afresh on every call.
+// B is a runtime value at one of the calls: key 0 (the call takes the gemm crate's path,
+// which packs B in every call).
 // CHECK-LABEL: func.func private @runtime_b_at_one_call
 // CHECK: arith.constant dense<[0, 4, 8, 16, 16, 1, 8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]> : tensor<23xi64>
 module {
@@ -47,6 +48,23 @@ module {
   func.func private @weights_inside(%a: tensor<4x16xf32>) -> tensor<4x8xf32> attributes {ftensor.kernel} {
     %b = "graph.constant"() {value = dense<0.75> : tensor<16x8xf32>} : () -> tensor<16x8xf32>
     %0 = "graph.mat_mul"(%a, %b) : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+    return %0 : tensor<4x8xf32>
+  }
+}
+
+// -----
+
+// A public kernel may be called from outside the module with any B: key 0.
+// CHECK-LABEL: func.func @public_kernel
+// CHECK: arith.constant dense<[0, 4, 8, 16, 16, 1, 8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]> : tensor<23xi64>
+module {
+  func.func @public_kernel(%a: tensor<4x16xf32>, %b: tensor<16x8xf32>) -> tensor<4x8xf32> attributes {ftensor.kernel} {
+    %0 = "graph.mat_mul"(%a, %b) : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+    return %0 : tensor<4x8xf32>
+  }
+  func.func @model(%x: tensor<4x16xf32>) -> tensor<4x8xf32> {
+    %c = arith.constant dense<0.5> : tensor<16x8xf32>
+    %0 = call @public_kernel(%x, %c) : (tensor<4x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
     return %0 : tensor<4x8xf32>
   }
 }

@@ -99,16 +99,20 @@ fn constant_b_key<'c>(kernel: &FusedKernel<'c, '_>, calls: &[OperationRef<'c, '_
     if let Some(data) = constant_data(b) {
         data.hash(&mut hasher);
     } else {
-        // B is an argument of the kernel function: a constant at every call, or no key.
+        // B is an argument of the kernel function: a constant at every call, or no key. A
+        // public function may be called from outside the module, with any B.
         let Ok(argument) = melior::ir::block::BlockArgument::try_from(b) else {
             return 0;
         };
-        let Some(name) = kernel.ops[0]
-            .parent_operation()
-            .and_then(|f| f.attribute("sym_name").ok())
-            .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
-            .map(fuser_dialects::ffi::string_value)
-        else {
+        let Some(function) = kernel.ops[0].parent_operation() else {
+            return 0;
+        };
+        let text = |name: &str| {
+            let attribute = function.attribute(name).ok()?;
+            let string = melior::ir::attribute::StringAttribute::try_from(attribute).ok()?;
+            Some(fuser_dialects::ffi::string_value(string))
+        };
+        let (Some("private"), Some(name)) = (text("sym_visibility").as_deref(), text("sym_name")) else {
             return 0;
         };
         let mut called = false;
