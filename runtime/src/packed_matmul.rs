@@ -10,7 +10,7 @@
 //!   the panel's vectors.
 //! - The reduction is summed in chunks whose piece of a panel fits in the L1 cache, and
 //!   every row block of a work unit runs over that piece while it is there. A work unit
-//!   is all rows (up to [`UNIT_ROWS`]) by a few panels, so each panel is read from memory
+//!   is all rows (at most [`MOST_ROWS`]) by a few panels, so each panel is read from memory
 //!   once per call; when there are too few panels to give every core work, rows are
 //!   split too.
 //! - The epilogue runs on a unit's rows while they are in cache.
@@ -44,19 +44,24 @@ const COLUMNS: usize = 16 * VECTORS;
 const PANEL_CHUNK_BYTES: usize = 16 * 1024;
 /// Panels per work unit, at most.
 const UNIT_PANELS: usize = 4;
-/// Rows per work unit, at most: all of a batch-1 activation's rows, so that the panels
-/// are read from memory once per call.
-const UNIT_ROWS: usize = 512;
+/// The most rows a call may have (measured: at 256 and more rows the `gemm` crate is as
+/// fast or faster).
+const MOST_ROWS: usize = 128;
+/// Rows per work unit, at most: all of the call's rows, so that the panels are read from
+/// memory once per call.
+const UNIT_ROWS: usize = MOST_ROWS;
 /// Fewer units than this leave cores idle: row ranges are split further then.
 const WANTED_UNITS: usize = 8;
 
 /// Whether [`run`] computes the contraction of `d`: an AVX-512 matmul whose B is a
-/// constant, with at least a block's rows (a product of fewer rows, such as a classifier
-/// at batch 1, reads its weights once either way and is faster on the `gemm` path).
+/// constant, with at least a block's rows and at most [`MOST_ROWS`]. A product of fewer
+/// rows (a classifier at batch 1) reads its weights once either way, and one of more rows
+/// reuses each packing of B over enough rows: both are faster on the `gemm` path
+/// (`matmul_timing`).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Matmul
         && d.constant_b != 0
-        && d.m >= ROWS as i64
+        && (ROWS as i64..=MOST_ROWS as i64).contains(&d.m)
         && d.n > 0
         && d.k > 0
         && crate::fused::has_avx512()
@@ -382,6 +387,8 @@ mod tests {
             (128usize, 768usize, 768usize),
             (128, 768, 3072),
             (128, 3072, 768),
+            (256, 768, 768),
+            (512, 768, 3072),
             (64, 64, 3136),
             (256, 64, 3136),
             (64, 256, 3136),
