@@ -892,6 +892,42 @@ fn compiled_models_are_cached_by_content() {
     assert_eq!(run("cached", &[]), run("fresh", &["--no-cache"]));
 }
 
+/// `fuser bench --profile` times every kernel, and the time outside them is what is left of
+/// the same runs: never negative, and the kernels' shares add up to at most the whole.
+#[test]
+fn bench_profile_splits_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/json/mlp.json");
+    let out = Command::new(FUSER)
+        .args([
+            "bench",
+            model.to_str().unwrap(),
+            "--shape",
+            "features=2x8",
+            "--iterations",
+            "5",
+            "--warmup",
+            "1",
+            "--profile",
+        ])
+        .env("FUSER_CACHE_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let result: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let kernels = result["kernels"].as_array().expect("kernels with --profile");
+    assert!(!kernels.is_empty());
+    let share: f64 = kernels.iter().map(|k| k["percent"].as_f64().unwrap()).sum();
+    assert!(
+        share > 0.0 && share <= 100.0 + 1e-6,
+        "kernels take {share}% of the runs"
+    );
+    assert!(result["outside_kernels_ms"].as_f64().unwrap() >= 0.0);
+    let table = String::from_utf8_lossy(&out.stderr);
+    assert!(table.contains("(outside kernels"), "{table}");
+}
+
 /// `--compare-with reference` lists every kernel with its error against the evaluator.
 #[test]
 fn compare_with_reference_reports_every_kernel() {

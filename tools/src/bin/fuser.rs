@@ -707,14 +707,14 @@ fn bench(args: BenchArgs) -> ExitCode {
     match bench(&request) {
         Ok(result) => {
             if args.profile && !args.json {
-                let inside: f64 = result.kernels.iter().map(|k| k.ms).sum();
+                // Means over the timed runs (the median of whole runs is printed below).
                 eprintln!("{:>9} {:>6}  kernel", "ms/run", "%");
                 for k in &result.kernels {
                     eprintln!("{:>9.3} {:>6.1}  {}", k.ms, k.percent, k.kernel);
                 }
                 eprintln!(
                     "{:>9.3} {:>6}  (outside kernels: views, copies, allocation)",
-                    result.median_ms - inside,
+                    result.outside_kernels_ms.unwrap_or(0.0),
                     ""
                 );
             }

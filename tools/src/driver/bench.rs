@@ -65,9 +65,13 @@ pub struct BenchResult {
     /// Whether the compiled model came from the cache.
     pub cached: bool,
     pub peak_rss_mb: f64,
-    /// Per kernel, slowest first (with --profile); time outside kernels is the rest.
+    /// Per kernel, slowest first (with --profile).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kernels: Vec<KernelTime>,
+    /// With --profile: the mean time per run outside the kernels (views, copies,
+    /// allocation), from the same timed runs as the kernels' means.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside_kernels_ms: Option<f64>,
 }
 
 /// The process's peak resident set size in MB (VmHWM), or 0 where /proc is missing.
@@ -155,6 +159,7 @@ fn result(
         cached,
         peak_rss_mb: peak_rss_mb(),
         kernels,
+        outside_kernels_ms: None,
     }
 }
 
@@ -256,5 +261,10 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
         })
         .collect();
     kernels.sort_by(|a, b| b.ms.total_cmp(&a.ms));
-    Ok(result(request, &times, compile_s, cached, kernels))
+    // Means of the same runs: every kernel's time lies inside its run's.
+    let inside: f64 = kernels.iter().map(|k| k.ms).sum();
+    let outside = (total_ms / request.iterations as f64 - inside).max(0.0);
+    let mut measured = result(request, &times, compile_s, cached, kernels);
+    measured.outside_kernels_ms = Some(outside);
+    Ok(measured)
 }
