@@ -5,6 +5,7 @@
 mod bf16;
 pub mod fused;
 mod gelu;
+pub mod layer_norm;
 pub mod microkernels;
 #[cfg(target_arch = "x86_64")]
 mod packed_matmul;
@@ -16,6 +17,7 @@ pub mod softmax;
 pub(crate) mod vector_math;
 
 pub use fused::{FUSED_F32, FUSED_F32_ARITY, fuser_fused_f32};
+pub use layer_norm::{LAYER_NORM_F32, LAYER_NORM_F32_ARITY, fuser_layer_norm_f32};
 pub use microkernels::{
     DEPTHWISE_F32, IM2COL_F32, SGEMM_F32, fuser_depthwise_conv2d_f32, fuser_im2col_f32, fuser_sgemm_f32, set_threads,
     threads,
@@ -25,11 +27,12 @@ pub use quantized::{FUSED_Q8, FUSED_Q8_ARITY, fuser_fused_q8};
 pub use softmax::{SOFTMAX_F32, SOFTMAX_F32_ARITY, fuser_softmax_f32};
 
 /// Every runtime function generated code may call: symbol and address.
-pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 10] {
+pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 11] {
     [
         ("__truncsfbf2", bf16::__truncsfbf2 as *const std::ffi::c_void),
         ("__truncdfbf2", bf16::__truncdfbf2 as *const std::ffi::c_void),
         (SOFTMAX_F32, fuser_softmax_f32 as *const std::ffi::c_void),
+        (LAYER_NORM_F32, fuser_layer_norm_f32 as *const std::ffi::c_void),
         (FUSED_F32, fuser_fused_f32 as *const std::ffi::c_void),
         (FUSED_Q8, fuser_fused_q8 as *const std::ffi::c_void),
         (DEPTHWISE_F32, fuser_depthwise_conv2d_f32 as *const std::ffi::c_void),

@@ -201,6 +201,16 @@ fn normalize(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<Vec<String
         if a < 0 { (a + rank as i64) as usize } else { a as usize }
     };
     let eps = view.float("epsilon")?;
+    if view.runtime_calls
+        && view.op == "layer_normalization"
+        && dtype == DType::F32
+        && axis + 1 == rank
+        && !wants_statistics
+        && shape.iter().all(|&d| d > 0)
+        && let Some(y) = layer_norm_call(f, view, x, &shape, eps)?
+    {
+        return Ok(vec![y]);
+    }
     let dims: Vec<usize> = (axis..rank).collect();
     let count: i64 = shape[axis..].iter().product();
     // mean (zero for RMS), then the mean of squared deviations.
@@ -407,16 +417,9 @@ fn softmax(f: &mut FuncText, view: &OpView, x: &Operand) -> Lowered<String> {
 /// `fuser_softmax_f32` over the rows of `x` (f32, static, last axis): the input read in
 /// place, the result in a fresh buffer.
 fn row_softmax_call(f: &mut FuncText, x: &str, shape: &[i64]) -> String {
-    let tensor = format!("tensor<{}xf32>", list(shape).replace(", ", "x"));
-    let memref = tensor.replacen("tensor<", "memref<", 1);
-    let input = f.assign(format!("bufferization.to_buffer {x} read_only : {tensor} to {memref}"));
-    let input_address = f.assign(format!(
-        "memref.extract_aligned_pointer_as_index {input} : {memref} -> index"
-    ));
-    let output = f.assign(format!("memref.alloc() {{alignment = 64 : i64}} : {memref}"));
-    let output_address = f.assign(format!(
-        "memref.extract_aligned_pointer_as_index {output} : {memref} -> index"
-    ));
+    let tensor = f32_tensor(shape);
+    let input_address = read_address(f, x, &tensor);
+    let (output, output_address) = fresh_output(f, &tensor);
     let cols = shape[shape.len() - 1];
     let rows = f.index(shape.iter().product::<i64>() / cols);
     let cols = f.index(cols);
@@ -425,6 +428,79 @@ fn row_softmax_call(f: &mut FuncText, x: &str, shape: &[i64]) -> String {
         fuser_runtime::SOFTMAX_F32
     ));
     f.declare(fuser_runtime::SOFTMAX_F32, fuser_runtime::SOFTMAX_F32_ARITY);
+    output_tensor(f, &output, &tensor)
+}
+
+/// An f32 LayerNormalization along the last axis whose scale (and bias, if any) hold one
+/// value per column, as one call of the runtime's row kernel (`fuser_runtime::layer_norm`);
+/// `None` for any other.
+fn layer_norm_call(f: &mut FuncText, view: &OpView, x: &Operand, shape: &[i64], eps: f64) -> Lowered<Option<String>> {
+    let cols = shape[shape.len() - 1];
+    let per_column = |slot: usize| -> Lowered<Option<(String, String)>> {
+        let operand = view.input(slot)?;
+        let operand_shape = static_shape(&operand.info)?;
+        let ok = operand.info.dtype == DType::F32 && operand_shape.iter().product::<i64>() == cols;
+        Ok(ok.then(|| (operand.name.clone(), f32_tensor(&operand_shape))))
+    };
+    let Some(scale) = per_column(1)? else {
+        return Ok(None);
+    };
+    let bias = if view.has_input(2) {
+        match per_column(2)? {
+            Some(bias) => Some(bias),
+            None => return Ok(None),
+        }
+    } else {
+        None
+    };
+    let tensor = f32_tensor(shape);
+    let input_address = read_address(f, &x.name, &tensor);
+    let scale_address = read_address(f, &scale.0, &scale.1);
+    let bias_address = match &bias {
+        Some((name, ty)) => read_address(f, name, ty),
+        None => f.index(0),
+    };
+    let (output, output_address) = fresh_output(f, &tensor);
+    let rows = f.index(shape.iter().product::<i64>() / cols);
+    let cols = f.index(cols);
+    let epsilon = f.index(eps.to_bits() as i64);
+    f.line(format!(
+        "func.call @{}({input_address}, {scale_address}, {bias_address}, {output_address}, {rows}, {cols}, {epsilon}) : ({}) -> ()",
+        fuser_runtime::LAYER_NORM_F32,
+        vec!["index"; fuser_runtime::LAYER_NORM_F32_ARITY].join(", ")
+    ));
+    f.declare(fuser_runtime::LAYER_NORM_F32, fuser_runtime::LAYER_NORM_F32_ARITY);
+    Ok(Some(output_tensor(f, &output, &tensor)))
+}
+
+fn f32_tensor(shape: &[i64]) -> String {
+    format!("tensor<{}xf32>", list(shape).replace(", ", "x"))
+}
+
+/// The address of tensor `value` (of type `tensor`), read only.
+fn read_address(f: &mut FuncText, value: &str, tensor: &str) -> String {
+    let memref = tensor.replacen("tensor<", "memref<", 1);
+    let buffer = f.assign(format!(
+        "bufferization.to_buffer {value} read_only : {tensor} to {memref}"
+    ));
+    f.assign(format!(
+        "memref.extract_aligned_pointer_as_index {buffer} : {memref} -> index"
+    ))
+}
+
+/// A fresh buffer for a runtime call's result of type `tensor`, and its address.
+fn fresh_output(f: &mut FuncText, tensor: &str) -> (String, String) {
+    let memref = tensor.replacen("tensor<", "memref<", 1);
+    let output = f.assign(format!("memref.alloc() {{alignment = 64 : i64}} : {memref}"));
+    let address = f.assign(format!(
+        "memref.extract_aligned_pointer_as_index {output} : {memref} -> index"
+    ));
+    (output, address)
+}
+
+/// The tensor a runtime call wrote into `output`.
+fn output_tensor(f: &mut FuncText, output: &str, tensor: &str) -> String {
+    let memref = tensor.replacen("tensor<", "memref<", 1);
     f.assign(format!(
         "bufferization.to_tensor {output} restrict writable : {memref} to {tensor}"
     ))
