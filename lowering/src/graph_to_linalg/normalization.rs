@@ -467,7 +467,7 @@ fn layer_norm_call(f: &mut FuncText, view: &OpView, x: &Operand, shape: &[i64], 
     f.line(format!(
         "func.call @{}({input_address}, {scale_address}, {bias_address}, {output_address}, {rows}, {cols}, {epsilon}) : ({}) -> ()",
         fuser_runtime::LAYER_NORM_F32,
-        vec!["index"; fuser_runtime::LAYER_NORM_F32_ARITY].join(", ")
+        ["index"; fuser_runtime::LAYER_NORM_F32_ARITY].join(", ")
     ));
     f.declare(fuser_runtime::LAYER_NORM_F32, fuser_runtime::LAYER_NORM_F32_ARITY);
     Ok(Some(output_tensor(f, &output, &tensor)))
