@@ -370,7 +370,7 @@ mod tests {
     }
 
     /// Not a test: `cargo test --release -p fuser-runtime matmul_timing -- --ignored
-    /// --nocapture` times the BERT layer's matmul shapes and ResNet-50's 1×1 convs (as
+    /// --nocapture` times the BERT layer's matmul shapes and ResNet-50's and MobileNetV2's 1×1 convs (as
     /// `[F, C]·[C, HW]`) three ways in one run: over panels packed beforehand (constant
     /// weights), packing B in the call (a runtime B, or a conv's input), and through the
     /// `gemm` path (`F32_THREADS` sets the threads).
@@ -398,6 +398,12 @@ mod tests {
             (1024, 256, 196),
             (512, 2048, 49),
             (2048, 512, 49),
+            (96, 16, 12544),
+            (144, 24, 3136),
+            (24, 144, 3136),
+            (192, 32, 784),
+            (32, 192, 784),
+            (384, 64, 196),
         ] {
             let d = matmul(m, n, k, (false, false), vec![Step::AddColumn(0)]);
             let a = values(1, m * k);
