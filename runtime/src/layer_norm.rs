@@ -11,31 +11,13 @@
 
 use crate::fused::has_avx512;
 use crate::microkernels::threads;
+use crate::vector_math::lane_sum;
 
 /// The symbol of the f32 layer normalization.
 pub const LAYER_NORM_F32: &str = "fuser_layer_norm_f32";
 /// Its number of arguments: input, scale, bias (0: none), output, rows, columns, and
 /// epsilon (the bits of an f64).
 pub const LAYER_NORM_F32_ARITY: usize = 7;
-
-const LANES: usize = 16;
-
-/// The sum of `f(v)` over `x`, in 16 lanes then the lanes in order.
-#[inline(always)]
-fn lane_sum(x: &[f32], f: impl Fn(f64) -> f64) -> f64 {
-    let mut sums = [0.0f64; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (s, &v) in sums.iter_mut().zip(chunk) {
-            *s += f(v as f64);
-        }
-    }
-    for (s, &v) in sums.iter_mut().zip(tail) {
-        *s += f(v as f64);
-    }
-    sums.iter().sum()
-}
 
 #[inline(always)]
 fn layer_norm_row_body(x: &[f32], scale: &[f32], bias: Option<&[f32]>, epsilon: f64, y: &mut [f32]) {

@@ -225,7 +225,8 @@ unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands:
                         // block's rows and columns lie in `dst`.
                         unsafe {
                             let target = dst.add((r0 - r_lo) * ldc + j * COLUMNS - n_lo);
-                            block(&a_rows, a_col, panel, masks, target, ldc, count, k0 > 0);
+                            let row = |kk: usize| panel.as_ptr().wrapping_add(kk * COLUMNS);
+                            block(&a_rows, a_col, k1 - k0, row, masks, target, ldc, count, k0 > 0);
                         }
                     }
                 }
@@ -256,20 +257,8 @@ unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands:
 mod tests {
     use super::*;
     use crate::fused::{Contraction, ConvGeometry, Step, run_with_gemm};
+    use crate::register_tiled::tests::{seconds_per_call, threads_from_environment, values};
     use proptest::prelude::*;
-
-    /// Uniform values in [-1, 1) from `seed` (never all zeros).
-    fn values(seed: u64, len: usize) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// A matmul descriptor: A `[M, K]` (transposed when `a_t`), B `[K, N]` (transposed when
     /// `b_t`), with `epilogue`.
@@ -377,12 +366,7 @@ mod tests {
     #[test]
     #[ignore]
     fn matmul_timing() {
-        crate::microkernels::set_threads(
-            std::env::var("F32_THREADS")
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(0),
-        );
+        threads_from_environment();
         for (m, k, n) in [
             (128usize, 768usize, 768usize),
             (128, 768, 3072),
@@ -415,7 +399,7 @@ mod tests {
             // SAFETY: B covers the shapes.
             let panels = unsafe { pack(b.as_ptr(), k, n, n as isize, 1) };
             let time = |path: u8| {
-                let call = || unsafe {
+                seconds_per_call(|| unsafe {
                     match path {
                         0 => run_packed(&d, a.as_ptr() as i64, &panels, o, &operands),
                         1 => run_packed(
@@ -427,14 +411,7 @@ mod tests {
                         ),
                         _ => run_with_gemm(&d, a.as_ptr() as i64, b.as_ptr() as i64, o, &operands),
                     }
-                };
-                call();
-                let start = std::time::Instant::now();
-                let runs = 5;
-                for _ in 0..runs {
-                    call();
-                }
-                start.elapsed().as_secs_f64() / runs as f64
+                })
             };
             // The best of rounds that alternate the paths (the machine is noisy).
             let mut best = [f64::MAX; 3];

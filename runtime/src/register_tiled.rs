@@ -156,7 +156,7 @@ struct VectorOperand {
     /// Columns computed in all.
     computed: usize,
     /// Whether the conv has unit strides (one plane per channel): then every tap's row is
-    /// read where it lies ([`block_in_place`]), since a channel's taps share their lines,
+    /// read where it lies, since a channel's taps share their lines,
     /// instead of packed into panels first (`f32_timing`: 1.1–1.2× faster at 14×14 and
     /// 7×7, even at 56×56; strided planes are faster packed).
     unit_stride: bool,
@@ -225,21 +225,24 @@ unsafe fn pack_panel<const V: usize>(b: *const f32, offsets: &[isize], masks: [u
     }
 }
 
-/// One block: `dst[i·ldc + c] = Σ_k A[i][k·a_col] · panel[k·16·V + c]` for `i < rows`
-/// and the columns `c` under `masks` (vector `v` of a row holds lanes `masks[v]`), where
-/// `A[i]` is row `i`'s pointer, over the `k` of `panel`; added to what `dst` holds when
-/// `accumulate`.
+/// One block: `dst[i·ldc + c] = Σ_k A[i][k·a_col] · B_k[c]` for `i < rows` and the
+/// columns `c` under `masks` (vector `v` of a row holds lanes `masks[v]`), where `A[i]` is
+/// row `i`'s pointer and `B_k = b_row(k)` row `k` of B's block (a packed panel's row, or
+/// a tap's run where it lies in the planes), for `k < steps`; added to what `dst` holds
+/// when `accumulate`.
 ///
 /// # Safety
-/// Every element read (A's rows at stride `a_col` for the panel's rows) and written
-/// (`rows` rows of `dst` under the masks) is valid memory; the CPU has AVX-512F.
+/// Every element read (A's rows at stride `a_col` for `steps` steps, B's rows under the
+/// masks) and written (`rows` rows of `dst` under the masks) is valid memory; the CPU has
+/// AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn block<const R: usize, const V: usize>(
     a: &[*const f32; R],
     a_col: isize,
-    panel: &[f32],
+    steps: usize,
+    b_row: impl Fn(usize) -> *const f32,
     masks: [u16; V],
     dst: *mut f32,
     ldc: usize,
@@ -257,62 +260,10 @@ pub(crate) unsafe fn block<const R: usize, const V: usize>(
             }
         }
     }
-    for (k, row) in panel.chunks_exact(16 * V).enumerate() {
-        // SAFETY: `row` holds 16·V values; A's elements as the caller promises.
-        unsafe {
-            let v: [__m512; V] = std::array::from_fn(|j| _mm512_loadu_ps(row.as_ptr().add(16 * j)));
-            for (lanes, &a_row) in acc.iter_mut().zip(a) {
-                let w = _mm512_set1_ps(*a_row.offset(k as isize * a_col));
-                for (sum, &x) in lanes.iter_mut().zip(&v) {
-                    *sum = _mm512_fmadd_ps(w, x, *sum);
-                }
-            }
-        }
-    }
-    for (i, lanes) in acc.iter().enumerate().take(rows) {
-        for (j, &sum) in lanes.iter().enumerate() {
-            // SAFETY: as the caller promises (as for the loads above).
-            unsafe { _mm512_mask_storeu_ps(dst.wrapping_add(i * ldc + 16 * j), masks[j], sum) };
-        }
-    }
-}
-
-/// [`block`] reading B's rows where they lie instead of from a packed panel: row `k` of
-/// the block's columns starts at `b + offsets[k]` (a tap of the planes: consecutive taps
-/// of a channel read nearly the same lines, so they stay in the L1 cache).
-///
-/// # Safety
-/// Every element under the masks of every row is valid memory; A and `dst` as for
-/// [`block`]; the CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_in_place<const R: usize, const V: usize>(
-    a: &[*const f32; R],
-    a_col: isize,
-    b: *const f32,
-    offsets: &[isize],
-    masks: [u16; V],
-    dst: *mut f32,
-    ldc: usize,
-    rows: usize,
-    accumulate: bool,
-) {
-    use std::arch::x86_64::*;
-    let mut acc = [[_mm512_setzero_ps(); V]; R];
-    if accumulate {
-        for (i, lanes) in acc.iter_mut().enumerate().take(rows) {
-            for (j, sum) in lanes.iter_mut().enumerate() {
-                // SAFETY: as the caller promises (an empty mask touches nothing, and its
-                // address is computed without `add`'s in-bounds promise).
-                *sum = unsafe { _mm512_maskz_loadu_ps(masks[j], dst.wrapping_add(i * ldc + 16 * j)) };
-            }
-        }
-    }
-    for (k, &offset) in offsets.iter().enumerate() {
+    for k in 0..steps {
         // SAFETY: B's row under the masks and A's elements, as the caller promises.
         unsafe {
-            let row = b.wrapping_offset(offset);
+            let row = b_row(k);
             let v: [__m512; V] = std::array::from_fn(|j| _mm512_maskz_loadu_ps(masks[j], row.wrapping_add(16 * j)));
             for (lanes, &a_row) in acc.iter_mut().zip(a) {
                 let w = _mm512_set1_ps(*a_row.offset(k as isize * a_col));
@@ -509,12 +460,15 @@ unsafe fn compute<const R: usize, const V: usize>(
                         // masks keep the reads to those.
                         unsafe {
                             let target = dst.add((r0 - r_lo) * ldc + n0 - n_lo);
+                            let steps = offsets.len();
                             if operand.unit_stride {
                                 let b = operand.base.add(n0);
-                                block_in_place(&a_rows, a_col, b, offsets, masks, target, ldc, count, k0 > 0);
+                                let tap = |k: usize| b.wrapping_offset(offsets[k]);
+                                block(&a_rows, a_col, steps, tap, masks, target, ldc, count, k0 > 0);
                             } else {
-                                let panel = &panel[i * block_len..(i + 1) * block_len];
-                                block(&a_rows, a_col, panel, masks, target, ldc, count, k0 > 0);
+                                let panel = panel[i * block_len..(i + 1) * block_len].as_ptr();
+                                let row = |k: usize| panel.wrapping_add(k * columns);
+                                block(&a_rows, a_col, steps, row, masks, target, ldc, count, k0 > 0);
                             }
                         }
                     }
@@ -547,13 +501,30 @@ unsafe fn compute<const R: usize, const V: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fused::{Step, run_with_gemm};
     use proptest::prelude::*;
 
+    /// The timing tests' thread count: `F32_THREADS` (0 or unset: all cores).
+    pub(crate) fn threads_from_environment() {
+        let threads = std::env::var("F32_THREADS").ok().and_then(|t| t.parse().ok());
+        crate::microkernels::set_threads(threads.unwrap_or(0));
+    }
+
+    /// The mean time of `call` over 5 calls, after one untimed call.
+    pub(crate) fn seconds_per_call(call: impl Fn()) -> f64 {
+        call();
+        let start = std::time::Instant::now();
+        let runs = 5;
+        for _ in 0..runs {
+            call();
+        }
+        start.elapsed().as_secs_f64() / runs as f64
+    }
+
     /// Uniform values in [-1, 1) from `seed` (never all zeros).
-    fn values(seed: u64, len: usize) -> Vec<f32> {
+    pub(crate) fn values(seed: u64, len: usize) -> Vec<f32> {
         let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (0..len)
             .map(|_| {
@@ -676,12 +647,7 @@ mod tests {
     #[test]
     #[ignore]
     fn f32_timing() {
-        crate::microkernels::set_threads(
-            std::env::var("F32_THREADS")
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(0),
-        );
+        threads_from_environment();
         for (c, f, hw, kk, stride) in [
             (3usize, 64usize, 224usize, 7usize, 2usize),
             (64, 64, 56, 1, 1),
@@ -709,21 +675,14 @@ mod tests {
             // The kernels write the output through this address.
             let o = out.as_mut_ptr() as i64;
             let time = |tiled: bool| {
-                let call = || unsafe {
+                seconds_per_call(|| unsafe {
                     let (a, b) = (a.as_ptr() as i64, b.as_ptr() as i64);
                     if tiled {
                         run(&d, a, b, o, &operands)
                     } else {
                         run_with_gemm(&d, a, b, o, &operands)
                     }
-                };
-                call();
-                let start = std::time::Instant::now();
-                let runs = 5;
-                for _ in 0..runs {
-                    call();
-                }
-                start.elapsed().as_secs_f64() / runs as f64
+                })
             };
             // The best of rounds that alternate the two paths (the machine is noisy).
             let (mut tiled, mut gemm) = (f64::MAX, f64::MAX);

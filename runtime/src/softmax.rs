@@ -35,18 +35,7 @@ fn softmax_row_body(x: &[f32], y: &mut [f32]) {
     for (o, &v) in y.iter_mut().zip(x) {
         *o = crate::vector_math::exp((v - max) as f64) as f32;
     }
-    let mut sums = [0.0f64; LANES];
-    let chunks = y.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (s, &e) in sums.iter_mut().zip(chunk) {
-            *s += e as f64;
-        }
-    }
-    for (s, &e) in sums.iter_mut().zip(tail) {
-        *s += e as f64;
-    }
-    let sum: f64 = sums.iter().sum();
+    let sum = crate::vector_math::lane_sum(y, |e| e);
     for o in y.iter_mut() {
         *o = (*o as f64 / sum) as f32;
     }

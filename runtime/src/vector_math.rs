@@ -22,6 +22,26 @@ pub fn polynomial(x: f64, coefficients: &[f64]) -> f64 {
     (chain(0) + x * chain(1)) + x2 * (chain(2) + x * chain(3))
 }
 
+/// The sum of `f(v)` over `x` in f64, in 16 lanes (element `i` into lane `i % 16`), then
+/// the lanes in order: a fixed order, the same for every thread count, that vectorizes
+/// where one running sum is a chain of dependent adds.
+#[inline(always)]
+pub fn lane_sum(x: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+    const LANES: usize = 16;
+    let mut sums = [0.0f64; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (s, &v) in sums.iter_mut().zip(chunk) {
+            *s += f(v as f64);
+        }
+    }
+    for (s, &v) in sums.iter_mut().zip(tail) {
+        *s += f(v as f64);
+    }
+    sums.iter().sum()
+}
+
 /// `e^y` to about 1e-13 relative (1e-15 near 0, less as `|y|` grows); `y` is clamped to `[-708, 709]` (beyond, `e^y` is 0 or
 /// infinite in f32 anyway), NaN stays NaN.
 #[inline(always)]
