@@ -7,9 +7,10 @@ For each model (built by scripts/model_tests.py, random weights):
   and fuser's INT8 model (compiled to a shared library, called through ctypes);
 - accuracy: top-1 agreement with f32 and the relative L2 error against f32 of each;
 - latency (same run, same input, same thread count): onnxruntime FP32, fuser FP32
-  (`fuser bench`) and fuser INT8 (`fuser bench` of the quantized model).
+  (`fuser bench`) and fuser INT8 (`fuser bench` of the quantized model), in `--rounds`
+  rounds (default 3) that alternate the three, each one's median over the rounds.
 
-    .venv/bin/python bench/int8.py ./target/release/fuser [--threads 2] [--doc docs/performance.md]
+    .venv/bin/python bench/int8.py ./target/release/fuser [--threads 2] [--rounds 3] [--doc docs/performance.md]
 
 Random-weight models have nearly flat outputs, so the figures only mean something next
 to the peer's.
@@ -88,6 +89,7 @@ def main():
     parser.add_argument("--eval", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", default="target/bench/int8")
     parser.add_argument("--only")
     parser.add_argument("--doc")
@@ -130,9 +132,12 @@ def main():
         # Latency, one input for all.
         x_path = os.path.join(work, "input.npy")
         np.save(x_path, evaluation[0])
-        ort_fp32 = ort_median_ms(path, evaluation[0], args.threads, args.warmup, args.iterations)
-        fuser_fp32 = fuser_bench_ms(args, path, x_path)
-        fuser_int8 = fuser_bench_ms(args, ours_mlir, x_path)
+        # Rounds alternate the three, so that a change of the machine's load moves all of
+        # them; the table takes each one's median over the rounds.
+        rounds = [(ort_median_ms(path, evaluation[0], args.threads, args.warmup, args.iterations),
+                   fuser_bench_ms(args, path, x_path), fuser_bench_ms(args, ours_mlir, x_path))
+                  for _ in range(args.rounds)]
+        ort_fp32, fuser_fp32, fuser_int8 = (float(np.median([r[i] for r in rounds])) for i in range(3))
         rows.append((name, o_top1, t_top1, o_rel, t_rel, fuser_int8, fuser_fp32, ort_fp32))
         print(f"{name}: top-1 vs f32 fuser {o_top1:.1f}% onnxruntime {t_top1:.1f}%; rel L2 fuser {o_rel:.4f} "
               f"onnxruntime {t_rel:.4f} (ratio {o_rel / t_rel:.2f}); latency fuser INT8 {fuser_int8:.1f} ms, "
@@ -141,7 +146,8 @@ def main():
         lines = [
             "<!-- int8:start -->",
             f"{args.calibration} calibration inputs, {args.eval} evaluation inputs (uniform in [-1, 1]), "
-            f"{args.threads} threads, onnxruntime {ort.__version__}, on {platform.machine()} with {os.cpu_count()} cores.",
+            f"{args.threads} threads, onnxruntime {ort.__version__}, on {platform.machine()} with {os.cpu_count()} cores; "
+            f"latencies are medians over {args.rounds} rounds that alternate onnxruntime FP32, fuser FP32 and fuser INT8.",
             "",
             "| model | top-1 vs f32: fuser | onnxruntime | rel L2 vs f32: fuser | onnxruntime | ratio | "
             "fuser INT8 (ms) | fuser FP32 (ms) | onnxruntime FP32 (ms) | INT8 / ort FP32 | INT8 / fuser FP32 |",
