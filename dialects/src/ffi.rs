@@ -506,7 +506,7 @@ pub fn remove_attribute(op: OperationRef, name: &str) {
 }
 
 /// The f32 elements of a dense f32 attribute (splats expanded), read from its raw data in
-/// one copy: fast for weights with millions of elements.
+/// one pass: fast for weights with millions of elements.
 pub fn dense_f32_raw(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
     use melior::ir::attribute::AttributeLike;
     let info = tensor_info(attribute.r#type())?;
@@ -514,20 +514,17 @@ pub fn dense_f32_raw(attribute: melior::ir::Attribute) -> Option<Vec<f32>> {
         return None;
     }
     let count = info.element_count()? as usize;
-    // SAFETY: the attribute is a dense f32 elements attribute (checked); its raw data
-    // holds one f32 for a splat, else `count` f32s, little-endian, and is read before
-    // the attribute (uniqued in the context) can go away.
-    unsafe {
-        let raw = attribute.to_raw();
-        if !mlir_sys::mlirAttributeIsADenseElements(raw) {
-            return None;
-        }
-        let data = mlir_sys::mlirDenseElementsAttrGetRawData(raw).cast::<f32>();
-        if mlir_sys::mlirDenseElementsAttrIsSplat(raw) {
-            return Some(vec![*data; count]);
-        }
-        Some(std::slice::from_raw_parts(data, count).to_vec())
-    }
+    let raw = dense_raw_data(attribute)?;
+    let values: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    // A splat holds one value.
+    Some(if values.len() == count {
+        values
+    } else {
+        vec![values[0]; count]
+    })
 }
 
 /// The bytes of one element of the shaped type `ty`, when its elements are ints or floats
@@ -630,16 +627,25 @@ pub fn callee(call: &OperationRef) -> Option<String> {
     Some(attribute.value().to_string())
 }
 
-/// Sets the `function_type` of `function` from its block's arguments and the operands of
-/// its return, after either changed.
-pub fn sync_function_type(function: OperationRef) -> Result<(), String> {
-    use melior::ir::{BlockLike, RegionLike, attribute::TypeAttribute};
+/// The body block of `function` and its terminator (the return).
+pub fn body_and_return<'c, 'a>(
+    function: OperationRef<'c, 'a>,
+) -> Result<(melior::ir::BlockRef<'c, 'a>, OperationRef<'c, 'a>), String> {
+    use melior::ir::{BlockLike, RegionLike};
     let block = function
         .region(0)
         .ok()
         .and_then(|r| r.first_block())
         .ok_or("a function without a body")?;
     let ret = block.terminator().ok_or("a function without a return")?;
+    Ok((block, ret))
+}
+
+/// Sets the `function_type` of `function` from its block's arguments and the operands of
+/// its return, after either changed.
+pub fn sync_function_type(function: OperationRef) -> Result<(), String> {
+    use melior::ir::{BlockLike, attribute::TypeAttribute};
+    let (block, ret) = body_and_return(function)?;
     let inputs: Vec<Type> = (0..block.argument_count())
         .map(|i| block.argument(i).map(|a| a.r#type()))
         .collect::<Result<_, _>>()

@@ -151,12 +151,7 @@ fn codes_type<'c>(ty: Type<'c>, zero_point: &Tensor) -> Option<Type<'c>> {
 /// Ends `producer` in a quantize with `consumer`'s scale and zero point; returns the
 /// codes' type.
 fn end_in_quantize<'c>(producer: OperationRef<'c, '_>, consumer: &Consumer) -> Result<Type<'c>, String> {
-    let block = producer
-        .region(0)
-        .ok()
-        .and_then(|r| r.first_block())
-        .ok_or("a kernel without a body")?;
-    let ret = block.terminator().ok_or("a kernel without a return")?;
+    let (block, ret) = fuser_dialects::ffi::body_and_return(producer)?;
     let result = ret.operand(0).map_err(|e| e.to_string())?;
     let codes = codes_type(result.r#type(), &consumer.zero_point).ok_or("a kernel result that is not f32")?;
     let scale = crate::constant_ops::insert_constant(ret, &consumer.scale).ok_or("a scale constant")?;

@@ -886,7 +886,7 @@ macro_rules! dispatch {
 
         fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
-            if has_avx512() {
+            if $crate::fused::has_avx512() {
                 // SAFETY: the CPU has AVX-512F (checked above).
                 return unsafe { $wide($($arg),*) };
             }
@@ -894,6 +894,7 @@ macro_rules! dispatch {
         }
     };
 }
+pub(crate) use dispatch;
 
 // The transcendental steps over a row, each its own dispatched loop: their bodies are
 // too large to be inlined into the epilogue's, and a loop compiled for the baseline would

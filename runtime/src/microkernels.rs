@@ -43,6 +43,19 @@ pub(crate) fn for_each_item<T: Send>(items: Vec<T>, work: impl Fn(T) + Sync + Se
     }
 }
 
+/// Runs `work` on each row of `x` (rows of `cols` values) with the matching row of `y`,
+/// rows split across the thread pool (never a row), as [`for_each_item`] does.
+pub(crate) fn for_each_row(x: &[f32], y: &mut [f32], cols: usize, work: impl Fn(&[f32], &mut [f32]) + Sync + Send) {
+    if threads() == 1 || x.len() <= cols {
+        x.chunks(cols).zip(y.chunks_mut(cols)).for_each(|(x, y)| work(x, y));
+    } else {
+        use rayon::prelude::*;
+        x.par_chunks(cols)
+            .zip(y.par_chunks_mut(cols))
+            .for_each(|(x, y)| work(x, y));
+    }
+}
+
 /// `C[b] += A[b] · B[b]` for `b < batch` (or `C[b] = A[b] · B[b]` when `accumulate` is
 /// 0), with `A[b]` m×k, `B[b]` k×n and `C[b]` m×n. Each operand is (aligned pointer,
 /// offset, batch stride, row stride, column stride), in elements.

@@ -45,11 +45,9 @@ const PANEL_CHUNK_BYTES: usize = 16 * 1024;
 /// Panels per work unit, at most.
 const UNIT_PANELS: usize = 4;
 /// The most rows a call may have (measured: at 256 and more rows the `gemm` crate is as
-/// fast or faster).
+/// fast or faster), and so per work unit: all of the call's rows, so that the panels are
+/// read from memory once per call.
 const MOST_ROWS: usize = 128;
-/// Rows per work unit, at most: all of the call's rows, so that the panels are read from
-/// memory once per call.
-const UNIT_ROWS: usize = MOST_ROWS;
 /// Fewer units than this leave cores idle: row ranges are split further then.
 const WANTED_UNITS: usize = 8;
 
@@ -180,7 +178,7 @@ unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands:
     let column_units = crate::register_tiled::even_ranges(blocks, UNIT_PANELS);
     let row_blocks = m.div_ceil(ROWS);
     let row_units = m
-        .div_ceil(UNIT_ROWS)
+        .div_ceil(MOST_ROWS)
         .max(WANTED_UNITS.div_ceil(column_units.len()))
         .min(row_blocks);
     let mut units = Vec::new();

@@ -8,8 +8,7 @@
 //! rounded to f32 (so within about 1 ulp of the exact value). NaN propagates, and a row
 //! whose max is infinite gives NaN, as the formula does.
 
-use crate::fused::{has_avx512, maximum};
-use crate::microkernels::threads;
+use crate::fused::maximum;
 
 /// The symbol of the f32 softmax.
 pub const SOFTMAX_F32: &str = "fuser_softmax_f32";
@@ -41,20 +40,7 @@ fn softmax_row_body(x: &[f32], y: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn softmax_row_avx512(x: &[f32], y: &mut [f32]) {
-    softmax_row_body(x, y)
-}
-
-fn softmax_row(x: &[f32], y: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: the CPU has AVX-512F (checked).
-        return unsafe { softmax_row_avx512(x, y) };
-    }
-    softmax_row_body(x, y)
-}
+crate::fused::dispatch!(softmax_row, softmax_row_avx512, softmax_row_body, (x: &[f32], y: &mut [f32]));
 
 /// Softmax of each of `rows` rows of `cols` values at `input` into `output` (dense,
 /// row-major, not overlapping).
@@ -74,14 +60,5 @@ pub unsafe extern "C" fn fuser_softmax_f32(input: i64, output: i64, rows: i64, c
             std::slice::from_raw_parts_mut(output as *mut f32, rows * cols),
         )
     };
-    if threads() == 1 || rows == 1 {
-        x.chunks(cols)
-            .zip(y.chunks_mut(cols))
-            .for_each(|(x, y)| softmax_row(x, y));
-    } else {
-        use rayon::prelude::*;
-        x.par_chunks(cols)
-            .zip(y.par_chunks_mut(cols))
-            .for_each(|(x, y)| softmax_row(x, y));
-    }
+    crate::microkernels::for_each_row(x, y, cols, softmax_row);
 }

@@ -62,17 +62,24 @@ enum Rows {
 
 /// The kernel functions under `root` that match, in order.
 pub fn fusable_kernels<'c, 'a>(root: OperationRef<'c, 'a>) -> Vec<FusedKernel<'c, 'a>> {
-    let operations = nested_operations(root);
-    let mut kernels: Vec<FusedKernel> = operations
-        .iter()
-        .filter(|op| op_name(*op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
-        .filter_map(|op| match_kernel(*op))
+    nested_operations(root)
+        .into_iter()
+        .filter(|op| op_name(op) == "func.func" && op.attribute("ftensor.kernel").is_ok())
+        .filter_map(match_kernel)
+        .collect()
+}
+
+/// Marks the CPU runtime's matmul calls whose B is a constant with their key
+/// ([`constant_b_key`]); the GPU kernels have no use for it, so only the CPU lowering
+/// hashes the weights.
+pub fn mark_constant_weights<'c>(root: OperationRef<'c, '_>, kernels: &mut [FusedKernel<'c, '_>]) {
+    let calls: Vec<OperationRef> = nested_operations(root)
+        .into_iter()
+        .filter(|op| op_name(op) == "func.call")
         .collect();
-    let calls: Vec<OperationRef> = operations.into_iter().filter(|op| op_name(op) == "func.call").collect();
-    for kernel in &mut kernels {
+    for kernel in kernels {
         kernel.descriptor.constant_b = constant_b_key(kernel, &calls);
     }
-    kernels
 }
 
 /// The key under which the runtime keeps an f32 matmul's B packed between calls

@@ -333,11 +333,14 @@ pub fn convert_graph_to_linalg(root: OperationRef, contractions: Contractions) -
     let runtime_calls = contractions == Contractions::RuntimeCalls;
     // Kernels the runtime's fused contraction (or the GPU's tiled kernel) implements
     // lower as one call (one launch) each.
-    let fused_kernels = if contractions == Contractions::Linalg {
+    let mut fused_kernels = if contractions == Contractions::Linalg {
         Vec::new()
     } else {
         fused::fusable_kernels(root)
     };
+    if runtime_calls {
+        fused::mark_constant_weights(root, &mut fused_kernels);
+    }
     for kernel in fused_kernels {
         let text = match contractions {
             Contractions::GpuKernels { matrix_cores } => {

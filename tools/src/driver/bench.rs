@@ -263,7 +263,7 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
     kernels.sort_by(|a, b| b.ms.total_cmp(&a.ms));
     // Means of the same runs: every kernel's time lies inside its run's.
     let inside: f64 = kernels.iter().map(|k| k.ms).sum();
-    let outside = (total_ms / request.iterations as f64 - inside).max(0.0);
+    let outside = total_ms / request.iterations as f64 - inside;
     let mut measured = result(request, &times, compile_s, cached, kernels);
     measured.outside_kernels_ms = Some(outside);
     Ok(measured)
