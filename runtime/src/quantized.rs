@@ -936,7 +936,14 @@ pub unsafe extern "C" fn fuser_fused_q8(
     // columns of a matmul's. A tile spans whole channel blocks.
     let (channel_step, row_step) = (2 * NR, 8 * MR);
     let (rows, cols) = if conv {
-        (channel_step, row_step)
+        // The pixel-vector kernel runs along output rows: a tile of whole rows keeps its
+        // vectors full (a 64-pixel tile over rows of 56 took blocks of 32, 24 and 8).
+        let ow = g.out_w as usize;
+        if p.rows.is_some() && !pixels_contiguous(&d) {
+            (channel_step, ow * (row_step / ow).max(1))
+        } else {
+            (channel_step, row_step)
+        }
     } else {
         (row_step, channel_step)
     };
@@ -972,25 +979,27 @@ pub unsafe extern "C" fn fuser_fused_q8(
             if let Some(weight_rows) = &p.rows {
                 let contiguous = pixels_contiguous(&d);
                 let ow = g.out_w as usize;
-                for m0 in (r0..r0 + rows).step_by(CHANNELS) {
-                    let channels = CHANNELS.min(r0 + rows - m0);
-                    // The tile's pixels in runs within output rows (one run when the
-                    // plane's pixels are consecutive across rows).
-                    let mut pixel = c0;
-                    while pixel < c0 + cols {
-                        let (y, x) = if contiguous {
-                            (0, pixel)
-                        } else {
-                            (pixel / ow, pixel % ow)
-                        };
-                        let run = if contiguous {
-                            c0 + cols - pixel
-                        } else {
-                            (ow - x).min(c0 + cols - pixel)
-                        };
-                        for x0 in (0..run).step_by(PIXELS) {
-                            let width = PIXELS.min(run - x0);
-                            let base = (y * g.stride_h as usize * p.plane.1 + x + x0) * 4;
+                // The tile's pixels in runs within output rows (one run when the plane's
+                // pixels are consecutive across rows), each block of pixels against all
+                // the tile's channels: the block's plane words stay in the L1 cache while
+                // the weight rows stream past them.
+                let mut pixel = c0;
+                while pixel < c0 + cols {
+                    let (y, x) = if contiguous {
+                        (0, pixel)
+                    } else {
+                        (pixel / ow, pixel % ow)
+                    };
+                    let run = if contiguous {
+                        c0 + cols - pixel
+                    } else {
+                        (ow - x).min(c0 + cols - pixel)
+                    };
+                    for x0 in (0..run).step_by(PIXELS) {
+                        let width = PIXELS.min(run - x0);
+                        let base = (y * g.stride_h as usize * p.plane.1 + x + x0) * 4;
+                        for m0 in (r0..r0 + rows).step_by(CHANNELS) {
+                            let channels = CHANNELS.min(r0 + rows - m0);
                             let target = dst[(m0 - r0) * dst_row + pixel + x0 - c0..].as_mut_ptr();
                             let block = PixelBlock {
                                 plane: act.as_ptr(),
@@ -1019,8 +1028,8 @@ pub unsafe extern "C" fn fuser_fused_q8(
                                 pixel_block_portable(&block);
                             }
                         }
-                        pixel += run;
                     }
+                    pixel += run;
                 }
             }
             let mut acc = [[0i32; NR]; MR];
@@ -1627,26 +1636,34 @@ mod timing {
     #[test]
     #[ignore]
     fn q8_timing() {
-        // Q8_CASE=i times only the i-th shape.
-        let shapes = [
-            (64usize, 256usize, 56usize, 1usize),
-            (256, 64, 56, 1),
-            (64, 64, 56, 3),
-            (512, 512, 7, 3),
+        // Q8_CASE=i times only the i-th shape; Q8_SHAPE=c,f,h,w,k times that one instead
+        // (channels in and out, height, width, square kernel).
+        let mut shapes = vec![
+            (64usize, 256usize, 56usize, 56usize, 1usize),
+            (256, 64, 56, 56, 1),
+            (64, 64, 56, 56, 3),
+            (512, 512, 7, 7, 3),
         ];
-        for (_, (c, f, hw, kk)) in shapes
+        if let Ok(shape) = std::env::var("Q8_SHAPE") {
+            let v: Vec<usize> = shape
+                .split(',')
+                .map(|d| d.parse().expect("Q8_SHAPE=c,f,h,w,k"))
+                .collect();
+            shapes = vec![(v[0], v[1], v[2], v[3], v[4])];
+        }
+        for (_, (c, f, height, width, kk)) in shapes
             .into_iter()
             .enumerate()
             .filter(|(i, _)| std::env::var("Q8_CASE").map_or(true, |c| c == i.to_string()))
         {
             let g = ConvGeometry {
                 channels: c as i64,
-                height: hw as i64,
-                width: hw as i64,
+                height: height as i64,
+                width: width as i64,
                 kernel_h: kk as i64,
                 kernel_w: kk as i64,
-                out_h: hw as i64,
-                out_w: hw as i64,
+                out_h: height as i64,
+                out_w: width as i64,
                 stride_h: 1,
                 stride_w: 1,
                 dilation_h: 1,
@@ -1654,7 +1671,7 @@ mod timing {
                 pad_top: (kk / 2) as i64,
                 pad_left: (kk / 2) as i64,
             };
-            let (k, n) = (c * kk * kk, hw * hw);
+            let (k, n) = (c * kk * kk, height * width);
             let d = Descriptor {
                 contraction: Contraction::Conv2d,
                 m: f as i64,
@@ -1666,7 +1683,7 @@ mod timing {
                 epilogue: vec![],
             };
             let w = vec![3i8; f * k];
-            let x: Vec<f32> = (0..c * hw * hw).map(|i| (i % 17) as f32 * 0.1).collect();
+            let x: Vec<f32> = (0..c * height * width).map(|i| (i % 17) as f32 * 0.1).collect();
             let scales = vec![0.01f32; f];
             let q = ActivationQuantization {
                 scale: 0.02,
@@ -1693,7 +1710,7 @@ mod timing {
                 })
                 .fold(f64::INFINITY, f64::min);
             eprintln!(
-                "{c}->{f} {kk}x{kk} at {hw}x{hw}: {:.3} ms, {:.1} GMAC/s",
+                "{c}->{f} {kk}x{kk} at {height}x{width}: {:.3} ms, {:.1} GMAC/s",
                 s * 1e3,
                 (f * k * n) as f64 / s / 1e9
             );
