@@ -1716,4 +1716,108 @@ mod timing {
             );
         }
     }
+
+    /// Not a test: `cargo test --release -p fuser-runtime vnni_block_timing -- --ignored
+    /// --nocapture` prints, in `vpdpbusd` per second on one thread (the best of runs):
+    /// the instruction's peak (12 independent accumulators, no loads), then the
+    /// pixel-vector block of a 3×3 conv, 64 channels in and out at 56×56, over a whole
+    /// plane, and with its plane words and weights all in the L1 cache (every group read
+    /// from the first one, every block's weights from the first rows). What the block
+    /// loses to the caches is the difference of the last two.
+    #[test]
+    #[ignore]
+    fn vnni_block_timing() {
+        #[cfg(target_arch = "x86_64")]
+        if has_vnni() {
+            // SAFETY: the CPU has the features (checked).
+            let (count, seconds) = unsafe { dpbusd_peak() };
+            eprintln!("peak: {:.2} G vpdpbusd/s", count as f64 / seconds / 1e9);
+            for (label, whole_plane) in [("whole plane", true), ("all in L1", false)] {
+                let (count, seconds) = pixel_blocks(whole_plane);
+                eprintln!(
+                    "pixel blocks, {label}: {:.2} G vpdpbusd/s",
+                    count as f64 / seconds / 1e9
+                );
+            }
+        }
+    }
+
+    /// The best of 5 runs: `vpdpbusd` executed, seconds.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dpbusd_peak() -> (usize, f64) {
+        use std::arch::x86_64::*;
+        // Opaque operands: nothing for the compiler to fold.
+        let a = std::hint::black_box(_mm512_set1_epi32(0x0101_0101));
+        let b = std::hint::black_box(_mm512_set1_epi32(0x0203_0405));
+        let rounds = 2_000_000;
+        let best = (0..5)
+            .map(|_| {
+                let mut acc = [_mm512_setzero_si512(); 12];
+                let start = std::time::Instant::now();
+                for _ in 0..rounds {
+                    for v in acc.iter_mut() {
+                        *v = _mm512_dpbusd_epi32(*v, a, b);
+                    }
+                }
+                std::hint::black_box(&acc);
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        (rounds * 12, best)
+    }
+
+    /// The best of 5 runs of the pixel-vector blocks of one conv (see
+    /// [`vnni_block_timing`]): `vpdpbusd` executed, seconds.
+    fn pixel_blocks(whole_plane: bool) -> (usize, f64) {
+        let (c4s, taps, h, w, m) = (16usize, 9usize, 56usize, 56usize, 64usize);
+        let (ph, pw) = (h + 2, w + 2);
+        let k4s = c4s * taps;
+        let plane = vec![1u8; c4s * ph * pw * 4 + 4 * PIXELS];
+        let weights = vec![1u8; m * k4s * 4];
+        let offsets: Vec<u32> = (0..k4s)
+            .map(|k4| {
+                let (c4, tap) = (if whole_plane { k4 / taps } else { 0 }, k4 % taps);
+                (((c4 * ph + tap / 3) * pw + tap % 3) * 4) as u32
+            })
+            .collect();
+        let (terms, scales) = (vec![0i32; m], vec![1f32; m]);
+        let mut dst = vec![0f32; m * h * w];
+        let blocks = |m0: usize, y: usize, x0: usize, dst: &mut [f32]| PixelBlock {
+            plane: plane.as_ptr(),
+            base: (y * pw + x0) * 4,
+            offsets: &offsets,
+            weights: &weights,
+            k4s,
+            m0: if whole_plane { m0 } else { 0 },
+            channels: CHANNELS,
+            terms: &terms,
+            scales: &scales,
+            dst: dst[m0 * h * w + y * w + x0..].as_mut_ptr(),
+            dst_row: h * w,
+            width: PIXELS.min(w - x0),
+            column: y * w + x0,
+            epilogue: None,
+        };
+        let best = (0..5)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                for y in 0..h {
+                    for x0 in (0..w).step_by(PIXELS) {
+                        for m0 in (0..m).step_by(CHANNELS) {
+                            let block = blocks(m0, y, x0, &mut dst);
+                            // SAFETY: the plane has a row of slack past every window; the
+                            // weights hold m rows of k4s words; dst holds [m][h·w].
+                            #[cfg(target_arch = "x86_64")]
+                            unsafe {
+                                pixel_block_vnni(&block)
+                            };
+                        }
+                    }
+                }
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        (h * w.div_ceil(PIXELS) * (m / CHANNELS) * k4s * 16, best)
+    }
 }
