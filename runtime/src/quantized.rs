@@ -1195,15 +1195,19 @@ mod tests {
                 pad_left,
             }
         };
-        // Rows of 40 output pixels take the pixel-vector kernel (stride 1 along the width),
-        // the others the channel-vector one.
+        // Rows of 16 or more output pixels take the pixel-vector kernel (stride 1 along the
+        // width), the others the channel-vector one. Its tiles are whole rows: rows of 19
+        // give tiles of three rows and a partial last tile, rows of 71 one row a tile; 70
+        // output channels span two channel tiles.
         for g in [
             geometry(9, 1, 1, 0),
             geometry(9, 2, 2, 1),
             geometry(9, 3, 1, 2),
             geometry(40, 1, 2, 1),
+            geometry(20, 1, 1, 0),
+            geometry(70, 1, 1, 1),
         ] {
-            let (f, k) = (37usize, 30usize);
+            let (f, k) = (if g.width == 70 { 70usize } else { 37usize }, 30usize);
             let n = (g.out_h * g.out_w) as usize;
             let d = Descriptor {
                 contraction: Contraction::Conv2d,
@@ -1733,7 +1737,8 @@ mod timing {
             let (count, seconds) = unsafe { dpbusd_peak() };
             eprintln!("peak: {:.2} G vpdpbusd/s", count as f64 / seconds / 1e9);
             for (label, whole_plane) in [("whole plane", true), ("all in L1", false)] {
-                let (count, seconds) = pixel_blocks(whole_plane);
+                // SAFETY: the CPU has the features (checked).
+                let (count, seconds) = unsafe { pixel_blocks(whole_plane) };
                 eprintln!(
                     "pixel blocks, {label}: {:.2} G vpdpbusd/s",
                     count as f64 / seconds / 1e9
@@ -1769,7 +1774,10 @@ mod timing {
 
     /// The best of 5 runs of the pixel-vector blocks of one conv (see
     /// [`vnni_block_timing`]): `vpdpbusd` executed, seconds.
-    fn pixel_blocks(whole_plane: bool) -> (usize, f64) {
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 VNNI.
+    unsafe fn pixel_blocks(whole_plane: bool) -> (usize, f64) {
         let (c4s, taps, h, w, m) = (16usize, 9usize, 56usize, 56usize, 64usize);
         let (ph, pw) = (h + 2, w + 2);
         let k4s = c4s * taps;
@@ -1806,7 +1814,8 @@ mod timing {
                     for x0 in (0..w).step_by(PIXELS) {
                         for m0 in (0..m).step_by(CHANNELS) {
                             let block = blocks(m0, y, x0, &mut dst);
-                            // SAFETY: the plane has a row of slack past every window; the
+                            // SAFETY: the CPU has VNNI (the caller promises); the plane's
+                            // slack (PIXELS words) covers the reads past its last window; the
                             // weights hold m rows of k4s words; dst holds [m][h·w].
                             #[cfg(target_arch = "x86_64")]
                             unsafe {
