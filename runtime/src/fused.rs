@@ -861,7 +861,7 @@ fn depthwise_tile(
     }
 }
 
-/// Whether this CPU runs AVX-512 (checked once; the loops below are compiled twice).
+/// Whether this CPU runs AVX-512 (checked once; the loops below are compiled for it).
 pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -873,9 +873,23 @@ pub(crate) fn has_avx512() -> bool {
     }
 }
 
-// The elementwise loops of a tile, compiled for AVX-512 as well as for the baseline
-// (the crate is built for any x86-64), and picked at run time. Each element is computed
-// by the same operations either way, so results do not depend on the CPU.
+/// Whether this CPU runs AVX2 with FMA, the middle tier of [`dispatch`]'s loops.
+pub(crate) fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+// The elementwise loops of a tile, compiled for AVX-512, for AVX2 with FMA and for the
+// baseline (the crate is built for any x86-64), and picked at run time. Each element is
+// computed by the same operations either way (a fused multiply-add is exact-rounded in
+// hardware and in the C library's `fma`, which the baseline calls), so results do not
+// depend on the CPU.
 macro_rules! dispatch {
     ($name:ident, $wide:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
         #[cfg(target_arch = "x86_64")]
@@ -886,9 +900,19 @@ macro_rules! dispatch {
 
         fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
-            if $crate::fused::has_avx512() {
-                // SAFETY: the CPU has AVX-512F (checked above).
-                return unsafe { $wide($($arg),*) };
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn narrow($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if $crate::fused::has_avx512() {
+                    // SAFETY: the CPU has AVX-512F (checked above).
+                    return unsafe { $wide($($arg),*) };
+                }
+                if $crate::fused::has_avx2_fma() {
+                    // SAFETY: the CPU has AVX2 and FMA (checked above).
+                    return unsafe { narrow($($arg),*) };
+                }
             }
             $body($($arg),*)
         }

@@ -37,7 +37,7 @@ const ERFC_G: [f64; 10] = [
 fn erfc(z: f64) -> f64 {
     let clamped = z.clamp(0.5, 11.0);
     let t = 1.0 / (1.0 + 0.5 * clamped);
-    let value = t * exp(-clamped * clamped + polynomial(t, &ERFC_G));
+    let value = t * exp((-clamped).mul_add(clamped, polynomial(t, &ERFC_G)));
     if z > 11.0 { 0.0 } else { value }
 }
 
@@ -56,7 +56,7 @@ fn one_plus_erf(u: f64) -> f64 {
         TWO_OVER_SQRT_PI / 9360.0,
         -TWO_OVER_SQRT_PI / 75600.0,
     ];
-    let small = 1.0 + u * polynomial(u * u, &SERIES);
+    let small = u.mul_add(polynomial(u * u, &SERIES), 1.0);
     let tail = erfc(u.abs());
     // Selects, not branches: every lane computes both forms.
     if u.abs() < 0.5 {

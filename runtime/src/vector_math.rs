@@ -1,4 +1,5 @@
-//! Elementary functions as straight-line f64 arithmetic (no calls, no branches), so
+//! Elementary functions as straight-line f64 arithmetic (no branches, and no calls in the
+//! loops compiled for AVX2 with FMA or AVX-512, where `mul_add` is an instruction), so
 //! LLVM vectorizes the loops that use them; the C library's versions are a call per
 //! element. Used where results are rounded to f32, which hides their last bits.
 
@@ -7,7 +8,10 @@
 /// `(P₀ + x·P₁) + x²·(P₂ + x·P₃)`: the chain of dependent steps is about a quarter of the
 /// degree long, where plain Horner's is the degree. The functions here are long dependent
 /// chains, and a vectorized loop over them waits on latency, not on the arithmetic units
-/// (Gelu with erf took 1.3x less time per value this way, `gelu_timing`).
+/// (Gelu with erf took 1.3x less time per value this way, `gelu_timing`). Each step is a
+/// fused multiply-add: one rounding, and half the latency of a multiply then an add. The
+/// callers run inside functions compiled for AVX-512 or AVX2 with FMA
+/// ([`crate::fused::dispatch`]), where it is one instruction; elsewhere it is a call.
 #[inline(always)]
 pub fn polynomial(x: f64, coefficients: &[f64]) -> f64 {
     let (x2, x4) = (x * x, (x * x) * (x * x));
@@ -17,9 +21,9 @@ pub fn polynomial(x: f64, coefficients: &[f64]) -> f64 {
             .skip(j)
             .step_by(4)
             .rev()
-            .fold(0.0, |acc, &c| acc * x4 + c)
+            .fold(0.0f64, |acc, &c| acc.mul_add(x4, c))
     };
-    (chain(0) + x * chain(1)) + x2 * (chain(2) + x * chain(3))
+    x2.mul_add(x.mul_add(chain(3), chain(2)), x.mul_add(chain(1), chain(0)))
 }
 
 /// The sum of `f(v)` over `x` in f64, in 16 lanes (element `i` into lane `i % 16`), then
@@ -50,9 +54,9 @@ pub fn exp(y: f64) -> f64 {
     // low bits of the sum's representation (and survives the shift into the exponent).
     const ROUND: f64 = 6755399441055744.0;
     let y = y.clamp(-708.0, 709.0);
-    let shifted = y * std::f64::consts::LOG2_E + ROUND;
+    let shifted = y.mul_add(std::f64::consts::LOG2_E, ROUND);
     let n = shifted - ROUND;
-    let r = y - n * std::f64::consts::LN_2;
+    let r = (-n).mul_add(std::f64::consts::LN_2, y);
     // e^r = Σ r^k / k!, k ≤ 11: the first term left out is below 3e-17 for |r| ≤ ln2/2.
     const TAYLOR: [f64; 12] = [
         1.0,
