@@ -260,17 +260,32 @@ pub(crate) unsafe fn block<const R: usize, const V: usize>(
             }
         }
     }
-    for k in 0..steps {
-        // SAFETY: B's row under the masks and A's elements, as the caller promises.
-        unsafe {
-            let row = b_row(k);
-            let v: [__m512; V] = std::array::from_fn(|j| _mm512_maskz_loadu_ps(masks[j], row.wrapping_add(16 * j)));
-            for (lanes, &a_row) in acc.iter_mut().zip(a) {
-                let w = _mm512_set1_ps(*a_row.offset(k as isize * a_col));
-                for (sum, &x) in lanes.iter_mut().zip(&v) {
-                    *sum = _mm512_fmadd_ps(w, x, *sum);
-                }
+    // Whole vectors load without a mask: a masked load also takes a slot of the ports
+    // the multiply-adds run on.
+    let whole = masks.iter().all(|&m| m == u16::MAX);
+    let mut step = |k: usize, v: [__m512; V]| {
+        for (lanes, &a_row) in acc.iter_mut().zip(a) {
+            // SAFETY: A's element, as the caller promises.
+            let w = _mm512_set1_ps(unsafe { *a_row.offset(k as isize * a_col) });
+            for (sum, &x) in lanes.iter_mut().zip(&v) {
+                *sum = _mm512_fmadd_ps(w, x, *sum);
             }
+        }
+    };
+    if whole {
+        for k in 0..steps {
+            let row = b_row(k);
+            // SAFETY: B's row, every lane under the masks, as the caller promises.
+            step(k, std::array::from_fn(|j| unsafe { _mm512_loadu_ps(row.add(16 * j)) }));
+        }
+    } else {
+        for k in 0..steps {
+            let row = b_row(k);
+            // SAFETY: B's row under the masks, as the caller promises.
+            step(
+                k,
+                std::array::from_fn(|j| unsafe { _mm512_maskz_loadu_ps(masks[j], row.wrapping_add(16 * j)) }),
+            );
         }
     }
     for (i, lanes) in acc.iter().enumerate().take(rows) {
