@@ -715,4 +715,46 @@ pub(crate) mod tests {
             );
         }
     }
+
+    /// Not a test: `cargo test --release -p fuser-runtime fma_peak -- --ignored
+    /// --nocapture` prints one thread's f32 multiply-add peak (12 independent
+    /// accumulators, no loads): the ceiling the kernels' GFLOP/s compare with.
+    #[test]
+    #[ignore]
+    fn fma_peak() {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512F (checked).
+            let (count, seconds) = unsafe { fma_loop() };
+            eprintln!(
+                "f32 FMA peak: {:.1} GFLOP/s on one thread",
+                count as f64 * 32.0 / seconds / 1e9
+            );
+        }
+    }
+
+    /// The best of 5 runs: `vfmadd231ps` executed, seconds.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn fma_loop() -> (usize, f64) {
+        use std::arch::x86_64::*;
+        // Opaque operands: nothing for the compiler to fold.
+        let a = std::hint::black_box(_mm512_set1_ps(0.999));
+        let b = std::hint::black_box(_mm512_set1_ps(1e-3));
+        let rounds = 2_000_000;
+        let best = (0..5)
+            .map(|_| {
+                let mut acc = [_mm512_setzero_ps(); 12];
+                let start = std::time::Instant::now();
+                for _ in 0..rounds {
+                    for v in acc.iter_mut() {
+                        *v = _mm512_fmadd_ps(a, *v, b);
+                    }
+                }
+                std::hint::black_box(&acc);
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        (rounds * 12, best)
+    }
 }
