@@ -1755,21 +1755,7 @@ mod timing {
         // Opaque operands: nothing for the compiler to fold.
         let a = std::hint::black_box(_mm512_set1_epi32(0x0101_0101));
         let b = std::hint::black_box(_mm512_set1_epi32(0x0203_0405));
-        let rounds = 2_000_000;
-        let best = (0..5)
-            .map(|_| {
-                let mut acc = [_mm512_setzero_si512(); 12];
-                let start = std::time::Instant::now();
-                for _ in 0..rounds {
-                    for v in acc.iter_mut() {
-                        *v = _mm512_dpbusd_epi32(*v, a, b);
-                    }
-                }
-                std::hint::black_box(&acc);
-                start.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min);
-        (rounds * 12, best)
+        crate::register_tiled::tests::independent_chains!(_mm512_setzero_si512(), |v| _mm512_dpbusd_epi32(*v, a, b))
     }
 
     /// The best of 5 runs of the pixel-vector blocks of one conv (see
