@@ -258,7 +258,9 @@ proptest! {
 
 /// A conv followed by a batch normalization, every parameter a random constant.
 fn conv_bn_text(w: &[f32], params: &[f32], bias: bool) -> String {
-    let list = |v: &[f32]| v.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(", ");
+    // Nine significant digits (an f32 exactly) and always a `.`: MLIR reads `6e-1` as an
+    // integer.
+    let list = |v: &[f32]| v.iter().map(|x| format!("{x:.8e}")).collect::<Vec<_>>().join(", ");
     let constant = |name: &str, shape: &str, v: &[f32]| {
         format!(
             "  %{name} = \"graph.constant\"() {{value = dense<[{}]> : tensor<{shape}xf32>}} : () -> tensor<{shape}xf32>\n",
