@@ -372,6 +372,17 @@ def fuser_run(fuser, model, x_path, target, out):
     return np.load(os.path.join(out, "output_0.npy"))
 
 
+def cpu_has_vnni():
+    """Whether this CPU has an 8-bit dot product instruction (AVX-512 VNNI, AVX-VNNI or
+    AMX), which onnxruntime's u8 x s8 kernels need to sum without saturating."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
+
+
 def int8_checks(fuser, work):
     """INT8 on the ResNet bottleneck block: (1) fuser's own quantization (`fuser quantize`,
     8 random calibration inputs) runs on the CPU as the reference evaluator computes the
@@ -430,12 +441,21 @@ def int8_checks(fuser, work):
     ort_int8 = os.path.join(work, "int8_bottleneck.ort_qdq.onnx")
     quantize_static(path, ort_int8, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    theirs = ort.InferenceSession(ort_int8, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    # Without graph optimizations onnxruntime computes the QDQ graph as written; with them
+    # it runs its own integer kernels, whose rounding differs (hence 1e-2), and which on a
+    # CPU without VNNI saturate (u8 x s8 pairs summed in 16 bits, as onnxruntime's
+    # quantization docs warn): there only the graph as written is a fair oracle.
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    vnni = cpu_has_vnni()
+    theirs = ort.InferenceSession(ort_int8, None if vnni else plain,
+                                  providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    how = "its int8 kernels" if vnni else "as written: no VNNI on this CPU"
     for target in ("reference", "cpu"):
         ours = fuser_run(fuser, ort_int8, x_path, target, os.path.join(work, f"int8-ort-{target}"))
         rel = rel_l2(ours, theirs)
         results.append((rel <= 1e-2, f"int8 onnxruntime QDQ bottleneck ({target}): rel L2 {rel:.2e} vs onnxruntime's "
-                                     f"execution (limit 1e-2; its own error vs float {rel_l2(theirs, float_out):.2e})"))
+                                     f"execution ({how}; limit 1e-2; its own error vs float {rel_l2(theirs, float_out):.2e})"))
     # (4) fuser's quantization written as ONNX (QDQ): onnxruntime runs it as the
     # reference evaluator runs the quantized MLIR, and fuser imports it back.
     exported = os.path.join(work, "int8_bottleneck.fuser_qdq.onnx")
@@ -446,18 +466,16 @@ def int8_checks(fuser, work):
     except Exception as error:
         return results + [(False, f"int8 fuser quantize -o .onnx bottleneck: onnx checker: {error}")]
     op_types = {n.op_type for n in model.graph.node}
-    # Without graph optimizations onnxruntime computes the QDQ graph as written; with them
-    # it runs its own integer kernels (their rounding differs, as in (3)).
-    plain = ort.SessionOptions()
-    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    # As in (3): onnxruntime's integer kernels are checked only where they do not saturate.
     as_written = ort.InferenceSession(exported, plain, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
     optimized = ort.InferenceSession(exported, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
     reimported = fuser_run(fuser, exported, x_path, "reference", os.path.join(work, "int8-export-reference"))
     by_ort, by_ort_int8, by_fuser = rel_l2(as_written, ref), rel_l2(optimized, ref), rel_l2(reimported, ref)
     qdq = {"QuantizeLinear", "DequantizeLinear"} <= op_types
-    results.append((qdq and by_ort <= 1e-5 and by_ort_int8 <= 1e-2 and by_fuser <= 1e-5,
+    int8_limit = "limit 1e-2" if vnni else "not checked: no VNNI on this CPU"
+    results.append((qdq and by_ort <= 1e-5 and (by_ort_int8 <= 1e-2 or not vnni) and by_fuser <= 1e-5,
                     f"int8 fuser quantize -o .onnx bottleneck: QDQ nodes {qdq}; vs the quantized MLIR, onnxruntime "
-                    f"unoptimized {by_ort:.2e} (limit 1e-5), optimized (its int8 kernels) {by_ort_int8:.2e} (limit 1e-2), "
+                    f"unoptimized {by_ort:.2e} (limit 1e-5), optimized (its int8 kernels) {by_ort_int8:.2e} ({int8_limit}), "
                     f"fuser's run of the .onnx {by_fuser:.2e} (limit 1e-5)"))
     return results
 
