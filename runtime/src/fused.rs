@@ -717,6 +717,48 @@ fn depthwise_channel_avx512(plane: &[f32], chunks: &[OutputChunk], starts: &[usi
     }
 }
 
+/// [`depthwise_channel_avx512`] on AVX2: each chunk of [`LANES`] outputs in two ymm
+/// vectors, the same multiplies and adds in the same order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn depthwise_channel_avx2(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], filter: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    const HALF: usize = LANES / 2;
+    let furthest = starts.iter().max().copied().unwrap_or(0);
+    assert!(starts.len() <= filter.len());
+    for group in chunks.chunks_exact(CHUNKS_AT_ONCE) {
+        for c in group {
+            assert!(c.base + furthest + LANES <= plane.len() && c.out + c.len <= out.len());
+        }
+        let mut acc = [[_mm256_setzero_ps(); 2]; CHUNKS_AT_ONCE];
+        for (&start, &w) in starts.iter().zip(filter) {
+            let w = _mm256_set1_ps(w);
+            for (a, c) in acc.iter_mut().zip(group) {
+                for (h, a) in a.iter_mut().enumerate() {
+                    // SAFETY: `c.base + start + LANES <= plane.len()` (asserted above).
+                    let v = unsafe { _mm256_loadu_ps(plane.as_ptr().add(c.base + start + HALF * h)) };
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(w, v));
+                }
+            }
+        }
+        for (a, c) in acc.iter().zip(group) {
+            if c.len == LANES {
+                for (h, &a) in a.iter().enumerate() {
+                    // SAFETY: `c.out + LANES <= out.len()` (asserted above).
+                    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(c.out + HALF * h), a) };
+                }
+            } else {
+                let mut lanes = [0f32; LANES];
+                for (h, &a) in a.iter().enumerate() {
+                    // SAFETY: `lanes` holds two vectors.
+                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr().add(HALF * h), a) };
+                }
+                out[c.out..c.out + c.len].copy_from_slice(&lanes[..c.len]);
+            }
+        }
+    }
+}
+
 /// The running maximum `a` of a pooling window with the next value `v`, as
 /// `arith.maximumf` takes it: NaN propagates (a NaN `v` replaces `a`), and +0 is above -0.
 /// [`max_channel_avx512`] computes the same, lane by lane.
@@ -855,6 +897,12 @@ fn depthwise_tile(
         if has_avx512() {
             // SAFETY: the CPU has AVX-512F (checked).
             unsafe { depthwise_channel_avx512(scratch, chunks, starts, filter, out) };
+            continue;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked).
+            unsafe { depthwise_channel_avx2(scratch, chunks, starts, filter, out) };
             continue;
         }
         depthwise_channel_portable(scratch, chunks, starts, filter, out);
@@ -1207,5 +1255,50 @@ mod tests {
                 assert!(portable[i].is_nan(), "max({a}, {b}) propagates NaN");
             }
         }
+    }
+
+    /// The depthwise loops for AVX-512 and AVX2 (whichever this CPU runs) give the
+    /// portable loop's bits: random plane and filter, 9 taps, chunks whole and partial.
+    #[test]
+    fn depthwise_loops_match_the_portable_loop() {
+        let plane = crate::register_tiled::tests::values(5, 40 * LANES);
+        let filter = crate::register_tiled::tests::values(6, 9);
+        let starts: Vec<usize> = (0..9).map(|t| (t / 3) * 3 * LANES + t % 3).collect();
+        let mut chunks: Vec<OutputChunk> = (0..9)
+            .map(|c| OutputChunk {
+                out: c * LANES,
+                base: c * 2 * LANES + c % 3,
+                len: if c % 4 == 3 { 5 + c } else { LANES },
+            })
+            .collect();
+        while !chunks.len().is_multiple_of(CHUNKS_AT_ONCE) {
+            chunks.push(OutputChunk { out: 0, base: 0, len: 0 });
+        }
+        let outputs = 9 * LANES;
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let mut portable = vec![f32::NAN; outputs];
+        depthwise_channel_portable(&plane, &chunks, &starts, &filter, &mut portable);
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut checked = 0;
+            if has_avx512() {
+                let mut wide = vec![f32::NAN; outputs];
+                // SAFETY: the CPU has AVX-512F (checked).
+                unsafe { depthwise_channel_avx512(&plane, &chunks, &starts, &filter, &mut wide) };
+                assert_eq!(bits(&wide), bits(&portable));
+                checked += 1;
+            }
+            if is_x86_feature_detected!("avx2") {
+                let mut narrow = vec![f32::NAN; outputs];
+                // SAFETY: the CPU has AVX2 (checked).
+                unsafe { depthwise_channel_avx2(&plane, &chunks, &starts, &filter, &mut narrow) };
+                assert_eq!(bits(&narrow), bits(&portable));
+                checked += 1;
+            }
+            eprintln!("{checked} vector depthwise loops checked");
+        }
+        // Outputs past a partial chunk (8 of chunk 3, 4 of chunk 7) stay NaN; every
+        // other is a sum.
+        assert_eq!(portable.iter().filter(|v| v.is_nan()).count(), 12);
     }
 }
