@@ -748,12 +748,16 @@ fn depthwise_channel_avx2(plane: &[f32], chunks: &[OutputChunk], starts: &[usize
                     unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(c.out + HALF * h), a) };
                 }
             } else {
-                let mut lanes = [0f32; LANES];
+                // A masked store (a copy of `len` values would call `memmove`: 5% of
+                // MobileNetV2's time in perf).
+                let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
                 for (h, &a) in a.iter().enumerate() {
-                    // SAFETY: `lanes` holds two vectors.
-                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr().add(HALF * h), a) };
+                    let lanes = _mm256_set1_epi32(c.len.saturating_sub(HALF * h).min(HALF) as i32);
+                    let mask = _mm256_cmpgt_epi32(lanes, index);
+                    // SAFETY: the mask stores only `out[c.out..c.out + c.len]` (asserted
+                    // above); masked-out lanes are not touched.
+                    unsafe { _mm256_maskstore_ps(out.as_mut_ptr().wrapping_add(c.out + HALF * h), mask, a) };
                 }
-                out[c.out..c.out + c.len].copy_from_slice(&lanes[..c.len]);
             }
         }
     }
