@@ -173,6 +173,18 @@ fn codes(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
         // SAFETY: the CPU has the features (checked).
         return unsafe { codes_avx512(q, input, out) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked).
+        return unsafe { codes_avx2(q, input, out) };
+    }
+    codes_body(q, input, out)
+}
+
+/// [`codes_body`] compiled for AVX2 (LLVM vectorizes it: no branches, no calls).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn codes_avx2(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
     codes_body(q, input, out)
 }
 
@@ -266,8 +278,85 @@ unsafe fn block(act: *const u8, bases: &[usize; MR], offsets: &[u32], panel: *co
         // SAFETY: the CPU has the features (checked); the rest as the caller promises.
         return unsafe { block_vnni(act, bases, offsets, panel, acc) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked); the rest as the caller promises.
+        return unsafe { block_avx2(act, bases, offsets, panel, acc) };
+    }
     // SAFETY: as the caller promises.
     unsafe { block_portable(act, bases, offsets, panel, acc) }
+}
+
+/// `acc + Σ_b a[b] · w[b]` per 32-bit lane, `a` four u8 and `w` four i8 (what
+/// `vpdpbusd` computes), on AVX2: the even and the odd bytes widened to 16 bits and
+/// multiplied in pairs by `vpmaddwd`. Exact: a pair's sum is at most 2·255·128 in size
+/// (`vpmaddubsw`, onnxruntime's choice without VNNI, saturates at 2^15).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn dot_u8_i8_avx2(
+    acc: std::arch::x86_64::__m256i,
+    (a_even, a_odd): (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i),
+    (w_even, w_odd): (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i),
+) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(a_even, w_even), _mm256_madd_epi16(a_odd, w_odd)))
+}
+
+/// u8 bytes as 16-bit lanes: the even bytes, the odd bytes (zero-extended).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn widen_u8_avx2(a: std::arch::x86_64::__m256i) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+    use std::arch::x86_64::*;
+    (_mm256_and_si256(a, _mm256_set1_epi16(0xff)), _mm256_srli_epi16::<8>(a))
+}
+
+/// i8 bytes as 16-bit lanes: the even bytes, the odd bytes (sign-extended).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn widen_i8_avx2(w: std::arch::x86_64::__m256i) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+    use std::arch::x86_64::*;
+    (_mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(w)), _mm256_srai_epi16::<8>(w))
+}
+
+/// [`block_portable`] on AVX2 ([`dot_u8_i8_avx2`]): two rows at a time, each row's 32
+/// channels in four vectors.
+///
+/// # Safety
+/// As [`block_portable`], on a CPU with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_avx2(
+    act: *const u8,
+    bases: &[usize; MR],
+    offsets: &[u32],
+    panel: *const u8,
+    acc: &mut [[i32; NR]; MR],
+) {
+    use std::arch::x86_64::*;
+    for (pair, rows) in acc.chunks_exact_mut(2).enumerate() {
+        let mut v = [[_mm256_setzero_si256(); 4]; 2];
+        for (k4, &off) in offsets.iter().enumerate() {
+            // SAFETY (all loads): as the caller promises.
+            let w: [_; 4] =
+                std::array::from_fn(|j| widen_i8_avx2(unsafe { _mm256_loadu_si256(panel.add((k4 * NR + 8 * j) * 4).cast()) }));
+            for (r, lanes) in v.iter_mut().enumerate() {
+                let word = unsafe { act.add(bases[2 * pair + r] + off as usize).cast::<i32>().read_unaligned() };
+                let a = widen_u8_avx2(_mm256_set1_epi32(word));
+                for (sum, &w) in lanes.iter_mut().zip(&w) {
+                    *sum = dot_u8_i8_avx2(*sum, a, w);
+                }
+            }
+        }
+        for (row, lanes) in rows.iter_mut().zip(&v) {
+            for (j, &lane) in lanes.iter().enumerate() {
+                // SAFETY: a row holds 32 i32.
+                unsafe { _mm256_storeu_si256(row.as_mut_ptr().add(8 * j).cast(), lane) };
+            }
+        }
+    }
 }
 
 /// The weights of one call in the kernel's layout, packed on its first call.
@@ -650,22 +739,117 @@ unsafe fn pixel_block_portable(b: &PixelBlock) {
     for i in 0..b.channels {
         let (m, row_len) = (b.m0 + i, b.k4s * 4);
         let row = &b.weights[m * row_len..(m + 1) * row_len];
-        for x in 0..b.width {
-            let mut sum = 0i32;
+        let mut sums = [0i32; PIXELS];
+        for (x, sum) in sums.iter_mut().enumerate().take(b.width) {
             for (k4, &offset) in b.offsets.iter().enumerate().take(b.k4s) {
                 for byte in 0..4 {
                     // SAFETY: as the caller promises.
                     let a = i32::from(unsafe { *b.plane.add(b.base + offset as usize + 4 * x + byte) });
-                    sum += a * i32::from(row[4 * k4 + byte] as i8);
+                    *sum += a * i32::from(row[4 * k4 + byte] as i8);
                 }
             }
-            let mut value = (sum - b.terms[m]) as f32 * b.scales[m];
-            if let Some(e) = &b.epilogue {
-                // SAFETY: as the caller promises.
-                value = unsafe { e.apply(m, b.column + x, value) };
-            }
+        }
+        // SAFETY: as the caller promises.
+        unsafe { store_pixel_sums(b, i, &sums) };
+    }
+}
+
+/// Channel `i` of a pixel block from its sums: scaled, the epilogue applied, stored.
+///
+/// # Safety
+/// As [`pixel_block_portable`].
+unsafe fn store_pixel_sums(b: &PixelBlock, i: usize, sums: &[i32; PIXELS]) {
+    let m = b.m0 + i;
+    for (x, &sum) in sums.iter().enumerate().take(b.width) {
+        let mut value = (sum - b.terms[m]) as f32 * b.scales[m];
+        if let Some(e) = &b.epilogue {
             // SAFETY: as the caller promises.
-            unsafe { *b.dst.add(i * b.dst_row + x) = value };
+            value = unsafe { e.apply(m, b.column + x, value) };
+        }
+        // SAFETY: as the caller promises.
+        unsafe { *b.dst.add(i * b.dst_row + x) = value };
+    }
+}
+
+/// [`pixel_block_portable`] on AVX2 ([`dot_u8_i8_avx2`]): two channels at a time, the
+/// block's 32 pixels in four vectors; the sums are then stored as the portable kernel
+/// stores them.
+///
+/// # Safety
+/// As [`pixel_block_vnni`], on a CPU with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn pixel_block_avx2(b: &PixelBlock) {
+    use std::arch::x86_64::*;
+    let row_len = b.k4s * 4;
+    for i0 in (0..b.channels).step_by(2) {
+        let rows: [usize; 2] = std::array::from_fn(|r| (b.m0 + (i0 + r).min(b.channels - 1)) * row_len);
+        assert!(rows.iter().all(|&r| r + row_len <= b.weights.len()));
+        let mut v = [[_mm256_setzero_si256(); 4]; 2];
+        for (k4, &offset) in b.offsets.iter().enumerate().take(b.k4s) {
+            // SAFETY (loads): as the caller promises; the weight rows are checked above.
+            let a: [_; 4] = std::array::from_fn(|j| {
+                widen_u8_avx2(unsafe { _mm256_loadu_si256(b.plane.add(b.base + offset as usize + 32 * j).cast()) })
+            });
+            for (lanes, &row) in v.iter_mut().zip(&rows) {
+                let word = unsafe { b.weights.as_ptr().add(row + 4 * k4).cast::<i32>().read_unaligned() };
+                let w = widen_i8_avx2(_mm256_set1_epi32(word));
+                for (sum, &a) in lanes.iter_mut().zip(&a) {
+                    *sum = dot_u8_i8_avx2(*sum, a, w);
+                }
+            }
+        }
+        for (r, lanes) in v.iter().enumerate().take(b.channels - i0) {
+            let m = b.m0 + i0 + r;
+            let (term, scale) = (_mm256_set1_epi32(b.terms[m]), _mm256_set1_ps(b.scales[m]));
+            for (j, &lane) in lanes.iter().enumerate() {
+                let lanes = b.width.saturating_sub(8 * j).min(8);
+                if lanes == 0 {
+                    break;
+                }
+                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                let mut value = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(lane, term)), scale);
+                if let Some(e) = &b.epilogue {
+                    // SAFETY: the operands cover the block's channels and (masked) pixels.
+                    value = unsafe { store_epilogue_avx2(e, m, b.column + 8 * j, mask, value) };
+                }
+                // SAFETY: the masked lanes are the block's pixels inside the tile's row.
+                unsafe { _mm256_maskstore_ps(b.dst.add((i0 + r) * b.dst_row + 8 * j), mask, value) };
+            }
+        }
+    }
+}
+
+/// [`StoreEpilogue::apply`] on 8 lanes (channel `r`, pixels `c..c + 8` where `mask`).
+///
+/// # Safety
+/// As [`StoreEpilogue::apply`] for each lane in `mask`; the CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn store_epilogue_avx2(
+    e: &StoreEpilogue,
+    r: usize,
+    c: usize,
+    mask: std::arch::x86_64::__m256i,
+    mut v: std::arch::x86_64::__m256,
+) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    if !e.bias.is_null() {
+        // SAFETY: as the caller promises.
+        v = _mm256_add_ps(v, _mm256_set1_ps(unsafe { *e.bias.add(r) }));
+    }
+    if !e.residual.is_null() {
+        // SAFETY: as the caller promises; lanes outside `mask` are not read.
+        v = _mm256_add_ps(v, unsafe { _mm256_maskload_ps(e.residual.add(r * e.n + c), mask) });
+    }
+    match e.clamp {
+        Clamp::None => v,
+        // v where v > 0 or NaN, else +0: `maximum(v, 0)`.
+        Clamp::Relu => _mm256_and_ps(_mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps()), v),
+        Clamp::Clip(lo, hi) => {
+            let (lo, hi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
+            let low = _mm256_blendv_ps(v, lo, _mm256_cmp_ps::<_CMP_LT_OQ>(v, lo));
+            _mm256_blendv_ps(low, hi, _mm256_cmp_ps::<_CMP_GT_OQ>(low, hi))
         }
     }
 }
@@ -734,6 +918,18 @@ fn interleave(q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, ou
         // SAFETY: the CPU has the features (checked).
         return unsafe { interleave_avx512(q, lines, present, out) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked).
+        return unsafe { interleave_avx2(q, lines, present, out) };
+    }
+    interleave_body(q, lines, present, out)
+}
+
+/// [`interleave_body`] compiled for AVX2 (LLVM vectorizes it: no branches, no calls).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn interleave_avx2(q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, out: &mut [u8]) {
     interleave_body(q, lines, present, out)
 }
 
@@ -758,9 +954,22 @@ fn interleave_codes(q: &ActivationQuantization, lines: [&[u8]; 4], present: usiz
         // SAFETY: the CPU has the features (checked).
         return unsafe { interleave_codes_avx512(q, lines, present, out) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked).
+        return unsafe { interleave_codes_avx2(q, lines, present, out) };
+    }
     interleave_codes_body(q, lines, present, out)
 }
 
+/// [`interleave_codes_body`] compiled for AVX2 (LLVM vectorizes it: no branches, no calls).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn interleave_codes_avx2(q: &ActivationQuantization, lines: [&[u8]; 4], present: usize, out: &mut [u8]) {
+    interleave_codes_body(q, lines, present, out)
+}
+
+#[inline(always)]
 fn interleave_codes_body(q: &ActivationQuantization, lines: [&[u8]; 4], present: usize, out: &mut [u8]) {
     let zero = q.zero_code();
     for (x, word) in out.chunks_exact_mut(4).enumerate() {
@@ -1023,6 +1232,11 @@ pub unsafe extern "C" fn fuser_fused_q8(
                                 #[cfg(target_arch = "x86_64")]
                                 if has_vnni() {
                                     pixel_block_vnni(&block);
+                                    continue;
+                                }
+                                #[cfg(target_arch = "x86_64")]
+                                if is_x86_feature_detected!("avx2") {
+                                    pixel_block_avx2(&block);
                                     continue;
                                 }
                                 pixel_block_portable(&block);
@@ -1520,22 +1734,30 @@ mod tests {
     /// The VNNI block and the portable one agree exactly (when the CPU has VNNI).
     #[test]
     fn vnni_and_portable_blocks_agree() {
-        if !has_vnni() {
-            return;
-        }
         let mut rng = Lcg(3);
         let k4s = 9;
-        let act: Vec<u8> = rng.weights(4 * k4s * MR + 64).iter().map(|&v| v as u8).collect();
-        let panel: Vec<u8> = rng.weights(k4s * NR * 4).iter().map(|&v| v as u8).collect();
+        let mut act: Vec<u8> = rng.weights(4 * k4s * MR + 64).iter().map(|&v| v as u8).collect();
+        let mut panel: Vec<u8> = rng.weights(k4s * NR * 4).iter().map(|&v| v as u8).collect();
+        // Extreme bytes: row 0's first word is 255s, channels 0 to 3 weigh it by -128
+        // (pairs of 255 × -128 saturate 16 bits).
+        act[..4].fill(255);
+        panel[..16].fill(0x80);
         let bases: [usize; MR] = std::array::from_fn(|r| (r * 37) % 50);
         let offsets: Vec<u32> = (0..k4s as u32).map(|k4| (k4 * 4 + k4 % 3) % 20).collect();
-        let (mut a, mut b) = ([[1i32; NR]; MR], [[2i32; NR]; MR]);
-        // SAFETY: bases + offsets + 4 stay below 4·k4s·MR.
-        unsafe {
-            block_portable(act.as_ptr(), &bases, &offsets, panel.as_ptr(), &mut a);
-            block_vnni(act.as_ptr(), &bases, &offsets, panel.as_ptr(), &mut b);
+        let mut a = [[1i32; NR]; MR];
+        // SAFETY (all calls): bases + offsets + 4 stay below 4·k4s·MR.
+        unsafe { block_portable(act.as_ptr(), &bases, &offsets, panel.as_ptr(), &mut a) };
+        if has_vnni() {
+            let mut b = [[2i32; NR]; MR];
+            unsafe { block_vnni(act.as_ptr(), &bases, &offsets, panel.as_ptr(), &mut b) };
+            assert_eq!(a, b);
         }
-        assert_eq!(a, b);
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            let mut b = [[3i32; NR]; MR];
+            unsafe { block_avx2(act.as_ptr(), &bases, &offsets, panel.as_ptr(), &mut b) };
+            assert_eq!(a, b);
+        }
     }
 
     /// The pixel-vector kernel with VNNI and without agree exactly, a partial block too,
@@ -1606,6 +1828,12 @@ mod tests {
                     let mut vnni = vec![9f32; CHANNELS * PIXELS];
                     unsafe { pixel_block_vnni(&block(vnni.as_mut_ptr(), epilogue)) };
                     results.push(vnni);
+                }
+                #[cfg(target_arch = "x86_64")]
+                if is_x86_feature_detected!("avx2") {
+                    let mut avx2 = vec![11f32; CHANNELS * PIXELS];
+                    unsafe { pixel_block_avx2(&block(avx2.as_mut_ptr(), epilogue)) };
+                    results.push(avx2);
                 }
                 for got in &results {
                     for r in 0..channels {
