@@ -9,6 +9,7 @@ Prints one line per model and `N passed, M failed`; exits 1 on any failure.
 """
 import json
 import os
+import platform
 import shutil
 import subprocess
 import time
@@ -373,8 +374,11 @@ def fuser_run(fuser, model, x_path, target, out):
 
 
 def cpu_has_vnni():
-    """Whether this CPU has an 8-bit dot product instruction (AVX-512 VNNI, AVX-VNNI or
-    AMX), which onnxruntime's u8 x s8 kernels need to sum without saturating."""
+    """Whether onnxruntime's u8 x s8 kernels sum without saturating here: an x86 CPU needs
+    an 8-bit dot product instruction (AVX-512 VNNI, AVX-VNNI or AMX); other CPUs' (Arm's
+    dot products) do not saturate."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return True
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
@@ -450,12 +454,14 @@ def int8_checks(fuser, work):
     vnni = cpu_has_vnni()
     theirs = ort.InferenceSession(ort_int8, None if vnni else plain,
                                   providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
-    how = "its int8 kernels" if vnni else "as written: no VNNI on this CPU"
+    # Against the graph as written only the output's requantization can round apart.
+    how, limit = ("its int8 kernels", 1e-2) if vnni else ("as written: no VNNI on this CPU", 1e-3)
     for target in ("reference", "cpu"):
         ours = fuser_run(fuser, ort_int8, x_path, target, os.path.join(work, f"int8-ort-{target}"))
         rel = rel_l2(ours, theirs)
-        results.append((rel <= 1e-2, f"int8 onnxruntime QDQ bottleneck ({target}): rel L2 {rel:.2e} vs onnxruntime's "
-                                     f"execution ({how}; limit 1e-2; its own error vs float {rel_l2(theirs, float_out):.2e})"))
+        results.append((rel <= limit, f"int8 onnxruntime QDQ bottleneck ({target}): rel L2 {rel:.2e} vs onnxruntime's "
+                                      f"execution ({how}; limit {limit:g}; its own error vs float "
+                                      f"{rel_l2(theirs, float_out):.2e})"))
     # (4) fuser's quantization written as ONNX (QDQ): onnxruntime runs it as the
     # reference evaluator runs the quantized MLIR, and fuser imports it back.
     exported = os.path.join(work, "int8_bottleneck.fuser_qdq.onnx")
@@ -466,16 +472,19 @@ def int8_checks(fuser, work):
     except Exception as error:
         return results + [(False, f"int8 fuser quantize -o .onnx bottleneck: onnx checker: {error}")]
     op_types = {n.op_type for n in model.graph.node}
-    # As in (3): onnxruntime's integer kernels are checked only where they do not saturate.
+    # As in (3): onnxruntime's integer kernels are held to 1e-2 where they do not
+    # saturate, and elsewhere only to a bound that a wrong export would break (their
+    # saturation alone measured 5-9%).
     as_written = ort.InferenceSession(exported, plain, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
     optimized = ort.InferenceSession(exported, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
     reimported = fuser_run(fuser, exported, x_path, "reference", os.path.join(work, "int8-export-reference"))
     by_ort, by_ort_int8, by_fuser = rel_l2(as_written, ref), rel_l2(optimized, ref), rel_l2(reimported, ref)
     qdq = {"QuantizeLinear", "DequantizeLinear"} <= op_types
-    int8_limit = "limit 1e-2" if vnni else "not checked: no VNNI on this CPU"
-    results.append((qdq and by_ort <= 1e-5 and (by_ort_int8 <= 1e-2 or not vnni) and by_fuser <= 1e-5,
+    int8_limit = 1e-2 if vnni else 0.2
+    results.append((qdq and by_ort <= 1e-5 and by_ort_int8 <= int8_limit and by_fuser <= 1e-5,
                     f"int8 fuser quantize -o .onnx bottleneck: QDQ nodes {qdq}; vs the quantized MLIR, onnxruntime "
-                    f"unoptimized {by_ort:.2e} (limit 1e-5), optimized (its int8 kernels) {by_ort_int8:.2e} ({int8_limit}), "
+                    f"unoptimized {by_ort:.2e} (limit 1e-5), optimized (its int8 kernels) {by_ort_int8:.2e} "
+                    f"(limit {int8_limit:g}{'' if vnni else ': no VNNI on this CPU, they saturate'}), "
                     f"fuser's run of the .onnx {by_fuser:.2e} (limit 1e-5)"))
     return results
 
