@@ -814,8 +814,8 @@ unsafe fn pixel_block_avx2(b: &PixelBlock) {
                     // SAFETY: the operands cover the block's channels and (masked) pixels.
                     value = unsafe { store_epilogue_avx2(e, m, b.column + 8 * j, mask, value) };
                 }
-                // SAFETY: the masked lanes are the block's pixels inside the tile's row.
-                unsafe { _mm256_maskstore_ps(b.dst.add((i0 + r) * b.dst_row + 8 * j), mask, value) };
+                // SAFETY: the lanes stored are the block's pixels inside the tile's row.
+                unsafe { crate::fused::store_first_lanes(b.dst.add((i0 + r) * b.dst_row + 8 * j), value, lanes) };
             }
         }
     }
@@ -1816,7 +1816,8 @@ mod tests {
         for steps in chains {
             let epilogue = StoreEpilogue::of(steps, &operands);
             assert!(epilogue.is_some(), "{steps:?}");
-            for width in [PIXELS, 21] {
+            // Widths whose last vector stores 5, 6 and 7 lanes (pieces of 4, 2 and 1).
+            for width in [PIXELS, 21, 14, 7] {
                 let block = |dst: *mut f32, epilogue: Option<StoreEpilogue>| PixelBlock {
                     plane: plane.as_ptr(),
                     base: 8,
