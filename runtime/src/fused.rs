@@ -743,7 +743,8 @@ pub(crate) unsafe fn store_first_lanes(dst: *mut f32, v: std::arch::x86_64::__m2
             (at, left) = (at.add(4), left - 4);
         }
         if left >= 2 {
-            _mm_store_sd(at.cast(), _mm_castps_pd(rest));
+            // An unaligned 8-byte store (`_mm_store_sd` promises 8-byte alignment).
+            _mm_storel_epi64(at.cast(), _mm_castps_si128(rest));
             rest = _mm_movehl_ps(rest, rest);
             (at, left) = (at.add(2), left - 2);
         }

@@ -1676,10 +1676,7 @@ mod tests {
     /// The vector quantizers give the scalar ones' codes: ties, bounds, infinities, NaN.
     #[test]
     fn vector_codes_match_scalar_codes() {
-        #[cfg(target_arch = "x86_64")]
         let (avx512, avx2) = (has_vnni(), is_x86_feature_detected!("avx2"));
-        #[cfg(not(target_arch = "x86_64"))]
-        let (avx512, avx2) = (false, false);
         let mut rng = Lcg(5);
         let mut values = rng.floats(200, 6.0);
         values.extend([
@@ -1874,6 +1871,16 @@ mod tests {
                             bits(&expected[r * PIXELS..r * PIXELS + width]),
                             "{steps:?}, row {r}, width {width}"
                         );
+                    }
+                    // Nothing past the block's pixels or channels is written: those keep
+                    // the value the buffer was filled with (7, 9 or 11 above; the last
+                    // row lies past the block's channels).
+                    let fill = got[CHANNELS * PIXELS - 1];
+                    assert!(channels < CHANNELS && [7.0, 9.0, 11.0].contains(&fill));
+                    for r in 0..CHANNELS {
+                        let from = if r < channels { r * PIXELS + width } else { r * PIXELS };
+                        let tail = &got[from..(r + 1) * PIXELS];
+                        assert!(tail.iter().all(|&v| v == fill), "{steps:?}, row {r}, width {width}");
                     }
                 }
             }
