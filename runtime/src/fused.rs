@@ -1303,7 +1303,11 @@ mod tests {
             })
             .collect();
         while !chunks.len().is_multiple_of(CHUNKS_AT_ONCE) {
-            chunks.push(OutputChunk { out: 0, base: 0, len: 0 });
+            chunks.push(OutputChunk {
+                out: 0,
+                base: 0,
+                len: 0,
+            });
         }
         let outputs = 9 * LANES;
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

@@ -301,7 +301,10 @@ fn dot_u8_i8_avx2(
     (w_even, w_odd): (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i),
 ) -> std::arch::x86_64::__m256i {
     use std::arch::x86_64::*;
-    _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(a_even, w_even), _mm256_madd_epi16(a_odd, w_odd)))
+    _mm256_add_epi32(
+        acc,
+        _mm256_add_epi32(_mm256_madd_epi16(a_even, w_even), _mm256_madd_epi16(a_odd, w_odd)),
+    )
 }
 
 /// u8 bytes as 16-bit lanes: the even bytes, the odd bytes (zero-extended).
@@ -319,7 +322,10 @@ fn widen_u8_avx2(a: std::arch::x86_64::__m256i) -> (std::arch::x86_64::__m256i, 
 #[inline]
 fn widen_i8_avx2(w: std::arch::x86_64::__m256i) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
     use std::arch::x86_64::*;
-    (_mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(w)), _mm256_srai_epi16::<8>(w))
+    (
+        _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(w)),
+        _mm256_srai_epi16::<8>(w),
+    )
 }
 
 /// [`block_portable`] on AVX2 ([`dot_u8_i8_avx2`]): two rows at a time, each row's 32
@@ -341,10 +347,15 @@ unsafe fn block_avx2(
         let mut v = [[_mm256_setzero_si256(); 4]; 2];
         for (k4, &off) in offsets.iter().enumerate() {
             // SAFETY (all loads): as the caller promises.
-            let w: [_; 4] =
-                std::array::from_fn(|j| widen_i8_avx2(unsafe { _mm256_loadu_si256(panel.add((k4 * NR + 8 * j) * 4).cast()) }));
+            let w: [_; 4] = std::array::from_fn(|j| {
+                widen_i8_avx2(unsafe { _mm256_loadu_si256(panel.add((k4 * NR + 8 * j) * 4).cast()) })
+            });
             for (r, lanes) in v.iter_mut().enumerate() {
-                let word = unsafe { act.add(bases[2 * pair + r] + off as usize).cast::<i32>().read_unaligned() };
+                let word = unsafe {
+                    act.add(bases[2 * pair + r] + off as usize)
+                        .cast::<i32>()
+                        .read_unaligned()
+                };
                 let a = widen_u8_avx2(_mm256_set1_epi32(word));
                 for (sum, &w) in lanes.iter_mut().zip(&w) {
                     *sum = dot_u8_i8_avx2(*sum, a, w);
@@ -808,7 +819,10 @@ unsafe fn pixel_block_avx2(b: &PixelBlock) {
                 if lanes == 0 {
                     break;
                 }
-                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                let mask = _mm256_cmpgt_epi32(
+                    _mm256_set1_epi32(lanes as i32),
+                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                );
                 let mut value = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(lane, term)), scale);
                 if let Some(e) = &b.epilogue {
                     // SAFETY: the operands cover the block's channels and (masked) pixels.
