@@ -132,6 +132,33 @@ fn round_half_even(v: f32) -> f32 {
     (v + MAGIC) - MAGIC
 }
 
+/// `$name`: the hand-written AVX-512 loop `$wide` on a CPU with VNNI, else `$body`
+/// compiled for AVX2 as `$narrow` (LLVM vectorizes these loops: their selects are
+/// branch-free; same code, same bytes), else `$body` for the baseline.
+macro_rules! vnni_or_avx2 {
+    ($name:ident, $wide:ident, $narrow:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if has_vnni() {
+                // SAFETY: the CPU has the features (checked).
+                return unsafe { $wide($($arg),*) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked).
+                return unsafe { $narrow($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn $narrow($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+    };
+}
+
 #[inline(always)]
 fn codes_body(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
     for (o, &v) in out.iter_mut().zip(input) {
@@ -166,28 +193,8 @@ fn codes_avx512(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
     codes_body(q, &input[i..len], &mut out[i..len]);
 }
 
-/// The u8 codes of `input`.
-fn codes(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_vnni() {
-        // SAFETY: the CPU has the features (checked).
-        return unsafe { codes_avx512(q, input, out) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked).
-        return unsafe { codes_avx2(q, input, out) };
-    }
-    codes_body(q, input, out)
-}
-
-/// [`codes_body`] compiled for AVX2 (LLVM vectorizes its loop: its selects are
-/// branch-free).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn codes_avx2(q: &ActivationQuantization, input: &[f32], out: &mut [u8]) {
-    codes_body(q, input, out)
-}
+// The u8 codes of `input`.
+vnni_or_avx2!(codes, codes_avx512, codes_avx2, codes_body, (q: &ActivationQuantization, input: &[f32], out: &mut [u8]));
 
 /// Output channels of one register block (two 16-lane vectors of i32) and the output
 /// pixels (conv) or activation rows (matmul) it computes at once.
@@ -925,28 +932,10 @@ fn interleave_avx512(q: &ActivationQuantization, lines: [&[f32]; 4], present: us
     }
 }
 
-/// Quantizes up to four channel lines (`present` of them) into `out`, four bytes (one per
-/// channel) per position.
-fn interleave(q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, out: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_vnni() {
-        // SAFETY: the CPU has the features (checked).
-        return unsafe { interleave_avx512(q, lines, present, out) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked).
-        return unsafe { interleave_avx2(q, lines, present, out) };
-    }
-    interleave_body(q, lines, present, out)
-}
-
-/// [`interleave_body`] compiled for AVX2, for LLVM to vectorize (same code, same bytes).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn interleave_avx2(q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, out: &mut [u8]) {
-    interleave_body(q, lines, present, out)
-}
+// Quantizes up to four channel lines (`present` of them) into `out`, four bytes (one per
+// channel) per position.
+vnni_or_avx2!(interleave, interleave_avx512, interleave_avx2, interleave_body,
+    (q: &ActivationQuantization, lines: [&[f32]; 4], present: usize, out: &mut [u8]));
 
 /// A conv's or matmul's activation: f32 values to quantize, or codes (the bytes of u8 or
 /// i8 codes; an i8 code is shifted by 128 on the way in, as the kernel keeps them).
@@ -961,29 +950,10 @@ fn shifted(q: &ActivationQuantization, byte: u8) -> u8 {
     if q.signed { byte ^ 0x80 } else { byte }
 }
 
-/// Up to four channel lines of codes (`present` of them) into `out`, four bytes (one per
-/// channel, in the kernel's u8 form) per position; the zero point's code for the others.
-fn interleave_codes(q: &ActivationQuantization, lines: [&[u8]; 4], present: usize, out: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_vnni() {
-        // SAFETY: the CPU has the features (checked).
-        return unsafe { interleave_codes_avx512(q, lines, present, out) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked).
-        return unsafe { interleave_codes_avx2(q, lines, present, out) };
-    }
-    interleave_codes_body(q, lines, present, out)
-}
-
-/// [`interleave_codes_body`] compiled for AVX2, for LLVM to vectorize (same code, same
-/// bytes).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn interleave_codes_avx2(q: &ActivationQuantization, lines: [&[u8]; 4], present: usize, out: &mut [u8]) {
-    interleave_codes_body(q, lines, present, out)
-}
+// Up to four channel lines of codes (`present` of them) into `out`, four bytes (one per
+// channel, in the kernel's u8 form) per position; the zero point's code for the others.
+vnni_or_avx2!(interleave_codes, interleave_codes_avx512, interleave_codes_avx2, interleave_codes_body,
+    (q: &ActivationQuantization, lines: [&[u8]; 4], present: usize, out: &mut [u8]));
 
 #[inline(always)]
 fn interleave_codes_body(q: &ActivationQuantization, lines: [&[u8]; 4], present: usize, out: &mut [u8]) {
