@@ -657,14 +657,20 @@ fn output_chunks(g: &ConvGeometry, layout: &PhasePlane) -> Vec<OutputChunk> {
             });
         }
     }
-    while chunks.len() % CHUNKS_AT_ONCE != 0 {
+    pad_to_whole_groups(&mut chunks);
+    chunks
+}
+
+/// Empty chunks appended up to a multiple of [`CHUNKS_AT_ONCE`], as the vector loops take
+/// them in groups.
+fn pad_to_whole_groups(chunks: &mut Vec<OutputChunk>) {
+    while !chunks.len().is_multiple_of(CHUNKS_AT_ONCE) {
         chunks.push(OutputChunk {
             out: 0,
             base: 0,
             len: 0,
         });
     }
-    chunks
 }
 
 /// One channel of a depthwise conv: `out[c.out + x] = Σ_t filter[t] · plane[c.base +
@@ -1257,13 +1263,7 @@ mod tests {
                 len: LANES,
             })
             .collect();
-        while !chunks.len().is_multiple_of(CHUNKS_AT_ONCE) {
-            chunks.push(OutputChunk {
-                out: 0,
-                base: 0,
-                len: 0,
-            });
-        }
+        pad_to_whole_groups(&mut chunks);
         let starts = [0, lanes];
         let (mut wide, mut portable) = (vec![0.0f32; lanes], vec![0.0f32; lanes]);
         // SAFETY: the CPU has AVX-512F (checked above).
@@ -1302,13 +1302,7 @@ mod tests {
                 len: lens[c],
             })
             .collect();
-        while !chunks.len().is_multiple_of(CHUNKS_AT_ONCE) {
-            chunks.push(OutputChunk {
-                out: 0,
-                base: 0,
-                len: 0,
-            });
-        }
+        pad_to_whole_groups(&mut chunks);
         let outputs = 9 * LANES;
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let mut portable = vec![f32::NAN; outputs];
