@@ -1,6 +1,7 @@
 //! The f32 convs of the fused kernel ([`crate::fused`]) whose windows are not their
 //! input as it is (kernels over 1×1, strides, padding), on AVX-512, by a register-tiled
-//! microkernel of our own. The `gemm` crate path it replaces gathers every tile's windows
+//! microkernel of our own; on AVX2 with FMA, the same planes feed the blocks of
+//! [`avx2`]. The `gemm` crate path it replaces gathers every tile's windows
 //! (im2col) and then packs them again, with the weights, for every tile.
 //!
 //! The product is `C[M, N] = A[M, K] · B[K, N]`, A the weights `[F, C·KH·KW]`.
@@ -27,11 +28,13 @@
 //! never a reduction, so results do not depend on the thread count.
 
 use crate::fused::{
-    Contraction, ConvGeometry, Descriptor, Operands, epilogue_reads_output, epilogue_row, gather_row, has_avx512,
-    reads_input_directly,
+    Contraction, ConvGeometry, Descriptor, Operands, epilogue_reads_output, epilogue_row, gather_row, has_avx2_fma,
+    has_avx512, reads_input_directly,
 };
 use crate::microkernels::threads;
 use std::cell::RefCell;
+
+mod avx2;
 
 /// Block shapes `(R, V)`: `R` rows (output channels) by `V` vectors of 16 columns, 24
 /// accumulators of the 32 zmm registers.
@@ -47,8 +50,9 @@ const MIN_ROWS: usize = 6;
 const UNIT_ROWS: usize = 64;
 const UNIT_COLUMNS: usize = 192;
 
-/// Whether [`run`] computes the contraction of `d`: on AVX-512, a conv with at least a
-/// block's worth of output channels whose windows are not its input as it is. A 1×1,
+/// Whether [`run`] computes the contraction of `d`: on AVX-512 or AVX2 with FMA, a conv
+/// with at least a block's worth of output channels whose windows are not its input as it
+/// is. A 1×1,
 /// stride-1 conv without padding, and a matmul, read B in place, and there the `gemm`
 /// crate's cache blocking is as fast or faster (`f32_timing` below).
 pub(crate) fn computes(d: &Descriptor) -> bool {
@@ -57,7 +61,7 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
         && d.m >= MIN_ROWS as i64
         && d.n > 0
         && d.k > 0
-        && has_avx512()
+        && (has_avx512() || has_avx2_fma())
 }
 
 /// A conv's input as zero-padded planes: for channel `c` and stride phase `(py, px)`,
@@ -363,6 +367,10 @@ pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Op
         };
         // SAFETY: the caller passes the conv's input.
         let operand = unsafe { conv_operand(&d.conv, b as *const f32, planes) };
+        if !has_avx512() {
+            // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
+            return unsafe { avx2::compute(d, a, &operand, out, operands) };
+        }
         // The block shape that computes the fewest padded rows and columns (ties: the
         // first).
         let padded = |r: usize, v: usize| m.div_ceil(r) * r * operand.computed.div_ceil(16 * v) * 16 * v;
@@ -580,7 +588,7 @@ pub(crate) mod tests {
         (tiled, reference)
     }
 
-    fn assert_close(tiled: &[f32], reference: &[f32], k: usize) {
+    pub(super) fn assert_close(tiled: &[f32], reference: &[f32], k: usize) {
         // Both sum k products of values below 1 in different orders.
         let tolerance = 1e-6 * k as f32 + 1e-5;
         for (i, (x, y)) in tiled.iter().zip(reference).enumerate() {
@@ -588,7 +596,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn conv_descriptor(
+    pub(super) fn conv_descriptor(
         (c, f, h, w, kh, kw): (usize, usize, usize, usize, usize, usize),
         (stride, dilation, pad): (usize, usize, usize),
         epilogue: Vec<Step>,
@@ -626,7 +634,7 @@ pub(crate) mod tests {
         })
     }
 
-    fn epilogue(kind: u8) -> Vec<Step> {
+    pub(super) fn epilogue(kind: u8) -> Vec<Step> {
         match kind {
             0 => vec![],
             1 => vec![Step::AddRow(0), Step::Relu],
@@ -645,8 +653,7 @@ pub(crate) mod tests {
             kh in 1usize..6, kw in 1usize..6, stride in 1usize..4, dilation in 1usize..3,
             pad in 0usize..4, kind in 0u8..3, seed in any::<u64>(),
         ) {
-            if has_avx512()
-                && let Some(d) = conv_descriptor((c, f, h, w, kh, kw), (stride, dilation, pad), epilogue(kind))
+            if let Some(d) = conv_descriptor((c, f, h, w, kh, kw), (stride, dilation, pad), epilogue(kind))
             {
                 prop_assume!(computes(&d));
                 let a = values(seed, f * c * kh * kw);
@@ -722,15 +729,30 @@ pub(crate) mod tests {
     #[test]
     #[ignore]
     fn fma_peak() {
-        #[cfg(target_arch = "x86_64")]
         if has_avx512() {
             // SAFETY: the CPU has AVX-512F (checked).
             let (count, seconds) = unsafe { fma_loop() };
             eprintln!(
-                "f32 FMA peak: {:.1} GFLOP/s on one thread",
+                "f32 FMA peak (zmm): {:.1} GFLOP/s on one thread",
                 count as f64 * 32.0 / seconds / 1e9
             );
+        } else if has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA (checked).
+            let (count, seconds) = unsafe { fma_loop_avx2() };
+            eprintln!(
+                "f32 FMA peak (ymm): {:.1} GFLOP/s on one thread",
+                count as f64 * 16.0 / seconds / 1e9
+            );
         }
+    }
+
+    /// [`fma_loop`] on ymm registers.
+    #[target_feature(enable = "avx2,fma")]
+    fn fma_loop_avx2() -> (usize, f64) {
+        use std::arch::x86_64::*;
+        let a = std::hint::black_box(_mm256_set1_ps(0.999));
+        let b = std::hint::black_box(_mm256_set1_ps(1e-3));
+        independent_chains!(_mm256_setzero_ps(), |v| _mm256_fmadd_ps(a, *v, b))
     }
 
     /// The best of 5 runs: `vfmadd231ps` executed, seconds.
