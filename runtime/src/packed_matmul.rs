@@ -1,5 +1,6 @@
 //! The f32 matmuls of the fused kernel ([`crate::fused`]) whose B is a constant (a
-//! layer's weights), on AVX-512: B is packed once, on the first call, into column panels,
+//! layer's weights), on AVX-512 (and with narrower panels and blocks on AVX2 with FMA:
+//! [`avx2`]): B is packed once, on the first call, into column panels,
 //! and every later call reads the panels as they are. The `gemm` crate path it replaces
 //! packs B (and A) again on every call.
 //!
@@ -33,6 +34,8 @@ use crate::register_tiled::block;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+mod avx2;
+
 /// Rows of A per register block, and vectors of 16 columns per panel: 24 accumulators,
 /// and 8 row pointers that stay in registers.
 const ROWS: usize = 8;
@@ -51,8 +54,8 @@ const MOST_ROWS: usize = 128;
 /// Fewer units than this leave cores idle: row ranges are split further then.
 const WANTED_UNITS: usize = 8;
 
-/// Whether [`run`] computes the contraction of `d`: an AVX-512 matmul whose B is a
-/// constant, with at least a block's rows and at most [`MOST_ROWS`]. A product of fewer
+/// Whether [`run`] computes the contraction of `d`: a matmul whose B is a constant, on
+/// AVX-512 or AVX2 with FMA, with at least a block's rows and at most [`MOST_ROWS`]. A product of fewer
 /// rows (a classifier at batch 1) reads its weights once either way, and one of more rows
 /// reuses each packing of B over enough rows: both are faster on the `gemm` path
 /// (`matmul_timing`).
@@ -62,19 +65,31 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
         && (ROWS as i64..=MOST_ROWS as i64).contains(&d.m)
         && d.n > 0
         && d.k > 0
-        && crate::fused::has_avx512()
+        && (crate::fused::has_avx512() || crate::fused::has_avx2_fma())
 }
 
-/// B (`[K, N]` with strides `b_row`, `b_col`) packed as column panels.
+/// Columns of one packed panel on this CPU: three zmm vectors on AVX-512, two ymm
+/// vectors ([`avx2`]'s blocks) else.
+fn panel_columns() -> usize {
+    if crate::fused::has_avx512() {
+        COLUMNS
+    } else {
+        avx2::COLUMNS
+    }
+}
+
+/// B (`[K, N]` with strides `b_row`, `b_col`) packed as panels of this CPU's
+/// [`panel_columns`].
 ///
 /// # Safety
 /// `b` addresses every element of B under its strides.
 unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize) -> Vec<f32> {
-    let mut packed = vec![0f32; n.div_ceil(COLUMNS) * k * COLUMNS];
-    for (j, panel) in packed.chunks_exact_mut((k * COLUMNS).max(1)).enumerate() {
-        let n0 = j * COLUMNS;
-        let cols = COLUMNS.min(n - n0);
-        for (kk, row) in panel.chunks_exact_mut(COLUMNS).enumerate() {
+    let columns = panel_columns();
+    let mut packed = vec![0f32; n.div_ceil(columns) * k * columns];
+    for (j, panel) in packed.chunks_exact_mut((k * columns).max(1)).enumerate() {
+        let n0 = j * columns;
+        let cols = columns.min(n - n0);
+        for (kk, row) in panel.chunks_exact_mut(columns).enumerate() {
             let first = kk as isize * b_row + n0 as isize * b_col;
             for (c, value) in row[..cols].iter_mut().enumerate() {
                 // SAFETY: element (kk, n0 + c) of B, as the caller promises.
@@ -110,7 +125,8 @@ unsafe fn panels_match(panels: &[f32], b: *const f32, k: usize, n: usize, b_row:
     (0..SAMPLES).all(|s| {
         let index = s * (k * n - 1) / (SAMPLES - 1).max(1);
         let (kk, c) = (index / n, index % n);
-        let packed = panels[((c / COLUMNS) * k + kk) * COLUMNS + c % COLUMNS];
+        let columns = panel_columns();
+        let packed = panels[((c / columns) * k + kk) * columns + c % columns];
         // SAFETY: element (kk, c) of B, as the caller promises.
         let value = unsafe { *b.offset(kk as isize * b_row + c as isize * b_col) };
         packed.to_bits() == value.to_bits()
@@ -165,18 +181,34 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The contraction over packed panels, and the epilogue.
+/// The contraction over packed panels, and the epilogue, by this CPU's blocks.
 ///
 /// # Safety
 /// As [`run`]; `panels` is B packed by [`pack`].
 unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands: &Operands) {
-    let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
-    let [a_row, a_col] = [d.strides[0] as isize, d.strides[1] as isize];
-    let blocks = n.div_ceil(COLUMNS);
-    // Units of whole row blocks: all rows unless there are too few panels to give every
-    // core work, then as many row ranges as make about [`WANTED_UNITS`] units.
-    let column_units = crate::register_tiled::even_ranges(blocks, UNIT_PANELS);
-    let row_blocks = m.div_ceil(ROWS);
+    // SAFETY: as this function's contract (`computes` checked the CPU).
+    unsafe {
+        if crate::fused::has_avx512() {
+            run_packed_avx512(d, a, panels, out, operands)
+        } else {
+            avx2::run_packed(d, a, panels, out, operands)
+        }
+    }
+}
+
+/// A call's work units, `(first row, end row, first panel, end panel)`, for blocks of
+/// `rows` rows and panels of `columns` columns, at most `unit_panels` panels a unit: all
+/// rows unless there are too few panels to give every core work, then as many row ranges
+/// (of whole blocks) as make about [`WANTED_UNITS`] units.
+fn work_units(
+    m: usize,
+    n: usize,
+    rows: usize,
+    columns: usize,
+    unit_panels: usize,
+) -> Vec<(usize, usize, usize, usize)> {
+    let column_units = crate::register_tiled::even_ranges(n.div_ceil(columns), unit_panels);
+    let row_blocks = m.div_ceil(rows);
     let row_units = m
         .div_ceil(MOST_ROWS)
         .max(WANTED_UNITS.div_ceil(column_units.len()))
@@ -184,9 +216,71 @@ unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands:
     let mut units = Vec::new();
     for (lo, hi) in crate::register_tiled::even_ranges(row_blocks, row_blocks.div_ceil(row_units)) {
         for &(b_lo, b_hi) in &column_units {
-            units.push((lo * ROWS, (hi * ROWS).min(m), b_lo, b_hi));
+            units.push((lo * rows, (hi * rows).min(m), b_lo, b_hi));
         }
     }
+    units
+}
+
+/// Where a unit of rows `r_lo..r_hi` and columns `n_lo..n_hi` is computed: the output
+/// itself (`in_place`), or `product`, resized for it. Element (r_lo, n_lo) and the row
+/// stride.
+fn unit_target(
+    (r_lo, r_hi, n_lo, n_hi): (usize, usize, usize, usize),
+    in_place: bool,
+    product: &mut Vec<f32>,
+    out_addr: usize,
+    n: usize,
+) -> (*mut f32, usize) {
+    if in_place {
+        // Element (r_lo, n_lo) of the `[M, N]` output; not dereferenced here.
+        ((out_addr as *mut f32).wrapping_add(r_lo * n + n_lo), n)
+    } else {
+        product.resize((r_hi - r_lo) * (n_hi - n_lo), 0.0);
+        (product.as_mut_ptr(), n_hi - n_lo)
+    }
+}
+
+/// Runs the epilogue on a computed unit's rows (in the output, or in `product`, then
+/// copied to the output).
+///
+/// # Safety
+/// The output at `out_addr` is `[M, N]` and the unit's values are computed.
+unsafe fn finish_unit(
+    d: &Descriptor,
+    operands: &Operands,
+    (r_lo, r_hi, n_lo, n_hi): (usize, usize, usize, usize),
+    in_place: bool,
+    product: &mut [f32],
+    out_addr: usize,
+) {
+    let n = d.n as usize;
+    for r in r_lo..r_hi {
+        let row = if in_place {
+            // SAFETY: the unit's columns of output row `r`, written above.
+            unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo) }
+        } else {
+            let start = (r - r_lo) * (n_hi - n_lo);
+            &mut product[start..start + n_hi - n_lo]
+        };
+        epilogue_row(&d.epilogue, operands, r, n_lo, row);
+        if !in_place {
+            // SAFETY: output row `r` holds N values; units do not overlap.
+            let target =
+                unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo) };
+            target.copy_from_slice(row);
+        }
+    }
+}
+
+/// [`run_packed`] on AVX-512.
+///
+/// # Safety
+/// As [`run_packed`]; the CPU has AVX-512F.
+unsafe fn run_packed_avx512(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands: &Operands) {
+    let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+    let [a_row, a_col] = [d.strides[0] as isize, d.strides[1] as isize];
+    let units = work_units(m, n, ROWS, COLUMNS, UNIT_PANELS);
     let out_addr = out as usize;
     let in_place = !epilogue_reads_output(&d.epilogue, operands, m, out_addr);
     let chunk = (PANEL_CHUNK_BYTES / (4 * COLUMNS)).max(1);
@@ -194,13 +288,7 @@ unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands:
         let (n_lo, n_hi) = (b_lo * COLUMNS, (b_hi * COLUMNS).min(n));
         SCRATCH.with(|scratch| {
             let product = &mut *scratch.borrow_mut();
-            let (dst, ldc) = if in_place {
-                // SAFETY: element (r_lo, n_lo) of the `[M, N]` output.
-                (unsafe { (out_addr as *mut f32).add(r_lo * n + n_lo) }, n)
-            } else {
-                product.resize((r_hi - r_lo) * (n_hi - n_lo), 0.0);
-                (product.as_mut_ptr(), n_hi - n_lo)
-            };
+            let (dst, ldc) = unit_target((r_lo, r_hi, n_lo, n_hi), in_place, product, out_addr, n);
             for k0 in (0..k).step_by(chunk) {
                 let k1 = (k0 + chunk).min(k);
                 for j in b_lo..b_hi {
@@ -229,23 +317,8 @@ unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands:
                     }
                 }
             }
-            for r in r_lo..r_hi {
-                let row = if in_place {
-                    // SAFETY: the unit's columns of output row `r`, written above.
-                    unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo) }
-                } else {
-                    let start = (r - r_lo) * (n_hi - n_lo);
-                    &mut product[start..start + n_hi - n_lo]
-                };
-                epilogue_row(&d.epilogue, operands, r, n_lo, row);
-                if !in_place {
-                    // SAFETY: output row `r` holds N values; units do not overlap.
-                    let target = unsafe {
-                        std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo)
-                    };
-                    target.copy_from_slice(row);
-                }
-            }
+            // SAFETY: the unit is computed.
+            unsafe { finish_unit(d, operands, (r_lo, r_hi, n_lo, n_hi), in_place, product, out_addr) };
         });
     };
     crate::microkernels::for_each_item(units, run_unit);
@@ -286,7 +359,7 @@ mod tests {
             m in 1usize..80, n in 1usize..120, k in 1usize..700, a_t in any::<bool>(), b_t in any::<bool>(),
             residual_is_output in any::<bool>(), seed in any::<u64>(),
         ) {
-            if !crate::fused::has_avx512() {
+            if !(crate::fused::has_avx512() || crate::fused::has_avx2_fma()) {
                 return Ok(());
             }
             let d = matmul(m, n, k, (a_t, b_t), vec![Step::AddColumn(0), Step::AddFull(1), Step::GeluErf]);
@@ -319,7 +392,7 @@ mod tests {
     /// the same key (a dropped model's memory reused) are packed afresh.
     #[test]
     fn cached_panels_follow_the_weights() {
-        if !crate::fused::has_avx512() {
+        if !(crate::fused::has_avx512() || crate::fused::has_avx2_fma()) {
             return;
         }
         let (m, n, k) = (9, 40, 33);

@@ -34,7 +34,7 @@ use crate::fused::{
 use crate::microkernels::threads;
 use std::cell::RefCell;
 
-mod avx2;
+pub(crate) mod avx2;
 
 /// Block shapes `(R, V)`: `R` rows (output channels) by `V` vectors of 16 columns, 24
 /// accumulators of the 32 zmm registers.

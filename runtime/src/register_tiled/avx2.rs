@@ -22,9 +22,9 @@ use std::arch::x86_64::*;
 use std::cell::RefCell;
 
 /// Rows (output channels) of a register block.
-const ROWS: usize = 6;
+pub(crate) const ROWS: usize = 6;
 /// Columns (output positions) of a register block: two ymm vectors.
-const COLUMNS: usize = 16;
+pub(crate) const COLUMNS: usize = 16;
 /// Reduction steps per chunk: one block's panel of B is `CHUNK · 16` values, 16 KB.
 const CHUNK: usize = 256;
 /// A work unit is up to this many rows by this many columns.
@@ -84,6 +84,42 @@ unsafe fn block(
             for (h, &sum) in row.iter().enumerate() {
                 _mm256_storeu_ps(dst.add(i * ldc + 8 * h), sum);
             }
+        }
+    }
+}
+
+/// [`block`] into the first `rows` rows and `cols` columns of `dst` only (a block at the
+/// edge of an output computed in place): through a whole block of scratch.
+///
+/// # Safety
+/// As [`block`], with `dst` writable for `rows` rows of `cols` values.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn block_within(
+    steps: usize,
+    a: &[*const f32; ROWS],
+    a_col: isize,
+    b: *const f32,
+    dst: *mut f32,
+    ldc: usize,
+    (rows, cols): (usize, usize),
+    accumulate: bool,
+) {
+    if rows == ROWS && cols == COLUMNS {
+        // SAFETY: as the caller promises.
+        return unsafe { block(steps, a, a_col, b, dst, ldc, accumulate) };
+    }
+    let mut whole = [0f32; ROWS * COLUMNS];
+    // SAFETY (every copy): the first `rows` rows of `cols` values of `dst`, as the caller
+    // promises, and of `whole`.
+    unsafe {
+        if accumulate {
+            for i in 0..rows {
+                std::ptr::copy_nonoverlapping(dst.add(i * ldc), whole.as_mut_ptr().add(i * COLUMNS), cols);
+            }
+        }
+        block(steps, a, a_col, b, whole.as_mut_ptr(), COLUMNS, accumulate);
+        for i in 0..rows {
+            std::ptr::copy_nonoverlapping(whole.as_ptr().add(i * COLUMNS), dst.add(i * ldc), cols);
         }
     }
 }
