@@ -7,10 +7,10 @@
 //! The contraction is seen as a matrix product `C[M, N] = A[M, K] · B[K, N]`:
 //! - matmul: A and B as given, with strides (transposes need no copy);
 //! - conv (batch 1, one group, NCHW): A is the weights `[F, C·KH·KW]`, B the windows of
-//!   the unpadded input `[C, H, W]` (padding is read as zeros), `N = OH·OW`; on AVX-512
-//!   or AVX2 with FMA, a conv with 6 or more output channels whose windows are not its
-//!   input as it is goes to [`crate::register_tiled`] instead of im2col tiles and the
-//!   `gemm` crate;
+//!   the unpadded input `[C, H, W]` (padding is read as zeros), `N = OH·OW`; a conv with
+//!   6 or more output channels goes to [`crate::register_tiled`] instead of im2col tiles
+//!   and the `gemm` crate on AVX2 with FMA, and on AVX-512 unless its windows are its
+//!   input as it is;
 //! - depthwise conv: row `m` is channel `m`, with its own `KH·KW` filter;
 //! - max pooling: row `m` is channel `m`, the maximum over its window for the sum.
 //!

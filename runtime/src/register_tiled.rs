@@ -50,18 +50,20 @@ const MIN_ROWS: usize = 6;
 const UNIT_ROWS: usize = 64;
 const UNIT_COLUMNS: usize = 192;
 
-/// Whether [`run`] computes the contraction of `d`: on AVX-512 or AVX2 with FMA, a conv
-/// with at least a block's worth of output channels whose windows are not its input as it
-/// is. A 1×1,
+/// Whether [`run`] computes the contraction of `d`: a conv with at least a block's worth
+/// of output channels, on AVX2 with FMA (without AVX-512) any, on AVX-512 one whose
+/// windows are not its input as it is. A 1×1,
 /// stride-1 conv without padding, and a matmul, read B in place, and there the `gemm`
 /// crate's cache blocking is as fast or faster (`f32_timing` below).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == Contraction::Conv2d
-        && !reads_input_directly(&d.conv)
         && d.m >= MIN_ROWS as i64
         && d.n > 0
         && d.k > 0
-        && (has_avx512() || has_avx2_fma())
+        && match has_avx512() {
+            true => !reads_input_directly(&d.conv),
+            false => has_avx2_fma(),
+        }
 }
 
 /// A conv's input as zero-padded planes: for channel `c` and stride phase `(py, px)`,
@@ -307,6 +309,17 @@ pub(crate) unsafe fn block<const R: usize, const V: usize>(
 unsafe fn conv_operand(g: &ConvGeometry, input: *const f32, planes: &mut Vec<f32>) -> VectorOperand {
     let [channels, height, width, kh, kw, oh, ow] =
         [g.channels, g.height, g.width, g.kernel_h, g.kernel_w, g.out_h, g.out_w].map(|v| v as usize);
+    if reads_input_directly(g) {
+        // The input is its own plane per channel (only the AVX2 blocks take such a conv).
+        return VectorOperand {
+            base: input,
+            offsets: (0..channels).map(|c| (c * height * width) as isize).collect(),
+            computed_width: ow,
+            output_width: ow,
+            computed: oh * ow,
+            unit_stride: true,
+        };
+    }
     let layout = Planes::new(g);
     // SAFETY: as the caller promises.
     let input = unsafe { std::slice::from_raw_parts(input, channels * height * width) };
@@ -681,6 +694,14 @@ pub(crate) mod tests {
             (256, 256, 14, 3, 1),
             (512, 512, 7, 3, 1),
             (2048, 512, 7, 1, 1),
+            (16, 96, 112, 1, 1),
+            (24, 144, 56, 1, 1),
+            (144, 24, 56, 1, 1),
+            (32, 192, 28, 1, 1),
+            (192, 32, 28, 1, 1),
+            (64, 384, 14, 1, 1),
+            (384, 64, 14, 1, 1),
+            (960, 160, 7, 1, 1),
         ]
         .into_iter()
         .enumerate()

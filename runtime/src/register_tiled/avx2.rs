@@ -10,8 +10,11 @@
 //!   read per step, cost as much).
 //! - A chunk is [`CHUNK`] steps, so one block's panel of B (16 KB) stays in the L1 cache
 //!   while every row block of the unit runs over it, the unit's packed weights in L2.
-//! - A unit is computed into scratch whose rows and columns are whole blocks (no masks in
-//!   the loop), then its epilogue runs on each stored run and the results are copied out.
+//! - A unit is computed straight into the output when its computed columns are output
+//!   columns (a 1×1, stride-1 conv, whose B is its input as it is), edge blocks through a
+//!   block of scratch, and the epilogue runs there in place. Otherwise it is computed into
+//!   scratch of whole blocks, then its epilogue runs on each stored run and the results
+//!   are copied out.
 //!
 //! Each output is the sum of its products in reduction order from zero, one fused
 //! multiply-add per step, as the AVX-512 block computes it: both tiers give the same bits.
@@ -168,11 +171,25 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
     }
     let out_addr = out as usize;
     let a_addr = a as usize;
+    // Blocks are written straight into the output, and the epilogue runs there in place,
+    // when computed columns are output columns and no epilogue operand shares memory with
+    // the output; else into the unit's scratch of whole blocks, from which the epilogue's
+    // results are copied out.
+    let in_place = operand.computed_width == operand.output_width
+        && !crate::fused::epilogue_reads_output(&d.epilogue, operands, m, out_addr);
     let run_unit = |((b_lo, b_hi), (c_lo, c_hi)): ((usize, usize), (usize, usize))| {
         SCRATCH.with(|scratch| {
             let Scratch { product, runs, inputs } = &mut *scratch.borrow_mut();
-            let ldc = (c_hi - c_lo) * COLUMNS;
-            product.resize((b_hi - b_lo) * ROWS * ldc, 0.0);
+            let (r_lo, r_hi) = (b_lo * ROWS, (b_hi * ROWS).min(m));
+            let (n_lo, n_hi) = (c_lo * COLUMNS, (c_hi * COLUMNS).min(operand.computed));
+            let (dst, ldc) = if in_place {
+                // Element (r_lo, n_lo) of the `[M, N]` output; not dereferenced here.
+                ((out_addr as *mut f32).wrapping_add(r_lo * n + n_lo), n)
+            } else {
+                let ldc = (c_hi - c_lo) * COLUMNS;
+                product.resize((b_hi - b_lo) * ROWS * ldc, 0.0);
+                (product.as_mut_ptr(), ldc)
+            };
             inputs.resize((c_hi - c_lo) * CHUNK * COLUMNS, 0.0);
             for k0 in (0..steps).step_by(CHUNK) {
                 let offsets = &operand.offsets[k0..(k0 + CHUNK).min(steps)];
@@ -190,19 +207,35 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
                         unsafe { (a_addr as *const f32).offset(r as isize * a_row + k0 as isize * a_col) }
                     });
                     for (j, inputs) in inputs.chunks_exact(CHUNK * COLUMNS).enumerate() {
+                        // The block's rows and columns in the output (in place), or whole
+                        // in the unit's product.
+                        let (count, cols) = match in_place {
+                            true => (
+                                (r_hi - r_lo - i * ROWS).min(ROWS),
+                                (n_hi - n_lo - j * COLUMNS).min(COLUMNS),
+                            ),
+                            false => (ROWS, COLUMNS),
+                        };
                         // SAFETY: A's rows hold the chunk's steps; the panel holds them
-                        // too; the block lies in the unit's product, which has whole
-                        // blocks of rows and columns.
+                        // too; the block's `count` rows and `cols` columns lie in `dst`.
                         unsafe {
-                            let dst = product.as_mut_ptr().add(i * ROWS * ldc + j * COLUMNS);
-                            block(chunk, &rows, a_col, inputs.as_ptr(), dst, ldc, k0 > 0);
+                            let dst = dst.add(i * ROWS * ldc + j * COLUMNS);
+                            block_within(chunk, &rows, a_col, inputs.as_ptr(), dst, ldc, (count, cols), k0 > 0);
                         }
                     }
                 }
             }
-            let (r_lo, r_hi) = (b_lo * ROWS, (b_hi * ROWS).min(m));
-            let n_lo = c_lo * COLUMNS;
-            segments(operand, n_lo, (c_hi * COLUMNS).min(operand.computed) - n_lo, runs);
+            if in_place {
+                for r in r_lo..r_hi {
+                    // SAFETY: the unit's columns of output row `r`, written above.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo)
+                    };
+                    epilogue_row(&d.epilogue, operands, r, n_lo, row);
+                }
+                return;
+            }
+            segments(operand, n_lo, n_hi - n_lo, runs);
             store(d, operands, (r_lo, r_hi), product, ldc, runs, out_addr, n);
         })
     };
@@ -244,39 +277,42 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// The AVX2 tier, wherever the CPU runs it (also where AVX-512 would be picked),
-        /// agrees with the gemm path on convs of every geometry the register-tiled kernel
-        /// takes (partial blocks of rows and columns, several reduction chunks), and gives
-        /// the AVX-512 tier's bits where that runs too.
+        /// agrees with the gemm path on convs of every geometry (1×1 ones read and written
+        /// in place, partial blocks of rows and columns, several reduction chunks), and
+        /// gives the AVX-512 tier's bits where that runs too.
         #[test]
         fn avx2_convs_agree_with_the_gemm_path_and_the_avx512_bits(
             c in 1usize..40, f in 6usize..40, h in 1usize..24, w in 1usize..24,
             kh in 1usize..6, kw in 1usize..6, stride in 1usize..4, dilation in 1usize..3,
-            pad in 0usize..4, kind in 0u8..3, seed in any::<u64>(),
+            pad in 0usize..4, kind in 0u8..3, residual_is_output in any::<bool>(), seed in any::<u64>(),
         ) {
             if has_avx2_fma()
                 && let Some(d) = conv_descriptor((c, f, h, w, kh, kw), (stride, dilation, pad), epilogue(kind))
             {
-                prop_assume!(super::super::computes(&d));
                 let (m, n) = (f, d.n as usize);
                 let a = values(seed, f * c * kh * kw);
                 let b = values(seed ^ 3, c * h * w);
                 let bias = values(seed ^ 1, m);
                 let residual = values(seed ^ 2, m * n);
-                let operands = Operands::new([bias.as_ptr() as i64, residual.as_ptr() as i64, 0], n);
+                // The residual is the output itself (its values before the call) or apart.
+                let operands = |out: &[f32]| {
+                    let r = if residual_is_output { out.as_ptr() } else { residual.as_ptr() };
+                    Operands::new([bias.as_ptr() as i64, r as i64, 0], n)
+                };
                 let mut planes = Vec::new();
-                let [mut tiled, mut reference, mut wide] = [(); 3].map(|_| vec![f32::NAN; m * n]);
+                let [mut tiled, mut reference, mut wide] = [(); 3].map(|_| residual.clone());
                 let (a_addr, b_addr) = (a.as_ptr() as i64, b.as_ptr() as i64);
                 // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2 and
                 // FMA (checked above).
                 unsafe {
                     let operand = super::super::conv_operand(&d.conv, b.as_ptr(), &mut planes);
-                    compute(&d, a_addr, &operand, tiled.as_mut_ptr() as i64, &operands);
-                    run_with_gemm(&d, a_addr, b_addr, reference.as_mut_ptr() as i64, &operands);
+                    compute(&d, a_addr, &operand, tiled.as_mut_ptr() as i64, &operands(&tiled));
+                    run_with_gemm(&d, a_addr, b_addr, reference.as_mut_ptr() as i64, &operands(&reference));
                 }
                 assert_close(&tiled, &reference, d.k as usize);
                 if has_avx512() {
                     // SAFETY: as above; `run` picks the AVX-512 tier on this CPU.
-                    unsafe { super::super::run(&d, a_addr, b_addr, wide.as_mut_ptr() as i64, &operands) };
+                    unsafe { super::super::run(&d, a_addr, b_addr, wide.as_mut_ptr() as i64, &operands(&wide)) };
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     prop_assert_eq!(bits(&tiled), bits(&wide));
                 }
