@@ -4,11 +4,11 @@
 //! and every later call reads the panels as they are. The `gemm` crate path it replaces
 //! packs B (and A) again on every call.
 //!
-//! - Packed B: column blocks of [`COLUMNS`] values, each `[K, COLUMNS]` contiguous, zero
-//!   past `N`.
+//! - Packed B: column blocks of [`COLUMNS`] values (16 on AVX2), each `[K, COLUMNS]`
+//!   contiguous, zero past `N`.
 //! - A block of [`ROWS`] rows of A by one panel sums its reduction in 24 zmm registers
-//!   with [`crate::register_tiled`]'s block kernel: A broadcast from its rows in place,
-//!   the panel's vectors.
+//!   with [`crate::register_tiled`]'s block kernel (on AVX2, 6 rows by 16 columns in 12
+//!   ymm registers): A broadcast from its rows in place, the panel's vectors.
 //! - The reduction is summed in chunks whose piece of a panel fits in the L1 cache, and
 //!   every row block of a work unit runs over that piece while it is there. A work unit
 //!   is all rows (at most [`MOST_ROWS`]) by a few panels, so each panel is read from memory
@@ -78,13 +78,12 @@ fn panel_columns() -> usize {
     }
 }
 
-/// B (`[K, N]` with strides `b_row`, `b_col`) packed as panels of this CPU's
-/// [`panel_columns`].
+/// B (`[K, N]` with strides `b_row`, `b_col`) packed as panels of `columns` columns (this
+/// CPU's [`panel_columns`], but for tests).
 ///
 /// # Safety
 /// `b` addresses every element of B under its strides.
-unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize) -> Vec<f32> {
-    let columns = panel_columns();
+unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize, columns: usize) -> Vec<f32> {
     let mut packed = vec![0f32; n.div_ceil(columns) * k * columns];
     for (j, panel) in packed.chunks_exact_mut((k * columns).max(1)).enumerate() {
         let n0 = j * columns;
@@ -151,7 +150,7 @@ unsafe fn cached_panels(d: &Descriptor, descriptor: i64, b: i64) -> Arc<Vec<f32>
     }
     // Packed outside the lock: two threads that both miss pack the same panels.
     // SAFETY: as this function's contract.
-    let panels = Arc::new(unsafe { pack(b as *const f32, k, n, b_row, b_col) });
+    let panels = Arc::new(unsafe { pack(b as *const f32, k, n, b_row, b_col, panel_columns()) });
     let mut cache = cache.lock().expect("panel cache");
     let bytes = 4 * panels.len();
     if cache.bytes + bytes > PANEL_CACHE_BYTES {
@@ -184,7 +183,8 @@ thread_local! {
 /// The contraction over packed panels, and the epilogue, by this CPU's blocks.
 ///
 /// # Safety
-/// As [`run`]; `panels` is B packed by [`pack`].
+/// As [`run`]; `panels` is B packed by [`pack`]; [`computes`] accepts `d` (so the CPU has
+/// AVX-512, or AVX2 and FMA).
 unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands: &Operands) {
     // SAFETY: as this function's contract (`computes` checked the CPU).
     unsafe {
@@ -373,15 +373,28 @@ mod tests {
                 let r = if residual_is_output { out.as_ptr() } else { residual.as_ptr() };
                 Operands::new([bias.as_ptr() as i64, r as i64, 0], n)
             };
-            // SAFETY: the buffers cover the descriptor's shapes.
+            let [b_row, b_col] = [d.strides[2] as isize, d.strides[3] as isize];
+            let mut avx2_out = start.clone();
+            // SAFETY: the buffers cover the descriptor's shapes; each tier runs on a CPU
+            // that has its instructions.
             unsafe {
-                let panels = pack(b.as_ptr(), k, n, d.strides[2] as isize, d.strides[3] as isize);
+                let panels = pack(b.as_ptr(), k, n, b_row, b_col, panel_columns());
                 run_packed(&d, a.as_ptr() as i64, &panels, packed_out.as_mut_ptr() as i64, &operands(&packed_out));
                 run_with_gemm(&d, a.as_ptr() as i64, b.as_ptr() as i64, gemm_out.as_mut_ptr() as i64, &operands(&gemm_out));
+                // The AVX2 tier also where AVX-512 is picked.
+                if crate::fused::has_avx2_fma() {
+                    let panels = pack(b.as_ptr(), k, n, b_row, b_col, avx2::COLUMNS);
+                    avx2::run_packed(&d, a.as_ptr() as i64, &panels, avx2_out.as_mut_ptr() as i64, &operands(&avx2_out));
+                } else {
+                    avx2_out.clone_from(&packed_out);
+                }
             }
             let tolerance = 1e-6 * k as f32 + 1e-5;
             for (i, (x, y)) in packed_out.iter().zip(&gemm_out).enumerate() {
                 prop_assert!((x - y).abs() <= tolerance, "output {}: {} vs {}", i, x, y);
+            }
+            for (i, (x, y)) in avx2_out.iter().zip(&gemm_out).enumerate() {
+                prop_assert!((x - y).abs() <= tolerance, "AVX2 output {}: {} vs {}", i, x, y);
             }
         }
     }
@@ -468,7 +481,7 @@ mod tests {
             let mut out = vec![0f32; m * n];
             let o = out.as_mut_ptr() as i64;
             // SAFETY: B covers the shapes.
-            let panels = unsafe { pack(b.as_ptr(), k, n, n as isize, 1) };
+            let panels = unsafe { pack(b.as_ptr(), k, n, n as isize, 1, panel_columns()) };
             let time = |path: u8| {
                 seconds_per_call(|| unsafe {
                     match path {
@@ -476,7 +489,7 @@ mod tests {
                         1 => run_packed(
                             &d,
                             a.as_ptr() as i64,
-                            &pack(b.as_ptr(), k, n, n as isize, 1),
+                            &pack(b.as_ptr(), k, n, n as isize, 1, panel_columns()),
                             o,
                             &operands,
                         ),

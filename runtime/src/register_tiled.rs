@@ -1,8 +1,9 @@
-//! The f32 convs of the fused kernel ([`crate::fused`]) whose windows are not their
-//! input as it is (kernels over 1×1, strides, padding), on AVX-512, by a register-tiled
-//! microkernel of our own; on AVX2 with FMA, the same planes feed the blocks of
-//! [`avx2`]. The `gemm` crate path it replaces gathers every tile's windows
-//! (im2col) and then packs them again, with the weights, for every tile.
+//! The f32 convs of the fused kernel ([`crate::fused`]) by a register-tiled microkernel of
+//! our own: on AVX-512 those whose windows are not their input as it is (kernels over
+//! 1×1, strides, padding), as described here; on AVX2 with FMA every conv, the same
+//! planes (or a 1×1 conv's input as it is) feeding the blocks of [`avx2`]. The `gemm`
+//! crate path it replaces gathers every tile's windows (im2col) and then packs them
+//! again, with the weights, for every tile.
 //!
 //! The product is `C[M, N] = A[M, K] · B[K, N]`, A the weights `[F, C·KH·KW]`.
 //! - The input is laid out once per call as zero-padded planes, one per channel and
@@ -366,7 +367,8 @@ unsafe fn conv_operand(g: &ConvGeometry, input: *const f32, planes: &mut Vec<f32
 /// that [`computes`] accepts.
 ///
 /// # Safety
-/// As [`crate::fused::fuser_fused_f32`].
+/// As [`crate::fused::fuser_fused_f32`]; [`computes`] accepts `d` (so the CPU has
+/// AVX-512, or AVX2 and FMA).
 pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Operands) {
     let m = d.m as usize;
     let mut own_planes = Vec::new();
@@ -666,7 +668,8 @@ pub(crate) mod tests {
             kh in 1usize..6, kw in 1usize..6, stride in 1usize..4, dilation in 1usize..3,
             pad in 0usize..4, kind in 0u8..3, seed in any::<u64>(),
         ) {
-            if let Some(d) = conv_descriptor((c, f, h, w, kh, kw), (stride, dilation, pad), epilogue(kind))
+            if (has_avx512() || has_avx2_fma())
+                && let Some(d) = conv_descriptor((c, f, h, w, kh, kw), (stride, dilation, pad), epilogue(kind))
             {
                 prop_assume!(computes(&d));
                 let a = values(seed, f * c * kh * kw);

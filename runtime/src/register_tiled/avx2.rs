@@ -1,20 +1,22 @@
 //! The register-tiled conv of [`super`] on CPUs with AVX2 and FMA but no AVX-512 (an AMD
 //! EPYC of the Zen 3 kind, for one): the same B operand (the input laid out once as
-//! zero-padded planes, no im2col), with blocks shaped for 16 ymm registers.
+//! zero-padded planes, no im2col; a 1×1, stride-1, unpadded conv's input as it is), with
+//! blocks shaped for 16 ymm registers.
 //!
 //! - A block is 6 output channels by 16 positions: 12 accumulators, two vectors of B's row
-//!   and one broadcast weight per step. Both operands are packed per reduction chunk so
-//!   the block reads two contiguous streams: the chunk's weights as `[step][6]` (in
-//!   place, six rows of A a whole row apart cost a fifth of the speed in a stand-alone
-//!   measurement) and B's rows as `[step][16]` (the taps' rows where they lie, one offset
-//!   read per step, cost as much).
-//! - A chunk is [`CHUNK`] steps, so one block's panel of B (16 KB) stays in the L1 cache
-//!   while every row block of the unit runs over it, the unit's packed weights in L2.
+//!   and one broadcast weight per step. The weights are broadcast from their six rows in
+//!   place; B's rows are packed per reduction chunk as `[step][16]` panels, one per block
+//!   column of the unit, so the block reads one contiguous stream of B (`avx2_block_timing`
+//!   below: 88–100% of the FMA peak on a panel in L1; reading the taps' rows where they
+//!   lie, one offset read per step, ran at about 72% in the same kind of loop).
+//! - A chunk is [`CHUNK`] steps (a panel is 16 KB). Each row block runs over all the
+//!   unit's panels (in the L2 cache) while its chunk of weights is in the L1 cache.
 //! - A unit is computed straight into the output when its computed columns are output
-//!   columns (a 1×1, stride-1 conv, whose B is its input as it is), edge blocks through a
-//!   block of scratch, and the epilogue runs there in place. Otherwise it is computed into
-//!   scratch of whole blocks, then its epilogue runs on each stored run and the results
-//!   are copied out.
+//!   columns (planes as wide as the output: a 1×1 conv, any kernel one column wide) and no
+//!   epilogue operand shares memory with the output; edge blocks go through a block of
+//!   scratch, and the epilogue runs there in place. Otherwise it is computed into scratch
+//!   of whole blocks, then its epilogue runs on each stored run and the results are
+//!   copied out.
 //!
 //! Each output is the sum of its products in reduction order from zero, one fused
 //! multiply-add per step, as the AVX-512 block computes it: both tiers give the same bits.
@@ -272,14 +274,57 @@ mod tests {
     use super::*;
     use crate::fused::{has_avx2_fma, has_avx512, run_with_gemm};
     use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+
+    /// One conv through the AVX2 tier and the gemm path (and the AVX-512 tier where the
+    /// CPU has it), its epilogue's bias and residual (the output itself, or apart) drawn
+    /// from `seed`: checks they agree, the AVX-512 bits are the same, and nothing past the
+    /// `[M, N]` output is written.
+    fn check_conv(d: &Descriptor, residual_is_output: bool, seed: u64) -> Result<(), TestCaseError> {
+        let (m, n) = (d.m as usize, d.n as usize);
+        let g = d.conv;
+        let a = values(seed, m * d.k as usize);
+        let b = values(seed ^ 3, (g.channels * g.height * g.width) as usize);
+        let bias = values(seed ^ 1, m);
+        // The output's first values, with a guard past its end.
+        let mut start = values(seed ^ 2, m * n);
+        start.extend([7.5f32; 16]);
+        let operands = |out: &[f32]| {
+            let r = if residual_is_output {
+                out.as_ptr()
+            } else {
+                start.as_ptr()
+            };
+            Operands::new([bias.as_ptr() as i64, r as i64, 0], n)
+        };
+        let mut planes = Vec::new();
+        let [mut tiled, mut reference, mut wide] = [(); 3].map(|_| start.clone());
+        let (a_addr, b_addr) = (a.as_ptr() as i64, b.as_ptr() as i64);
+        // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2 and FMA (the
+        // callers check).
+        unsafe {
+            let operand = super::super::conv_operand(&g, b.as_ptr(), &mut planes);
+            compute(d, a_addr, &operand, tiled.as_mut_ptr() as i64, &operands(&tiled));
+            run_with_gemm(d, a_addr, b_addr, reference.as_mut_ptr() as i64, &operands(&reference));
+        }
+        prop_assert!(tiled[m * n..].iter().all(|&v| v == 7.5), "written past the output");
+        assert_close(&tiled[..m * n], &reference[..m * n], d.k as usize);
+        if has_avx512() {
+            // SAFETY: as above; `run` picks the AVX-512 tier on this CPU.
+            unsafe { super::super::run(d, a_addr, b_addr, wide.as_mut_ptr() as i64, &operands(&wide)) };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&tiled), bits(&wide));
+        }
+        Ok(())
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// The AVX2 tier, wherever the CPU runs it (also where AVX-512 would be picked),
         /// agrees with the gemm path on convs of every geometry (1×1 ones read and written
-        /// in place, partial blocks of rows and columns, several reduction chunks), and
-        /// gives the AVX-512 tier's bits where that runs too.
+        /// in place, partial blocks of rows and columns), and gives the AVX-512 tier's
+        /// bits where that runs too.
         #[test]
         fn avx2_convs_agree_with_the_gemm_path_and_the_avx512_bits(
             c in 1usize..40, f in 6usize..40, h in 1usize..24, w in 1usize..24,
@@ -289,35 +334,55 @@ mod tests {
             if has_avx2_fma()
                 && let Some(d) = conv_descriptor((c, f, h, w, kh, kw), (stride, dilation, pad), epilogue(kind))
             {
-                let (m, n) = (f, d.n as usize);
-                let a = values(seed, f * c * kh * kw);
-                let b = values(seed ^ 3, c * h * w);
-                let bias = values(seed ^ 1, m);
-                let residual = values(seed ^ 2, m * n);
-                // The residual is the output itself (its values before the call) or apart.
-                let operands = |out: &[f32]| {
-                    let r = if residual_is_output { out.as_ptr() } else { residual.as_ptr() };
-                    Operands::new([bias.as_ptr() as i64, r as i64, 0], n)
-                };
-                let mut planes = Vec::new();
-                let [mut tiled, mut reference, mut wide] = [(); 3].map(|_| residual.clone());
-                let (a_addr, b_addr) = (a.as_ptr() as i64, b.as_ptr() as i64);
-                // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2 and
-                // FMA (checked above).
-                unsafe {
-                    let operand = super::super::conv_operand(&d.conv, b.as_ptr(), &mut planes);
-                    compute(&d, a_addr, &operand, tiled.as_mut_ptr() as i64, &operands(&tiled));
-                    run_with_gemm(&d, a_addr, b_addr, reference.as_mut_ptr() as i64, &operands(&reference));
-                }
-                assert_close(&tiled, &reference, d.k as usize);
-                if has_avx512() {
-                    // SAFETY: as above; `run` picks the AVX-512 tier on this CPU.
-                    unsafe { super::super::run(&d, a_addr, b_addr, wide.as_mut_ptr() as i64, &operands(&wide)) };
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    prop_assert_eq!(bits(&tiled), bits(&wide));
-                }
+                check_conv(&d, residual_is_output, seed)?;
             }
         }
+
+        /// Convs whose reduction spans several chunks (over 256 steps), 1×1 ones (in place)
+        /// and 3×3 ones, with partial blocks of rows and columns.
+        #[test]
+        fn avx2_convs_over_several_reduction_chunks(
+            c in 257usize..600, f in 6usize..20, h in 1usize..9, w in 1usize..9, three in any::<bool>(),
+            kind in 0u8..3, residual_is_output in any::<bool>(), seed in any::<u64>(),
+        ) {
+            let k = if three { 3 } else { 1 };
+            if has_avx2_fma()
+                && let Some(d) = conv_descriptor((c, f, h, w, k, k), (1, 1, k / 2), epilogue(kind))
+            {
+                check_conv(&d, residual_is_output, seed)?;
+            }
+        }
+    }
+
+    /// Not a test: `cargo test --release -p fuser-runtime avx2_block_timing -- --ignored
+    /// --nocapture` prints the 6×16 block's GFLOP/s on one thread, its weights and a panel
+    /// of 256 steps in the L1 cache, against the FMA peak of `fma_peak`.
+    #[test]
+    #[ignore]
+    fn avx2_block_timing() {
+        if !has_avx2_fma() {
+            return;
+        }
+        let steps = CHUNK;
+        let a = values(1, ROWS * steps);
+        let b = values(2, steps * COLUMNS);
+        let mut dst = vec![0f32; ROWS * COLUMNS];
+        let rows: [*const f32; ROWS] = std::array::from_fn(|i| a[i * steps..].as_ptr());
+        let calls = 200_000;
+        let best = (0..5)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                for _ in 0..calls {
+                    // SAFETY: the rows hold `steps` values, the panel `steps` rows of 16,
+                    // `dst` a whole block; the CPU has AVX2 and FMA (checked above).
+                    unsafe { block(steps, &rows, 1, b.as_ptr(), dst.as_mut_ptr(), COLUMNS, false) };
+                    std::hint::black_box(&mut dst);
+                }
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::MAX, f64::min);
+        let flops = 2.0 * (calls * steps * ROWS * COLUMNS) as f64;
+        eprintln!("6x16 block: {:.1} GFLOP/s on one thread", flops / best / 1e9);
     }
 
     /// The 6×16 block: every output, each of the 6 rows and 16 columns, fresh and
