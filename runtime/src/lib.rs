@@ -9,6 +9,7 @@ pub mod layer_norm;
 pub mod microkernels;
 #[cfg(target_arch = "x86_64")]
 mod packed_matmul;
+mod pool;
 pub mod profile;
 pub mod quantized;
 #[cfg(target_arch = "x86_64")]

@@ -25,35 +25,55 @@ pub fn set_threads(threads: usize) {
 
 /// The thread count in effect.
 pub fn threads() -> usize {
+    // The cores, asked once: kernels ask for the count several times a call.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     match THREADS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        0 => *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
         n => n,
     }
 }
 
 /// Runs `work` on every item: in order on this thread when one thread is asked for or
-/// there is one item, else across the thread pool. Callers split work by output only, so
-/// the results are the same either way.
+/// there is one item, else across [`crate::pool`]'s threads. Callers split work by output
+/// only, so the results are the same either way.
 pub(crate) fn for_each_item<T: Send>(items: Vec<T>, work: impl Fn(T) + Sync + Send) {
-    if threads() == 1 || items.len() == 1 {
-        items.into_iter().for_each(work);
-    } else {
-        use rayon::prelude::*;
-        items.into_par_iter().for_each(work);
+    if threads() == 1 || items.len() <= 1 {
+        return items.into_iter().for_each(work);
+    }
+    let mut items = std::mem::ManuallyDrop::new(items);
+    let (base, count) = (items.as_mut_ptr() as usize, items.len());
+    crate::pool::for_each_index(count, threads(), |i| {
+        // SAFETY: the pool runs each index exactly once, so each item is moved out of the
+        // buffer once; `T: Send` lets it move to another thread.
+        let item = unsafe { std::ptr::read((base as *mut T).add(i)) };
+        work(item)
+    });
+    // SAFETY: every item was moved out above; only the buffer is left to free.
+    unsafe {
+        items.set_len(0);
+        std::mem::ManuallyDrop::drop(&mut items);
     }
 }
 
 /// Runs `work` on each row of `x` (rows of `cols` values) with the matching row of `y`,
-/// rows split across the thread pool (never a row), as [`for_each_item`] does.
+/// ranges of rows split across the threads as [`for_each_item`] does (never a row).
 pub(crate) fn for_each_row(x: &[f32], y: &mut [f32], cols: usize, work: impl Fn(&[f32], &mut [f32]) + Sync + Send) {
     if threads() == 1 || x.len() <= cols {
         x.chunks(cols).zip(y.chunks_mut(cols)).for_each(|(x, y)| work(x, y));
-    } else {
-        use rayon::prelude::*;
-        x.par_chunks(cols)
-            .zip(y.par_chunks_mut(cols))
-            .for_each(|(x, y)| work(x, y));
+        return;
     }
+    let len = x.len().min(y.len());
+    let rows = len.div_ceil(cols);
+    let pieces = (4 * threads()).min(rows);
+    let y_addr = y.as_mut_ptr() as usize;
+    crate::pool::for_each_index(pieces, threads(), |p| {
+        for r in p * rows / pieces..(p + 1) * rows / pieces {
+            let span = r * cols..((r + 1) * cols).min(len);
+            // SAFETY: row `r` of `y`, which no other piece touches.
+            let out = unsafe { std::slice::from_raw_parts_mut((y_addr as *mut f32).add(span.start), span.len()) };
+            work(&x[span], out);
+        }
+    });
 }
 
 /// `C[b] += A[b] · B[b]` for `b < batch` (or `C[b] = A[b] · B[b]` when `accumulate` is
