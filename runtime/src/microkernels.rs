@@ -76,6 +76,26 @@ pub(crate) fn for_each_row(x: &[f32], y: &mut [f32], cols: usize, work: impl Fn(
     });
 }
 
+/// Runs `work(i, piece)` on each `chunk`-long piece `i` of `data` (the last one may be
+/// shorter), the pieces split across the threads as [`for_each_item`] does.
+pub(crate) fn for_each_chunk_mut<T: Send>(data: &mut [T], chunk: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
+    let count = data.len().div_ceil(chunk.max(1));
+    if threads() == 1 || count <= 1 {
+        return data
+            .chunks_mut(chunk.max(1))
+            .enumerate()
+            .for_each(|(i, piece)| work(i, piece));
+    }
+    let (base, len) = (data.as_mut_ptr() as usize, data.len());
+    crate::pool::for_each_index(count, threads(), |i| {
+        let span = i * chunk..((i + 1) * chunk).min(len);
+        // SAFETY: piece `i` of `data`, which no other index touches; `T: Send` lets it be
+        // written from another thread.
+        let piece = unsafe { std::slice::from_raw_parts_mut((base as *mut T).add(span.start), span.len()) };
+        work(i, piece)
+    });
+}
+
 /// `C[b] += A[b] · B[b]` for `b < batch` (or `C[b] = A[b] · B[b]` when `accumulate` is
 /// 0), with `A[b]` m×k, `B[b]` k×n and `C[b]` m×n. Each operand is (aligned pointer,
 /// offset, batch stride, row stride, column stride), in elements.

@@ -1015,7 +1015,7 @@ fn quantize_plane(
     // faulted in and zeroed by the kernel.
     out.clear();
     out.resize(c4s * group + 4 * PIXELS, q.zero_code());
-    let fill = |(c4, words): (usize, &mut [u8])| {
+    let fill = |c4: usize, words: &mut [u8]| {
         let present = (c - 4 * c4).min(4);
         let line = |b: usize, y: usize| {
             let channel = (4 * c4 + b).min(c - 1);
@@ -1038,10 +1038,12 @@ fn quantize_plane(
     };
     // Channel groups in parallel: quantizing divides every input value.
     if threads() > 1 && c4s > 1 {
-        use rayon::prelude::*;
-        out[..c4s * group].par_chunks_mut(group).enumerate().for_each(fill);
+        crate::microkernels::for_each_chunk_mut(&mut out[..c4s * group], group, fill);
     } else {
-        out[..c4s * group].chunks_mut(group).enumerate().for_each(fill);
+        out[..c4s * group]
+            .chunks_mut(group)
+            .enumerate()
+            .for_each(|(c4, words)| fill(c4, words));
     }
 }
 

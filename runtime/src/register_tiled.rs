@@ -330,20 +330,16 @@ unsafe fn conv_operand(g: &ConvGeometry, input: *const f32, planes: &mut Vec<f32
     planes.clear();
     planes.resize(channels * layout.channel_len() + slack, 0.0);
     let per_channel = layout.channel_len();
-    let fill = |(c, dst): (usize, &mut [f32])| {
-        layout.fill_channel(g, &input[c * height * width..(c + 1) * height * width], dst)
-    };
-    let chunks = planes[..channels * per_channel]
-        .chunks_exact_mut(per_channel)
-        .enumerate();
+    let fill =
+        |c: usize, dst: &mut [f32]| layout.fill_channel(g, &input[c * height * width..(c + 1) * height * width], dst);
+    let planes_only = &mut planes[..channels * per_channel];
     if threads() == 1 || channels < 8 {
-        chunks.for_each(fill);
-    } else {
-        use rayon::prelude::*;
-        planes[..channels * per_channel]
-            .par_chunks_exact_mut(per_channel)
+        planes_only
+            .chunks_exact_mut(per_channel)
             .enumerate()
-            .for_each(fill);
+            .for_each(|(c, dst)| fill(c, dst));
+    } else {
+        crate::microkernels::for_each_chunk_mut(planes_only, per_channel, fill);
     }
     let mut offsets = Vec::with_capacity(channels * kh * kw);
     for c in 0..channels {
