@@ -397,6 +397,45 @@ pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Op
     });
 }
 
+/// The pointers to rows `r0..r0 + R` of A (element `(r, k)` at `a + r·a_row + k·a_col`) at
+/// reduction step `k0`, for a register block of whose rows `count` are real: the missing
+/// rows repeat the last real one (computed, not stored).
+///
+/// # Safety
+/// A holds rows `r0..r0 + count` at step `k0`.
+pub(crate) unsafe fn row_pointers<const R: usize>(
+    a: *const f32,
+    [a_row, a_col]: [isize; 2],
+    r0: usize,
+    count: usize,
+    k0: usize,
+) -> [*const f32; R] {
+    std::array::from_fn(|i| {
+        let row = (r0 + i.min(count - 1)) as isize * a_row + k0 as isize * a_col;
+        // SAFETY: element (row, k0) of A, as the caller promises.
+        unsafe { a.offset(row) }
+    })
+}
+
+/// Runs the epilogue on rows `r_lo..r_hi`, columns `n_lo..n_hi`, of the `[M, N]` output
+/// at `out_addr`, where a work unit computed them in place.
+///
+/// # Safety
+/// The output holds those values.
+pub(crate) unsafe fn epilogue_in_place(
+    d: &Descriptor,
+    operands: &Operands,
+    (r_lo, r_hi, n_lo, n_hi): (usize, usize, usize, usize),
+    out_addr: usize,
+) {
+    let n = d.n as usize;
+    for r in r_lo..r_hi {
+        // SAFETY: the unit's columns of output row `r`, as the caller promises.
+        let row = unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo) };
+        epilogue_row(&d.epilogue, operands, r, n_lo, row);
+    }
+}
+
 /// `0..count` in the fewest ranges of at most `most` (at least 1), of sizes that differ by
 /// at most one.
 pub(crate) fn even_ranges(count: usize, most: usize) -> Vec<(usize, usize)> {
@@ -481,11 +520,9 @@ unsafe fn compute<const R: usize, const V: usize>(
                 for r0 in (r_lo..r_hi).step_by(R) {
                     let count = R.min(r_hi - r0);
                     // Missing rows repeat the last one (computed, not stored).
-                    let a_rows: [*const f32; R] = std::array::from_fn(|i| {
-                        let row = (r0 + i.min(count - 1)) as isize * a_row + k0 as isize * a_col;
-                        // SAFETY: element (row, k0) of A.
-                        unsafe { (a as *const f32).offset(row) }
-                    });
+                    // SAFETY: A holds the block's rows.
+                    let a_rows: [*const f32; R] =
+                        unsafe { row_pointers(a as *const f32, [a_row, a_col], r0, count, k0) };
                     // The chunk of these rows of A stays in the L1 cache across the blocks.
                     for (i, &(n0, masks)) in blocks.iter().enumerate() {
                         // SAFETY: A's rows hold the chunk's values at stride `a_col`; the
@@ -509,14 +546,8 @@ unsafe fn compute<const R: usize, const V: usize>(
                 }
             }
             if in_place {
-                for r in r_lo..r_hi {
-                    // SAFETY: the unit's columns of output row `r`, written above.
-                    let row = unsafe {
-                        std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo)
-                    };
-                    epilogue_row(&d.epilogue, operands, r, n_lo, row);
-                }
-                return;
+                // SAFETY: the unit's values, written above.
+                return unsafe { epilogue_in_place(d, operands, (r_lo, r_hi, n_lo, n_hi), out_addr) };
             }
             segments(operand, n_lo, n_hi - n_lo, runs);
             for (r, row) in (r_lo..r_hi).zip(product.chunks_exact_mut(n_hi - n_lo)) {

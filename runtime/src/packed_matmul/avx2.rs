@@ -43,12 +43,10 @@ pub(super) unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64
                     let panel = panels[(j * k + k0) * COLUMNS..].as_ptr();
                     for r0 in (r_lo..r_hi).step_by(ROWS) {
                         let count = ROWS.min(r_hi - r0);
-                        // Missing rows repeat the last one (computed, not stored).
-                        let a_rows: [*const f32; ROWS] = std::array::from_fn(|i| {
-                            let row = (r0 + i.min(count - 1)) as isize * a_row + k0 as isize * a_col;
-                            // SAFETY: element (row, k0) of A.
-                            unsafe { (a as *const f32).offset(row) }
-                        });
+                        // SAFETY: A holds the block's rows.
+                        let a_rows: [*const f32; ROWS] = unsafe {
+                            crate::register_tiled::row_pointers(a as *const f32, [a_row, a_col], r0, count, k0)
+                        };
                         // SAFETY: A's rows hold the chunk's values at stride `a_col`, the
                         // panel's piece `k1 - k0` rows of 16 (asserted above); the block's
                         // `count` rows and `cols` columns lie in `dst`.

@@ -21,7 +21,7 @@
 //! Each output is the sum of its products in reduction order from zero, one fused
 //! multiply-add per step, as the AVX-512 block computes it: both tiers give the same bits.
 
-use super::{Segment, VectorOperand, even_ranges, segments};
+use super::{Segment, VectorOperand, epilogue_in_place, even_ranges, row_pointers, segments};
 use crate::fused::{Descriptor, Operands, epilogue_row};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
@@ -203,11 +203,10 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
                 }
                 for i in 0..b_hi - b_lo {
                     // Rows past M repeat the last one (computed, not stored).
-                    let rows: [*const f32; ROWS] = std::array::from_fn(|t| {
-                        let r = ((b_lo + i) * ROWS + t).min(m - 1);
-                        // SAFETY: element (r, k0) of A.
-                        unsafe { (a_addr as *const f32).offset(r as isize * a_row + k0 as isize * a_col) }
-                    });
+                    let r0 = (b_lo + i) * ROWS;
+                    // SAFETY: A holds the block's rows below M.
+                    let rows =
+                        unsafe { row_pointers(a_addr as *const f32, [a_row, a_col], r0, (m - r0).min(ROWS), k0) };
                     for (j, inputs) in inputs.chunks_exact(CHUNK * COLUMNS).enumerate() {
                         // The block's rows and columns in the output (in place), or whole
                         // in the unit's product.
@@ -228,14 +227,8 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
                 }
             }
             if in_place {
-                for r in r_lo..r_hi {
-                    // SAFETY: the unit's columns of output row `r`, written above.
-                    let row = unsafe {
-                        std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo)
-                    };
-                    epilogue_row(&d.epilogue, operands, r, n_lo, row);
-                }
-                return;
+                // SAFETY: the unit's values, written above.
+                return unsafe { epilogue_in_place(d, operands, (r_lo, r_hi, n_lo, n_hi), out_addr) };
             }
             segments(operand, n_lo, n_hi - n_lo, runs);
             store(d, operands, (r_lo, r_hi), product, ldc, runs, out_addr, n);
