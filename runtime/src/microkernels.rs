@@ -79,12 +79,10 @@ pub(crate) fn for_each_row(x: &[f32], y: &mut [f32], cols: usize, work: impl Fn(
 /// Runs `work(i, piece)` on each `chunk`-long piece `i` of `data` (the last one may be
 /// shorter), the pieces split across the threads as [`for_each_item`] does.
 pub(crate) fn for_each_chunk_mut<T: Send>(data: &mut [T], chunk: usize, work: impl Fn(usize, &mut [T]) + Sync + Send) {
-    let count = data.len().div_ceil(chunk.max(1));
+    let chunk = chunk.max(1);
+    let count = data.len().div_ceil(chunk);
     if threads() == 1 || count <= 1 {
-        return data
-            .chunks_mut(chunk.max(1))
-            .enumerate()
-            .for_each(|(i, piece)| work(i, piece));
+        return data.chunks_mut(chunk).enumerate().for_each(|(i, piece)| work(i, piece));
     }
     let (base, len) = (data.as_mut_ptr() as usize, data.len());
     crate::pool::for_each_index(count, threads(), |i| {

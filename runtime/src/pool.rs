@@ -4,7 +4,8 @@
 //! A model is a chain of short kernels (MobileNetV2's take 50 to 500 µs each), each one
 //! parallel job. Rayon's idle workers go to sleep between them, and every kernel then paid
 //! a futex wake and a context switch before the second core joined in: scheduler
-//! functions took about 17% of a two-thread perf profile of MobileNetV2. Here helpers
+//! functions took about 17% of a two-thread perf profile of MobileNetV2 (see
+//! docs/cpu-backend.md, "Threads", for the command). Here helpers
 //! wait for the next job by spinning for up to [`SPIN`], as onnxruntime's pool does, and
 //! sleep on a condition variable only after that, so a model's kernels find them awake.
 //!
@@ -141,7 +142,12 @@ impl Pool {
             }
             spins = spins.wrapping_add(1);
             if !spins.is_multiple_of(256) || start.elapsed() < SPIN {
-                std::hint::spin_loop();
+                // Now and then the core goes to another thread (more threads than cores).
+                if spins.is_multiple_of(4096) {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
                 continue;
             }
             let (lock, wake) = &self.sleepers;
@@ -181,7 +187,7 @@ struct CloseJob(&'static Pool);
 impl Drop for CloseJob {
     fn drop(&mut self) {
         let pool = self.0;
-        pool.next.store(usize::MAX / 2, SeqCst);
+        pool.next.store(pool.count.load(SeqCst), SeqCst);
         pool.epoch.fetch_add(1, SeqCst);
         Pool::spin_until(|| pool.active.load(SeqCst) == 0);
     }
@@ -254,25 +260,40 @@ mod tests {
         }
     }
 
-    /// An item that panics on the calling thread: the job is closed before the panic
-    /// leaves the call (helpers stop claiming items), and later jobs still run every item
-    /// on the helpers.
+    /// An item that panics on the calling thread: the job is closed, and its helpers have
+    /// left it, before the panic leaves the call; later jobs still run every item once.
     #[test]
     fn a_panicking_item_closes_its_job() {
         let hits = AtomicU32::new(0);
         let caller = std::thread::current().id();
+        let panicking = std::sync::atomic::AtomicBool::new(false);
         let outcome = std::panic::catch_unwind(|| {
             for_each_index(64, 2, |_| {
                 hits.fetch_add(1, SeqCst);
-                // Only on the calling thread: a helper's panic aborts the process.
+                // Only on the calling thread: a helper's panic aborts the process. A
+                // helper's item waits (a while at most) for the caller to claim one, so
+                // helpers cannot take every item first.
                 if std::thread::current().id() == caller {
+                    panicking.store(true, SeqCst);
                     panic!("an item on the calling thread");
                 }
-                std::thread::sleep(Duration::from_micros(100));
+                let start = Instant::now();
+                while !panicking.load(SeqCst) && start.elapsed() < Duration::from_secs(2) {
+                    std::thread::yield_now();
+                }
+                // Slow items: without the job closed, helpers would still be claiming
+                // them after the call returned.
+                std::thread::sleep(Duration::from_millis(2));
             })
         });
         assert!(outcome.is_err());
-        assert!(hits.load(SeqCst) <= 64);
+        // The job was closed, and its helpers had left, before the panic left the call:
+        // no item runs after it (helpers may have run the rest while the panic unwound,
+        // each once).
+        let after = hits.load(SeqCst);
+        std::thread::sleep(SPIN * 3);
+        assert_eq!(hits.load(SeqCst), after);
+        assert!(after <= 64);
         let seen: Vec<AtomicU32> = (0..100).map(|_| AtomicU32::new(0)).collect();
         for_each_index(100, 2, |i| {
             seen[i].fetch_add(1, SeqCst);

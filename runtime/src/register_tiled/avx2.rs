@@ -7,8 +7,8 @@
 //!   and one broadcast weight per step. The weights are broadcast from their six rows in
 //!   place; B's rows are packed per reduction chunk as `[step][16]` panels, one per block
 //!   column of the unit, so the block reads one contiguous stream of B (`avx2_block_timing`
-//!   below: 88–100% of the FMA peak on a panel in L1; reading the taps' rows where they
-//!   lie, one offset read per step, ran at about 72% in the same kind of loop).
+//!   below: about 92% of the FMA peak on a panel in L1; a stand-alone try that read the
+//!   taps' rows where they lie, one offset read per step, was markedly slower).
 //! - A chunk is [`CHUNK`] steps (a panel is 16 KB). Each row block runs over all the
 //!   unit's panels (in the L2 cache) while its chunk of weights is in the L1 cache.
 //! - A unit is computed straight into the output when its computed columns are output
