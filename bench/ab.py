@@ -11,7 +11,7 @@ cached one.
 Usage: bench/ab.py BASE_FUSER NEW_FUSER MODEL.onnx [--rounds 8] [--threads 2]
                    [--iterations 20] [--min]
 `--min` compares each run's fastest iteration instead of its median.
-Copy the build before a change somewhere first (`cp target/release/fuser /tmp/base`).
+Keep a copy of the build from before the change first (`cp target/release/fuser BASE_FUSER`).
 """
 import argparse
 import json
