@@ -1,6 +1,6 @@
 //! The f32 matmuls of the fused kernel ([`crate::fused`]) whose B is a constant (a
 //! layer's weights), on AVX-512 (and with narrower panels and blocks on AVX2 with FMA:
-//! [`avx2`]): B is packed once, on the first call, into column panels,
+//! [`run_packed_avx2`]): B is packed once, on the first call, into column panels,
 //! and every later call reads the panels as they are. The `gemm` crate path it replaces
 //! packs B (and A) again on every call.
 //!
@@ -29,12 +29,10 @@
 //! Measured and left out (`matmul_timing` below): packing B in every call, for a runtime B
 //! or a 1×1 conv's input, costs more than the `gemm` crate's own packing saves.
 
-use crate::fused::{Descriptor, Operands, epilogue_reads_output, epilogue_row};
+use crate::fused::{Descriptor, Operands, epilogue_reads_output};
 use crate::register_tiled::block;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-
-mod avx2;
 
 /// Rows of A per register block, and vectors of 16 columns per panel: 24 accumulators,
 /// and 8 row pointers that stay in registers.
@@ -74,7 +72,7 @@ fn panel_columns() -> usize {
     if crate::fused::has_avx512() {
         COLUMNS
     } else {
-        avx2::COLUMNS
+        AVX2_COLUMNS
     }
 }
 
@@ -191,7 +189,7 @@ unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands:
         if crate::fused::has_avx512() {
             run_packed_avx512(d, a, panels, out, operands)
         } else {
-            avx2::run_packed(d, a, panels, out, operands)
+            run_packed_avx2(d, a, panels, out, operands)
         }
     }
 }
@@ -254,64 +252,153 @@ unsafe fn finish_unit(
     product: &mut [f32],
     out_addr: usize,
 ) {
-    let n = d.n as usize;
-    for r in r_lo..r_hi {
-        let row = if in_place {
-            // SAFETY: the unit's columns of output row `r`, written above.
-            unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo) }
-        } else {
-            let start = (r - r_lo) * (n_hi - n_lo);
-            &mut product[start..start + n_hi - n_lo]
-        };
-        epilogue_row(&d.epilogue, operands, r, n_lo, row);
-        if !in_place {
-            // SAFETY: output row `r` holds N values; units do not overlap.
-            let target =
-                unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + n_lo), n_hi - n_lo) };
-            target.copy_from_slice(row);
-        }
+    use crate::register_tiled::{Segment, epilogue_in_place, store_runs};
+    if in_place {
+        // SAFETY: the unit's values, computed in place.
+        return unsafe { epilogue_in_place(d, operands, (r_lo, r_hi, n_lo, n_hi), out_addr) };
     }
+    // The product's rows are the unit's columns, one run each.
+    let whole = [Segment {
+        from: 0,
+        to: n_lo,
+        len: n_hi - n_lo,
+    }];
+    store_runs(d, operands, (r_lo, r_hi), product, n_hi - n_lo, &whole, out_addr);
 }
 
-/// [`run_packed`] on AVX-512.
+/// [`run_packed`] on AVX-512: 8×48 blocks of [`crate::register_tiled`], their partial
+/// vectors under masks.
 ///
 /// # Safety
 /// As [`run_packed`]; the CPU has AVX-512F.
 unsafe fn run_packed_avx512(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands: &Operands) {
+    let tile = |call: BlockCall<ROWS>| {
+        let masks: [u16; VECTORS] = std::array::from_fn(|v| {
+            let lanes = call.cols.saturating_sub(16 * v).min(16);
+            ((1u32 << lanes) - 1) as u16
+        });
+        let row = |kk: usize| call.panel.wrapping_add(kk * COLUMNS);
+        // SAFETY: as `run_packed_blocks` promises of the call; the CPU has AVX-512F.
+        unsafe {
+            block(
+                call.a_rows,
+                call.a_col,
+                call.steps,
+                row,
+                masks,
+                call.dst,
+                call.ldc,
+                call.rows,
+                call.accumulate,
+            )
+        };
+    };
+    // SAFETY: as this function's contract.
+    unsafe { run_packed_blocks(d, a, panels, out, operands, (COLUMNS, UNIT_PANELS), tile) }
+}
+
+/// [`run_packed`] on AVX2 with FMA: panels of 16 columns and the 6×16 ymm blocks of
+/// [`crate::register_tiled::avx2`], as many columns a unit as on AVX-512. Blocks at the
+/// output's edge (the last rows, a last panel past N) are computed in a block of scratch
+/// and copied, so the output is written in place.
+///
+/// # Safety
+/// As [`run_packed`]; the panels are [`AVX2_COLUMNS`] wide; the CPU has AVX2 and FMA.
+unsafe fn run_packed_avx2(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands: &Operands) {
+    use crate::register_tiled::avx2::block_within;
+    let tile = |call: BlockCall<{ crate::register_tiled::avx2::ROWS }>| {
+        let size = (call.rows, call.cols);
+        // SAFETY: as `run_packed_blocks` promises of the call; the CPU has AVX2 and FMA.
+        unsafe {
+            block_within(
+                call.steps,
+                call.a_rows,
+                call.a_col,
+                call.panel,
+                call.dst,
+                call.ldc,
+                size,
+                call.accumulate,
+            )
+        };
+    };
+    let unit_panels = UNIT_PANELS * COLUMNS / AVX2_COLUMNS;
+    // SAFETY: as this function's contract.
+    unsafe { run_packed_blocks(d, a, panels, out, operands, (AVX2_COLUMNS, unit_panels), tile) }
+}
+
+/// Columns of one packed panel on AVX2: one block's two ymm vectors.
+const AVX2_COLUMNS: usize = crate::register_tiled::avx2::COLUMNS;
+
+/// One register block of a packed matmul: `R` rows of A (pointers at the chunk's first
+/// step, stride `a_col`), `steps` rows of a panel from `panel` (the panel's width apart),
+/// and the block's place in the output (or a unit's product): `rows` real rows and `cols`
+/// real columns from `dst`, rows `ldc` apart; added to what is there when `accumulate`.
+struct BlockCall<'a, const R: usize> {
+    a_rows: &'a [*const f32; R],
+    a_col: isize,
+    steps: usize,
+    panel: *const f32,
+    dst: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+}
+
+/// The contraction over packed panels `columns` wide, and the epilogue, with `tile`
+/// computing each block of `R` rows by one panel: for each unit (at most `unit_panels`
+/// panels), each reduction chunk whose piece of a panel fits in [`PANEL_CHUNK_BYTES`]
+/// (the L1 cache), each panel, every row block runs over that piece.
+///
+/// # Safety
+/// As [`run_packed`]; the panels are `columns` wide; `tile` is sound for every call
+/// whose operands hold what [`BlockCall`] says.
+unsafe fn run_packed_blocks<const R: usize>(
+    d: &Descriptor,
+    a: i64,
+    panels: &[f32],
+    out: i64,
+    operands: &Operands,
+    (columns, unit_panels): (usize, usize),
+    tile: impl Fn(BlockCall<R>) + Sync,
+) {
     let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
     let [a_row, a_col] = [d.strides[0] as isize, d.strides[1] as isize];
-    let units = work_units(m, n, ROWS, COLUMNS, UNIT_PANELS);
+    let units = work_units(m, n, R, columns, unit_panels);
     let out_addr = out as usize;
     let in_place = !epilogue_reads_output(&d.epilogue, operands, m, out_addr);
-    let chunk = (PANEL_CHUNK_BYTES / (4 * COLUMNS)).max(1);
+    let chunk = (PANEL_CHUNK_BYTES / (4 * columns)).max(1);
+    assert!(panels.len() >= n.div_ceil(columns) * k * columns);
     let run_unit = |(r_lo, r_hi, b_lo, b_hi): (usize, usize, usize, usize)| {
-        let (n_lo, n_hi) = (b_lo * COLUMNS, (b_hi * COLUMNS).min(n));
+        let (n_lo, n_hi) = (b_lo * columns, (b_hi * columns).min(n));
         SCRATCH.with(|scratch| {
             let product = &mut *scratch.borrow_mut();
             let (dst, ldc) = unit_target((r_lo, r_hi, n_lo, n_hi), in_place, product, out_addr, n);
             for k0 in (0..k).step_by(chunk) {
                 let k1 = (k0 + chunk).min(k);
                 for j in b_lo..b_hi {
-                    let cols = COLUMNS.min(n - j * COLUMNS);
-                    let masks: [u16; VECTORS] = std::array::from_fn(|v| {
-                        let lanes = cols.saturating_sub(16 * v).min(16);
-                        ((1u32 << lanes) - 1) as u16
-                    });
                     // The chunk's piece of panel j, in the L1 cache for every row block.
-                    let panel = &panels[(j * k + k0) * COLUMNS..(j * k + k1) * COLUMNS];
-                    for r0 in (r_lo..r_hi).step_by(ROWS) {
-                        let count = ROWS.min(r_hi - r0);
+                    let panel = panels[(j * k + k0) * columns..].as_ptr();
+                    for r0 in (r_lo..r_hi).step_by(R) {
+                        let count = R.min(r_hi - r0);
                         // SAFETY: A holds the block's rows.
-                        let a_rows: [*const f32; ROWS] = unsafe {
+                        let a_rows: [*const f32; R] = unsafe {
                             crate::register_tiled::row_pointers(a as *const f32, [a_row, a_col], r0, count, k0)
                         };
-                        // SAFETY: A's rows hold the chunk's values at stride `a_col`; the
-                        // block's rows and columns lie in `dst`.
-                        unsafe {
-                            let target = dst.add((r0 - r_lo) * ldc + j * COLUMNS - n_lo);
-                            let row = |kk: usize| panel.as_ptr().wrapping_add(kk * COLUMNS);
-                            block(&a_rows, a_col, k1 - k0, row, masks, target, ldc, count, k0 > 0);
-                        }
+                        tile(BlockCall {
+                            a_rows: &a_rows,
+                            a_col,
+                            steps: k1 - k0,
+                            panel,
+                            // The block's rows and columns lie in `dst` (the output, or
+                            // the unit's product).
+                            dst: dst.wrapping_add((r0 - r_lo) * ldc + j * columns - n_lo),
+                            ldc,
+                            rows: count,
+                            cols: columns.min(n - j * columns),
+                            accumulate: k0 > 0,
+                        });
                     }
                 }
             }
@@ -381,8 +468,8 @@ mod tests {
                 run_with_gemm(&d, a.as_ptr() as i64, b.as_ptr() as i64, gemm_out.as_mut_ptr() as i64, &operands(&gemm_out));
                 // The AVX2 tier also where AVX-512 is picked.
                 if crate::fused::has_avx2_fma() {
-                    let panels = pack(b.as_ptr(), k, n, b_row, b_col, avx2::COLUMNS);
-                    avx2::run_packed(&d, a.as_ptr() as i64, &panels, avx2_out.as_mut_ptr() as i64, &operands(&avx2_out));
+                    let panels = pack(b.as_ptr(), k, n, b_row, b_col, AVX2_COLUMNS);
+                    run_packed_avx2(&d, a.as_ptr() as i64, &panels, avx2_out.as_mut_ptr() as i64, &operands(&avx2_out));
                 } else {
                     avx2_out.clone_from(&packed_out);
                 }

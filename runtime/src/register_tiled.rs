@@ -174,10 +174,10 @@ unsafe impl Sync for VectorOperand {}
 
 /// A run of stored columns within a block: block column `from`, output column `to`, `len`.
 #[derive(Clone, Copy)]
-struct Segment {
-    from: usize,
-    to: usize,
-    len: usize,
+pub(crate) struct Segment {
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    pub(crate) len: usize,
 }
 
 /// The stored runs of the block of computed columns `n0..n0 + cols`.
@@ -436,6 +436,29 @@ pub(crate) unsafe fn epilogue_in_place(
     }
 }
 
+/// Runs the epilogue on the stored runs of rows `r_lo..r_hi` of a unit's product (rows
+/// `ldc` apart) and writes them to the `[M, N]` output at `out_addr`.
+pub(crate) fn store_runs(
+    d: &Descriptor,
+    operands: &Operands,
+    (r_lo, r_hi): (usize, usize),
+    product: &mut [f32],
+    ldc: usize,
+    runs: &[Segment],
+    out_addr: usize,
+) {
+    let n = d.n as usize;
+    for (r, row) in (r_lo..r_hi).zip(product.chunks_exact_mut(ldc)) {
+        for s in runs {
+            let values = &mut row[s.from..s.from + s.len];
+            epilogue_row(&d.epilogue, operands, r, s.to, values);
+            // SAFETY: output row `r` holds N values; units do not overlap.
+            let target = unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + s.to), s.len) };
+            target.copy_from_slice(values);
+        }
+    }
+}
+
 /// `0..count` in the fewest ranges of at most `most` (at least 1), of sizes that differ by
 /// at most one.
 pub(crate) fn even_ranges(count: usize, most: usize) -> Vec<(usize, usize)> {
@@ -550,16 +573,7 @@ unsafe fn compute<const R: usize, const V: usize>(
                 return unsafe { epilogue_in_place(d, operands, (r_lo, r_hi, n_lo, n_hi), out_addr) };
             }
             segments(operand, n_lo, n_hi - n_lo, runs);
-            for (r, row) in (r_lo..r_hi).zip(product.chunks_exact_mut(n_hi - n_lo)) {
-                for s in runs.iter() {
-                    let values = &mut row[s.from..s.from + s.len];
-                    epilogue_row(&d.epilogue, operands, r, s.to, values);
-                    // SAFETY: output row `r` holds N values; units do not overlap.
-                    let target =
-                        unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + s.to), s.len) };
-                    target.copy_from_slice(values);
-                }
-            }
+            store_runs(d, operands, (r_lo, r_hi), product, n_hi - n_lo, runs, out_addr);
         });
     };
     crate::microkernels::for_each_item(units, run_unit);

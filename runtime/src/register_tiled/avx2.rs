@@ -21,8 +21,8 @@
 //! Each output is the sum of its products in reduction order from zero, one fused
 //! multiply-add per step, as the AVX-512 block computes it: both tiers give the same bits.
 
-use super::{Segment, VectorOperand, epilogue_in_place, even_ranges, row_pointers, segments};
-use crate::fused::{Descriptor, Operands, epilogue_row};
+use super::{Segment, VectorOperand, epilogue_in_place, even_ranges, row_pointers, segments, store_runs};
+use crate::fused::{Descriptor, Operands};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
@@ -231,34 +231,10 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
                 return unsafe { epilogue_in_place(d, operands, (r_lo, r_hi, n_lo, n_hi), out_addr) };
             }
             segments(operand, n_lo, n_hi - n_lo, runs);
-            store(d, operands, (r_lo, r_hi), product, ldc, runs, out_addr, n);
+            store_runs(d, operands, (r_lo, r_hi), product, ldc, runs, out_addr);
         })
     };
     crate::microkernels::for_each_item(units, run_unit);
-}
-
-/// Runs the epilogue on the stored runs of rows `r_lo..r_hi` of a unit's product (rows
-/// `ldc` apart) and writes them to the `[M, N]` output at `out_addr`.
-#[allow(clippy::too_many_arguments)]
-fn store(
-    d: &Descriptor,
-    operands: &Operands,
-    (r_lo, r_hi): (usize, usize),
-    product: &mut [f32],
-    ldc: usize,
-    runs: &[Segment],
-    out_addr: usize,
-    n: usize,
-) {
-    for (r, row) in (r_lo..r_hi).zip(product.chunks_exact_mut(ldc)) {
-        for s in runs {
-            let values = &mut row[s.from..s.from + s.len];
-            epilogue_row(&d.epilogue, operands, r, s.to, values);
-            // SAFETY: output row `r` holds N values; units do not overlap.
-            let target = unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * n + s.to), s.len) };
-            target.copy_from_slice(values);
-        }
-    }
 }
 
 #[cfg(test)]
