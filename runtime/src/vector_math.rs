@@ -12,6 +12,8 @@
 /// fused multiply-add: one rounding, and half the latency of a multiply then an add. The
 /// callers run inside functions compiled for AVX-512 or AVX2 with FMA
 /// ([`crate::fused::dispatch`]), where it is one instruction; elsewhere it is a call.
+/// Each chain starts from its highest coefficient (not from `0·x⁴ + c`, which LLVM may
+/// not fold away without fast-math).
 #[inline(always)]
 pub fn polynomial(x: f64, coefficients: &[f64]) -> f64 {
     let (x2, x4) = (x * x, (x * x) * (x * x));
@@ -21,7 +23,28 @@ pub fn polynomial(x: f64, coefficients: &[f64]) -> f64 {
             .skip(j)
             .step_by(4)
             .rev()
-            .fold(0.0f64, |acc, &c| acc.mul_add(x4, c))
+            .fold(None, |acc: Option<f64>, &c| {
+                Some(acc.map_or(c, |acc| acc.mul_add(x4, c)))
+            })
+            .unwrap_or(0.0)
+    };
+    x2.mul_add(x.mul_add(chain(3), chain(2)), x.mul_add(chain(1), chain(0)))
+}
+
+/// [`polynomial`] in f32.
+#[inline(always)]
+pub fn polynomial_f32(x: f32, coefficients: &[f32]) -> f32 {
+    let (x2, x4) = (x * x, (x * x) * (x * x));
+    let chain = |j: usize| {
+        coefficients
+            .iter()
+            .skip(j)
+            .step_by(4)
+            .rev()
+            .fold(None, |acc: Option<f32>, &c| {
+                Some(acc.map_or(c, |acc| acc.mul_add(x4, c)))
+            })
+            .unwrap_or(0.0)
     };
     x2.mul_add(x.mul_add(chain(3), chain(2)), x.mul_add(chain(1), chain(0)))
 }
