@@ -868,6 +868,45 @@ fn max_channel_avx512(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], o
     }
 }
 
+/// [`max_channel_avx512`] on AVX2: each chunk of [`LANES`] outputs in two ymm vectors,
+/// the same maximum ([`pool_maximum`]) lane by lane.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn max_channel_avx2(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    const HALF: usize = LANES / 2;
+    let furthest = starts.iter().max().copied().unwrap_or(0);
+    for group in chunks.chunks_exact(CHUNKS_AT_ONCE) {
+        for c in group {
+            assert!(c.base + furthest + LANES <= plane.len() && c.out + c.len <= out.len());
+        }
+        let mut acc = [[_mm256_set1_ps(f32::NEG_INFINITY); 2]; CHUNKS_AT_ONCE];
+        for &start in starts {
+            for (a, c) in acc.iter_mut().zip(group) {
+                for (h, a) in a.iter_mut().enumerate() {
+                    // SAFETY: `c.base + start + LANES <= plane.len()` (asserted above).
+                    let v = unsafe { _mm256_loadu_ps(plane.as_ptr().add(c.base + start + HALF * h)) };
+                    // As in `max_channel_avx512`: `vmaxps` gives its second operand on NaN
+                    // or equal lanes; equal lanes take the AND (+0 wins), a NaN input is
+                    // put back.
+                    let max = _mm256_max_ps(v, *a);
+                    let equal = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, *a);
+                    let bits = _mm256_blendv_ps(max, _mm256_and_ps(v, *a), equal);
+                    let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
+                    *a = _mm256_blendv_ps(bits, v, nan);
+                }
+            }
+        }
+        for (a, c) in acc.iter().zip(group) {
+            for (h, &a) in a.iter().enumerate() {
+                let lanes = c.len.saturating_sub(HALF * h).min(HALF);
+                // SAFETY: `out[c.out..c.out + c.len]` is inside `out` (asserted above).
+                unsafe { store_first_lanes(out.as_mut_ptr().wrapping_add(c.out + HALF * h), a, lanes) };
+            }
+        }
+    }
+}
+
 /// What every tile of one depthwise conv shares, worked out once per call: the plane
 /// layout, where each tap starts in it, and the output chunks.
 struct DepthwisePlan {
@@ -923,6 +962,12 @@ fn depthwise_tile(
             if has_avx512() {
                 // SAFETY: the CPU has AVX-512F (checked).
                 unsafe { max_channel_avx512(scratch, chunks, starts, out) };
+                continue;
+            }
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked).
+                unsafe { max_channel_avx2(scratch, chunks, starts, out) };
                 continue;
             }
             max_channel_portable(scratch, chunks, starts, out);
@@ -1238,13 +1283,11 @@ mod tests {
         }
     }
 
-    /// The vectorized pooling maximum takes the same value, bit for bit, as the portable
-    /// one (and `arith.maximumf`) on zeros of both signs, NaN, infinities and ties.
+    /// The vectorized pooling maximums (AVX-512, AVX2: those this CPU runs) take the same
+    /// value, bit for bit, as the portable one (and `arith.maximumf`) on zeros of both
+    /// signs, NaN, infinities and ties, in whole and partial chunks.
     #[test]
     fn pooling_maximum_matches_the_portable_loop() {
-        if !has_avx512() {
-            return;
-        }
         let specials = [0.0f32, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.5, -1.5, 1.5];
         // Every ordered pair of specials, over two taps, one chunk of LANES outputs each.
         let pairs: Vec<(f32, f32)> = specials
@@ -1257,22 +1300,46 @@ mod tests {
             plane[i] = a;
             plane[lanes + i] = b;
         }
+        // The last chunk stops short of its vector (a partial store).
         let mut chunks: Vec<OutputChunk> = (0..lanes / LANES)
             .map(|c| OutputChunk {
                 out: c * LANES,
                 base: c * LANES,
-                len: LANES,
+                len: LANES.min(pairs.len() - 3 - c * LANES),
             })
             .collect();
         pad_to_whole_groups(&mut chunks);
         let starts = [0, lanes];
-        let (mut wide, mut portable) = (vec![0.0f32; lanes], vec![0.0f32; lanes]);
-        // SAFETY: the CPU has AVX-512F (checked above).
-        unsafe { max_channel_avx512(&plane, &chunks, &starts, &mut wide) };
+        let sentinel = 7.25f32;
+        let mut portable = vec![sentinel; lanes];
         max_channel_portable(&plane, &chunks, &starts, &mut portable);
-        for (i, &(a, b)) in pairs.iter().enumerate() {
+        let mut vectorized: Vec<Vec<f32>> = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx512() {
+                let mut wide = vec![sentinel; lanes];
+                // SAFETY: the CPU has AVX-512F (checked).
+                unsafe { max_channel_avx512(&plane, &chunks, &starts, &mut wide) };
+                vectorized.push(wide);
+            }
+            if is_x86_feature_detected!("avx2") {
+                let mut narrow = vec![sentinel; lanes];
+                // SAFETY: the CPU has AVX2 (checked).
+                unsafe { max_channel_avx2(&plane, &chunks, &starts, &mut narrow) };
+                vectorized.push(narrow);
+            }
+        }
+        for out in &vectorized {
+            assert!(
+                out[pairs.len() - 3..].iter().all(|&v| v == sentinel),
+                "stores past the chunk"
+            );
+        }
+        for (i, &(a, b)) in pairs.iter().enumerate().take(pairs.len() - 3) {
             let expected = pool_maximum(pool_maximum(f32::NEG_INFINITY, a), b);
-            assert_eq!(wide[i].to_bits(), portable[i].to_bits(), "max({a}, {b})");
+            for out in &vectorized {
+                assert_eq!(out[i].to_bits(), portable[i].to_bits(), "max({a}, {b})");
+            }
             assert_eq!(portable[i].to_bits(), expected.to_bits(), "max({a}, {b})");
             if a == 0.0 && b == 0.0 {
                 // +0 is above -0.
