@@ -161,12 +161,9 @@ pub unsafe extern "C" fn fuser_sgemm_f32(
     }
     match threads() {
         1 => (0..batch as isize).for_each(|i| product(i, Parallelism::None)),
-        _ if batch > 1 => {
-            use rayon::prelude::*;
-            (0..batch as isize)
-                .into_par_iter()
-                .for_each(|i| product(i, Parallelism::None));
-        }
+        // On the runtime's pool, whose helpers may still be spinning after the kernel
+        // before: rayon's workers would compete with them for the cores.
+        _ if batch > 1 => for_each_item((0..batch as isize).collect(), |i| product(i, Parallelism::None)),
         n => product(0, Parallelism::Rayon(n)),
     }
 }
@@ -263,7 +260,6 @@ pub unsafe extern "C" fn fuser_depthwise_conv2d_f32(
     dh: i64,
     dw: i64,
 ) {
-    use rayon::prelude::*;
     let [batch, channels, height, width, kh, kw, oh, ow, sh, sw, dh, dw] =
         [batch, channels, height, width, kh, kw, oh, ow, sh, sw, dh, dw].map(|v| v as usize);
     let planes = batch * channels;
@@ -299,11 +295,5 @@ pub unsafe extern "C" fn fuser_depthwise_conv2d_f32(
             }
         }
     };
-    if threads() == 1 {
-        dst.chunks_mut(oh * ow).enumerate().for_each(|(i, out)| plane(i, out));
-    } else {
-        dst.par_chunks_mut(oh * ow)
-            .enumerate()
-            .for_each(|(i, out)| plane(i, out));
-    }
+    for_each_chunk_mut(dst, oh * ow, plane);
 }
