@@ -9,8 +9,8 @@
 //! - conv (batch 1, one group, NCHW): A is the weights `[F, C·KH·KW]`, B the windows of
 //!   the unpadded input `[C, H, W]` (padding is read as zeros), `N = OH·OW`; a conv with
 //!   6 or more output channels goes to [`crate::register_tiled`] instead of im2col tiles
-//!   and the `gemm` crate on AVX2 with FMA, and on AVX-512 unless its windows are its
-//!   input as it is;
+//!   and the `gemm` crate on AVX2 with FMA (unless its windows are gathered and its
+//!   reduction is short), and on AVX-512 unless its windows are its input as it is;
 //! - depthwise conv: row `m` is channel `m`, with its own `KH·KW` filter;
 //! - max pooling: row `m` is channel `m`, the maximum over its window for the sum.
 //!

@@ -52,10 +52,11 @@ const UNIT_ROWS: usize = 64;
 const UNIT_COLUMNS: usize = 192;
 
 /// Whether [`run`] computes the contraction of `d`: a conv with at least a block's worth
-/// of output channels, on AVX2 with FMA (without AVX-512) any, on AVX-512 one whose
-/// windows are not its input as it is. A 1×1,
-/// stride-1 conv without padding, and a matmul, read B in place, and there the `gemm`
-/// crate's cache blocking is as fast or faster (`f32_timing` below).
+/// of output channels, on AVX2 with FMA (without AVX-512) any but a windowed one with
+/// fewer than [`AVX2_MIN_WINDOW_STEPS`] reduction steps, on AVX-512 one whose windows are
+/// not its input as it is. A 1×1, stride-1 conv without padding, and a matmul, read B in
+/// place, and there the `gemm` crate's cache blocking is as fast or faster on AVX-512
+/// (`f32_timing` below).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == Contraction::Conv2d
         && d.m >= MIN_ROWS as i64
@@ -63,9 +64,16 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
         && d.k > 0
         && match has_avx512() {
             true => !reads_input_directly(&d.conv),
-            false => has_avx2_fma(),
+            false => has_avx2_fma() && (reads_input_directly(&d.conv) || d.k >= AVX2_MIN_WINDOW_STEPS),
         }
 }
+
+/// On AVX2, a conv whose windows must be gathered (not a 1×1, stride-1 conv) and whose
+/// reduction is shorter than this (an RGB image's 3×3 stem: 27 steps) takes the `gemm`
+/// path: a block's few steps do not pay for its panel and copy-out. `f32_timing`, 2
+/// threads: 3→32 3×3 at 224, stride 2: the `gemm` path 1.2–1.5x faster, stride 1: 1.1x;
+/// 8→32 3×3/2 (72 steps) and 3→16 5×5/2 (75) even; 16→32 3×3/2 (144) 1.1–1.2x slower.
+const AVX2_MIN_WINDOW_STEPS: i64 = 32;
 
 /// A conv's input as zero-padded planes: for channel `c` and stride phase `(py, px)`,
 /// plane value `(y, x)` is padded input `(y·sh + py, x·sw + px)`. Output position
@@ -730,6 +738,7 @@ pub(crate) mod tests {
         threads_from_environment();
         for (c, f, hw, kk, stride) in [
             (3usize, 64usize, 224usize, 7usize, 2usize),
+            (3, 32, 224, 3, 2),
             (64, 64, 56, 1, 1),
             (64, 64, 56, 3, 1),
             (64, 256, 56, 1, 1),
