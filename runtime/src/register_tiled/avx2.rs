@@ -11,12 +11,15 @@
 //!   taps' rows where they lie, one offset read per step, was markedly slower).
 //! - A chunk is [`CHUNK`] steps (a panel is 16 KB). Each row block runs over all the
 //!   unit's panels (in the L2 cache) while its chunk of weights is in the L1 cache.
+//! - Where the planes are wider than the output and that would cost blocks of columns,
+//!   the blocks' columns are output positions, gathered run by run from the planes' rows
+//!   as the panels are packed.
 //! - A unit is computed straight into the output when its computed columns are output
-//!   columns (planes as wide as the output: a 1×1 conv, any kernel one column wide) and no
-//!   epilogue operand shares memory with the output; edge blocks go through a block of
-//!   scratch, and the epilogue runs there in place. Otherwise it is computed into scratch
-//!   of whole blocks, then its epilogue runs on each stored run and the results are
-//!   copied out. Either way the epilogue runs on each row block as soon as its last
+//!   columns (output positions as above, or planes as wide as the output: a 1×1 conv, any
+//!   kernel one column wide) and no epilogue operand shares memory with the output; edge
+//!   blocks go through a block of scratch, and the epilogue runs there in place.
+//!   Otherwise it is computed into scratch of whole blocks, then its epilogue runs on each
+//!   stored run and the results are copied out. Either way the epilogue runs on each row block as soon as its last
 //!   chunk is summed, while its rows are in the L1 cache, not in a pass over the whole
 //!   unit afterwards, which read it back from L2 (`perf` of a one-thread `f32_timing` run
 //!   of 64→256 1×1 at 56: the epilogue's share of the run from 9.7% to 6.7%; the kernel's
@@ -40,12 +43,14 @@ const CHUNK: usize = 256;
 const UNIT_ROWS: usize = 96;
 const UNIT_COLUMNS: usize = 192;
 
-/// Per-thread buffers of a unit: its product, its stored runs, and the chunk's B panels.
+/// Per-thread buffers of a unit: its product, its stored runs, the chunk's B panels, and
+/// where a panel's runs of output positions start.
 #[derive(Default)]
 struct Scratch {
     product: Vec<f32>,
     runs: Vec<Segment>,
     inputs: Vec<f32>,
+    starts: Vec<(usize, usize)>,
 }
 
 thread_local! {
@@ -160,6 +165,46 @@ unsafe fn pack_inputs(base: *const f32, offsets: &[isize], from: usize, computed
     }
 }
 
+/// Copies B's columns for 16 output positions into `panel` (`[steps][16]`, with 16 values
+/// of slack after it): `runs` are `(computed column, panel column)` pairs, in panel order,
+/// where each run of positions on one output row starts. Each run's 16 columns are copied
+/// whole: the next run (or the next step's first) overwrites what lies past its end, so
+/// each run is two vector loads and stores. Columns past the last run's positions hold
+/// values read from past them (computed, never stored).
+///
+/// # Safety
+/// Each row (at `base + offsets[k]`) is readable for 16 values from every run's computed
+/// column; the CPU has AVX.
+#[target_feature(enable = "avx")]
+unsafe fn pack_positions(base: *const f32, offsets: &[isize], runs: &[(usize, usize)], panel: &mut [f32]) {
+    assert!(panel.len() >= offsets.len() * COLUMNS + COLUMNS && runs.iter().all(|&(_, to)| to < COLUMNS));
+    for (k, &offset) in offsets.iter().enumerate() {
+        // SAFETY: as the caller promises, and row `k` of the panel or its slack (asserted
+        // above).
+        unsafe {
+            let row = base.offset(offset);
+            let to = panel.as_mut_ptr().add(k * COLUMNS);
+            for &(from, at) in runs {
+                _mm256_storeu_ps(to.add(at), _mm256_loadu_ps(row.add(from)));
+                _mm256_storeu_ps(to.add(at + 8), _mm256_loadu_ps(row.add(from + 8)));
+            }
+        }
+    }
+}
+
+/// Where each run of the output positions `from..from + 16` (below `total`, `ow` a row)
+/// lies in the computed columns (`pw` a row): `(computed column, panel column)` pairs.
+fn position_runs(from: usize, total: usize, ow: usize, pw: usize, runs: &mut Vec<(usize, usize)>) {
+    runs.clear();
+    let end = (from + COLUMNS).min(total);
+    let mut p = from;
+    while p < end {
+        let (y, x) = (p / ow, p % ow);
+        runs.push((y * pw + x, p - from));
+        p += ow - x;
+    }
+}
+
 /// [`super::run`]'s contraction and epilogue on AVX2, B given by `operand`.
 ///
 /// # Safety
@@ -168,9 +213,19 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
     let (m, n) = (d.m as usize, d.n as usize);
     let [a_row, a_col] = [d.strides[0] as isize, d.strides[1] as isize];
     let steps = operand.offsets.len();
+    // Where the planes are wider than the output (a kernel more than one column wide) and
+    // that costs blocks, the blocks' columns are the output positions themselves, gathered
+    // from the planes' rows as the panels are packed: the planes' extra columns are not
+    // computed (a 3×3 conv's planes at 14×14 are 16 wide: 14 blocks of columns instead of
+    // 13), and the output is contiguous, so it is written in place. Where the blocks are
+    // as many either way (7×7: 63 or 49 columns, 4 blocks) the planes' columns are
+    // packed as they lie, a run of 16 for a panel row instead of one per output row.
+    let positions =
+        operand.computed_width != operand.output_width && n.div_ceil(COLUMNS) < operand.computed.div_ceil(COLUMNS);
+    let columns_total = if positions { n } else { operand.computed };
     // Units of whole blocks, as even as the blocks allow, so that threads finish together.
     let mut units = Vec::new();
-    for columns in even_ranges(operand.computed.div_ceil(COLUMNS), UNIT_COLUMNS / COLUMNS) {
+    for columns in even_ranges(columns_total.div_ceil(COLUMNS), UNIT_COLUMNS / COLUMNS) {
         for rows in even_ranges(m.div_ceil(ROWS), UNIT_ROWS / ROWS) {
             units.push((rows, columns));
         }
@@ -178,16 +233,21 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
     let out_addr = out as usize;
     let a_addr = a as usize;
     // Blocks are written straight into the output, and the epilogue runs there in place,
-    // when computed columns are output columns and no epilogue operand shares memory with
-    // the output; else into the unit's scratch of whole blocks, from which the epilogue's
-    // results are copied out.
-    let in_place = operand.computed_width == operand.output_width
+    // when computed columns are output columns (positions, or planes as wide as the
+    // output) and no epilogue operand shares memory with the output; else into the unit's
+    // scratch of whole blocks, from which the epilogue's results are copied out.
+    let in_place = (positions || operand.computed_width == operand.output_width)
         && !crate::fused::epilogue_reads_output(&d.epilogue, operands, m, out_addr);
     let run_unit = |((b_lo, b_hi), (c_lo, c_hi)): ((usize, usize), (usize, usize))| {
         SCRATCH.with(|scratch| {
-            let Scratch { product, runs, inputs } = &mut *scratch.borrow_mut();
+            let Scratch {
+                product,
+                runs,
+                inputs,
+                starts,
+            } = &mut *scratch.borrow_mut();
             let (r_lo, r_hi) = (b_lo * ROWS, (b_hi * ROWS).min(m));
-            let (n_lo, n_hi) = (c_lo * COLUMNS, (c_hi * COLUMNS).min(operand.computed));
+            let (n_lo, n_hi) = (c_lo * COLUMNS, (c_hi * COLUMNS).min(columns_total));
             let (dst, ldc) = if in_place {
                 // Element (r_lo, n_lo) of the `[M, N]` output; not dereferenced here.
                 ((out_addr as *mut f32).wrapping_add(r_lo * n + n_lo), n)
@@ -196,17 +256,34 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
                 product.resize((b_hi - b_lo) * ROWS * ldc, 0.0);
                 (product.as_mut_ptr(), ldc)
             };
-            inputs.resize((c_hi - c_lo) * CHUNK * COLUMNS, 0.0);
-            if !in_place {
+            // The panels, and one row of slack for `pack_positions`.
+            inputs.resize((c_hi - c_lo + 1) * CHUNK * COLUMNS, 0.0);
+            if !in_place && positions {
+                // The product's rows are the unit's output positions, one run each.
+                runs.clear();
+                runs.push(Segment {
+                    from: 0,
+                    to: n_lo,
+                    len: n_hi - n_lo,
+                });
+            } else if !in_place {
                 segments(operand, n_lo, n_hi - n_lo, runs);
             }
             for k0 in (0..steps).step_by(CHUNK) {
                 let offsets = &operand.offsets[k0..(k0 + CHUNK).min(steps)];
                 let chunk = offsets.len();
-                for (j, panel) in inputs.chunks_exact_mut(CHUNK * COLUMNS).enumerate() {
-                    // SAFETY: B's rows hold every computed column.
+                for j in 0..c_hi - c_lo {
                     let from = (c_lo + j) * COLUMNS;
-                    unsafe { pack_inputs(operand.base, offsets, from, operand.computed, panel) };
+                    let panel = &mut inputs[j * CHUNK * COLUMNS..];
+                    if positions {
+                        position_runs(from, n, operand.output_width, operand.computed_width, starts);
+                        // SAFETY: every run's row of the planes holds 16 values (the
+                        // planes' slack covers the last row's).
+                        unsafe { pack_positions(operand.base, offsets, starts, panel) };
+                    } else {
+                        // SAFETY: B's rows hold every computed column.
+                        unsafe { pack_inputs(operand.base, offsets, from, operand.computed, panel) };
+                    }
                 }
                 for i in 0..b_hi - b_lo {
                     // Rows past M repeat the last one (computed, not stored).
@@ -214,7 +291,7 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
                     // SAFETY: A holds the block's rows below M.
                     let rows =
                         unsafe { row_pointers(a_addr as *const f32, [a_row, a_col], r0, (m - r0).min(ROWS), k0) };
-                    for (j, inputs) in inputs.chunks_exact(CHUNK * COLUMNS).enumerate() {
+                    for (j, inputs) in inputs.chunks_exact(CHUNK * COLUMNS).take(c_hi - c_lo).enumerate() {
                         // The block's rows and columns in the output (in place), or whole
                         // in the unit's product.
                         let (count, cols) = match in_place {
