@@ -933,6 +933,9 @@ impl DepthwisePlan {
 /// of them). Each channel's input is laid out as a [`PhasePlane`] in `scratch`, then every
 /// `LANES` outputs of a row combine their taps in registers, in tap order, padding
 /// included (zeros for a conv, `-inf` for a pooling), several chunks at a time.
+/// `finish(r, row)` then runs on each channel's row of the tile as soon as it is computed
+/// (while it is in cache).
+#[allow(clippy::too_many_arguments)]
 fn depthwise_tile(
     src: &[f32],
     weights: Option<&[f32]>,
@@ -941,6 +944,7 @@ fn depthwise_tile(
     tile: Tile,
     product: &mut [f32],
     scratch: &mut Vec<f32>,
+    mut finish: impl FnMut(usize, &mut [f32]),
 ) {
     let [height, width, kh, kw] = [g.height, g.width, g.kernel_h, g.kernel_w].map(|v| v as usize);
     let DepthwisePlan { layout, starts, chunks } = plan;
@@ -957,37 +961,45 @@ fn depthwise_tile(
             scratch,
         );
         let out = &mut product[r * tile.cols..(r + 1) * tile.cols];
-        let Some(weights) = weights else {
-            #[cfg(target_arch = "x86_64")]
-            if has_avx512() {
-                // SAFETY: the CPU has AVX-512F (checked).
-                unsafe { max_channel_avx512(scratch, chunks, starts, out) };
-                continue;
+        match weights {
+            Some(weights) => {
+                let filter = &weights[channel * kh * kw..(channel + 1) * kh * kw];
+                depthwise_channel(scratch, chunks, starts, filter, out);
             }
-            #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2 (checked).
-                unsafe { max_channel_avx2(scratch, chunks, starts, out) };
-                continue;
-            }
-            max_channel_portable(scratch, chunks, starts, out);
-            continue;
-        };
-        let filter = &weights[channel * kh * kw..(channel + 1) * kh * kw];
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU has AVX-512F (checked).
-            unsafe { depthwise_channel_avx512(scratch, chunks, starts, filter, out) };
-            continue;
+            None => max_channel(scratch, chunks, starts, out),
         }
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked).
-            unsafe { depthwise_channel_avx2(scratch, chunks, starts, filter, out) };
-            continue;
-        }
-        depthwise_channel_portable(scratch, chunks, starts, filter, out);
+        finish(r, out);
     }
+}
+
+/// One channel of a depthwise conv, by the widest loop this CPU runs.
+fn depthwise_channel(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], filter: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512F (checked).
+        return unsafe { depthwise_channel_avx512(plane, chunks, starts, filter, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked).
+        return unsafe { depthwise_channel_avx2(plane, chunks, starts, filter, out) };
+    }
+    depthwise_channel_portable(plane, chunks, starts, filter, out);
+}
+
+/// One channel of a max pooling, by the widest loop this CPU runs.
+fn max_channel(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512F (checked).
+        return unsafe { max_channel_avx512(plane, chunks, starts, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked).
+        return unsafe { max_channel_avx2(plane, chunks, starts, out) };
+    }
+    max_channel_portable(plane, chunks, starts, out);
 }
 
 /// Whether this CPU runs AVX-512 (checked once; the loops below are compiled for it).
@@ -1139,6 +1151,26 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
     unsafe { run_with_gemm(&d, a, b, out, &operands) }
 }
 
+/// Runs the epilogue on `row`, the computed values of output row `r` from column `c0`,
+/// and copies them to the `[M, N]` output at `out_addr` unless they are there already
+/// (`in_place`).
+fn finish_row(
+    d: &Descriptor,
+    operands: &Operands,
+    in_place: bool,
+    out_addr: usize,
+    (r, c0): (usize, usize),
+    row: &mut [f32],
+) {
+    apply_epilogue(&d.epilogue, operands, r, c0, row);
+    if !in_place {
+        // SAFETY: the output is dense `[M, N]`; the caller's tiles do not overlap.
+        let target =
+            unsafe { std::slice::from_raw_parts_mut((out_addr as *mut f32).add(r * d.n as usize + c0), row.len()) };
+        target.copy_from_slice(row);
+    }
+}
+
 /// The fused call through the `gemm` crate (and im2col tiles), and the depthwise conv.
 ///
 /// # Safety
@@ -1175,7 +1207,11 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
                             .then(|| std::slice::from_raw_parts(a as *const f32, m * k));
                         let target = std::slice::from_raw_parts_mut(dst, tile.rows * tile.cols);
                         let plan = depthwise_plan.as_ref().expect("planned for a windowed contraction");
-                        depthwise_tile(src, weights, &g, plan, tile, target, block);
+                        // Each channel's epilogue runs as soon as it is computed.
+                        let finish = |r: usize, row: &mut [f32]| {
+                            finish_row(d, operands, in_place, out_addr, (tile.r0 + r, tile.c0), row)
+                        };
+                        return depthwise_tile(src, weights, &g, plan, tile, target, block, finish);
                     }
                     Contraction::Matmul | Contraction::Conv2d => {
                         let [a_row, a_col, b_row, b_col] = d.strides.map(|s| s as isize);
@@ -1220,17 +1256,7 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
             for r in 0..tile.rows {
                 // SAFETY: row `r` of the tile, as above.
                 let row = unsafe { std::slice::from_raw_parts_mut(dst.add(r * dst_row), tile.cols) };
-                apply_epilogue(&d.epilogue, operands, tile.r0 + r, tile.c0, row);
-                if !in_place {
-                    // SAFETY: the output is dense `[M, N]` and tiles do not overlap.
-                    let target = unsafe {
-                        std::slice::from_raw_parts_mut(
-                            (out_addr as *mut f32).add((tile.r0 + r) * n + tile.c0),
-                            tile.cols,
-                        )
-                    };
-                    target.copy_from_slice(row);
-                }
+                finish_row(d, operands, in_place, out_addr, (tile.r0 + r, tile.c0), row);
             }
         });
     };
