@@ -14,40 +14,32 @@
 /// ([`crate::fused::dispatch`]), where it is one instruction; elsewhere it is a call.
 /// Each chain starts from its highest coefficient (not from `0·x⁴ + c`, which LLVM may
 /// not fold away without fast-math).
-#[inline(always)]
-pub fn polynomial(x: f64, coefficients: &[f64]) -> f64 {
-    let (x2, x4) = (x * x, (x * x) * (x * x));
-    let chain = |j: usize| {
-        coefficients
-            .iter()
-            .skip(j)
-            .step_by(4)
-            .rev()
-            .fold(None, |acc: Option<f64>, &c| {
-                Some(acc.map_or(c, |acc| acc.mul_add(x4, c)))
-            })
-            .unwrap_or(0.0)
+macro_rules! polynomial_in {
+    ($(#[$doc:meta])* $name:ident, $float:ty) => {
+        $(#[$doc])*
+        #[inline(always)]
+        pub fn $name(x: $float, coefficients: &[$float]) -> $float {
+            let (x2, x4) = (x * x, (x * x) * (x * x));
+            let chain = |j: usize| {
+                coefficients
+                    .iter()
+                    .skip(j)
+                    .step_by(4)
+                    .rev()
+                    .fold(None, |acc: Option<$float>, &c| Some(acc.map_or(c, |acc| acc.mul_add(x4, c))))
+                    .unwrap_or(0.0)
+            };
+            x2.mul_add(x.mul_add(chain(3), chain(2)), x.mul_add(chain(1), chain(0)))
+        }
     };
-    x2.mul_add(x.mul_add(chain(3), chain(2)), x.mul_add(chain(1), chain(0)))
 }
 
-/// [`polynomial`] in f32.
-#[inline(always)]
-pub fn polynomial_f32(x: f32, coefficients: &[f32]) -> f32 {
-    let (x2, x4) = (x * x, (x * x) * (x * x));
-    let chain = |j: usize| {
-        coefficients
-            .iter()
-            .skip(j)
-            .step_by(4)
-            .rev()
-            .fold(None, |acc: Option<f32>, &c| {
-                Some(acc.map_or(c, |acc| acc.mul_add(x4, c)))
-            })
-            .unwrap_or(0.0)
-    };
-    x2.mul_add(x.mul_add(chain(3), chain(2)), x.mul_add(chain(1), chain(0)))
-}
+polynomial_in!(polynomial, f64);
+polynomial_in!(
+    /// [`polynomial`] in f32.
+    polynomial_f32,
+    f32
+);
 
 /// The sum of `f(v)` over `x` in f64, in 16 lanes (element `i` into lane `i % 16`), then
 /// the lanes in order: a fixed order, the same for every thread count, that vectorizes

@@ -57,35 +57,17 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// `dst[i·ldc + c] (+)= Σ_k a[i][k·a_col] · b[k·16 + c]` for `i < 6`, `c < 16`: added to
-/// what `dst` holds when `accumulate`.
+/// `dst[i·ldc + c] (+)= Σ_k a[i][k·a_col] · b[k·16 + c]` for `i < 6`, `c < 8·V`: added to
+/// what `dst` holds when `accumulate`. `V = 2` is the whole 6×16 block; `V = 1` reads only
+/// the first 8 columns of each panel row, for a block at the output's edge with at most 8
+/// columns, which then costs 6 accumulators' multiply-adds a step instead of 12 (each
+/// output's sum is the same, in the same order).
 ///
 /// # Safety
 /// Each row `a[i]` holds `steps` values at stride `a_col`, `b` holds `steps · 16`; `dst` 6
-/// rows of 16 writable values, `ldc` apart; the CPU has AVX2 and FMA.
+/// rows of `8·V` writable values, `ldc` apart; the CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block(
-    steps: usize,
-    a: &[*const f32; ROWS],
-    a_col: isize,
-    b: *const f32,
-    dst: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    // SAFETY: as the caller promises.
-    unsafe { block_vectors::<2>(steps, a, a_col, b, dst, ldc, accumulate) }
-}
-
-/// [`block`] over the first `V` vectors (8 columns each) of each panel row: `V = 1` for a
-/// block at the output's edge with at most 8 columns, which then costs 6 accumulators'
-/// multiply-adds a step instead of 12 (each output's sum is the same, in the same order).
-///
-/// # Safety
-/// As [`block`], `dst` holding `8·V` values a row.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn block_vectors<const V: usize>(
+unsafe fn block<const V: usize>(
     steps: usize,
     a: &[*const f32; ROWS],
     a_col: isize,
@@ -142,7 +124,7 @@ pub(crate) unsafe fn block_within(
 ) {
     if rows == ROWS && cols == COLUMNS {
         // SAFETY: as the caller promises.
-        return unsafe { block(steps, a, a_col, b, dst, ldc, accumulate) };
+        return unsafe { block::<2>(steps, a, a_col, b, dst, ldc, accumulate) };
     }
     let mut whole = [0f32; ROWS * COLUMNS];
     // SAFETY (every copy): the first `rows` rows of `cols` values of `dst`, as the caller
@@ -154,8 +136,8 @@ pub(crate) unsafe fn block_within(
             }
         }
         match cols <= COLUMNS / 2 {
-            true => block_vectors::<1>(steps, a, a_col, b, whole.as_mut_ptr(), COLUMNS, accumulate),
-            false => block(steps, a, a_col, b, whole.as_mut_ptr(), COLUMNS, accumulate),
+            true => block::<1>(steps, a, a_col, b, whole.as_mut_ptr(), COLUMNS, accumulate),
+            false => block::<2>(steps, a, a_col, b, whole.as_mut_ptr(), COLUMNS, accumulate),
         }
         for i in 0..rows {
             std::ptr::copy_nonoverlapping(whole.as_ptr().add(i * COLUMNS), dst.add(i * ldc), cols);
@@ -459,7 +441,7 @@ mod tests {
                 for _ in 0..calls {
                     // SAFETY: the rows hold `steps` values, the panel `steps` rows of 16,
                     // `dst` a whole block; the CPU has AVX2 and FMA (checked above).
-                    unsafe { block(steps, &rows, 1, b.as_ptr(), dst.as_mut_ptr(), COLUMNS, false) };
+                    unsafe { block::<2>(steps, &rows, 1, b.as_ptr(), dst.as_mut_ptr(), COLUMNS, false) };
                     std::hint::black_box(&mut dst);
                 }
                 start.elapsed().as_secs_f64()
@@ -486,7 +468,7 @@ mod tests {
             let mut dst = start.clone();
             // SAFETY: the rows hold `steps` values at stride `a_col`, B `steps` rows of 16,
             // `dst` 6 rows of `ldc` ≥ 16; the CPU has AVX2 and FMA (checked above).
-            unsafe { block(steps, &rows, a_col, b.as_ptr(), dst.as_mut_ptr(), ldc, accumulate) };
+            unsafe { block::<2>(steps, &rows, a_col, b.as_ptr(), dst.as_mut_ptr(), ldc, accumulate) };
             for i in 0..ROWS {
                 for c in 0..ldc {
                     let expected = if c >= COLUMNS {
