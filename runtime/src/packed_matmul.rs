@@ -16,7 +16,7 @@
 //!   split too.
 //! - The next piece of a panel is prefetched into L2 while the row blocks run over the
 //!   current one, a share of its lines per row block: the panels come from memory once per
-//!   call (`matmul_timing`, 128×768×3072: 3.6–3.7 instead of 4.4 ms; `bench/ab_kernels.py`
+//!   call (`matmul_timing` on AVX2, 128×768×3072: 3.6–3.7 instead of 4.4 ms; `bench/ab_kernels.py`
 //!   on the BERT layer: its FFN matmuls 0.92 and 0.98 of their time before).
 //! - The epilogue runs on a unit's rows while they are in cache.
 //!

@@ -1,19 +1,9 @@
 //! Elementary functions as straight-line f64 arithmetic (no branches, and no calls in the
 //! loops compiled for AVX2 with FMA or AVX-512, where `mul_add` is an instruction), so
 //! LLVM vectorizes the loops that use them; the C library's versions are a call per
-//! element. Used where results are rounded to f32, which hides their last bits.
+//! element. Used where results are rounded to f32, which hides their last bits. The
+//! polynomial evaluation comes in f32 too ([`polynomial_f32`], for Gelu).
 
-/// The polynomial with `coefficients` (lowest degree first) at `x`, as four interleaved
-/// Horner chains in `x⁴` (coefficients `4i + j` for `j = 0..4`) combined as
-/// `(P₀ + x·P₁) + x²·(P₂ + x·P₃)`: the chain of dependent steps is about a quarter of the
-/// degree long, where plain Horner's is the degree. The functions here are long dependent
-/// chains, and a vectorized loop over them waits on latency, not on the arithmetic units
-/// (Gelu with erf took 1.3x less time per value this way, `gelu_timing`). Each step is a
-/// fused multiply-add: one rounding, and half the latency of a multiply then an add. The
-/// callers run inside functions compiled for AVX-512 or AVX2 with FMA
-/// ([`crate::fused::dispatch`]), where it is one instruction; elsewhere it is a call.
-/// Each chain starts from its highest coefficient (not from `0·x⁴ + c`, which LLVM may
-/// not fold away without fast-math).
 macro_rules! polynomial_in {
     ($(#[$doc:meta])* $name:ident, $float:ty) => {
         $(#[$doc])*
@@ -34,7 +24,21 @@ macro_rules! polynomial_in {
     };
 }
 
-polynomial_in!(polynomial, f64);
+polynomial_in!(
+    /// The polynomial with `coefficients` (lowest degree first) at `x`, as four interleaved
+    /// Horner chains in `x⁴` (coefficients `4i + j` for `j = 0..4`) combined as
+    /// `(P₀ + x·P₁) + x²·(P₂ + x·P₃)`: the chain of dependent steps is about a quarter of the
+    /// degree long, where plain Horner's is the degree. The functions here are long dependent
+    /// chains, and a vectorized loop over them waits on latency, not on the arithmetic units
+    /// (Gelu with erf took 1.3x less time per value this way, `gelu_timing`). Each step is a
+    /// fused multiply-add: one rounding, and half the latency of a multiply then an add. The
+    /// callers run inside functions compiled for AVX-512 or AVX2 with FMA
+    /// ([`crate::fused::dispatch`]), where it is one instruction; elsewhere it is a call.
+    /// Each chain starts from its highest coefficient (not from `0·x⁴ + c`, which LLVM may
+    /// not fold away without fast-math).
+    polynomial,
+    f64
+);
 polynomial_in!(
     /// [`polynomial`] in f32.
     polynomial_f32,

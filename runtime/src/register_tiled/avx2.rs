@@ -264,7 +264,7 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
                 (product.as_mut_ptr(), ldc)
             };
             // The panels, and one row of slack for `pack_positions`.
-            inputs.resize((c_hi - c_lo + 1) * CHUNK * COLUMNS, 0.0);
+            inputs.resize((c_hi - c_lo) * CHUNK * COLUMNS + COLUMNS, 0.0);
             if !in_place && positions {
                 // The product's rows are the unit's output positions, one run each.
                 runs.clear();
