@@ -19,11 +19,12 @@
 //!   kernel one column wide) and no epilogue operand shares memory with the output; edge
 //!   blocks go through a block of scratch, and the epilogue runs there in place.
 //!   Otherwise it is computed into scratch of whole blocks, then its epilogue runs on each
-//!   stored run and the results are copied out. Either way the epilogue runs on each row block as soon as its last
-//!   chunk is summed, while its rows are in the L1 cache, not in a pass over the whole
-//!   unit afterwards, which read it back from L2 (`perf` of a one-thread `f32_timing` run
-//!   of 64→256 1×1 at 56: the epilogue's share of the run from 9.7% to 6.7%; the kernel's
-//!   time moved within this machine's noise).
+//!   stored run and the results are copied out. Either way the epilogue runs on each row
+//!   block as soon as its last chunk is summed, while its rows are in the L1 cache, not in
+//!   a pass over the whole unit afterwards, which read it back from L2 (`perf` of a
+//!   one-thread `f32_timing` run of 64→256 1×1 at 56: the epilogue's share of the run
+//!   from 9.7% to 6.7%; the kernel's time moved within this machine's noise).
+//! - An edge block of at most 8 columns (a 7×7 map's 49th) runs one vector a row.
 //!
 //! Each output is the sum of its products in reduction order from zero, one fused
 //! multiply-add per step, as the AVX-512 block computes it: both tiers give the same bits.
