@@ -163,7 +163,7 @@ pub unsafe extern "C" fn fuser_sgemm_f32(
         1 => (0..batch as isize).for_each(|i| product(i, Parallelism::None)),
         // On the runtime's pool, whose helpers may still be spinning after the kernel
         // before: rayon's workers would compete with them for the cores.
-        _ if batch > 1 => for_each_item((0..batch as isize).collect(), |i| product(i, Parallelism::None)),
+        n if batch > 1 => crate::pool::for_each_index(batch as usize, n, |i| product(i as isize, Parallelism::None)),
         n => product(0, Parallelism::Rayon(n)),
     }
 }

@@ -17,7 +17,7 @@
 //! - The next piece of a panel is prefetched into L2 while the row blocks run over the
 //!   current one, a share of its lines per row block: the panels come from memory once per
 //!   call (`matmul_timing` on AVX2, 128×768×3072: 3.6–3.7 instead of 4.4 ms;
-//!   `bench/ab_kernels.py` on the BERT layer: its FFN matmuls 0.92 and 0.98 of their time
+//!   `bench/ab.py --kernels` on the BERT layer: its FFN matmuls 0.92 and 0.98 of their time
 //!   before).
 //! - The epilogue runs on a unit's rows while they are in cache.
 //!
@@ -380,52 +380,53 @@ unsafe fn run_packed_blocks<const R: usize>(
         SCRATCH.with(|scratch| {
             let product = &mut *scratch.borrow_mut();
             let (dst, ldc) = unit_target((r_lo, r_hi, n_lo, n_hi), in_place, product, out_addr, n);
-            // The unit's pieces in the order the loops below read them: (panel, chunk).
-            let pieces: Vec<(usize, usize)> = (0..k)
-                .step_by(chunk)
-                .flat_map(|k0| (b_lo..b_hi).map(move |j| (j, k0)))
-                .collect();
             let row_blocks = (r_hi - r_lo).div_ceil(R);
-            for (p, &(j, k0)) in pieces.iter().enumerate() {
+            for k0 in (0..k).step_by(chunk) {
                 let k1 = (k0 + chunk).min(k);
-                // The chunk's piece of panel j, in the L1 cache for every row block.
-                let panel = panels[(j * k + k0) * columns..].as_ptr();
-                // The next piece comes from memory (the panels of a layer's weights are
-                // read once per call): each row block asks for a share of its lines
-                // ahead of time, into L2.
-                let next = pieces.get(p + 1).map(|&(j, k0)| {
-                    let piece = &panels[(j * k + k0) * columns..(j * k + (k0 + chunk).min(k)) * columns];
-                    (piece.as_ptr(), piece.len() * 4 / 64)
-                });
-                for (b, r0) in (r_lo..r_hi).step_by(R).enumerate() {
-                    if let Some((next, lines)) = next {
-                        let share = lines.div_ceil(row_blocks);
-                        for line in (b * share..((b + 1) * share).min(lines)).map(|l| l * 16) {
-                            // SAFETY: a prefetch only hints; the address lies in the panels.
-                            unsafe {
-                                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
-                                    next.add(line).cast(),
-                                )
-                            };
+                for j in b_lo..b_hi {
+                    // The chunk's piece of panel j, in the L1 cache for every row block.
+                    let panel = panels[(j * k + k0) * columns..].as_ptr();
+                    // The next piece (the next panel's, or the next chunk's first) comes
+                    // from memory (the panels of a layer's weights are read once per call):
+                    // each row block asks for a share of its lines ahead of time, into L2.
+                    let next = match (j + 1 < b_hi, k1 < k) {
+                        (true, _) => Some((j + 1, k0, k1)),
+                        (false, true) => Some((b_lo, k1, (k1 + chunk).min(k))),
+                        (false, false) => None,
+                    };
+                    for (b, r0) in (r_lo..r_hi).step_by(R).enumerate() {
+                        if let Some((next_j, from, to)) = next {
+                            let lines = (to - from) * columns * 4 / 64;
+                            let share = lines.div_ceil(row_blocks);
+                            let piece = panels[(next_j * k + from) * columns..].as_ptr();
+                            for line in (b * share..((b + 1) * share).min(lines)).map(|l| l * 16) {
+                                // SAFETY: a prefetch only hints; the address lies in the panels.
+                                unsafe {
+                                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
+                                        piece.add(line).cast(),
+                                    )
+                                };
+                            }
                         }
+                        let count = R.min(r_hi - r0);
+                        // SAFETY: A holds the block's rows.
+                        let a_rows: [*const f32; R] = unsafe {
+                            crate::register_tiled::row_pointers(a as *const f32, [a_row, a_col], r0, count, k0)
+                        };
+                        tile(BlockCall {
+                            a_rows: &a_rows,
+                            a_col,
+                            steps: k1 - k0,
+                            panel,
+                            // The block's rows and columns lie in `dst` (the output, or
+                            // the unit's product).
+                            dst: dst.wrapping_add((r0 - r_lo) * ldc + j * columns - n_lo),
+                            ldc,
+                            rows: count,
+                            cols: columns.min(n - j * columns),
+                            accumulate: k0 > 0,
+                        });
                     }
-                    let count = R.min(r_hi - r0);
-                    // SAFETY: A holds the block's rows.
-                    let a_rows: [*const f32; R] =
-                        unsafe { crate::register_tiled::row_pointers(a as *const f32, [a_row, a_col], r0, count, k0) };
-                    tile(BlockCall {
-                        a_rows: &a_rows,
-                        a_col,
-                        steps: k1 - k0,
-                        panel,
-                        // The block's rows and columns lie in `dst` (the output, or
-                        // the unit's product).
-                        dst: dst.wrapping_add((r0 - r_lo) * ldc + j * columns - n_lo),
-                        ldc,
-                        rows: count,
-                        cols: columns.min(n - j * columns),
-                        accumulate: k0 > 0,
-                    });
                 }
             }
             // SAFETY: the unit is computed.

@@ -730,7 +730,7 @@ pub(crate) mod tests {
     }
 
     /// Not a test: `cargo test --release -p fuser-runtime f32_timing -- --ignored
-    /// --nocapture` times ResNet-50's conv shapes and MobileNetV2's 1×1 ones through both
+    /// --nocapture` times ResNet-50's conv shapes, MobileNetV2's stem and 1×1 ones through both
     /// paths, in one run (`F32_CASE=i` times case `i` alone).
     #[test]
     #[ignore]
