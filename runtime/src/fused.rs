@@ -1185,7 +1185,12 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
     // computed in scratch first, so no operand is overwritten before it is read.
     let in_place = !epilogue_reads_output(&d.epilogue, operands, m, out_addr);
     let windowed = matches!(d.contraction, Contraction::Depthwise2d | Contraction::MaxPool2d);
-    let depthwise_plan = windowed.then(|| DepthwisePlan::new(&g));
+    // A depthwise conv with 8 channels in a vector, where its rows are narrow or strided.
+    #[cfg(target_arch = "x86_64")]
+    let by_channels = d.contraction == Contraction::Depthwise2d && crate::depthwise_channels::computes(&g);
+    #[cfg(not(target_arch = "x86_64"))]
+    let by_channels = false;
+    let depthwise_plan = (windowed && !by_channels).then(|| DepthwisePlan::new(&g));
     let run_tile = |tile: Tile| {
         SCRATCH.with(|scratch| {
             let (block, product) = &mut *scratch.borrow_mut();
@@ -1206,11 +1211,20 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
                         let weights = (d.contraction == Contraction::Depthwise2d)
                             .then(|| std::slice::from_raw_parts(a as *const f32, m * k));
                         let target = std::slice::from_raw_parts_mut(dst, tile.rows * tile.cols);
-                        let plan = depthwise_plan.as_ref().expect("planned for a windowed contraction");
                         // Each channel's epilogue runs as soon as it is computed.
                         let finish = |r: usize, row: &mut [f32]| {
                             finish_row(d, operands, in_place, out_addr, (tile.r0 + r, tile.c0), row)
                         };
+                        #[cfg(target_arch = "x86_64")]
+                        if let (true, Some(weights)) = (by_channels, weights) {
+                            let rows = (tile.r0, tile.rows);
+                            // SAFETY: `computes` checked AVX2.
+                            let band = crate::depthwise_channels::BAND_BYTES;
+                            return crate::depthwise_channels::depthwise_tile(
+                                src, weights, &g, rows, target, block, band, finish,
+                            );
+                        }
+                        let plan = depthwise_plan.as_ref().expect("planned for a windowed contraction");
                         return depthwise_tile(src, weights, &g, plan, tile, target, block, finish);
                     }
                     Contraction::Matmul | Contraction::Conv2d => {
@@ -1263,7 +1277,11 @@ pub(crate) unsafe fn run_with_gemm(d: &Descriptor, a: i64, b: i64, out: i64, ope
     // A depthwise or pooling tile spans whole output planes (rows are channels).
     let tiles = match d.contraction {
         Contraction::Depthwise2d | Contraction::MaxPool2d => {
-            let rows = m.div_ceil(16).max(1);
+            // About 16 tiles; whole vectors of 8 channels for the loop by channels.
+            let rows = match by_channels {
+                true => m.div_ceil(16).next_multiple_of(8),
+                false => m.div_ceil(16).max(1),
+            };
             (0..m)
                 .step_by(rows)
                 .map(|r0| Tile {
@@ -1306,6 +1324,172 @@ mod tests {
                 t / (2000.0 * 3072.0) * 1e9,
                 row[7]
             );
+        }
+    }
+
+    /// Not a test: `cargo test --release -p fuser-runtime depthwise_timing -- --ignored
+    /// --nocapture` times MobileNetV2's depthwise 3×3 convs (bias and ReLU6 after them) on
+    /// `F32_THREADS` threads (default: all cores).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    #[ignore]
+    fn depthwise_timing() {
+        use crate::register_tiled::tests::{seconds_per_call, threads_from_environment, values};
+        threads_from_environment();
+        for (c, hw, stride) in [
+            (32usize, 112usize, 1usize),
+            (96, 112, 2),
+            (144, 56, 1),
+            (144, 56, 2),
+            (192, 28, 1),
+            (192, 28, 2),
+            (384, 14, 1),
+            (576, 14, 1),
+            (576, 14, 2),
+            (960, 7, 1),
+        ] {
+            let o = (hw + 2 - 3) / stride + 1;
+            let conv = ConvGeometry {
+                channels: c as i64,
+                height: hw as i64,
+                width: hw as i64,
+                kernel_h: 3,
+                kernel_w: 3,
+                out_h: o as i64,
+                out_w: o as i64,
+                stride_h: stride as i64,
+                stride_w: stride as i64,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top: 1,
+                pad_left: 1,
+            };
+            let d = Descriptor {
+                contraction: Contraction::Depthwise2d,
+                m: c as i64,
+                n: (o * o) as i64,
+                k: 9,
+                strides: [9, 1, (o * o) as i64, 1],
+                conv,
+                constant_b: 0,
+                epilogue: vec![Step::AddRow(0), Step::Clip(0.0, 6.0)],
+            };
+            let (weights, input, bias) = (values(1, c * 9), values(2, c * hw * hw), values(3, c));
+            let mut out = vec![0f32; c * o * o];
+            let operands = Operands::new([bias.as_ptr() as i64, 0, 0], o * o);
+            let o_addr = out.as_mut_ptr() as i64;
+            let call =
+                || unsafe { run_with_gemm(&d, weights.as_ptr() as i64, input.as_ptr() as i64, o_addr, &operands) };
+            let best = (0..20).map(|_| seconds_per_call(call)).fold(f64::MAX, f64::min);
+            // One thread, all channels as one tile: the loop over rows and the loop by
+            // channels (on AVX2), without the epilogue.
+            let tile = Tile {
+                r0: 0,
+                rows: c,
+                cols: o * o,
+                c0: 0,
+            };
+            let plan = DepthwisePlan::new(&conv);
+            let buffers = RefCell::new((vec![0f32; c * o * o], Vec::new()));
+            let rows = seconds_per_call(|| {
+                let (out, scratch) = &mut *buffers.borrow_mut();
+                depthwise_tile(&input, Some(&weights), &conv, &plan, tile, out, scratch, |_, _| {});
+            });
+            let by_channels = seconds_per_call(|| {
+                let (out, scratch) = &mut *buffers.borrow_mut();
+                let band = crate::depthwise_channels::BAND_BYTES;
+                // SAFETY: the CPU has AVX2 (this loop runs only there).
+                unsafe {
+                    crate::depthwise_channels::depthwise_tile(
+                        &input,
+                        &weights,
+                        &conv,
+                        (0, c),
+                        out,
+                        scratch,
+                        band,
+                        |_, _| {},
+                    )
+                };
+            });
+            eprintln!(
+                "{c} channels {hw}x{hw}/{stride}: fused call {:.1} us; one thread: over rows {:.1} us, by channels {:.1} us",
+                best * 1e6,
+                rows * 1e6,
+                by_channels * 1e6
+            );
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+        /// The depthwise loop with channels in vectors gives the bits of the loop over
+        /// output rows (itself checked against the portable loop), on tiles of any channel
+        /// count (partial vectors), geometries with strides, dilations, padding wider than
+        /// the window and maps narrower than a vector, and passes each channel's row to
+        /// `finish` once.
+        #[test]
+        fn depthwise_by_channels_matches_the_loop_over_rows(
+            (channels, r0) in proptest::strategy::Strategy::prop_flat_map(1usize..20, |c| (proptest::strategy::Just(c), 0..c)),
+            (h, w) in (1usize..20, 1usize..20), (kh, kw) in (1usize..5, 1usize..5),
+            (sh, sw) in (1usize..4, 1usize..4), dilation in 1usize..3, (pt, pl) in (0usize..4, 0usize..4),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            use crate::register_tiled::tests::values;
+            use proptest::prelude::*;
+            if !is_x86_feature_detected!("avx2") {
+                return Ok(());
+            }
+            let out = |size: usize, pad: usize, kernel: usize, stride: usize| {
+                let span = dilation * (kernel - 1) + 1;
+                (size + 2 * pad >= span).then(|| (size + 2 * pad - span) / stride + 1)
+            };
+            let (Some(oh), Some(ow)) = (out(h, pt, kh, sh), out(w, pl, kw, sw)) else {
+                return Ok(());
+            };
+            let g = ConvGeometry {
+                channels: channels as i64,
+                height: h as i64,
+                width: w as i64,
+                kernel_h: kh as i64,
+                kernel_w: kw as i64,
+                out_h: oh as i64,
+                out_w: ow as i64,
+                stride_h: sh as i64,
+                stride_w: sw as i64,
+                dilation_h: dilation as i64,
+                dilation_w: dilation as i64,
+                pad_top: pt as i64,
+                pad_left: pl as i64,
+            };
+            let (src, weights) = (values(seed, channels * h * w), values(seed ^ 1, channels * kh * kw));
+            let (rows, n) = (channels - r0, oh * ow);
+            let tile = Tile { r0, rows, c0: 0, cols: n };
+            let mut expected = vec![f32::NAN; rows * n];
+            let mut scratch = Vec::new();
+            let plan = DepthwisePlan::new(&g);
+            depthwise_tile(&src, Some(&weights), &g, &plan, tile, &mut expected, &mut scratch, |_, _| {});
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            // Bands as the kernel sizes them, and of one output row each.
+            for band in [crate::depthwise_channels::BAND_BYTES, 1] {
+                let mut by_channels = vec![f32::NAN; rows * n];
+                let mut finished = Vec::new();
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe {
+                    crate::depthwise_channels::depthwise_tile(
+                        &src, &weights, &g, (r0, rows), &mut by_channels, &mut scratch, band,
+                        |r, row| finished.push((r, row.to_vec())),
+                    )
+                };
+                prop_assert_eq!(bits(&by_channels), bits(&expected));
+                prop_assert_eq!(finished.len(), rows);
+                for (i, (r, row)) in finished.iter().enumerate() {
+                    prop_assert_eq!(*r, i);
+                    prop_assert_eq!(bits(row), bits(&expected[i * n..(i + 1) * n]));
+                }
+            }
         }
     }
 

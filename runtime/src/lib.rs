@@ -3,6 +3,8 @@
 //! library it writes. Nothing here depends on MLIR or LLVM.
 
 mod bf16;
+#[cfg(target_arch = "x86_64")]
+mod depthwise_channels;
 pub mod fused;
 mod gelu;
 pub mod layer_norm;

@@ -1,0 +1,403 @@
+//! The depthwise conv of the fused kernel ([`crate::fused`]) on AVX2 without AVX-512,
+//! with 8 channels in a vector: where the output rows are narrow or the stride is not 1.
+//!
+//! The loop of [`crate::fused`] puts 16 output positions of one row in its vectors. A
+//! 7×7 map then fills 7 of them, a 14×14 map 14, and a strided conv first splits every
+//! input row into its stride phases, value by value. Here each vector holds one position
+//! of 8 channels instead (`onnxruntime` keeps its tensors so, NCHWc), and every lane is a
+//! real output whatever the map's width:
+//! - A group of 8 channels is transposed, a band of input rows at a time, into a
+//!   zero-padded buffer of `[row][column][8]`, by 8×8 register transposes of runs of 8
+//!   positions along the plane.
+//! - Each output is its taps' sum in tap order from zero, a multiply then an add per tap,
+//!   padding included: the same operations as [`crate::fused`]'s loops, so the same bits.
+//!   Eight outputs of a row are summed at once (independent chains of adds).
+//! - The group's outputs (`[position][8]`) are transposed back into the tile's channel
+//!   rows, and `finish` (the epilogue chain) runs on each.
+//!
+//! `depthwise_timing` (in `fused.rs`) times MobileNetV2's depthwise convs; see
+//! [`computes`] for where this loop is used.
+
+use crate::fused::ConvGeometry;
+use std::arch::x86_64::*;
+
+/// Channels in a vector.
+const CHANNELS: usize = 8;
+/// Outputs of a row summed at once.
+const OUTPUTS: usize = 8;
+/// A band's transposed input stays within about this many bytes (in the L2 cache; each
+/// output row reads its few rows of it from L1). At 24 KiB a 112×112 map's bands were 4
+/// output rows, each transposing 2 rows again.
+pub(crate) const BAND_BYTES: usize = 96 * 1024;
+
+/// Whether [`depthwise_tile`] computes a depthwise conv of geometry `g` on this CPU: AVX2
+/// without AVX-512, and a stride other than 1 or output rows narrower than 16 positions
+/// (14×14 and 7×7 maps). On an AMD EPYC (`bench/ab.py --kernels` on MobileNetV2, and
+/// `depthwise_timing`): its strided and 7×7 depthwise kernels took 0.62–0.88 of the loop
+/// over rows' time, its 14×14 ones 0.96–0.99; unit-stride 28×28 and 56×56 maps were no
+/// faster (1.02, 1.08), and 112×112 ones slower (see `docs/performance.md`).
+pub(crate) fn computes(g: &ConvGeometry) -> bool {
+    !crate::fused::has_avx512()
+        && is_x86_feature_detected!("avx2")
+        && (g.out_w < 16 || g.stride_h != 1 || g.stride_w != 1)
+}
+
+/// Geometry in `usize`, and the padded buffer's width.
+struct Shape {
+    height: usize,
+    width: usize,
+    kernel_h: usize,
+    kernel_w: usize,
+    out_h: usize,
+    out_w: usize,
+    stride_h: usize,
+    stride_w: usize,
+    dilation_h: usize,
+    dilation_w: usize,
+    pad_top: usize,
+    pad_left: usize,
+    /// Padded columns the output reads.
+    padded_width: usize,
+}
+
+impl Shape {
+    fn new(g: &ConvGeometry) -> Shape {
+        let [
+            height,
+            width,
+            kernel_h,
+            kernel_w,
+            out_h,
+            out_w,
+            stride_h,
+            stride_w,
+            dilation_h,
+            dilation_w,
+            pad_top,
+            pad_left,
+        ] = [
+            g.height,
+            g.width,
+            g.kernel_h,
+            g.kernel_w,
+            g.out_h,
+            g.out_w,
+            g.stride_h,
+            g.stride_w,
+            g.dilation_h,
+            g.dilation_w,
+            g.pad_top,
+            g.pad_left,
+        ]
+        .map(|v| v as usize);
+        Shape {
+            height,
+            width,
+            kernel_h,
+            kernel_w,
+            out_h,
+            out_w,
+            stride_h,
+            stride_w,
+            dilation_h,
+            dilation_w,
+            pad_top,
+            pad_left,
+            padded_width: (out_w - 1) * stride_w + (kernel_w - 1) * dilation_w + 1,
+        }
+    }
+
+    /// Padded input rows that output rows `y0..y1` read.
+    fn band_rows(&self, y0: usize, y1: usize) -> usize {
+        (y1 - 1 - y0) * self.stride_h + (self.kernel_h - 1) * self.dilation_h + 1
+    }
+
+    /// Output rows per band: the most whose transposed input stays within `band_bytes`,
+    /// at least one.
+    fn band(&self, band_bytes: usize) -> usize {
+        let row_bytes = self.padded_width * CHANNELS * 4;
+        let rows = (band_bytes / row_bytes).max(1);
+        let taps = (self.kernel_h - 1) * self.dilation_h + 1;
+        (rows.saturating_sub(taps) / self.stride_h + 1).min(self.out_h)
+    }
+}
+
+/// One tile of a depthwise conv (rows are channels, columns the output positions of each,
+/// `product` the tile's `[rows, out_h·out_w]`): as [`crate::fused`]'s depthwise tile
+/// computes it, with the same bits. `weights` holds every channel's `KH·KW` filter, `src`
+/// every channel's `[H, W]` input. `finish(r, row)` runs on each channel's row once it is
+/// computed. Bands of output rows read at most `band_bytes` of transposed input
+/// ([`BAND_BYTES`], but for tests).
+///
+/// # Safety
+/// The CPU has AVX2 ([`computes`]).
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn depthwise_tile(
+    src: &[f32],
+    weights: &[f32],
+    g: &ConvGeometry,
+    (r0, rows): (usize, usize),
+    product: &mut [f32],
+    scratch: &mut Vec<f32>,
+    band_bytes: usize,
+    mut finish: impl FnMut(usize, &mut [f32]),
+) {
+    let s = Shape::new(g);
+    let (plane, n, taps) = (s.height * s.width, s.out_h * s.out_w, s.kernel_h * s.kernel_w);
+    assert!(src.len() >= (r0 + rows) * plane && weights.len() >= (r0 + rows) * taps && product.len() >= rows * n);
+    let band = s.band(band_bytes);
+    let band_len = s.band_rows(0, band) * s.padded_width * CHANNELS;
+    // The band's transposed input, then the group's outputs `[position][8]`.
+    scratch.clear();
+    scratch.resize(band_len + n * CHANNELS, 0.0);
+    let (input, outputs) = scratch.split_at_mut(band_len);
+    let mut filters = vec![_mm256_setzero_ps(); taps];
+    for first in (0..rows).step_by(CHANNELS) {
+        let count = CHANNELS.min(rows - first);
+        let channel = r0 + first;
+        // The group's filters, tap by tap (channels past `count` zero).
+        for (t, filter) in filters.iter_mut().enumerate() {
+            let mut lanes = [0f32; CHANNELS];
+            for (c, lane) in lanes.iter_mut().enumerate().take(count) {
+                *lane = weights[(channel + c) * taps + t];
+            }
+            // SAFETY: 8 values.
+            *filter = unsafe { _mm256_loadu_ps(lanes.as_ptr()) };
+        }
+        let planes: [Option<&[f32]>; CHANNELS] =
+            std::array::from_fn(|c| (c < count).then(|| &src[(channel + c) * plane..(channel + c + 1) * plane]));
+        for y0 in (0..s.out_h).step_by(band) {
+            let y1 = (y0 + band).min(s.out_h);
+            // SAFETY: the CPU has AVX2, as this function's contract.
+            unsafe { transpose_band(&s, &planes, y0 * s.stride_h, s.band_rows(y0, y1), input) };
+            for y in y0..y1 {
+                let out_row = &mut outputs[y * s.out_w * CHANNELS..(y + 1) * s.out_w * CHANNELS];
+                // SAFETY: the CPU has AVX2, as this function's contract.
+                unsafe {
+                    output_row(
+                        &s,
+                        &filters,
+                        &input[(y - y0) * s.stride_h * s.padded_width * CHANNELS..],
+                        out_row,
+                    )
+                };
+            }
+        }
+        let tile_rows = &mut product[first * n..(first + count) * n];
+        // SAFETY: the CPU has AVX2, as this function's contract.
+        unsafe { transpose_outputs(outputs, n, count, tile_rows) };
+        for (c, row) in tile_rows.chunks_exact_mut(n).enumerate() {
+            finish(first + c, row);
+        }
+    }
+}
+
+/// Writes padded input rows `first..first + rows` of the group's channels (`None`: a
+/// channel past the tile, zero) into `band` (`[row][padded column][8]`): padding as zeros,
+/// and the input rows inside in runs of 8 positions along the plane (across its rows, so
+/// that a narrow map's rows do not each end in a partial transpose).
+///
+/// # Safety
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_band(s: &Shape, planes: &[Option<&[f32]>; CHANNELS], first: usize, rows: usize, band: &mut [f32]) {
+    let row_len = s.padded_width * CHANNELS;
+    assert!(band.len() >= rows * row_len);
+    // Padded columns `start..start + used` hold input columns `0..used`.
+    let start = s.pad_left.min(s.padded_width);
+    let used = s.width.min(s.padded_width - start);
+    // The band's rows that hold input rows: `inside`, from input row `iy0`.
+    let iy0 = first.saturating_sub(s.pad_top).min(s.height);
+    let iy1 = (first + rows).saturating_sub(s.pad_top).min(s.height);
+    let inside = (iy0 + s.pad_top - first)..(iy1 + s.pad_top - first);
+    for (r, row) in band[..rows * row_len].chunks_exact_mut(row_len).enumerate() {
+        if inside.contains(&r) {
+            row[..start * CHANNELS].fill(0.0);
+            row[(start + used) * CHANNELS..].fill(0.0);
+        } else {
+            row.fill(0.0);
+        }
+    }
+    let (mut r, mut x) = (inside.start, 0);
+    let end = iy1 * s.width;
+    let mut p = iy0 * s.width;
+    while p < end {
+        let count = CHANNELS.min(end - p);
+        let vectors: [__m256; CHANNELS] = std::array::from_fn(|c| match planes[c] {
+            // SAFETY: `count` values from position `p` of the plane (the mask reads no
+            // more).
+            Some(plane) => unsafe { load_first(plane[p..p + count].as_ptr(), count) },
+            None => _mm256_setzero_ps(),
+        });
+        let columns = transpose8(vectors);
+        if count == CHANNELS && x + CHANNELS <= used {
+            // The run lies in one row, all of it stored (a wide map's common case).
+            let at = r * row_len + (start + x) * CHANNELS;
+            let run = &mut band[at..at + CHANNELS * CHANNELS];
+            for (v, slot) in columns.iter().zip(run.chunks_exact_mut(CHANNELS)) {
+                // SAFETY: 8 values inside `band`.
+                unsafe { _mm256_storeu_ps(slot.as_mut_ptr(), *v) };
+            }
+            x += CHANNELS;
+            if x == s.width {
+                (r, x) = (r + 1, 0);
+            }
+        } else {
+            for v in columns.iter().take(count) {
+                if x < used {
+                    let at = r * row_len + (start + x) * CHANNELS;
+                    // SAFETY: one column of 8 values inside `band` (row `r < rows`,
+                    // `start + x < padded_width`).
+                    unsafe { _mm256_storeu_ps(band[at..at + CHANNELS].as_mut_ptr(), *v) };
+                }
+                x += 1;
+                if x == s.width {
+                    (r, x) = (r + 1, 0);
+                }
+            }
+        }
+        p += count;
+    }
+}
+
+/// The first `count` (at most 8) values from `p`, zeros after them; nothing past them is
+/// read.
+///
+/// # Safety
+/// `p..p + count` is readable; the CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn load_first(p: *const f32, count: usize) -> __m256 {
+    if count == CHANNELS {
+        // SAFETY: as the caller promises.
+        return unsafe { _mm256_loadu_ps(p) };
+    }
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(count as i32), lanes);
+    // SAFETY: the mask reads the first `count` values only, as the caller promises.
+    unsafe { _mm256_maskload_ps(p, mask) }
+}
+
+/// One output row: `out[x][c] = Σ_t filter[t][c] · input[tap t of x][c]`, multiply then
+/// add, in tap order from zero; `input` starts at the row's first padded input row.
+/// Outputs are summed [`OUTPUTS`] at a time, then the rest 4, 2 and 1 at a time: a
+/// constant count keeps the sums in registers.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn output_row(s: &Shape, filters: &[__m256], input: &[f32], out: &mut [f32]) {
+    let row_len = s.padded_width * CHANNELS;
+    let furthest = ((s.kernel_h - 1) * s.dilation_h) * row_len
+        + ((s.out_w - 1) * s.stride_w + (s.kernel_w - 1) * s.dilation_w) * CHANNELS;
+    assert!(
+        input.len() >= furthest + CHANNELS
+            && out.len() >= s.out_w * CHANNELS
+            && filters.len() >= s.kernel_h * s.kernel_w
+    );
+    let mut x0 = 0;
+    // SAFETY (every call): outputs `x0..x0 + X` are below `out_w`, so every read is at
+    // most `furthest` (asserted above) and every store inside `out`.
+    unsafe {
+        while x0 + OUTPUTS <= s.out_w {
+            outputs::<OUTPUTS>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0);
+            x0 += OUTPUTS;
+        }
+        if x0 + 4 <= s.out_w {
+            outputs::<4>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0);
+            x0 += 4;
+        }
+        if x0 + 2 <= s.out_w {
+            outputs::<2>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0);
+            x0 += 2;
+        }
+        if x0 < s.out_w {
+            outputs::<1>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0);
+        }
+    }
+}
+
+/// Outputs `x0..x0 + X` of [`output_row`].
+///
+/// # Safety
+/// As [`output_row`] checks: those outputs' taps lie in `input`, the outputs in `out`.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn outputs<const X: usize>(s: &Shape, filters: &[__m256], input: *const f32, out: *mut f32, x0: usize) {
+    let row_len = s.padded_width * CHANNELS;
+    let step = s.stride_w * CHANNELS;
+    let mut acc = [_mm256_setzero_ps(); X];
+    let mut filter = filters.iter();
+    for i in 0..s.kernel_h {
+        let tap_row = i * s.dilation_h * row_len + x0 * step;
+        for j in 0..s.kernel_w {
+            let w = *filter.next().expect("a filter per tap");
+            let tap = tap_row + j * s.dilation_w * CHANNELS;
+            for (x, a) in acc.iter_mut().enumerate() {
+                // SAFETY: as the caller promises.
+                let v = unsafe { _mm256_loadu_ps(input.add(tap + x * step)) };
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(w, v));
+            }
+        }
+    }
+    for (x, a) in acc.iter().enumerate() {
+        // SAFETY: as the caller promises.
+        unsafe { _mm256_storeu_ps(out.add((x0 + x) * CHANNELS), *a) };
+    }
+}
+
+/// Writes the group's outputs (`outputs`, `[position][8]` for `n` positions) as its first
+/// `count` channels' rows of `n` values in `rows`.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_outputs(outputs: &[f32], n: usize, count: usize, rows: &mut [f32]) {
+    assert!(outputs.len() >= n * CHANNELS && rows.len() >= count * n);
+    for p0 in (0..n).step_by(CHANNELS) {
+        let positions = CHANNELS.min(n - p0);
+        let vectors: [__m256; CHANNELS] = std::array::from_fn(|p| match p < positions {
+            // SAFETY: position `p0 + p < n` (asserted above).
+            true => unsafe { _mm256_loadu_ps(outputs.as_ptr().add((p0 + p) * CHANNELS)) },
+            false => _mm256_setzero_ps(),
+        });
+        let channels = transpose8(vectors);
+        for (c, v) in channels.iter().enumerate().take(count) {
+            // SAFETY: `positions` values of channel `c`'s row, inside `rows` (asserted
+            // above); the CPU has AVX.
+            unsafe { crate::fused::store_first_lanes(rows.as_mut_ptr().add(c * n + p0), *v, positions) };
+        }
+    }
+}
+
+/// The 8×8 transpose: lane `j` of result `i` is lane `i` of `v[j]`.
+#[target_feature(enable = "avx2")]
+fn transpose8(v: [__m256; 8]) -> [__m256; 8] {
+    // Pairs of rows interleaved, then quads, then the 128-bit halves exchanged.
+    let t0 = _mm256_unpacklo_ps(v[0], v[1]);
+    let t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    let t2 = _mm256_unpacklo_ps(v[2], v[3]);
+    let t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    let t4 = _mm256_unpacklo_ps(v[4], v[5]);
+    let t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    let t6 = _mm256_unpacklo_ps(v[6], v[7]);
+    let t7 = _mm256_unpackhi_ps(v[6], v[7]);
+    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ]
+}
