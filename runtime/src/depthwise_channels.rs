@@ -165,8 +165,8 @@ pub(crate) unsafe fn depthwise_tile(
             // SAFETY: 8 values.
             *filter = unsafe { _mm256_loadu_ps(lanes.as_ptr()) };
         }
-        let planes: [Option<&[f32]>; CHANNELS] =
-            std::array::from_fn(|c| (c < count).then(|| &src[(channel + c) * plane..(channel + c + 1) * plane]));
+        // Lanes past `count` repeat the last channel (computed, not stored).
+        let planes: [&[f32]; CHANNELS] = std::array::from_fn(|c| &src[(channel + c.min(count - 1)) * plane..][..plane]);
         for y0 in (0..s.out_h).step_by(band) {
             let y1 = (y0 + band).min(s.out_h);
             // SAFETY: the CPU has AVX2, as this function's contract.
@@ -193,15 +193,15 @@ pub(crate) unsafe fn depthwise_tile(
     }
 }
 
-/// Writes padded input rows `first..first + rows` of the group's channels (`None`: a
-/// channel past the tile, zero) into `band` (`[row][padded column][8]`): padding as zeros,
+/// Writes padded input rows `first..first + rows` of the group's channels (`planes`, each
+/// `[H, W]`) into `band` (`[row][padded column][8]`): padding as zeros,
 /// and the input rows inside in runs of 8 positions along the plane (across its rows, so
 /// that a narrow map's rows do not each end in a partial transpose).
 ///
 /// # Safety
 /// The CPU has AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn transpose_band(s: &Shape, planes: &[Option<&[f32]>; CHANNELS], first: usize, rows: usize, band: &mut [f32]) {
+unsafe fn transpose_band(s: &Shape, planes: &[&[f32]; CHANNELS], first: usize, rows: usize, band: &mut [f32]) {
     let row_len = s.padded_width * CHANNELS;
     assert!(band.len() >= rows * row_len);
     // Padded columns `start..start + used` hold input columns `0..used`.
@@ -224,12 +224,9 @@ unsafe fn transpose_band(s: &Shape, planes: &[Option<&[f32]>; CHANNELS], first: 
     let mut p = iy0 * s.width;
     while p < end {
         let count = CHANNELS.min(end - p);
-        let vectors: [__m256; CHANNELS] = std::array::from_fn(|c| match planes[c] {
-            // SAFETY: `count` values from position `p` of the plane (the mask reads no
-            // more).
-            Some(plane) => unsafe { load_first(plane[p..p + count].as_ptr(), count) },
-            None => _mm256_setzero_ps(),
-        });
+        // SAFETY: `count` values from position `p` of each plane (the mask reads no more).
+        let vectors: [__m256; CHANNELS] =
+            std::array::from_fn(|c| unsafe { load_first(planes[c][p..p + count].as_ptr(), count) });
         let columns = transpose8(vectors);
         if count == CHANNELS && x + CHANNELS <= used {
             // The run lies in one row, all of it stored (a wide map's common case).
