@@ -369,7 +369,7 @@ unsafe fn transpose_outputs(outputs: &[f32], n: usize, count: usize, rows: &mut 
 
 /// The 8×8 transpose: lane `j` of result `i` is lane `i` of `v[j]`.
 #[target_feature(enable = "avx2")]
-fn transpose8(v: [__m256; 8]) -> [__m256; 8] {
+pub(crate) fn transpose8(v: [__m256; 8]) -> [__m256; 8] {
     // Pairs of rows interleaved, then quads, then the 128-bit halves exchanged.
     let t0 = _mm256_unpacklo_ps(v[0], v[1]);
     let t1 = _mm256_unpackhi_ps(v[0], v[1]);

@@ -1147,6 +1147,11 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
         // SAFETY: as this function's contract.
         return unsafe { crate::register_tiled::run(&d, a, b, out, &operands) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if crate::direct_conv::computes(&d) {
+        // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
+        return unsafe { crate::direct_conv::run(&d, a, b, out, &operands) };
+    }
     // SAFETY: as this function's contract.
     unsafe { run_with_gemm(&d, a, b, out, &operands) }
 }
@@ -1154,7 +1159,7 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
 /// Runs the epilogue on `row`, the computed values of output row `r` from column `c0`,
 /// and copies them to the `[M, N]` output at `out_addr` unless they are there already
 /// (`in_place`).
-fn finish_row(
+pub(crate) fn finish_row(
     d: &Descriptor,
     operands: &Operands,
     in_place: bool,

@@ -5,6 +5,8 @@
 mod bf16;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_channels;
+#[cfg(target_arch = "x86_64")]
+mod direct_conv;
 pub mod fused;
 mod gelu;
 pub mod layer_norm;

@@ -652,7 +652,7 @@ pub(crate) mod tests {
         (tiled, reference)
     }
 
-    pub(super) fn assert_close(tiled: &[f32], reference: &[f32], k: usize) {
+    pub(crate) fn assert_close(tiled: &[f32], reference: &[f32], k: usize) {
         // Both sum k products of values below 1 in different orders.
         let tolerance = 1e-6 * k as f32 + 1e-5;
         for (i, (x, y)) in tiled.iter().zip(reference).enumerate() {
@@ -660,7 +660,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub(super) fn conv_descriptor(
+    pub(crate) fn conv_descriptor(
         (c, f, h, w, kh, kw): (usize, usize, usize, usize, usize, usize),
         (stride, dilation, pad): (usize, usize, usize),
         epilogue: Vec<Step>,
@@ -698,7 +698,7 @@ pub(crate) mod tests {
         })
     }
 
-    pub(super) fn epilogue(kind: u8) -> Vec<Step> {
+    pub(crate) fn epilogue(kind: u8) -> Vec<Step> {
         match kind {
             0 => vec![],
             1 => vec![Step::AddRow(0), Step::Relu],
