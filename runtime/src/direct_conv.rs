@@ -26,15 +26,17 @@ const LANES: usize = 8;
 const GROUPS: usize = 4;
 /// Output positions summed at once.
 const POSITIONS: usize = 3;
-/// Reductions shorter than this take this path (the register-tiled kernel's threshold).
-const MOST_STEPS: i64 = 32;
 
 /// Whether [`run`] computes the contraction of `d`: a conv whose windows are gathered (not
-/// a 1×1, stride-1 conv) with fewer than [`MOST_STEPS`] reduction steps, on AVX2 with FMA
-/// and without AVX-512.
+/// a 1×1, stride-1 conv) with fewer reduction steps than the register-tiled kernel takes
+/// ([`crate::register_tiled::AVX2_MIN_WINDOW_STEPS`]), on AVX2 with FMA and without
+/// AVX-512. `direct_conv_timing` (MobileNetV2's stem, 27 steps): 0.63–0.93 of the `gemm`
+/// path's time, which took it before. Variants of the test timed the stem at 0.54–0.89 of
+/// the register-tiled kernel's time, and ResNet-50's stem (3→64 7×7/2, 147 steps) even with
+/// it on 2 threads and 1.1–1.2x slower on one, so that one stays there.
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Conv2d
-        && d.k < MOST_STEPS
+        && d.k < crate::register_tiled::AVX2_MIN_WINDOW_STEPS
         && d.m > 0
         && d.n > 0
         && !crate::fused::reads_input_directly(&d.conv)

@@ -69,11 +69,12 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
 }
 
 /// On AVX2, a conv whose windows must be gathered (not a 1×1, stride-1 conv) and whose
-/// reduction is shorter than this (an RGB image's 3×3 stem: 27 steps) takes the `gemm`
-/// path: a block's few steps do not pay for its panel and copy-out. `f32_timing`, 2
-/// threads: 3→32 3×3 at 224, stride 2: the `gemm` path 1.2–1.5x faster, stride 1: 1.1x;
-/// 8→32 3×3/2 (72 steps) and 3→16 5×5/2 (75) even; 16→32 3×3/2 (144) 1.1–1.2x slower.
-const AVX2_MIN_WINDOW_STEPS: i64 = 32;
+/// reduction is shorter than this (an RGB image's 3×3 stem: 27 steps) is computed directly
+/// ([`crate::direct_conv`]): a block's few steps do not pay for its panel and copy-out.
+/// `f32_timing`, 2 threads: 3→32 3×3 at 224, stride 2: the `gemm` path, which took these
+/// convs before, 1.2–1.5x faster, stride 1: 1.1x; 8→32 3×3/2 (72 steps) and 3→16 5×5/2
+/// (75) even; 16→32 3×3/2 (144) 1.1–1.2x slower.
+pub(crate) const AVX2_MIN_WINDOW_STEPS: i64 = 32;
 
 /// A conv's input as zero-padded planes: for channel `c` and stride phase `(py, px)`,
 /// plane value `(y, x)` is padded input `(y·sh + py, x·sw + px)`. Output position
