@@ -198,7 +198,7 @@ fn pad_band(s: &Shape, input: &[f32], first: usize, rows: usize, band: &mut [f32
 /// One output row's sums (`sums`, `[position][padded_m]`): for each position and output
 /// channel, `Σ_step weights[step][channel] · input[step's tap]` in step order from zero, one
 /// fused multiply-add a step. `taps[step]` is where a step's tap starts in the band for
-/// output column 0 of the band's first row, `base` where this row's start lie past them.
+/// output column 0 of the band's first row, and `base` how far past that this row's taps lie.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA.
