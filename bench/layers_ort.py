@@ -10,9 +10,10 @@ fastest round on each side (the machine's load moves within minutes).
 
 onnxruntime fuses a conv with its activation (FusedConv) and runs its convs in its own
 blocked layout; its layout changes (ReorderInput/Output) and other nodes are listed by type
-at the end. fuser's kernels that hold no conv (pooling, the classifier's matmul) are listed
-under their own names, without an onnxruntime time. A kernel holding two convs counts
-against both of theirs.
+at the end, their warm-up runs left out as fuser's are. fuser's kernels that hold no conv
+are listed without an onnxruntime time: a matmul or gemm (the classifier) by its shapes,
+the others (pooling) under their own names. A kernel holding two convs counts against both
+of theirs.
 
 Usage: bench/layers_ort.py FUSER MODEL.onnx [--rounds 3] [--threads 2] [--iterations 30]
 (MODEL's input from MODEL.input.npy beside it, as bench/compare_ort.py writes it).
@@ -27,6 +28,9 @@ import tempfile
 
 import numpy as np
 import onnxruntime as ort
+
+# Untimed runs before each side's timed ones (`fuser bench`'s default warm-up).
+WARMUP = 3
 
 
 def kernel_convs(fuser, model, work):
@@ -71,19 +75,21 @@ def ort_times(model, x, args, work):
     options.profile_file_prefix = f"{work}/onnxruntime"
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     feeds = {session.get_inputs()[0].name: x}
-    for _ in range(3):
-        session.run(None, feeds)
-    for _ in range(args.iterations):
+    for _ in range(WARMUP + args.iterations):
         session.run(None, feeds)
     with open(session.end_profiling()) as f:
         events = json.load(f)
-    runs = 3 + args.iterations
     convs, others = collections.defaultdict(float), collections.defaultdict(float)
     shape = lambda s: "x".join(str(d) for d in list(s.values())[0])
+    # Each node's event of every run, in order: the first WARMUP are the warm-up runs.
+    seen = collections.Counter()
     for event in events:
         if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
             continue
-        node, ms = event["args"], event["dur"] / 1000 / runs
+        seen[event["name"]] += 1
+        if seen[event["name"]] <= WARMUP:
+            continue
+        node, ms = event["args"], event["dur"] / 1000 / args.iterations
         if node["op_name"] in ("Conv", "FusedConv"):
             convs[("conv", shape(node["input_type_shape"][1]), shape(node["output_type_shape"][0]))] += ms
         else:

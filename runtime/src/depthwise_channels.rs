@@ -18,6 +18,7 @@
 //! `depthwise_timing` (in `fused.rs`) times MobileNetV2's depthwise convs; see
 //! [`computes`] for where this loop is used.
 
+use crate::conv_band::{BandShape, transpose8};
 use crate::fused::ConvGeometry;
 use std::arch::x86_64::*;
 
@@ -32,94 +33,26 @@ pub(crate) const BAND_BYTES: usize = 96 * 1024;
 
 /// Whether [`depthwise_tile`] computes a depthwise conv of geometry `g` on this CPU: AVX2
 /// without AVX-512, and a stride other than 1 or output rows narrower than 16 positions
-/// (14×14 and 7×7 maps). On an AMD EPYC (`bench/ab.py --kernels` on MobileNetV2, and
-/// `depthwise_timing`): its strided and 7×7 depthwise kernels took 0.62–0.88 of the loop
-/// over rows' time, its 14×14 ones 0.96–0.99; unit-stride 28×28 and 56×56 maps were no
-/// faster (1.02, 1.08), and 112×112 ones slower (see `docs/performance.md`).
+/// (14×14 and 7×7 maps). On an AMD EPYC, `depthwise_timing` (one thread, two runs) put this
+/// loop at 0.40–0.71 of the loop over rows' time on the 7×7 map and the strided ones up to
+/// 56×56, 0.81–0.83 at 112×112/2 and 0.86–1.11 at 14×14; at unit stride 0.85–1.03 on 28×28
+/// and 56×56 maps and 1.08–1.28 on 112×112 ones, which stay on the loop over rows
+/// (`bench/ab.py --kernels` figures in `docs/performance.md`).
 pub(crate) fn computes(g: &ConvGeometry) -> bool {
     !crate::fused::has_avx512()
         && is_x86_feature_detected!("avx2")
+        && g.out_h > 0
+        && g.out_w > 0
         && (g.out_w < 16 || g.stride_h != 1 || g.stride_w != 1)
 }
 
-/// Geometry in `usize`, and the padded buffer's width.
-struct Shape {
-    height: usize,
-    width: usize,
-    kernel_h: usize,
-    kernel_w: usize,
-    out_h: usize,
-    out_w: usize,
-    stride_h: usize,
-    stride_w: usize,
-    dilation_h: usize,
-    dilation_w: usize,
-    pad_top: usize,
-    pad_left: usize,
-    /// Padded columns the output reads.
-    padded_width: usize,
-}
-
-impl Shape {
-    fn new(g: &ConvGeometry) -> Shape {
-        let [
-            height,
-            width,
-            kernel_h,
-            kernel_w,
-            out_h,
-            out_w,
-            stride_h,
-            stride_w,
-            dilation_h,
-            dilation_w,
-            pad_top,
-            pad_left,
-        ] = [
-            g.height,
-            g.width,
-            g.kernel_h,
-            g.kernel_w,
-            g.out_h,
-            g.out_w,
-            g.stride_h,
-            g.stride_w,
-            g.dilation_h,
-            g.dilation_w,
-            g.pad_top,
-            g.pad_left,
-        ]
-        .map(|v| v as usize);
-        Shape {
-            height,
-            width,
-            kernel_h,
-            kernel_w,
-            out_h,
-            out_w,
-            stride_h,
-            stride_w,
-            dilation_h,
-            dilation_w,
-            pad_top,
-            pad_left,
-            padded_width: (out_w - 1) * stride_w + (kernel_w - 1) * dilation_w + 1,
-        }
-    }
-
-    /// Padded input rows that output rows `y0..y1` read.
-    fn band_rows(&self, y0: usize, y1: usize) -> usize {
-        (y1 - 1 - y0) * self.stride_h + (self.kernel_h - 1) * self.dilation_h + 1
-    }
-
-    /// Output rows per band: the most whose transposed input stays within `band_bytes`,
-    /// at least one.
-    fn band(&self, band_bytes: usize) -> usize {
-        let row_bytes = self.padded_width * CHANNELS * 4;
-        let rows = (band_bytes / row_bytes).max(1);
-        let taps = (self.kernel_h - 1) * self.dilation_h + 1;
-        (rows.saturating_sub(taps) / self.stride_h + 1).min(self.out_h)
-    }
+/// Output rows per band: the most whose transposed input stays within `band_bytes`, at
+/// least one.
+fn band_output_rows(s: &BandShape, band_bytes: usize) -> usize {
+    let row_bytes = s.padded_width * CHANNELS * 4;
+    let rows = (band_bytes / row_bytes).max(1);
+    let taps = (s.kernel_h - 1) * s.dilation_h + 1;
+    (rows.saturating_sub(taps) / s.stride_h + 1).min(s.out_h)
 }
 
 /// One tile of a depthwise conv (rows are channels, columns the output positions of each,
@@ -143,10 +76,10 @@ pub(crate) unsafe fn depthwise_tile(
     band_bytes: usize,
     mut finish: impl FnMut(usize, &mut [f32]),
 ) {
-    let s = Shape::new(g);
+    let s = BandShape::new(g);
     let (plane, n, taps) = (s.height * s.width, s.out_h * s.out_w, s.kernel_h * s.kernel_w);
     assert!(src.len() >= (r0 + rows) * plane && weights.len() >= (r0 + rows) * taps && product.len() >= rows * n);
-    let band = s.band(band_bytes);
+    let band = band_output_rows(&s, band_bytes);
     let band_len = s.band_rows(0, band) * s.padded_width * CHANNELS;
     // The band's transposed input, then the group's outputs `[position][8]`.
     scratch.clear();
@@ -201,16 +134,15 @@ pub(crate) unsafe fn depthwise_tile(
 /// # Safety
 /// The CPU has AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn transpose_band(s: &Shape, planes: &[&[f32]; CHANNELS], first: usize, rows: usize, band: &mut [f32]) {
+unsafe fn transpose_band(s: &BandShape, planes: &[&[f32]; CHANNELS], first: usize, rows: usize, band: &mut [f32]) {
     let row_len = s.padded_width * CHANNELS;
     assert!(band.len() >= rows * row_len);
     // Padded columns `start..start + used` hold input columns `0..used`.
-    let start = s.pad_left.min(s.padded_width);
-    let used = s.width.min(s.padded_width - start);
-    // The band's rows that hold input rows: `inside`, from input row `iy0`.
-    let iy0 = first.saturating_sub(s.pad_top).min(s.height);
-    let iy1 = (first + rows).saturating_sub(s.pad_top).min(s.height);
-    let inside = (iy0 + s.pad_top - first)..(iy1 + s.pad_top - first);
+    let (start, used) = s.input_columns();
+    // The band's rows that hold input rows (`inside`), input rows `iy0..iy1`.
+    let inside = s.input_rows(first, rows);
+    let iy0 = (first + inside.start).saturating_sub(s.pad_top);
+    let iy1 = iy0 + inside.len();
     for (r, row) in band[..rows * row_len].chunks_exact_mut(row_len).enumerate() {
         if inside.contains(&r) {
             row[..start * CHANNELS].fill(0.0);
@@ -283,7 +215,7 @@ unsafe fn load_first(p: *const f32, count: usize) -> __m256 {
 /// # Safety
 /// The CPU has AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn output_row(s: &Shape, filters: &[__m256], input: &[f32], out: &mut [f32]) {
+unsafe fn output_row(s: &BandShape, filters: &[__m256], input: &[f32], out: &mut [f32]) {
     let row_len = s.padded_width * CHANNELS;
     let furthest = ((s.kernel_h - 1) * s.dilation_h) * row_len
         + ((s.out_w - 1) * s.stride_w + (s.kernel_w - 1) * s.dilation_w) * CHANNELS;
@@ -320,7 +252,7 @@ unsafe fn output_row(s: &Shape, filters: &[__m256], input: &[f32], out: &mut [f3
 /// As [`output_row`] checks: those outputs' taps lie in `input`, the outputs in `out`.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn outputs<const X: usize>(s: &Shape, filters: &[__m256], input: *const f32, out: *mut f32, x0: usize) {
+unsafe fn outputs<const X: usize>(s: &BandShape, filters: &[__m256], input: *const f32, out: *mut f32, x0: usize) {
     let row_len = s.padded_width * CHANNELS;
     let step = s.stride_w * CHANNELS;
     let mut acc = [_mm256_setzero_ps(); X];
@@ -365,36 +297,4 @@ unsafe fn transpose_outputs(outputs: &[f32], n: usize, count: usize, rows: &mut 
             unsafe { crate::fused::store_first_lanes(rows.as_mut_ptr().add(c * n + p0), *v, positions) };
         }
     }
-}
-
-/// The 8×8 transpose: lane `j` of result `i` is lane `i` of `v[j]`.
-#[target_feature(enable = "avx2")]
-pub(crate) fn transpose8(v: [__m256; 8]) -> [__m256; 8] {
-    // Pairs of rows interleaved, then quads, then the 128-bit halves exchanged.
-    let t0 = _mm256_unpacklo_ps(v[0], v[1]);
-    let t1 = _mm256_unpackhi_ps(v[0], v[1]);
-    let t2 = _mm256_unpacklo_ps(v[2], v[3]);
-    let t3 = _mm256_unpackhi_ps(v[2], v[3]);
-    let t4 = _mm256_unpacklo_ps(v[4], v[5]);
-    let t5 = _mm256_unpackhi_ps(v[4], v[5]);
-    let t6 = _mm256_unpacklo_ps(v[6], v[7]);
-    let t7 = _mm256_unpackhi_ps(v[6], v[7]);
-    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-    [
-        _mm256_permute2f128_ps::<0x20>(u0, u4),
-        _mm256_permute2f128_ps::<0x20>(u1, u5),
-        _mm256_permute2f128_ps::<0x20>(u2, u6),
-        _mm256_permute2f128_ps::<0x20>(u3, u7),
-        _mm256_permute2f128_ps::<0x31>(u0, u4),
-        _mm256_permute2f128_ps::<0x31>(u1, u5),
-        _mm256_permute2f128_ps::<0x31>(u2, u6),
-        _mm256_permute2f128_ps::<0x31>(u3, u7),
-    ]
 }

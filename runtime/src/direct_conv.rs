@@ -16,7 +16,8 @@
 //! - The band's sums, `[position][channel]`, are transposed by 8×8 register transposes
 //!   into the output's channel rows, and the epilogue runs on each row's run.
 
-use crate::fused::{ConvGeometry, Descriptor, Operands};
+use crate::conv_band::{BandShape, transpose8};
+use crate::fused::{Descriptor, Operands};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
@@ -30,10 +31,10 @@ const POSITIONS: usize = 3;
 /// Whether [`run`] computes the contraction of `d`: a conv whose windows are gathered (not
 /// a 1×1, stride-1 conv) with fewer reduction steps than the register-tiled kernel takes
 /// ([`crate::register_tiled::AVX2_MIN_WINDOW_STEPS`]), on AVX2 with FMA and without
-/// AVX-512. `direct_conv_timing` (MobileNetV2's stem, 27 steps): 0.63–0.93 of the `gemm`
-/// path's time, which took it before. Variants of the test timed the stem at 0.54–0.89 of
-/// the register-tiled kernel's time, and ResNet-50's stem (3→64 7×7/2, 147 steps) even with
-/// it on 2 threads and 1.1–1.2x slower on one, so that one stays there.
+/// AVX-512. `direct_conv_timing` (three runs each on 1 and 2 threads): MobileNetV2's stem
+/// (27 steps) 0.64–0.98 of the `gemm` path's time, which took it before, and 0.49–0.88 of
+/// the register-tiled kernel's; ResNet-50's stem (147 steps) 1.02–1.28 of the
+/// register-tiled kernel's, so it stays there.
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Conv2d
         && d.k < crate::register_tiled::AVX2_MIN_WINDOW_STEPS
@@ -44,7 +45,8 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
         && crate::fused::has_avx2_fma()
 }
 
-/// Per-thread buffers: the band's padded input rows, and its sums `[position][channel]`.
+/// Per-thread buffers: the band's padded input rows, its sums `[position][channel]`, and
+/// its channel rows when they cannot be written in place.
 #[derive(Default)]
 struct Scratch {
     input: Vec<f32>,
@@ -56,58 +58,12 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Geometry in `usize`.
-struct Shape {
-    channels: usize,
-    height: usize,
-    width: usize,
-    kernel_h: usize,
-    kernel_w: usize,
-    out_h: usize,
-    out_w: usize,
-    stride_h: usize,
-    stride_w: usize,
-    dilation_h: usize,
-    dilation_w: usize,
-    pad_top: usize,
-    pad_left: usize,
-    /// Padded columns the output reads.
-    padded_width: usize,
-}
-
-impl Shape {
-    fn new(g: &ConvGeometry) -> Shape {
-        let v = |x: i64| x as usize;
-        Shape {
-            channels: v(g.channels),
-            height: v(g.height),
-            width: v(g.width),
-            kernel_h: v(g.kernel_h),
-            kernel_w: v(g.kernel_w),
-            out_h: v(g.out_h),
-            out_w: v(g.out_w),
-            stride_h: v(g.stride_h),
-            stride_w: v(g.stride_w),
-            dilation_h: v(g.dilation_h),
-            dilation_w: v(g.dilation_w),
-            pad_top: v(g.pad_top),
-            pad_left: v(g.pad_left),
-            padded_width: v((g.out_w - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1),
-        }
-    }
-
-    /// Padded input rows that output rows `y0..y1` read.
-    fn band_rows(&self, y0: usize, y1: usize) -> usize {
-        (y1 - 1 - y0) * self.stride_h + (self.kernel_h - 1) * self.dilation_h + 1
-    }
-}
-
 /// The fused call for a descriptor that [`computes`] accepts.
 ///
 /// # Safety
 /// As [`crate::fused::fuser_fused_f32`]; the CPU has AVX2 and FMA ([`computes`]).
 pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Operands) {
-    let s = Shape::new(&d.conv);
+    let s = BandShape::new(&d.conv);
     let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
     let padded_m = m.next_multiple_of(LANES * GROUPS);
     // The weights as `[step][channel]`, zero past M.
@@ -181,16 +137,14 @@ pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Op
 
 /// Copies padded input rows `first..first + rows` of every channel into `band`
 /// (`[channel][row][padded column]`, zeros on entry).
-fn pad_band(s: &Shape, input: &[f32], first: usize, rows: usize, band: &mut [f32]) {
-    let start = s.pad_left.min(s.padded_width);
-    let used = s.width.min(s.padded_width - start);
+fn pad_band(s: &BandShape, input: &[f32], first: usize, rows: usize, band: &mut [f32]) {
+    let (start, used) = s.input_columns();
+    let inside = s.input_rows(first, rows);
     for (c, channel) in band.chunks_exact_mut(rows * s.padded_width).enumerate() {
-        for (r, row) in channel.chunks_exact_mut(s.padded_width).enumerate() {
-            let Some(iy) = (first + r).checked_sub(s.pad_top).filter(|&iy| iy < s.height) else {
-                continue;
-            };
+        for r in inside.clone() {
+            let iy = first + r - s.pad_top;
             let line = &input[(c * s.height + iy) * s.width..][..used];
-            row[start..start + used].copy_from_slice(line);
+            channel[r * s.padded_width + start..][..used].copy_from_slice(line);
         }
     }
 }
@@ -204,7 +158,7 @@ fn pad_band(s: &Shape, input: &[f32], first: usize, rows: usize, band: &mut [f32
 /// The CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn output_row(
-    s: &Shape,
+    s: &BandShape,
     (weights, padded_m): (&[f32], usize),
     band: &[f32],
     (taps, base): (&[usize], usize),
@@ -237,7 +191,7 @@ unsafe fn output_row(
 #[inline]
 #[allow(clippy::too_many_arguments)]
 unsafe fn positions<const P: usize>(
-    s: &Shape,
+    s: &BandShape,
     weights: &[f32],
     padded_m: usize,
     band: *const f32,
@@ -295,7 +249,7 @@ unsafe fn transpose_sums(
                 true => unsafe { _mm256_loadu_ps(sums.as_ptr().add((p0 + p) * padded_m + c0)) },
                 false => _mm256_setzero_ps(),
             });
-            let columns = crate::depthwise_channels::transpose8(rows);
+            let columns = transpose8(rows);
             for (c, v) in columns.iter().enumerate().take(channels) {
                 // SAFETY: `count` values of channel `c0 + c`'s run, as the caller promises.
                 unsafe { crate::fused::store_first_lanes(target.add((c0 + c) * row_stride + p0), *v, count) };
@@ -353,41 +307,46 @@ mod tests {
     }
 
     /// Not a test: `cargo test --release -p fuser-runtime direct_conv_timing -- --ignored
-    /// --nocapture` times MobileNetV2's stem (3→32 3×3/2 at 224, bias and ReLU6) here and
-    /// on the `gemm` path, alternating, on `F32_THREADS` threads (default: all cores).
+    /// --nocapture` times MobileNetV2's stem (3→32 3×3/2 at 224, bias and ReLU6) and
+    /// ResNet-50's (3→64 7×7/2, which [`computes`] leaves to the register-tiled kernel)
+    /// here, on the register-tiled kernel and on the `gemm` path, alternating, on
+    /// `F32_THREADS` threads (default: all cores).
     #[test]
     #[ignore]
     fn direct_conv_timing() {
         use crate::register_tiled::tests::{seconds_per_call, threads_from_environment};
-        threads_from_environment();
-        let d = conv_descriptor(
-            (3, 32, 224, 224, 3, 3),
-            (2, 1, 1),
-            vec![crate::fused::Step::AddRow(0), crate::fused::Step::Clip(0.0, 6.0)],
-        )
-        .unwrap();
-        if !computes(&d) {
+        if !crate::fused::has_avx2_fma() {
             return;
         }
-        let (m, n) = (d.m as usize, d.n as usize);
-        let (a, b, bias) = (values(1, m * d.k as usize), values(2, 3 * 224 * 224), values(3, m));
-        let mut out = vec![0f32; m * n];
-        let o = out.as_mut_ptr() as i64;
-        let operands = Operands::new([bias.as_ptr() as i64, 0, 0], n);
-        let (mut direct, mut gemm) = (f64::MAX, f64::MAX);
-        for _ in 0..8 {
-            // SAFETY: the buffers cover the descriptor's shapes; `computes` checked the CPU.
-            direct = direct.min(seconds_per_call(|| unsafe {
-                run(&d, a.as_ptr() as i64, b.as_ptr() as i64, o, &operands)
-            }));
-            gemm = gemm.min(seconds_per_call(|| unsafe {
-                crate::fused::run_with_gemm(&d, a.as_ptr() as i64, b.as_ptr() as i64, o, &operands)
-            }));
+        threads_from_environment();
+        let chain = vec![crate::fused::Step::AddRow(0), crate::fused::Step::Clip(0.0, 6.0)];
+        for (f, kernel, pad) in [(32usize, 3usize, 1usize), (64, 7, 3)] {
+            let d = conv_descriptor((3, f, 224, 224, kernel, kernel), (2, 1, pad), chain.clone()).unwrap();
+            let (m, n) = (d.m as usize, d.n as usize);
+            let (a, b, bias) = (values(1, m * d.k as usize), values(2, 3 * 224 * 224), values(3, m));
+            let mut out = vec![0f32; m * n];
+            let o = out.as_mut_ptr() as i64;
+            let operands = Operands::new([bias.as_ptr() as i64, 0, 0], n);
+            let (a, b) = (a.as_ptr() as i64, b.as_ptr() as i64);
+            let mut best = [f64::MAX; 3];
+            for _ in 0..8 {
+                for (path, best) in best.iter_mut().enumerate() {
+                    // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2 and
+                    // FMA (checked above).
+                    let call = || unsafe {
+                        match path {
+                            0 => run(&d, a, b, o, &operands),
+                            1 => crate::register_tiled::run(&d, a, b, o, &operands),
+                            _ => crate::fused::run_with_gemm(&d, a, b, o, &operands),
+                        }
+                    };
+                    *best = best.min(seconds_per_call(call));
+                }
+            }
+            let [direct, tiled, gemm] = best.map(|t| t * 1e3);
+            eprintln!(
+                "3->{f} {kernel}x{kernel}/2 at 224: direct {direct:.3} ms, register-tiled {tiled:.3} ms, gemm path {gemm:.3} ms"
+            );
         }
-        eprintln!(
-            "3->32 3x3/2 at 224: direct {:.3} ms, gemm path {:.3} ms",
-            direct * 1e3,
-            gemm * 1e3
-        );
     }
 }

@@ -4,6 +4,8 @@
 
 mod bf16;
 #[cfg(target_arch = "x86_64")]
+mod conv_band;
+#[cfg(target_arch = "x86_64")]
 mod depthwise_channels;
 #[cfg(target_arch = "x86_64")]
 mod direct_conv;

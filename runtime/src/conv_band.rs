@@ -1,0 +1,165 @@
+//! What the two AVX2 conv kernels that work on bands of zero-padded input rows share
+//! ([`crate::depthwise_channels`], [`crate::direct_conv`]): the window's geometry in
+//! `usize`, where a band's input rows and columns lie, and the 8×8 register transpose.
+
+use crate::fused::ConvGeometry;
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+/// A conv's window geometry in `usize`, and the padded width its output reads.
+pub(crate) struct BandShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub dilation_h: usize,
+    pub dilation_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    /// Padded columns the output reads.
+    pub padded_width: usize,
+}
+
+impl BandShape {
+    /// The geometry of `g`, whose output has at least one row and column.
+    pub(crate) fn new(g: &ConvGeometry) -> BandShape {
+        assert!(g.out_h > 0 && g.out_w > 0, "a band needs an output");
+        let v = |x: i64| x as usize;
+        BandShape {
+            channels: v(g.channels),
+            height: v(g.height),
+            width: v(g.width),
+            kernel_h: v(g.kernel_h),
+            kernel_w: v(g.kernel_w),
+            out_h: v(g.out_h),
+            out_w: v(g.out_w),
+            stride_h: v(g.stride_h),
+            stride_w: v(g.stride_w),
+            dilation_h: v(g.dilation_h),
+            dilation_w: v(g.dilation_w),
+            pad_top: v(g.pad_top),
+            pad_left: v(g.pad_left),
+            padded_width: v((g.out_w - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1),
+        }
+    }
+
+    /// Padded input rows that output rows `y0..y1` (`y0 < y1`) read.
+    pub(crate) fn band_rows(&self, y0: usize, y1: usize) -> usize {
+        (y1 - 1 - y0) * self.stride_h + (self.kernel_h - 1) * self.dilation_h + 1
+    }
+
+    /// The padded columns that hold input columns: `start..start + used` hold input
+    /// columns `0..used` (the rest is padding, or input the output never reads).
+    pub(crate) fn input_columns(&self) -> (usize, usize) {
+        let start = self.pad_left.min(self.padded_width);
+        (start, self.width.min(self.padded_width - start))
+    }
+
+    /// Of the band of padded rows `first..first + rows`, the rows that hold input rows
+    /// (the rest is padding), relative to the band; the first of them is input row
+    /// `first + range.start - pad_top`.
+    pub(crate) fn input_rows(&self, first: usize, rows: usize) -> Range<usize> {
+        let start = self.pad_top.saturating_sub(first).min(rows);
+        let end = (self.pad_top + self.height).saturating_sub(first).min(rows);
+        start..end.max(start)
+    }
+}
+
+/// The 8×8 transpose: lane `j` of result `i` is lane `i` of `v[j]`.
+#[target_feature(enable = "avx2")]
+pub(crate) fn transpose8(v: [__m256; 8]) -> [__m256; 8] {
+    // Pairs of rows interleaved, then quads, then the 128-bit halves exchanged.
+    let t0 = _mm256_unpacklo_ps(v[0], v[1]);
+    let t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    let t2 = _mm256_unpacklo_ps(v[2], v[3]);
+    let t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    let t4 = _mm256_unpacklo_ps(v[4], v[5]);
+    let t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    let t6 = _mm256_unpacklo_ps(v[6], v[7]);
+    let t7 = _mm256_unpackhi_ps(v[6], v[7]);
+    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `input_rows` on bands above, across, inside and below the input, with padding
+    /// wider than the window (bands entirely below the input).
+    #[test]
+    fn input_rows_of_bands_anywhere() {
+        for (pad_top, height) in [(0usize, 1usize), (2, 1), (1, 5), (3, 2)] {
+            let shape = BandShape {
+                channels: 1,
+                height,
+                width: 1,
+                kernel_h: 1,
+                kernel_w: 1,
+                out_h: 1,
+                out_w: 1,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top,
+                pad_left: 0,
+                padded_width: 1,
+            };
+            for first in 0..pad_top + height + 3 {
+                for rows in 1..6 {
+                    let expected: Vec<usize> = (0..rows)
+                        .filter(|r| (pad_top..pad_top + height).contains(&(first + r)))
+                        .collect();
+                    let range: Vec<usize> = shape.input_rows(first, rows).collect();
+                    assert_eq!(
+                        range, expected,
+                        "pad {pad_top}, height {height}, first {first}, rows {rows}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The transpose of a matrix of distinct values, every lane.
+    #[test]
+    fn transpose8_moves_every_lane() {
+        if !is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let values: Vec<f32> = (0..64).map(|v| v as f32).collect();
+        // SAFETY: 8 values a row; the CPU has AVX2 (checked above).
+        let rows: [__m256; 8] = std::array::from_fn(|i| unsafe { _mm256_loadu_ps(values[i * 8..].as_ptr()) });
+        // SAFETY: as above.
+        let columns = unsafe { transpose8(rows) };
+        for (j, column) in columns.iter().enumerate() {
+            let mut lanes = [0f32; 8];
+            // SAFETY: 8 values.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), *column) };
+            for (i, &lane) in lanes.iter().enumerate() {
+                assert_eq!(lane, values[i * 8 + j]);
+            }
+        }
+    }
+}
