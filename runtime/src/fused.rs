@@ -1340,7 +1340,7 @@ mod tests {
     #[test]
     #[ignore]
     fn depthwise_timing() {
-        use crate::register_tiled::tests::{seconds_per_call, threads_from_environment, values};
+        use crate::register_tiled::tests::{conv_geometry, seconds_per_call, threads_from_environment, values};
         if !is_x86_feature_detected!("avx2") {
             return;
         }
@@ -1357,22 +1357,8 @@ mod tests {
             (576, 14, 2),
             (960, 7, 1),
         ] {
-            let o = (hw + 2 - 3) / stride + 1;
-            let conv = ConvGeometry {
-                channels: c as i64,
-                height: hw as i64,
-                width: hw as i64,
-                kernel_h: 3,
-                kernel_w: 3,
-                out_h: o as i64,
-                out_w: o as i64,
-                stride_h: stride as i64,
-                stride_w: stride as i64,
-                dilation_h: 1,
-                dilation_w: 1,
-                pad_top: 1,
-                pad_left: 1,
-            };
+            let conv = conv_geometry((c, hw, hw), (3, 3), (stride, stride), 1, (1, 1)).expect("a 3×3 window fits");
+            let o = conv.out_w as usize;
             let d = Descriptor {
                 contraction: Contraction::Depthwise2d,
                 m: c as i64,
@@ -1457,33 +1443,15 @@ mod tests {
             (sh, sw) in (1usize..4, 1usize..4), dilation in 1usize..3, (pt, pl) in (0usize..4, 0usize..4),
             seed in proptest::prelude::any::<u64>(),
         ) {
-            use crate::register_tiled::tests::values;
+            use crate::register_tiled::tests::{conv_geometry, values};
             use proptest::prelude::*;
             if !is_x86_feature_detected!("avx2") {
                 return Ok(());
             }
-            let out = |size: usize, pad: usize, kernel: usize, stride: usize| {
-                let span = dilation * (kernel - 1) + 1;
-                (size + 2 * pad >= span).then(|| (size + 2 * pad - span) / stride + 1)
-            };
-            let (Some(oh), Some(ow)) = (out(h, pt, kh, sh), out(w, pl, kw, sw)) else {
+            let Some(g) = conv_geometry((channels, h, w), (kh, kw), (sh, sw), dilation, (pt, pl)) else {
                 return Ok(());
             };
-            let g = ConvGeometry {
-                channels: channels as i64,
-                height: h as i64,
-                width: w as i64,
-                kernel_h: kh as i64,
-                kernel_w: kw as i64,
-                out_h: oh as i64,
-                out_w: ow as i64,
-                stride_h: sh as i64,
-                stride_w: sw as i64,
-                dilation_h: dilation as i64,
-                dilation_w: dilation as i64,
-                pad_top: pt as i64,
-                pad_left: pl as i64,
-            };
+            let (oh, ow) = (g.out_h as usize, g.out_w as usize);
             let (src, weights) = (values(seed, channels * h * w), values(seed ^ 1, channels * kh * kw));
             let (rows, n) = (channels - r0, oh * ow);
             let tile = Tile { r0, rows, c0: 0, cols: n };

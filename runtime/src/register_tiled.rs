@@ -661,38 +661,65 @@ pub(crate) mod tests {
         }
     }
 
+    /// The geometry of a conv of `c` channels of `h×w` with a `kh×kw` window, strides,
+    /// dilation and (top, left) padding, the same padding at the bottom and right; `None`
+    /// when the window does not fit.
+    pub(crate) fn conv_geometry(
+        (c, h, w): (usize, usize, usize),
+        (kh, kw): (usize, usize),
+        (sh, sw): (usize, usize),
+        dilation: usize,
+        (pt, pl): (usize, usize),
+    ) -> Option<ConvGeometry> {
+        let out = |size: usize, pad: usize, kernel: usize, stride: usize| {
+            let span = dilation * (kernel - 1) + 1;
+            (size + 2 * pad >= span).then(|| (size + 2 * pad - span) / stride + 1)
+        };
+        let [c, h, w, kh, kw, oh, ow, sh, sw, dilation, pt, pl] = [
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            out(h, pt, kh, sh)?,
+            out(w, pl, kw, sw)?,
+            sh,
+            sw,
+            dilation,
+            pt,
+            pl,
+        ]
+        .map(|v| v as i64);
+        Some(ConvGeometry {
+            channels: c,
+            height: h,
+            width: w,
+            kernel_h: kh,
+            kernel_w: kw,
+            out_h: oh,
+            out_w: ow,
+            stride_h: sh,
+            stride_w: sw,
+            dilation_h: dilation,
+            dilation_w: dilation,
+            pad_top: pt,
+            pad_left: pl,
+        })
+    }
+
     pub(crate) fn conv_descriptor(
         (c, f, h, w, kh, kw): (usize, usize, usize, usize, usize, usize),
         (stride, dilation, pad): (usize, usize, usize),
         epilogue: Vec<Step>,
     ) -> Option<Descriptor> {
-        let out = |size: usize, kernel: usize| {
-            let span = dilation * (kernel - 1) + 1;
-            (size + 2 * pad >= span).then(|| (size + 2 * pad - span) / stride + 1)
-        };
-        let (oh, ow) = (out(h, kh)?, out(w, kw)?);
-        let k = c * kh * kw;
-        let conv = ConvGeometry {
-            channels: c as i64,
-            height: h as i64,
-            width: w as i64,
-            kernel_h: kh as i64,
-            kernel_w: kw as i64,
-            out_h: oh as i64,
-            out_w: ow as i64,
-            stride_h: stride as i64,
-            stride_w: stride as i64,
-            dilation_h: dilation as i64,
-            dilation_w: dilation as i64,
-            pad_top: pad as i64,
-            pad_left: pad as i64,
-        };
+        let conv = conv_geometry((c, h, w), (kh, kw), (stride, stride), dilation, (pad, pad))?;
+        let (n, k) = ((conv.out_h * conv.out_w) as usize, c * kh * kw);
         Some(Descriptor {
             contraction: Contraction::Conv2d,
             m: f as i64,
-            n: (oh * ow) as i64,
+            n: n as i64,
             k: k as i64,
-            strides: [k as i64, 1, (oh * ow) as i64, 1],
+            strides: [k as i64, 1, n as i64, 1],
             conv,
             constant_b: 0,
             epilogue,
