@@ -1373,6 +1373,7 @@ mod tests {
             let mut out = vec![0f32; c * o * o];
             let operands = Operands::new([bias.as_ptr() as i64, 0, 0], o * o);
             let o_addr = out.as_mut_ptr() as i64;
+            // SAFETY: the buffers cover the descriptor's shapes.
             let call =
                 || unsafe { run_with_gemm(&d, weights.as_ptr() as i64, input.as_ptr() as i64, o_addr, &operands) };
             let best = (0..20).map(|_| seconds_per_call(call)).fold(f64::MAX, f64::min);
