@@ -145,11 +145,13 @@ pub struct Tensor {
 
 impl Tensor {
     /// A float tensor, rounded to `dtype`.
-    pub fn float(dtype: DType, array: ArrayD<f64>) -> Self {
+    pub fn float(dtype: DType, mut array: ArrayD<f64>) -> Self {
         debug_assert!(dtype.is_float());
+        // Rounded where it is: no second array of a constant's size.
+        array.mapv_inplace(|x| dtype.round_float(x));
         Tensor {
             dtype,
-            data: Data::Float(standard(array.mapv(|x| dtype.round_float(x)))),
+            data: Data::Float(standard(array)),
         }
     }
 
