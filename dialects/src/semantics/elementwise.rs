@@ -433,9 +433,10 @@ fn select<T: Clone>(c: &ArrayD<bool>, a: &ArrayD<T>, b: &ArrayD<T>, shape: &[usi
 mod tests {
     use super::*;
 
-    /// The blocked walk gives the general broadcast's result, element for element, on
-    /// equal shapes, scalars, per-channel factors with and without leading 1s, and shapes
-    /// it leaves to the general walk (a broadcast `a`, a `b` that broadcasts in the middle).
+    /// The blocked walk takes equal shapes, scalars, per-channel factors with and without
+    /// leading 1s and empty results, leaves the rest (a broadcast `a`, a `b` that broadcasts
+    /// in the middle or at the end) to the general walk, and `zip2` gives the general
+    /// broadcast's result, element for element, either way.
     #[test]
     fn blocked_zip_matches_the_general_broadcast() {
         let mut state = 12345u64;
@@ -449,25 +450,33 @@ mod tests {
                 })
                 .collect()
         };
-        let cases: &[(&[usize], &[usize])] = &[
-            (&[4, 3, 2, 2], &[4, 3, 2, 2]),
-            (&[4, 3, 2, 2], &[]),
-            (&[4, 3, 2, 2], &[1]),
-            (&[4, 3, 2, 2], &[4, 1, 1, 1]),
-            (&[1, 4, 3, 3], &[4, 1, 1]),
-            (&[1, 4, 3, 3], &[1, 4, 1, 1]),
-            (&[4, 3, 2, 2], &[4, 3, 1, 1]),
-            (&[4, 3], &[3]),
-            (&[4, 3, 2, 2], &[1, 3, 1, 1]),
-            (&[3], &[4, 3]),
-            (&[0, 3], &[3]),
+        // (a's shape, b's shape, whether the blocked walk takes it).
+        let cases: &[(&[usize], &[usize], bool)] = &[
+            (&[4, 3, 2, 2], &[4, 3, 2, 2], true),
+            (&[4, 3, 2, 2], &[], true),
+            (&[4, 3, 2, 2], &[1], true),
+            (&[4, 3, 2, 2], &[4, 1, 1, 1], true),
+            (&[1, 4, 3, 3], &[4, 1, 1], true),
+            (&[1, 4, 3, 3], &[1, 4, 1, 1], true),
+            (&[4, 3, 2, 2], &[4, 3, 1, 1], true),
+            (&[], &[], true),
+            (&[3, 0], &[3, 1], true),
+            (&[4, 3], &[3], false),
+            (&[4, 3, 2, 2], &[1, 3, 1, 1], false),
+            (&[3], &[4, 3], false),
+            (&[0, 3], &[3], false),
         ];
-        for &(a_shape, b_shape) in cases {
+        for &(a_shape, b_shape, by_blocks) in cases {
             let a = ArrayD::from_shape_vec(IxDyn(a_shape), values(a_shape.iter().product())).unwrap();
             let b = ArrayD::from_shape_vec(IxDyn(b_shape), values(b_shape.iter().product())).unwrap();
             let f = |x: &f64, y: &f64| x * 3.0 - y;
-            let blocked = zip2(&a, &b, f).unwrap();
             let shape = broadcast_static(&[a.shape(), b.shape()]).unwrap();
+            assert_eq!(
+                zip2_by_blocks(&a, &b, &shape, &f).is_some(),
+                by_blocks,
+                "{a_shape:?} with {b_shape:?}"
+            );
+            let blocked = zip2(&a, &b, f).unwrap();
             let general = Zip::from(&a.broadcast(IxDyn(&shape)).unwrap())
                 .and(&b.broadcast(IxDyn(&shape)).unwrap())
                 .map_collect(f);
