@@ -105,7 +105,11 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=30)
     args = parser.parse_args()
-    x = np.load(args.model.removesuffix(".onnx") + ".input.npy")
+    inputs = args.model.removesuffix(".onnx") + ".input.npy"
+    try:
+        x = np.load(inputs)
+    except OSError as error:
+        sys.exit(f"layers_ort: no input for {args.model}: {inputs} ({error}); bench/compare_ort.py writes it")
     with tempfile.TemporaryDirectory() as work:
         keys = kernel_convs(args.fuser, args.model, work)
         best_fuser, best_ort, others = {}, {}, {}

@@ -1,6 +1,7 @@
 //! What the two AVX2 conv kernels that work on bands of zero-padded input rows share
 //! ([`crate::depthwise_channels`], [`crate::direct_conv`]): the window's geometry in
-//! `usize`, where a band's input rows and columns lie, and the 8×8 register transpose.
+//! `usize`, where a band's input rows and columns lie, the 8×8 register transpose, and
+//! the transpose of their `[position][channel]` sums into the output's channel rows.
 
 use crate::fused::ConvGeometry;
 use std::arch::x86_64::*;
@@ -100,6 +101,41 @@ pub(crate) fn transpose8(v: [__m256; 8]) -> [__m256; 8] {
         _mm256_permute2f128_ps::<0x31>(u2, u6),
         _mm256_permute2f128_ps::<0x31>(u3, u7),
     ]
+}
+
+/// Writes `sums` (`[position][width]`, `positions` of them, `width` a multiple of 8 at
+/// least `m`) as the first `m` channels' runs of `positions` values at `target`,
+/// `row_stride` apart: 8 positions of 8 channels at a time by [`transpose8`].
+///
+/// # Safety
+/// `target + r·row_stride` is writable for `positions` values for each `r < m`; the CPU
+/// has AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn transpose_to_rows(
+    sums: &[f32],
+    positions: usize,
+    width: usize,
+    m: usize,
+    target: *mut f32,
+    row_stride: usize,
+) {
+    assert!(sums.len() >= positions * width && m.next_multiple_of(8) <= width);
+    for c0 in (0..m).step_by(8) {
+        let channels = 8.min(m - c0);
+        for p0 in (0..positions).step_by(8) {
+            let count = 8.min(positions - p0);
+            let rows: [__m256; 8] = std::array::from_fn(|p| match p < count {
+                // SAFETY: position `p0 + p` below `positions`, channels `c0..c0 + 8` below
+                // `width` (asserted above).
+                true => unsafe { _mm256_loadu_ps(sums.as_ptr().add((p0 + p) * width + c0)) },
+                false => _mm256_setzero_ps(),
+            });
+            for (c, v) in transpose8(rows).iter().enumerate().take(channels) {
+                // SAFETY: `count` values of channel `c0 + c`'s run, as the caller promises.
+                unsafe { crate::fused::store_first_lanes(target.add((c0 + c) * row_stride + p0), *v, count) };
+            }
+        }
+    }
 }
 
 #[cfg(test)]

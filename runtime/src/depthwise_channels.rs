@@ -18,7 +18,7 @@
 //! `depthwise_timing` (in `fused.rs`) times MobileNetV2's depthwise convs; see
 //! [`computes`] for where this loop is used.
 
-use crate::conv_band::{BandShape, transpose8};
+use crate::conv_band::{BandShape, transpose_to_rows, transpose8};
 use crate::fused::ConvGeometry;
 use std::arch::x86_64::*;
 
@@ -118,8 +118,9 @@ pub(crate) unsafe fn depthwise_tile(
             }
         }
         let tile_rows = &mut product[first * n..(first + count) * n];
-        // SAFETY: the CPU has AVX2, as this function's contract.
-        unsafe { transpose_outputs(outputs, n, count, tile_rows) };
+        // SAFETY: `tile_rows` holds the `count` rows of `n` values; the CPU has AVX2, as
+        // this function's contract.
+        unsafe { transpose_to_rows(outputs, n, CHANNELS, count, tile_rows.as_mut_ptr(), n) };
         for (c, row) in tile_rows.chunks_exact_mut(n).enumerate() {
             finish(first + c, row);
         }
@@ -272,29 +273,5 @@ unsafe fn outputs<const X: usize>(s: &BandShape, filters: &[__m256], input: *con
     for (x, a) in acc.iter().enumerate() {
         // SAFETY: as the caller promises.
         unsafe { _mm256_storeu_ps(out.add((x0 + x) * CHANNELS), *a) };
-    }
-}
-
-/// Writes the group's outputs (`outputs`, `[position][8]` for `n` positions) as its first
-/// `count` channels' rows of `n` values in `rows`.
-///
-/// # Safety
-/// The CPU has AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn transpose_outputs(outputs: &[f32], n: usize, count: usize, rows: &mut [f32]) {
-    assert!(outputs.len() >= n * CHANNELS && rows.len() >= count * n);
-    for p0 in (0..n).step_by(CHANNELS) {
-        let positions = CHANNELS.min(n - p0);
-        let vectors: [__m256; CHANNELS] = std::array::from_fn(|p| match p < positions {
-            // SAFETY: position `p0 + p < n` (asserted above).
-            true => unsafe { _mm256_loadu_ps(outputs.as_ptr().add((p0 + p) * CHANNELS)) },
-            false => _mm256_setzero_ps(),
-        });
-        let channels = transpose8(vectors);
-        for (c, v) in channels.iter().enumerate().take(count) {
-            // SAFETY: `positions` values of channel `c`'s row, inside `rows` (asserted
-            // above); the CPU has AVX.
-            unsafe { crate::fused::store_first_lanes(rows.as_mut_ptr().add(c * n + p0), *v, positions) };
-        }
     }
 }

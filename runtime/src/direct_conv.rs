@@ -16,7 +16,7 @@
 //! - The band's sums, `[position][channel]`, are transposed by 8×8 register transposes
 //!   into the output's channel rows, and the epilogue runs on each row's run.
 
-use crate::conv_band::{BandShape, transpose8};
+use crate::conv_band::{BandShape, transpose_to_rows};
 use crate::fused::{Descriptor, Operands};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
@@ -125,7 +125,7 @@ pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Op
             };
             // SAFETY: `target` holds `m` runs of `positions` values, `row_stride` apart;
             // the CPU has AVX2, as this function's contract.
-            unsafe { transpose_sums(sums, positions, padded_m, m, target, row_stride) };
+            unsafe { transpose_to_rows(sums, positions, padded_m, m, target, row_stride) };
             for r in 0..m {
                 // SAFETY: channel `r`'s run, written above; no other band's.
                 let row = unsafe { std::slice::from_raw_parts_mut(target.add(r * row_stride), positions) };
@@ -219,40 +219,6 @@ unsafe fn positions<const P: usize>(
             for (g, sum) in acc.iter().enumerate() {
                 // SAFETY: as the caller promises.
                 unsafe { _mm256_storeu_ps(sums.add((x0 + p) * padded_m + g0 + g * LANES), *sum) };
-            }
-        }
-    }
-}
-
-/// Writes `sums` (`[position][padded_m]`, `positions` of them) as the first `m` channels'
-/// runs of `positions` values at `target`, `row_stride` apart.
-///
-/// # Safety
-/// `target + r·row_stride` is writable for `positions` values for each `r < m`; the CPU
-/// has AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn transpose_sums(
-    sums: &[f32],
-    positions: usize,
-    padded_m: usize,
-    m: usize,
-    target: *mut f32,
-    row_stride: usize,
-) {
-    assert!(sums.len() >= positions * padded_m && m <= padded_m);
-    for c0 in (0..m).step_by(LANES) {
-        let channels = LANES.min(m - c0);
-        for p0 in (0..positions).step_by(LANES) {
-            let count = LANES.min(positions - p0);
-            let rows: [__m256; LANES] = std::array::from_fn(|p| match p < count {
-                // SAFETY: position `p0 + p` below `positions`, channels below `padded_m`.
-                true => unsafe { _mm256_loadu_ps(sums.as_ptr().add((p0 + p) * padded_m + c0)) },
-                false => _mm256_setzero_ps(),
-            });
-            let columns = transpose8(rows);
-            for (c, v) in columns.iter().enumerate().take(channels) {
-                // SAFETY: `count` values of channel `c0 + c`'s run, as the caller promises.
-                unsafe { crate::fused::store_first_lanes(target.add((c0 + c) * row_stride + p0), *v, count) };
             }
         }
     }

@@ -114,7 +114,7 @@ fn zip2_by_blocks<A, B, R>(
     f: &impl Fn(&A, &B) -> R,
 ) -> Option<ArrayD<R>> {
     let (xs, ys) = (a.as_slice()?, b.as_slice()?);
-    if a.shape() != shape || b.ndim() > shape.len() || ys.is_empty() {
+    if a.shape() != shape || b.ndim() > shape.len() {
         return None;
     }
     // `b`'s shape with leading 1s up to the result's rank.
