@@ -1,9 +1,10 @@
-//! What the two AVX2 conv kernels that work on bands of zero-padded input rows share
-//! ([`crate::depthwise_channels`], [`crate::direct_conv`]): the window's geometry in
-//! `usize`, where a band's input rows and columns lie, the 8×8 register transpose, and
-//! the transpose of their `[position][channel]` sums into the output's channel rows.
+//! What the AVX2 conv kernels that work on zero-padded copies of their input share
+//! ([`crate::depthwise_channels`], [`crate::direct_conv`], [`crate::blocked_conv`]): the
+//! window's geometry in `usize`, where a band's input rows and columns lie, the 8×8
+//! register transpose, and the transpose of their `[position][channel]` sums into the
+//! output's channel rows, where the chain then runs.
 
-use crate::fused::ConvGeometry;
+use crate::fused::{ConvGeometry, Descriptor, Operands};
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -135,6 +136,41 @@ pub(crate) unsafe fn transpose_to_rows(
                 unsafe { crate::fused::store_first_lanes(target.add((c0 + c) * row_stride + p0), *v, count) };
             }
         }
+    }
+}
+
+/// Writes `sums` (`[position][width]`, `positions` of them) as the runs of output
+/// channels `r0..r0 + count` from output column `p0`, and runs the chain on each run: in
+/// place in the `[M, N]` output at `out_addr` when `in_place`, else in `rows` (scratch)
+/// first, the results then copied out.
+///
+/// # Safety
+/// The runs are the caller's alone, inside the output; `count` is at most `width`, a
+/// multiple of 8; the CPU has AVX2.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn finish_channel_runs(
+    d: &Descriptor,
+    operands: &Operands,
+    (in_place, out_addr): (bool, usize),
+    (sums, width): (&[f32], usize),
+    (r0, count): (usize, usize),
+    (p0, positions): (usize, usize),
+    rows: &mut Vec<f32>,
+) {
+    let n = d.n as usize;
+    let (target, row_stride) = if in_place {
+        ((out_addr as *mut f32).wrapping_add(r0 * n + p0), n)
+    } else {
+        rows.resize(rows.len().max(count * positions), 0.0);
+        (rows.as_mut_ptr(), positions)
+    };
+    // SAFETY: `target` holds `count` runs of `positions` values, `row_stride` apart, as
+    // the caller promises (or in `rows`).
+    unsafe { transpose_to_rows(sums, positions, width, count, target, row_stride) };
+    for r in 0..count {
+        // SAFETY: channel `r0 + r`'s run, written above.
+        let row = unsafe { std::slice::from_raw_parts_mut(target.add(r * row_stride), positions) };
+        crate::fused::finish_row(d, operands, in_place, out_addr, (r0 + r, p0), row);
     }
 }
 

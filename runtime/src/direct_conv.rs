@@ -16,7 +16,7 @@
 //! - The band's sums, `[position][channel]`, are transposed by 8×8 register transposes
 //!   into the output's channel rows, and the epilogue runs on each row's run.
 
-use crate::conv_band::{BandShape, transpose_to_rows};
+use crate::conv_band::{BandShape, finish_channel_runs};
 use crate::fused::{Descriptor, Operands};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
@@ -64,7 +64,7 @@ thread_local! {
 /// As [`crate::fused::fuser_fused_f32`]; the CPU has AVX2 and FMA ([`computes`]).
 pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Operands) {
     let s = BandShape::new(&d.conv);
-    let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+    let (m, k) = (d.m as usize, d.k as usize);
     let padded_m = m.next_multiple_of(LANES * GROUPS);
     // The weights as `[step][channel]`, zero past M.
     let [a_row, a_col] = [d.strides[0] as isize, d.strides[1] as isize];
@@ -113,24 +113,19 @@ pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Op
                 // SAFETY: the CPU has AVX2 and FMA, as this function's contract.
                 unsafe { output_row(&s, (&weights, padded_m), padded, (&taps, base), row) };
             }
-            // The band's run of each channel row: in place in the output, or in scratch.
-            let c0 = y0 * s.out_w;
-            let (target, row_stride) = if in_place {
-                // Element (0, c0) of the output; the band's runs of its rows are this
-                // band's alone.
-                ((out_addr as *mut f32).wrapping_add(c0), n)
-            } else {
-                rows.resize(rows.len().max(m * positions), 0.0);
-                (rows.as_mut_ptr(), positions)
+            // SAFETY: the band's runs of the channel rows, this band's alone; the CPU has
+            // AVX2, as this function's contract.
+            unsafe {
+                finish_channel_runs(
+                    d,
+                    operands,
+                    (in_place, out_addr),
+                    (sums, padded_m),
+                    (0, m),
+                    (y0 * s.out_w, positions),
+                    rows,
+                )
             };
-            // SAFETY: `target` holds `m` runs of `positions` values, `row_stride` apart;
-            // the CPU has AVX2, as this function's contract.
-            unsafe { transpose_to_rows(sums, positions, padded_m, m, target, row_stride) };
-            for r in 0..m {
-                // SAFETY: channel `r`'s run, written above; no other band's.
-                let row = unsafe { std::slice::from_raw_parts_mut(target.add(r * row_stride), positions) };
-                crate::fused::finish_row(d, operands, in_place, out_addr, (r, c0), row);
-            }
         });
     });
 }

@@ -112,10 +112,11 @@ pub struct Descriptor {
     /// Matmul: A's row and column strides, then B's, in elements.
     pub strides: [i64; 4],
     pub conv: ConvGeometry,
-    /// Nonzero when B is a constant of the compiled model (a matmul's weights): a key,
-    /// derived from the kernel and B's contents, under which the runtime keeps B packed
-    /// between calls ([`crate::packed_matmul`]). Zero when B may change between calls.
-    pub constant_b: i64,
+    /// Nonzero when the contraction's weights (a matmul's B, a conv's A) are a constant
+    /// of the compiled model: a key, derived from the kernel and the weights' contents,
+    /// under which the runtime keeps them packed between calls ([`crate::packed_matmul`],
+    /// [`crate::blocked_conv`]). Zero when they may change between calls.
+    pub constant_weights: i64,
     pub epilogue: Vec<Step>,
 }
 
@@ -159,7 +160,7 @@ impl Descriptor {
             g.dilation_w,
             g.pad_top,
             g.pad_left,
-            self.constant_b,
+            self.constant_weights,
         ]);
         debug_assert_eq!(out.len(), HEADER);
         out.push(self.epilogue.len() as i64);
@@ -250,7 +251,7 @@ impl Descriptor {
             k: header[3],
             strides: [header[4], header[5], header[6], header[7]],
             conv,
-            constant_b: header[HEADER - 1],
+            constant_weights: header[HEADER - 1],
             epilogue,
         })
     }
@@ -1143,6 +1144,11 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
         return unsafe { crate::packed_matmul::run(&d, descriptor, a, b, out, &operands) };
     }
     #[cfg(target_arch = "x86_64")]
+    if crate::blocked_conv::computes(&d) {
+        // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
+        return unsafe { crate::blocked_conv::run(&d, descriptor, a, b, out, &operands) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if crate::register_tiled::computes(&d) {
         // SAFETY: as this function's contract.
         return unsafe { crate::register_tiled::run(&d, a, b, out, &operands) };
@@ -1366,7 +1372,7 @@ mod tests {
                 k: 9,
                 strides: [9, 1, (o * o) as i64, 1],
                 conv,
-                constant_b: 0,
+                constant_weights: 0,
                 epilogue: vec![Step::AddRow(0), Step::Clip(0.0, 6.0)],
             };
             let (weights, input, bias) = (values(1, c * 9), values(2, c * hw * hw), values(3, c));

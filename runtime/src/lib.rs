@@ -4,6 +4,8 @@
 
 mod bf16;
 #[cfg(target_arch = "x86_64")]
+mod blocked_conv;
+#[cfg(target_arch = "x86_64")]
 mod conv_band;
 #[cfg(target_arch = "x86_64")]
 mod depthwise_channels;
@@ -22,6 +24,8 @@ pub mod quantized;
 mod register_tiled;
 pub mod softmax;
 pub(crate) mod vector_math;
+#[cfg(target_arch = "x86_64")]
+mod weight_cache;
 
 pub use fused::{FUSED_F32, FUSED_F32_ARITY, fuser_fused_f32};
 pub use layer_norm::{LAYER_NORM_F32, LAYER_NORM_F32_ARITY, fuser_layer_norm_f32};

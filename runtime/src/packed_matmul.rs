@@ -25,19 +25,15 @@
 //! so results do not depend on the thread count.
 //!
 //! Where the panels are kept: a descriptor of a matmul with a constant B carries a key
-//! ([`crate::fused::Descriptor::constant_b`]) that the lowering derives from the compiled
-//! kernel and the weights at all its calls, and the panels are cached under (descriptor
-//! address, key, B's address). A hit is checked against B at a few places, so a packing
-//! left by a dropped model whose memory a later one reuses is packed afresh; the cache is
-//! emptied before it passes [`PANEL_CACHE_BYTES`].
+//! ([`crate::fused::Descriptor::constant_weights`]), and the panels are kept in
+//! [`crate::weight_cache`] under it. A hit is checked against B at a few places.
 //!
 //! Measured and left out (`matmul_timing` below): packing B in every call, for a runtime B
 //! or a 1×1 conv's input, costs more than the `gemm` crate's own packing saves.
 
 use crate::fused::{Descriptor, Operands, epilogue_reads_output};
 use crate::register_tiled::block;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 /// Rows of A per register block, and vectors of 16 columns per panel: 24 accumulators,
 /// and 8 row pointers that stay in registers.
@@ -64,7 +60,7 @@ const WANTED_UNITS: usize = 8;
 /// (`matmul_timing`).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Matmul
-        && d.constant_b != 0
+        && d.constant_weights != 0
         && (ROWS as i64..=MOST_ROWS as i64).contains(&d.m)
         && d.n > 0
         && d.k > 0
@@ -102,18 +98,6 @@ unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize, co
     packed
 }
 
-/// Packed panels kept between calls, and their total size.
-#[derive(Default)]
-struct PanelCache {
-    entries: HashMap<(i64, i64, i64), Arc<Vec<f32>>>,
-    bytes: usize,
-}
-
-/// The cache is emptied before it would grow past this many bytes: a process that loads
-/// and drops models (tests, a server reloading them) would otherwise keep every packing.
-/// Calls under way keep their panels alive (they hold an `Arc`).
-const PANEL_CACHE_BYTES: usize = 1 << 30;
-
 /// B's elements that a cached packing is checked against on every hit, spread over B.
 const SAMPLES: usize = 16;
 
@@ -124,8 +108,7 @@ const SAMPLES: usize = 16;
 /// # Safety
 /// As [`pack`].
 unsafe fn panels_match(panels: &[f32], b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize) -> bool {
-    (0..SAMPLES).all(|s| {
-        let index = s * (k * n - 1) / (SAMPLES - 1).max(1);
+    crate::weight_cache::samples(k * n, SAMPLES).all(|index| {
         let (kk, c) = (index / n, index % n);
         let columns = panel_columns();
         let packed = panels[((c / columns) * k + kk) * columns + c % columns];
@@ -136,35 +119,19 @@ unsafe fn panels_match(panels: &[f32], b: *const f32, k: usize, n: usize, b_row:
 }
 
 /// The packed panels of the call's B, packed on the first call of this descriptor over
-/// this B.
+/// this B ([`crate::weight_cache`]).
 ///
 /// # Safety
 /// `b` addresses B under the descriptor's shapes and strides.
 unsafe fn cached_panels(d: &Descriptor, descriptor: i64, b: i64) -> Arc<Vec<f32>> {
-    static CACHE: OnceLock<Mutex<PanelCache>> = OnceLock::new();
-    let key = (descriptor, d.constant_b, b);
     let (k, n) = (d.k as usize, d.n as usize);
     let [b_row, b_col] = [d.strides[2] as isize, d.strides[3] as isize];
-    let cache = CACHE.get_or_init(Default::default);
-    let found = cache.lock().expect("panel cache").entries.get(&key).cloned();
-    // SAFETY: as this function's contract.
-    if let Some(panels) = found.filter(|p| unsafe { panels_match(p, b as *const f32, k, n, b_row, b_col) }) {
-        return panels;
-    }
-    // Packed outside the lock: two threads that both miss pack the same panels.
-    // SAFETY: as this function's contract.
-    let panels = Arc::new(unsafe { pack(b as *const f32, k, n, b_row, b_col, panel_columns()) });
-    let mut cache = cache.lock().expect("panel cache");
-    let bytes = 4 * panels.len();
-    if cache.bytes + bytes > PANEL_CACHE_BYTES {
-        cache.entries.clear();
-        cache.bytes = 0;
-    }
-    if let Some(old) = cache.entries.insert(key, panels.clone()) {
-        cache.bytes -= 4 * old.len();
-    }
-    cache.bytes += bytes;
-    panels
+    crate::weight_cache::packed(
+        (descriptor, d.constant_weights, b),
+        // SAFETY (both): as this function's contract.
+        |panels| unsafe { panels_match(panels, b as *const f32, k, n, b_row, b_col) },
+        || unsafe { pack(b as *const f32, k, n, b_row, b_col, panel_columns()) },
+    )
 }
 
 /// The fused call for a descriptor that [`computes`] accepts.
@@ -455,7 +422,7 @@ mod tests {
             k: k as i64,
             strides: [a[0], a[1], b[0], b[1]],
             conv: ConvGeometry::default(),
-            constant_b: 7,
+            constant_weights: 7,
             epilogue,
         }
     }

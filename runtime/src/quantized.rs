@@ -1418,7 +1418,7 @@ mod tests {
                 k: k as i64,
                 strides: [k as i64, 1, n as i64, 1],
                 conv: g,
-                constant_b: 0,
+                constant_weights: 0,
                 epilogue: vec![Step::AddRow(0), Step::Relu],
             };
             let (w, x) = (
@@ -1496,7 +1496,7 @@ mod tests {
             k: c as i64,
             strides: [c as i64, 1, n as i64, 1],
             conv: g,
-            constant_b: 0,
+            constant_weights: 0,
             epilogue: vec![Step::AddRow(0), Step::Relu],
         };
         assert!(pixels_contiguous(&d));
@@ -1537,7 +1537,7 @@ mod tests {
             k: k as i64,
             strides: [1, m as i64, n as i64, 1],
             conv: ConvGeometry::default(),
-            constant_b: 0,
+            constant_weights: 0,
             epilogue: vec![Step::AddColumn(0)],
         };
         let (w, x) = (rng.weights(k * n), rng.floats(m * k, 3.0));
@@ -1593,7 +1593,7 @@ mod tests {
                     k: k as i64,
                     strides: [k as i64, 1, n as i64, 1],
                     conv: g,
-                    constant_b: 0,
+                    constant_weights: 0,
                     epilogue: vec![Step::AddRow(0), Step::Relu],
                 },
                 x_len,
@@ -1606,7 +1606,7 @@ mod tests {
             k: 13,
             strides: [13, 1, 19, 1],
             conv: ConvGeometry::default(),
-            constant_b: 0,
+            constant_weights: 0,
             epilogue: vec![Step::AddColumn(0)],
         };
         for (d, x_len) in convs.into_iter().chain([(matmul, 7 * 13)]) {
@@ -1931,7 +1931,7 @@ mod timing {
                 k: k as i64,
                 strides: [k as i64, 1, n as i64, 1],
                 conv: g,
-                constant_b: 0,
+                constant_weights: 0,
                 epilogue: vec![],
             };
             let w = vec![3i8; f * k];

@@ -721,7 +721,7 @@ pub(crate) mod tests {
             k: k as i64,
             strides: [k as i64, 1, n as i64, 1],
             conv,
-            constant_b: 0,
+            constant_weights: 0,
             epilogue,
         })
     }

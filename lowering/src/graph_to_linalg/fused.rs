@@ -69,8 +69,8 @@ pub fn fusable_kernels<'c, 'a>(root: OperationRef<'c, 'a>) -> Vec<FusedKernel<'c
         .collect()
 }
 
-/// Marks the CPU runtime's matmul calls whose B is a constant with their key
-/// ([`constant_b_key`]); the GPU kernels have no use for it, so only the CPU lowering
+/// Marks the CPU runtime's matmul and conv calls whose weights are a constant with their key
+/// ([`constant_weights_key`]); the GPU kernels have no use for it, so only the CPU lowering
 /// hashes the weights.
 pub fn mark_constant_weights<'c>(root: OperationRef<'c, '_>, kernels: &mut [FusedKernel<'c, '_>]) {
     let calls: Vec<OperationRef> = nested_operations(root)
@@ -78,20 +78,23 @@ pub fn mark_constant_weights<'c>(root: OperationRef<'c, '_>, kernels: &mut [Fuse
         .filter(|op| op_name(op) == "func.call")
         .collect();
     for kernel in kernels {
-        kernel.descriptor.constant_b = constant_b_key(kernel, &calls);
+        kernel.descriptor.constant_weights = constant_weights_key(kernel, &calls);
     }
 }
 
-/// The key under which the runtime keeps an f32 matmul's B packed between calls
-/// ([`Descriptor::constant_b`]): a hash of the descriptor and of B's contents at every
-/// call of the kernel, when B is a constant at all of them (a weight); 0 when B may
-/// change between calls (a runtime value), or the kernel is not such a matmul.
-fn constant_b_key<'c>(kernel: &FusedKernel<'c, '_>, calls: &[OperationRef<'c, '_>]) -> i64 {
+/// The key under which the runtime keeps an f32 contraction's weights (a matmul's B, a
+/// conv's A) packed between calls ([`Descriptor::constant_weights`]): a hash of the
+/// descriptor and of the weights' contents at every call of the kernel, when they are a
+/// constant at all of them; 0 when they may change between calls (a runtime value), or the
+/// kernel is neither such a matmul nor such a conv.
+fn constant_weights_key<'c>(kernel: &FusedKernel<'c, '_>, calls: &[OperationRef<'c, '_>]) -> i64 {
     use std::hash::{Hash, Hasher};
-    if kernel.descriptor.contraction != Contraction::Matmul
-        || kernel.quantization.is_some()
-        || kernel.element != DType::F32
-    {
+    let weights = match kernel.descriptor.contraction {
+        Contraction::Matmul => 1,
+        Contraction::Conv2d => 0,
+        _ => return 0,
+    };
+    if kernel.quantization.is_some() || kernel.element != DType::F32 {
         return 0;
     }
     let constant_data = |value: Value<'c, '_>| -> Option<&'c [u8]> {
@@ -102,12 +105,12 @@ fn constant_b_key<'c>(kernel: &FusedKernel<'c, '_>, calls: &[OperationRef<'c, '_
     };
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     kernel.descriptor.encode().hash(&mut hasher);
-    let b = kernel.operands[1];
+    let b = kernel.operands[weights];
     if let Some(data) = constant_data(b) {
         data.hash(&mut hasher);
     } else {
-        // B is an argument of the kernel function: a constant at every call, or no key. A
-        // public function may be called from outside the module, with any B.
+        // The weights are an argument of the kernel function: a constant at every call, or
+        // no key. A public function may be called from outside the module, with any.
         let Ok(argument) = melior::ir::block::BlockArgument::try_from(b) else {
             return 0;
         };
@@ -431,7 +434,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         k,
         strides,
         conv: ConvGeometry::default(),
-        constant_b: 0,
+        constant_weights: 0,
         epilogue: Vec::new(),
     };
     match op {
@@ -478,7 +481,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
                 k,
                 strides: [k, 1, out[2] * out[3], 1],
                 conv,
-                constant_b: 0,
+                constant_weights: 0,
                 epilogue: Vec::new(),
             };
             Some((descriptor, Rows::Channels, out))
@@ -537,7 +540,7 @@ fn max_pool(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         k: kernel[0] * kernel[1],
         strides: [0; 4],
         conv,
-        constant_b: 0,
+        constant_weights: 0,
         epilogue: Vec::new(),
     };
     Some((descriptor, Rows::Channels, out))

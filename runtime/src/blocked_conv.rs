@@ -1,0 +1,502 @@
+//! The f32 convs of the fused kernel ([`crate::fused`]) on AVX2 without AVX-512 as
+//! onnxruntime computes them in its NCHWc layout: output channels in the vectors, input
+//! values broadcast from a channel-blocked copy of the input, no packed windows.
+//!
+//! The register-tiled kernel ([`crate::register_tiled`]) puts output positions in its
+//! vectors: it copies each unit's windows into panels (one per 16 columns, 16 KB a chunk
+//! of the reduction) that stream from the L2 cache through every block of rows. Here:
+//! - The input is copied once per call as `[channel / 8][padded row][padded column][8]`:
+//!   any step's value at any output position is one broadcast, and 8 channels of a
+//!   column share a cache line.
+//! - The weights are laid out as `[channel block][step][32]`: 32 output channels (four
+//!   vectors) a step.
+//! - A work unit is 32 output channels by a run of output positions (of the flattened
+//!   output map). It sums its reduction in passes of [`PASS_STEPS`] steps, whose weights
+//!   (8 KB) stay in the L1 cache while the pass runs over the unit's positions, 3 at a
+//!   time in 12 accumulators: per step 3 broadcasts and 4 weight vectors. Between passes
+//!   the sums wait in the unit's tile (`[position][32]`, in the L1 cache too).
+//! - The tile is transposed into the output's channel rows by 8×8 register transposes
+//!   and the epilogue runs on each row's run.
+//!
+//! Each output is the sum of its products in reduction order from zero, one fused
+//! multiply-add a step (storing a partial sum in f32 between passes rounds nothing): the
+//! register-tiled kernel's bits.
+
+use crate::conv_band::{BandShape, finish_channel_runs, transpose8};
+use crate::fused::{Descriptor, Operands};
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+
+/// Values in a vector: output channels of a sum, input channels of a blocked column.
+const LANES: usize = 8;
+/// Output channels of a work unit: four vectors.
+const CHANNELS: usize = 32;
+/// Output positions summed at once (12 accumulators).
+const POSITIONS: usize = 3;
+/// Reduction steps per pass: their weights take 8 KB.
+const PASS_STEPS: usize = 64;
+/// Output positions of a work unit, at most: its tile takes 18 KB.
+const UNIT_POSITIONS: usize = 144;
+/// Work units a thread should have at least, where the output has enough positions.
+const WANTED_UNITS_PER_THREAD: usize = 4;
+
+/// Whether [`run`] computes the contraction of `d`: a conv over constant weights (they
+/// are packed once, [`crate::weight_cache`]) with a window larger than 1×1 and at least
+/// [`crate::register_tiled::AVX2_MIN_WINDOW_STEPS`] reduction steps (fewer go to
+/// [`crate::direct_conv`]), on AVX2 with FMA and without AVX-512.
+///
+/// `blocked_conv_timing` (2 threads, two runs): ResNet-50's 3×3 convs 10–33% faster than
+/// on the register-tiled kernel, the strided one too, its 7×7 stem even to 8% faster. Its
+/// 1×1 convs were 3–40% slower at 56×56 and even at 14×14 (the register-tiled kernel reads
+/// a unit-stride 1×1 conv's input in place); at 7×7, where the register-tiled kernel's
+/// 16-column blocks waste a 49th column, faster or slower by shape and run
+/// (MobileNetV2's 960→160 1×1 at 7×7 0.57–0.87 of its speed). `bench/ab.py --kernels` on
+/// ResNet-50: its strided 1×1 convs at 28×28 and 14×14 took 1.24 and 1.15 of their time
+/// before here. So 1×1 convs stay on the register-tiled kernel.
+pub(crate) fn computes(d: &Descriptor) -> bool {
+    d.contraction == crate::fused::Contraction::Conv2d
+        && d.constant_weights != 0
+        && d.m > 0
+        && d.n > 0
+        && d.k >= crate::register_tiled::AVX2_MIN_WINDOW_STEPS
+        && d.conv.kernel_h * d.conv.kernel_w > 1
+        && !crate::fused::has_avx512()
+        && crate::fused::has_avx2_fma()
+}
+
+/// Per-thread buffers: a unit's tile of sums, and its channel rows when they cannot be
+/// written in place.
+#[derive(Default)]
+struct Scratch {
+    tile: Vec<f32>,
+    rows: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// The calling thread's blocked input, kept between calls.
+    static BLOCKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The weights `A[m][k]` (element `(r, step)` at `a + r·a_row + step·a_col`) as
+/// `[m / 32][k][32]`, zero past `m`.
+///
+/// # Safety
+/// `a` addresses A under those strides.
+pub(crate) unsafe fn pack_weights(a: *const f32, [a_row, a_col]: [isize; 2], m: usize, k: usize) -> Vec<f32> {
+    let mut packed = vec![0f32; packed_len(m, k)];
+    for (block, panel) in packed.chunks_exact_mut(k * CHANNELS).enumerate() {
+        for r in block * CHANNELS..m.min((block + 1) * CHANNELS) {
+            let lane = r - block * CHANNELS;
+            for step in 0..k {
+                // SAFETY: element (r, step) of A, as the caller promises.
+                panel[step * CHANNELS + lane] = unsafe { *a.offset(r as isize * a_row + step as isize * a_col) };
+            }
+        }
+    }
+    packed
+}
+
+fn packed_len(m: usize, k: usize) -> usize {
+    m.div_ceil(CHANNELS) * k * CHANNELS
+}
+
+/// A's elements that a kept packing is checked against on every call, spread over A.
+const SAMPLES: usize = 16;
+
+/// Whether `packed` is A laid out by [`pack_weights`] as A is now, at [`SAMPLES`] places.
+///
+/// # Safety
+/// As [`pack_weights`].
+unsafe fn packing_matches(packed: &[f32], a: *const f32, [a_row, a_col]: [isize; 2], m: usize, k: usize) -> bool {
+    packed.len() == packed_len(m, k)
+        && crate::weight_cache::samples(m * k, SAMPLES).all(|index| {
+            let (r, step) = (index / k, index % k);
+            let kept = packed[(r / CHANNELS * k + step) * CHANNELS + r % CHANNELS];
+            // SAFETY: element (r, step) of A, as the caller promises.
+            let value = unsafe { *a.offset(r as isize * a_row + step as isize * a_col) };
+            kept.to_bits() == value.to_bits()
+        })
+}
+
+/// The fused call for a descriptor that [`computes`] accepts, its encoding at
+/// `descriptor`: the weights are packed on the first call over them and kept.
+///
+/// # Safety
+/// As [`crate::fused::fuser_fused_f32`]; the CPU has AVX2 and FMA ([`computes`]).
+pub(crate) unsafe fn run(d: &Descriptor, descriptor: i64, a: i64, b: i64, out: i64, operands: &Operands) {
+    let (m, k) = (d.m as usize, d.k as usize);
+    let strides = [d.strides[0] as isize, d.strides[1] as isize];
+    let a_ptr = a as *const f32;
+    let weights = crate::weight_cache::packed(
+        (descriptor, d.constant_weights, a),
+        // SAFETY (both): the caller passes the conv's weights.
+        |packed| unsafe { packing_matches(packed, a_ptr, strides, m, k) },
+        || unsafe { pack_weights(a_ptr, strides, m, k) },
+    );
+    // SAFETY: as this function's contract.
+    unsafe { run_packed(d, &weights, b, out, operands) }
+}
+
+/// [`run`] over weights laid out by [`pack_weights`].
+///
+/// # Safety
+/// As [`run`].
+pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i64, operands: &Operands) {
+    let s = BandShape::new(&d.conv);
+    let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+    assert!(weights.len() >= m.div_ceil(CHANNELS) * k * CHANNELS && k == s.channels * s.kernel_h * s.kernel_w);
+    let padded_rows = s.band_rows(0, s.out_h);
+    let block_len = padded_rows * s.padded_width * LANES;
+    // SAFETY: the caller passes the conv's input.
+    let input = unsafe { std::slice::from_raw_parts(b as *const f32, s.channels * s.height * s.width) };
+    let mut own = Vec::new();
+    BLOCKED.with(|kept| {
+        // A nested call (from a task this thread ran while waiting) uses a buffer of its own.
+        let mut kept = kept.try_borrow_mut();
+        let blocked = match kept.as_deref_mut() {
+            Ok(blocked) => blocked,
+            Err(_) => &mut own,
+        };
+        blocked.clear();
+        blocked.resize(s.channels.div_ceil(LANES) * block_len, 0.0);
+        crate::microkernels::for_each_chunk_mut(blocked, block_len, |cb, dst| {
+            // SAFETY: the CPU has AVX2 ([`computes`]).
+            unsafe { block_channels(&s, input, cb, padded_rows, dst) }
+        });
+        // Where each step's value lies for output position 0, and where each position's
+        // values lie past that.
+        let row_len = s.padded_width * LANES;
+        let taps: Vec<usize> = (0..s.channels)
+            .flat_map(|c| {
+                (0..s.kernel_h).flat_map(move |i| {
+                    (0..s.kernel_w).map(move |j| {
+                        (c / LANES) * block_len + i * s.dilation_h * row_len + j * s.dilation_w * LANES + c % LANES
+                    })
+                })
+            })
+            .collect();
+        let position = |p: usize| (p / s.out_w) * s.stride_h * row_len + (p % s.out_w) * s.stride_w * LANES;
+        let out_addr = out as usize;
+        let in_place = !crate::fused::epilogue_reads_output(&d.epilogue, operands, m, out_addr);
+        let blocks = m.div_ceil(CHANNELS);
+        // Runs of at most UNIT_POSITIONS positions, shorter (a multiple of 3) where there
+        // are too few blocks of channels to give each thread a few units: a 7×7 map's 160
+        // channels are 5 units, and 2 threads would share them 3 to 2.
+        let runs = n
+            .div_ceil(UNIT_POSITIONS)
+            .max((WANTED_UNITS_PER_THREAD * crate::microkernels::threads()).div_ceil(blocks))
+            .min(n.div_ceil(POSITIONS));
+        let unit_positions = n.div_ceil(runs).next_multiple_of(POSITIONS);
+        // Position-major: the units of one run of positions read the same input.
+        let units: Vec<(usize, usize)> = (0..n)
+            .step_by(unit_positions)
+            .flat_map(|p0| (0..blocks).map(move |block| (block, p0)))
+            .collect();
+        let blocked = &*blocked;
+        crate::microkernels::for_each_item(units, |(block, p0)| {
+            let positions = unit_positions.min(n - p0);
+            let panel = &weights[block * k * CHANNELS..][..k * CHANNELS];
+            SCRATCH.with(|scratch| {
+                let Scratch { tile, rows } = &mut *scratch.borrow_mut();
+                tile.resize(tile.len().max(positions * CHANNELS), 0.0);
+                for s0 in (0..k).step_by(PASS_STEPS) {
+                    let s1 = (s0 + PASS_STEPS).min(k);
+                    let pass = (&panel[s0 * CHANNELS..s1 * CHANNELS], &taps[s0..s1]);
+                    let mut q = 0;
+                    // SAFETY (each call): every position's values lie in `blocked` (the
+                    // blocked input covers the padded rows and columns every output
+                    // position reads), and positions `q..` of the tile are below
+                    // `positions`.
+                    unsafe {
+                        while q + POSITIONS <= positions {
+                            let at = std::array::from_fn(|p| position(p0 + q + p));
+                            sum_positions::<POSITIONS>(pass, blocked, at, &mut tile[q * CHANNELS..], s0 == 0);
+                            q += POSITIONS;
+                        }
+                        match positions - q {
+                            2 => sum_positions::<2>(
+                                pass,
+                                blocked,
+                                [position(p0 + q), position(p0 + q + 1)],
+                                &mut tile[q * CHANNELS..],
+                                s0 == 0,
+                            ),
+                            1 => sum_positions::<1>(
+                                pass,
+                                blocked,
+                                [position(p0 + q)],
+                                &mut tile[q * CHANNELS..],
+                                s0 == 0,
+                            ),
+                            _ => {}
+                        }
+                    }
+                }
+                let r0 = block * CHANNELS;
+                // SAFETY: the unit's runs of its channels' rows; the CPU has AVX2.
+                unsafe {
+                    finish_channel_runs(
+                        d,
+                        operands,
+                        (in_place, out_addr),
+                        (tile, CHANNELS),
+                        (r0, CHANNELS.min(m - r0)),
+                        (p0, positions),
+                        rows,
+                    )
+                };
+            });
+        });
+    });
+}
+
+/// Channels `8·cb..8·cb + 8` of the input as `[padded row][padded column][8]` in `dst`
+/// (zeros on entry), zero past the last channel.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn block_channels(s: &BandShape, input: &[f32], cb: usize, padded_rows: usize, dst: &mut [f32]) {
+    let (start, used) = s.input_columns();
+    let plane = s.height * s.width;
+    let channels = LANES.min(s.channels - cb * LANES);
+    assert!(dst.len() >= padded_rows * s.padded_width * LANES && input.len() >= (cb * LANES + channels) * plane);
+    for r in s.input_rows(0, padded_rows) {
+        let iy = r - s.pad_top;
+        let line = |c: usize| &input[(cb * LANES + c) * plane + iy * s.width..][..used];
+        let to = &mut dst[(r * s.padded_width + start) * LANES..][..used * LANES];
+        let mut x0 = 0;
+        while x0 + LANES <= used {
+            let columns: [__m256; LANES] = std::array::from_fn(|c| match c < channels {
+                // SAFETY: 8 values of channel `c`'s row from `x0` (below `used`).
+                true => unsafe { _mm256_loadu_ps(line(c).as_ptr().add(x0)) },
+                false => _mm256_setzero_ps(),
+            });
+            for (q, v) in transpose8(columns).into_iter().enumerate() {
+                // SAFETY: column `x0 + q`'s 8 values (below `used`).
+                unsafe { _mm256_storeu_ps(to.as_mut_ptr().add((x0 + q) * LANES), v) };
+            }
+            x0 += LANES;
+        }
+        for x in x0..used {
+            for c in 0..channels {
+                to[x * LANES + c] = line(c)[x];
+            }
+        }
+    }
+}
+
+/// Sums `P` positions' 32 output channels over one pass: for each step in order, the
+/// step's input value at each position (`blocked[at[p] + taps[step]]`) times its 32
+/// weights (`weights[step·32..]`), one fused multiply-add, onto the sums in `tile`
+/// (`[P][32]`; from zero when `first`).
+///
+/// # Safety
+/// Every `at[p] + taps[step]` lies in `blocked`, `weights` holds `taps.len()` steps, and
+/// `tile` `P·32` values; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn sum_positions<const P: usize>(
+    (weights, taps): (&[f32], &[usize]),
+    blocked: &[f32],
+    at: [usize; P],
+    tile: &mut [f32],
+    first: bool,
+) {
+    debug_assert!(weights.len() >= taps.len() * CHANNELS && tile.len() >= P * CHANNELS);
+    let tile = tile.as_mut_ptr();
+    // SAFETY (every access): as the caller promises.
+    unsafe {
+        let mut acc: [[__m256; 4]; P] = match first {
+            true => [[_mm256_setzero_ps(); 4]; P],
+            false => {
+                std::array::from_fn(|p| std::array::from_fn(|g| _mm256_loadu_ps(tile.add(p * CHANNELS + g * LANES))))
+            }
+        };
+        let bases: [*const f32; P] = at.map(|o| blocked.as_ptr().add(o));
+        let mut w = weights.as_ptr();
+        for &tap in taps {
+            let x: [__m256; P] = std::array::from_fn(|p| _mm256_broadcast_ss(&*bases[p].add(tap)));
+            for g in 0..4 {
+                let v = _mm256_loadu_ps(w.add(g * LANES));
+                for (acc, &x) in acc.iter_mut().zip(&x) {
+                    acc[g] = _mm256_fmadd_ps(v, x, acc[g]);
+                }
+            }
+            w = w.add(CHANNELS);
+        }
+        for (p, acc) in acc.iter().enumerate() {
+            for (g, &sum) in acc.iter().enumerate() {
+                _mm256_storeu_ps(tile.add(p * CHANNELS + g * LANES), sum);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::register_tiled::tests::{assert_close, conv_descriptor, epilogue, values};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Convs of every geometry (channels not a multiple of 8, windows up to 5×5 and
+        /// 1×1, strides, dilations, padding, output channels not a multiple of 32, a
+        /// residual that may be the output itself) give the register-tiled kernel's bits
+        /// where it takes them and agree with the `gemm` path where it does not, and
+        /// nothing past the output is written.
+        #[test]
+        fn blocked_convs_give_the_register_tiled_bits(
+            c in 1usize..40, f in 1usize..72, h in 1usize..24, w in 1usize..24,
+            kh in 1usize..6, kw in 1usize..6, stride in 1usize..4, dilation in 1usize..3,
+            pad in 0usize..4, kind in 0u8..3, residual_is_output in any::<bool>(), seed in any::<u64>(),
+        ) {
+            let Some(d) = conv_descriptor((c, f, h, w, kh, kw), (stride, dilation, pad), epilogue(kind)) else {
+                return Ok(());
+            };
+            if !crate::fused::has_avx2_fma() {
+                return Ok(());
+            }
+            let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+            let a = values(seed, m * k);
+            let b = values(seed ^ 3, c * h * w);
+            let bias = values(seed ^ 1, m);
+            let mut start = values(seed ^ 2, m * n);
+            start.extend([7.5f32; 16]);
+            let operands = |out: &[f32]| {
+                let r = if residual_is_output { out.as_ptr() } else { start.as_ptr() };
+                Operands::new([bias.as_ptr() as i64, r as i64, 0], n)
+            };
+            let [mut blocked, mut reference] = [(); 2].map(|_| start.clone());
+            // SAFETY: A is `[m][k]`.
+            let packed = unsafe { pack_weights(a.as_ptr(), [k as isize, 1], m, k) };
+            let (a_addr, b_addr) = (a.as_ptr() as i64, b.as_ptr() as i64);
+            let tiled = crate::register_tiled::computes(&d);
+            // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2 and FMA.
+            unsafe {
+                run_packed(&d, &packed, b_addr, blocked.as_mut_ptr() as i64, &operands(&blocked));
+                let out = reference.as_mut_ptr() as i64;
+                match tiled {
+                    true => crate::register_tiled::run(&d, a_addr, b_addr, out, &operands(&reference)),
+                    false => crate::fused::run_with_gemm(&d, a_addr, b_addr, out, &operands(&reference)),
+                }
+            }
+            prop_assert!(blocked[m * n..].iter().all(|&v| v == 7.5), "written past the output");
+            if tiled {
+                for (i, (x, y)) in blocked[..m * n].iter().zip(&reference[..m * n]).enumerate() {
+                    prop_assert_eq!(x.to_bits(), y.to_bits(), "output {}: {} vs {}", i, x, y);
+                }
+            } else {
+                assert_close(&blocked[..m * n], &reference[..m * n], k);
+            }
+        }
+    }
+
+    /// Through the fused kernel's entry point: a conv descriptor with a constant-weights
+    /// key takes this kernel, called over two weights (two call sites of one kernel) keeps
+    /// a packing of each, and weights changed at the same address under the same key (a
+    /// dropped model's memory reused) are packed afresh.
+    #[test]
+    fn kept_packings_follow_the_weights() {
+        if !crate::fused::has_avx2_fma() || crate::fused::has_avx512() {
+            return;
+        }
+        let mut d = conv_descriptor((16, 40, 9, 9, 3, 3), (1, 1, 1), epilogue(1)).unwrap();
+        d.constant_weights = 7;
+        assert!(computes(&d));
+        let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+        let words = d.encode();
+        let (input, bias) = (values(21, 16 * 81), values(22, m));
+        let operands = Operands::new([bias.as_ptr() as i64, 0, 0], n);
+        let call = |a: &[f32], expected: bool| {
+            let mut out = vec![0f32; m * n];
+            let (a, b, o) = (a.as_ptr() as i64, input.as_ptr() as i64, out.as_mut_ptr() as i64);
+            // SAFETY: the buffers cover the descriptor's shapes; the descriptor's words stay
+            // alive for the test; the CPU has AVX2 and FMA (checked above).
+            unsafe {
+                match expected {
+                    true => crate::register_tiled::run(&d, a, b, o, &operands),
+                    false => crate::fused::fuser_fused_f32(words.as_ptr() as i64, a, b, o, bias.as_ptr() as i64, 0, 0),
+                }
+            }
+            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        let (mut first, second) = (values(23, m * k), values(24, m * k));
+        for _ in 0..2 {
+            assert_eq!(call(&first, false), call(&first, true));
+            assert_eq!(call(&second, false), call(&second, true));
+        }
+        let before = call(&first, true);
+        first.iter_mut().for_each(|v| *v = -*v);
+        let out = call(&first, false);
+        assert_eq!(out, call(&first, true));
+        assert_ne!(out, before);
+    }
+
+    /// Not a test: `cargo test --release -p fuser-runtime blocked_conv_timing -- --ignored
+    /// --nocapture` times ResNet-50's conv shapes here (weights packed per call, and
+    /// packed before) and on the register-tiled kernel, alternating, on `F32_THREADS`
+    /// threads (default: all cores).
+    #[test]
+    #[ignore]
+    fn blocked_conv_timing() {
+        use crate::register_tiled::tests::{seconds_per_call, threads_from_environment};
+        if !crate::fused::has_avx2_fma() || crate::fused::has_avx512() {
+            return;
+        }
+        threads_from_environment();
+        let chain = vec![crate::fused::Step::AddRow(0), crate::fused::Step::Relu];
+        let cases = [
+            (64usize, 64usize, 56usize, 3usize, 1usize, 1usize),
+            (128, 128, 28, 3, 1, 1),
+            (256, 256, 14, 3, 1, 1),
+            (512, 512, 7, 3, 1, 1),
+            (128, 128, 56, 3, 2, 1),
+            (64, 256, 56, 1, 1, 0),
+            (256, 64, 56, 1, 1, 0),
+            (1024, 256, 14, 1, 1, 0),
+            (2048, 512, 7, 1, 1, 0),
+            (3, 64, 224, 7, 2, 3),
+            (160, 960, 7, 1, 1, 0),
+            (960, 160, 7, 1, 1, 0),
+            (960, 320, 7, 1, 1, 0),
+            (32, 64, 56, 3, 1, 1),
+        ];
+        for (c, f, size, kernel, stride, pad) in cases {
+            let d = conv_descriptor((c, f, size, size, kernel, kernel), (stride, 1, pad), chain.clone()).unwrap();
+            let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+            let (a, b, bias) = (values(1, m * k), values(2, c * size * size), values(3, m));
+            let mut out = vec![0f32; m * n];
+            let o = out.as_mut_ptr() as i64;
+            let operands = Operands::new([bias.as_ptr() as i64, 0, 0], n);
+            // SAFETY: A is `[m][k]`.
+            let packed = unsafe { pack_weights(a.as_ptr(), [k as isize, 1], m, k) };
+            let (a_ptr, a, b) = (a.as_ptr(), a.as_ptr() as i64, b.as_ptr() as i64);
+            let mut best = [f64::MAX; 3];
+            for _ in 0..8 {
+                for (path, best) in best.iter_mut().enumerate() {
+                    // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2
+                    // and FMA (checked above).
+                    let call = || unsafe {
+                        match path {
+                            0 => run_packed(&d, &pack_weights(a_ptr, [k as isize, 1], m, k), b, o, &operands),
+                            1 => run_packed(&d, &packed, b, o, &operands),
+                            _ => crate::register_tiled::run(&d, a, b, o, &operands),
+                        }
+                    };
+                    *best = best.min(seconds_per_call(call));
+                }
+            }
+            let [blocked, prepacked, tiled] = best.map(|t| t * 1e3);
+            let gflops = |t: f64| 2.0 * (m * n * k) as f64 / t / 1e6;
+            eprintln!(
+                "{c}->{f} {kernel}x{kernel}/{stride} at {size}: blocked {blocked:.3} ms, packed before {prepacked:.3} ms ({:.0} GFLOP/s), register-tiled {tiled:.3} ms ({:.0} GFLOP/s)",
+                gflops(prepacked),
+                gflops(tiled)
+            );
+        }
+    }
+}
