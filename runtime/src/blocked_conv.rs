@@ -41,28 +41,35 @@ const UNIT_POSITIONS: usize = 144;
 const WANTED_UNITS_PER_THREAD: usize = 4;
 
 /// Whether [`run`] computes the contraction of `d`: a conv over constant weights (they
-/// are packed once, [`crate::weight_cache`]) with a window larger than 1×1 and at least
+/// are packed once, [`crate::weight_cache`]) with a window larger than 1×1, or a 1×1
+/// conv of a small map with many output channels ([`SMALL_MAP`]), with at least
 /// [`crate::register_tiled::AVX2_MIN_WINDOW_STEPS`] reduction steps (fewer go to
 /// [`crate::direct_conv`]), on AVX2 with FMA and without AVX-512.
 ///
 /// `blocked_conv_timing` (2 threads, two runs): ResNet-50's 3×3 convs 10–33% faster than
 /// on the register-tiled kernel, the strided one too, its 7×7 stem even to 8% faster. Its
 /// 1×1 convs were 3–40% slower at 56×56 and even at 14×14 (the register-tiled kernel reads
-/// a unit-stride 1×1 conv's input in place); at 7×7, where the register-tiled kernel's
-/// 16-column blocks waste a 49th column, faster or slower by shape and run
-/// (MobileNetV2's 960→160 1×1 at 7×7 0.57–0.87 of its speed). `bench/ab.py --kernels` on
-/// ResNet-50: its strided 1×1 convs at 28×28 and 14×14 took 1.24 and 1.15 of their time
-/// before here. So 1×1 convs stay on the register-tiled kernel.
+/// a unit-stride 1×1 conv's input in place), and `bench/ab.py --kernels` on ResNet-50 put
+/// its strided 1×1 convs at 28×28 and 14×14 at 1.24 and 1.15 of their time before here.
+/// At 7×7, where the register-tiled kernel's 16-column blocks waste a 49th column, the
+/// 1×1 convs with 960 to 2048 output channels took 0.80–0.93 of their time in
+/// `bench/ab.py --kernels` runs (MobileNetV2, ResNet-50), 320 and 512 channels about the
+/// same, and 160 channels 1.12–1.25 (a few units of 32 channels for two threads).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Conv2d
         && d.constant_weights != 0
         && d.m > 0
         && d.n > 0
         && d.k >= crate::register_tiled::AVX2_MIN_WINDOW_STEPS
-        && d.conv.kernel_h * d.conv.kernel_w > 1
+        && (d.conv.kernel_h * d.conv.kernel_w > 1 || (d.n <= SMALL_MAP && d.m >= SMALL_MAP_CHANNELS))
         && !crate::fused::has_avx512()
         && crate::fused::has_avx2_fma()
 }
+
+/// 1×1 convs of at most this many output positions (a 7×7 map) come here when they
+/// have at least [`SMALL_MAP_CHANNELS`] output channels (see [`computes`]).
+const SMALL_MAP: i64 = 64;
+const SMALL_MAP_CHANNELS: i64 = 256;
 
 /// Per-thread buffers: a unit's tile of sums, and its channel rows when they cannot be
 /// written in place.
