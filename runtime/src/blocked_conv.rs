@@ -71,12 +71,13 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
 const SMALL_MAP: i64 = 64;
 const SMALL_MAP_CHANNELS: i64 = 256;
 
-/// Per-thread buffers: a unit's tile of sums, and its channel rows when they cannot be
-/// written in place.
+/// Per-thread buffers: a unit's tile of sums, its channel rows when they cannot be written
+/// in place, and where its positions' values lie in the blocked input.
 #[derive(Default)]
 struct Scratch {
     tile: Vec<f32>,
     rows: Vec<f32>,
+    at: Vec<usize>,
 }
 
 thread_local! {
@@ -205,8 +206,11 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
             let positions = unit_positions.min(n - p0);
             let panel = &weights[block * k * CHANNELS..][..k * CHANNELS];
             SCRATCH.with(|scratch| {
-                let Scratch { tile, rows } = &mut *scratch.borrow_mut();
+                let Scratch { tile, rows, at } = &mut *scratch.borrow_mut();
                 tile.resize(tile.len().max(positions * CHANNELS), 0.0);
+                // Where each of the unit's positions reads, worked out once for all passes.
+                at.clear();
+                at.extend((p0..p0 + positions).map(position));
                 for s0 in (0..k).step_by(PASS_STEPS) {
                     let s1 = (s0 + PASS_STEPS).min(k);
                     let pass = (&panel[s0 * CHANNELS..s1 * CHANNELS], &taps[s0..s1]);
@@ -217,25 +221,14 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
                     // `positions`.
                     unsafe {
                         while q + POSITIONS <= positions {
-                            let at = std::array::from_fn(|p| position(p0 + q + p));
-                            sum_positions::<POSITIONS>(pass, blocked, at, &mut tile[q * CHANNELS..], s0 == 0);
+                            let group = std::array::from_fn(|p| at[q + p]);
+                            sum_positions::<POSITIONS>(pass, blocked, group, &mut tile[q * CHANNELS..], s0 == 0);
                             q += POSITIONS;
                         }
+                        let tile = &mut tile[q * CHANNELS..];
                         match positions - q {
-                            2 => sum_positions::<2>(
-                                pass,
-                                blocked,
-                                [position(p0 + q), position(p0 + q + 1)],
-                                &mut tile[q * CHANNELS..],
-                                s0 == 0,
-                            ),
-                            1 => sum_positions::<1>(
-                                pass,
-                                blocked,
-                                [position(p0 + q)],
-                                &mut tile[q * CHANNELS..],
-                                s0 == 0,
-                            ),
+                            2 => sum_positions::<2>(pass, blocked, [at[q], at[q + 1]], tile, s0 == 0),
+                            1 => sum_positions::<1>(pass, blocked, [at[q]], tile, s0 == 0),
                             _ => {}
                         }
                     }
