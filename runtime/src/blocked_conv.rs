@@ -166,8 +166,13 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
             Ok(blocked) => blocked,
             Err(_) => &mut own,
         };
-        blocked.clear();
-        blocked.resize(s.channels.div_ceil(LANES) * block_len, 0.0);
+        // Every value is written below (the padding too), so the buffer kept from an
+        // earlier call is not cleared first.
+        let len = s.channels.div_ceil(LANES) * block_len;
+        if blocked.len() < len {
+            blocked.resize(len, 0.0);
+        }
+        let blocked = &mut blocked[..len];
         crate::microkernels::for_each_chunk_mut(blocked, block_len, |cb, dst| {
             // SAFETY: the CPU has AVX2 ([`computes`]).
             unsafe { block_channels(&s, input, cb, padded_rows, dst) }
@@ -251,8 +256,9 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
     });
 }
 
-/// Channels `8·cb..8·cb + 8` of the input as `[padded row][padded column][8]` in `dst`
-/// (zeros on entry), zero past the last channel.
+/// Channels `8·cb..8·cb + 8` of the input as `[padded row][padded column][8]` in `dst`:
+/// every value written, zero in the padding (and in the lanes past the last channel,
+/// which no step reads).
 ///
 /// # Safety
 /// The CPU has AVX2.
@@ -261,11 +267,19 @@ unsafe fn block_channels(s: &BandShape, input: &[f32], cb: usize, padded_rows: u
     let (start, used) = s.input_columns();
     let plane = s.height * s.width;
     let channels = LANES.min(s.channels - cb * LANES);
-    assert!(dst.len() >= padded_rows * s.padded_width * LANES && input.len() >= (cb * LANES + channels) * plane);
-    for r in s.input_rows(0, padded_rows) {
+    let row_len = s.padded_width * LANES;
+    assert!(dst.len() >= padded_rows * row_len && input.len() >= (cb * LANES + channels) * plane);
+    let inside = s.input_rows(0, padded_rows);
+    for (r, row) in dst.chunks_exact_mut(row_len).take(padded_rows).enumerate() {
+        if !inside.contains(&r) {
+            row.fill(0.0);
+            continue;
+        }
+        row[..start * LANES].fill(0.0);
+        row[(start + used) * LANES..].fill(0.0);
         let iy = r - s.pad_top;
         let line = |c: usize| &input[(cb * LANES + c) * plane + iy * s.width..][..used];
-        let to = &mut dst[(r * s.padded_width + start) * LANES..][..used * LANES];
+        let to = &mut row[start * LANES..][..used * LANES];
         let mut x0 = 0;
         while x0 + LANES <= used {
             let columns: [__m256; LANES] = std::array::from_fn(|c| match c < channels {
@@ -280,8 +294,8 @@ unsafe fn block_channels(s: &BandShape, input: &[f32], cb: usize, padded_rows: u
             x0 += LANES;
         }
         for x in x0..used {
-            for c in 0..channels {
-                to[x * LANES + c] = line(c)[x];
+            for (c, value) in to[x * LANES..][..LANES].iter_mut().enumerate() {
+                *value = if c < channels { line(c)[x] } else { 0.0 };
             }
         }
     }
