@@ -46,9 +46,9 @@ const WANTED_UNITS_PER_THREAD: usize = 4;
 /// [`crate::register_tiled::AVX2_MIN_WINDOW_STEPS`] reduction steps (fewer go to
 /// [`crate::direct_conv`]), on AVX2 with FMA and without AVX-512.
 ///
-/// `blocked_conv_timing` (2 threads, two runs): ResNet-50's 3×3 convs 10–33% faster than
-/// on the register-tiled kernel, the strided one too, its 7×7 stem even to 8% faster. Its
-/// 1×1 convs were 3–40% slower at 56×56 and even at 14×14 (the register-tiled kernel reads
+/// `blocked_conv_timing` (2 threads, two runs): ResNet-50's 3×3 convs at 1.10–1.29 times
+/// the register-tiled kernel's GFLOP/s, the strided one too, its 7×7 stem at 1.01–1.10.
+/// Its 1×1 convs ran at 0.58–0.97 of its speed at 56×56 and even at 14×14 (it reads
 /// a unit-stride 1×1 conv's input in place), and `bench/ab.py --kernels` on ResNet-50 put
 /// its strided 1×1 convs at 28×28 and 14×14 at 1.24 and 1.15 of their time before here.
 /// At 7×7, where the register-tiled kernel's 16-column blocks waste a 49th column, the
