@@ -8,8 +8,8 @@
 //! - The input is copied once per call as `[channel / 8][padded row][padded column][8]`:
 //!   any step's value at any output position is one broadcast, and 8 channels of a
 //!   column share a cache line.
-//! - The weights are laid out as `[channel block][step][32]`: 32 output channels (four
-//!   vectors) a step.
+//! - The weights are packed once as `[output channels / 32][step][32]`: 32 output
+//!   channels (four vectors) a step.
 //! - A work unit is 32 output channels by a run of output positions (of the flattened
 //!   output map). It sums its reduction in passes of [`PASS_STEPS`] steps, whose weights
 //!   (8 KB) stay in the L1 cache while the pass runs over the unit's positions, 3 at a
