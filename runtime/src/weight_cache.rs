@@ -6,8 +6,16 @@
 //! address): the lowering derives the key from the compiled kernel and the weights at all
 //! its calls, so one kernel called over two weights keeps two packings. A hit is checked
 //! against the weights by the caller's `matches` (a few elements), so a packing left by a
-//! dropped model whose memory a later one reuses is packed afresh. The cache is emptied
-//! before it would pass [`CACHE_BYTES`].
+//! dropped model whose memory a later one reuses is packed afresh.
+//!
+//! The packings take at most [`CACHE_BYTES`]. When a new one would pass that, the
+//! packings no call used since the last sweep are dropped (the weights of a model dropped
+//! since), and if there is still no room the new packing serves its call without being
+//! kept. A sweep comes at most once per [`SWEEP_FACTOR`] calls a packing kept, so a model
+//! larger than the budget whose inference makes at most that many calls a packing kept
+//! uses every kept packing between two sweeps: it keeps a stable share packed, instead of
+//! emptying the cache and packing everything again call after call, as the cache did
+//! before. The packings of a dropped model go at the second sweep after its last call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,38 +23,76 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// (descriptor address, constant-weights key, weights' address).
 pub(crate) type Key = (i64, i64, i64);
 
-/// Packings kept between calls, and their total size.
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<Key, Arc<Vec<f32>>>,
-    bytes: usize,
+/// The most bytes of packings kept.
+const CACHE_BYTES: usize = 1 << 30;
+/// Calls between two sweeps, at least, per packing kept.
+const SWEEP_FACTOR: usize = 8;
+
+/// A kept packing, and whether a call used it since the last sweep.
+struct Entry {
+    packing: Arc<Vec<f32>>,
+    used: bool,
 }
 
-/// The cache is emptied before it would grow past this many bytes: a process that loads
-/// and drops models (tests, a server reloading them) would otherwise keep every packing.
-/// Calls under way keep their packings alive (they hold an `Arc`).
-const CACHE_BYTES: usize = 1 << 30;
+/// Packings kept between calls, their total size, and the calls since the last sweep.
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<Key, Entry>,
+    bytes: usize,
+    calls: usize,
+}
 
-/// The packing kept under `key` if `matches` accepts it, else `pack()`'s, kept from now on.
-/// Two threads that miss at once both pack (outside the lock); the later one is kept.
+impl Cache {
+    /// The packing kept under `key`, if `matches` accepts it; a packing it rejects
+    /// (other weights at the same address) is dropped.
+    fn find(&mut self, key: Key, matches: impl Fn(&[f32]) -> bool) -> Option<Arc<Vec<f32>>> {
+        self.calls += 1;
+        let entry = self.entries.get_mut(&key)?;
+        if matches(&entry.packing) {
+            entry.used = true;
+            return Some(entry.packing.clone());
+        }
+        let stale = self.entries.remove(&key)?;
+        self.bytes -= 4 * stale.packing.len();
+        None
+    }
+
+    /// Keeps `packing` under `key` if it fits in `budget` bytes, after a sweep if one is
+    /// due (see the module docs); whether it was kept.
+    fn keep(&mut self, key: Key, packing: &Arc<Vec<f32>>, budget: usize) -> bool {
+        let bytes = 4 * packing.len();
+        if let Some(old) = self.entries.remove(&key) {
+            self.bytes -= 4 * old.packing.len();
+        }
+        if self.bytes + bytes > budget && self.calls >= SWEEP_FACTOR * self.entries.len() {
+            self.entries.retain(|_, entry| std::mem::take(&mut entry.used));
+            self.bytes = self.entries.values().map(|entry| 4 * entry.packing.len()).sum();
+            self.calls = 0;
+        }
+        if self.bytes + bytes > budget {
+            return false;
+        }
+        let entry = Entry {
+            packing: packing.clone(),
+            used: true,
+        };
+        self.entries.insert(key, entry);
+        self.bytes += bytes;
+        true
+    }
+}
+
+/// The packing kept under `key` if `matches` accepts it, else `pack()`'s, kept from now on
+/// if there is room. Two threads that miss at once both pack (outside the lock); the later
+/// one is kept.
 pub(crate) fn packed(key: Key, matches: impl Fn(&[f32]) -> bool, pack: impl FnOnce() -> Vec<f32>) -> Arc<Vec<f32>> {
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let found = cache.lock().expect("weight cache").entries.get(&key).cloned();
-    if let Some(packing) = found.filter(|p| matches(p)) {
+    if let Some(packing) = cache.lock().expect("weight cache").find(key, &matches) {
         return packing;
     }
     let packing = Arc::new(pack());
-    let mut cache = cache.lock().expect("weight cache");
-    let bytes = 4 * packing.len();
-    if cache.bytes + bytes > CACHE_BYTES {
-        cache.entries.clear();
-        cache.bytes = 0;
-    }
-    if let Some(old) = cache.entries.insert(key, packing.clone()) {
-        cache.bytes -= 4 * old.len();
-    }
-    cache.bytes += bytes;
+    cache.lock().expect("weight cache").keep(key, &packing, CACHE_BYTES);
     packing
 }
 
@@ -74,5 +120,38 @@ mod tests {
         assert_eq!(*packed((1, 2, 4), |_| true, || vec![7.0]), vec![7.0]);
         assert_eq!(samples(10, 4).collect::<Vec<_>>(), vec![0, 3, 6, 9]);
         assert_eq!(samples(1, 16).max(), Some(0));
+    }
+
+    /// One call of `key` through `cache` with room for `budget` bytes: whether it hit.
+    fn call(cache: &mut Cache, key: i64, budget: usize) -> bool {
+        let key = (0, 1, key);
+        if cache.find(key, |_| true).is_some() {
+            return true;
+        }
+        cache.keep(key, &Arc::new(vec![key.2 as f32; 4]), budget);
+        false
+    }
+
+    /// Weights larger than the budget (three packings of 16 bytes, room for two) keep two
+    /// packings call after call, and pack only the third again, over more calls than a
+    /// sweep waits for; a model's packings that no call uses any more (a dropped model)
+    /// make room for the next model's.
+    #[test]
+    fn a_full_cache_keeps_what_is_used() {
+        let mut cache = Cache::default();
+        let hits: Vec<bool> = (0..20).flat_map(|_| [1, 2, 3]).map(|k| call(&mut cache, k, 32)).collect();
+        assert_eq!(&hits[..3], [false, false, false]);
+        for round in hits[3..].chunks(3) {
+            assert_eq!(round, [true, true, false]);
+        }
+        assert_eq!(cache.bytes, 32);
+        // The next model's calls: the first sweep (after 16 calls, 8 per packing kept)
+        // finds the dropped model's packings used since the sweep before it; the second
+        // drops them, and the next model's are kept.
+        let next: Vec<bool> = (0..24).flat_map(|_| [4, 5]).map(|k| call(&mut cache, k, 32)).collect();
+        assert!(next[..16].iter().all(|hit| !hit), "{next:?}");
+        assert!(next[40..].iter().all(|&hit| hit), "the dropped model's packings made room: {next:?}");
+        assert!(!cache.entries.contains_key(&(0, 1, 1)) && !cache.entries.contains_key(&(0, 1, 2)));
+        assert_eq!(cache.bytes, 32);
     }
 }
