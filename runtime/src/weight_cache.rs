@@ -8,10 +8,10 @@
 //! against the weights by the caller's `matches` (a few elements), so a packing left by a
 //! dropped model whose memory a later one reuses is packed afresh.
 //!
-//! The packings take at most [`CACHE_BYTES`]. When a new one would pass that, the
-//! packings no call used since the last sweep are dropped (the weights of a model dropped
-//! since), and if there is still no room the new packing serves its call without being
-//! kept. A sweep comes at most once per [`SWEEP_FACTOR`] calls a packing kept, so a model
+//! The packings kept take at most [`CACHE_BYTES`] (calls under way hold theirs, kept or
+//! not, a while longer). When a new one would pass that, the packings no call used since
+//! the last sweep are dropped (those of a model dropped since, or idle that long), and if
+//! there is still no room the new packing serves its call without being kept. A sweep comes at most once per [`SWEEP_FACTOR`] calls a packing kept, so a model
 //! larger than the budget whose inference makes at most that many calls a packing kept
 //! uses every kept packing between two sweeps: it keeps a stable share packed, instead of
 //! emptying the cache and packing everything again call after call, as the cache did
@@ -43,21 +43,17 @@ struct Cache {
 }
 
 impl Cache {
-    /// The packing kept under `key`, if `matches` accepts it; a packing it rejects
-    /// (other weights at the same address) is dropped.
-    fn find(&mut self, key: Key, matches: impl Fn(&[f32]) -> bool) -> Option<Arc<Vec<f32>>> {
+    /// The packing kept under `key`, marked used; the caller checks it against the
+    /// weights (outside the lock).
+    fn find(&mut self, key: Key) -> Option<Arc<Vec<f32>>> {
         self.calls += 1;
         let entry = self.entries.get_mut(&key)?;
-        if matches(&entry.packing) {
-            entry.used = true;
-            return Some(entry.packing.clone());
-        }
-        let stale = self.entries.remove(&key)?;
-        self.bytes -= 4 * stale.packing.len();
-        None
+        entry.used = true;
+        Some(entry.packing.clone())
     }
 
-    /// Keeps `packing` under `key` if it fits in `budget` bytes, after a sweep if one is
+    /// Keeps `packing` under `key` (in place of what was kept there, a packing of other
+    /// weights at the same address) if it fits in `budget` bytes, after a sweep if one is
     /// due (see the module docs); whether it was kept.
     fn keep(&mut self, key: Key, packing: &Arc<Vec<f32>>, budget: usize) -> bool {
         let bytes = 4 * packing.len();
@@ -83,12 +79,13 @@ impl Cache {
 }
 
 /// The packing kept under `key` if `matches` accepts it, else `pack()`'s, kept from now on
-/// if there is room. Two threads that miss at once both pack (outside the lock); the later
-/// one is kept.
+/// if there is room. `matches` and `pack` run outside the lock: two threads that miss at
+/// once both pack, and the later one is kept.
 pub(crate) fn packed(key: Key, matches: impl Fn(&[f32]) -> bool, pack: impl FnOnce() -> Vec<f32>) -> Arc<Vec<f32>> {
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(packing) = cache.lock().expect("weight cache").find(key, &matches) {
+    let found = cache.lock().expect("weight cache").find(key);
+    if let Some(packing) = found.filter(|p| matches(p)) {
         return packing;
     }
     let packing = Arc::new(pack());
@@ -125,11 +122,27 @@ mod tests {
     /// One call of `key` through `cache` with room for `budget` bytes: whether it hit.
     fn call(cache: &mut Cache, key: i64, budget: usize) -> bool {
         let key = (0, 1, key);
-        if cache.find(key, |_| true).is_some() {
+        if cache.find(key).is_some() {
             return true;
         }
         cache.keep(key, &Arc::new(vec![key.2 as f32; 4]), budget);
         false
+    }
+
+    /// A packing of other weights at the same key is replaced, and the bytes counted are
+    /// those of the packings kept.
+    #[test]
+    fn a_replaced_packing_is_counted_once() {
+        let mut cache = Cache::default();
+        assert!(cache.keep((0, 1, 9), &Arc::new(vec![0.0; 4]), 64));
+        assert!(cache.keep((0, 1, 9), &Arc::new(vec![1.0; 8]), 64));
+        assert_eq!((cache.entries.len(), cache.bytes), (1, 32));
+        assert_eq!(cache.find((0, 1, 9)).as_deref(), Some(&vec![1.0; 8]));
+        assert!(
+            !cache.keep((0, 1, 10), &Arc::new(vec![2.0; 17]), 64),
+            "over the budget alone"
+        );
+        assert_eq!(cache.bytes, 32);
     }
 
     /// Weights larger than the budget (three packings of 16 bytes, room for two) keep two
@@ -139,18 +152,25 @@ mod tests {
     #[test]
     fn a_full_cache_keeps_what_is_used() {
         let mut cache = Cache::default();
-        let hits: Vec<bool> = (0..20).flat_map(|_| [1, 2, 3]).map(|k| call(&mut cache, k, 32)).collect();
+        let hits: Vec<bool> = (0..20)
+            .flat_map(|_| [1, 2, 3])
+            .map(|k| call(&mut cache, k, 32))
+            .collect();
         assert_eq!(&hits[..3], [false, false, false]);
         for round in hits[3..].chunks(3) {
             assert_eq!(round, [true, true, false]);
         }
         assert_eq!(cache.bytes, 32);
-        // The next model's calls: the first sweep (after 16 calls, 8 per packing kept)
-        // finds the dropped model's packings used since the sweep before it; the second
-        // drops them, and the next model's are kept.
+        // The next model's calls: the first sweep finds the dropped model's packings used
+        // since the sweep before it and only marks them unused; the second drops them, and
+        // the next model's packings are kept from then on.
         let next: Vec<bool> = (0..24).flat_map(|_| [4, 5]).map(|k| call(&mut cache, k, 32)).collect();
-        assert!(next[..16].iter().all(|hit| !hit), "{next:?}");
-        assert!(next[40..].iter().all(|&hit| hit), "the dropped model's packings made room: {next:?}");
+        let first_hit = next
+            .iter()
+            .position(|&hit| hit)
+            .expect("the next model's packings are kept");
+        assert!(first_hit > 16, "a sweep waits for 8 calls a packing kept: {next:?}");
+        assert!(next[first_hit..].iter().all(|&hit| hit), "{next:?}");
         assert!(!cache.entries.contains_key(&(0, 1, 1)) && !cache.entries.contains_key(&(0, 1, 2)));
         assert_eq!(cache.bytes, 32);
     }
