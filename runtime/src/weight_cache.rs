@@ -11,11 +11,12 @@
 //! The packings kept take at most [`CACHE_BYTES`] (calls under way hold theirs, kept or
 //! not, a while longer). When a new one would pass that, the packings no call used since
 //! the last sweep are dropped (those of a model dropped since, or idle that long), and if
-//! there is still no room the new packing serves its call without being kept. A sweep comes at most once per [`SWEEP_FACTOR`] calls a packing kept, so a model
-//! larger than the budget whose inference makes at most that many calls a packing kept
-//! uses every kept packing between two sweeps: it keeps a stable share packed, instead of
-//! emptying the cache and packing everything again call after call, as the cache did
-//! before. The packings of a dropped model go at the second sweep after its last call.
+//! there is still no room the new packing serves its call without being kept. A sweep
+//! comes at most once per [`SWEEP_FACTOR`] calls a packing kept, so a model larger than
+//! the budget whose inference makes at most that many calls a packing kept uses every kept
+//! packing between two sweeps: it keeps a stable share packed, instead of emptying the
+//! cache and packing everything again call after call. The packings of a dropped model go
+//! at the second sweep after its last call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
