@@ -89,7 +89,8 @@ pub fn mark_constant_weights<'c>(root: OperationRef<'c, '_>, kernels: &mut [Fuse
 /// kernel is neither such a matmul nor such a conv.
 fn constant_weights_key<'c>(kernel: &FusedKernel<'c, '_>, calls: &[OperationRef<'c, '_>]) -> i64 {
     use std::hash::{Hash, Hasher};
-    let weights = match kernel.descriptor.contraction {
+    // Which of the call's operands the weights are.
+    let weights_operand = match kernel.descriptor.contraction {
         Contraction::Matmul => 1,
         Contraction::Conv2d => 0,
         _ => return 0,
@@ -105,13 +106,13 @@ fn constant_weights_key<'c>(kernel: &FusedKernel<'c, '_>, calls: &[OperationRef<
     };
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     kernel.descriptor.encode().hash(&mut hasher);
-    let b = kernel.operands[weights];
-    if let Some(data) = constant_data(b) {
+    let weights = kernel.operands[weights_operand];
+    if let Some(data) = constant_data(weights) {
         data.hash(&mut hasher);
     } else {
         // The weights are an argument of the kernel function: a constant at every call, or
         // no key. A public function may be called from outside the module, with any.
-        let Ok(argument) = melior::ir::block::BlockArgument::try_from(b) else {
+        let Ok(argument) = melior::ir::block::BlockArgument::try_from(weights) else {
             return 0;
         };
         let Some(function) = kernel.ops[0].parent_operation() else {
