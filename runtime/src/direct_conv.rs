@@ -222,7 +222,7 @@ unsafe fn positions<const P: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::register_tiled::tests::{assert_close, conv_descriptor, epilogue, values};
+    use crate::register_tiled::tests::{ConvCall, GUARD, assert_close, conv_descriptor, epilogue, values};
     use proptest::prelude::*;
 
     proptest! {
@@ -246,23 +246,16 @@ mod tests {
                 return Ok(());
             }
             let (m, n) = (d.m as usize, d.n as usize);
-            let a = values(seed, m * d.k as usize);
-            let b = values(seed ^ 3, c * h * w);
-            let bias = values(seed ^ 1, m);
-            let mut start = values(seed ^ 2, m * n);
-            start.extend([7.5f32; 16]);
-            let operands = |out: &[f32]| {
-                let r = if residual_is_output { out.as_ptr() } else { start.as_ptr() };
-                Operands::new([bias.as_ptr() as i64, r as i64, 0], n)
-            };
-            let [mut direct, mut reference] = [(); 2].map(|_| start.clone());
-            let (a_addr, b_addr) = (a.as_ptr() as i64, b.as_ptr() as i64);
+            let call = ConvCall::new(&d, seed);
+            let operands = |out: &[f32]| call.operands(out, residual_is_output, n);
+            let [mut direct, mut reference] = [(); 2].map(|_| call.start.clone());
+            let (a_addr, b_addr) = (call.a.as_ptr() as i64, call.b.as_ptr() as i64);
             // SAFETY: the buffers cover the descriptor's shapes; `computes` checked the CPU.
             unsafe {
                 run(&d, a_addr, b_addr, direct.as_mut_ptr() as i64, &operands(&direct));
                 crate::fused::run_with_gemm(&d, a_addr, b_addr, reference.as_mut_ptr() as i64, &operands(&reference));
             }
-            prop_assert!(direct[m * n..].iter().all(|&v| v == 7.5), "written past the output");
+            prop_assert!(direct[m * n..].iter().all(|&v| v == GUARD), "written past the output");
             assert_close(&direct[..m * n], &reference[..m * n], d.k as usize);
         }
     }

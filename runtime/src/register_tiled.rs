@@ -212,8 +212,20 @@ thread_local! {
     /// Per-thread: a work unit's product (when it is not computed in place), its stored
     /// runs, and the panels of B's blocks of columns.
     static SCRATCH: RefCell<(Vec<f32>, Vec<Segment>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
-    /// The calling thread's conv planes, kept between calls.
-    static PLANES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The calling thread's copy of a conv's input, kept between calls (see
+    /// [`with_layout_buffer`]).
+    static LAYOUT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with the calling thread's buffer for a conv's input laid out anew (the planes
+/// here, [`crate::blocked_conv`]'s channel blocks), kept between calls so that no call
+/// allocates it; with a buffer of its own when the thread's is in use (a kernel called
+/// from inside another's work).
+pub(crate) fn with_layout_buffer<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    LAYOUT.with(|kept| match kept.try_borrow_mut() {
+        Ok(mut buffer) => f(&mut buffer),
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// Copies B's columns `0..16·V` of every row (row `k` at `b + offsets[k]`) into `panel`
@@ -376,15 +388,7 @@ unsafe fn conv_operand(g: &ConvGeometry, input: *const f32, planes: &mut Vec<f32
 /// AVX-512, or AVX2 and FMA).
 pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Operands) {
     let m = d.m as usize;
-    let mut own_planes = Vec::new();
-    PLANES.with(|kept| {
-        // A call made while this thread's planes are in use (a nested call from a task
-        // this thread ran while waiting) lays its planes out in a buffer of its own.
-        let mut kept = kept.try_borrow_mut();
-        let planes = match kept.as_deref_mut() {
-            Ok(planes) => planes,
-            Err(_) => &mut own_planes,
-        };
+    with_layout_buffer(|planes| {
         // SAFETY: the caller passes the conv's input.
         let operand = unsafe { conv_operand(&d.conv, b as *const f32, planes) };
         if !has_avx512() {
@@ -724,6 +728,44 @@ pub(crate) mod tests {
             constant_weights: 0,
             epilogue,
         })
+    }
+
+    /// A fused conv call's random operands, drawn from `seed`: weights, input, a bias per
+    /// row, and the output's first values with a guard of [`GUARD`] values past its end
+    /// (to start each path's output from; a residual reads them, or the output itself).
+    pub(crate) struct ConvCall {
+        pub(crate) a: Vec<f32>,
+        pub(crate) b: Vec<f32>,
+        bias: Vec<f32>,
+        pub(crate) start: Vec<f32>,
+    }
+
+    /// Values past a test output that no path may write.
+    pub(crate) const GUARD: f32 = 7.5;
+
+    impl ConvCall {
+        pub(crate) fn new(d: &Descriptor, seed: u64) -> ConvCall {
+            let (m, n, g) = (d.m as usize, d.n as usize, d.conv);
+            let mut start = values(seed ^ 2, m * n);
+            start.extend([GUARD; 16]);
+            ConvCall {
+                a: values(seed, m * d.k as usize),
+                b: values(seed ^ 3, (g.channels * g.height * g.width) as usize),
+                bias: values(seed ^ 1, m),
+                start,
+            }
+        }
+
+        /// The epilogue operands of a call writing `out`: the bias, and a residual that is
+        /// `out` itself or the output's first values apart.
+        pub(crate) fn operands(&self, out: &[f32], residual_is_output: bool, n: usize) -> Operands {
+            let residual = if residual_is_output {
+                out.as_ptr()
+            } else {
+                self.start.as_ptr()
+            };
+            Operands::new([self.bias.as_ptr() as i64, residual as i64, 0], n)
+        }
     }
 
     pub(crate) fn epilogue(kind: u8) -> Vec<Step> {

@@ -35,15 +35,20 @@ struct Entry {
     used: bool,
 }
 
-/// Packings kept between calls, their total size, and the calls since the last sweep.
+/// Packings kept between calls, and the calls since the last sweep.
 #[derive(Default)]
 struct Cache {
     entries: HashMap<Key, Entry>,
-    bytes: usize,
     calls: usize,
 }
 
 impl Cache {
+    /// The bytes of the packings kept (a few hundred at most: summed when a packing is
+    /// not found, not kept up to date on every change).
+    fn bytes(&self) -> usize {
+        self.entries.values().map(|entry| 4 * entry.packing.len()).sum()
+    }
+
     /// The packing kept under `key`, marked used; the caller checks it against the
     /// weights (outside the lock).
     fn find(&mut self, key: Key) -> Option<Arc<Vec<f32>>> {
@@ -58,15 +63,12 @@ impl Cache {
     /// due (see the module docs); whether it was kept.
     fn keep(&mut self, key: Key, packing: &Arc<Vec<f32>>, budget: usize) -> bool {
         let bytes = 4 * packing.len();
-        if let Some(old) = self.entries.remove(&key) {
-            self.bytes -= 4 * old.packing.len();
-        }
-        if self.bytes + bytes > budget && self.calls >= SWEEP_FACTOR * self.entries.len() {
+        self.entries.remove(&key);
+        if self.bytes() + bytes > budget && self.calls >= SWEEP_FACTOR * self.entries.len() {
             self.entries.retain(|_, entry| std::mem::take(&mut entry.used));
-            self.bytes = self.entries.values().map(|entry| 4 * entry.packing.len()).sum();
             self.calls = 0;
         }
-        if self.bytes + bytes > budget {
+        if self.bytes() + bytes > budget {
             return false;
         }
         let entry = Entry {
@@ -74,7 +76,6 @@ impl Cache {
             used: true,
         };
         self.entries.insert(key, entry);
-        self.bytes += bytes;
         true
     }
 }
@@ -137,13 +138,13 @@ mod tests {
         let mut cache = Cache::default();
         assert!(cache.keep((0, 1, 9), &Arc::new(vec![0.0; 4]), 64));
         assert!(cache.keep((0, 1, 9), &Arc::new(vec![1.0; 8]), 64));
-        assert_eq!((cache.entries.len(), cache.bytes), (1, 32));
+        assert_eq!((cache.entries.len(), cache.bytes()), (1, 32));
         assert_eq!(cache.find((0, 1, 9)).as_deref(), Some(&vec![1.0; 8]));
         assert!(
             !cache.keep((0, 1, 10), &Arc::new(vec![2.0; 17]), 64),
             "over the budget alone"
         );
-        assert_eq!(cache.bytes, 32);
+        assert_eq!(cache.bytes(), 32);
     }
 
     /// Weights larger than the budget (three packings of 16 bytes, room for two) keep two
@@ -161,7 +162,7 @@ mod tests {
         for round in hits[3..].chunks(3) {
             assert_eq!(round, [true, true, false]);
         }
-        assert_eq!(cache.bytes, 32);
+        assert_eq!(cache.bytes(), 32);
         // The next model's calls: the first sweep finds the dropped model's packings used
         // since the sweep before it and only marks them unused; the second drops them, and
         // the next model's packings are kept from then on.
@@ -173,6 +174,6 @@ mod tests {
         assert!(first_hit > 16, "a sweep waits for 8 calls a packing kept: {next:?}");
         assert!(next[first_hit..].iter().all(|&hit| hit), "{next:?}");
         assert!(!cache.entries.contains_key(&(0, 1, 1)) && !cache.entries.contains_key(&(0, 1, 2)));
-        assert_eq!(cache.bytes, 32);
+        assert_eq!(cache.bytes(), 32);
     }
 }
