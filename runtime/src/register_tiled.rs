@@ -772,7 +772,9 @@ pub(crate) mod tests {
         match kind {
             0 => vec![],
             1 => vec![Step::AddRow(0), Step::Relu],
-            _ => vec![Step::AddRow(0), Step::AddFull(1), Step::Relu],
+            2 => vec![Step::AddRow(0), Step::AddFull(1), Step::Relu],
+            // ReLU6, MobileNetV2's.
+            _ => vec![Step::AddRow(0), Step::Clip(0.0, 6.0)],
         }
     }
 
@@ -801,7 +803,8 @@ pub(crate) mod tests {
 
     /// Not a test: `cargo test --release -p fuser-runtime f32_timing -- --ignored
     /// --nocapture` times ResNet-50's conv shapes, MobileNetV2's stem and 1×1 ones through both
-    /// paths, in one run (`F32_CASE=i` times case `i` alone).
+    /// paths, in one run (`F32_CASE=i` times case `i` alone, `F32_EPILOGUE` below picks the
+    /// epilogue).
     #[test]
     #[ignore]
     fn f32_timing() {
@@ -826,18 +829,28 @@ pub(crate) mod tests {
             (64, 384, 14, 1, 1),
             (384, 64, 14, 1, 1),
             (960, 160, 7, 1, 1),
+            (256, 1024, 14, 1, 1),
+            (1024, 256, 14, 1, 1),
+            (512, 2048, 7, 1, 1),
         ]
         .into_iter()
         .enumerate()
         .filter(|(i, _)| std::env::var("F32_CASE").map_or(true, |c| c == i.to_string()))
         .map(|(_, case)| case)
         {
-            let d = conv_descriptor((c, f, hw, hw, kk, kk), (stride, 1, kk / 2), epilogue(1)).unwrap();
+            // `F32_EPILOGUE=k` times the chain of `epilogue(k)` (the residual apart from
+            // the output) instead of bias and ReLU.
+            let kind = std::env::var("F32_EPILOGUE")
+                .ok()
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(1);
+            let d = conv_descriptor((c, f, hw, hw, kk, kk), (stride, 1, kk / 2), epilogue(kind)).unwrap();
             let (m, k) = (d.m as usize, d.k as usize);
             let a = values(1, m * k);
             let b = values(2, c * hw * hw);
             let bias = values(3, m.max(d.n as usize));
-            let operands = Operands::new([bias.as_ptr() as i64, 0, 0], d.n as usize);
+            let residual = values(4, m * d.n as usize);
+            let operands = Operands::new([bias.as_ptr() as i64, residual.as_ptr() as i64, 0], d.n as usize);
             let mut out = vec![0f32; m * d.n as usize];
             // The kernels write the output through this address.
             let o = out.as_mut_ptr() as i64;
