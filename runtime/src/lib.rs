@@ -11,6 +11,7 @@ mod conv_band;
 mod depthwise_channels;
 #[cfg(target_arch = "x86_64")]
 mod direct_conv;
+pub mod experiment;
 pub mod fused;
 mod gelu;
 pub mod layer_norm;
@@ -27,6 +28,7 @@ pub(crate) mod vector_math;
 #[cfg(target_arch = "x86_64")]
 mod weight_cache;
 
+pub use experiment::set_experiment;
 pub use fused::{FUSED_F32, FUSED_F32_ARITY, fuser_fused_f32};
 pub use layer_norm::{LAYER_NORM_F32, LAYER_NORM_F32_ARITY, fuser_layer_norm_f32};
 pub use microkernels::{

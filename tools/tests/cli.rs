@@ -928,6 +928,40 @@ fn bench_profile_splits_the_runs() {
     assert!(table.contains("(outside kernels"), "{table}");
 }
 
+/// `fuser bench --ab` times as many runs of each half, reports both medians and the
+/// pairs' median ratio, and refuses `--profile`.
+#[test]
+fn bench_ab_times_both_halves() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/json/mlp.json");
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            model.to_str().unwrap(),
+            "--shape",
+            "features=2x8",
+            "--iterations",
+            "6",
+            "--warmup",
+            "1",
+        ];
+        args.extend(extra);
+        Command::new(FUSER).args(args).env("FUSER_CACHE_DIR", dir.path()).output().unwrap()
+    };
+    let out = bench(&["--ab"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let ab = &result["ab"];
+    let [a, b, ratio] = ["a_median_ms", "b_median_ms", "ratio"].map(|k| ab[k].as_f64().unwrap());
+    assert!(a > 0.0 && b > 0.0 && ratio > 0.0, "{ab}");
+    // The JSON's own figures are A's runs.
+    assert_eq!(result["median_ms"].as_f64().unwrap(), a);
+    assert_eq!(result["iterations"], 6);
+    let refused = bench(&["--ab", "--profile"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--profile"));
+}
+
 /// `--compare-with reference` lists every kernel with its error against the evaluator.
 #[test]
 fn compare_with_reference_reports_every_kernel() {

@@ -423,6 +423,21 @@ mod tests {
             }
         }
 
+        /// Convs of more output channels than a unit's rows (several ranges of rows), at
+        /// 56×56 (many ranges of columns) and 14×14 (two), 1×1 and 3×3.
+        #[test]
+        fn avx2_convs_over_units_of_many_rows(
+            c in 1usize..12, f in 97usize..300, wide in any::<bool>(), three in any::<bool>(),
+            kind in 0u8..4, seed in any::<u64>(),
+        ) {
+            let (size, k) = (if wide { 56 } else { 14 }, if three { 3 } else { 1 });
+            if has_avx2_fma()
+                && let Some(d) = conv_descriptor((c, f, size, size, k, k), (1, 1, k / 2), epilogue(kind))
+            {
+                check_conv(&d, false, seed)?;
+            }
+        }
+
         /// Convs whose reduction spans several chunks (over 256 steps), 1×1 ones (in place)
         /// and 3×3 ones, with partial blocks of rows and columns.
         #[test]

@@ -259,6 +259,13 @@ struct BenchArgs {
     /// (experimental, as for `fuser compile --tensor-cores`).
     #[arg(long)]
     tensor_cores: bool,
+    /// A/B in one process: alternate runs between the runtime's two versions of a kernel
+    /// under measurement (its experiment switch off: A, on: B), pair by pair; times
+    /// --iterations pairs and adds `ab` (both medians, the median ratio B/A of the pairs)
+    /// to the JSON, whose other figures are then A's. With no experiment in the runtime both
+    /// halves run the same code: an A/A run, which shows the noise (docs/performance.md).
+    #[arg(long)]
+    ab: bool,
 }
 
 #[derive(Args, Debug)]
@@ -703,6 +710,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         fusion: fuser_passes::phases::Fusion::from_name(&args.fusion).expect("clap checked the value"),
         cuda: args.target == "cuda",
         tensor_cores: args.tensor_cores,
+        ab: args.ab,
     };
     match bench(&request) {
         Ok(result) => {

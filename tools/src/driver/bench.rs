@@ -38,6 +38,20 @@ pub struct BenchRequest<'p> {
     pub cuda: bool,
     /// On the GPU: f16 contractions on tensor cores.
     pub tensor_cores: bool,
+    /// Alternate the runtime's experiment switch run by run ([`AbResult`]).
+    pub ab: bool,
+}
+
+/// `--ab`: the runs alternate the runtime's experiment switch
+/// ([`fuser_runtime::set_experiment`]), off (A) and on (B), in pairs whose order alternates
+/// too (A B, B A, A B, ...), warm-up runs included; `iterations` pairs are timed.
+#[derive(Debug, serde::Serialize)]
+pub struct AbResult {
+    pub a_median_ms: f64,
+    pub b_median_ms: f64,
+    /// The median over the timed pairs of B's time over A's: the two runs of a pair are
+    /// milliseconds apart, so a change of the machine's speed moves both.
+    pub ratio: f64,
 }
 
 /// One kernel's share of a profiled run.
@@ -72,6 +86,9 @@ pub struct BenchResult {
     /// allocation), from the same timed runs as the kernels' means.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outside_kernels_ms: Option<f64>,
+    /// With --ab: both halves (the fields above are then A's runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ab: Option<AbResult>,
 }
 
 /// The process's peak resident set size in MB (VmHWM), or 0 where /proc is missing.
@@ -92,14 +109,16 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Runs `run` `warmup` times, calls `before_timing`, then times `iterations` runs
-/// (milliseconds, sorted); a progress bar on a terminal.
+/// Runs `run` `warmup` times, calls `before_timing`, then times `timed` runs
+/// (milliseconds, in order); a progress bar on a terminal. `run` is given each run's
+/// index, warm-up runs first.
 fn time_runs(
     request: &BenchRequest,
-    mut run: impl FnMut() -> Result<(), String>,
+    timed: usize,
+    mut run: impl FnMut(usize) -> Result<(), String>,
     before_timing: impl FnOnce(),
 ) -> Result<Vec<f64>, String> {
-    let total = (request.warmup + request.iterations) as u64;
+    let total = (request.warmup + timed) as u64;
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(total)
     } else {
@@ -107,22 +126,46 @@ fn time_runs(
     };
     bar.set_style(ProgressStyle::with_template("{msg} {bar:40} {pos}/{len}").expect("template"));
     bar.set_message("warmup");
-    for _ in 0..request.warmup {
-        run()?;
+    for i in 0..request.warmup {
+        run(i)?;
         bar.inc(1);
     }
     bar.set_message("timing");
     before_timing();
-    let mut times = Vec::with_capacity(request.iterations);
-    for _ in 0..request.iterations {
+    let mut times = Vec::with_capacity(timed);
+    for i in 0..timed {
         let start = Instant::now();
-        run()?;
+        run(request.warmup + i)?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
         bar.inc(1);
     }
     bar.finish_and_clear();
-    times.sort_by(f64::total_cmp);
     Ok(times)
+}
+
+/// Whether run `i` of an `--ab` benchmark (warm-up runs first) is a B run: warm-up runs
+/// alternate A and B; timed runs go in pairs that alternate their order, A B then B A.
+fn is_b_run(i: usize, warmup: usize) -> bool {
+    match i.checked_sub(warmup) {
+        None => i % 2 == 1,
+        Some(j) => (j % 2 == 1) == (j / 2 % 2 == 0),
+    }
+}
+
+/// `--ab`'s halves of the timed runs' `times` (in order): A's times, B's, and the median of
+/// the pairs' ratios B/A.
+fn split_ab(times: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (j, &t) in times.iter().enumerate() {
+        match is_b_run(j, 0) {
+            true => b.push(t),
+            false => a.push(t),
+        }
+    }
+    let mut ratios: Vec<f64> = a.iter().zip(&b).map(|(a, b)| b / a).collect();
+    ratios.sort_by(f64::total_cmp);
+    let ratio = if ratios.is_empty() { f64::NAN } else { quantile(&ratios, 0.5) };
+    (a, b, ratio)
 }
 
 /// The model and its inputs (from files, or random).
@@ -139,7 +182,7 @@ fn load_with_inputs<'c>(
     Ok((loaded, inputs))
 }
 
-/// The result of `times` (sorted milliseconds).
+/// The result of `times` (milliseconds, sorted).
 fn result(
     request: &BenchRequest,
     times: &[f64],
@@ -160,6 +203,7 @@ fn result(
         peak_rss_mb: peak_rss_mb(),
         kernels,
         outside_kernels_ms: None,
+        ab: None,
     }
 }
 
@@ -181,14 +225,16 @@ fn bench_cuda(request: &BenchRequest) -> Result<BenchResult, String> {
     let bytes: Vec<Vec<u8>> = inputs.iter().map(fuser_dialects::constants::tensor_bytes).collect();
     let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
     model.model.set_inputs(&slices).map_err(|e| e.to_string())?;
-    let times = time_runs(
+    let mut times = time_runs(
         request,
-        || {
+        request.iterations,
+        |_| {
             model.model.launch().map_err(|e| e.to_string())?;
             model.model.synchronize().map_err(|e| e.to_string())
         },
         || {},
     )?;
+    times.sort_by(f64::total_cmp);
     Ok(result(request, &times, compile_s, false, Vec::new()))
 }
 
@@ -197,13 +243,16 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
         return Err("--iterations must be at least 1".into());
     }
     if request.cuda {
-        if request.profile {
-            return Err("--profile is for --target cpu".into());
+        if request.profile || request.ab {
+            return Err("--profile and --ab are for --target cpu".into());
         }
         return bench_cuda(request);
     }
     if request.tensor_cores {
         return Err("--tensor-cores is for --target cuda".into());
+    }
+    if request.ab && request.profile {
+        return Err("--ab times whole runs; it does not go with --profile".into());
     }
     fuser_runtime::set_threads(request.threads);
     let context = create_context().map_err(|e| e.to_string())?;
@@ -244,12 +293,36 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
     let compile_s = start.elapsed().as_secs_f64() - store_seconds;
     // Inputs are copied in once; each run is the compiled code only.
     let mut buffers = model.prepare(&inputs).map_err(|e| e.to_string())?;
+    if request.ab {
+        let times = time_runs(
+            request,
+            2 * request.iterations,
+            |i| {
+                fuser_runtime::set_experiment(is_b_run(i, request.warmup));
+                model.run_prepared(&mut buffers).map_err(|e| e.to_string())
+            },
+            || {},
+        );
+        fuser_runtime::set_experiment(false);
+        let (mut a, mut b, ratio) = split_ab(&times?);
+        a.sort_by(f64::total_cmp);
+        b.sort_by(f64::total_cmp);
+        let mut measured = result(request, &a, compile_s, cached, Vec::new());
+        measured.ab = Some(AbResult {
+            a_median_ms: quantile(&a, 0.5),
+            b_median_ms: quantile(&b, 0.5),
+            ratio,
+        });
+        return Ok(measured);
+    }
     // The profile counts timed runs only.
-    let times = time_runs(
+    let mut times = time_runs(
         request,
-        || model.run_prepared(&mut buffers).map_err(|e| e.to_string()),
+        request.iterations,
+        |_| model.run_prepared(&mut buffers).map_err(|e| e.to_string()),
         || drop(fuser_runtime::take_profile()),
     )?;
+    times.sort_by(f64::total_cmp);
     let total_ms: f64 = times.iter().sum();
     let mut kernels: Vec<KernelTime> = fuser_runtime::take_profile()
         .into_iter()
@@ -267,4 +340,24 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
     let mut measured = result(request, &times, compile_s, cached, kernels);
     measured.outside_kernels_ms = Some(outside);
     Ok(measured)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Timed pairs alternate their order (A B, B A, ...), so each half has as many runs
+    /// first in their pair as second, whatever the warm-up; the ratio is each pair's B
+    /// over its A.
+    #[test]
+    fn ab_pairs_alternate_their_order() {
+        let timed: Vec<bool> = (3..11).map(|i| is_b_run(i, 3)).collect();
+        assert_eq!(timed, [false, true, true, false, false, true, true, false]);
+        assert_eq!((0..3).map(|i| is_b_run(i, 3)).collect::<Vec<_>>(), [false, true, false]);
+        let times = [1.0, 2.0, 4.0, 2.0, 1.0, 3.0, 3.0, 1.5];
+        let (a, b, ratio) = split_ab(&times);
+        assert_eq!((a, b), (vec![1.0, 2.0, 1.0, 1.5], vec![2.0, 4.0, 3.0, 3.0]));
+        // Ratios 2, 2, 3 and 2: the median (nearest rank) is 2.
+        assert_eq!(ratio, 2.0);
+    }
 }
