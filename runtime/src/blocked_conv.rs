@@ -169,10 +169,12 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
             blocked.resize(len, 0.0);
         }
         let blocked = &mut blocked[..len];
-        crate::microkernels::for_each_chunk_mut(blocked, block_len, |cb, dst| {
-            // SAFETY: the CPU has AVX2 ([`computes`]).
-            unsafe { block_channels(&s, input, cb, padded_rows, dst) }
-        });
+        if !core_only() {
+            crate::microkernels::for_each_chunk_mut(blocked, block_len, |cb, dst| {
+                // SAFETY: the CPU has AVX2 ([`computes`]).
+                unsafe { block_channels(&s, input, cb, padded_rows, dst) }
+            });
+        }
         // Where each step's value lies for output position 0, and where each position's
         // values lie past that.
         let row_len = s.padded_width * LANES;
@@ -235,6 +237,9 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
                     }
                 }
                 let r0 = block * CHANNELS;
+                if core_only() {
+                    return;
+                }
                 // SAFETY: the unit's runs of its channels' rows; the CPU has AVX2.
                 unsafe {
                     finish_channel_runs(
@@ -250,6 +255,19 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
             });
         });
     });
+}
+
+/// In the timing test only (`F32_CORE=1`), whether [`run_packed`] skips the input's copy
+/// (its buffer keeps the last call's) and the sums' transpose and epilogue: what a layout
+/// kept blocked between kernels would leave of a call.
+#[cfg(test)]
+static CORE_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn core_only() -> bool {
+    #[cfg(test)]
+    return CORE_ONLY.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(test))]
+    false
 }
 
 /// Channels `8·cb..8·cb + 8` of the input as `[padded row][padded column][8]` in `dst`:
@@ -475,7 +493,10 @@ mod tests {
     /// --nocapture` times ResNet-50's conv shapes here (weights packed per call, and
     /// packed before) and on the register-tiled kernel, alternating, on `F32_THREADS`
     /// threads (default: all cores). With `F32_COLD=1` the caches are emptied before each
-    /// call (64 MB written) and a call's time is the fastest of 5 single calls.
+    /// call (64 MB written) and a call's time is the fastest of 5 single calls. With
+    /// `F32_CORE=1` the blocked paths skip the input's copy and the output's transpose
+    /// ([`core_only`]): their sums only, as a layout kept blocked between kernels would
+    /// leave them.
     #[test]
     #[ignore]
     fn blocked_conv_timing() {
@@ -484,6 +505,10 @@ mod tests {
             return;
         }
         threads_from_environment();
+        CORE_ONLY.store(
+            std::env::var("F32_CORE").is_ok_and(|v| v == "1"),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         // Written before each call when the caches are to be cold: more than the L3 cache.
         let mut cold = match std::env::var("F32_COLD").is_ok_and(|v| v == "1") {
             true => vec![0u8; 64 << 20],
@@ -544,5 +569,6 @@ mod tests {
                 gflops(tiled)
             );
         }
+        CORE_ONLY.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""fuser against onnxruntime in one process, their runs interleaved: the latency ratio
+fuser/onnxruntime with much less noise than separate processes give on a busy machine.
+
+On this project's VMs a model's latency moves by a third within seconds, so two runtimes
+timed one after the other (compare_ort.py, a process per fuser round) can be a third
+apart for no reason of their own. Here each model is compiled by `fuser compile` into a
+shared library (ahead of time: the same runtime kernels as the JIT of `fuser bench`),
+loaded with ctypes into the process that holds an onnxruntime session, and the two run in
+blocks of `--block` runs that alternate (which goes first alternating too): a pair of
+blocks is a few hundred milliseconds, and the machine's speed moves both sides of its
+ratio alike. Between blocks the process sleeps 20 ms so that the other runtime's spinning
+threads have gone idle, and the first run of each block is not timed (its threads waking).
+
+Both use every core the process may run on: the library's runtime takes them all, and
+the session gets as many intra-op threads. For one thread, run the script under
+`taskset -c 0`. fuser's output is checked against onnxruntime's first (relative L2).
+
+Prints, per model, each side's median over all timed runs, the median over pairs of
+blocks of the ratio of their medians, and the spread of those ratios; then the geomean of
+the models' ratios.
+
+Usage: bench/interleaved_ort.py FUSER [--models resnet50,mobilenetv2,bert_base_layer]
+       [--blocks 12] [--block 10] [--work target/bench]
+(each MODEL.onnx and MODEL.input.npy as bench/compare_ort.py writes them in --work).
+"""
+import argparse
+import ctypes
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+
+def fuser_library(fuser, model, work):
+    """The model compiled into a shared library: (library, entry function, output size)."""
+    library = os.path.join(work, "model.so")
+    run = subprocess.run([fuser, "compile", model, "-o", library], capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"fuser compile {model} failed:\n{run.stderr}")
+    header = open(os.path.join(work, "model.h")).read()
+    entry = next(line.split("(")[0].split()[-1] for line in header.splitlines() if line.startswith("void fuser_"))
+    outputs = header.split("OUTPUT_ELEMENTS {", 1)[1].split("}", 1)[0].split(",")
+    if len(outputs) != 1:
+        sys.exit(f"{model}: this script runs models with one output")
+    function = getattr(ctypes.CDLL(library), entry)
+    function.restype = None
+    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    return function, int(outputs[0])
+
+
+def timed_block(run, count):
+    """Milliseconds of `count` runs after one untimed run."""
+    run()
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("fuser")
+    parser.add_argument("--models", default="resnet50,mobilenetv2,bert_base_layer")
+    parser.add_argument("--blocks", type=int, default=12)
+    parser.add_argument("--block", type=int, default=10)
+    parser.add_argument("--work", default="target/bench")
+    args = parser.parse_args()
+    threads = len(os.sched_getaffinity(0))
+    ratios = []
+    for name in args.models.split(","):
+        path = os.path.join(args.work, f"{name}.onnx")
+        x = np.ascontiguousarray(np.load(os.path.join(args.work, f"{name}.input.npy")), dtype=np.float32)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: x}
+        with tempfile.TemporaryDirectory() as work:
+            function, size = fuser_library(args.fuser, path, work)
+            out = np.zeros(size, dtype=np.float32)
+
+            def ours():
+                function(x.ctypes.data, out.ctypes.data)
+
+            def theirs():
+                session.run(None, feed)
+
+            ours()
+            expected = session.run(None, feed)[0].reshape(-1)
+            error = np.linalg.norm(out - expected) / max(np.linalg.norm(expected), 1e-30)
+            if not error <= 1e-4:
+                sys.exit(f"{name}: fuser's output is {error:.2e} from onnxruntime's (relative L2)")
+            for _ in range(3):
+                ours()
+                theirs()
+            sides = {"fuser": [], "onnxruntime": []}
+            pairs = []
+            for b in range(args.blocks):
+                medians = {}
+                order = [("fuser", ours), ("onnxruntime", theirs)]
+                for side, run in order if b % 2 == 0 else order[::-1]:
+                    time.sleep(0.02)
+                    times = timed_block(run, args.block)
+                    sides[side] += times
+                    medians[side] = float(np.median(times))
+                pairs.append(medians["fuser"] / medians["onnxruntime"])
+            del function
+        ratio = float(np.median(pairs))
+        ratios.append(ratio)
+        low, high = np.percentile(pairs, [25, 75])
+        print(f"{name}: fuser {np.median(sides['fuser']):.2f} ms, onnxruntime {np.median(sides['onnxruntime']):.2f} ms, "
+              f"ratio {ratio:.3f} (pairs of blocks: quartiles {low:.3f}-{high:.3f}, {len(pairs)} pairs), "
+              f"rel L2 {error:.1e}, {threads} threads", flush=True)
+    geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    print(f"geomean ratio fuser/onnxruntime: {geomean:.3f}")
+
+
+if __name__ == "__main__":
+    main()
