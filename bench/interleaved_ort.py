@@ -8,12 +8,13 @@ apart for no reason of their own. Here each model is compiled by `fuser compile`
 shared library (ahead of time: the same runtime kernels as the JIT of `fuser bench`),
 loaded with ctypes into the process that holds an onnxruntime session, and the two run in
 blocks of `--block` runs that alternate (which goes first alternating too): a pair of
-blocks is a few hundred milliseconds, and the machine's speed moves both sides of its
+blocks takes about a second or less, and the machine's speed moves both sides of its
 ratio alike. Between blocks the process sleeps 20 ms so that the other runtime's spinning
 threads have gone idle, and the first run of each block is not timed (its threads waking).
 
-Both use every core the process may run on: the library's runtime takes them all, and
-the session gets as many intra-op threads. For one thread, run the script under
+Both use every core the process may run on: the library's runtime takes them all (Rust's
+`available_parallelism`, which a cgroup CPU quota would lower below the count used here),
+and the session gets as many intra-op threads. For one thread, run the script under
 `taskset -c 0`. fuser's output is checked against onnxruntime's first (relative L2).
 
 Prints, per model, each side's median over all timed runs, the median over pairs of
@@ -37,17 +38,26 @@ import numpy as np
 import onnxruntime as ort
 
 
-def fuser_library(fuser, model, work):
-    """The model compiled into a shared library: (library, entry function, output size)."""
+def elements(header, which):
+    """The element counts of the header's `FUSER_MODEL_<which>_ELEMENTS` (one per tensor)."""
+    define = f"#define FUSER_MODEL_{which}_ELEMENTS "
+    name = next(line for line in header.splitlines() if line.startswith(define)).split()[-1]
+    values = next(line for line in header.splitlines() if line.startswith(f"#define {name} "))
+    return [int(v) for v in values.split("{", 1)[1].split("}", 1)[0].split(",")]
+
+
+def fuser_library(fuser, model, work, input_size):
+    """The model compiled into a shared library: (entry function, output size)."""
     library = os.path.join(work, "model.so")
     run = subprocess.run([fuser, "compile", model, "-o", library], capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"fuser compile {model} failed:\n{run.stderr}")
     header = open(os.path.join(work, "model.h")).read()
-    entry = next(line.split("(")[0].split()[-1] for line in header.splitlines() if line.startswith("void fuser_"))
-    outputs = header.split("OUTPUT_ELEMENTS {", 1)[1].split("}", 1)[0].split(",")
-    if len(outputs) != 1:
-        sys.exit(f"{model}: this script runs models with one output")
+    entry = next(line.split()[-1] for line in header.splitlines() if line.startswith("#define FUSER_MODEL_RUN "))
+    inputs, outputs = elements(header, "INPUT"), elements(header, "OUTPUT")
+    if inputs != [input_size] or len(outputs) != 1 or outputs[0] <= 0:
+        sys.exit(f"{model}: this script runs models with one static input of {input_size} values and one static "
+                 f"output (the library has inputs {inputs}, outputs {outputs})")
     function = getattr(ctypes.CDLL(library), entry)
     function.restype = None
     function.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
@@ -84,7 +94,7 @@ def main():
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         feed = {session.get_inputs()[0].name: x}
         with tempfile.TemporaryDirectory() as work:
-            function, size = fuser_library(args.fuser, path, work)
+            function, size = fuser_library(args.fuser, path, work, x.size)
             out = np.zeros(size, dtype=np.float32)
 
             def ours():

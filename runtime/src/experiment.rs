@@ -9,6 +9,11 @@
 //! kernels read the switch only while such a change is being measured: a change that is
 //! kept replaces the old code, one that is dropped goes, and with no reader both halves
 //! of `--ab` run the same code (an A/A run, which shows the noise left).
+//!
+//! `--ab` checks only that B's outputs stay within 1e-4 of A's on the model it times:
+//! while a kernel reads the switch, run the runtime's tests with it on as well. The
+//! switch is global, so a test that turns it on (as the one below does) makes tests that
+//! run beside it take B at random then.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 

@@ -260,10 +260,12 @@ struct BenchArgs {
     #[arg(long)]
     tensor_cores: bool,
     /// A/B in one process: alternate runs between the runtime's two versions of a kernel
-    /// under measurement (its experiment switch off: A, on: B), pair by pair; times
-    /// --iterations pairs and adds `ab` (both medians, the median ratio B/A of the pairs)
-    /// to the JSON, whose other figures are then A's. With no experiment in the runtime both
-    /// halves run the same code: an A/A run, which shows the noise (docs/performance.md).
+    /// under measurement (its experiment switch off: A, on: B). --warmup runs of each, one
+    /// of each whose outputs must agree (relative L2 at most 1e-4), then --iterations
+    /// timed pairs; adds `ab` (both medians, the pairs' median ratio B/A, B's distance from
+    /// A) to the JSON, whose other figures are then A's. Always compiles afresh (the JIT),
+    /// never from the model cache. With no experiment in the runtime both halves run the
+    /// same code: an A/A run, which shows the noise (docs/performance.md).
     #[arg(long)]
     ab: bool,
 }

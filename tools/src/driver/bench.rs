@@ -43,16 +43,27 @@ pub struct BenchRequest<'p> {
 }
 
 /// `--ab`: the runs alternate the runtime's experiment switch
-/// ([`fuser_runtime::set_experiment`]), off (A) and on (B), in pairs whose order alternates
-/// too (A B, B A, A B, ...), warm-up runs included; `iterations` pairs are timed.
+/// ([`fuser_runtime::set_experiment`]), off (A) and on (B): `warmup` runs of each, A and B
+/// in turn, then one of each whose outputs are compared, then `iterations` timed pairs
+/// whose order alternates (A B, B A, A B, ...). The model is compiled afresh, never loaded
+/// from the model cache: a cached library links its own copy of the runtime, whose switch
+/// `fuser bench` cannot reach.
 #[derive(Debug, serde::Serialize)]
 pub struct AbResult {
     pub a_median_ms: f64,
     pub b_median_ms: f64,
-    /// The median over the timed pairs of B's time over A's: the two runs of a pair are
-    /// milliseconds apart, so a change of the machine's speed moves both.
+    /// The median (nearest rank, so the lower middle one of an even count) over the timed
+    /// pairs of B's time over A's: the two runs of a pair are milliseconds apart, so a
+    /// change of the machine's speed moves both.
     pub ratio: f64,
+    /// B's outputs against A's: the relative L2 distance over all outputs (at most
+    /// [`AB_TOLERANCE`], else the benchmark fails).
+    pub b_rel_l2: f64,
 }
+
+/// How far `--ab`'s B outputs may lie from A's (relative L2), as the model tests allow
+/// against onnxruntime: an experiment may round differently, not compute something else.
+pub const AB_TOLERANCE: f64 = 1e-4;
 
 /// One kernel's share of a profiled run.
 #[derive(Debug, serde::Serialize)]
@@ -113,12 +124,11 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// (milliseconds, in order); a progress bar on a terminal. `run` is given each run's
 /// index, warm-up runs first.
 fn time_runs(
-    request: &BenchRequest,
-    timed: usize,
+    (warmup, timed): (usize, usize),
     mut run: impl FnMut(usize) -> Result<(), String>,
-    before_timing: impl FnOnce(),
+    before_timing: impl FnOnce() -> Result<(), String>,
 ) -> Result<Vec<f64>, String> {
-    let total = (request.warmup + timed) as u64;
+    let total = (warmup + timed) as u64;
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(total)
     } else {
@@ -126,16 +136,16 @@ fn time_runs(
     };
     bar.set_style(ProgressStyle::with_template("{msg} {bar:40} {pos}/{len}").expect("template"));
     bar.set_message("warmup");
-    for i in 0..request.warmup {
+    for i in 0..warmup {
         run(i)?;
         bar.inc(1);
     }
     bar.set_message("timing");
-    before_timing();
+    before_timing()?;
     let mut times = Vec::with_capacity(timed);
     for i in 0..timed {
         let start = Instant::now();
-        run(request.warmup + i)?;
+        run(warmup + i)?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
         bar.inc(1);
     }
@@ -143,13 +153,33 @@ fn time_runs(
     Ok(times)
 }
 
-/// Whether run `i` of an `--ab` benchmark (warm-up runs first) is a B run: warm-up runs
-/// alternate A and B; timed runs go in pairs that alternate their order, A B then B A.
+/// Whether run `i` of an `--ab` benchmark (`warmup` warm-up runs first) is a B run:
+/// warm-up runs alternate A and B; timed runs go in pairs that alternate their order, A B
+/// then B A.
 fn is_b_run(i: usize, warmup: usize) -> bool {
     match i.checked_sub(warmup) {
         None => i % 2 == 1,
         Some(j) => (j % 2 == 1) == (j / 2 % 2 == 0),
     }
+}
+
+/// One run with the experiment switch off and one with it on, on the same inputs: the
+/// relative L2 distance of B's outputs (all of them, as one vector) from A's; 0 where A's
+/// are all zero and B's equal them.
+fn b_against_a(model: &fuser_lowering::JitModel, buffers: &mut fuser_lowering::Buffers) -> Result<f64, String> {
+    let mut outputs = |experiment: bool| -> Result<Vec<f64>, String> {
+        fuser_runtime::set_experiment(experiment);
+        model.run_prepared(buffers).map_err(|e| e.to_string())?;
+        let tensors = model.read_outputs(buffers).map_err(|e| e.to_string())?;
+        Ok(tensors.iter().flat_map(|t| t.to_f64_vec()).collect())
+    };
+    let (a, b) = (outputs(false)?, outputs(true)?);
+    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let distance = norm(&mut a.iter().zip(&b).map(|(a, b)| a - b));
+    Ok(match distance {
+        0.0 => 0.0,
+        d => d / norm(&mut a.iter().copied()),
+    })
 }
 
 /// `--ab`'s halves of the timed runs' `times` (in order): A's times, B's, and the median of
@@ -164,7 +194,11 @@ fn split_ab(times: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
     }
     let mut ratios: Vec<f64> = a.iter().zip(&b).map(|(a, b)| b / a).collect();
     ratios.sort_by(f64::total_cmp);
-    let ratio = if ratios.is_empty() { f64::NAN } else { quantile(&ratios, 0.5) };
+    let ratio = if ratios.is_empty() {
+        f64::NAN
+    } else {
+        quantile(&ratios, 0.5)
+    };
     (a, b, ratio)
 }
 
@@ -226,13 +260,12 @@ fn bench_cuda(request: &BenchRequest) -> Result<BenchResult, String> {
     let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
     model.model.set_inputs(&slices).map_err(|e| e.to_string())?;
     let mut times = time_runs(
-        request,
-        request.iterations,
+        (request.warmup, request.iterations),
         |_| {
             model.model.launch().map_err(|e| e.to_string())?;
             model.model.synchronize().map_err(|e| e.to_string())
         },
-        || {},
+        || Ok(()),
     )?;
     times.sort_by(f64::total_cmp);
     Ok(result(request, &times, compile_s, false, Vec::new()))
@@ -260,7 +293,8 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
     let start = Instant::now();
     let (mut loaded, inputs) = load_with_inputs(&context, request)?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-    // A profiled model is instrumented, so it is compiled afresh, never cached.
+    // A profiled model is instrumented, so it is compiled afresh, never cached; --ab's
+    // needs the JIT's calls into this binary's runtime (see AbResult).
     let (model, kernel_names, cached, store_seconds) = if request.profile {
         let cpu_request = CpuRequest {
             function: &loaded.function,
@@ -283,7 +317,7 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
             &inputs,
             CacheOptions {
                 threads: request.threads,
-                use_cache: request.use_cache,
+                use_cache: request.use_cache && !request.ab,
                 fusion: request.fusion,
             },
         )?;
@@ -294,14 +328,26 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
     // Inputs are copied in once; each run is the compiled code only.
     let mut buffers = model.prepare(&inputs).map_err(|e| e.to_string())?;
     if request.ab {
+        let warmup = 2 * request.warmup;
+        let mut b_rel_l2 = f64::NAN;
+        // Both the runs and the outputs' check between warm-up and timing use the buffers.
+        let buffers = std::cell::RefCell::new(buffers);
         let times = time_runs(
-            request,
-            2 * request.iterations,
+            (warmup, 2 * request.iterations),
             |i| {
-                fuser_runtime::set_experiment(is_b_run(i, request.warmup));
-                model.run_prepared(&mut buffers).map_err(|e| e.to_string())
+                fuser_runtime::set_experiment(is_b_run(i, warmup));
+                model.run_prepared(&mut buffers.borrow_mut()).map_err(|e| e.to_string())
             },
-            || {},
+            || {
+                b_rel_l2 = b_against_a(&model, &mut buffers.borrow_mut())?;
+                match b_rel_l2 <= AB_TOLERANCE {
+                    true => Ok(()),
+                    false => Err(format!(
+                        "--ab: the experiment's outputs lie {b_rel_l2:.2e} from the code's (relative L2, at most \
+                         {AB_TOLERANCE:e} allowed): it computes something else"
+                    )),
+                }
+            },
         );
         fuser_runtime::set_experiment(false);
         let (mut a, mut b, ratio) = split_ab(&times?);
@@ -312,15 +358,18 @@ pub fn bench(request: &BenchRequest) -> Result<BenchResult, String> {
             a_median_ms: quantile(&a, 0.5),
             b_median_ms: quantile(&b, 0.5),
             ratio,
+            b_rel_l2,
         });
         return Ok(measured);
     }
     // The profile counts timed runs only.
     let mut times = time_runs(
-        request,
-        request.iterations,
+        (request.warmup, request.iterations),
         |_| model.run_prepared(&mut buffers).map_err(|e| e.to_string()),
-        || drop(fuser_runtime::take_profile()),
+        || {
+            drop(fuser_runtime::take_profile());
+            Ok(())
+        },
     )?;
     times.sort_by(f64::total_cmp);
     let total_ms: f64 = times.iter().sum();
