@@ -258,8 +258,9 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
 }
 
 /// In the timing test only (`F32_CORE=1`), whether [`run_packed`] skips the input's copy
-/// (its buffer keeps the last call's) and the sums' transpose and epilogue: what a layout
-/// kept blocked between kernels would leave of a call.
+/// (its buffer keeps the last call's) and writes no output (no transpose, no epilogue):
+/// its sums alone, an upper bound on what a layout kept blocked between kernels would
+/// leave of a call (that would still write its output).
 #[cfg(test)]
 static CORE_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -494,9 +495,9 @@ mod tests {
     /// packed before) and on the register-tiled kernel, alternating, on `F32_THREADS`
     /// threads (default: all cores). With `F32_COLD=1` the caches are emptied before each
     /// call (64 MB written) and a call's time is the fastest of 5 single calls. With
-    /// `F32_CORE=1` the blocked paths skip the input's copy and the output's transpose
-    /// ([`core_only`]): their sums only, as a layout kept blocked between kernels would
-    /// leave them.
+    /// `F32_CORE=1` the blocked paths skip the input's copy and write no output
+    /// ([`core_only`]): their sums alone, an upper bound for a layout kept blocked between
+    /// kernels.
     #[test]
     #[ignore]
     fn blocked_conv_timing() {

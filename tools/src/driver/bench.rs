@@ -164,8 +164,7 @@ fn is_b_run(i: usize, warmup: usize) -> bool {
 }
 
 /// One run with the experiment switch off and one with it on, on the same inputs: the
-/// relative L2 distance of B's outputs (all of them, as one vector) from A's; 0 where A's
-/// are all zero and B's equal them.
+/// [`relative_distance`] of B's outputs (all of them, as one vector) from A's.
 fn b_against_a(model: &fuser_lowering::JitModel, buffers: &mut fuser_lowering::Buffers) -> Result<f64, String> {
     let mut outputs = |experiment: bool| -> Result<Vec<f64>, String> {
         fuser_runtime::set_experiment(experiment);
@@ -173,13 +172,20 @@ fn b_against_a(model: &fuser_lowering::JitModel, buffers: &mut fuser_lowering::B
         let tensors = model.read_outputs(buffers).map_err(|e| e.to_string())?;
         Ok(tensors.iter().flat_map(|t| t.to_f64_vec()).collect())
     };
-    let (a, b) = (outputs(false)?, outputs(true)?);
+    Ok(relative_distance(&outputs(false)?, &outputs(true)?))
+}
+
+/// The L2 distance of `b` from `a` relative to `a`'s finite values. Values that are the
+/// same on both sides (NaN where both are NaN) add nothing, so the same outputs give 0; a
+/// NaN or infinity on one side only gives NaN or infinity.
+fn relative_distance(a: &[f64], b: &[f64]) -> f64 {
     let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
-    let distance = norm(&mut a.iter().zip(&b).map(|(a, b)| a - b));
-    Ok(match distance {
+    let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+    let distance = norm(&mut a.iter().zip(b).map(|(&a, &b)| if same(a, b) { 0.0 } else { a - b }));
+    match distance {
         0.0 => 0.0,
-        d => d / norm(&mut a.iter().copied()),
-    })
+        d => d / norm(&mut a.iter().copied().filter(|a| a.is_finite())),
+    }
 }
 
 /// `--ab`'s halves of the timed runs' `times` (in order): A's times, B's, and the median of
@@ -408,5 +414,19 @@ mod tests {
         assert_eq!((a, b), (vec![1.0, 2.0, 1.0, 1.5], vec![2.0, 4.0, 3.0, 3.0]));
         // Ratios 2, 2, 3 and 2: the median (nearest rank) is 2.
         assert_eq!(ratio, 2.0);
+    }
+
+    /// B's distance from A: 0 for the same values (NaN and infinity included), relative to
+    /// A's finite values otherwise, and not below any tolerance when B has a NaN A lacks.
+    #[test]
+    fn b_is_measured_against_a() {
+        let nan = f64::NAN;
+        assert_eq!(
+            relative_distance(&[1.0, nan, f64::INFINITY], &[1.0, nan, f64::INFINITY]),
+            0.0
+        );
+        assert_eq!(relative_distance(&[3.0, 4.0, nan], &[3.0, 4.5, nan]), 0.1);
+        assert!(!(relative_distance(&[3.0, 4.0], &[3.0, nan]) <= AB_TOLERANCE));
+        assert!(!(relative_distance(&[3.0, 4.0], &[3.0, f64::INFINITY]) <= AB_TOLERANCE));
     }
 }
