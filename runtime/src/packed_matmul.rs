@@ -108,10 +108,10 @@ const SAMPLES: usize = 16;
 /// # Safety
 /// As [`pack`].
 unsafe fn panels_match(panels: &[f32], b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize) -> bool {
-    panels.len() == n.div_ceil(panel_columns()) * k * panel_columns()
+    let columns = panel_columns();
+    panels.len() == n.div_ceil(columns) * k * columns
         && crate::weight_cache::samples(k * n, SAMPLES).all(|index| {
             let (kk, c) = (index / n, index % n);
-            let columns = panel_columns();
             let packed = panels[((c / columns) * k + kk) * columns + c % columns];
             // SAFETY: element (kk, c) of B, as the caller promises.
             let value = unsafe { *b.offset(kk as isize * b_row + c as isize * b_col) };

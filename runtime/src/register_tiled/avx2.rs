@@ -337,7 +337,7 @@ pub(super) unsafe fn compute(d: &Descriptor, a: i64, operand: &VectorOperand, ou
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{assert_close, conv_descriptor, epilogue, values};
+    use super::super::tests::{ConvCall, GUARD, assert_close, conv_descriptor, epilogue, values};
     use super::*;
     use crate::fused::{has_avx2_fma, has_avx512, run_with_gemm};
     use proptest::prelude::*;
@@ -350,23 +350,12 @@ mod tests {
     fn check_conv(d: &Descriptor, residual_is_output: bool, seed: u64) -> Result<(), TestCaseError> {
         let (m, n) = (d.m as usize, d.n as usize);
         let g = d.conv;
-        let a = values(seed, m * d.k as usize);
-        let b = values(seed ^ 3, (g.channels * g.height * g.width) as usize);
-        let bias = values(seed ^ 1, m);
-        // The output's first values, with a guard past its end.
-        let mut start = values(seed ^ 2, m * n);
-        start.extend([7.5f32; 16]);
-        let operands = |out: &[f32]| {
-            let r = if residual_is_output {
-                out.as_ptr()
-            } else {
-                start.as_ptr()
-            };
-            Operands::new([bias.as_ptr() as i64, r as i64, 0], n)
-        };
+        let call = ConvCall::new(d, seed);
+        let (b, start) = (&call.b, &call.start);
+        let operands = |out: &[f32]| call.operands(out, residual_is_output, n);
         let mut planes = Vec::new();
         let [mut tiled, mut reference, mut wide] = [(); 3].map(|_| start.clone());
-        let (a_addr, b_addr) = (a.as_ptr() as i64, b.as_ptr() as i64);
+        let (a_addr, b_addr) = (call.a.as_ptr() as i64, b.as_ptr() as i64);
         // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2 and FMA (the
         // callers check).
         unsafe {
@@ -374,7 +363,7 @@ mod tests {
             compute(d, a_addr, &operand, tiled.as_mut_ptr() as i64, &operands(&tiled));
             run_with_gemm(d, a_addr, b_addr, reference.as_mut_ptr() as i64, &operands(&reference));
         }
-        prop_assert!(tiled[m * n..].iter().all(|&v| v == 7.5), "written past the output");
+        prop_assert!(tiled[m * n..].iter().all(|&v| v == GUARD), "written past the output");
         assert_close(&tiled[..m * n], &reference[..m * n], d.k as usize);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         if !residual_is_output {
@@ -391,7 +380,7 @@ mod tests {
                 compute(&bare, a_addr, &operand, sums.as_mut_ptr() as i64, &operands(&sums));
             }
             for (r, row) in sums[..m * n].chunks_exact_mut(n).enumerate() {
-                crate::fused::epilogue_row(&d.epilogue, &operands(&start), r, 0, row);
+                crate::fused::epilogue_row(&d.epilogue, &operands(start), r, 0, row);
             }
             prop_assert_eq!(bits(&tiled), bits(&sums));
         }
