@@ -21,8 +21,13 @@ Prints, per model, each side's median over all timed runs, the median over pairs
 blocks of the ratio of their medians, and the spread of those ratios; then the geomean of
 the models' ratios.
 
+With `--versus OTHER_FUSER` the peer is another build of fuser (its binary, with its
+`libfuser_runtime.a` beside it) instead of onnxruntime: the ratio FUSER/OTHER_FUSER of two
+builds in one process, for a change that `fuser bench --ab` cannot switch at run time (a
+compiler pass, a layout). Both outputs are checked against onnxruntime's.
+
 Usage: bench/interleaved_ort.py FUSER [--models resnet50,mobilenetv2,bert_base_layer]
-       [--blocks 12] [--block 10] [--work target/bench]
+       [--blocks 12] [--block 10] [--work target/bench] [--versus OTHER_FUSER]
 (each MODEL.onnx and MODEL.input.npy as bench/compare_ort.py writes them in --work).
 """
 import argparse
@@ -82,7 +87,9 @@ def main():
     parser.add_argument("--blocks", type=int, default=12)
     parser.add_argument("--block", type=int, default=10)
     parser.add_argument("--work", default="target/bench")
+    parser.add_argument("--versus", help="another fuser binary to time instead of onnxruntime")
     args = parser.parse_args()
+    peer = "other fuser" if args.versus else "onnxruntime"
     threads = len(os.sched_getaffinity(0))
     ratios = []
     for name in args.models.split(","):
@@ -93,44 +100,56 @@ def main():
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         feed = {session.get_inputs()[0].name: x}
-        with tempfile.TemporaryDirectory() as work:
+        with tempfile.TemporaryDirectory() as work, tempfile.TemporaryDirectory() as other_work:
             function, size = fuser_library(args.fuser, path, work, x.size)
             out = np.zeros(size, dtype=np.float32)
 
             def ours():
                 function(x.ctypes.data, out.ctypes.data)
 
-            def theirs():
-                session.run(None, feed)
+            if args.versus:
+                other, other_size = fuser_library(args.versus, path, other_work, x.size)
+                other_out = np.zeros(other_size, dtype=np.float32)
+
+                def theirs():
+                    other(x.ctypes.data, other_out.ctypes.data)
+            else:
+                def theirs():
+                    session.run(None, feed)
 
             ours()
             expected = session.run(None, feed)[0].reshape(-1)
-            error = np.linalg.norm(out - expected) / max(np.linalg.norm(expected), 1e-30)
-            if not error <= 1e-4:
-                sys.exit(f"{name}: fuser's output is {error:.2e} from onnxruntime's (relative L2)")
+            checked = [("fuser", out)]
+            if args.versus:
+                theirs()
+                checked.append(("the other fuser", other_out))
+            for who, result in checked:
+                error = np.linalg.norm(result - expected) / max(np.linalg.norm(expected), 1e-30)
+                if not error <= 1e-4:
+                    sys.exit(f"{name}: {who}'s output is {error:.2e} from onnxruntime's (relative L2)")
             for _ in range(3):
                 ours()
                 theirs()
-            sides = {"fuser": [], "onnxruntime": []}
+            sides = {"fuser": [], peer: []}
             pairs = []
             for b in range(args.blocks):
                 medians = {}
-                order = [("fuser", ours), ("onnxruntime", theirs)]
+                order = [("fuser", ours), (peer, theirs)]
                 for side, run in order if b % 2 == 0 else order[::-1]:
                     time.sleep(0.02)
                     times = timed_block(run, args.block)
                     sides[side] += times
                     medians[side] = float(np.median(times))
-                pairs.append(medians["fuser"] / medians["onnxruntime"])
+                pairs.append(medians["fuser"] / medians[peer])
             del function
         ratio = float(np.median(pairs))
         ratios.append(ratio)
         low, high = np.percentile(pairs, [25, 75])
-        print(f"{name}: fuser {np.median(sides['fuser']):.2f} ms, onnxruntime {np.median(sides['onnxruntime']):.2f} ms, "
+        print(f"{name}: fuser {np.median(sides['fuser']):.2f} ms, {peer} {np.median(sides[peer]):.2f} ms, "
               f"ratio {ratio:.3f} (pairs of blocks: quartiles {low:.3f}-{high:.3f}, {len(pairs)} pairs), "
               f"rel L2 {error:.1e}, {threads} threads", flush=True)
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-    print(f"geomean ratio fuser/onnxruntime: {geomean:.3f}")
+    print(f"geomean ratio fuser/{peer}: {geomean:.3f}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ mod empty_boundaries;
 mod ffi;
 pub use ffi::enable_timing;
 pub mod eqsat;
+pub mod ftensor_blocked_layout;
 pub mod ftensor_int8_activations;
 pub mod gpu_target;
 pub mod gpu_tile_parallel_loops;

@@ -71,7 +71,7 @@ impl Phase {
         match self {
             Phase::Graph => "graph dialect after shape inference, constant folding and simplification",
             Phase::Kernels => {
-                "graph ops fused by equality saturation (graph-eqsat-fuse) into outlined ftensor.kernel functions called from the model function; INT8 kernels hand INT8 consumers codes (ftensor-int8-activations)"
+                "graph ops fused by equality saturation (graph-eqsat-fuse) into outlined ftensor.kernel functions called from the model function; INT8 kernels hand INT8 consumers codes (ftensor-int8-activations); on AVX2 CPUs conv kernels hand conv kernels channel-blocked tensors (ftensor-blocked-layout)"
             }
             Phase::Linalg => "upstream linalg/tensor/arith/math on tensors",
             Phase::Bufferized => {
@@ -84,7 +84,9 @@ impl Phase {
     /// The pipeline of this phase with the fusion strategy `fusion`.
     pub fn pipeline_for(self, fusion: Fusion) -> &'static str {
         match (self, fusion) {
-            (Phase::Kernels, Fusion::Greedy) => "graph-eqsat-fuse{target=cpu strategy=greedy},ftensor-int8-activations",
+            (Phase::Kernels, Fusion::Greedy) => {
+                "graph-eqsat-fuse{target=cpu strategy=greedy},ftensor-int8-activations,ftensor-blocked-layout"
+            }
             _ => self.pipeline(),
         }
     }
@@ -96,7 +98,7 @@ impl Phase {
             // Folding makes shape operands constant, inference then makes more shapes
             // static, which lets more fold: `infer-shapes` repeats both until nothing folds.
             Phase::Graph => "graph-infer-shapes,graph-fold-constants{infer-shapes=true},graph-simplify",
-            Phase::Kernels => "graph-eqsat-fuse{target=cpu},ftensor-int8-activations",
+            Phase::Kernels => "graph-eqsat-fuse{target=cpu},ftensor-int8-activations,ftensor-blocked-layout",
             Phase::Linalg => "convert-graph-to-linalg,canonicalize,cse",
             Phase::Bufferized => {
                 "tensor-distinct-results,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\

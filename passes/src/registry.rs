@@ -58,6 +58,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::convert_hw_to_memref::INFO,
     crate::convert_linalg_to_microkernels::INFO,
     crate::convert_memref_copy_to_linalg::INFO,
+    crate::ftensor_blocked_layout::INFO,
     crate::ftensor_int8_activations::INFO,
     crate::gpu_tile_parallel_loops::INFO,
     crate::graph_eqsat_fuse::INFO,

@@ -62,13 +62,25 @@ const WANTED_UNITS_PER_THREAD: usize = 4;
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Conv2d
         && d.constant_weights != 0
-        && d.m > 0
-        && (d.m as usize).next_multiple_of(CHANNELS) * 8 <= d.m as usize * 9
+        && takes_shape(d.m, d.k)
         && d.n > 0
-        && d.k >= crate::register_tiled::AVX2_MIN_WINDOW_STEPS
-        && (d.conv.kernel_h * d.conv.kernel_w > 1 || (d.n <= SMALL_MAP && d.m >= SMALL_MAP_CHANNELS))
-        && !crate::fused::has_avx512()
-        && crate::fused::has_avx2_fma()
+        && (d.conv.kernel_h * d.conv.kernel_w > 1
+            || (d.n <= SMALL_MAP && d.m >= SMALL_MAP_CHANNELS)
+            || !d.layout.is_plain())
+        && layout_on_host()
+}
+
+/// Whether a conv with `m` output channels and `k` reduction steps fills this kernel's
+/// blocks (see [`computes`]).
+pub(crate) fn takes_shape(m: i64, k: i64) -> bool {
+    m > 0
+        && (m as usize).next_multiple_of(CHANNELS) * 8 <= m as usize * 9
+        && k >= crate::register_tiled::AVX2_MIN_WINDOW_STEPS
+}
+
+/// Whether this CPU runs this kernel: AVX2 with FMA, and no AVX-512.
+pub(crate) fn layout_on_host() -> bool {
+    !crate::fused::has_avx512() && crate::fused::has_avx2_fma()
 }
 
 /// 1×1 convs of at most this many output positions (a 7×7 map) come here when they
@@ -158,26 +170,42 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
     let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
     assert!(weights.len() >= packed_len(m, k) && k == s.channels * s.kernel_h * s.kernel_w);
     let padded_rows = s.band_rows(0, s.out_h);
-    let block_len = padded_rows * s.padded_width * LANES;
+    let input_len = s.channels * s.height * s.width;
     // SAFETY: the caller passes the conv's input.
-    let input = unsafe { std::slice::from_raw_parts(b as *const f32, s.channels * s.height * s.width) };
-    crate::register_tiled::with_layout_buffer(|blocked| {
-        // Every value is written below (the padding too), so the buffer kept from an
-        // earlier call is not cleared first.
-        let len = s.channels.div_ceil(LANES) * block_len;
-        if blocked.len() < len {
-            blocked.resize(len, 0.0);
-        }
-        let blocked = &mut blocked[..len];
-        if !core_only() {
-            crate::microkernels::for_each_chunk_mut(blocked, block_len, |cb, dst| {
-                // SAFETY: the CPU has AVX2 ([`computes`]).
-                unsafe { block_channels(&s, input, cb, padded_rows, dst) }
-            });
-        }
+    let input = unsafe { std::slice::from_raw_parts(b as *const f32, input_len) };
+    // A blocked input that every window reads inside of (no padding) is read in place;
+    // else a blocked copy of its padded rows and columns is made.
+    let read_in_place = d.layout.input_blocked
+        && s.pad_top == 0
+        && s.pad_left == 0
+        && padded_rows <= s.height
+        && s.padded_width <= s.width;
+    let (row_len, block_len) = match read_in_place {
+        true => (s.width * LANES, s.height * s.width * LANES),
+        false => (s.padded_width * LANES, padded_rows * s.padded_width * LANES),
+    };
+    crate::register_tiled::with_layout_buffer(|buffer| {
+        let blocked: &[f32] = if read_in_place {
+            input
+        } else {
+            // Every value is written below (the padding too), so the buffer kept from
+            // an earlier call is not cleared first.
+            let len = s.channels.div_ceil(LANES) * block_len;
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+            let buffer = &mut buffer[..len];
+            if !core_only() {
+                crate::microkernels::for_each_chunk_mut(buffer, block_len, |cb, dst| match d.layout.input_blocked {
+                    true => crate::conv_band::copy_blocked_band(&s, input, cb, (0, padded_rows), dst),
+                    // SAFETY: the CPU has AVX2 ([`computes`]).
+                    false => unsafe { block_channels(&s, input, cb, padded_rows, dst) },
+                });
+            }
+            buffer
+        };
         // Where each step's value lies for output position 0, and where each position's
         // values lie past that.
-        let row_len = s.padded_width * LANES;
         let taps: Vec<usize> = (0..s.channels)
             .flat_map(|c| {
                 (0..s.kernel_h).flat_map(move |i| {
@@ -191,6 +219,7 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
         let out_addr = out as usize;
         let in_place = !crate::fused::epilogue_reads_output(&d.epilogue, operands, m, out_addr);
         let blocks = m.div_ceil(CHANNELS);
+        let output_blocked = d.layout.output_blocked;
         // Runs of at most UNIT_POSITIONS positions, shorter (a multiple of 3) where there
         // are too few blocks of channels to give each thread a few units: a 7×7 map's 160
         // channels are 5 units, and 2 threads would share them 3 to 2.
@@ -204,7 +233,6 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
             .step_by(unit_positions)
             .flat_map(|p0| (0..blocks).map(move |block| (block, p0)))
             .collect();
-        let blocked = &*blocked;
         crate::microkernels::for_each_item(units, |(block, p0)| {
             let positions = unit_positions.min(n - p0);
             let panel = &weights[block * k * CHANNELS..][..k * CHANNELS];
@@ -238,6 +266,26 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
                 }
                 let r0 = block * CHANNELS;
                 if core_only() {
+                    return;
+                }
+                if output_blocked {
+                    for g in 0..CHANNELS.min(m - r0) / LANES {
+                        let sums = |q: usize| -> [f32; LANES] {
+                            tile[q * CHANNELS + g * LANES..][..LANES].try_into().expect("8 lanes")
+                        };
+                        // SAFETY: the unit's positions of its channels, inside the blocked
+                        // output; the CPU has AVX2 and FMA.
+                        unsafe {
+                            crate::blocked_layout::store_blocked(
+                                d,
+                                operands,
+                                out_addr,
+                                (r0 + g * LANES, p0, positions),
+                                sums,
+                                rows,
+                            )
+                        };
+                    }
                     return;
                 }
                 // SAFETY: the unit's runs of its channels' rows; the CPU has AVX2.
@@ -315,6 +363,7 @@ unsafe fn block_channels(s: &BandShape, input: &[f32], cb: usize, padded_rows: u
         }
     }
 }
+
 
 /// Sums `P` positions' 32 output channels over one pass: for each step in order, the
 /// step's input value at each position (`blocked[at[p] + taps[step]]`) times its 32
@@ -398,6 +447,7 @@ mod tests {
                 strides: [k, 1, n, 1],
                 conv,
                 constant_weights: 0,
+                layout: crate::fused::Layout::default(),
                 epilogue: epilogue(kind),
             };
             if !crate::fused::has_avx2_fma() {
@@ -542,7 +592,16 @@ mod tests {
             // SAFETY: A is `[m][k]`.
             let packed = unsafe { pack_weights(a.as_ptr(), [k as isize, 1], m, k) };
             let (a_ptr, a, b) = (a.as_ptr(), a.as_ptr() as i64, b.as_ptr() as i64);
-            let mut best = [f64::MAX; 3];
+            // The blocked paths with the input and output channel-blocked (the input's
+            // values are the plain ones, reordered or not, which does not change the time).
+            let blocked_layout = Descriptor {
+                layout: crate::fused::Layout {
+                    input_blocked: c % LANES == 0,
+                    output_blocked: true,
+                },
+                ..d.clone()
+            };
+            let mut best = [f64::MAX; 4];
             for _ in 0..8 {
                 for (path, best) in best.iter_mut().enumerate() {
                     // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2
@@ -551,6 +610,7 @@ mod tests {
                         match path {
                             0 => run_packed(&d, &pack_weights(a_ptr, [k as isize, 1], m, k), b, o, &operands),
                             1 => run_packed(&d, &packed, b, o, &operands),
+                            2 => run_packed(&blocked_layout, &packed, b, o, &operands),
                             _ => crate::register_tiled::run(&d, a, b, o, &operands),
                         }
                     };
@@ -562,11 +622,12 @@ mod tests {
                     });
                 }
             }
-            let [blocked, prepacked, tiled] = best.map(|t| t * 1e3);
+            let [blocked, prepacked, layout, tiled] = best.map(|t| t * 1e3);
             let gflops = |t: f64| 2.0 * (m * n * k) as f64 / t / 1e6;
             eprintln!(
-                "{c}->{f} {kernel}x{kernel}/{stride} at {size}: blocked {blocked:.3} ms, packed before {prepacked:.3} ms ({:.0} GFLOP/s), register-tiled {tiled:.3} ms ({:.0} GFLOP/s)",
+                "{c}->{f} {kernel}x{kernel}/{stride} at {size}: blocked {blocked:.3} ms, packed before {prepacked:.3} ms ({:.0} GFLOP/s), blocked tensors {layout:.3} ms ({:.0} GFLOP/s), register-tiled {tiled:.3} ms ({:.0} GFLOP/s)",
                 gflops(prepacked),
+                gflops(layout),
                 gflops(tiled)
             );
         }

@@ -72,6 +72,26 @@ impl BandShape {
     }
 }
 
+/// Padded rows `first..first + rows` of channels `8·cb..8·cb + 8` of a channel-blocked
+/// input (`[channels / 8][row][column][8]`, [`crate::fused::Layout`]) as `[padded
+/// row][padded column][8]` in `dst`: its rows copied, zero in the padding.
+pub(crate) fn copy_blocked_band(s: &BandShape, input: &[f32], cb: usize, (first, rows): (usize, usize), dst: &mut [f32]) {
+    let (start, used) = s.input_columns();
+    let row_len = s.padded_width * 8;
+    let block = &input[cb * s.height * s.width * 8..][..s.height * s.width * 8];
+    let inside = s.input_rows(first, rows);
+    for (r, row) in dst.chunks_exact_mut(row_len).take(rows).enumerate() {
+        if !inside.contains(&r) {
+            row.fill(0.0);
+            continue;
+        }
+        row[..start * 8].fill(0.0);
+        row[(start + used) * 8..].fill(0.0);
+        let iy = first + r - s.pad_top;
+        row[start * 8..][..used * 8].copy_from_slice(&block[iy * s.width * 8..][..used * 8]);
+    }
+}
+
 /// The 8×8 transpose: lane `j` of result `i` is lane `i` of `v[j]`.
 #[target_feature(enable = "avx2")]
 pub(crate) fn transpose8(v: [__m256; 8]) -> [__m256; 8] {

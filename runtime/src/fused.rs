@@ -117,10 +117,67 @@ pub struct Descriptor {
     /// under which the runtime keeps them packed between calls ([`crate::packed_matmul`],
     /// [`crate::blocked_conv`]). Zero when they may change between calls.
     pub constant_weights: i64,
+    /// Which of the call's tensors are channel-blocked (see [`Layout`]).
+    pub layout: Layout,
     pub epilogue: Vec<Step>,
 }
 
-const HEADER: usize = 22;
+/// Which of a conv's tensors are channel-blocked, `[1][C/8][H][W][8]` in memory for
+/// the logical `[1][C][H][W]` (element `(r, c)` of the `[M, N]` view at
+/// `(r/8)·8N + 8c + r%8`): onnxruntime's NCHWc, kept between conv kernels so that the
+/// AVX2 conv ([`crate::blocked_conv`]) reads its input and writes its output without a
+/// transpose. The compiler's `ftensor-blocked-layout` pass chooses it, only where every
+/// such channel count is a multiple of 8. Every path computes it: the others through
+/// NCHW copies ([`crate::blocked_layout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Layout {
+    /// The conv's input (B).
+    pub input_blocked: bool,
+    /// The output, and with it every full-size epilogue operand (a residual).
+    pub output_blocked: bool,
+}
+
+impl Layout {
+    fn encode(self) -> i64 {
+        i64::from(self.input_blocked) | i64::from(self.output_blocked) << 1
+    }
+
+    fn decode(word: i64) -> Option<Layout> {
+        (0..4).contains(&word).then_some(Layout {
+            input_blocked: word & 1 != 0,
+            output_blocked: word & 2 != 0,
+        })
+    }
+
+    /// Whether nothing is blocked (the layout of every call but the compiler's choice).
+    pub fn is_plain(self) -> bool {
+        self == Layout::default()
+    }
+}
+
+/// Whether this CPU's fused kernel computes convs with blocked tensors without copies
+/// (AVX2 with FMA, no AVX-512): where the compiler should choose [`Layout`] at all.
+pub fn blocked_layout_on_host() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::blocked_conv::layout_on_host();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Whether the fused kernel computes a conv over constant weights with `out_channels`
+/// output channels and `reduction_steps` steps (input channels × window) with blocked
+/// tensors without copies, on a CPU where [`blocked_layout_on_host`].
+pub fn conv_takes_blocked_layout(out_channels: i64, reduction_steps: i64) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::blocked_conv::takes_shape(out_channels, reduction_steps);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (out_channels, reduction_steps);
+        false
+    }
+}
+
+const HEADER: usize = 23;
 
 fn bits(v: f32) -> i64 {
     i64::from(v.to_bits())
@@ -161,6 +218,7 @@ impl Descriptor {
             g.pad_top,
             g.pad_left,
             self.constant_weights,
+            self.layout.encode(),
         ]);
         debug_assert_eq!(out.len(), HEADER);
         out.push(self.epilogue.len() as i64);
@@ -200,7 +258,7 @@ impl Descriptor {
             3 => Contraction::MaxPool2d,
             _ => return None,
         };
-        let g = &header[8..HEADER - 1];
+        let g = &header[8..HEADER - 2];
         let conv = ConvGeometry {
             channels: g[0],
             height: g[1],
@@ -244,16 +302,18 @@ impl Descriptor {
                 _ => return None,
             });
         }
-        Some(Descriptor {
+        let descriptor = Descriptor {
             contraction,
             m: header[1],
             n: header[2],
             k: header[3],
             strides: [header[4], header[5], header[6], header[7]],
             conv,
-            constant_weights: header[HEADER - 1],
+            constant_weights: header[HEADER - 2],
+            layout: Layout::decode(header[HEADER - 1])?,
             epilogue,
-        })
+        };
+        crate::blocked_layout::is_valid(&descriptor).then_some(descriptor)
     }
 
     /// The words of the encoded descriptor.
@@ -1139,27 +1199,51 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
     };
     let operands = Operands::new([e0, e1, e2], d.n as usize);
     #[cfg(target_arch = "x86_64")]
-    if crate::packed_matmul::computes(&d) {
-        // SAFETY: as this function's contract.
-        return unsafe { crate::packed_matmul::run(&d, descriptor, a, b, out, &operands) };
-    }
-    #[cfg(target_arch = "x86_64")]
     if crate::blocked_conv::computes(&d) {
         // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
         return unsafe { crate::blocked_conv::run(&d, descriptor, a, b, out, &operands) };
     }
-    #[cfg(target_arch = "x86_64")]
-    if crate::register_tiled::computes(&d) {
-        // SAFETY: as this function's contract.
-        return unsafe { crate::register_tiled::run(&d, a, b, out, &operands) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::direct_conv::computes(&d) {
-        // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
-        return unsafe { crate::direct_conv::run(&d, a, b, out, &operands) };
+    if !d.layout.is_plain() {
+        // SAFETY: as this function's contract, the plain call over the plain copies.
+        return unsafe {
+            crate::blocked_layout::through_plain_copies(&d, b, out, &operands, |plain, b, out, operands| {
+                run_plain(plain, descriptor, a, b, out, operands)
+            })
+        };
     }
     // SAFETY: as this function's contract.
-    unsafe { run_with_gemm(&d, a, b, out, &operands) }
+    unsafe { run_plain(&d, descriptor, a, b, out, &operands) }
+}
+
+/// [`fuser_fused_f32`] for a descriptor without blocked tensors: the first path that
+/// computes it.
+///
+/// # Safety
+/// As [`fuser_fused_f32`], `descriptor` the address `d` was read from.
+unsafe fn run_plain(d: &Descriptor, descriptor: i64, a: i64, b: i64, out: i64, operands: &Operands) {
+    debug_assert!(d.layout.is_plain());
+    #[cfg(target_arch = "x86_64")]
+    if crate::packed_matmul::computes(d) {
+        // SAFETY: as this function's contract.
+        return unsafe { crate::packed_matmul::run(d, descriptor, a, b, out, operands) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::blocked_conv::computes(d) {
+        // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
+        return unsafe { crate::blocked_conv::run(d, descriptor, a, b, out, operands) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::register_tiled::computes(d) {
+        // SAFETY: as this function's contract.
+        return unsafe { crate::register_tiled::run(d, a, b, out, operands) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::direct_conv::computes(d) {
+        // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
+        return unsafe { crate::direct_conv::run(d, a, b, out, operands) };
+    }
+    // SAFETY: as this function's contract.
+    unsafe { run_with_gemm(d, a, b, out, operands) }
 }
 
 /// Runs the epilogue on `row`, the computed values of output row `r` from column `c0`,
@@ -1373,6 +1457,7 @@ mod tests {
                 strides: [9, 1, (o * o) as i64, 1],
                 conv,
                 constant_weights: 0,
+                layout: Layout::default(),
                 epilogue: vec![Step::AddRow(0), Step::Clip(0.0, 6.0)],
             };
             let (weights, input, bias) = (values(1, c * 9), values(2, c * hw * hw), values(3, c));

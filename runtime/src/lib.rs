@@ -5,6 +5,7 @@
 mod bf16;
 #[cfg(target_arch = "x86_64")]
 mod blocked_conv;
+mod blocked_layout;
 #[cfg(target_arch = "x86_64")]
 mod conv_band;
 #[cfg(target_arch = "x86_64")]

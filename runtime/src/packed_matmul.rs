@@ -424,6 +424,7 @@ mod tests {
             strides: [a[0], a[1], b[0], b[1]],
             conv: ConvGeometry::default(),
             constant_weights: 7,
+            layout: crate::fused::Layout::default(),
             epilogue,
         }
     }

@@ -1419,6 +1419,7 @@ mod tests {
                 strides: [k as i64, 1, n as i64, 1],
                 conv: g,
                 constant_weights: 0,
+                layout: crate::fused::Layout::default(),
                 epilogue: vec![Step::AddRow(0), Step::Relu],
             };
             let (w, x) = (
@@ -1497,6 +1498,7 @@ mod tests {
             strides: [c as i64, 1, n as i64, 1],
             conv: g,
             constant_weights: 0,
+            layout: crate::fused::Layout::default(),
             epilogue: vec![Step::AddRow(0), Step::Relu],
         };
         assert!(pixels_contiguous(&d));
@@ -1538,6 +1540,7 @@ mod tests {
             strides: [1, m as i64, n as i64, 1],
             conv: ConvGeometry::default(),
             constant_weights: 0,
+            layout: crate::fused::Layout::default(),
             epilogue: vec![Step::AddColumn(0)],
         };
         let (w, x) = (rng.weights(k * n), rng.floats(m * k, 3.0));
@@ -1594,6 +1597,7 @@ mod tests {
                     strides: [k as i64, 1, n as i64, 1],
                     conv: g,
                     constant_weights: 0,
+                    layout: crate::fused::Layout::default(),
                     epilogue: vec![Step::AddRow(0), Step::Relu],
                 },
                 x_len,
@@ -1607,6 +1611,7 @@ mod tests {
             strides: [13, 1, 19, 1],
             conv: ConvGeometry::default(),
             constant_weights: 0,
+            layout: crate::fused::Layout::default(),
             epilogue: vec![Step::AddColumn(0)],
         };
         for (d, x_len) in convs.into_iter().chain([(matmul, 7 * 13)]) {
@@ -1932,6 +1937,7 @@ mod timing {
                 strides: [k as i64, 1, n as i64, 1],
                 conv: g,
                 constant_weights: 0,
+                layout: crate::fused::Layout::default(),
                 epilogue: vec![],
             };
             let w = vec![3i8; f * k];

@@ -726,6 +726,7 @@ pub(crate) mod tests {
             strides: [k as i64, 1, n as i64, 1],
             conv,
             constant_weights: 0,
+            layout: crate::fused::Layout::default(),
             epilogue,
         })
     }
@@ -736,7 +737,7 @@ pub(crate) mod tests {
     pub(crate) struct ConvCall {
         pub(crate) a: Vec<f32>,
         pub(crate) b: Vec<f32>,
-        bias: Vec<f32>,
+        pub(crate) bias: Vec<f32>,
         pub(crate) start: Vec<f32>,
     }
 

@@ -19,7 +19,7 @@ use fuser_dialects::{
     semantics::DType,
 };
 use fuser_runtime::fused::{
-    Contraction, ConvGeometry, Descriptor, FUSED_F32, FUSED_F32_ARITY, MAX_EPILOGUE_OPERANDS, Step,
+    Contraction, ConvGeometry, Descriptor, FUSED_F32, FUSED_F32_ARITY, Layout, MAX_EPILOGUE_OPERANDS, Step,
 };
 use fuser_runtime::quantized::{ActivationQuantization, FUSED_Q8, FUSED_Q8_ARITY, Q8Call};
 use melior::ir::{BlockLike, OperationRef, RegionLike, Value, ValueLike, operation::OperationLike};
@@ -164,6 +164,7 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         }
     }
     let returned = returned?;
+    let layout_ops = peel_layout(&mut ops, returned)?;
     let (root, chain) = ops.split_first()?;
     let mut quantization = None;
     let root_view = view_of(*root, true).ok()?;
@@ -320,16 +321,131 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         descriptor.epilogue.push(step);
         previous = op.result(0).ok()?.into();
     }
-    if returned.operand_count() != 1 || returned.operand(0).ok()? != previous || !has_single_use(previous) {
+    let result = layout_ops.blocked_result.unwrap_or(returned.operand(0).ok()?);
+    if returned.operand_count() != 1 || result != previous || !has_single_use(previous) {
         return None;
     }
+    let mut out_shape = out_shape;
+    if !layout_ops.is_empty() {
+        descriptor.layout = blocked_operands(&layout_ops, &mut operands, &descriptor, fixed)?;
+        if descriptor.layout.output_blocked {
+            out_shape = vec![1, out_shape[1] / 8, out_shape[2], out_shape[3], 8];
+        }
+    }
     Some(FusedKernel {
-        ops,
+        ops: layout_ops
+            .prologue
+            .into_iter()
+            .chain(ops)
+            .chain(layout_ops.epilogue)
+            .collect(),
         operands,
         descriptor,
         out_shape,
         quantization,
         element,
+    })
+}
+
+/// The conversions `ftensor-blocked-layout` wrote into a kernel: for each blocked argument
+/// a prologue `graph.transpose` → `graph.reshape` back to NCHW, and for a blocked result
+/// an epilogue `graph.reshape` → `graph.transpose` before the return.
+#[derive(Default)]
+struct LayoutOps<'c, 'a> {
+    /// The prologue's ops, in order.
+    prologue: Vec<OperationRef<'c, 'a>>,
+    /// Each blocked argument's NCHW value (the reshape's result) and the argument.
+    unblocked: Vec<(Value<'c, 'a>, Value<'c, 'a>)>,
+    /// The epilogue's ops, in order.
+    epilogue: Vec<OperationRef<'c, 'a>>,
+    /// The NCHW value the epilogue blocks.
+    blocked_result: Option<Value<'c, 'a>>,
+}
+
+impl LayoutOps<'_, '_> {
+    fn is_empty(&self) -> bool {
+        self.prologue.is_empty() && self.epilogue.is_empty()
+    }
+}
+
+/// Whether `op` is a `graph.transpose` with permutation `perm`.
+fn is_transpose(op: &OperationRef, perm: &[i64]) -> bool {
+    op_name(op) == "graph.transpose" && view_of(*op, true).is_ok_and(|view| view.ints("perm").is_ok_and(|p| p == perm))
+}
+
+/// Takes the blocked layout's conversions off the front and back of `ops` (see
+/// [`LayoutOps`]); `None` when they are there but malformed.
+fn peel_layout<'c, 'a>(
+    ops: &mut Vec<OperationRef<'c, 'a>>,
+    returned: OperationRef<'c, 'a>,
+) -> Option<LayoutOps<'c, 'a>> {
+    let mut layout = LayoutOps::default();
+    while ops.len() > 2 && is_transpose(&ops[0], &[0, 1, 4, 2, 3]) && op_name(&ops[1]) == "graph.reshape" {
+        let (transpose, reshape) = (ops[0], ops[1]);
+        let argument = transpose.operand(0).ok()?;
+        let unblocked: Value = reshape.result(0).ok()?.into();
+        if melior::ir::block::BlockArgument::try_from(argument).is_err()
+            || reshape.operand(0).ok()? != transpose.result(0).ok()?.into()
+            || !has_single_use(transpose.result(0).ok()?.into())
+            || !has_single_use(unblocked)
+        {
+            return None;
+        }
+        layout.unblocked.push((unblocked, argument));
+        layout.prologue.extend(ops.drain(..2));
+    }
+    let n = ops.len();
+    if n > 2 && is_transpose(&ops[n - 1], &[0, 1, 3, 4, 2]) && op_name(&ops[n - 2]) == "graph.reshape" {
+        let (reshape, transpose) = (ops[n - 2], ops[n - 1]);
+        let blocked: Value = transpose.result(0).ok()?.into();
+        if transpose.operand(0).ok()? != reshape.result(0).ok()?.into()
+            || !has_single_use(reshape.result(0).ok()?.into())
+            || returned.operand(0).ok()? != blocked
+        {
+            return None;
+        }
+        layout.blocked_result = Some(reshape.operand(0).ok()?);
+        layout.epilogue = ops.split_off(n - 2);
+    }
+    Some(layout)
+}
+
+/// The layout of a conv whose kernel had `layout` conversions: each unblocked value among
+/// `operands` becomes its blocked argument. The input may be blocked; the full-size
+/// epilogue operands must be blocked exactly when the result is, and nothing else may be.
+fn blocked_operands<'c, 'a>(
+    layout: &LayoutOps<'c, 'a>,
+    operands: &mut [Value<'c, 'a>],
+    descriptor: &Descriptor,
+    fixed: usize,
+) -> Option<Layout> {
+    if descriptor.contraction != Contraction::Conv2d || fixed != 2 {
+        return None;
+    }
+    let full: Vec<usize> = descriptor
+        .epilogue
+        .iter()
+        .filter_map(|step| match *step {
+            Step::AddFull(i) | Step::MulFull(i) => Some(fixed + i),
+            _ => None,
+        })
+        .collect();
+    let mut used = 0;
+    let mut blocked = vec![false; operands.len()];
+    for (slot, operand) in operands.iter_mut().enumerate() {
+        if let Some((_, argument)) = layout.unblocked.iter().find(|(value, _)| value == operand) {
+            *operand = *argument;
+            blocked[slot] = true;
+            used += 1;
+        }
+    }
+    let output_blocked = layout.blocked_result.is_some();
+    let valid = used == layout.unblocked.len()
+        && !blocked[0]
+        && (fixed..operands.len()).all(|slot| blocked[slot] == (output_blocked && full.contains(&slot)));
+    valid.then_some(Layout {
+        input_blocked: blocked[1],
+        output_blocked,
     })
 }
 
@@ -436,6 +552,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         strides,
         conv: ConvGeometry::default(),
         constant_weights: 0,
+        layout: Layout::default(),
         epilogue: Vec::new(),
     };
     match op {
@@ -483,6 +600,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
                 strides: [k, 1, out[2] * out[3], 1],
                 conv,
                 constant_weights: 0,
+                layout: Layout::default(),
                 epilogue: Vec::new(),
             };
             Some((descriptor, Rows::Channels, out))
@@ -542,6 +660,7 @@ fn max_pool(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         strides: [0; 4],
         conv,
         constant_weights: 0,
+        layout: Layout::default(),
         epilogue: Vec::new(),
     };
     Some((descriptor, Rows::Channels, out))

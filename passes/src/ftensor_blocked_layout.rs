@@ -1,0 +1,579 @@
+//! `ftensor-blocked-layout`: conv kernels hand the conv kernels they feed their output
+//! channel-blocked, `[1][C/8][H][W][8]` (onnxruntime's NCHWc), instead of NCHW.
+//!
+//! On AVX2 the CPU runtime's conv computes 8 output channels in a vector and reads its
+//! input 8 channels at a time: with NCHW tensors between kernels it transposes its input
+//! in and its output out on every call. Here the tensor between two such kernels is
+//! blocked: the producer ends in `graph.reshape` → `graph.transpose` (NCHW to blocked) and
+//! returns the blocked tensor, and each consumer starts with `graph.transpose` →
+//! `graph.reshape` (back to NCHW) on that argument. The graph ops state the layout, so the
+//! reference evaluator, `--compare-with reference` and any lowering that does not know it
+//! compute the same values; the CPU's fused-kernel lowering takes the pair as the
+//! runtime's blocked layout (`fuser_runtime::fused::Layout`) and drops it.
+//!
+//! A value between kernels is blocked when its producer is a conv kernel that may write
+//! it blocked and every use is a conv kernel reading it as its input, or as a residual of
+//! an output that is blocked too. Those conditions tie call sites together, so they are
+//! settled as a greatest fixpoint; a kernel called with different layouts is cloned, one
+//! function per layout. The pass is idempotent: a kernel it rewrote no longer starts or
+//! ends in a conv.
+
+use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
+use fuser_dialects::{
+    KERNEL_ATTRIBUTE,
+    accessors::{AttrValue, build_op, op_name, symbol_name},
+    ffi::{
+        body_and_return, callee, clone_operation, emit_error, has_single_use, make, nested_operations, parse_attribute,
+        parse_type, replace_uses_except, set_attribute, set_operand, set_value_type, sync_function_type, tensor_info,
+        value_key,
+    },
+    semantics::Tensor,
+    spec::find_op,
+};
+use melior::{
+    ir::{BlockLike, OperationRef, Value, ValueLike, operation::OperationLike},
+    pass::{ExternalPass, Pass},
+};
+use std::collections::HashMap;
+
+static FTENSOR_BLOCKED_LAYOUT_PASS_ID: PassId = PassId;
+
+/// Channels in a block.
+const LANES: i64 = 8;
+
+pub const INFO: PassInfo = PassInfo {
+    flag: "ftensor-blocked-layout",
+    type_name: "FtensorBlockedLayoutPass",
+    summary: "conv kernels hand the conv kernels they feed channel-blocked tensors ([1][C/8][H][W][8]) on AVX2 CPUs",
+    description: r#"Runs after kernel formation (`graph-eqsat-fuse`). A kernel qualifies when
+its first op is an f32 `graph.conv` (batch 1, one group) whose input is an argument used by
+the conv alone, its output channels a multiple of 8 and its shape one the runtime's AVX2
+conv takes (`fuser_runtime::fused::conv_takes_blocked_layout`). It may read its input
+blocked when its input channels are a multiple of 8, and write its result blocked, with
+its residuals (arguments of the result's type), when it returns one tensor of its conv's
+shape. A result between two call sites is blocked when its producer may write it so and
+every use is a qualifying call's input, or the residual of a call whose result is blocked
+too (a greatest fixpoint over the call sites). Each kernel gets one function per layout
+its calls need: the kernel itself when none of its calls stays NCHW, and clones named
+`<kernel>_blocked_in`, `_out` or `_io` for the others.
+
+`target=host` (the default) turns the pass on where the runtime computes blocked convs
+without copies (AVX2 with FMA, no AVX-512); `target=avx2` always, `target=none` never.
+
+Before:
+```mlir
+func.func private @k1(%x: tensor<1x64x56x56xf32>, %w: ...) -> tensor<1x64x56x56xf32>
+    attributes {ftensor.kernel} {
+  %y = "graph.conv"(%x, %w, %b) ... -> tensor<1x64x56x56xf32>
+  %r = "graph.relu"(%y) ...
+  return %r : tensor<1x64x56x56xf32>
+}
+```
+After (a blocked output; a blocked input starts with the inverse pair):
+```mlir
+func.func private @k1(%x: tensor<1x64x56x56xf32>, %w: ...) -> tensor<1x8x56x56x8xf32>
+    attributes {ftensor.kernel} {
+  ...
+  %s = "graph.constant"() {value = dense<[1, 8, 8, 56, 56]> : tensor<5xi64>} ...
+  %p = "graph.reshape"(%r, %s) {allowzero = 0 : i64} ... -> tensor<1x8x8x56x56xf32>
+  %t = "graph.transpose"(%p) {perm = array<i64: 0, 1, 3, 4, 2>} ... -> tensor<1x8x56x56x8xf32>
+  return %t : tensor<1x8x56x56x8xf32>
+}
+```"#,
+    options: &[PassOptionInfo {
+        name: "target",
+        default: "host",
+        help: "host (where this CPU's runtime takes blocked convs), avx2 (always) or none",
+    }],
+    create,
+};
+
+fn create(options: &PassOptions) -> Result<Pass, String> {
+    let enabled = match options.get("target").map_or("host", String::as_str) {
+        "host" => fuser_runtime::fused::blocked_layout_on_host(),
+        "avx2" => true,
+        "none" => false,
+        other => {
+            return Err(format!(
+                "pass 'ftensor-blocked-layout': unknown target '{other}' (known: host, avx2, none)"
+            ));
+        }
+    };
+    Ok(external_pass(
+        &FTENSOR_BLOCKED_LAYOUT_PASS_ID,
+        &INFO,
+        move |op: OperationRef, pass: ExternalPass| {
+            if !enabled {
+                return;
+            }
+            if let Err(message) = block_layouts(op) {
+                emit_error(op.location(), &format!("ftensor-blocked-layout: {message}"));
+                pass.signal_failure();
+            }
+        },
+    ))
+}
+
+/// What a kernel function may do in the blocked layout.
+#[derive(Clone, Default)]
+struct Capability {
+    /// The argument its conv reads, when it may read it blocked.
+    input: Option<usize>,
+    /// Whether it may return its result blocked.
+    output: bool,
+    /// The arguments of the result's type (residuals), other than the conv's input.
+    residuals: Vec<usize>,
+}
+
+/// The static shape of an f32 tensor type of rank `rank`.
+fn f32_shape(ty: melior::ir::Type, rank: usize) -> Option<Vec<i64>> {
+    let info = tensor_info(ty)?;
+    let shape = info.static_shape()?;
+    (info.element == "f32" && shape.len() == rank).then_some(shape)
+}
+
+fn capability(kernel: OperationRef) -> Option<Capability> {
+    let (block, ret) = body_and_return(kernel).ok()?;
+    let mut root = block.first_operation();
+    while let Some(op) = root.filter(|op| op_name(op) == "graph.constant") {
+        root = op.next_in_block();
+    }
+    let root = root?;
+    if op_name(&root) != "graph.conv" || root.operand_count() < 2 {
+        return None;
+    }
+    let x = root.operand(0).ok()?;
+    let input_shape = f32_shape(x.r#type(), 4)?;
+    let weight_shape = f32_shape(root.operand(1).ok()?.r#type(), 4)?;
+    let out_shape = f32_shape(root.result(0).ok()?.r#type(), 4)?;
+    let (channels, features) = (input_shape[1], weight_shape[0]);
+    // Batch 1, one group.
+    if input_shape[0] != 1 || weight_shape[1] != channels || features % LANES != 0 {
+        return None;
+    }
+    if !fuser_runtime::fused::conv_takes_blocked_layout(features, channels * weight_shape[2] * weight_shape[3]) {
+        return None;
+    }
+    let arguments: Vec<Value> = (0..block.argument_count())
+        .map(|i| block.argument(i).map(Value::from))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let input = arguments
+        .iter()
+        .position(|a| *a == x)
+        .filter(|_| channels % LANES == 0 && has_single_use(x));
+    let returns_conv_shape = ret.operand_count() == 1
+        && ret.operand(0).ok().and_then(|v| f32_shape(v.r#type(), 4)).as_ref() == Some(&out_shape);
+    let residuals = arguments
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| Some(*i) != input && *a != &x && f32_shape(a.r#type(), 4).as_ref() == Some(&out_shape))
+        .map(|(i, _)| i)
+        .collect();
+    Some(Capability {
+        input,
+        output: returns_conv_shape,
+        residuals,
+    })
+}
+
+/// The layout one call site takes: its input blocked, its output (and residuals) blocked.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+struct Signature {
+    input: bool,
+    output: bool,
+}
+
+/// The pass over a module (see the module docs).
+pub fn block_layouts(module: OperationRef) -> Result<(), String> {
+    let operations = nested_operations(module);
+    let kernels: HashMap<String, OperationRef> = operations
+        .iter()
+        .filter(|op| op_name(*op) == "func.func" && op.has_attribute(KERNEL_ATTRIBUTE))
+        .filter_map(|op| Some((symbol_name(op)?, *op)))
+        .collect();
+    let capabilities: HashMap<&str, Capability> = kernels
+        .iter()
+        .filter_map(|(name, kernel)| Some((name.as_str(), capability(*kernel)?)))
+        .collect();
+    let calls: Vec<(OperationRef, &Capability)> = operations
+        .iter()
+        .filter(|op| op_name(*op) == "func.call")
+        .filter_map(|call| Some((*call, capabilities.get(callee(call)?.as_str())?)))
+        .collect();
+    // Optimistic start: every call site in every layout its kernel allows.
+    let mut signatures: Vec<Signature> = calls
+        .iter()
+        .map(|(call, capability)| Signature {
+            input: capability.input.is_some(),
+            output: capability.output && call.result_count() == 1,
+        })
+        .collect();
+    // Every use of every value: the user and the operand's slot.
+    let mut uses: HashMap<usize, Vec<(OperationRef, usize)>> = HashMap::new();
+    for op in &operations {
+        for slot in 0..op.operand_count() {
+            let value = op.operand(slot).map_err(|e| e.to_string())?;
+            uses.entry(value_key(value)).or_default().push((*op, slot));
+        }
+    }
+    let producer = |value: Value| -> Option<usize> {
+        let result = melior::ir::operation::OperationResult::try_from(value).ok()?;
+        calls.iter().position(|(call, _)| *call == result.owner())
+    };
+    loop {
+        let mut changed = false;
+        for (index, (call, capability)) in calls.iter().enumerate() {
+            let blocked_from = |signatures: &[Signature], operand: usize| {
+                call.operand(operand)
+                    .ok()
+                    .and_then(producer)
+                    .is_some_and(|p| signatures[p].output)
+            };
+            let mut signature = signatures[index];
+            if signature.input && !blocked_from(&signatures, capability.input.expect("an input to block")) {
+                signature.input = false;
+            }
+            if signature.output {
+                let result: Value = call.result(0).map_err(|e| e.to_string())?.into();
+                let residuals_blocked = capability.residuals.iter().all(|&i| blocked_from(&signatures, i));
+                let uses = uses.get(&value_key(result)).map_or(&[][..], Vec::as_slice);
+                signature.output =
+                    residuals_blocked && !uses.is_empty() && uses_all_read_blocked(uses, &calls, &signatures);
+            }
+            if signature != signatures[index] {
+                signatures[index] = signature;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    rewrite(&kernels, &calls, &signatures)
+}
+
+/// Whether every use (user, slot) of a value is a call in `calls` that reads it blocked:
+/// as its input with its input blocked, or as a residual with its output blocked.
+fn uses_all_read_blocked(
+    uses: &[(OperationRef, usize)],
+    calls: &[(OperationRef, &Capability)],
+    signatures: &[Signature],
+) -> bool {
+    uses.iter().all(|(user, slot)| {
+        let Some(index) = calls.iter().position(|(call, _)| call == user) else {
+            return false;
+        };
+        let (signature, capability) = (signatures[index], calls[index].1);
+        (signature.input && capability.input == Some(*slot))
+            || (signature.output && capability.residuals.contains(slot))
+    })
+}
+
+/// Gives each call site the function of its signature: the kernel itself where all of its
+/// call sites agree, else one clone per blocked signature.
+fn rewrite(
+    kernels: &HashMap<String, OperationRef>,
+    calls: &[(OperationRef, &Capability)],
+    signatures: &[Signature],
+) -> Result<(), String> {
+    let mut by_kernel: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, (call, _)) in calls.iter().enumerate() {
+        by_kernel
+            .entry(callee(call).expect("a call of a kernel"))
+            .or_default()
+            .push(index);
+    }
+    let mut names: Vec<&String> = by_kernel.keys().collect();
+    names.sort();
+    for name in names {
+        let sites = &by_kernel[name];
+        let kernel = kernels[name];
+        let mut wanted: Vec<Signature> = sites.iter().map(|&i| signatures[i]).collect();
+        wanted.sort_by_key(|s| (s.input, s.output));
+        wanted.dedup();
+        // The kernel itself takes the first blocked signature when no call site keeps it
+        // plain; the other blocked signatures get clones.
+        let in_place = (!wanted.contains(&Signature::default())).then(|| wanted[0]);
+        // Clones first, so that each copies the kernel as it was.
+        let mut blocked: Vec<Signature> = wanted.into_iter().filter(|s| Some(*s) != in_place).collect();
+        blocked.retain(|s| *s != Signature::default());
+        blocked.extend(in_place);
+        for signature in &blocked {
+            let capability = calls[sites[0]].1;
+            let function = if in_place == Some(*signature) {
+                kernel
+            } else {
+                clone_kernel(kernel, &format!("{name}_blocked_{}", suffix(*signature)))?
+            };
+            block_function(function, capability, *signature)?;
+            let new_name = symbol_name(&function).ok_or("a kernel without a name")?;
+            for &site in sites.iter().filter(|&&i| signatures[i] == *signature) {
+                let call = calls[site].0;
+                if new_name != *name {
+                    let symbol =
+                        parse_attribute(call.context(), &format!("@{new_name}")).ok_or("a symbol reference")?;
+                    set_attribute(call, "callee", symbol);
+                }
+                if signature.output {
+                    let (_, ret) = body_and_return(function)?;
+                    let ty = ret.operand(0).map_err(|e| e.to_string())?.r#type();
+                    set_value_type(call.result(0).map_err(|e| e.to_string())?.into(), ty);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn suffix(signature: Signature) -> &'static str {
+    match (signature.input, signature.output) {
+        (true, true) => "io",
+        (true, false) => "in",
+        _ => "out",
+    }
+}
+
+/// A copy of `kernel` named `name`, placed after it.
+fn clone_kernel<'c, 'a>(kernel: OperationRef<'c, 'a>, name: &str) -> Result<OperationRef<'c, 'a>, String> {
+    let block = kernel.block().ok_or("a kernel outside a module")?;
+    let copy = block.insert_operation_after(kernel, clone_operation(kernel));
+    set_attribute(copy, "sym_name", make::string(kernel.context(), name));
+    Ok(copy)
+}
+
+/// `tensor<1x{c/8}x{h}x{w}x8xf32>` for `[1, c, h, w]`.
+fn blocked_type(shape: &[i64]) -> String {
+    format!("tensor<1x{}x{}x{}x{LANES}xf32>", shape[1] / LANES, shape[2], shape[3])
+}
+
+/// Rewrites `function` to take its input and residuals and return its result in the
+/// layout of `signature`.
+fn block_function(function: OperationRef, capability: &Capability, signature: Signature) -> Result<(), String> {
+    let (block, ret) = body_and_return(function)?;
+    let mut blocked_arguments = Vec::new();
+    if signature.input {
+        blocked_arguments.push(capability.input.expect("an input to block"));
+    }
+    if signature.output {
+        blocked_arguments.extend(&capability.residuals);
+    }
+    let first = block.first_operation().ok_or("an empty kernel")?;
+    for index in blocked_arguments {
+        let argument = block.argument(index).map_err(|e| e.to_string())?;
+        let shape = f32_shape(argument.r#type(), 4).ok_or("a blocked argument that is not a 4-D f32 tensor")?;
+        let context = function.context();
+        let ty = |text: &str| parse_type(context, text).ok_or_else(|| format!("the type {text}"));
+        argument.set_type(ty(&blocked_type(&shape))?);
+        // [1][C/8][H][W][8] → [1][C/8][8][H][W] → [1][C][H][W].
+        let split = format!("tensor<1x{}x{LANES}x{}x{}xf32>", shape[1] / LANES, shape[2], shape[3]);
+        let transpose = build_graph_op(
+            first,
+            "graph.transpose",
+            vec![argument.into()],
+            ty(&split)?,
+            vec![("perm", AttrValue::I64Array(vec![0, 1, 4, 2, 3]))],
+        )?;
+        let reshape = reshape_to(
+            first,
+            transpose.result(0).map_err(|e| e.to_string())?.into(),
+            &shape,
+            context,
+        )?;
+        replace_uses_except(
+            argument.into(),
+            reshape.result(0).map_err(|e| e.to_string())?.into(),
+            transpose,
+        );
+    }
+    if signature.output {
+        let result = ret.operand(0).map_err(|e| e.to_string())?;
+        let shape = f32_shape(result.r#type(), 4).ok_or("a result that is not a 4-D f32 tensor")?;
+        let context = function.context();
+        // [1][C][H][W] → [1][C/8][8][H][W] → [1][C/8][H][W][8].
+        let split = [1, shape[1] / LANES, LANES, shape[2], shape[3]];
+        let reshape = reshape_to(ret, result, &split, context)?;
+        let ty = parse_type(context, &blocked_type(&shape)).ok_or("a blocked type")?;
+        let transpose = build_graph_op(
+            ret,
+            "graph.transpose",
+            vec![reshape.result(0).map_err(|e| e.to_string())?.into()],
+            ty,
+            vec![("perm", AttrValue::I64Array(vec![0, 1, 3, 4, 2]))],
+        )?;
+        set_operand(ret, 0, transpose.result(0).map_err(|e| e.to_string())?.into());
+    }
+    sync_function_type(function)
+}
+
+/// A one-operand, one-result graph op inserted before `before`.
+fn build_graph_op<'c, 'a>(
+    before: OperationRef<'c, 'a>,
+    name: &str,
+    operands: Vec<Value<'c, 'a>>,
+    result: melior::ir::Type<'c>,
+    attributes: Vec<(&str, AttrValue<'c>)>,
+) -> Result<OperationRef<'c, 'a>, String> {
+    let spec = find_op(name).ok_or_else(|| format!("{name} is not registered"))?;
+    let groups = operands.into_iter().map(|v| vec![v]).collect();
+    let op = build_op(before.location(), spec, groups, vec![vec![result]], attributes).map_err(|e| e.to_string())?;
+    let block = before.block().ok_or("an op outside a block")?;
+    Ok(block.insert_operation_before(before, op))
+}
+
+/// `graph.reshape` of `value` to `shape` (its shape operand a new constant), before `before`.
+fn reshape_to<'c, 'a>(
+    before: OperationRef<'c, 'a>,
+    value: Value<'c, 'a>,
+    shape: &[i64],
+    context: melior::ContextRef<'c>,
+) -> Result<OperationRef<'c, 'a>, String> {
+    let dims = Tensor::i64(&[shape.len()], shape.to_vec());
+    let constant = crate::constant_ops::insert_constant(before, &dims).ok_or("a shape constant")?;
+    let text: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let ty = parse_type(context, &format!("tensor<{}xf32>", text.join("x"))).ok_or("a reshaped type")?;
+    build_graph_op(
+        before,
+        "graph.reshape",
+        vec![value, constant],
+        ty,
+        vec![("allowzero", AttrValue::Integer(0))],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        cpu_target::compile_cpu,
+        phases::{Fusion, Phase, run_phases, run_pipeline},
+    };
+    use fuser_dialects::{
+        create_context,
+        eval::{Tensor, evaluate},
+        ffi::{clone_operation, parse_module},
+    };
+    use proptest::prelude::*;
+
+    /// Random values in [-1, 1) from a seed (xorshift), never all zero.
+    fn values(seed: &mut u64, count: usize) -> Vec<f32> {
+        (0..count)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0 + 1e-3
+            })
+            .collect()
+    }
+
+    fn ty(shape: &[usize]) -> String {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        format!("tensor<{}xf32>", dims.join("x"))
+    }
+
+    /// A constant of `shape` (hex-encoded values, scaled by `scale`).
+    fn constant(name: &str, shape: &[usize], scale: f32, seed: &mut u64) -> String {
+        let count = shape.iter().product();
+        let hex: String = values(seed, count)
+            .iter()
+            .flat_map(|v| (v * scale).to_le_bytes())
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        format!(
+            "  %{name} = \"graph.constant\"() {{value = dense<\"0x{hex}\"> : {t}}} : () -> {t}\n",
+            t = ty(shape)
+        )
+    }
+
+    /// A conv of `input` (`[1, c, h, w]`) to `f` channels with a `k×k` window, stride
+    /// `s` and padding `(k - 1) / 2`, with a bias; returns its text and output shape.
+    fn conv(
+        name: &str,
+        input: (&str, [usize; 4]),
+        (f, k, s): (usize, usize, usize),
+        seed: &mut u64,
+    ) -> (String, [usize; 4]) {
+        let (x, [_, c, h, w]) = input;
+        let p = (k - 1) / 2;
+        let out = [1, f, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1];
+        let mut text = constant(&format!("{name}w"), &[f, c, k, k], 1.0 / (c * k * k) as f32, seed);
+        text += &constant(&format!("{name}b"), &[f], 0.1, seed);
+        text += &format!(
+            "  %{name} = \"graph.conv\"(%{x}, %{name}w, %{name}b) {{dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: {k}, {k}>, pads = array<i64: {p}, {p}, {p}, {p}>, strides = array<i64: {s}, {s}>, operandSegmentSizes = array<i32: 1, 1, 1>}} : ({}, {}, {}) -> {}\n",
+            ty(&[1, c, h, w]),
+            ty(&[f, c, k, k]),
+            ty(&[f]),
+            ty(&out)
+        );
+        (text, out)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// A bottleneck-like chain of convs (`a` → `b` → `c` with `a` as its residual →
+        /// `d`, the result) of random channels, windows, strides and activations: the
+        /// kernels phase with this pass (on any CPU: the runtime takes blocked tensors
+        /// through plain copies where it has no blocked conv) chooses blocked tensors, the
+        /// evaluator gives the same values before and after, and the CPU agrees with it.
+        #[test]
+        fn blocked_chains_match_the_evaluator(
+            channels in prop::array::uniform4(prop_oneof![Just(32usize), Just(64)]),
+            windows in prop::array::uniform3(prop_oneof![Just(1usize), Just(3)]),
+            stride in 1usize..3, size in 3usize..9, activation in 0u8..3, seed in 1u64..u64::MAX,
+        ) {
+            let mut state = seed;
+            let [c0, ca, cb, cd] = channels;
+            let x = [1, c0, size, size + 1];
+            let mut text = format!("func.func @f(%x: {}) -> ", ty(&x));
+            let mut body = String::new();
+            let (a, sa) = conv("a", ("x", x), (ca, windows[0], stride), &mut state);
+            body += &a;
+            body += &format!("  %ra = \"graph.relu\"(%a) : ({t}) -> {t}\n", t = ty(&sa));
+            let (b, sb) = conv("b", ("ra", sa), (cb, windows[1], 1), &mut state);
+            body += &b;
+            body += &match activation {
+                0 => format!("  %rb = \"graph.relu\"(%b) : ({t}) -> {t}\n", t = ty(&sb)),
+                1 => format!("  %rb = \"graph.sigmoid\"(%b) : ({t}) -> {t}\n", t = ty(&sb)),
+                _ => format!("  %rb = \"graph.tanh\"(%b) : ({t}) -> {t}\n", t = ty(&sb)),
+            };
+            let (c, sc) = conv("c", ("rb", sb), (ca, 1, 1), &mut state);
+            body += &c;
+            body += &format!("  %sum = \"graph.add\"(%c, %ra) : ({t}, {t}) -> {t}\n", t = ty(&sc));
+            body += &format!("  %rc = \"graph.relu\"(%sum) : ({t}) -> {t}\n", t = ty(&sc));
+            let (d, sd) = conv("d", ("rc", sc), (cd, windows[2], 1), &mut state);
+            body += &d;
+            text += &format!("{} {{\n{body}  return %d : {}\n}}\n", ty(&sd), ty(&sd));
+            let inputs = [Tensor::f32(&x, values(&mut state, x.iter().product()))];
+            let context = create_context().unwrap();
+            context.enable_multi_threading(false);
+            let mut module = parse_module(&context, &text, "chain.mlir").expect("parses");
+            let expected = evaluate(module.as_operation(), "f", &inputs).expect("evaluates");
+            run_phases(&context, &mut module, None, Phase::Graph, Fusion::Eqsat).expect("the graph phase");
+            run_pipeline(
+                &context,
+                &mut module,
+                "graph-eqsat-fuse{target=cpu},ftensor-blocked-layout{target=avx2}",
+                Phase::Kernels,
+            )
+            .expect("the kernels phase");
+            let kernels_text = module.as_operation().to_string();
+            // `a` (b's input and c's residual) and `c` (d's input) at least are blocked.
+            prop_assert!(
+                kernels_text.matches("perm = array<i64: 0, 1, 3, 4, 2>").count() >= 2,
+                "no blocked tensors:\n{}", kernels_text
+            );
+            let blocked = melior::ir::Module::from_operation(clone_operation(module.as_operation())).expect("a module");
+            let evaluated = evaluate(blocked.as_operation(), "f", &inputs).expect("evaluates");
+            prop_assert_eq!(&evaluated, &expected);
+            let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
+                .unwrap_or_else(|e| panic!("{}\non:\n{kernels_text}", e.message));
+            let actual = compiled.run(&inputs).expect("runs");
+            let (a, e) = (actual[0].to_f64_vec(), expected[0].to_f64_vec());
+            let scale = e.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+            for (j, (x, y)) in a.iter().zip(&e).enumerate() {
+                prop_assert!((x - y).abs() <= 1e-4 * scale, "element {}: {} expected {}\non:\n{}", j, x, y, kernels_text);
+            }
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! The channel-blocked layout of [`crate::fused::Layout`]: the copies between it and the
+//! plain `[M, N]` one, the epilogue over blocked values, and the fused call of any
+//! contraction through plain copies (for the paths that do not read or write blocked
+//! tensors themselves).
+
+use crate::fused::{Descriptor, Layout, Operands, Step};
+
+/// Channels in a block: one AVX2 vector.
+pub(crate) const LANES: usize = 8;
+
+/// Where element `(r, c)` of an `[M, N]` matrix lies in its blocked layout.
+#[inline(always)]
+pub(crate) fn blocked_index(r: usize, c: usize, n: usize) -> usize {
+    (r / LANES) * n * LANES + c * LANES + r % LANES
+}
+
+/// `plain` (`[m][n]`, `m` a multiple of 8) in the blocked layout, into `blocked`.
+pub(crate) fn block(plain: &[f32], m: usize, n: usize, blocked: &mut [f32]) {
+    assert!(m.is_multiple_of(LANES) && plain.len() >= m * n && blocked.len() >= m * n);
+    for (rb, slab) in blocked[..m * n].chunks_exact_mut(n * LANES).enumerate() {
+        for (c, lanes) in slab.chunks_exact_mut(LANES).enumerate() {
+            for (lane, value) in lanes.iter_mut().enumerate() {
+                *value = plain[(rb * LANES + lane) * n + c];
+            }
+        }
+    }
+}
+
+/// `blocked` (an `[m][n]` matrix in the blocked layout) as plain `[m][n]`, into `plain`.
+pub(crate) fn unblock(blocked: &[f32], m: usize, n: usize, plain: &mut [f32]) {
+    assert!(m.is_multiple_of(LANES) && plain.len() >= m * n && blocked.len() >= m * n);
+    for (rb, slab) in blocked[..m * n].chunks_exact(n * LANES).enumerate() {
+        for (c, lanes) in slab.chunks_exact(LANES).enumerate() {
+            for (lane, value) in lanes.iter().enumerate() {
+                plain[(rb * LANES + lane) * n + c] = *value;
+            }
+        }
+    }
+}
+
+/// Whether `d`'s layout is one its call can honour: nothing blocked, or a windowed
+/// contraction (conv, depthwise conv, pooling) whose blocked tensors have a multiple of 8
+/// channels and whose epilogue reads no per-column operand.
+pub(crate) fn is_valid(d: &Descriptor) -> bool {
+    let Layout {
+        input_blocked,
+        output_blocked,
+    } = d.layout;
+    if d.layout.is_plain() {
+        return true;
+    }
+    d.contraction != crate::fused::Contraction::Matmul
+        && (!input_blocked || d.conv.channels % LANES as i64 == 0)
+        && (!output_blocked || d.m % LANES as i64 == 0)
+        && !d
+            .epilogue
+            .iter()
+            .any(|step| matches!(step, Step::AddColumn(_) | Step::MulColumn(_)))
+}
+
+/// Applies `steps` to `slab`, the values of output channels `r0..r0 + 8` (`r0` a multiple
+/// of 8) at consecutive output positions, `[position][8]`, whose first value lies at
+/// `offset` in the blocked output (and so in every blocked full-size operand). The same
+/// operations in the same order as on a plain row, so the same bits.
+pub(crate) fn apply_epilogue_blocked(steps: &[Step], operands: &Operands, r0: usize, offset: usize, slab: &mut [f32]) {
+    debug_assert!(r0.is_multiple_of(LANES) && slab.len().is_multiple_of(LANES));
+    let len = slab.len();
+    // SAFETY (every `operand` use): the generated call passes operands that cover the
+    // rows (`[M]`) or the whole blocked output (`[M, N]`) their step reads.
+    let operand = |i: usize, start: usize, count: usize| unsafe {
+        std::slice::from_raw_parts(operands.pointer(i).add(start), count)
+    };
+    let lanes = |i: usize| -> [f32; LANES] { operand(i, r0, LANES).try_into().expect("8 lanes") };
+    let clip = |v: f32, lo: f32, hi: f32| {
+        let low = if v < lo { lo } else { v };
+        if low > hi { hi } else { low }
+    };
+    // The commonest chains in one pass, as `apply_epilogue_body` does on a plain row.
+    match *steps {
+        [Step::AddRow(i), Step::Relu] => return each_lane(slab, lanes(i), |v, x| crate::fused::maximum(v + x, 0.0)),
+        [Step::AddRow(i), Step::AddFull(j), Step::Relu] => {
+            let x = lanes(i);
+            let y = operand(j, offset, len);
+            for (chunk, y) in slab.chunks_exact_mut(LANES).zip(y.chunks_exact(LANES)) {
+                for ((v, x), y) in chunk.iter_mut().zip(x).zip(y) {
+                    *v = crate::fused::maximum((*v + x) + y, 0.0);
+                }
+            }
+            return;
+        }
+        _ => {}
+    }
+    for step in steps {
+        match *step {
+            Step::AddRow(i) => each_lane(slab, lanes(i), |v, x| v + x),
+            Step::MulRow(i) => each_lane(slab, lanes(i), |v, x| v * x),
+            Step::AddFull(i) => slab.iter_mut().zip(operand(i, offset, len)).for_each(|(v, x)| *v += x),
+            Step::MulFull(i) => slab.iter_mut().zip(operand(i, offset, len)).for_each(|(v, x)| *v *= x),
+            Step::Clip(lo, hi) => slab.iter_mut().for_each(|v| *v = clip(*v, lo, hi)),
+            Step::AddColumn(_) | Step::MulColumn(_) => unreachable!("refused by `is_valid`"),
+            // The rest are the same map of every value, wherever it lies.
+            _ => crate::fused::epilogue_row(std::slice::from_ref(step), operands, 0, 0, slab),
+        }
+    }
+}
+
+/// Writes 8 output channels `r..r + 8` (`r` a multiple of 8) at positions
+/// `p0..p0 + positions` of the blocked output at `out_addr`, `sums(q)` the computed values
+/// of position `p0 + q`, with the chain: the commonest chains (a conv's bias, then ReLU or
+/// ReLU6, with or without a residual) on the way, 8 channels of a position at a time, each
+/// value read before its place is written (an operand may be the output itself); the
+/// others in `slab` (scratch) first ([`apply_epilogue_blocked`]). The same operations in
+/// the same order as on a plain row.
+///
+/// # Safety
+/// Those positions of those channels lie in the blocked output, the caller's alone, and
+/// the chain's operands cover what their steps read; the CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn store_blocked(
+    d: &Descriptor,
+    operands: &Operands,
+    out_addr: usize,
+    (r, p0, positions): (usize, usize, usize),
+    sums: impl Fn(usize) -> [f32; LANES],
+    slab: &mut Vec<f32>,
+) {
+    use crate::fused::maximum;
+    let offset = blocked_index(r, p0, d.n as usize);
+    let out = out_addr as *mut f32;
+    let clip = |v: f32, lo: f32, hi: f32| {
+        let low = if v < lo { lo } else { v };
+        if low > hi { hi } else { low }
+    };
+    // SAFETY (both): 8 values of operand `i` (rows: `[M]`; full: the blocked output's
+    // shape), as the caller promises.
+    let row = |i: usize| unsafe { (operands.pointer(i).add(r) as *const [f32; LANES]).read_unaligned() };
+    let full = |i: usize, q: usize| unsafe {
+        (operands.pointer(i).add(offset + q * LANES) as *const [f32; LANES]).read_unaligned()
+    };
+    // SAFETY: position `p0 + q`'s 8 values of channels `r..r + 8` in the blocked output.
+    let store =
+        |q: usize, v: [f32; LANES]| unsafe { (out.add(offset + q * LANES) as *mut [f32; LANES]).write_unaligned(v) };
+    match *d.epilogue {
+        [] => (0..positions).for_each(|q| store(q, sums(q))),
+        [Step::AddRow(i)] => {
+            let x = row(i);
+            (0..positions).for_each(|q| store(q, std::array::from_fn(|l| sums(q)[l] + x[l])));
+        }
+        [Step::AddRow(i), Step::Relu] => {
+            let x = row(i);
+            (0..positions).for_each(|q| store(q, std::array::from_fn(|l| maximum(sums(q)[l] + x[l], 0.0))));
+        }
+        [Step::AddRow(i), Step::Clip(lo, hi)] => {
+            let x = row(i);
+            (0..positions).for_each(|q| store(q, std::array::from_fn(|l| clip(sums(q)[l] + x[l], lo, hi))));
+        }
+        [Step::AddRow(i), Step::AddFull(j), Step::Relu] => {
+            let x = row(i);
+            for q in 0..positions {
+                let (v, y) = (sums(q), full(j, q));
+                store(q, std::array::from_fn(|l| maximum((v[l] + x[l]) + y[l], 0.0)));
+            }
+        }
+        _ => {
+            slab.resize(slab.len().max(positions * LANES), 0.0);
+            let slab = &mut slab[..positions * LANES];
+            for (q, lanes) in slab.chunks_exact_mut(LANES).enumerate() {
+                lanes.copy_from_slice(&sums(q));
+            }
+            apply_epilogue_blocked(&d.epilogue, operands, r, offset, slab);
+            (0..positions).for_each(|q| store(q, slab[q * LANES..][..LANES].try_into().expect("8 lanes")));
+        }
+    }
+}
+
+/// `f(v, x[lane])` for every value `v` of `slab` (`[position][8]`).
+#[inline(always)]
+fn each_lane(slab: &mut [f32], x: [f32; LANES], f: impl Fn(f32, f32) -> f32) {
+    for chunk in slab.chunks_exact_mut(LANES) {
+        for (v, x) in chunk.iter_mut().zip(x) {
+            *v = f(*v, x);
+        }
+    }
+}
+
+/// Runs the fused call `d` (whose layout [`is_valid`]) as the plain call `run` computes:
+/// a blocked input is copied out of its blocks first, and a blocked output is computed
+/// plain (with plain copies of its full-size operands) and then blocked.
+///
+/// # Safety
+/// As [`crate::fused::fuser_fused_f32`]; `run` computes the plain call it is given.
+pub(crate) unsafe fn through_plain_copies(
+    d: &Descriptor,
+    b: i64,
+    out: i64,
+    operands: &Operands,
+    run: impl FnOnce(&Descriptor, i64, i64, &Operands),
+) {
+    let (m, n) = (d.m as usize, d.n as usize);
+    let plain = Descriptor {
+        layout: Layout::default(),
+        ..d.clone()
+    };
+    let g = &d.conv;
+    let (channels, plane) = (g.channels as usize, (g.height * g.width) as usize);
+    let input = d.layout.input_blocked.then(|| {
+        // SAFETY: the caller passes the conv's input.
+        let blocked = unsafe { std::slice::from_raw_parts(b as *const f32, channels * plane) };
+        let mut input = vec![0f32; channels * plane];
+        unblock(blocked, channels, plane, &mut input);
+        input
+    });
+    let b = input.as_ref().map_or(b, |input| input.as_ptr() as i64);
+    if !d.layout.output_blocked {
+        return run(&plain, b, out, operands);
+    }
+    // Plain copies of the full-size operands; the others are read as they are.
+    let full: Vec<usize> = d
+        .epilogue
+        .iter()
+        .filter_map(|step| match *step {
+            Step::AddFull(i) | Step::MulFull(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    let copies: Vec<Option<Vec<f32>>> = (0..crate::fused::MAX_EPILOGUE_OPERANDS)
+        .map(|i| {
+            full.contains(&i).then(|| {
+                // SAFETY: a full-size operand covers the blocked output.
+                let blocked = unsafe { std::slice::from_raw_parts(operands.pointer(i), m * n) };
+                let mut copy = vec![0f32; m * n];
+                unblock(blocked, m, n, &mut copy);
+                copy
+            })
+        })
+        .collect();
+    let pointers = std::array::from_fn(|i| match &copies[i] {
+        Some(copy) => copy.as_ptr() as i64,
+        None => operands.pointer(i) as i64,
+    });
+    let mut result = vec![0f32; m * n];
+    run(&plain, b, result.as_mut_ptr() as i64, &Operands::new(pointers, n));
+    // SAFETY: the output holds `m·n` values.
+    block(&result, m, n, unsafe {
+        std::slice::from_raw_parts_mut(out as *mut f32, m * n)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fused::{Contraction, fuser_fused_f32};
+    use crate::register_tiled::tests::{ConvCall, GUARD, conv_geometry, epilogue};
+    use proptest::prelude::*;
+
+    /// The chains of `register_tiled`'s tests, and two that take the general loop.
+    fn chain(kind: u8) -> Vec<Step> {
+        match kind {
+            4 => vec![Step::MulRow(0), Step::AddFull(1), Step::Sigmoid],
+            5 => vec![Step::AddRow(0), Step::LeakyRelu(0.1), Step::MulFull(1), Step::HardSwish],
+            _ => epilogue(kind),
+        }
+    }
+
+    /// One call of a conv-like descriptor `d` in layout `layout`, from plain data: the
+    /// input, and the output's starting values (which a residual reads, or the output
+    /// itself) blocked where the layout says, the result unblocked. `run` makes the call.
+    fn call_in_layout(
+        d: &Descriptor,
+        layout: Layout,
+        call: &ConvCall,
+        residual_is_output: bool,
+        run: impl FnOnce(&Descriptor, i64, i64, &Operands),
+    ) -> Vec<f32> {
+        let (m, n) = (d.m as usize, d.n as usize);
+        let (channels, plane) = (d.conv.channels as usize, (d.conv.height * d.conv.width) as usize);
+        let mut input = call.b.clone();
+        if layout.input_blocked {
+            block(&call.b, channels, plane, &mut input);
+        }
+        let mut start = call.start.clone();
+        if layout.output_blocked {
+            block(&call.start, m, n, &mut start);
+        }
+        let mut out = start.clone();
+        let residual = if residual_is_output {
+            out.as_ptr()
+        } else {
+            start.as_ptr()
+        };
+        let operands = Operands::new([call.bias.as_ptr() as i64, residual as i64, 0], n);
+        let d = Descriptor { layout, ..d.clone() };
+        run(&d, input.as_ptr() as i64, out.as_mut_ptr() as i64, &operands);
+        assert!(out[m * n..].iter().all(|&v| v == GUARD), "written past the output");
+        if layout.output_blocked {
+            let mut plain = vec![0f32; m * n];
+            unblock(&out, m, n, &mut plain);
+            return plain;
+        }
+        out.truncate(m * n);
+        out
+    }
+
+    fn layout(bits: u8) -> Layout {
+        Layout {
+            input_blocked: bits & 1 != 0,
+            output_blocked: bits & 2 != 0,
+        }
+    }
+
+    fn same_bits(x: &[f32], y: &[f32]) -> Result<(), TestCaseError> {
+        for (i, (x, y)) in x.iter().zip(y).enumerate() {
+            prop_assert_eq!(x.to_bits(), y.to_bits(), "output {}: {} vs {}", i, x, y);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The AVX2 blocked conv in every layout (input read in place or copied with its
+        /// padding, output written by blocks of 8 channels, a residual that may be the
+        /// output itself) gives the bits of its plain call.
+        #[test]
+        fn blocked_conv_layouts_give_the_plain_bits(
+            c8 in 1usize..5, f8 in 1usize..10, h in 1usize..20, w in 1usize..20,
+            kh in 1usize..4, kw in 1usize..4, strides in (1usize..3, 1usize..3), dilation in 1usize..3,
+            pads in (0usize..2, 0usize..2), kind in 0u8..6, bits in 1u8..4, residual_is_output in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let Some(conv) = conv_geometry((8 * c8, h, w), (kh, kw), strides, dilation, pads) else {
+                return Ok(());
+            };
+            if !crate::blocked_conv::layout_on_host() {
+                return Ok(());
+            }
+            let (m, k) = (8 * f8, 8 * c8 * kh * kw);
+            let n = (conv.out_h * conv.out_w) as usize;
+            let d = Descriptor {
+                contraction: Contraction::Conv2d,
+                m: m as i64,
+                n: n as i64,
+                k: k as i64,
+                strides: [k as i64, 1, n as i64, 1],
+                conv,
+                constant_weights: 0,
+                layout: Layout::default(),
+                epilogue: chain(kind),
+            };
+            let call = ConvCall::new(&d, seed);
+            // SAFETY: A is `[m][k]`.
+            let packed = unsafe { crate::blocked_conv::pack_weights(call.a.as_ptr(), [k as isize, 1], m, k) };
+            // SAFETY (both): the buffers cover the descriptor's shapes; the CPU has AVX2 and FMA.
+            let run = |d: &Descriptor, b, out, operands: &Operands| unsafe {
+                crate::blocked_conv::run_packed(d, &packed, b, out, operands)
+            };
+            let plain = call_in_layout(&d, Layout::default(), &call, residual_is_output, run);
+            let blocked = call_in_layout(&d, layout(bits), &call, residual_is_output, run);
+            same_bits(&blocked, &plain)?;
+        }
+
+        /// Through the fused entry point, a conv that the blocked kernel does not take
+        /// (runtime weights), a depthwise conv and a max pooling in every layout give the
+        /// bits of their plain calls: the other paths through plain copies.
+        #[test]
+        fn other_paths_take_blocked_layouts_through_plain_copies(
+            contraction in 1u8..4, c8 in 1usize..4, f8 in 1usize..4, h in 1usize..16, w in 1usize..16,
+            kernel in 1usize..4, stride in 1usize..3, pad in 0usize..2, kind in 0u8..6, bits in 1u8..4,
+            residual_is_output in any::<bool>(), seed in any::<u64>(),
+        ) {
+            let c = 8 * c8;
+            let Some(conv) = conv_geometry((c, h, w), (kernel, kernel), (stride, stride), 1, (pad, pad)) else {
+                return Ok(());
+            };
+            let n = (conv.out_h * conv.out_w) as usize;
+            let (contraction, m, k) = match contraction {
+                1 => (Contraction::Conv2d, 8 * f8, c * kernel * kernel),
+                2 => (Contraction::Depthwise2d, c, kernel * kernel),
+                _ => (Contraction::MaxPool2d, c, kernel * kernel),
+            };
+            let d = Descriptor {
+                contraction,
+                m: m as i64,
+                n: n as i64,
+                k: k as i64,
+                strides: [k as i64, 1, n as i64, 1],
+                conv,
+                constant_weights: 0,
+                layout: Layout::default(),
+                epilogue: chain(kind),
+            };
+            let call = ConvCall::new(&d, seed);
+            let run = |d: &Descriptor, b, out, operands: &Operands| {
+                let words = d.encode();
+                let [e0, e1, e2] = std::array::from_fn(|i| operands.pointer(i) as i64);
+                // SAFETY: the buffers cover the descriptor's shapes; its words live
+                // through the call.
+                unsafe { fuser_fused_f32(words.as_ptr() as i64, call.a.as_ptr() as i64, b, out, e0, e1, e2) }
+            };
+            let plain = call_in_layout(&d, Layout::default(), &call, residual_is_output, run);
+            let blocked = call_in_layout(&d, layout(bits), &call, residual_is_output, run);
+            same_bits(&blocked, &plain)?;
+        }
+    }
+
+    /// Blocking and unblocking are inverse, and put each element where `blocked_index` says.
+    #[test]
+    fn blocking_round_trips_through_blocked_index() {
+        let (m, n) = (24, 13);
+        let plain: Vec<f32> = (0..m * n).map(|i| i as f32 * 0.5 - 7.0).collect();
+        let mut blocked = vec![f32::NAN; m * n];
+        block(&plain, m, n, &mut blocked);
+        for r in 0..m {
+            for c in 0..n {
+                assert_eq!(blocked[blocked_index(r, c, n)], plain[r * n + c]);
+            }
+        }
+        let mut back = vec![f32::NAN; m * n];
+        unblock(&blocked, m, n, &mut back);
+        assert_eq!(back, plain);
+    }
+}
