@@ -46,9 +46,10 @@ pub const INFO: PassInfo = PassInfo {
     type_name: "FtensorBlockedLayoutPass",
     summary: "conv kernels hand the conv kernels they feed channel-blocked tensors ([1][C/8][H][W][8]) on AVX2 CPUs",
     description: r#"Runs after kernel formation (`graph-eqsat-fuse`). A kernel qualifies when
-its first op is an f32 `graph.conv` (batch 1, one group) whose input is an argument used by
-the conv alone, its output channels a multiple of 8 and its shape one the runtime's AVX2
-conv takes (`fuser_runtime::fused::conv_takes_blocked_layout`). It may read its input
+its first op is an f32 `graph.conv` (batch 1) whose input is an argument used by the conv
+alone and whose output channels are a multiple of 8: a depthwise conv, or a conv of one
+group of a shape the runtime's AVX2 conv takes
+(`fuser_runtime::fused::conv_takes_blocked_layout`). It may read its input
 blocked when its input channels are a multiple of 8, and write its result blocked, with
 its residuals (arguments of the result's type), when it returns one tensor of its conv's
 shape. A result between two call sites is blocked when its producer may write it so and
@@ -147,11 +148,14 @@ fn capability(kernel: OperationRef) -> Option<Capability> {
     let weight_shape = f32_shape(root.operand(1).ok()?.r#type(), 4)?;
     let out_shape = f32_shape(root.result(0).ok()?.r#type(), 4)?;
     let (channels, features) = (input_shape[1], weight_shape[0]);
-    // Batch 1, one group.
-    if input_shape[0] != 1 || weight_shape[1] != channels || features % LANES != 0 {
-        return None;
-    }
-    if !fuser_runtime::fused::conv_takes_blocked_layout(features, channels * weight_shape[2] * weight_shape[3]) {
+    // Batch 1; one group (a shape the AVX2 conv takes), or depthwise (any shape).
+    let depthwise = weight_shape[1] == 1 && features == channels;
+    let reduction_steps = channels * weight_shape[2] * weight_shape[3];
+    let takes = match weight_shape[1] == channels {
+        true => fuser_runtime::fused::conv_takes_blocked_layout(features, reduction_steps),
+        false => depthwise,
+    };
+    if input_shape[0] != 1 || features % LANES != 0 || !takes {
         return None;
     }
     let arguments: Vec<Value> = (0..block.argument_count())
@@ -486,22 +490,25 @@ mod tests {
     }
 
     /// A conv of `input` (`[1, c, h, w]`) to `f` channels with a `k×k` window, stride
-    /// `s` and padding `(k - 1) / 2`, with a bias; returns its text and output shape.
+    /// `s` and padding `(k - 1) / 2`, with a bias, depthwise (`f = c` groups) or of one
+    /// group; returns its text and output shape.
     fn conv(
         name: &str,
         input: (&str, [usize; 4]),
-        (f, k, s): (usize, usize, usize),
+        (f, k, s, depthwise): (usize, usize, usize, bool),
         seed: &mut u64,
     ) -> (String, [usize; 4]) {
         let (x, [_, c, h, w]) = input;
         let p = (k - 1) / 2;
         let out = [1, f, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1];
-        let mut text = constant(&format!("{name}w"), &[f, c, k, k], 1.0 / (c * k * k) as f32, seed);
+        let (group, per_group) = if depthwise { (c, 1) } else { (1, c) };
+        let weights = [f, per_group, k, k];
+        let mut text = constant(&format!("{name}w"), &weights, 1.0 / (per_group * k * k) as f32, seed);
         text += &constant(&format!("{name}b"), &[f], 0.1, seed);
         text += &format!(
-            "  %{name} = \"graph.conv\"(%{x}, %{name}w, %{name}b) {{dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: {k}, {k}>, pads = array<i64: {p}, {p}, {p}, {p}>, strides = array<i64: {s}, {s}>, operandSegmentSizes = array<i32: 1, 1, 1>}} : ({}, {}, {}) -> {}\n",
+            "  %{name} = \"graph.conv\"(%{x}, %{name}w, %{name}b) {{dilations = array<i64: 1, 1>, group = {group} : i64, kernel_shape = array<i64: {k}, {k}>, pads = array<i64: {p}, {p}, {p}, {p}>, strides = array<i64: {s}, {s}>, operandSegmentSizes = array<i32: 1, 1, 1>}} : ({}, {}, {}) -> {}\n",
             ty(&[1, c, h, w]),
-            ty(&[f, c, k, k]),
+            ty(&weights),
             ty(&[f]),
             ty(&out)
         );
@@ -512,7 +519,8 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(12))]
 
         /// A bottleneck-like chain of convs (`a` → `b` → `c` with `a` as its residual →
-        /// `d`, the result) of random channels, windows, strides and activations: the
+        /// `d`, the result; `b` may be depthwise) of random channels, windows, strides and
+        /// activations: the
         /// kernels phase with this pass (on any CPU: the runtime takes blocked tensors
         /// through plain copies where it has no blocked conv) chooses blocked tensors, the
         /// evaluator gives the same values before and after, and the CPU agrees with it.
@@ -520,28 +528,38 @@ mod tests {
         fn blocked_chains_match_the_evaluator(
             channels in prop::array::uniform4(prop_oneof![Just(32usize), Just(64)]),
             windows in prop::array::uniform3(prop_oneof![Just(1usize), Just(3)]),
-            stride in 1usize..3, size in 3usize..9, activation in 0u8..3, seed in 1u64..u64::MAX,
+            stride in 1usize..3, size in 3usize..9, activation in 0u8..3, depthwise in any::<bool>(),
+            seed in 1u64..u64::MAX,
         ) {
             let mut state = seed;
             let [c0, ca, cb, cd] = channels;
             let x = [1, c0, size, size + 1];
             let mut text = format!("func.func @f(%x: {}) -> ", ty(&x));
             let mut body = String::new();
-            let (a, sa) = conv("a", ("x", x), (ca, windows[0], stride), &mut state);
+            let (a, sa) = conv("a", ("x", x), (ca, windows[0], stride, false), &mut state);
             body += &a;
             body += &format!("  %ra = \"graph.relu\"(%a) : ({t}) -> {t}\n", t = ty(&sa));
-            let (b, sb) = conv("b", ("ra", sa), (cb, windows[1], 1), &mut state);
+            let (b, sb) = match depthwise {
+                true => conv("b", ("ra", sa), (ca, 3, stride, true), &mut state),
+                false => conv("b", ("ra", sa), (cb, windows[1], 1, false), &mut state),
+            };
             body += &b;
             body += &match activation {
                 0 => format!("  %rb = \"graph.relu\"(%b) : ({t}) -> {t}\n", t = ty(&sb)),
                 1 => format!("  %rb = \"graph.sigmoid\"(%b) : ({t}) -> {t}\n", t = ty(&sb)),
                 _ => format!("  %rb = \"graph.tanh\"(%b) : ({t}) -> {t}\n", t = ty(&sb)),
             };
-            let (c, sc) = conv("c", ("rb", sb), (ca, 1, 1), &mut state);
+            // A residual where `b` kept the map's size.
+            let (c, sc) = conv("c", ("rb", sb), (ca, 1, 1, false), &mut state);
             body += &c;
-            body += &format!("  %sum = \"graph.add\"(%c, %ra) : ({t}, {t}) -> {t}\n", t = ty(&sc));
-            body += &format!("  %rc = \"graph.relu\"(%sum) : ({t}) -> {t}\n", t = ty(&sc));
-            let (d, sd) = conv("d", ("rc", sc), (cd, windows[2], 1), &mut state);
+            match sc == sa {
+                true => {
+                    body += &format!("  %sum = \"graph.add\"(%c, %ra) : ({t}, {t}) -> {t}\n", t = ty(&sc));
+                    body += &format!("  %rc = \"graph.relu\"(%sum) : ({t}) -> {t}\n", t = ty(&sc));
+                }
+                false => body += &format!("  %rc = \"graph.relu\"(%c) : ({t}) -> {t}\n", t = ty(&sc)),
+            }
+            let (d, sd) = conv("d", ("rc", sc), (cd, windows[2], 1, false), &mut state);
             body += &d;
             text += &format!("{} {{\n{body}  return %d : {}\n}}\n", ty(&sd), ty(&sd));
             let inputs = [Tensor::f32(&x, values(&mut state, x.iter().product()))];

@@ -364,7 +364,6 @@ unsafe fn block_channels(s: &BandShape, input: &[f32], cb: usize, padded_rows: u
     }
 }
 
-
 /// Sums `P` positions' 32 output channels over one pass: for each step in order, the
 /// step's input value at each position (`blocked[at[p] + taps[step]]`) times its 32
 /// weights (`weights[step·32..]`), one fused multiply-add, onto the sums in `tile`
@@ -581,6 +580,13 @@ mod tests {
             (960, 160, 7, 1, 1, 0),
             (960, 320, 7, 1, 1, 0),
             (32, 64, 56, 3, 1, 1),
+            (32, 192, 28, 1, 1, 0),
+            (192, 32, 28, 1, 1, 0),
+            (64, 384, 14, 1, 1, 0),
+            (384, 64, 14, 1, 1, 0),
+            (96, 576, 14, 1, 1, 0),
+            (576, 96, 14, 1, 1, 0),
+            (320, 1280, 7, 1, 1, 0),
         ];
         for (c, f, size, kernel, stride, pad) in cases {
             let d = conv_descriptor((c, f, size, size, kernel, kernel), (stride, 1, pad), chain.clone()).unwrap();

@@ -361,12 +361,13 @@ mod tests {
         }
 
         /// Through the fused entry point, a conv that the blocked kernel does not take
-        /// (runtime weights), a depthwise conv and a max pooling in every layout give the
-        /// bits of their plain calls: the other paths through plain copies.
+        /// (runtime weights) and a max pooling (through plain copies), and a depthwise conv
+        /// (natively on AVX2, by channel groups and bands of rows, any width and stride),
+        /// in every layout, give the bits of their plain calls.
         #[test]
-        fn other_paths_take_blocked_layouts_through_plain_copies(
-            contraction in 1u8..4, c8 in 1usize..4, f8 in 1usize..4, h in 1usize..16, w in 1usize..16,
-            kernel in 1usize..4, stride in 1usize..3, pad in 0usize..2, kind in 0u8..6, bits in 1u8..4,
+        fn other_paths_take_blocked_layouts(
+            contraction in 1u8..4, c8 in 1usize..4, f8 in 1usize..4, h in 1usize..40, w in 1usize..40,
+            kernel in 1usize..6, stride in 1usize..3, pad in 0usize..3, kind in 0u8..6, bits in 1u8..4,
             residual_is_output in any::<bool>(), seed in any::<u64>(),
         ) {
             let c = 8 * c8;
@@ -401,6 +402,16 @@ mod tests {
             let plain = call_in_layout(&d, Layout::default(), &call, residual_is_output, run);
             let blocked = call_in_layout(&d, layout(bits), &call, residual_is_output, run);
             same_bits(&blocked, &plain)?;
+            if contraction == Contraction::Depthwise2d && crate::depthwise_channels::computes_blocked(&Descriptor { layout: layout(bits), ..d.clone() }) {
+                // Bands of one output row.
+                let run = |d: &Descriptor, b, out, operands: &Operands| unsafe {
+                    // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2
+                    // and FMA (checked above).
+                    crate::depthwise_channels::run_blocked(d, (call.a.as_ptr() as i64, b, out), operands, 1)
+                };
+                let banded = call_in_layout(&d, layout(bits), &call, residual_is_output, run);
+                same_bits(&banded, &plain)?;
+            }
         }
     }
 

@@ -75,7 +75,13 @@ impl BandShape {
 /// Padded rows `first..first + rows` of channels `8·cb..8·cb + 8` of a channel-blocked
 /// input (`[channels / 8][row][column][8]`, [`crate::fused::Layout`]) as `[padded
 /// row][padded column][8]` in `dst`: its rows copied, zero in the padding.
-pub(crate) fn copy_blocked_band(s: &BandShape, input: &[f32], cb: usize, (first, rows): (usize, usize), dst: &mut [f32]) {
+pub(crate) fn copy_blocked_band(
+    s: &BandShape,
+    input: &[f32],
+    cb: usize,
+    (first, rows): (usize, usize),
+    dst: &mut [f32],
+) {
     let (start, used) = s.input_columns();
     let row_len = s.padded_width * 8;
     let block = &input[cb * s.height * s.width * 8..][..s.height * s.width * 8];

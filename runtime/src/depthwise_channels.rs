@@ -19,8 +19,9 @@
 //! [`computes`] for where this loop is used.
 
 use crate::conv_band::{BandShape, transpose_to_rows, transpose8};
-use crate::fused::ConvGeometry;
+use crate::fused::{ConvGeometry, Descriptor, Operands};
 use std::arch::x86_64::*;
+use std::cell::RefCell;
 
 /// Channels in a vector.
 const CHANNELS: usize = 8;
@@ -44,6 +45,118 @@ pub(crate) fn computes(g: &ConvGeometry) -> bool {
         && g.out_h > 0
         && g.out_w > 0
         && (g.out_w < 16 || g.stride_h != 1 || g.stride_w != 1)
+}
+
+/// Whether [`run_blocked`] computes the depthwise conv `d`, whose input or output is
+/// channel-blocked ([`crate::fused::Layout`]): on AVX2 with FMA and without AVX-512, any
+/// geometry. (The plain loops' transposes into and out of `[position][8]` are what the
+/// blocked layout saves, so every map's width and stride comes here.)
+pub(crate) fn computes_blocked(d: &Descriptor) -> bool {
+    d.contraction == crate::fused::Contraction::Depthwise2d
+        && !d.layout.is_plain()
+        && d.conv.out_h > 0
+        && d.conv.out_w > 0
+        && crate::blocked_conv::layout_on_host()
+}
+
+thread_local! {
+    /// A band's padded input, its outputs, and the chain's rows or slab.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> = RefCell::default();
+}
+
+/// The depthwise conv `d` with a channel-blocked input or output (or both): a work unit
+/// is 8 channels by a band of output rows. A blocked input's band is copied by rows into
+/// `[row][padded column][8]` (a plain one is transposed, as [`depthwise_tile`] does), each
+/// output row is summed as there, with the same bits, and the band's outputs
+/// (`[position][8]`) are written with the chain as 8 channels of each position (blocked)
+/// or transposed into the channels' rows (plain).
+///
+/// Bands of output rows read at most `band_bytes` of padded input ([`BAND_BYTES`], but
+/// for tests).
+///
+/// # Safety
+/// As [`crate::fused::fuser_fused_f32`] for `d` (`a` the filters, `b` the input); the CPU
+/// has AVX2 and FMA ([`computes_blocked`]).
+pub(crate) unsafe fn run_blocked(d: &Descriptor, (a, b, out): (i64, i64, i64), operands: &Operands, band_bytes: usize) {
+    let s = BandShape::new(&d.conv);
+    let (channels, n, taps) = (s.channels, s.out_h * s.out_w, s.kernel_h * s.kernel_w);
+    assert!(channels.is_multiple_of(CHANNELS) && d.m as usize == channels && d.n as usize == n);
+    let plane = s.height * s.width;
+    // SAFETY: the caller passes the filters (`[C][KH·KW]`) and the input.
+    let (weights, input) = unsafe {
+        (
+            std::slice::from_raw_parts(a as *const f32, channels * taps),
+            std::slice::from_raw_parts(b as *const f32, channels * plane),
+        )
+    };
+    let out_addr = out as usize;
+    let in_place = !crate::fused::epilogue_reads_output(&d.epilogue, operands, channels, out_addr);
+    let band = band_output_rows(&s, band_bytes);
+    let row_len = s.padded_width * CHANNELS;
+    let units: Vec<(usize, usize)> = (0..channels / CHANNELS)
+        .flat_map(|group| (0..s.out_h).step_by(band).map(move |y0| (group, y0)))
+        .collect();
+    crate::microkernels::for_each_item(units, |(group, y0)| {
+        let y1 = (y0 + band).min(s.out_h);
+        let (first, rows) = (y0 * s.stride_h, s.band_rows(y0, y1));
+        let (p0, positions) = (y0 * s.out_w, (y1 - y0) * s.out_w);
+        let channel = group * CHANNELS;
+        SCRATCH.with(|scratch| {
+            let (padded, outputs, rows_scratch) = &mut *scratch.borrow_mut();
+            padded.resize(padded.len().max(rows * row_len), 0.0);
+            outputs.resize(outputs.len().max(positions * CHANNELS), 0.0);
+            match d.layout.input_blocked {
+                true => crate::conv_band::copy_blocked_band(&s, input, group, (first, rows), padded),
+                false => {
+                    let planes: [&[f32]; CHANNELS] = std::array::from_fn(|c| &input[(channel + c) * plane..][..plane]);
+                    // SAFETY: the CPU has AVX2 ([`computes_blocked`]).
+                    unsafe { transpose_band(&s, &planes, first, rows, padded) };
+                }
+            }
+            let filters: Vec<__m256> = (0..taps)
+                .map(|t| {
+                    let lanes: [f32; CHANNELS] = std::array::from_fn(|c| weights[(channel + c) * taps + t]);
+                    // SAFETY: 8 values.
+                    unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
+                })
+                .collect();
+            for y in y0..y1 {
+                let row = &mut outputs[(y - y0) * s.out_w * CHANNELS..][..s.out_w * CHANNELS];
+                // SAFETY: the CPU has AVX2 ([`computes_blocked`]).
+                unsafe { output_row(&s, &filters, &padded[(y - y0) * s.stride_h * row_len..], row) };
+            }
+            let outputs = &outputs[..positions * CHANNELS];
+            if d.layout.output_blocked {
+                let sums =
+                    |q: usize| -> [f32; CHANNELS] { outputs[q * CHANNELS..][..CHANNELS].try_into().expect("8 lanes") };
+                // SAFETY: the unit's positions of its channels, inside the blocked output;
+                // the CPU has AVX2 and FMA.
+                unsafe {
+                    crate::blocked_layout::store_blocked(
+                        d,
+                        operands,
+                        out_addr,
+                        (channel, p0, positions),
+                        sums,
+                        rows_scratch,
+                    )
+                };
+            } else {
+                // SAFETY: the unit's runs of its channels' rows; the CPU has AVX2.
+                unsafe {
+                    crate::conv_band::finish_channel_runs(
+                        d,
+                        operands,
+                        (in_place, out_addr),
+                        (outputs, CHANNELS),
+                        (channel, CHANNELS),
+                        (p0, positions),
+                        rows_scratch,
+                    )
+                };
+            }
+        });
+    });
 }
 
 /// Output rows per band: the most whose transposed input stays within `band_bytes`, at

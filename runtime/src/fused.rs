@@ -1203,6 +1203,12 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
         // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
         return unsafe { crate::blocked_conv::run(&d, descriptor, a, b, out, &operands) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if crate::depthwise_channels::computes_blocked(&d) {
+        // SAFETY: as this function's contract; `computes_blocked` checked AVX2 and FMA.
+        let band = crate::depthwise_channels::BAND_BYTES;
+        return unsafe { crate::depthwise_channels::run_blocked(&d, (a, b, out), &operands, band) };
+    }
     if !d.layout.is_plain() {
         // SAFETY: as this function's contract, the plain call over the plain copies.
         return unsafe {
@@ -1468,6 +1474,28 @@ mod tests {
             let call =
                 || unsafe { run_with_gemm(&d, weights.as_ptr() as i64, input.as_ptr() as i64, o_addr, &operands) };
             let best = (0..20).map(|_| seconds_per_call(call)).fold(f64::MAX, f64::min);
+            // The call with its input and output channel-blocked (on AVX2 without AVX-512).
+            let blocked = Descriptor {
+                layout: Layout {
+                    input_blocked: true,
+                    output_blocked: true,
+                },
+                ..d.clone()
+            };
+            let blocked_best = match crate::depthwise_channels::computes_blocked(&blocked) {
+                true => (0..20)
+                    .map(|_| {
+                        seconds_per_call(|| {
+                            let pointers = (weights.as_ptr() as i64, input.as_ptr() as i64, o_addr);
+                            let band = crate::depthwise_channels::BAND_BYTES;
+                            // SAFETY: the buffers cover the descriptor's shapes; the CPU has
+                            // AVX2 and FMA (`computes_blocked`).
+                            unsafe { crate::depthwise_channels::run_blocked(&blocked, pointers, &operands, band) }
+                        })
+                    })
+                    .fold(f64::MAX, f64::min),
+                false => f64::NAN,
+            };
             // One thread, all channels as one tile: the loop over rows and the loop by
             // channels (on AVX2), without the epilogue.
             let tile = Tile {
@@ -1511,8 +1539,9 @@ mod tests {
             }
             let by_channels = by_channels_best;
             eprintln!(
-                "{c} channels {hw}x{hw}/{stride}: fused call {:.1} us; one thread: over rows {:.1} us, by channels {:.1} us",
+                "{c} channels {hw}x{hw}/{stride}: fused call {:.1} us, blocked tensors {:.1} us; one thread: over rows {:.1} us, by channels {:.1} us",
                 best * 1e6,
+                blocked_best * 1e6,
                 rows * 1e6,
                 by_channels * 1e6
             );

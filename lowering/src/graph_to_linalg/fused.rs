@@ -410,7 +410,7 @@ fn peel_layout<'c, 'a>(
     Some(layout)
 }
 
-/// The layout of a conv whose kernel had `layout` conversions: each unblocked value among
+/// The layout of a conv (or depthwise conv) whose kernel had `layout` conversions: each unblocked value among
 /// `operands` becomes its blocked argument. The input may be blocked; the full-size
 /// epilogue operands must be blocked exactly when the result is, and nothing else may be.
 fn blocked_operands<'c, 'a>(
@@ -419,7 +419,7 @@ fn blocked_operands<'c, 'a>(
     descriptor: &Descriptor,
     fixed: usize,
 ) -> Option<Layout> {
-    if descriptor.contraction != Contraction::Conv2d || fixed != 2 {
+    if !matches!(descriptor.contraction, Contraction::Conv2d | Contraction::Depthwise2d) || fixed != 2 {
         return None;
     }
     let full: Vec<usize> = descriptor
