@@ -546,7 +546,10 @@ mod tests {
     /// call (64 MB written) and a call's time is the fastest of 5 single calls. With
     /// `F32_CORE=1` the blocked paths skip the input's copy and write no output
     /// ([`core_only`]): their sums alone, an upper bound for a layout kept blocked between
-    /// kernels.
+    /// kernels. Two more columns: the blocked kernel with its input and output
+    /// channel-blocked where their channels allow ("blocked tensors"), and the fused
+    /// kernel's entry point with the plain layout and constant weights (the path a model's
+    /// call takes).
     #[test]
     #[ignore]
     fn blocked_conv_timing() {
@@ -587,6 +590,12 @@ mod tests {
             (96, 576, 14, 1, 1, 0),
             (576, 96, 14, 1, 1, 0),
             (320, 1280, 7, 1, 1, 0),
+            (16, 96, 112, 1, 1, 0),
+            (24, 144, 56, 1, 1, 0),
+            (32, 16, 112, 1, 1, 0),
+            (96, 24, 56, 1, 1, 0),
+            (144, 24, 56, 1, 1, 0),
+            (3, 32, 224, 3, 2, 1),
         ];
         for (c, f, size, kernel, stride, pad) in cases {
             let d = conv_descriptor((c, f, size, size, kernel, kernel), (stride, 1, pad), chain.clone()).unwrap();
@@ -598,16 +607,24 @@ mod tests {
             // SAFETY: A is `[m][k]`.
             let packed = unsafe { pack_weights(a.as_ptr(), [k as isize, 1], m, k) };
             let (a_ptr, a, b) = (a.as_ptr(), a.as_ptr() as i64, b.as_ptr() as i64);
-            // The blocked paths with the input and output channel-blocked (the input's
-            // values are the plain ones, reordered or not, which does not change the time).
+            // The blocked paths with the input and output channel-blocked where their
+            // channels allow (the input's values are the plain ones, reordered or not,
+            // which does not change the time).
             let blocked_layout = Descriptor {
                 layout: crate::fused::Layout {
                     input_blocked: c % LANES == 0,
-                    output_blocked: true,
+                    output_blocked: f % LANES == 0,
                 },
                 ..d.clone()
             };
-            let mut best = [f64::MAX; 4];
+            // The call as a model makes it (constant weights): the path the fused kernel
+            // takes for the plain layout.
+            let model_call = Descriptor {
+                constant_weights: 7,
+                ..d.clone()
+            }
+            .encode();
+            let mut best = [f64::MAX; 5];
             for _ in 0..8 {
                 for (path, best) in best.iter_mut().enumerate() {
                     // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2
@@ -617,7 +634,11 @@ mod tests {
                             0 => run_packed(&d, &pack_weights(a_ptr, [k as isize, 1], m, k), b, o, &operands),
                             1 => run_packed(&d, &packed, b, o, &operands),
                             2 => run_packed(&blocked_layout, &packed, b, o, &operands),
-                            _ => crate::register_tiled::run(&d, a, b, o, &operands),
+                            3 => crate::register_tiled::run(&d, a, b, o, &operands),
+                            _ => {
+                                let bias = operands.pointer(0) as i64;
+                                crate::fused::fuser_fused_f32(model_call.as_ptr() as i64, a, b, o, bias, 0, 0)
+                            }
                         }
                     };
                     *best = best.min(match cold.is_empty() {
@@ -628,13 +649,14 @@ mod tests {
                     });
                 }
             }
-            let [blocked, prepacked, layout, tiled] = best.map(|t| t * 1e3);
+            let [blocked, prepacked, layout, tiled, model] = best.map(|t| t * 1e3);
             let gflops = |t: f64| 2.0 * (m * n * k) as f64 / t / 1e6;
             eprintln!(
-                "{c}->{f} {kernel}x{kernel}/{stride} at {size}: blocked {blocked:.3} ms, packed before {prepacked:.3} ms ({:.0} GFLOP/s), blocked tensors {layout:.3} ms ({:.0} GFLOP/s), register-tiled {tiled:.3} ms ({:.0} GFLOP/s)",
+                "{c}->{f} {kernel}x{kernel}/{stride} at {size}: blocked {blocked:.3} ms, packed before {prepacked:.3} ms ({:.0} GFLOP/s), blocked tensors {layout:.3} ms ({:.0} GFLOP/s), register-tiled {tiled:.3} ms ({:.0} GFLOP/s), the model's plain call {model:.3} ms ({:.0} GFLOP/s)",
                 gflops(prepacked),
                 gflops(layout),
-                gflops(tiled)
+                gflops(tiled),
+                gflops(model)
             );
         }
         CORE_ONLY.store(false, std::sync::atomic::Ordering::Relaxed);
