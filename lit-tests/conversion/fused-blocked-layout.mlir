@@ -1,4 +1,4 @@
-// RUN: fuser-opt %s --ftensor-blocked-layout="target=avx2" --convert-graph-to-linalg | FileCheck %s
+// RUN: fuser-opt %s --ftensor-blocked-layout="target=avx2" --convert-graph-to-linalg | FileCheck %s --implicit-check-not=linalg.transpose
 
 // The CPU's fused-kernel lowering takes the conversions that ftensor-blocked-layout wrote
 // into conv kernels as the runtime's blocked layout (descriptor word 22: 1 the input, 2 the
@@ -7,7 +7,6 @@
 // residual), @mid reads and writes blocked, @tail reads its input and residual and writes
 // blocked, and @head reads blocked and writes NCHW (the model's result).
 
-// CHECK-NOT: linalg.transpose
 // CHECK-LABEL: func.func private @stem
 // CHECK: arith.constant dense<[1, 32, 36, 32, 32, 1, 36, 1, 32, 6, 6, 1, 1, 6, 6, 1, 1, 1, 1, 0, 0, {{-?[1-9][0-9]*}}, 2, 1, 10, 0, 0]> : tensor<27xi64>
 // CHECK: call @fuser_fused_f32
@@ -19,7 +18,6 @@
 // CHECK-LABEL: func.func private @head
 // CHECK: arith.constant dense<[1, 32, 36, 288, 288, 1, 36, 1, 32, 6, 6, 3, 3, 6, 6, 1, 1, 1, 1, 1, 1, {{-?[1-9][0-9]*}}, 1, 1, 1, 0, 0]> : tensor<27xi64>
 // CHECK: memref.alloc() {alignment = 64 : i64} : memref<1x32x6x6xf32>
-// CHECK-NOT: linalg.transpose
 func.func private @stem(%x: tensor<1x32x6x6xf32>, %w: tensor<32x32x1x1xf32>) -> tensor<1x32x6x6xf32> attributes {ftensor.kernel} {
   %c = "graph.conv"(%x, %w) {dilations = array<i64: 1, 1>, group = 1 : i64, kernel_shape = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, strides = array<i64: 1, 1>, operandSegmentSizes = array<i32: 1, 1, 0>} : (tensor<1x32x6x6xf32>, tensor<32x32x1x1xf32>) -> tensor<1x32x6x6xf32>
   %r = "graph.relu"(%c) : (tensor<1x32x6x6xf32>) -> tensor<1x32x6x6xf32>

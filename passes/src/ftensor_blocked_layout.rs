@@ -15,8 +15,9 @@
 //! it blocked and every use is a conv kernel reading it as its input, or as a residual of
 //! an output that is blocked too. Those conditions tie call sites together, so they are
 //! settled as a greatest fixpoint; a kernel called with different layouts is cloned, one
-//! function per layout. The pass is idempotent: a kernel it rewrote no longer starts or
-//! ends in a conv.
+//! function per layout. The pass is idempotent: a blocked input starts its kernel with a
+//! transpose instead of the conv, and a blocked output is returned from one, so a value
+//! it blocked qualifies no more (a second run can only find less).
 
 use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
 use fuser_dialects::{
@@ -46,13 +47,14 @@ pub const INFO: PassInfo = PassInfo {
     type_name: "FtensorBlockedLayoutPass",
     summary: "conv kernels hand the conv kernels they feed channel-blocked tensors ([1][C/8][H][W][8]) on AVX2 CPUs",
     description: r#"Runs after kernel formation (`graph-eqsat-fuse`). A kernel qualifies when
-its first op is an f32 `graph.conv` (batch 1) whose input is an argument used by the conv
-alone and whose output channels are a multiple of 8: a depthwise conv, or a conv of one
-group of a shape the runtime's AVX2 conv takes
-(`fuser_runtime::fused::conv_takes_blocked_layout`). It may read its input
-blocked when its input channels are a multiple of 8, and write its result blocked, with
-its residuals (arguments of the result's type), when it returns one tensor of its conv's
-shape. A result between two call sites is blocked when its producer may write it so and
+it is private and its first op is an f32 `graph.conv` (batch 1) whose output channels are
+a multiple of 8, with weights that are a constant (inside, or at each call that takes a
+blocked layout): a depthwise conv, or a conv of one group of a shape the runtime's AVX2
+conv takes (`fuser_runtime::fused::conv_takes_blocked_layout`). It may read its input
+blocked when the input is an argument used by the conv alone with a multiple of 8
+channels, and write its result blocked, with its residuals (arguments of the result's
+type, each an operand of one `graph.add` or `graph.mul` alone), when it returns one
+tensor of its conv's shape and its input has no other use. A result between two call sites is blocked when its producer may write it so and
 every use is a qualifying call's input, or the residual of a call whose result is blocked
 too (a greatest fixpoint over the call sites). Each kernel gets one function per layout
 its calls need: the kernel itself when none of its calls stays NCHW, and clones named
@@ -124,6 +126,9 @@ struct Capability {
     output: bool,
     /// The arguments of the result's type (residuals), other than the conv's input.
     residuals: Vec<usize>,
+    /// The argument that holds the conv's weights (`None`: a constant inside), which must
+    /// be a constant at a call that takes a blocked layout.
+    weights: Option<usize>,
 }
 
 /// The static shape of an f32 tensor type of rank `rank`.
@@ -158,27 +163,63 @@ fn capability(kernel: OperationRef) -> Option<Capability> {
     if input_shape[0] != 1 || features % LANES != 0 || !takes {
         return None;
     }
+    // A public kernel keeps the signature callers outside the module see.
+    let private = kernel
+        .attribute("sym_visibility")
+        .ok()
+        .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
+        .is_some_and(|a| fuser_dialects::ffi::string_value(a) == "private");
+    if !private {
+        return None;
+    }
     let arguments: Vec<Value> = (0..block.argument_count())
         .map(|i| block.argument(i).map(Value::from))
         .collect::<Result<_, _>>()
         .ok()?;
+    // The runtime's blocked conv packs constant weights once; weights that may change
+    // between calls would take the copies.
+    let w = root.operand(1).ok()?;
+    let weights = match arguments.iter().position(|a| *a == w) {
+        Some(i) => Some(i),
+        None if producer_is_constant(w) => None,
+        None => return None,
+    };
     let input = arguments
         .iter()
         .position(|a| *a == x)
         .filter(|_| channels % LANES == 0 && has_single_use(x));
     let returns_conv_shape = ret.operand_count() == 1
         && ret.operand(0).ok().and_then(|v| f32_shape(v.r#type(), 4)).as_ref() == Some(&out_shape);
-    let residuals = arguments
+    let residuals: Vec<usize> = arguments
         .iter()
         .enumerate()
-        .filter(|(i, a)| Some(*i) != input && *a != &x && f32_shape(a.r#type(), 4).as_ref() == Some(&out_shape))
+        .filter(|(_, a)| **a != x && f32_shape(a.r#type(), 4).as_ref() == Some(&out_shape))
         .map(|(i, _)| i)
         .collect();
+    // A blocked output takes its residuals blocked: each must be an operand of the chain's
+    // `add` or `mul` alone (the lowering's full-size epilogue operands), and the conv's
+    // own input must not be one (it would stay NCHW).
+    let operations = nested_operations(kernel);
+    let chain_operand = |value: Value| {
+        has_single_use(value)
+            && operations.iter().any(|op| {
+                matches!(op_name(op).as_str(), "graph.add" | "graph.mul")
+                    && (0..op.operand_count()).any(|i| op.operand(i).is_ok_and(|v| v == value))
+            })
+    };
+    let output = returns_conv_shape && has_single_use(x) && residuals.iter().all(|&i| chain_operand(arguments[i]));
     Some(Capability {
         input,
-        output: returns_conv_shape,
+        output,
         residuals,
+        weights,
     })
+}
+
+/// Whether `value` is the result of a constant op.
+fn producer_is_constant(value: Value) -> bool {
+    melior::ir::operation::OperationResult::try_from(value)
+        .is_ok_and(|result| matches!(op_name(&result.owner()).as_str(), "graph.constant" | "arith.constant"))
 }
 
 /// The layout one call site takes: its input blocked, its output (and residuals) blocked.
@@ -205,12 +246,18 @@ pub fn block_layouts(module: OperationRef) -> Result<(), String> {
         .filter(|op| op_name(*op) == "func.call")
         .filter_map(|call| Some((*call, capabilities.get(callee(call)?.as_str())?)))
         .collect();
-    // Optimistic start: every call site in every layout its kernel allows.
+    // Optimistic start: every call site in every layout its kernel allows, where it passes
+    // constant weights.
     let mut signatures: Vec<Signature> = calls
         .iter()
-        .map(|(call, capability)| Signature {
-            input: capability.input.is_some(),
-            output: capability.output && call.result_count() == 1,
+        .map(|(call, capability)| {
+            let constant = capability
+                .weights
+                .is_none_or(|i| call.operand(i).is_ok_and(producer_is_constant));
+            Signature {
+                input: constant && capability.input.is_some(),
+                output: constant && capability.output && call.result_count() == 1,
+            }
         })
         .collect();
     // Every use of every value: the user and the operand's slot.
@@ -338,11 +385,18 @@ fn suffix(signature: Signature) -> &'static str {
     }
 }
 
-/// A copy of `kernel` named `name`, placed after it.
+/// A copy of `kernel` named `name` (or `name_2`, `name_3`, ... where a symbol of the
+/// module has that name), placed after it.
 fn clone_kernel<'c, 'a>(kernel: OperationRef<'c, 'a>, name: &str) -> Result<OperationRef<'c, 'a>, String> {
     let block = kernel.block().ok_or("a kernel outside a module")?;
+    let module = block.parent_operation().ok_or("a kernel outside a module")?;
+    let taken: std::collections::HashSet<String> = nested_operations(module).iter().filter_map(symbol_name).collect();
+    let unique = std::iter::once(name.to_string())
+        .chain((2..).map(|n| format!("{name}_{n}")))
+        .find(|candidate| !taken.contains(candidate))
+        .expect("an unused name");
     let copy = block.insert_operation_after(kernel, clone_operation(kernel));
-    set_attribute(copy, "sym_name", make::string(kernel.context(), name));
+    set_attribute(copy, "sym_name", make::string(kernel.context(), &unique));
     Ok(copy)
 }
 
@@ -581,9 +635,14 @@ mod tests {
                 kernels_text.matches("perm = array<i64: 0, 1, 3, 4, 2>").count() >= 2,
                 "no blocked tensors:\n{}", kernels_text
             );
-            let blocked = melior::ir::Module::from_operation(clone_operation(module.as_operation())).expect("a module");
+            let mut blocked = melior::ir::Module::from_operation(clone_operation(module.as_operation())).expect("a module");
             let evaluated = evaluate(blocked.as_operation(), "f", &inputs).expect("evaluates");
             prop_assert_eq!(&evaluated, &expected);
+            // The fused-kernel lowering takes every layout change as the runtime's layout:
+            // none is left to lower as a transpose.
+            run_pipeline(&context, &mut blocked, "convert-graph-to-linalg", Phase::Linalg).expect("the linalg phase");
+            let lowered = blocked.as_operation().to_string();
+            prop_assert!(!lowered.contains("linalg.transpose"), "a layout change was not taken:\n{}", kernels_text);
             let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
                 .unwrap_or_else(|e| panic!("{}\non:\n{kernels_text}", e.message));
             let actual = compiled.run(&inputs).expect("runs");

@@ -332,7 +332,9 @@ mod tests {
             let Some(conv) = conv_geometry((8 * c8, h, w), (kh, kw), strides, dilation, pads) else {
                 return Ok(());
             };
-            if !crate::blocked_conv::layout_on_host() {
+            // The kernel needs AVX2 and FMA only (the fused kernel takes it where the CPU
+            // has no AVX-512 too).
+            if !crate::fused::has_avx2_fma() {
                 return Ok(());
             }
             let (m, k) = (8 * f8, 8 * c8 * kh * kw);
@@ -402,8 +404,8 @@ mod tests {
             let plain = call_in_layout(&d, Layout::default(), &call, residual_is_output, run);
             let blocked = call_in_layout(&d, layout(bits), &call, residual_is_output, run);
             same_bits(&blocked, &plain)?;
-            if contraction == Contraction::Depthwise2d && crate::depthwise_channels::computes_blocked(&Descriptor { layout: layout(bits), ..d.clone() }) {
-                // Bands of one output row.
+            if contraction == Contraction::Depthwise2d && crate::fused::has_avx2_fma() {
+                // The loop itself (on any CPU with AVX2 and FMA), in bands of one output row.
                 let run = |d: &Descriptor, b, out, operands: &Operands| unsafe {
                     // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2
                     // and FMA (checked above).

@@ -54,6 +54,9 @@ pub(crate) fn computes(g: &ConvGeometry) -> bool {
 pub(crate) fn computes_blocked(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Depthwise2d
         && !d.layout.is_plain()
+        && d.m == d.conv.channels
+        && d.m % CHANNELS as i64 == 0
+        && d.n == d.conv.out_h * d.conv.out_w
         && d.conv.out_h > 0
         && d.conv.out_w > 0
         && crate::blocked_conv::layout_on_host()

@@ -332,6 +332,9 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
             out_shape = vec![1, out_shape[1] / 8, out_shape[2], out_shape[3], 8];
         }
     }
+    // The runtime refuses a descriptor it cannot honour (and would then write nothing):
+    // such a kernel lowers op by op instead.
+    Descriptor::decode(&descriptor.encode())?;
     Some(FusedKernel {
         ops: layout_ops
             .prologue
@@ -373,8 +376,20 @@ fn is_transpose(op: &OperationRef, perm: &[i64]) -> bool {
     op_name(op) == "graph.transpose" && view_of(*op, true).is_ok_and(|view| view.ints("perm").is_ok_and(|p| p == perm))
 }
 
+/// The static shape of `value`'s tensor type.
+fn shape_of(value: Value) -> Option<Vec<i64>> {
+    fuser_dialects::ffi::tensor_info(value.r#type())?.static_shape()
+}
+
+/// Whether `blocked` is `[1, C/8, H, W, 8]` for `plain`, `[1, C, H, W]`.
+fn is_blocked_shape(blocked: &[i64], plain: &[i64]) -> bool {
+    matches!((blocked, plain), ([1, cb, h, w, 8], [1, c, ph, pw]) if cb * 8 == *c && h == ph && w == pw)
+}
+
 /// Takes the blocked layout's conversions off the front and back of `ops` (see
-/// [`LayoutOps`]); `None` when they are there but malformed.
+/// [`LayoutOps`]), each pair checked to be the exact layout change between
+/// `[1, C/8, H, W, 8]` and `[1, C, H, W]` and nothing else; `None` when they are there but
+/// malformed.
 fn peel_layout<'c, 'a>(
     ops: &mut Vec<OperationRef<'c, 'a>>,
     returned: OperationRef<'c, 'a>,
@@ -385,6 +400,7 @@ fn peel_layout<'c, 'a>(
         let argument = transpose.operand(0).ok()?;
         let unblocked: Value = reshape.result(0).ok()?.into();
         if melior::ir::block::BlockArgument::try_from(argument).is_err()
+            || !is_blocked_shape(&shape_of(argument)?, &shape_of(unblocked)?)
             || reshape.operand(0).ok()? != transpose.result(0).ok()?.into()
             || !has_single_use(transpose.result(0).ok()?.into())
             || !has_single_use(unblocked)
@@ -398,13 +414,20 @@ fn peel_layout<'c, 'a>(
     if n > 2 && is_transpose(&ops[n - 1], &[0, 1, 3, 4, 2]) && op_name(&ops[n - 2]) == "graph.reshape" {
         let (reshape, transpose) = (ops[n - 2], ops[n - 1]);
         let blocked: Value = transpose.result(0).ok()?.into();
-        if transpose.operand(0).ok()? != reshape.result(0).ok()?.into()
+        let (plain, split) = (reshape.operand(0).ok()?, reshape.result(0).ok()?.into());
+        let plain_shape = shape_of(plain)?;
+        // [1, C, H, W] → [1, C/8, 8, H, W] → [1, C/8, H, W, 8].
+        let split_as_expected = matches!((plain_shape.as_slice(), shape_of(split)?.as_slice()),
+            ([1, c, h, w], [1, cb, 8, sh, sw]) if cb * 8 == *c && h == sh && w == sw);
+        if !split_as_expected
+            || !is_blocked_shape(&shape_of(blocked)?, &plain_shape)
+            || transpose.operand(0).ok()? != split
             || !has_single_use(reshape.result(0).ok()?.into())
             || returned.operand(0).ok()? != blocked
         {
             return None;
         }
-        layout.blocked_result = Some(reshape.operand(0).ok()?);
+        layout.blocked_result = Some(plain);
         layout.epilogue = ops.split_off(n - 2);
     }
     Some(layout)
