@@ -21,7 +21,6 @@
 
 use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
 use fuser_dialects::{
-    KERNEL_ATTRIBUTE,
     accessors::{AttrValue, build_op, op_name, symbol_name},
     ffi::{
         body_and_return, callee, clone_operation, emit_error, has_single_use, make, nested_operations, parse_attribute,
@@ -232,11 +231,7 @@ struct Signature {
 /// The pass over a module (see the module docs).
 pub fn block_layouts(module: OperationRef) -> Result<(), String> {
     let operations = nested_operations(module);
-    let kernels: HashMap<String, OperationRef> = operations
-        .iter()
-        .filter(|op| op_name(*op) == "func.func" && op.has_attribute(KERNEL_ATTRIBUTE))
-        .filter_map(|op| Some((symbol_name(op)?, *op)))
-        .collect();
+    let kernels = crate::kernel_functions::kernels_by_name(&operations);
     let capabilities: HashMap<&str, Capability> = kernels
         .iter()
         .filter_map(|(name, kernel)| Some((name.as_str(), capability(*kernel)?)))
@@ -503,6 +498,7 @@ fn reshape_to<'c, 'a>(
 mod tests {
     use crate::{
         cpu_target::compile_cpu,
+        fused_kernel_tests::values,
         phases::{Fusion, Phase, run_phases, run_pipeline},
     };
     use fuser_dialects::{
@@ -512,24 +508,12 @@ mod tests {
     };
     use proptest::prelude::*;
 
-    /// Random values in [-1, 1) from a seed (xorshift), never all zero.
-    fn values(seed: &mut u64, count: usize) -> Vec<f32> {
-        (0..count)
-            .map(|_| {
-                *seed ^= *seed << 13;
-                *seed ^= *seed >> 7;
-                *seed ^= *seed << 17;
-                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0 + 1e-3
-            })
-            .collect()
-    }
-
     fn ty(shape: &[usize]) -> String {
         let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
         format!("tensor<{}xf32>", dims.join("x"))
     }
 
-    /// A constant of `shape` (hex-encoded values, scaled by `scale`).
+    /// A constant of `shape` (hex-encoded random values in [-2, 2), scaled by `scale`).
     fn constant(name: &str, shape: &[usize], scale: f32, seed: &mut u64) -> String {
         let count = shape.iter().product();
         let hex: String = values(seed, count)

@@ -13,8 +13,7 @@
 use crate::registry::{PassId, PassInfo, PassOptions, external_pass};
 use fuser_dialects::constants::graph_constant_value as constant_value;
 use fuser_dialects::{
-    KERNEL_ATTRIBUTE,
-    accessors::{build_op, op_name, symbol_name},
+    accessors::{build_op, op_name},
     ffi::{callee, nested_operations, parse_type, set_operand, set_value_type, sync_function_type},
     semantics::Tensor,
     spec::find_op,
@@ -173,11 +172,7 @@ fn end_in_quantize<'c>(producer: OperationRef<'c, '_>, consumer: &Consumer) -> R
 /// The pass over a module (see the module docs).
 pub fn hand_over_codes(module: OperationRef) -> Result<(), String> {
     let operations = nested_operations(module);
-    let kernels: HashMap<String, OperationRef> = operations
-        .iter()
-        .filter(|op| op_name(*op) == "func.func" && op.has_attribute(KERNEL_ATTRIBUTE))
-        .filter_map(|op| Some((symbol_name(op)?, *op)))
-        .collect();
+    let kernels = crate::kernel_functions::kernels_by_name(&operations);
     let calls: Vec<OperationRef> = operations
         .iter()
         .filter(|op| op_name(*op) == "func.call" && callee(op).is_some_and(|c| kernels.contains_key(&c)))

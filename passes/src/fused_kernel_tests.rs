@@ -13,7 +13,7 @@ use fuser_dialects::{
 use proptest::prelude::*;
 
 /// Random values in [-2, 2) from a seed (xorshift), never all zero.
-fn values(seed: &mut u64, count: usize) -> Vec<f32> {
+pub(crate) fn values(seed: &mut u64, count: usize) -> Vec<f32> {
     (0..count)
         .map(|_| {
             *seed ^= *seed << 13;

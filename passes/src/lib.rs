@@ -30,6 +30,7 @@ pub mod graph_mixed_precision;
 pub mod graph_quantize;
 pub mod graph_simplify;
 pub mod hw_plan_memory;
+mod kernel_functions;
 pub mod linalg_parallel_dims_first;
 pub mod llvm_flatten_constant_globals;
 pub mod math_expand_erf;

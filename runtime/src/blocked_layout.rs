@@ -302,6 +302,27 @@ mod tests {
         out
     }
 
+    /// A plain descriptor of a windowed contraction (`[m, n]` output, `k` steps) with the
+    /// chain of `kind`, its weights a runtime value.
+    fn descriptor(
+        contraction: Contraction,
+        (m, n, k): (usize, usize, usize),
+        conv: crate::fused::ConvGeometry,
+        kind: u8,
+    ) -> Descriptor {
+        Descriptor {
+            contraction,
+            m: m as i64,
+            n: n as i64,
+            k: k as i64,
+            strides: [k as i64, 1, n as i64, 1],
+            conv,
+            constant_weights: 0,
+            layout: Layout::default(),
+            epilogue: chain(kind),
+        }
+    }
+
     fn layout(bits: u8) -> Layout {
         Layout {
             input_blocked: bits & 1 != 0,
@@ -339,17 +360,7 @@ mod tests {
             }
             let (m, k) = (8 * f8, 8 * c8 * kh * kw);
             let n = (conv.out_h * conv.out_w) as usize;
-            let d = Descriptor {
-                contraction: Contraction::Conv2d,
-                m: m as i64,
-                n: n as i64,
-                k: k as i64,
-                strides: [k as i64, 1, n as i64, 1],
-                conv,
-                constant_weights: 0,
-                layout: Layout::default(),
-                epilogue: chain(kind),
-            };
+            let d = descriptor(Contraction::Conv2d, (m, n, k), conv, kind);
             let call = ConvCall::new(&d, seed);
             // SAFETY: A is `[m][k]`.
             let packed = unsafe { crate::blocked_conv::pack_weights(call.a.as_ptr(), [k as isize, 1], m, k) };
@@ -382,17 +393,7 @@ mod tests {
                 2 => (Contraction::Depthwise2d, c, kernel * kernel),
                 _ => (Contraction::MaxPool2d, c, kernel * kernel),
             };
-            let d = Descriptor {
-                contraction,
-                m: m as i64,
-                n: n as i64,
-                k: k as i64,
-                strides: [k as i64, 1, n as i64, 1],
-                conv,
-                constant_weights: 0,
-                layout: Layout::default(),
-                epilogue: chain(kind),
-            };
+            let d = descriptor(contraction, (m, n, k), conv, kind);
             let call = ConvCall::new(&d, seed);
             let run = |d: &Descriptor, b, out, operands: &Operands| {
                 let words = d.encode();
