@@ -41,8 +41,10 @@ const UNIT_POSITIONS: usize = 144;
 const WANTED_UNITS_PER_THREAD: usize = 4;
 
 /// Whether [`run`] computes the contraction of `d`: a conv over constant weights (they
-/// are packed once, [`crate::weight_cache`]) with a window larger than 1×1, or a 1×1
-/// conv of a small map with many output channels ([`SMALL_MAP`]), with at least
+/// are packed once, [`crate::weight_cache`]) with a window larger than 1×1, a 1×1 conv of
+/// a small map with many output channels ([`SMALL_MAP`]), or any conv with a
+/// channel-blocked input or output ([`crate::fused::Layout`], which every other path
+/// would copy), with at least
 /// [`crate::register_tiled::AVX2_MIN_WINDOW_STEPS`] reduction steps (fewer go to
 /// [`crate::direct_conv`]), on AVX2 with FMA and without AVX-512. Its output channels
 /// must fill its blocks of 32 but for at most an eighth of the channels computed (29 to

@@ -433,9 +433,10 @@ fn peel_layout<'c, 'a>(
     Some(layout)
 }
 
-/// The layout of a conv (or depthwise conv) whose kernel had `layout` conversions: each unblocked value among
-/// `operands` becomes its blocked argument. The input may be blocked; the full-size
-/// epilogue operands must be blocked exactly when the result is, and nothing else may be.
+/// The layout of a conv (or depthwise conv) whose kernel had `layout` conversions: each
+/// unblocked value among `operands` becomes its blocked argument. The input may be
+/// blocked; the full-size epilogue operands must be blocked exactly when the result is,
+/// and nothing else may be.
 fn blocked_operands<'c, 'a>(
     layout: &LayoutOps<'c, 'a>,
     operands: &mut [Value<'c, 'a>],
