@@ -39,8 +39,9 @@ pub(crate) fn unblock(blocked: &[f32], m: usize, n: usize, plain: &mut [f32]) {
 }
 
 /// Whether `d`'s layout is one its call can honour: nothing blocked, or a windowed
-/// contraction (conv, depthwise conv, pooling) whose blocked tensors have a multiple of 8
-/// channels and whose epilogue reads no per-column operand.
+/// contraction (conv, depthwise conv, pooling) with a non-empty input and output whose
+/// blocked tensors have a multiple of 8 channels and whose epilogue reads no per-column
+/// operand.
 pub(crate) fn is_valid(d: &Descriptor) -> bool {
     let Layout {
         input_blocked,
@@ -50,6 +51,9 @@ pub(crate) fn is_valid(d: &Descriptor) -> bool {
         return true;
     }
     d.contraction != crate::fused::Contraction::Matmul
+        && d.m > 0
+        && d.n > 0
+        && d.conv.channels * d.conv.height * d.conv.width > 0
         && (!input_blocked || d.conv.channels % LANES as i64 == 0)
         && (!output_blocked || d.m % LANES as i64 == 0)
         && !d
@@ -415,6 +419,50 @@ mod tests {
                 let banded = call_in_layout(&d, layout(bits), &call, residual_is_output, run);
                 same_bits(&banded, &plain)?;
             }
+        }
+    }
+
+    /// A descriptor whose layout its call cannot honour does not decode (so the lowering,
+    /// which decodes what it emits, lowers such a kernel op by op): a blocked matmul,
+    /// channels that are not a multiple of 8, an empty input or output, a per-column step.
+    #[test]
+    fn layouts_that_cannot_be_honoured_do_not_decode() {
+        let conv = conv_geometry((16, 5, 5), (3, 3), (1, 1), 1, (1, 1)).expect("a window that fits");
+        let good = Descriptor {
+            layout: layout(3),
+            ..descriptor(Contraction::Conv2d, (24, 25, 144), conv, 1)
+        };
+        assert_eq!(Descriptor::decode(&good.encode()), Some(good.clone()));
+        let odd_input = crate::fused::ConvGeometry { channels: 12, ..conv };
+        let refused = [
+            Descriptor {
+                contraction: Contraction::Matmul,
+                ..good.clone()
+            },
+            Descriptor { m: 20, ..good.clone() },
+            Descriptor {
+                conv: odd_input,
+                layout: layout(1),
+                ..good.clone()
+            },
+            Descriptor { n: 0, ..good.clone() },
+            Descriptor {
+                conv: crate::fused::ConvGeometry { height: 0, ..conv },
+                ..good.clone()
+            },
+            Descriptor {
+                epilogue: vec![Step::AddColumn(0)],
+                ..good.clone()
+            },
+        ];
+        for d in refused {
+            assert_eq!(Descriptor::decode(&d.encode()), None, "{d:?}");
+            // The same descriptor with the plain layout decodes.
+            let plain = Descriptor {
+                layout: Layout::default(),
+                ..d
+            };
+            assert!(Descriptor::decode(&plain.encode()).is_some(), "{plain:?}");
         }
     }
 
