@@ -24,6 +24,18 @@ pub(crate) fn values(seed: &mut u64, count: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The first element of `actual` further than `1e-4 · scale` from `expected`, `scale` the
+/// largest magnitude in `expected` but at least `floor`: its index and both values.
+pub(crate) fn beyond_range_tolerance(actual: &Tensor, expected: &Tensor, floor: f64) -> Option<(usize, f64, f64)> {
+    let (a, e) = (actual.to_f64_vec(), expected.to_f64_vec());
+    let scale = e.iter().fold(floor, |m, v| m.max(v.abs()));
+    a.iter()
+        .zip(&e)
+        .enumerate()
+        .find(|(_, (x, y))| (*x - *y).is_nan() || (*x - *y).abs() > 1e-4 * scale)
+        .map(|(j, (x, y))| (j, *x, *y))
+}
+
 fn dims(shape: &[i64]) -> String {
     shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
 }
@@ -579,10 +591,8 @@ proptest! {
         );
         for (inputs, expected) in [(&inputs, &expected), (&wide, &expected_wide)] {
             let actual = compiled.run(inputs).expect("runs");
-            let (a, e) = (actual[0].to_f64_vec(), expected[0].to_f64_vec());
-            let scale = e.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-            for (j, (x, y)) in a.iter().zip(&e).enumerate() {
-                prop_assert!((x - y).abs() <= 1e-4 * scale, "element {}: {} expected {}\non:\n{}", j, x, y, quantized_text);
+            if let Some((j, x, y)) = beyond_range_tolerance(&actual[0], &expected[0], 1.0) {
+                prop_assert!(false, "element {}: {} expected {}\non:\n{}", j, x, y, quantized_text);
             }
         }
         let (e, f) = (expected[0].to_f64_vec(), float[0].to_f64_vec());
@@ -778,13 +788,8 @@ fn int8_kernels_hand_codes_to_int8_consumers() {
         let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
             .unwrap_or_else(|e| panic!("{}\non:\n{kernels_text}", e.message));
         let actual = compiled.run(&inputs).expect("runs");
-        let (a, e) = (actual[0].to_f64_vec(), expected[0].to_f64_vec());
-        let scale = e.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
-        for (j, (x, y)) in a.iter().zip(&e).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-4 * scale,
-                "seed {seed} element {j}: {x} expected {y}"
-            );
+        if let Some((j, x, y)) = beyond_range_tolerance(&actual[0], &expected[0], 1e-6) {
+            panic!("seed {seed} element {j}: {x} expected {y}");
         }
     }
 }

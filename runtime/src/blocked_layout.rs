@@ -65,7 +65,8 @@ pub(crate) fn is_valid(d: &Descriptor) -> bool {
 /// Applies `steps` to `slab`, the values of output channels `r0..r0 + 8` (`r0` a multiple
 /// of 8) at consecutive output positions, `[position][8]`, whose first value lies at
 /// `offset` in the blocked output (and so in every blocked full-size operand). The same
-/// operations in the same order as on a plain row, so the same bits.
+/// operations in the same order as on a plain row, so the same bits. (The commonest
+/// chains never come here: [`store_blocked`] applies them on the way.)
 pub(crate) fn apply_epilogue_blocked(steps: &[Step], operands: &Operands, r0: usize, offset: usize, slab: &mut [f32]) {
     debug_assert!(r0.is_multiple_of(LANES) && slab.len().is_multiple_of(LANES));
     let len = slab.len();
@@ -75,32 +76,13 @@ pub(crate) fn apply_epilogue_blocked(steps: &[Step], operands: &Operands, r0: us
         std::slice::from_raw_parts(operands.pointer(i).add(start), count)
     };
     let lanes = |i: usize| -> [f32; LANES] { operand(i, r0, LANES).try_into().expect("8 lanes") };
-    let clip = |v: f32, lo: f32, hi: f32| {
-        let low = if v < lo { lo } else { v };
-        if low > hi { hi } else { low }
-    };
-    // The commonest chains in one pass, as `apply_epilogue_body` does on a plain row.
-    match *steps {
-        [Step::AddRow(i), Step::Relu] => return each_lane(slab, lanes(i), |v, x| crate::fused::maximum(v + x, 0.0)),
-        [Step::AddRow(i), Step::AddFull(j), Step::Relu] => {
-            let x = lanes(i);
-            let y = operand(j, offset, len);
-            for (chunk, y) in slab.chunks_exact_mut(LANES).zip(y.chunks_exact(LANES)) {
-                for ((v, x), y) in chunk.iter_mut().zip(x).zip(y) {
-                    *v = crate::fused::maximum((*v + x) + y, 0.0);
-                }
-            }
-            return;
-        }
-        _ => {}
-    }
     for step in steps {
         match *step {
             Step::AddRow(i) => each_lane(slab, lanes(i), |v, x| v + x),
             Step::MulRow(i) => each_lane(slab, lanes(i), |v, x| v * x),
             Step::AddFull(i) => slab.iter_mut().zip(operand(i, offset, len)).for_each(|(v, x)| *v += x),
             Step::MulFull(i) => slab.iter_mut().zip(operand(i, offset, len)).for_each(|(v, x)| *v *= x),
-            Step::Clip(lo, hi) => slab.iter_mut().for_each(|v| *v = clip(*v, lo, hi)),
+            Step::Clip(lo, hi) => slab.iter_mut().for_each(|v| *v = crate::fused::clip(*v, lo, hi)),
             Step::AddColumn(_) | Step::MulColumn(_) => unreachable!("refused by `is_valid`"),
             // The rest are the same map of every value, wherever it lies.
             _ => crate::fused::epilogue_row(std::slice::from_ref(step), operands, 0, 0, slab),
@@ -132,10 +114,6 @@ pub(crate) unsafe fn store_blocked(
     use crate::fused::maximum;
     let offset = blocked_index(r, p0, d.n as usize);
     let out = out_addr as *mut f32;
-    let clip = |v: f32, lo: f32, hi: f32| {
-        let low = if v < lo { lo } else { v };
-        if low > hi { hi } else { low }
-    };
     // SAFETY (both): 8 values of operand `i` (rows: `[M]`; full: the blocked output's
     // shape), as the caller promises.
     let row = |i: usize| unsafe { (operands.pointer(i).add(r) as *const [f32; LANES]).read_unaligned() };
@@ -157,7 +135,12 @@ pub(crate) unsafe fn store_blocked(
         }
         [Step::AddRow(i), Step::Clip(lo, hi)] => {
             let x = row(i);
-            (0..positions).for_each(|q| store(q, std::array::from_fn(|l| clip(sums(q)[l] + x[l], lo, hi))));
+            (0..positions).for_each(|q| {
+                store(
+                    q,
+                    std::array::from_fn(|l| crate::fused::clip(sums(q)[l] + x[l], lo, hi)),
+                )
+            });
         }
         [Step::AddRow(i), Step::AddFull(j), Step::Relu] => {
             let x = row(i);

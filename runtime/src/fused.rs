@@ -330,6 +330,13 @@ pub(crate) fn maximum(a: f32, b: f32) -> f32 {
     if a.is_nan() { a } else { m }
 }
 
+/// `v < lo ? lo : v`, then `v > hi ? hi : v`: [`Step::Clip`].
+#[inline(always)]
+pub(crate) fn clip(v: f32, lo: f32, hi: f32) -> f32 {
+    let low = if v < lo { lo } else { v };
+    if low > hi { hi } else { low }
+}
+
 /// `arith.minimumf`.
 #[inline(always)]
 fn minimum(a: f32, b: f32) -> f32 {
@@ -378,10 +385,6 @@ fn apply_epilogue_body(steps: &[Step], operands: &Operands, r: usize, c0: usize,
     // The commonest chains (a conv's bias, then ReLU or ReLU6, with or without a
     // residual) in one pass over the row: the same operations in the same order as the
     // step-by-step loop below, without a load and store per step.
-    let clip = |v: f32, lo: f32, hi: f32| {
-        let low = if v < lo { lo } else { v };
-        if low > hi { hi } else { low }
-    };
     match *steps {
         [Step::AddRow(i), Step::Relu] => {
             let x = operand(i, r, 1)[0];
@@ -1198,6 +1201,11 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
         return;
     };
     let operands = Operands::new([e0, e1, e2], d.n as usize);
+    if d.layout.is_plain() {
+        // SAFETY: as this function's contract.
+        return unsafe { run_plain(&d, descriptor, a, b, out, &operands) };
+    }
+    // Blocked tensors: the kernels that read and write them, else plain copies.
     #[cfg(target_arch = "x86_64")]
     if crate::blocked_conv::computes(&d) {
         // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
@@ -1209,16 +1217,12 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
         let band = crate::depthwise_channels::BAND_BYTES;
         return unsafe { crate::depthwise_channels::run_blocked(&d, (a, b, out), &operands, band) };
     }
-    if !d.layout.is_plain() {
-        // SAFETY: as this function's contract, the plain call over the plain copies.
-        return unsafe {
-            crate::blocked_layout::through_plain_copies(&d, b, out, &operands, |plain, b, out, operands| {
-                run_plain(plain, descriptor, a, b, out, operands)
-            })
-        };
+    // SAFETY: as this function's contract, the plain call over the plain copies.
+    unsafe {
+        crate::blocked_layout::through_plain_copies(&d, b, out, &operands, |plain, b, out, operands| {
+            run_plain(plain, descriptor, a, b, out, operands)
+        })
     }
-    // SAFETY: as this function's contract.
-    unsafe { run_plain(&d, descriptor, a, b, out, &operands) }
 }
 
 /// [`fuser_fused_f32`] for a descriptor without blocked tensors: the first path that
