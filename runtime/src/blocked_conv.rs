@@ -447,6 +447,7 @@ mod tests {
                 k,
                 strides: [k, 1, n, 1],
                 conv,
+                batch: crate::fused::Batch::default(),
                 constant_weights: 0,
                 layout: crate::fused::Layout::default(),
                 epilogue: epilogue(kind),
@@ -622,6 +623,7 @@ mod tests {
             // The call as a model makes it (constant weights): the path the fused kernel
             // takes for the plain layout.
             let model_call = Descriptor {
+                batch: crate::fused::Batch::default(),
                 constant_weights: 7,
                 ..d.clone()
             }

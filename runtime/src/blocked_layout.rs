@@ -304,6 +304,7 @@ mod tests {
             k: k as i64,
             strides: [k as i64, 1, n as i64, 1],
             conv,
+            batch: crate::fused::Batch::default(),
             constant_weights: 0,
             layout: Layout::default(),
             epilogue: chain(kind),

@@ -119,7 +119,39 @@ pub struct Descriptor {
     pub constant_weights: i64,
     /// Which of the call's tensors are channel-blocked (see [`Layout`]).
     pub layout: Layout,
+    /// A matmul's independent products of the same shapes (see [`Batch`]).
+    pub batch: Batch,
     pub epilogue: Vec<Step>,
+}
+
+/// A batch of independent matmuls of one shape (attention's `Q·Kᵀ` and `P·V`): product
+/// `i` reads A and B at `i` times their batch strides (in elements; 0 shares one matrix
+/// across the batch) and writes the output `[count][M][N]` densely. Its epilogue
+/// operands follow the output's rows: a full-size operand is `[count][M][N]`, a row
+/// operand `[count][M]`, a column operand `[N]` for every product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    pub count: i64,
+    pub a_stride: i64,
+    pub b_stride: i64,
+}
+
+impl Default for Batch {
+    /// One product (every contraction but a batched matmul).
+    fn default() -> Batch {
+        Batch {
+            count: 1,
+            a_stride: 0,
+            b_stride: 0,
+        }
+    }
+}
+
+impl Batch {
+    /// Whether there is more than one product.
+    pub fn is_batched(self) -> bool {
+        self.count > 1
+    }
 }
 
 /// Which of a conv's tensors are channel-blocked, `[1][C/8][H][W][8]` in memory for
@@ -177,7 +209,12 @@ pub fn conv_takes_blocked_layout(out_channels: i64, reduction_steps: i64) -> boo
     }
 }
 
-const HEADER: usize = 23;
+/// Words before the epilogue's step count: the contraction, M, N, K, the strides, the
+/// conv's geometry, the weights' key, the layout (word 22) and the batch (words 23–25).
+const HEADER: usize = 26;
+/// Where the weights' key and the layout lie in the header.
+const CONSTANT_WEIGHTS_WORD: usize = 21;
+const LAYOUT_WORD: usize = 22;
 
 fn bits(v: f32) -> i64 {
     i64::from(v.to_bits())
@@ -219,6 +256,9 @@ impl Descriptor {
             g.pad_left,
             self.constant_weights,
             self.layout.encode(),
+            self.batch.count,
+            self.batch.a_stride,
+            self.batch.b_stride,
         ]);
         debug_assert_eq!(out.len(), HEADER);
         out.push(self.epilogue.len() as i64);
@@ -258,7 +298,7 @@ impl Descriptor {
             3 => Contraction::MaxPool2d,
             _ => return None,
         };
-        let g = &header[8..HEADER - 2];
+        let g = &header[8..CONSTANT_WEIGHTS_WORD];
         let conv = ConvGeometry {
             channels: g[0],
             height: g[1],
@@ -309,11 +349,17 @@ impl Descriptor {
             k: header[3],
             strides: [header[4], header[5], header[6], header[7]],
             conv,
-            constant_weights: header[HEADER - 2],
-            layout: Layout::decode(header[HEADER - 1])?,
+            constant_weights: header[CONSTANT_WEIGHTS_WORD],
+            layout: Layout::decode(header[LAYOUT_WORD])?,
+            batch: Batch {
+                count: header[LAYOUT_WORD + 1],
+                a_stride: header[LAYOUT_WORD + 2],
+                b_stride: header[LAYOUT_WORD + 3],
+            },
             epilogue,
         };
-        crate::blocked_layout::is_valid(&descriptor).then_some(descriptor)
+        (crate::blocked_layout::is_valid(&descriptor) && crate::batched_matmul::is_valid(&descriptor))
+            .then_some(descriptor)
     }
 
     /// The words of the encoded descriptor.
@@ -356,6 +402,14 @@ impl Operands {
         Operands {
             pointers: pointers.map(|p| p as *const f32),
             n,
+        }
+    }
+
+    /// The operands with operand `i` moved on by `offsets[i]` elements.
+    pub(crate) fn shifted(&self, offsets: [usize; MAX_EPILOGUE_OPERANDS]) -> Operands {
+        Operands {
+            pointers: std::array::from_fn(|i| self.pointers[i].wrapping_add(offsets[i])),
+            n: self.n,
         }
     }
 
@@ -1201,6 +1255,10 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
         return;
     };
     let operands = Operands::new([e0, e1, e2], d.n as usize);
+    if d.batch.is_batched() {
+        // SAFETY: as this function's contract.
+        return unsafe { crate::batched_matmul::run(&d, a, b, out, &operands) };
+    }
     if d.layout.is_plain() {
         // SAFETY: as this function's contract.
         return unsafe { run_plain(&d, descriptor, a, b, out, &operands) };
@@ -1466,6 +1524,7 @@ mod tests {
                 k: 9,
                 strides: [9, 1, (o * o) as i64, 1],
                 conv,
+                batch: Batch::default(),
                 constant_weights: 0,
                 layout: Layout::default(),
                 epilogue: vec![Step::AddRow(0), Step::Clip(0.0, 6.0)],

@@ -69,7 +69,7 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
 
 /// Columns of one packed panel on this CPU: three zmm vectors on AVX-512, two ymm
 /// vectors ([`avx2`]'s blocks) else.
-fn panel_columns() -> usize {
+pub(crate) fn panel_columns() -> usize {
     if crate::fused::has_avx512() {
         COLUMNS
     } else {
@@ -83,7 +83,27 @@ fn panel_columns() -> usize {
 /// # Safety
 /// `b` addresses every element of B under its strides.
 unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize, columns: usize) -> Vec<f32> {
-    let mut packed = vec![0f32; n.div_ceil(columns) * k * columns];
+    let mut packed = Vec::new();
+    // SAFETY: as this function's contract.
+    unsafe { pack_into(b, k, n, b_row, b_col, columns, &mut packed) };
+    packed
+}
+
+/// [`pack`] into `packed`, whose allocation is reused.
+///
+/// # Safety
+/// As [`pack`].
+pub(crate) unsafe fn pack_into(
+    b: *const f32,
+    k: usize,
+    n: usize,
+    b_row: isize,
+    b_col: isize,
+    columns: usize,
+    packed: &mut Vec<f32>,
+) {
+    packed.clear();
+    packed.resize(n.div_ceil(columns) * k * columns, 0.0);
     for (j, panel) in packed.chunks_exact_mut((k * columns).max(1)).enumerate() {
         let n0 = j * columns;
         let cols = columns.min(n - n0);
@@ -95,7 +115,6 @@ unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize, co
             }
         }
     }
-    packed
 }
 
 /// B's elements that a cached packing is checked against on every hit, spread over B.
@@ -156,7 +175,7 @@ thread_local! {
 /// # Safety
 /// As [`run`]; `panels` is B packed by [`pack`]; [`computes`] accepts `d` (so the CPU has
 /// AVX-512, or AVX2 and FMA).
-unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands: &Operands) {
+pub(crate) unsafe fn run_packed(d: &Descriptor, a: i64, panels: &[f32], out: i64, operands: &Operands) {
     // SAFETY: as this function's contract (`computes` checked the CPU).
     unsafe {
         if crate::fused::has_avx512() {
@@ -423,6 +442,7 @@ mod tests {
             k: k as i64,
             strides: [a[0], a[1], b[0], b[1]],
             conv: ConvGeometry::default(),
+            batch: crate::fused::Batch::default(),
             constant_weights: 7,
             layout: crate::fused::Layout::default(),
             epilogue,

@@ -725,6 +725,7 @@ pub(crate) mod tests {
             k: k as i64,
             strides: [k as i64, 1, n as i64, 1],
             conv,
+            batch: crate::fused::Batch::default(),
             constant_weights: 0,
             layout: crate::fused::Layout::default(),
             epilogue,

@@ -371,7 +371,11 @@ fn split_sum(
 /// kernel of `tensor_core_kernel`; f16 and bf16 on AMD matrix cores `mfma_kernel`'s.
 pub fn gpu_contraction_text(kernel: &FusedKernel, matrix_cores: Option<MatrixCores>) -> Option<String> {
     let d = &kernel.descriptor;
-    if kernel.quantization.is_some() || !matches!(d.contraction, Contraction::Conv2d | Contraction::Matmul) {
+    // A batch of products has no GPU template yet.
+    if kernel.quantization.is_some()
+        || d.batch.is_batched()
+        || !matches!(d.contraction, Contraction::Conv2d | Contraction::Matmul)
+    {
         return None;
     }
     match kernel.element {

@@ -19,7 +19,7 @@ use fuser_dialects::{
     semantics::DType,
 };
 use fuser_runtime::fused::{
-    Contraction, ConvGeometry, Descriptor, FUSED_F32, FUSED_F32_ARITY, Layout, MAX_EPILOGUE_OPERANDS, Step,
+    Batch, Contraction, ConvGeometry, Descriptor, FUSED_F32, FUSED_F32_ARITY, Layout, MAX_EPILOGUE_OPERANDS, Step,
 };
 use fuser_runtime::quantized::{ActivationQuantization, FUSED_Q8, FUSED_Q8_ARITY, Q8Call};
 use melior::ir::{BlockLike, OperationRef, RegionLike, Value, ValueLike, operation::OperationLike};
@@ -575,6 +575,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         k,
         strides,
         conv: ConvGeometry::default(),
+        batch: Batch::default(),
         constant_weights: 0,
         layout: Layout::default(),
         epilogue: Vec::new(),
@@ -584,6 +585,23 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
             let (k, n) = (sb[0], sb[1]);
             let m: i64 = sa[..sa.len() - 1].iter().product();
             Some((matmul(m, n, k, [k, 1, n, 1]), Rows::Leading, out))
+        }
+        // A batch of products (attention's): B's batch dimensions are A's, or all 1 (one B
+        // for every product); A's are the output's.
+        "mat_mul" if sa.len() >= 3 && sb.len() == sa.len() && weight_type == DType::F32 => {
+            let r = sa.len();
+            let (m, k, n) = (sa[r - 2], sa[r - 1], sb[r - 1]);
+            let shared_b = sb[..r - 2].iter().all(|&d| d == 1);
+            if sb[r - 2] != k || out[..r - 2] != sa[..r - 2] || !(shared_b || sb[..r - 2] == sa[..r - 2]) {
+                return None;
+            }
+            let mut descriptor = matmul(m, n, k, [k, 1, n, 1]);
+            descriptor.batch = Batch {
+                count: sa[..r - 2].iter().product(),
+                a_stride: m * k,
+                b_stride: if shared_b { 0 } else { k * n },
+            };
+            Some((descriptor, Rows::Leading, out))
         }
         "gemm" if sa.len() == 2 && sb.len() == 2 => {
             let (trans_a, trans_b) = (view.int("trans_a").ok()? != 0, view.int("trans_b").ok()? != 0);
@@ -623,6 +641,7 @@ fn contraction(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
                 k,
                 strides: [k, 1, out[2] * out[3], 1],
                 conv,
+                batch: Batch::default(),
                 constant_weights: 0,
                 layout: Layout::default(),
                 epilogue: Vec::new(),
@@ -683,6 +702,7 @@ fn max_pool(view: &OpView) -> Option<(Descriptor, Rows, Vec<i64>)> {
         k: kernel[0] * kernel[1],
         strides: [0; 4],
         conv,
+        batch: Batch::default(),
         constant_weights: 0,
         layout: Layout::default(),
         epilogue: Vec::new(),

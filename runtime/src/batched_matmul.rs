@@ -1,0 +1,248 @@
+//! Batched f32 matmuls of the fused kernel ([`crate::fused`], [`Batch`]): a transformer's
+//! attention products `Q·Kᵀ` (with its scale) and `P·V`, 12 heads of 128×128×64 in a
+//! BERT-base layer. Op by op they were linalg loops on one core; here each product packs
+//! its B into panels (it changes every call: no cache) and runs
+//! [`crate::packed_matmul`]'s register blocks and epilogue over them.
+//!
+//! The threads split the products (one product is an item, its rows and columns on the
+//! thread that took it) when there are at least as many as threads, and else the
+//! products run in turn, each split as a single matmul is. Either way every output is
+//! summed in the same order, so results do not depend on the thread count.
+
+use crate::fused::{Batch, Descriptor, MAX_EPILOGUE_OPERANDS, Operands, Step};
+
+/// Whether a descriptor's batch is one the runtime computes: one product, or a plain f32
+/// matmul of nonempty shapes with strides that stay within the batch's matrices.
+pub(crate) fn is_valid(d: &Descriptor) -> bool {
+    let b = d.batch;
+    b.count == 1
+        || (b.count > 1
+            && d.contraction == crate::fused::Contraction::Matmul
+            && d.layout.is_plain()
+            && d.m > 0
+            && d.n > 0
+            && d.k > 0
+            && b.a_stride >= 0
+            && b.b_stride >= 0)
+}
+
+/// Each epilogue operand's offset in product `i`: a row operand moves by `M` a product,
+/// a full-size one by `M·N`, a column operand stays (see [`Batch`]).
+fn operand_offsets(d: &Descriptor, i: usize) -> [usize; MAX_EPILOGUE_OPERANDS] {
+    let (m, n) = (d.m as usize, d.n as usize);
+    let mut offsets = [0; MAX_EPILOGUE_OPERANDS];
+    for step in &d.epilogue {
+        match *step {
+            Step::AddRow(o) | Step::MulRow(o) => offsets[o] = i * m,
+            Step::AddFull(o) | Step::MulFull(o) => offsets[o] = i * m * n,
+            _ => {}
+        }
+    }
+    offsets
+}
+
+thread_local! {
+    /// Per-thread: the panels of the product's B.
+    static PANELS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The batched call.
+///
+/// # Safety
+/// As [`crate::fused::fuser_fused_f32`]: A, B, the output and the epilogue operands cover
+/// the batch's products.
+pub(crate) unsafe fn run(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Operands) {
+    let one = Descriptor {
+        batch: Batch::default(),
+        // B changes between calls: nothing to keep packed.
+        constant_weights: 0,
+        ..d.clone()
+    };
+    let (count, mn) = (d.batch.count as usize, (d.m * d.n) as usize);
+    let product = |i: usize| {
+        let at = |base: i64, stride: i64| base + 4 * i as i64 * stride;
+        let operands = operands.shifted(operand_offsets(d, i));
+        // SAFETY: product `i`'s matrices and operands, as this function's contract.
+        unsafe {
+            run_one(
+                &one,
+                at(a, d.batch.a_stride),
+                at(b, d.batch.b_stride),
+                out + 4 * (i * mn) as i64,
+                &operands,
+            )
+        }
+    };
+    if count >= crate::microkernels::threads() {
+        crate::microkernels::for_each_item((0..count).collect(), product);
+    } else {
+        (0..count).for_each(product);
+    }
+}
+
+/// One product of the batch.
+///
+/// # Safety
+/// As [`run`], for a descriptor of one product.
+unsafe fn run_one(d: &Descriptor, a: i64, b: i64, out: i64, operands: &Operands) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::fused::has_avx512() || crate::fused::has_avx2_fma() {
+        let (k, n) = (d.k as usize, d.n as usize);
+        let [b_row, b_col] = [d.strides[2] as isize, d.strides[3] as isize];
+        let columns = crate::packed_matmul::panel_columns();
+        return PANELS.with(|panels| {
+            let panels = &mut *panels.borrow_mut();
+            // SAFETY: B covers `[K, N]` under its strides, as this function's contract;
+            // the CPU has the blocks' instructions.
+            unsafe {
+                crate::packed_matmul::pack_into(b as *const f32, k, n, b_row, b_col, columns, panels);
+                crate::packed_matmul::run_packed(d, a, panels, out, operands)
+            }
+        });
+    }
+    // SAFETY: as this function's contract.
+    unsafe { crate::fused::run_with_gemm(d, a, b, out, operands) }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::fused::{Contraction, ConvGeometry, Layout};
+    use crate::register_tiled::tests::{seconds_per_call, threads_from_environment, values};
+    use proptest::prelude::*;
+
+    /// `count` products of A `[M, K]` by B `[K, N]` (one B for all when `shared_b`).
+    fn batched(count: usize, (m, n, k): (usize, usize, usize), shared_b: bool, epilogue: Vec<Step>) -> Descriptor {
+        Descriptor {
+            contraction: Contraction::Matmul,
+            m: m as i64,
+            n: n as i64,
+            k: k as i64,
+            strides: [k as i64, 1, n as i64, 1],
+            conv: ConvGeometry::default(),
+            batch: Batch {
+                count: count as i64,
+                a_stride: (m * k) as i64,
+                b_stride: if shared_b { 0 } else { (k * n) as i64 },
+            },
+            constant_weights: 0,
+            layout: Layout::default(),
+            epilogue,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Batched calls through the entry point agree with each product summed in f64,
+        /// with a row operand, a column scale, a residual that may be the output itself
+        /// and a scalar; on one thread and on two alike.
+        #[test]
+        fn batched_products_agree_with_their_sums(
+            count in 2usize..6, m in 1usize..40, n in 1usize..50, k in 1usize..90, shared_b in any::<bool>(),
+            residual_is_output in any::<bool>(), seed in any::<u64>(),
+        ) {
+            let steps = vec![Step::AddRow(0), Step::MulColumn(1), Step::AddFull(2), Step::MulScalar(0.125)];
+            let d = batched(count, (m, n, k), shared_b, steps);
+            let words = d.encode();
+            prop_assert_eq!(Descriptor::decode(&words), Some(d.clone()));
+            let a = values(seed, count * m * k);
+            let b = values(seed ^ 1, if shared_b { 1 } else { count } * k * n);
+            let (rows, columns) = (values(seed ^ 2, count * m), values(seed ^ 3, n));
+            let start = values(seed ^ 4, count * m * n);
+            let residual_values = values(seed ^ 5, count * m * n);
+            let residual = if residual_is_output { &start } else { &residual_values };
+            let mut expected = vec![0f32; count * m * n];
+            for i in 0..count {
+                let b0 = if shared_b { 0 } else { i * k * n };
+                for r in 0..m {
+                    for c in 0..n {
+                        let sum: f64 = (0..k).map(|s| a[(i * m + r) * k + s] as f64 * b[b0 + s * n + c] as f64).sum();
+                        let at = (i * m + r) * n + c;
+                        let v = (sum as f32 + rows[i * m + r]) * columns[c] + residual[at];
+                        expected[at] = v * 0.125;
+                    }
+                }
+            }
+            for threads in [1, 2] {
+                crate::microkernels::set_threads(threads);
+                let mut out = start.clone();
+                let r = if residual_is_output { out.as_ptr() } else { residual_values.as_ptr() };
+                let (a, b, o) = (a.as_ptr() as i64, b.as_ptr() as i64, out.as_mut_ptr() as i64);
+                // SAFETY: the buffers cover the batch's shapes; the words stay alive.
+                unsafe {
+                    crate::fused::fuser_fused_f32(words.as_ptr() as i64, a, b, o, rows.as_ptr() as i64, columns.as_ptr() as i64, r as i64)
+                };
+                crate::microkernels::set_threads(0);
+                for (at, (&got, &want)) in out.iter().zip(&expected).enumerate() {
+                    prop_assert!((got - want).abs() <= 1e-5 * (k as f32 + 4.0), "{at}: {got} against {want}");
+                }
+            }
+        }
+    }
+
+    /// A batch the runtime cannot compute does not decode (so the compiler never emits it).
+    #[test]
+    fn batches_it_cannot_compute_do_not_decode() {
+        let good = batched(3, (4, 5, 6), false, vec![]);
+        assert_eq!(Descriptor::decode(&good.encode()), Some(good.clone()));
+        let conv = Descriptor {
+            contraction: Contraction::Conv2d,
+            ..good.clone()
+        };
+        let blocked = Descriptor {
+            layout: Layout {
+                input_blocked: true,
+                output_blocked: false,
+            },
+            ..good.clone()
+        };
+        let mut bad = vec![conv, blocked];
+        for batch in [
+            Batch { count: 0, ..good.batch },
+            Batch {
+                a_stride: -1,
+                ..good.batch
+            },
+            Batch {
+                b_stride: -6,
+                ..good.batch
+            },
+        ] {
+            bad.push(Descriptor { batch, ..good.clone() });
+        }
+        bad.push(Descriptor { k: 0, ..good.clone() });
+        for d in bad {
+            assert_eq!(Descriptor::decode(&d.encode()), None, "{d:?}");
+        }
+    }
+
+    /// Not a test: `cargo test --release -p fuser-runtime batched_timing -- --ignored
+    /// --nocapture` times BERT-base's attention products (12 heads), `F32_THREADS` threads.
+    #[test]
+    #[ignore]
+    fn batched_timing() {
+        threads_from_environment();
+        for (m, n, k, steps) in [
+            (128usize, 128usize, 64usize, vec![Step::MulScalar(0.125)]),
+            (128, 64, 128, vec![]),
+        ] {
+            let count = 12;
+            let d = batched(count, (m, n, k), false, steps);
+            let words = d.encode();
+            let (a, b) = (values(1, count * m * k), values(2, count * k * n));
+            let mut out = vec![0f32; count * m * n];
+            let (a, b, o) = (a.as_ptr() as i64, b.as_ptr() as i64, out.as_mut_ptr() as i64);
+            let best = (0..6)
+                .map(|_| {
+                    // SAFETY: the buffers cover the batch's shapes.
+                    seconds_per_call(|| unsafe {
+                        crate::fused::fuser_fused_f32(words.as_ptr() as i64, a, b, o, 0, 0, 0)
+                    })
+                })
+                .fold(f64::MAX, f64::min);
+            let gflops = 2.0 * (count * m * n * k) as f64 / best / 1e9;
+            eprintln!("{count}x {m}x{k}x{n}: {:.3} ms ({gflops:.0} GFLOP/s)", best * 1e3);
+        }
+    }
+}
