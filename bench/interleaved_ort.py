@@ -9,8 +9,13 @@ shared library (ahead of time: the same runtime kernels as the JIT of `fuser ben
 loaded with ctypes into the process that holds an onnxruntime session, and the two run in
 blocks of `--block` runs that alternate (which goes first alternating too): a pair of
 blocks takes about a second or less, and the machine's speed moves both sides of its
-ratio alike. Between blocks the process sleeps 20 ms so that the other runtime's spinning
-threads have gone idle, and the first run of each block is not timed (its threads waking).
+ratio alike. Before each block the process waits until the other runtime's threads have
+gone idle (`wait_until_quiet`), and the first run of each block is not timed (its
+threads waking). Both runtimes' idle threads spin for a while before they sleep:
+fuser's for 2 ms, onnxruntime's intra-op threads for about 50–60 ms after a run here
+(their CPU time, read from /proc). A fixed 20 ms pause, used before, left onnxruntime's
+thread spinning through the first 30–40 ms of fuser's blocks, on one of the two cores:
+a tenth of a BERT-layer block and half of a MobileNetV2 one.
 
 Both use every core the process may run on: the library's runtime takes them all (Rust's
 `available_parallelism`, which a cgroup CPU quota would lower below the count used here),
@@ -37,6 +42,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -67,6 +73,36 @@ def fuser_library(fuser, model, work, input_size):
     function.restype = None
     function.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     return function, int(outputs[0])
+
+
+def threads_cpu_ms():
+    """The CPU time (ms) used so far by this process's threads other than the calling one."""
+    me, total = threading.get_native_id(), 0
+    for task in os.listdir("/proc/self/task"):
+        if int(task) != me:
+            try:
+                with open(f"/proc/self/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except OSError:
+                pass  # a thread that just ended
+    return total / 1e6
+
+
+def wait_until_quiet(least=0.02, most=1.0, window=0.01):
+    """Sleeps `least` seconds, then until the other threads used under a tenth of a
+    `window` of CPU time during one (their spinning is over), or `most` seconds in all.
+    Returns the CPU time (ms) the other threads used meanwhile."""
+    start = time.perf_counter()
+    first = threads_cpu_ms()
+    time.sleep(least)
+    before = threads_cpu_ms()
+    while time.perf_counter() - start < most:
+        time.sleep(window)
+        after = threads_cpu_ms()
+        if after - before < 0.1 * window * 1e3:
+            return after - first
+        before = after
+    return threads_cpu_ms() - first
 
 
 def timed_block(run, count):
@@ -133,12 +169,18 @@ def main():
                 ours()
                 theirs()
             sides = {"fuser": [], peer: []}
+            # The CPU time the side's threads spent after its blocks (spinning, idle).
+            spun = {"fuser": [], peer: []}
             pairs = []
             for b in range(args.blocks):
                 medians = {}
                 order = [("fuser", ours), (peer, theirs)]
+                previous = None
                 for side, run in order if b % 2 == 0 else order[::-1]:
-                    time.sleep(0.02)
+                    after = wait_until_quiet()
+                    if previous:
+                        spun[previous].append(after)
+                    previous = side
                     times = timed_block(run, args.block)
                     sides[side] += times
                     medians[side] = float(np.median(times))
@@ -149,7 +191,9 @@ def main():
         low, high = np.percentile(pairs, [25, 75])
         print(f"{name}: fuser {np.median(sides['fuser']):.2f} ms, {peer} {np.median(sides[peer]):.2f} ms, "
               f"ratio {ratio:.3f} (pairs of blocks: quartiles {low:.3f}-{high:.3f}, {len(pairs)} pairs), "
-              f"rel L2 {error:.1e}, {threads} threads", flush=True)
+              f"rel L2 {error:.1e}, {threads} threads; after a block the threads spin "
+              f"{np.median(spun['fuser']):.0f} ms (fuser) and {np.median(spun[peer]):.0f} ms ({peer}) of CPU",
+              flush=True)
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     print(f"geomean ratio fuser/{peer}: {geomean:.3f}")
 
