@@ -119,14 +119,8 @@ pub fn exp_f32(y: f32) -> f32 {
         1.0 / 720.0,
         1.0 / 5040.0,
     ];
-    // `max`/`min` would drop a NaN; these comparisons keep it.
-    let y = if y < -104.0 {
-        -104.0
-    } else if y > 89.0 {
-        89.0
-    } else {
-        y
-    };
+    // `clamp` keeps a NaN (where `max`/`min` would drop it).
+    let y = y.clamp(-104.0, 89.0);
     let shifted = y.mul_add(std::f32::consts::LOG2_E, ROUND);
     let n = shifted - ROUND;
     let r = (-n).mul_add(LN2_LOW, (-n).mul_add(LN2_HIGH, y));
