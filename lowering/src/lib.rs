@@ -24,7 +24,7 @@ pub use distinct_results::make_results_distinct;
 pub use expose_kernels::expose_kernel_results;
 pub use flatten_globals::flatten_constant_globals;
 pub use forward_copies::forward_copies_to_arguments;
-pub use graph_to_linalg::{Contractions, MatrixCores, convert_graph_to_linalg};
+pub use graph_to_linalg::{Contractions, MatrixCores, convert_graph_to_linalg, is_fused_kernel};
 pub use jit::{Buffers, JitError, JitModel, SET_THREADS_SYMBOL, packed_entry_symbol};
 pub use llvm_ir::{TranslateError, translate_to_llvm_ir};
 pub use matmul_calls::matmuls_to_microkernels;

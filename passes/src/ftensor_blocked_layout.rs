@@ -19,16 +19,15 @@
 //! transpose instead of the conv, and a blocked output is returned from one, so a value
 //! it blocked qualifies no more (a second run can only find less).
 
+use crate::kernel_functions::{build_graph_op, clone_kernel};
 use crate::registry::{PassId, PassInfo, PassOptionInfo, PassOptions, external_pass};
 use fuser_dialects::{
-    accessors::{AttrValue, build_op, op_name, symbol_name},
+    accessors::{AttrValue, op_name, symbol_name},
     ffi::{
-        body_and_return, callee, clone_operation, emit_error, has_single_use, make, nested_operations, parse_attribute,
-        parse_type, replace_uses_except, set_attribute, set_operand, set_value_type, sync_function_type, tensor_info,
-        value_key,
+        body_and_return, callee, emit_error, has_single_use, nested_operations, parse_attribute, parse_type,
+        replace_uses_except, set_attribute, set_operand, set_value_type, sync_function_type, tensor_info, value_key,
     },
     semantics::Tensor,
-    spec::find_op,
 };
 use melior::{
     ir::{BlockLike, OperationRef, Value, ValueLike, operation::OperationLike},
@@ -380,21 +379,6 @@ fn suffix(signature: Signature) -> &'static str {
     }
 }
 
-/// A copy of `kernel` named `name` (or `name_2`, `name_3`, ... where a symbol of the
-/// module has that name), placed after it.
-fn clone_kernel<'c, 'a>(kernel: OperationRef<'c, 'a>, name: &str) -> Result<OperationRef<'c, 'a>, String> {
-    let block = kernel.block().ok_or("a kernel outside a module")?;
-    let module = block.parent_operation().ok_or("a kernel outside a module")?;
-    let taken: std::collections::HashSet<String> = nested_operations(module).iter().filter_map(symbol_name).collect();
-    let unique = std::iter::once(name.to_string())
-        .chain((2..).map(|n| format!("{name}_{n}")))
-        .find(|candidate| !taken.contains(candidate))
-        .expect("an unused name");
-    let copy = block.insert_operation_after(kernel, clone_operation(kernel));
-    set_attribute(copy, "sym_name", make::string(kernel.context(), &unique));
-    Ok(copy)
-}
-
 /// `tensor<1x{c/8}x{h}x{w}x8xf32>` for `[1, c, h, w]`.
 fn blocked_type(shape: &[i64]) -> String {
     format!("tensor<1x{}x{}x{}x{LANES}xf32>", shape[1] / LANES, shape[2], shape[3])
@@ -457,21 +441,6 @@ fn block_function(function: OperationRef, capability: &Capability, signature: Si
         set_operand(ret, 0, transpose.result(0).map_err(|e| e.to_string())?.into());
     }
     sync_function_type(function)
-}
-
-/// A one-operand, one-result graph op inserted before `before`.
-fn build_graph_op<'c, 'a>(
-    before: OperationRef<'c, 'a>,
-    name: &str,
-    operands: Vec<Value<'c, 'a>>,
-    result: melior::ir::Type<'c>,
-    attributes: Vec<(&str, AttrValue<'c>)>,
-) -> Result<OperationRef<'c, 'a>, String> {
-    let spec = find_op(name).ok_or_else(|| format!("{name} is not registered"))?;
-    let groups = operands.into_iter().map(|v| vec![v]).collect();
-    let op = build_op(before.location(), spec, groups, vec![vec![result]], attributes).map_err(|e| e.to_string())?;
-    let block = before.block().ok_or("an op outside a block")?;
-    Ok(block.insert_operation_before(before, op))
 }
 
 /// `graph.reshape` of `value` to `shape` (its shape operand a new constant), before `before`.

@@ -3,9 +3,11 @@
 
 use fuser_dialects::{
     KERNEL_ATTRIBUTE,
-    accessors::{op_name, symbol_name},
+    accessors::{AttrValue, build_op, op_name, symbol_name},
+    ffi::{clone_operation, make, nested_operations, set_attribute},
+    spec::find_op,
 };
-use melior::ir::{OperationRef, operation::OperationLike};
+use melior::ir::{BlockLike, OperationRef, Value, operation::OperationLike};
 use std::collections::HashMap;
 
 /// The `func.func` ops among `operations` marked `ftensor.kernel`, by symbol name.
@@ -15,4 +17,34 @@ pub(crate) fn kernels_by_name<'c, 'a>(operations: &[OperationRef<'c, 'a>]) -> Ha
         .filter(|op| op_name(*op) == "func.func" && op.has_attribute(KERNEL_ATTRIBUTE))
         .filter_map(|op| Some((symbol_name(op)?, *op)))
         .collect()
+}
+
+/// A copy of `kernel` named `name` (or `name_2`, `name_3`, ... where a symbol of the
+/// module has that name), placed after it.
+pub(crate) fn clone_kernel<'c, 'a>(kernel: OperationRef<'c, 'a>, name: &str) -> Result<OperationRef<'c, 'a>, String> {
+    let block = kernel.block().ok_or("a kernel outside a module")?;
+    let module = block.parent_operation().ok_or("a kernel outside a module")?;
+    let taken: std::collections::HashSet<String> = nested_operations(module).iter().filter_map(symbol_name).collect();
+    let unique = std::iter::once(name.to_string())
+        .chain((2..).map(|n| format!("{name}_{n}")))
+        .find(|candidate| !taken.contains(candidate))
+        .expect("an unused name");
+    let copy = block.insert_operation_after(kernel, clone_operation(kernel));
+    set_attribute(copy, "sym_name", make::string(kernel.context(), &unique));
+    Ok(copy)
+}
+
+/// A one-operand, one-result graph op inserted before `before`.
+pub(crate) fn build_graph_op<'c, 'a>(
+    before: OperationRef<'c, 'a>,
+    name: &str,
+    operands: Vec<Value<'c, 'a>>,
+    result: melior::ir::Type<'c>,
+    attributes: Vec<(&str, AttrValue<'c>)>,
+) -> Result<OperationRef<'c, 'a>, String> {
+    let spec = find_op(name).ok_or_else(|| format!("{name} is not registered"))?;
+    let groups = operands.into_iter().map(|v| vec![v]).collect();
+    let op = build_op(before.location(), spec, groups, vec![vec![result]], attributes).map_err(|e| e.to_string())?;
+    let block = before.block().ok_or("an op outside a block")?;
+    Ok(block.insert_operation_before(before, op))
 }

@@ -18,6 +18,7 @@ mod ffi;
 pub use ffi::enable_timing;
 pub mod eqsat;
 pub mod ftensor_blocked_layout;
+pub mod ftensor_fold_transposes;
 pub mod ftensor_int8_activations;
 pub mod gpu_target;
 pub mod gpu_tile_parallel_loops;

@@ -71,7 +71,7 @@ impl Phase {
         match self {
             Phase::Graph => "graph dialect after shape inference, constant folding and simplification",
             Phase::Kernels => {
-                "graph ops fused by equality saturation (graph-eqsat-fuse) into outlined ftensor.kernel functions called from the model function; INT8 kernels hand INT8 consumers codes (ftensor-int8-activations); on AVX2 CPUs conv kernels hand conv kernels channel-blocked tensors (ftensor-blocked-layout)"
+                "graph ops fused by equality saturation (graph-eqsat-fuse) into outlined ftensor.kernel functions called from the model function; INT8 kernels hand INT8 consumers codes (ftensor-int8-activations); on AVX2 CPUs conv kernels hand conv kernels channel-blocked tensors (ftensor-blocked-layout); batched matmul kernels read the transposes that feed them in place (ftensor-fold-transposes)"
             }
             Phase::Linalg => "upstream linalg/tensor/arith/math on tensors",
             Phase::Bufferized => {
@@ -85,7 +85,7 @@ impl Phase {
     pub fn pipeline_for(self, fusion: Fusion) -> &'static str {
         match (self, fusion) {
             (Phase::Kernels, Fusion::Greedy) => {
-                "graph-eqsat-fuse{target=cpu strategy=greedy},ftensor-int8-activations,ftensor-blocked-layout"
+                "graph-eqsat-fuse{target=cpu strategy=greedy},ftensor-int8-activations,ftensor-blocked-layout,ftensor-fold-transposes"
             }
             _ => self.pipeline(),
         }
@@ -98,7 +98,9 @@ impl Phase {
             // Folding makes shape operands constant, inference then makes more shapes
             // static, which lets more fold: `infer-shapes` repeats both until nothing folds.
             Phase::Graph => "graph-infer-shapes,graph-fold-constants{infer-shapes=true},graph-simplify",
-            Phase::Kernels => "graph-eqsat-fuse{target=cpu},ftensor-int8-activations,ftensor-blocked-layout",
+            Phase::Kernels => {
+                "graph-eqsat-fuse{target=cpu},ftensor-int8-activations,ftensor-blocked-layout,ftensor-fold-transposes"
+            }
             Phase::Linalg => "convert-graph-to-linalg,canonicalize,cse",
             Phase::Bufferized => {
                 "tensor-distinct-results,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\

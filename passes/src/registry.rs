@@ -59,6 +59,7 @@ pub static PASSES: &[PassInfo] = &[
     crate::convert_linalg_to_microkernels::INFO,
     crate::convert_memref_copy_to_linalg::INFO,
     crate::ftensor_blocked_layout::INFO,
+    crate::ftensor_fold_transposes::INFO,
     crate::ftensor_int8_activations::INFO,
     crate::gpu_tile_parallel_loops::INFO,
     crate::graph_eqsat_fuse::INFO,

@@ -246,3 +246,56 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod stride_tests {
+    use crate::fused::transposed_operand_strides;
+
+    /// The strides read every element where the transpose puts it: each operand element's
+    /// offset, computed from `(count, strides)`, is the input element the transpose moves
+    /// there.
+    #[test]
+    fn strides_address_what_the_transpose_moves() {
+        for (shape, perm) in [
+            (vec![1i64, 6, 3, 4], vec![0i64, 2, 1, 3]),
+            (vec![1, 6, 3, 4], vec![0, 2, 3, 1]),
+            (vec![2, 3, 4, 5], vec![0, 1, 3, 2]),
+            (vec![2, 3, 4, 5], vec![0, 1, 2, 3]),
+            (vec![5, 4, 3], vec![0, 2, 1]),
+            (vec![1, 4, 3], vec![0, 2, 1]),
+        ] {
+            let (count, [batch, row, col]) = transposed_operand_strides(&shape, &perm).expect("nests");
+            let out: Vec<i64> = perm.iter().map(|&p| shape[p as usize]).collect();
+            let r = out.len();
+            let in_strides: Vec<i64> = (0..r).map(|d| shape[d + 1..].iter().product()).collect();
+            assert_eq!(count, out[..r - 2].iter().product::<i64>());
+            // Every operand index, row-major over `out`.
+            let total: i64 = out.iter().product();
+            for flat in 0..total {
+                let mut rest = flat;
+                let mut index = vec![0i64; r];
+                for d in (0..r).rev() {
+                    index[d] = rest % out[d];
+                    rest /= out[d];
+                }
+                let moved: i64 = (0..r).map(|d| index[d] * in_strides[perm[d] as usize]).sum();
+                let b = flat / (out[r - 2] * out[r - 1]);
+                let read = b * batch + index[r - 2] * row + index[r - 1] * col;
+                assert_eq!(read, moved, "{shape:?} by {perm:?} at {index:?}");
+            }
+        }
+        assert_eq!(
+            transposed_operand_strides(&[1, 128, 12, 64], &[0, 2, 1, 3]),
+            Some((12, [64, 768, 1]))
+        );
+        assert_eq!(
+            transposed_operand_strides(&[1, 128, 12, 64], &[0, 2, 3, 1]),
+            Some((12, [64, 1, 768]))
+        );
+        // Leading dims that do not nest, and what is not a permutation.
+        assert_eq!(transposed_operand_strides(&[2, 3, 4, 5], &[2, 0, 1, 3]), None);
+        assert_eq!(transposed_operand_strides(&[2, 3, 4, 5], &[1, 0, 2, 3]), None);
+        assert_eq!(transposed_operand_strides(&[2, 3, 4], &[0, 0, 1]), None);
+        assert_eq!(transposed_operand_strides(&[3, 4], &[1, 0]), None);
+    }
+}

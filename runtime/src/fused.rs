@@ -187,6 +187,43 @@ impl Layout {
     }
 }
 
+/// How a batched matmul reads, in place, an operand that is a `graph.transpose` by `perm`
+/// of a dense row-major tensor of `shape` (the operand's dimension `d` is the tensor's
+/// `perm[d]`): the product count over its leading dims and its element strides between
+/// products, rows and columns, `(count, [batch, row, column])`. `None` unless `perm` is a
+/// permutation of at least 3 dims whose leading dims (those of size 1 aside) nest into one
+/// stride. Attention's heads: `[1, 128, 12, 64]` by `[0, 2, 1, 3]` is 12 products at
+/// stride 64 of rows 768 apart, by `[0, 2, 3, 1]` (`Kᵀ`) rows 1 and columns 768 apart.
+pub fn transposed_operand_strides(shape: &[i64], perm: &[i64]) -> Option<(i64, [i64; 3])> {
+    let rank = shape.len();
+    if rank < 3 || perm.len() != rank || shape.iter().any(|&d| d <= 0) {
+        return None;
+    }
+    let mut seen = vec![false; rank];
+    for &p in perm {
+        let p = usize::try_from(p).ok().filter(|&p| p < rank)?;
+        if std::mem::replace(&mut seen[p], true) {
+            return None;
+        }
+    }
+    let mut strides = vec![1i64; rank];
+    for d in (0..rank - 1).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    let stride = |d: usize| strides[perm[d] as usize];
+    let size = |d: usize| shape[perm[d] as usize];
+    let leading: Vec<usize> = (0..rank - 2).filter(|&d| size(d) != 1).collect();
+    if leading
+        .windows(2)
+        .any(|pair| stride(pair[0]) != stride(pair[1]) * size(pair[1]))
+    {
+        return None;
+    }
+    let count = leading.iter().map(|&d| size(d)).product();
+    let batch = leading.last().map_or(0, |&d| stride(d));
+    Some((count, [batch, stride(rank - 2), stride(rank - 1)]))
+}
+
 /// Whether this CPU's fused kernel computes convs with blocked tensors without copies
 /// (AVX2 with FMA, no AVX-512): where the compiler should choose [`Layout`] at all.
 pub fn blocked_layout_on_host() -> bool {

@@ -107,6 +107,18 @@ pub(crate) unsafe fn pack_into(
     for (j, panel) in packed.chunks_exact_mut((k * columns).max(1)).enumerate() {
         let n0 = j * columns;
         let cols = columns.min(n - n0);
+        if b_row.unsigned_abs() < b_col.unsigned_abs() {
+            // A transposed B (`Kᵀ` read in place): each column's steps lie close together,
+            // and are read in that order.
+            for c in 0..cols {
+                let first = (n0 + c) as isize * b_col;
+                for kk in 0..k {
+                    // SAFETY: element (kk, n0 + c) of B, as the caller promises.
+                    panel[kk * columns + c] = unsafe { *b.offset(first + kk as isize * b_row) };
+                }
+            }
+            continue;
+        }
         for (kk, row) in panel.chunks_exact_mut(columns).enumerate() {
             let first = kk as isize * b_row + n0 as isize * b_col;
             for (c, value) in row[..cols].iter_mut().enumerate() {

@@ -20,6 +20,7 @@ use fuser_dialects::{
 };
 use fuser_runtime::fused::{
     Batch, Contraction, ConvGeometry, Descriptor, FUSED_F32, FUSED_F32_ARITY, Layout, MAX_EPILOGUE_OPERANDS, Step,
+    transposed_operand_strides,
 };
 use fuser_runtime::quantized::{ActivationQuantization, FUSED_Q8, FUSED_Q8_ARITY, Q8Call};
 use melior::ir::{BlockLike, OperationRef, RegionLike, Value, ValueLike, operation::OperationLike};
@@ -58,6 +59,11 @@ fn contraction_operands(quantized: bool) -> usize {
 enum Rows {
     Channels,
     Leading,
+}
+
+/// Whether the kernel function `func` lowers to one call of the runtime's fused kernel.
+pub fn is_fused_kernel(func: OperationRef) -> bool {
+    match_kernel(func).is_some()
 }
 
 /// The kernel functions under `root` that match, in order.
@@ -165,6 +171,7 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
     }
     let returned = returned?;
     let layout_ops = peel_layout(&mut ops, returned)?;
+    let operand_transposes = peel_operand_transposes(&mut ops);
     let (root, chain) = ops.split_first()?;
     let mut quantization = None;
     let root_view = view_of(*root, true).ok()?;
@@ -209,6 +216,29 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
         };
         vec![root.operand(a).ok()?, root.operand(b).ok()?]
     };
+    // A batched matmul reads its transposed operands in place, through their strides.
+    for transpose in &operand_transposes {
+        if !descriptor.batch.is_batched() {
+            return None;
+        }
+        let (count, [batch, row, column]) = transposed_operand_strides(&transpose.shape, &transpose.perm)?;
+        let batch = match (transpose.slot, count) {
+            (_, c) if c == descriptor.batch.count => batch,
+            (1, 1) => 0,
+            _ => return None,
+        };
+        match transpose.slot {
+            0 => {
+                descriptor.strides[..2].copy_from_slice(&[row, column]);
+                descriptor.batch.a_stride = batch;
+            }
+            _ => {
+                descriptor.strides[2..].copy_from_slice(&[row, column]);
+                descriptor.batch.b_stride = batch;
+            }
+        }
+        operands[transpose.slot] = transpose.input;
+    }
     let fixed = contraction_operands(quantized);
     let bias_slot = if quantized { 5 } else { 2 };
     if matches!(descriptor.contraction, Contraction::Matmul) && root_view.op == "gemm" {
@@ -336,9 +366,10 @@ fn match_kernel<'c, 'a>(func: OperationRef<'c, 'a>) -> Option<FusedKernel<'c, 'a
     // such a kernel lowers op by op instead.
     Descriptor::decode(&descriptor.encode())?;
     Some(FusedKernel {
-        ops: layout_ops
-            .prologue
-            .into_iter()
+        ops: operand_transposes
+            .iter()
+            .map(|t| t.op)
+            .chain(layout_ops.prologue)
             .chain(ops)
             .chain(layout_ops.epilogue)
             .collect(),
@@ -369,6 +400,50 @@ impl LayoutOps<'_, '_> {
     fn is_empty(&self) -> bool {
         self.prologue.is_empty() && self.epilogue.is_empty()
     }
+}
+
+/// A `graph.transpose` at the front of a kernel whose result only the matmul after it reads,
+/// as its operand `slot` (A or B): the matmul reads `input` through strides instead.
+struct OperandTranspose<'c, 'a> {
+    op: OperationRef<'c, 'a>,
+    slot: usize,
+    input: Value<'c, 'a>,
+    shape: Vec<i64>,
+    perm: Vec<i64>,
+}
+
+/// Takes the transposes off the front of `ops` when they feed the `graph.mat_mul` right
+/// after them, each one operand of it and nothing else (`ftensor-fold-transposes` puts
+/// them there); else leaves `ops` as it is.
+fn peel_operand_transposes<'c, 'a>(ops: &mut Vec<OperationRef<'c, 'a>>) -> Vec<OperandTranspose<'c, 'a>> {
+    let count = ops.iter().take_while(|op| op_name(*op) == "graph.transpose").count();
+    let Some(root) = ops
+        .get(count)
+        .filter(|root| count > 0 && op_name(*root) == "graph.mat_mul")
+    else {
+        return Vec::new();
+    };
+    let peel = |op: &OperationRef<'c, 'a>| -> Option<OperandTranspose<'c, 'a>> {
+        let result: Value = op.result(0).ok()?.into();
+        let slot = (0..2).find(|&s| root.operand(s).is_ok_and(|v| v == result))?;
+        let input = op.operand(0).ok()?;
+        let perm = view_of(*op, true).ok()?.ints("perm").ok()?;
+        (has_single_use(result) && root.operand(1 - slot).is_ok_and(|v| v != result)).then_some(OperandTranspose {
+            op: *op,
+            slot,
+            input,
+            shape: shape_of(input)?,
+            perm,
+        })
+    };
+    let Some(peeled) = ops[..count].iter().map(peel).collect::<Option<Vec<_>>>() else {
+        return Vec::new();
+    };
+    if peeled.len() == 2 && peeled[0].slot == peeled[1].slot {
+        return Vec::new();
+    }
+    ops.drain(..count);
+    peeled
 }
 
 /// Whether `op` is a `graph.transpose` with permutation `perm`.

@@ -21,6 +21,7 @@ pub mod text;
 mod unsigned;
 
 use crate::ffi;
+pub use fused::is_fused_kernel;
 use fuser_dialects::{
     accessors::{op_name, operand_group, result_group},
     eval::op_attrs,
