@@ -12,8 +12,9 @@ blocks takes about a second or less, and the machine's speed moves both sides of
 ratio alike. Before each block the process waits until the other runtime's threads have
 gone idle (`wait_until_quiet`), and the first run of each block is not timed (its
 threads waking). Both runtimes' idle threads spin for a while before they sleep:
-fuser's for 2 ms, onnxruntime's intra-op threads for about 50–60 ms after a run here
-(their CPU time, read from /proc). A fixed 20 ms pause, used before, left onnxruntime's
+fuser's for 2 ms, onnxruntime's intra-op threads for about 40–55 ms of CPU time after a
+run here (read from /proc/self/task/*/schedstat; where that file is missing the wait is
+the 20 ms pause alone). A fixed 20 ms pause, used before, left onnxruntime's
 thread spinning through the first 30–40 ms of fuser's blocks, on one of the two cores:
 a tenth of a BERT-layer block and half of a MobileNetV2 one.
 
@@ -73,6 +74,11 @@ def fuser_library(fuser, model, work, input_size):
     function.restype = None
     function.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     return function, int(outputs[0])
+
+
+def median(values):
+    """The median of `values` in whole units, or "no" where there are none."""
+    return f"{np.median(values):.0f}" if values else "no"
 
 
 def threads_cpu_ms():
@@ -192,7 +198,7 @@ def main():
         print(f"{name}: fuser {np.median(sides['fuser']):.2f} ms, {peer} {np.median(sides[peer]):.2f} ms, "
               f"ratio {ratio:.3f} (pairs of blocks: quartiles {low:.3f}-{high:.3f}, {len(pairs)} pairs), "
               f"rel L2 {error:.1e}, {threads} threads; after a block the threads spin "
-              f"{np.median(spun['fuser']):.0f} ms (fuser) and {np.median(spun[peer]):.0f} ms ({peer}) of CPU",
+              f"{median(spun['fuser'])} ms (fuser) and {median(spun[peer])} ms ({peer}) of CPU",
               flush=True)
     geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     print(f"geomean ratio fuser/{peer}: {geomean:.3f}")

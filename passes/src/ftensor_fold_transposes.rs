@@ -34,8 +34,8 @@ pub const INFO: PassInfo = PassInfo {
     summary: "batched matmul kernels read the transposes that feed them in place (attention's heads)",
     description: r#"Runs after kernel formation (`graph-eqsat-fuse`). A call of a private
 kernel whose first op is a batched f32 `graph.mat_mul` (both operands of rank 3 or more)
-reading two of its arguments, each used by the matmul alone, takes in the transposes that
-feed those arguments: a call of a kernel that is one `graph.transpose` of its argument,
+takes in the transposes that feed its A or B, or both, where that operand is an argument
+of the kernel that the matmul alone uses: a call of a kernel that is one `graph.transpose` of its argument,
 whose result that call alone reads, with a permutation whose leading dims nest into one
 batch stride (`fuser_runtime::fused::transposed_operand_strides`). The call gets a copy of
 its kernel (`<kernel>_strided`) that starts with the transposes and takes their inputs;

@@ -12,7 +12,8 @@
 use crate::fused::{Batch, Descriptor, MAX_EPILOGUE_OPERANDS, Operands, Step};
 
 /// Whether a descriptor's batch is one the runtime computes: one product, or a plain f32
-/// matmul of nonempty shapes with strides that stay within the batch's matrices.
+/// matmul of nonempty shapes with batch strides that are not negative (that they stay
+/// inside the caller's buffers is the caller's promise, as every shape is).
 pub(crate) fn is_valid(d: &Descriptor) -> bool {
     let b = d.batch;
     b.count == 1
@@ -41,6 +42,7 @@ fn operand_offsets(d: &Descriptor, i: usize) -> [usize; MAX_EPILOGUE_OPERANDS] {
     offsets
 }
 
+#[cfg(target_arch = "x86_64")]
 thread_local! {
     /// Per-thread: the panels of the product's B.
     static PANELS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -111,6 +113,22 @@ mod tests {
     use crate::register_tiled::tests::{seconds_per_call, threads_from_environment, values};
     use proptest::prelude::*;
 
+    /// `count` products of A `[M, K]` by B `[K, N]` (one B for all when `shared_b`), each
+    /// product's A stored transposed (`[K, M]`) when `a_t`, B when `b_t`.
+    fn batched_transposed(
+        count: usize,
+        (m, n, k): (usize, usize, usize),
+        (shared_b, a_t, b_t): (bool, bool, bool),
+        epilogue: Vec<Step>,
+    ) -> Descriptor {
+        let a = if a_t { [1, m as i64] } else { [k as i64, 1] };
+        let b = if b_t { [1, k as i64] } else { [n as i64, 1] };
+        Descriptor {
+            strides: [a[0], a[1], b[0], b[1]],
+            ..batched(count, (m, n, k), shared_b, epilogue)
+        }
+    }
+
     /// `count` products of A `[M, K]` by B `[K, N]` (one B for all when `shared_b`).
     fn batched(count: usize, (m, n, k): (usize, usize, usize), shared_b: bool, epilogue: Vec<Step>) -> Descriptor {
         Descriptor {
@@ -135,15 +153,17 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
         /// Batched calls through the entry point agree with each product summed in f64,
-        /// with a row operand, a column scale, a residual that may be the output itself
-        /// and a scalar; on one thread and on two alike.
+        /// with transposed operands (strides), a row operand, a column scale, a residual
+        /// that may be the output itself and a scalar; on one thread, two, and four (more
+        /// threads than some batches have products: those run in turn, each split).
         #[test]
         fn batched_products_agree_with_their_sums(
             count in 2usize..6, m in 1usize..40, n in 1usize..50, k in 1usize..90, shared_b in any::<bool>(),
-            residual_is_output in any::<bool>(), seed in any::<u64>(),
+            a_t in any::<bool>(), b_t in any::<bool>(), residual_is_output in any::<bool>(), seed in any::<u64>(),
         ) {
             let steps = vec![Step::AddRow(0), Step::MulColumn(1), Step::AddFull(2), Step::MulScalar(0.125)];
-            let d = batched(count, (m, n, k), shared_b, steps);
+            let d = batched_transposed(count, (m, n, k), (shared_b, a_t, b_t), steps);
+            let [a_row, a_col, b_row, b_col] = d.strides.map(|s| s as usize);
             let words = d.encode();
             prop_assert_eq!(Descriptor::decode(&words), Some(d.clone()));
             let a = values(seed, count * m * k);
@@ -157,14 +177,16 @@ mod tests {
                 let b0 = if shared_b { 0 } else { i * k * n };
                 for r in 0..m {
                     for c in 0..n {
-                        let sum: f64 = (0..k).map(|s| a[(i * m + r) * k + s] as f64 * b[b0 + s * n + c] as f64).sum();
+                        let sum: f64 = (0..k)
+                            .map(|s| a[i * m * k + r * a_row + s * a_col] as f64 * b[b0 + s * b_row + c * b_col] as f64)
+                            .sum();
                         let at = (i * m + r) * n + c;
                         let v = (sum as f32 + rows[i * m + r]) * columns[c] + residual[at];
                         expected[at] = v * 0.125;
                     }
                 }
             }
-            for threads in [1, 2] {
+            for threads in [1, 2, 4] {
                 crate::microkernels::set_threads(threads);
                 let mut out = start.clone();
                 let r = if residual_is_output { out.as_ptr() } else { residual_values.as_ptr() };

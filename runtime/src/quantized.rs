@@ -1073,7 +1073,8 @@ pub unsafe extern "C" fn fuser_fused_q8(
     let q_words = unsafe { *(quantization as *const [i64; Q8_CALL_WORDS]) };
     let call = Q8Call::decode(q_words);
     let q = call.input;
-    let Some(d) = (unsafe { crate::fused::read_descriptor(descriptor) }) else {
+    // A batch of products is an f32 matmul's alone (the compiler never emits one here).
+    let Some(d) = (unsafe { crate::fused::read_descriptor(descriptor) }).filter(|d| !d.batch.is_batched()) else {
         return;
     };
     let mut key = d.encode();

@@ -492,8 +492,9 @@ mod tests {
         eprintln!("6x16 block: {:.1} GFLOP/s on one thread", flops / best / 1e9);
     }
 
-    /// The 6×16 block: every output, each of the 6 rows and 16 columns, fresh and
-    /// accumulated, against a scalar sum in the same order with the same rounding.
+    /// Blocks at an output's edge (fewer rows, fewer columns, or both): each written
+    /// output is the scalar sum in the same order with the same rounding, fresh and
+    /// accumulated, and nothing past the block's rows and columns is touched.
     #[test]
     fn edge_blocks_sum_their_rows_and_columns_alone() {
         if !has_avx2_fma() {
@@ -542,6 +543,8 @@ mod tests {
         }
     }
 
+    /// The 6×16 block: every output, each of the 6 rows and 16 columns, fresh and
+    /// accumulated, against a scalar sum in the same order with the same rounding.
     #[test]
     fn block_sums_every_row_and_column_in_order() {
         if !has_avx2_fma() {
