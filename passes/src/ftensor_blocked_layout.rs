@@ -477,10 +477,7 @@ mod tests {
     };
     use proptest::prelude::*;
 
-    fn ty(shape: &[usize]) -> String {
-        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        format!("tensor<{}xf32>", dims.join("x"))
-    }
+    use crate::random_graphs::ty;
 
     /// A constant of `shape` (hex-encoded random values in [-2, 2), scaled by `scale`).
     fn constant(name: &str, shape: &[usize], scale: f32, seed: &mut u64) -> String {

@@ -238,10 +238,7 @@ mod tests {
     };
     use proptest::prelude::*;
 
-    fn ty(shape: &[usize]) -> String {
-        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        format!("tensor<{}xf32>", dims.join("x"))
-    }
+    use crate::random_graphs::ty;
 
     fn permuted(shape: &[usize], perm: &[usize]) -> Vec<usize> {
         perm.iter().map(|&p| shape[p]).collect()

@@ -66,22 +66,9 @@ const ERF_SERIES: [f32; 8] = {
 /// normal range.
 #[inline(always)]
 fn exp_parts(big: f32, small: f32) -> (f32, i32) {
-    // Adding 1.5·2²³ rounds `y/ln2` to the nearest integer.
-    const ROUND: f32 = 12582912.0;
-    // ln 2 in two parts: `n·LN2_HIGH` is exact for `|n| < 2⁸`.
-    const LN2_HIGH: f32 = 0.693_359_4;
-    const LN2_LOW: f32 = -2.121_944_4e-4;
-    // e^r = Σ rᵏ/k!, k ≤ 7: the first term left out is below 1e-8 for |r| ≤ 0.4.
-    const TAYLOR: [f32; 8] = [
-        1.0,
-        1.0,
-        0.5,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-    ];
+    use crate::vector_math::{
+        EXP_ROUND_F32 as ROUND, EXP_TAYLOR_F32 as TAYLOR, LN2_HIGH_F32 as LN2_HIGH, LN2_LOW_F32 as LN2_LOW,
+    };
     let shifted = (big + small).mul_add(std::f32::consts::LOG2_E, ROUND);
     let n = shifted - ROUND;
     // big - n·LN2_HIGH is exact (both are near each other, or n is 0), then the small terms.

@@ -95,6 +95,24 @@ pub fn exp(y: f64) -> f64 {
     polynomial(r, &TAYLOR) * scale
 }
 
+/// Adding this (1.5·2²³) to an f32 of magnitude below 2²² rounds it to the nearest integer,
+/// which then lies in the sum's low bits (`exp`'s range reduction in f32).
+pub(crate) const EXP_ROUND_F32: f32 = 12582912.0;
+/// ln 2 in two parts: `n·LN2_HIGH_F32` is exact for `|n| < 2⁸`.
+pub(crate) const LN2_HIGH_F32: f32 = 0.693_359_4;
+pub(crate) const LN2_LOW_F32: f32 = -2.121_944_4e-4;
+/// `e^r = Σ rᵏ/k!`, `k ≤ 7`: the first term left out is below 1e-8 for `|r| ≤ 0.4`.
+pub(crate) const EXP_TAYLOR_F32: [f32; 8] = [
+    1.0,
+    1.0,
+    0.5,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+];
+
 /// `e^y` in f32 arithmetic, within about 2 f32 ulps (the runtime's test holds it to 3e-7
 /// relative of libm's f64 `exp` over [-87, 88], and below to that plus one subnormal
 /// step): `y = n·ln2 + r` with `ln2` in two parts (`n·LN2_HIGH` is exact for the `|n| ≤
@@ -105,32 +123,18 @@ pub fn exp(y: f64) -> f64 {
 /// exponentials took most of its time.
 #[inline(always)]
 pub fn exp_f32(y: f32) -> f32 {
-    // Adding 1.5·2²³ rounds `y/ln2` to the nearest integer, in the sum's low bits.
-    const ROUND: f32 = 12582912.0;
-    const LN2_HIGH: f32 = 0.693_359_4;
-    const LN2_LOW: f32 = -2.121_944_4e-4;
-    const TAYLOR: [f32; 8] = [
-        1.0,
-        1.0,
-        0.5,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-    ];
     // `clamp` keeps a NaN (where `max`/`min` would drop it).
     let y = y.clamp(-104.0, 89.0);
-    let shifted = y.mul_add(std::f32::consts::LOG2_E, ROUND);
-    let n = shifted - ROUND;
-    let r = (-n).mul_add(LN2_LOW, (-n).mul_add(LN2_HIGH, y));
+    let shifted = y.mul_add(std::f32::consts::LOG2_E, EXP_ROUND_F32);
+    let n = shifted - EXP_ROUND_F32;
+    let r = (-n).mul_add(LN2_LOW_F32, (-n).mul_add(LN2_HIGH_F32, y));
     // `n` as an integer from the sum's low bits (a float-to-int cast would not vectorize).
-    let n = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let n = (shifted.to_bits() as i32).wrapping_sub(EXP_ROUND_F32.to_bits() as i32);
     let power = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
     // 2^(n/2 rounded down) · 2^(the rest): both normal for n in [-150, 129], and the
     // second product rounds once where the result is subnormal.
     let half = n >> 1;
-    (polynomial_f32(r, &TAYLOR) * power(half)) * power(n - half)
+    (polynomial_f32(r, &EXP_TAYLOR_F32) * power(half)) * power(n - half)
 }
 
 /// The logistic function `1 / (1 + e^-x)` of an f32, computed in f64 and rounded once.
