@@ -162,12 +162,7 @@ fn capability(kernel: OperationRef) -> Option<Capability> {
         return None;
     }
     // A public kernel keeps the signature callers outside the module see.
-    let private = kernel
-        .attribute("sym_visibility")
-        .ok()
-        .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
-        .is_some_and(|a| fuser_dialects::ffi::string_value(a) == "private");
-    if !private {
+    if !crate::kernel_functions::is_private(kernel) {
         return None;
     }
     let arguments: Vec<Value> = (0..block.argument_count())

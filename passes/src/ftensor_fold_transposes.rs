@@ -11,13 +11,13 @@
 //! still a graph op of the kernel, which the reference evaluator and every other lowering
 //! compute as before.
 
-use crate::kernel_functions::{build_graph_op, clone_kernel};
+use crate::kernel_functions::{build_graph_op, clone_kernel, is_private};
 use crate::registry::{PassId, PassInfo, PassOptions, external_pass};
 use fuser_dialects::{
     accessors::{AttrValue, i64_array, op_name, symbol_name},
     ffi::{
         body_and_return, callee, emit_error, erase_operation, has_single_use, nested_operations, parse_attribute,
-        replace_uses_except, set_attribute, set_operand, string_value, sync_function_type, tensor_info,
+        replace_uses_except, set_attribute, set_operand, sync_function_type, tensor_info,
     },
 };
 use melior::{
@@ -77,14 +77,6 @@ fn create(_: &PassOptions) -> Result<Pass, String> {
             }
         },
     ))
-}
-
-fn is_private(function: OperationRef) -> bool {
-    function
-        .attribute("sym_visibility")
-        .ok()
-        .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
-        .is_some_and(|a| string_value(a) == "private")
 }
 
 /// The arguments a private kernel's leading batched f32 matmul reads as A and B, each

@@ -10,6 +10,16 @@ use fuser_dialects::{
 use melior::ir::{BlockLike, OperationRef, Value, operation::OperationLike};
 use std::collections::HashMap;
 
+/// Whether `function` is private: no caller outside the module sees its signature, so a
+/// pass may change it or drop it.
+pub(crate) fn is_private(function: OperationRef) -> bool {
+    function
+        .attribute("sym_visibility")
+        .ok()
+        .and_then(|a| melior::ir::attribute::StringAttribute::try_from(a).ok())
+        .is_some_and(|a| fuser_dialects::ffi::string_value(a) == "private")
+}
+
 /// The `func.func` ops among `operations` marked `ftensor.kernel`, by symbol name.
 pub(crate) fn kernels_by_name<'c, 'a>(operations: &[OperationRef<'c, 'a>]) -> HashMap<String, OperationRef<'c, 'a>> {
     operations

@@ -7,9 +7,10 @@
 //! are f32 arithmetic ([`crate::vector_math::exp_f32`], within about 2 ulps); the sum is
 //! in f64, and each output is rounded once from `e · (1 / sum)` in f64 (an f64 ulp or two
 //! from `e / sum`). The exponentials were f64 rounded once until their time mattered: the
-//! BERT layer's softmax (12×128 rows of 128) took 0.23–0.30 ms of its 15, and 2.5 times
-//! the time it takes now (`bench/interleaved_ort.py` on a lone Softmax, `--versus` the
-//! build before). NaN propagates, and a row whose max is infinite gives NaN, as the
+//! BERT layer's softmax (12×128 rows of 128) took 0.23–0.30 ms of its 15 (`fuser bench
+//! target/bench/bert_base_layer.onnx --threads 2 --profile`), and 2.5 times
+//! the time it takes now (`bench/interleaved_ort.py` on `bench/op_models.py`'s `softmax`,
+//! `--versus` the build before). NaN propagates, and a row whose max is infinite gives NaN, as the
 //! formula does.
 
 use crate::fused::maximum;
