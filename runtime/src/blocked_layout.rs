@@ -241,11 +241,16 @@ mod tests {
     use crate::register_tiled::tests::{ConvCall, GUARD, conv_geometry, epilogue};
     use proptest::prelude::*;
 
-    /// The chains of `register_tiled`'s tests, and two that take the general loop.
+    /// The chains of `register_tiled`'s tests, two that take the general loop, and more
+    /// that the blocked conv finishes in registers (MobileNetV2's bias and residual, a
+    /// bias alone, a residual and a clip).
     fn chain(kind: u8) -> Vec<Step> {
         match kind {
             4 => vec![Step::MulRow(0), Step::AddFull(1), Step::Sigmoid],
             5 => vec![Step::AddRow(0), Step::LeakyRelu(0.1), Step::MulFull(1), Step::HardSwish],
+            6 => vec![Step::AddRow(0), Step::AddFull(1)],
+            7 => vec![Step::AddRow(0)],
+            8 => vec![Step::AddFull(1), Step::Clip(-0.5, 0.5)],
             _ => epilogue(kind),
         }
     }
@@ -335,7 +340,7 @@ mod tests {
         fn blocked_conv_layouts_give_the_plain_bits(
             c8 in 1usize..5, f8 in 1usize..10, h in 1usize..20, w in 1usize..20,
             kh in 1usize..4, kw in 1usize..4, strides in (1usize..3, 1usize..3), dilation in 1usize..3,
-            pads in (0usize..2, 0usize..2), kind in 0u8..6, bits in 1u8..4, residual_is_output in any::<bool>(),
+            pads in (0usize..2, 0usize..2), kind in 0u8..9, bits in 1u8..4, residual_is_output in any::<bool>(),
             seed in any::<u64>(),
         ) {
             let Some(conv) = conv_geometry((8 * c8, h, w), (kh, kw), strides, dilation, pads) else {
@@ -368,7 +373,7 @@ mod tests {
         #[test]
         fn other_paths_take_blocked_layouts(
             contraction in 1u8..4, c8 in 1usize..4, f8 in 1usize..4, h in 1usize..40, w in 1usize..40,
-            kernel in 1usize..6, stride in 1usize..3, pad in 0usize..3, kind in 0u8..6, bits in 1u8..4,
+            kernel in 1usize..6, stride in 1usize..3, pad in 0usize..3, kind in 0u8..9, bits in 1u8..4,
             residual_is_output in any::<bool>(), seed in any::<u64>(),
         ) {
             let c = 8 * c8;
