@@ -45,7 +45,7 @@ fn operand_offsets(d: &Descriptor, i: usize) -> [usize; MAX_EPILOGUE_OPERANDS] {
 #[cfg(target_arch = "x86_64")]
 thread_local! {
     /// Per-thread: the panels of the product's B.
-    static PANELS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static PANELS: std::cell::RefCell<crate::aligned::AlignedBuffer> = std::cell::RefCell::new(Default::default());
 }
 
 /// The batched call.

@@ -111,8 +111,13 @@ thread_local! {
 ///
 /// # Safety
 /// `a` addresses A under those strides.
-pub(crate) unsafe fn pack_weights(a: *const f32, [a_row, a_col]: [isize; 2], m: usize, k: usize) -> Vec<f32> {
-    let mut packed = vec![0f32; packed_len(m, k)];
+pub(crate) unsafe fn pack_weights(
+    a: *const f32,
+    [a_row, a_col]: [isize; 2],
+    m: usize,
+    k: usize,
+) -> crate::aligned::AlignedBuffer {
+    let mut packed = crate::aligned::AlignedBuffer::zeroed(packed_len(m, k));
     for (block, panel) in packed.chunks_exact_mut(k * CHANNELS).enumerate() {
         for r in block * CHANNELS..m.min((block + 1) * CHANNELS) {
             let lane = r - block * CHANNELS;

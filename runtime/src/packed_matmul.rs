@@ -31,6 +31,7 @@
 //! Measured and left out (`matmul_timing` below): packing B in every call, for a runtime B
 //! or a 1×1 conv's input, costs more than the `gemm` crate's own packing saves.
 
+use crate::aligned::AlignedBuffer;
 use crate::fused::{Descriptor, Operands, epilogue_reads_output};
 use crate::register_tiled::block;
 use std::sync::Arc;
@@ -82,8 +83,8 @@ pub(crate) fn panel_columns() -> usize {
 ///
 /// # Safety
 /// `b` addresses every element of B under its strides.
-unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize, columns: usize) -> Vec<f32> {
-    let mut packed = Vec::new();
+unsafe fn pack(b: *const f32, k: usize, n: usize, b_row: isize, b_col: isize, columns: usize) -> AlignedBuffer {
+    let mut packed = AlignedBuffer::default();
     // SAFETY: as this function's contract.
     unsafe { pack_into(b, k, n, b_row, b_col, columns, &mut packed) };
     packed
@@ -100,7 +101,7 @@ pub(crate) unsafe fn pack_into(
     b_row: isize,
     b_col: isize,
     columns: usize,
-    packed: &mut Vec<f32>,
+    packed: &mut AlignedBuffer,
 ) {
     packed.clear();
     packed.resize(n.div_ceil(columns) * k * columns, 0.0);
@@ -155,7 +156,7 @@ unsafe fn panels_match(panels: &[f32], b: *const f32, k: usize, n: usize, b_row:
 ///
 /// # Safety
 /// `b` addresses B under the descriptor's shapes and strides.
-unsafe fn cached_panels(d: &Descriptor, descriptor: i64, b: i64) -> Arc<Vec<f32>> {
+unsafe fn cached_panels(d: &Descriptor, descriptor: i64, b: i64) -> Arc<AlignedBuffer> {
     let (k, n) = (d.k as usize, d.n as usize);
     let [b_row, b_col] = [d.strides[2] as isize, d.strides[3] as isize];
     crate::weight_cache::packed(

@@ -18,6 +18,7 @@
 //! cache and packing everything again call after call. The packings of a dropped model go
 //! at the second sweep after its last call.
 
+use crate::aligned::AlignedBuffer;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -31,7 +32,7 @@ const SWEEP_FACTOR: usize = 8;
 
 /// A kept packing, and whether a call used it since the last sweep.
 struct Entry {
-    packing: Arc<Vec<f32>>,
+    packing: Arc<AlignedBuffer>,
     used: bool,
 }
 
@@ -51,7 +52,7 @@ impl Cache {
 
     /// The packing kept under `key`, marked used; the caller checks it against the
     /// weights (outside the lock).
-    fn find(&mut self, key: Key) -> Option<Arc<Vec<f32>>> {
+    fn find(&mut self, key: Key) -> Option<Arc<AlignedBuffer>> {
         self.calls += 1;
         let entry = self.entries.get_mut(&key)?;
         entry.used = true;
@@ -61,7 +62,7 @@ impl Cache {
     /// Keeps `packing` under `key` (in place of what was kept there, a packing of other
     /// weights at the same address) if it fits in `budget` bytes, after a sweep if one is
     /// due (see the module docs); whether it was kept.
-    fn keep(&mut self, key: Key, packing: &Arc<Vec<f32>>, budget: usize) -> bool {
+    fn keep(&mut self, key: Key, packing: &Arc<AlignedBuffer>, budget: usize) -> bool {
         let bytes = 4 * packing.len();
         self.entries.remove(&key);
         if self.bytes() + bytes > budget && self.calls >= SWEEP_FACTOR * self.entries.len() {
@@ -83,7 +84,11 @@ impl Cache {
 /// The packing kept under `key` if `matches` accepts it, else `pack()`'s, kept from now on
 /// if there is room. `matches` and `pack` run outside the lock: two threads that miss at
 /// once both pack, and the later one is kept.
-pub(crate) fn packed(key: Key, matches: impl Fn(&[f32]) -> bool, pack: impl FnOnce() -> Vec<f32>) -> Arc<Vec<f32>> {
+pub(crate) fn packed(
+    key: Key,
+    matches: impl Fn(&[f32]) -> bool,
+    pack: impl FnOnce() -> AlignedBuffer,
+) -> Arc<AlignedBuffer> {
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let found = cache.lock().expect("weight cache").find(key);
@@ -105,18 +110,22 @@ pub(crate) fn samples(len: usize, count: usize) -> impl Iterator<Item = usize> {
 mod tests {
     use super::*;
 
+    fn buffer(values: &[f32]) -> AlignedBuffer {
+        AlignedBuffer::from_slice(values)
+    }
+
     /// A packing is kept under its key while `matches` accepts it, packed afresh when it
     /// does not, and other keys keep their own.
     #[test]
     fn packings_are_kept_until_they_no_longer_match() {
         let key = (1, 2, 3);
-        let first = packed(key, |_| true, || vec![1.0, 2.0]);
+        let first = packed(key, |_| true, || buffer(&[1.0, 2.0]));
         let kept = packed(key, |_| true, || panic!("a hit packs nothing"));
         assert!(Arc::ptr_eq(&first, &kept));
-        let fresh = packed(key, |p| p[0] == 5.0, || vec![5.0]);
-        assert_eq!(*fresh, vec![5.0]);
-        assert_eq!(*packed(key, |p| p[0] == 5.0, || panic!("kept")), vec![5.0]);
-        assert_eq!(*packed((1, 2, 4), |_| true, || vec![7.0]), vec![7.0]);
+        let fresh = packed(key, |p| p[0] == 5.0, || buffer(&[5.0]));
+        assert_eq!(&fresh[..], &[5.0]);
+        assert_eq!(&packed(key, |p| p[0] == 5.0, || panic!("kept"))[..], &[5.0]);
+        assert_eq!(&packed((1, 2, 4), |_| true, || buffer(&[7.0]))[..], &[7.0]);
         assert_eq!(samples(10, 4).collect::<Vec<_>>(), vec![0, 3, 6, 9]);
         assert_eq!(samples(1, 16).max(), Some(0));
     }
@@ -127,7 +136,7 @@ mod tests {
         if cache.find(key).is_some() {
             return true;
         }
-        cache.keep(key, &Arc::new(vec![key.2 as f32; 4]), budget);
+        cache.keep(key, &Arc::new(buffer(&[key.2 as f32; 4])), budget);
         false
     }
 
@@ -136,12 +145,12 @@ mod tests {
     #[test]
     fn a_replaced_packing_is_counted_once() {
         let mut cache = Cache::default();
-        assert!(cache.keep((0, 1, 9), &Arc::new(vec![0.0; 4]), 64));
-        assert!(cache.keep((0, 1, 9), &Arc::new(vec![1.0; 8]), 64));
+        assert!(cache.keep((0, 1, 9), &Arc::new(buffer(&[0.0; 4])), 64));
+        assert!(cache.keep((0, 1, 9), &Arc::new(buffer(&[1.0; 8])), 64));
         assert_eq!((cache.entries.len(), cache.bytes()), (1, 32));
-        assert_eq!(cache.find((0, 1, 9)).as_deref(), Some(&vec![1.0; 8]));
+        assert_eq!(cache.find((0, 1, 9)).as_deref().map(|p| &p[..]), Some(&[1.0; 8][..]));
         assert!(
-            !cache.keep((0, 1, 10), &Arc::new(vec![2.0; 17]), 64),
+            !cache.keep((0, 1, 10), &Arc::new(buffer(&[2.0; 17])), 64),
             "over the budget alone"
         );
         assert_eq!(cache.bytes(), 32);

@@ -50,7 +50,7 @@ const UNIT_COLUMNS: usize = 192;
 struct Scratch {
     product: Vec<f32>,
     runs: Vec<Segment>,
-    inputs: Vec<f32>,
+    inputs: crate::aligned::AlignedBuffer,
     starts: Vec<(usize, usize)>,
 }
 
