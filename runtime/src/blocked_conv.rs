@@ -25,8 +25,9 @@
 //! multiply-add a step (storing a partial sum in f32 between passes rounds nothing): the
 //! register-tiled kernel's bits.
 
+use crate::blocked_layout::{Activation, DirectEpilogue};
 use crate::conv_band::{BandShape, finish_channel_runs, transpose8};
-use crate::fused::{Descriptor, Operands, Step};
+use crate::fused::{Descriptor, Operands};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
@@ -383,52 +384,6 @@ unsafe fn block_channels(s: &BandShape, input: &[f32], cb: usize, padded_rows: u
     }
 }
 
-/// A conv epilogue that [`sum_positions`] applies itself on the way to a blocked output:
-/// a bias, a residual and an activation, each optional, in that order (every conv
-/// epilogue of ResNet-50 and MobileNetV2). It computes what
-/// [`crate::blocked_layout::store_blocked`] does, `act((sum + bias) + residual)`, with
-/// the same operations in registers, so a unit's sums skip its tile.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct DirectEpilogue {
-    /// The operand of `Step::AddRow`.
-    bias: Option<usize>,
-    /// The operand of `Step::AddFull`, blocked as the output.
-    residual: Option<usize>,
-    activation: Activation,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Activation {
-    None,
-    Relu,
-    Clip(f32, f32),
-}
-
-impl DirectEpilogue {
-    /// `epilogue` as a direct one, if it is of that form.
-    fn of(epilogue: &[Step]) -> Option<Self> {
-        let (bias, rest) = match epilogue {
-            [Step::AddRow(i), rest @ ..] => (Some(*i), rest),
-            rest => (None, rest),
-        };
-        let (residual, rest) = match rest {
-            [Step::AddFull(i), rest @ ..] => (Some(*i), rest),
-            rest => (None, rest),
-        };
-        let activation = match rest {
-            [] => Activation::None,
-            [Step::Relu] => Activation::Relu,
-            [Step::Clip(lo, hi)] => Activation::Clip(*lo, *hi),
-            _ => return None,
-        };
-        Some(Self {
-            bias,
-            residual,
-            activation,
-        })
-    }
-}
-
 /// Where [`sum_positions`] puts the sums of a unit's last pass under a
 /// [`DirectEpilogue`]: position `q`'s 8 channels of the unit's group `g` at
 /// `out + g·group_stride + q·8` (the blocked layout), the residual's at the same offset.
@@ -537,18 +492,7 @@ unsafe fn sum_positions<const P: usize>(
                 if let Some(residual) = f.residual {
                     v = _mm256_add_ps(v, _mm256_loadu_ps(residual.add(at)));
                 }
-                v = match f.activation {
-                    Activation::None => v,
-                    // `maximum(v, 0)`: v > 0 ? v : 0, and NaN stays.
-                    Activation::Relu => {
-                        let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
-                        _mm256_blendv_ps(_mm256_max_ps(v, _mm256_setzero_ps()), v, nan)
-                    }
-                    // `clip`: lo > v ? lo : v, then hi < that ? hi : that (MAXPS and
-                    // MINPS return their second operand unless the first is greater or
-                    // less, NaN included).
-                    Activation::Clip(lo, hi) => _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), v)),
-                };
+                v = f.activation.apply(v);
                 _mm256_storeu_ps(f.out.add(at), v);
             }
         }
@@ -622,41 +566,6 @@ mod tests {
             } else {
                 assert_close(&blocked[..m * n], &reference[..m * n], k);
             }
-        }
-    }
-
-    /// The epilogues finished in registers: a bias, a residual and ReLU or a clip, each
-    /// optional, in that order; any other step or order goes through the tile.
-    #[test]
-    fn direct_epilogues_are_bias_residual_activation() {
-        use Step::*;
-        let direct = |steps: &[Step]| DirectEpilogue::of(steps);
-        let expect = |bias, residual, activation| {
-            Some(DirectEpilogue {
-                bias,
-                residual,
-                activation,
-            })
-        };
-        assert_eq!(direct(&[]), expect(None, None, Activation::None));
-        assert_eq!(
-            direct(&[AddRow(2), AddFull(0), Relu]),
-            expect(Some(2), Some(0), Activation::Relu)
-        );
-        assert_eq!(
-            direct(&[AddFull(1), Clip(0.0, 6.0)]),
-            expect(None, Some(1), Activation::Clip(0.0, 6.0))
-        );
-        assert_eq!(direct(&[AddRow(0)]), expect(Some(0), None, Activation::None));
-        for other in [
-            vec![AddFull(1), AddRow(0)],
-            vec![Relu, AddRow(0)],
-            vec![AddRow(0), Relu, Relu],
-            vec![MulRow(0)],
-            vec![AddRow(0), Sigmoid],
-            vec![AddColumn(0)],
-        ] {
-            assert_eq!(direct(&other), None, "{other:?}");
         }
     }
 
