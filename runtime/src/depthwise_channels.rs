@@ -431,11 +431,8 @@ unsafe fn outputs<const X: usize>(
             }
         }
     }
-    let bias = match finish.and_then(|f| f.bias) {
-        // SAFETY: the group's 8 biases, as the caller promises.
-        Some(b) => Some(unsafe { _mm256_loadu_ps(b) }),
-        None => None,
-    };
+    // SAFETY: the group's 8 biases, as the caller promises.
+    let bias = finish.and_then(|f| f.bias).map(|b| unsafe { _mm256_loadu_ps(b) });
     for (x, &sum) in acc.iter().enumerate() {
         let at = (x0 + x) * CHANNELS;
         let mut v = sum;
