@@ -11,16 +11,22 @@
 //! - The weights are packed once as `[output channels / 32][step][32]`: 32 output
 //!   channels (four vectors) a step.
 //! - A work unit is 32 output channels by a run of output positions (of the flattened
-//!   output map). It sums its reduction in passes ([`pass_steps`]: one block of 8 input
-//!   channels under a small window, else 128 steps), whose weights (9 KB for a 3×3
-//!   window, at most 16 KB) stay in the L1 cache while the pass runs over the unit's positions, 3
-//!   at a time in 12 accumulators: per step 3 broadcasts and 4 weight vectors. Between
-//!   passes the sums wait in the unit's tile (`[position][32]`, in the L1 cache too).
+//!   output map). It sums its reduction in passes of [`PASS_STEPS`] steps, whose weights
+//!   (8 KB) stay in the L1 cache while the pass runs over the unit's positions, 3 at a
+//!   time in 12 accumulators: per step 3 broadcasts and 4 weight vectors. Between passes
+//!   the sums wait in the unit's tile (`[position][32]`, in the L1 cache too). (Passes of
+//!   one block of 8 input channels under a 3×3 window, 72 steps, and of 128 steps for 1×1
+//!   convs measured 0.97–0.99 under `fuser bench --ab` but 1.074 of ResNet-50's and
+//!   MobileNetV2's time at two threads in `bench/interleaved_ort.py --versus`, the
+//!   setting of the latency goal, so they were not kept.)
 //! - The tile is transposed into the output's channel rows by 8×8 register transposes
 //!   and the epilogue runs on each row's run. A channel-blocked output whose epilogue is
-//!   a bias, a residual and ReLU or a clip at most ([`DirectEpilogue`]) is written by the
-//!   last pass from its registers instead (`fuser bench MODEL --ab` when it came: 0.957
-//!   of ResNet-50's time on one thread, 0.982 on two, MobileNetV2 0.99).
+//!   a bias, a residual and ReLU or a clip at most ([`DirectEpilogue`]) gets it from the
+//!   tile group by group in the last pass, while the sums are in the L1 cache
+//!   ([`finish_positions`]), instead of through `store_blocked` after the unit: the
+//!   build without it took 1.03–1.04 times as long on ResNet-50 and MobileNetV2 at two
+//!   threads (`bench/interleaved_ort.py BUILD --versus OTHER`, with the depthwise
+//!   kernel's like change).
 //!
 //! Each output is the sum of its products in reduction order from zero, one fused
 //! multiply-add a step (storing a partial sum in f32 between passes rounds nothing): the
@@ -38,8 +44,8 @@ const LANES: usize = 8;
 const CHANNELS: usize = 32;
 /// Output positions summed at once (12 accumulators).
 const POSITIONS: usize = 3;
-/// Reduction steps of a pass, at most: their weights take 16 KB.
-const MOST_PASS_STEPS: usize = 128;
+/// Reduction steps per pass: their weights take 8 KB.
+const PASS_STEPS: usize = 64;
 /// Output positions of a work unit, at most: its tile takes 18 KB.
 const UNIT_POSITIONS: usize = 144;
 /// Work units a thread should have at least, where the output has enough positions.
@@ -245,7 +251,6 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
             .step_by(unit_positions)
             .flat_map(|p0| (0..blocks).map(move |block| (block, p0)))
             .collect();
-        let pass_steps = pass_steps(&s);
         // Sums bound for a blocked output under a short epilogue skip the tile.
         let direct = match output_blocked && !core_only() {
             true => DirectEpilogue::of(&d.epilogue),
@@ -262,11 +267,12 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
                 // Where each of the unit's positions reads, worked out once for all passes.
                 at.clear();
                 at.extend((p0..p0 + positions).map(position));
-                for s0 in (0..k).step_by(pass_steps) {
-                    let s1 = (s0 + pass_steps).min(k);
+                for s0 in (0..k).step_by(PASS_STEPS) {
+                    let s1 = (s0 + PASS_STEPS).min(k);
                     let pass = (&panel[s0 * CHANNELS..s1 * CHANNELS], &taps[s0..s1]);
-                    // The last pass writes a directly finished unit's output.
-                    let finish = |q: usize| finish.filter(|_| s1 == k).map(|f| f.at(q));
+                    // The last pass writes a directly finished unit's output, a group of
+                    // positions at a time while its sums are in the L1 cache.
+                    let finish = finish.filter(|_| s1 == k);
                     let mut q = 0;
                     // SAFETY (each call): every position's values lie in `blocked` (the
                     // blocked input covers the padded rows and columns every output
@@ -276,13 +282,21 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
                         while q + POSITIONS <= positions {
                             let group = std::array::from_fn(|p| at[q + p]);
                             let tile = &mut tile[q * CHANNELS..];
-                            sum_positions::<POSITIONS>(pass, blocked, group, tile, s0 == 0, finish(q));
+                            sum_positions::<POSITIONS>(pass, blocked, group, tile, s0 == 0);
+                            if let Some(f) = finish {
+                                finish_positions::<POSITIONS>(tile, f.at(q));
+                            }
                             q += POSITIONS;
                         }
-                        let (tile, finish) = (&mut tile[q * CHANNELS..], finish(q));
+                        let tile = &mut tile[q * CHANNELS..];
                         match positions - q {
-                            2 => sum_positions::<2>(pass, blocked, [at[q], at[q + 1]], tile, s0 == 0, finish),
-                            1 => sum_positions::<1>(pass, blocked, [at[q]], tile, s0 == 0, finish),
+                            2 => sum_positions::<2>(pass, blocked, [at[q], at[q + 1]], tile, s0 == 0),
+                            1 => sum_positions::<1>(pass, blocked, [at[q]], tile, s0 == 0),
+                            _ => {}
+                        }
+                        match (finish, positions - q) {
+                            (Some(f), 2) => finish_positions::<2>(tile, f.at(q)),
+                            (Some(f), 1) => finish_positions::<1>(tile, f.at(q)),
                             _ => {}
                         }
                     }
@@ -325,19 +339,6 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
             });
         });
     });
-}
-
-/// Reduction steps per pass of [`run_packed`]: a windowed conv's block of 8 input
-/// channels where its weights fit in [`MOST_PASS_STEPS`] (a 3×3 window's 72 steps read
-/// one block of the input, whose rows stay in the L1 cache beside 9 KB of weights), else
-/// (1×1 convs, larger windows) that many. Passes of 64 steps for all took 1.012–1.029
-/// times as long on ResNet-50 and 1.013 on MobileNetV2 (`fuser bench MODEL --ab`, one and
-/// two threads).
-fn pass_steps(s: &BandShape) -> usize {
-    match s.kernel_h * s.kernel_w * LANES {
-        steps if steps <= MOST_PASS_STEPS && steps > LANES => steps,
-        _ => MOST_PASS_STEPS,
-    }
 }
 
 /// In the timing test only (`F32_CORE=1`), whether [`run_packed`] skips the input's copy
@@ -399,7 +400,7 @@ unsafe fn block_channels(s: &BandShape, input: &[f32], cb: usize, padded_rows: u
     }
 }
 
-/// Where [`sum_positions`] puts the sums of a unit's last pass under a
+/// Where [`finish_positions`] puts the sums of a unit's last pass under a
 /// [`DirectEpilogue`]: position `q`'s 8 channels of the unit's group `g` at
 /// `out + g·group_stride + q·8` (the blocked layout), the residual's at the same offset.
 #[derive(Clone, Copy)]
@@ -425,7 +426,7 @@ impl Finish {
     ) -> Self {
         let offset = crate::blocked_layout::blocked_index(r0, p0, n);
         Self {
-            // The pointers are only formed here; [`sum_positions`] writes and reads
+            // The pointers are only formed here; [`finish_positions`] writes and reads
             // through them what the unit owns.
             out: (out as *mut f32).wrapping_add(offset),
             residual: e.residual.map(|i| operands.pointer(i).wrapping_add(offset)),
@@ -449,13 +450,11 @@ impl Finish {
 /// Sums `P` positions' 32 output channels over one pass: for each step in order, the
 /// step's input value at each position (`blocked[at[p] + taps[step]]`) times its 32
 /// weights (`weights[step·32..]`), one fused multiply-add, onto the sums in `tile`
-/// (`[P][32]`; from zero when `first`). With a `finish`, the sums go through its
-/// epilogue into the output instead of back to the tile.
+/// (`[P][32]`; from zero when `first`).
 ///
 /// # Safety
 /// Every `at[p] + taps[step]` lies in `blocked`, `weights` holds `taps.len()` steps, and
-/// `tile` `P·32` values; a finish's output, residual and bias hold the values of its
-/// groups and `P` positions; the CPU has AVX2 and FMA.
+/// `tile` `P·32` values; the CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn sum_positions<const P: usize>(
@@ -464,7 +463,6 @@ unsafe fn sum_positions<const P: usize>(
     at: [usize; P],
     tile: &mut [f32],
     first: bool,
-    finish: Option<Finish>,
 ) {
     debug_assert!(weights.len() >= taps.len() * CHANNELS && tile.len() >= P * CHANNELS);
     let tile = tile.as_mut_ptr();
@@ -488,21 +486,33 @@ unsafe fn sum_positions<const P: usize>(
             }
             w = w.add(CHANNELS);
         }
-        let Some(f) = finish else {
-            for (p, acc) in acc.iter().enumerate() {
-                for (g, &sum) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(tile.add(p * CHANNELS + g * LANES), sum);
-                }
+        for (p, acc) in acc.iter().enumerate() {
+            for (g, &sum) in acc.iter().enumerate() {
+                _mm256_storeu_ps(tile.add(p * CHANNELS + g * LANES), sum);
             }
-            return;
-        };
+        }
+    }
+}
+
+/// Finishes `P` positions' sums (`tile`, `[P][32]`) through `f`'s epilogue into the
+/// blocked output. (Apart from [`sum_positions`], whose sums then stay in registers
+/// through its loop: with this in it, LLVM kept them in memory.)
+///
+/// # Safety
+/// `tile` holds `P·32` values; `f`'s output, residual and bias hold the values of its
+/// groups and `P` positions; the CPU has AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn finish_positions<const P: usize>(tile: &[f32], f: Finish) {
+    assert!(tile.len() >= P * CHANNELS);
+    // SAFETY (every access): as the caller promises.
+    unsafe {
         for g in 0..f.groups.min(4) {
-            let bias = f.bias.map(|b| _mm256_loadu_ps(b.add(g * LANES)));
-            for (p, acc) in acc.iter().enumerate() {
+            for p in 0..P {
                 let at = g * f.group_stride + p * LANES;
-                let mut v = acc[g];
-                if let Some(bias) = bias {
-                    v = _mm256_add_ps(v, bias);
+                let mut v = _mm256_loadu_ps(tile.as_ptr().add(p * CHANNELS + g * LANES));
+                if let Some(bias) = f.bias {
+                    v = _mm256_add_ps(v, _mm256_loadu_ps(bias.add(g * LANES)));
                 }
                 if let Some(residual) = f.residual {
                     v = _mm256_add_ps(v, _mm256_loadu_ps(residual.add(at)));

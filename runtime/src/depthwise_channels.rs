@@ -15,9 +15,7 @@
 //! - The group's outputs (`[position][8]`) are transposed back into the tile's channel
 //!   rows, and `finish` (the epilogue chain) runs on each. Into a channel-blocked output
 //!   they go as they are, and one whose epilogue is a bias, a residual and ReLU or a clip
-//!   at most ([`DirectEpilogue`]) is written from the sums' registers (MobileNetV2 took
-//!   0.978–0.984 of its time when that came, `fuser bench MODEL --ab` on one and two
-//!   threads).
+//!   at most ([`DirectEpilogue`]) gets it row by row from the L1 cache ([`finish_row`]).
 //!
 //! `depthwise_timing` (in `fused.rs`) times MobileNetV2's depthwise convs; see
 //! [`computes`] for where this loop is used.
@@ -133,35 +131,26 @@ pub(crate) unsafe fn run_blocked(d: &Descriptor, (a, b, out): (i64, i64, i64), o
                     unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
                 })
                 .collect();
-            if let Some(e) = direct {
-                for y in y0..y1 {
-                    let offset = crate::blocked_layout::blocked_index(channel, y * s.out_w, n);
-                    let finish = RowFinish {
-                        bias: e.bias.map(|i| operands.pointer(i).wrapping_add(channel)),
-                        residual: e.residual.map(|i| operands.pointer(i).wrapping_add(offset)),
-                        activation: e.activation,
-                    };
-                    // SAFETY: the row's positions of the group's channels, inside the
-                    // blocked output (and the residual, blocked as it is); the CPU has
-                    // AVX2 ([`computes_blocked`]).
-                    unsafe {
-                        let row =
-                            std::slice::from_raw_parts_mut((out_addr as *mut f32).add(offset), s.out_w * CHANNELS);
-                        output_row(
-                            &s,
-                            &filters,
-                            &padded[(y - y0) * s.stride_h * row_len..],
-                            row,
-                            Some(finish),
-                        );
-                    }
-                }
-                return;
-            }
             for y in y0..y1 {
                 let row = &mut outputs[(y - y0) * s.out_w * CHANNELS..][..s.out_w * CHANNELS];
                 // SAFETY: the CPU has AVX2 ([`computes_blocked`]).
-                unsafe { output_row(&s, &filters, &padded[(y - y0) * s.stride_h * row_len..], row, None) };
+                unsafe { output_row(&s, &filters, &padded[(y - y0) * s.stride_h * row_len..], row) };
+                let Some(e) = direct else { continue };
+                // The row's sums go on while they are in the L1 cache.
+                let offset = crate::blocked_layout::blocked_index(channel, y * s.out_w, n);
+                let finish = RowFinish {
+                    bias: e.bias.map(|i| operands.pointer(i).wrapping_add(channel)),
+                    residual: e.residual.map(|i| operands.pointer(i).wrapping_add(offset)),
+                    activation: e.activation,
+                    out: (out_addr as *mut f32).wrapping_add(offset),
+                };
+                // SAFETY: the row's positions of the group's channels, inside the blocked
+                // output (and the residual, blocked as it is); the CPU has AVX2
+                // ([`computes_blocked`]).
+                unsafe { finish_row(row, finish) };
+            }
+            if direct.is_some() {
+                return;
             }
             let outputs = &outputs[..positions * CHANNELS];
             if d.layout.output_blocked {
@@ -264,7 +253,6 @@ pub(crate) unsafe fn depthwise_tile(
                         &filters,
                         &input[(y - y0) * s.stride_h * s.padded_width * CHANNELS..],
                         out_row,
-                        None,
                     )
                 };
             }
@@ -363,13 +351,12 @@ unsafe fn load_first(p: *const f32, count: usize) -> __m256 {
 /// One output row: `out[x][c] = Σ_t filter[t][c] · input[tap t of x][c]`, multiply then
 /// add, in tap order from zero; `input` starts at the row's first padded input row.
 /// Outputs are summed [`OUTPUTS`] at a time, then the rest 4, 2 and 1 at a time: a
-/// constant count keeps the sums in registers. With a `finish`, each output goes through
-/// its epilogue on the way to `out` (a blocked output's row).
+/// constant count keeps the sums in registers.
 ///
 /// # Safety
-/// The CPU has AVX2; a finish's bias holds 8 values and its residual the row's.
+/// The CPU has AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn output_row(s: &BandShape, filters: &[__m256], input: &[f32], out: &mut [f32], finish: Option<RowFinish>) {
+unsafe fn output_row(s: &BandShape, filters: &[__m256], input: &[f32], out: &mut [f32]) {
     let row_len = s.padded_width * CHANNELS;
     let furthest = ((s.kernel_h - 1) * s.dilation_h) * row_len
         + ((s.out_w - 1) * s.stride_w + (s.kernel_w - 1) * s.dilation_w) * CHANNELS;
@@ -383,19 +370,19 @@ unsafe fn output_row(s: &BandShape, filters: &[__m256], input: &[f32], out: &mut
     // most `furthest` (asserted above) and every store inside `out`.
     unsafe {
         while x0 + OUTPUTS <= s.out_w {
-            outputs::<OUTPUTS>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0, finish);
+            outputs::<OUTPUTS>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0);
             x0 += OUTPUTS;
         }
         if x0 + 4 <= s.out_w {
-            outputs::<4>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0, finish);
+            outputs::<4>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0);
             x0 += 4;
         }
         if x0 + 2 <= s.out_w {
-            outputs::<2>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0, finish);
+            outputs::<2>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0);
             x0 += 2;
         }
         if x0 < s.out_w {
-            outputs::<1>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0, finish);
+            outputs::<1>(s, filters, input.as_ptr(), out.as_mut_ptr(), x0);
         }
     }
 }
@@ -403,18 +390,10 @@ unsafe fn output_row(s: &BandShape, filters: &[__m256], input: &[f32], out: &mut
 /// Outputs `x0..x0 + X` of [`output_row`].
 ///
 /// # Safety
-/// As [`output_row`] checks: those outputs' taps lie in `input`, the outputs in `out`
-/// (and in a finish's residual); a finish's bias holds 8 values.
+/// As [`output_row`] checks: those outputs' taps lie in `input`, the outputs in `out`.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn outputs<const X: usize>(
-    s: &BandShape,
-    filters: &[__m256],
-    input: *const f32,
-    out: *mut f32,
-    x0: usize,
-    finish: Option<RowFinish>,
-) {
+unsafe fn outputs<const X: usize>(s: &BandShape, filters: &[__m256], input: *const f32, out: *mut f32, x0: usize) {
     let row_len = s.padded_width * CHANNELS;
     let step = s.stride_w * CHANNELS;
     let mut acc = [_mm256_setzero_ps(); X];
@@ -431,32 +410,46 @@ unsafe fn outputs<const X: usize>(
             }
         }
     }
-    // SAFETY: the group's 8 biases, as the caller promises.
-    let bias = finish.and_then(|f| f.bias).map(|b| unsafe { _mm256_loadu_ps(b) });
-    for (x, &sum) in acc.iter().enumerate() {
-        let at = (x0 + x) * CHANNELS;
-        let mut v = sum;
-        if let Some(f) = finish {
-            if let Some(bias) = bias {
-                v = _mm256_add_ps(v, bias);
-            }
-            if let Some(residual) = f.residual {
-                // SAFETY: as the caller promises.
-                v = _mm256_add_ps(v, unsafe { _mm256_loadu_ps(residual.add(at)) });
-            }
-            // SAFETY: the CPU has AVX2.
-            v = unsafe { f.activation.apply(v) };
-        }
+    for (x, a) in acc.iter().enumerate() {
         // SAFETY: as the caller promises.
-        unsafe { _mm256_storeu_ps(out.add(at), v) };
+        unsafe { _mm256_storeu_ps(out.add((x0 + x) * CHANNELS), *a) };
     }
 }
 
 /// A [`DirectEpilogue`] for one output row of a group of 8 channels: the group's bias,
-/// and the row's residual (`[position][8]`, from the row's first position).
+/// the row's residual and output (`[position][8]`, from the row's first position).
 #[derive(Clone, Copy)]
 struct RowFinish {
     bias: Option<*const f32>,
     residual: Option<*const f32>,
     activation: crate::blocked_layout::Activation,
+    out: *mut f32,
+}
+
+/// The row's sums (`[position][8]`) through `f`'s epilogue into the blocked output. (Not
+/// in [`outputs`], whose loop LLVM compiled worse with it.)
+///
+/// # Safety
+/// `f`'s output and residual hold the row's values, its bias 8; the CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn finish_row(sums: &[f32], f: RowFinish) {
+    // SAFETY (every access): as the caller promises.
+    unsafe {
+        let bias = match f.bias {
+            Some(b) => _mm256_loadu_ps(b),
+            None => _mm256_setzero_ps(),
+        };
+        for (q, lanes) in sums.chunks_exact(CHANNELS).enumerate() {
+            let at = q * CHANNELS;
+            let mut v = _mm256_loadu_ps(lanes.as_ptr());
+            if f.bias.is_some() {
+                v = _mm256_add_ps(v, bias);
+            }
+            if let Some(residual) = f.residual {
+                v = _mm256_add_ps(v, _mm256_loadu_ps(residual.add(at)));
+            }
+            v = f.activation.apply(v);
+            _mm256_storeu_ps(f.out.add(at), v);
+        }
+    }
 }
