@@ -12,15 +12,22 @@ Writes DIR/NAME.onnx and DIR/NAME.input.npy (random normal values, seeded) for:
   (one transpose, two uses), Kᵀ from x, the scaled scores, softmax, P·V, the transpose back;
 - c256, c64: a 3×3 conv with bias and ReLU (256 channels at 14×14, 64 at 56×56);
   p64_256, p1024_256: 1×1 convs (64→256 at 56×56, 1024→256 at 14×14 with ReLU);
-- chain256, chain64: six of those 3×3 convs in a row.
+- chain256, chain64: six of those 3×3 convs in a row;
+- pw64_7, pw64_14: 32 1×1 convs of 64 channels with ReLU in a row, at 7×7 and 14×14 (a
+  kernel's fixed cost and its threads' balance on small convs).
 
-Usage: bench/op_models.py DIR
+With `--segments MODEL.onnx` it also writes MODEL's segments, each a stem or a
+block from one residual add (or a BatchNormalization that no Clip or Add follows) to the
+next, and the rest, as NAME_s00, NAME_s01, ... (MobileNetV2's inverted-residual blocks).
+
+Usage: bench/op_models.py DIR [--segments MODEL.onnx]
 """
 import argparse
 import os
 
 import numpy as np
 import onnx
+import onnx.utils
 from onnx import TensorProto, helper, numpy_helper
 
 
@@ -46,10 +53,33 @@ def conv_nodes(prefix, x, y, cin, cout, k, relu, rng, weights):
     return nodes
 
 
+def segments(work, source, rng):
+    """Writes `source`'s segments between block ends (see the module docs)."""
+    model = onnx.load(source)
+    consumers = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node.op_type)
+    ends = [node.output[0] for node in model.graph.node
+            if node.op_type == "Add" or (node.op_type == "BatchNormalization"
+                                         and not {"Clip", "Add"} & set(consumers.get(node.output[0], [])))]
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(inferred.value_info) + list(inferred.input)}
+    stem = os.path.splitext(os.path.basename(source))[0]
+    first = model.graph.input[0].name
+    for i, (start, end) in enumerate(zip([first] + ends, ends + [model.graph.output[0].name])):
+        path = os.path.join(work, f"{stem}_s{i:02d}")
+        onnx.utils.extract_model(source, f"{path}.onnx", [start], [end])
+        np.save(f"{path}.input.npy", rng.standard_normal(shapes[start]).astype(np.float32))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work")
-    work = parser.parse_args().work
+    parser.add_argument("--segments", metavar="MODEL", help="also write MODEL's segments")
+    args = parser.parse_args()
+    work = args.work
     os.makedirs(work, exist_ok=True)
     rng = np.random.default_rng(0)
     for name, (m, k, n) in {"ffn1": (128, 768, 3072), "ffn2": (128, 3072, 768), "proj": (128, 768, 768)}.items():
@@ -86,6 +116,15 @@ def main():
             nodes += conv_nodes(f"l{i}", previous, out, channels, channels, 3, True, rng, weights)
             previous = out
         save(work, name, nodes, [1, channels, size, size], [1, channels, size, size], weights, rng)
+    for name, size in {"pw64_7": 7, "pw64_14": 14}.items():
+        weights, nodes, previous = {}, [], "x"
+        for i in range(32):
+            out = "y" if i == 31 else f"r{i}"
+            nodes += conv_nodes(f"l{i}", previous, out, 64, 64, 1, True, rng, weights)
+            previous = out
+        save(work, name, nodes, [1, 64, size, size], [1, 64, size, size], weights, rng)
+    if args.segments:
+        segments(work, args.segments, rng)
 
 
 if __name__ == "__main__":
