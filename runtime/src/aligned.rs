@@ -5,8 +5,11 @@
 //! allocator puts it: glibc gives a large block 16 bytes past a page boundary, so a
 //! packing's 32-byte loads at its 32-byte steps straddle a line one time in two when it
 //! lies 16 or 48 bytes into a line (28 of ResNet-50's 53 blocked conv packings did).
-//! With every blocked conv packing 16 bytes into a line, ResNet-50 took 1.02–1.03 times
-//! as long as with them aligned (`fuser bench MODEL --ab`, one and two threads).
+//! (Counted by a temporary print of each packing's address modulo 64 in one run.) With
+//! every blocked conv packing 16 bytes into a line (`blocked_conv::run` handing
+//! `run_packed` a copy of its packing 4 values into an aligned buffer), ResNet-50 took
+//! 1.02–1.03 times as long as with them aligned (`fuser bench MODEL --ab`, one and two
+//! threads; `bench/interleaved_ort.py` of the two builds at two threads: 1.026).
 
 use std::ops::{Deref, DerefMut};
 
@@ -26,6 +29,14 @@ pub(crate) struct AlignedBuffer {
 }
 
 impl AlignedBuffer {
+    /// No values (allocates nothing).
+    pub(crate) const fn new() -> Self {
+        Self {
+            lines: Vec::new(),
+            len: 0,
+        }
+    }
+
     /// `len` zeros.
     pub(crate) fn zeroed(len: usize) -> Self {
         let mut buffer = Self::default();

@@ -45,7 +45,8 @@ fn operand_offsets(d: &Descriptor, i: usize) -> [usize; MAX_EPILOGUE_OPERANDS] {
 #[cfg(target_arch = "x86_64")]
 thread_local! {
     /// Per-thread: the panels of the product's B.
-    static PANELS: std::cell::RefCell<crate::aligned::AlignedBuffer> = std::cell::RefCell::new(Default::default());
+    static PANELS: std::cell::RefCell<crate::aligned::AlignedBuffer> =
+        const { std::cell::RefCell::new(crate::aligned::AlignedBuffer::new()) };
 }
 
 /// The batched call.

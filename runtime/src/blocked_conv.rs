@@ -16,9 +16,9 @@
 //!   time in 12 accumulators: per step 3 broadcasts and 4 weight vectors. Between passes
 //!   the sums wait in the unit's tile (`[position][32]`, in the L1 cache too). (Passes of
 //!   one block of 8 input channels under a 3×3 window, 72 steps, and of 128 steps for 1×1
-//!   convs measured 0.97–0.99 under `fuser bench --ab` but 1.074 of ResNet-50's and
-//!   MobileNetV2's time at two threads in `bench/interleaved_ort.py --versus`, the
-//!   setting of the latency goal, so they were not kept.)
+//!   convs measured 0.97–0.99 under `fuser bench --ab` but 1.073 of ResNet-50's and
+//!   1.074 of MobileNetV2's time at two threads in `bench/interleaved_ort.py --versus`,
+//!   the setting of the latency goal, so they were not kept.)
 //! - The tile is transposed into the output's channel rows by 8×8 register transposes
 //!   and the epilogue runs on each row's run. A channel-blocked output whose epilogue is
 //!   a bias, a residual and ReLU or a clip at most ([`DirectEpilogue`]) gets it from the
@@ -426,8 +426,8 @@ impl Finish {
     ) -> Self {
         let offset = crate::blocked_layout::blocked_index(r0, p0, n);
         Self {
-            // The pointers are only formed here; [`finish_positions`] writes and reads
-            // through them what the unit owns.
+            // The pointers are only formed here; [`finish_positions`] writes the unit's
+            // outputs through them and reads their residual and bias.
             out: (out as *mut f32).wrapping_add(offset),
             residual: e.residual.map(|i| operands.pointer(i).wrapping_add(offset)),
             bias: e.bias.map(|i| operands.pointer(i).wrapping_add(r0)),

@@ -92,11 +92,9 @@ pub(crate) fn apply_epilogue_blocked(steps: &[Step], operands: &Operands, r0: us
 
 /// Writes 8 output channels `r..r + 8` (`r` a multiple of 8) at positions
 /// `p0..p0 + positions` of the blocked output at `out_addr`, `sums(q)` the computed values
-/// of position `p0 + q`, with the chain: the commonest chains (a conv's bias, then ReLU or
-/// ReLU6, with or without a residual) on the way, 8 channels of a position at a time, each
-/// value read before its place is written (an operand may be the output itself); the
-/// others in `slab` (scratch) first ([`apply_epilogue_blocked`]). The same operations in
-/// the same order as on a plain row.
+/// of position `p0 + q`, with the chain applied in `slab` (scratch) first
+/// ([`apply_epilogue_blocked`]): the same operations in the same order as on a plain row.
+/// (The kernels apply the commonest chains themselves, [`DirectEpilogue`].)
 ///
 /// # Safety
 /// Those positions of those channels lie in the blocked output, the caller's alone, and
@@ -111,54 +109,17 @@ pub(crate) unsafe fn store_blocked(
     sums: impl Fn(usize) -> [f32; LANES],
     slab: &mut Vec<f32>,
 ) {
-    use crate::fused::maximum;
     let offset = blocked_index(r, p0, d.n as usize);
     let out = out_addr as *mut f32;
-    // SAFETY (both): 8 values of operand `i` (rows: `[M]`; full: the blocked output's
-    // shape), as the caller promises.
-    let row = |i: usize| unsafe { (operands.pointer(i).add(r) as *const [f32; LANES]).read_unaligned() };
-    let full = |i: usize, q: usize| unsafe {
-        (operands.pointer(i).add(offset + q * LANES) as *const [f32; LANES]).read_unaligned()
-    };
-    // SAFETY: position `p0 + q`'s 8 values of channels `r..r + 8` in the blocked output.
-    let store =
-        |q: usize, v: [f32; LANES]| unsafe { (out.add(offset + q * LANES) as *mut [f32; LANES]).write_unaligned(v) };
-    match *d.epilogue {
-        [] => (0..positions).for_each(|q| store(q, sums(q))),
-        [Step::AddRow(i)] => {
-            let x = row(i);
-            (0..positions).for_each(|q| store(q, std::array::from_fn(|l| sums(q)[l] + x[l])));
-        }
-        [Step::AddRow(i), Step::Relu] => {
-            let x = row(i);
-            (0..positions).for_each(|q| store(q, std::array::from_fn(|l| maximum(sums(q)[l] + x[l], 0.0))));
-        }
-        [Step::AddRow(i), Step::Clip(lo, hi)] => {
-            let x = row(i);
-            (0..positions).for_each(|q| {
-                store(
-                    q,
-                    std::array::from_fn(|l| crate::fused::clip(sums(q)[l] + x[l], lo, hi)),
-                )
-            });
-        }
-        [Step::AddRow(i), Step::AddFull(j), Step::Relu] => {
-            let x = row(i);
-            for q in 0..positions {
-                let (v, y) = (sums(q), full(j, q));
-                store(q, std::array::from_fn(|l| maximum((v[l] + x[l]) + y[l], 0.0)));
-            }
-        }
-        _ => {
-            slab.resize(slab.len().max(positions * LANES), 0.0);
-            let slab = &mut slab[..positions * LANES];
-            for (q, lanes) in slab.chunks_exact_mut(LANES).enumerate() {
-                lanes.copy_from_slice(&sums(q));
-            }
-            apply_epilogue_blocked(&d.epilogue, operands, r, offset, slab);
-            (0..positions).for_each(|q| store(q, slab[q * LANES..][..LANES].try_into().expect("8 lanes")));
-        }
+    slab.resize(slab.len().max(positions * LANES), 0.0);
+    let slab = &mut slab[..positions * LANES];
+    for (q, lanes) in slab.chunks_exact_mut(LANES).enumerate() {
+        lanes.copy_from_slice(&sums(q));
     }
+    apply_epilogue_blocked(&d.epilogue, operands, r, offset, slab);
+    // SAFETY: the positions' 8 values of channels `r..r + 8` in the blocked output, as the
+    // caller promises.
+    unsafe { std::ptr::copy_nonoverlapping(slab.as_ptr(), out.add(offset), slab.len()) };
 }
 
 /// `f(v, x[lane])` for every value `v` of `slab` (`[position][8]`).
