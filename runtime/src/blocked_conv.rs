@@ -510,14 +510,11 @@ unsafe fn finish_positions<const P: usize>(tile: &[f32], f: Finish) {
         for g in 0..f.groups.min(4) {
             for p in 0..P {
                 let at = g * f.group_stride + p * LANES;
-                let mut v = _mm256_loadu_ps(tile.as_ptr().add(p * CHANNELS + g * LANES));
-                if let Some(bias) = f.bias {
-                    v = _mm256_add_ps(v, _mm256_loadu_ps(bias.add(g * LANES)));
-                }
-                if let Some(residual) = f.residual {
-                    v = _mm256_add_ps(v, _mm256_loadu_ps(residual.add(at)));
-                }
-                v = f.activation.apply(v);
+                let v = f.activation.finish(
+                    _mm256_loadu_ps(tile.as_ptr().add(p * CHANNELS + g * LANES)),
+                    f.bias.map(|bias| bias.add(g * LANES)),
+                    f.residual.map(|residual| residual.add(at)),
+                );
                 _mm256_storeu_ps(f.out.add(at), v);
             }
         }

@@ -195,12 +195,13 @@ pub(crate) unsafe fn through_plain_copies(
     });
 }
 
-/// An epilogue that the AVX2 blocked kernels ([`crate::blocked_conv`],
-/// [`crate::depthwise_channels`]) apply themselves to a vector of 8 channels on its way to
-/// a blocked output: a bias, a residual and an activation, each optional, in that order
-/// (every conv epilogue of ResNet-50 and MobileNetV2). It computes what [`store_blocked`]
-/// does, `act((sum + bias) + residual)`, with the same operations in registers, so the
-/// sums skip a trip through scratch.
+/// An epilogue that a kernel applies itself to its sums on their way to the output: a
+/// bias, a residual and an activation, each optional, in that order (every conv epilogue
+/// of ResNet-50 and MobileNetV2). It computes what [`store_blocked`] and
+/// [`crate::fused`]'s chain do, `act((sum + bias) + residual)`, with the same operations
+/// ([`Activation::finish`] on 8 values), so the sums skip a trip through scratch. The
+/// AVX2 blocked kernels ([`crate::blocked_conv`], [`crate::depthwise_channels`]) and the
+/// int8 pixel-vector kernel ([`crate::quantized`]) take it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct DirectEpilogue {
     /// The operand of `Step::AddRow`.
@@ -213,7 +214,9 @@ pub(crate) struct DirectEpilogue {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Activation {
     None,
+    /// `max(v, 0)`, NaN propagating (`arith.maximumf`).
     Relu,
+    /// `v < lo ? lo : v`, then `v > hi ? hi : v`.
     Clip(f32, f32),
 }
 
@@ -255,14 +258,38 @@ impl Activation {
         use std::arch::x86_64::*;
         match self {
             Activation::None => v,
-            // `maximum(v, 0)`: v > 0 ? v : 0, and NaN stays.
-            Activation::Relu => {
-                let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
-                _mm256_blendv_ps(_mm256_max_ps(v, _mm256_setzero_ps()), v, nan)
-            }
+            // v where v > 0 or NaN, else +0: `maximum(v, 0)`.
+            Activation::Relu => _mm256_and_ps(_mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps()), v),
             // `clip`: lo > v ? lo : v, then hi < that ? hi : that (MAXPS and MINPS return
             // their second operand unless the first is greater or less, NaN included).
             Activation::Clip(lo, hi) => _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), v)),
+        }
+    }
+
+    /// `(v + bias) + residual`, each read (8 values) where given, then the activation:
+    /// a [`DirectEpilogue`] on 8 values.
+    ///
+    /// # Safety
+    /// `bias` and `residual` each hold 8 values; the CPU has AVX.
+    #[target_feature(enable = "avx")]
+    #[inline]
+    pub(crate) unsafe fn finish(
+        self,
+        mut v: std::arch::x86_64::__m256,
+        bias: Option<*const f32>,
+        residual: Option<*const f32>,
+    ) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        // SAFETY (all three): as this function's contract. (No closures here: they would
+        // not inherit the target feature.)
+        unsafe {
+            if let Some(bias) = bias {
+                v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+            }
+            if let Some(residual) = residual {
+                v = _mm256_add_ps(v, _mm256_loadu_ps(residual));
+            }
+            self.apply(v)
         }
     }
 }

@@ -435,20 +435,10 @@ struct RowFinish {
 unsafe fn finish_row(sums: &[f32], f: RowFinish) {
     // SAFETY (every access): as the caller promises.
     unsafe {
-        let bias = match f.bias {
-            Some(b) => _mm256_loadu_ps(b),
-            None => _mm256_setzero_ps(),
-        };
         for (q, lanes) in sums.chunks_exact(CHANNELS).enumerate() {
             let at = q * CHANNELS;
-            let mut v = _mm256_loadu_ps(lanes.as_ptr());
-            if f.bias.is_some() {
-                v = _mm256_add_ps(v, bias);
-            }
-            if let Some(residual) = f.residual {
-                v = _mm256_add_ps(v, _mm256_loadu_ps(residual.add(at)));
-            }
-            v = f.activation.apply(v);
+            let residual = f.residual.map(|residual| residual.add(at));
+            let v = f.activation.finish(_mm256_loadu_ps(lanes.as_ptr()), f.bias, residual);
             _mm256_storeu_ps(f.out.add(at), v);
         }
     }

@@ -24,6 +24,8 @@
 //!
 //! K is padded to a multiple of 4 with zero weights, so padding adds nothing.
 
+// A store epilogue's last step: the blocked kernels' activation.
+use crate::blocked_layout::{Activation as Clamp, DirectEpilogue};
 use crate::fused::{Contraction, Descriptor, Operands, Step, epilogue_reads_output, epilogue_row, maximum};
 use crate::microkernels::threads;
 use std::cell::RefCell;
@@ -540,16 +542,6 @@ unsafe fn pack(d: &Descriptor, q: &ActivationQuantization, weights: i64, w_scale
     }
 }
 
-/// The last step of a [`StoreEpilogue`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Clamp {
-    None,
-    /// `max(v, 0)`, NaN propagating (`arith.maximumf`).
-    Relu,
-    /// `v < lo ? lo : v`, then `v > hi ? hi : v`.
-    Clip(f32, f32),
-}
-
 /// An epilogue chain (a conv's commonest) that the pixel-vector kernel applies as it
 /// stores, instead of a second pass over the output rows: `(v + bias[r]) +
 /// residual[r, c]`, then the clamp; the same operations in the same order as
@@ -572,25 +564,13 @@ impl StoreEpilogue {
     /// The chain `steps` spell, if it is one of this form: `[AddRow]? [AddFull]?
     /// [Relu | Clip]?`.
     fn of(steps: &[Step], operands: &Operands) -> Option<StoreEpilogue> {
-        let (bias, rest) = match steps {
-            [Step::AddRow(i), rest @ ..] => (operands.pointer(*i), rest),
-            _ => (std::ptr::null(), steps),
-        };
-        let (residual, rest) = match rest {
-            [Step::AddFull(j), rest @ ..] => (operands.pointer(*j), rest),
-            _ => (std::ptr::null(), rest),
-        };
-        let clamp = match rest {
-            [] => Clamp::None,
-            [Step::Relu] => Clamp::Relu,
-            [Step::Clip(lo, hi)] => Clamp::Clip(*lo, *hi),
-            _ => return None,
-        };
+        let e = DirectEpilogue::of(steps)?;
+        let pointer = |i: Option<usize>| i.map_or(std::ptr::null(), |i| operands.pointer(i));
         Some(StoreEpilogue {
-            bias,
-            residual,
+            bias: pointer(e.bias),
+            residual: pointer(e.residual),
             n: operands.columns(),
-            clamp,
+            clamp: e.activation,
         })
     }
 
@@ -610,10 +590,7 @@ impl StoreEpilogue {
         match self.clamp {
             Clamp::None => v,
             Clamp::Relu => maximum(v, 0.0),
-            Clamp::Clip(lo, hi) => {
-                let low = if v < lo { lo } else { v };
-                if low > hi { hi } else { low }
-            }
+            Clamp::Clip(lo, hi) => crate::fused::clip(v, lo, hi),
         }
     }
 }
@@ -864,16 +841,8 @@ unsafe fn store_epilogue_avx2(
         // SAFETY: as the caller promises; lanes outside `mask` are not read.
         v = _mm256_add_ps(v, unsafe { _mm256_maskload_ps(e.residual.add(r * e.n + c), mask) });
     }
-    match e.clamp {
-        Clamp::None => v,
-        // v where v > 0 or NaN, else +0: `maximum(v, 0)`.
-        Clamp::Relu => _mm256_and_ps(_mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps()), v),
-        Clamp::Clip(lo, hi) => {
-            let (lo, hi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
-            let low = _mm256_blendv_ps(v, lo, _mm256_cmp_ps::<_CMP_LT_OQ>(v, lo));
-            _mm256_blendv_ps(low, hi, _mm256_cmp_ps::<_CMP_GT_OQ>(low, hi))
-        }
-    }
+    // SAFETY: the CPU has AVX2.
+    unsafe { e.clamp.apply(v) }
 }
 
 /// The padded plane of a conv input: every window a tap reads lies inside it.
