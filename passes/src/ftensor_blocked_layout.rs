@@ -155,7 +155,10 @@ fn capability(kernel: OperationRef) -> Option<Capability> {
     let depthwise = weight_shape[1] == 1 && features == channels;
     let reduction_steps = channels * weight_shape[2] * weight_shape[3];
     let takes = match weight_shape[1] == channels {
-        true => fuser_runtime::fused::conv_takes_blocked_layout(features, reduction_steps),
+        true => {
+            let window = weight_shape[2] * weight_shape[3];
+            fuser_runtime::fused::conv_takes_blocked_layout(features, reduction_steps, window)
+        }
         false => depthwise,
     };
     if input_shape[0] != 1 || features % LANES != 0 || !takes {
@@ -518,14 +521,14 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(12))]
 
         /// A bottleneck-like chain of convs (`a` → `b` → `c` with `a` as its residual →
-        /// `d`, the result; `b` may be depthwise) of random channels, windows, strides and
-        /// activations: the
+        /// `d`, the result; `b` may be depthwise) of random channels (16 and 24 too, and
+        /// so 1×1 convs of 16 or 24 steps), windows, strides and activations: the
         /// kernels phase with this pass (on any CPU: the runtime takes blocked tensors
         /// through plain copies where it has no blocked conv) chooses blocked tensors, the
         /// evaluator gives the same values before and after, and the CPU agrees with it.
         #[test]
         fn blocked_chains_match_the_evaluator(
-            channels in prop::array::uniform4(prop_oneof![Just(32usize), Just(64)]),
+            channels in prop::array::uniform4(prop_oneof![Just(16usize), Just(24), Just(32), Just(64)]),
             windows in prop::array::uniform3(prop_oneof![Just(1usize), Just(3)]),
             stride in 1usize..3, size in 3usize..9, activation in 0u8..3, depthwise in any::<bool>(),
             seed in 1u64..u64::MAX,

@@ -11,7 +11,9 @@
 //! - The weights are packed once as `[output channels / 32][step][32]`: 32 output
 //!   channels (four vectors) a step.
 //! - A work unit is 32 output channels by a run of output positions (of the flattened
-//!   output map). It sums its reduction in passes of [`PASS_STEPS`] steps, whose weights
+//!   output map); a conv of 16 or 24 output channels has units of two or three vectors
+//!   (in the blocked layout only, [`takes_blocked_shape`]), summing 6 or 3 positions at a
+//!   time. It sums its reduction in passes of [`PASS_STEPS`] steps, whose weights
 //!   (8 KB) stay in the L1 cache while the pass runs over the unit's positions, 3 at a
 //!   time in 12 accumulators: per step 3 broadcasts and 4 weight vectors. Between passes
 //!   the sums wait in the unit's tile (`[position][32]`, in the L1 cache too). (Passes of
@@ -40,13 +42,13 @@ use std::cell::RefCell;
 
 /// Values in a vector: output channels of a sum, input channels of a blocked column.
 const LANES: usize = 8;
-/// Output channels of a work unit: four vectors.
+/// Output channels of a work unit: four vectors (fewer for a conv of 16 or 24 output
+/// channels in the blocked layout: [`vectors`]).
 const CHANNELS: usize = 32;
-/// Output positions summed at once (12 accumulators).
-const POSITIONS: usize = 3;
-/// Reduction steps per pass: their weights take 8 KB.
+/// Reduction steps per pass: their weights take 8 KB (4 and 6 KB for fewer vectors).
 const PASS_STEPS: usize = 64;
-/// Output positions of a work unit, at most: its tile takes 18 KB.
+/// Output positions of a four-vector work unit, at most: its tile takes 18 KB (as do the
+/// longer units of fewer vectors).
 const UNIT_POSITIONS: usize = 144;
 /// Work units a thread should have at least, where the output has enough positions.
 const WANTED_UNITS_PER_THREAD: usize = 4;
@@ -72,23 +74,61 @@ const WANTED_UNITS_PER_THREAD: usize = 4;
 /// 1×1 convs with 960 to 2048 output channels took 0.80–0.93 of their time in
 /// `bench/ab.py --kernels` runs (MobileNetV2, ResNet-50), 320 and 512 channels about the
 /// same, and 160 channels 1.12–1.25 (a few units of 32 channels for two threads).
+///
+/// With a channel-blocked input or output it also takes the shapes of
+/// [`takes_blocked_shape`]: 16 or 24 output channels, and 1×1 convs of fewer steps, which
+/// keep MobileNetV2's first stages blocked (their plain paths would copy every tensor in
+/// and out of the layout).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Conv2d
         && d.constant_weights != 0
-        && takes_shape(d.m, d.k)
         && d.n > 0
-        && (d.conv.kernel_h * d.conv.kernel_w > 1
-            || (d.n <= SMALL_MAP && d.m >= SMALL_MAP_CHANNELS)
-            || !d.layout.is_plain())
+        && match d.layout.is_plain() {
+            true => {
+                takes_shape(d.m, d.k)
+                    && (d.conv.kernel_h * d.conv.kernel_w > 1 || (d.n <= SMALL_MAP && d.m >= SMALL_MAP_CHANNELS))
+            }
+            false => takes_blocked_shape(d.m, d.k, d.conv.kernel_h * d.conv.kernel_w),
+        }
         && layout_on_host()
 }
 
 /// Whether a conv with `m` output channels and `k` reduction steps fills this kernel's
 /// blocks (see [`computes`]).
 pub(crate) fn takes_shape(m: i64, k: i64) -> bool {
-    m > 0
-        && (m as usize).next_multiple_of(CHANNELS) * 8 <= m as usize * 9
-        && k >= crate::register_tiled::AVX2_MIN_WINDOW_STEPS
+    fills_blocks(m) && k >= crate::register_tiled::AVX2_MIN_WINDOW_STEPS
+}
+
+/// Whether `m` output channels fill their blocks of 32 but for at most an eighth.
+fn fills_blocks(m: i64) -> bool {
+    m > 0 && (m as usize).next_multiple_of(CHANNELS) * 8 <= m as usize * 9
+}
+
+/// Whether a conv with a channel-blocked input or output, `m` output channels, `k`
+/// reduction steps and a window of `window` taps is computed here: the shapes of
+/// [`takes_shape`], and 16 or 24 output channels too (units of two or three vectors,
+/// [`vectors`]), and any 1×1 conv's steps. A 1×1 conv of a blocked input reads it in place
+/// whatever its steps, where the register-tiled kernel would copy it out of the layout.
+///
+/// `blocked_conv_timing` (2 threads, two runs, "blocked tensors" against the
+/// register-tiled kernel on plain tensors): MobileNetV2's 32→16 1×1 at 112×112 in
+/// 0.10–0.11 ms against 0.13–0.17, its 96→24 and 144→24 at 56×56 in 0.10 and 0.14 against
+/// 0.10–0.12 and 0.16–0.18, its 16→96 at 112×112 in 0.37–0.39 against 0.38–0.52; its
+/// 24→144 at 56×56 (24 steps a group) was slower, 0.19–0.21 against 0.16–0.20. With the
+/// layout these keep blocked, MobileNetV2 took 0.951 of the time of the build before
+/// (`bench/interleaved_ort.py BUILD --versus BEFORE --models mobilenetv2`, 24 blocks).
+pub(crate) fn takes_blocked_shape(m: i64, k: i64, window: i64) -> bool {
+    (fills_blocks(m) || m == 16 || m == 24) && (k >= crate::register_tiled::AVX2_MIN_WINDOW_STEPS || window == 1)
+}
+
+/// The vectors of output channels of a work unit for a conv of `m` output channels: two
+/// or three for 16 or 24, else four ([`CHANNELS`]).
+fn vectors(m: usize) -> usize {
+    match m {
+        16 => 2,
+        24 => 3,
+        _ => CHANNELS / LANES,
+    }
 }
 
 /// Whether this CPU runs this kernel: AVX2 with FMA, and no AVX-512.
@@ -125,13 +165,14 @@ pub(crate) unsafe fn pack_weights(
     m: usize,
     k: usize,
 ) -> crate::aligned::AlignedBuffer {
+    let channels = vectors(m) * LANES;
     let mut packed = crate::aligned::AlignedBuffer::zeroed(packed_len(m, k));
-    for (block, panel) in packed.chunks_exact_mut(k * CHANNELS).enumerate() {
-        for r in block * CHANNELS..m.min((block + 1) * CHANNELS) {
-            let lane = r - block * CHANNELS;
+    for (block, panel) in packed.chunks_exact_mut((k * channels).max(1)).enumerate() {
+        for r in block * channels..m.min((block + 1) * channels) {
+            let lane = r - block * channels;
             for step in 0..k {
                 // SAFETY: element (r, step) of A, as the caller promises.
-                panel[step * CHANNELS + lane] = unsafe { *a.offset(r as isize * a_row + step as isize * a_col) };
+                panel[step * channels + lane] = unsafe { *a.offset(r as isize * a_row + step as isize * a_col) };
             }
         }
     }
@@ -139,7 +180,8 @@ pub(crate) unsafe fn pack_weights(
 }
 
 fn packed_len(m: usize, k: usize) -> usize {
-    m.div_ceil(CHANNELS) * k * CHANNELS
+    let channels = vectors(m) * LANES;
+    m.div_ceil(channels) * k * channels
 }
 
 /// A's elements that a kept packing is checked against on every call, spread over A.
@@ -153,7 +195,8 @@ unsafe fn packing_matches(packed: &[f32], a: *const f32, [a_row, a_col]: [isize;
     packed.len() == packed_len(m, k)
         && crate::weight_cache::samples(m * k, SAMPLES).all(|index| {
             let (r, step) = (index / k, index % k);
-            let kept = packed[(r / CHANNELS * k + step) * CHANNELS + r % CHANNELS];
+            let channels = vectors(m) * LANES;
+            let kept = packed[(r / channels * k + step) * channels + r % channels];
             // SAFETY: element (r, step) of A, as the caller promises.
             let value = unsafe { *a.offset(r as isize * a_row + step as isize * a_col) };
             kept.to_bits() == value.to_bits()
@@ -184,8 +227,34 @@ pub(crate) unsafe fn run(d: &Descriptor, descriptor: i64, a: i64, b: i64, out: i
 /// # Safety
 /// As [`run`].
 pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i64, operands: &Operands) {
+    // SAFETY (each): as this function's contract.
+    unsafe {
+        match vectors(d.m as usize) {
+            // Twelve accumulators, and 9 for three vectors: with 12, the accumulators, three
+            // vectors of weights and a position's value took all sixteen registers, and
+            // LLVM moved accumulators between registers and the stack on every step.
+            2 => run_units::<2, 6>(d, weights, b, out, operands),
+            3 => run_units::<3, 3>(d, weights, b, out, operands),
+            _ => run_units::<4, 3>(d, weights, b, out, operands),
+        }
+    }
+}
+
+/// [`run_packed`] in units of `V` vectors of output channels, `P` positions summed at once.
+///
+/// # Safety
+/// As [`run`].
+unsafe fn run_units<const V: usize, const P: usize>(
+    d: &Descriptor,
+    weights: &[f32],
+    b: i64,
+    out: i64,
+    operands: &Operands,
+) {
     let s = BandShape::new(&d.conv);
     let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+    let channels = V * LANES;
+    assert!(vectors(m) == V);
     assert!(weights.len() >= packed_len(m, k) && k == s.channels * s.kernel_h * s.kernel_w);
     let padded_rows = s.band_rows(0, s.out_h);
     let input_len = s.channels * s.height * s.width;
@@ -236,16 +305,17 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
         let position = |p: usize| (p / s.out_w) * s.stride_h * row_len + (p % s.out_w) * s.stride_w * LANES;
         let out_addr = out as usize;
         let in_place = !crate::fused::epilogue_reads_output(&d.epilogue, operands, m, out_addr);
-        let blocks = m.div_ceil(CHANNELS);
+        let blocks = m.div_ceil(channels);
         let output_blocked = d.layout.output_blocked;
-        // Runs of at most UNIT_POSITIONS positions, shorter (a multiple of 3) where there
-        // are too few blocks of channels to give each thread a few units: a 7×7 map's 160
-        // channels are 5 units, and 2 threads would share them 3 to 2.
+        // Runs of at most UNIT_POSITIONS positions (more for fewer vectors: the same tile),
+        // shorter (a multiple of P) where there are too few blocks of channels to give each
+        // thread a few units: a 7×7 map's 160 channels are 5 units, and 2 threads would
+        // share them 3 to 2.
         let runs = n
-            .div_ceil(UNIT_POSITIONS)
+            .div_ceil(UNIT_POSITIONS * CHANNELS / channels)
             .max((WANTED_UNITS_PER_THREAD * crate::microkernels::threads()).div_ceil(blocks))
-            .min(n.div_ceil(POSITIONS));
-        let unit_positions = n.div_ceil(runs).next_multiple_of(POSITIONS);
+            .min(n.div_ceil(P));
+        let unit_positions = n.div_ceil(runs).next_multiple_of(P);
         // Position-major: the units of one run of positions read the same input.
         let units: Vec<(usize, usize)> = (0..n)
             .step_by(unit_positions)
@@ -258,18 +328,19 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
         };
         crate::microkernels::for_each_item(units, |(block, p0)| {
             let positions = unit_positions.min(n - p0);
-            let panel = &weights[block * k * CHANNELS..][..k * CHANNELS];
-            let r0 = block * CHANNELS;
-            let finish = direct.map(|epilogue| Finish::of_unit(epilogue, operands, out_addr, (r0, m), (p0, n)));
+            let panel = &weights[block * k * channels..][..k * channels];
+            let r0 = block * channels;
+            let finish =
+                direct.map(|epilogue| Finish::of_unit(epilogue, operands, out_addr, (r0, m, channels), (p0, n)));
             SCRATCH.with(|scratch| {
                 let Scratch { tile, rows, at } = &mut *scratch.borrow_mut();
-                tile.resize(tile.len().max(positions * CHANNELS), 0.0);
+                tile.resize(tile.len().max(positions * channels), 0.0);
                 // Where each of the unit's positions reads, worked out once for all passes.
                 at.clear();
                 at.extend((p0..p0 + positions).map(position));
                 for s0 in (0..k).step_by(PASS_STEPS) {
                     let s1 = (s0 + PASS_STEPS).min(k);
-                    let pass = (&panel[s0 * CHANNELS..s1 * CHANNELS], &taps[s0..s1]);
+                    let pass = (&panel[s0 * channels..s1 * channels], &taps[s0..s1]);
                     // The last pass writes a directly finished unit's output, a group of
                     // positions at a time while its sums are in the L1 cache.
                     let finish = finish.filter(|_| s1 == k);
@@ -279,25 +350,18 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
                     // position reads), positions `q..` of the tile are below
                     // `positions`, and a finish writes the unit's outputs from `q`.
                     unsafe {
-                        while q + POSITIONS <= positions {
+                        while q + P <= positions {
                             let group = std::array::from_fn(|p| at[q + p]);
-                            let tile = &mut tile[q * CHANNELS..];
-                            sum_positions::<POSITIONS>(pass, blocked, group, tile, s0 == 0);
+                            let tile = &mut tile[q * channels..];
+                            sum_positions::<V, P>(pass, blocked, group, tile, s0 == 0);
                             if let Some(f) = finish {
-                                finish_positions::<POSITIONS>(tile, f.at(q));
+                                finish_positions::<V, P>(tile, f.at(q));
                             }
-                            q += POSITIONS;
+                            q += P;
                         }
-                        let tile = &mut tile[q * CHANNELS..];
-                        match positions - q {
-                            2 => sum_positions::<2>(pass, blocked, [at[q], at[q + 1]], tile, s0 == 0),
-                            1 => sum_positions::<1>(pass, blocked, [at[q]], tile, s0 == 0),
-                            _ => {}
-                        }
-                        match (finish, positions - q) {
-                            (Some(f), 2) => finish_positions::<2>(tile, f.at(q)),
-                            (Some(f), 1) => finish_positions::<1>(tile, f.at(q)),
-                            _ => {}
+                        sum_last_positions::<V>(pass, blocked, &at[q..positions], &mut tile[q * channels..], s0 == 0);
+                        if let Some(f) = finish {
+                            finish_last_positions::<V>(positions - q, &tile[q * channels..], f.at(q));
                         }
                     }
                 }
@@ -305,9 +369,9 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
                     return;
                 }
                 if output_blocked {
-                    for g in 0..CHANNELS.min(m - r0) / LANES {
+                    for g in 0..channels.min(m - r0) / LANES {
                         let sums = |q: usize| -> [f32; LANES] {
-                            tile[q * CHANNELS + g * LANES..][..LANES].try_into().expect("8 lanes")
+                            tile[q * channels + g * LANES..][..LANES].try_into().expect("8 lanes")
                         };
                         // SAFETY: the unit's positions of its channels, inside the blocked
                         // output; the CPU has AVX2 and FMA.
@@ -330,8 +394,8 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
                         d,
                         operands,
                         (in_place, out_addr),
-                        (tile, CHANNELS),
-                        (r0, CHANNELS.min(m - r0)),
+                        (tile, channels),
+                        (r0, channels.min(m - r0)),
                         (p0, positions),
                         rows,
                     )
@@ -416,12 +480,12 @@ struct Finish {
 }
 
 impl Finish {
-    /// The unit of channels `r0..` (of `m`) and positions `p0..` (of `n`).
+    /// The unit of `channels` channels from `r0` (of `m`) and positions `p0..` (of `n`).
     fn of_unit(
         e: DirectEpilogue,
         operands: &Operands,
         out: usize,
-        (r0, m): (usize, usize),
+        (r0, m, channels): (usize, usize, usize),
         (p0, n): (usize, usize),
     ) -> Self {
         let offset = crate::blocked_layout::blocked_index(r0, p0, n);
@@ -433,7 +497,7 @@ impl Finish {
             bias: e.bias.map(|i| operands.pointer(i).wrapping_add(r0)),
             activation: e.activation,
             group_stride: n * LANES,
-            groups: CHANNELS.min(m - r0) / LANES,
+            groups: channels.min(m - r0) / LANES,
         }
     }
 
@@ -447,76 +511,138 @@ impl Finish {
     }
 }
 
-/// Sums `P` positions' 32 output channels over one pass: for each step in order, the
-/// step's input value at each position (`blocked[at[p] + taps[step]]`) times its 32
-/// weights (`weights[step·32..]`), one fused multiply-add, onto the sums in `tile`
-/// (`[P][32]`; from zero when `first`).
+/// Sums `P` positions' `V`·8 output channels over one pass: for each step in order, the
+/// step's input value at each position (`blocked[at[p] + taps[step]]`) times its `V`·8
+/// weights (`weights[step·V·8..]`), one fused multiply-add, onto the sums in `tile`
+/// (`[P][V·8]`; from zero when `first`).
 ///
 /// # Safety
 /// Every `at[p] + taps[step]` lies in `blocked`, `weights` holds `taps.len()` steps, and
-/// `tile` `P·32` values; the CPU has AVX2 and FMA.
+/// `tile` `P·V·8` values; the CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn sum_positions<const P: usize>(
+unsafe fn sum_positions<const V: usize, const P: usize>(
     (weights, taps): (&[f32], &[usize]),
     blocked: &[f32],
     at: [usize; P],
     tile: &mut [f32],
     first: bool,
 ) {
-    debug_assert!(weights.len() >= taps.len() * CHANNELS && tile.len() >= P * CHANNELS);
+    let channels = V * LANES;
+    debug_assert!(weights.len() >= taps.len() * channels && tile.len() >= P * channels);
     let tile = tile.as_mut_ptr();
     // SAFETY (every access): as the caller promises.
     unsafe {
-        let mut acc: [[__m256; 4]; P] = match first {
-            true => [[_mm256_setzero_ps(); 4]; P],
+        let mut acc: [[__m256; V]; P] = match first {
+            true => [[_mm256_setzero_ps(); V]; P],
             false => {
-                std::array::from_fn(|p| std::array::from_fn(|g| _mm256_loadu_ps(tile.add(p * CHANNELS + g * LANES))))
+                std::array::from_fn(|p| std::array::from_fn(|g| _mm256_loadu_ps(tile.add(p * channels + g * LANES))))
             }
         };
         let bases: [*const f32; P] = at.map(|o| blocked.as_ptr().add(o));
         let mut w = weights.as_ptr();
         for &tap in taps {
-            let x: [__m256; P] = std::array::from_fn(|p| _mm256_broadcast_ss(&*bases[p].add(tap)));
-            for g in 0..4 {
-                let v = _mm256_loadu_ps(w.add(g * LANES));
-                for (acc, &x) in acc.iter_mut().zip(&x) {
-                    acc[g] = _mm256_fmadd_ps(v, x, acc[g]);
+            // At most sixteen registers: the accumulators, and either every position's
+            // value and one vector of weights (as many positions as vectors or fewer) or
+            // every vector of weights and one position's value (two vectors, six
+            // positions: in the other order LLVM spilled accumulators to the stack).
+            if V < P {
+                let v: [__m256; V] = std::array::from_fn(|g| _mm256_loadu_ps(w.add(g * LANES)));
+                for (acc, base) in acc.iter_mut().zip(&bases) {
+                    let x = _mm256_broadcast_ss(&*base.add(tap));
+                    for (acc, &v) in acc.iter_mut().zip(&v) {
+                        *acc = _mm256_fmadd_ps(v, x, *acc);
+                    }
+                }
+            } else {
+                let x: [__m256; P] = std::array::from_fn(|p| _mm256_broadcast_ss(&*bases[p].add(tap)));
+                for g in 0..V {
+                    let v = _mm256_loadu_ps(w.add(g * LANES));
+                    for (acc, &x) in acc.iter_mut().zip(&x) {
+                        acc[g] = _mm256_fmadd_ps(v, x, acc[g]);
+                    }
                 }
             }
-            w = w.add(CHANNELS);
+            w = w.add(channels);
         }
         for (p, acc) in acc.iter().enumerate() {
             for (g, &sum) in acc.iter().enumerate() {
-                _mm256_storeu_ps(tile.add(p * CHANNELS + g * LANES), sum);
+                _mm256_storeu_ps(tile.add(p * channels + g * LANES), sum);
             }
         }
     }
 }
 
-/// Finishes `P` positions' sums (`tile`, `[P][32]`) through `f`'s epilogue into the
+/// [`sum_positions`] for the unit's last positions (`at`, fewer than a group).
+///
+/// # Safety
+/// As [`sum_positions`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_last_positions<const V: usize>(
+    pass: (&[f32], &[usize]),
+    blocked: &[f32],
+    at: &[usize],
+    tile: &mut [f32],
+    first: bool,
+) {
+    // SAFETY (each): as this function's contract.
+    unsafe {
+        match *at {
+            [] => {}
+            [a] => sum_positions::<V, 1>(pass, blocked, [a], tile, first),
+            [a, b] => sum_positions::<V, 2>(pass, blocked, [a, b], tile, first),
+            [a, b, c] => sum_positions::<V, 3>(pass, blocked, [a, b, c], tile, first),
+            [a, b, c, d] => sum_positions::<V, 4>(pass, blocked, [a, b, c, d], tile, first),
+            [a, b, c, d, e] => sum_positions::<V, 5>(pass, blocked, [a, b, c, d, e], tile, first),
+            _ => unreachable!("a group has at most 6 positions"),
+        }
+    }
+}
+
+/// Finishes `P` positions' sums (`tile`, `[P][V·8]`) through `f`'s epilogue into the
 /// blocked output. (Apart from [`sum_positions`], whose sums then stay in registers
 /// through its loop: with this in it, LLVM kept them in memory.)
 ///
 /// # Safety
-/// `tile` holds `P·32` values; `f`'s output, residual and bias hold the values of its
+/// `tile` holds `P·V·8` values; `f`'s output, residual and bias hold the values of its
 /// groups and `P` positions; the CPU has AVX2.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn finish_positions<const P: usize>(tile: &[f32], f: Finish) {
-    assert!(tile.len() >= P * CHANNELS);
+unsafe fn finish_positions<const V: usize, const P: usize>(tile: &[f32], f: Finish) {
+    let channels = V * LANES;
+    assert!(tile.len() >= P * channels);
     // SAFETY (every access): as the caller promises.
     unsafe {
-        for g in 0..f.groups.min(4) {
+        for g in 0..f.groups.min(V) {
             for p in 0..P {
                 let at = g * f.group_stride + p * LANES;
                 let v = f.activation.finish(
-                    _mm256_loadu_ps(tile.as_ptr().add(p * CHANNELS + g * LANES)),
+                    _mm256_loadu_ps(tile.as_ptr().add(p * channels + g * LANES)),
                     f.bias.map(|bias| bias.add(g * LANES)),
                     f.residual.map(|residual| residual.add(at)),
                 );
                 _mm256_storeu_ps(f.out.add(at), v);
             }
+        }
+    }
+}
+
+/// [`finish_positions`] for the unit's last `count` positions (fewer than a group).
+///
+/// # Safety
+/// As [`finish_positions`] with `P` = `count`.
+#[target_feature(enable = "avx2")]
+unsafe fn finish_last_positions<const V: usize>(count: usize, tile: &[f32], f: Finish) {
+    // SAFETY (each): as this function's contract.
+    unsafe {
+        match count {
+            0 => {}
+            1 => finish_positions::<V, 1>(tile, f),
+            2 => finish_positions::<V, 2>(tile, f),
+            3 => finish_positions::<V, 3>(tile, f),
+            4 => finish_positions::<V, 4>(tile, f),
+            5 => finish_positions::<V, 5>(tile, f),
+            _ => unreachable!("a group has at most 6 positions"),
         }
     }
 }

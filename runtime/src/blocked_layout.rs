@@ -471,6 +471,71 @@ mod tests {
         }
     }
 
+    /// Convs over constant weights with 16 or 24 output channels, or a 1×1 window of fewer
+    /// than 32 steps (MobileNetV2's narrow stages), take the blocked conv through the fused
+    /// entry point in every blocked layout, and give the bits of their plain calls (the
+    /// register-tiled kernel); 40 output channels do not take it.
+    #[test]
+    fn narrow_and_short_convs_take_the_blocked_conv() {
+        if !crate::blocked_conv::layout_on_host() {
+            return;
+        }
+        // (input channels, output channels, window, the blocked conv takes it)
+        let cases = [
+            (32, 16, 1, true),
+            (16, 96, 1, true),
+            (96, 24, 1, true),
+            (24, 144, 1, true),
+            (8, 24, 3, true),
+            (16, 16, 3, true),
+            (8, 16, 1, true),
+            (8, 40, 1, false),
+            (16, 40, 3, false),
+        ];
+        for (seed, (c, f, kernel, takes)) in cases.into_iter().enumerate() {
+            let conv = conv_geometry((c, 13, 11), (kernel, kernel), (1, 1), 1, (kernel / 2, kernel / 2))
+                .expect("a window that fits");
+            let d = Descriptor {
+                constant_weights: 40 + seed as i64,
+                ..descriptor(Contraction::Conv2d, (f, 13 * 11, c * kernel * kernel), conv, 6)
+            };
+            for bits in 1..4 {
+                let blocked = Descriptor {
+                    layout: layout(bits),
+                    ..d.clone()
+                };
+                assert_eq!(
+                    crate::blocked_conv::computes(&blocked),
+                    takes,
+                    "{c}->{f} {kernel}x{kernel}"
+                );
+            }
+            let call = ConvCall::new(&d, seed as u64);
+            let run = |d: &Descriptor, b, out, operands: &Operands| {
+                let words = d.encode();
+                let [e0, e1, e2] = std::array::from_fn(|i| operands.pointer(i) as i64);
+                // SAFETY: the buffers cover the descriptor's shapes; its words live
+                // through the call.
+                unsafe { fuser_fused_f32(words.as_ptr() as i64, call.a.as_ptr() as i64, b, out, e0, e1, e2) }
+            };
+            let plain = call_in_layout(&d, Layout::default(), &call, false, run);
+            for bits in 1..4 {
+                let blocked = call_in_layout(&d, layout(bits), &call, bits == 2, run);
+                let plain = match bits == 2 {
+                    true => call_in_layout(&d, Layout::default(), &call, true, run),
+                    false => plain.clone(),
+                };
+                for (i, (x, y)) in blocked.iter().zip(&plain).enumerate() {
+                    assert_eq!(
+                        x.to_bits(),
+                        y.to_bits(),
+                        "{c}->{f} {kernel}x{kernel}, layout {bits}, output {i}"
+                    );
+                }
+            }
+        }
+    }
+
     /// The epilogues finished in registers: a bias, a residual and ReLU or a clip, each
     /// optional, in that order; any other step or order goes through the tile.
     #[test]

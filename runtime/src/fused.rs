@@ -234,14 +234,15 @@ pub fn blocked_layout_on_host() -> bool {
 }
 
 /// Whether the fused kernel computes a conv over constant weights with `out_channels`
-/// output channels and `reduction_steps` steps (input channels × window) with blocked
-/// tensors without copies, on a CPU where [`blocked_layout_on_host`].
-pub fn conv_takes_blocked_layout(out_channels: i64, reduction_steps: i64) -> bool {
+/// output channels, `reduction_steps` steps (input channels × window) and a window of
+/// `window` taps with blocked tensors without copies, on a CPU where
+/// [`blocked_layout_on_host`].
+pub fn conv_takes_blocked_layout(out_channels: i64, reduction_steps: i64, window: i64) -> bool {
     #[cfg(target_arch = "x86_64")]
-    return crate::blocked_conv::takes_shape(out_channels, reduction_steps);
+    return crate::blocked_conv::takes_blocked_shape(out_channels, reduction_steps, window);
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (out_channels, reduction_steps);
+        let _ = (out_channels, reduction_steps, window);
         false
     }
 }
