@@ -536,6 +536,42 @@ mod tests {
         }
     }
 
+    /// A depthwise conv of many channels on a small map, whose units gather several
+    /// groups of 8 channels (and one whose count of groups does not divide evenly among
+    /// them), gives the bits of its plain call in every layout.
+    #[test]
+    fn depthwise_units_of_several_groups_give_the_plain_bits() {
+        if !crate::blocked_conv::layout_on_host() {
+            return;
+        }
+        for (seed, (channels, size, stride)) in [(320, 7, 1), (440, 9, 2), (96, 5, 1)].into_iter().enumerate() {
+            let conv = conv_geometry((channels, size, size), (3, 3), (stride, stride), 1, (1, 1)).expect("a window");
+            let n = (conv.out_h * conv.out_w) as usize;
+            for kind in [6, 4] {
+                let d = descriptor(Contraction::Depthwise2d, (channels, n, 9), conv, kind);
+                let call = ConvCall::new(&d, seed as u64);
+                let run = |d: &Descriptor, b, out, operands: &Operands| {
+                    let words = d.encode();
+                    let [e0, e1, e2] = std::array::from_fn(|i| operands.pointer(i) as i64);
+                    // SAFETY: the buffers cover the descriptor's shapes; its words live
+                    // through the call.
+                    unsafe { fuser_fused_f32(words.as_ptr() as i64, call.a.as_ptr() as i64, b, out, e0, e1, e2) }
+                };
+                let plain = call_in_layout(&d, Layout::default(), &call, false, run);
+                for bits in 1..4 {
+                    let blocked = call_in_layout(&d, layout(bits), &call, false, run);
+                    for (i, (x, y)) in blocked.iter().zip(&plain).enumerate() {
+                        assert_eq!(
+                            x.to_bits(),
+                            y.to_bits(),
+                            "{channels} at {size}/{stride}, layout {bits}, output {i}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// The epilogues finished in registers: a bias, a residual and ReLU or a clip, each
     /// optional, in that order; any other step or order goes through the tile.
     #[test]
