@@ -345,12 +345,32 @@ unsafe fn run_units<const V: usize, const P: usize>(
                     // positions at a time while its sums are in the L1 cache.
                     let finish = finish.filter(|_| s1 == k);
                     let mut q = 0;
+                    // The next pass's weights, a share of their lines before each group
+                    // (`fuser bench --ab`, two runs each: six 3×3 convs of 256 channels at
+                    // 14×14 0.943–0.955 of the time on one thread, ResNet-50 0.945–0.961 on
+                    // one thread and 0.958–0.967 on two; into L2 only, 0.947–0.978; with
+                    // the next block's first pass after a unit's last, no better). Against
+                    // the build before in a shared library (`bench/interleaved_ort.py
+                    // --versus`): ResNet-50 0.983 and MobileNetV2 0.993 on two threads,
+                    // ResNet-50 0.920 on one (`taskset -c 0`).
+                    let next: &[f32] = match s1 < k {
+                        true => &panel[s1 * channels..(s1 + PASS_STEPS).min(k) * channels],
+                        false => &[],
+                    };
+                    let lines = next.len().div_ceil(16);
+                    let share = lines.div_ceil((positions / P).max(1));
+                    let mut line = 0;
                     // SAFETY (each call): every position's values lie in `blocked` (the
                     // blocked input covers the padded rows and columns every output
                     // position reads), positions `q..` of the tile are below
-                    // `positions`, and a finish writes the unit's outputs from `q`.
+                    // `positions`, a finish writes the unit's outputs from `q`, and the
+                    // prefetched lines lie in the packed weights.
                     unsafe {
                         while q + P <= positions {
+                            for l in line..(line + share).min(lines) {
+                                _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().add(l * 16) as *const i8);
+                            }
+                            line += share;
                             let group = std::array::from_fn(|p| at[q + p]);
                             let tile = &mut tile[q * channels..];
                             sum_positions::<V, P>(pass, blocked, group, tile, s0 == 0);
