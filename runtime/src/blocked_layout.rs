@@ -433,7 +433,7 @@ mod tests {
         #[test]
         fn other_paths_take_blocked_layouts(
             contraction in 1u8..4, c8 in 1usize..4, f8 in 1usize..4, h in 1usize..40, w in 1usize..40,
-            kernel in 1usize..6, stride in 1usize..3, pad in 0usize..3, kind in 0u8..9, bits in 1u8..4,
+            kernel in 1usize..6, stride in 1usize..4, pad in 0usize..3, kind in 0u8..9, bits in 1u8..4,
             residual_is_output in any::<bool>(), seed in any::<u64>(),
         ) {
             let c = 8 * c8;

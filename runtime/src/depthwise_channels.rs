@@ -69,14 +69,19 @@ pub(crate) fn computes_blocked(d: &Descriptor) -> bool {
 /// gathered into units of several groups down to this count.
 const WANTED_UNITS_PER_THREAD: usize = 8;
 
+/// The most window rows of a conv whose blocked input [`run_blocked`] reads in place.
+const IN_PLACE_ROWS: usize = 8;
+
 /// Per-thread buffers of [`run_blocked`]: a band's padded input, its outputs, the chain's
-/// rows or slab, and a group's filters.
+/// rows or slab, a group's filters, and a row of zeros (the padding above and below a
+/// blocked input read in place).
 #[derive(Default)]
 struct Scratch {
     padded: Vec<f32>,
     outputs: Vec<f32>,
     rows: Vec<f32>,
     filters: Vec<__m256>,
+    zeros: Vec<f32>,
 }
 
 thread_local! {
@@ -126,6 +131,14 @@ pub(crate) unsafe fn run_blocked(d: &Descriptor, (a, b, out): (i64, i64, i64), o
     // scratch on both sides), and 0.974–0.997 with half as many units wanted.
     let wanted = WANTED_UNITS_PER_THREAD * crate::microkernels::threads();
     let groups_per_unit = (groups * bands / wanted).clamp(1, groups);
+    // A strided conv's blocked input is read where it lies (its padding handled at the
+    // edges) instead of being copied band by band into a padded buffer: MobileNetV2's
+    // strided depthwise convs took 0.85–0.90 of the time (`depthwise_timing` with both
+    // ways alternating, one thread, two runs). At unit stride, where the copy is as large
+    // as the output, the edges' outputs one at a time cost more than it saved (1.13–1.41
+    // at 14×14 to 56×56, 0.96 at 112×112; MobileNetV2 1.011–1.016 under `fuser bench
+    // --ab` with them in place too).
+    let read_in_place = d.layout.input_blocked && s.kernel_h <= IN_PLACE_ROWS && s.stride_h > 1;
     let units: Vec<(usize, usize)> = (0..groups)
         .step_by(groups_per_unit)
         .flat_map(|group| (0..s.out_h).step_by(band).map(move |y0| (group, y0)))
@@ -140,14 +153,19 @@ pub(crate) unsafe fn run_blocked(d: &Descriptor, (a, b, out): (i64, i64, i64), o
                 outputs,
                 rows: rows_scratch,
                 filters,
+                zeros,
             } = &mut *scratch.borrow_mut();
             padded.resize(padded.len().max(rows * row_len), 0.0);
             outputs.resize(outputs.len().max(positions * CHANNELS), 0.0);
+            // Never written: zeros for every column of an input row.
+            zeros.resize(zeros.len().max(s.width * CHANNELS), 0.0);
             for group in first_group..(first_group + groups_per_unit).min(groups) {
                 let channel = group * CHANNELS;
-                match d.layout.input_blocked {
-                    true => crate::conv_band::copy_blocked_band(&s, input, group, (first, rows), padded),
-                    false => {
+                let group_plane = &input[group * plane * CHANNELS..][..plane * CHANNELS];
+                match (read_in_place, d.layout.input_blocked) {
+                    (true, _) => {}
+                    (false, true) => crate::conv_band::copy_blocked_band(&s, input, group, (first, rows), padded),
+                    (false, false) => {
                         let planes: [&[f32]; CHANNELS] =
                             std::array::from_fn(|c| &input[(channel + c) * plane..][..plane]);
                         // SAFETY: the CPU has AVX2 ([`computes_blocked`]).
@@ -162,8 +180,11 @@ pub(crate) unsafe fn run_blocked(d: &Descriptor, (a, b, out): (i64, i64, i64), o
                 }));
                 for y in y0..y1 {
                     let row = &mut outputs[(y - y0) * s.out_w * CHANNELS..][..s.out_w * CHANNELS];
-                    // SAFETY: the CPU has AVX2 ([`computes_blocked`]).
-                    unsafe { output_row(&s, filters, &padded[(y - y0) * s.stride_h * row_len..], row) };
+                    // SAFETY (both): the CPU has AVX2 ([`computes_blocked`]).
+                    match read_in_place {
+                        true => unsafe { output_row_in_place(&s, filters, group_plane, zeros, y, row) },
+                        false => unsafe { output_row(&s, filters, &padded[(y - y0) * s.stride_h * row_len..], row) },
+                    }
                     let Some(e) = direct else { continue };
                     // The row's sums go on while they are in the L1 cache.
                     let offset = crate::blocked_layout::blocked_index(channel, y * s.out_w, n);
@@ -446,6 +467,166 @@ unsafe fn outputs<const X: usize>(s: &BandShape, filters: &[__m256], input: *con
         // SAFETY: as the caller promises.
         unsafe { _mm256_storeu_ps(out.add((x0 + x) * CHANNELS), *a) };
     }
+}
+
+/// Output row `y` of a group of 8 channels read in place from its blocked input plane
+/// (`plane`, `[H][W][8]`), with the sums of [`output_row`] (the same operations in the
+/// same order, padding included, so the same bits): window rows above or below the input
+/// read `zeros` (`W·8` zeros), and the outputs whose window reaches past the left or right
+/// edge load zeros for those taps one output at a time.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn output_row_in_place(
+    s: &BandShape,
+    filters: &[__m256],
+    plane: &[f32],
+    zeros: &[f32],
+    y: usize,
+    out: &mut [f32],
+) {
+    let row_len = s.width * CHANNELS;
+    assert!(
+        s.kernel_h <= IN_PLACE_ROWS
+            && plane.len() >= s.height * row_len
+            && zeros.len() >= row_len
+            && out.len() >= s.out_w * CHANNELS
+            && filters.len() >= s.kernel_h * s.kernel_w
+    );
+    let mut rows = [zeros.as_ptr(); IN_PLACE_ROWS];
+    for (i, row) in rows.iter_mut().enumerate().take(s.kernel_h) {
+        let iy = (y * s.stride_h + i * s.dilation_h).checked_sub(s.pad_top);
+        if let Some(iy) = iy.filter(|&iy| iy < s.height) {
+            *row = plane[iy * row_len..].as_ptr();
+        }
+    }
+    // Outputs `x_lo..x_hi` read only columns inside the input.
+    let reach = (s.kernel_w - 1) * s.dilation_w;
+    let x_lo = s.pad_left.div_ceil(s.stride_w).min(s.out_w);
+    let x_hi = match s.width + s.pad_left > reach {
+        true => ((s.width - 1 + s.pad_left - reach) / s.stride_w + 1).min(s.out_w),
+        false => 0,
+    }
+    .max(x_lo);
+    let out = out.as_mut_ptr();
+    // SAFETY (every call): each row pointer starts a row of `W·8` values, inside rows read
+    // columns below `W` only (`x_lo..x_hi`, and the edges check), and outputs below
+    // `out_w` lie in `out` (asserted above).
+    unsafe {
+        for x in (0..x_lo).chain(x_hi..s.out_w) {
+            output_at_edge(s, filters, &rows, out, x);
+        }
+        // Strides 1 and 2 as constants: each output's loads at fixed offsets, where a
+        // stride read at run time took an add per load.
+        match s.stride_w {
+            1 => inside_outputs::<1>(s, filters, &rows, out, x_lo..x_hi),
+            2 => inside_outputs::<2>(s, filters, &rows, out, x_lo..x_hi),
+            _ => inside_outputs::<0>(s, filters, &rows, out, x_lo..x_hi),
+        }
+    }
+}
+
+/// Outputs `inside` of [`output_row_in_place`] ([`OUTPUTS`] at a time, then 4, 2 and 1),
+/// whose windows lie inside the input's columns, at stride `S` (0: the shape's).
+///
+/// # Safety
+/// As [`output_row_in_place`] checks.
+#[target_feature(enable = "avx2")]
+unsafe fn inside_outputs<const S: usize>(
+    s: &BandShape,
+    filters: &[__m256],
+    rows: &[*const f32; IN_PLACE_ROWS],
+    out: *mut f32,
+    inside: std::ops::Range<usize>,
+) {
+    let mut x0 = inside.start;
+    // SAFETY (every call): as the caller promises.
+    unsafe {
+        while x0 + OUTPUTS <= inside.end {
+            outputs_in_place::<OUTPUTS, S>(s, filters, rows, out, x0);
+            x0 += OUTPUTS;
+        }
+        if x0 + 4 <= inside.end {
+            outputs_in_place::<4, S>(s, filters, rows, out, x0);
+            x0 += 4;
+        }
+        if x0 + 2 <= inside.end {
+            outputs_in_place::<2, S>(s, filters, rows, out, x0);
+            x0 += 2;
+        }
+        if x0 < inside.end {
+            outputs_in_place::<1, S>(s, filters, rows, out, x0);
+        }
+    }
+}
+
+/// Outputs `x0..x0 + X` of [`output_row_in_place`], whose windows lie inside the input's
+/// columns, at stride `S` (0: the shape's).
+///
+/// # Safety
+/// As [`output_row_in_place`] checks.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn outputs_in_place<const X: usize, const S: usize>(
+    s: &BandShape,
+    filters: &[__m256],
+    rows: &[*const f32; IN_PLACE_ROWS],
+    out: *mut f32,
+    x0: usize,
+) {
+    let stride = if S == 0 { s.stride_w } else { S };
+    let step = stride * CHANNELS;
+    let mut acc = [_mm256_setzero_ps(); X];
+    let mut filter = filters.iter();
+    for row in rows.iter().take(s.kernel_h) {
+        // SAFETY (every access): as the caller promises.
+        unsafe {
+            let first = row.add((x0 * stride - s.pad_left) * CHANNELS);
+            for j in 0..s.kernel_w {
+                let w = *filter.next().expect("a filter per tap");
+                let tap = first.add(j * s.dilation_w * CHANNELS);
+                for (x, a) in acc.iter_mut().enumerate() {
+                    let v = _mm256_loadu_ps(tap.add(x * step));
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(w, v));
+                }
+            }
+        }
+    }
+    for (x, a) in acc.iter().enumerate() {
+        // SAFETY: as the caller promises.
+        unsafe { _mm256_storeu_ps(out.add((x0 + x) * CHANNELS), *a) };
+    }
+}
+
+/// Output `x` of [`output_row_in_place`], whose window reaches past the input's left or
+/// right edge: zeros for the taps outside.
+///
+/// # Safety
+/// As [`output_row_in_place`] checks.
+#[target_feature(enable = "avx2")]
+unsafe fn output_at_edge(
+    s: &BandShape,
+    filters: &[__m256],
+    rows: &[*const f32; IN_PLACE_ROWS],
+    out: *mut f32,
+    x: usize,
+) {
+    let mut acc = _mm256_setzero_ps();
+    let mut filter = filters.iter();
+    for row in rows.iter().take(s.kernel_h) {
+        for j in 0..s.kernel_w {
+            let w = *filter.next().expect("a filter per tap");
+            let v = match (x * s.stride_w + j * s.dilation_w).checked_sub(s.pad_left) {
+                // SAFETY: a column inside the row.
+                Some(ix) if ix < s.width => unsafe { _mm256_loadu_ps(row.add(ix * CHANNELS)) },
+                _ => _mm256_setzero_ps(),
+            };
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(w, v));
+        }
+    }
+    // SAFETY: as the caller promises.
+    unsafe { _mm256_storeu_ps(out.add(x * CHANNELS), acc) };
 }
 
 /// A [`DirectEpilogue`] for one output row of a group of 8 channels: the group's bias,
