@@ -351,8 +351,10 @@ unsafe fn run_units<const V: usize, const P: usize>(
                     // one thread and 0.958–0.967 on two; into L2 only, 0.947–0.978; with
                     // the next block's first pass after a unit's last, no better). Against
                     // the build before in a shared library (`bench/interleaved_ort.py
-                    // --versus`): ResNet-50 0.983 and MobileNetV2 0.993 on two threads,
-                    // ResNet-50 0.920 on one (`taskset -c 0`).
+                    // --versus`): ResNet-50 0.983 and 0.984 and MobileNetV2 0.993 on two
+                    // threads, ResNet-50 0.920, 1.037 and 0.974 in three runs on one
+                    // (`taskset -c 0`): a small gain, and not in every state of the
+                    // machine.
                     let next: &[f32] = match s1 < k {
                         true => &panel[s1 * channels..(s1 + PASS_STEPS).min(k) * channels],
                         false => &[],
