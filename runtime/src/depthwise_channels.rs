@@ -16,6 +16,8 @@
 //!   rows, and `finish` (the epilogue chain) runs on each. Into a channel-blocked output
 //!   they go as they are, and one whose epilogue is a bias, a residual and ReLU or a clip
 //!   at most ([`DirectEpilogue`]) gets it row by row from the L1 cache ([`finish_row`]).
+//! - A channel-blocked input needs no transpose: its band is copied by rows, or, for a
+//!   strided conv, read where it lies ([`output_row_in_place`]).
 //!
 //! `depthwise_timing` (in `fused.rs`) times MobileNetV2's depthwise convs; see
 //! [`computes`] for where this loop is used.
@@ -89,9 +91,10 @@ thread_local! {
 }
 
 /// The depthwise conv `d` with a channel-blocked input or output (or both): a work unit
-/// is 8 channels by a band of output rows. A blocked input's band is copied by rows into
-/// `[row][padded column][8]` (a plain one is transposed, as [`depthwise_tile`] does), each
-/// output row is summed as there, with the same bits, and the band's outputs
+/// is a band of output rows of one group of 8 channels, or of several on a small map. A
+/// blocked input's band is copied by rows into `[row][padded column][8]` (a plain one is
+/// transposed, as [`depthwise_tile`] does), or read in place where the conv is strided,
+/// each output row is summed as there, with the same bits, and the band's outputs
 /// (`[position][8]`) are written with the chain as 8 channels of each position (blocked)
 /// or transposed into the channels' rows (plain).
 ///
@@ -155,13 +158,14 @@ pub(crate) unsafe fn run_blocked(d: &Descriptor, (a, b, out): (i64, i64, i64), o
                 filters,
                 zeros,
             } = &mut *scratch.borrow_mut();
-            padded.resize(padded.len().max(rows * row_len), 0.0);
             outputs.resize(outputs.len().max(positions * CHANNELS), 0.0);
-            // Never written: zeros for every column of an input row.
-            zeros.resize(zeros.len().max(s.width * CHANNELS), 0.0);
+            match read_in_place {
+                // Never written: zeros for every column of an input row.
+                true => zeros.resize(zeros.len().max(s.width * CHANNELS), 0.0),
+                false => padded.resize(padded.len().max(rows * row_len), 0.0),
+            }
             for group in first_group..(first_group + groups_per_unit).min(groups) {
                 let channel = group * CHANNELS;
-                let group_plane = &input[group * plane * CHANNELS..][..plane * CHANNELS];
                 match (read_in_place, d.layout.input_blocked) {
                     (true, _) => {}
                     (false, true) => crate::conv_band::copy_blocked_band(&s, input, group, (first, rows), padded),
@@ -182,7 +186,10 @@ pub(crate) unsafe fn run_blocked(d: &Descriptor, (a, b, out): (i64, i64, i64), o
                     let row = &mut outputs[(y - y0) * s.out_w * CHANNELS..][..s.out_w * CHANNELS];
                     // SAFETY (both): the CPU has AVX2 ([`computes_blocked`]).
                     match read_in_place {
-                        true => unsafe { output_row_in_place(&s, filters, group_plane, zeros, y, row) },
+                        true => {
+                            let group_plane = &input[group * plane * CHANNELS..][..plane * CHANNELS];
+                            unsafe { output_row_in_place(&s, filters, group_plane, zeros, y, row) }
+                        }
                         false => unsafe { output_row(&s, filters, &padded[(y - y0) * s.stride_h * row_len..], row) },
                     }
                     let Some(e) = direct else { continue };
