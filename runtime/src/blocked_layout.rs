@@ -383,6 +383,15 @@ mod tests {
         }
     }
 
+    /// `d`'s call through the fused kernel's entry point, with `call`'s weights.
+    fn fused_call(d: &Descriptor, call: &ConvCall, b: i64, out: i64, operands: &Operands) {
+        let words = d.encode();
+        let [e0, e1, e2] = std::array::from_fn(|i| operands.pointer(i) as i64);
+        // SAFETY: the buffers cover the descriptor's shapes; its words live through the
+        // call.
+        unsafe { fuser_fused_f32(words.as_ptr() as i64, call.a.as_ptr() as i64, b, out, e0, e1, e2) }
+    }
+
     fn same_bits(x: &[f32], y: &[f32]) -> Result<(), TestCaseError> {
         for (i, (x, y)) in x.iter().zip(y).enumerate() {
             prop_assert_eq!(x.to_bits(), y.to_bits(), "output {}: {} vs {}", i, x, y);
@@ -448,13 +457,7 @@ mod tests {
             };
             let d = descriptor(contraction, (m, n, k), conv, kind);
             let call = ConvCall::new(&d, seed);
-            let run = |d: &Descriptor, b, out, operands: &Operands| {
-                let words = d.encode();
-                let [e0, e1, e2] = std::array::from_fn(|i| operands.pointer(i) as i64);
-                // SAFETY: the buffers cover the descriptor's shapes; its words live
-                // through the call.
-                unsafe { fuser_fused_f32(words.as_ptr() as i64, call.a.as_ptr() as i64, b, out, e0, e1, e2) }
-            };
+            let run = |d: &Descriptor, b, out, operands: &Operands| fused_call(d, &call, b, out, operands);
             let plain = call_in_layout(&d, Layout::default(), &call, residual_is_output, run);
             let blocked = call_in_layout(&d, layout(bits), &call, residual_is_output, run);
             same_bits(&blocked, &plain)?;
@@ -511,13 +514,7 @@ mod tests {
                 );
             }
             let call = ConvCall::new(&d, seed as u64);
-            let run = |d: &Descriptor, b, out, operands: &Operands| {
-                let words = d.encode();
-                let [e0, e1, e2] = std::array::from_fn(|i| operands.pointer(i) as i64);
-                // SAFETY: the buffers cover the descriptor's shapes; its words live
-                // through the call.
-                unsafe { fuser_fused_f32(words.as_ptr() as i64, call.a.as_ptr() as i64, b, out, e0, e1, e2) }
-            };
+            let run = |d: &Descriptor, b, out, operands: &Operands| fused_call(d, &call, b, out, operands);
             let plain = call_in_layout(&d, Layout::default(), &call, false, run);
             for bits in 1..4 {
                 let blocked = call_in_layout(&d, layout(bits), &call, bits == 2, run);
@@ -550,13 +547,7 @@ mod tests {
             for kind in [6, 4] {
                 let d = descriptor(Contraction::Depthwise2d, (channels, n, 9), conv, kind);
                 let call = ConvCall::new(&d, seed as u64);
-                let run = |d: &Descriptor, b, out, operands: &Operands| {
-                    let words = d.encode();
-                    let [e0, e1, e2] = std::array::from_fn(|i| operands.pointer(i) as i64);
-                    // SAFETY: the buffers cover the descriptor's shapes; its words live
-                    // through the call.
-                    unsafe { fuser_fused_f32(words.as_ptr() as i64, call.a.as_ptr() as i64, b, out, e0, e1, e2) }
-                };
+                let run = |d: &Descriptor, b, out, operands: &Operands| fused_call(d, &call, b, out, operands);
                 let plain = call_in_layout(&d, Layout::default(), &call, false, run);
                 for bits in 1..4 {
                     let blocked = call_in_layout(&d, layout(bits), &call, false, run);
