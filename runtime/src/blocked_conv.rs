@@ -9,14 +9,15 @@
 //!   any step's value at any output position is one broadcast, and 8 channels of a
 //!   column share a cache line.
 //! - The weights are packed once as `[output channels / 32][step][32]`: 32 output
-//!   channels (four vectors) a step.
+//!   channels (four vectors) a step (16 or 24, two or three vectors, for a conv of that
+//!   many output channels in the blocked layout: [`takes_blocked_shape`]).
 //! - A work unit is 32 output channels by a run of output positions (of the flattened
-//!   output map); a conv of 16 or 24 output channels has units of two or three vectors
-//!   (in the blocked layout only, [`takes_blocked_shape`]), summing 6 or 3 positions at a
-//!   time. It sums its reduction in passes of [`PASS_STEPS`] steps, whose weights
+//!   output map). It sums its reduction in passes of [`PASS_STEPS`] steps, whose weights
 //!   (8 KB) stay in the L1 cache while the pass runs over the unit's positions, 3 at a
-//!   time in 12 accumulators: per step 3 broadcasts and 4 weight vectors. Between passes
-//!   the sums wait in the unit's tile (`[position][32]`, in the L1 cache too). (Passes of
+//!   time in 12 accumulators: per step 3 broadcasts and 4 weight vectors (units of 16
+//!   channels: 6 positions, 2 weight vectors; of 24: 3 positions, 9 accumulators). The
+//!   next pass's weights are prefetched meanwhile. Between passes the sums wait in the
+//!   unit's tile (`[position][32]`, in the L1 cache too). (Passes of
 //!   one block of 8 input channels under a 3×3 window, 72 steps, and of 128 steps for 1×1
 //!   convs measured 0.97–0.99 under `fuser bench --ab` but 1.073 of ResNet-50's and
 //!   1.074 of MobileNetV2's time at two threads in `bench/interleaved_ort.py --versus`,
@@ -63,7 +64,9 @@ const WANTED_UNITS_PER_THREAD: usize = 4;
 /// must fill its blocks of 32 but for at most an eighth of the channels computed (29 to
 /// 32, 57 to 64, 86 to 96, ... and any count from 228); the others are left to the
 /// register-tiled kernel's blocks of 6 rows, which pad less. That kernel takes every conv
-/// that comes here, with the same bits.
+/// that comes here, with the same bits, but the strided or padded 1×1 convs of fewer steps
+/// that a blocked layout brings (those go to [`crate::direct_conv`] in the plain layout,
+/// which also sums one fused multiply-add a step in reduction order).
 ///
 /// `blocked_conv_timing` (2 threads, two runs): ResNet-50's 3×3 convs at 1.10–1.29 times
 /// the register-tiled kernel's GFLOP/s, the strided one too, its 7×7 stem at 1.01–1.10.
@@ -155,7 +158,8 @@ thread_local! {
 }
 
 /// The weights `A[m][k]` (element `(r, step)` at `a + r·a_row + step·a_col`) as
-/// `[m / 32][k][32]`, zero past `m`.
+/// `[m / C][k][C]` for the unit's `C` channels (32, or 16 or 24 where `m` is: [`vectors`]),
+/// zero past `m`.
 ///
 /// # Safety
 /// `a` addresses A under those strides.

@@ -533,30 +533,52 @@ mod tests {
         }
     }
 
-    /// A depthwise conv of many channels on a small map, whose units gather several
-    /// groups of 8 channels (and one whose count of groups does not divide evenly among
-    /// them), gives the bits of its plain call in every layout.
+    /// A depthwise conv of many channels on a small map, whose units gather two groups of
+    /// 8 channels whatever the core count (the last unit one), and strided convs whose
+    /// blocked input is read in place (8, 4, 2 and 1 outputs at a time inside, and a stride
+    /// of 3), give the bits of their plain calls in every layout: through the fused entry
+    /// point where it takes the blocked loop, and by the loop itself on any CPU with AVX2
+    /// and FMA.
     #[test]
     fn depthwise_units_of_several_groups_give_the_plain_bits() {
-        if !crate::blocked_conv::layout_on_host() {
+        if !crate::fused::has_avx2_fma() {
             return;
         }
-        for (seed, (channels, size, stride)) in [(320, 7, 1), (440, 9, 2), (96, 5, 1)].into_iter().enumerate() {
+        let groups = 2 * crate::depthwise_channels::WANTED_UNITS_PER_THREAD * crate::microkernels::threads() + 3;
+        let cases = [
+            (8 * groups, 7, 1),
+            (8 * groups, 9, 2),
+            (96, 37, 2),
+            (64, 29, 2),
+            (64, 13, 3),
+        ];
+        for (seed, (channels, size, stride)) in cases.into_iter().enumerate() {
             let conv = conv_geometry((channels, size, size), (3, 3), (stride, stride), 1, (1, 1)).expect("a window");
             let n = (conv.out_h * conv.out_w) as usize;
             for kind in [6, 4] {
                 let d = descriptor(Contraction::Depthwise2d, (channels, n, 9), conv, kind);
                 let call = ConvCall::new(&d, seed as u64);
-                let run = |d: &Descriptor, b, out, operands: &Operands| fused_call(d, &call, b, out, operands);
-                let plain = call_in_layout(&d, Layout::default(), &call, false, run);
+                let fused = |d: &Descriptor, b, out, operands: &Operands| fused_call(d, &call, b, out, operands);
+                // SAFETY: the buffers cover the descriptor's shapes; the CPU has AVX2 and FMA
+                // (checked above).
+                let banded = |d: &Descriptor, b, out, operands: &Operands| unsafe {
+                    let band = crate::depthwise_channels::BAND_BYTES;
+                    crate::depthwise_channels::run_blocked(d, (call.a.as_ptr() as i64, b, out), operands, band)
+                };
+                let plain = call_in_layout(&d, Layout::default(), &call, false, fused);
                 for bits in 1..4 {
-                    let blocked = call_in_layout(&d, layout(bits), &call, false, run);
-                    for (i, (x, y)) in blocked.iter().zip(&plain).enumerate() {
-                        assert_eq!(
-                            x.to_bits(),
-                            y.to_bits(),
-                            "{channels} at {size}/{stride}, layout {bits}, output {i}"
-                        );
+                    let mut results = vec![call_in_layout(&d, layout(bits), &call, false, banded)];
+                    if crate::blocked_conv::layout_on_host() {
+                        results.push(call_in_layout(&d, layout(bits), &call, false, fused));
+                    }
+                    for blocked in results {
+                        for (i, (x, y)) in blocked.iter().zip(&plain).enumerate() {
+                            assert_eq!(
+                                x.to_bits(),
+                                y.to_bits(),
+                                "{channels} at {size}/{stride}, layout {bits}, output {i}"
+                            );
+                        }
                     }
                 }
             }

@@ -69,7 +69,7 @@ pub(crate) fn computes_blocked(d: &Descriptor) -> bool {
 
 /// Work units a thread should have at least: a small map's groups of channels are
 /// gathered into units of several groups down to this count.
-const WANTED_UNITS_PER_THREAD: usize = 8;
+pub(crate) const WANTED_UNITS_PER_THREAD: usize = 8;
 
 /// The most window rows of a conv whose blocked input [`run_blocked`] reads in place.
 const IN_PLACE_ROWS: usize = 8;
