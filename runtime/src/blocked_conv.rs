@@ -134,6 +134,11 @@ fn vectors(m: usize) -> usize {
     }
 }
 
+/// The output channels of a work unit for a conv of `m` output channels ([`vectors`]).
+fn unit_channels(m: usize) -> usize {
+    vectors(m) * LANES
+}
+
 /// Whether this CPU runs this kernel: AVX2 with FMA, and no AVX-512.
 pub(crate) fn layout_on_host() -> bool {
     !crate::fused::has_avx512() && crate::fused::has_avx2_fma()
@@ -169,7 +174,7 @@ pub(crate) unsafe fn pack_weights(
     m: usize,
     k: usize,
 ) -> crate::aligned::AlignedBuffer {
-    let channels = vectors(m) * LANES;
+    let channels = unit_channels(m);
     let mut packed = crate::aligned::AlignedBuffer::zeroed(packed_len(m, k));
     for (block, panel) in packed.chunks_exact_mut((k * channels).max(1)).enumerate() {
         for r in block * channels..m.min((block + 1) * channels) {
@@ -184,7 +189,7 @@ pub(crate) unsafe fn pack_weights(
 }
 
 fn packed_len(m: usize, k: usize) -> usize {
-    let channels = vectors(m) * LANES;
+    let channels = unit_channels(m);
     m.div_ceil(channels) * k * channels
 }
 
@@ -196,10 +201,10 @@ const SAMPLES: usize = 16;
 /// # Safety
 /// As [`pack_weights`].
 unsafe fn packing_matches(packed: &[f32], a: *const f32, [a_row, a_col]: [isize; 2], m: usize, k: usize) -> bool {
+    let channels = unit_channels(m);
     packed.len() == packed_len(m, k)
         && crate::weight_cache::samples(m * k, SAMPLES).all(|index| {
             let (r, step) = (index / k, index % k);
-            let channels = vectors(m) * LANES;
             let kept = packed[(r / channels * k + step) * channels + r % channels];
             // SAFETY: element (r, step) of A, as the caller promises.
             let value = unsafe { *a.offset(r as isize * a_row + step as isize * a_col) };
