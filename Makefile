@@ -26,8 +26,15 @@ demo: build
 	@./target/release/fuser run target/demo/model.mlir --target cpu --compare-with reference \
 		--random-inputs --seed 1 --output-dir target/demo/out
 
+# The runtime's kernels and the fused-kernel property tests once more under each vector
+# tier the CPU has (FUSER_VECTOR_BITS, docs/cpu-backend.md): the default run covers only
+# the tier this CPU picks.
 cargo-test: build
 	$(CARGO) test --release --workspace
+	FUSER_VECTOR_BITS=256 $(CARGO) test --release -p fuser-runtime --lib
+	FUSER_VECTOR_BITS=256 $(CARGO) test --release -p fuser-passes --lib fused_kernel
+	FUSER_VECTOR_BITS=512 $(CARGO) test --release -p fuser-runtime --lib
+	FUSER_VECTOR_BITS=512 $(CARGO) test --release -p fuser-passes --lib fused_kernel
 
 example: setup
 	$(CARGO) run --release -p fuser-embedding-example

@@ -1158,11 +1158,13 @@ fn max_channel(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], out: &mu
     max_channel_portable(plane, chunks, starts, out);
 }
 
-/// Whether this CPU runs AVX-512 (checked once; the loops below are compiled for it).
+/// Whether the f32 kernels take their AVX-512 loops on this CPU (decided once: the CPU has
+/// AVX-512F and its 512-bit multiply-adds are worth it, see [`crate::vector_width`]).
+/// Where this is false on an AVX-512 CPU the AVX2 tier runs: its channel-blocked convs.
 pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        crate::vector_width::wide_vectors()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

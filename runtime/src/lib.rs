@@ -29,6 +29,7 @@ mod register_tiled;
 pub mod softmax;
 pub(crate) mod vector_math;
 #[cfg(target_arch = "x86_64")]
+pub mod vector_width;
 mod weight_cache;
 
 pub use experiment::set_experiment;
