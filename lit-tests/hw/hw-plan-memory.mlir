@@ -47,3 +47,39 @@ func.func @g(%x: memref<4xf32>, %out: memref<4xf32>) {
   memref.dealloc %b : memref<4xf32>
   return
 }
+
+// -----
+
+// A fused kernel may write over its residual (argument 1) where that buffer dies at the
+// call and reaches it only as the residual: one slot for %a and %b.
+// CHECK-LABEL: module attributes {hw.memory_plan = {arena_peak_bytes = 64 : i64, naive_activation_bytes = 32 : i64}}
+func.func private @k0(memref<4xf32>, memref<4xf32>)
+func.func private @conv_residual(memref<4xf32>, memref<4xf32>, memref<4xf32>) attributes {ftensor.in_place_args = array<i64: 1>}
+func.func @h(%x: memref<4xf32>, %out: memref<4xf32>) {
+  %a = memref.alloc() : memref<4xf32>
+  call @k0(%x, %a) : (memref<4xf32>, memref<4xf32>) -> ()
+  %b = memref.alloc() : memref<4xf32>
+  call @conv_residual(%x, %a, %b) : (memref<4xf32>, memref<4xf32>, memref<4xf32>) -> ()
+  call @k0(%b, %out) : (memref<4xf32>, memref<4xf32>) -> ()
+  memref.dealloc %a : memref<4xf32>
+  memref.dealloc %b : memref<4xf32>
+  return
+}
+
+// -----
+
+// The same buffer is the conv's input too (argument 0, not in place): the output gets a
+// slot of its own.
+// CHECK-LABEL: module attributes {hw.memory_plan = {arena_peak_bytes = 128 : i64, naive_activation_bytes = 32 : i64}}
+func.func private @k0(memref<4xf32>, memref<4xf32>)
+func.func private @conv_residual(memref<4xf32>, memref<4xf32>, memref<4xf32>) attributes {ftensor.in_place_args = array<i64: 1>}
+func.func @i(%x: memref<4xf32>, %out: memref<4xf32>) {
+  %a = memref.alloc() : memref<4xf32>
+  call @k0(%x, %a) : (memref<4xf32>, memref<4xf32>) -> ()
+  %b = memref.alloc() : memref<4xf32>
+  call @conv_residual(%a, %a, %b) : (memref<4xf32>, memref<4xf32>, memref<4xf32>) -> ()
+  call @k0(%b, %out) : (memref<4xf32>, memref<4xf32>) -> ()
+  memref.dealloc %a : memref<4xf32>
+  memref.dealloc %b : memref<4xf32>
+  return
+}

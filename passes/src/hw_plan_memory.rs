@@ -41,8 +41,8 @@ first to the last top-level op that uses it or a view of it (subview, cast,
 reinterpret_cast, expand/collapse_shape, view). The intervals are packed greedily by size
 into one arena with 64-byte aligned offsets, so buffers never live at the same time share
 memory; a call of a kernel marked `ftensor.in_place_args` may write its result over such an
-input that dies at the call. Each planned allocation becomes `hw.alloc {arena, offset,
-size}` and its deallocations go. The module gets `hw.memory_plan = {naive_activation_bytes,
+input that dies at the call and reaches it through those arguments only. Each planned
+allocation becomes `hw.alloc {arena, offset, size}` and its deallocations go. The module gets `hw.memory_plan = {naive_activation_bytes,
 arena_peak_bytes}`: the sum of the planned buffers' sizes and the arena's size.
 
 Before:
@@ -223,7 +223,18 @@ fn plan_function(function: OperationRef, in_place: &HashMap<String, Vec<i64>>) -
             };
             let same_type = op.operand(arg as usize).ok()?.r#type() == op.operand(count - 1).ok()?.r#type();
             let starts_here = first[out] == Some(step);
-            if input != out && last[input] == step && starts_here && same_type && in_place_of[out].is_none() {
+            // The input's buffer reaches the kernel through in-place arguments only: a
+            // conv's input passed again as its residual is read at other positions.
+            let only_in_place_args = (0..count - 1).all(|i| {
+                args.contains(&(i as i64)) || op.operand(i).ok().and_then(|v| buffer_of.get(&key(v))) != Some(&input)
+            });
+            if input != out
+                && last[input] == step
+                && starts_here
+                && same_type
+                && only_in_place_args
+                && in_place_of[out].is_none()
+            {
                 in_place_of[out] = Some(input);
             }
         }

@@ -887,6 +887,54 @@ pub fn lowered_text(kernel: &FusedKernel) -> Option<String> {
     Some(text)
 }
 
+/// Marks the kernel function of a kernel the CPU runtime computes with the arguments its
+/// output may be written over (`ftensor.in_place_args`, which `hw-plan-memory` honours
+/// where such an argument's buffer dies at the call): those an epilogue step adds or
+/// multiplies in full (a residual) that have the output's type. Every runtime path reads
+/// such an operand at an output position before it writes that position, or computes into
+/// a buffer of its own when the operand overlaps the output (`epilogue_reads_output`).
+/// An argument the contraction reads too is left out (it reads other positions).
+/// A ResNet bottleneck's last conv then writes its sum over the block's input: one
+/// activation buffer less to bring into the cache.
+pub fn mark_in_place_arguments(kernel: &FusedKernel) {
+    let Some(function) = kernel.ops[0].parent_operation() else {
+        return;
+    };
+    let Some(returned) = function
+        .region(0)
+        .ok()
+        .and_then(|r| r.first_block())
+        .and_then(|b| b.terminator())
+        .and_then(|t| t.operand(0).ok())
+    else {
+        return;
+    };
+    let fixed = kernel.contraction_operands();
+    let mut arguments: Vec<i64> = kernel
+        .descriptor
+        .epilogue
+        .iter()
+        .filter_map(|step| match *step {
+            Step::AddFull(slot) | Step::MulFull(slot) => kernel.operands.get(fixed + slot),
+            _ => None,
+        })
+        // Not one the contraction reads as well: it reads other positions than it writes.
+        .filter(|value| value.r#type() == returned.r#type() && !kernel.operands[..fixed].contains(value))
+        .filter_map(|value| melior::ir::block::BlockArgument::try_from(*value).ok())
+        .filter(|argument| argument.owner().parent_operation() == Some(function))
+        .map(|argument| argument.argument_number() as i64)
+        .collect();
+    arguments.sort_unstable();
+    arguments.dedup();
+    if !arguments.is_empty() {
+        fuser_dialects::ffi::set_attribute(
+            function,
+            "ftensor.in_place_args",
+            fuser_dialects::ffi::make::i64_array(function.context(), &arguments),
+        );
+    }
+}
+
 /// Replaces a matched kernel's ops by the body of `lowered`.
 pub fn splice_kernel(kernel: &FusedKernel, lowered: &melior::ir::Module) {
     let last = *kernel.ops.last().expect("a matched kernel has ops");

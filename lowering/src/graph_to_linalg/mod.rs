@@ -360,6 +360,9 @@ pub fn convert_graph_to_linalg(root: OperationRef, contractions: Contractions) -
             ok = false;
             continue;
         };
+        if runtime_calls {
+            fused::mark_in_place_arguments(&kernel);
+        }
         fused::splice_kernel(&kernel, lowered);
         ok &= declare_runtime_functions(root, lowered);
     }
