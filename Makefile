@@ -26,9 +26,9 @@ demo: build
 	@./target/release/fuser run target/demo/model.mlir --target cpu --compare-with reference \
 		--random-inputs --seed 1 --output-dir target/demo/out
 
-# The runtime's kernels and the fused-kernel property tests once more under each vector
-# tier the CPU has (FUSER_VECTOR_BITS, docs/cpu-backend.md): the default run covers only
-# the tier this CPU picks.
+# The runtime's kernels and the fused-kernel property tests once more under each f32
+# vector tier the CPU has (FUSER_VECTOR_BITS, docs/cpu-backend.md): the default run covers
+# only the tier this CPU picks.
 cargo-test: build
 	$(CARGO) test --release --workspace
 	FUSER_VECTOR_BITS=256 $(CARGO) test --release -p fuser-runtime --lib

@@ -2,9 +2,10 @@
 //! A buffer lives from its first use to its last (through views of it) in the
 //! function's schedule (its top-level ops in order); `memory_plan` packs them, and
 //! each planned `memref.alloc` becomes `hw.alloc {arena, offset, size}`, its deallocations
-//! gone (`convert-hw-to-memref` allocates the arena once). A kernel whose body is
-//! elementwise may write its result over an input that dies at that call (its
-//! `ftensor.in_place_args`, which `graph-eqsat-fuse` sets).
+//! gone (`convert-hw-to-memref` allocates the arena once). A kernel may write its result
+//! over an input that dies at that call and reaches it through its
+//! `ftensor.in_place_args` alone: `graph-eqsat-fuse` marks elementwise kernels, the CPU
+//! lowering kernels of one runtime call over a full-size residual.
 
 use crate::{
     memory_plan::{Buffer, plan},
@@ -42,8 +43,9 @@ reinterpret_cast, expand/collapse_shape, view). The intervals are packed greedil
 into one arena with 64-byte aligned offsets, so buffers never live at the same time share
 memory; a call of a kernel marked `ftensor.in_place_args` may write its result over such an
 input that dies at the call and reaches it through those arguments only. Each planned
-allocation becomes `hw.alloc {arena, offset, size}` and its deallocations go. The module gets `hw.memory_plan = {naive_activation_bytes,
-arena_peak_bytes}`: the sum of the planned buffers' sizes and the arena's size.
+allocation becomes `hw.alloc {arena, offset, size}` and its deallocations go. The module
+gets `hw.memory_plan = {naive_activation_bytes, arena_peak_bytes}`: the sum of the planned
+buffers' sizes and the arena's size.
 
 Before:
 ```mlir
@@ -200,8 +202,9 @@ fn plan_function(function: OperationRef, in_place: &HashMap<String, Vec<i64>>) -
             }
         }
     }
-    // In place: a call of an elementwise kernel whose output buffer starts here may take
-    // the memory of an input buffer whose last use is this call.
+    // In place: a call of a kernel marked in place (elementwise, or a runtime call's
+    // residual) whose output buffer starts here may take the memory of an input buffer
+    // whose last use is this call.
     for (step, op) in top.iter().enumerate() {
         if op_name(op) != "func.call" {
             continue;

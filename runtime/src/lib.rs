@@ -28,8 +28,8 @@ pub mod quantized;
 mod register_tiled;
 pub mod softmax;
 pub(crate) mod vector_math;
-#[cfg(target_arch = "x86_64")]
 pub mod vector_width;
+#[cfg(target_arch = "x86_64")]
 mod weight_cache;
 
 pub use experiment::set_experiment;

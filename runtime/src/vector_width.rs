@@ -10,9 +10,11 @@
 //! `bench/interleaved_ort.py` run each; docs/performance.md).
 //!
 //! `FUSER_VECTOR_BITS=256` or `512` in the environment overrides the choice (512 only
-//! where the CPU has AVX-512F), for measuring one tier against the other on one machine.
-//! The choice is made once per process; it also decides whether the compiler lays convs
-//! out in channel blocks (`ftensor-blocked-layout{target=host}`).
+//! where the CPU has AVX-512F), for measuring one tier against the other on one machine,
+//! and for testing both. The choice is made once per process; it also decides whether
+//! the compiler lays convs out in channel blocks (`ftensor-blocked-layout{target=host}`).
+//! It governs the f32 kernels only: the INT8 kernels take AVX-512 VNNI wherever the CPU
+//! has it, and the `gemm` crate (the f32 products no runtime kernel takes) picks its own.
 
 use std::sync::OnceLock;
 
@@ -61,6 +63,21 @@ fn family(signature: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::family;
+
+    /// `FUSER_VECTOR_BITS` decides the tier where it is set (as `make test` sets it for
+    /// its second and third runs of the runtime's tests).
+    #[test]
+    fn the_environment_picks_the_tier() {
+        let wide = crate::fused::has_avx512();
+        #[cfg(target_arch = "x86_64")]
+        match std::env::var("FUSER_VECTOR_BITS").as_deref() {
+            Ok("256") => assert!(!wide),
+            Ok("512") => assert_eq!(wide, std::arch::is_x86_feature_detected!("avx512f")),
+            _ => {}
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        assert!(!wide);
+    }
 
     #[test]
     fn families_of_known_signatures() {
