@@ -16,12 +16,10 @@
 //! It governs the f32 kernels only: the INT8 kernels take AVX-512 VNNI wherever the CPU
 //! has it, and the `gemm` crate (the f32 products no runtime kernel takes) picks its own.
 
-use std::sync::OnceLock;
-
 /// Whether the f32 kernels take their AVX-512 loops (see the module's docs).
 #[cfg(target_arch = "x86_64")]
 pub fn wide_vectors() -> bool {
-    static WIDE: OnceLock<bool> = OnceLock::new();
+    static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *WIDE.get_or_init(|| {
         let avx512 = std::arch::is_x86_feature_detected!("avx512f");
         match std::env::var("FUSER_VECTOR_BITS").as_deref() {
@@ -52,6 +50,7 @@ fn splits_512_bit_operations() -> bool {
 
 /// The CPU family of a CPUID leaf 1 signature: the base family, plus the extended one
 /// where the base is 0xF.
+#[cfg(any(target_arch = "x86_64", test))]
 fn family(signature: u32) -> u32 {
     let base = (signature >> 8) & 0xF;
     match base {
