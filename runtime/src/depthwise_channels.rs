@@ -32,6 +32,31 @@ use std::cell::RefCell;
 const CHANNELS: usize = 8;
 /// Outputs of a row summed at once.
 const OUTPUTS: usize = 8;
+
+/// Calls `$outputs::<X, $stride>($args.., x0)` over the outputs `x0` of `$range` in runs
+/// of [`OUTPUTS`], then one of 4, 2 and 1 where left: a constant count keeps the sums in
+/// registers.
+macro_rules! in_runs {
+    ($range:expr, $outputs:ident::<$stride:ident>($($arg:expr),*)) => {{
+        let range: std::ops::Range<usize> = $range;
+        let mut x0 = range.start;
+        while x0 + OUTPUTS <= range.end {
+            $outputs::<OUTPUTS, $stride>($($arg,)* x0);
+            x0 += OUTPUTS;
+        }
+        if x0 + 4 <= range.end {
+            $outputs::<4, $stride>($($arg,)* x0);
+            x0 += 4;
+        }
+        if x0 + 2 <= range.end {
+            $outputs::<2, $stride>($($arg,)* x0);
+            x0 += 2;
+        }
+        if x0 < range.end {
+            $outputs::<1, $stride>($($arg,)* x0);
+        }
+    }};
+}
 /// A band's transposed input stays within about this many bytes (in the L2 cache; each
 /// output row reads its few rows of it from L1). At 24 KiB a 112×112 map's bands were 4
 /// output rows, each transposing 2 rows again.
@@ -446,26 +471,9 @@ unsafe fn output_row(s: &BandShape, filters: &[__m256], input: &[f32], out: &mut
 /// As [`output_row`] checks.
 #[target_feature(enable = "avx2")]
 unsafe fn row_outputs<const S: usize>(s: &BandShape, filters: &[__m256], input: *const f32, out: *mut f32) {
-    let mut x0 = 0;
     // SAFETY (every call): outputs `x0..x0 + X` are below `out_w`, so every read is at
     // most the furthest that [`output_row`] checked, and every store inside `out`.
-    unsafe {
-        while x0 + OUTPUTS <= s.out_w {
-            outputs::<OUTPUTS, S>(s, filters, input, out, x0);
-            x0 += OUTPUTS;
-        }
-        if x0 + 4 <= s.out_w {
-            outputs::<4, S>(s, filters, input, out, x0);
-            x0 += 4;
-        }
-        if x0 + 2 <= s.out_w {
-            outputs::<2, S>(s, filters, input, out, x0);
-            x0 += 2;
-        }
-        if x0 < s.out_w {
-            outputs::<1, S>(s, filters, input, out, x0);
-        }
-    }
+    unsafe { in_runs!(0..s.out_w, outputs::<S>(s, filters, input, out)) }
 }
 
 /// Outputs `x0..x0 + X` of [`output_row`], at stride `S` (0: the shape's).
@@ -574,25 +582,8 @@ unsafe fn inside_outputs<const S: usize>(
     out: *mut f32,
     inside: std::ops::Range<usize>,
 ) {
-    let mut x0 = inside.start;
     // SAFETY (every call): as the caller promises.
-    unsafe {
-        while x0 + OUTPUTS <= inside.end {
-            outputs_in_place::<OUTPUTS, S>(s, filters, rows, out, x0);
-            x0 += OUTPUTS;
-        }
-        if x0 + 4 <= inside.end {
-            outputs_in_place::<4, S>(s, filters, rows, out, x0);
-            x0 += 4;
-        }
-        if x0 + 2 <= inside.end {
-            outputs_in_place::<2, S>(s, filters, rows, out, x0);
-            x0 += 2;
-        }
-        if x0 < inside.end {
-            outputs_in_place::<1, S>(s, filters, rows, out, x0);
-        }
-    }
+    unsafe { in_runs!(inside, outputs_in_place::<S>(s, filters, rows, out)) }
 }
 
 /// Outputs `x0..x0 + X` of [`output_row_in_place`], whose windows lie inside the input's
