@@ -13,7 +13,8 @@ blocked layout; its layout changes (ReorderInput/Output) and other nodes are lis
 at the end, their warm-up runs left out as fuser's are. fuser's kernels that hold no conv
 are listed without an onnxruntime time: a matmul or gemm (the classifier) by its shapes,
 the others (pooling) under their own names. A kernel holding two convs counts against both
-of theirs.
+of theirs. onnxruntime's convs that match no kernel's follow, marked as its only: it pads
+MobileNetV2's 24 channels to 32 in its blocked layout, so their shapes differ from fuser's.
 
 Usage: bench/layers_ort.py FUSER MODEL.onnx [--rounds 3] [--threads 2] [--iterations 30]
 (MODEL's input from MODEL.input.npy beside it, as bench/compare_ort.py writes it).
@@ -131,6 +132,10 @@ def main():
         ratio = f"{ms / ort_ms:6.2f}" if ort_ms else f"{'':>6}"
         theirs = f"{ort_ms:8.3f}" if ort_ms else f"{'':>8}"
         print(f"{ms:9.3f} {theirs} {ratio}  {', '.join(' '.join(filter(None, c)) for c in key)}")
+    matched = {c for key in best_fuser for c in key}
+    for key, ms in sorted(best_ort.items(), key=lambda kv: -kv[1]):
+        if key not in matched:
+            print(f"{'':>9} {ms:8.3f} {'':>6}  {' '.join(key)} (onnxruntime's only)")
     print(f"fuser's kernels {sum(best_fuser.values()):.3f} ms; onnxruntime's convs "
           f"{sum(best_ort.values()):.3f} ms, other nodes: "
           + ", ".join(f"{op} {ms:.3f}" for op, ms in sorted(others.items(), key=lambda kv: -kv[1])))
