@@ -24,12 +24,15 @@
 //!   the setting of the latency goal, so they were not kept.)
 //! - The tile is transposed into the output's channel rows by 8×8 register transposes
 //!   and the epilogue runs on each row's run. A channel-blocked output whose epilogue is
-//!   a bias, a residual and ReLU or a clip at most ([`DirectEpilogue`]) gets it from the
-//!   tile group by group in the last pass, while the sums are in the L1 cache
-//!   ([`finish_positions`]), instead of through `store_blocked` after the unit: the
-//!   build without it took 1.03–1.04 times as long on ResNet-50 and MobileNetV2 at two
-//!   threads (`bench/interleaved_ort.py BUILD --versus OTHER`, with the depthwise
-//!   kernel's like change).
+//!   a bias, a residual and ReLU or a clip at most ([`DirectEpilogue`]) gets it group by
+//!   group in the last pass, while the sums are in registers ([`sum_positions`] with a
+//!   [`Finish`]), instead of through `store_blocked` after the unit: the build without it
+//!   took 1.03–1.04 times as long on ResNet-50 and MobileNetV2 at two threads
+//!   (`bench/interleaved_ort.py BUILD --versus OTHER`, with the depthwise kernel's like
+//!   change). Finished from registers rather than from the tile by a function of its own
+//!   (a store and a load of every sum), MobileNetV2 took 0.960 of the time, ResNet-50
+//!   0.994 and the BERT layer 0.996 (the same command, 8 blocks, on a Zen 4 EPYC): the
+//!   1×1 convs of 16 to 32 steps spend only a few hundred cycles on a group's sums.
 //!
 //! Each output is the sum of its products in reduction order from zero, one fused
 //! multiply-add a step (storing a partial sum in f32 between passes rounds nothing): the
@@ -416,16 +419,18 @@ unsafe fn run_units<const V: usize, const P: usize>(
                             line += share;
                             let group = std::array::from_fn(|p| at[q + p]);
                             let tile = &mut tile[q * channels..];
-                            sum_positions::<V, P>(pass, blocked, group, tile, s0 == 0);
-                            if let Some(f) = finish {
-                                finish_positions::<V, P>(tile, f.at(q));
-                            }
+                            sum_positions::<V, P>(pass, blocked, group, tile, s0 == 0, finish.map(|f| f.at(q)));
                             q += P;
                         }
-                        sum_last_positions::<V>(pass, blocked, &at[q..positions], &mut tile[q * channels..], s0 == 0);
-                        if let Some(f) = finish {
-                            finish_last_positions::<V>(positions - q, &tile[q * channels..], f.at(q));
-                        }
+                        let finish = finish.map(|f| f.at(q));
+                        sum_last_positions::<V>(
+                            pass,
+                            blocked,
+                            &at[q..positions],
+                            &mut tile[q * channels..],
+                            s0 == 0,
+                            finish,
+                        );
                     }
                 }
                 if core_only() || finish.is_some() {
@@ -527,7 +532,7 @@ unsafe fn block_channels(s: &BandShape, input: &[f32], cb: usize, padded_rows: u
     }
 }
 
-/// Where [`finish_positions`] puts the sums of a unit's last pass under a
+/// Where [`sum_positions`] puts the sums of a unit's last pass under a
 /// [`DirectEpilogue`]: position `q`'s 8 channels of the unit's group `g` at
 /// `out + g·group_stride + q·8` (the blocked layout), the residual's at the same offset.
 #[derive(Clone, Copy)]
@@ -553,7 +558,7 @@ impl Finish {
     ) -> Self {
         let offset = crate::blocked_layout::blocked_index(r0, p0, n);
         Self {
-            // The pointers are only formed here; [`finish_positions`] writes the unit's
+            // The pointers are only formed here; [`sum_positions`] writes the unit's
             // outputs through them and reads their residual and bias.
             out: (out as *mut f32).wrapping_add(offset),
             residual: e.residual.map(|i| operands.pointer(i).wrapping_add(offset)),
@@ -577,11 +582,13 @@ impl Finish {
 /// Sums `P` positions' `V`·8 output channels over one pass: for each step in order, the
 /// step's input value at each position (`blocked[at[p] + taps[step]]`) times its `V`·8
 /// weights (`weights[step·V·8..]`), one fused multiply-add, onto the sums in `tile`
-/// (`[P][V·8]`; from zero when `first`).
+/// (`[P][V·8]`; from zero when `first`). With a `finish` (the unit's last pass), the sums
+/// go through its epilogue into the blocked output instead of back to `tile`.
 ///
 /// # Safety
 /// Every `at[p] + taps[step]` lies in `blocked`, `weights` holds `taps.len()` steps, and
-/// `tile` `P·V·8` values; the CPU has AVX2 and FMA.
+/// `tile` `P·V·8` values; `finish`'s output, residual and bias hold the values of its
+/// groups and `P` positions; the CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn sum_positions<const V: usize, const P: usize>(
@@ -590,6 +597,7 @@ unsafe fn sum_positions<const V: usize, const P: usize>(
     at: [usize; P],
     tile: &mut [f32],
     first: bool,
+    finish: Option<Finish>,
 ) {
     let channels = V * LANES;
     debug_assert!(weights.len() >= taps.len() * channels && tile.len() >= P * channels);
@@ -628,6 +636,23 @@ unsafe fn sum_positions<const V: usize, const P: usize>(
             }
             w = w.add(channels);
         }
+        if let Some(f) = finish {
+            // A copy to index by group: indexed by a variable themselves, the
+            // accumulators stayed in memory, each stored on every step of the loop above.
+            let sums = acc;
+            for g in 0..f.groups.min(V) {
+                for (p, acc) in sums.iter().enumerate() {
+                    let at = g * f.group_stride + p * LANES;
+                    let v = f.activation.finish(
+                        acc[g],
+                        f.bias.map(|bias| bias.add(g * LANES)),
+                        f.residual.map(|residual| residual.add(at)),
+                    );
+                    _mm256_storeu_ps(f.out.add(at), v);
+                }
+            }
+            return;
+        }
         for (p, acc) in acc.iter().enumerate() {
             for (g, &sum) in acc.iter().enumerate() {
                 _mm256_storeu_ps(tile.add(p * channels + g * LANES), sum);
@@ -647,64 +672,17 @@ unsafe fn sum_last_positions<const V: usize>(
     at: &[usize],
     tile: &mut [f32],
     first: bool,
+    finish: Option<Finish>,
 ) {
     // SAFETY (each): as this function's contract.
     unsafe {
         match *at {
             [] => {}
-            [a] => sum_positions::<V, 1>(pass, blocked, [a], tile, first),
-            [a, b] => sum_positions::<V, 2>(pass, blocked, [a, b], tile, first),
-            [a, b, c] => sum_positions::<V, 3>(pass, blocked, [a, b, c], tile, first),
-            [a, b, c, d] => sum_positions::<V, 4>(pass, blocked, [a, b, c, d], tile, first),
-            [a, b, c, d, e] => sum_positions::<V, 5>(pass, blocked, [a, b, c, d, e], tile, first),
-            _ => unreachable!("a group has at most 6 positions"),
-        }
-    }
-}
-
-/// Finishes `P` positions' sums (`tile`, `[P][V·8]`) through `f`'s epilogue into the
-/// blocked output. (Apart from [`sum_positions`], whose sums then stay in registers
-/// through its loop: with this in it, LLVM kept them in memory.)
-///
-/// # Safety
-/// `tile` holds `P·V·8` values; `f`'s output, residual and bias hold the values of its
-/// groups and `P` positions; the CPU has AVX2.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn finish_positions<const V: usize, const P: usize>(tile: &[f32], f: Finish) {
-    let channels = V * LANES;
-    assert!(tile.len() >= P * channels);
-    // SAFETY (every access): as the caller promises.
-    unsafe {
-        for g in 0..f.groups.min(V) {
-            for p in 0..P {
-                let at = g * f.group_stride + p * LANES;
-                let v = f.activation.finish(
-                    _mm256_loadu_ps(tile.as_ptr().add(p * channels + g * LANES)),
-                    f.bias.map(|bias| bias.add(g * LANES)),
-                    f.residual.map(|residual| residual.add(at)),
-                );
-                _mm256_storeu_ps(f.out.add(at), v);
-            }
-        }
-    }
-}
-
-/// [`finish_positions`] for the unit's last `count` positions (fewer than a group).
-///
-/// # Safety
-/// As [`finish_positions`] with `P` = `count`.
-#[target_feature(enable = "avx2")]
-unsafe fn finish_last_positions<const V: usize>(count: usize, tile: &[f32], f: Finish) {
-    // SAFETY (each): as this function's contract.
-    unsafe {
-        match count {
-            0 => {}
-            1 => finish_positions::<V, 1>(tile, f),
-            2 => finish_positions::<V, 2>(tile, f),
-            3 => finish_positions::<V, 3>(tile, f),
-            4 => finish_positions::<V, 4>(tile, f),
-            5 => finish_positions::<V, 5>(tile, f),
+            [a] => sum_positions::<V, 1>(pass, blocked, [a], tile, first, finish),
+            [a, b] => sum_positions::<V, 2>(pass, blocked, [a, b], tile, first, finish),
+            [a, b, c] => sum_positions::<V, 3>(pass, blocked, [a, b, c], tile, first, finish),
+            [a, b, c, d] => sum_positions::<V, 4>(pass, blocked, [a, b, c, d], tile, first, finish),
+            [a, b, c, d, e] => sum_positions::<V, 5>(pass, blocked, [a, b, c, d, e], tile, first, finish),
             _ => unreachable!("a group has at most 6 positions"),
         }
     }
