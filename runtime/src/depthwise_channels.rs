@@ -15,7 +15,10 @@
 //! - The group's outputs (`[position][8]`) are transposed back into the tile's channel
 //!   rows, and `finish` (the epilogue chain) runs on each. Into a channel-blocked output
 //!   they go as they are, and one whose epilogue is a bias, a residual and ReLU or a clip
-//!   at most ([`DirectEpilogue`]) gets it row by row from the L1 cache ([`finish_row`]).
+//!   at most ([`DirectEpilogue`]) gets it from the sums' registers ([`RowOut::store`]):
+//!   MobileNetV2 took 0.964 of the time of the build that wrote each row's sums and then
+//!   finished them from the L1 cache (`bench/interleaved_ort.py BUILD --versus OTHER
+//!   --models mobilenetv2`, 8 blocks, two threads, a Zen 4 EPYC).
 //! - A channel-blocked input needs no transpose: its band is copied by rows, or, for a
 //!   strided conv, read where it lies ([`output_row_in_place`]).
 //!
@@ -209,8 +212,29 @@ pub(crate) unsafe fn run_blocked(d: &Descriptor, (a, b, out): (i64, i64, i64), o
                     unsafe { std::mem::transmute::<[f32; CHANNELS], __m256>(lanes) }
                 }));
                 for y in y0..y1 {
-                    let row = &mut outputs[(y - y0) * s.out_w * CHANNELS..][..s.out_w * CHANNELS];
-                    // SAFETY (both): the CPU has AVX2 ([`computes_blocked`]).
+                    // The row's sums go through a direct epilogue into the blocked output
+                    // from their registers, else into the unit's outputs.
+                    let row = match direct {
+                        Some(e) => {
+                            let offset = crate::blocked_layout::blocked_index(channel, y * s.out_w, n);
+                            RowOut {
+                                out: (out_addr as *mut f32).wrapping_add(offset),
+                                epilogue: Some(RowEpilogue {
+                                    bias: e.bias.map(|i| operands.pointer(i).wrapping_add(channel)),
+                                    residual: e.residual.map(|i| operands.pointer(i).wrapping_add(offset)),
+                                    activation: e.activation,
+                                }),
+                            }
+                        }
+                        None => RowOut {
+                            out: outputs[(y - y0) * s.out_w * CHANNELS..][..s.out_w * CHANNELS].as_mut_ptr(),
+                            epilogue: None,
+                        },
+                    };
+                    // SAFETY (both): `row` holds the row's outputs (the row's positions of
+                    // the group's channels inside the blocked output, and its residual's,
+                    // blocked as it is; or the unit's outputs); the CPU has AVX2
+                    // ([`computes_blocked`]).
                     match read_in_place {
                         true => {
                             let group_plane = &input[group * plane * CHANNELS..][..plane * CHANNELS];
@@ -218,19 +242,6 @@ pub(crate) unsafe fn run_blocked(d: &Descriptor, (a, b, out): (i64, i64, i64), o
                         }
                         false => unsafe { output_row(&s, filters, &padded[(y - y0) * s.stride_h * row_len..], row) },
                     }
-                    let Some(e) = direct else { continue };
-                    // The row's sums go on while they are in the L1 cache.
-                    let offset = crate::blocked_layout::blocked_index(channel, y * s.out_w, n);
-                    let finish = RowFinish {
-                        bias: e.bias.map(|i| operands.pointer(i).wrapping_add(channel)),
-                        residual: e.residual.map(|i| operands.pointer(i).wrapping_add(offset)),
-                        activation: e.activation,
-                        out: (out_addr as *mut f32).wrapping_add(offset),
-                    };
-                    // SAFETY: the row's positions of the group's channels, inside the
-                    // blocked output (and the residual, blocked as it is); the CPU has AVX2
-                    // ([`computes_blocked`]).
-                    unsafe { finish_row(row, finish) };
                 }
                 if direct.is_some() {
                     continue;
@@ -331,8 +342,12 @@ pub(crate) unsafe fn depthwise_tile(
             // SAFETY: the CPU has AVX2, as this function's contract.
             unsafe { transpose_band(&s, &planes, y0 * s.stride_h, s.band_rows(y0, y1), input) };
             for y in y0..y1 {
-                let out_row = &mut outputs[y * s.out_w * CHANNELS..(y + 1) * s.out_w * CHANNELS];
-                // SAFETY: the CPU has AVX2, as this function's contract.
+                let out_row = RowOut {
+                    out: outputs[y * s.out_w * CHANNELS..(y + 1) * s.out_w * CHANNELS].as_mut_ptr(),
+                    epilogue: None,
+                };
+                // SAFETY: `out_row` holds the row's outputs; the CPU has AVX2, as this
+                // function's contract.
                 unsafe {
                     output_row(
                         &s,
@@ -435,23 +450,20 @@ unsafe fn load_first(p: *const f32, count: usize) -> __m256 {
 }
 
 /// One output row: `out[x][c] = Σ_t filter[t][c] · input[tap t of x][c]`, multiply then
-/// add, in tap order from zero; `input` starts at the row's first padded input row.
-/// Outputs are summed [`OUTPUTS`] at a time, then the rest 4, 2 and 1 at a time: a
-/// constant count keeps the sums in registers.
+/// add, in tap order from zero, then [`RowOut::store`]; `input` starts at the row's first
+/// padded input row. Outputs are summed [`OUTPUTS`] at a time, then the rest 4, 2 and 1
+/// at a time: a constant count keeps the sums in registers.
 ///
 /// # Safety
-/// The CPU has AVX2.
+/// `out` holds the row's outputs (and its epilogue's residual and bias theirs); the CPU
+/// has AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn output_row(s: &BandShape, filters: &[__m256], input: &[f32], out: &mut [f32]) {
+unsafe fn output_row(s: &BandShape, filters: &[__m256], input: &[f32], out: RowOut) {
     let row_len = s.padded_width * CHANNELS;
     let furthest = ((s.kernel_h - 1) * s.dilation_h) * row_len
         + ((s.out_w - 1) * s.stride_w + (s.kernel_w - 1) * s.dilation_w) * CHANNELS;
-    assert!(
-        input.len() >= furthest + CHANNELS
-            && out.len() >= s.out_w * CHANNELS
-            && filters.len() >= s.kernel_h * s.kernel_w
-    );
-    let (input, out) = (input.as_ptr(), out.as_mut_ptr());
+    assert!(input.len() >= furthest + CHANNELS && filters.len() >= s.kernel_h * s.kernel_w);
+    let input = input.as_ptr();
     // SAFETY (each): as checked above. Strides 1 and 2 as constants, as in
     // [`inside_outputs`]: MobileNetV2's unit-stride depthwise convs took 0.93–0.97 of the
     // time with blocked tensors (`depthwise_timing`, both ways alternating, one thread,
@@ -470,9 +482,10 @@ unsafe fn output_row(s: &BandShape, filters: &[__m256], input: &[f32], out: &mut
 /// # Safety
 /// As [`output_row`] checks.
 #[target_feature(enable = "avx2")]
-unsafe fn row_outputs<const S: usize>(s: &BandShape, filters: &[__m256], input: *const f32, out: *mut f32) {
+unsafe fn row_outputs<const S: usize>(s: &BandShape, filters: &[__m256], input: *const f32, out: RowOut) {
     // SAFETY (every call): outputs `x0..x0 + X` are below `out_w`, so every read is at
-    // most the furthest that [`output_row`] checked, and every store inside `out`.
+    // most the furthest that [`output_row`] checked, and every store inside `out` (as
+    // the caller promises).
     unsafe { in_runs!(0..s.out_w, outputs::<S>(s, filters, input, out)) }
 }
 
@@ -486,7 +499,7 @@ unsafe fn outputs<const X: usize, const S: usize>(
     s: &BandShape,
     filters: &[__m256],
     input: *const f32,
-    out: *mut f32,
+    out: RowOut,
     x0: usize,
 ) {
     let row_len = s.padded_width * CHANNELS;
@@ -505,10 +518,8 @@ unsafe fn outputs<const X: usize, const S: usize>(
             }
         }
     }
-    for (x, a) in acc.iter().enumerate() {
-        // SAFETY: as the caller promises.
-        unsafe { _mm256_storeu_ps(out.add((x0 + x) * CHANNELS), *a) };
-    }
+    // SAFETY: as the caller promises.
+    unsafe { out.store(acc, x0) }
 }
 
 /// Output row `y` of a group of 8 channels read in place from its blocked input plane
@@ -518,22 +529,15 @@ unsafe fn outputs<const X: usize, const S: usize>(
 /// edge load zeros for those taps one output at a time.
 ///
 /// # Safety
-/// The CPU has AVX2.
+/// `out` holds the row's outputs (and its epilogue's residual and bias theirs); the CPU
+/// has AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn output_row_in_place(
-    s: &BandShape,
-    filters: &[__m256],
-    plane: &[f32],
-    zeros: &[f32],
-    y: usize,
-    out: &mut [f32],
-) {
+unsafe fn output_row_in_place(s: &BandShape, filters: &[__m256], plane: &[f32], zeros: &[f32], y: usize, out: RowOut) {
     let row_len = s.width * CHANNELS;
     assert!(
         s.kernel_h <= IN_PLACE_ROWS
             && plane.len() >= s.height * row_len
             && zeros.len() >= row_len
-            && out.len() >= s.out_w * CHANNELS
             && filters.len() >= s.kernel_h * s.kernel_w
     );
     let mut rows = [zeros.as_ptr(); IN_PLACE_ROWS];
@@ -551,10 +555,9 @@ unsafe fn output_row_in_place(
         false => 0,
     }
     .max(x_lo);
-    let out = out.as_mut_ptr();
     // SAFETY (every call): each row pointer starts a row of `W·8` values, inside rows read
     // columns below `W` only (`x_lo..x_hi`, and the edges check), and outputs below
-    // `out_w` lie in `out` (asserted above).
+    // `out_w` lie in `out` (as the caller promises).
     unsafe {
         for x in (0..x_lo).chain(x_hi..s.out_w) {
             output_at_edge(s, filters, &rows, out, x);
@@ -579,7 +582,7 @@ unsafe fn inside_outputs<const S: usize>(
     s: &BandShape,
     filters: &[__m256],
     rows: &[*const f32; IN_PLACE_ROWS],
-    out: *mut f32,
+    out: RowOut,
     inside: std::ops::Range<usize>,
 ) {
     // SAFETY (every call): as the caller promises.
@@ -597,7 +600,7 @@ unsafe fn outputs_in_place<const X: usize, const S: usize>(
     s: &BandShape,
     filters: &[__m256],
     rows: &[*const f32; IN_PLACE_ROWS],
-    out: *mut f32,
+    out: RowOut,
     x0: usize,
 ) {
     let stride = if S == 0 { s.stride_w } else { S };
@@ -618,10 +621,8 @@ unsafe fn outputs_in_place<const X: usize, const S: usize>(
             }
         }
     }
-    for (x, a) in acc.iter().enumerate() {
-        // SAFETY: as the caller promises.
-        unsafe { _mm256_storeu_ps(out.add((x0 + x) * CHANNELS), *a) };
-    }
+    // SAFETY: as the caller promises.
+    unsafe { out.store(acc, x0) }
 }
 
 /// Output `x` of [`output_row_in_place`], whose window reaches past the input's left or
@@ -630,13 +631,7 @@ unsafe fn outputs_in_place<const X: usize, const S: usize>(
 /// # Safety
 /// As [`output_row_in_place`] checks.
 #[target_feature(enable = "avx2")]
-unsafe fn output_at_edge(
-    s: &BandShape,
-    filters: &[__m256],
-    rows: &[*const f32; IN_PLACE_ROWS],
-    out: *mut f32,
-    x: usize,
-) {
+unsafe fn output_at_edge(s: &BandShape, filters: &[__m256], rows: &[*const f32; IN_PLACE_ROWS], out: RowOut, x: usize) {
     let mut acc = _mm256_setzero_ps();
     let mut filter = filters.iter();
     for row in rows.iter().take(s.kernel_h) {
@@ -651,33 +646,56 @@ unsafe fn output_at_edge(
         }
     }
     // SAFETY: as the caller promises.
-    unsafe { _mm256_storeu_ps(out.add(x * CHANNELS), acc) };
+    unsafe { out.store([acc], x) };
 }
 
-/// A [`DirectEpilogue`] for one output row of a group of 8 channels: the group's bias,
-/// the row's residual and output (`[position][8]`, from the row's first position).
+/// Where an output row's sums go: `out` (`[position][8]` from the row's first output),
+/// through `epilogue` where there is one.
 #[derive(Clone, Copy)]
-struct RowFinish {
+struct RowOut {
+    out: *mut f32,
+    epilogue: Option<RowEpilogue>,
+}
+
+/// A [`DirectEpilogue`] for one output row of a group of 8 channels: the group's bias and
+/// the row's residual (`[position][8]`, from the row's first position).
+#[derive(Clone, Copy)]
+struct RowEpilogue {
     bias: Option<*const f32>,
     residual: Option<*const f32>,
     activation: crate::blocked_layout::Activation,
-    out: *mut f32,
 }
 
-/// The row's sums (`[position][8]`) through `f`'s epilogue into the blocked output. (Not
-/// in [`outputs`], whose loop LLVM compiled worse with it.)
-///
-/// # Safety
-/// `f`'s output and residual hold the row's values, its bias 8; the CPU has AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn finish_row(sums: &[f32], f: RowFinish) {
-    // SAFETY (every access): as the caller promises.
-    unsafe {
-        for (q, lanes) in sums.chunks_exact(CHANNELS).enumerate() {
-            let at = q * CHANNELS;
-            let residual = f.residual.map(|residual| residual.add(at));
-            let v = f.activation.finish(_mm256_loadu_ps(lanes.as_ptr()), f.bias, residual);
-            _mm256_storeu_ps(f.out.add(at), v);
+impl RowOut {
+    /// Outputs `x0..x0 + X` (`sums`), through the epilogue if any. Their sums come in an
+    /// array of their own: indexed by a variable in a loop over the outputs, the
+    /// accumulators of [`outputs`] stayed in memory through their sums' loop.
+    ///
+    /// # Safety
+    /// `out` holds those outputs (and the epilogue's residual theirs, its bias 8 values);
+    /// the CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn store<const X: usize>(self, mut sums: [__m256; X], x0: usize) {
+        // SAFETY (every access): as the caller promises.
+        unsafe {
+            // Step by step over all the outputs (as [`Activation::finish`] on each: the
+            // same operations in the same order): each step's branch once, not per output.
+            if let Some(e) = self.epilogue {
+                if let Some(bias) = e.bias {
+                    let bias = _mm256_loadu_ps(bias);
+                    sums = sums.map(|v| _mm256_add_ps(v, bias));
+                }
+                if let Some(residual) = e.residual {
+                    for (x, v) in sums.iter_mut().enumerate() {
+                        *v = _mm256_add_ps(*v, _mm256_loadu_ps(residual.add((x0 + x) * CHANNELS)));
+                    }
+                }
+                sums = sums.map(|v| e.activation.apply(v));
+            }
+            for (x, &v) in sums.iter().enumerate() {
+                _mm256_storeu_ps(self.out.add((x0 + x) * CHANNELS), v);
+            }
         }
     }
 }
