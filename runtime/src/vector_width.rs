@@ -11,7 +11,9 @@
 //!
 //! `FUSER_VECTOR_BITS=256` or `512` in the environment overrides the choice (512 only
 //! where the CPU has AVX-512F), for measuring one tier against the other on one machine,
-//! and for testing both. The choice is made once per process; it also decides whether
+//! and for testing both. On the AVX2 tier of a CPU with AVX-512F, the channel-blocked
+//! conv sums its units of 32 channels in 512-bit vectors (`blocked_conv::zmm`: fewer
+//! instructions for the same multiply-adds), but for `FUSER_VECTOR_BITS=256`. The choice is made once per process; it also decides whether
 //! the compiler lays convs out in channel blocks (`ftensor-blocked-layout{target=host}`).
 //! It governs the f32 kernels only: the INT8 kernels take AVX-512 VNNI wherever the CPU
 //! has it, and the `gemm` crate (the f32 products no runtime kernel takes) picks its own.
