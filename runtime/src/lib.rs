@@ -2,6 +2,7 @@
 //! address; `fuser compile --emit shared-lib` links this crate's static library into the
 //! library it writes. Nothing here depends on MLIR or LLVM.
 
+mod affinity;
 mod aligned;
 mod batched_matmul;
 mod bf16;

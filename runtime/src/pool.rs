@@ -125,7 +125,10 @@ impl Pool {
             let index = *started;
             let spawned = std::thread::Builder::new()
                 .name(format!("fuser-worker-{index}"))
-                .spawn(move || self.helper(index));
+                .spawn(move || {
+                    crate::affinity::pin_helper(index);
+                    self.helper(index)
+                });
             if spawned.is_err() {
                 // No more threads: the calling thread and those started do the work.
                 break;
