@@ -131,8 +131,16 @@ fn fills_blocks(m: i64) -> bool {
 /// 24→144 at 56×56 (24 steps a group) was slower, 0.19–0.21 against 0.16–0.20. With the
 /// layout these keep blocked, MobileNetV2 took 0.951 of the time of the build before
 /// (`bench/interleaved_ort.py BUILD --versus BEFORE --models mobilenetv2`, 24 blocks).
+///
+/// It also takes a conv of fewer input channels than a block (`k / window` below 8: an
+/// image's stem, whose input is never blocked) whatever its steps: its input is copied as
+/// padded planes ([`run_units`]), and its output leaves blocked. MobileNetV2's 3×3 stem (27
+/// steps) took 0.139 ms at two threads that way against 0.164 on
+/// [`crate::direct_conv`] with a plain output (`blocked_conv_timing`), and its first
+/// depthwise conv then reads a blocked input.
 pub(crate) fn takes_blocked_shape(m: i64, k: i64, window: i64) -> bool {
-    (fills_blocks(m) || m == 16 || m == 24) && (k >= crate::register_tiled::AVX2_MIN_WINDOW_STEPS || window == 1)
+    (fills_blocks(m) || m == 16 || m == 24)
+        && (k >= crate::register_tiled::AVX2_MIN_WINDOW_STEPS || window == 1 || k < window * LANES as i64)
 }
 
 /// The vectors of output channels of a work unit for a conv of `m` output channels: two
