@@ -158,16 +158,6 @@ fn unit_channels(m: usize) -> usize {
     vectors(m) * LANES
 }
 
-/// Whether units of 32 channels sum in 512-bit vectors ([`zmm`]): the CPU has AVX-512F
-/// (it runs this kernel, so on the AVX2 tier: AMD Zen 4) and `FUSER_VECTOR_BITS` is not
-/// 256 ([`crate::vector_width`]).
-fn zmm_on_host() -> bool {
-    static ZMM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ZMM.get_or_init(|| {
-        is_x86_feature_detected!("avx512f") && std::env::var("FUSER_VECTOR_BITS").as_deref() != Ok("256")
-    })
-}
-
 /// Whether this CPU runs this kernel: AVX2 with FMA, and no AVX-512.
 pub(crate) fn layout_on_host() -> bool {
     !crate::fused::has_avx512() && crate::fused::has_avx2_fma()
@@ -273,7 +263,9 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
             // LLVM moved accumulators between registers and the stack on every step.
             2 => run_units::<2, 6, false>(d, weights, b, out, operands),
             3 => run_units::<3, 3, false>(d, weights, b, out, operands),
-            _ if zmm_on_host() => run_units::<4, { zmm::POSITIONS }, true>(d, weights, b, out, operands),
+            _ if crate::vector_width::zmm_on_avx2_tier() => {
+                run_units::<4, { zmm::POSITIONS }, true>(d, weights, b, out, operands)
+            }
             _ => run_units::<4, 3, false>(d, weights, b, out, operands),
         }
     }

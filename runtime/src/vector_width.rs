@@ -32,6 +32,18 @@ pub fn wide_vectors() -> bool {
     })
 }
 
+/// Whether kernels of the AVX2 tier sum in 512-bit vectors where they have such a loop
+/// (`blocked_conv::zmm`, `register_tiled::avx2::zmm`): the CPU has AVX-512F but runs the
+/// AVX2 tier (AMD Zen 4, see the module's docs), and `FUSER_VECTOR_BITS` is not 256. The
+/// same multiply-adds in fewer instructions, with the same bits.
+#[cfg(target_arch = "x86_64")]
+pub fn zmm_on_avx2_tier() -> bool {
+    static ZMM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ZMM.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f") && std::env::var("FUSER_VECTOR_BITS").as_deref() != Ok("256")
+    })
+}
+
 /// Not x86: no AVX-512.
 #[cfg(not(target_arch = "x86_64"))]
 pub fn wide_vectors() -> bool {
