@@ -688,14 +688,20 @@ impl RowOut {
             if let Some(e) = self.epilogue {
                 if let Some(bias) = e.bias {
                     let bias = _mm256_loadu_ps(bias);
-                    sums = sums.map(|v| _mm256_add_ps(v, bias));
+                    // Loops, not `map`: its closures lack the target feature, and LLVM
+                    // left some out of line (a call a run).
+                    for v in &mut sums {
+                        *v = _mm256_add_ps(*v, bias);
+                    }
                 }
                 if let Some(residual) = e.residual {
                     for (x, v) in sums.iter_mut().enumerate() {
                         *v = _mm256_add_ps(*v, _mm256_loadu_ps(residual.add((x0 + x) * CHANNELS)));
                     }
                 }
-                sums = sums.map(|v| e.activation.apply(v));
+                for v in &mut sums {
+                    *v = e.activation.apply(*v);
+                }
             }
             for (x, &v) in sums.iter().enumerate() {
                 _mm256_storeu_ps(self.out.add((x0 + x) * CHANNELS), v);
