@@ -90,7 +90,7 @@ fn half(v: __m512, which: usize) -> __m256 {
     }
 }
 
-/// [`sum_positions`] for a unit's last positions (`at`, fewer than [`POSITIONS`]).
+/// [`sum_positions`] for a group of fewer than [`POSITIONS`] positions (`at`).
 ///
 /// # Safety
 /// As [`sum_positions`].
