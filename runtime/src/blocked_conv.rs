@@ -7,7 +7,8 @@
 //! of the reduction) that stream from the L2 cache through every block of rows. Here:
 //! - The input is copied once per call as `[channel / 8][padded row][padded column][8]`:
 //!   any step's value at any output position is one broadcast, and 8 channels of a
-//!   column share a cache line.
+//!   column share a cache line. An input of fewer than 8 channels (an image) is copied as
+//!   padded planes, `[channel][padded row][padded column]`, instead.
 //! - The weights are packed once as `[output channels / 32][step][32]`: 32 output
 //!   channels (four vectors) a step (16 or 24, two or three vectors, for a conv of that
 //!   many output channels in the blocked layout: [`takes_blocked_shape`]).
@@ -90,9 +91,10 @@ const WANTED_UNITS_PER_THREAD: usize = 4;
 /// same, and 160 channels 1.12–1.25 (a few units of 32 channels for two threads).
 ///
 /// With a channel-blocked input or output it also takes the shapes of
-/// [`takes_blocked_shape`]: 16 or 24 output channels, and 1×1 convs of fewer steps, which
-/// keep MobileNetV2's first stages blocked (their plain paths would copy every tensor in
-/// and out of the layout).
+/// [`takes_blocked_shape`]: 16 or 24 output channels, 1×1 convs of fewer steps, and convs
+/// of fewer than 8 input channels of any steps (an image's stem), which keep MobileNetV2
+/// blocked from its stem on (their plain paths would copy every tensor in and out of the
+/// layout).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     d.contraction == crate::fused::Contraction::Conv2d
         && d.constant_weights != 0
@@ -286,7 +288,10 @@ unsafe fn run_units<const V: usize, const P: usize, const Z: bool>(
     let s = BandShape::new(&d.conv);
     let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
     let channels = V * LANES;
-    assert!(vectors(m) == V);
+    assert!(
+        vectors(m) == V && (!Z || V == 4),
+        "512-bit sums are for units of 32 channels"
+    );
     assert!(weights.len() >= packed_len(m, k) && k == s.channels * s.kernel_h * s.kernel_w);
     let padded_rows = s.band_rows(0, s.out_h);
     let input_len = s.channels * s.height * s.width;

@@ -476,7 +476,7 @@ mod tests {
 
     /// Convs over constant weights with 16 or 24 output channels, a 1×1 window of fewer
     /// than 32 steps (MobileNetV2's narrow stages), or fewer than 8 input channels (an
-    /// image's stem) take the blocked conv through the fused entry point in every blocked
+    /// image's stem, strided too) take the blocked conv through the fused entry point in every blocked
     /// layout (an input of whole blocks of channels), and give the bits of their plain
     /// calls (the register-tiled kernel, or the direct one for fewer than 32 steps); 40
     /// output channels do not take it.
@@ -485,27 +485,37 @@ mod tests {
         if !crate::blocked_conv::layout_on_host() {
             return;
         }
-        // (input channels, output channels, window, the blocked conv takes it)
+        // (input channels, output channels, window, stride, the blocked conv takes it)
         let cases = [
-            (32, 16, 1, true),
-            (16, 96, 1, true),
-            (96, 24, 1, true),
-            (24, 144, 1, true),
-            (8, 24, 3, true),
-            (16, 16, 3, true),
-            (8, 16, 1, true),
-            (8, 40, 1, false),
-            (16, 40, 3, false),
-            // An image's stem: its input is never blocked (fewer than 8 channels).
-            (3, 32, 3, true),
-            (3, 16, 3, true),
+            (32, 16, 1, 1, true),
+            (16, 96, 1, 1, true),
+            (96, 24, 1, 1, true),
+            (24, 144, 1, 1, true),
+            (8, 24, 3, 1, true),
+            (16, 16, 3, 1, true),
+            (8, 16, 1, 1, true),
+            (8, 40, 1, 1, false),
+            (16, 40, 3, 1, false),
+            // An image's stem: its input is never blocked (fewer than 8 channels), copied
+            // as padded planes (MobileNetV2's is 3→32 3×3/2).
+            (3, 32, 3, 1, true),
+            (3, 32, 3, 2, true),
+            (3, 16, 3, 2, true),
+            (1, 32, 5, 3, true),
         ];
-        for (seed, (c, f, kernel, takes)) in cases.into_iter().enumerate() {
-            let conv = conv_geometry((c, 13, 11), (kernel, kernel), (1, 1), 1, (kernel / 2, kernel / 2))
-                .expect("a window that fits");
+        for (seed, (c, f, kernel, stride, takes)) in cases.into_iter().enumerate() {
+            let conv = conv_geometry(
+                (c, 13, 11),
+                (kernel, kernel),
+                (stride, stride),
+                1,
+                (kernel / 2, kernel / 2),
+            )
+            .expect("a window that fits");
+            let n = (conv.out_h * conv.out_w) as usize;
             let d = Descriptor {
                 constant_weights: 40 + seed as i64,
-                ..descriptor(Contraction::Conv2d, (f, 13 * 11, c * kernel * kernel), conv, 6)
+                ..descriptor(Contraction::Conv2d, (f, n, c * kernel * kernel), conv, 6)
             };
             // Layouts with a blocked input where the input has whole blocks of channels.
             let layouts = (1..4).filter(|bits| bits & 1 == 0 || c % 8 == 0);
@@ -517,7 +527,7 @@ mod tests {
                 assert_eq!(
                     crate::blocked_conv::computes(&blocked),
                     takes,
-                    "{c}->{f} {kernel}x{kernel}"
+                    "{c}->{f} {kernel}x{kernel}/{stride}"
                 );
             }
             let call = ConvCall::new(&d, seed as u64);
@@ -533,7 +543,7 @@ mod tests {
                     assert_eq!(
                         x.to_bits(),
                         y.to_bits(),
-                        "{c}->{f} {kernel}x{kernel}, layout {bits}, output {i}"
+                        "{c}->{f} {kernel}x{kernel}/{stride}, layout {bits}, output {i}"
                     );
                 }
             }
@@ -542,7 +552,7 @@ mod tests {
 
     /// A depthwise conv of many channels on a small map, whose units gather two groups of
     /// 8 channels whatever the core count (the last unit one), and strided convs whose
-    /// blocked input is read in place (8, 4, 2 and 1 outputs at a time inside, and a stride
+    /// blocked input is read in place (8, 4, 3, 2 and 1 outputs at a time inside, and a stride
     /// of 3), give the bits of their plain calls in every layout: through the fused entry
     /// point where it takes the blocked loop, and by the loop itself on any CPU with AVX2
     /// and FMA.

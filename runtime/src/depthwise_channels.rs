@@ -42,6 +42,7 @@ const OUTPUTS: usize = 8;
 macro_rules! in_runs {
     ($range:expr, $outputs:ident::<$stride:ident>($($arg:expr),*)) => {{
         let range: std::ops::Range<usize> = $range;
+        assert!(range.start <= range.end, "a range of outputs");
         let mut x0 = range.start;
         while x0 + OUTPUTS <= range.end {
             $outputs::<OUTPUTS, $stride>($($arg,)* x0);
@@ -455,8 +456,8 @@ unsafe fn load_first(p: *const f32, count: usize) -> __m256 {
 
 /// One output row: `out[x][c] = Σ_t filter[t][c] · input[tap t of x][c]`, multiply then
 /// add, in tap order from zero, then [`RowOut::store`]; `input` starts at the row's first
-/// padded input row. Outputs are summed [`OUTPUTS`] at a time, then the rest 4, 2 and 1
-/// at a time: a constant count keeps the sums in registers.
+/// padded input row. Outputs are summed [`OUTPUTS`] at a time, then the rest in runs of 4
+/// and of 3, 2 or 1 (`in_runs!`): a constant count keeps the sums in registers.
 ///
 /// # Safety
 /// `out` holds the row's outputs (and its epilogue's residual and bias theirs); the CPU
@@ -576,7 +577,7 @@ unsafe fn output_row_in_place(s: &BandShape, filters: &[__m256], plane: &[f32], 
     }
 }
 
-/// Outputs `inside` of [`output_row_in_place`] ([`OUTPUTS`] at a time, then 4, 2 and 1),
+/// Outputs `inside` of [`output_row_in_place`] ([`OUTPUTS`] at a time, then 4, 3, 2 or 1),
 /// whose windows lie inside the input's columns, at stride `S` (0: the shape's).
 ///
 /// # Safety

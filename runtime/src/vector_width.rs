@@ -12,8 +12,9 @@
 //! `FUSER_VECTOR_BITS=256` or `512` in the environment overrides the choice (512 only
 //! where the CPU has AVX-512F), for measuring one tier against the other on one machine,
 //! and for testing both. On the AVX2 tier of a CPU with AVX-512F, the channel-blocked
-//! conv sums its units of 32 channels in 512-bit vectors (`blocked_conv::zmm`: fewer
-//! instructions for the same multiply-adds), but for `FUSER_VECTOR_BITS=256`. The choice is made once per process; it also decides whether
+//! conv's units of 32 channels and the register-tiled blocks of 16 columns sum in 512-bit
+//! vectors (`blocked_conv::zmm`, `register_tiled::avx2::zmm`: fewer instructions for the
+//! same multiply-adds), but for `FUSER_VECTOR_BITS=256` ([`zmm_on_avx2_tier`]). The choice is made once per process; it also decides whether
 //! the compiler lays convs out in channel blocks (`ftensor-blocked-layout{target=host}`).
 //! It governs the f32 kernels only: the INT8 kernels take AVX-512 VNNI wherever the CPU
 //! has it, and the `gemm` crate (the f32 products no runtime kernel takes) picks its own.
@@ -40,7 +41,9 @@ pub fn wide_vectors() -> bool {
 pub fn zmm_on_avx2_tier() -> bool {
     static ZMM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ZMM.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx512f") && std::env::var("FUSER_VECTOR_BITS").as_deref() != Ok("256")
+        std::arch::is_x86_feature_detected!("avx512f")
+            && !wide_vectors()
+            && std::env::var("FUSER_VECTOR_BITS").as_deref() != Ok("256")
     })
 }
 

@@ -4,10 +4,10 @@
 //!
 //! Zen 4 does a 512-bit multiply-add as two 256-bit halves, so this does not add
 //! multiply-adds a cycle. It needs fewer instructions for them: a step's 32 weights are
-//! two vectors, and with 32 registers a group is [`POSITIONS`] positions (24
+//! two vectors, and with 32 registers a group is [`POSITIONS`] positions (16
 //! accumulators) instead of 3, so each broadcast input value feeds 32 channels of one
-//! position, and a group's sums are loaded and stored once a pass for 12 positions'
-//! worth of multiply-adds. The packed weights (`[step][32]`), the tile (`[position][32]`)
+//! position in two multiply-adds, and a group's sums are loaded and stored once a pass
+//! for 8 positions' worth of them. The packed weights (`[step][32]`), the tile (`[position][32]`)
 //! and the blocked output are laid out as the 256-bit loop has them, and every lane is
 //! the same fused multiply-add a step in the same order: the same bits.
 
