@@ -681,6 +681,27 @@ impl Finish {
             ..self
         }
     }
+
+    /// Writes `sum`, the sums of position `p`'s group `g` of 8 channels, through the
+    /// epilogue into the blocked output.
+    ///
+    /// # Safety
+    /// The output, residual and bias hold that group's values at that position; the CPU
+    /// has AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn store(self, g: usize, p: usize, sum: __m256) {
+        let at = g * self.group_stride + p * LANES;
+        // SAFETY (each access): as the caller promises.
+        unsafe {
+            let v = self.activation.finish(
+                sum,
+                self.bias.map(|bias| bias.add(g * LANES)),
+                self.residual.map(|residual| residual.add(at)),
+            );
+            _mm256_storeu_ps(self.out.add(at), v);
+        }
+    }
 }
 
 /// Sums `P` positions' `V`·8 output channels over one pass: for each step in order, the
@@ -746,13 +767,7 @@ unsafe fn sum_positions<const V: usize, const P: usize>(
             let sums = acc;
             for g in 0..f.groups.min(V) {
                 for (p, acc) in sums.iter().enumerate() {
-                    let at = g * f.group_stride + p * LANES;
-                    let v = f.activation.finish(
-                        acc[g],
-                        f.bias.map(|bias| bias.add(g * LANES)),
-                        f.residual.map(|residual| residual.add(at)),
-                    );
-                    _mm256_storeu_ps(f.out.add(at), v);
+                    f.store(g, p, acc[g]);
                 }
             }
             return;

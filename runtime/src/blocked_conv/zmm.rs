@@ -61,13 +61,7 @@ pub(super) unsafe fn sum_positions<const P: usize>(
             let sums = acc;
             for g in 0..f.groups.min(CHANNELS / LANES) {
                 for (p, acc) in sums.iter().enumerate() {
-                    let at = g * f.group_stride + p * LANES;
-                    let v = f.activation.finish(
-                        half(acc[g / 2], g % 2),
-                        f.bias.map(|bias| bias.add(g * LANES)),
-                        f.residual.map(|residual| residual.add(at)),
-                    );
-                    _mm256_storeu_ps(f.out.add(at), v);
+                    f.store(g, p, half(acc[g / 2], g % 2));
                 }
             }
             return;
