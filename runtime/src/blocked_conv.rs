@@ -325,54 +325,41 @@ unsafe fn run_units<const V: usize, const P: usize, const Z: bool>(
         } else {
             // Every value is written below (the padding too), so the buffer kept from
             // an earlier call is not cleared first.
-            let len = match planes {
-                true => s.channels * block_len,
-                false => s.channels.div_ceil(LANES) * block_len,
+            // Blocks of the copy: one a channel's plane, or one a group of 8 channels.
+            let blocks = match planes {
+                true => s.channels,
+                false => s.channels.div_ceil(LANES),
             };
+            let len = blocks * block_len;
             if buffer.len() < len {
                 buffer.resize(len, 0.0);
             }
             let buffer = &mut buffer[..len];
-            if !core_only() && planes {
-                // In bands of rows, as a blocked input's below.
-                let bands = padded_rows.min(4 * crate::microkernels::threads());
-                let base = buffer.as_mut_ptr() as usize;
-                crate::microkernels::for_each_item((0..bands).collect(), |band| {
-                    let (r0, r1) = (band * padded_rows / bands, (band + 1) * padded_rows / bands);
-                    for c in 0..s.channels {
-                        // SAFETY: rows `r0..r1` of channel `c`'s plane of the buffer, which
-                        // no other band writes.
-                        let dst = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                (base as *mut f32).add(c * block_len + r0 * row_len),
-                                (r1 - r0) * row_len,
-                            )
-                        };
-                        pad_plane_rows(&s, &input[c * s.height * s.width..][..s.height * s.width], r0, dst);
-                    }
-                });
-            } else if !core_only() && d.layout.input_blocked {
-                // In bands of rows, each band for every group of channels: the threads then
-                // copy the rows their units read (the units go to them position by position,
+            if !core_only() && (planes || d.layout.input_blocked) {
+                // In bands of rows, each band for every block: the threads then copy the
+                // rows their units read (the units go to them position by position,
                 // [`crate::pool`]), which they mostly wrote in the kernel before. By groups,
                 // each thread copied half of every unit's rows (`fuser bench --ab`, two
                 // threads: ResNet-50 0.996 in two runs, six 3×3 convs of 64 channels at 56×56
                 // 0.935 and 0.992).
-                let groups = s.channels.div_ceil(LANES);
                 let bands = padded_rows.min(4 * crate::microkernels::threads());
                 let base = buffer.as_mut_ptr() as usize;
+                let plane = s.height * s.width;
                 crate::microkernels::for_each_item((0..bands).collect(), |band| {
                     let (r0, r1) = (band * padded_rows / bands, (band + 1) * padded_rows / bands);
-                    for cb in 0..groups {
-                        // SAFETY: rows `r0..r1` of group `cb`'s block of the buffer, which no
+                    for block in 0..blocks {
+                        // SAFETY: rows `r0..r1` of the block's part of the buffer, which no
                         // other band writes.
                         let dst = unsafe {
                             std::slice::from_raw_parts_mut(
-                                (base as *mut f32).add(cb * block_len + r0 * row_len),
+                                (base as *mut f32).add(block * block_len + r0 * row_len),
                                 (r1 - r0) * row_len,
                             )
                         };
-                        crate::conv_band::copy_blocked_band(&s, input, cb, (r0, r1 - r0), dst);
+                        match planes {
+                            true => pad_plane_rows(&s, &input[block * plane..][..plane], r0, dst),
+                            false => crate::conv_band::copy_blocked_band(&s, input, block, (r0, r1 - r0), dst),
+                        }
                     }
                 });
             } else if !core_only() {

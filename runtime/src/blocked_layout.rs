@@ -476,10 +476,10 @@ mod tests {
 
     /// Convs over constant weights with 16 or 24 output channels, a 1×1 window of fewer
     /// than 32 steps (MobileNetV2's narrow stages), or fewer than 8 input channels (an
-    /// image's stem, strided too) take the blocked conv through the fused entry point in every blocked
-    /// layout (an input of whole blocks of channels), and give the bits of their plain
-    /// calls (the register-tiled kernel, or the direct one for fewer than 32 steps); 40
-    /// output channels do not take it.
+    /// image's stem, strided too) take the blocked conv through the fused entry point in
+    /// every blocked layout (an input of whole blocks of channels), and give the bits of
+    /// their plain calls (the register-tiled kernel, or the direct one for fewer than 32
+    /// steps); 40 output channels do not take it.
     #[test]
     fn narrow_and_short_convs_take_the_blocked_conv() {
         if !crate::blocked_conv::layout_on_host() {
@@ -552,10 +552,10 @@ mod tests {
 
     /// A depthwise conv of many channels on a small map, whose units gather two groups of
     /// 8 channels whatever the core count (the last unit one), and strided convs whose
-    /// blocked input is read in place (8, 4, 3, 2 and 1 outputs at a time inside, and a stride
-    /// of 3), give the bits of their plain calls in every layout: through the fused entry
-    /// point where it takes the blocked loop, and by the loop itself on any CPU with AVX2
-    /// and FMA.
+    /// blocked input is read in place (8, 4, 3, 2 and 1 outputs at a time inside, and a
+    /// stride of 3), give the bits of their plain calls in every layout: through the fused
+    /// entry point where it takes the blocked loop, and by the loop itself on any CPU with
+    /// AVX2 and FMA.
     #[test]
     fn depthwise_units_of_several_groups_give_the_plain_bits() {
         if !crate::fused::has_avx2_fma() {

@@ -14,8 +14,9 @@
 //! and for testing both. On the AVX2 tier of a CPU with AVX-512F, the channel-blocked
 //! conv's units of 32 channels and the register-tiled blocks of 16 columns sum in 512-bit
 //! vectors (`blocked_conv::zmm`, `register_tiled::avx2::zmm`: fewer instructions for the
-//! same multiply-adds), but for `FUSER_VECTOR_BITS=256` ([`zmm_on_avx2_tier`]). The choice is made once per process; it also decides whether
-//! the compiler lays convs out in channel blocks (`ftensor-blocked-layout{target=host}`).
+//! same multiply-adds), but for `FUSER_VECTOR_BITS=256` ([`zmm_on_avx2_tier`]). The
+//! choice is made once per process; it also decides whether the compiler lays convs out
+//! in channel blocks (`ftensor-blocked-layout{target=host}`).
 //! It governs the f32 kernels only: the INT8 kernels take AVX-512 VNNI wherever the CPU
 //! has it, and the `gemm` crate (the f32 products no runtime kernel takes) picks its own.
 
