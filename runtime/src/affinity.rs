@@ -6,8 +6,9 @@
 //! milliseconds: the two then share one core and a model runs at one thread's speed. On
 //! a two-core VM (an AMD EPYC), runs started after a pause of a few milliseconds (as
 //! `bench/interleaved_ort.py` pauses before each block) took the one-thread time in half
-//! of them: a chain of 32 1×1 convs at 14×14, median 0.48–0.53 ms over blocks of 10 runs
-//! against 0.327 with the helper pinned (0.33 back to back).
+//! of them: a chain of 32 1×1 convs at 14×14, median 0.529 and 0.532 ms unpinned against
+//! 0.329 pinned in two pairs of runs of `bench/paused_runs.py ./target/release/fuser
+//! target/ops/pw64_14.onnx`, with and without `FUSER_PIN_THREADS=0` (0.33 back to back).
 //!
 //! Helper `i` takes the `(i + 1)`-th CPU of the set it inherits from the thread that
 //! started it, where that set has one (the first is left to the calling thread, which is
