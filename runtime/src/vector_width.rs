@@ -14,7 +14,9 @@
 //! and for testing both. On the AVX2 tier of a CPU with AVX-512F, the channel-blocked
 //! conv's units of 32 channels and the register-tiled blocks of 16 columns sum in 512-bit
 //! vectors (`blocked_conv::zmm`, `register_tiled::avx2::zmm`: fewer instructions for the
-//! same multiply-adds), but for `FUSER_VECTOR_BITS=256` ([`zmm_on_avx2_tier`]). The
+//! same multiply-adds), and so do the elementwise and row loops (softmax, layer
+//! normalization, GELU: `fused::dispatch!`), but for `FUSER_VECTOR_BITS=256`
+//! ([`zmm_on_avx2_tier`]). The
 //! choice is made once per process; it also decides whether the compiler lays convs out
 //! in channel blocks (`ftensor-blocked-layout{target=host}`).
 //! It governs the f32 kernels only: the INT8 kernels take AVX-512 VNNI wherever the CPU
@@ -35,7 +37,8 @@ pub fn wide_vectors() -> bool {
 }
 
 /// Whether kernels of the AVX2 tier sum in 512-bit vectors where they have such a loop
-/// (`blocked_conv::zmm`, `register_tiled::avx2::zmm`): the CPU has AVX-512F but runs the
+/// (`blocked_conv::zmm`, `register_tiled::avx2::zmm`, the AVX-512 row loops of
+/// `fused::dispatch!`): the CPU has AVX-512F but runs the
 /// AVX2 tier (AMD Zen 4, see the module's docs), and `FUSER_VECTOR_BITS` is not 256. The
 /// same multiply-adds in fewer instructions, with the same bits.
 #[cfg(target_arch = "x86_64")]
