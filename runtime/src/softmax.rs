@@ -3,7 +3,8 @@
 //! (the op-by-op lowering calls the C library's `expf` twice per element).
 //!
 //! Each row's max and sum are taken over 16 lanes (element `i` into lane `i % 16`), then
-//! the lanes in order: a fixed order, the same for every thread count. The exponentials
+//! the lanes folded in halves ([`fold_halves`]): a fixed order, the same for every thread
+//! count. The exponentials
 //! are f32 arithmetic ([`crate::vector_math::exp_f32`], within about 2 ulps); the sum is
 //! in f64, and each output is rounded once from `e · (1 / sum)` in f64 (an f64 ulp or two
 //! from `e / sum`). The exponentials were f64 rounded once until their time mattered: the
@@ -14,13 +15,12 @@
 //! formula does.
 
 use crate::fused::maximum;
+use crate::vector_math::{LANES, fold_halves};
 
 /// The symbol of the f32 softmax.
 pub const SOFTMAX_F32: &str = "fuser_softmax_f32";
 /// Its number of arguments: input, output, rows, columns.
 pub const SOFTMAX_F32_ARITY: usize = 4;
-
-const LANES: usize = 16;
 
 #[inline(always)]
 fn softmax_row_body(x: &[f32], y: &mut [f32]) {
@@ -35,7 +35,7 @@ fn softmax_row_body(x: &[f32], y: &mut [f32]) {
     for (m, &v) in lanes.iter_mut().zip(tail) {
         *m = maximum(*m, v);
     }
-    let max = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| maximum(a, b));
+    let max = fold_halves(lanes, maximum);
     for (o, &v) in y.iter_mut().zip(x) {
         *o = crate::vector_math::exp_f32(v - max);
     }
