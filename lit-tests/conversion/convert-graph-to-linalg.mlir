@@ -108,6 +108,31 @@ func.func @softmax_rows(%x: tensor<2x3x5xf32>) -> tensor<2x3x5xf32> {
 
 // -----
 
+// An f32 Transpose of at least 2^14 values is one call of the runtime's transpose, its
+// descriptor [rank, input dims.., perm..] a constant; a smaller one, or any without
+// runtime calls, stays a linalg.transpose.
+// CHECK-LABEL: func.func @transpose_heads
+// CHECK: arith.constant dense<[4, 1, 12, 128, 64, 0, 2, 1, 3]> : tensor<9xi64>
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<1x128x12x64xf32>
+// CHECK: call @fuser_transpose_f32(%{{.+}}, %{{.+}}, %{{.+}}) : (index, index, index) -> ()
+// CHECK-NOT: linalg.transpose
+// CHECK-LABEL: func.func @transpose_small
+// CHECK: linalg.transpose ins(%{{.+}} : tensor<2x3x4xf32>) outs(%{{.+}} : tensor<4x2x3xf32>) permutation = [2, 0, 1]
+// CHECK: func.func private @fuser_transpose_f32(index, index, index)
+// GPU-LABEL: func.func @transpose_heads
+// GPU-NOT: fuser_transpose_f32
+// GPU: linalg.transpose
+func.func @transpose_heads(%x: tensor<1x12x128x64xf32>) -> tensor<1x128x12x64xf32> {
+  %0 = "graph.transpose"(%x) {perm = array<i64: 0, 2, 1, 3>} : (tensor<1x12x128x64xf32>) -> tensor<1x128x12x64xf32>
+  return %0 : tensor<1x128x12x64xf32>
+}
+func.func @transpose_small(%x: tensor<2x3x4xf32>) -> tensor<4x2x3xf32> {
+  %0 = "graph.transpose"(%x) {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32>
+  return %0 : tensor<4x2x3xf32>
+}
+
+// -----
+
 // Reshapes are views through a rank-1 form; constants become arith constants.
 // CHECK-LABEL: func.func @reshape
 // CHECK: tensor.collapse_shape %{{.+}} {{\[\[}}0, 1]] : tensor<2x3xf32> into tensor<6xf32>

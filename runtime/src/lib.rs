@@ -28,6 +28,7 @@ pub mod quantized;
 #[cfg(target_arch = "x86_64")]
 mod register_tiled;
 pub mod softmax;
+pub mod transpose;
 pub(crate) mod vector_math;
 pub mod vector_width;
 #[cfg(target_arch = "x86_64")]
@@ -43,13 +44,15 @@ pub use microkernels::{
 pub use profile::{PROFILE_BEGIN, PROFILE_END, take_profile};
 pub use quantized::{FUSED_Q8, FUSED_Q8_ARITY, fuser_fused_q8};
 pub use softmax::{SOFTMAX_F32, SOFTMAX_F32_ARITY, fuser_softmax_f32};
+pub use transpose::{TRANSPOSE_F32, TRANSPOSE_F32_ARITY, fuser_transpose_f32};
 
 /// Every runtime function generated code may call: symbol and address.
-pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 11] {
+pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 12] {
     [
         ("__truncsfbf2", bf16::__truncsfbf2 as *const std::ffi::c_void),
         ("__truncdfbf2", bf16::__truncdfbf2 as *const std::ffi::c_void),
         (SOFTMAX_F32, fuser_softmax_f32 as *const std::ffi::c_void),
+        (TRANSPOSE_F32, fuser_transpose_f32 as *const std::ffi::c_void),
         (LAYER_NORM_F32, fuser_layer_norm_f32 as *const std::ffi::c_void),
         (FUSED_F32, fuser_fused_f32 as *const std::ffi::c_void),
         (FUSED_Q8, fuser_fused_q8 as *const std::ffi::c_void),

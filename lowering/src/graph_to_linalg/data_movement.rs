@@ -7,8 +7,8 @@ use super::{
     OpView,
     elementwise::map_elementwise,
     text::{
-        FuncText, GenericInput, Lowered, affine_map, element, generic, identity_map, list, refuse, static_shape,
-        tensor_type,
+        FuncText, GenericInput, Lowered, affine_map, element, f32_tensor, fresh_output, generic, identity_map, list,
+        output_tensor, read_address, refuse, static_shape, tensor_type,
     },
 };
 use fuser_dialects::semantics::{DType, slice_bounds};
@@ -78,6 +78,50 @@ pub fn reshape(f: &mut FuncText, x: &str, from: &[i64], to: &[i64], dtype: DType
     })
 }
 
+/// Transposes of at least this many f32 values are a runtime call ([`runtime_transpose`]);
+/// smaller ones stay `linalg.transpose` loops, which cost no call.
+const RUNTIME_TRANSPOSE_ELEMENTS: i64 = 1 << 14;
+
+/// Whether an f32 transpose of `shape` is a runtime call: static, of at most
+/// `fuser_runtime::transpose::MAX_RANK` axes and [`RUNTIME_TRANSPOSE_ELEMENTS`] values.
+fn takes_runtime_transpose(shape: &[i64]) -> bool {
+    (1..=fuser_runtime::transpose::MAX_RANK).contains(&shape.len())
+        && shape.iter().all(|&d| d > 0)
+        && shape.iter().product::<i64>() >= RUNTIME_TRANSPOSE_ELEMENTS
+}
+
+/// `fuser_transpose_f32` of `x` (f32, `shape`) by `perm`: the input read in place, the
+/// result in a fresh buffer. The upstream lowering of `linalg.transpose` is a scalar loop
+/// nest on one core; the call copies whole rows where the last axis stays last, on every
+/// thread (`fuser_runtime::transpose`).
+fn runtime_transpose(f: &mut FuncText, x: &str, shape: &[i64], perm: &[i64]) -> Lowered<String> {
+    let rank = shape.len();
+    let mut sorted = perm.to_vec();
+    sorted.sort_unstable();
+    if sorted != (0..rank as i64).collect::<Vec<_>>() {
+        return refuse(format!(
+            "graph.transpose: perm {perm:?} is not a permutation of {rank} axes"
+        ));
+    }
+    let out: Vec<i64> = perm.iter().map(|&p| shape[p as usize]).collect();
+    let words: Vec<i64> = std::iter::once(rank as i64)
+        .chain(shape.iter().copied())
+        .chain(perm.iter().copied())
+        .collect();
+    let descriptor_ty = format!("tensor<{}xi64>", words.len());
+    let descriptor = f.assign(format!("arith.constant dense<[{}]> : {descriptor_ty}", list(&words)));
+    let descriptor_address = read_address(f, &descriptor, &descriptor_ty);
+    let (input_tensor, output_tensor_ty) = (f32_tensor(shape), f32_tensor(&out));
+    let input_address = read_address(f, x, &input_tensor);
+    let (output, output_address) = fresh_output(f, &output_tensor_ty);
+    f.line(format!(
+        "func.call @{}({descriptor_address}, {input_address}, {output_address}) : (index, index, index) -> ()",
+        fuser_runtime::TRANSPOSE_F32
+    ));
+    f.declare(fuser_runtime::TRANSPOSE_F32, fuser_runtime::TRANSPOSE_F32_ARITY);
+    Ok(output_tensor(f, &output, &output_tensor_ty))
+}
+
 pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
     let x = view.input(0)?;
     let dtype = x.info.dtype;
@@ -98,6 +142,9 @@ pub fn lower(f: &mut FuncText, view: &OpView) -> Lowered<Vec<String>> {
             results
         }
         "reshape" | "flatten" | "squeeze" | "unsqueeze" => vec![reshape(f, &x.name, &shape, &out, dtype)?],
+        "transpose" if view.runtime_calls && dtype == DType::F32 && takes_runtime_transpose(&shape) => {
+            vec![runtime_transpose(f, &x.name, &shape, &view.ints("perm")?)?]
+        }
         "transpose" => {
             let empty = f.empty(&out_ty);
             vec![f.assign(format!(

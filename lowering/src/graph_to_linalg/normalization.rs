@@ -7,8 +7,8 @@ use super::{
     OpView, Operand,
     reduction::{divide_all, reduce, reduced_input},
     text::{
-        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, generic, identity_map, is_float, list,
-        refuse, static_shape, tensor_type,
+        FuncText, GenericInput, Lowered, affine_map, broadcast_map, element, f32_tensor, fresh_output, generic,
+        identity_map, is_float, list, output_tensor, read_address, refuse, static_shape, tensor_type,
     },
 };
 use fuser_dialects::semantics::DType;
@@ -471,37 +471,4 @@ fn layer_norm_call(f: &mut FuncText, view: &OpView, x: &Operand, shape: &[i64], 
     ));
     f.declare(fuser_runtime::LAYER_NORM_F32, fuser_runtime::LAYER_NORM_F32_ARITY);
     Ok(Some(output_tensor(f, &output, &tensor)))
-}
-
-fn f32_tensor(shape: &[i64]) -> String {
-    format!("tensor<{}xf32>", list(shape).replace(", ", "x"))
-}
-
-/// The address of tensor `value` (of type `tensor`), read only.
-fn read_address(f: &mut FuncText, value: &str, tensor: &str) -> String {
-    let memref = tensor.replacen("tensor<", "memref<", 1);
-    let buffer = f.assign(format!(
-        "bufferization.to_buffer {value} read_only : {tensor} to {memref}"
-    ));
-    f.assign(format!(
-        "memref.extract_aligned_pointer_as_index {buffer} : {memref} -> index"
-    ))
-}
-
-/// A fresh buffer for a runtime call's result of type `tensor`, and its address.
-fn fresh_output(f: &mut FuncText, tensor: &str) -> (String, String) {
-    let memref = tensor.replacen("tensor<", "memref<", 1);
-    let output = f.assign(format!("memref.alloc() {{alignment = 64 : i64}} : {memref}"));
-    let address = f.assign(format!(
-        "memref.extract_aligned_pointer_as_index {output} : {memref} -> index"
-    ));
-    (output, address)
-}
-
-/// The tensor a runtime call wrote into `output`.
-fn output_tensor(f: &mut FuncText, output: &str, tensor: &str) -> String {
-    let memref = tensor.replacen("tensor<", "memref<", 1);
-    f.assign(format!(
-        "bufferization.to_tensor {output} restrict writable : {memref} to {tensor}"
-    ))
 }

@@ -165,6 +165,40 @@ fn constant_text(value: f64, dtype: DType) -> Lowered<String> {
     })
 }
 
+/// The type of an f32 tensor of `shape`.
+pub fn f32_tensor(shape: &[i64]) -> String {
+    format!("tensor<{}xf32>", list(shape).replace(", ", "x"))
+}
+
+/// The address of tensor `value` (of type `tensor`), read only.
+pub fn read_address(f: &mut FuncText, value: &str, tensor: &str) -> String {
+    let memref = tensor.replacen("tensor<", "memref<", 1);
+    let buffer = f.assign(format!(
+        "bufferization.to_buffer {value} read_only : {tensor} to {memref}"
+    ));
+    f.assign(format!(
+        "memref.extract_aligned_pointer_as_index {buffer} : {memref} -> index"
+    ))
+}
+
+/// A fresh buffer for a runtime call's result of type `tensor`, and its address.
+pub fn fresh_output(f: &mut FuncText, tensor: &str) -> (String, String) {
+    let memref = tensor.replacen("tensor<", "memref<", 1);
+    let output = f.assign(format!("memref.alloc() {{alignment = 64 : i64}} : {memref}"));
+    let address = f.assign(format!(
+        "memref.extract_aligned_pointer_as_index {output} : {memref} -> index"
+    ));
+    (output, address)
+}
+
+/// The tensor a runtime call wrote into `output`.
+pub fn output_tensor(f: &mut FuncText, output: &str, tensor: &str) -> String {
+    let memref = tensor.replacen("tensor<", "memref<", 1);
+    f.assign(format!(
+        "bufferization.to_tensor {output} restrict writable : {memref} to {tensor}"
+    ))
+}
+
 /// The text of one function under construction: arguments, body lines and fresh names.
 pub struct FuncText {
     lines: Vec<String>,
