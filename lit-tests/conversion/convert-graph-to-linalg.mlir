@@ -133,6 +133,26 @@ func.func @transpose_small(%x: tensor<2x3x4xf32>) -> tensor<4x2x3xf32> {
 
 // -----
 
+// An f32 GlobalAveragePool is one call of the runtime's row mean over the N·C maps of
+// H·W values, into a fresh buffer of the output's shape; without runtime calls it is a
+// sum and a division in linalg.
+// CHECK-LABEL: func.func @global_average_pool
+// CHECK: memref.alloc() {alignment = 64 : i64} : memref<2x3x1x1xf32>
+// CHECK-DAG: %[[ROWS:.+]] = arith.constant 6 : index
+// CHECK-DAG: %[[COLS:.+]] = arith.constant 35 : index
+// CHECK: call @fuser_global_average_pool_f32(%{{.+}}, %{{.+}}, %[[ROWS]], %[[COLS]]) : (index, index, index, index) -> ()
+// CHECK-NOT: arith.divf
+// CHECK: func.func private @fuser_global_average_pool_f32(index, index, index, index)
+// GPU-LABEL: func.func @global_average_pool
+// GPU-NOT: fuser_global_average_pool_f32
+// GPU: arith.divf
+func.func @global_average_pool(%x: tensor<2x3x5x7xf32>) -> tensor<2x3x1x1xf32> {
+  %0 = "graph.global_average_pool"(%x) : (tensor<2x3x5x7xf32>) -> tensor<2x3x1x1xf32>
+  return %0 : tensor<2x3x1x1xf32>
+}
+
+// -----
+
 // Reshapes are views through a rank-1 form; constants become arith constants.
 // CHECK-LABEL: func.func @reshape
 // CHECK: tensor.collapse_shape %{{.+}} {{\[\[}}0, 1]] : tensor<2x3xf32> into tensor<6xf32>

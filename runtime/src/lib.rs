@@ -18,6 +18,7 @@ mod direct_conv;
 pub mod experiment;
 pub mod fused;
 mod gelu;
+pub mod global_pool;
 pub mod layer_norm;
 pub mod microkernels;
 #[cfg(target_arch = "x86_64")]
@@ -36,6 +37,7 @@ mod weight_cache;
 
 pub use experiment::set_experiment;
 pub use fused::{FUSED_F32, FUSED_F32_ARITY, fuser_fused_f32};
+pub use global_pool::{GLOBAL_AVERAGE_POOL_F32, GLOBAL_AVERAGE_POOL_F32_ARITY, fuser_global_average_pool_f32};
 pub use layer_norm::{LAYER_NORM_F32, LAYER_NORM_F32_ARITY, fuser_layer_norm_f32};
 pub use microkernels::{
     DEPTHWISE_F32, IM2COL_F32, SGEMM_F32, fuser_depthwise_conv2d_f32, fuser_im2col_f32, fuser_sgemm_f32, set_threads,
@@ -47,12 +49,16 @@ pub use softmax::{SOFTMAX_F32, SOFTMAX_F32_ARITY, fuser_softmax_f32};
 pub use transpose::{TRANSPOSE_F32, TRANSPOSE_F32_ARITY, fuser_transpose_f32};
 
 /// Every runtime function generated code may call: symbol and address.
-pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 12] {
+pub fn runtime_functions() -> [(&'static str, *const std::ffi::c_void); 13] {
     [
         ("__truncsfbf2", bf16::__truncsfbf2 as *const std::ffi::c_void),
         ("__truncdfbf2", bf16::__truncdfbf2 as *const std::ffi::c_void),
         (SOFTMAX_F32, fuser_softmax_f32 as *const std::ffi::c_void),
         (TRANSPOSE_F32, fuser_transpose_f32 as *const std::ffi::c_void),
+        (
+            GLOBAL_AVERAGE_POOL_F32,
+            fuser_global_average_pool_f32 as *const std::ffi::c_void,
+        ),
         (LAYER_NORM_F32, fuser_layer_norm_f32 as *const std::ffi::c_void),
         (FUSED_F32, fuser_fused_f32 as *const std::ffi::c_void),
         (FUSED_Q8, fuser_fused_q8 as *const std::ffi::c_void),

@@ -1,13 +1,15 @@
 //! Pooling: MaxPool and AveragePool (any spatial rank, padding, dilations, ceil mode)
 //! and the global pools. A window op is one `linalg.generic` over (n, c, outputs...,
 //! window...) that reads a padded input; an empty window tensor gives the window loops
-//! their bounds, as linalg's named pooling ops do.
+//! their bounds, as linalg's named pooling ops do. An f32 GlobalAveragePool is one call of
+//! the runtime's row mean (`fuser_runtime::global_pool`) where runtime calls are allowed.
 
 use super::{
     OpView,
     contraction::pad_spatial,
     text::{
-        FuncText, GenericInput, Lowered, affine_map, element, generic, is_float, refuse, static_shape, tensor_type,
+        FuncText, GenericInput, Lowered, affine_map, element, f32_tensor, fresh_output, generic, is_float,
+        output_tensor, read_address, refuse, static_shape, tensor_type,
     },
 };
 use fuser_dialects::semantics::DType;
@@ -373,6 +375,26 @@ pub fn nested_literal(shape: &[i64], values: &[String]) -> String {
     }
 }
 
+/// `fuser_global_average_pool_f32` over the maps of `x` (f32, static `xs`, every dimension
+/// positive): each of the `N·C` maps' mean in a fresh buffer of the output's shape `out`,
+/// the input read in place. The generic below sums a map one value after another.
+fn global_average_pool_call(f: &mut FuncText, x: &str, xs: &[i64], out: &[i64]) -> String {
+    let (input_ty, output_ty) = (f32_tensor(xs), f32_tensor(out));
+    let input_address = read_address(f, x, &input_ty);
+    let (output, output_address) = fresh_output(f, &output_ty);
+    let rows = f.index(xs[0] * xs[1]);
+    let cols = f.index(xs[2..].iter().product());
+    f.line(format!(
+        "func.call @{}({input_address}, {output_address}, {rows}, {cols}) : (index, index, index, index) -> ()",
+        fuser_runtime::GLOBAL_AVERAGE_POOL_F32
+    ));
+    f.declare(
+        fuser_runtime::GLOBAL_AVERAGE_POOL_F32,
+        fuser_runtime::GLOBAL_AVERAGE_POOL_F32_ARITY,
+    );
+    output_tensor(f, &output, &output_ty)
+}
+
 fn global_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let max = view.op == "global_max_pool";
     let x = view.input(0)?;
@@ -384,6 +406,9 @@ fn global_pool(f: &mut FuncText, view: &OpView) -> Lowered<String> {
     let xs = static_shape(&x.info)?;
     let out = static_shape(view.result(0)?)?;
     let rank = xs.len();
+    if view.runtime_calls && !max && dtype == DType::F32 && rank >= 3 && xs.iter().all(|&d| d > 0) {
+        return Ok(global_average_pool_call(f, &x.name, &xs, &out));
+    }
     let reduced = [xs[0], xs[1]];
     let reduced_ty = tensor_type(&reduced, dtype)?;
     let fill = if max { f64::NEG_INFINITY } else { 0.0 };
