@@ -108,6 +108,11 @@ pub(crate) unsafe fn pack_into(
     for (j, panel) in packed.chunks_exact_mut((k * columns).max(1)).enumerate() {
         let n0 = j * columns;
         let cols = columns.min(n - n0);
+        if b_row == 1 && b_col.unsigned_abs() > 1 && crate::fused::has_avx2_fma() {
+            // SAFETY: the panel's columns of B, as the caller promises; the CPU has AVX2.
+            unsafe { pack_columns_avx2(b.offset(n0 as isize * b_col), k, (cols, columns), b_col, panel) };
+            continue;
+        }
         if b_row.unsigned_abs() < b_col.unsigned_abs() {
             // A transposed B (`Kᵀ` read in place): each column's steps lie close together,
             // and are read in that order.
@@ -122,10 +127,60 @@ pub(crate) unsafe fn pack_into(
         }
         for (kk, row) in panel.chunks_exact_mut(columns).enumerate() {
             let first = kk as isize * b_row + n0 as isize * b_col;
+            if b_col == 1 {
+                // SAFETY: the row's `cols` values of B, side by side, as the caller promises.
+                row[..cols].copy_from_slice(unsafe { std::slice::from_raw_parts(b.offset(first), cols) });
+                continue;
+            }
             for (c, value) in row[..cols].iter_mut().enumerate() {
                 // SAFETY: element (kk, n0 + c) of B, as the caller promises.
                 *value = unsafe { *b.offset(first + c as isize * b_col) };
             }
+        }
+    }
+}
+
+/// One panel of a B whose columns each lie side by side (`b_row` 1: a `Kᵀ` read in place,
+/// attention's keys): `cols` columns from `b`, `b_col` apart, each of `k` steps, into
+/// `panel` (`[k][columns]`, the columns past `cols` left as they are), by 8×8 register
+/// transposes of 8 columns by 8 steps, where element by element every value was a store
+/// to another cache line of the panel: the attention core of `bench/op_models.py`
+/// (`attention`, its 12 heads' `Kᵀ` and `V` packed on every call) took 0.961–0.962 of the
+/// time under `fuser bench --ab` (two threads, two runs; a B laid out by rows is copied a
+/// row at a time too).
+///
+/// # Safety
+/// `b` addresses `cols` columns of `k` steps under those strides; the CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn pack_columns_avx2(b: *const f32, k: usize, (cols, columns): (usize, usize), b_col: isize, panel: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(cols <= columns && panel.len() >= k * columns);
+    let column = |c: usize| b.wrapping_offset(c as isize * b_col);
+    let mut c = 0;
+    while c + 8 <= cols {
+        let mut kk = 0;
+        while kk + 8 <= k {
+            // SAFETY: steps `kk..kk + 8` of columns `c..c + 8`, as the caller promises.
+            let steps: [__m256; 8] = std::array::from_fn(|i| unsafe { _mm256_loadu_ps(column(c + i).add(kk)) });
+            // Vector `s` of the transpose: step `kk + s` of the 8 columns.
+            for (s, v) in crate::conv_band::transpose8(steps).into_iter().enumerate() {
+                // SAFETY: 8 values of the panel's row `kk + s` from column `c` (below `columns`).
+                unsafe { _mm256_storeu_ps(panel.as_mut_ptr().add((kk + s) * columns + c), v) };
+            }
+            kk += 8;
+        }
+        for kk in kk..k {
+            for i in 0..8 {
+                // SAFETY: step `kk` of column `c + i`, as the caller promises.
+                panel[kk * columns + c + i] = unsafe { *column(c + i).add(kk) };
+            }
+        }
+        c += 8;
+    }
+    for c in c..cols {
+        for kk in 0..k {
+            // SAFETY: step `kk` of column `c`, as the caller promises.
+            panel[kk * columns + c] = unsafe { *column(c).add(kk) };
         }
     }
 }
@@ -509,6 +564,38 @@ mod tests {
             }
             for (i, (x, y)) in avx2_out.iter().zip(&gemm_out).enumerate() {
                 prop_assert!((x - y).abs() <= tolerance, "AVX2 output {}: {} vs {}", i, x, y);
+            }
+        }
+    }
+
+    /// Panels hold B's element (step, column) at (panel, step, column in panel), zero
+    /// past N, for B laid out by rows, by columns (`Kᵀ` read in place: the register
+    /// transposes of 8 columns by 8 steps, and the steps and columns left over) and with
+    /// both strides apart (the element-by-element loops).
+    #[test]
+    fn panels_hold_b_in_every_layout() {
+        let columns = panel_columns();
+        for (k, n) in [(19usize, 37usize), (64, 128), (8, 8), (1, 5), (7, 3)] {
+            let b = values(9, 2 * k * n);
+            for (b_row, b_col) in [(n as isize, 1), (1, k as isize), (2 * n as isize, 2)] {
+                // SAFETY: B's elements lie in `b` under these strides.
+                let panels = unsafe { pack(b.as_ptr(), k, n, b_row, b_col, columns) };
+                for (j, panel) in panels.chunks_exact(k * columns).enumerate() {
+                    for kk in 0..k {
+                        for c in 0..columns {
+                            let column = j * columns + c;
+                            let want = match column < n {
+                                true => b[(kk as isize * b_row + column as isize * b_col) as usize],
+                                false => 0.0,
+                            };
+                            assert_eq!(
+                                panel[kk * columns + c],
+                                want,
+                                "k {k}, n {n}, strides {b_row}, {b_col}: ({kk}, {column})"
+                            );
+                        }
+                    }
+                }
             }
         }
     }
