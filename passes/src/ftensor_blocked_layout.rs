@@ -13,7 +13,8 @@
 //!
 //! A value between kernels is blocked when its producer is a conv kernel that may write
 //! it blocked and every use is a conv kernel reading it as its input, or as a residual of
-//! an output that is blocked too. Those conditions tie call sites together, so they are
+//! an output that is blocked too. A max pooling kernel counts as a conv kernel here: it
+//! reads and writes blocked tensors without weights or residuals. Those conditions tie call sites together, so they are
 //! settled as a greatest fixpoint; a kernel called with different layouts is cloned, one
 //! function per layout. The pass is idempotent: a blocked input starts its kernel with a
 //! transpose instead of the conv, and a blocked output is returned from one, so a value
@@ -54,7 +55,10 @@ channels, and write its result blocked, with its residuals (arguments of the res
 type, each an operand of one `graph.add` or `graph.mul` alone), when it returns one
 tensor of its conv's shape and its input has no other use. A result between two call sites is blocked when its producer may write it so and
 every use is a qualifying call's input, or the residual of a call whose result is blocked
-too (a greatest fixpoint over the call sites). Each kernel gets one function per layout
+too (a greatest fixpoint over the call sites). A kernel whose first op is a 2-D f32
+`graph.max_pool` (batch 1, a multiple of 8 channels, no indices) qualifies too: it may read
+its input blocked, and write its result blocked when it returns the pooling alone (a
+ResNet's stem, pooling and first conv then pass blocked tensors). Each kernel gets one function per layout
 its calls need: the kernel itself when none of its calls stays NCHW, and clones named
 `<kernel>_blocked_in`, `_out` or `_io` for the others.
 
@@ -143,6 +147,9 @@ fn capability(kernel: OperationRef) -> Option<Capability> {
         root = op.next_in_block();
     }
     let root = root?;
+    if op_name(&root) == "graph.max_pool" {
+        return pooling_capability(kernel, root, ret);
+    }
     if op_name(&root) != "graph.conv" || root.operand_count() < 2 {
         return None;
     }
@@ -209,6 +216,37 @@ fn capability(kernel: OperationRef) -> Option<Capability> {
         output,
         residuals,
         weights,
+    })
+}
+
+/// A max pooling kernel's capability: a private kernel whose first op is a 2-D f32
+/// `graph.max_pool` at batch 1 without its indices, of a multiple of 8 channels, that
+/// returns the pooling alone, may read its input and write its result blocked (the
+/// runtime pools blocked tensors in place: `fuser_runtime`'s `max_pool_channels`). A
+/// ResNet's stem then hands the pooling, and the pooling its first conv, blocked tensors.
+fn pooling_capability(kernel: OperationRef, root: OperationRef, ret: OperationRef) -> Option<Capability> {
+    let x = root.operand(0).ok()?;
+    let input_shape = f32_shape(x.r#type(), 4)?;
+    let out_shape = f32_shape(root.result(0).ok()?.r#type(), 4)?;
+    if root.result_count() != 1
+        || input_shape[0] != 1
+        || input_shape[1] % LANES != 0
+        || !crate::kernel_functions::is_private(kernel)
+        || !has_single_use(x)
+    {
+        return None;
+    }
+    let (block, _) = body_and_return(kernel).ok()?;
+    let input = (0..block.argument_count()).find(|&i| block.argument(i).is_ok_and(|a| Value::from(a) == x))?;
+    let pooled: Value = root.result(0).ok()?.into();
+    let returns_pool = ret.operand_count() == 1
+        && ret.operand(0).ok() == Some(pooled)
+        && f32_shape(pooled.r#type(), 4).as_ref() == Some(&out_shape);
+    Some(Capability {
+        input: Some(input),
+        output: returns_pool,
+        residuals: Vec::new(),
+        weights: None,
     })
 }
 
@@ -521,7 +559,8 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(12))]
 
         /// A bottleneck-like chain of convs (`a` → `b` → `c` with `a` as its residual →
-        /// `d`, the result; `b` may be depthwise) of random channels (16 and 24 too, and
+        /// `d`, the result; `b` may be depthwise, `a` may be max pooled before `b` reads
+        /// it) of random channels (16 and 24 too, and
         /// so 1×1 convs of 16 or 24 steps), windows, strides and activations: the
         /// kernels phase with this pass (on any CPU: the runtime takes blocked tensors
         /// through plain copies where it has no blocked conv) chooses blocked tensors, the
@@ -531,7 +570,7 @@ mod tests {
             channels in prop::array::uniform4(prop_oneof![Just(16usize), Just(24), Just(32), Just(64)]),
             windows in prop::array::uniform3(prop_oneof![Just(1usize), Just(3)]),
             stride in 1usize..3, size in 3usize..9, activation in 0u8..3, depthwise in any::<bool>(),
-            seed in 1u64..u64::MAX,
+            pool in prop::option::of(1usize..3), seed in 1u64..u64::MAX,
         ) {
             let mut state = seed;
             let [c0, ca, cb, cd] = channels;
@@ -541,9 +580,23 @@ mod tests {
             let (a, sa) = conv("a", ("x", x), (ca, windows[0], stride, false), &mut state);
             body += &a;
             body += &format!("  %ra = \"graph.relu\"(%a) : ({t}) -> {t}\n", t = ty(&sa));
+            // A 3×3 max pooling of `a` (stride 1 or 2, padding 1) in a kernel of its own,
+            // as a ResNet's after its stem, may take the place of `a` from here on.
+            let (pa, sa) = match pool {
+                Some(s) => {
+                    let sp = [1, ca, (sa[2] - 1) / s + 1, (sa[3] - 1) / s + 1];
+                    body += &format!(
+                        "  %pa = \"graph.max_pool\"(%ra) {{ceil_mode = 0 : i64, dilations = array<i64: 1, 1>, kernel_shape = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>, storage_order = 0 : i64, strides = array<i64: {s}, {s}>}} : ({}) -> {}\n",
+                        ty(&sa),
+                        ty(&sp)
+                    );
+                    ("pa", sp)
+                }
+                None => ("ra", sa),
+            };
             let (b, sb) = match depthwise {
-                true => conv("b", ("ra", sa), (ca, 3, stride, true), &mut state),
-                false => conv("b", ("ra", sa), (cb, windows[1], 1, false), &mut state),
+                true => conv("b", (pa, sa), (ca, 3, stride, true), &mut state),
+                false => conv("b", (pa, sa), (cb, windows[1], 1, false), &mut state),
             };
             body += &b;
             body += &match activation {
@@ -556,7 +609,7 @@ mod tests {
             body += &c;
             match sc == sa {
                 true => {
-                    body += &format!("  %sum = \"graph.add\"(%c, %ra) : ({t}, {t}) -> {t}\n", t = ty(&sc));
+                    body += &format!("  %sum = \"graph.add\"(%c, %{pa}) : ({t}, {t}) -> {t}\n", t = ty(&sc));
                     body += &format!("  %rc = \"graph.relu\"(%sum) : ({t}) -> {t}\n", t = ty(&sc));
                 }
                 false => body += &format!("  %rc = \"graph.relu\"(%c) : ({t}) -> {t}\n", t = ty(&sc)),
@@ -578,9 +631,10 @@ mod tests {
             )
             .expect("the kernels phase");
             let kernels_text = module.as_operation().to_string();
-            // `a` (b's input and c's residual) and `c` (d's input) at least are blocked.
+            // `a` (b's input and c's residual) and `c` (d's input) at least are blocked,
+            // and the pooling's result too.
             prop_assert!(
-                kernels_text.matches("perm = array<i64: 0, 1, 3, 4, 2>").count() >= 2,
+                kernels_text.matches("perm = array<i64: 0, 1, 3, 4, 2>").count() >= 2 + pool.is_some() as usize,
                 "no blocked tensors:\n{}", kernels_text
             );
             let mut blocked = melior::ir::Module::from_operation(clone_operation(module.as_operation())).expect("a module");
@@ -590,7 +644,10 @@ mod tests {
             // none is left to lower as a transpose.
             run_pipeline(&context, &mut blocked, "convert-graph-to-linalg", Phase::Linalg).expect("the linalg phase");
             let lowered = blocked.as_operation().to_string();
-            prop_assert!(!lowered.contains("linalg.transpose"), "a layout change was not taken:\n{}", kernels_text);
+            prop_assert!(
+                !lowered.contains("linalg.transpose") && !lowered.contains("fuser_transpose_f32"),
+                "a layout change was not taken:\n{}", kernels_text
+            );
             let compiled = compile_cpu(&context, &mut module, "f", &Default::default(), None)
                 .unwrap_or_else(|e| panic!("{}\non:\n{kernels_text}", e.message));
             let actual = compiled.run(&inputs).expect("runs");

@@ -1024,6 +1024,24 @@ fn max_channel_avx512(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], o
     }
 }
 
+/// [`pool_maximum`] of 8 lanes: the running maxima `a` with the next values `v`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn pool_maximum_avx2(
+    a: std::arch::x86_64::__m256,
+    v: std::arch::x86_64::__m256,
+) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    // As in `max_channel_avx512`: `vmaxps` gives its second operand on NaN or equal lanes;
+    // equal lanes take the AND (+0 wins), a NaN input is put back.
+    let max = _mm256_max_ps(v, a);
+    let equal = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, a);
+    let bits = _mm256_blendv_ps(max, _mm256_and_ps(v, a), equal);
+    let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
+    _mm256_blendv_ps(bits, v, nan)
+}
+
 /// [`max_channel_avx512`] on AVX2: each chunk of [`LANES`] outputs in two ymm vectors,
 /// the same maximum ([`pool_maximum`]) lane by lane.
 #[cfg(target_arch = "x86_64")]
@@ -1042,14 +1060,7 @@ fn max_channel_avx2(plane: &[f32], chunks: &[OutputChunk], starts: &[usize], out
                 for (h, a) in a.iter_mut().enumerate() {
                     // SAFETY: `c.base + start + LANES <= plane.len()` (asserted above).
                     let v = unsafe { _mm256_loadu_ps(plane.as_ptr().add(c.base + start + HALF * h)) };
-                    // As in `max_channel_avx512`: `vmaxps` gives its second operand on NaN
-                    // or equal lanes; equal lanes take the AND (+0 wins), a NaN input is
-                    // put back.
-                    let max = _mm256_max_ps(v, *a);
-                    let equal = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, *a);
-                    let bits = _mm256_blendv_ps(max, _mm256_and_ps(v, *a), equal);
-                    let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
-                    *a = _mm256_blendv_ps(bits, v, nan);
+                    *a = pool_maximum_avx2(*a, v);
                 }
             }
         }
@@ -1321,6 +1332,11 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
         // SAFETY: as this function's contract; `computes_blocked` checked AVX2 and FMA.
         let band = crate::depthwise_channels::BAND_BYTES;
         return unsafe { crate::depthwise_channels::run_blocked(&d, (a, b, out), &operands, band) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::max_pool_channels::computes_blocked(&d) {
+        // SAFETY: as this function's contract; `computes_blocked` checked AVX2.
+        return unsafe { crate::max_pool_channels::run_blocked(&d, b, out) };
     }
     // SAFETY: as this function's contract, the plain call over the plain copies.
     unsafe {

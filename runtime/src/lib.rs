@@ -20,6 +20,8 @@ pub mod fused;
 mod gelu;
 pub mod global_pool;
 pub mod layer_norm;
+#[cfg(target_arch = "x86_64")]
+mod max_pool_channels;
 pub mod microkernels;
 #[cfg(target_arch = "x86_64")]
 mod packed_matmul;

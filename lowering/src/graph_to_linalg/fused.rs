@@ -508,17 +508,27 @@ fn peel_layout<'c, 'a>(
     Some(layout)
 }
 
-/// The layout of a conv (or depthwise conv) whose kernel had `layout` conversions: each
-/// unblocked value among `operands` becomes its blocked argument. The input may be
-/// blocked; the full-size epilogue operands must be blocked exactly when the result is,
-/// and nothing else may be.
+/// The layout of a conv (or depthwise conv, or max pooling) whose kernel had `layout`
+/// conversions: each unblocked value among `operands` becomes its blocked argument. The
+/// input may be blocked; the full-size epilogue operands must be blocked exactly when the
+/// result is, and nothing else may be (a pooling's input, in both of its slots, aside).
 fn blocked_operands<'c, 'a>(
     layout: &LayoutOps<'c, 'a>,
     operands: &mut [Value<'c, 'a>],
     descriptor: &Descriptor,
     fixed: usize,
 ) -> Option<Layout> {
-    if !matches!(descriptor.contraction, Contraction::Conv2d | Contraction::Depthwise2d) || fixed != 2 {
+    if !matches!(
+        descriptor.contraction,
+        Contraction::Conv2d | Contraction::Depthwise2d | Contraction::MaxPool2d
+    ) || fixed != 2
+    {
+        return None;
+    }
+    // A max pooling reads its input alone, passed for both A and B: blocked in both slots
+    // or in neither.
+    let pooling = descriptor.contraction == Contraction::MaxPool2d;
+    if pooling && operands[0] != operands[1] {
         return None;
     }
     let full: Vec<usize> = descriptor
@@ -539,6 +549,10 @@ fn blocked_operands<'c, 'a>(
         }
     }
     let output_blocked = layout.blocked_result.is_some();
+    if pooling && blocked[1] {
+        used -= 1;
+        blocked[0] = false;
+    }
     let valid = used == layout.unblocked.len()
         && !blocked[0]
         && (fixed..operands.len()).all(|slot| blocked[slot] == (output_blocked && full.contains(&slot)));
