@@ -125,17 +125,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Distinct values in [-1, 1) from `seed` (never all zeros).
-    fn values(seed: u64, len: usize) -> Vec<f32> {
-        let mut state = seed | 1;
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
+    /// Distinct values, none zero: a value misplaced anywhere shows.
+    fn values(len: usize) -> Vec<f32> {
+        (0..len).map(|i| i as f32 * 0.25 - 100.125).collect()
     }
 
     /// The transpose element by element: output index `o` reads the input at the index
@@ -161,19 +153,18 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 
-        /// Every rank up to 5, every permutation, dimensions of 1 to 6 (and a large one, so
-        /// that the threads split the rows): the reference's values, and nothing past the
-        /// output written.
+        /// Every rank up to 5, every permutation, dimensions of 1 to 6 (the first made
+        /// large enough, in half the cases, that the threads split the rows): the
+        /// reference's values, and nothing past the output written.
         #[test]
         fn transposes_match_the_reference(
             dims in proptest::collection::vec(1usize..7, 1..6),
             shuffle in any::<u64>(),
             large in any::<bool>(),
-            seed in any::<u64>(),
         ) {
             let mut dims = dims;
             if large {
-                dims[0] *= 2048;
+                dims[0] *= PARALLEL_ELEMENTS.div_ceil(dims.iter().product());
             }
             let rank = dims.len();
             let mut perm: Vec<usize> = (0..rank).collect();
@@ -183,7 +174,7 @@ mod tests {
                 perm.swap(i, (state >> 33) as usize % (i + 1));
             }
             let total: usize = dims.iter().product();
-            let x = values(seed, total);
+            let x = values(total);
             let mut y = vec![f32::NAN; total + 16];
             transpose(&dims, &perm, &x, &mut y[..total]);
             prop_assert!(y[total..].iter().all(|v| v.is_nan()), "written past the output");
@@ -200,7 +191,7 @@ mod tests {
         let dims = [1usize, 12, 128, 64];
         let perm = [0usize, 2, 1, 3];
         let total: usize = dims.iter().product();
-        let x = values(5, total);
+        let x = values(total);
         let mut y = vec![0f32; total];
         let descriptor: Vec<i64> = std::iter::once(4)
             .chain(dims.iter().map(|&d| d as i64))
