@@ -8,10 +8,10 @@
 //!
 //! Padding is left out of a window (as `-∞` would be), the window's taps are taken row by
 //! row, and each step is [`crate::fused::pool_maximum`] lane by lane (NaN propagates, +0
-//! is above -0): the plain path's values, bit for bit. That exact maximum is most of the
-//! time: ResNet-50's pooling took 0.14 ms at one and at two threads (`max_pool_timing`),
-//! and 0.087 and 0.055 with a bare `vmaxps` a step (which drops a NaN and keeps either
-//! zero), left out for that reason.
+//! is above -0): the plain path's values, bit for bit. That exact maximum costs: ResNet-50's
+//! pooling took 0.139 ms at one thread and 0.072–0.078 at two (`max_pool_timing`), against
+//! 0.087 and 0.055 with a bare `vmaxps` a step (which drops a NaN and keeps either zero),
+//! left out for that reason.
 
 use crate::conv_band::BandShape;
 use crate::fused::{Contraction, Descriptor};
