@@ -44,7 +44,7 @@ const LANES: i64 = 8;
 pub const INFO: PassInfo = PassInfo {
     flag: "ftensor-blocked-layout",
     type_name: "FtensorBlockedLayoutPass",
-    summary: "conv kernels hand the conv kernels they feed channel-blocked tensors ([1][C/8][H][W][8]) on AVX2 CPUs",
+    summary: "conv and max-pool kernels hand the conv and pool kernels they feed channel-blocked tensors ([1][C/8][H][W][8]) on AVX2 CPUs",
     description: r#"Runs after kernel formation (`graph-eqsat-fuse`). A kernel qualifies when
 it is private and its first op is an f32 `graph.conv` (batch 1) whose output channels are
 a multiple of 8, with weights that are a constant (inside, or at each call that takes a

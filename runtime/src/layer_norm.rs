@@ -5,8 +5,8 @@
 //! this kernel (`fuser bench MODEL --threads 2 --profile` of both builds).
 //!
 //! Each row's sum, and then its sum of squared deviations from the mean, are taken over
-//! 16 lanes (element `i` into lane `i % 16`), then the lanes in order: a fixed order, the
-//! same for every thread count. Both are in f64, and so is the normalization; each output
+//! 16 lanes (element `i` into lane `i % 16`), then the lanes folded in halves
+//! ([`crate::vector_math::lane_sum`]): a fixed order, the same for every thread count. Both are in f64, and so is the normalization; each output
 //! is rounded once to f32. NaN propagates, as the formula does.
 
 use crate::vector_math::lane_sum;

@@ -168,11 +168,12 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        // Two in five cases draw a window that does not fit or padding as wide as it.
+        // About half the cases draw a window that does not fit.
         #![proptest_config(ProptestConfig::with_cases(160))]
 
         /// Pools of every geometry (windows up to 4×4, strides, dilations and padding that
-        /// differ between rows and columns, up to 24 channels) on values with ties, zeros
+        /// differ between rows and columns, padding as wide as the window so that a window
+        /// may lie in it whole, up to 24 channels) on values with ties, zeros
         /// of both signs and NaNs give the plain path's bits on the same values in the
         /// plain layout, and nothing past the output is written.
         #[test]
@@ -185,7 +186,7 @@ mod tests {
             let Some(conv) = conv_geometry((c, h, w), (kh, kw), strides, dilation, pads) else {
                 return Ok(());
             };
-            if !is_x86_feature_detected!("avx2") || conv.pad_top as usize >= kh || conv.pad_left as usize >= kw {
+            if !is_x86_feature_detected!("avx2") {
                 return Ok(());
             }
             let n = (conv.out_h * conv.out_w) as usize;

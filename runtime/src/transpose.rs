@@ -153,9 +153,10 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 
-        /// Every rank up to 5, every permutation, dimensions of 1 to 6 (the first made
-        /// large enough, in half the cases, that the threads split the rows): the
-        /// reference's values, and nothing past the output written.
+        /// Every rank up to 5, every permutation, dimensions of 1 to 6 (in half the cases
+        /// the first made large enough that, on a machine of several cores, the threads
+        /// split the rows of a rank above 1): the reference's values, and nothing past the
+        /// output written.
         #[test]
         fn transposes_match_the_reference(
             dims in proptest::collection::vec(1usize..7, 1..6),

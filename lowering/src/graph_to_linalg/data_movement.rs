@@ -83,7 +83,8 @@ pub fn reshape(f: &mut FuncText, x: &str, from: &[i64], to: &[i64], dtype: DType
 const RUNTIME_TRANSPOSE_ELEMENTS: i64 = 1 << 14;
 
 /// Whether an f32 transpose of `shape` is a runtime call: static, of at most
-/// `fuser_runtime::transpose::MAX_RANK` axes and [`RUNTIME_TRANSPOSE_ELEMENTS`] values.
+/// `fuser_runtime::transpose::MAX_RANK` axes and at least [`RUNTIME_TRANSPOSE_ELEMENTS`]
+/// values.
 fn takes_runtime_transpose(shape: &[i64]) -> bool {
     (1..=fuser_runtime::transpose::MAX_RANK).contains(&shape.len())
         && shape.iter().all(|&d| d > 0)
