@@ -357,7 +357,13 @@ unsafe fn run_units<const V: usize, const P: usize, const Z: bool>(
                             )
                         };
                         match planes {
-                            true => pad_plane_rows(&s, &input[block * plane..][..plane], r0, dst),
+                            true => crate::conv_band::copy_padded_rows(
+                                &s,
+                                &input[block * plane..][..plane],
+                                1,
+                                (r0, r1 - r0),
+                                dst,
+                            ),
                             false => crate::conv_band::copy_blocked_band(&s, input, block, (r0, r1 - r0), dst),
                         }
                     }
@@ -558,24 +564,6 @@ fn core_only() -> bool {
     return CORE_ONLY.load(std::sync::atomic::Ordering::Relaxed);
     #[cfg(not(test))]
     false
-}
-
-/// Padded rows `first..` of one channel's plane (`[H][W]`) in `dst` (whole rows of
-/// `padded_width` values): the input's rows and columns copied, zero in the padding.
-fn pad_plane_rows(s: &BandShape, plane: &[f32], first: usize, dst: &mut [f32]) {
-    let (start, used) = s.input_columns();
-    let rows = dst.len() / s.padded_width;
-    let inside = s.input_rows(first, rows);
-    for (r, row) in dst.chunks_exact_mut(s.padded_width).enumerate() {
-        if !inside.contains(&r) {
-            row.fill(0.0);
-            continue;
-        }
-        let iy = first + r - s.pad_top;
-        row[..start].fill(0.0);
-        row[start..start + used].copy_from_slice(&plane[iy * s.width..][..used]);
-        row[start + used..].fill(0.0);
-    }
 }
 
 /// Channels `8·cb..8·cb + 8` of the input as `[padded row][padded column][8]` in `dst`:

@@ -75,26 +75,32 @@ impl BandShape {
 /// Padded rows `first..first + rows` of channels `8·cb..8·cb + 8` of a channel-blocked
 /// input (`[channels / 8][row][column][8]`, [`crate::fused::Layout`]) as `[padded
 /// row][padded column][8]` in `dst`: its rows copied, zero in the padding.
-pub(crate) fn copy_blocked_band(
+pub(crate) fn copy_blocked_band(s: &BandShape, input: &[f32], cb: usize, band: (usize, usize), dst: &mut [f32]) {
+    let block = s.height * s.width * 8;
+    copy_padded_rows(s, &input[cb * block..][..block], 8, band, dst);
+}
+
+/// Padded rows `first..first + rows` of `values` (`[row][column][lanes]`: one block of 8
+/// channels of a channel-blocked input, or one channel's plane with `lanes` 1) as `[padded
+/// row][padded column][lanes]` in `dst`: its rows copied, zero in the padding.
+pub(crate) fn copy_padded_rows(
     s: &BandShape,
-    input: &[f32],
-    cb: usize,
+    values: &[f32],
+    lanes: usize,
     (first, rows): (usize, usize),
     dst: &mut [f32],
 ) {
     let (start, used) = s.input_columns();
-    let row_len = s.padded_width * 8;
-    let block = &input[cb * s.height * s.width * 8..][..s.height * s.width * 8];
     let inside = s.input_rows(first, rows);
-    for (r, row) in dst.chunks_exact_mut(row_len).take(rows).enumerate() {
+    for (r, row) in dst.chunks_exact_mut(s.padded_width * lanes).take(rows).enumerate() {
         if !inside.contains(&r) {
             row.fill(0.0);
             continue;
         }
-        row[..start * 8].fill(0.0);
-        row[(start + used) * 8..].fill(0.0);
+        row[..start * lanes].fill(0.0);
+        row[(start + used) * lanes..].fill(0.0);
         let iy = first + r - s.pad_top;
-        row[start * 8..][..used * 8].copy_from_slice(&block[iy * s.width * 8..][..used * 8]);
+        row[start * lanes..][..used * lanes].copy_from_slice(&values[iy * s.width * lanes..][..used * lanes]);
     }
 }
 

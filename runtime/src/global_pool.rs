@@ -39,19 +39,17 @@ pub(crate) fn row_means(x: &[f32], cols: usize, y: &mut [f32]) {
     let rows = y.len();
     assert!(x.len() >= rows * cols);
     let out = y.as_mut_ptr() as usize;
-    let means = |r0: usize, r1: usize| {
-        for r in r0..r1 {
+    let means = |range: std::ops::Range<usize>| {
+        for r in range {
             let sum = crate::vector_math::lane_sum(&x[r * cols..(r + 1) * cols], |v| v);
             // SAFETY: output `r`, which no other range writes.
             unsafe { *(out as *mut f32).add(r) = (sum / cols as f64) as f32 };
         }
     };
-    let threads = crate::microkernels::threads();
-    if threads == 1 || rows * cols < PARALLEL_ELEMENTS || rows == 1 {
-        return means(0, rows);
+    match rows * cols < PARALLEL_ELEMENTS {
+        true => means(0..rows),
+        false => crate::microkernels::for_each_range(rows, means),
     }
-    let pieces = (4 * threads).min(rows);
-    crate::pool::for_each_index(pieces, threads, |p| means(p * rows / pieces, (p + 1) * rows / pieces));
 }
 
 #[cfg(test)]

@@ -55,21 +55,28 @@ pub(crate) fn for_each_item<T: Send>(items: Vec<T>, work: impl Fn(T) + Sync + Se
     }
 }
 
-/// Runs `work` on each row of `x` (rows of `cols` values) with the matching row of `y`,
-/// ranges of rows split across the threads as [`for_each_item`] does (never a row).
-pub(crate) fn for_each_row(x: &[f32], y: &mut [f32], cols: usize, work: impl Fn(&[f32], &mut [f32]) + Sync + Send) {
-    if threads() == 1 || x.len() <= cols {
-        x.chunks(cols).zip(y.chunks_mut(cols)).for_each(|(x, y)| work(x, y));
-        return;
+/// Runs `work` on ranges of `0..count` that cover it once between them: the whole range on
+/// this thread when one thread is asked for or `count` is at most 1, else about four
+/// ranges a thread across [`crate::pool`]'s threads.
+pub(crate) fn for_each_range(count: usize, work: impl Fn(std::ops::Range<usize>) + Sync) {
+    if threads() == 1 || count <= 1 {
+        return work(0..count);
     }
-    let len = x.len().min(y.len());
-    let rows = len.div_ceil(cols);
-    let pieces = (4 * threads()).min(rows);
-    let y_addr = y.as_mut_ptr() as usize;
+    let pieces = (4 * threads()).min(count);
     crate::pool::for_each_index(pieces, threads(), |p| {
-        for r in p * rows / pieces..(p + 1) * rows / pieces {
+        work(p * count / pieces..(p + 1) * count / pieces)
+    });
+}
+
+/// Runs `work` on each row of `x` (rows of `cols` values) with the matching row of `y`,
+/// ranges of rows split across the threads ([`for_each_range`], never a row).
+pub(crate) fn for_each_row(x: &[f32], y: &mut [f32], cols: usize, work: impl Fn(&[f32], &mut [f32]) + Sync + Send) {
+    let len = x.len().min(y.len());
+    let y_addr = y.as_mut_ptr() as usize;
+    for_each_range(len.div_ceil(cols), |rows| {
+        for r in rows {
             let span = r * cols..((r + 1) * cols).min(len);
-            // SAFETY: row `r` of `y`, which no other piece touches.
+            // SAFETY: row `r` of `y`, which no other range touches.
             let out = unsafe { std::slice::from_raw_parts_mut((y_addr as *mut f32).add(span.start), span.len()) };
             work(&x[span], out);
         }

@@ -77,8 +77,9 @@ pub(crate) fn transpose(dims: &[usize], perm: &[usize], x: &[f32], y: &mut [f32]
     let row = lengths[rank - 1];
     let rows = total / row;
     let out = y.as_mut_ptr() as usize;
-    // Rows `r0..r1` of the output.
-    let write_rows = |r0: usize, r1: usize| {
+    // Rows `range` of the output.
+    let write_rows = |range: std::ops::Range<usize>| {
+        let r0 = range.start;
         // The row's index along the output's other axes, and where it starts in the input.
         let mut index = [0usize; MAX_RANK];
         let mut rest = r0;
@@ -87,7 +88,7 @@ pub(crate) fn transpose(dims: &[usize], perm: &[usize], x: &[f32], y: &mut [f32]
             rest /= lengths[axis];
         }
         let mut start: usize = (0..rank - 1).map(|axis| index[axis] * strides[axis]).sum();
-        for r in r0..r1 {
+        for r in range {
             // SAFETY: row `r` of the output, which no other range writes.
             let dst = unsafe { std::slice::from_raw_parts_mut((out as *mut f32).add(r * row), row) };
             match strides[rank - 1] {
@@ -110,14 +111,10 @@ pub(crate) fn transpose(dims: &[usize], perm: &[usize], x: &[f32], y: &mut [f32]
             }
         }
     };
-    let threads = crate::microkernels::threads();
-    if threads == 1 || total < PARALLEL_ELEMENTS || rows == 1 {
-        return write_rows(0, rows);
+    match total < PARALLEL_ELEMENTS {
+        true => write_rows(0..rows),
+        false => crate::microkernels::for_each_range(rows, write_rows),
     }
-    let pieces = (4 * threads).min(rows);
-    crate::pool::for_each_index(pieces, threads, |p| {
-        write_rows(p * rows / pieces, (p + 1) * rows / pieces)
-    });
 }
 
 #[cfg(test)]
