@@ -783,7 +783,7 @@ unsafe fn sum_last_positions<const V: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::register_tiled::tests::{
         ConvCall, GUARD, assert_close, conv_descriptor, conv_geometry, epilogue, values,
@@ -901,7 +901,7 @@ mod tests {
     }
 
     /// The time of one `call` after every line of `evict` was written.
-    fn cold_call_seconds(evict: &mut [u8], call: impl Fn()) -> f64 {
+    pub(crate) fn cold_call_seconds(evict: &mut [u8], call: impl Fn()) -> f64 {
         for line in evict.chunks_mut(64) {
             line[0] = line[0].wrapping_add(1);
         }

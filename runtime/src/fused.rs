@@ -1323,6 +1323,11 @@ pub unsafe extern "C" fn fuser_fused_f32(descriptor: i64, a: i64, b: i64, out: i
     }
     // Blocked tensors: the kernels that read and write them, else plain copies.
     #[cfg(target_arch = "x86_64")]
+    if crate::winograd::computes(&d) {
+        // SAFETY: as this function's contract; `computes` checked the CPU.
+        return unsafe { crate::winograd::run(&d, descriptor, a, b, out, &operands) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if crate::blocked_conv::computes(&d) {
         // SAFETY: as this function's contract; `computes` checked AVX2 and FMA.
         return unsafe { crate::blocked_conv::run(&d, descriptor, a, b, out, &operands) };

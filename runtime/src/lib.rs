@@ -36,6 +36,8 @@ pub(crate) mod vector_math;
 pub mod vector_width;
 #[cfg(target_arch = "x86_64")]
 mod weight_cache;
+#[cfg(target_arch = "x86_64")]
+mod winograd;
 
 pub use experiment::set_experiment;
 pub use fused::{FUSED_F32, FUSED_F32_ARITY, fuser_fused_f32};
