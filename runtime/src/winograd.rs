@@ -24,9 +24,11 @@
 //! direct sum by a few units in the last place of the values it sums (the tests bound
 //! it), as onnxruntime's and every other Winograd kernel's do.
 
+use crate::aligned::AlignedBuffer;
 use crate::blocked_layout::{Activation, DirectEpilogue};
 use crate::fused::{Contraction, Descriptor, Operands};
 use std::arch::x86_64::*;
+use std::cell::RefCell;
 
 /// Values in a vector of the blocked layout: channels of a position.
 const LANES: usize = 8;
@@ -93,8 +95,9 @@ fn transform_filter(g: [[f64; 3]; 3]) -> [f32; POINTS] {
 
 /// Where point `xi` of output channel `r`'s filter over channel `ch` lies in a packing of
 /// `m` output channels and `c` channels.
-fn packed_index(m: usize, c: usize, xi: usize, r: usize, ch: usize) -> usize {
-    ((xi * (m / CHANNELS) + r / CHANNELS) * c + ch) * CHANNELS + r % CHANNELS
+/// Blocks of 32 output channels first: a unit reads its blocks' points in one stream.
+fn packed_index(c: usize, xi: usize, r: usize, ch: usize) -> usize {
+    (((r / CHANNELS) * POINTS + xi) * c + ch) * CHANNELS + r % CHANNELS
 }
 
 /// Filter `(r, ch)` of the weights `A[m][c·9]` (element `(r, step)` at
@@ -112,23 +115,18 @@ unsafe fn filter(a: *const f32, [a_row, a_col]: [isize; 2], r: usize, ch: usize)
     })
 }
 
-/// The weights `A[m][c·9]` transformed, as `[ξ][m / 32][c][32]`.
+/// The weights `A[m][c·9]` transformed, as `[m / 32][ξ][c][32]`.
 ///
 /// # Safety
 /// As [`filter`].
-pub(crate) unsafe fn pack_weights(
-    a: *const f32,
-    strides: [isize; 2],
-    m: usize,
-    c: usize,
-) -> crate::aligned::AlignedBuffer {
-    let mut packed = crate::aligned::AlignedBuffer::zeroed(POINTS * m * c);
+pub(crate) unsafe fn pack_weights(a: *const f32, strides: [isize; 2], m: usize, c: usize) -> AlignedBuffer {
+    let mut packed = AlignedBuffer::zeroed(POINTS * m * c);
     for r in 0..m {
         for ch in 0..c {
             // SAFETY: as this function's contract.
             let u = transform_filter(unsafe { filter(a, strides, r, ch) });
             for (xi, value) in u.into_iter().enumerate() {
-                packed[packed_index(m, c, xi, r, ch)] = value;
+                packed[packed_index(c, xi, r, ch)] = value;
             }
         }
     }
@@ -148,7 +146,7 @@ unsafe fn packing_matches(packed: &[f32], a: *const f32, strides: [isize; 2], m:
             let (r, ch) = (index / c, index % c);
             // SAFETY: as this function's contract.
             let u = transform_filter(unsafe { filter(a, strides, r, ch) });
-            (0..POINTS).all(|xi| packed[packed_index(m, c, xi, r, ch)].to_bits() == u[xi].to_bits())
+            (0..POINTS).all(|xi| packed[packed_index(c, xi, r, ch)].to_bits() == u[xi].to_bits())
         })
 }
 
@@ -215,61 +213,70 @@ pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i6
     let m = d.m as usize;
     let epilogue = DirectEpilogue::of(&d.epilogue).expect("an epilogue that `computes` takes");
     assert!(weights.len() >= POINTS * m * s.channels && m.is_multiple_of(CHANNELS));
-    // Units of about UNIT_TILES tiles, as many for each thread.
+    let (input, out_addr) = (b as usize, out as usize);
+    let blocks = m / CHANNELS;
+    // Units of at most UNIT_TILES tiles, as many for each thread, each transforming its
+    // tiles' input into a buffer of its thread.
     let threads = crate::microkernels::threads();
     let units = s.tiles.div_ceil(UNIT_TILES).next_multiple_of(threads).min(s.tiles);
-    let (input, out_addr) = (b as usize, out as usize);
     crate::microkernels::for_each_item((0..units).collect(), |u| {
         let (t0, t1) = (u * s.tiles / units, (u + 1) * s.tiles / units);
-        SCRATCH.with(|scratch| {
-            let Scratch { transformed, sums } = &mut *scratch.borrow_mut();
+        TRANSFORMED.with(|transformed| {
+            let transformed = &mut *transformed.borrow_mut();
             let len = POINTS * (t1 - t0) * s.channels;
             if transformed.len() < len {
                 transformed.resize(len, 0.0);
             }
-            if sums.len() < POINTS * UNIT_TILES * CHANNELS {
-                sums.resize(POINTS * UNIT_TILES * CHANNELS, 0.0);
-            }
-            // SAFETY: the input holds the blocked channels of the conv, the packing every
-            // block's filters; the unit's outputs lie in the blocked output, which only
-            // this unit writes; the epilogue's operands are the output's size (its bias
-            // `m`); the CPU has AVX-512F, AVX2 and FMA ([`computes`]).
-            unsafe {
-                for t in t0..t1 {
-                    transform_tile(
+            with_sums(POINTS * (t1 - t0) * CHANNELS, |sums| {
+                // SAFETY: the input holds the blocked channels of the conv, the packing
+                // every block's filters; the unit's outputs lie in the blocked output,
+                // which only this unit writes; the epilogue's operands are the output's
+                // size (its bias `m`); the CPU has AVX-512F, AVX2 and FMA ([`computes`]).
+                unsafe {
+                    for t in t0..t1 {
+                        transform_tile(
+                            &s,
+                            input as *const f32,
+                            t,
+                            transformed.as_mut_ptr().add((t - t0) * s.channels),
+                            (t1 - t0) * s.channels,
+                        );
+                    }
+                    unit(
                         &s,
-                        input as *const f32,
-                        t,
-                        transformed.as_mut_ptr().add((t - t0) * s.channels),
-                        (t1 - t0) * s.channels,
-                    );
-                }
-                unit(
-                    &s,
-                    (weights, &transformed[..len], sums),
-                    (t0, t1 - t0),
-                    (m, out_addr as *mut f32),
-                    (epilogue, operands),
-                )
-            };
+                        (weights, (&transformed[..len], t1 - t0), sums),
+                        (t0, t1 - t0, 0..blocks),
+                        out_addr as *mut f32,
+                        (epilogue, operands),
+                    )
+                };
+            });
         });
     });
 }
 
-/// Tiles of a work unit, about: two groups of [`TILES`], which sum over one point's
-/// filters in turn (the second reads them from the L1 cache).
-const UNIT_TILES: usize = TILES;
-
-/// Per-thread buffers: a unit's transformed input (`[ξ][tile][channel]`) and its sums
-/// (`[ξ][tile][32]`, one block of output channels at a time).
-#[derive(Default)]
-struct Scratch {
-    transformed: crate::aligned::AlignedBuffer,
-    sums: crate::aligned::AlignedBuffer,
+/// Runs `f` with the calling thread's buffer for a unit's sums, at least `len` values.
+fn with_sums<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SUMS.with(|sums| {
+        let sums = &mut *sums.borrow_mut();
+        if sums.len() < len {
+            sums.resize(len, 0.0);
+        }
+        f(&mut sums[..len])
+    })
 }
 
+/// Tiles of a work unit, at most: one group of [`TILES`]. Units of two groups, the second
+/// reading each point's filters from the L1 cache after the first, were fewer: ResNet-50's
+/// 3×3 convs of 256 channels at 14×14 (49 tiles: 4 units for 2 threads) took 0.78–0.82 ms
+/// in the model against 0.59–0.68 (two threads, `fuser bench --profile`).
+const UNIT_TILES: usize = TILES;
+
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+    /// A tile unit's transformed input (`[ξ][tile][channel]`).
+    static TRANSFORMED: RefCell<AlignedBuffer> = const { RefCell::new(AlignedBuffer::new()) };
+    /// A unit's sums (`[ξ][tile][32]`, one block of output channels at a time).
+    static SUMS: RefCell<AlignedBuffer> = const { RefCell::new(AlignedBuffer::new()) };
 }
 
 /// Transforms the input window of tile `tile` into `to` (point `ξ`'s channels at
@@ -345,19 +352,19 @@ fn output_points(v: [__m256; 4]) -> [__m256; 2] {
     ]
 }
 
-/// One work unit: the output channels of tiles `t0..t0 + count` (at most
-/// [`UNIT_TILES`]), block by block of 32: summed for each point over the unit's
-/// transformed input (`[ξ][tile][channel]`), transformed back and written through the
-/// epilogue.
+/// One work unit: the output channels of `blocks` (blocks of 32) of tiles
+/// `t0..t0 + count`, block by block: summed for each point over the transformed input of
+/// those tiles (`[ξ][tile][channel]`, from these tiles' first, `stride` tiles a point)
+/// into `sums` (`[ξ][tile][32]`), transformed back and written through the epilogue.
 ///
 /// # Safety
 /// As [`run_packed`]'s call of it.
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn unit(
     s: &Shape,
-    (weights, transformed, sums): (&[f32], &[f32], &mut [f32]),
-    (t0, count): (usize, usize),
-    (m, out): (usize, *mut f32),
+    (weights, (transformed, stride), sums): (&[f32], (&[f32], usize), &mut [f32]),
+    (t0, count, blocks): (usize, usize, std::ops::Range<usize>),
+    out: *mut f32,
     (epilogue, operands): (DirectEpilogue, &Operands),
 ) {
     let c = s.channels;
@@ -367,13 +374,15 @@ unsafe fn unit(
     // Groups of at most TILES tiles, balanced.
     let groups = count.div_ceil(TILES);
     let sums_stride = count * CHANNELS;
-    assert!(transformed.len() >= POINTS * count * c && sums.len() >= POINTS * sums_stride);
-    for block in 0..m / CHANNELS {
+    assert!(count <= stride && transformed.len() >= ((POINTS - 1) * stride + count) * c);
+    assert!(sums.len() >= POINTS * sums_stride);
+    for block in blocks {
         for xi in 0..POINTS {
-            let u = &weights[packed_index(m, c, xi, block * CHANNELS, 0)..][..c * CHANNELS];
+            let at = packed_index(c, xi, block * CHANNELS, 0);
+            let u = &weights[at..][..c * CHANNELS];
             for g in 0..groups {
                 let (g0, g1) = (g * count / groups, (g + 1) * count / groups);
-                let v = &transformed[(xi * count + g0) * c..][..(g1 - g0) * c];
+                let v = &transformed[(xi * stride + g0) * c..][..(g1 - g0) * c];
                 let sums = &mut sums[xi * sums_stride + g0 * CHANNELS..][..(g1 - g0) * CHANNELS];
                 macro_rules! counts {
                     ($($count:literal)*) => {
