@@ -1,28 +1,29 @@
-//! 3×3 convs of stride 1 by Winograd's minimal filtering F(2×2, 3×3) (Lavin and Gray,
-//! "Fast Algorithms for Convolutional Neural Networks", 2016): each 2×2 block of output
-//! positions (a tile) is `Aᵀ·[Σ_c U_c ⊙ V_c]·A`, where `V_c = Bᵀ·d_c·B` is the tile's
-//! 4×4 input window of channel `c` transformed and `U_c = G·g_c·Gᵀ` the 3×3 filter's.
-//! The sum over channels is 16 independent matrix products (one per point `ξ` of the 4×4
-//! transform), `M_ξ[tile][k] = Σ_c V_ξ[tile][c]·U_ξ[c][k]`: 16 multiply-adds per tile and
-//! channel pair where the direct conv does 36 (4 positions × 9 taps), 2.25 times fewer.
+//! 3×3 convs of stride 1 by Winograd's minimal filtering F(m×m, 3×3) (Lavin and Gray,
+//! "Fast Algorithms for Convolutional Neural Networks", 2016), with m = 2 or 4: each m×m
+//! block of output positions (a tile) is `Aᵀ·[Σ_c U_c ⊙ V_c]·A`, where `V_c = Bᵀ·d_c·B`
+//! is the tile's (m+2)×(m+2) input window of channel `c` transformed and `U_c = G·g_c·Gᵀ`
+//! the 3×3 filter's. The sum over channels is (m+2)² independent matrix products (one per
+//! point `ξ` of the transform), `M_ξ[tile][k] = Σ_c V_ξ[tile][c]·U_ξ[c][k]`: per output
+//! and channel pair 16/4 = 4 multiply-adds for F(2×2, 3×3) and 36/16 = 2.25 for
+//! F(4×4, 3×3), where the direct conv does 9.
 //!
 //! It takes the channel-blocked convs of the AVX2 tier on a CPU with AVX-512F (AMD Zen 4,
 //! [`crate::vector_width::zmm_on_avx2_tier`]) that [`computes`] accepts, in place of
-//! [`crate::blocked_conv`]:
+//! [`crate::blocked_conv`]; [`output_tile`] picks m:
 //! - The filters are transformed once, in f64, and kept ([`crate::weight_cache`]) as
-//!   `[ξ][output channels / 32][channel][32]`.
-//! - The input's tiles are transformed into `[ξ][tile][channel]` (8 channels a vector,
-//!   straight from the blocked input, zero outside it), split across the threads by rows
-//!   of tiles.
-//! - A work unit is 32 output channels by a group of at most [`TILES`] tiles: for each `ξ`
-//!   the group's sums in 16 512-bit accumulators (per channel step two vectors of weights
-//!   and a broadcast value a tile), then the output transform and the epilogue (a bias, a
-//!   residual, ReLU or a clip: [`DirectEpilogue`]) straight into the blocked output.
+//!   `[output channels / 32][ξ][channel][32]`.
+//! - A work unit is a run of at most [`TILES`] tiles. It transforms their input windows
+//!   into a buffer of its thread, `[ξ][tile][channel]` (8 channels a vector, straight from
+//!   the blocked input, zero outside it); then for each block of 32 output channels and
+//!   each `ξ` it sums the tiles in 16 512-bit accumulators (per channel step two vectors of
+//!   weights and a broadcast value a tile), and transforms the sums back through the
+//!   epilogue (a bias, a residual, ReLU or a clip: [`DirectEpilogue`]) straight into the
+//!   blocked output.
 //!
-//! Its sums are not the direct conv's: the transforms add and subtract inputs before the
-//! products (and the filter's halves are rounded to f32), so an output differs from the
-//! direct sum by a few units in the last place of the values it sums (the tests bound
-//! it), as onnxruntime's and every other Winograd kernel's do.
+//! Its sums are not the direct conv's: the transforms add and scale inputs before the
+//! products and the sums after (and the filter's fractions are rounded to f32), so an
+//! output differs from the direct sum by rounding that grows with m (the tests bound it),
+//! as every Winograd kernel's does.
 
 use crate::aligned::AlignedBuffer;
 use crate::blocked_layout::{Activation, DirectEpilogue};
@@ -34,20 +35,25 @@ use std::cell::RefCell;
 const LANES: usize = 8;
 /// Output channels of a work unit: two 512-bit vectors.
 const CHANNELS: usize = 32;
-/// Points of the 4×4 transform: the independent products.
-const POINTS: usize = 16;
+/// The largest window of a tile (F(4×4, 3×3)'s 6×6) and its points.
+const MAX_WINDOW: usize = 6;
+const MAX_POINTS: usize = MAX_WINDOW * MAX_WINDOW;
 /// Tiles of a work unit, at most: 16 accumulators, two vectors of weights and the
-/// broadcast values fit the 32 registers.
+/// broadcast values fit the 32 registers. (Units of two such groups, the second reading
+/// each point's filters from the L1 cache after the first, were fewer: ResNet-50's 3×3
+/// convs of 256 channels at 14×14, 49 tiles of 2×2 in 4 units for 2 threads, took
+/// 0.78–0.82 ms in the model against 0.59–0.68; two threads, `fuser bench --profile`.)
 const TILES: usize = 8;
-/// Tiles a conv needs at least: a 7×7 map's 16 tiles (of 512 channels in ResNet-50) would
-/// sum 64 positions for its 49, and read 16/9 times the weights that the direct conv reads
-/// (streamed from memory at every inference: ResNet-50's weights pass the L3 cache).
+/// Tiles of 2×2 a conv needs at least: a 7×7 map's 16 tiles (of 512 channels in
+/// ResNet-50) would sum 64 positions for its 49, and read 16/9 times the weights that the
+/// direct conv reads (streamed from memory at every inference: ResNet-50's weights pass
+/// the L3 cache); `fuser bench --ab` put ResNet-50 at 0.997–1.004 of the time with them.
 const MIN_TILES: usize = 32;
 
 /// Whether [`run`] computes the conv of `d`: a 3×3 window of stride and dilation 1 over
 /// constant weights, channel-blocked input and output, whole blocks of input channels,
-/// output channels in whole units of 32, at least [`MIN_TILES`] tiles, an epilogue that
-/// [`DirectEpilogue`] takes, on a CPU that runs the AVX2 tier with AVX-512F (see the
+/// output channels in whole units of 32, at least [`MIN_TILES`] tiles of 2×2, an epilogue
+/// that [`DirectEpilogue`] takes, on a CPU that runs the AVX2 tier with AVX-512F (see the
 /// module's docs).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     let g = &d.conv;
@@ -64,40 +70,83 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
         && d.k == 9 * g.channels
         && g.out_h > 0
         && g.out_w > 0
-        && tiles(g.out_h as usize) * tiles(g.out_w as usize) >= MIN_TILES
+        && tiles(g.out_h as usize, 2) * tiles(g.out_w as usize, 2) >= MIN_TILES
         && DirectEpilogue::of(&d.epilogue).is_some()
         && crate::blocked_conv::layout_on_host()
         && crate::vector_width::zmm_on_avx2_tier()
 }
 
-/// Tiles along an output side of `size` positions.
-fn tiles(size: usize) -> usize {
-    size.div_ceil(2)
+/// The side of the output tiles for a conv that [`computes`] takes: 4 where the filters
+/// transformed for tiles of 4×4 (36 values a filter, 4 times the weights) take at most
+/// [`WIDE_FILTER_BYTES`], else 2 (16 values a filter). `fuser bench --ab` on ResNet-50
+/// (two threads, two runs each): tiles of 2×2 throughout took 1.023 and 1.024 of the time
+/// of tiles of 4×4 at 56×56 and 28×28 (64 and 128 channels).
+pub(crate) fn output_tile(d: &Descriptor) -> usize {
+    let filter_bytes = 36 * 4 * d.m as usize * d.conv.channels as usize;
+    match filter_bytes <= WIDE_FILTER_BYTES {
+        true => 4,
+        false => 2,
+    }
 }
 
-/// `G·v` for a column `v` of a filter: `G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]]`.
-fn filter_column(v: [f64; 3]) -> [f64; 4] {
-    [v[0], 0.5 * (v[0] + v[1] + v[2]), 0.5 * (v[0] - v[1] + v[2]), v[2]]
+/// The most bytes of filters transformed for tiles of 4×4: ResNet-50's 128 channels (2.4
+/// MB), not its 256 (9.4 MB, against 2.4 MB of weights for the direct conv and 4.2 for
+/// tiles of 2×2). The filters come from memory at every inference of a model larger than
+/// the L3 cache: with its 3×3 convs at 14×14 in tiles of 4×4 too (16×16 outputs computed
+/// for 196), ResNet-50 took 0.984 and 0.987 of the time under `fuser bench --ab` in a fast
+/// phase of the machine, but 1.002 and 1.006 in a slow one.
+const WIDE_FILTER_BYTES: usize = 4 << 20;
+
+/// Tiles of side `m` along an output side of `size` positions.
+fn tiles(size: usize, m: usize) -> usize {
+    size.div_ceil(m)
 }
 
-/// `U = G·g·Gᵀ` for a 3×3 filter `g`, rounded to f32 once, at the end.
-fn transform_filter(g: [[f64; 3]; 3]) -> [f32; POINTS] {
-    let columns: [[f64; 4]; 3] = std::array::from_fn(|j| filter_column([g[0][j], g[1][j], g[2][j]]));
-    let mut u = [0f32; POINTS];
-    for i in 0..4 {
-        let row = filter_column([columns[0][i], columns[1][i], columns[2][i]]);
-        for j in 0..4 {
-            u[i * 4 + j] = row[j] as f32;
+/// `G·v` for a column `v` of a filter (the first `M + 2` values):
+/// - F(2×2, 3×3): `G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]]`;
+/// - F(4×4, 3×3): `G = [[¼, 0, 0], [-⅙, -⅙, -⅙], [-⅙, ⅙, -⅙], [1/24, 1/12, ⅙],
+///   [1/24, -1/12, ⅙], [0, 0, 1]]`.
+fn filter_points<const M: usize>(v: [f64; 3]) -> [f64; MAX_WINDOW] {
+    match M {
+        2 => [
+            v[0],
+            0.5 * (v[0] + v[1] + v[2]),
+            0.5 * (v[0] - v[1] + v[2]),
+            v[2],
+            0.0,
+            0.0,
+        ],
+        _ => [
+            v[0] / 4.0,
+            -(v[0] + v[1] + v[2]) / 6.0,
+            -(v[0] - v[1] + v[2]) / 6.0,
+            v[0] / 24.0 + v[1] / 12.0 + v[2] / 6.0,
+            v[0] / 24.0 - v[1] / 12.0 + v[2] / 6.0,
+            v[2],
+        ],
+    }
+}
+
+/// `U = G·g·Gᵀ` for a 3×3 filter `g`, rounded to f32 once, at the end (point `ξ = i·(M +
+/// 2) + j` at `ξ`).
+fn transform_filter<const M: usize>(g: [[f64; 3]; 3]) -> [f32; MAX_POINTS] {
+    let window = M + 2;
+    let columns: [[f64; MAX_WINDOW]; 3] = std::array::from_fn(|j| filter_points::<M>([g[0][j], g[1][j], g[2][j]]));
+    let mut u = [0f32; MAX_POINTS];
+    for i in 0..window {
+        let row = filter_points::<M>([columns[0][i], columns[1][i], columns[2][i]]);
+        for j in 0..window {
+            u[i * window + j] = row[j] as f32;
         }
     }
     u
 }
 
 /// Where point `xi` of output channel `r`'s filter over channel `ch` lies in a packing of
-/// `m` output channels and `c` channels.
-/// Blocks of 32 output channels first: a unit reads its blocks' points in one stream.
-fn packed_index(c: usize, xi: usize, r: usize, ch: usize) -> usize {
-    (((r / CHANNELS) * POINTS + xi) * c + ch) * CHANNELS + r % CHANNELS
+/// `c` channels and `points` points: blocks of 32 output channels first, so that a unit
+/// reads its blocks' points in one stream.
+fn packed_index(points: usize, c: usize, xi: usize, r: usize, ch: usize) -> usize {
+    (((r / CHANNELS) * points + xi) * c + ch) * CHANNELS + r % CHANNELS
 }
 
 /// Filter `(r, ch)` of the weights `A[m][c·9]` (element `(r, step)` at
@@ -115,18 +164,24 @@ unsafe fn filter(a: *const f32, [a_row, a_col]: [isize; 2], r: usize, ch: usize)
     })
 }
 
-/// The weights `A[m][c·9]` transformed, as `[m / 32][ξ][c][32]`.
+/// The weights `A[m][c·9]` transformed for tiles of `M`×`M`, as `[m / 32][ξ][c][32]`.
 ///
 /// # Safety
 /// As [`filter`].
-pub(crate) unsafe fn pack_weights(a: *const f32, strides: [isize; 2], m: usize, c: usize) -> AlignedBuffer {
-    let mut packed = AlignedBuffer::zeroed(POINTS * m * c);
+pub(crate) unsafe fn pack_weights<const M: usize>(
+    a: *const f32,
+    strides: [isize; 2],
+    m: usize,
+    c: usize,
+) -> AlignedBuffer {
+    let points = (M + 2) * (M + 2);
+    let mut packed = AlignedBuffer::zeroed(points * m * c);
     for r in 0..m {
         for ch in 0..c {
             // SAFETY: as this function's contract.
-            let u = transform_filter(unsafe { filter(a, strides, r, ch) });
-            for (xi, value) in u.into_iter().enumerate() {
-                packed[packed_index(c, xi, r, ch)] = value;
+            let u = transform_filter::<M>(unsafe { filter(a, strides, r, ch) });
+            for (xi, &value) in u[..points].iter().enumerate() {
+                packed[packed_index(points, c, xi, r, ch)] = value;
             }
         }
     }
@@ -136,17 +191,25 @@ pub(crate) unsafe fn pack_weights(a: *const f32, strides: [isize; 2], m: usize, 
 /// Filters a kept packing is checked against on every call, spread over the weights.
 const SAMPLES: usize = 8;
 
-/// Whether `packed` is the weights' packing as they are now, at [`SAMPLES`] filters.
+/// Whether `packed` is the weights' packing for tiles of `M`×`M` as they are now, at
+/// [`SAMPLES`] filters.
 ///
 /// # Safety
 /// As [`filter`].
-unsafe fn packing_matches(packed: &[f32], a: *const f32, strides: [isize; 2], m: usize, c: usize) -> bool {
-    packed.len() == POINTS * m * c
+unsafe fn packing_matches<const M: usize>(
+    packed: &[f32],
+    a: *const f32,
+    strides: [isize; 2],
+    m: usize,
+    c: usize,
+) -> bool {
+    let points = (M + 2) * (M + 2);
+    packed.len() == points * m * c
         && crate::weight_cache::samples(m * c, SAMPLES).all(|index| {
             let (r, ch) = (index / c, index % c);
             // SAFETY: as this function's contract.
-            let u = transform_filter(unsafe { filter(a, strides, r, ch) });
-            (0..POINTS).all(|xi| packed[packed_index(c, xi, r, ch)].to_bits() == u[xi].to_bits())
+            let u = transform_filter::<M>(unsafe { filter(a, strides, r, ch) });
+            (0..points).all(|xi| packed[packed_index(points, c, xi, r, ch)].to_bits() == u[xi].to_bits())
         })
 }
 
@@ -156,19 +219,32 @@ unsafe fn packing_matches(packed: &[f32], a: *const f32, strides: [isize; 2], m:
 /// # Safety
 /// As [`crate::fused::fuser_fused_f32`]; [`computes`] accepts `d`.
 pub(crate) unsafe fn run(d: &Descriptor, descriptor: i64, a: i64, b: i64, out: i64, operands: &Operands) {
+    // SAFETY (both): as this function's contract.
+    match output_tile(d) {
+        4 => unsafe { run_tiles::<4>(d, descriptor, a, b, out, operands) },
+        _ => unsafe { run_tiles::<2>(d, descriptor, a, b, out, operands) },
+    }
+}
+
+/// [`run`] in tiles of `M`×`M`.
+///
+/// # Safety
+/// As [`run`].
+unsafe fn run_tiles<const M: usize>(d: &Descriptor, descriptor: i64, a: i64, b: i64, out: i64, operands: &Operands) {
     let (m, c) = (d.m as usize, d.conv.channels as usize);
     let strides = [d.strides[0] as isize, d.strides[1] as isize];
     let a_ptr = a as *const f32;
     let weights = crate::weight_cache::packed(
-        // The descriptor's address is a multiple of 8: one more keeps this packing apart
-        // from the blocked conv's of the same call (`fuser bench --ab` may run both).
-        (descriptor | 1, d.constant_weights, a),
+        // The descriptor's address is a multiple of 8: M / 2 more keeps this packing apart
+        // from the blocked conv's of the same call and from the other tile side's
+        // (`fuser bench --ab` may run them all).
+        (descriptor | (M / 2) as i64, d.constant_weights, a),
         // SAFETY (both): the caller passes the conv's weights.
-        |packed| unsafe { packing_matches(packed, a_ptr, strides, m, c) },
-        || unsafe { pack_weights(a_ptr, strides, m, c) },
+        |packed| unsafe { packing_matches::<M>(packed, a_ptr, strides, m, c) },
+        || unsafe { pack_weights::<M>(a_ptr, strides, m, c) },
     );
     // SAFETY: as this function's contract.
-    unsafe { run_packed(d, &weights, b, out, operands) }
+    unsafe { run_packed::<M>(d, &weights, b, out, operands) }
 }
 
 /// The conv's sizes as this kernel walks them.
@@ -186,7 +262,8 @@ struct Shape {
 }
 
 impl Shape {
-    fn of(d: &Descriptor) -> Shape {
+    /// `d`'s conv in tiles of `m`×`m`.
+    fn of(d: &Descriptor, m: usize) -> Shape {
         let g = &d.conv;
         let v = |x: i64| x as usize;
         let (out_h, out_w) = (v(g.out_h), v(g.out_w));
@@ -198,104 +275,91 @@ impl Shape {
             out_w,
             pad_top: v(g.pad_top),
             pad_left: v(g.pad_left),
-            tiles_w: tiles(out_w),
-            tiles: tiles(out_h) * tiles(out_w),
+            tiles_w: tiles(out_w, m),
+            tiles: tiles(out_h, m) * tiles(out_w, m),
         }
     }
 }
 
-/// [`run`] over filters laid out by [`pack_weights`].
+/// [`run`] in tiles of `M`×`M` over filters laid out by [`pack_weights`].
 ///
 /// # Safety
-/// As [`run`].
-pub(crate) unsafe fn run_packed(d: &Descriptor, weights: &[f32], b: i64, out: i64, operands: &Operands) {
-    let s = Shape::of(d);
+/// As [`run`], but for any tile side; `weights` is the packing of `d`'s filters.
+pub(crate) unsafe fn run_packed<const M: usize>(
+    d: &Descriptor,
+    weights: &[f32],
+    b: i64,
+    out: i64,
+    operands: &Operands,
+) {
+    let s = Shape::of(d, M);
+    let points = (M + 2) * (M + 2);
     let m = d.m as usize;
     let epilogue = DirectEpilogue::of(&d.epilogue).expect("an epilogue that `computes` takes");
-    assert!(weights.len() >= POINTS * m * s.channels && m.is_multiple_of(CHANNELS));
+    assert!(weights.len() >= points * m * s.channels && m.is_multiple_of(CHANNELS));
     let (input, out_addr) = (b as usize, out as usize);
     let blocks = m / CHANNELS;
-    // Units of at most UNIT_TILES tiles, as many for each thread, each transforming its
-    // tiles' input into a buffer of its thread.
+    // Units of at most TILES tiles, as many for each thread.
     let threads = crate::microkernels::threads();
-    let units = s.tiles.div_ceil(UNIT_TILES).next_multiple_of(threads).min(s.tiles);
+    let units = s.tiles.div_ceil(TILES).next_multiple_of(threads).min(s.tiles);
     crate::microkernels::for_each_item((0..units).collect(), |u| {
         let (t0, t1) = (u * s.tiles / units, (u + 1) * s.tiles / units);
-        TRANSFORMED.with(|transformed| {
-            let transformed = &mut *transformed.borrow_mut();
-            let len = POINTS * (t1 - t0) * s.channels;
-            if transformed.len() < len {
-                transformed.resize(len, 0.0);
-            }
-            with_sums(POINTS * (t1 - t0) * CHANNELS, |sums| {
-                // SAFETY: the input holds the blocked channels of the conv, the packing
-                // every block's filters; the unit's outputs lie in the blocked output,
-                // which only this unit writes; the epilogue's operands are the output's
-                // size (its bias `m`); the CPU has AVX-512F, AVX2 and FMA ([`computes`]).
-                unsafe {
-                    for t in t0..t1 {
-                        transform_tile(
-                            &s,
-                            input as *const f32,
-                            t,
-                            transformed.as_mut_ptr().add((t - t0) * s.channels),
-                            (t1 - t0) * s.channels,
-                        );
-                    }
-                    unit(
-                        &s,
-                        (weights, (&transformed[..len], t1 - t0), sums),
-                        (t0, t1 - t0, 0..blocks),
-                        out_addr as *mut f32,
-                        (epilogue, operands),
-                    )
-                };
-            });
+        SCRATCH.with(|scratch| {
+            let Scratch { transformed, sums } = &mut *scratch.borrow_mut();
+            let count = t1 - t0;
+            transformed.resize(transformed.len().max(points * count * s.channels), 0.0);
+            sums.resize(sums.len().max(points * count * CHANNELS), 0.0);
+            // SAFETY: the input holds the blocked channels of the conv, the packing every
+            // block's filters; the unit's outputs lie in the blocked output, which only
+            // this unit writes; the epilogue's operands are the output's size (its bias
+            // `m`); the CPU has AVX-512F, AVX2 and FMA ([`computes`]).
+            unsafe {
+                for t in t0..t1 {
+                    let to = transformed.as_mut_ptr().add((t - t0) * s.channels);
+                    transform_tile::<M>(&s, input as *const f32, t, to, count * s.channels);
+                }
+                unit::<M>(
+                    &s,
+                    (weights, transformed, sums),
+                    (t0, count, blocks),
+                    out_addr as *mut f32,
+                    (epilogue, operands),
+                )
+            };
         });
     });
 }
 
-/// Runs `f` with the calling thread's buffer for a unit's sums, at least `len` values.
-fn with_sums<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    SUMS.with(|sums| {
-        let sums = &mut *sums.borrow_mut();
-        if sums.len() < len {
-            sums.resize(len, 0.0);
-        }
-        f(&mut sums[..len])
-    })
+/// Per-thread buffers: a unit's transformed input (`[ξ][tile][channel]`) and its sums
+/// (`[ξ][tile][32]`, one block of output channels at a time).
+#[derive(Default)]
+struct Scratch {
+    transformed: AlignedBuffer,
+    sums: AlignedBuffer,
 }
 
-/// Tiles of a work unit, at most: one group of [`TILES`]. Units of two groups, the second
-/// reading each point's filters from the L1 cache after the first, were fewer: ResNet-50's
-/// 3×3 convs of 256 channels at 14×14 (49 tiles: 4 units for 2 threads) took 0.78–0.82 ms
-/// in the model against 0.59–0.68 (two threads, `fuser bench --profile`).
-const UNIT_TILES: usize = TILES;
-
 thread_local! {
-    /// A tile unit's transformed input (`[ξ][tile][channel]`).
-    static TRANSFORMED: RefCell<AlignedBuffer> = const { RefCell::new(AlignedBuffer::new()) };
-    /// A unit's sums (`[ξ][tile][32]`, one block of output channels at a time).
-    static SUMS: RefCell<AlignedBuffer> = const { RefCell::new(AlignedBuffer::new()) };
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
 /// Transforms the input window of tile `tile` into `to` (point `ξ`'s channels at
-/// `to + ξ·stride`): `V = Bᵀ·d·B` for each 4×4 window `d` of 8 channels (zero outside
-/// the input), `Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`.
+/// `to + ξ·stride`): `V = Bᵀ·d·B` for each (M+2)×(M+2) window `d` of 8 channels (zero
+/// outside the input; [`input_points`]).
 ///
 /// # Safety
 /// `input` holds the blocked input (`[channel / 8][row][column][8]`), `to` the tile's
-/// channels of every point; the CPU has AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn transform_tile(s: &Shape, input: *const f32, tile: usize, to: *mut f32, stride: usize) {
+/// channels of every point; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn transform_tile<const M: usize>(s: &Shape, input: *const f32, tile: usize, to: *mut f32, stride: usize) {
+    let window = M + 2;
     let plane = s.height * s.width * LANES;
     let (ty, tx) = (tile / s.tiles_w, tile % s.tiles_w);
-    let y0 = (2 * ty) as isize - s.pad_top as isize;
-    let x0 = (2 * tx) as isize - s.pad_left as isize;
+    let y0 = (M * ty) as isize - s.pad_top as isize;
+    let x0 = (M * tx) as isize - s.pad_left as isize;
     // Where each of the window's rows and columns lies, or None outside the input.
-    let mut rows = [None; 4];
-    let mut columns = [None; 4];
-    for i in 0..4 {
+    let mut rows = [None; MAX_WINDOW];
+    let mut columns = [None; MAX_WINDOW];
+    for i in 0..window {
         let (y, x) = (y0 + i as isize, x0 + i as isize);
         rows[i] = (0..s.height as isize).contains(&y).then_some(y as usize * s.width);
         columns[i] = (0..s.width as isize).contains(&x).then_some(x as usize);
@@ -307,82 +371,120 @@ unsafe fn transform_tile(s: &Shape, input: *const f32, tile: usize, to: *mut f32
             let base = input.add(cb * plane);
             // Loops, not `array::from_fn`: its closures would not take the target
             // features, and each load and operation would be a call.
-            let mut d = [[_mm256_setzero_ps(); 4]; 4];
-            for i in 0..4 {
-                for j in 0..4 {
+            let mut d = [[_mm256_setzero_ps(); MAX_WINDOW]; MAX_WINDOW];
+            for i in 0..window {
+                for j in 0..window {
                     if let (Some(row), Some(column)) = (rows[i], columns[j]) {
                         d[i][j] = _mm256_loadu_ps(base.add((row + column) * LANES));
                     }
                 }
             }
             // Bᵀ·d (by columns), then (Bᵀ·d)·B (by rows).
-            let mut e = [[_mm256_setzero_ps(); 4]; 4];
-            for j in 0..4 {
-                e[j] = input_points([d[0][j], d[1][j], d[2][j], d[3][j]]);
+            let mut e = [[_mm256_setzero_ps(); MAX_WINDOW]; MAX_WINDOW];
+            for j in 0..window {
+                e[j] = input_points::<M>(d.map(|row| row[j]));
             }
-            for i in 0..4 {
-                let v = input_points(e.map(|column| column[i]));
-                for (j, value) in v.into_iter().enumerate() {
-                    _mm256_storeu_ps(to.add((i * 4 + j) * stride + cb * LANES), value);
+            for i in 0..window {
+                let v = input_points::<M>(e.map(|column| column[i]));
+                for (j, &value) in v[..window].iter().enumerate() {
+                    _mm256_storeu_ps(to.add((i * window + j) * stride + cb * LANES), value);
                 }
             }
         }
     }
 }
 
-/// `Bᵀ·v` for a column `v` of 4 vectors.
-#[target_feature(enable = "avx")]
+/// `Bᵀ·v` for a column `v` of `M + 2` vectors:
+/// - F(2×2, 3×3): `Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`;
+/// - F(4×4, 3×3): `Bᵀ = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+///   [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]`.
+#[target_feature(enable = "avx2,fma")]
 #[inline]
-fn input_points(v: [__m256; 4]) -> [__m256; 4] {
+fn input_points<const M: usize>(v: [__m256; MAX_WINDOW]) -> [__m256; MAX_WINDOW] {
+    let zero = _mm256_setzero_ps();
+    if M == 2 {
+        return [
+            _mm256_sub_ps(v[0], v[2]),
+            _mm256_add_ps(v[1], v[2]),
+            _mm256_sub_ps(v[2], v[1]),
+            _mm256_sub_ps(v[1], v[3]),
+            zero,
+            zero,
+        ];
+    }
+    let (two, four, five) = (_mm256_set1_ps(2.0), _mm256_set1_ps(4.0), _mm256_set1_ps(5.0));
+    let t0 = _mm256_fnmadd_ps(four, v[2], v[4]); // v4 - 4·v2
+    let t1 = _mm256_fnmadd_ps(four, v[1], v[3]); // v3 - 4·v1
+    let t2 = _mm256_sub_ps(v[4], v[2]);
+    let t3 = _mm256_mul_ps(two, _mm256_sub_ps(v[3], v[1]));
     [
-        _mm256_sub_ps(v[0], v[2]),
-        _mm256_add_ps(v[1], v[2]),
-        _mm256_sub_ps(v[2], v[1]),
-        _mm256_sub_ps(v[1], v[3]),
+        _mm256_fmadd_ps(four, v[0], _mm256_fnmadd_ps(five, v[2], v[4])),
+        _mm256_add_ps(t0, t1),
+        _mm256_sub_ps(t0, t1),
+        _mm256_add_ps(t2, t3),
+        _mm256_sub_ps(t2, t3),
+        _mm256_fmadd_ps(four, v[1], _mm256_fnmadd_ps(five, v[3], v[5])),
     ]
 }
 
-/// `Aᵀ·v` for a column `v` of 4 vectors: `Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]`.
-#[target_feature(enable = "avx")]
+/// `Aᵀ·v` for a column `v` of `M + 2` vectors (the first `M` of the result):
+/// - F(2×2, 3×3): `Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]`;
+/// - F(4×4, 3×3): `Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+///   [0, 1, -1, 8, -8, 1]]`.
+#[target_feature(enable = "avx2,fma")]
 #[inline]
-fn output_points(v: [__m256; 4]) -> [__m256; 2] {
+fn output_points<const M: usize>(v: [__m256; MAX_WINDOW]) -> [__m256; 4] {
+    let zero = _mm256_setzero_ps();
+    if M == 2 {
+        return [
+            _mm256_add_ps(_mm256_add_ps(v[0], v[1]), v[2]),
+            _mm256_sub_ps(_mm256_sub_ps(v[1], v[2]), v[3]),
+            zero,
+            zero,
+        ];
+    }
+    let (two, four, eight) = (_mm256_set1_ps(2.0), _mm256_set1_ps(4.0), _mm256_set1_ps(8.0));
+    let (a, b) = (_mm256_add_ps(v[1], v[2]), _mm256_sub_ps(v[1], v[2]));
+    let (c, d) = (_mm256_add_ps(v[3], v[4]), _mm256_sub_ps(v[3], v[4]));
     [
-        _mm256_add_ps(_mm256_add_ps(v[0], v[1]), v[2]),
-        _mm256_sub_ps(_mm256_sub_ps(v[1], v[2]), v[3]),
+        _mm256_add_ps(_mm256_add_ps(v[0], a), c),
+        _mm256_fmadd_ps(two, d, b),
+        _mm256_fmadd_ps(four, c, a),
+        _mm256_add_ps(_mm256_fmadd_ps(eight, d, b), v[5]),
     ]
 }
 
-/// One work unit: the output channels of `blocks` (blocks of 32) of tiles
-/// `t0..t0 + count`, block by block: summed for each point over the transformed input of
-/// those tiles (`[ξ][tile][channel]`, from these tiles' first, `stride` tiles a point)
-/// into `sums` (`[ξ][tile][32]`), transformed back and written through the epilogue.
+/// One work unit: the output channels of tiles `t0..t0 + count` (at most [`TILES`]) of
+/// `M`×`M`, block by block of 32: summed for each point over their transformed input
+/// (`[ξ][tile][channel]`) into `sums` (`[ξ][tile][32]`), transformed back and written
+/// through the epilogue.
 ///
 /// # Safety
 /// As [`run_packed`]'s call of it.
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn unit(
+unsafe fn unit<const M: usize>(
     s: &Shape,
-    (weights, (transformed, stride), sums): (&[f32], (&[f32], usize), &mut [f32]),
-    (t0, count, blocks): (usize, usize, std::ops::Range<usize>),
+    (weights, transformed, sums): (&[f32], &[f32], &mut [f32]),
+    (t0, count, blocks): (usize, usize, usize),
     out: *mut f32,
     (epilogue, operands): (DirectEpilogue, &Operands),
 ) {
-    let c = s.channels;
+    let (window, c) = (M + 2, s.channels);
+    let points = window * window;
     let n = s.out_h * s.out_w;
     let bias = epilogue.bias.map(|i| operands.pointer(i));
     let residual = epilogue.residual.map(|i| operands.pointer(i));
+    let sums_stride = count * CHANNELS;
+    assert!(count > 0 && transformed.len() >= points * count * c);
+    assert!(sums.len() >= points * sums_stride);
     // Groups of at most TILES tiles, balanced.
     let groups = count.div_ceil(TILES);
-    let sums_stride = count * CHANNELS;
-    assert!(count <= stride && transformed.len() >= ((POINTS - 1) * stride + count) * c);
-    assert!(sums.len() >= POINTS * sums_stride);
-    for block in blocks {
-        for xi in 0..POINTS {
-            let at = packed_index(c, xi, block * CHANNELS, 0);
-            let u = &weights[at..][..c * CHANNELS];
+    for block in 0..blocks {
+        for xi in 0..points {
+            let u = &weights[packed_index(points, c, xi, block * CHANNELS, 0)..][..c * CHANNELS];
             for g in 0..groups {
                 let (g0, g1) = (g * count / groups, (g + 1) * count / groups);
-                let v = &transformed[(xi * stride + g0) * c..][..(g1 - g0) * c];
+                let v = &transformed[(xi * count + g0) * c..][..(g1 - g0) * c];
                 let sums = &mut sums[xi * sums_stride + g0 * CHANNELS..][..(g1 - g0) * CHANNELS];
                 macro_rules! counts {
                     ($($count:literal)*) => {
@@ -404,24 +506,28 @@ unsafe fn unit(
                 // SAFETY (each access): the sums of the unit's tiles; the output's (and the
                 // residual's) positions of its channels, and their bias.
                 unsafe {
-                    let mut m = [_mm256_setzero_ps(); POINTS];
-                    for (xi, m) in m.iter_mut().enumerate() {
-                        *m = _mm256_loadu_ps(sums.as_ptr().add(xi * sums_stride + t * CHANNELS + g * LANES));
+                    let mut p = [_mm256_setzero_ps(); MAX_POINTS];
+                    for (xi, p) in p[..points].iter_mut().enumerate() {
+                        *p = _mm256_loadu_ps(sums.as_ptr().add(xi * sums_stride + t * CHANNELS + g * LANES));
                     }
-                    // Aᵀ·M (by columns), then (Aᵀ·M)·A (by rows). Loops, not closures: see
+                    // Aᵀ·P (by columns), then (Aᵀ·P)·A (by rows). Loops, not closures: see
                     // [`transform_tile`].
-                    let mut columns = [[_mm256_setzero_ps(); 2]; 4];
-                    for (j, column) in columns.iter_mut().enumerate() {
-                        *column = output_points([m[j], m[4 + j], m[8 + j], m[12 + j]]);
+                    let mut columns = [[_mm256_setzero_ps(); 4]; MAX_WINDOW];
+                    for (j, column) in columns[..window].iter_mut().enumerate() {
+                        let mut points = [_mm256_setzero_ps(); MAX_WINDOW];
+                        for (i, point) in points[..window].iter_mut().enumerate() {
+                            *point = p[i * window + j];
+                        }
+                        *column = output_points::<M>(points);
                     }
-                    for dy in 0..2 {
-                        let y = 2 * ty + dy;
+                    for dy in 0..M {
+                        let y = M * ty + dy;
                         if y >= s.out_h {
                             break;
                         }
-                        let values = output_points(columns.map(|column| column[dy]));
-                        for (dx, value) in values.into_iter().enumerate() {
-                            let x = 2 * tx + dx;
+                        let values = output_points::<M>(columns.map(|column| column[dy]));
+                        for (dx, &value) in values[..M].iter().enumerate() {
+                            let x = M * tx + dx;
                             if x >= s.out_w {
                                 break;
                             }
@@ -496,20 +602,90 @@ mod tests {
     use proptest::prelude::*;
 
     /// The filter transform of a filter that is one 1 at `(i, j)`: the outer product of
-    /// `G`'s columns `i` and `j`, as written out by hand.
+    /// `G`'s columns `i` and `j`, for both tile sides, with `G` as the papers write it.
     #[test]
     fn filters_transform_as_g_g_gt() {
-        let g_columns = [[1.0, 0.5, 0.5, 0.0], [0.0, 0.5, -0.5, 0.0], [0.0, 0.5, 0.5, 1.0]];
+        let g2: [[f64; 4]; 3] = [[1.0, 0.5, 0.5, 0.0], [0.0, 0.5, -0.5, 0.0], [0.0, 0.5, 0.5, 1.0]];
+        let g4: [[f64; 6]; 3] = [
+            [0.25, -1.0 / 6.0, -1.0 / 6.0, 1.0 / 24.0, 1.0 / 24.0, 0.0],
+            [0.0, -1.0 / 6.0, 1.0 / 6.0, 1.0 / 12.0, -1.0 / 12.0, 0.0],
+            [0.0, -1.0 / 6.0, -1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0, 1.0],
+        ];
         for i in 0..3 {
             for j in 0..3 {
                 let mut filter = [[0.0; 3]; 3];
                 filter[i][j] = 1.0;
-                let u = transform_filter(filter);
-                for (xi, value) in u.iter().enumerate() {
-                    assert_eq!(*value, (g_columns[i][xi / 4] * g_columns[j][xi % 4]) as f32);
+                let u = transform_filter::<2>(filter);
+                for xi in 0..16 {
+                    assert_eq!(u[xi], (g2[i][xi / 4] * g2[j][xi % 4]) as f32);
+                }
+                let u = transform_filter::<4>(filter);
+                for xi in 0..36 {
+                    assert_eq!(u[xi], (g4[i][xi / 6] * g4[j][xi % 6]) as f32, "{i} {j} {xi}");
                 }
             }
         }
+    }
+
+    /// 3×3 convs of stride 1 (channels, map side): tiles of 4×4 where the filters
+    /// transformed for them stay within 4 MB (ResNet-50's up to 128 channels), of 2×2
+    /// for more channels.
+    #[test]
+    fn tile_sides_of_resnet_convs() {
+        for (channels, size, side) in [(64, 56, 4), (128, 28, 4), (256, 14, 2), (512, 7, 2), (96, 30, 4)] {
+            let conv = conv_geometry((channels, size, size), (3, 3), (1, 1), 1, (1, 1)).unwrap();
+            let d = Descriptor {
+                contraction: Contraction::Conv2d,
+                m: channels as i64,
+                n: (size * size) as i64,
+                k: 9 * channels as i64,
+                strides: [9 * channels as i64, 1, (size * size) as i64, 1],
+                conv,
+                batch: crate::fused::Batch::default(),
+                constant_weights: 7,
+                layout: Layout {
+                    input_blocked: true,
+                    output_blocked: true,
+                },
+                epilogue: epilogue(1),
+            };
+            assert_eq!(output_tile(&d), side, "{channels} channels at {size}x{size}");
+        }
+    }
+
+    /// One conv in tiles of `M`×`M` against the direct blocked conv: the largest
+    /// difference over the outputs, and whether anything past the output was written.
+    fn against_direct<const M: usize>(d: &Descriptor, call: &ConvCall, residual_is_output: bool) -> (f32, bool) {
+        let (m, n, k, c) = (d.m as usize, d.n as usize, d.k as usize, d.conv.channels as usize);
+        let [mut winograd, mut direct] = [(); 2].map(|_| call.start.clone());
+        // SAFETY (all): A is `[m][k]`; the buffers cover the descriptor's shapes (the input
+        // and output taken as blocked); the CPU has AVX-512F, AVX2 and FMA.
+        unsafe {
+            let packed = pack_weights::<M>(call.a.as_ptr(), [k as isize, 1], m, c);
+            let operands = call.operands(&winograd, residual_is_output, n);
+            run_packed::<M>(
+                d,
+                &packed,
+                call.b.as_ptr() as i64,
+                winograd.as_mut_ptr() as i64,
+                &operands,
+            );
+            let packed = crate::blocked_conv::pack_weights(call.a.as_ptr(), [k as isize, 1], m, k);
+            let operands = call.operands(&direct, residual_is_output, n);
+            crate::blocked_conv::run_packed(
+                d,
+                &packed,
+                call.b.as_ptr() as i64,
+                direct.as_mut_ptr() as i64,
+                &operands,
+            );
+        }
+        let difference = winograd[..m * n]
+            .iter()
+            .zip(&direct[..m * n])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        (difference, winograd[m * n..].iter().any(|&v| v != GUARD))
     }
 
     proptest! {
@@ -517,8 +693,8 @@ mod tests {
 
         /// Convs of any map (odd sides, tiles past the output, padding of 0 to 2 on each
         /// side) and epilogue (a bias, a residual that may be the output itself, ReLU, a
-        /// clip) agree with the direct blocked conv to within the rounding of their
-        /// different sums, and nothing past the output is written.
+        /// clip) in tiles of 2×2 and of 4×4 agree with the direct blocked conv to within
+        /// the rounding of their different sums, and nothing past the output is written.
         #[test]
         fn winograd_convs_agree_with_the_direct_conv(
             c8 in 1usize..9, f32s in 1usize..4, h in 1usize..20, w in 1usize..20,
@@ -546,26 +722,23 @@ mod tests {
                 layout: Layout { input_blocked: true, output_blocked: true },
                 epilogue: epilogue(kind),
             };
-            let tiles = tiles(conv.out_h as usize) * tiles(conv.out_w as usize);
+            let tiles = tiles(conv.out_h as usize, 2) * tiles(conv.out_w as usize, 2);
             prop_assert_eq!(computes(&d), tiles >= MIN_TILES);
             let call = ConvCall::new(&d, seed);
-            let [mut winograd, mut direct] = [(); 2].map(|_| call.start.clone());
-            // SAFETY (all): A is `[m][k]`; the buffers cover the descriptor's shapes (the
-            // input and output taken as blocked); the CPU has AVX-512F, AVX2 and FMA.
-            unsafe {
-                let packed = pack_weights(call.a.as_ptr(), [k as isize, 1], m, c);
-                let operands = call.operands(&winograd, residual_is_output, n);
-                run_packed(&d, &packed, call.b.as_ptr() as i64, winograd.as_mut_ptr() as i64, &operands);
-                let packed = crate::blocked_conv::pack_weights(call.a.as_ptr(), [k as isize, 1], m, k);
-                let operands = call.operands(&direct, residual_is_output, n);
-                crate::blocked_conv::run_packed(&d, &packed, call.b.as_ptr() as i64, direct.as_mut_ptr() as i64, &operands);
-            }
-            prop_assert!(winograd[m * n..].iter().all(|&v| v == GUARD), "written past the output");
-            // Both sum 9·c products of values below 1 (and the residual), the transforms
-            // adding up to 16 inputs and 4·9 weights' halves before a product.
-            let tolerance = 4e-6 * k as f32 + 1e-5;
-            for (i, (x, y)) in winograd[..m * n].iter().zip(&direct[..m * n]).enumerate() {
-                prop_assert!((x - y).abs() <= tolerance, "output {}: {} vs {}", i, x, y);
+            // Both sum 9·c products of values below 1 (and the residual); the transforms
+            // add inputs (scaled by up to 25 for 4×4 tiles) before a product, and the
+            // sums (scaled by up to 64) after. The largest differences seen over a few
+            // hundred cases were 1.0e-6·√k (2×2) and 6.9e-6·√k (4×4).
+            for (side, (difference, past)) in [
+                (2, against_direct::<2>(&d, &call, residual_is_output)),
+                (4, against_direct::<4>(&d, &call, residual_is_output)),
+            ] {
+                let tolerance = match side {
+                    2 => 5e-6 * (k as f32).sqrt(),
+                    _ => 3e-5 * (k as f32).sqrt(),
+                };
+                prop_assert!(!past, "tiles of {side}: written past the output");
+                prop_assert!(difference <= tolerance, "tiles of {side}: {difference} from the direct conv");
             }
         }
     }
@@ -579,11 +752,11 @@ mod timing {
     use crate::register_tiled::tests::{conv_descriptor, seconds_per_call, threads_from_environment, values};
 
     /// Not a test: `cargo test --release -p fuser-runtime winograd_timing -- --ignored
-    /// --nocapture` times ResNet-50's 3×3 convs of stride 1 here and on the direct blocked
-    /// conv ([`crate::blocked_conv`]), alternating, on `F32_THREADS` threads (default: all
-    /// cores), blocked tensors, filters packed before. With `F32_COLD=1` the caches are
-    /// emptied before each call (64 MB written) and a call's time is the fastest of 5
-    /// single calls.
+    /// --nocapture` times ResNet-50's 3×3 convs of stride 1 here, in tiles of 2×2 and of
+    /// 4×4, and on the direct blocked conv ([`crate::blocked_conv`]), alternating, on
+    /// `F32_THREADS` threads (default: all cores), blocked tensors, filters packed before.
+    /// With `F32_COLD=1` the caches are emptied before each call (64 MB written) and a
+    /// call's time is the fastest of 5 single calls.
     #[test]
     #[ignore]
     fn winograd_timing() {
@@ -618,20 +791,22 @@ mod timing {
             let o = out.as_mut_ptr() as i64;
             let operands = Operands::new([bias.as_ptr() as i64, 0, 0], n);
             // SAFETY: A is `[m][k]`.
-            let (winograd, direct) = unsafe {
+            let (two, four, direct) = unsafe {
                 (
-                    pack_weights(a.as_ptr(), [k as isize, 1], m, c),
+                    pack_weights::<2>(a.as_ptr(), [k as isize, 1], m, c),
+                    pack_weights::<4>(a.as_ptr(), [k as isize, 1], m, c),
                     crate::blocked_conv::pack_weights(a.as_ptr(), [k as isize, 1], m, k),
                 )
             };
-            let mut best = [f64::MAX; 2];
+            let mut best = [f64::MAX; 3];
             for _ in 0..8 {
                 for (path, best) in best.iter_mut().enumerate() {
                     // SAFETY: the buffers cover the descriptor's shapes; the CPU has
                     // AVX-512F, AVX2 and FMA (checked above).
                     let call = || unsafe {
                         match path {
-                            0 => run_packed(&d, &winograd, b.as_ptr() as i64, o, &operands),
+                            0 => run_packed::<2>(&d, &two, b.as_ptr() as i64, o, &operands),
+                            1 => run_packed::<4>(&d, &four, b.as_ptr() as i64, o, &operands),
                             _ => crate::blocked_conv::run_packed(&d, &direct, b.as_ptr() as i64, o, &operands),
                         }
                     };
@@ -643,11 +818,12 @@ mod timing {
                     });
                 }
             }
-            let [winograd, direct] = best.map(|t| t * 1e3);
+            let [two, four, direct] = best.map(|t| t * 1e3);
             let gflops = |t: f64| 2.0 * (m * n * k) as f64 / t / 1e6;
             eprintln!(
-                "{c}->{f} 3x3 at {size}: winograd {winograd:.3} ms ({:.0} direct-equivalent GFLOP/s), direct {direct:.3} ms ({:.0} GFLOP/s)",
-                gflops(winograd),
+                "{c}->{f} 3x3 at {size}: 2x2 tiles {two:.3} ms ({:.0} direct-equivalent GFLOP/s), 4x4 tiles {four:.3} ms ({:.0}), direct {direct:.3} ms ({:.0} GFLOP/s)",
+                gflops(two),
+                gflops(four),
                 gflops(direct)
             );
         }
