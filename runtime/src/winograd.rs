@@ -18,7 +18,9 @@
 //!   each `ξ` it sums the tiles in 16 512-bit accumulators (per channel step two vectors of
 //!   weights and a broadcast value a tile), and transforms the sums back through the
 //!   epilogue (a bias, a residual, ReLU or a clip: [`DirectEpilogue`]) straight into the
-//!   blocked output.
+//!   blocked output. On a map of at most [`SMALL_MAP_TILES`] tiles the input is
+//!   transformed once, across the threads, and a unit is a block of 32 output channels
+//!   over every tile instead.
 //!
 //! Its sums are not the direct conv's: the transforms add and scale inputs before the
 //! products and the sums after (and the filter's fractions are rounded to f32), so an
@@ -44,11 +46,12 @@ const MAX_POINTS: usize = MAX_WINDOW * MAX_WINDOW;
 /// convs of 256 channels at 14×14, 49 tiles of 2×2 in 4 units for 2 threads, took
 /// 0.78–0.82 ms in the model against 0.59–0.68; two threads, `fuser bench --profile`.)
 const TILES: usize = 8;
-/// Tiles of 2×2 a conv needs at least: a 7×7 map's 16 tiles (of 512 channels in
-/// ResNet-50) would sum 64 positions for its 49, and read 16/9 times the weights that the
-/// direct conv reads (streamed from memory at every inference: ResNet-50's weights pass
-/// the L3 cache); `fuser bench --ab` put ResNet-50 at 0.997–1.004 of the time with them.
-const MIN_TILES: usize = 32;
+/// Tiles of 2×2 a conv needs at least: the 16 of a 7×7 map. ResNet-50's 3×3 convs of 512
+/// channels at 7×7 (64 positions summed for 49, and filters of 16 values for the direct
+/// conv's 9, read from memory at every inference) took it 0.975 (one thread) and
+/// 0.978–0.980 (two threads, three runs) of the time of the direct conv, in units of a
+/// block of channels over every tile (`fuser bench --ab`; in units of tiles, 0.997–1.004).
+const MIN_TILES: usize = 16;
 
 /// Whether [`run`] computes the conv of `d`: a 3×3 window of stride and dilation 1 over
 /// constant weights, channel-blocked input and output, whole blocks of input channels,
@@ -299,6 +302,48 @@ pub(crate) unsafe fn run_packed<const M: usize>(
     assert!(weights.len() >= points * m * s.channels && m.is_multiple_of(CHANNELS));
     let (input, out_addr) = (b as usize, out as usize);
     let blocks = m / CHANNELS;
+    if s.tiles <= SMALL_MAP_TILES {
+        // A small map (7×7 in tiles of 2×2: 16 tiles) has too few tiles for units of
+        // tiles, each of which would read every filter: the input is transformed once,
+        // across the threads, and a unit is a block of 32 output channels over every
+        // tile, so each filter is read once.
+        crate::register_tiled::with_layout_buffer(|buffer| {
+            let len = points * s.tiles * s.channels;
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+            let to = buffer.as_mut_ptr() as usize;
+            crate::microkernels::for_each_range(s.tiles, |tiles| {
+                for t in tiles {
+                    // SAFETY: as below; tile `t`'s points lie in the buffer, written by
+                    // this range alone.
+                    unsafe {
+                        let to = (to as *mut f32).add(t * s.channels);
+                        transform_tile::<M>(&s, input as *const f32, t, to, s.tiles * s.channels)
+                    };
+                }
+            });
+            let transformed = &buffer[..len];
+            crate::microkernels::for_each_item((0..blocks).collect(), |block| {
+                SCRATCH.with(|scratch| {
+                    let sums = &mut scratch.borrow_mut().sums;
+                    sums.resize(sums.len().max(points * s.tiles * CHANNELS), 0.0);
+                    // SAFETY: as below, the unit's outputs its block's channels of every
+                    // tile.
+                    unsafe {
+                        unit::<M>(
+                            &s,
+                            (weights, transformed, sums),
+                            (0, s.tiles, block..block + 1),
+                            out_addr as *mut f32,
+                            (epilogue, operands),
+                        )
+                    };
+                });
+            });
+        });
+        return;
+    }
     // Units of at most TILES tiles, as many for each thread.
     let threads = crate::microkernels::threads();
     let units = s.tiles.div_ceil(TILES).next_multiple_of(threads).min(s.tiles);
@@ -321,7 +366,7 @@ pub(crate) unsafe fn run_packed<const M: usize>(
                 unit::<M>(
                     &s,
                     (weights, transformed, sums),
-                    (t0, count, blocks),
+                    (t0, count, 0..blocks),
                     out_addr as *mut f32,
                     (epilogue, operands),
                 )
@@ -329,6 +374,10 @@ pub(crate) unsafe fn run_packed<const M: usize>(
         });
     });
 }
+
+/// Maps of at most this many tiles are split across the threads by blocks of output
+/// channels rather than by tiles (see [`run_packed`]).
+const SMALL_MAP_TILES: usize = 2 * TILES;
 
 /// Per-thread buffers: a unit's transformed input (`[ξ][tile][channel]`) and its sums
 /// (`[ξ][tile][32]`, one block of output channels at a time).
@@ -465,7 +514,7 @@ fn output_points<const M: usize>(v: [__m256; MAX_WINDOW]) -> [__m256; 4] {
 unsafe fn unit<const M: usize>(
     s: &Shape,
     (weights, transformed, sums): (&[f32], &[f32], &mut [f32]),
-    (t0, count, blocks): (usize, usize, usize),
+    (t0, count, blocks): (usize, usize, std::ops::Range<usize>),
     out: *mut f32,
     (epilogue, operands): (DirectEpilogue, &Operands),
 ) {
@@ -479,7 +528,7 @@ unsafe fn unit<const M: usize>(
     assert!(sums.len() >= points * sums_stride);
     // Groups of at most TILES tiles, balanced.
     let groups = count.div_ceil(TILES);
-    for block in 0..blocks {
+    for block in blocks {
         for xi in 0..points {
             let u = &weights[packed_index(points, c, xi, block * CHANNELS, 0)..][..c * CHANNELS];
             for g in 0..groups {
