@@ -9,6 +9,7 @@ planned arena).
 Usage: bench/peak_memory.py FUSER_BINARY [--threads N] [--doc docs/performance.md]
 With --doc, the table replaces the section between the peak-memory markers.
 """
+import argparse
 import json
 import os
 import subprocess
@@ -38,9 +39,12 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def main():
-    fuser = sys.argv[1]
-    threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "2"
-    doc = sys.argv[sys.argv.index("--doc") + 1] if "--doc" in sys.argv else None
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("fuser", help="the fuser binary")
+    parser.add_argument("--threads", default="2")
+    parser.add_argument("--doc", help="replace the section between the peak-memory markers of this file")
+    args = parser.parse_args()
+    fuser, threads, doc = args.fuser, args.threads, args.doc
     work = os.path.join("target", "bench")
     os.makedirs(work, exist_ok=True)
     rows = []
