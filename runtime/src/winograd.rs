@@ -702,6 +702,26 @@ mod tests {
         }
     }
 
+    /// The output bits of one conv in tiles of `M`×`M` on `threads` threads (0: all cores).
+    fn output_bits<const M: usize>(
+        d: &Descriptor,
+        call: &ConvCall,
+        residual_is_output: bool,
+        threads: usize,
+    ) -> Vec<u32> {
+        let (m, n, k, c) = (d.m as usize, d.n as usize, d.k as usize, d.conv.channels as usize);
+        let mut out = call.start.clone();
+        crate::microkernels::set_threads(threads);
+        // SAFETY: as in `against_direct`.
+        unsafe {
+            let packed = pack_weights::<M>(call.a.as_ptr(), [k as isize, 1], m, c);
+            let operands = call.operands(&out, residual_is_output, n);
+            run_packed::<M>(d, &packed, call.b.as_ptr() as i64, out.as_mut_ptr() as i64, &operands);
+        }
+        crate::microkernels::set_threads(0);
+        out.iter().map(|v| v.to_bits()).collect()
+    }
+
     /// One conv in tiles of `M`×`M` against the direct blocked conv: the largest
     /// difference over the outputs, and whether anything past the output was written.
     fn against_direct<const M: usize>(d: &Descriptor, call: &ConvCall, residual_is_output: bool) -> (f32, bool) {
@@ -743,7 +763,8 @@ mod tests {
         /// Convs of any map (odd sides, tiles past the output, padding of 0 to 2 on each
         /// side) and epilogue (a bias, a residual that may be the output itself, ReLU, a
         /// clip) in tiles of 2×2 and of 4×4 agree with the direct blocked conv to within
-        /// the rounding of their different sums, and nothing past the output is written.
+        /// the rounding of their different sums, nothing past the output is written, and
+        /// one thread gives the bits of three.
         #[test]
         fn winograd_convs_agree_with_the_direct_conv(
             c8 in 1usize..9, f32s in 1usize..4, h in 1usize..20, w in 1usize..20,
@@ -789,6 +810,16 @@ mod tests {
                 prop_assert!(!past, "tiles of {side}: written past the output");
                 prop_assert!(difference <= tolerance, "tiles of {side}: {difference} from the direct conv");
             }
+            // The threads split tiles or blocks of output channels, never a sum: the same
+            // bits on one thread as on three.
+            prop_assert_eq!(
+                output_bits::<2>(&d, &call, residual_is_output, 1),
+                output_bits::<2>(&d, &call, residual_is_output, 3)
+            );
+            prop_assert_eq!(
+                output_bits::<4>(&d, &call, residual_is_output, 1),
+                output_bits::<4>(&d, &call, residual_is_output, 3)
+            );
         }
     }
 }
