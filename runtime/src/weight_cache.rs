@@ -1,5 +1,6 @@
 //! Constant weights kept packed between calls, for the kernels that lay them out their own
-//! way ([`crate::packed_matmul`]'s panels, [`crate::blocked_conv`]'s channel blocks).
+//! way ([`crate::packed_matmul`]'s panels, [`crate::blocked_conv`]'s channel blocks,
+//! [`crate::winograd`]'s transformed filters).
 //!
 //! A packing is kept under (descriptor address, the descriptor's
 //! [`constant_weights`](crate::fused::Descriptor::constant_weights) key, the weights'

@@ -46,11 +46,12 @@ const MAX_POINTS: usize = MAX_WINDOW * MAX_WINDOW;
 /// convs of 256 channels at 14×14, 49 tiles of 2×2 in 4 units for 2 threads, took
 /// 0.78–0.82 ms in the model against 0.59–0.68; two threads, `fuser bench --profile`.)
 const TILES: usize = 8;
-/// Tiles of 2×2 a conv needs at least: the 16 of a 7×7 map. ResNet-50's 3×3 convs of 512
-/// channels at 7×7 (64 positions summed for 49, and filters of 16 values for the direct
-/// conv's 9, read from memory at every inference) took it 0.975 (one thread) and
-/// 0.978–0.980 (two threads, three runs) of the time of the direct conv, in units of a
-/// block of channels over every tile (`fuser bench --ab`; in units of tiles, 0.997–1.004).
+/// Tiles of 2×2 a conv needs at least: the 16 of a 7×7 map. With ResNet-50's two 3×3
+/// convs of 512 channels at 7×7 taken here (64 positions summed for 49, and filters of 16
+/// values for the direct conv's 9, read from memory at every inference), in units of a
+/// block of channels over every tile, the model took 0.975 (one thread) and 0.978–0.980
+/// (two threads, three runs) of its time with them on the direct conv (`fuser bench
+/// --ab`; in units of tiles, 0.997–1.004).
 const MIN_TILES: usize = 16;
 
 /// Whether [`run`] computes the conv of `d`: a 3×3 window of stride and dilation 1 over
@@ -71,6 +72,7 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
         && d.m > 0
         && d.m % CHANNELS as i64 == 0
         && d.k == 9 * g.channels
+        && d.n == g.out_h * g.out_w
         && g.out_h > 0
         && g.out_w > 0
         && tiles(g.out_h as usize, 2) * tiles(g.out_w as usize, 2) >= MIN_TILES
@@ -110,6 +112,7 @@ fn tiles(size: usize, m: usize) -> usize {
 /// - F(4×4, 3×3): `G = [[¼, 0, 0], [-⅙, -⅙, -⅙], [-⅙, ⅙, -⅙], [1/24, 1/12, ⅙],
 ///   [1/24, -1/12, ⅙], [0, 0, 1]]`.
 fn filter_points<const M: usize>(v: [f64; 3]) -> [f64; MAX_WINDOW] {
+    const { assert!(M == 2 || M == 4, "tiles of 2×2 or 4×4") };
     match M {
         2 => [
             v[0],
@@ -239,8 +242,8 @@ unsafe fn run_tiles<const M: usize>(d: &Descriptor, descriptor: i64, a: i64, b: 
     let a_ptr = a as *const f32;
     let weights = crate::weight_cache::packed(
         // The descriptor's address is a multiple of 8: M / 2 more keeps this packing apart
-        // from the blocked conv's of the same call and from the other tile side's
-        // (`fuser bench --ab` may run them all).
+        // from the blocked conv's of the same call and from the other tile side's (a
+        // packing of one layout never passes for the other's).
         (descriptor | (M / 2) as i64, d.constant_weights, a),
         // SAFETY (both): the caller passes the conv's weights.
         |packed| unsafe { packing_matches::<M>(packed, a_ptr, strides, m, c) },
@@ -302,11 +305,11 @@ pub(crate) unsafe fn run_packed<const M: usize>(
     assert!(weights.len() >= points * m * s.channels && m.is_multiple_of(CHANNELS));
     let (input, out_addr) = (b as usize, out as usize);
     let blocks = m / CHANNELS;
-    if s.tiles <= SMALL_MAP_TILES {
+    if s.tiles <= SMALL_MAP_TILES && blocks >= crate::microkernels::threads() {
         // A small map (7×7 in tiles of 2×2: 16 tiles) has too few tiles for units of
         // tiles, each of which would read every filter: the input is transformed once,
         // across the threads, and a unit is a block of 32 output channels over every
-        // tile, so each filter is read once.
+        // tile, so each filter is read once (where there are blocks for every thread).
         crate::register_tiled::with_layout_buffer(|buffer| {
             let len = points * s.tiles * s.channels;
             if buffer.len() < len {
@@ -328,8 +331,9 @@ pub(crate) unsafe fn run_packed<const M: usize>(
                 SCRATCH.with(|scratch| {
                     let sums = &mut scratch.borrow_mut().sums;
                     sums.resize(sums.len().max(points * s.tiles * CHANNELS), 0.0);
-                    // SAFETY: as below, the unit's outputs its block's channels of every
-                    // tile.
+                    // SAFETY: as for the units of tiles below, but that this unit writes
+                    // its block's channels of every tile, and reads every tile's points
+                    // in the buffer written above; the CPU has AVX-512F, AVX2 and FMA.
                     unsafe {
                         unit::<M>(
                             &s,
@@ -375,9 +379,10 @@ pub(crate) unsafe fn run_packed<const M: usize>(
     });
 }
 
-/// Maps of at most this many tiles are split across the threads by blocks of output
-/// channels rather than by tiles (see [`run_packed`]).
-const SMALL_MAP_TILES: usize = 2 * TILES;
+/// Maps of at most this many tiles (of either side) are split across the threads by
+/// blocks of output channels rather than by tiles (see [`run_packed`]): a 7×7 map in
+/// tiles of 2×2, or a map of up to 16×16 in tiles of 4×4.
+const SMALL_MAP_TILES: usize = 16;
 
 /// Per-thread buffers: a unit's transformed input (`[ξ][tile][channel]`) and its sums
 /// (`[ξ][tile][32]`, one block of output channels at a time).
@@ -398,6 +403,8 @@ thread_local! {
 /// # Safety
 /// `input` holds the blocked input (`[channel / 8][row][column][8]`), `to` the tile's
 /// channels of every point; the CPU has AVX2 and FMA.
+// Indexed loops: they pick a column out of rows of small arrays (a transpose).
+#[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn transform_tile<const M: usize>(s: &Shape, input: *const f32, tile: usize, to: *mut f32, stride: usize) {
     let window = M + 2;
@@ -431,10 +438,18 @@ unsafe fn transform_tile<const M: usize>(s: &Shape, input: *const f32, tile: usi
             // Bᵀ·d (by columns), then (Bᵀ·d)·B (by rows).
             let mut e = [[_mm256_setzero_ps(); MAX_WINDOW]; MAX_WINDOW];
             for j in 0..window {
-                e[j] = input_points::<M>(d.map(|row| row[j]));
+                let mut column = [_mm256_setzero_ps(); MAX_WINDOW];
+                for i in 0..window {
+                    column[i] = d[i][j];
+                }
+                e[j] = input_points::<M>(column);
             }
             for i in 0..window {
-                let v = input_points::<M>(e.map(|column| column[i]));
+                let mut row = [_mm256_setzero_ps(); MAX_WINDOW];
+                for j in 0..window {
+                    row[j] = e[j][i];
+                }
+                let v = input_points::<M>(row);
                 for (j, &value) in v[..window].iter().enumerate() {
                     _mm256_storeu_ps(to.add((i * window + j) * stride + cb * LANES), value);
                 }
@@ -450,6 +465,7 @@ unsafe fn transform_tile<const M: usize>(s: &Shape, input: *const f32, tile: usi
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn input_points<const M: usize>(v: [__m256; MAX_WINDOW]) -> [__m256; MAX_WINDOW] {
+    const { assert!(M == 2 || M == 4, "tiles of 2×2 or 4×4") };
     let zero = _mm256_setzero_ps();
     if M == 2 {
         return [
@@ -483,6 +499,7 @@ fn input_points<const M: usize>(v: [__m256; MAX_WINDOW]) -> [__m256; MAX_WINDOW]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn output_points<const M: usize>(v: [__m256; MAX_WINDOW]) -> [__m256; 4] {
+    const { assert!(M == 2 || M == 4, "tiles of 2×2 or 4×4") };
     let zero = _mm256_setzero_ps();
     if M == 2 {
         return [
@@ -503,13 +520,15 @@ fn output_points<const M: usize>(v: [__m256; MAX_WINDOW]) -> [__m256; 4] {
     ]
 }
 
-/// One work unit: the output channels of tiles `t0..t0 + count` (at most [`TILES`]) of
-/// `M`×`M`, block by block of 32: summed for each point over their transformed input
-/// (`[ξ][tile][channel]`) into `sums` (`[ξ][tile][32]`), transformed back and written
-/// through the epilogue.
+/// One work unit: the output channels in `blocks` (blocks of 32) of tiles
+/// `t0..t0 + count` of `M`×`M`, block by block: summed for each point over their
+/// transformed input (`[ξ][tile][channel]`), in groups of at most [`TILES`] tiles, into
+/// `sums` (`[ξ][tile][32]`), transformed back and written through the epilogue.
 ///
 /// # Safety
 /// As [`run_packed`]'s call of it.
+// Indexed loops: they pick a column out of rows of small arrays (a transpose).
+#[allow(clippy::needless_range_loop)]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn unit<const M: usize>(
     s: &Shape,
@@ -574,7 +593,11 @@ unsafe fn unit<const M: usize>(
                         if y >= s.out_h {
                             break;
                         }
-                        let values = output_points::<M>(columns.map(|column| column[dy]));
+                        let mut row = [_mm256_setzero_ps(); MAX_WINDOW];
+                        for j in 0..window {
+                            row[j] = columns[j][dy];
+                        }
+                        let values = output_points::<M>(row);
                         for (dx, &value) in values[..M].iter().enumerate() {
                             let x = M * tx + dx;
                             if x >= s.out_w {
@@ -647,7 +670,7 @@ unsafe fn multiply<const P: usize>(u: &[f32], v: &[f32], c: usize, sums: &mut [f
 mod tests {
     use super::*;
     use crate::fused::Layout;
-    use crate::register_tiled::tests::{ConvCall, GUARD, conv_geometry, epilogue};
+    use crate::register_tiled::tests::{ConvCall, GUARD, conv_geometry, epilogue, values};
     use proptest::prelude::*;
 
     /// The filter transform of a filter that is one 1 at `(i, j)`: the outer product of
@@ -676,29 +699,151 @@ mod tests {
         }
     }
 
+    /// A blocked 3×3 conv of `c` channels to `m` over a `size`×`size` map, padding 1, with
+    /// constant weights and `kind`'s epilogue.
+    fn blocked_conv(c: usize, m: usize, size: usize, stride: usize, kind: u8) -> Descriptor {
+        let conv = conv_geometry((c, size, size), (3, 3), (stride, stride), 1, (1, 1)).unwrap();
+        let n = (conv.out_h * conv.out_w) as usize;
+        Descriptor {
+            contraction: Contraction::Conv2d,
+            m: m as i64,
+            n: n as i64,
+            k: 9 * c as i64,
+            strides: [9 * c as i64, 1, n as i64, 1],
+            conv,
+            batch: crate::fused::Batch::default(),
+            constant_weights: 7,
+            layout: Layout {
+                input_blocked: true,
+                output_blocked: true,
+            },
+            epilogue: epilogue(kind),
+        }
+    }
+
     /// 3×3 convs of stride 1 (channels, map side): tiles of 4×4 where the filters
     /// transformed for them stay within 4 MB (ResNet-50's up to 128 channels), of 2×2
     /// for more channels.
     #[test]
     fn tile_sides_of_resnet_convs() {
         for (channels, size, side) in [(64, 56, 4), (128, 28, 4), (256, 14, 2), (512, 7, 2), (96, 30, 4)] {
-            let conv = conv_geometry((channels, size, size), (3, 3), (1, 1), 1, (1, 1)).unwrap();
-            let d = Descriptor {
-                contraction: Contraction::Conv2d,
-                m: channels as i64,
-                n: (size * size) as i64,
-                k: 9 * channels as i64,
-                strides: [9 * channels as i64, 1, (size * size) as i64, 1],
-                conv,
-                batch: crate::fused::Batch::default(),
-                constant_weights: 7,
-                layout: Layout {
-                    input_blocked: true,
-                    output_blocked: true,
-                },
-                epilogue: epilogue(1),
-            };
+            let d = blocked_conv(channels, channels, size, 1, 1);
             assert_eq!(output_tile(&d), side, "{channels} channels at {size}x{size}");
+        }
+    }
+
+    /// A conv that [`computes`] takes (on a CPU that runs this kernel), and each change
+    /// that takes it away.
+    #[test]
+    fn computes_only_what_it_can() {
+        if !crate::blocked_conv::layout_on_host() || !crate::vector_width::zmm_on_avx2_tier() {
+            return;
+        }
+        let base = blocked_conv(64, 64, 14, 1, 2);
+        assert!(computes(&base));
+        let plain = |input_blocked, output_blocked| Descriptor {
+            layout: Layout {
+                input_blocked,
+                output_blocked,
+            },
+            ..base.clone()
+        };
+        let rejected = [
+            ("stride 2", blocked_conv(64, 64, 14, 2, 2)),
+            ("16 output channels", blocked_conv(64, 16, 14, 1, 2)),
+            ("12 channels", blocked_conv(12, 64, 14, 1, 2)),
+            ("9 tiles", blocked_conv(64, 64, 5, 1, 2)),
+            (
+                "runtime weights",
+                Descriptor {
+                    constant_weights: 0,
+                    ..base.clone()
+                },
+            ),
+            ("a plain input", plain(false, true)),
+            ("a plain output", plain(true, false)),
+            (
+                "a sigmoid",
+                Descriptor {
+                    epilogue: vec![crate::fused::Step::AddRow(0), crate::fused::Step::Sigmoid],
+                    ..base.clone()
+                },
+            ),
+            (
+                "n not the map's",
+                Descriptor {
+                    n: base.n + 1,
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (change, d) in rejected {
+            assert!(!computes(&d), "taken with {change}");
+        }
+    }
+
+    /// Through the fused kernel's entry point: the conv takes this kernel, with the bits
+    /// of a fresh packing; a kept packing is checked against a few filters only (a change
+    /// to one it does not check is not seen: it was kept, not packed afresh), and weights
+    /// changed throughout at the same address are packed afresh.
+    #[test]
+    fn kept_filters_follow_the_weights() {
+        if !crate::blocked_conv::layout_on_host() || !crate::vector_width::zmm_on_avx2_tier() {
+            return;
+        }
+        for (c, size) in [(64, 14), (128, 14)] {
+            let d = blocked_conv(c, 64, size, 1, 1);
+            assert!(computes(&d));
+            let (m, n, k) = (d.m as usize, d.n as usize, d.k as usize);
+            let words = d.encode();
+            let (input, bias) = (values(31, c * size * size), values(32, m));
+            let operands = Operands::new([bias.as_ptr() as i64, 0, 0], n);
+            let call = |a: &[f32], fresh: bool| {
+                let mut out = vec![0f32; m * n];
+                let (b, o) = (input.as_ptr() as i64, out.as_mut_ptr() as i64);
+                // SAFETY: the buffers cover the descriptor's shapes; its words live through
+                // the call; the CPU runs this kernel (checked above).
+                unsafe {
+                    match (fresh, output_tile(&d)) {
+                        (true, 4) => run_packed::<4>(
+                            &d,
+                            &pack_weights::<4>(a.as_ptr(), [k as isize, 1], m, c),
+                            b,
+                            o,
+                            &operands,
+                        ),
+                        (true, _) => run_packed::<2>(
+                            &d,
+                            &pack_weights::<2>(a.as_ptr(), [k as isize, 1], m, c),
+                            b,
+                            o,
+                            &operands,
+                        ),
+                        (false, _) => crate::fused::fuser_fused_f32(
+                            words.as_ptr() as i64,
+                            a.as_ptr() as i64,
+                            b,
+                            o,
+                            bias.as_ptr() as i64,
+                            0,
+                            0,
+                        ),
+                    }
+                }
+                out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            let mut weights = values(33, m * k);
+            assert_eq!(call(&weights, false), call(&weights, true));
+            let kept = call(&weights, false);
+            // Filter (0, 1) (weights 9 to 17 of row 0) is not one of the 8 checked, which
+            // are spread over the 64·c filters from filter (0, 0) on.
+            weights[9 + 4] += 1.0;
+            assert_eq!(call(&weights, false), kept);
+            assert_ne!(call(&weights, true), kept);
+            weights.iter_mut().for_each(|v| *v = -*v);
+            let out = call(&weights, false);
+            assert_eq!(out, call(&weights, true));
+            assert_ne!(out, kept);
         }
     }
 
