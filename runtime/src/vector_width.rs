@@ -16,9 +16,8 @@
 //! vectors (`blocked_conv::zmm`, `register_tiled::avx2::zmm`: fewer instructions for the
 //! same multiply-adds), and so do the elementwise and row loops (softmax, layer
 //! normalization, GELU: `fused::dispatch!`), but for `FUSER_VECTOR_BITS=256`
-//! ([`zmm_on_avx2_tier`]). There too, blocked 3×3 convs of stride 1 take Winograd's
-//! algorithm (`winograd`), whose sums differ from the direct conv's by rounding: on Zen 4
-//! `FUSER_VECTOR_BITS=256` changes those convs' bits. The
+//! ([`zmm_on_avx2_tier`]); so do the Winograd convs' sums (`winograd`), whose 256-bit loop
+//! gives the same bits. The
 //! choice is made once per process; it also decides whether the compiler lays convs out
 //! in channel blocks (`ftensor-blocked-layout{target=host}`).
 //! It governs the f32 kernels only: the INT8 kernels take AVX-512 VNNI wherever the CPU
@@ -42,8 +41,8 @@ pub fn wide_vectors() -> bool {
 /// (`blocked_conv::zmm`, `register_tiled::avx2::zmm`, the AVX-512 row loops of
 /// `fused::dispatch!`): the CPU has AVX-512F but runs the
 /// AVX2 tier (AMD Zen 4, see the module's docs), and `FUSER_VECTOR_BITS` is not 256. The
-/// same multiply-adds in fewer instructions, with the same bits; and the blocked 3×3 convs
-/// of stride 1 that `winograd` takes (other sums: other bits, within its bound).
+/// same multiply-adds in fewer instructions, with the same bits (the Winograd convs' sums
+/// too).
 #[cfg(target_arch = "x86_64")]
 pub fn zmm_on_avx2_tier() -> bool {
     static ZMM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

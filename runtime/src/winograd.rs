@@ -7,8 +7,8 @@
 //! and channel pair 16/4 = 4 multiply-adds for F(2×2, 3×3) and 36/16 = 2.25 for
 //! F(4×4, 3×3), where the direct conv does 9.
 //!
-//! It takes the channel-blocked convs of the AVX2 tier on a CPU with AVX-512F (AMD Zen 4,
-//! [`crate::vector_width::zmm_on_avx2_tier`]) that [`computes`] accepts, in place of
+//! It takes the channel-blocked convs of the AVX2 tier (AVX2 and FMA, and AMD Zen 4's
+//! AVX-512: [`crate::vector_width`]) that [`computes`] accepts, in place of
 //! [`crate::blocked_conv`]; [`output_tile`] picks m:
 //! - The filters are transformed once, in f64, and kept ([`crate::weight_cache`]) as
 //!   `[output channels / 32][ξ][channel][32]`.
@@ -16,7 +16,8 @@
 //!   into a buffer of its thread, `[ξ][tile][channel]` (8 channels a vector, straight from
 //!   the blocked input, zero outside it); then for each block of 32 output channels and
 //!   each `ξ` it sums the tiles in 16 512-bit accumulators (per channel step two vectors of
-//!   weights and a broadcast value a tile), and transforms the sums back through the
+//!   weights and a broadcast value a tile; on a CPU without AVX-512F, 3 tiles at a time in
+//!   12 256-bit accumulators, [`wide`]), and transforms the sums back through the
 //!   epilogue (a bias, a residual, ReLU or a clip: [`DirectEpilogue`]) straight into the
 //!   blocked output. On a map of at most [`SMALL_MAP_TILES`] tiles the input is
 //!   transformed once, across the threads, and a unit is a block of 32 output channels
@@ -46,6 +47,9 @@ const MAX_POINTS: usize = MAX_WINDOW * MAX_WINDOW;
 /// convs of 256 channels at 14×14, 49 tiles of 2×2 in 4 units for 2 threads, took
 /// 0.78–0.82 ms in the model against 0.59–0.68; two threads, `fuser bench --profile`.)
 const TILES: usize = 8;
+/// Tiles summed at once in 256-bit vectors: 12 accumulators and four vectors of weights
+/// take the 16 registers (as in [`crate::blocked_conv`]'s 256-bit loop).
+const YMM_TILES: usize = 3;
 /// Tiles of 2×2 a conv needs at least: the 16 of a 7×7 map. With ResNet-50's two 3×3
 /// convs of 512 channels at 7×7 taken here (64 positions summed for 49, and filters of 16
 /// values for the direct conv's 9, read from memory at every inference), in units of a
@@ -57,8 +61,8 @@ const MIN_TILES: usize = 16;
 /// Whether [`run`] computes the conv of `d`: a 3×3 window of stride and dilation 1 over
 /// constant weights, channel-blocked input and output, whole blocks of input channels,
 /// output channels in whole units of 32, at least [`MIN_TILES`] tiles of 2×2, an epilogue
-/// that [`DirectEpilogue`] takes, on a CPU that runs the AVX2 tier with AVX-512F (see the
-/// module's docs).
+/// that [`DirectEpilogue`] takes, on a CPU that runs the AVX2 tier (see the module's
+/// docs).
 pub(crate) fn computes(d: &Descriptor) -> bool {
     let g = &d.conv;
     d.contraction == Contraction::Conv2d
@@ -78,7 +82,6 @@ pub(crate) fn computes(d: &Descriptor) -> bool {
         && tiles(g.out_h as usize, 2) * tiles(g.out_w as usize, 2) >= MIN_TILES
         && DirectEpilogue::of(&d.epilogue).is_some()
         && crate::blocked_conv::layout_on_host()
-        && crate::vector_width::zmm_on_avx2_tier()
 }
 
 /// The side of the output tiles for a conv that [`computes`] takes: 4 where the filters
@@ -333,15 +336,15 @@ pub(crate) unsafe fn run_packed<const M: usize>(
                     sums.resize(sums.len().max(points * s.tiles * CHANNELS), 0.0);
                     // SAFETY: as for the units of tiles below, but that this unit writes
                     // its block's channels of every tile, and reads every tile's points
-                    // in the buffer written above; the CPU has AVX-512F, AVX2 and FMA.
+                    // in the buffer written above; the CPU has AVX2 and FMA.
                     unsafe {
-                        unit::<M>(
+                        unit::<M>((
                             &s,
                             (weights, transformed, sums),
                             (0, s.tiles, block..block + 1),
                             out_addr as *mut f32,
                             (epilogue, operands),
-                        )
+                        ))
                     };
                 });
             });
@@ -361,19 +364,19 @@ pub(crate) unsafe fn run_packed<const M: usize>(
             // SAFETY: the input holds the blocked channels of the conv, the packing every
             // block's filters; the unit's outputs lie in the blocked output, which only
             // this unit writes; the epilogue's operands are the output's size (its bias
-            // `m`); the CPU has AVX-512F, AVX2 and FMA ([`computes`]).
+            // `m`); the CPU has AVX2 and FMA ([`computes`]).
             unsafe {
                 for t in t0..t1 {
                     let to = transformed.as_mut_ptr().add((t - t0) * s.channels);
                     transform_tile::<M>(&s, input as *const f32, t, to, count * s.channels);
                 }
-                unit::<M>(
+                unit::<M>((
                     &s,
                     (weights, transformed, sums),
                     (t0, count, 0..blocks),
                     out_addr as *mut f32,
                     (epilogue, operands),
-                )
+                ))
             };
         });
     });
@@ -520,17 +523,84 @@ fn output_points<const M: usize>(v: [__m256; MAX_WINDOW]) -> [__m256; 4] {
     ]
 }
 
-/// One work unit: the output channels in `blocks` (blocks of 32) of tiles
-/// `t0..t0 + count` of `M`×`M`, block by block: summed for each point over their
-/// transformed input (`[ξ][tile][channel]`), in groups of at most [`TILES`] tiles, into
-/// `sums` (`[ξ][tile][32]`), transformed back and written through the epilogue.
+/// Arguments of [`unit`]: the conv, (packed filters, the tiles' transformed input, their
+/// sums), (first tile, tiles, blocks of output channels), the output, and the epilogue.
+type UnitArgs<'a> = (
+    &'a Shape,
+    (&'a [f32], &'a [f32], &'a mut [f32]),
+    (usize, usize, std::ops::Range<usize>),
+    *mut f32,
+    (DirectEpilogue, &'a Operands),
+);
+
+/// [`unit_loop`] with 512-bit sums where this CPU has them ([`wide`]), else 256-bit ones.
 ///
 /// # Safety
-/// As [`run_packed`]'s call of it.
+/// As [`unit_loop`]; the CPU has AVX2 and FMA.
+unsafe fn unit<const M: usize>((s, buffers, tiles, out, epilogue): UnitArgs) {
+    // SAFETY (both): as this function's contract; `wide` checked AVX-512F.
+    match wide() {
+        true => unsafe { unit_zmm::<M>(s, buffers, tiles, out, epilogue) },
+        false => unsafe { unit_ymm::<M>(s, buffers, tiles, out, epilogue) },
+    }
+}
+
+/// Whether the units sum in 512-bit vectors: on the AVX2 tier of a CPU with AVX-512F (AMD
+/// Zen 4, [`crate::vector_width::zmm_on_avx2_tier`]), 8 tiles in 16 accumulators; else in
+/// 256-bit ones, 3 tiles in 12, with the same bits. In 256-bit vectors (the AVX2 tier of
+/// that Zen 4 with `FUSER_VECTOR_BITS=256`), ResNet-50 took 0.954 and 0.958 of the time of
+/// the direct blocked conv (`fuser bench --ab`, two threads): each group of 3 tiles reads
+/// its point's filters from the L2 cache, where 8 tiles in zmm read them 8/3 times less
+/// often.
+fn wide() -> bool {
+    crate::vector_width::zmm_on_avx2_tier()
+}
+
+/// [`unit_loop`] in 512-bit vectors.
+///
+/// # Safety
+/// As [`unit_loop`]; the CPU has AVX-512F, AVX2 and FMA.
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn unit_zmm<const M: usize>(
+    s: &Shape,
+    buffers: (&[f32], &[f32], &mut [f32]),
+    tiles: (usize, usize, std::ops::Range<usize>),
+    out: *mut f32,
+    epilogue: (DirectEpilogue, &Operands),
+) {
+    // SAFETY: as this function's contract.
+    unsafe { unit_loop::<M, true>(s, buffers, tiles, out, epilogue) }
+}
+
+/// [`unit_loop`] in 256-bit vectors.
+///
+/// # Safety
+/// As [`unit_loop`]; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn unit_ymm<const M: usize>(
+    s: &Shape,
+    buffers: (&[f32], &[f32], &mut [f32]),
+    tiles: (usize, usize, std::ops::Range<usize>),
+    out: *mut f32,
+    epilogue: (DirectEpilogue, &Operands),
+) {
+    // SAFETY: as this function's contract.
+    unsafe { unit_loop::<M, false>(s, buffers, tiles, out, epilogue) }
+}
+
+/// One work unit: the output channels in `blocks` (blocks of 32) of tiles
+/// `t0..t0 + count` of `M`×`M`, block by block: summed for each point over their
+/// transformed input (`[ξ][tile][channel]`), in groups of at most [`TILES`] tiles (3 in
+/// 256-bit vectors, `Z` false), into `sums` (`[ξ][tile][32]`), transformed back and
+/// written through the epilogue. Inlined into [`unit_zmm`] and [`unit_ymm`], which give
+/// it their target features.
+///
+/// # Safety
+/// As [`run_packed`]'s call of [`unit`]; the CPU has AVX2 and FMA, and AVX-512F where `Z`.
 // Indexed loops: they pick a column out of rows of small arrays (a transpose).
 #[allow(clippy::needless_range_loop)]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn unit<const M: usize>(
+#[inline(always)]
+unsafe fn unit_loop<const M: usize, const Z: bool>(
     s: &Shape,
     (weights, transformed, sums): (&[f32], &[f32], &mut [f32]),
     (t0, count, blocks): (usize, usize, std::ops::Range<usize>),
@@ -545,8 +615,8 @@ unsafe fn unit<const M: usize>(
     let sums_stride = count * CHANNELS;
     assert!(count > 0 && transformed.len() >= points * count * c);
     assert!(sums.len() >= points * sums_stride);
-    // Groups of at most TILES tiles, balanced.
-    let groups = count.div_ceil(TILES);
+    // Groups of at most TILES tiles (YMM_TILES in 256-bit vectors), balanced.
+    let groups = count.div_ceil(if Z { TILES } else { YMM_TILES });
     for block in blocks {
         for xi in 0..points {
             let u = &weights[packed_index(points, c, xi, block * CHANNELS, 0)..][..c * CHANNELS];
@@ -555,16 +625,21 @@ unsafe fn unit<const M: usize>(
                 let v = &transformed[(xi * count + g0) * c..][..(g1 - g0) * c];
                 let sums = &mut sums[xi * sums_stride + g0 * CHANNELS..][..(g1 - g0) * CHANNELS];
                 macro_rules! counts {
-                    ($($count:literal)*) => {
+                    ($multiply:ident: $($count:literal)*) => {
                         match g1 - g0 {
-                            $($count => multiply::<$count>(u, v, c, sums),)*
+                            $($count => $multiply::<$count>(u, v, c, sums),)*
                             _ => unreachable!("a group has 1 to {} tiles", TILES),
                         }
                     };
                 }
                 // SAFETY: `u` holds `c` steps of 32 weights, `v` the group's tiles of `c`
-                // values, `sums` their 32 sums.
-                unsafe { counts!(1 2 3 4 5 6 7 8) }
+                // values, `sums` their 32 sums; the CPU has AVX-512F where `Z`.
+                unsafe {
+                    match Z {
+                        true => counts!(multiply: 1 2 3 4 5 6 7 8),
+                        false => counts!(multiply_ymm: 1 2 3),
+                    }
+                }
             }
         }
         for t in 0..count {
@@ -666,6 +741,43 @@ unsafe fn multiply<const P: usize>(u: &[f32], v: &[f32], c: usize, sums: &mut [f
     }
 }
 
+/// [`multiply`] in 256-bit vectors, for `P` ≤ [`YMM_TILES`] tiles: the same multiply-adds
+/// in the same order (the same bits).
+///
+/// # Safety
+/// As [`multiply`], on a CPU with AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn multiply_ymm<const P: usize>(u: &[f32], v: &[f32], c: usize, sums: &mut [f32]) {
+    debug_assert!(u.len() >= c * CHANNELS && v.len() >= P * c && sums.len() >= P * CHANNELS);
+    // SAFETY (every access): as this function's contract.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); 4]; P];
+        let bases: [*const f32; P] = std::array::from_fn(|p| v.as_ptr().add(p * c));
+        let mut w = u.as_ptr();
+        for step in 0..c {
+            let weights = [
+                _mm256_loadu_ps(w),
+                _mm256_loadu_ps(w.add(8)),
+                _mm256_loadu_ps(w.add(16)),
+                _mm256_loadu_ps(w.add(24)),
+            ];
+            for (acc, base) in acc.iter_mut().zip(&bases) {
+                let x = _mm256_broadcast_ss(&*base.add(step));
+                for (acc, &weights) in acc.iter_mut().zip(&weights) {
+                    *acc = _mm256_fmadd_ps(weights, x, *acc);
+                }
+            }
+            w = w.add(CHANNELS);
+        }
+        for (p, acc) in acc.iter().enumerate() {
+            for (h, &sum) in acc.iter().enumerate() {
+                _mm256_storeu_ps(sums.as_mut_ptr().add(p * CHANNELS + h * LANES), sum);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -697,6 +809,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The 256-bit sums give the 512-bit ones' bits (on a CPU with AVX-512F), group by
+    /// group: the same multiply-adds in the same order.
+    #[test]
+    fn both_widths_sum_alike() {
+        if !crate::blocked_conv::layout_on_host() || !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let c = 40;
+        let (u, v) = (values(41, c * CHANNELS), values(42, 3 * c));
+        let (mut wide, mut narrow) = ([0f32; 3 * CHANNELS], [0f32; 3 * CHANNELS]);
+        // SAFETY: `u` holds `c` steps of 32 weights, `v` 3 tiles of `c` values, the sums 3
+        // tiles of 32; the CPU has AVX-512F, AVX2 and FMA (checked above).
+        unsafe {
+            multiply::<3>(&u, &v, c, &mut wide);
+            multiply_ymm::<3>(&u, &v, c, &mut narrow);
+        }
+        assert_eq!(wide.map(f32::to_bits), narrow.map(f32::to_bits));
+        assert!(wide.iter().all(|s| *s != 0.0));
     }
 
     /// A blocked 3×3 conv of `c` channels to `m` over a `size`×`size` map, padding 1, with
@@ -736,7 +868,7 @@ mod tests {
     /// that takes it away.
     #[test]
     fn computes_only_what_it_can() {
-        if !crate::blocked_conv::layout_on_host() || !crate::vector_width::zmm_on_avx2_tier() {
+        if !crate::blocked_conv::layout_on_host() {
             return;
         }
         let base = blocked_conv(64, 64, 14, 1, 2);
@@ -788,7 +920,7 @@ mod tests {
     /// changed throughout at the same address are packed afresh.
     #[test]
     fn kept_filters_follow_the_weights() {
-        if !crate::blocked_conv::layout_on_host() || !crate::vector_width::zmm_on_avx2_tier() {
+        if !crate::blocked_conv::layout_on_host() {
             return;
         }
         for (c, size) in [(64, 14), (128, 14)] {
@@ -873,7 +1005,7 @@ mod tests {
         let (m, n, k, c) = (d.m as usize, d.n as usize, d.k as usize, d.conv.channels as usize);
         let [mut winograd, mut direct] = [(); 2].map(|_| call.start.clone());
         // SAFETY (all): A is `[m][k]`; the buffers cover the descriptor's shapes (the input
-        // and output taken as blocked); the CPU has AVX-512F, AVX2 and FMA.
+        // and output taken as blocked); the CPU has AVX2 and FMA.
         unsafe {
             let packed = pack_weights::<M>(call.a.as_ptr(), [k as isize, 1], m, c);
             let operands = call.operands(&winograd, residual_is_output, n);
@@ -916,7 +1048,7 @@ mod tests {
             pads in (0usize..3, 0usize..3), kind in 0u8..4, residual_is_output in any::<bool>(),
             seed in any::<u64>(),
         ) {
-            if !crate::blocked_conv::layout_on_host() || !crate::vector_width::zmm_on_avx2_tier() {
+            if !crate::blocked_conv::layout_on_host() {
                 return Ok(());
             }
             let c = 8 * c8;
@@ -985,7 +1117,7 @@ mod timing {
     #[test]
     #[ignore]
     fn winograd_timing() {
-        if !crate::blocked_conv::layout_on_host() || !crate::vector_width::zmm_on_avx2_tier() {
+        if !crate::blocked_conv::layout_on_host() {
             return;
         }
         threads_from_environment();
@@ -1027,7 +1159,7 @@ mod timing {
             for _ in 0..8 {
                 for (path, best) in best.iter_mut().enumerate() {
                     // SAFETY: the buffers cover the descriptor's shapes; the CPU has
-                    // AVX-512F, AVX2 and FMA (checked above).
+                    // AVX2 and FMA (checked above).
                     let call = || unsafe {
                         match path {
                             0 => run_packed::<2>(&d, &two, b.as_ptr() as i64, o, &operands),
