@@ -835,7 +835,13 @@ mod tests {
     /// constant weights and `kind`'s epilogue.
     fn blocked_conv(c: usize, m: usize, size: usize, stride: usize, kind: u8) -> Descriptor {
         let conv = conv_geometry((c, size, size), (3, 3), (stride, stride), 1, (1, 1)).unwrap();
-        let n = (conv.out_h * conv.out_w) as usize;
+        blocked_descriptor(conv, m, kind)
+    }
+
+    /// The conv of geometry `conv` (3×3) to `m` channels, blocked input and output,
+    /// constant weights, `kind`'s epilogue.
+    fn blocked_descriptor(conv: crate::fused::ConvGeometry, m: usize, kind: u8) -> Descriptor {
+        let (c, n) = (conv.channels as usize, (conv.out_h * conv.out_w) as usize);
         Descriptor {
             contraction: Contraction::Conv2d,
             m: m as i64,
@@ -1056,19 +1062,7 @@ mod tests {
                 return Ok(());
             };
             let (m, k) = (CHANNELS * f32s, 9 * c);
-            let n = (conv.out_h * conv.out_w) as usize;
-            let d = Descriptor {
-                contraction: Contraction::Conv2d,
-                m: m as i64,
-                n: n as i64,
-                k: k as i64,
-                strides: [k as i64, 1, n as i64, 1],
-                conv,
-                batch: crate::fused::Batch::default(),
-                constant_weights: 7,
-                layout: Layout { input_blocked: true, output_blocked: true },
-                epilogue: epilogue(kind),
-            };
+            let d = blocked_descriptor(conv, m, kind);
             let tiles = tiles(conv.out_h as usize, 2) * tiles(conv.out_w as usize, 2);
             prop_assert_eq!(computes(&d), tiles >= MIN_TILES);
             let call = ConvCall::new(&d, seed);
