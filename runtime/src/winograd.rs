@@ -19,9 +19,9 @@
 //!   weights and a broadcast value a tile; on a CPU without AVX-512F, 3 tiles at a time in
 //!   12 256-bit accumulators, [`wide`]), and transforms the sums back through the
 //!   epilogue (a bias, a residual, ReLU or a clip: [`DirectEpilogue`]) straight into the
-//!   blocked output. On a map of at most [`SMALL_MAP_TILES`] tiles the input is
-//!   transformed once, across the threads, and a unit is a block of 32 output channels
-//!   over every tile instead.
+//!   blocked output. On a map of at most [`SMALL_MAP_TILES`] tiles, with a block of 32
+//!   output channels for every thread, the input is transformed once, across the threads,
+//!   and a unit is a block of 32 output channels over every tile instead.
 //!
 //! Its sums are not the direct conv's: the transforms add and scale inputs before the
 //! products and the sums after (and the filter's fractions are rounded to f32), so an
@@ -36,7 +36,7 @@ use std::cell::RefCell;
 
 /// Values in a vector of the blocked layout: channels of a position.
 const LANES: usize = 8;
-/// Output channels of a work unit: two 512-bit vectors.
+/// Output channels a unit sums at once: two 512-bit vectors (four 256-bit ones).
 const CHANNELS: usize = 32;
 /// The largest window of a tile (F(4×4, 3×3)'s 6×6) and its points.
 const MAX_WINDOW: usize = 6;
