@@ -51,7 +51,7 @@ use crate::fused::{Descriptor, Operands};
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
-mod zmm;
+pub(crate) mod zmm;
 
 /// Values in a vector: output channels of a sum, input channels of a blocked column.
 const LANES: usize = 8;
@@ -615,7 +615,7 @@ unsafe fn block_channels(s: &BandShape, input: &[f32], cb: usize, padded_rows: u
 /// [`DirectEpilogue`]: position `q`'s 8 channels of the unit's group `g` at
 /// `out + g·group_stride + q·8` (the blocked layout), the residual's at the same offset.
 #[derive(Clone, Copy)]
-struct Finish {
+pub(crate) struct Finish {
     out: *mut f32,
     residual: Option<*const f32>,
     /// The unit's first channel's bias.
@@ -691,7 +691,7 @@ impl Finish {
 /// groups and `P` positions; the CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn sum_positions<const V: usize, const P: usize>(
+pub(crate) unsafe fn sum_positions<const V: usize, const P: usize>(
     (weights, taps): (&[f32], &[usize]),
     blocked: &[f32],
     at: [usize; P],

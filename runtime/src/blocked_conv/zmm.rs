@@ -28,7 +28,7 @@ const CHANNELS: usize = 32;
 /// As [`super::sum_positions`], on a CPU with AVX-512F.
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
-pub(super) unsafe fn sum_positions<const P: usize>(
+pub(crate) unsafe fn sum_positions<const P: usize>(
     (weights, taps): (&[f32], &[usize]),
     blocked: &[f32],
     at: [usize; P],
